@@ -1,0 +1,218 @@
+/* @create NAME [ISO]: settings, empty disks and UEFI variables. */
+#include "vm.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define QEMU_IMG_TIMEOUT_MS (120 * 1000)
+
+static bool dir_has_entries(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	bool any = false;
+
+	if (!d)
+		return false;
+	while (!any && (e = readdir(d)))
+		any = strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+	closedir(d);
+	return any;
+}
+
+/* Say everything that is in the way, so one message is enough. */
+static int check_fresh(struct vm_ctx *ctx)
+{
+	struct strbuf what = STRBUF_INIT, how = STRBUF_INIT;
+	char *p;
+	int disks = vm_count_disks(ctx), r = 0;
+
+	p = vm_host_path(ctx, "guest.conf");
+	if (fs_exists(p)) {
+		strbuf_addstr(&what, "settings (guest.conf)");
+		strbuf_addstr(&how, "remove guest.conf");
+	}
+	free(p);
+	if (disks) {
+		strbuf_addf(&what, "%s%d disk%s in %s", what.len ? ", " : "",
+			    disks, disks == 1 ? "" : "s", ctx->workdir);
+		strbuf_addf(&how, "%srun vm @destroy", how.len ? ", " : "");
+	}
+	p = vm_host_path(ctx, "backups");
+	if (dir_has_entries(p)) {
+		strbuf_addf(&what, "%ssnapshots (backups/)",
+			    what.len ? ", " : "");
+		strbuf_addf(&how, "%smove backups/ away", how.len ? ", " : "");
+	}
+	free(p);
+	if (what.len) {
+		log_error("cannot create %s: %s already has %s (%s first, or use another directory)",
+			  ctx->conf.name, ctx->hostdir, what.buf, how.buf);
+		r = -EEXIST;
+	}
+	strbuf_release(&what);
+	strbuf_release(&how);
+	return r;
+}
+
+static int make_disks(struct vm_ctx *ctx, struct strvec *made)
+{
+	struct disk_spec *d = NULL;
+	struct strbuf err = STRBUF_INIT;
+	int n, i, r = 0;
+
+	n = disks_parse(ctx->conf.disks, &d, &err);
+	if (n < 0) {
+		log_error("cannot create %s: disks: %s", ctx->conf.name, err.buf);
+		strbuf_release(&err);
+		return n;
+	}
+	for (i = 0; i < n; i++) {
+		char *path = xasprintf("%s/disk-%d.img", ctx->workdir, i);
+		char *size = xasprintf("%llu",
+				       (unsigned long long)d[i].size);
+		struct strbuf out = STRBUF_INIT;
+		struct strvec av = STRVEC_INIT;
+		struct proc_opts o = PROC_OPTS_INIT;
+
+		strvec_pushl(&av, "qemu-img", "create", "-q", "-f", "qcow2",
+			     "--", path, size, NULL);
+		if (ctx->dry_run) {
+			char *j = strvec_join(&av, " ", true);
+
+			printf("%s\n", j);
+			free(j);
+			strvec_clear(&av);
+			free(path);
+			free(size);
+			continue;
+		}
+		o.stdin_fd = -1;
+		r = proc_capture(av.v, &o, QEMU_IMG_TIMEOUT_MS, &out);
+		strvec_clear(&av);
+		strbuf_release(&out);
+		if (r) {
+			log_error("cannot create disk %s: %s", path,
+				  r == -ENOENT ? "qemu-img not found (install qemu-utils)" :
+				  r < 0 ? strerror(-r) : "qemu-img failed");
+			free(path);
+			free(size);
+			r = -EIO;
+			break;
+		}
+		strvec_push(made, path);
+		free(path);
+		free(size);
+	}
+	disk_specs_free(d, n);
+	strbuf_release(&err);
+	return r;
+}
+
+int cmd_create(struct vm_ctx *ctx, int argc, char **argv)
+{
+	struct strvec made = STRVEC_INIT;
+	struct strbuf err = STRBUF_INIT;
+	const char *name = argv[0];
+	char *iso = NULL, *conf_path = NULL, *vars = NULL;
+	bool new_workdir = false, wrote_conf = false;
+	int r = 1;
+	size_t i;
+
+	if (conf_set(&ctx->conf, "vm", "name", name, LAYER_CLI, &err)) {
+		log_error("cannot create '%s': %s", name, err.buf);
+		goto out;
+	}
+	if (check_fresh(ctx))
+		goto out;
+	if (argc > 1) {
+		if (access(argv[1], R_OK) < 0) {
+			log_error("cannot create %s: ISO %s: %s", name, argv[1],
+				  strerror(errno));
+			goto out;
+		}
+		iso = fs_abspath(argv[1]);
+		conf_set(&ctx->conf, "vm", "bootimage", iso, LAYER_CLI, &err);
+		conf_set(&ctx->conf, "vm", "firstboot", "yes", LAYER_CLI, &err);
+	} else {
+		conf_set(&ctx->conf, "vm", "bootimage", "", LAYER_CLI, &err);
+		conf_set(&ctx->conf, "vm", "firstboot", "no", LAYER_CLI, &err);
+	}
+	if (ctx->conf.uefi && !qemu_ovmf_vars()) {
+		log_error("cannot create %s: UEFI firmware not found (install the ovmf package, or use --no-uefi)",
+			  name);
+		goto out;
+	}
+
+	if (ctx->dry_run) {
+		if (!ctx->workdir) {
+			free(ctx->workdir);
+			ctx->workdir = vm_host_path(ctx, ".work");
+		}
+		r = make_disks(ctx, &made) ? 1 : 0;
+		goto out;
+	}
+	if (!ctx->workdir || ctx->inplace) {
+		r = vm_make_workdir(ctx);
+		if (r) {
+			log_error("cannot create %s: working directory: %s",
+				  name, strerror(-r));
+			r = 1;
+			goto out;
+		}
+		new_workdir = !ctx->inplace;
+	}
+	r = 1;
+	if (make_disks(ctx, &made))
+		goto fail;
+	if (ctx->conf.uefi) {
+		vars = vm_work_path(ctx, "efivars.bin");
+		r = fs_copy_file(qemu_ovmf_vars(), vars, 0644);
+		if (r) {
+			log_error("cannot create %s: copy UEFI variables to %s: %s",
+				  name, vars, strerror(-r));
+			r = 1;
+			goto fail;
+		}
+		strvec_push(&made, vars);
+	}
+	conf_path = vm_host_path(ctx, "guest.conf");
+	r = conf_write_guest(&ctx->conf, conf_path);
+	if (r) {
+		log_error("cannot create %s: write %s: %s", name, conf_path,
+			  strerror(-r));
+		r = 1;
+		goto fail;
+	}
+	wrote_conf = true;
+	log_info("created %s in %s (working files in %s)", name, ctx->hostdir,
+		 ctx->workdir);
+	r = 0;
+	goto out;
+fail:
+	/* Leave nothing half-created. */
+	for (i = 0; i < made.nr; i++)
+		unlink(made.v[i]);
+	if (wrote_conf)
+		unlink(conf_path);
+	if (new_workdir) {
+		char *link = vm_host_path(ctx, ".work");
+
+		fs_rm_rf(ctx->workdir);
+		unlink(link);
+		free(link);
+		free(ctx->workdir);
+		ctx->workdir = NULL;
+	}
+out:
+	strvec_clear(&made);
+	strbuf_release(&err);
+	free(iso);
+	free(conf_path);
+	free(vars);
+	return r ? 1 : 0;
+}

@@ -1,0 +1,97 @@
+/* @destroy: remove the working files; settings and snapshots stay. */
+#include "vm.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* What vm itself puts in a WORKDIR; nothing else is touched in place. */
+static bool is_work_file(const char *name)
+{
+	static const char *const exact[] = {
+		"efivars.bin", "console.log", "console.sock", "qemu.log",
+		"qmp.sock", "run-vm.sh", "rescue-console.log",
+		"rescue-console.sock", "rescue-qmp.sock", "rescue-qemu.log",
+		"run-rescue.sh", ".in", ".out", ".host", NULL
+	};
+	size_t i;
+
+	for (i = 0; exact[i]; i++)
+		if (!strcmp(name, exact[i]))
+			return true;
+	return str_starts_with(name, "disk-") && (str_ends_with(name, ".img") ||
+						  str_ends_with(name, ".img.tmp"));
+}
+
+static int destroy_inplace(struct vm_ctx *ctx, int *removed)
+{
+	DIR *d = opendir(ctx->workdir);
+	struct dirent *e;
+	int r = 0;
+
+	if (!d)
+		return -errno;
+	while ((e = readdir(d))) {
+		char *p;
+		int rr;
+
+		if (!is_work_file(e->d_name))
+			continue;
+		p = vm_work_path(ctx, e->d_name);
+		rr = fs_rm_rf(p);
+		if (rr && !r)
+			r = rr;
+		else if (!rr)
+			(*removed)++;
+		free(p);
+	}
+	closedir(d);
+	return r;
+}
+
+int cmd_destroy(struct vm_ctx *ctx, int argc, char **argv)
+{
+	char *link = vm_host_path(ctx, ".work");
+	int r = 0, removed = 0;
+
+	(void)argc;
+	(void)argv;
+	if (ctx->dry_run) {
+		if (ctx->workdir)
+			printf("rm -rf %s\n", ctx->workdir);
+		free(link);
+		return 0;
+	}
+	if (!ctx->workdir) {
+		/* A .work link whose directory is gone (reboot, tmp cleaner). */
+		if (fs_is_symlink(link))
+			unlink(link);
+		log_info("%s has no working files: nothing to destroy",
+			 ctx->conf.name);
+		free(link);
+		return 0;
+	}
+	if (ctx->inplace) {
+		r = destroy_inplace(ctx, &removed);
+	} else {
+		r = fs_rm_rf(ctx->workdir);
+		if (!r && unlink(link) < 0 && errno != ENOENT)
+			r = -errno;
+		removed = 1;
+	}
+	if (r) {
+		log_error("cannot destroy %s: %s: %s", ctx->conf.name,
+			  ctx->workdir, strerror(-r));
+		free(link);
+		return 1;
+	}
+	log_info("destroyed the working files of %s (%s)", ctx->conf.name,
+		 ctx->workdir);
+	free(ctx->workdir);
+	ctx->workdir = NULL;
+	free(link);
+	return 0;
+}

@@ -1,0 +1,142 @@
+/* @run [ISO]: boot the VM in the foreground. */
+#include "vm.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../lib/launch.h"
+
+static void report_failure(const char *errlog, const char *what)
+{
+	struct strbuf tail = STRBUF_INIT;
+
+	fs_tail(errlog, 5, &tail);
+	if (tail.len)
+		log_error("%s; QEMU said:\n%s", what, tail.buf);
+	else
+		log_error("%s", what);
+	strbuf_release(&tail);
+}
+
+int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
+{
+	struct vm_conf *c = &ctx->conf;
+	struct strbuf err = STRBUF_INIT, note = STRBUF_INIT;
+	struct strvec qargv = STRVEC_INIT;
+	struct vm_plan plan;
+	const char *cdrom = NULL;
+	char *script = NULL, *errlog = NULL;
+	bool firstboot = false, planned = false;
+	pid_t pid;
+	int r, ret = 1;
+
+	if (argc > 0) {
+		if (access(argv[0], R_OK) < 0) {
+			log_error("cannot run %s: ISO %s: %s", c->name, argv[0],
+				  strerror(errno));
+			goto out;
+		}
+		cdrom = argv[0];
+	} else if (c->firstboot && c->bootimage && *c->bootimage) {
+		cdrom = c->bootimage;
+		firstboot = true;
+	} else if (c->keep_cd && c->bootimage && *c->bootimage) {
+		cdrom = c->bootimage;
+	}
+	if (cdrom && access(cdrom, R_OK) < 0) {
+		log_error("cannot run %s: ISO %s: %s", c->name, cdrom,
+			  strerror(errno));
+		goto out;
+	}
+	if (!ctx->workdir) {
+		if (ctx->dry_run) {
+			ctx->workdir = vm_host_path(ctx, ".work");
+		} else {
+			log_error("cannot run %s: it has no working files in %s (@create it, or @restore a snapshot)",
+				  c->name, ctx->hostdir);
+			goto out;
+		}
+	}
+	r = launch_resolve_accel(ctx, &note);
+	if (note.len)
+		log_warn("%s", note.buf);
+	if (r) {
+		log_error("cannot run %s: %s", c->name,
+			  r == -ENODEV ? "KVM is not usable (try --accel=auto or tcg)" :
+			  strerror(-r));
+		goto out;
+	}
+	r = vm_plan_build(ctx, PLAN_RUN, cdrom, &plan, &err);
+	planned = true;
+	if (r) {
+		log_error("cannot run %s: %s", c->name, err.buf);
+		goto out;
+	}
+	plan.q.cdrom_first = cdrom && (firstboot || argc > 0);
+	plan.q.no_reboot = firstboot;
+	qemu_argv_build(&plan.q, &qargv);
+	if (ctx->dry_run) {
+		char *j = strvec_join(&qargv, " ", true);
+
+		printf("%s\n", j);
+		free(j);
+		ret = 0;
+		goto out;
+	}
+	script = vm_work_path(ctx, "run-vm.sh");
+	r = launch_write_script(&qargv, script);
+	if (r)
+		log_warn("cannot write %s: %s", script, strerror(-r));
+	errlog = vm_work_path(ctx, "qemu.log");
+	r = launch_spawn(&qargv, errlog, &pid);
+	if (r) {
+		log_error("cannot run %s: %s: %s", c->name, qargv.v[0],
+			  r == -ENOENT ? "not found (install qemu-system-x86)" :
+			  strerror(-r));
+		goto out;
+	}
+	log_info("%s is running (%s%s); serial console: %s/console.log",
+		 c->name, ctx->accel,
+		 plan.q.spice_port ? ", SPICE display" : ", headless",
+		 ctx->workdir);
+	r = launch_wait(pid, c->timeout);
+	if (r == -ETIMEDOUT) {
+		log_error("%s was stopped: --timeout of %u s expired", c->name,
+			  c->timeout);
+		goto out;
+	}
+	if (r == -EINTR) {
+		log_error("%s was stopped: vm was interrupted", c->name);
+		ret = 128 + proc_interrupted();
+		goto out;
+	}
+	if (r) {
+		char *what = xasprintf("QEMU for %s exited with status %d",
+				       c->name, r);
+
+		report_failure(errlog, what);
+		free(what);
+		goto out;
+	}
+	if (firstboot) {
+		/* The installer has had its boot; later boots use the disks. */
+		r = vm_guest_conf_set(ctx, "firstboot", "no", &err);
+		if (r) {
+			log_error("cannot record the first boot: %s", err.buf);
+			goto out;
+		}
+	}
+	ret = 0;
+out:
+	if (planned)
+		vm_plan_release(&plan);
+	strvec_clear(&qargv);
+	strbuf_release(&err);
+	strbuf_release(&note);
+	free(script);
+	free(errlog);
+	return ret;
+}

@@ -1,0 +1,362 @@
+/*
+ * vm: drive QEMU virtual machines from one line of chained verbs.
+ *
+ *   vm [options] [--] [@]verb [args...] [@verb [args...]]...
+ */
+#include "vm.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef VM_VERSION
+#define VM_VERSION "0.1"
+#endif
+#ifndef VM_DATADIR
+#define VM_DATADIR "/usr/local/share/vm"
+#endif
+
+static const struct verb verbs[] = {
+	{ "create", cmd_create, 1, 2, VERB_LOCK, "NAME [ISO]",
+	  "make a new VM here: settings, empty disks, UEFI variables" },
+	{ "run", cmd_run, 0, 1, VERB_LOCK, "[ISO]",
+	  "boot the VM in the foreground (the first boot starts from its ISO)" },
+	{ "destroy", cmd_destroy, 0, 0, VERB_LOCK, "",
+	  "remove the working files (disks, logs); keep settings and snapshots" },
+};
+#define NVERBS (sizeof(verbs) / sizeof(verbs[0]))
+
+enum {
+	OPT_NO_KEEP_CD = 256, OPT_NO_UEFI, OPT_NO_NETDEV, OPT_USE_TMPDIR,
+	OPT_INPLACE, OPT_NO_TMPDIR, OPT_ACCEL, OPT_DRY_RUN, OPT_JSON,
+	OPT_BOOT_TIMEOUT,
+};
+
+struct opt_desc {
+	int val;
+	const char *name;
+	const char *arg;	/* NULL: no argument */
+	const char *key;	/* setting it sets, or NULL */
+	const char *fixed;	/* value for a flag */
+	const char *help;
+};
+
+static const struct opt_desc opts[] = {
+	{ 'D', "disks", "TYPE=SIZE,..", "vm.disks", NULL,
+	  "disks @create makes; TYPE is AHCI, NVME, SCSI or VIRT (AHCI=30G)" },
+	{ 'H', "host", "ADDR", "vm.host", NULL,
+	  "address the SPICE display listens on (127.0.0.1)" },
+	{ 'S', "sockets", "N", "vm.sockets", NULL, "CPU sockets (1)" },
+	{ 'a', "arch", "ARCH", "vm.arch", NULL,
+	  "guest architecture, runs qemu-system-ARCH (x86_64)" },
+	{ 'c', "cores", "N", "vm.cores", NULL, "CPU cores per socket (2)" },
+	{ 'd', "hostdir", "DIR", NULL, NULL,
+	  "the VM's directory (the current one)" },
+	{ 'f', "forward", "RULE", "vm.forwards", NULL,
+	  "network forward, e.g. tcp::5555-:22; repeat for more, empty resets" },
+	{ 'i', "image", "TYPE=[FMT=]PATH", "vm.images", NULL,
+	  "attach an existing image (TYPE also CDROM); repeatable" },
+	{ 'k', "keep-cd", NULL, "vm.keep_cd", "yes",
+	  "keep the ISO attached after the first boot" },
+	{ OPT_NO_KEEP_CD, "no-keep-cd", NULL, "vm.keep_cd", "no",
+	  "detach the ISO after the first boot (default)" },
+	{ 'm', "memory", "SIZE", "vm.memory", NULL, "guest memory (2G)" },
+	{ 'n', "no-colors", NULL, NULL, NULL,
+	  "no colours (also with NO_COLOR or when not a terminal)" },
+	{ 'p', "port", "PORT", "vm.port", NULL,
+	  "SPICE port (5900); empty: no SPICE, headless" },
+	{ 'q', "quiet", NULL, NULL, NULL, "print only errors" },
+	{ 'r', "rescue", "NAME", "vm.rescue", NULL,
+	  "use the rescue profile [rescue.NAME]" },
+	{ 's', "share", "ID:[rw:]DIR", "vm.shares", NULL,
+	  "9p share, read-only unless rw:; repeatable, empty resets" },
+	{ 't', "timeout", "SECS", "vm.timeout", NULL,
+	  "stop a job (or @run) after SECS; also 5m, 1h (none)" },
+	{ 'u', "uefi", NULL, "vm.uefi", "yes", "boot with UEFI (default)" },
+	{ OPT_NO_UEFI, "no-uefi", NULL, "vm.uefi", "no",
+	  "boot with BIOS (Legacy/CSM)" },
+	{ OPT_NO_NETDEV, "no-netdev", NULL, "vm.netdev", "no",
+	  "no network card" },
+	{ OPT_USE_TMPDIR, "use-tmpdir", NULL, "vm.use_tmpdir", "yes",
+	  "working files in a private directory under $TMPDIR (default)" },
+	{ OPT_INPLACE, "inplace", NULL, "vm.use_tmpdir", "no",
+	  "working files in the VM's directory itself" },
+	{ OPT_NO_TMPDIR, "no-tmpdir", NULL, "vm.use_tmpdir", "no",
+	  "same as --inplace" },
+	{ OPT_ACCEL, "accel", "auto|kvm|tcg", "vm.accel", NULL,
+	  "accelerator; auto probes KVM and falls back to TCG (auto)" },
+	{ OPT_BOOT_TIMEOUT, "boot-timeout", "SECS", "rescue.boot_timeout",
+	  NULL, "how long the rescue may take to start a job (120)" },
+	{ OPT_DRY_RUN, "dry-run", NULL, NULL, NULL,
+	  "print the commands, run and change nothing" },
+	{ OPT_JSON, "json", NULL, NULL, NULL,
+	  "machine-readable output where a verb has it" },
+	{ 'v', "version", NULL, NULL, NULL, "print the version and exit" },
+	{ 'h', "help", NULL, NULL, NULL, "print this help and exit" },
+};
+#define NOPTS (sizeof(opts) / sizeof(opts[0]))
+
+static void usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f,
+		"Usage: vm [options] [--] [@]verb [args...] [@verb [args...]]...\n"
+		"Drive one QEMU virtual machine per directory; verbs run left to right\n"
+		"and the chain stops at the first failure.  'vm' alone is '@run'.\n"
+		"\nVerbs:\n");
+	for (i = 0; i < NVERBS; i++) {
+		char head[64];
+
+		if (verbs[i].flags & VERB_HIDDEN)
+			continue;
+		snprintf(head, sizeof(head), "@%s%s%s", verbs[i].name,
+			 *verbs[i].usage ? " " : "", verbs[i].usage);
+		fprintf(f, "  %-24s %s\n", head, verbs[i].help);
+	}
+	fprintf(f, "\nOptions:\n");
+	for (i = 0; i < NOPTS; i++) {
+		char head[64];
+
+		if (opts[i].val < 256)
+			snprintf(head, sizeof(head), "-%c, --%s%s%s",
+				 opts[i].val, opts[i].name,
+				 opts[i].arg ? "=" : "",
+				 opts[i].arg ? opts[i].arg : "");
+		else
+			snprintf(head, sizeof(head), "    --%s%s%s",
+				 opts[i].name, opts[i].arg ? "=" : "",
+				 opts[i].arg ? opts[i].arg : "");
+		fprintf(f, "  %-28s %s\n", head, opts[i].help);
+	}
+	fprintf(f,
+		"\nSettings: /etc/vm.conf < $XDG_CONFIG_HOME/vm.conf < HOSTDIR/guest.conf\n"
+		"< options.  Exit status: 0 ok, 1 failure, 2 usage, a job's own status.\n"
+		"Examples:\n"
+		"  vm -c 8 -m 4G @create WS10 /iso/image.iso @job prepare @run @backup\n"
+		"  vm --no-uefi --timeout=30 @restore S2 @job add-ssh-keys\n"
+		"See vm(1) and README.md.\n");
+}
+
+static char *find_datadir(void)
+{
+	const char *env = getenv("VM_DATADIR");
+	char self[PATH_MAX];
+	ssize_t n;
+
+	if (env && *env)
+		return xstrdup(env);
+	/* Run from a build tree: its jobs/ and rescue/ are beside vm. */
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		char *slash, *jobs;
+
+		self[n] = '\0';
+		slash = strrchr(self, '/');
+		if (slash) {
+			*slash = '\0';
+			jobs = xasprintf("%s/jobs", self);
+			if (fs_is_dir(jobs) && strcmp(self, "/usr/bin") &&
+			    strcmp(self, "/usr/local/bin")) {
+				free(jobs);
+				return xstrdup(self);
+			}
+			free(jobs);
+		}
+	}
+	return xstrdup(VM_DATADIR);
+}
+
+static char *find_cache_dir(void)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+
+	if (xdg && *xdg)
+		return xasprintf("%s/vm", xdg);
+	return xasprintf("%s/.cache/vm", home && *home ? home : "/tmp");
+}
+
+static void print_step(const struct chain_step *s)
+{
+	struct strbuf sb = STRBUF_INIT;
+	int i;
+
+	strbuf_addf(&sb, "Executing command: %s(", s->verb->name);
+	for (i = 0; i < s->argc; i++) {
+		const char *p;
+
+		strbuf_addstr(&sb, i ? ", '" : "'");
+		for (p = s->argv[i]; *p; p++) {
+			if (*p == '\'' || *p == '\\')
+				strbuf_addch(&sb, '\\');
+			strbuf_addch(&sb, *p);
+		}
+		strbuf_addch(&sb, '\'');
+	}
+	strbuf_addstr(&sb, ")...");
+	log_step("%s", sb.buf);
+	strbuf_release(&sb);
+}
+
+int main(int argc, char **argv)
+{
+	struct option longopts[NOPTS + 1];
+	struct strvec cli = STRVEC_INIT;
+	struct strbuf err = STRBUF_INIT, shortopts = STRBUF_INIT;
+	struct chain_step *steps = NULL;
+	struct vm_ctx ctx;
+	const char *hostdir_opt = NULL;
+	bool no_colors = false, need_lock = false;
+	int nsteps, i, c, ret = 0;
+	size_t k;
+
+	vm_ctx_init(&ctx);
+	strbuf_addch(&shortopts, '+');
+	for (k = 0; k < NOPTS; k++) {
+		longopts[k].name = opts[k].name;
+		longopts[k].has_arg = opts[k].arg ? required_argument :
+						    no_argument;
+		longopts[k].flag = NULL;
+		longopts[k].val = opts[k].val;
+		if (opts[k].val < 256) {
+			strbuf_addch(&shortopts, opts[k].val);
+			if (opts[k].arg)
+				strbuf_addch(&shortopts, ':');
+		}
+	}
+	memset(&longopts[NOPTS], 0, sizeof(longopts[NOPTS]));
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, shortopts.buf, longopts, NULL)) !=
+	       -1) {
+		const struct opt_desc *o = NULL;
+
+		for (k = 0; k < NOPTS; k++)
+			if (opts[k].val == c)
+				o = &opts[k];
+		if (c == '?' || c == ':' || !o) {
+			log_init(false);
+			if (optopt && optopt < 256 && optopt != '?')
+				log_error("option -%c %s (see vm -h)", optopt,
+					  strchr(shortopts.buf, optopt) ?
+						  "needs a value" :
+						  "is unknown");
+			else
+				log_error("bad option '%s' (see vm -h)",
+					  argv[optind - 1]);
+			ret = 2;
+			goto out;
+		}
+		switch (c) {
+		case 'h':
+			usage(stdout);
+			goto out;
+		case 'v':
+			printf("vm %s\n", VM_VERSION);
+			goto out;
+		case 'd':
+			hostdir_opt = optarg;
+			continue;
+		case 'n':
+			no_colors = true;
+			continue;
+		case 'q':
+			ctx.quiet = true;
+			continue;
+		case OPT_DRY_RUN:
+			ctx.dry_run = true;
+			continue;
+		case OPT_JSON:
+			ctx.json = true;
+			continue;
+		default:
+			break;
+		}
+		if (o->val < 256)
+			strvec_pushf(&cli, "-%c/--%s", o->val, o->name);
+		else
+			strvec_pushf(&cli, "--%s", o->name);
+		strvec_push(&cli, o->key);
+		strvec_push(&cli, o->fixed ? o->fixed : optarg);
+	}
+	log_init(no_colors);
+	log_set_quiet(ctx.quiet);
+	ctx.color = log_color();
+
+	nsteps = chain_parse(verbs, NVERBS, argc - optind, argv + optind,
+			     &steps, &err);
+	if (nsteps < 0) {
+		log_error("%s", err.buf);
+		ret = 2;
+		goto out;
+	}
+	proc_signals_init();
+	ctx.datadir = find_datadir();
+	ctx.cache_dir = find_cache_dir();
+	vm_resolve_hostdir(hostdir_opt, &ctx.hostdir);
+	if (!fs_is_dir(ctx.hostdir)) {
+		if (strcmp(steps[0].verb->name, "create") || ctx.dry_run) {
+			log_error("VM directory %s does not exist", ctx.hostdir);
+			ret = 1;
+			goto out;
+		}
+		if (fs_mkdir_p(ctx.hostdir, 0755)) {
+			log_error("cannot make VM directory %s: %s", ctx.hostdir,
+				  strerror(errno));
+			ret = 1;
+			goto out;
+		}
+	}
+	if (vm_load_conf(&ctx, &cli, &err)) {
+		log_error("%s", err.buf);
+		ret = err.len && strstr(err.buf, "option ") == err.buf ? 2 : 1;
+		goto out;
+	}
+	for (i = 0; i < nsteps; i++)
+		if (steps[i].verb->flags & VERB_LOCK)
+			need_lock = true;
+	if (need_lock && !ctx.dry_run) {
+		int r = vm_lock(&ctx);
+
+		if (r == -EBUSY) {
+			log_error("VM in %s is busy: another vm is using it",
+				  ctx.hostdir);
+			ret = 1;
+			goto out;
+		} else if (r) {
+			log_error("cannot lock %s/.lock: %s", ctx.hostdir,
+				  strerror(-r));
+			ret = 1;
+			goto out;
+		}
+	}
+	vm_find_workdir(&ctx);
+
+	ctx.nsteps = nsteps;
+	for (i = 0; i < nsteps; i++) {
+		ctx.step = i + 1;
+		print_step(&steps[i]);
+		ret = steps[i].verb->fn(&ctx, steps[i].argc, steps[i].argv);
+		if (!ret && proc_interrupted())
+			ret = 128 + proc_interrupted();
+		if (ret) {
+			if (nsteps > 1)
+				log_error("@%s failed (step %d of %d)",
+					  steps[i].verb->name, i + 1, nsteps);
+			else
+				log_error("@%s failed", steps[i].verb->name);
+			break;
+		}
+	}
+out:
+	free(steps);
+	strvec_clear(&cli);
+	strbuf_release(&err);
+	strbuf_release(&shortopts);
+	vm_ctx_release(&ctx);
+	return ret;
+}

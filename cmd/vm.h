@@ -1,0 +1,17 @@
+/* The verbs; each lives in cmd/<verb>.c. */
+#ifndef VM_CMD_H
+#define VM_CMD_H
+
+#include "../lib/chain.h"
+#include "../lib/conf.h"
+#include "../lib/fsutil.h"
+#include "../lib/log.h"
+#include "../lib/proc.h"
+#include "../lib/str.h"
+#include "../lib/vm.h"
+
+int cmd_create(struct vm_ctx *ctx, int argc, char **argv);
+int cmd_run(struct vm_ctx *ctx, int argc, char **argv);
+int cmd_destroy(struct vm_ctx *ctx, int argc, char **argv);
+
+#endif

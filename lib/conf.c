@@ -1,0 +1,782 @@
+#include "conf.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ini.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+
+enum ktype {
+	K_STR, K_NAME, K_UINT, K_MEM, K_BOOL, K_LIST, K_FWDS, K_SHARES,
+	K_DISKS, K_IMAGES, K_PORT, K_ACCEL, K_BOOT, K_SECS, K_PROFILE
+};
+
+struct conf_key {
+	const char *section;
+	const char *name;
+	enum ktype type;
+	size_t off;
+	unsigned min, max;
+	bool identity;		/* always kept in guest.conf */
+};
+
+#define V(f) offsetof(struct vm_conf, f)
+static const struct conf_key keys[] = {
+	{ "vm", "name", K_NAME, V(name), 0, 0, true },
+	{ "vm", "arch", K_STR, V(arch), 0, 0, true },
+	{ "vm", "cores", K_UINT, V(cores), 1, 1024, false },
+	{ "vm", "sockets", K_UINT, V(sockets), 1, 64, false },
+	{ "vm", "memory", K_MEM, V(memory), 0, 0, false },
+	{ "vm", "disks", K_DISKS, V(disks), 0, 0, true },
+	{ "vm", "images", K_IMAGES, V(images), 0, 0, false },
+	{ "vm", "forwards", K_FWDS, V(forwards), 0, 0, false },
+	{ "vm", "shares", K_SHARES, V(shares), 0, 0, false },
+	{ "vm", "uefi", K_BOOL, V(uefi), 0, 0, true },
+	{ "vm", "keep_cd", K_BOOL, V(keep_cd), 0, 0, false },
+	{ "vm", "netdev", K_BOOL, V(netdev), 0, 0, false },
+	{ "vm", "use_tmpdir", K_BOOL, V(use_tmpdir), 0, 0, false },
+	{ "vm", "port", K_PORT, V(port), 0, 0, false },
+	{ "vm", "host", K_STR, V(host), 0, 0, false },
+	{ "vm", "accel", K_ACCEL, V(accel), 0, 0, false },
+	{ "vm", "timeout", K_SECS, V(timeout), 0, 0, false },
+	{ "vm", "bootimage", K_STR, V(bootimage), 0, 0, true },
+	{ "vm", "firstboot", K_BOOL, V(firstboot), 0, 0, true },
+	{ "vm", "sshkeys", K_LIST, V(sshkeys), 0, 0, false },
+	{ "vm", "media", K_STR, V(media), 0, 0, false },
+	{ "vm", "media_mirror", K_STR, V(media_mirror), 0, 0, false },
+	{ "vm", "media_storage", K_STR, V(media_storage), 0, 0, false },
+	{ "vm", "rescue", K_PROFILE, V(rescue_profile), 0, 0, false },
+	{ "rescue", "iso", K_STR, V(rescue.iso), 0, 0, false },
+	{ "rescue", "cores", K_UINT, V(rescue.cores), 1, 1024, false },
+	{ "rescue", "memory", K_MEM, V(rescue.memory), 0, 0, false },
+	{ "rescue", "forwards", K_FWDS, V(rescue.forwards), 0, 0, false },
+	{ "rescue", "shares", K_SHARES, V(rescue.shares), 0, 0, false },
+	{ "rescue", "boot", K_BOOT, V(rescue.boot), 0, 0, false },
+	{ "rescue", "boot_timeout", K_SECS, V(rescue.boot_timeout), 1, 0, false },
+};
+#undef V
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+_Static_assert(NKEYS <= 64, "vm_conf.layer is too small");
+
+#define FIELD(c, k, type) ((type *)(void *)((char *)(c) + (k)->off))
+#define CFIELD(c, k, type) \
+	((const type *)(const void *)((const char *)(c) + (k)->off))
+
+static void set_str(char **dst, const char *v)
+{
+	free(*dst);
+	*dst = xstrdup(v);
+}
+
+void conf_init(struct vm_conf *c)
+{
+	struct strbuf err = STRBUF_INIT;
+	static const char *const defaults[][3] = {
+		{ "vm", "name", "vm" },
+		{ "vm", "arch", "x86_64" },
+		{ "vm", "cores", "2" },
+		{ "vm", "sockets", "1" },
+		{ "vm", "memory", "2G" },
+		{ "vm", "disks", "AHCI=30G" },
+		{ "vm", "uefi", "yes" },
+		{ "vm", "keep_cd", "no" },
+		{ "vm", "netdev", "yes" },
+		{ "vm", "use_tmpdir", "yes" },
+		{ "vm", "port", "5900" },
+		{ "vm", "host", "127.0.0.1" },
+		{ "vm", "accel", "auto" },
+		{ "vm", "timeout", "0" },
+		{ "vm", "bootimage", "" },
+		{ "vm", "firstboot", "no" },
+		{ "vm", "sshkeys", "~/.ssh/id_ed25519.pub" },
+		{ "vm", "sshkeys", "~/.ssh/id_rsa.pub" },
+		{ "vm", "media", "" },
+		{ "vm", "media_mirror", "" },
+		{ "vm", "media_storage", "" },
+		{ "vm", "rescue", "" },
+		{ "rescue", "iso", "" },
+		{ "rescue", "cores", "2" },
+		{ "rescue", "memory", "1G" },
+		{ "rescue", "shares", "mirror:@MIRROR@" },
+		{ "rescue", "shares", "in:@INDIR@" },
+		{ "rescue", "shares", "out:rw:@DATADIR@" },
+		{ "rescue", "boot", "kernel" },
+		{ "rescue", "boot_timeout", "120" },
+	};
+	size_t i;
+
+	memset(c, 0, sizeof(*c));
+	for (i = 0; i < NKEYS; i++) {
+		if (keys[i].type == K_LIST || keys[i].type == K_FWDS ||
+		    keys[i].type == K_SHARES || keys[i].type == K_IMAGES) {
+			struct strvec *sv = FIELD(c, &keys[i], struct strvec);
+
+			*sv = (struct strvec)STRVEC_INIT;
+		}
+	}
+	for (i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
+		if (conf_set(c, defaults[i][0], defaults[i][1], defaults[i][2],
+			     LAYER_DEFAULT, &err))
+			abort();
+	}
+	strbuf_release(&err);
+}
+
+void conf_release(struct vm_conf *c)
+{
+	size_t i;
+
+	for (i = 0; i < NKEYS; i++) {
+		switch (keys[i].type) {
+		case K_STR: case K_NAME: case K_MEM: case K_DISKS:
+		case K_PROFILE:
+			free(*FIELD(c, &keys[i], char *));
+			break;
+		case K_LIST: case K_FWDS: case K_SHARES: case K_IMAGES:
+			strvec_clear(FIELD(c, &keys[i], struct strvec));
+			break;
+		default:
+			break;
+		}
+	}
+	memset(c, 0, sizeof(*c));
+}
+
+static const struct conf_key *find_key(const char *section, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < NKEYS; i++)
+		if (!strcmp(keys[i].section, section) &&
+		    !strcmp(keys[i].name, key))
+			return &keys[i];
+	return NULL;
+}
+
+const char *disk_bus_name(enum disk_bus b)
+{
+	static const char *const names[] = { "AHCI", "NVME", "SCSI", "VIRT",
+					     "CDROM" };
+
+	return names[b];
+}
+
+static int bus_parse(const char *s, size_t len, enum disk_bus *out)
+{
+	enum disk_bus b;
+
+	for (b = BUS_AHCI; b <= BUS_CDROM; b++) {
+		const char *n = disk_bus_name(b);
+
+		if (strlen(n) == len && !strncasecmp(s, n, len)) {
+			*out = b;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+void disk_specs_free(struct disk_spec *d, int n)
+{
+	int i;
+
+	for (i = 0; d && i < n; i++) {
+		free(d[i].format);
+		free(d[i].path);
+	}
+	free(d);
+}
+
+int disks_parse(const char *spec, struct disk_spec **out, struct strbuf *err)
+{
+	struct disk_spec *d = NULL;
+	const char *p = spec;
+	int n = 0;
+
+	*out = NULL;
+	while (*p) {
+		const char *end = strchr(p, ',');
+		const char *eq;
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		char *sz;
+		int r;
+
+		eq = memchr(p, '=', len);
+		d = xrealloc(d, (size_t)(n + 1) * sizeof(*d));
+		memset(&d[n], 0, sizeof(*d));
+		if (!eq || bus_parse(p, (size_t)(eq - p), &d[n].bus) ||
+		    d[n].bus == BUS_CDROM) {
+			strbuf_addf(err, "'%.*s' is not TYPE=SIZE with TYPE one of AHCI, NVME, SCSI, VIRT",
+				    (int)len, p);
+			goto fail;
+		}
+		sz = xasprintf("%.*s", (int)(len - (size_t)(eq + 1 - p)),
+			       eq + 1);
+		r = parse_size(sz, 'G', &d[n].size);
+		if (r || d[n].size < (1u << 20)) {
+			strbuf_addf(err, "bad disk size '%s' (use e.g. 30G, at least 1M)",
+				    sz);
+			free(sz);
+			goto fail;
+		}
+		free(sz);
+		n++;
+		if (n > 16) {
+			strbuf_addstr(err, "too many disks (at most 16)");
+			goto fail;
+		}
+		p = end ? end + 1 : p + len;
+	}
+	if (!n) {
+		strbuf_addstr(err, "no disks given (use e.g. AHCI=30G)");
+		goto fail;
+	}
+	*out = d;
+	return n;
+fail:
+	disk_specs_free(d, n + 1);
+	return -EINVAL;
+}
+
+static bool format_is_valid(const char *f)
+{
+	static const char *const fmts[] = { "qcow2", "raw", "vmdk", "vdi",
+					    "vhdx", "vpc", "qed", NULL };
+	size_t i;
+
+	for (i = 0; fmts[i]; i++)
+		if (!strcmp(f, fmts[i]))
+			return true;
+	return false;
+}
+
+int image_parse(const char *spec, struct disk_spec *out, struct strbuf *err)
+{
+	const char *eq = strchr(spec, '='), *rest, *eq2;
+
+	memset(out, 0, sizeof(*out));
+	if (!eq || bus_parse(spec, (size_t)(eq - spec), &out->bus)) {
+		strbuf_addf(err, "'%s' is not TYPE=[FMT=]PATH with TYPE one of AHCI, NVME, SCSI, VIRT, CDROM",
+			    spec);
+		return -EINVAL;
+	}
+	rest = eq + 1;
+	eq2 = strchr(rest, '=');
+	if (eq2) {
+		out->format = xasprintf("%.*s", (int)(eq2 - rest), rest);
+		if (!format_is_valid(out->format)) {
+			strbuf_addf(err, "unknown image format '%s'", out->format);
+			free(out->format);
+			out->format = NULL;
+			return -EINVAL;
+		}
+		rest = eq2 + 1;
+	}
+	if (!*rest) {
+		strbuf_addf(err, "'%s' names no image file", spec);
+		free(out->format);
+		out->format = NULL;
+		return -EINVAL;
+	}
+	out->path = xstrdup(rest);
+	return 0;
+}
+
+void share_spec_release(struct share_spec *s)
+{
+	free(s->id);
+	free(s->dir);
+	memset(s, 0, sizeof(*s));
+}
+
+int share_parse(const char *spec, struct share_spec *out, struct strbuf *err)
+{
+	const char *colon = strchr(spec, ':'), *dir;
+
+	memset(out, 0, sizeof(*out));
+	if (!colon || colon == spec) {
+		strbuf_addf(err, "'%s' is not ID:[rw:]DIR", spec);
+		return -EINVAL;
+	}
+	out->id = xasprintf("%.*s", (int)(colon - spec), spec);
+	if (!name_is_valid(out->id) || strlen(out->id) > 31) {
+		strbuf_addf(err, "bad share id '%s' (letters, digits, . _ -; at most 31)",
+			    out->id);
+		share_spec_release(out);
+		return -EINVAL;
+	}
+	dir = colon + 1;
+	if (str_starts_with(dir, "rw:")) {
+		out->rw = true;
+		dir += 3;
+	} else if (str_starts_with(dir, "ro:")) {
+		dir += 3;
+	}
+	if (!*dir) {
+		strbuf_addf(err, "share '%s' names no directory", out->id);
+		share_spec_release(out);
+		return -EINVAL;
+	}
+	out->dir = xstrdup(dir);
+	return 0;
+}
+
+/* A bare "tcp::5555-:22" is a hostfwd rule, as in the reference. */
+static int forward_normalize(const char *v, struct strbuf *out,
+			     struct strbuf *err)
+{
+	const char *rule = v;
+
+	if (str_starts_with(v, "hostfwd="))
+		rule = v + 8;
+	else if (str_starts_with(v, "guestfwd="))
+		rule = v + 9;
+	if ((str_starts_with(rule, "tcp:") || str_starts_with(rule, "udp:") ||
+	     (rule != v + 8 && rule != v)) &&
+	    strchr(rule, '-') && !strpbrk(rule, " \t")) {
+		if (rule == v)
+			strbuf_addstr(out, "hostfwd=");
+		strbuf_addstr(out, v);
+		return 0;
+	}
+	strbuf_addf(err, "bad forward '%s' (use e.g. tcp::5555-:22)", v);
+	return -EINVAL;
+}
+
+static int set_list_item(const struct conf_key *k, struct strvec *sv,
+			 const char *v, struct strbuf *err)
+{
+	struct strbuf norm = STRBUF_INIT;
+	int r = 0;
+
+	switch (k->type) {
+	case K_FWDS:
+		r = forward_normalize(v, &norm, err);
+		break;
+	case K_SHARES: {
+		struct share_spec s;
+
+		r = share_parse(v, &s, err);
+		share_spec_release(&s);
+		strbuf_addstr(&norm, v);
+		break;
+	}
+	case K_IMAGES: {
+		struct disk_spec d;
+
+		r = image_parse(v, &d, err);
+		disk_specs_free(NULL, 0);
+		free(d.format);
+		free(d.path);
+		strbuf_addstr(&norm, v);
+		break;
+	}
+	default:
+		strbuf_addstr(&norm, v);
+		break;
+	}
+	if (!r)
+		strvec_push(sv, norm.buf);
+	strbuf_release(&norm);
+	return r;
+}
+
+static int parse_secs(const char *v, unsigned *out)
+{
+	struct strbuf num = STRBUF_INIT;
+	uint64_t n, mult = 1;
+	size_t len = strlen(v);
+	int r;
+
+	if (len && strchr("smh", v[len - 1])) {
+		mult = v[len - 1] == 's' ? 1 : v[len - 1] == 'm' ? 60 : 3600;
+		len--;
+	}
+	strbuf_add(&num, v, len);
+	r = parse_uint(num.buf, 0, 30 * 86400, &n);
+	strbuf_release(&num);
+	if (r)
+		return r;
+	n *= mult;
+	if (n > 30 * 86400)
+		return -ERANGE;
+	*out = (unsigned)n;
+	return 0;
+}
+
+uint64_t conf_memory_mib(const char *memory)
+{
+	uint64_t b = 0;
+
+	if (parse_size(memory, 'M', &b))
+		return 0;
+	return b >> 20;
+}
+
+static int set_value(struct vm_conf *c, const struct conf_key *k,
+		     const char *v, enum conf_layer layer, struct strbuf *err)
+{
+	uint64_t n;
+	bool b;
+	int r;
+
+	switch (k->type) {
+	case K_STR:
+		set_str(FIELD(c, k, char *), v);
+		return 0;
+	case K_NAME:
+		if (!name_is_valid(v)) {
+			strbuf_addf(err, "bad name '%s' (letters, digits, . _ -, at most 64, not starting with - or .)",
+				    v);
+			return -EINVAL;
+		}
+		set_str(FIELD(c, k, char *), v);
+		return 0;
+	case K_PROFILE:
+		if (*v && !name_is_valid(v)) {
+			strbuf_addf(err, "bad profile name '%s'", v);
+			return -EINVAL;
+		}
+		set_str(FIELD(c, k, char *), v);
+		return 0;
+	case K_UINT:
+		r = parse_uint(v, k->min, k->max, &n);
+		if (r) {
+			strbuf_addf(err, "'%s' is not a number from %u to %u", v,
+				    k->min, k->max);
+			return -EINVAL;
+		}
+		*FIELD(c, k, unsigned) = (unsigned)n;
+		return 0;
+	case K_MEM:
+		r = parse_size(v, 'M', &n);
+		if (r || n < (16u << 20) || n > (16ULL << 40)) {
+			strbuf_addf(err, "bad memory size '%s' (use e.g. 512M or 4G, at least 16M)",
+				    v);
+			return -EINVAL;
+		}
+		set_str(FIELD(c, k, char *), v);
+		return 0;
+	case K_BOOL:
+		if (parse_bool(v, &b)) {
+			strbuf_addf(err, "'%s' is not yes or no", v);
+			return -EINVAL;
+		}
+		*FIELD(c, k, bool) = b;
+		return 0;
+	case K_PORT:
+		if (!*v) {
+			*FIELD(c, k, unsigned) = 0;
+			return 0;
+		}
+		if (parse_uint(v, 1, 65535, &n)) {
+			strbuf_addf(err, "bad port '%s' (1 to 65535, or empty for none)",
+				    v);
+			return -EINVAL;
+		}
+		*FIELD(c, k, unsigned) = (unsigned)n;
+		return 0;
+	case K_SECS: {
+		unsigned s;
+
+		if (parse_secs(v, &s) || s < k->min) {
+			strbuf_addf(err, "bad duration '%s' (seconds, or with s, m, h)",
+				    v);
+			return -EINVAL;
+		}
+		*FIELD(c, k, unsigned) = s;
+		return 0;
+	}
+	case K_ACCEL:
+		if (!strcmp(v, "auto"))
+			c->accel = ACCEL_AUTO;
+		else if (!strcmp(v, "kvm"))
+			c->accel = ACCEL_KVM;
+		else if (!strcmp(v, "tcg"))
+			c->accel = ACCEL_TCG;
+		else {
+			strbuf_addf(err, "'%s' is not auto, kvm or tcg", v);
+			return -EINVAL;
+		}
+		return 0;
+	case K_BOOT:
+		if (!strcmp(v, "kernel"))
+			c->rescue.boot = RESCUE_BOOT_KERNEL;
+		else if (!strcmp(v, "cdrom"))
+			c->rescue.boot = RESCUE_BOOT_CDROM;
+		else {
+			strbuf_addf(err, "'%s' is not kernel or cdrom", v);
+			return -EINVAL;
+		}
+		return 0;
+	case K_DISKS: {
+		struct disk_spec *d;
+
+		r = disks_parse(v, &d, err);
+		if (r < 0)
+			return r;
+		disk_specs_free(d, r);
+		set_str(FIELD(c, k, char *), v);
+		return 0;
+	}
+	case K_LIST:
+	case K_FWDS:
+	case K_SHARES:
+	case K_IMAGES: {
+		struct strvec *sv = FIELD(c, k, struct strvec);
+		struct strvec items = STRVEC_INIT;
+		size_t i;
+
+		if (!*v) {
+			strvec_clear(sv);
+			return 0;
+		}
+		/* Files hold several items a line; the CLI gives one. */
+		if (layer == LAYER_CLI) {
+			strvec_push(&items, v);
+		} else if (str_split_args(v, &items)) {
+			strbuf_addf(err, "unterminated quote in '%s'", v);
+			return -EINVAL;
+		}
+		for (i = 0; i < items.nr; i++) {
+			r = set_list_item(k, sv, items.v[i], err);
+			if (r) {
+				strvec_clear(&items);
+				return r;
+			}
+		}
+		strvec_clear(&items);
+		return 0;
+	}
+	}
+	return -EINVAL;
+}
+
+int conf_set(struct vm_conf *c, const char *section, const char *key,
+	     const char *value, enum conf_layer layer, struct strbuf *err)
+{
+	const struct conf_key *k;
+	const char *sect = section;
+	size_t idx;
+	int r;
+
+	/* [rescue.NAME] applies only when profile NAME is selected. */
+	if (str_starts_with(section, "rescue.")) {
+		const char *prof = section + 7;
+
+		if (!name_is_valid(prof)) {
+			strbuf_addf(err, "bad rescue profile name '%s'", prof);
+			return -ENOENT;
+		}
+		if (!c->rescue_profile || strcmp(c->rescue_profile, prof)) {
+			struct vm_conf scratch;
+
+			if (!find_key("rescue", key)) {
+				strbuf_addf(err, "unknown key '%s' in [%s]", key,
+					    section);
+				return -ENOENT;
+			}
+			conf_init(&scratch);
+			r = conf_set(&scratch, "rescue", key, value, layer, err);
+			conf_release(&scratch);
+			return r;
+		}
+		sect = "rescue";
+	}
+	k = find_key(sect, key);
+	if (!k) {
+		if (strcmp(sect, "vm") && strcmp(sect, "rescue"))
+			strbuf_addf(err, "unknown section [%s]", section);
+		else
+			strbuf_addf(err, "unknown key '%s' in [%s]", key,
+				    section);
+		return -ENOENT;
+	}
+	idx = (size_t)(k - keys);
+	if (c->layer[idx] > layer) {
+		/* Overridden by a higher layer: only check the value. */
+		struct vm_conf scratch;
+
+		conf_init(&scratch);
+		r = set_value(&scratch, k, value, layer, err);
+		conf_release(&scratch);
+		return r;
+	}
+	if ((k->type == K_LIST || k->type == K_FWDS || k->type == K_SHARES ||
+	     k->type == K_IMAGES) && c->list_layer[idx] != layer) {
+		strvec_clear(FIELD(c, k, struct strvec));
+		c->list_layer[idx] = (unsigned char)layer;
+	}
+	r = set_value(c, k, value, layer, err);
+	if (!r)
+		c->layer[idx] = (unsigned char)layer;
+	return r;
+}
+
+struct load_ctx {
+	struct vm_conf *c;
+	enum conf_layer layer;
+	struct strbuf msg;
+	int count;
+};
+
+static int ini_cb(void *user, const char *section, const char *name,
+		  const char *value)
+{
+	struct load_ctx *lc = user;
+	struct strbuf err = STRBUF_INIT;
+	int r;
+
+	lc->count++;
+	if (!*section) {
+		strbuf_addf(&err, "key '%s' outside a section (use [vm])",
+			    name);
+		r = -EINVAL;
+	} else {
+		r = conf_set(lc->c, section, name, value, lc->layer, &err);
+	}
+	if (r && !lc->msg.len)
+		strbuf_addstr(&lc->msg, err.buf);
+	strbuf_release(&err);
+	return r ? 0 : 1;
+}
+
+int conf_load_file(struct vm_conf *c, const char *path, enum conf_layer layer,
+		   bool optional, struct strbuf *err)
+{
+	struct load_ctx lc = { c, layer, STRBUF_INIT, 0 };
+	FILE *f;
+	int r;
+
+	f = fopen(path, "re");
+	if (!f) {
+		r = -errno;
+		if (r == -ENOENT && optional)
+			return 0;
+		strbuf_addf(err, "%s: %s", path, strerror(-r));
+		return r;
+	}
+	r = ini_parse_file(f, ini_cb, &lc);
+	fclose(f);
+	if (r > 0) {
+		strbuf_addf(err, "%s:%d: %s", path, r,
+			    lc.msg.len ? lc.msg.buf : "syntax error");
+		r = -EINVAL;
+	} else if (r < 0) {
+		strbuf_addf(err, "%s: cannot parse", path);
+		r = -EINVAL;
+	}
+	strbuf_release(&lc.msg);
+	return r;
+}
+
+static void key_to_text(const struct vm_conf *c, const struct conf_key *k,
+			struct strbuf *out, struct strvec *items)
+{
+	switch (k->type) {
+	case K_STR: case K_NAME: case K_MEM: case K_DISKS: case K_PROFILE: {
+		const char *s = *CFIELD(c, k, char *const);
+
+		strbuf_addstr(out, s ? s : "");
+		break;
+	}
+	case K_UINT: case K_SECS:
+		strbuf_addf(out, "%u", *CFIELD(c, k, unsigned));
+		break;
+	case K_PORT: {
+		unsigned p = *CFIELD(c, k, unsigned);
+
+		if (p)
+			strbuf_addf(out, "%u", p);
+		break;
+	}
+	case K_BOOL:
+		strbuf_addstr(out, *CFIELD(c, k, bool) ? "yes" : "no");
+		break;
+	case K_ACCEL:
+		strbuf_addstr(out, c->accel == ACCEL_KVM ? "kvm" :
+			      c->accel == ACCEL_TCG ? "tcg" : "auto");
+		break;
+	case K_BOOT:
+		strbuf_addstr(out, c->rescue.boot == RESCUE_BOOT_CDROM ?
+			      "cdrom" : "kernel");
+		break;
+	case K_LIST: case K_FWDS: case K_SHARES: case K_IMAGES: {
+		const struct strvec *sv = CFIELD(c, k, struct strvec);
+		char *j = strvec_join(sv, " ", true);
+
+		strbuf_addstr(out, j);
+		free(j);
+		if (items)
+			strvec_pushv(items, sv->v);
+		break;
+	}
+	}
+}
+
+void conf_each(const struct vm_conf *c,
+	       void (*fn)(const char *section, const char *key,
+			  const char *value, void *data),
+	       void *data)
+{
+	struct strbuf v = STRBUF_INIT;
+	size_t i;
+
+	for (i = 0; i < NKEYS; i++) {
+		strbuf_reset(&v);
+		key_to_text(c, &keys[i], &v, NULL);
+		fn(keys[i].section, keys[i].name, v.buf, data);
+	}
+	strbuf_release(&v);
+}
+
+int conf_write_guest(const struct vm_conf *c, const char *path)
+{
+	struct strbuf out = STRBUF_INIT, v = STRBUF_INIT;
+	const char *section = NULL;
+	size_t i, j;
+	int r;
+
+	strbuf_addstr(&out, "# Written by vm @create; settings of this VM.\n"
+			    "# See vm(1) and conf/vm.conf for every key.\n");
+	for (i = 0; i < NKEYS; i++) {
+		const struct conf_key *k = &keys[i];
+		struct strvec items = STRVEC_INIT;
+
+		if (!k->identity && c->layer[i] < LAYER_GUEST)
+			continue;
+		if (!section || strcmp(section, k->section)) {
+			section = k->section;
+			strbuf_addf(&out, "\n[%s]\n", section);
+		}
+		strbuf_reset(&v);
+		key_to_text(c, k, &v, &items);
+		if (k->type == K_LIST || k->type == K_FWDS ||
+		    k->type == K_SHARES || k->type == K_IMAGES) {
+			/* One item a line keeps lines short for inih. */
+			if (!items.nr)
+				strbuf_addf(&out, "%s =\n", k->name);
+			for (j = 0; j < items.nr; j++) {
+				struct strbuf q = STRBUF_INIT;
+
+				strbuf_add_shquoted(&q, items.v[j]);
+				strbuf_addf(&out, "%s = %s\n", k->name, q.buf);
+				strbuf_release(&q);
+			}
+		} else {
+			strbuf_addf(&out, "%s = %s\n", k->name, v.buf);
+		}
+		strvec_clear(&items);
+	}
+	r = fs_write_atomic(path, out.buf, out.len, 0644);
+	strbuf_release(&out);
+	strbuf_release(&v);
+	return r;
+}

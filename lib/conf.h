@@ -1,0 +1,129 @@
+/* Settings: defaults, INI files (inih), command-line overrides. */
+#ifndef VM_CONF_H
+#define VM_CONF_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "str.h"
+
+/* Where a value came from; a higher layer overrides a lower one. */
+enum conf_layer {
+	LAYER_DEFAULT = 0,
+	LAYER_SYSTEM,	/* /etc/vm.conf */
+	LAYER_USER,	/* $XDG_CONFIG_HOME/vm.conf */
+	LAYER_GUEST,	/* HOSTDIR/guest.conf */
+	LAYER_CLI,	/* command line */
+	LAYER_MAX
+};
+
+enum disk_bus { BUS_AHCI, BUS_NVME, BUS_SCSI, BUS_VIRT, BUS_CDROM };
+
+struct disk_spec {
+	enum disk_bus bus;
+	uint64_t size;		/* bytes, for disks @create makes */
+	char *format;		/* NULL: qcow2 (created) or raw guess */
+	char *path;		/* NULL: WORKDIR/disk-N.img */
+};
+
+enum accel_mode { ACCEL_AUTO, ACCEL_KVM, ACCEL_TCG };
+enum rescue_boot { RESCUE_BOOT_KERNEL, RESCUE_BOOT_CDROM };
+
+/* One [rescue] profile. */
+struct rescue_conf {
+	char *iso;
+	unsigned cores;
+	char *memory;
+	struct strvec forwards;
+	struct strvec shares;
+	enum rescue_boot boot;
+	unsigned boot_timeout;	/* seconds until STARTED */
+};
+
+struct vm_conf {
+	char *name;
+	char *arch;
+	unsigned cores;
+	unsigned sockets;
+	char *memory;		/* validated size text, e.g. "2G" */
+	char *disks;		/* "AHCI=30G,NVME=10G" */
+	struct strvec images;	/* TYPE=[FMT=]PATH */
+	struct strvec forwards;	/* hostfwd=tcp::5555-:22 */
+	struct strvec shares;	/* ID:[rw:]DIR */
+	bool uefi;
+	bool keep_cd;
+	bool netdev;
+	bool use_tmpdir;
+	unsigned port;		/* SPICE port; 0: no SPICE */
+	char *host;		/* SPICE address */
+	enum accel_mode accel;
+	unsigned timeout;	/* seconds, 0: none */
+	char *bootimage;	/* ISO given to @create */
+	bool firstboot;
+	struct strvec sshkeys;
+	char *media;
+	char *media_mirror;
+	char *media_storage;
+	char *rescue_profile;	/* "" or NAME of [rescue.NAME] */
+	struct rescue_conf rescue;
+
+	/* Layer each key was last set from, indexed like the key table. */
+	unsigned char layer[64];
+	/* Layer whose list keys are being filled (for reset-on-new-layer). */
+	unsigned char list_layer[64];
+};
+
+/* Fill c with the built-in defaults.  Owns its strings until release. */
+void conf_init(struct vm_conf *c);
+void conf_release(struct vm_conf *c);
+
+/*
+ * Set section/key to value from the given layer.  Lists append; an empty
+ * value empties the list; the first value from a new layer replaces the
+ * older layer's list.  Returns 0, -ENOENT (unknown section or key) or
+ * -EINVAL (bad value); err receives the reason without the key name.
+ */
+int conf_set(struct vm_conf *c, const char *section, const char *key,
+	     const char *value, enum conf_layer layer, struct strbuf *err);
+
+/*
+ * Load an INI file at the given layer.  A missing file is not an error
+ * when optional.  Returns 0, -ENOENT (missing, not optional) or -EINVAL;
+ * err receives "file:line: message".
+ */
+int conf_load_file(struct vm_conf *c, const char *path, enum conf_layer layer,
+		   bool optional, struct strbuf *err);
+
+/*
+ * Write the settings a VM keeps in guest.conf: its identity (name,
+ * arch, disks, uefi, bootimage, firstboot) plus every key that was set at
+ * LAYER_GUEST or above.  Written to path.tmp, fsynced, renamed.
+ */
+int conf_write_guest(const struct vm_conf *c, const char *path);
+
+/* Look up the current value of section/key as text (for VM_* exports). */
+void conf_each(const struct vm_conf *c,
+	       void (*fn)(const char *section, const char *key,
+			  const char *value, void *data),
+	       void *data);
+
+/* Parse "AHCI=30G,NVME=10G" into specs.  Returns count or -EINVAL. */
+int disks_parse(const char *spec, struct disk_spec **out, struct strbuf *err);
+/* Parse one -i value TYPE=[FMT=]PATH. */
+int image_parse(const char *spec, struct disk_spec *out, struct strbuf *err);
+void disk_specs_free(struct disk_spec *d, int n);
+const char *disk_bus_name(enum disk_bus b);
+
+/* Parse ID:[rw:]DIR into its parts (pointers into a copy it owns). */
+struct share_spec {
+	char *id;
+	char *dir;
+	bool rw;
+};
+int share_parse(const char *spec, struct share_spec *out, struct strbuf *err);
+void share_spec_release(struct share_spec *s);
+
+/* Memory in MiB from the validated text. */
+uint64_t conf_memory_mib(const char *memory);
+
+#endif

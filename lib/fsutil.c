@@ -1,0 +1,378 @@
+#include "fsutil.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int fsync_parent(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir;
+	int fd, r = 0;
+
+	if (!slash)
+		dir = xstrdup(".");
+	else if (slash == path)
+		dir = xstrdup("/");
+	else
+		dir = xasprintf("%.*s", (int)(slash - path), path);
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (fsync(fd) < 0)
+			r = -errno;
+		close(fd);
+	}
+	free(dir);
+	return r;
+}
+
+int fs_write_atomic(const char *path, const void *data, size_t len,
+		    mode_t mode)
+{
+	char *tmp = xasprintf("%s.tmp", path);
+	int fd = -1, r;
+
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+		  mode);
+	if (fd < 0) {
+		r = -errno;
+		goto out;
+	}
+	r = write_all(fd, data, len);
+	if (!r && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && !r)
+		r = -errno;
+	fd = -1;
+	if (!r && rename(tmp, path) < 0)
+		r = -errno;
+	if (!r)
+		r = fsync_parent(path);
+out:
+	if (r)
+		unlink(tmp);
+	free(tmp);
+	return r;
+}
+
+int fs_read_file_at(int dirfd, const char *name, size_t max,
+		    struct strbuf *out)
+{
+	struct stat st;
+	char buf[8192];
+	size_t total = 0;
+	int fd, r = 0;
+
+	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
+		    O_NONBLOCK | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		r = -EINVAL;
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			r = -errno;
+			goto out;
+		}
+		if (!n)
+			break;
+		total += (size_t)n;
+		if (total > max) {
+			r = -EFBIG;
+			goto out;
+		}
+		strbuf_add(out, buf, (size_t)n);
+	}
+out:
+	close(fd);
+	return r;
+}
+
+int fs_read_file(const char *path, size_t max, struct strbuf *out)
+{
+	return fs_read_file_at(AT_FDCWD, path, max, out);
+}
+
+int fs_mkdir_p(const char *path, mode_t mode)
+{
+	char *p = xstrdup(path), *s;
+	int r = 0;
+
+	for (s = p + 1; ; s++) {
+		if (*s == '/' || !*s) {
+			char c = *s;
+
+			*s = '\0';
+			if (mkdir(p, mode) < 0 && errno != EEXIST) {
+				r = -errno;
+				break;
+			}
+			*s = c;
+			if (!c)
+				break;
+		}
+	}
+	if (!r && !fs_is_dir(path))
+		r = -ENOTDIR;
+	free(p);
+	return r;
+}
+
+static int rm_rf_at(int parent, const char *name)
+{
+	struct stat st;
+	DIR *d;
+	struct dirent *e;
+	int fd, r = 0;
+
+	if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISDIR(st.st_mode))
+		return unlinkat(parent, name, 0) < 0 && errno != ENOENT ?
+			       -errno : 0;
+	fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	while ((e = readdir(d))) {
+		int rr;
+
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		rr = rm_rf_at(dirfd(d), e->d_name);
+		if (rr && !r)
+			r = rr;
+	}
+	closedir(d);
+	if (unlinkat(parent, name, AT_REMOVEDIR) < 0 && errno != ENOENT &&
+	    !r)
+		r = -errno;
+	return r;
+}
+
+int fs_rm_rf(const char *path)
+{
+	return rm_rf_at(AT_FDCWD, path);
+}
+
+int fs_copy_file(const char *src, const char *dst, mode_t mode)
+{
+	char *tmp = xasprintf("%s.tmp", dst);
+	char buf[65536];
+	int in = -1, out = -1, r = 0;
+	struct stat st;
+	off_t pos = 0;
+
+	in = open(src, O_RDONLY | O_CLOEXEC);
+	if (in < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (fstat(in, &st) < 0) {
+		r = -errno;
+		goto out;
+	}
+	out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+		   mode);
+	if (out < 0) {
+		r = -errno;
+		goto out;
+	}
+	while (pos < st.st_size) {
+		off_t data = lseek(in, pos, SEEK_DATA), hole;
+
+		if (data < 0) {
+			if (errno == ENXIO)
+				break;
+			r = -errno;
+			goto out;
+		}
+		hole = lseek(in, data, SEEK_HOLE);
+		if (hole < 0) {
+			r = -errno;
+			goto out;
+		}
+		for (pos = data; pos < hole;) {
+			size_t want = (size_t)(hole - pos) < sizeof(buf) ?
+					      (size_t)(hole - pos) : sizeof(buf);
+			ssize_t n = pread(in, buf, want, pos);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				r = n < 0 ? -errno : -EIO;
+				goto out;
+			}
+			if (lseek(out, pos, SEEK_SET) < 0) {
+				r = -errno;
+				goto out;
+			}
+			r = write_all(out, buf, (size_t)n);
+			if (r)
+				goto out;
+			pos += n;
+		}
+	}
+	if (ftruncate(out, st.st_size) < 0 || fsync(out) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (close(out) < 0) {
+		out = -1;
+		r = -errno;
+		goto out;
+	}
+	out = -1;
+	if (rename(tmp, dst) < 0)
+		r = -errno;
+out:
+	if (out >= 0)
+		close(out);
+	if (in >= 0)
+		close(in);
+	if (r)
+		unlink(tmp);
+	free(tmp);
+	return r;
+}
+
+bool fs_exists(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0;
+}
+
+bool fs_is_dir(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+bool fs_is_symlink(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0 && S_ISLNK(st.st_mode);
+}
+
+int fs_symlink_replace(const char *target, const char *path)
+{
+	char *tmp = xasprintf("%s.tmp%ld", path, (long)getpid());
+	int r = 0;
+
+	unlink(tmp);
+	if (symlink(target, tmp) < 0)
+		r = -errno;
+	else if (rename(tmp, path) < 0)
+		r = -errno;
+	if (r)
+		unlink(tmp);
+	free(tmp);
+	return r;
+}
+
+char *fs_abspath(const char *path)
+{
+	struct strbuf sb = STRBUF_INIT;
+	struct strvec parts = STRVEC_INIT;
+	char cwd[PATH_MAX];
+	char *copy, *s, *save = NULL;
+	size_t i;
+
+	if (path[0] != '/') {
+		if (!getcwd(cwd, sizeof(cwd)))
+			return xstrdup(path);
+		strbuf_addf(&sb, "%s/", cwd);
+	}
+	strbuf_addstr(&sb, path);
+	copy = strbuf_detach(&sb);
+	for (s = strtok_r(copy, "/", &save); s; s = strtok_r(NULL, "/", &save)) {
+		if (!strcmp(s, "."))
+			continue;
+		if (!strcmp(s, "..")) {
+			if (parts.nr) {
+				free(parts.v[--parts.nr]);
+				parts.v[parts.nr] = NULL;
+			}
+			continue;
+		}
+		strvec_push(&parts, s);
+	}
+	for (i = 0; i < parts.nr; i++)
+		strbuf_addf(&sb, "/%s", parts.v[i]);
+	if (!parts.nr)
+		strbuf_addch(&sb, '/');
+	strvec_clear(&parts);
+	free(copy);
+	return strbuf_detach(&sb);
+}
+
+char *fs_expand_home(const char *path)
+{
+	const char *home = getenv("HOME");
+
+	if (path[0] == '~' && (path[1] == '/' || !path[1]) && home)
+		return xasprintf("%s%s", home, path + 1);
+	return xstrdup(path);
+}
+
+void fs_tail(const char *path, int n, struct strbuf *out)
+{
+	struct strbuf all = STRBUF_INIT;
+	size_t i;
+	int lines = 0;
+
+	if (fs_read_file(path, 64 << 20, &all) || !all.len) {
+		strbuf_release(&all);
+		return;
+	}
+	strbuf_trim_trailing(&all);
+	for (i = all.len; i > 0; i--) {
+		if (all.buf[i - 1] == '\n' && ++lines >= n)
+			break;
+	}
+	strbuf_addstr(out, all.buf + i);
+	strbuf_release(&all);
+}

@@ -1,0 +1,55 @@
+/* Files and directories: atomic writes, safe reads, removal, copies. */
+#ifndef VM_FSUTIL_H
+#define VM_FSUTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "str.h"
+
+/* Write data to path via path.tmp + fsync + rename.  Returns 0 or -errno. */
+int fs_write_atomic(const char *path, const void *data, size_t len,
+		    mode_t mode);
+
+/*
+ * Read at most max bytes of a regular file without following a symlink
+ * in its last component (the guest writes some of these files).
+ * Returns 0, -ELOOP for a symlink, -EFBIG when larger, or -errno.
+ */
+int fs_read_file(const char *path, size_t max, struct strbuf *out);
+
+/* Same, relative to a directory fd. */
+int fs_read_file_at(int dirfd, const char *name, size_t max,
+		    struct strbuf *out);
+
+/* mkdir -p; existing directories are fine. */
+int fs_mkdir_p(const char *path, mode_t mode);
+
+/*
+ * Remove path and everything under it without following symlinks
+ * (a link is removed, never its target).  Missing path is not an error.
+ */
+int fs_rm_rf(const char *path);
+
+/* Copy a regular file (sparse-aware), to dst.tmp then rename. */
+int fs_copy_file(const char *src, const char *dst, mode_t mode);
+
+bool fs_exists(const char *path);
+bool fs_is_dir(const char *path);
+/* lstat-based: true for a symlink, even a dangling one. */
+bool fs_is_symlink(const char *path);
+
+/* Make a symlink atomically replacing whatever link was at path. */
+int fs_symlink_replace(const char *target, const char *path);
+
+/* Absolute, normalised form of path (need not exist).  Caller frees. */
+char *fs_abspath(const char *path);
+
+/* Expand a leading ~/ with $HOME.  Caller frees. */
+char *fs_expand_home(const char *path);
+
+/* Write the last n lines of a file into out (for error reports). */
+void fs_tail(const char *path, int n, struct strbuf *out);
+
+#endif

@@ -1,0 +1,533 @@
+#include "vm.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+
+void vm_ctx_init(struct vm_ctx *ctx)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	conf_init(&ctx->conf);
+	ctx->lock_fd = -1;
+}
+
+void vm_ctx_release(struct vm_ctx *ctx)
+{
+	conf_release(&ctx->conf);
+	free(ctx->hostdir);
+	free(ctx->workdir);
+	free(ctx->datadir);
+	free(ctx->cache_dir);
+	if (ctx->lock_fd >= 0)
+		close(ctx->lock_fd);
+	ctx->lock_fd = -1;
+}
+
+int vm_resolve_hostdir(const char *opt, char **hostdir)
+{
+	char buf[PATH_MAX];
+	char *dir, *link;
+	ssize_t n;
+
+	dir = fs_abspath(opt && *opt ? opt : ".");
+	link = xasprintf("%s/.host", dir);
+	n = readlink(link, buf, sizeof(buf) - 1);
+	free(link);
+	if (n > 0 && !opt) {
+		buf[n] = '\0';
+		free(dir);
+		dir = fs_abspath(buf);
+	}
+	*hostdir = dir;
+	return 0;
+}
+
+int vm_lock(struct vm_ctx *ctx)
+{
+	char *path = vm_host_path(ctx, ".lock");
+	int fd, r = 0;
+
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	free(path);
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		close(fd);
+		return r;
+	}
+	ctx->lock_fd = fd;
+	return 0;
+}
+
+char *vm_work_path(const struct vm_ctx *ctx, const char *name)
+{
+	return xasprintf("%s/%s", ctx->workdir ? ctx->workdir : ctx->hostdir,
+			 name);
+}
+
+char *vm_host_path(const struct vm_ctx *ctx, const char *name)
+{
+	return xasprintf("%s/%s", ctx->hostdir, name);
+}
+
+void vm_find_workdir(struct vm_ctx *ctx)
+{
+	char buf[PATH_MAX], back[PATH_MAX];
+	char *link, *w, *hl;
+	ssize_t n, m;
+
+	free(ctx->workdir);
+	ctx->workdir = NULL;
+	if (ctx->inplace) {
+		ctx->workdir = xstrdup(ctx->hostdir);
+		return;
+	}
+	link = vm_host_path(ctx, ".work");
+	n = readlink(link, buf, sizeof(buf) - 1);
+	free(link);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	w = fs_abspath(buf);
+	/* Only a directory that names us back is ours. */
+	hl = xasprintf("%s/.host", w);
+	m = readlink(hl, back, sizeof(back) - 1);
+	free(hl);
+	if (m > 0 && fs_is_dir(w)) {
+		char *b;
+
+		back[m] = '\0';
+		b = fs_abspath(back);
+		if (!strcmp(b, ctx->hostdir))
+			ctx->workdir = w;
+		free(b);
+	}
+	if (!ctx->workdir)
+		free(w);
+}
+
+int vm_make_workdir(struct vm_ctx *ctx)
+{
+	const char *tmp = getenv("TMPDIR");
+	char *tmpl, *link, *back;
+	int r = 0, tries;
+
+	if (ctx->inplace) {
+		free(ctx->workdir);
+		ctx->workdir = xstrdup(ctx->hostdir);
+		return 0;
+	}
+	/* mkdtemp wants the X's last; the name has a .tmp suffix. */
+	for (tries = 0;; tries++) {
+		static const char al[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+		unsigned char rnd[8];
+		char name[9];
+		size_t i;
+
+		if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+			return -EIO;
+		for (i = 0; i < 8; i++)
+			name[i] = al[rnd[i] % (sizeof(al) - 1)];
+		name[8] = '\0';
+		tmpl = xasprintf("%s/vm-%s.tmp", tmp && *tmp ? tmp : "/tmp",
+				 name);
+		if (mkdir(tmpl, 0700) == 0)
+			break;
+		r = -errno;
+		free(tmpl);
+		if (r != -EEXIST || tries > 100)
+			return r;
+	}
+	r = 0;
+	link = vm_host_path(ctx, ".work");
+	back = xasprintf("%s/.host", tmpl);
+	r = fs_symlink_replace(ctx->hostdir, back);
+	if (!r)
+		r = fs_symlink_replace(tmpl, link);
+	if (r) {
+		fs_rm_rf(tmpl);
+		free(tmpl);
+	} else {
+		free(ctx->workdir);
+		ctx->workdir = tmpl;
+	}
+	free(link);
+	free(back);
+	return r;
+}
+
+int vm_count_disks(const struct vm_ctx *ctx)
+{
+	DIR *d;
+	struct dirent *e;
+	int n = 0;
+
+	if (!ctx->workdir)
+		return 0;
+	d = opendir(ctx->workdir);
+	if (!d)
+		return 0;
+	while ((e = readdir(d))) {
+		if (str_starts_with(e->d_name, "disk-") &&
+		    str_ends_with(e->d_name, ".img"))
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+static int apply_cli(struct vm_conf *c, const struct strvec *cli,
+		     struct strbuf *err)
+{
+	size_t i;
+
+	for (i = 0; i + 2 < cli->nr; i += 3) {
+		/* triples: option name, "section.key", value */
+		const char *opt = cli->v[i], *sk = cli->v[i + 1];
+		const char *val = cli->v[i + 2];
+		const char *dot = strchr(sk, '.');
+		char *sect = xasprintf("%.*s", (int)(dot - sk), sk);
+		struct strbuf e = STRBUF_INIT;
+		int r;
+
+		r = conf_set(c, sect, dot + 1, val, LAYER_CLI, &e);
+		free(sect);
+		if (r) {
+			strbuf_addf(err, "option %s: %s", opt, e.buf);
+			strbuf_release(&e);
+			return r;
+		}
+		strbuf_release(&e);
+	}
+	return 0;
+}
+
+static int load_layers(struct vm_ctx *ctx, const struct strvec *cli,
+		       struct strbuf *err)
+{
+	const char *sys = getenv("VM_SYSTEM_CONFIG");
+	const char *xdg = getenv("XDG_CONFIG_HOME");
+	const char *home = getenv("HOME");
+	char *user = NULL, *guest = NULL;
+	int r;
+
+	/* The command line first: lower layers never override it. */
+	r = apply_cli(&ctx->conf, cli, err);
+	if (r)
+		return r;
+	r = conf_load_file(&ctx->conf, sys ? sys : "/etc/vm.conf",
+			   LAYER_SYSTEM, true, err);
+	if (r)
+		return r;
+	if (xdg && *xdg)
+		user = xasprintf("%s/vm.conf", xdg);
+	else if (home)
+		user = xasprintf("%s/.config/vm.conf", home);
+	if (user) {
+		r = conf_load_file(&ctx->conf, user, LAYER_USER, true, err);
+		free(user);
+		if (r)
+			return r;
+	}
+	guest = vm_host_path(ctx, "guest.conf");
+	r = conf_load_file(&ctx->conf, guest, LAYER_GUEST, true, err);
+	free(guest);
+	return r;
+}
+
+int vm_load_conf(struct vm_ctx *ctx, const struct strvec *cli,
+		 struct strbuf *err)
+{
+	char *profile;
+	int r;
+
+	/* Pass one learns the rescue profile; pass two applies [rescue.X]. */
+	r = load_layers(ctx, cli, err);
+	if (r)
+		return r;
+	profile = xstrdup(ctx->conf.rescue_profile ? ctx->conf.rescue_profile :
+						     "");
+	if (*profile) {
+		struct strbuf e = STRBUF_INIT;
+
+		conf_release(&ctx->conf);
+		conf_init(&ctx->conf);
+		conf_set(&ctx->conf, "vm", "rescue", profile, LAYER_DEFAULT, &e);
+		strbuf_release(&e);
+		r = load_layers(ctx, cli, err);
+	}
+	free(profile);
+	if (!r)
+		ctx->inplace = !ctx->conf.use_tmpdir;
+	return r;
+}
+
+int vm_guest_conf_set(struct vm_ctx *ctx, const char *key, const char *value,
+		      struct strbuf *err)
+{
+	char *path = vm_host_path(ctx, "guest.conf");
+	struct vm_conf g;
+	int r;
+
+	conf_init(&g);
+	r = conf_load_file(&g, path, LAYER_GUEST, false, err);
+	if (!r)
+		r = conf_set(&g, "vm", key, value, LAYER_GUEST, err);
+	if (!r) {
+		r = conf_write_guest(&g, path);
+		if (r)
+			strbuf_addf(err, "cannot write %s: %s", path,
+				    strerror(-r));
+	}
+	if (!r)
+		conf_set(&ctx->conf, "vm", key, value, LAYER_GUEST, err);
+	conf_release(&g);
+	free(path);
+	return r;
+}
+
+char *vm_expand_macros(const struct vm_ctx *ctx, const char *s, bool *empty)
+{
+	struct strbuf out = STRBUF_INIT;
+	const struct vm_conf *c = &ctx->conf;
+	char *media = c->media && *c->media ? fs_expand_home(c->media) : NULL;
+
+	*empty = false;
+	while (*s) {
+		const char *end;
+		char *val = NULL;
+		size_t len;
+
+		if (*s != '@' || !(end = strchr(s + 1, '@'))) {
+			strbuf_addch(&out, *s++);
+			continue;
+		}
+		len = (size_t)(end - s - 1);
+#define IS(n) (len == strlen(n) && !strncmp(s + 1, n, len))
+		if (IS("HOSTDIR")) {
+			val = xstrdup(ctx->hostdir);
+		} else if (IS("INDIR")) {
+			val = vm_work_path(ctx, ".in");
+		} else if (IS("DATADIR") || IS("OUTDIR")) {
+			val = vm_work_path(ctx, ".out");
+		} else if (IS("MEDIA") || IS("MIRROR")) {
+			const char *sub = IS("MEDIA") ? c->media_storage :
+							c->media_mirror;
+
+			if (sub && *sub && (sub[0] == '/' || sub[0] == '~'))
+				val = fs_expand_home(sub);
+			else if (sub && *sub && media)
+				val = xasprintf("%s/%s", media, sub);
+			else if (IS("MEDIA") && media)
+				val = xstrdup(media);
+		} else {
+			strbuf_addch(&out, *s++);
+			continue;
+		}
+#undef IS
+		if (!val)
+			*empty = true;
+		else
+			strbuf_addstr(&out, val);
+		free(val);
+		s = end + 1;
+	}
+	free(media);
+	return strbuf_detach(&out);
+}
+
+static int plan_disks(struct vm_ctx *ctx, struct vm_plan *p,
+		      struct strbuf *err)
+{
+	const struct vm_conf *c = &ctx->conf;
+	int n, i;
+	size_t j;
+
+	n = disks_parse(c->disks, &p->disks, err);
+	if (n < 0)
+		return n;
+	for (i = 0; i < n; i++) {
+		p->disks[i].path = xasprintf("%s/disk-%d.img", ctx->workdir, i);
+		if (!ctx->dry_run && !fs_exists(p->disks[i].path)) {
+			strbuf_addf(err, "disk %s is missing (was the VM created? try @create or @restore)",
+				    p->disks[i].path);
+			p->ndisks = n;
+			return -ENOENT;
+		}
+	}
+	p->disks = xrealloc(p->disks, (size_t)(n + (int)c->images.nr) *
+					      sizeof(*p->disks));
+	for (j = 0; j < c->images.nr; j++) {
+		struct disk_spec *d = &p->disks[n];
+		char *abs;
+
+		if (image_parse(c->images.v[j], d, err))
+			break;
+		n++;
+		abs = d->path[0] == '/' ? xstrdup(d->path) :
+					  xasprintf("%s/%s", ctx->hostdir, d->path);
+		free(d->path);
+		d->path = abs;
+		if (!ctx->dry_run && access(abs, R_OK) < 0) {
+			strbuf_addf(err, "image %s: %s", abs, strerror(errno));
+			p->ndisks = n;
+			return -ENOENT;
+		}
+	}
+	p->ndisks = n;
+	return j < c->images.nr ? -EINVAL : 0;
+}
+
+static int plan_shares(struct vm_ctx *ctx, const struct strvec *specs,
+		       struct vm_plan *p, struct strbuf *err)
+{
+	size_t i;
+
+	p->shares = xcalloc(specs->nr + 1, sizeof(*p->shares));
+	for (i = 0; i < specs->nr; i++) {
+		struct share_spec *s = &p->shares[p->nshares];
+		bool empty;
+		char *dir;
+
+		if (share_parse(specs->v[i], s, err))
+			return -EINVAL;
+		dir = vm_expand_macros(ctx, s->dir, &empty);
+		if (empty) {
+			/* an optional share, such as a mirror not set up */
+			free(dir);
+			share_spec_release(s);
+			continue;
+		}
+		free(s->dir);
+		s->dir = dir[0] == '/' ? dir : xasprintf("%s/%s", ctx->hostdir,
+							 dir);
+		if (s->dir != dir)
+			free(dir);
+		if (!fs_is_dir(s->dir)) {
+			strbuf_addf(err, "share %s: directory %s does not exist",
+				    s->id, s->dir);
+			p->nshares++;
+			return -ENOENT;
+		}
+		p->nshares++;
+	}
+	return 0;
+}
+
+static const char *own(struct vm_plan *p, char *s)
+{
+	strvec_push(&p->owned, s);
+	free(s);
+	return p->owned.v[p->owned.nr - 1];
+}
+
+int vm_plan_build(struct vm_ctx *ctx, enum plan_mode mode, const char *cdrom,
+		  struct vm_plan *p, struct strbuf *err)
+{
+	const struct vm_conf *c = &ctx->conf;
+	bool rescue = mode == PLAN_RESCUE;
+	const char *dirs[6];
+	char *cfg = NULL;
+	const char *home = getenv("HOME"), *xdg = getenv("XDG_CONFIG_HOME");
+	int r;
+
+	memset(p, 0, sizeof(*p));
+	p->extra = (struct strvec)STRVEC_INIT;
+	p->forwards = (struct strvec)STRVEC_INIT;
+	p->owned = (struct strvec)STRVEC_INIT;
+	if (!ctx->workdir) {
+		strbuf_addstr(err, "the VM has no working files (try @create or @restore)");
+		return -ENOENT;
+	}
+	r = plan_disks(ctx, p, err);
+	if (r)
+		return r;
+	r = plan_shares(ctx, rescue ? &c->rescue.shares : &c->shares, p, err);
+	if (r)
+		return r;
+	strvec_pushv(&p->forwards, rescue ? c->rescue.forwards.v :
+					    c->forwards.v);
+
+	p->q.binary = own(p, qemu_binary(c->arch));
+	p->q.name = own(p, rescue ? xasprintf("%s-rescue", c->name) :
+				    xstrdup(c->name));
+	p->q.accel = ctx->accel ? ctx->accel : "tcg";
+	p->q.q35 = c->uefi;
+	p->q.uefi = c->uefi &&
+		    (!rescue || c->rescue.boot == RESCUE_BOOT_CDROM);
+	if (p->q.uefi) {
+		p->q.ovmf_code = qemu_ovmf_code();
+		p->q.ovmf_vars = own(p, vm_work_path(ctx, "efivars.bin"));
+		if (!p->q.ovmf_code) {
+			strbuf_addstr(err, "UEFI firmware not found (install the ovmf package, or use --no-uefi)");
+			return -ENOENT;
+		}
+		if (!ctx->dry_run && !fs_exists(p->q.ovmf_vars)) {
+			strbuf_addf(err, "UEFI variables %s are missing (use --no-uefi, or @create the VM again)",
+				    p->q.ovmf_vars);
+			return -ENOENT;
+		}
+	}
+	p->q.sockets = rescue ? 1 : c->sockets;
+	p->q.cores = rescue ? c->rescue.cores : c->cores;
+	p->q.memory_mib = conf_memory_mib(rescue ? c->rescue.memory : c->memory);
+	p->q.disks = p->disks;
+	p->q.ndisks = p->ndisks;
+	if (cdrom)
+		p->q.cdrom = own(p, fs_abspath(cdrom));
+	p->q.netdev = c->netdev;
+	p->q.forwards = &p->forwards;
+	p->q.shares = p->shares;
+	p->q.nshares = p->nshares;
+	p->q.spice_port = rescue ? 0 : c->port;
+	p->q.spice_host = c->host;
+	p->q.console_log = own(p, vm_work_path(ctx, rescue ?
+			       "rescue-console.log" : "console.log"));
+	p->q.console_sock = own(p, vm_work_path(ctx, rescue ?
+				"rescue-console.sock" : "console.sock"));
+	p->q.qmp_sock = own(p, vm_work_path(ctx, rescue ? "rescue-qmp.sock" :
+							 "qmp.sock"));
+	if (!rescue) {
+		if (xdg && *xdg)
+			cfg = xstrdup(xdg);
+		else if (home)
+			cfg = xasprintf("%s/.config", home);
+		dirs[0] = ctx->workdir;
+		dirs[1] = ctx->hostdir;
+		dirs[2] = cfg ? cfg : "/nonexistent";
+		dirs[3] = "/etc";
+		dirs[4] = NULL;
+		r = qemu_read_defaults(dirs, &p->extra, &p->defaults_file, err);
+		free(cfg);
+		if (r)
+			return r;
+		p->q.extra = &p->extra;
+	}
+	return 0;
+}
+
+void vm_plan_release(struct vm_plan *p)
+{
+	int i;
+
+	disk_specs_free(p->disks, p->ndisks);
+	for (i = 0; p->shares && i < p->nshares; i++)
+		share_spec_release(&p->shares[i]);
+	free(p->shares);
+	strvec_clear(&p->extra);
+	strvec_clear(&p->forwards);
+	strvec_clear(&p->owned);
+	free(p->defaults_file);
+	memset(p, 0, sizeof(*p));
+}

@@ -1,0 +1,114 @@
+/* One VM: its directories, lock, settings and QEMU plan. */
+#ifndef VM_VM_H
+#define VM_VM_H
+
+#include <stdbool.h>
+
+#include "conf.h"
+#include "qemu.h"
+#include "str.h"
+
+struct vm_ctx {
+	struct vm_conf conf;
+	char *hostdir;		/* absolute; settings, jobs, backups/ */
+	char *workdir;		/* absolute; disks, logs; NULL: none yet */
+	bool inplace;		/* workdir == hostdir */
+	int lock_fd;
+	bool dry_run;
+	bool quiet;
+	bool json;
+	bool color;
+	const char *accel;	/* resolved "kvm"/"tcg", NULL: not yet */
+	char *datadir;		/* installed jobs/ and rescue/ */
+	char *cache_dir;	/* $XDG_CACHE_HOME/vm */
+	int step, nsteps;	/* position in the chain, for messages */
+};
+
+void vm_ctx_init(struct vm_ctx *ctx);
+void vm_ctx_release(struct vm_ctx *ctx);
+
+/*
+ * HOSTDIR from -d or the current directory; when started inside a
+ * WORKDIR (it has a .host link), the HOSTDIR that link names.
+ */
+int vm_resolve_hostdir(const char *opt, char **hostdir);
+
+/*
+ * Take the VM's lock (flock on HOSTDIR/.lock).  -EBUSY when another vm
+ * holds it; the fd is kept in ctx until release.
+ */
+int vm_lock(struct vm_ctx *ctx);
+
+/*
+ * Find the existing WORKDIR: HOSTDIR itself in place, else where the
+ * HOSTDIR/.work link points when that directory links back.  Sets
+ * ctx->workdir or leaves it NULL.  Never creates anything.
+ */
+void vm_find_workdir(struct vm_ctx *ctx);
+
+/*
+ * Create a fresh private WORKDIR (mkdtemp under $TMPDIR, mode 0700) with
+ * the .work and .host links, replacing a dangling .work link.
+ */
+int vm_make_workdir(struct vm_ctx *ctx);
+
+/* Path of a file in WORKDIR / HOSTDIR; caller frees. */
+char *vm_work_path(const struct vm_ctx *ctx, const char *name);
+char *vm_host_path(const struct vm_ctx *ctx, const char *name);
+
+/* Number of disk-N.img files in WORKDIR (0 with no WORKDIR). */
+int vm_count_disks(const struct vm_ctx *ctx);
+
+/*
+ * Load every settings layer into ctx->conf: defaults, the system file
+ * ($VM_SYSTEM_CONFIG or /etc/vm.conf), the user file
+ * ($XDG_CONFIG_HOME/vm.conf), HOSTDIR/guest.conf, then the command-line
+ * settings in cli (pairs "section.key", value).
+ */
+int vm_load_conf(struct vm_ctx *ctx, const struct strvec *cli,
+		 struct strbuf *err);
+
+/*
+ * Change one [vm] key in HOSTDIR/guest.conf alone (not the merged
+ * settings, so this run's options are not saved by accident).
+ */
+int vm_guest_conf_set(struct vm_ctx *ctx, const char *key, const char *value,
+		      struct strbuf *err);
+
+/*
+ * Change one [vm] key in HOSTDIR/guest.conf alone (not the merged
+ * settings, so this run's options are not saved by accident).
+ */
+int vm_guest_conf_set(struct vm_ctx *ctx, const char *key, const char *value,
+		      struct strbuf *err);
+
+enum plan_mode { PLAN_RUN, PLAN_RESCUE };
+
+/* A QEMU plan with the storage its strings live in. */
+struct vm_plan {
+	struct qemu_plan q;
+	struct disk_spec *disks;
+	int ndisks;
+	struct share_spec *shares;
+	int nshares;
+	struct strvec extra;
+	struct strvec forwards;
+	struct strvec owned;	/* strings the plan points into */
+	char *defaults_file;	/* vm.defaults used, or NULL */
+};
+
+/*
+ * Resolve the settings into a QEMU plan: disks in WORKDIR on their
+ * buses, extra images, shares with @HOSTDIR@ @MIRROR@ @MEDIA@ @INDIR@
+ * @DATADIR@ expanded (a share whose macro is empty is left out; a missing
+ * directory is an error), vm.defaults.  Needs ctx->accel and a WORKDIR.
+ * cdrom: ISO to attach, or NULL.
+ */
+int vm_plan_build(struct vm_ctx *ctx, enum plan_mode mode, const char *cdrom,
+		  struct vm_plan *plan, struct strbuf *err);
+void vm_plan_release(struct vm_plan *plan);
+
+/* Expand the share macros in s; *empty set when a macro had no value. */
+char *vm_expand_macros(const struct vm_ctx *ctx, const char *s, bool *empty);
+
+#endif
