@@ -1,0 +1,199 @@
+#!/bin/bash
+# The command line, settings and @create/@destroy, with the real binary.
+. "$(dirname "$0")/../lib.sh"
+
+test_expect "vm -h lists every verb and option, exit 0" '
+	vm -h >out &&
+	for v in @create @run @destroy; do contains out "$v"; done &&
+	for o in --disks --host --sockets --arch --cores --hostdir --forward \
+		--image --keep-cd --no-keep-cd --memory --no-colors --port \
+		--rescue --share --timeout --uefi --no-uefi --no-netdev \
+		--use-tmpdir --inplace --no-tmpdir --accel --dry-run \
+		--version --help; do contains out -- "$o"; done &&
+	vm --version >v && contains v "^vm [0-9]"
+'
+
+test_expect "an unknown verb is a usage error with a suggestion" '
+	must_fail 2 vm @creat T 2>err &&
+	contains err "unknown command .@creat." &&
+	contains err "did you mean @create" &&
+	must_fail 2 vm @create T @rnu 2>err &&
+	contains err "did you mean @run" &&
+	test ! -e guest.conf
+'
+
+test_expect "argument counts are checked before anything runs" '
+	must_fail 2 vm @create 2>err &&
+	contains err "@create takes 1 to 2 arguments, got 0" &&
+	must_fail 2 vm @create A B C 2>err &&
+	must_fail 2 vm @create T @destroy now 2>err &&
+	contains err "@destroy takes no arguments" &&
+	test ! -e guest.conf && test ! -e .work
+'
+
+test_expect "bad option values name the option and change nothing" '
+	must_fail 2 vm -c 0 @create T 2>err && contains err "option -c/--cores" &&
+	must_fail 2 vm -m 1X @create T 2>err && contains err "option -m/--memory" &&
+	must_fail 2 vm -D FOO=1G @create T 2>err && contains err "option -D/--disks" &&
+	must_fail 2 vm -D AHCI=0 @create T 2>err && contains err "bad disk size" &&
+	must_fail 2 vm -p 70000 @create T 2>err && contains err "option -p/--port" &&
+	must_fail 2 vm -f garbage @create T 2>err && contains err "option -f/--forward" &&
+	must_fail 2 vm -s nocolon @create T 2>err && contains err "option -s/--share" &&
+	must_fail 2 vm -t soon @create T 2>err && contains err "option -t/--timeout" &&
+	must_fail 2 vm --accel=xen @create T 2>err && contains err "option --accel" &&
+	must_fail 2 vm --bogus @create T 2>err && contains err "bad option" &&
+	test ! -e guest.conf
+'
+
+test_expect "a bad VM name is refused" '
+	must_fail 1 vm @create ../evil 2>err && contains err "bad name" &&
+	must_fail 1 vm @create -- 2>err;
+	test ! -e guest.conf
+'
+
+test_expect "@create makes settings, qcow2 disks, UEFI vars and a private WORKDIR" '
+	vm -c 3 -m 1G -D AHCI=2G,NVME=1G @create WS10 &&
+	contains guest.conf "^name = WS10" &&
+	contains guest.conf "^disks = AHCI=2G,NVME=1G" &&
+	contains guest.conf "^cores = 3" &&
+	contains guest.conf "^memory = 1G" &&
+	lacks guest.conf "^sockets" &&
+	test -L .work && w=$(readlink .work) &&
+	test "$(stat -c %a "$w")" = 700 &&
+	test "$(readlink "$w/.host")" = "$PWD" &&
+	qemu-img info "$w/disk-0.img" | grep -q "file format: qcow2" &&
+	qemu-img info "$w/disk-0.img" | grep -q "virtual size: 2 GiB" &&
+	qemu-img info "$w/disk-1.img" | grep -q "virtual size: 1 GiB" &&
+	cmp -s "$w/efivars.bin" /usr/share/OVMF/OVMF_VARS_4M.fd
+'
+
+test_expect "@create refuses an existing VM and says what is there" '
+	vm @create A &&
+	must_fail 1 vm @create B 2>err &&
+	contains err "already has settings (guest.conf), 1 disk" &&
+	contains err "@destroy" &&
+	contains guest.conf "^name = A"
+'
+
+test_expect "@create refuses when snapshots exist" '
+	mkdir -p backups/S0 &&
+	must_fail 1 vm @create A 2>err && contains err "snapshots (backups/)" &&
+	test ! -e guest.conf && test ! -e .work
+'
+
+test_expect "@create with a missing ISO leaves nothing behind" '
+	must_fail 1 vm @create A /nonexistent.iso 2>err &&
+	contains err "nonexistent.iso" &&
+	test ! -e guest.conf && test ! -e .work &&
+	test -z "$(ls "$TMPDIR")"
+'
+
+test_expect "@create fails clearly without OVMF, and --no-uefi works" '
+	VM_OVMF_VARS=/nonexistent must_fail 1 vm @create A 2>err &&
+	contains err "UEFI firmware not found" && test ! -e guest.conf &&
+	VM_OVMF_VARS=/nonexistent vm --no-uefi @create A &&
+	contains guest.conf "^uefi = no" && test ! -e .work/efivars.bin
+'
+
+test_expect "a failing qemu-img leaves nothing half-created" '
+	mkdir bin && printf "#!/bin/sh\nexit 1\n" >bin/qemu-img && chmod +x bin/qemu-img &&
+	PATH=$PWD/bin:$PATH must_fail 1 vm @create A 2>err &&
+	contains err "cannot create disk" &&
+	test ! -e guest.conf && test ! -e .work && test -z "$(ls "$TMPDIR")"
+'
+
+test_expect "--dry-run @run prints the QEMU command and runs nothing" '
+	mkdir data &&
+	vm -D AHCI=1G,NVME=1G,SCSI=1G,VIRT=1G @create A &&
+	vm --dry-run -f tcp::5555-:22 -s data:rw:@HOSTDIR@/data -p 5930 -H 0.0.0.0 \
+		@run >cmd &&
+	contains cmd "^qemu-system-x86_64 " &&
+	contains cmd "-machine q35,accel=tcg" &&
+	contains cmd "if=pflash,format=raw,unit=0,readonly=on" &&
+	contains cmd "ide-hd,drive=disk0,bus=ahci0.0" &&
+	contains cmd "nvme,drive=disk1" &&
+	contains cmd "scsi-hd,drive=disk2,bus=scsi0.0" &&
+	contains cmd "virtio-blk-pci,drive=disk3" &&
+	contains cmd "hostfwd=tcp::5555-:22" &&
+	contains cmd "path=$PWD/data" && contains cmd "mount_tag=data" &&
+	lacks cmd "mount_tag=data.*readonly" &&
+	contains cmd "-spice port=5930,addr=0.0.0.0" && contains cmd "-vga qxl" &&
+	contains cmd "-smp cpus=1,sockets=1,cores=1" && contains cmd "-m 512M" &&
+	test ! -e .work/run-vm.sh && test ! -e .work/qemu.log
+'
+
+test_expect "settings layer: /etc < user < guest.conf < options" '
+	printf "[vm]\ncores = 4\nmemory = 3G\nsockets = 2\n" >"$VM_SYSTEM_CONFIG" &&
+	printf "[vm]\nport =\naccel = tcg\nmemory = 768M\n" >"$XDG_CONFIG_HOME/vm.conf" &&
+	vm --no-uefi @create A &&
+	vm --dry-run @run >cmd && contains cmd "-smp cpus=8,sockets=2,cores=4" &&
+	contains cmd "-m 768M" &&
+	printf "cores = 1\n" >>guest.conf &&
+	vm --dry-run @run >cmd && contains cmd "cores=1" &&
+	vm --dry-run -c 5 @run >cmd && contains cmd "cores=5"
+'
+
+test_expect "an unknown key in guest.conf is an error with file:line" '
+	vm --no-uefi @create A &&
+	printf "colour = red\n" >>guest.conf &&
+	n=$(wc -l <guest.conf) &&
+	must_fail 1 vm --dry-run @run 2>err &&
+	contains err "guest.conf:$n: unknown key .colour. in \[vm\]" &&
+	printf "[vm]\nmemory = lots\n" >"$XDG_CONFIG_HOME/vm.conf" &&
+	must_fail 1 vm --dry-run @destroy 2>err &&
+	contains err "vm.conf:2: bad memory size"
+'
+
+test_expect "a share whose directory is missing is an error" '
+	vm --no-uefi @create A &&
+	must_fail 1 vm --dry-run -s data:/nonexistent/dir @run 2>err &&
+	contains err "share data: directory /nonexistent/dir does not exist"
+'
+
+test_expect "vm.defaults adds QEMU arguments; the WORKDIR one wins" '
+	vm --no-uefi @create A &&
+	printf "# extra\n-device \"virtio-balloon-pci\" # tail comment\n" >vm.defaults &&
+	vm --dry-run @run >cmd && contains cmd " -device virtio-balloon-pci$" &&
+	printf -- "-rtc base=utc\n" >.work/vm.defaults &&
+	vm --dry-run @run >cmd && contains cmd " -rtc base=utc$" &&
+	lacks cmd balloon
+'
+
+test_expect "vm works when started inside the WORKDIR" '
+	vm --no-uefi @create A &&
+	(cd .work && vm --dry-run @run) >cmd &&
+	contains cmd "disk-0.img"
+'
+
+test_expect "--inplace keeps the working files in HOSTDIR" '
+	vm --inplace --no-uefi @create A &&
+	test -f disk-0.img && test ! -e .work &&
+	contains guest.conf "^use_tmpdir = no" &&
+	vm --dry-run @run >cmd && contains cmd "file=$PWD/disk-0.img" &&
+	touch notes.txt && mkdir backups && touch backups/keep &&
+	vm @destroy && test ! -e disk-0.img &&
+	test -f guest.conf && test -f notes.txt && test -f backups/keep
+'
+
+test_expect "@destroy removes WORKDIR and .work, keeps settings and snapshots" '
+	vm @create A && w=$(readlink .work) && mkdir backups && touch backups/S0 &&
+	cp guest.conf before &&
+	vm @destroy && test ! -e "$w" && test ! -L .work &&
+	cmp guest.conf before && test -f backups/S0 &&
+	vm @destroy 2>err && contains err "nothing to destroy"
+'
+
+test_expect "-d names the VM directory; @create makes it" '
+	vm -d "$PWD/new/vm1" --no-uefi @create A &&
+	test -f new/vm1/guest.conf &&
+	must_fail 1 vm -d "$PWD/nope" @destroy 2>err &&
+	contains err "does not exist"
+'
+
+test_expect "the chain stops at the first failure and names the step" '
+	must_fail 1 vm --no-uefi @create A @create B @destroy 2>err &&
+	contains err "@create failed (step 2 of 3)" &&
+	test -L .work
+'
+
+test_done

@@ -1,0 +1,133 @@
+# Shared by tests/e2e/t*.sh: temp dirs, expectations, process cleanup.
+#
+#   . "$(dirname "$0")/../lib.sh"
+#   test_expect "what it checks" '
+#       vm @create T &&
+#       test -f guest.conf
+#   '
+#   test_done
+#
+# Each test runs in a subshell with `set -e` inside its own empty
+# directory; its output goes to the log and is shown when it fails.  TAP
+# lines ("ok N - ...", "not ok N - ...") are what tests/run.sh counts.
+set -u
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VM_BIN=${VM_BIN:-$TOP/vm}
+T=$(mktemp -d "${TMPDIR:-/tmp}/vm-test.XXXXXX")
+export TEST_TMP=$T
+export HOME=$T/home
+export XDG_CONFIG_HOME=$HOME/.config
+# The KVM verdict and the rescue build are shared by all tests.
+export XDG_CACHE_HOME=${VM_TEST_CACHE:-$TOP/build/test-cache}
+export TMPDIR=$T/tmp
+export VM_SYSTEM_CONFIG=$T/etc-vm.conf
+export NO_COLOR=1
+unset VM_DATADIR VM_OVMF_CODE VM_OVMF_VARS
+mkdir -p "$HOME/.config" "$TMPDIR" "$XDG_CACHE_HOME"
+
+# Every test starts with the same settings and its own $TMPDIR.
+reset_env() {
+	export TMPDIR=$1/tmp
+	mkdir -p "$TMPDIR"
+	rm -f "$VM_SYSTEM_CONFIG"
+	# headless and under TCG unless a test says otherwise
+	printf '[vm]\nport =\naccel = tcg\nmemory = 512M\ncores = 1\n' \
+		>"$XDG_CONFIG_HOME/vm.conf"
+}
+
+test_count=0
+test_failed=0
+LOG=$T/log
+
+vm() { "$VM_BIN" "$@"; }
+
+# Kill every QEMU whose command line names our temp dir: those are ours.
+kill_ours() {
+	local pids
+	pids=$(pgrep -f -- "qemu-system.*$T" || true)
+	[ -z "$pids" ] || kill -9 $pids 2>/dev/null || true
+}
+trap 'kill_ours; rm -rf "$T"' EXIT
+
+test_expect() {
+	local desc=$1 code=$2 dir rc
+	test_count=$((test_count + 1))
+	dir=$T/t$test_count
+	mkdir -p "$dir/vm"
+	(
+		reset_env "$dir"
+		cd "$dir/vm" || exit 99
+		set -e -o pipefail
+		eval "$code"
+	) >"$LOG" 2>&1 </dev/null
+	rc=$?
+	if [ $rc -eq 0 ]; then
+		echo "ok $test_count - $desc"
+	else
+		test_failed=$((test_failed + 1))
+		echo "not ok $test_count - $desc (status $rc)"
+		sed 's/^/#   /' "$LOG" | tail -n 40
+	fi
+	# nothing a test started may outlive it
+	if pgrep -f -- "qemu-system.*$T" >/dev/null; then
+		echo "not ok $test_count - $desc: left a QEMU running"
+		test_failed=$((test_failed + 1))
+		kill_ours
+	fi
+}
+
+test_done() {
+	echo "1..$test_count"
+	[ "$test_failed" -eq 0 ]
+}
+
+# must_fail STATUS cmd...: cmd must exit with STATUS (or any failure: "any")
+must_fail() {
+	local want=$1 rc=0
+	shift
+	"$@" || rc=$?
+	if [ "$rc" -eq 0 ]; then
+		echo "expected failure, got success: $*" >&2
+		return 1
+	fi
+	if [ "$want" != any ] && [ "$rc" -ne "$want" ]; then
+		echo "expected status $want, got $rc: $*" >&2
+		return 1
+	fi
+}
+
+# contains FILE PATTERN: grep with a useful message
+contains() {
+	grep -q -e "$2" "$1" || {
+		echo "'$2' not found in $1:" >&2
+		sed 's/^/|  /' "$1" >&2
+		return 1
+	}
+}
+lacks() {
+	! grep -q -e "$2" "$1" || {
+		echo "'$2' unexpectedly found in $1" >&2
+		return 1
+	}
+}
+
+# wait_for SECONDS CMD...: poll a condition, bounded
+wait_for() {
+	local secs=$1 i=0
+	shift
+	while ! "$@"; do
+		i=$((i + 1))
+		[ $i -le $((secs * 10)) ] || return 1
+		sleep 0.1
+	done
+}
+
+# The rescue image (make rescue) and an unattended test ISO built from it.
+RESCUE_OUT=$TOP/rescue/out
+rescue_iso() { echo "$RESCUE_OUT/rescue-x86_64.iso"; }
+# autorun_iso NAME DIR: an ISO whose /autorun/autorun runs at boot
+autorun_iso() {
+	QUIET=1 bash "$TOP/rescue/build-rescue" --out "$XDG_CACHE_HOME/isos" \
+		--name "$1" --autorun "$2" >&2 || return 1
+	echo "$XDG_CACHE_HOME/isos/$1.iso"
+}
