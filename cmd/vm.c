@@ -25,6 +25,8 @@ static const struct verb verbs[] = {
 	  "make a new VM here: settings, empty disks, UEFI variables" },
 	{ "run", cmd_run, 0, 1, VERB_LOCK, "[ISO]",
 	  "boot the VM in the foreground (the first boot starts from its ISO)" },
+	{ "job", cmd_job, 1, 1, VERB_LOCK, "NAME",
+	  "run NAME.job in a rescue guest with the VM's disks (.pre/.post on the host)" },
 	{ "destroy", cmd_destroy, 0, 0, VERB_LOCK, "",
 	  "remove the working files (disks, logs); keep settings and snapshots" },
 };

@@ -13,5 +13,6 @@
 int cmd_create(struct vm_ctx *ctx, int argc, char **argv);
 int cmd_run(struct vm_ctx *ctx, int argc, char **argv);
 int cmd_destroy(struct vm_ctx *ctx, int argc, char **argv);
+int cmd_job(struct vm_ctx *ctx, int argc, char **argv);
 
 #endif

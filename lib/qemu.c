@@ -107,30 +107,38 @@ void qemu_argv_build(const struct qemu_plan *p, struct strvec *a)
 		switch (d->bus) {
 		case BUS_AHCI:
 		case BUS_CDROM:
-			strvec_pushf(a, "%s,drive=%s,bus=%s,bootindex=%d",
-				     d->bus == BUS_CDROM ? "ide-cd" : "ide-hd",
-				     id, bus.buf, boot + i);
+			strbuf_reset(&sb);
+			strbuf_addf(&sb, "%s,drive=%s,bus=%s",
+				    d->bus == BUS_CDROM ? "ide-cd" : "ide-hd",
+				    id, bus.buf);
 			break;
 		case BUS_NVME:
-			strvec_pushf(a, "nvme,drive=%s,serial=vmdisk%d,bootindex=%d",
-				     id, i, boot + i);
+			strbuf_reset(&sb);
+			strbuf_addf(&sb, "nvme,drive=%s,serial=vmdisk%d", id, i);
 			break;
 		case BUS_SCSI:
-			strvec_pushf(a, "scsi-hd,drive=%s,bus=scsi0.0,bootindex=%d",
-				     id, boot + i);
+			strbuf_reset(&sb);
+			strbuf_addf(&sb, "scsi-hd,drive=%s,bus=scsi0.0", id);
 			break;
 		case BUS_VIRT:
-			strvec_pushf(a, "virtio-blk-pci,drive=%s,bootindex=%d",
-				     id, boot + i);
+			strbuf_reset(&sb);
+			strbuf_addf(&sb, "virtio-blk-pci,drive=%s", id);
 			break;
 		}
+		/* A direct kernel boot owns boot order; disks get none. */
+		if (!p->kernel)
+			strbuf_addf(&sb, ",bootindex=%d", boot + i);
+		strvec_push(a, sb.buf);
 	}
 	if (p->cdrom) {
 		push_drive(a, "cd0", p->cdrom, "raw", true, true);
 		ahci_port(a, &ahci, &bus);
 		strvec_push(a, "-device");
-		strvec_pushf(a, "ide-cd,drive=cd0,bus=%s,bootindex=%d", bus.buf,
-			     p->cdrom_first ? 0 : p->ndisks);
+		if (p->kernel)
+			strvec_pushf(a, "ide-cd,drive=cd0,bus=%s", bus.buf);
+		else
+			strvec_pushf(a, "ide-cd,drive=cd0,bus=%s,bootindex=%d",
+				     bus.buf, p->cdrom_first ? 0 : p->ndisks);
 	}
 	if (p->kernel) {
 		strvec_push(a, "-kernel");

@@ -1,0 +1,399 @@
+/*
+ * @job NAME: NAME.pre on the host, NAME.job in a throw-away rescue guest
+ * with the VM's disks and the in/out shares, NAME.post on the host.
+ */
+#include "vm.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../lib/iso.h"
+#include "../lib/jobwait.h"
+#include "../lib/launch.h"
+
+/* Host scripts get an hour unless --timeout says otherwise. */
+#define HOST_SCRIPT_TIMEOUT_S 3600
+
+struct job {
+	const char *name;
+	char *script;		/* NAME.job */
+	char *dir;		/* where it was found */
+	char *indir, *outdir;
+	struct strvec env;	/* for .pre and .post */
+};
+
+static char *find_job(struct vm_ctx *ctx, const char *name, char **dir)
+{
+	char *jobs = xasprintf("%s/jobs", ctx->datadir);
+	const char *dirs[] = { ctx->hostdir, jobs, NULL };
+	char *path = NULL;
+	size_t i;
+
+	for (i = 0; dirs[i] && !path; i++) {
+		char *p = xasprintf("%s/%s.job", dirs[i], name);
+
+		if (access(p, R_OK) == 0) {
+			path = p;
+			*dir = xstrdup(dirs[i]);
+		} else {
+			free(p);
+		}
+	}
+	free(jobs);
+	return path;
+}
+
+static void env_add_setting(const char *section, const char *key,
+			    const char *value, void *data)
+{
+	struct strvec *env = data;
+	struct strbuf sb = STRBUF_INIT;
+	const char *p;
+
+	strbuf_addstr(&sb, "VM_");
+	if (strcmp(section, "vm"))
+		strbuf_addf(&sb, "%s_", section);
+	for (p = key; *p; p++)
+		strbuf_addch(&sb, toupper((unsigned char)*p));
+	strbuf_addf(&sb, "=%s", value);
+	strvec_push(env, sb.buf);
+	strbuf_release(&sb);
+}
+
+static void build_env(struct vm_ctx *ctx, struct job *j)
+{
+	struct strbuf keys = STRBUF_INIT;
+	size_t i;
+
+	strvec_pushf(&j->env, "HOSTDIR=%s", ctx->hostdir);
+	strvec_pushf(&j->env, "WORKDIR=%s", ctx->workdir);
+	strvec_pushf(&j->env, "INDIR=%s", j->indir);
+	strvec_pushf(&j->env, "OUTDIR=%s", j->outdir);
+	strvec_pushf(&j->env, "JOBSDIR=%s/jobs", ctx->datadir);
+	strvec_pushf(&j->env, "JOBDIR=%s", j->dir);
+	strvec_pushf(&j->env, "JOBNAME=%s", j->name);
+	strvec_pushf(&j->env, "LIBEXEC=%s", ctx->datadir);
+	strvec_pushf(&j->env, "GUESTNAME=%s", ctx->conf.name);
+	strvec_pushf(&j->env, "VM_FUNCTIONS=%s/jobs/functions.sh",
+		     ctx->datadir);
+	for (i = 0; i < ctx->conf.sshkeys.nr; i++) {
+		char *k = fs_expand_home(ctx->conf.sshkeys.v[i]);
+
+		strbuf_addf(&keys, "%s%s", i ? " " : "", k);
+		free(k);
+	}
+	strvec_pushf(&j->env, "SSHKEYS=%s", keys.buf);
+	strbuf_release(&keys);
+	conf_each(&ctx->conf, env_add_setting, &j->env);
+}
+
+/* NAME.pre / NAME.post under bash, with fatal and run defined. */
+static int run_host_script(struct vm_ctx *ctx, struct job *j,
+			   const char *suffix)
+{
+	char *path = xasprintf("%s/%s.%s", j->dir, j->name, suffix);
+	struct strvec av = STRVEC_INIT;
+	struct proc_opts o = PROC_OPTS_INIT;
+	unsigned limit = ctx->conf.timeout ? ctx->conf.timeout :
+					     HOST_SCRIPT_TIMEOUT_S;
+	int r;
+
+	if (access(path, R_OK) < 0) {
+		free(path);
+		return 0;
+	}
+	strvec_pushl(&av, "bash", "-c",
+		     ". \"$VM_FUNCTIONS\" && . \"$0\"", path, NULL);
+	o.stdin_fd = -1;
+	o.cwd = ctx->hostdir;
+	o.env_add = j->env.v;
+	r = proc_run(av.v, &o, (int)limit * 1000);
+	if (r == -ETIMEDOUT)
+		log_error("%s.%s took longer than %u s and was stopped",
+			  j->name, suffix, limit);
+	else if (r == -EINTR)
+		log_error("%s.%s was interrupted", j->name, suffix);
+	else if (r < 0)
+		log_error("cannot run %s: %s", path, strerror(-r));
+	else if (r)
+		log_error("%s.%s failed with status %d", j->name, suffix, r);
+	strvec_clear(&av);
+	free(path);
+	return r;
+}
+
+static int fresh_dir(const char *path, mode_t mode)
+{
+	int r = fs_rm_rf(path);
+
+	if (!r && mkdir(path, mode) < 0)
+		r = -errno;
+	if (!r)
+		chmod(path, mode);
+	return r;
+}
+
+static const char *rescue_iso(struct vm_ctx *ctx, char **own)
+{
+	if (ctx->conf.rescue.iso && *ctx->conf.rescue.iso)
+		return ctx->conf.rescue.iso;
+	*own = xasprintf("%s/rescue/out/rescue-x86_64.iso", ctx->datadir);
+	return *own;
+}
+
+/* The ISO's kernel and initramfs, extracted once per ISO version. */
+static int kernel_from_iso(struct vm_ctx *ctx, const char *iso,
+			   char **kernel, char **initrd)
+{
+	static const char *const names[] = { "boot/vmlinuz",
+					     "boot/initrd.img" };
+	struct strbuf err = STRBUF_INIT;
+	struct stat st;
+	unsigned long long h = 1469598103934665603ULL;
+	const char *dests[2];
+	char *dir, *key, *p;
+	int r;
+
+	if (stat(iso, &st) < 0)
+		return -errno;
+	key = xasprintf("%s|%lld|%lld", iso, (long long)st.st_size,
+			(long long)st.st_mtime);
+	for (p = key; *p; p++) {
+		h ^= (unsigned char)*p;
+		h *= 1099511628211ULL;
+	}
+	free(key);
+	dir = xasprintf("%s/rescue-%016llx", ctx->cache_dir, h);
+	*kernel = xasprintf("%s/vmlinuz", dir);
+	*initrd = xasprintf("%s/initrd.img", dir);
+	if (fs_exists(*kernel) && fs_exists(*initrd)) {
+		free(dir);
+		return 0;
+	}
+	r = fs_mkdir_p(dir, 0700);
+	if (!r) {
+		dests[0] = *kernel;
+		dests[1] = *initrd;
+		r = iso_extract(iso, names, dests, 2, &err);
+		if (r)
+			log_error("cannot boot the rescue kernel: %s (set boot = cdrom in [rescue] for other ISOs)",
+				  err.buf);
+	} else {
+		log_error("cannot make %s: %s", dir, strerror(-r));
+	}
+	strbuf_release(&err);
+	free(dir);
+	return r;
+}
+
+static void show_console_tail(struct vm_ctx *ctx)
+{
+	char *path = vm_work_path(ctx, "rescue-console.log");
+	struct strbuf tail = STRBUF_INIT;
+
+	fs_tail(path, 15, &tail);
+	if (tail.len)
+		fprintf(stderr, "--- last lines of %s:\n%s\n---\n", path,
+			tail.buf);
+	strbuf_release(&tail);
+	free(path);
+}
+
+static int boot_rescue(struct vm_ctx *ctx, struct job *j)
+{
+	struct vm_conf *c = &ctx->conf;
+	struct strbuf err = STRBUF_INIT, note = STRBUF_INIT;
+	struct strvec qargv = STRVEC_INIT;
+	struct job_result res;
+	struct vm_plan plan;
+	bool planned = false, cdrom = c->rescue.boot == RESCUE_BOOT_CDROM;
+	char *own_iso = NULL, *kernel = NULL, *initrd = NULL, *errlog = NULL;
+	char *script = NULL;
+	const char *iso = rescue_iso(ctx, &own_iso);
+	pid_t pid;
+	int r, ret = 1;
+
+	if (access(iso, R_OK) < 0) {
+		log_error("rescue ISO %s: %s (run: make rescue, or set iso in [rescue])",
+			  iso, strerror(errno));
+		goto out;
+	}
+	if (!cdrom && kernel_from_iso(ctx, iso, &kernel, &initrd))
+		goto out;
+	r = launch_resolve_accel(ctx, &note);
+	if (note.len)
+		log_warn("%s", note.buf);
+	if (r) {
+		log_error("KVM is not usable (try --accel=auto or tcg)");
+		goto out;
+	}
+	r = vm_plan_build(ctx, PLAN_RESCUE, cdrom ? iso : NULL, &plan, &err);
+	planned = true;
+	if (r) {
+		log_error("cannot start the rescue for %s: %s", c->name, err.buf);
+		goto out;
+	}
+	plan.q.cdrom_first = cdrom;
+	plan.q.no_reboot = true;
+	plan.q.kernel = kernel;
+	plan.q.initrd = initrd;
+	plan.q.append = kernel ? "console=ttyS0 quiet panic=-1" : NULL;
+	qemu_argv_build(&plan.q, &qargv);
+	if (ctx->dry_run) {
+		char *s = strvec_join(&qargv, " ", true);
+
+		printf("%s\n", s);
+		free(s);
+		ret = 0;
+		goto out;
+	}
+	script = vm_work_path(ctx, "run-rescue.sh");
+	launch_write_script(&qargv, script);
+	errlog = vm_work_path(ctx, "rescue-qemu.log");
+	{
+		char *log = vm_work_path(ctx, "rescue-console.log");
+
+		unlink(log);
+		free(log);
+	}
+	r = launch_spawn(&qargv, errlog, &pid);
+	if (r) {
+		log_error("cannot start %s: %s", qargv.v[0], strerror(-r));
+		goto out;
+	}
+	log_info("rescue for %s started (%s); job %s", c->name, ctx->accel,
+		 j->name);
+	fflush(stdout);
+	jobwait_run(pid, j->outdir, c->rescue.boot_timeout, c->timeout,
+		    STDOUT_FILENO, &res);
+	/* Whatever happened, no rescue outlives the job. */
+	if (res.qemu_exit < 0)
+		proc_terminate(pid, 3000);
+	proc_set_foreground(0);
+	switch (res.outcome) {
+	case JOB_DONE:
+		ret = res.status;
+		if (ret)
+			log_error("job %s failed with status %d (log: %s/job.log)",
+				  j->name, ret, j->outdir);
+		break;
+	case JOB_BOOT_TIMEOUT:
+		log_error("the rescue did not start job %s within the boot timeout of %u s; QEMU was stopped",
+			  j->name, c->rescue.boot_timeout);
+		show_console_tail(ctx);
+		break;
+	case JOB_TIMEOUT:
+		log_error("job %s was stopped: timeout of %u s expired",
+			  j->name, c->timeout);
+		ret = 124;
+		break;
+	case JOB_DIED: {
+		struct strbuf tail = STRBUF_INIT;
+
+		fs_tail(errlog, 5, &tail);
+		log_error("the rescue for job %s ended without a status (QEMU exit %d)%s%s",
+			  j->name, res.qemu_exit, tail.len ? "; QEMU said:\n" : "",
+			  tail.buf);
+		strbuf_release(&tail);
+		show_console_tail(ctx);
+		break;
+	}
+	case JOB_INTERRUPTED:
+		log_error("job %s was interrupted; QEMU was stopped", j->name);
+		ret = 128 + proc_interrupted();
+		break;
+	case JOB_ERROR:
+		log_error("cannot follow job %s: %s", j->name,
+			  strerror(-res.error));
+		break;
+	}
+out:
+	if (planned)
+		vm_plan_release(&plan);
+	strvec_clear(&qargv);
+	strbuf_release(&err);
+	strbuf_release(&note);
+	free(own_iso);
+	free(kernel);
+	free(initrd);
+	free(errlog);
+	free(script);
+	return ret;
+}
+
+int cmd_job(struct vm_ctx *ctx, int argc, char **argv)
+{
+	struct job j;
+	char *dest = NULL;
+	int ret = 1, r;
+
+	(void)argc;
+	memset(&j, 0, sizeof(j));
+	j.name = argv[0];
+	j.env = (struct strvec)STRVEC_INIT;
+	if (!name_is_valid(j.name)) {
+		log_error("bad job name '%s'", j.name);
+		return 1;
+	}
+	j.script = find_job(ctx, j.name, &j.dir);
+	if (!j.script) {
+		log_error("job %s not found: no %s/%s.job nor %s/jobs/%s.job",
+			  j.name, ctx->hostdir, j.name, ctx->datadir, j.name);
+		return 1;
+	}
+	if (!ctx->workdir) {
+		log_error("cannot run job %s: %s has no working files (@create it, or @restore a snapshot)",
+			  j.name, ctx->conf.name);
+		goto out;
+	}
+	j.indir = vm_work_path(ctx, ".in");
+	j.outdir = vm_work_path(ctx, ".out");
+	build_env(ctx, &j);
+	if (ctx->dry_run) {
+		ret = boot_rescue(ctx, &j);
+		goto out;
+	}
+	r = fresh_dir(j.indir, 0755);
+	if (!r)
+		r = fresh_dir(j.outdir, 0777);
+	if (r) {
+		log_error("cannot prepare %s and %s: %s", j.indir, j.outdir,
+			  strerror(-r));
+		goto out;
+	}
+	r = run_host_script(ctx, &j, "pre");
+	if (r) {
+		ret = r > 0 ? r : 1;
+		goto out_in;
+	}
+	dest = xasprintf("%s/job.sh", j.indir);
+	if (!fs_exists(dest)) {
+		r = fs_copy_file(j.script, dest, 0644);
+		if (r) {
+			log_error("cannot copy %s to %s: %s", j.script, dest,
+				  strerror(-r));
+			goto out_in;
+		}
+	}
+	ret = boot_rescue(ctx, &j);
+	if (ret == 0) {
+		r = run_host_script(ctx, &j, "post");
+		if (r)
+			ret = r > 0 ? r : 1;
+	}
+out_in:
+	fs_rm_rf(j.indir);
+out:
+	free(dest);
+	free(j.script);
+	free(j.dir);
+	free(j.indir);
+	free(j.outdir);
+	strvec_clear(&j.env);
+	return ret;
+}

@@ -1,0 +1,105 @@
+#!/bin/bash
+# @job with the real rescue image under QEMU: .pre/.job/.post, exit
+# status, the live log, timeouts, and a guest that is not trusted.
+. "$(dirname "$0")/../lib.sh"
+
+[ -f "$(rescue_iso)" ] || {
+	echo "not ok 1 - no rescue image: run make rescue"
+	exit 1
+}
+
+test_expect "a job that prints and exits 0: vm exits 0 and shows the log" '
+	vm --no-uefi -D AHCI=1G @create J &&
+	printf "echo hello from \$(uname -n)\nls /dev/sda\n" >hello.job &&
+	vm @job hello >out 2>err &&
+	contains out "hello from rescue" && contains out "^/dev/sda$" &&
+	test ! -e .work/.in &&
+	contains .work/.out/job.log "hello from rescue" &&
+	! pgrep -f "qemu-system.*$PWD" >/dev/null
+'
+
+test_expect "a job that exits 3: vm exits 3 and .post does not run" '
+	vm --no-uefi -D AHCI=1G @create J &&
+	printf "echo failing; exit 3\n" >three.job &&
+	printf "touch \"\$HOSTDIR/post-ran\"\n" >three.post &&
+	must_fail 3 vm @job three >out 2>err &&
+	contains err "job three failed with status 3" &&
+	test ! -e post-ran
+'
+
+test_expect ".pre prepares INDIR, the job writes OUTDIR, .post reads it" '
+	vm --no-uefi -D AHCI=1G @create J &&
+	cat >pass.pre <<-\EOF &&
+	echo "pre for $GUESTNAME cores=$VM_CORES" &&
+	echo 21 >"$INDIR/number"
+	EOF
+	printf "n=\$(cat \$INDIR/number); echo \$((n * 2)) >\$OUTDIR/answer\n" >pass.job &&
+	cat >pass.post <<-\EOF &&
+	[ "$(cat "$OUTDIR/answer")" = 42 ] || fatal "wrong answer"
+	echo "post saw $(cat "$OUTDIR/answer")" >"$HOSTDIR/post.out"
+	EOF
+	vm @job pass >out &&
+	contains out "pre for J cores=1" &&
+	contains post.out "post saw 42"
+'
+
+test_expect "a failing .pre stops the job before the rescue starts" '
+	vm --no-uefi -D AHCI=1G @create J &&
+	printf "fatal \"not ready\"\n" >stop.pre &&
+	printf "echo must not run\n" >stop.job &&
+	must_fail 1 vm @job stop >out 2>err &&
+	contains err "not ready" && contains err "stop.pre failed" &&
+	test ! -e .work/rescue-console.log && lacks out "must not run"
+'
+
+test_expect "a hanging job is stopped by --timeout and no QEMU is left" '
+	vm --no-uefi -D AHCI=1G @create J &&
+	printf "echo sleeping; sleep 600\n" >hang.job &&
+	must_fail any vm -t 20 @job hang >out 2>err &&
+	contains err "timeout of 20 s expired" && contains out sleeping &&
+	! pgrep -f "qemu-system.*$PWD" >/dev/null
+'
+
+test_expect "a rescue that never starts the job hits the boot timeout" '
+	vm --no-uefi -D AHCI=1G @create J &&
+	printf "true\n" >quick.job &&
+	must_fail 1 vm --boot-timeout=1 @job quick 2>err &&
+	contains err "did not start job quick within the boot timeout of 1 s"
+'
+
+test_expect "an unknown job and a bad job name are clear errors" '
+	vm --no-uefi -D AHCI=1G @create J &&
+	must_fail 1 vm @job nosuch 2>err && contains err "job nosuch not found" &&
+	must_fail 1 vm @job ../x 2>err && contains err "bad job name"
+'
+
+test_expect "STATUS written as a symlink by the guest is not followed" '
+	vm --no-uefi -D AHCI=1G @create J &&
+	printf "echo 0 >/tmp/zero; ln -s /tmp/zero \$OUTDIR/STATUS; ln -s /etc/shadow \$OUTDIR/FINISHED\n" >evil.job &&
+	must_fail 1 vm @job evil 2>err &&
+	contains err "ended without a status"
+'
+
+test_expect "a job partitions the disk and installs a tree; mount-system finds it" '
+	vm --no-uefi -D VIRT=1G @create J &&
+	cat >install.job <<-\EOF &&
+	set -e
+	echo "type=83" | sfdisk -q /dev/vda
+	mdev -s; sleep 1
+	mkfs.ext4 -q -L SYSTEM /dev/vda1
+	mount /dev/vda1 /mnt
+	mkdir -p /mnt/etc /mnt/root
+	echo "LABEL=SYSTEM / ext4 defaults 0 1" >/mnt/etc/fstab
+	echo installed-os >/mnt/etc/hostname
+	umount /mnt
+	echo installed
+	EOF
+	cat >check.job <<-\EOF &&
+	d=$(mount-system)
+	echo "system at $d: $(cat $d/etc/hostname)"
+	EOF
+	vm @job install >out && contains out installed &&
+	vm @job check >out && contains out "system at /mnt/system1: installed-os"
+'
+
+test_done
