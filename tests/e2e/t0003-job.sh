@@ -102,4 +102,36 @@ test_expect "a job partitions the disk and installs a tree; mount-system finds i
 	vm @job check >out && contains out "system at /mnt/system1: installed-os"
 '
 
+test_expect "add-ssh-keys installs the key once, with 0600 and a backup" '
+	mkdir -p "$HOME/.ssh" &&
+	ssh-keygen -q -t ed25519 -N "" -C vm-test -f "$HOME/.ssh/id_ed25519" &&
+	vm --no-uefi -D AHCI=1G @create J &&
+	cat >install.job <<-\EOF &&
+	set -e
+	echo "type=83" | sfdisk -q /dev/sda
+	sleep 1
+	mkfs.ext4 -q /dev/sda1
+	mount /dev/sda1 /mnt
+	mkdir -p /mnt/etc /mnt/root/.ssh
+	echo "/dev/sda1 / ext4 defaults 0 1" >/mnt/etc/fstab
+	echo "ssh-rsa OLDKEY old@host" >/mnt/root/.ssh/authorized_keys
+	umount /mnt
+	EOF
+	cat >readback.job <<-\EOF &&
+	d=$(mount-system)
+	cp $d/root/.ssh/authorized_keys $OUTDIR/keys
+	cp $d/root/.ssh/authorized_keys.vm-backup $OUTDIR/backup
+	stat -c %a $d/root/.ssh/authorized_keys >$OUTDIR/mode
+	stat -c %a $d/root/.ssh >$OUTDIR/dirmode
+	EOF
+	vm @job install @job add-ssh-keys >out &&
+	contains out "1 key(s) added" &&
+	vm @job readback &&
+	contains .work/.out/keys "vm-test" && contains .work/.out/keys OLDKEY &&
+	contains .work/.out/backup OLDKEY && lacks .work/.out/backup vm-test &&
+	test "$(cat .work/.out/mode)" = 600 && test "$(cat .work/.out/dirmode)" = 700 &&
+	must_fail 1 vm @job add-ssh-keys >out 2>err &&
+	contains out "keys were already added"
+'
+
 test_done
