@@ -213,7 +213,7 @@ static int boot_rescue(struct vm_ctx *ctx, struct job *j)
 	struct vm_plan plan;
 	bool planned = false, cdrom = c->rescue.boot == RESCUE_BOOT_CDROM;
 	char *own_iso = NULL, *kernel = NULL, *initrd = NULL, *errlog = NULL;
-	char *script = NULL;
+	char *dry;
 	const char *iso = rescue_iso(ctx, &own_iso);
 	pid_t pid;
 	int r, ret = 1;
@@ -244,26 +244,22 @@ static int boot_rescue(struct vm_ctx *ctx, struct job *j)
 	plan.q.initrd = initrd;
 	plan.q.append = kernel ? "console=ttyS0 quiet panic=-1" : NULL;
 	qemu_argv_build(&plan.q, &qargv);
-	if (ctx->dry_run) {
-		char *s = strvec_join(&qargv, " ", true);
+	if (!ctx->dry_run) {
+		char *log = vm_work_path(ctx, "rescue-console.log");
 
-		printf("%s\n", s);
-		free(s);
+		unlink(log);	/* its tail must be this boot's */
+		free(log);
+	}
+	r = launch_start(ctx, &qargv, "rescue", &pid, &errlog, &dry, &err);
+	if (dry) {
+		printf("%s\n", dry);
+		free(dry);
 		ret = 0;
 		goto out;
 	}
-	script = vm_work_path(ctx, "run-rescue.sh");
-	launch_write_script(&qargv, script);
-	errlog = vm_work_path(ctx, "rescue-qemu.log");
-	{
-		char *log = vm_work_path(ctx, "rescue-console.log");
-
-		unlink(log);
-		free(log);
-	}
-	r = launch_spawn(&qargv, errlog, &pid);
 	if (r) {
-		log_error("cannot start %s: %s", qargv.v[0], strerror(-r));
+		log_error("cannot start the rescue for %s: %s", c->name,
+			  err.buf);
 		goto out;
 	}
 	log_info("rescue for %s started (%s); job %s", c->name, ctx->accel,
@@ -322,7 +318,6 @@ out:
 	free(kernel);
 	free(initrd);
 	free(errlog);
-	free(script);
 	return ret;
 }
 

@@ -28,7 +28,7 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 	struct strvec qargv = STRVEC_INIT;
 	struct vm_plan plan;
 	const char *cdrom = NULL;
-	char *script = NULL, *errlog = NULL;
+	char *errlog = NULL, *dry;
 	bool firstboot = false, planned = false;
 	pid_t pid;
 	int r, ret = 1;
@@ -78,24 +78,15 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 	plan.q.cdrom_first = cdrom && (firstboot || argc > 0);
 	plan.q.no_reboot = firstboot;
 	qemu_argv_build(&plan.q, &qargv);
-	if (ctx->dry_run) {
-		char *j = strvec_join(&qargv, " ", true);
-
-		printf("%s\n", j);
-		free(j);
+	r = launch_start(ctx, &qargv, "vm", &pid, &errlog, &dry, &err);
+	if (dry) {
+		printf("%s\n", dry);
+		free(dry);
 		ret = 0;
 		goto out;
 	}
-	script = vm_work_path(ctx, "run-vm.sh");
-	r = launch_write_script(&qargv, script);
-	if (r)
-		log_warn("cannot write %s: %s", script, strerror(-r));
-	errlog = vm_work_path(ctx, "qemu.log");
-	r = launch_spawn(&qargv, errlog, &pid);
 	if (r) {
-		log_error("cannot run %s: %s: %s", c->name, qargv.v[0],
-			  r == -ENOENT ? "not found (install qemu-system-x86)" :
-			  strerror(-r));
+		log_error("cannot run %s: %s", c->name, err.buf);
 		goto out;
 	}
 	log_info("%s is running (%s%s); serial console: %s/console.log",
@@ -136,7 +127,6 @@ out:
 	strvec_clear(&qargv);
 	strbuf_release(&err);
 	strbuf_release(&note);
-	free(script);
 	free(errlog);
 	return ret;
 }

@@ -63,6 +63,36 @@ int launch_spawn(const struct strvec *argv, const char *errlog, pid_t *pid)
 	return r;
 }
 
+int launch_start(struct vm_ctx *ctx, const struct strvec *argv,
+		 const char *prefix, pid_t *pid, char **errlog, char **dry,
+		 struct strbuf *err)
+{
+	char *name, *script;
+	int r;
+
+	*errlog = NULL;
+	*dry = NULL;
+	if (ctx->dry_run) {
+		*dry = strvec_join(argv, " ", true);
+		return 0;
+	}
+	name = xasprintf("run-%s.sh", prefix);
+	script = vm_work_path(ctx, name);
+	free(name);
+	/* The script is for people; failing to write it stops nothing. */
+	launch_write_script(argv, script);
+	free(script);
+	name = xasprintf("%s-qemu.log", prefix);
+	*errlog = vm_work_path(ctx, name);
+	free(name);
+	r = launch_spawn(argv, *errlog, pid);
+	if (r)
+		strbuf_addf(err, "%s: %s", argv->v[0],
+			    r == -ENOENT ? "not found (install qemu-system-x86)" :
+			    strerror(-r));
+	return r;
+}
+
 int launch_wait(pid_t pid, unsigned timeout_s)
 {
 	int st, r;

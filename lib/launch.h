@@ -23,6 +23,17 @@ int launch_write_script(const struct strvec *argv, const char *path);
 int launch_spawn(const struct strvec *argv, const char *errlog, pid_t *pid);
 
 /*
+ * The common start of @run and @job: write WORKDIR/run-PREFIX.sh and
+ * start QEMU with stderr into WORKDIR/PREFIX-qemu.log (its path returned
+ * in *errlog, caller frees).  In a dry run, *dry gets the shell-quoted
+ * command instead and nothing starts.  Returns 0 or -errno, with err
+ * saying what failed.
+ */
+int launch_start(struct vm_ctx *ctx, const struct strvec *argv,
+		 const char *prefix, pid_t *pid, char **errlog, char **dry,
+		 struct strbuf *err);
+
+/*
  * Wait for QEMU: up to timeout_s seconds (0: no limit, but still
  * interruptible).  On timeout or interrupt QEMU is stopped and reaped.
  * Returns QEMU's exit code, -ETIMEDOUT or -EINTR.
