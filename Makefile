@@ -78,7 +78,7 @@ $(B)/lib/accel_probe_bin.c: $(B)/lib/accel-probe.bin
 $(B)/lib/accel_probe_bin.o: $(B)/lib/accel_probe_bin.c
 	$(CC) $(CFLAGS) -Wno-missing-variable-declarations -c -o $@ $<
 
-$(B)/tests/%: tests/unit/%.c $(B)/libvm.a
+$(B)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(B)/libvm.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Ilib $(LDFLAGS) -o $@ $< $(B)/libvm.a \
 		$(PKG_LIBS) -lcmocka

@@ -62,6 +62,8 @@ static const struct conf_key keys[] = {
 };
 #undef V
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
+/* Room for "key = " and quotes within inih's 199-character lines. */
+#define CONF_VALUE_MAX 170
 
 _Static_assert(NKEYS <= 64, "vm_conf.layer is too small");
 
@@ -227,11 +229,11 @@ int disks_parse(const char *spec, struct disk_spec **out, struct strbuf *err)
 			goto fail;
 		}
 		free(sz);
-		n++;
-		if (n > 16) {
+		if (n == 16) {
 			strbuf_addstr(err, "too many disks (at most 16)");
 			goto fail;
 		}
+		n++;
 		p = end ? end + 1 : p + len;
 	}
 	if (!n) {
@@ -543,6 +545,7 @@ static int set_value(struct vm_conf *c, const struct conf_key *k,
 			strvec_push(&items, v);
 		} else if (str_split_args(v, &items)) {
 			strbuf_addf(err, "unterminated quote in '%s'", v);
+			strvec_clear(&items);
 			return -EINVAL;
 		}
 		for (i = 0; i < items.nr; i++) {
@@ -598,6 +601,20 @@ int conf_set(struct vm_conf *c, const char *section, const char *key,
 			strbuf_addf(err, "unknown key '%s' in [%s]", key,
 				    section);
 		return -ENOENT;
+	}
+	/*
+	 * guest.conf must read back: inih cuts lines at 199 characters and
+	 * takes " ;" as the start of a comment.
+	 */
+	if (strlen(value) > CONF_VALUE_MAX) {
+		strbuf_addf(err, "value of %s is too long (at most %d characters)",
+			    key, CONF_VALUE_MAX);
+		return -EINVAL;
+	}
+	if (strstr(value, " ;") || strstr(value, "\t;")) {
+		strbuf_addf(err, "value of %s contains ' ;', which starts a comment",
+			    key);
+		return -EINVAL;
 	}
 	idx = (size_t)(k - keys);
 	if (c->layer[idx] > layer) {

@@ -22,7 +22,7 @@ enum disk_bus { BUS_AHCI, BUS_NVME, BUS_SCSI, BUS_VIRT, BUS_CDROM };
 struct disk_spec {
 	enum disk_bus bus;
 	uint64_t size;		/* bytes, for disks @create makes */
-	char *format;		/* NULL: qcow2 (created) or raw guess */
+	char *format;		/* NULL: qcow2 (raw for CDROM) */
 	char *path;		/* NULL: WORKDIR/disk-N.img */
 };
 

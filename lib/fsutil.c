@@ -79,16 +79,16 @@ out:
 	return r;
 }
 
-int fs_read_file_at(int dirfd, const char *name, size_t max,
-		    struct strbuf *out)
+static int read_file(int dirfd, const char *name, int flags, size_t max,
+		     struct strbuf *out)
 {
 	struct stat st;
 	char buf[8192];
 	size_t total = 0;
 	int fd, r = 0;
 
-	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
-		    O_NONBLOCK | O_NOCTTY);
+	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK |
+		    O_NOCTTY | flags);
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, &st) < 0) {
@@ -122,9 +122,15 @@ out:
 	return r;
 }
 
+int fs_read_file_at(int dirfd, const char *name, size_t max,
+		    struct strbuf *out)
+{
+	return read_file(dirfd, name, O_NOFOLLOW, max, out);
+}
+
 int fs_read_file(const char *path, size_t max, struct strbuf *out)
 {
-	return fs_read_file_at(AT_FDCWD, path, max, out);
+	return read_file(AT_FDCWD, path, 0, max, out);
 }
 
 int fs_mkdir_p(const char *path, mode_t mode)

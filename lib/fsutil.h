@@ -13,13 +13,16 @@ int fs_write_atomic(const char *path, const void *data, size_t len,
 		    mode_t mode);
 
 /*
- * Read at most max bytes of a regular file without following a symlink
- * in its last component (the guest writes some of these files).
- * Returns 0, -ELOOP for a symlink, -EFBIG when larger, or -errno.
+ * Read at most max bytes of a regular file of the host's (symlinks are
+ * followed).  Returns 0, -EINVAL when not a regular file, -EFBIG when
+ * larger, or -errno.
  */
 int fs_read_file(const char *path, size_t max, struct strbuf *out);
 
-/* Same, relative to a directory fd. */
+/*
+ * Read a file the guest may have written: relative to a directory fd and
+ * never through a symlink in its last component (-ELOOP).
+ */
 int fs_read_file_at(int dirfd, const char *name, size_t max,
 		    struct strbuf *out);
 

@@ -17,8 +17,8 @@ int launch_resolve_accel(struct vm_ctx *ctx, struct strbuf *note)
 	if (ctx->accel)
 		return 0;
 	bin = qemu_binary(ctx->conf.arch);
-	r = qemu_pick_accel(ctx->conf.accel, bin, ctx->cache_dir, &ctx->accel,
-			    note);
+	r = qemu_pick_accel(ctx->conf.accel, bin, ctx->cache_dir, !ctx->dry_run,
+			    &ctx->accel, note);
 	free(bin);
 	return r;
 }

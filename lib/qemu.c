@@ -273,40 +273,39 @@ int qemu_read_defaults(const char *const *dirs, struct strvec *out,
 	return r;
 }
 
-static const char *first_existing(const char *env, const char *const *c)
+/*
+ * Code and variables must come from the same build (2 MiB and 4 MiB
+ * flash layouts differ), so they are chosen as a pair.
+ */
+static const char *ovmf_pick(bool code)
 {
-	const char *e = getenv(env);
+	static const char *const pairs[][2] = {
+		{ "/usr/share/OVMF/OVMF_CODE_4M.fd",
+		  "/usr/share/OVMF/OVMF_VARS_4M.fd" },
+		{ "/usr/share/OVMF/OVMF_CODE.fd", "/usr/share/OVMF/OVMF_VARS.fd" },
+		{ "/usr/share/edk2/ovmf/OVMF_CODE.fd",
+		  "/usr/share/edk2/ovmf/OVMF_VARS.fd" },
+	};
+	const char *e = getenv(code ? "VM_OVMF_CODE" : "VM_OVMF_VARS");
+	size_t i;
 
 	if (e)
 		return access(e, R_OK) == 0 ? e : NULL;
-	for (; *c; c++)
-		if (access(*c, R_OK) == 0)
-			return *c;
+	for (i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++)
+		if (access(pairs[i][0], R_OK) == 0 &&
+		    access(pairs[i][1], R_OK) == 0)
+			return pairs[i][code ? 0 : 1];
 	return NULL;
 }
 
 const char *qemu_ovmf_code(void)
 {
-	static const char *const c[] = {
-		"/usr/share/OVMF/OVMF_CODE_4M.fd",
-		"/usr/share/OVMF/OVMF_CODE.fd",
-		"/usr/share/edk2/ovmf/OVMF_CODE.fd",
-		NULL
-	};
-
-	return first_existing("VM_OVMF_CODE", c);
+	return ovmf_pick(true);
 }
 
 const char *qemu_ovmf_vars(void)
 {
-	static const char *const c[] = {
-		"/usr/share/OVMF/OVMF_VARS_4M.fd",
-		"/usr/share/OVMF/OVMF_VARS.fd",
-		"/usr/share/edk2/ovmf/OVMF_VARS.fd",
-		NULL
-	};
-
-	return first_existing("VM_OVMF_VARS", c);
+	return ovmf_pick(false);
 }
 
 static char *which(const char *prog)
@@ -360,7 +359,7 @@ out:
 }
 
 int qemu_pick_accel(enum accel_mode mode, const char *binary,
-		    const char *cache_dir, const char **accel,
+		    const char *cache_dir, bool may_probe, const char **accel,
 		    struct strbuf *note)
 {
 	struct strbuf key = STRBUF_INIT, cached = STRBUF_INIT;
@@ -417,6 +416,11 @@ int qemu_pick_accel(enum accel_mode mode, const char *binary,
 				strbuf_addstr(note, "KVM does not run guests on this host (cached probe), using TCG");
 			goto out;
 		}
+	}
+	if (!may_probe) {
+		*accel = "tcg";
+		strbuf_addstr(note, "KVM not probed yet (dry run), showing TCG");
+		goto out;
 	}
 	r = probe_kvm(bin, tmp && *tmp ? tmp : "/tmp");
 	if (r == -EINTR)

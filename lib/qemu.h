@@ -60,9 +60,10 @@ int qemu_read_defaults(const char *const *dirs, struct strvec *out,
  * is cached in cache_dir keyed by the QEMU binary and the host kernel.
  * Returns "kvm" or "tcg"; *note receives a warning line when falling
  * back.  ACCEL_KVM fails with -ENODEV when /dev/kvm cannot be used.
+ * Without may_probe (a dry run) an unknown host gets "tcg", unprobed.
  */
 int qemu_pick_accel(enum accel_mode mode, const char *binary,
-		    const char *cache_dir, const char **accel,
+		    const char *cache_dir, bool may_probe, const char **accel,
 		    struct strbuf *note);
 
 /* First existing OVMF code / vars template, or NULL. */

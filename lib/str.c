@@ -336,7 +336,7 @@ int parse_size(const char *s, char default_unit, uint64_t *out)
 	if (ip > (UINT64_MAX >> shift) - 1)
 		return -ERANGE;
 	ip <<= shift;
-	ip += (frac << shift) / fden;
+	ip += (uint64_t)(((unsigned __int128)frac << shift) / fden);
 	if (ip == 0)
 		return -ERANGE;
 	*out = ip;

@@ -360,7 +360,7 @@ static int plan_disks(struct vm_ctx *ctx, struct vm_plan *p,
 	for (i = 0; i < n; i++) {
 		p->disks[i].path = xasprintf("%s/disk-%d.img", ctx->workdir, i);
 		if (!ctx->dry_run && !fs_exists(p->disks[i].path)) {
-			strbuf_addf(err, "disk %s is missing (was the VM created? try @create or @restore)",
+			strbuf_addf(err, "disk %s is missing (was the VM created? try @create)",
 				    p->disks[i].path);
 			p->ndisks = n;
 			return -ENOENT;
@@ -414,7 +414,9 @@ static int plan_shares(struct vm_ctx *ctx, const struct strvec *specs,
 							 dir);
 		if (s->dir != dir)
 			free(dir);
-		if (!fs_is_dir(s->dir)) {
+		/* In a dry run @job has not made .in and .out yet. */
+		if (!fs_is_dir(s->dir) &&
+		    !(ctx->dry_run && str_starts_with(s->dir, ctx->workdir))) {
 			strbuf_addf(err, "share %s: directory %s does not exist",
 				    s->id, s->dir);
 			p->nshares++;
@@ -447,7 +449,7 @@ int vm_plan_build(struct vm_ctx *ctx, enum plan_mode mode, const char *cdrom,
 	p->forwards = (struct strvec)STRVEC_INIT;
 	p->owned = (struct strvec)STRVEC_INIT;
 	if (!ctx->workdir) {
-		strbuf_addstr(err, "the VM has no working files (try @create or @restore)");
+		strbuf_addstr(err, "the VM has no working files (try @create)");
 		return -ENOENT;
 	}
 	r = plan_disks(ctx, p, err);

@@ -16,7 +16,6 @@ struct vm_ctx {
 	int lock_fd;
 	bool dry_run;
 	bool quiet;
-	bool json;
 	bool color;
 	const char *accel;	/* resolved "kvm"/"tcg", NULL: not yet */
 	char *datadir;		/* installed jobs/ and rescue/ */
@@ -67,13 +66,6 @@ int vm_count_disks(const struct vm_ctx *ctx);
  */
 int vm_load_conf(struct vm_ctx *ctx, const struct strvec *cli,
 		 struct strbuf *err);
-
-/*
- * Change one [vm] key in HOSTDIR/guest.conf alone (not the merged
- * settings, so this run's options are not saved by accident).
- */
-int vm_guest_conf_set(struct vm_ctx *ctx, const char *key, const char *value,
-		      struct strbuf *err);
 
 /*
  * Change one [vm] key in HOSTDIR/guest.conf alone (not the merged
