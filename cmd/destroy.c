@@ -28,6 +28,7 @@ static bool is_work_file(const char *name)
 
 static int destroy_inplace(struct vm_ctx *ctx, int *removed)
 {
+	/* In a dry run: say what would go, one file a line. */
 	DIR *d = opendir(ctx->workdir);
 	struct dirent *e;
 	int r = 0;
@@ -41,6 +42,11 @@ static int destroy_inplace(struct vm_ctx *ctx, int *removed)
 		if (!is_work_file(e->d_name))
 			continue;
 		p = vm_work_path(ctx, e->d_name);
+		if (ctx->dry_run) {
+			printf("rm -rf %s\n", p);
+			free(p);
+			continue;
+		}
 		rr = fs_rm_rf(p);
 		if (rr && !r)
 			r = rr;
@@ -59,15 +65,9 @@ int cmd_destroy(struct vm_ctx *ctx, int argc, char **argv)
 
 	(void)argc;
 	(void)argv;
-	if (ctx->dry_run) {
-		if (ctx->workdir)
-			printf("rm -rf %s\n", ctx->workdir);
-		free(link);
-		return 0;
-	}
 	if (!ctx->workdir) {
 		/* A .work link whose directory is gone (reboot, tmp cleaner). */
-		if (fs_is_symlink(link))
+		if (fs_is_symlink(link) && !ctx->dry_run)
 			unlink(link);
 		log_info("%s has no working files: nothing to destroy",
 			 ctx->conf.name);
@@ -76,6 +76,11 @@ int cmd_destroy(struct vm_ctx *ctx, int argc, char **argv)
 	}
 	if (ctx->inplace) {
 		r = destroy_inplace(ctx, &removed);
+		if (ctx->dry_run)
+			goto out;
+	} else if (ctx->dry_run) {
+		printf("rm -rf %s\nrm -f %s\n", ctx->workdir, link);
+		goto out;
 	} else {
 		r = fs_rm_rf(ctx->workdir);
 		if (!r && unlink(link) < 0 && errno != ENOENT)
@@ -92,6 +97,7 @@ int cmd_destroy(struct vm_ctx *ctx, int argc, char **argv)
 		 ctx->workdir);
 	free(ctx->workdir);
 	ctx->workdir = NULL;
+out:
 	free(link);
 	return 0;
 }

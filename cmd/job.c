@@ -56,8 +56,11 @@ static void env_add_setting(const char *section, const char *key,
 	const char *p;
 
 	strbuf_addstr(&sb, "VM_");
-	if (strcmp(section, "vm"))
-		strbuf_addf(&sb, "%s_", section);
+	if (strcmp(section, "vm")) {
+		for (p = section; *p; p++)
+			strbuf_addch(&sb, toupper((unsigned char)*p));
+		strbuf_addch(&sb, '_');
+	}
 	for (p = key; *p; p++)
 		strbuf_addch(&sb, toupper((unsigned char)*p));
 	strbuf_addf(&sb, "=%s", value);
@@ -171,7 +174,7 @@ static int kernel_from_iso(struct vm_ctx *ctx, const char *iso,
 	dir = xasprintf("%s/rescue-%016llx", ctx->cache_dir, h);
 	*kernel = xasprintf("%s/vmlinuz", dir);
 	*initrd = xasprintf("%s/initrd.img", dir);
-	if (fs_exists(*kernel) && fs_exists(*initrd)) {
+	if ((fs_exists(*kernel) && fs_exists(*initrd)) || ctx->dry_run) {
 		free(dir);
 		return 0;
 	}
@@ -342,7 +345,7 @@ int cmd_job(struct vm_ctx *ctx, int argc, char **argv)
 		return 1;
 	}
 	if (!ctx->workdir) {
-		log_error("cannot run job %s: %s has no working files (@create it, or @restore a snapshot)",
+		log_error("cannot run job %s: %s has no working files (@create it first)",
 			  j.name, ctx->conf.name);
 		goto out;
 	}

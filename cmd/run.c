@@ -55,7 +55,7 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 		if (ctx->dry_run) {
 			ctx->workdir = vm_host_path(ctx, ".work");
 		} else {
-			log_error("cannot run %s: it has no working files in %s (@create it, or @restore a snapshot)",
+			log_error("cannot run %s: it has no working files in %s (@create it first)",
 				  c->name, ctx->hostdir);
 			goto out;
 		}

@@ -34,7 +34,7 @@ static const struct verb verbs[] = {
 
 enum {
 	OPT_NO_KEEP_CD = 256, OPT_NO_UEFI, OPT_NO_NETDEV, OPT_USE_TMPDIR,
-	OPT_INPLACE, OPT_NO_TMPDIR, OPT_ACCEL, OPT_DRY_RUN, OPT_JSON,
+	OPT_INPLACE, OPT_NO_TMPDIR, OPT_ACCEL, OPT_DRY_RUN,
 	OPT_BOOT_TIMEOUT,
 };
 
@@ -95,8 +95,6 @@ static const struct opt_desc opts[] = {
 	  NULL, "how long the rescue may take to start a job (120)" },
 	{ OPT_DRY_RUN, "dry-run", NULL, NULL, NULL,
 	  "print the commands, run and change nothing" },
-	{ OPT_JSON, "json", NULL, NULL, NULL,
-	  "machine-readable output where a verb has it" },
 	{ 'v', "version", NULL, NULL, NULL, "print the version and exit" },
 	{ 'h', "help", NULL, NULL, NULL, "print this help and exit" },
 };
@@ -139,8 +137,8 @@ static void usage(FILE *f)
 		"\nSettings: /etc/vm.conf < $XDG_CONFIG_HOME/vm.conf < HOSTDIR/guest.conf\n"
 		"< options.  Exit status: 0 ok, 1 failure, 2 usage, a job's own status.\n"
 		"Examples:\n"
-		"  vm -c 8 -m 4G @create WS10 /iso/image.iso @job prepare @run @backup\n"
-		"  vm --no-uefi --timeout=30 @restore S2 @job add-ssh-keys\n"
+		"  vm -c 8 -m 4G @create WS10 /iso/image.iso @job prepare @run\n"
+		"  vm --no-uefi --timeout=30 @job add-ssh-keys\n"
 		"See vm(1) and README.md.\n");
 }
 
@@ -272,9 +270,6 @@ int main(int argc, char **argv)
 		case OPT_DRY_RUN:
 			ctx.dry_run = true;
 			continue;
-		case OPT_JSON:
-			ctx.json = true;
-			continue;
 		default:
 			break;
 		}
@@ -343,7 +338,7 @@ int main(int argc, char **argv)
 		ctx.step = i + 1;
 		print_step(&steps[i]);
 		ret = steps[i].verb->fn(&ctx, steps[i].argc, steps[i].argv);
-		if (!ret && proc_interrupted())
+		if (proc_interrupted())
 			ret = 128 + proc_interrupted();
 		if (ret) {
 			if (nsteps > 1)
