@@ -136,7 +136,12 @@ int cmd_create(struct vm_ctx *ctx, int argc, char **argv)
 			goto out;
 		}
 		iso = fs_abspath(argv[1]);
-		conf_set(&ctx->conf, "vm", "bootimage", iso, LAYER_CLI, &err);
+		if (conf_set(&ctx->conf, "vm", "bootimage", iso, LAYER_CLI,
+			     &err)) {
+			log_error("cannot create %s: ISO %s: %s", name, iso,
+				  err.buf);
+			goto out;
+		}
 		conf_set(&ctx->conf, "vm", "firstboot", "yes", LAYER_CLI, &err);
 	} else {
 		conf_set(&ctx->conf, "vm", "bootimage", "", LAYER_CLI, &err);

@@ -88,6 +88,13 @@ test_expect "@create with a missing ISO leaves nothing behind" '
 	test -z "$(ls "$TMPDIR")"
 '
 
+test_expect "an ISO path too long to record is refused, nothing created" '
+	d=$(printf "d%.0s" $(seq 1 180)) && mkdir "$d" && touch "$d/x.iso" &&
+	must_fail 1 vm @create A "$d/x.iso" 2>err &&
+	contains err "too long" &&
+	test ! -e guest.conf && test ! -e .work
+'
+
 test_expect "@create fails clearly without OVMF, and --no-uefi works" '
 	VM_OVMF_VARS=/nonexistent must_fail 1 vm @create A 2>err &&
 	contains err "UEFI firmware not found" && test ! -e guest.conf &&
