@@ -15,7 +15,8 @@ static bool is_work_file(const char *name)
 		"efivars.bin", "console.log", "console.sock", "vm-qemu.log",
 		"qmp.sock", "run-vm.sh", "rescue-console.log",
 		"rescue-console.sock", "rescue-qmp.sock", "rescue-qemu.log",
-		"run-rescue.sh", ".in", ".out", ".host", NULL
+		"run-rescue.sh", "rescue-efivars.bin", ".in", ".out", ".host",
+		NULL
 	};
 	size_t i;
 

@@ -241,6 +241,16 @@ static int boot_rescue(struct vm_ctx *ctx, struct job *j)
 		log_error("cannot start the rescue for %s: %s", c->name, err.buf);
 		goto out;
 	}
+	if (plan.q.uefi && !ctx->dry_run) {
+		r = qemu_ovmf_vars() ? fs_copy_file(qemu_ovmf_vars(),
+						    plan.q.ovmf_vars, 0600) :
+				       -ENOENT;
+		if (r) {
+			log_error("cannot make UEFI variables for the rescue: %s",
+				  strerror(-r));
+			goto out;
+		}
+	}
 	plan.q.cdrom_first = cdrom;
 	plan.q.no_reboot = true;
 	plan.q.kernel = kernel;

@@ -24,41 +24,43 @@ struct conf_key {
 	size_t off;
 	unsigned min, max;
 	bool identity;		/* always kept in guest.conf */
+	bool transient;		/* about one run: an option never saves it */
 };
 
 #define V(f) offsetof(struct vm_conf, f)
 static const struct conf_key keys[] = {
-	{ "vm", "name", K_NAME, V(name), 0, 0, true },
-	{ "vm", "arch", K_STR, V(arch), 0, 0, true },
-	{ "vm", "cores", K_UINT, V(cores), 1, 1024, false },
-	{ "vm", "sockets", K_UINT, V(sockets), 1, 64, false },
-	{ "vm", "memory", K_MEM, V(memory), 0, 0, false },
-	{ "vm", "disks", K_DISKS, V(disks), 0, 0, true },
-	{ "vm", "images", K_IMAGES, V(images), 0, 0, false },
-	{ "vm", "forwards", K_FWDS, V(forwards), 0, 0, false },
-	{ "vm", "shares", K_SHARES, V(shares), 0, 0, false },
-	{ "vm", "uefi", K_BOOL, V(uefi), 0, 0, true },
-	{ "vm", "keep_cd", K_BOOL, V(keep_cd), 0, 0, false },
-	{ "vm", "netdev", K_BOOL, V(netdev), 0, 0, false },
-	{ "vm", "use_tmpdir", K_BOOL, V(use_tmpdir), 0, 0, false },
-	{ "vm", "port", K_PORT, V(port), 0, 0, false },
-	{ "vm", "host", K_STR, V(host), 0, 0, false },
-	{ "vm", "accel", K_ACCEL, V(accel), 0, 0, false },
-	{ "vm", "timeout", K_SECS, V(timeout), 0, 0, false },
-	{ "vm", "bootimage", K_STR, V(bootimage), 0, 0, true },
-	{ "vm", "firstboot", K_BOOL, V(firstboot), 0, 0, true },
-	{ "vm", "sshkeys", K_LIST, V(sshkeys), 0, 0, false },
-	{ "vm", "media", K_STR, V(media), 0, 0, false },
-	{ "vm", "media_mirror", K_STR, V(media_mirror), 0, 0, false },
-	{ "vm", "media_storage", K_STR, V(media_storage), 0, 0, false },
-	{ "vm", "rescue", K_PROFILE, V(rescue_profile), 0, 0, false },
-	{ "rescue", "iso", K_STR, V(rescue.iso), 0, 0, false },
-	{ "rescue", "cores", K_UINT, V(rescue.cores), 1, 1024, false },
-	{ "rescue", "memory", K_MEM, V(rescue.memory), 0, 0, false },
-	{ "rescue", "forwards", K_FWDS, V(rescue.forwards), 0, 0, false },
-	{ "rescue", "shares", K_SHARES, V(rescue.shares), 0, 0, false },
-	{ "rescue", "boot", K_BOOT, V(rescue.boot), 0, 0, false },
-	{ "rescue", "boot_timeout", K_SECS, V(rescue.boot_timeout), 1, 0, false },
+	{ "vm", "name", K_NAME, V(name), 0, 0, true, false },
+	{ "vm", "arch", K_STR, V(arch), 0, 0, true, false },
+	{ "vm", "cores", K_UINT, V(cores), 1, 1024, false, false },
+	{ "vm", "sockets", K_UINT, V(sockets), 1, 64, false, false },
+	{ "vm", "memory", K_MEM, V(memory), 0, 0, false, false },
+	{ "vm", "disks", K_DISKS, V(disks), 0, 0, true, false },
+	{ "vm", "images", K_IMAGES, V(images), 0, 0, false, false },
+	{ "vm", "forwards", K_FWDS, V(forwards), 0, 0, false, false },
+	{ "vm", "shares", K_SHARES, V(shares), 0, 0, false, false },
+	{ "vm", "uefi", K_BOOL, V(uefi), 0, 0, true, false },
+	{ "vm", "keep_cd", K_BOOL, V(keep_cd), 0, 0, false, false },
+	{ "vm", "netdev", K_BOOL, V(netdev), 0, 0, false, false },
+	{ "vm", "use_tmpdir", K_BOOL, V(use_tmpdir), 0, 0, false, false },
+	{ "vm", "port", K_PORT, V(port), 0, 0, false, false },
+	{ "vm", "host", K_STR, V(host), 0, 0, false, false },
+	{ "vm", "accel", K_ACCEL, V(accel), 0, 0, false, true },
+	{ "vm", "timeout", K_SECS, V(timeout), 0, 0, false, true },
+	{ "vm", "bootimage", K_STR, V(bootimage), 0, 0, true, false },
+	{ "vm", "firstboot", K_BOOL, V(firstboot), 0, 0, true, false },
+	{ "vm", "sshkeys", K_LIST, V(sshkeys), 0, 0, false, false },
+	{ "vm", "media", K_STR, V(media), 0, 0, false, false },
+	{ "vm", "media_mirror", K_STR, V(media_mirror), 0, 0, false, false },
+	{ "vm", "media_storage", K_STR, V(media_storage), 0, 0, false, false },
+	{ "vm", "rescue", K_PROFILE, V(rescue_profile), 0, 0, false, true },
+	{ "rescue", "iso", K_STR, V(rescue.iso), 0, 0, false, false },
+	{ "rescue", "cores", K_UINT, V(rescue.cores), 1, 1024, false, false },
+	{ "rescue", "memory", K_MEM, V(rescue.memory), 0, 0, false, false },
+	{ "rescue", "forwards", K_FWDS, V(rescue.forwards), 0, 0, false, false },
+	{ "rescue", "shares", K_SHARES, V(rescue.shares), 0, 0, false, false },
+	{ "rescue", "boot", K_BOOT, V(rescue.boot), 0, 0, false, false },
+	{ "rescue", "boot_timeout", K_SECS, V(rescue.boot_timeout), 1, 0, false,
+	  true },
 };
 #undef V
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -767,7 +769,8 @@ int conf_write_guest(const struct vm_conf *c, const char *path)
 		const struct conf_key *k = &keys[i];
 		struct strvec items = STRVEC_INIT;
 
-		if (!k->identity && c->layer[i] < LAYER_GUEST)
+		if (!k->identity && (c->layer[i] < LAYER_GUEST ||
+				     (k->transient && c->layer[i] == LAYER_CLI)))
 			continue;
 		if (!section || strcmp(section, k->section)) {
 			section = k->section;

@@ -97,7 +97,9 @@ int conf_load_file(struct vm_conf *c, const char *path, enum conf_layer layer,
 /*
  * Write the settings a VM keeps in guest.conf: its identity (name,
  * arch, disks, uefi, bootimage, firstboot) plus every key that was set at
- * LAYER_GUEST or above.  Written to path.tmp, fsynced, renamed.
+ * LAYER_GUEST or above, except the ones about a single run (accel,
+ * timeout, rescue profile, boot_timeout) when they came from options.
+ * Written to path.tmp, fsynced, renamed.
  */
 int conf_write_guest(const struct vm_conf *c, const char *path);
 

@@ -470,12 +470,15 @@ int vm_plan_build(struct vm_ctx *ctx, enum plan_mode mode, const char *cdrom,
 		    (!rescue || c->rescue.boot == RESCUE_BOOT_CDROM);
 	if (p->q.uefi) {
 		p->q.ovmf_code = qemu_ovmf_code();
-		p->q.ovmf_vars = own(p, vm_work_path(ctx, "efivars.bin"));
+		/* The rescue gets fresh variables: it must not add boot
+		 * entries to the VM's own NVRAM. */
+		p->q.ovmf_vars = own(p, vm_work_path(ctx, rescue ?
+				     "rescue-efivars.bin" : "efivars.bin"));
 		if (!p->q.ovmf_code) {
 			strbuf_addstr(err, "UEFI firmware not found (install the ovmf package, or use --no-uefi)");
 			return -ENOENT;
 		}
-		if (!ctx->dry_run && !fs_exists(p->q.ovmf_vars)) {
+		if (!ctx->dry_run && !rescue && !fs_exists(p->q.ovmf_vars)) {
 			strbuf_addf(err, "UEFI variables %s are missing (use --no-uefi, or @create the VM again)",
 				    p->q.ovmf_vars);
 			return -ENOENT;

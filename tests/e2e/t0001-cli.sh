@@ -67,6 +67,13 @@ test_expect "@create makes settings, qcow2 disks, UEFI vars and a private WORKDI
 	cmp -s "$w/efivars.bin" /usr/share/OVMF/OVMF_VARS_4M.fd
 '
 
+test_expect "options about one run are not saved by @create" '
+	vm -t 90 --accel=tcg --boot-timeout=60 -r fast -c 2 @create A &&
+	contains guest.conf "^cores = 2" &&
+	lacks guest.conf timeout && lacks guest.conf accel &&
+	lacks guest.conf "^rescue"
+'
+
 test_expect "@create refuses an existing VM and says what is there" '
 	vm @create A &&
 	must_fail 1 vm @create B 2>err &&

@@ -27,6 +27,13 @@ test_expect "@create ISO @run: the installer boots once from the ISO and powers 
 	contains .work/run-vm.sh "-no-reboot"
 '
 
+test_expect "with UEFI (the default) the installer ISO boots through OVMF" '
+	vm @create T "$ISO" @run &&
+	contains .work/run-vm.sh "machine q35,accel=tcg" &&
+	contains .work/run-vm.sh "if=pflash" &&
+	contains .work/console.log "AUTORUN-DONE on /dev/sda"
+'
+
 test_expect "a later @run boots the disks, not the ISO; --timeout stops it" '
 	vm --no-uefi @create T "$ISO" @run &&
 	: >.work/console.log &&

@@ -67,6 +67,33 @@ test_expect "a rescue that never starts the job hits the boot timeout" '
 	contains err "did not start job quick within the boot timeout of 1 s"
 '
 
+test_expect "a UEFI VM: the job sees the same disks on a q35 machine" '
+	vm -D NVME=1G,SCSI=1G @create J &&
+	printf "ls /dev/nvme0n1 /dev/sda
+" >disks.job &&
+	vm @job disks >out &&
+	contains out "^/dev/nvme0n1$" && contains out "^/dev/sda$" &&
+	contains .work/run-rescue.sh "machine q35" && lacks .work/run-rescue.sh pflash
+'
+
+test_expect "boot = cdrom boots the rescue ISO through BIOS and through UEFI" '
+	vm --no-uefi -D AHCI=1G @create J &&
+	printf "[rescue]
+boot = cdrom
+" >>guest.conf &&
+	printf "echo from the CD; ls /dev/sda
+" >cd.job &&
+	vm @job cd >out && contains out "from the CD" &&
+	contains .work/run-rescue.sh "ide-cd,drive=cd0,bus=ahci0.1,bootindex=0" &&
+	lacks .work/run-rescue.sh -kernel &&
+	vm -d "$PWD/u" -D AHCI=1G @create U &&
+	printf "[rescue]
+boot = cdrom
+" >>u/guest.conf && cp cd.job u/ &&
+	vm -d "$PWD/u" @job cd >out && contains out "from the CD" &&
+	contains u/.work/run-rescue.sh pflash
+'
+
 test_expect "an unknown job and a bad job name are clear errors" '
 	vm --no-uefi -D AHCI=1G @create J &&
 	must_fail 1 vm @job nosuch 2>err && contains err "job nosuch not found" &&
