@@ -336,8 +336,10 @@ out:
 
 int cmd_job(struct vm_ctx *ctx, int argc, char **argv)
 {
+	struct strbuf err = STRBUF_INIT;
 	struct job j;
-	char *dest = NULL;
+	char *dest = NULL, *rescue_conf = NULL;
+	bool reload = false;
 	int ret = 1, r;
 
 	(void)argc;
@@ -361,6 +363,17 @@ int cmd_job(struct vm_ctx *ctx, int argc, char **argv)
 	}
 	j.indir = vm_work_path(ctx, ".in");
 	j.outdir = vm_work_path(ctx, ".out");
+	rescue_conf = xasprintf("%s/%s.rescue", j.dir, j.name);
+	if (access(rescue_conf, R_OK) == 0) {
+		/* The job says what rescue it needs (run-ssh: a forward). */
+		r = conf_load_section_file(&ctx->conf, rescue_conf, LAYER_JOB,
+					   "rescue", &err);
+		if (r) {
+			log_error("%s", err.buf);
+			goto out;
+		}
+		reload = true;
+	}
 	build_env(ctx, &j);
 	if (ctx->dry_run) {
 		ret = boot_rescue(ctx, &j);
@@ -397,6 +410,16 @@ int cmd_job(struct vm_ctx *ctx, int argc, char **argv)
 out_in:
 	fs_rm_rf(j.indir);
 out:
+	/* What NAME.rescue set was for this job alone. */
+	if (reload) {
+		strbuf_reset(&err);
+		if (vm_reload_conf(ctx, &err)) {
+			log_error("%s", err.buf);
+			ret = ret ? ret : 1;
+		}
+	}
+	strbuf_release(&err);
+	free(rescue_conf);
 	free(dest);
 	free(j.script);
 	free(j.dir);

@@ -642,6 +642,7 @@ int conf_set(struct vm_conf *c, const char *section, const char *key,
 struct load_ctx {
 	struct vm_conf *c;
 	enum conf_layer layer;
+	const char *only;	/* the one section allowed, or NULL */
 	struct strbuf msg;
 	int count;
 };
@@ -658,6 +659,10 @@ static int ini_cb(void *user, const char *section, const char *name,
 		strbuf_addf(&err, "key '%s' outside a section (use [vm])",
 			    name);
 		r = -EINVAL;
+	} else if (lc->only && strcmp(section, lc->only)) {
+		strbuf_addf(&err, "only [%s] belongs in this file, not [%s]",
+			    lc->only, section);
+		r = -EINVAL;
 	} else {
 		r = conf_set(lc->c, section, name, value, lc->layer, &err);
 	}
@@ -667,10 +672,11 @@ static int ini_cb(void *user, const char *section, const char *name,
 	return r ? 0 : 1;
 }
 
-int conf_load_file(struct vm_conf *c, const char *path, enum conf_layer layer,
-		   bool optional, struct strbuf *err)
+static int load_file(struct vm_conf *c, const char *path,
+		     enum conf_layer layer, const char *only, bool optional,
+		     struct strbuf *err)
 {
-	struct load_ctx lc = { c, layer, STRBUF_INIT, 0 };
+	struct load_ctx lc = { c, layer, only, STRBUF_INIT, 0 };
 	FILE *f;
 	int r;
 
@@ -694,6 +700,19 @@ int conf_load_file(struct vm_conf *c, const char *path, enum conf_layer layer,
 	}
 	strbuf_release(&lc.msg);
 	return r;
+}
+
+int conf_load_file(struct vm_conf *c, const char *path, enum conf_layer layer,
+		   bool optional, struct strbuf *err)
+{
+	return load_file(c, path, layer, NULL, optional, err);
+}
+
+int conf_load_section_file(struct vm_conf *c, const char *path,
+			   enum conf_layer layer, const char *section,
+			   struct strbuf *err)
+{
+	return load_file(c, path, layer, section, false, err);
 }
 
 static void key_to_text(const struct vm_conf *c, const struct conf_key *k,

@@ -12,6 +12,7 @@ enum conf_layer {
 	LAYER_DEFAULT = 0,
 	LAYER_SYSTEM,	/* /etc/vm.conf */
 	LAYER_USER,	/* $XDG_CONFIG_HOME/vm.conf */
+	LAYER_JOB,	/* a job's NAME.rescue, while the job runs */
 	LAYER_GUEST,	/* HOSTDIR/guest.conf */
 	LAYER_CLI,	/* command line */
 	LAYER_MAX
@@ -93,6 +94,14 @@ int conf_set(struct vm_conf *c, const char *section, const char *key,
  */
 int conf_load_file(struct vm_conf *c, const char *path, enum conf_layer layer,
 		   bool optional, struct strbuf *err);
+
+/*
+ * Like conf_load_file, but the file may hold only [section] (a job's
+ * NAME.rescue may say which rescue it needs, nothing else).
+ */
+int conf_load_section_file(struct vm_conf *c, const char *path,
+			   enum conf_layer layer, const char *section,
+			   struct strbuf *err);
 
 /*
  * Write the settings a VM keeps in guest.conf: its identity (name,

@@ -268,8 +268,10 @@ int vm_load_conf(struct vm_ctx *ctx, const struct strvec *cli,
 		r = load_layers(ctx, cli, err);
 	}
 	free(profile);
-	if (!r)
+	if (!r) {
 		ctx->inplace = !ctx->conf.use_tmpdir;
+		ctx->cli = cli;
+	}
 	return r;
 }
 
@@ -295,6 +297,15 @@ int vm_guest_conf_set(struct vm_ctx *ctx, const char *key, const char *value,
 	conf_release(&g);
 	free(path);
 	return r;
+}
+
+int vm_reload_conf(struct vm_ctx *ctx, struct strbuf *err)
+{
+	const struct strvec *cli = ctx->cli;
+
+	conf_release(&ctx->conf);
+	conf_init(&ctx->conf);
+	return vm_load_conf(ctx, cli, err);
 }
 
 char *vm_expand_macros(const struct vm_ctx *ctx, const char *s, bool *empty)

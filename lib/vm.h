@@ -21,6 +21,7 @@ struct vm_ctx {
 	char *datadir;		/* installed jobs/ and rescue/ */
 	char *cache_dir;	/* $XDG_CACHE_HOME/vm */
 	int step, nsteps;	/* position in the chain, for messages */
+	const struct strvec *cli;	/* the command-line settings */
 };
 
 void vm_ctx_init(struct vm_ctx *ctx);
@@ -73,6 +74,12 @@ int vm_load_conf(struct vm_ctx *ctx, const struct strvec *cli,
  */
 int vm_guest_conf_set(struct vm_ctx *ctx, const char *key, const char *value,
 		      struct strbuf *err);
+
+/*
+ * Load the settings again from scratch (after a job's NAME.rescue
+ * changed them for that job alone).
+ */
+int vm_reload_conf(struct vm_ctx *ctx, struct strbuf *err);
 
 enum plan_mode { PLAN_RUN, PLAN_RESCUE };
 

@@ -69,8 +69,7 @@ test_expect "a rescue that never starts the job hits the boot timeout" '
 
 test_expect "a UEFI VM: the job sees the same disks on a q35 machine" '
 	vm -D NVME=1G,SCSI=1G @create J &&
-	printf "ls /dev/nvme0n1 /dev/sda
-" >disks.job &&
+	printf "ls /dev/nvme0n1 /dev/sda\n" >disks.job &&
 	vm @job disks >out &&
 	contains out "^/dev/nvme0n1$" && contains out "^/dev/sda$" &&
 	contains .work/run-rescue.sh "machine q35" && lacks .work/run-rescue.sh pflash
@@ -78,20 +77,17 @@ test_expect "a UEFI VM: the job sees the same disks on a q35 machine" '
 
 test_expect "boot = cdrom boots the rescue ISO through BIOS and through UEFI" '
 	vm --no-uefi -D AHCI=1G @create J &&
-	printf "[rescue]
-boot = cdrom
-" >>guest.conf &&
-	printf "echo from the CD; ls /dev/sda
-" >cd.job &&
+	printf "[rescue]\nboot = cdrom\n" >>guest.conf &&
+	printf "echo from the CD; ls /dev/sda\n" >cd.job &&
 	vm @job cd >out && contains out "from the CD" &&
 	contains .work/run-rescue.sh "ide-cd,drive=cd0,bus=ahci0.1,bootindex=0" &&
 	lacks .work/run-rescue.sh -kernel &&
 	vm -d "$PWD/u" -D AHCI=1G @create U &&
-	printf "[rescue]
-boot = cdrom
-" >>u/guest.conf && cp cd.job u/ &&
+	printf "[rescue]\nboot = cdrom\n" >>u/guest.conf && cp cd.job u/ &&
+	cp u/.work/efivars.bin vars.before &&
 	vm -d "$PWD/u" @job cd >out && contains out "from the CD" &&
-	contains u/.work/run-rescue.sh pflash
+	contains u/.work/run-rescue.sh "rescue-efivars.bin" &&
+	cmp vars.before u/.work/efivars.bin
 '
 
 test_expect "an unknown job and a bad job name are clear errors" '
@@ -159,6 +155,29 @@ test_expect "add-ssh-keys installs the key once, with 0600 and a backup" '
 	test "$(cat .work/.out/mode)" = 600 && test "$(cat .work/.out/dirmode)" = 700 &&
 	must_fail 1 vm @job add-ssh-keys >out 2>err &&
 	contains out "keys were already added"
+'
+
+test_expect "run-ssh: log in through the forward, run a command, release it" '
+	mkdir -p "$HOME/.ssh" && rm -f "$HOME/.ssh/id_ed25519"* &&
+	ssh-keygen -q -t ed25519 -N "" -C vm-test -f "$HOME/.ssh/id_ed25519" &&
+	port=$(python3 -c "import socket; s = socket.socket(); s.bind((\"127.0.0.1\", 0)); print(s.getsockname()[1])") &&
+	vm --no-uefi -D AHCI=1G @create J &&
+	printf "[rescue]\nforwards = tcp:127.0.0.1:$port-:22\n" >>guest.conf
+	"$VM_BIN" @job run-ssh >job.out 2>&1 &
+	pid=$!
+	wait_for 120 test -e .work/.out/RELEASE
+	login() {
+		ssh -p "$port" -i "$HOME/.ssh/id_ed25519" -o BatchMode=yes \
+			-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+			-o ConnectTimeout=10 -o LogLevel=ERROR root@127.0.0.1 "$@"
+	}
+	wait_for 30 login true
+	login "uname -n; ls /dev/sda" >ssh.out
+	contains ssh.out "^rescue$" && contains ssh.out "^/dev/sda$"
+	login "rm /tmp/.out/RELEASE"
+	wait_for 60 eval "! kill -0 $pid 2>/dev/null"
+	rc=0; wait $pid || rc=$?
+	test $rc -eq 0 && contains job.out "released, powering off"
 '
 
 test_done
