@@ -180,4 +180,59 @@ test_expect "run-ssh: log in through the forward, run a command, release it" '
 	test $rc -eq 0 && contains job.out "released, powering off"
 '
 
+test_expect "post-install: a profile with .env, .pre, .sh, .post, a user tgz and SETUP_FILES" '
+	vm --no-uefi -D AHCI=1G @create J &&
+	cat >install.job <<-\EOF &&
+	set -e
+	echo "type=83" | sfdisk -q /dev/sda
+	sleep 1
+	mkfs.ext4 -q -L ROOT /dev/sda1
+	mount /dev/sda1 /mnt
+	mkdir -p /mnt/etc /mnt/home
+	echo "LABEL=ROOT / ext4 defaults 0 1" >/mnt/etc/fstab
+	umount /mnt
+	EOF
+	cat >web.env <<-\EOF &&
+	SETUP_HOSTNAME=web1
+	SETUP_USERNAME=alice
+	SETUP_FILES=(extra.txt "notes dir")
+	SETUP_GREETING="it'"'"'s here"
+	EOF
+	echo "extra file" >extra.txt && mkdir "notes dir" && echo n >"notes dir/n" &&
+	mkdir -p u/.config && echo "alice config" >u/.config/app &&
+	tar -C u -czf web.user-alice.tgz . &&
+	printf "echo \"pre: \$SETUP_HOSTNAME\" >\"\$INDIR/pre-was-here\"\n" >web.pre &&
+	cat >web.sh <<-\EOF &&
+	echo "$SETUP_HOSTNAME" >"$DESTDIR/etc/hostname"
+	mkdir -p "$DESTDIR/home/$SETUP_USERNAME"
+	tar -C "$DESTDIR/home/$SETUP_USERNAME" -xzf "web.user-$SETUP_USERNAME.tgz"
+	cp extra.txt pre-was-here "$DESTDIR/etc/"
+	cp "notes dir/n" "$DESTDIR/etc/notes-n"
+	test -e "$DESTDIR/proc/self/status" && echo "chroot ready: proc"
+	test -b "$DESTDIR/dev/sda" && echo "chroot ready: dev"
+	echo "greeting: $SETUP_GREETING uid=$SETUP_USER_UID"
+	EOF
+	printf "touch \"\$HOSTDIR/web-post-ran\"\n" >web.post &&
+	cat >check.job <<-\EOF &&
+	d=$(mount-system)
+	cat $d/etc/hostname $d/home/alice/.config/app $d/etc/extra.txt $d/etc/pre-was-here $d/etc/notes-n
+	EOF
+	vm @job install &&
+	SETUP_PROFILE=web vm @job post-install >out &&
+	contains out "chroot ready: proc" && contains out "chroot ready: dev" &&
+	contains out "greeting: it.s here uid=" &&
+	test -e web-post-ran &&
+	vm @job check >out &&
+	contains out "^web1$" && contains out "^alice config$" &&
+	contains out "^extra file$" && contains out "^pre: web1$" && contains out "^n$"
+'
+
+test_expect "post-install without the profile script fails on the host" '
+	vm --no-uefi -D AHCI=1G @create J &&
+	must_fail 1 vm @job post-install >out 2>err &&
+	contains err "post-install.sh not found" &&
+	test ! -e .work/rescue-console.log
+'
+
 test_done
+
