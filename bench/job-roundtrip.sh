@@ -1,0 +1,69 @@
+#!/bin/bash
+# How long a trivial @job takes, start to exit, against
+#   bare:      the same rescue kernel+initramfs and QEMU command (the
+#              run-rescue.sh @job wrote), started by hand to power-off
+#   guestfish: guestfish -a DISK run (the libguestfs appliance) on the
+#              same disk
+# Each is run N times (default 5) after one warm-up; the table shows the
+# median and the ratio to bare.  Needs: make rescue; for guestfish the
+# packages libguestfs-tools and linux-image-amd64 (supermin builds its
+# appliance from the host kernel).  Uses TCG where KVM does not work,
+# for all three alike.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+vm=$top/vm
+n=${N:-5}
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/vm-bench.XXXXXX")
+trap 'pkill -f "qemu-system.*$scratch" 2>/dev/null; rm -rf "$scratch"' EXIT
+export TMPDIR=$scratch
+cd "$scratch"
+
+"$vm" -q --no-uefi -p '' -D AHCI=1G @create bench >/dev/null
+echo true >noop.job
+"$vm" -q @job noop >/dev/null	# warm-up: extracts the rescue kernel
+accel=tcg
+grep -q accel=kvm .work/run-rescue.sh && accel=kvm
+
+now() { date +%s.%N; }
+# median of N timings of a command
+measure() {
+	local i t0 t1
+	for ((i = 0; i < n; i++)); do
+		t0=$(now)
+		"$@" >/dev/null 2>&1 || { echo "failed: $*" >&2; exit 1; }
+		t1=$(now)
+		echo "$t1 - $t0" | awk '{ printf "%.3f\n", $1 - $3 }'
+	done | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'
+}
+
+bare() {
+	rm -rf .work/.in .work/.out
+	mkdir -p .work/.in .work/.out
+	cp noop.job .work/.in/job.sh
+	sh .work/run-rescue.sh
+	test "$(cat .work/.out/STATUS)" = 0
+}
+
+t_vm=$(measure "$vm" -q @job noop)
+t_bare=$(measure bare)
+t_gf=
+if command -v guestfish >/dev/null; then
+	gf() {
+		LIBGUESTFS_BACKEND=direct \
+		LIBGUESTFS_BACKEND_SETTINGS=$([ $accel = tcg ] && echo force_tcg) \
+			guestfish --ro --format=qcow2 -a .work/disk-0.img run
+	}
+	gf >/dev/null 2>&1 || true	# warm-up: supermin appliance
+	t_gf=$(measure gf)
+fi
+
+printf '\n%s, %s, N=%d, median seconds\n\n' "$(nproc) cores" "$accel" "$n"
+printf '| what | seconds | vs bare |\n|---|---|---|\n'
+ratio() { awk -v a="$1" -v b="$t_bare" 'BEGIN { printf "%.2f", a / b }'; }
+printf '| bare QEMU boot to power-off | %s | 1.00 |\n' "$t_bare"
+printf '| vm @job (trivial job) | %s | %s |\n' "$t_vm" "$(ratio "$t_vm")"
+if [ -n "$t_gf" ]; then
+	printf '| guestfish -a DISK run | %s | %s |\n' "$t_gf" "$(ratio "$t_gf")"
+else
+	printf '| guestfish -a DISK run | not installed | |\n'
+fi
