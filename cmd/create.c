@@ -79,8 +79,9 @@ static int make_disks(struct vm_ctx *ctx, struct strvec *made)
 		struct strvec av = STRVEC_INIT;
 		struct proc_opts o = PROC_OPTS_INIT;
 
-		strvec_pushl(&av, "qemu-img", "create", "-q", "-f", "qcow2",
-			     "--", path, size, NULL);
+		strvec_pushl(&av, "qemu-img", "create", "-q", "-f",
+			     d[i].format ? d[i].format : "qcow2", "--", path,
+			     size, NULL);
 		if (ctx->dry_run) {
 			char *j = strvec_join(&av, " ", true);
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../lib/backups.h"
 #include "../lib/launch.h"
 
 static void report_failure(const char *errlog, const char *what)
@@ -28,7 +29,7 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 	struct strvec qargv = STRVEC_INIT;
 	struct vm_plan plan;
 	const char *cdrom = NULL;
-	char *errlog = NULL, *dry;
+	char *errlog = NULL, *dry, *last;
 	bool firstboot = false, planned = false;
 	pid_t pid;
 	int r, ret = 1;
@@ -50,6 +51,19 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 		log_error("cannot run %s: ISO %s: %s", c->name, cdrom,
 			  strerror(errno));
 		goto out;
+	}
+	if (!ctx->workdir && !ctx->dry_run && (last = backups_last(ctx))) {
+		/* As the reference does: no working files, take LAST. */
+		log_info("%s has no working files: restoring snapshot %s first",
+			 c->name, last);
+		free(last);
+		r = cmd_restore(ctx, 0, NULL);
+		if (r) {
+			ret = r;
+			goto out;
+		}
+		/* the snapshot's settings may differ */
+		return cmd_run(ctx, argc, argv);
 	}
 	if (!ctx->workdir) {
 		if (ctx->dry_run) {

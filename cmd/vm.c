@@ -27,6 +27,16 @@ static const struct verb verbs[] = {
 	  "boot the VM in the foreground (the first boot starts from its ISO)" },
 	{ "job", cmd_job, 1, 1, VERB_LOCK, "NAME",
 	  "run NAME.job in a rescue guest with the VM's disks (.pre/.post on the host)" },
+	{ "backup", cmd_backup, 0, 2, VERB_LOCK, "[NAME [DESCRIPTION]]",
+	  "snapshot the VM into backups/NAME.tar.gz (S0, S1, ...) and move LAST" },
+	{ "restore", cmd_restore, 0, 1, VERB_LOCK, "[NAME]",
+	  "replace the working files with a snapshot (default LAST), verified first" },
+	{ "snapshots", cmd_snapshots, 0, 0, 0, "",
+	  "list the snapshots with time, size, description; LAST marked" },
+	{ "forget", cmd_forget, 1, 1, VERB_LOCK, "NAME",
+	  "delete a snapshot (not the one LAST points to)" },
+	{ "last", cmd_last, 1, 1, VERB_LOCK, "NAME",
+	  "point LAST at snapshot NAME" },
 	{ "destroy", cmd_destroy, 0, 0, VERB_LOCK, "",
 	  "remove the working files (disks, logs); keep settings and snapshots" },
 };
@@ -34,7 +44,7 @@ static const struct verb verbs[] = {
 
 enum {
 	OPT_NO_KEEP_CD = 256, OPT_NO_UEFI, OPT_NO_NETDEV, OPT_USE_TMPDIR,
-	OPT_INPLACE, OPT_NO_TMPDIR, OPT_ACCEL, OPT_DRY_RUN,
+	OPT_INPLACE, OPT_NO_TMPDIR, OPT_ACCEL, OPT_DRY_RUN, OPT_JSON,
 	OPT_BOOT_TIMEOUT,
 };
 
@@ -95,6 +105,8 @@ static const struct opt_desc opts[] = {
 	  NULL, "how long the rescue may take to start a job (120)" },
 	{ OPT_DRY_RUN, "dry-run", NULL, NULL, NULL,
 	  "print the commands, run and change nothing" },
+	{ OPT_JSON, "json", NULL, NULL, NULL,
+	  "@snapshots prints JSON, for scripts" },
 	{ 'v', "version", NULL, NULL, NULL, "print the version and exit" },
 	{ 'h', "help", NULL, NULL, NULL, "print this help and exit" },
 };
@@ -116,7 +128,7 @@ static void usage(FILE *f)
 			continue;
 		snprintf(head, sizeof(head), "@%s%s%s", verbs[i].name,
 			 *verbs[i].usage ? " " : "", verbs[i].usage);
-		fprintf(f, "  %-24s %s\n", head, verbs[i].help);
+		fprintf(f, "  %-30s %s\n", head, verbs[i].help);
 	}
 	fprintf(f, "\nOptions:\n");
 	for (i = 0; i < NOPTS; i++) {
@@ -137,8 +149,8 @@ static void usage(FILE *f)
 		"\nSettings: /etc/vm.conf < $XDG_CONFIG_HOME/vm.conf < HOSTDIR/guest.conf\n"
 		"< options.  Exit status: 0 ok, 1 failure, 2 usage, a job's own status.\n"
 		"Examples:\n"
-		"  vm -c 8 -m 4G @create WS10 /iso/image.iso @job prepare @run\n"
-		"  vm --no-uefi --timeout=30 @job add-ssh-keys\n"
+		"  vm -c 8 -m 4G @create WS10 /iso/image.iso @job prepare @run @backup\n"
+		"  vm --no-uefi --timeout=30 @restore S2 @job add-ssh-keys\n"
 		"See vm(1) and README.md.\n");
 }
 
@@ -270,6 +282,9 @@ int main(int argc, char **argv)
 		case OPT_DRY_RUN:
 			ctx.dry_run = true;
 			continue;
+		case OPT_JSON:
+			ctx.json = true;
+			continue;
 		default:
 			break;
 		}
@@ -281,7 +296,9 @@ int main(int argc, char **argv)
 		strvec_push(&cli, o->fixed ? o->fixed : optarg);
 	}
 	log_init(no_colors);
+	/* Machine-readable output must be all that is on stdout. */
 	log_set_quiet(ctx.quiet);
+	log_set_banners(!ctx.quiet && !ctx.json);
 	ctx.color = log_color();
 
 	nsteps = chain_parse(verbs, NVERBS, argc - optind, argv + optind,

@@ -14,5 +14,10 @@ int cmd_create(struct vm_ctx *ctx, int argc, char **argv);
 int cmd_run(struct vm_ctx *ctx, int argc, char **argv);
 int cmd_destroy(struct vm_ctx *ctx, int argc, char **argv);
 int cmd_job(struct vm_ctx *ctx, int argc, char **argv);
+int cmd_backup(struct vm_ctx *ctx, int argc, char **argv);
+int cmd_restore(struct vm_ctx *ctx, int argc, char **argv);
+int cmd_snapshots(struct vm_ctx *ctx, int argc, char **argv);
+int cmd_forget(struct vm_ctx *ctx, int argc, char **argv);
+int cmd_last(struct vm_ctx *ctx, int argc, char **argv);
 
 #endif

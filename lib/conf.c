@@ -53,6 +53,7 @@ static const struct conf_key keys[] = {
 	{ "vm", "media_mirror", K_STR, V(media_mirror), 0, 0, false, false },
 	{ "vm", "media_storage", K_STR, V(media_storage), 0, 0, false, false },
 	{ "vm", "rescue", K_PROFILE, V(rescue_profile), 0, 0, false, true },
+	{ "vm", "compress_level", K_UINT, V(compress_level), 1, 9, false, false },
 	{ "rescue", "iso", K_STR, V(rescue.iso), 0, 0, false, false },
 	{ "rescue", "cores", K_UINT, V(rescue.cores), 1, 1024, false, false },
 	{ "rescue", "memory", K_MEM, V(rescue.memory), 0, 0, false, false },
@@ -105,6 +106,7 @@ void conf_init(struct vm_conf *c)
 		{ "vm", "media_mirror", "" },
 		{ "vm", "media_storage", "" },
 		{ "vm", "rescue", "" },
+		{ "vm", "compress_level", "6" },
 		{ "rescue", "iso", "" },
 		{ "rescue", "cores", "2" },
 		{ "rescue", "memory", "1G" },
@@ -198,6 +200,18 @@ void disk_specs_free(struct disk_spec *d, int n)
 	free(d);
 }
 
+static bool format_is_valid(const char *f)
+{
+	static const char *const fmts[] = { "qcow2", "raw", "vmdk", "vdi",
+					    "vhdx", "vpc", "qed", NULL };
+	size_t i;
+
+	for (i = 0; fmts[i]; i++)
+		if (!strcmp(f, fmts[i]))
+			return true;
+	return false;
+}
+
 int disks_parse(const char *spec, struct disk_spec **out, struct strbuf *err)
 {
 	struct disk_spec *d = NULL;
@@ -223,6 +237,19 @@ int disks_parse(const char *spec, struct disk_spec **out, struct strbuf *err)
 		}
 		sz = xasprintf("%.*s", (int)(len - (size_t)(eq + 1 - p)),
 			       eq + 1);
+		/* TYPE=SIZE:FORMAT makes a disk of another format (raw). */
+		if (strchr(sz, ':')) {
+			char *fmt = strchr(sz, ':');
+
+			*fmt++ = '\0';
+			if (!format_is_valid(fmt)) {
+				strbuf_addf(err, "unknown disk format '%s' (qcow2, raw, ...)",
+					    fmt);
+				free(sz);
+				goto fail;
+			}
+			d[n].format = xstrdup(fmt);
+		}
 		r = parse_size(sz, 'G', &d[n].size);
 		if (r || d[n].size < (1u << 20)) {
 			strbuf_addf(err, "bad disk size '%s' (use e.g. 30G, at least 1M)",
@@ -249,17 +276,6 @@ fail:
 	return -EINVAL;
 }
 
-static bool format_is_valid(const char *f)
-{
-	static const char *const fmts[] = { "qcow2", "raw", "vmdk", "vdi",
-					    "vhdx", "vpc", "qed", NULL };
-	size_t i;
-
-	for (i = 0; fmts[i]; i++)
-		if (!strcmp(f, fmts[i]))
-			return true;
-	return false;
-}
 
 int image_parse(const char *spec, struct disk_spec *out, struct strbuf *err)
 {

@@ -66,6 +66,7 @@ struct vm_conf {
 	char *media_mirror;
 	char *media_storage;
 	char *rescue_profile;	/* "" or NAME of [rescue.NAME] */
+	unsigned compress_level;	/* gzip level of snapshots, 1-9 */
 	struct rescue_conf rescue;
 
 	/* Layer each key was last set from, indexed like the key table. */

@@ -382,3 +382,24 @@ void fs_tail(const char *path, int n, struct strbuf *out)
 	strbuf_addstr(out, all.buf + i);
 	strbuf_release(&all);
 }
+
+char *fs_which(const char *prog)
+{
+	const char *path = getenv("PATH");
+	char *copy, *dir, *save = NULL, *hit = NULL;
+
+	if (strchr(prog, '/'))
+		return xstrdup(prog);
+	copy = xstrdup(path ? path : "/usr/bin:/bin");
+	for (dir = strtok_r(copy, ":", &save); dir && !hit;
+	     dir = strtok_r(NULL, ":", &save)) {
+		char *c = xasprintf("%s/%s", dir, prog);
+
+		if (access(c, X_OK) == 0)
+			hit = c;
+		else
+			free(c);
+	}
+	free(copy);
+	return hit;
+}

@@ -52,6 +52,9 @@ char *fs_abspath(const char *path);
 /* Expand a leading ~/ with $HOME.  Caller frees. */
 char *fs_expand_home(const char *path);
 
+/* The program's path in $PATH (or prog itself with a '/'); NULL if none. */
+char *fs_which(const char *prog);
+
 /* Write the last n lines of a file into out (for error reports). */
 void fs_tail(const char *path, int n, struct strbuf *out);
 

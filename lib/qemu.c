@@ -308,26 +308,6 @@ const char *qemu_ovmf_vars(void)
 	return ovmf_pick(false);
 }
 
-static char *which(const char *prog)
-{
-	const char *path = getenv("PATH");
-	char *copy, *dir, *save = NULL, *hit = NULL;
-
-	if (strchr(prog, '/'))
-		return xstrdup(prog);
-	copy = xstrdup(path ? path : "/usr/bin:/bin");
-	for (dir = strtok_r(copy, ":", &save); dir && !hit;
-	     dir = strtok_r(NULL, ":", &save)) {
-		char *c = xasprintf("%s/%s", dir, prog);
-
-		if (access(c, X_OK) == 0)
-			hit = c;
-		else
-			free(c);
-	}
-	free(copy);
-	return hit;
-}
 
 static int probe_kvm(const char *binary, const char *tmpdir)
 {
@@ -394,7 +374,7 @@ int qemu_pick_accel(enum accel_mode mode, const char *binary,
 	}
 
 	/* The verdict holds for this QEMU build on this host kernel. */
-	bin = which(binary);
+	bin = fs_which(binary);
 	if (!bin || stat(bin, &st) < 0) {
 		*accel = "tcg";
 		r = 0;

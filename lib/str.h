@@ -34,6 +34,8 @@ void strbuf_add_shquoted(struct strbuf *sb, const char *s);
 /* Append s with every ',' doubled, as QEMU option values need. */
 void strbuf_add_qemu_escaped(struct strbuf *sb, const char *s);
 void strbuf_trim_trailing(struct strbuf *sb);
+/* Append s as a JSON string literal, quotes included. */
+void strbuf_add_json(struct strbuf *sb, const char *s);
 /* Returns the buffer, owned by the caller; sb is reset. */
 char *strbuf_detach(struct strbuf *sb);
 

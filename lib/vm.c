@@ -117,20 +117,13 @@ void vm_find_workdir(struct vm_ctx *ctx)
 		free(w);
 }
 
-int vm_make_workdir(struct vm_ctx *ctx)
+int vm_new_private_dir(const struct vm_ctx *ctx, char **path)
 {
+	static const char al[] = "abcdefghijklmnopqrstuvwxyz0123456789";
 	const char *tmp = getenv("TMPDIR");
-	char *tmpl, *link, *back;
-	int r = 0, tries;
+	int tries, r;
 
-	if (ctx->inplace) {
-		free(ctx->workdir);
-		ctx->workdir = xstrdup(ctx->hostdir);
-		return 0;
-	}
-	/* mkdtemp wants the X's last; the name has a .tmp suffix. */
 	for (tries = 0;; tries++) {
-		static const char al[] = "abcdefghijklmnopqrstuvwxyz0123456789";
 		unsigned char rnd[8];
 		char name[9];
 		size_t i;
@@ -140,30 +133,58 @@ int vm_make_workdir(struct vm_ctx *ctx)
 		for (i = 0; i < 8; i++)
 			name[i] = al[rnd[i] % (sizeof(al) - 1)];
 		name[8] = '\0';
-		tmpl = xasprintf("%s/vm-%s.tmp", tmp && *tmp ? tmp : "/tmp",
-				 name);
-		if (mkdir(tmpl, 0700) == 0)
-			break;
+		/* mkdtemp wants the X's last; the name has a .tmp suffix. */
+		if (ctx->inplace)
+			*path = xasprintf("%s/.restore-%s.tmp", ctx->hostdir,
+					  name);
+		else
+			*path = xasprintf("%s/vm-%s.tmp",
+					  tmp && *tmp ? tmp : "/tmp", name);
+		if (mkdir(*path, 0700) == 0)
+			return 0;
 		r = -errno;
-		free(tmpl);
+		free(*path);
+		*path = NULL;
 		if (r != -EEXIST || tries > 100)
 			return r;
 	}
-	r = 0;
-	link = vm_host_path(ctx, ".work");
-	back = xasprintf("%s/.host", tmpl);
+}
+
+int vm_adopt_workdir(struct vm_ctx *ctx, const char *dir)
+{
+	char *link = vm_host_path(ctx, ".work");
+	char *back = xasprintf("%s/.host", dir);
+	int r;
+
 	r = fs_symlink_replace(ctx->hostdir, back);
 	if (!r)
-		r = fs_symlink_replace(tmpl, link);
-	if (r) {
-		fs_rm_rf(tmpl);
-		free(tmpl);
-	} else {
+		r = fs_symlink_replace(dir, link);
+	if (!r) {
 		free(ctx->workdir);
-		ctx->workdir = tmpl;
+		ctx->workdir = xstrdup(dir);
 	}
 	free(link);
 	free(back);
+	return r;
+}
+
+int vm_make_workdir(struct vm_ctx *ctx)
+{
+	char *dir;
+	int r;
+
+	if (ctx->inplace) {
+		free(ctx->workdir);
+		ctx->workdir = xstrdup(ctx->hostdir);
+		return 0;
+	}
+	r = vm_new_private_dir(ctx, &dir);
+	if (r)
+		return r;
+	r = vm_adopt_workdir(ctx, dir);
+	if (r)
+		fs_rm_rf(dir);
+	free(dir);
 	return r;
 }
 

@@ -16,6 +16,7 @@ struct vm_ctx {
 	int lock_fd;
 	bool dry_run;
 	bool quiet;
+	bool json;
 	bool color;
 	const char *accel;	/* resolved "kvm"/"tcg", NULL: not yet */
 	char *datadir;		/* installed jobs/ and rescue/ */
@@ -51,6 +52,18 @@ void vm_find_workdir(struct vm_ctx *ctx);
  * the .work and .host links, replacing a dangling .work link.
  */
 int vm_make_workdir(struct vm_ctx *ctx);
+
+/*
+ * Make a new private (0700) directory $TMPDIR/vm-XXXXXXXX.tmp, or with
+ * --inplace HOSTDIR/.restore-XXXXXXXX.tmp.  Caller frees *path.
+ */
+int vm_new_private_dir(const struct vm_ctx *ctx, char **path);
+
+/*
+ * Make dir the VM's WORKDIR: its .host link, then HOSTDIR/.work moved to
+ * it atomically.  The old WORKDIR is not removed here.
+ */
+int vm_adopt_workdir(struct vm_ctx *ctx, const char *dir);
 
 /* Path of a file in WORKDIR / HOSTDIR; caller frees. */
 char *vm_work_path(const struct vm_ctx *ctx, const char *name);

@@ -1,0 +1,216 @@
+/* @backup [NAME [DESCRIPTION]]: a snapshot of the VM in backups/. */
+#include "vm.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../lib/backups.h"
+#include "../lib/snapshot.h"
+
+static void on_progress(void *data, uint64_t done, uint64_t total)
+{
+	log_progress_update(data, done, total);
+}
+
+static int disk_index(const char *name)
+{
+	const char *p = name + 5;
+	char *end;
+	long v;
+
+	if (!str_starts_with(name, "disk-") || !str_ends_with(name, ".img"))
+		return -1;
+	v = strtol(p, &end, 10);
+	return end != p && !strcmp(end, ".img") && v >= 0 && v < 64 ? (int)v :
+								       -1;
+}
+
+/* guest.conf, the disks in order, efivars.bin, vm.defaults. */
+static int collect(struct vm_ctx *ctx, struct strvec *names,
+		   struct strvec *paths)
+{
+	const char *disks[64] = { NULL };
+	char *p;
+	DIR *d;
+	struct dirent *e;
+	int i, n = 0;
+
+	strvec_push(names, "guest.conf");
+	p = vm_host_path(ctx, "guest.conf");
+	strvec_push(paths, p);
+	free(p);
+	d = opendir(ctx->workdir);
+	if (!d)
+		return -errno;
+	while ((e = readdir(d))) {
+		i = disk_index(e->d_name);
+		if (i >= 0 && !disks[i]) {
+			disks[i] = xstrdup(e->d_name);
+			n++;
+		}
+	}
+	closedir(d);
+	for (i = 0; i < 64; i++) {
+		if (!disks[i])
+			continue;
+		strvec_push(names, disks[i]);
+		p = vm_work_path(ctx, disks[i]);
+		strvec_push(paths, p);
+		free(p);
+		free((void *)(uintptr_t)disks[i]);
+	}
+	p = vm_work_path(ctx, "efivars.bin");
+	if (fs_exists(p)) {
+		strvec_push(names, "efivars.bin");
+		strvec_push(paths, p);
+	}
+	free(p);
+	p = vm_host_path(ctx, "vm.defaults");
+	if (fs_exists(p)) {
+		strvec_push(names, "vm.defaults");
+		strvec_push(paths, p);
+	}
+	free(p);
+	return n;
+}
+
+
+static bool low_space(const char *dir)
+{
+	struct statvfs sv;
+
+	return statvfs(dir, &sv) == 0 &&
+	       (uint64_t)sv.f_bavail * sv.f_frsize < (1u << 20);
+}
+
+int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
+{
+	struct strvec names = STRVEC_INIT, paths = STRVEC_INIT;
+	struct strbuf err = STRBUF_INIT;
+	struct snap_file *files = NULL;
+	struct backup *list = NULL, made;
+	struct log_progress bar;
+	struct snap_progress prog = { on_progress, &bar };
+	char *name = NULL, *dir = NULL, *tmp = NULL, *final = NULL;
+	char *pigz = NULL, *conf = NULL;
+	int n, ndisks, ret = 1, r;
+	size_t i;
+
+	n = backups_list(ctx, &list);
+	if (n < 0) {
+		log_error("cannot read %s/backups: %s", ctx->hostdir,
+			  strerror(-n));
+		return 1;
+	}
+	if (argc > 0) {
+		name = xstrdup(argv[0]);
+		if (!name_is_valid(name) || !strcmp(name, "LAST")) {
+			log_error("bad snapshot name '%s' (letters, digits, . _ -; not LAST)",
+				  name);
+			goto out;
+		}
+		if (backups_find(ctx, list, n, name)) {
+			log_error("snapshot %s already exists (@forget it first, or pick another name)",
+				  name);
+			goto out;
+		}
+	} else {
+		name = backups_next_name(list, n);
+	}
+	if (!ctx->workdir || !vm_count_disks(ctx)) {
+		log_error("nothing to back up: %s has no disks (@create it, or @restore a snapshot)",
+			  ctx->conf.name);
+		goto out;
+	}
+	conf = vm_host_path(ctx, "guest.conf");
+	if (!fs_exists(conf) && !ctx->dry_run) {
+		/* The snapshot must say what the disks are. */
+		r = conf_write_guest(&ctx->conf, conf);
+		if (r) {
+			log_error("cannot write %s: %s", conf, strerror(-r));
+			goto out;
+		}
+	}
+	ndisks = collect(ctx, &names, &paths);
+	if (ndisks <= 0) {
+		log_error("nothing to back up in %s", ctx->workdir);
+		goto out;
+	}
+	dir = vm_host_path(ctx, "backups");
+	final = xasprintf("%s/%s.tar.gz", dir, name);
+	if (ctx->dry_run) {
+		char *list_s = strvec_join(&names, " ", true);
+
+		printf("snapshot %s (level %u): %s\n", final,
+		       ctx->conf.compress_level, list_s);
+		free(list_s);
+		ret = 0;
+		goto out;
+	}
+	r = fs_mkdir_p(dir, 0755);
+	if (r) {
+		log_error("cannot make %s: %s", dir, strerror(-r));
+		goto out;
+	}
+	files = xcalloc(names.nr, sizeof(*files));
+	for (i = 0; i < names.nr; i++) {
+		files[i].name = names.v[i];
+		files[i].path = paths.v[i];
+	}
+	pigz = fs_which("pigz");
+	if (!pigz)
+		log_warn("pigz not found: compressing with one thread (apt-get install pigz)");
+	tmp = xasprintf("%s/.%s.tar.gz.tmp%ld", dir, name, (long)getpid());
+	log_progress_start(&bar, name);
+	r = snap_write(tmp, files, (int)names.nr, argc > 1 ? argv[1] : "",
+		       time(NULL), pigz ? "pigz" : NULL,
+		       (int)ctx->conf.compress_level, &prog, &err);
+	log_progress_end(&bar);
+	if (r == -EIO && low_space(dir))
+		r = -ENOSPC;	/* pigz saw it; libarchive only saw pigz die */
+	if (r) {
+		log_error("cannot back up %s as %s: %s", ctx->conf.name, name,
+			  r == -ENOSPC ? "no space left on the device" : err.buf);
+		if (r == -EINTR)
+			ret = 128 + proc_interrupted();
+		goto out;
+	}
+	/* link, not rename: never replace a snapshot that appeared */
+	if (link(tmp, final) < 0) {
+		log_error("cannot store %s: %s", final, strerror(errno));
+		unlink(tmp);
+		goto out;
+	}
+	unlink(tmp);
+	made.name = name;
+	made.path = final;
+	made.legacy = false;
+	r = backups_set_last(ctx, &made);
+	if (r) {
+		log_error("snapshot %s is stored, but LAST could not be moved: %s",
+			  name, strerror(-r));
+		goto out;
+	}
+	log_info("snapshot %s of %s stored in %s (%d disk%s)", name,
+		 ctx->conf.name, final, ndisks, ndisks == 1 ? "" : "s");
+	ret = 0;
+out:
+	backups_free(list, n > 0 ? n : 0);
+	strvec_clear(&names);
+	strvec_clear(&paths);
+	strbuf_release(&err);
+	free(files);
+	free(name);
+	free(dir);
+	free(tmp);
+	free(final);
+	free(pigz);
+	free(conf);
+	return ret;
+}

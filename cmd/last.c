@@ -1,0 +1,34 @@
+/* @last NAME: point LAST at another snapshot. */
+#include "vm.h"
+
+#include <string.h>
+
+#include "../lib/backups.h"
+
+int cmd_last(struct vm_ctx *ctx, int argc, char **argv)
+{
+	struct backup *list = NULL;
+	const struct backup *b;
+	int n, ret = 1;
+
+	(void)argc;
+	n = backups_list(ctx, &list);
+	if (n < 0) {
+		log_error("cannot read %s/backups: %s", ctx->hostdir,
+			  strerror(-n));
+		return 1;
+	}
+	b = backups_find(ctx, list, n, argv[0]);
+	if (!b)
+		log_error("no snapshot %s (see @snapshots)", argv[0]);
+	else if (ctx->dry_run)
+		ret = 0;
+	else if (backups_set_last(ctx, b))
+		log_error("cannot move LAST to %s", b->name);
+	else {
+		log_info("LAST is now %s", b->name);
+		ret = 0;
+	}
+	backups_free(list, n);
+	return ret;
+}

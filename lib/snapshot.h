@@ -1,0 +1,69 @@
+/*
+ * Snapshots: one pax tarball (sparse-aware, gzip through pigz) holding a
+ * VM's files and a MANIFEST of their sizes and SHA-256 digests.
+ */
+#ifndef VM_SNAPSHOT_H
+#define VM_SNAPSHOT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "str.h"
+
+/* Called as bytes are stored or restored; total is known up front. */
+struct snap_progress {
+	void (*fn)(void *data, uint64_t done, uint64_t total);
+	void *data;
+};
+
+/* One file to put in a snapshot: its name in the archive and on disk. */
+struct snap_file {
+	const char *name;	/* plain name, e.g. "disk-0.img" */
+	const char *path;
+};
+
+/*
+ * Write files (in that order) plus TS, DESCRIPTION and a final MANIFEST
+ * to the archive at path, which must not exist.  Holes in the files
+ * are stored as holes.  compressor: argv[0] of a gzip-compatible program
+ * such as "pigz" (run by libarchive), or NULL for libarchive's own gzip.
+ * Nothing is left at path on failure or interrupt (-EINTR).  Returns 0
+ * or -errno with err saying what failed; the file is fsynced.
+ */
+int snap_write(const char *path, const struct snap_file *files, int n,
+	       const char *description, time_t ts, const char *compressor,
+	       int level, const struct snap_progress *progress,
+	       struct strbuf *err);
+
+/*
+ * Extract a snapshot into the empty directory dir, checking everything:
+ * gzip and tar integrity, only plain regular files named in the
+ * MANIFEST (no paths, links or devices), and every size and SHA-256.
+ * Holes are restored as holes.  Returns 0, or -EINVAL / -EIO / -errno
+ * with err naming the file and the fault; dir may then hold debris the
+ * caller removes.
+ */
+int snap_extract(const char *path, const char *dir,
+		 const struct snap_progress *progress, struct strbuf *err);
+
+/* What @snapshots shows, read from the archive's first entries. */
+struct snap_meta {
+	time_t ts;
+	char *description;	/* caller frees */
+	uint64_t size;		/* of the archive file */
+	uint64_t data;		/* bytes of the VM's files, from MANIFEST */
+};
+int snap_read_meta(const char *path, struct snap_meta *meta,
+		   struct strbuf *err);
+
+/*
+ * The reference's layout: a directory with disk-N.img.gz, guest.env,
+ * TS and DESCRIPTION.  Decompress the disks into dir (sparse), copy the
+ * rest.  Returns 0 or -errno with err.
+ */
+int snap_extract_legacy(const char *srcdir, const char *dir,
+			const struct snap_progress *progress,
+			struct strbuf *err);
+
+#endif
