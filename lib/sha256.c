@@ -1,7 +1,15 @@
 #include "sha256.h"
 
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#include <immintrin.h>
+#define HAVE_SHA_NI 1
+#endif
 
 static const uint32_t k[64] = {
 	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1,
@@ -50,6 +58,91 @@ static void block(struct sha256 *s, const unsigned char *p)
 	s->h[4] += e; s->h[5] += f; s->h[6] += g; s->h[7] += h;
 }
 
+#ifdef HAVE_SHA_NI
+/*
+ * The x86 SHA extensions do a block in a few dozen instructions: about
+ * six times the C code's speed, which keeps hashing from competing with
+ * pigz for the CPU during @backup.
+ */
+__attribute__((target("sha,sse4.1,ssse3")))
+static void blocks_ni(uint32_t h[8], const unsigned char *p, size_t n)
+{
+	const __m128i mask = _mm_set_epi64x(0x0c0d0e0f08090a0bULL,
+					    0x0405060700010203ULL);
+	__m128i st0, st1, tmp, msg, m[4], abef, cdgh;
+	int g;
+
+	tmp = _mm_loadu_si128((const __m128i *)(const void *)&h[0]);
+	st1 = _mm_loadu_si128((const __m128i *)(const void *)&h[4]);
+	tmp = _mm_shuffle_epi32(tmp, 0xB1);		/* CDAB */
+	st1 = _mm_shuffle_epi32(st1, 0x1B);		/* EFGH */
+	st0 = _mm_alignr_epi8(tmp, st1, 8);		/* ABEF */
+	st1 = _mm_blend_epi16(st1, tmp, 0xF0);		/* CDGH */
+	for (; n; n--, p += 64) {
+		abef = st0;
+		cdgh = st1;
+		for (g = 0; g < 4; g++)
+			m[g] = _mm_shuffle_epi8(
+				_mm_loadu_si128((const __m128i *)(const void *)
+						(p + 16 * g)), mask);
+		for (g = 0; g < 16; g++) {
+			__m128i kk = _mm_loadu_si128(
+				(const __m128i *)(const void *)&k[4 * g]);
+
+			msg = _mm_add_epi32(m[g & 3], kk);
+			st1 = _mm_sha256rnds2_epu32(st1, st0, msg);
+			if (g >= 3 && g <= 14) {
+				tmp = _mm_alignr_epi8(m[g & 3], m[(g + 3) & 3],
+						      4);
+				m[(g + 1) & 3] = _mm_add_epi32(m[(g + 1) & 3],
+							       tmp);
+				m[(g + 1) & 3] = _mm_sha256msg2_epu32(
+					m[(g + 1) & 3], m[g & 3]);
+			}
+			msg = _mm_shuffle_epi32(msg, 0x0E);
+			st0 = _mm_sha256rnds2_epu32(st0, st1, msg);
+			if (g >= 1 && g <= 12)
+				m[(g + 3) & 3] = _mm_sha256msg1_epu32(
+					m[(g + 3) & 3], m[g & 3]);
+		}
+		st0 = _mm_add_epi32(st0, abef);
+		st1 = _mm_add_epi32(st1, cdgh);
+	}
+	tmp = _mm_shuffle_epi32(st0, 0x1B);		/* FEBA */
+	st1 = _mm_shuffle_epi32(st1, 0xB1);		/* DCHG */
+	st0 = _mm_blend_epi16(tmp, st1, 0xF0);		/* DCBA */
+	st1 = _mm_alignr_epi8(st1, tmp, 8);		/* ABEF */
+	_mm_storeu_si128((__m128i *)(void *)&h[0], st0);
+	_mm_storeu_si128((__m128i *)(void *)&h[4], st1);
+}
+
+static bool have_ni(void)
+{
+	static int known = -1;
+	unsigned a, b, c, d;
+
+	if (known < 0) {
+		known = __get_cpuid_count(7, 0, &a, &b, &c, &d) &&
+			(b & (1u << 29)) && __get_cpuid(1, &a, &b, &c, &d) &&
+			(c & (1u << 19)) && (c & (1u << 9)) &&
+			!getenv("VM_SHA256_NO_NI");
+	}
+	return known;
+}
+#endif
+
+static void blocks(struct sha256 *s, const unsigned char *p, size_t n)
+{
+#ifdef HAVE_SHA_NI
+	if (have_ni()) {
+		blocks_ni(s->h, p, n);
+		return;
+	}
+#endif
+	for (; n; n--, p += 64)
+		block(s, p);
+}
+
 void sha256_init(struct sha256 *s)
 {
 	static const uint32_t iv[8] = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372,
@@ -75,11 +168,12 @@ void sha256_update(struct sha256 *s, const void *data, size_t len)
 		len -= n;
 		if (s->fill < 64)
 			return;
-		block(s, s->buf);
+		blocks(s, s->buf, 1);
 		s->fill = 0;
 	}
-	for (; len >= 64; p += 64, len -= 64)
-		block(s, p);
+	blocks(s, p, len / 64);
+	p += len & ~(size_t)63;
+	len &= 63;
 	memcpy(s->buf, p, len);
 	s->fill = len;
 }

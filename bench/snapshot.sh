@@ -1,0 +1,107 @@
+#!/bin/bash
+# Snapshot speed and size against the plain tools, at the same gzip level:
+#   1. a 1 GiB raw ext4 image with realistic content (system libraries,
+#      documentation, some random data), made with mkfs.ext4 -d:
+#        vm @backup / @restore
+#        tar -cSf - | pigz  /  pigz -d | tar -xSf -
+#        the reference's per-file pigz -9 (and unpigz)
+#   2. a 20 GiB raw image holding 200 MiB of data: vm @backup against
+#      pigz over the whole file.
+# Prints Markdown tables.  LEVEL (default 6) and RUNS (default 3; the
+# median is shown) can be set.  Needs pigz, e2fsprogs; takes minutes.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+vm=$top/vm
+level=${LEVEL:-6}
+runs=${RUNS:-3}
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/vm-bench-snap.XXXXXX")
+trap 'rm -rf "$scratch"' EXIT
+export TMPDIR=$scratch
+cd "$scratch"
+
+now() { date +%s.%N; }
+median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+# time_of CMD...: median wall time of RUNS runs
+time_of() {
+	local i t0 t1
+	for ((i = 0; i < runs; i++)); do
+		sync
+		t0=$(now)
+		"$@" >/dev/null 2>&1 || { echo "failed: $*" >&2; exit 1; }
+		t1=$(now)
+		awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f\n", b - a }'
+	done | median
+}
+mib() { awk -v b="$(stat -c %s "$1")" 'BEGIN { printf "%.1f", b / 1048576 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+# --- 1. a realistic 1 GiB image ---
+# libraries (binary), documentation (text), random data: about 600 MiB
+mkdir -p content/lib content/doc
+cp -a /usr/share/doc/. content/doc/ 2>/dev/null || true
+find /usr/lib/x86_64-linux-gnu -maxdepth 1 -type f -name '*.so*' -size -40M |
+	sort | while read -r f; do
+		[ "$(du -sm content | cut -f1)" -lt 520 ] || break
+		cp "$f" content/lib/
+	done
+head -c $((64 << 20)) /dev/urandom >content/random.bin
+mkfs.ext4 -q -F -d content -L bench disk.img 1G
+rm -rf content
+used=$(du -m disk.img | cut -f1)
+
+"$vm" -q --no-uefi -p '' -D VIRT=1G:raw @create bench
+cp --sparse=always disk.img .work/disk-0.img
+rm disk.img
+printf 'compress_level = %s\n' "$level" >>guest.conf
+w=$(readlink .work)
+
+vm_backup() { rm -f backups/b.tar.gz backups/LAST; "$vm" -q @backup b; }
+t_vm_b=$(time_of vm_backup)
+s_vm=$(mib backups/b.tar.gz)
+t_vm_r=$(time_of "$vm" -q @restore b)
+w=$(readlink .work)
+
+tar_backup() { tar -C "$w" -cSf - disk-0.img | pigz -"$level" >tar.tgz; }
+t_tar_b=$(time_of tar_backup)
+s_tar=$(mib tar.tgz)
+tar_restore() { rm -rf out && mkdir out && pigz -d <tar.tgz | tar -C out -xSf -; }
+t_tar_r=$(time_of tar_restore)
+
+ref_backup() { pigz -9 -c "$w/disk-0.img" >ref.img.gz; }
+t_ref_b=$(time_of ref_backup)
+s_ref=$(mib ref.img.gz)
+ref_restore() { unpigz -c ref.img.gz >ref.img; }
+t_ref_r=$(time_of ref_restore)
+rm -rf out ref.img ref.img.gz tar.tgz
+
+printf '\n1 GiB raw ext4 image, %s MiB allocated; gzip level %s; %s cores; median of %s runs\n\n' \
+	"$used" "$level" "$(nproc)" "$runs"
+printf '| tool | backup s | restore s | archive MiB | backup time vs tar+pigz |\n'
+printf '|---|---|---|---|---|\n'
+printf '| vm @backup / @restore | %s | %s | %s | %s |\n' \
+	"$t_vm_b" "$t_vm_r" "$s_vm" "$(ratio "$t_vm_b" "$t_tar_b")"
+printf '| tar -S, pigz -%s | %s | %s | %s | 1.00 |\n' \
+	"$level" "$t_tar_b" "$t_tar_r" "$s_tar"
+printf '| reference: pigz -9 per file | %s | %s | %s | %s |\n' \
+	"$t_ref_b" "$t_ref_r" "$s_ref" "$(ratio "$t_ref_b" "$t_tar_b")"
+
+# --- 2. a 20 GiB raw image with 200 MiB of data ---
+"$vm" -q @destroy
+rm -rf backups guest.conf
+"$vm" -q --no-uefi -p '' -D VIRT=20G:raw @create sparse
+for i in 0 1 2 3; do
+	dd if=/dev/urandom of=.work/disk-0.img bs=1M count=50 \
+		seek=$((i * 5000 + 10)) conv=notrunc status=none
+done
+w=$(readlink .work)
+runs=1
+t_vm=$(time_of "$vm" -q @backup s)
+s_vm=$(mib backups/s.tar.gz)
+pigz_whole() { pigz -"$level" -c "$w/disk-0.img" >whole.gz; }
+t_pigz=$(time_of pigz_whole)
+s_pigz=$(mib whole.gz)
+printf '\n20 GiB raw image, 200 MiB of data; gzip level %s\n\n' "$level"
+printf '| tool | backup s | archive MiB |\n|---|---|---|\n'
+printf '| vm @backup | %s | %s |\n' "$t_vm" "$s_vm"
+printf '| pigz over the whole file | %s | %s |\n' "$t_pigz" "$s_pigz"
+printf '\nvm @backup is %sx faster here\n' "$(ratio "$t_pigz" "$t_vm")"
