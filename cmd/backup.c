@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -80,14 +79,6 @@ static int collect(struct vm_ctx *ctx, struct strvec *names,
 	return n;
 }
 
-
-static bool low_space(const char *dir)
-{
-	struct statvfs sv;
-
-	return statvfs(dir, &sv) == 0 &&
-	       (uint64_t)sv.f_bavail * sv.f_frsize < (1u << 20);
-}
 
 int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 {
@@ -172,8 +163,6 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 		       time(NULL), pigz ? "pigz" : NULL,
 		       (int)ctx->conf.compress_level, &prog, &err);
 	log_progress_end(&bar);
-	if (r == -EIO && low_space(dir))
-		r = -ENOSPC;	/* pigz saw it; libarchive only saw pigz die */
 	if (r) {
 		log_error("cannot back up %s as %s: %s", ctx->conf.name, name,
 			  r == -ENOSPC ? "no space left on the device" : err.buf);
@@ -188,6 +177,7 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	unlink(tmp);
+	fs_fsync_dir(dir);
 	made.name = name;
 	made.path = final;
 	made.legacy = false;

@@ -1,6 +1,7 @@
 /* @last NAME: point LAST at another snapshot. */
 #include "vm.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "../lib/backups.h"
@@ -21,8 +22,10 @@ int cmd_last(struct vm_ctx *ctx, int argc, char **argv)
 	b = backups_find(ctx, list, n, argv[0]);
 	if (!b)
 		log_error("no snapshot %s (see @snapshots)", argv[0]);
-	else if (ctx->dry_run)
+	else if (ctx->dry_run) {
+		printf("ln -sfn %s %s/backups/LAST\n", b->path, ctx->hostdir);
 		ret = 0;
+	}
 	else if (backups_set_last(ctx, b))
 		log_error("cannot move LAST to %s", b->name);
 	else {

@@ -3,9 +3,11 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../lib/backups.h"
@@ -18,7 +20,7 @@ static void on_progress(void *data, uint64_t done, uint64_t total)
 
 /* The reference's guest.env as a guest.conf, for a VM that has none. */
 static int convert_guest_env(struct vm_ctx *ctx, const char *env,
-			     const char *dest, int ndisks)
+			     const char *dir, const char *dest, int ndisks)
 {
 	static const char *const map[][2] = {
 		{ "GUESTNAME", "name" }, { "CORES", "cores" },
@@ -52,8 +54,29 @@ static int convert_guest_env(struct vm_ctx *ctx, const char *env,
 				conf_set(&g, "vm", map[k][1], v, LAYER_GUEST,
 					 &err);
 	}
-	for (i = 0; i < ndisks; i++)
-		strbuf_addf(&disks, "%sAHCI=30G", i ? "," : "");
+	/* The reference made AHCI disks; the format is in the file. */
+	for (i = 0; i < ndisks; i++) {
+		char *p = xasprintf("%s/disk-%d.img", dir, i);
+		struct strbuf head = STRBUF_INIT;
+		struct stat st;
+		bool qcow = false;
+		int fd = open(p, O_RDONLY | O_CLOEXEC);
+
+		if (fd >= 0) {
+			char magic[4];
+
+			qcow = read(fd, magic, 4) == 4 &&
+			       !memcmp(magic, "QFI\xfb", 4);
+			close(fd);
+		}
+		if (qcow || stat(p, &st) < 0)
+			strbuf_addf(&disks, "%sAHCI=30G", i ? "," : "");
+		else
+			strbuf_addf(&disks, "%sAHCI=%lluK:raw", i ? "," : "",
+				    (unsigned long long)st.st_size >> 10);
+		strbuf_release(&head);
+		free(p);
+	}
 	conf_set(&g, "vm", "disks", disks.buf, LAYER_GUEST, &err);
 	if (!g.name || !strcmp(g.name, "vm"))
 		conf_set(&g, "vm", "name", ctx->conf.name, LAYER_GUEST, &err);
@@ -88,8 +111,18 @@ static int to_hostdir(struct vm_ctx *ctx, const char *dir, const char *name)
 	char *dst = vm_host_path(ctx, name);
 	int r = 0;
 
-	if (fs_exists(src) && rename(src, dst) < 0)
-		r = -errno;
+	if (fs_exists(src)) {
+		chmod(src, 0644);
+		if (rename(src, dst) < 0) {
+			r = -errno;
+			/* $TMPDIR may be another file system than HOSTDIR */
+			if (r == -EXDEV) {
+				r = fs_copy_file(src, dst, 0644);
+				if (!r)
+					unlink(src);
+			}
+		}
+	}
 	free(src);
 	free(dst);
 	return r;
@@ -109,7 +142,7 @@ static int swap_in(struct vm_ctx *ctx, const char *dir, bool legacy)
 		char *env = xasprintf("%s/guest.env", dir);
 
 		if (!fs_exists(hostconf) && fs_exists(env))
-			r = convert_guest_env(ctx, env, hostconf,
+			r = convert_guest_env(ctx, env, dir, hostconf,
 					      count_disks_in(dir));
 		free(env);
 	} else {
@@ -169,7 +202,8 @@ int cmd_restore(struct vm_ctx *ctx, int argc, char **argv)
 	const struct backup *b;
 	struct log_progress bar;
 	struct snap_progress prog = { on_progress, &bar };
-	char *dir = NULL;
+	char *dir = NULL, *last;
+	bool was_inplace;
 	int n, r, ret = 1;
 
 	n = backups_list(ctx, &list);
@@ -180,12 +214,17 @@ int cmd_restore(struct vm_ctx *ctx, int argc, char **argv)
 	}
 	b = backups_find(ctx, list, n, want);
 	if (!b) {
-		if (!strcmp(want, "LAST"))
+		last = strcmp(want, "LAST") ? NULL : backups_last(ctx);
+		if (last)
+			log_error("cannot restore: LAST points to %s, which does not exist (@last NAME moves it)",
+				  last);
+		else if (!strcmp(want, "LAST"))
 			log_error("cannot restore: %s has no snapshots (no backups/LAST)",
 				  ctx->hostdir);
 		else
 			log_error("cannot restore %s: no such snapshot in %s/backups (see @snapshots)",
 				  want, ctx->hostdir);
+		free(last);
 		goto out;
 	}
 	if (ctx->dry_run) {
@@ -221,10 +260,22 @@ int cmd_restore(struct vm_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	strbuf_reset(&err);
+	was_inplace = ctx->inplace;
 	if (vm_reload_conf(ctx, &err)) {
 		log_error("restored %s, but its settings do not load: %s",
 			  b->name, err.buf);
 		goto out;
+	}
+	if (ctx->inplace != was_inplace) {
+		/* The files are where this run put them, whatever the
+		 * snapshot's guest.conf said. */
+		ctx->inplace = was_inplace;
+		strbuf_reset(&err);
+		if (vm_guest_conf_set(ctx, "use_tmpdir",
+				      was_inplace ? "no" : "yes", &err)) {
+			log_error("restored %s, but: %s", b->name, err.buf);
+			goto out;
+		}
 	}
 	vm_find_workdir(ctx);
 	log_info("restored %s from snapshot %s (working files in %s)",

@@ -52,7 +52,8 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 			  strerror(errno));
 		goto out;
 	}
-	if (!ctx->workdir && !ctx->dry_run && (last = backups_last(ctx))) {
+	if ((!ctx->workdir || !vm_count_disks(ctx)) && !ctx->dry_run &&
+	    (last = backups_last(ctx))) {
 		/* As the reference does: no working files, take LAST. */
 		log_info("%s has no working files: restoring snapshot %s first",
 			 c->name, last);

@@ -50,6 +50,18 @@ static int fsync_parent(const char *path)
 	return r;
 }
 
+int fs_fsync_dir(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
 int fs_write_atomic(const char *path, const void *data, size_t len,
 		    mode_t mode)
 {
@@ -315,6 +327,8 @@ int fs_symlink_replace(const char *target, const char *path)
 		r = -errno;
 	if (r)
 		unlink(tmp);
+	else
+		fsync_parent(path);
 	free(tmp);
 	return r;
 }

@@ -43,6 +43,9 @@ bool fs_is_dir(const char *path);
 /* lstat-based: true for a symlink, even a dangling one. */
 bool fs_is_symlink(const char *path);
 
+/* fsync a directory, so names made or renamed in it last. */
+int fs_fsync_dir(const char *path);
+
 /* Make a symlink atomically replacing whatever link was at path. */
 int fs_symlink_replace(const char *target, const char *path);
 

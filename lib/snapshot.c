@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "fsutil.h"
@@ -282,6 +283,24 @@ static uint64_t data_bytes(const struct snap_file *files, int n)
 	return total;
 }
 
+/*
+ * Through pigz a full disk reaches libarchive as a broken pipe; the
+ * file system of the (not yet removed) partial archive tells the truth.
+ */
+static bool fs_full(const char *path)
+{
+	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+	struct statvfs sv;
+	bool full;
+
+	if (slash)
+		*slash = '\0';
+	full = statvfs(slash ? dir : ".", &sv) == 0 &&
+	       (uint64_t)sv.f_bavail * sv.f_frsize < 2 * CHUNK;
+	free(dir);
+	return full;
+}
+
 int snap_write(const char *path, const struct snap_file *files, int n,
 	       const char *description, time_t ts, const char *compressor,
 	       int level, const struct snap_progress *progress,
@@ -313,7 +332,8 @@ int snap_write(const char *path, const struct snap_file *files, int n,
 	}
 	archive_write_set_bytes_in_last_block(a, 1);
 	/* Never over an existing file: O_EXCL through our own fd. */
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	/* Disk images are private, like the WORKDIR they come from. */
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		r = -errno;
 		strbuf_addf(err, "%s: %s", path, strerror(-r));
@@ -354,6 +374,8 @@ int snap_write(const char *path, const struct snap_file *files, int n,
 			close(fd);
 	}
 out:
+	if (r == -EIO && (archive_errno(a) == ENOSPC || fs_full(path)))
+		r = -ENOSPC;
 	if (r && opened)
 		archive_write_fail(a);
 	archive_write_free(a);
@@ -372,10 +394,24 @@ struct got_file {
 	char hex[65];
 };
 
+/* Only what @backup writes: a crafted archive cannot drop a job file. */
 static bool plain_name(const char *s)
 {
-	return *s && !strchr(s, '/') && strcmp(s, ".") && strcmp(s, "..") &&
-	       name_is_valid(s);
+	static const char *const fixed[] = { "TS", "DESCRIPTION", "guest.conf",
+					     "vm.defaults", "efivars.bin",
+					     MANIFEST, NULL };
+	const char *p;
+	size_t i;
+
+	for (i = 0; fixed[i]; i++)
+		if (!strcmp(s, fixed[i]))
+			return true;
+	if (!str_starts_with(s, "disk-") || !str_ends_with(s, ".img"))
+		return false;
+	for (p = s + 5; *p != '.'; p++)
+		if (*p < '0' || *p > '9')
+			return false;
+	return p > s + 5 && p - (s + 5) <= 2;
 }
 
 /* The MANIFEST's lines against what was extracted. */
@@ -515,7 +551,7 @@ static struct archive *open_reader(const char *path, bool fast,
 	 */
 	if (pigz)
 		archive_read_support_filter_program_signature(
-			a, "pigz -d", "\x1f\x8b", 2);
+			a, "pigz -d -q", "\x1f\x8b", 2);
 	else
 		archive_read_support_filter_gzip(a);
 	free(pigz);
@@ -526,6 +562,35 @@ static struct archive *open_reader(const char *path, bool fast,
 		return NULL;
 	}
 	return a;
+}
+
+/*
+ * pigz -d only says it failed; libarchive's own gzip reader tells a
+ * truncated stream from a corrupt one.  Read once more (on the failure
+ * path only) to say which.
+ */
+static bool gzip_truncated(const char *path)
+{
+	struct archive *a = archive_read_new();
+	struct archive_entry *e;
+	char buf[65536];
+	bool trunc = false;
+	la_ssize_t n;
+
+	archive_read_support_filter_gzip(a);
+	archive_read_support_format_raw(a);
+	if (archive_read_open_filename(a, path, 1 << 16) == ARCHIVE_OK &&
+	    archive_read_next_header(a, &e) == ARCHIVE_OK) {
+		while ((n = archive_read_data(a, buf, sizeof(buf))) > 0)
+			;
+		if (n < 0) {
+			const char *why = archive_error_string(a);
+
+			trunc = why && strstr(why, "runcated");
+		}
+	}
+	archive_read_free(a);
+	return trunc;
 }
 
 int snap_extract(const char *path, const char *dir,
@@ -579,7 +644,7 @@ int snap_extract(const char *path, const char *dir,
 		if (!name || !plain_name(name) ||
 		    archive_entry_filetype(e) != AE_IFREG ||
 		    archive_entry_hardlink(e) || archive_entry_symlink(e)) {
-			strbuf_addf(err, "archive holds '%s', which is not a plain file name (links, paths and devices are refused)",
+			strbuf_addf(err, "archive holds '%s', which is not a plain file name of a snapshot (links, paths, devices and other files are refused)",
 				    name ? name : "?");
 			r = -EINVAL;
 			goto out;
@@ -626,6 +691,13 @@ int snap_extract(const char *path, const char *dir,
 	if (!r && fsync(dirfd) < 0)
 		r = -errno;
 out:
+	if (r == -EIO && strstr(err->buf, "damaged") && gzip_truncated(path)) {
+		const char *at = ngot ? got[ngot - 1].name : NULL;
+
+		strbuf_reset(err);
+		strbuf_addf(err, "archive is truncated%s%s", at ? " at " : "",
+			    at ? at : "");
+	}
 	if (dirfd >= 0)
 		close(dirfd);
 	archive_read_free(a);
@@ -734,8 +806,8 @@ static int gunzip_sparse(const char *src, const char *dst, uint64_t *done,
 			}
 		}
 		pos += (uint64_t)n;
-		*done += (uint64_t)n;
-		tick(progress, *done, total);
+		tick(progress, *done + (uint64_t)archive_filter_bytes(a, -1),
+		     total);
 		if (proc_interrupted()) {
 			strbuf_addstr(err, "interrupted");
 			r = -EINTR;
@@ -746,6 +818,7 @@ static int gunzip_sparse(const char *src, const char *dst, uint64_t *done,
 		r = -errno;
 		strbuf_addf(err, "%s: %s", dst, strerror(-r));
 	}
+	*done += (uint64_t)archive_filter_bytes(a, -1);
 out:
 	if (fd >= 0)
 		close(fd);
@@ -768,6 +841,16 @@ int snap_extract_legacy(const char *srcdir, const char *dir,
 		strbuf_addf(err, "%s: %s", srcdir, strerror(-r));
 		return r;
 	}
+	/* progress: compressed bytes of all the disks */
+	while ((e = readdir(d))) {
+		struct stat st;
+		char *p = xasprintf("%s/%s", srcdir, e->d_name);
+
+		if (str_ends_with(e->d_name, ".img.gz") && !stat(p, &st))
+			total += (uint64_t)st.st_size;
+		free(p);
+	}
+	rewinddir(d);
 	while (!r && (e = readdir(d))) {
 		char *src, *dst, *plain;
 

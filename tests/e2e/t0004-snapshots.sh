@@ -31,6 +31,7 @@ evil_tar() {
 	    if kind == "symlink":
 	        i = tarfile.TarInfo("disk-0.img"); i.type = tarfile.SYMTYPE
 	        i.linkname = "/etc/passwd"; t.addfile(i)
+	    if kind == "extra": add("hello.job", b"echo planted")
 	    if kind == "device":
 	        i = tarfile.TarInfo("disk-0.img"); i.type = tarfile.CHRTYPE
 	        t.addfile(i)
@@ -119,12 +120,12 @@ test_expect "a wrong checksum in an intact archive is caught by the MANIFEST" '
 test_expect "archives with ../, absolute paths, symlinks or devices are refused" '
 	vm --no-uefi -D AHCI=1G @create E && sums .work >before &&
 	mkdir -p backups &&
-	for k in dotdot absolute symlink device; do
+	for k in dotdot absolute symlink device extra; do
 		evil_tar backups/$k.tar.gz $k &&
 		must_fail 1 vm @restore $k 2>err &&
 		contains err "not a plain file name" || exit 1
 	done &&
-	test ! -e ../escaped && test ! -e /tmp/absolute &&
+	test ! -e ../escaped && test ! -e /tmp/absolute && test ! -e hello.job &&
 	sums .work >after && cmp before after
 '
 
@@ -221,4 +222,35 @@ test_expect "@backup with nothing to back up, and @restore with no snapshot, fai
 	must_fail 1 vm @restore 2>err && contains err "has no snapshots"
 '
 
+test_expect "--inplace: backup and restore in HOSTDIR; @run restores LAST there too" '
+	vm --inplace --no-uefi -D VIRT=64M:raw @create P &&
+	head -c 5000000 /dev/urandom | dd of=disk-0.img conv=notrunc status=none &&
+	sums . >before && vm @backup &&
+	printf "%s" changed | dd of=disk-0.img conv=notrunc status=none &&
+	vm @restore && sums . >after && cmp before after &&
+	test -z "$(ls -A | grep "^.restore-")" &&
+	vm @destroy && test ! -e disk-0.img &&
+	must_fail 1 vm -t 3 @run 2>err && contains err "timeout" &&
+	sums . >again && cmp before again
+'
+
+test_expect "@backup refuses while the VM is running" '
+	vm --no-uefi -D AHCI=1G @create B
+	"$VM_BIN" -t 60 @run >run.out 2>&1 &
+	pid=$!
+	wait_for 20 test -S .work/qmp.sock
+	rc=0; vm @backup 2>err || rc=$?
+	kill -TERM $pid; wait $pid || true
+	test $rc -eq 1 && contains err "busy" && test ! -e backups/S0.tar.gz
+'
+
+test_expect "a progress bar on a terminal, none otherwise" '
+	vm --no-uefi -D VIRT=256M:raw @create Q &&
+	head -c 100000000 /dev/urandom | dd of=.work/disk-0.img conv=notrunc status=none &&
+	script -qec "\"$VM_BIN\" @backup tty" /dev/null >tty.out &&
+	grep -q "tty .*%.*MiB.*/s" tty.out &&
+	vm @backup notty 2>err && lacks err "%"
+'
+
 test_done
+
