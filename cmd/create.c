@@ -1,6 +1,8 @@
 /* @create NAME [ISO]: settings, empty disks and UEFI variables. */
 #include "vm.h"
 
+#include "../lib/download.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -114,6 +116,11 @@ static int make_disks(struct vm_ctx *ctx, struct strvec *made)
 	return r;
 }
 
+static void on_progress(void *data, uint64_t done, uint64_t total)
+{
+	log_progress_update(data, done, total);
+}
+
 int cmd_create(struct vm_ctx *ctx, int argc, char **argv)
 {
 	struct strvec made = STRVEC_INIT;
@@ -131,12 +138,40 @@ int cmd_create(struct vm_ctx *ctx, int argc, char **argv)
 	if (check_fresh(ctx))
 		goto out;
 	if (argc > 1) {
-		if (access(argv[1], R_OK) < 0) {
-			log_error("cannot create %s: ISO %s: %s", name, argv[1],
-				  strerror(errno));
+		struct strbuf note = STRBUF_INIT;
+		struct log_progress bar;
+		char *local = NULL, *sha = NULL, hex[65] = "";
+
+		log_progress_start(&bar, "ISO");
+		r = vm_fetch(ctx, argv[1], ctx->conf.bootimage_sha256,
+			     on_progress, &bar, &local, &sha, &note, &err);
+		log_progress_end(&bar);
+		if (note.len)
+			log_warn("%s", note.buf);
+		strbuf_release(&note);
+		if (r) {
+			log_error("cannot create %s: ISO %s", name, err.buf);
+			r = 1;
 			goto out;
 		}
-		iso = fs_abspath(argv[1]);
+		/* A URL is kept as the URL, pinned to what was fetched. */
+		if (download_is_url(argv[1])) {
+			char *frag;
+
+			download_split(argv[1], &iso, &frag);
+			free(frag);
+			if (!sha && !ctx->dry_run &&
+			    !download_file_sha256(local, hex))
+				sha = xstrdup(hex);
+			if (sha)
+				conf_set(&ctx->conf, "vm", "bootimage_sha256",
+					 sha, LAYER_CLI, &err);
+		} else {
+			iso = xstrdup(local);
+		}
+		free(local);
+		free(sha);
+		strbuf_reset(&err);
 		if (conf_set(&ctx->conf, "vm", "bootimage", iso, LAYER_CLI,
 			     &err)) {
 			log_error("cannot create %s: ISO %s: %s", name, iso,

@@ -218,14 +218,20 @@ static int boot_rescue(struct vm_ctx *ctx, struct job *j)
 	char *own_iso = NULL, *kernel = NULL, *initrd = NULL, *errlog = NULL;
 	char *dry;
 	const char *iso = rescue_iso(ctx, &own_iso);
+	char *local = NULL;
 	pid_t pid;
 	int r, ret = 1;
 
-	if (access(iso, R_OK) < 0) {
-		log_error("rescue ISO %s: %s (run: make rescue, or set iso in [rescue])",
-			  iso, strerror(errno));
+	r = vm_fetch(ctx, iso, NULL, NULL, NULL, &local, NULL, &note, &err);
+	if (note.len)
+		log_warn("%s", note.buf);
+	strbuf_reset(&note);
+	if (r) {
+		log_error("rescue ISO %s (run: make rescue, or set iso in [rescue])",
+			  err.buf);
 		goto out;
 	}
+	iso = local;
 	if (!cdrom && kernel_from_iso(ctx, iso, &kernel, &initrd))
 		goto out;
 	r = launch_resolve_accel(ctx, &note);
@@ -328,6 +334,7 @@ out:
 	strbuf_release(&err);
 	strbuf_release(&note);
 	free(own_iso);
+	free(local);
 	free(kernel);
 	free(initrd);
 	free(errlog);

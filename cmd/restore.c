@@ -112,12 +112,16 @@ static int to_hostdir(struct vm_ctx *ctx, const char *dir, const char *name)
 	int r = 0;
 
 	if (fs_exists(src)) {
-		chmod(src, 0644);
+		/* settings are for everyone to read; disks stay private */
+		if (!strcmp(name, "guest.conf") || !strcmp(name, "vm.defaults"))
+			chmod(src, 0644);
 		if (rename(src, dst) < 0) {
 			r = -errno;
 			/* $TMPDIR may be another file system than HOSTDIR */
 			if (r == -EXDEV) {
-				r = fs_copy_file(src, dst, 0644);
+				r = fs_copy_file(src, dst,
+						 str_starts_with(name, "disk-") ?
+						 0600 : 0644);
 				if (!r)
 					unlink(src);
 			}

@@ -22,6 +22,11 @@ static void report_failure(const char *errlog, const char *what)
 	strbuf_release(&tail);
 }
 
+static void on_progress(void *data, uint64_t done, uint64_t total)
+{
+	log_progress_update(data, done, total);
+}
+
 int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 {
 	struct vm_conf *c = &ctx->conf;
@@ -29,17 +34,12 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 	struct strvec qargv = STRVEC_INIT;
 	struct vm_plan plan;
 	const char *cdrom = NULL;
-	char *errlog = NULL, *dry, *last;
+	char *errlog = NULL, *dry, *last, *iso = NULL;
 	bool firstboot = false, planned = false;
 	pid_t pid;
 	int r, ret = 1;
 
 	if (argc > 0) {
-		if (access(argv[0], R_OK) < 0) {
-			log_error("cannot run %s: ISO %s: %s", c->name, argv[0],
-				  strerror(errno));
-			goto out;
-		}
 		cdrom = argv[0];
 	} else if (c->firstboot && c->bootimage && *c->bootimage) {
 		cdrom = c->bootimage;
@@ -47,10 +47,22 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 	} else if (c->keep_cd && c->bootimage && *c->bootimage) {
 		cdrom = c->bootimage;
 	}
-	if (cdrom && access(cdrom, R_OK) < 0) {
-		log_error("cannot run %s: ISO %s: %s", c->name, cdrom,
-			  strerror(errno));
-		goto out;
+	if (cdrom) {
+		/* A URL comes from the cache (checked, or offline as is). */
+		struct log_progress bar;
+
+		log_progress_start(&bar, "ISO");
+		r = vm_fetch(ctx, cdrom, argc > 0 ? NULL : c->bootimage_sha256,
+			     on_progress, &bar, &iso, NULL, &note, &err);
+		log_progress_end(&bar);
+		if (note.len)
+			log_warn("%s", note.buf);
+		strbuf_reset(&note);
+		if (r) {
+			log_error("cannot run %s: ISO %s", c->name, err.buf);
+			goto out;
+		}
+		cdrom = iso;
 	}
 	if ((!ctx->workdir || !vm_count_disks(ctx)) && !ctx->dry_run &&
 	    (last = backups_last(ctx))) {
@@ -143,5 +155,6 @@ out:
 	strbuf_release(&err);
 	strbuf_release(&note);
 	free(errlog);
+	free(iso);
 	return ret;
 }

@@ -37,6 +37,8 @@ static const struct verb verbs[] = {
 	  "delete a snapshot (not the one LAST points to)" },
 	{ "last", cmd_last, 1, 1, VERB_LOCK, "NAME",
 	  "point LAST at snapshot NAME" },
+	{ "inspect", cmd_inspect, 0, 1, VERB_LOCK, "[PATH]",
+	  "show the OSes and filesystems on the disks, or print file PATH (libguestfs, read-only)" },
 	{ "destroy", cmd_destroy, 0, 0, VERB_LOCK, "",
 	  "remove the working files (disks, logs); keep settings and snapshots" },
 };
@@ -44,7 +46,7 @@ static const struct verb verbs[] = {
 
 enum {
 	OPT_NO_KEEP_CD = 256, OPT_NO_UEFI, OPT_NO_NETDEV, OPT_USE_TMPDIR,
-	OPT_INPLACE, OPT_NO_TMPDIR, OPT_ACCEL, OPT_DRY_RUN, OPT_JSON,
+	OPT_INPLACE, OPT_NO_TMPDIR, OPT_ACCEL, OPT_DRY_RUN, OPT_JSON, OPT_SHA256,
 	OPT_BOOT_TIMEOUT,
 };
 
@@ -105,8 +107,10 @@ static const struct opt_desc opts[] = {
 	  NULL, "how long the rescue may take to start a job (120)" },
 	{ OPT_DRY_RUN, "dry-run", NULL, NULL, NULL,
 	  "print the commands, run and change nothing" },
+	{ OPT_SHA256, "sha256", "HEX", "vm.bootimage_sha256", NULL,
+	  "SHA-256 the ISO given by URL must have (or URL#sha256=HEX)" },
 	{ OPT_JSON, "json", NULL, NULL, NULL,
-	  "@snapshots prints JSON, for scripts" },
+	  "@snapshots and @inspect print JSON, for scripts" },
 	{ 'v', "version", NULL, NULL, NULL, "print the version and exit" },
 	{ 'h', "help", NULL, NULL, NULL, "print this help and exit" },
 };

@@ -19,5 +19,6 @@ int cmd_restore(struct vm_ctx *ctx, int argc, char **argv);
 int cmd_snapshots(struct vm_ctx *ctx, int argc, char **argv);
 int cmd_forget(struct vm_ctx *ctx, int argc, char **argv);
 int cmd_last(struct vm_ctx *ctx, int argc, char **argv);
+int cmd_inspect(struct vm_ctx *ctx, int argc, char **argv);
 
 #endif

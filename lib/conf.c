@@ -14,7 +14,7 @@
 
 enum ktype {
 	K_STR, K_NAME, K_UINT, K_MEM, K_BOOL, K_LIST, K_FWDS, K_SHARES,
-	K_DISKS, K_IMAGES, K_PORT, K_ACCEL, K_BOOT, K_SECS, K_PROFILE
+	K_DISKS, K_IMAGES, K_PORT, K_ACCEL, K_BOOT, K_SECS, K_PROFILE, K_SHA
 };
 
 struct conf_key {
@@ -47,6 +47,8 @@ static const struct conf_key keys[] = {
 	{ "vm", "accel", K_ACCEL, V(accel), 0, 0, false, true },
 	{ "vm", "timeout", K_SECS, V(timeout), 0, 0, false, true },
 	{ "vm", "bootimage", K_STR, V(bootimage), 0, 0, true, false },
+	{ "vm", "bootimage_sha256", K_SHA, V(bootimage_sha256), 0, 0, true,
+	  false },
 	{ "vm", "firstboot", K_BOOL, V(firstboot), 0, 0, true, false },
 	{ "vm", "sshkeys", K_LIST, V(sshkeys), 0, 0, false, false },
 	{ "vm", "media", K_STR, V(media), 0, 0, false, false },
@@ -99,6 +101,7 @@ void conf_init(struct vm_conf *c)
 		{ "vm", "accel", "auto" },
 		{ "vm", "timeout", "0" },
 		{ "vm", "bootimage", "" },
+		{ "vm", "bootimage_sha256", "" },
 		{ "vm", "firstboot", "no" },
 		{ "vm", "sshkeys", "~/.ssh/id_ed25519.pub" },
 		{ "vm", "sshkeys", "~/.ssh/id_rsa.pub" },
@@ -142,7 +145,7 @@ void conf_release(struct vm_conf *c)
 	for (i = 0; i < NKEYS; i++) {
 		switch (keys[i].type) {
 		case K_STR: case K_NAME: case K_MEM: case K_DISKS:
-		case K_PROFILE:
+		case K_PROFILE: case K_SHA:
 			free(*FIELD(c, &keys[i], char *));
 			break;
 		case K_LIST: case K_FWDS: case K_SHARES: case K_IMAGES:
@@ -459,6 +462,20 @@ static int set_value(struct vm_conf *c, const struct conf_key *k,
 		}
 		set_str(FIELD(c, k, char *), v);
 		return 0;
+	case K_SHA: {
+		size_t i, len = strlen(v);
+
+		for (i = 0; i < len; i++)
+			if (!isxdigit((unsigned char)v[i]))
+				break;
+		if (len && (len != 64 || i != len)) {
+			strbuf_addf(err, "'%s' is not a SHA-256 (64 hex digits)",
+				    v);
+			return -EINVAL;
+		}
+		set_str(FIELD(c, k, char *), v);
+		return 0;
+	}
 	case K_PROFILE:
 		if (*v && !name_is_valid(v)) {
 			strbuf_addf(err, "bad profile name '%s'", v);
@@ -735,7 +752,8 @@ static void key_to_text(const struct vm_conf *c, const struct conf_key *k,
 			struct strbuf *out, struct strvec *items)
 {
 	switch (k->type) {
-	case K_STR: case K_NAME: case K_MEM: case K_DISKS: case K_PROFILE: {
+	case K_STR: case K_NAME: case K_MEM: case K_DISKS: case K_PROFILE:
+	case K_SHA: {
 		const char *s = *CFIELD(c, k, char *const);
 
 		strbuf_addstr(out, s ? s : "");

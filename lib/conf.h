@@ -59,7 +59,8 @@ struct vm_conf {
 	char *host;		/* SPICE address */
 	enum accel_mode accel;
 	unsigned timeout;	/* seconds, 0: none */
-	char *bootimage;	/* ISO given to @create */
+	char *bootimage;	/* ISO given to @create: a path or a URL */
+	char *bootimage_sha256;	/* its SHA-256 when it came by URL */
 	bool firstboot;
 	struct strvec sshkeys;
 	char *media;

@@ -376,8 +376,12 @@ int snap_write(const char *path, const struct snap_file *files, int n,
 out:
 	if (r == -EIO && (archive_errno(a) == ENOSPC || fs_full(path)))
 		r = -ENOSPC;
+	/*
+	 * Close even after a failure: archive_write_fail() would skip the
+	 * close callbacks and leak libarchive's file state and buffer.
+	 */
 	if (r && opened)
-		archive_write_fail(a);
+		archive_write_close(a);
 	archive_write_free(a);
 	if (r)
 		unlink(path);

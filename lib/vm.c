@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "download.h"
 #include "fsutil.h"
 
 void vm_ctx_init(struct vm_ctx *ctx)
@@ -329,6 +330,53 @@ int vm_reload_conf(struct vm_ctx *ctx, struct strbuf *err)
 	return vm_load_conf(ctx, cli, err);
 }
 
+int vm_fetch(const struct vm_ctx *ctx, const char *spec, const char *want_sha,
+	     void (*progress)(void *, uint64_t, uint64_t), void *pdata,
+	     char **path, char **sha256, struct strbuf *note,
+	     struct strbuf *err)
+{
+	struct dl_opts o;
+	char *url = NULL, *frag = NULL;
+	int r;
+
+	*path = NULL;
+	if (sha256)
+		*sha256 = NULL;
+	if (!download_is_url(spec)) {
+		if (access(spec, R_OK) < 0) {
+			r = -errno;
+			strbuf_addf(err, "%s: %s", spec, strerror(-r));
+			return r;
+		}
+		*path = fs_abspath(spec);
+		return 0;
+	}
+	if (download_split(spec, &url, &frag)) {
+		strbuf_addf(err, "%s: a fragment must be #sha256= and 64 hex digits",
+			    spec);
+		return -EINVAL;
+	}
+	if (frag && want_sha && *want_sha && strcasecmp(frag, want_sha)) {
+		strbuf_addf(err, "%s: two different SHA-256 digests given", url);
+		free(url);
+		free(frag);
+		return -EINVAL;
+	}
+	memset(&o, 0, sizeof(o));
+	o.cache_dir = ctx->cache_dir;
+	o.sha256 = frag ? frag : want_sha && *want_sha ? want_sha : NULL;
+	o.offline_ok = true;
+	o.no_network = ctx->dry_run;
+	o.progress = progress;
+	o.progress_data = pdata;
+	r = download_fetch(url, &o, path, note, err);
+	if (!r && sha256 && o.sha256)
+		*sha256 = xstrdup(o.sha256);
+	free(url);
+	free(frag);
+	return r;
+}
+
 char *vm_expand_macros(const struct vm_ctx *ctx, const char *s, bool *empty)
 {
 	struct strbuf out = STRBUF_INIT;
@@ -407,11 +455,24 @@ static int plan_disks(struct vm_ctx *ctx, struct vm_plan *p,
 		if (image_parse(c->images.v[j], d, err))
 			break;
 		n++;
-		abs = d->path[0] == '/' ? xstrdup(d->path) :
-					  xasprintf("%s/%s", ctx->hostdir, d->path);
+		if (download_is_url(d->path)) {
+			struct strbuf note = STRBUF_INIT;
+			int r = vm_fetch(ctx, d->path, NULL, NULL, NULL, &abs,
+					 NULL, &note, err);
+
+			strbuf_release(&note);
+			if (r) {
+				p->ndisks = n;
+				return r;
+			}
+		} else {
+			abs = d->path[0] == '/' ? xstrdup(d->path) :
+				xasprintf("%s/%s", ctx->hostdir, d->path);
+		}
 		free(d->path);
 		d->path = abs;
-		if (!ctx->dry_run && access(abs, R_OK) < 0) {
+		if (!ctx->dry_run && !download_is_url(abs) &&
+		    access(abs, R_OK) < 0) {
 			strbuf_addf(err, "image %s: %s", abs, strerror(errno));
 			p->ndisks = n;
 			return -ENOENT;

@@ -94,6 +94,17 @@ int vm_guest_conf_set(struct vm_ctx *ctx, const char *key, const char *value,
  */
 int vm_reload_conf(struct vm_ctx *ctx, struct strbuf *err);
 
+/*
+ * An ISO or image given as a path or a URL ("URL#sha256=HEX" too): a
+ * path is returned as it is (absolute); a URL is fetched into the cache
+ * (see download_fetch).  want_sha: digest it must have, or NULL.
+ * *path is the caller's; *sha256 (may be NULL) gets the digest asked for.
+ */
+int vm_fetch(const struct vm_ctx *ctx, const char *spec, const char *want_sha,
+	     void (*progress)(void *, uint64_t, uint64_t), void *pdata,
+	     char **path, char **sha256, struct strbuf *note,
+	     struct strbuf *err);
+
 enum plan_mode { PLAN_RUN, PLAN_RESCUE };
 
 /* A QEMU plan with the storage its strings live in. */

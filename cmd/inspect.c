@@ -1,0 +1,370 @@
+/*
+ * @inspect [PATH]: what is on the VM's disks, without booting it
+ * (libguestfs, read-only); with PATH, one file from the guest.
+ */
+#include "vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../lib/launch.h"
+
+#if WITH_GUESTFS
+#include <guestfs.h>
+
+/* libguestfs is given this long unless --timeout says otherwise. */
+#define INSPECT_TIMEOUT_S 600
+
+struct out {
+	struct strbuf text;
+	bool json;
+	bool first;
+};
+
+static void field(struct out *o, const char *key, const char *val)
+{
+	if (!val)
+		val = "";
+	if (o->json) {
+		strbuf_addstr(&o->text, o->first ? "" : ", ");
+		strbuf_add_json(&o->text, key);
+		strbuf_addstr(&o->text, ": ");
+		strbuf_add_json(&o->text, val);
+	} else {
+		strbuf_addf(&o->text, "  %-13s %s\n", key, val);
+	}
+	o->first = false;
+}
+
+static void num_field(struct out *o, const char *key, long long v)
+{
+	if (o->json) {
+		strbuf_addstr(&o->text, o->first ? "" : ", ");
+		strbuf_add_json(&o->text, key);
+		strbuf_addf(&o->text, ": %lld", v);
+	} else {
+		strbuf_addf(&o->text, "  %-13s %lld\n", key, v);
+	}
+	o->first = false;
+}
+
+static void free_list(char **l)
+{
+	size_t i;
+
+	for (i = 0; l && l[i]; i++)
+		free(l[i]);
+	free(l);
+}
+
+/* Mount an OS's filesystems read-only, shortest mount point first. */
+static void mount_os(guestfs_h *g, const char *root)
+{
+	char **mp = guestfs_inspect_get_mountpoints(g, root);
+	size_t n, i, j;
+
+	for (n = 0; mp && mp[n]; n += 2)
+		;
+	for (i = 0; i + 2 < n; i += 2)
+		for (j = i + 2; j < n; j += 2)
+			if (strlen(mp[j]) < strlen(mp[i])) {
+				char *t0 = mp[i], *t1 = mp[i + 1];
+
+				mp[i] = mp[j];
+				mp[i + 1] = mp[j + 1];
+				mp[j] = t0;
+				mp[j + 1] = t1;
+			}
+	for (i = 0; i < n; i += 2)
+		guestfs_mount_ro(g, mp[i + 1], mp[i]);
+	free_list(mp);
+}
+
+static void describe_os(guestfs_h *g, const char *root, struct out *o)
+{
+	char **mp = guestfs_inspect_get_mountpoints(g, root);
+	char *s;
+	struct strbuf mounts = STRBUF_INIT;
+	size_t i;
+
+	o->first = true;
+	if (o->json)
+		strbuf_addstr(&o->text, "{");
+	else
+		strbuf_addf(&o->text, "os %s\n", root);
+	field(o, "root", root);
+#define STR(key, call)                                                       \
+	do {                                                                 \
+		s = call;                                                    \
+		field(o, key, s && strcmp(s, "unknown") ? s : "");           \
+		free(s);                                                     \
+	} while (0)
+	STR("type", guestfs_inspect_get_type(g, root));
+	STR("distribution", guestfs_inspect_get_distro(g, root));
+	s = xasprintf("%d.%d", guestfs_inspect_get_major_version(g, root),
+		      guestfs_inspect_get_minor_version(g, root));
+	field(o, "version", s);
+	free(s);
+	STR("product", guestfs_inspect_get_product_name(g, root));
+	STR("hostname", guestfs_inspect_get_hostname(g, root));
+	STR("arch", guestfs_inspect_get_arch(g, root));
+#undef STR
+	for (i = 0; mp && mp[i]; i += 2)
+		strbuf_addf(&mounts, "%s%s=%s", i ? " " : "", mp[i], mp[i + 1]);
+	field(o, "mountpoints", mounts.buf);
+	strbuf_release(&mounts);
+	free_list(mp);
+	strbuf_addstr(&o->text, o->json ? "}" : "");
+}
+
+static void describe_fs(guestfs_h *g, const char *dev, const char *type,
+			struct out *o)
+{
+	struct guestfs_statvfs *sv = NULL;
+	char *label, *uuid;
+	long long size;
+
+	o->first = true;
+	if (o->json)
+		strbuf_addstr(&o->text, "{");
+	else
+		strbuf_addf(&o->text, "filesystem %s\n", dev);
+	field(o, "device", dev);
+	field(o, "type", type);
+	label = guestfs_vfs_label(g, dev);
+	uuid = guestfs_vfs_uuid(g, dev);
+	field(o, "label", label);
+	field(o, "uuid", uuid);
+	free(label);
+	free(uuid);
+	size = guestfs_blockdev_getsize64(g, dev);
+	num_field(o, "size", size < 0 ? 0 : size);
+	if (strcmp(type, "swap") && strcmp(type, "unknown") &&
+	    guestfs_mount_ro(g, dev, "/") == 0) {
+		sv = guestfs_statvfs(g, "/");
+		guestfs_umount_all(g);
+	}
+	num_field(o, "used", sv ? (long long)((sv->blocks - sv->bfree) *
+					      sv->bsize) : 0);
+	guestfs_free_statvfs(sv);
+	strbuf_addstr(&o->text, o->json ? "}" : "");
+}
+
+/* The child: all libguestfs work, output to fd; exit 0, 1 or 3 (no OS). */
+static int inspect_child(struct vm_ctx *ctx, const char *path, int fd)
+{
+	struct out o = { STRBUF_INIT, ctx->json, true };
+	guestfs_h *g = guestfs_create();
+	char **roots = NULL, **fss = NULL;
+	const char *tcg[] = { "force_tcg", NULL };
+	int i, n, ret = 1;
+	size_t k;
+
+	if (!g)
+		return 1;
+	guestfs_set_error_handler(g, NULL, NULL);
+	if (!strcmp(ctx->accel, "tcg"))
+		guestfs_set_backend_settings(g, (char *const *)(uintptr_t)tcg);
+	for (n = 0; n < 64; n++) {
+		char *disk = xasprintf("%s/disk-%d.img", ctx->workdir, n);
+		struct disk_spec *d = NULL;
+		struct strbuf e = STRBUF_INIT;
+		int nd = disks_parse(ctx->conf.disks, &d, &e);
+		const char *fmt = nd > n && d[n].format ? d[n].format : "qcow2";
+
+		if (!fs_exists(disk)) {
+			free(disk);
+			disk_specs_free(d, nd > 0 ? nd : 0);
+			strbuf_release(&e);
+			break;
+		}
+		if (guestfs_add_drive_opts(g, disk, GUESTFS_ADD_DRIVE_OPTS_FORMAT,
+					   fmt, GUESTFS_ADD_DRIVE_OPTS_READONLY,
+					   1, -1) < 0) {
+			dprintf(fd, "cannot add %s: %s\n", disk,
+				guestfs_last_error(g));
+			free(disk);
+			disk_specs_free(d, nd > 0 ? nd : 0);
+			strbuf_release(&e);
+			goto out;
+		}
+		free(disk);
+		disk_specs_free(d, nd > 0 ? nd : 0);
+		strbuf_release(&e);
+	}
+	if (guestfs_launch(g) < 0) {
+		dprintf(fd, "libguestfs could not start: %s\n",
+			guestfs_last_error(g));
+		goto out;
+	}
+	roots = guestfs_inspect_os(g);
+	if (path) {
+		char *data;
+		size_t size;
+
+		if (!roots || !roots[0]) {
+			ret = 3;
+			goto out;
+		}
+		mount_os(g, roots[0]);
+		data = guestfs_read_file(g, path, &size);
+		if (!data) {
+			dprintf(fd, "%s: %s\n", path, guestfs_last_error(g));
+			goto out;
+		}
+		strbuf_add(&o.text, data, size);
+		free(data);
+		ret = 0;
+		goto out;
+	}
+	strbuf_addstr(&o.text, o.json ? "{\"os\": [" : "");
+	for (i = 0; roots && roots[i]; i++) {
+		if (o.json && i)
+			strbuf_addstr(&o.text, ", ");
+		describe_os(g, roots[i], &o);
+	}
+	if (!roots || !roots[0])
+		strbuf_addstr(&o.text, o.json ? "" : "no operating system found\n");
+	strbuf_addstr(&o.text, o.json ? "], \"filesystems\": [" : "");
+	fss = guestfs_list_filesystems(g);
+	for (k = 0; fss && fss[k]; k += 2) {
+		if (o.json && k)
+			strbuf_addstr(&o.text, ", ");
+		describe_fs(g, fss[k], fss[k + 1], &o);
+	}
+	strbuf_addstr(&o.text, o.json ? "]}\n" : "");
+	ret = roots && roots[0] ? 0 : 3;
+out:
+	if (o.text.len && write(fd, o.text.buf, o.text.len) < 0)
+		ret = 1;
+	free_list(roots);
+	free_list(fss);
+	guestfs_shutdown(g);
+	guestfs_close(g);
+	strbuf_release(&o.text);
+	return ret;
+}
+
+int cmd_inspect(struct vm_ctx *ctx, int argc, char **argv)
+{
+	struct strbuf note = STRBUF_INIT, out = STRBUF_INIT;
+	unsigned limit = ctx->conf.timeout ? ctx->conf.timeout :
+					     INSPECT_TIMEOUT_S;
+	long long deadline;
+	int pfd[2], st, ret = 1, r;
+	pid_t pid;
+
+	if (!ctx->workdir || !vm_count_disks(ctx)) {
+		log_error("cannot inspect %s: it has no disks (@create it, or @restore a snapshot)",
+			  ctx->conf.name);
+		return 1;
+	}
+	if (argc > 0 && argv[0][0] != '/') {
+		log_error("@inspect PATH wants an absolute path in the guest, not '%s'",
+			  argv[0]);
+		return 2;
+	}
+	r = launch_resolve_accel(ctx, &note);
+	if (note.len)
+		log_warn("%s", note.buf);
+	strbuf_release(&note);
+	if (r) {
+		log_error("KVM is not usable (try --accel=auto or tcg)");
+		return 1;
+	}
+	if (ctx->dry_run) {
+		printf("inspect %s read-only with libguestfs (%s)\n",
+		       ctx->workdir, ctx->accel);
+		return 0;
+	}
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return 1;
+	fflush(NULL);
+	/*
+	 * libguestfs runs its appliance and waits as long as it likes; in a
+	 * child of its own process group it can be stopped at the deadline
+	 * with everything it started.
+	 */
+	pid = fork();
+	if (pid < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		return 1;
+	}
+	if (pid == 0) {
+		setpgid(0, 0);
+		close(pfd[0]);
+		_exit(inspect_child(ctx, argc > 0 ? argv[0] : NULL, pfd[1]));
+	}
+	setpgid(pid, pid);
+	close(pfd[1]);
+	proc_set_foreground(-pid);
+	deadline = proc_now_ms() + (long long)limit * 1000;
+	for (;;) {
+		char buf[4096];
+		struct pollfd p = { pfd[0], POLLIN, 0 };
+		long long left = deadline - proc_now_ms();
+		ssize_t n;
+
+		if (left <= 0 || proc_interrupted())
+			break;
+		if (poll(&p, 1, left > 1000 ? 1000 : (int)left) <= 0)
+			continue;
+		n = read(pfd[0], buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		strbuf_add(&out, buf, (size_t)n);
+	}
+	close(pfd[0]);
+	r = proc_wait(pid, (int)(deadline - proc_now_ms()) > 0 ?
+				   (int)(deadline - proc_now_ms()) : 1, &st);
+	proc_set_foreground(0);
+	if (r) {
+		kill(-pid, SIGKILL);
+		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+			;
+		log_error(r == -EINTR ? "@inspect was interrupted" :
+					"@inspect took longer than %u s and was stopped",
+			  limit);
+		ret = r == -EINTR ? 128 + proc_interrupted() : 1;
+		goto out;
+	}
+	r = proc_exit_code(st);
+	if (r == 0 || r == 3) {
+		fputs(out.buf, stdout);
+		if (r == 3 && argc > 0)
+			log_error("no operating system found on the disks of %s",
+				  ctx->conf.name);
+		else if (r == 3 && !ctx->json)
+			log_info("no operating system found on the disks of %s",
+				 ctx->conf.name);
+		ret = r == 3 && argc > 0 ? 1 : 0;
+	} else {
+		strbuf_trim_trailing(&out);
+		log_error("cannot inspect %s: %s", ctx->conf.name,
+			  out.len ? out.buf : "libguestfs failed");
+	}
+out:
+	strbuf_release(&out);
+	return ret;
+}
+#else
+int cmd_inspect(struct vm_ctx *ctx, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	log_error("@inspect is not available: vm was built without libguestfs (make WITH_GUESTFS=1 with libguestfs-dev)");
+	(void)ctx;
+	return 1;
+}
+#endif

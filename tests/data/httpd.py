@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""A small HTTP server for the download tests, on 127.0.0.1 only.
+
+httpd.py DIR PORTFILE LOGFILE: serves DIR with ETag, Last-Modified, 304
+answers and Range requests; writes its port to PORTFILE and one line per
+request ("GET /path range=... status") to LOGFILE.  /drop/NAME serves NAME
+but cuts the first whole-file answer in the middle, as a dropped
+connection would.
+"""
+import email.utils
+import hashlib
+import http.server
+import os
+import sys
+
+ROOT, PORTFILE, LOGFILE = sys.argv[1:4]
+dropped = set()
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def note(self, status):
+        with open(LOGFILE, "a") as f:
+            f.write("GET %s range=%s inm=%s status=%d\n" % (
+                self.path, self.headers.get("Range", "-"),
+                self.headers.get("If-None-Match", "-"), status))
+
+    def do_GET(self):
+        path = self.path
+        drop = path.startswith("/drop/")
+        name = path[len("/drop/"):] if drop else path.lstrip("/")
+        file = os.path.join(ROOT, os.path.basename(name))
+        if not os.path.isfile(file):
+            self.note(404)
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        data = open(file, "rb").read()
+        etag = '"%s"' % hashlib.sha256(data).hexdigest()[:16]
+        mtime = email.utils.formatdate(os.stat(file).st_mtime, usegmt=True)
+        if self.headers.get("If-None-Match") == etag:
+            self.note(304)
+            self.send_response(304)
+            self.send_header("ETag", etag)
+            self.end_headers()
+            return
+        start = 0
+        rng = self.headers.get("Range")
+        if rng and rng.startswith("bytes=") and rng.endswith("-"):
+            start = int(rng[6:-1])
+            if start >= len(data):
+                self.note(416)
+                self.send_response(416)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(206)
+            self.send_header("Content-Range", "bytes %d-%d/%d" % (
+                start, len(data) - 1, len(data)))
+            status = 206
+        else:
+            self.send_response(200)
+            status = 200
+        self.send_header("Content-Length", str(len(data) - start))
+        self.send_header("ETag", etag)
+        self.send_header("Last-Modified", mtime)
+        self.end_headers()
+        body = data[start:]
+        if drop and status == 200 and path not in dropped:
+            dropped.add(path)
+            self.note(200)
+            self.wfile.write(body[:len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        self.note(status)
+        self.wfile.write(body)
+
+
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+with open(PORTFILE + ".tmp", "w") as f:
+    f.write(str(server.server_address[1]))
+os.rename(PORTFILE + ".tmp", PORTFILE)
+server.serve_forever()

@@ -1,0 +1,87 @@
+#!/bin/bash
+# ISOs by URL: libcurl into the cache, reuse, resume, checksums, errors,
+# against a local test server (127.0.0.1 only).
+. "$(dirname "$0")/../lib.sh"
+
+SRV=$T/srv
+mkdir -p "$SRV/files"
+head -c 3000000 /dev/urandom >"$SRV/files/x.iso"
+SUM=$(sha256sum "$SRV/files/x.iso" | cut -d" " -f1)
+python3 "$TOP/tests/data/httpd.py" "$SRV/files" "$SRV/port" "$SRV/log" &
+HTTPD=$!
+trap 'kill $HTTPD 2>/dev/null; kill_ours; rm -rf "$T"' EXIT
+wait_for 10 test -s "$SRV/port" || { echo "not ok 1 - no test server"; exit 1; }
+PORT=$(cat "$SRV/port")
+URL=http://127.0.0.1:$PORT
+export SRV SUM URL
+
+cached() { ls "$XDG_CACHE_HOME"/vm/downloads/*"$1" 2>/dev/null; }
+
+test_expect "@create with a URL downloads into the cache and records URL and checksum" '
+	rm -rf "$XDG_CACHE_HOME/vm/downloads" && : >"$SRV/log" &&
+	vm --no-uefi @create T "$URL/x.iso" 2>err &&
+	contains guest.conf "^bootimage = $URL/x.iso$" &&
+	contains guest.conf "^bootimage_sha256 = $SUM$" &&
+	f=$(cached -x.iso) && test "$(sha256sum <"$f" | cut -d" " -f1)" = "$SUM" &&
+	test "$(grep -c "status=200" "$SRV/log")" -eq 1
+'
+
+test_expect "a cached file is reused after a conditional request (304)" '
+	vm --no-uefi @create T "$URL/x.iso" && : >"$SRV/log" &&
+	vm --dry-run @run >cmd && lacks cmd "$URL" && contains cmd "x.iso" &&
+	lacks "$SRV/log" GET &&
+	rc=0; vm -t 2 @run 2>err || rc=$?
+	test $rc -eq 1 && contains err "timeout" &&
+	grep -q "inm=\".*status=304" "$SRV/log" && lacks "$SRV/log" "status=200"
+'
+
+test_expect "offline, the cached copy is used with a note" '
+	mkdir srv2
+	python3 "$TOP/tests/data/httpd.py" "$SRV/files" srv2/port srv2/log &
+	p2=$!
+	wait_for 10 test -s srv2/port
+	u2=http://127.0.0.1:$(cat srv2/port)/x.iso
+	vm --no-uefi @create T "$u2"
+	kill $p2; wait $p2 || true
+	rc=0; vm -t 2 @run 2>err || rc=$?
+	test $rc -eq 1 &&
+	contains err "cannot be reached: using the cached copy" &&
+	contains err "timeout of 2 s expired"
+'
+
+test_expect "a download cut in the middle is resumed with a Range request" '
+	rm -rf "$XDG_CACHE_HOME/vm/downloads" && : >"$SRV/log" &&
+	vm --no-uefi @create T "$URL/drop/x.iso" &&
+	grep -q "range=bytes=1500000- .*status=206" "$SRV/log" &&
+	f=$(cached -x.iso) && test "$(sha256sum <"$f" | cut -d" " -f1)" = "$SUM"
+'
+
+test_expect "URL#sha256= and --sha256: a match works, a mismatch fails and deletes" '
+	rm -rf "$XDG_CACHE_HOME/vm/downloads" &&
+	vm --no-uefi @create T "$URL/x.iso#sha256=$SUM" &&
+	bad=$(printf "%064d" 0) &&
+	rm -rf "$XDG_CACHE_HOME/vm/downloads" &&
+	must_fail 1 vm --no-uefi -d "$PWD/b" @create B "$URL/x.iso#sha256=$bad" 2>err &&
+	contains err "checksum mismatch" && test -z "$(cached -x.iso)" &&
+	test ! -e b/guest.conf &&
+	must_fail 1 vm --no-uefi -d "$PWD/c" --sha256=$bad @create C "$URL/x.iso" 2>err &&
+	contains err "checksum mismatch" &&
+	must_fail 2 vm --sha256=xyz @create D "$URL/x.iso" 2>err &&
+	contains err "option --sha256"
+'
+
+test_expect "HTTP 404 and a refused connection are clear one-line errors" '
+	must_fail 1 vm --no-uefi @create T "$URL/nope.iso" 2>err &&
+	contains err "the server answered HTTP 404" && test ! -e guest.conf &&
+	must_fail 1 vm --no-uefi @create T "http://127.0.0.1:1/x.iso" 2>err &&
+	contains err "connection refused" && test ! -e guest.conf &&
+	test -z "$(ls "$TMPDIR")"
+'
+
+test_expect "a progress bar on a terminal while downloading" '
+	rm -rf "$XDG_CACHE_HOME/vm/downloads" &&
+	script -qec "\"$VM_BIN\" --no-uefi @create T $URL/x.iso" /dev/null >tty.out &&
+	grep -q "ISO .*%.*MiB" tty.out
+'
+
+test_done

@@ -1,0 +1,66 @@
+#!/bin/bash
+# @inspect: libguestfs reads the VM's disks without booting the VM.
+. "$(dirname "$0")/../lib.sh"
+
+[ -f "$(rescue_iso)" ] || {
+	echo "not ok 1 - no rescue image: run make rescue"
+	exit 1
+}
+# supermin builds the libguestfs appliance once; keep it between tests
+export LIBGUESTFS_CACHEDIR=$XDG_CACHE_HOME/guestfs
+mkdir -p "$LIBGUESTFS_CACHEDIR"
+
+# A small "installed OS" on the first disk, made by a rescue job.
+install_os() {
+	cat >install.job <<-\EOF
+	set -e
+	echo "type=83" | sfdisk -q /dev/sda
+	sleep 1
+	mkfs.ext4 -q -L ROOT /dev/sda1
+	mount /dev/sda1 /mnt
+	mkdir -p /mnt/etc /mnt/bin /mnt/root
+	echo "LABEL=ROOT / ext4 defaults 0 1" >/mnt/etc/fstab
+	echo web1 >/mnt/etc/hostname
+	printf 'ID=debian\nVERSION_ID="12"\nPRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\n' >/mnt/etc/os-release
+	cp /bin/busybox /mnt/bin/ls
+	umount /mnt
+	EOF
+	vm @job install
+}
+
+test_expect "@inspect reports the OS a job installed, and its filesystems" '
+	vm --no-uefi -D AHCI=1G @create I && install_os &&
+	vm @inspect >out &&
+	contains out "^os /dev/sda1" &&
+	contains out "hostname  *web1" && contains out "distribution  *debian" &&
+	contains out "version  *12.0" && contains out "type  *linux" &&
+	contains out "arch  *x86_64" && contains out "mountpoints  */=/dev/sda1" &&
+	contains out "^filesystem /dev/sda1" && contains out "label  *ROOT" &&
+	contains out "size  *[0-9]" &&
+	! pgrep -f "qemu-system.*$PWD" >/dev/null
+'
+
+test_expect "@inspect --json parses; @inspect PATH prints a guest file" '
+	vm --no-uefi -D AHCI=1G @create I && install_os &&
+	vm --json @inspect >json &&
+	python3 -c "
+import json
+d = json.load(open(\"json\"))
+os = d[\"os\"][0]
+assert os[\"hostname\"] == \"web1\" and os[\"distribution\"] == \"debian\", os
+fs = {f[\"device\"]: f for f in d[\"filesystems\"]}
+assert fs[\"/dev/sda1\"][\"type\"] == \"ext4\" and fs[\"/dev/sda1\"][\"label\"] == \"ROOT\"
+assert fs[\"/dev/sda1\"][\"used\"] > 0
+" &&
+	vm -q @inspect /etc/hostname >file && test "$(cat file)" = web1 &&
+	must_fail 1 vm @inspect /etc/nonexistent 2>err && contains err "/etc/nonexistent"
+'
+
+test_expect "an empty disk has no OS (exit 0); no disks is an error" '
+	vm --no-uefi -D AHCI=1G @create E &&
+	vm @inspect >out 2>err && contains err "no operating system found" &&
+	must_fail 1 vm @inspect /etc/hostname 2>err &&
+	vm @destroy && must_fail 1 vm @inspect 2>err && contains err "has no disks"
+'
+
+test_done
