@@ -120,4 +120,4 @@ clean:
 	rm -rf $(B) vm
 
 .PHONY: all unit check lint deps demo install clean rescue man
--include $(shell find $(B) -name '*.d' 2>/dev/null)
+-include $(shell find $(B)/lib $(B)/cmd -name '*.d' -type f 2>/dev/null)

@@ -176,6 +176,7 @@ int cmd_create(struct vm_ctx *ctx, int argc, char **argv)
 			     &err)) {
 			log_error("cannot create %s: ISO %s: %s", name, iso,
 				  err.buf);
+			r = 1;
 			goto out;
 		}
 		conf_set(&ctx->conf, "vm", "firstboot", "yes", LAYER_CLI, &err);
@@ -183,6 +184,7 @@ int cmd_create(struct vm_ctx *ctx, int argc, char **argv)
 		conf_set(&ctx->conf, "vm", "bootimage", "", LAYER_CLI, &err);
 		conf_set(&ctx->conf, "vm", "firstboot", "no", LAYER_CLI, &err);
 	}
+	r = 1;	/* every failure from here on */
 	if (ctx->conf.uefi && !qemu_ovmf_vars()) {
 		log_error("cannot create %s: UEFI firmware not found (install the ovmf package, or use --no-uefi)",
 			  name);

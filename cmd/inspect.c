@@ -308,23 +308,8 @@ int cmd_inspect(struct vm_ctx *ctx, int argc, char **argv)
 	close(pfd[1]);
 	proc_set_foreground(-pid);
 	deadline = proc_now_ms() + (long long)limit * 1000;
-	for (;;) {
-		char buf[4096];
-		struct pollfd p = { pfd[0], POLLIN, 0 };
-		long long left = deadline - proc_now_ms();
-		ssize_t n;
-
-		if (left <= 0 || proc_interrupted())
-			break;
-		if (poll(&p, 1, left > 1000 ? 1000 : (int)left) <= 0)
-			continue;
-		n = read(pfd[0], buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		strbuf_add(&out, buf, (size_t)n);
-	}
+	/* a guest file may be large: keep up to 1 GiB of it */
+	proc_read_until(pfd[0], deadline, 1u << 30, &out);
 	close(pfd[0]);
 	r = proc_wait(pid, (int)(deadline - proc_now_ms()) > 0 ?
 				   (int)(deadline - proc_now_ms()) : 1, &st);

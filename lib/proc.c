@@ -31,7 +31,8 @@ static void on_signal(int sig)
 
 	if (!interrupted)
 		interrupted = sig;
-	if (fg > 0)
+	/* a negative pid is a process group, as for kill(2) */
+	if (fg != 0)
 		kill(fg, sig == SIGHUP ? SIGTERM : sig);
 }
 
@@ -254,6 +255,31 @@ int proc_run(char *const argv[], const struct proc_opts *o, int timeout_ms)
 	return proc_exit_code(st);
 }
 
+int proc_read_until(int fd, long long deadline, size_t max,
+		    struct strbuf *out)
+{
+	for (;;) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		long long left = deadline - proc_now_ms();
+		char buf[4096];
+		ssize_t n;
+
+		if (left <= 0)
+			return -ETIMEDOUT;
+		if (interrupted)
+			return -EINTR;
+		if (poll(&p, 1, left > 500 ? 500 : (int)left) <= 0)
+			continue;
+		n = read(fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return 0;
+		if (out->len < max)
+			strbuf_add(out, buf, (size_t)n);
+	}
+}
+
 int proc_capture(char *const argv[], const struct proc_opts *o,
 		 int timeout_ms, struct strbuf *out)
 {
@@ -273,30 +299,7 @@ int proc_capture(char *const argv[], const struct proc_opts *o,
 		close(pfd[0]);
 		return r;
 	}
-	for (;;) {
-		struct pollfd p = { pfd[0], POLLIN, 0 };
-		long long left = deadline - proc_now_ms();
-		char buf[4096];
-		ssize_t n;
-
-		if (left <= 0) {
-			r = -ETIMEDOUT;
-			break;
-		}
-		if (interrupted) {
-			r = -EINTR;
-			break;
-		}
-		if (poll(&p, 1, left > 500 ? 500 : (int)left) <= 0)
-			continue;
-		n = read(pfd[0], buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		if (out->len < (1u << 20))
-			strbuf_add(out, buf, (size_t)n);
-	}
+	r = proc_read_until(pfd[0], deadline, 1u << 20, out);
 	close(pfd[0]);
 	if (r) {
 		proc_terminate(pid, 2000);

@@ -51,6 +51,14 @@ int proc_run(char *const argv[], const struct proc_opts *o, int timeout_ms);
 int proc_capture(char *const argv[], const struct proc_opts *o,
 		 int timeout_ms, struct strbuf *out);
 
+/*
+ * Read fd into out (at most max bytes kept) until end of file, the
+ * deadline (proc_now_ms() time) or an interrupt.  Returns 0, -ETIMEDOUT
+ * or -EINTR.
+ */
+int proc_read_until(int fd, long long deadline, size_t max,
+		    struct strbuf *out);
+
 /* Turn a wait status into an exit code (128+signal for a signal). */
 int proc_exit_code(int status);
 
