@@ -39,6 +39,17 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 	pid_t pid;
 	int r, ret = 1;
 
+	if ((!ctx->workdir || !vm_count_disks(ctx)) && !ctx->dry_run &&
+	    (last = backups_last(ctx))) {
+		/* As the reference does: no working files, take LAST. */
+		log_info("%s has no working files: restoring snapshot %s first",
+			 c->name, last);
+		free(last);
+		r = cmd_restore(ctx, 0, NULL);
+		if (r)
+			return r;
+		/* c now holds the snapshot's settings */
+	}
 	if (argc > 0) {
 		cdrom = argv[0];
 	} else if (c->firstboot && c->bootimage && *c->bootimage) {
@@ -63,20 +74,6 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 			goto out;
 		}
 		cdrom = iso;
-	}
-	if ((!ctx->workdir || !vm_count_disks(ctx)) && !ctx->dry_run &&
-	    (last = backups_last(ctx))) {
-		/* As the reference does: no working files, take LAST. */
-		log_info("%s has no working files: restoring snapshot %s first",
-			 c->name, last);
-		free(last);
-		r = cmd_restore(ctx, 0, NULL);
-		if (r) {
-			ret = r;
-			goto out;
-		}
-		/* the snapshot's settings may differ */
-		return cmd_run(ctx, argc, argv);
 	}
 	if (!ctx->workdir) {
 		if (ctx->dry_run) {

@@ -150,8 +150,9 @@ static void usage(FILE *f)
 		fprintf(f, "  %-28s %s\n", head, opts[i].help);
 	}
 	fprintf(f,
-		"\nSettings: /etc/vm.conf < $XDG_CONFIG_HOME/vm.conf < HOSTDIR/guest.conf\n"
-		"< options.  Exit status: 0 ok, 1 failure, 2 usage, a job's own status.\n"
+		"\nSettings: /etc/vm.conf < $XDG_CONFIG_HOME/vm.conf < a job's NAME.rescue\n"
+		"< HOSTDIR/guest.conf < options.  ISOs and images may be URLs.\n"
+		"Exit status: 0 ok, 1 failure, 2 usage, a job's own status, 128+N on signal N.\n"
 		"Examples:\n"
 		"  vm -c 8 -m 4G @create WS10 /iso/image.iso @job prepare @run @backup\n"
 		"  vm --no-uefi --timeout=30 @restore S2 @job add-ssh-keys\n"
