@@ -14,30 +14,9 @@
 
 #include "conf.h"
 #include "fsutil.h"
+#include "scratch.h"
 
 #define GiB (1ULL << 30)
-
-static char *tmpdir;		/* one scratch directory for the group */
-
-static int group_setup(void **state)
-{
-	char tmpl[] = "/tmp/vm-test-conf.XXXXXX";
-
-	(void)state;
-	if (!mkdtemp(tmpl))
-		return -1;
-	tmpdir = xstrdup(tmpl);
-	return 0;
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	fs_rm_rf(tmpdir);
-	free(tmpdir);
-	tmpdir = NULL;
-	return 0;
-}
 
 static int conf_setup(void **state)
 {
@@ -1394,5 +1373,6 @@ int main(void)
 	};
 #undef T
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, scratch_group_setup,
+				      scratch_group_teardown);
 }

@@ -13,34 +13,13 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "scratch.h"
 #include "qemu.h"
 
 #include "golden.h"
 
-static char *tmpdir;
-
 /* A writable copy of a literal, for the char * fields of lib structs. */
 #define MUT(s) ((char[]){ s })
-
-static int group_setup(void **state)
-{
-	char tmpl[] = "/tmp/vm-test-qemu.XXXXXX";
-
-	(void)state;
-	if (!mkdtemp(tmpl))
-		return -1;
-	tmpdir = xstrdup(tmpl);
-	return 0;
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	fs_rm_rf(tmpdir);
-	free(tmpdir);
-	tmpdir = NULL;
-	return 0;
-}
 
 /* One AHCI disk, BIOS, headless, user networking: the plainest VM. */
 static const struct disk_spec one_ahci[] = {
@@ -693,5 +672,6 @@ int main(void)
 		cmocka_unit_test(test_defaults_unterminated_quote),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, scratch_group_setup,
+				      scratch_group_teardown);
 }
