@@ -4,29 +4,33 @@
 #   make deps       install the Debian packages to build, run and test
 #   make rescue     build the rescue image into rescue/out/
 #   make demo       a real pipeline end to end in a scratch directory
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make install    PREFIX=/usr/local DESTDIR=  (make uninstall)
 
 VERSION  := 0.1
 PREFIX   ?= /usr/local
 BINDIR   ?= $(PREFIX)/bin
 DATADIR  ?= $(PREFIX)/share/vm
 MANDIR   ?= $(PREFIX)/share/man
+DOCDIR   ?= $(PREFIX)/share/doc/vm
 SYSCONFDIR ?= /etc
 
 CC       ?= cc
-PKGS     := libarchive libcurl inih
-WITH_GUESTFS ?= $(shell pkg-config --exists libguestfs 2>/dev/null && echo 1 || echo 0)
-ifeq ($(WITH_GUESTFS),1)
-PKGS     += libguestfs
-endif
+
+# pkg-config is asked when a value is first needed, not when make starts:
+# in `make deps demo` the first goal installs the packages the second
+# one links against.  $(eval ...) keeps each answer for the rest of the run.
+lazy = $(eval $1 := $(shell $2))$($1)
+WITH_GUESTFS ?= $(call lazy,WITH_GUESTFS,pkg-config --exists libguestfs 2>/dev/null && echo 1 || echo 0)
+PKGS       = libarchive libcurl inih $(if $(filter 1,$(WITH_GUESTFS)),libguestfs)
+PKG_CFLAGS = $(call lazy,PKG_CFLAGS,pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(call lazy,PKG_LIBS,pkg-config --libs $(PKGS) 2>/dev/null)
 
 WARN     := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \
             -Wmissing-prototypes -Wvla -Wpointer-arith -Wcast-qual \
             -Wwrite-strings
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 $(WARN) -fstack-protector-strong
-CPPFLAGS += -D_FORTIFY_SOURCE=2 -D_GNU_SOURCE -DVM_VERSION='"$(VERSION)"' \
-            -DVM_DATADIR='"$(DATADIR)"' -DWITH_GUESTFS=$(WITH_GUESTFS)
+FORTIFY  := -D_FORTIFY_SOURCE=2
 ifeq ($(CI),true)
 CFLAGS   += -Werror
 endif
@@ -34,10 +38,10 @@ ifeq ($(SANITIZE),1)
 CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer \
             -fno-sanitize-recover=undefined
 LDFLAGS  += -fsanitize=address,undefined
-CPPFLAGS := $(filter-out -D_FORTIFY_SOURCE=2,$(CPPFLAGS))
+FORTIFY  :=
 endif
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CPPFLAGS += $(FORTIFY) -D_GNU_SOURCE -DVM_VERSION='"$(VERSION)"' \
+            -DVM_DATADIR='"$(DATADIR)"' -DWITH_GUESTFS=$(WITH_GUESTFS)
 CFLAGS   += $(PKG_CFLAGS)
 
 B        := build
@@ -53,10 +57,21 @@ all: vm
 vm: $(CMD_OBJ) $(B)/libvm.a
 	$(CC) $(LDFLAGS) -o $@ $(CMD_OBJ) $(B)/libvm.a $(PKG_LIBS)
 
+# Objects are rebuilt when what is compiled into them changes: libguestfs
+# on or off, the sanitizers.  PREFIX is not among them: an installed vm
+# finds its data directory from where its binary is (see vm(1)).
+BUILD_CONFIG = $(VERSION) $(WITH_GUESTFS) $(SANITIZE) $(CC)
+$(B)/config.stamp: FORCE
+	@mkdir -p $(B)
+	@pkg-config --exists $(PKGS) || { \
+		echo "vm: missing libraries ($(PKGS)); run: sudo make deps" >&2; \
+		exit 1; }
+	@echo '$(BUILD_CONFIG)' | cmp -s - $@ || echo '$(BUILD_CONFIG)' >$@
+
 $(B)/libvm.a: $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
-$(B)/%.o: %.c $(wildcard lib/*.h cmd/*.h) Makefile
+$(B)/%.o: %.c $(wildcard lib/*.h cmd/*.h) Makefile $(B)/config.stamp
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -c -o $@ $<
 
@@ -104,20 +119,27 @@ demo: vm rescue
 
 man: vm.1
 
+# Everything lands under PREFIX (and DESTDIR); vm finds its data
+# directory from where its binary is, so a tree copied elsewhere works.
 install: vm
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/jobs \
 		$(DESTDIR)$(DATADIR)/rescue $(DESTDIR)$(MANDIR)/man1 \
-		$(DESTDIR)$(SYSCONFDIR)
+		$(DESTDIR)$(DOCDIR)
 	install -m 755 vm $(DESTDIR)$(BINDIR)/vm
 	cp -R jobs/. $(DESTDIR)$(DATADIR)/jobs/
 	install -m 755 rescue/build-rescue $(DESTDIR)$(DATADIR)/rescue/
 	cp -R rescue/guest $(DESTDIR)$(DATADIR)/rescue/
 	if [ -d rescue/out ]; then cp -R rescue/out $(DESTDIR)$(DATADIR)/rescue/; fi
-	install -m 644 conf/vm.conf $(DESTDIR)$(SYSCONFDIR)/vm.conf.example
 	install -m 644 vm.1 $(DESTDIR)$(MANDIR)/man1/vm.1
+	install -m 644 README.md README.ru.md $(DESTDIR)$(DOCDIR)/
+	install -m 644 conf/vm.conf $(DESTDIR)$(DOCDIR)/vm.conf.example
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/vm $(DESTDIR)$(MANDIR)/man1/vm.1
+	rm -rf $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR)
 
 clean:
 	rm -rf $(B) vm
 
-.PHONY: all unit check lint deps demo install clean rescue man
+.PHONY: all unit check lint deps demo install uninstall clean rescue man FORCE
 -include $(shell find $(B)/lib $(B)/cmd -name '*.d' -type f 2>/dev/null)

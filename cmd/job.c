@@ -227,8 +227,12 @@ static int boot_rescue(struct vm_ctx *ctx, struct job *j)
 		log_warn("%s", note.buf);
 	strbuf_reset(&note);
 	if (r) {
-		log_error("rescue ISO %s (run: make rescue, or set iso in [rescue])",
-			  err.buf);
+		if (vm_datadir_is_tree(ctx->datadir))
+			log_error("rescue ISO %s (build it: make rescue; or set iso in [rescue])",
+				  err.buf);
+		else
+			log_error("rescue ISO %s (build it: %s/rescue/build-rescue; or set iso in [rescue])",
+				  err.buf, ctx->datadir);
 		goto out;
 	}
 	iso = local;

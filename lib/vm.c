@@ -34,6 +34,56 @@ void vm_ctx_release(struct vm_ctx *ctx)
 	ctx->lock_fd = -1;
 }
 
+static bool has_jobs(const char *dir)
+{
+	char *jobs = xasprintf("%s/jobs", dir);
+	bool ok = fs_is_dir(jobs);
+
+	free(jobs);
+	return ok;
+}
+
+char *vm_find_datadir(const char *env, const char *fallback)
+{
+	char self[PATH_MAX];
+	char *slash, *share;
+	ssize_t n;
+
+	if (env && *env)
+		return xstrdup(env);
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0)
+		return xstrdup(fallback);
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	if (!slash)
+		return xstrdup(fallback);
+	*slash = '\0';
+	if (vm_datadir_is_tree(self) && has_jobs(self))
+		return xstrdup(self);
+	/* PREFIX/bin/vm has its data in PREFIX/share/vm. */
+	share = xasprintf("%s/../share/vm", self);
+	if (has_jobs(share)) {
+		char *abs = fs_abspath(share);
+
+		free(share);
+		return abs;
+	}
+	free(share);
+	return xstrdup(fallback);
+}
+
+bool vm_datadir_is_tree(const char *datadir)
+{
+	char *mk = xasprintf("%s/Makefile", datadir);
+	char *rb = xasprintf("%s/rescue/build-rescue", datadir);
+	bool tree = fs_exists(mk) && fs_exists(rb);
+
+	free(mk);
+	free(rb);
+	return tree;
+}
+
 int vm_resolve_hostdir(const char *opt, char **hostdir)
 {
 	char buf[PATH_MAX];

@@ -26,6 +26,17 @@ struct vm_ctx {
 };
 
 void vm_ctx_init(struct vm_ctx *ctx);
+
+/*
+ * DATADIR, the directory of jobs/ and rescue/: env (VM_DATADIR) when
+ * set; else the build tree vm runs from (its jobs/ and rescue/ beside
+ * the binary); else BINDIR/../share/vm of an installed binary, wherever
+ * it was installed; else the compiled-in fallback.  Caller frees.
+ */
+char *vm_find_datadir(const char *env, const char *fallback);
+
+/* True when datadir is a source tree (it has a Makefile), not installed. */
+bool vm_datadir_is_tree(const char *datadir);
 void vm_ctx_release(struct vm_ctx *ctx);
 
 /*
