@@ -7,12 +7,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../lib/launch.h"
@@ -158,47 +156,43 @@ static void describe_fs(guestfs_h *g, const char *dev, const char *type,
 	strbuf_addstr(&o->text, o->json ? "}" : "");
 }
 
-/* The child: all libguestfs work, output to fd; exit 0, 1 or 3 (no OS). */
-static int inspect_child(struct vm_ctx *ctx, const char *path, int fd)
+/*
+ * The worker: all libguestfs work, in a vm of its own that the verb
+ * started (so it can be stopped at the deadline with everything it
+ * started).  Output on fd; exit 0, 1 or 3 (no OS).  disks: FMT=PATH.
+ */
+static int inspect_worker(const char *accel, bool json, const char *path,
+			  int ndisks, char **disks, int fd)
 {
-	struct out o = { STRBUF_INIT, ctx->json, true };
+	struct out o = { STRBUF_INIT, json, true };
 	guestfs_h *g = guestfs_create();
 	char **roots = NULL, **fss = NULL;
 	const char *tcg[] = { "force_tcg", NULL };
-	int i, n, ret = 1;
+	int i, ret = 1;
 	size_t k;
 
 	if (!g)
 		return 1;
 	guestfs_set_error_handler(g, NULL, NULL);
-	if (!strcmp(ctx->accel, "tcg"))
+	if (!strcmp(accel, "tcg"))
 		guestfs_set_backend_settings(g, (char *const *)(uintptr_t)tcg);
-	for (n = 0; n < 64; n++) {
-		char *disk = xasprintf("%s/disk-%d.img", ctx->workdir, n);
-		struct disk_spec *d = NULL;
-		struct strbuf e = STRBUF_INIT;
-		int nd = disks_parse(ctx->conf.disks, &d, &e);
-		const char *fmt = nd > n && d[n].format ? d[n].format : "qcow2";
+	for (i = 0; i < ndisks; i++) {
+		char *eq = strchr(disks[i], '=');
+		char *fmt;
 
-		if (!fs_exists(disk)) {
-			free(disk);
-			disk_specs_free(d, nd > 0 ? nd : 0);
-			strbuf_release(&e);
-			break;
-		}
-		if (guestfs_add_drive_opts(g, disk, GUESTFS_ADD_DRIVE_OPTS_FORMAT,
-					   fmt, GUESTFS_ADD_DRIVE_OPTS_READONLY,
-					   1, -1) < 0) {
-			dprintf(fd, "cannot add %s: %s\n", disk,
+		if (!eq)
+			goto out;
+		fmt = xasprintf("%.*s", (int)(eq - disks[i]), disks[i]);
+		if (guestfs_add_drive_opts(g, eq + 1,
+					   GUESTFS_ADD_DRIVE_OPTS_FORMAT, fmt,
+					   GUESTFS_ADD_DRIVE_OPTS_READONLY, 1,
+					   -1) < 0) {
+			dprintf(fd, "cannot add %s: %s\n", eq + 1,
 				guestfs_last_error(g));
-			free(disk);
-			disk_specs_free(d, nd > 0 ? nd : 0);
-			strbuf_release(&e);
+			free(fmt);
 			goto out;
 		}
-		free(disk);
-		disk_specs_free(d, nd > 0 ? nd : 0);
-		strbuf_release(&e);
+		free(fmt);
 	}
 	if (guestfs_launch(g) < 0) {
 		dprintf(fd, "libguestfs could not start: %s\n",
@@ -253,9 +247,46 @@ out:
 	return ret;
 }
 
+/* @inspect-worker ACCEL json|text PATH|- FMT=DISK...: see above. */
+int cmd_inspect_worker(struct vm_ctx *ctx, int argc, char **argv)
+{
+	(void)ctx;
+	return inspect_worker(argv[0], !strcmp(argv[1], "json"),
+			      strcmp(argv[2], "-") ? argv[2] : NULL, argc - 3,
+			      argv + 3, 1);
+}
+
+/* The worker's command line: this vm binary, the disks with formats. */
+static void worker_argv(struct vm_ctx *ctx, const char *path,
+			struct strvec *av)
+{
+	struct disk_spec *d = NULL;
+	struct strbuf e = STRBUF_INIT;
+	int nd = disks_parse(ctx->conf.disks, &d, &e);
+	int n;
+
+	strvec_pushl(av, "vm", "@inspect-worker", ctx->accel,
+		     ctx->json ? "json" : "text", path ? path : "-", NULL);
+	for (n = 0;; n++) {
+		char *disk = xasprintf("%s/disk-%d.img", ctx->workdir, n);
+		const char *fmt = nd > n && d[n].format ? d[n].format : "qcow2";
+
+		if (!fs_exists(disk)) {
+			free(disk);
+			break;
+		}
+		strvec_pushf(av, "%s=%s", fmt, disk);
+		free(disk);
+	}
+	disk_specs_free(d, nd > 0 ? nd : 0);
+	strbuf_release(&e);
+}
+
 int cmd_inspect(struct vm_ctx *ctx, int argc, char **argv)
 {
 	struct strbuf note = STRBUF_INIT, out = STRBUF_INIT;
+	struct strvec av = STRVEC_INIT;
+	struct proc_opts o = PROC_OPTS_INIT;
 	unsigned limit = ctx->conf.timeout ? ctx->conf.timeout :
 					     INSPECT_TIMEOUT_S;
 	long long deadline;
@@ -287,25 +318,24 @@ int cmd_inspect(struct vm_ctx *ctx, int argc, char **argv)
 	}
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return 1;
-	fflush(NULL);
+	worker_argv(ctx, argc > 0 ? argv[0] : NULL, &av);
 	/*
 	 * libguestfs runs its appliance and waits as long as it likes; in a
-	 * child of its own process group it can be stopped at the deadline
-	 * with everything it started.
+	 * process group of its own it can be stopped at the deadline with
+	 * everything it started.
 	 */
-	pid = fork();
-	if (pid < 0) {
+	o.exe = "/proc/self/exe";
+	o.stdin_fd = -1;
+	o.stdout_fd = pfd[1];
+	o.new_pgrp = true;
+	r = proc_spawn(av.v, &o, &pid);
+	close(pfd[1]);
+	strvec_clear(&av);
+	if (r) {
 		close(pfd[0]);
-		close(pfd[1]);
+		log_error("cannot inspect %s: %s", ctx->conf.name, strerror(-r));
 		return 1;
 	}
-	if (pid == 0) {
-		setpgid(0, 0);
-		close(pfd[0]);
-		_exit(inspect_child(ctx, argc > 0 ? argv[0] : NULL, pfd[1]));
-	}
-	setpgid(pid, pid);
-	close(pfd[1]);
 	proc_set_foreground(-pid);
 	deadline = proc_now_ms() + (long long)limit * 1000;
 	/* a guest file may be large: keep up to 1 GiB of it */
@@ -315,9 +345,7 @@ int cmd_inspect(struct vm_ctx *ctx, int argc, char **argv)
 				   (int)(deadline - proc_now_ms()) : 1, &st);
 	proc_set_foreground(0);
 	if (r) {
-		kill(-pid, SIGKILL);
-		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-			;
+		proc_kill_group(pid);
 		log_error(r == -EINTR ? "@inspect was interrupted" :
 					"@inspect took longer than %u s and was stopped",
 			  limit);
@@ -344,6 +372,14 @@ out:
 	return ret;
 }
 #else
+int cmd_inspect_worker(struct vm_ctx *ctx, int argc, char **argv)
+{
+	(void)ctx;
+	(void)argc;
+	(void)argv;
+	return 1;
+}
+
 int cmd_inspect(struct vm_ctx *ctx, int argc, char **argv)
 {
 	(void)argc;

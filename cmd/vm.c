@@ -21,9 +21,9 @@
 #endif
 
 static const struct verb verbs[] = {
-	{ "create", cmd_create, 1, 2, VERB_LOCK, "NAME [ISO]",
+	{ "create", cmd_create, 1, 2, VERB_LOCK | VERB_MKDIR, "NAME [ISO]",
 	  "make a new VM here: settings, empty disks, UEFI variables" },
-	{ "run", cmd_run, 0, 1, VERB_LOCK, "[ISO]",
+	{ "run", cmd_run, 0, 1, VERB_LOCK | VERB_DEFAULT, "[ISO]",
 	  "boot the VM in the foreground (the first boot starts from its ISO)" },
 	{ "job", cmd_job, 1, 1, VERB_LOCK, "NAME",
 	  "run NAME.job in a rescue guest with the VM's disks (.pre/.post on the host)" },
@@ -41,6 +41,9 @@ static const struct verb verbs[] = {
 	  "show the OSes and filesystems on the disks, or print file PATH (libguestfs, read-only)" },
 	{ "destroy", cmd_destroy, 0, 0, VERB_LOCK, "",
 	  "remove the working files (disks, logs); keep settings and snapshots" },
+	/* @inspect's libguestfs half, in a process group of its own */
+	{ "inspect-worker", cmd_inspect_worker, 3, -1,
+	  VERB_HIDDEN | VERB_NOVM, "ACCEL json|text PATH|- FMT=DISK...", "" },
 };
 #define NVERBS (sizeof(verbs) / sizeof(verbs[0]))
 
@@ -159,35 +162,6 @@ static void usage(FILE *f)
 		"See vm(1) and README.md.\n");
 }
 
-static char *find_datadir(void)
-{
-	const char *env = getenv("VM_DATADIR");
-	char self[PATH_MAX];
-	ssize_t n;
-
-	if (env && *env)
-		return xstrdup(env);
-	/* Run from a build tree: its jobs/ and rescue/ are beside vm. */
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n > 0) {
-		char *slash, *jobs;
-
-		self[n] = '\0';
-		slash = strrchr(self, '/');
-		if (slash) {
-			*slash = '\0';
-			jobs = xasprintf("%s/jobs", self);
-			if (fs_is_dir(jobs) && strcmp(self, "/usr/bin") &&
-			    strcmp(self, "/usr/local/bin")) {
-				free(jobs);
-				return xstrdup(self);
-			}
-			free(jobs);
-		}
-	}
-	return xstrdup(VM_DATADIR);
-}
-
 static char *find_cache_dir(void)
 {
 	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
@@ -219,6 +193,55 @@ static void print_step(const struct chain_step *s)
 	strbuf_release(&sb);
 }
 
+/* HOSTDIR made or found, settings loaded, the lock taken: exit code. */
+static int open_vm(struct vm_ctx *ctx, const char *hostdir_opt,
+		   const struct strvec *cli, const struct chain_step *steps,
+		   int nsteps)
+{
+	struct strbuf err = STRBUF_INIT;
+	bool need_lock = false;
+	int i, ret = 1;
+
+	vm_resolve_hostdir(hostdir_opt, &ctx->hostdir);
+	if (!fs_is_dir(ctx->hostdir)) {
+		if (!(steps[0].verb->flags & VERB_MKDIR) || ctx->dry_run) {
+			log_error("VM directory %s does not exist", ctx->hostdir);
+			goto out;
+		}
+		if (fs_mkdir_p(ctx->hostdir, 0755)) {
+			log_error("cannot make VM directory %s: %s", ctx->hostdir,
+				  strerror(errno));
+			goto out;
+		}
+	}
+	if (vm_load_conf(ctx, cli, &err)) {
+		log_error("%s", err.buf);
+		ret = err.len && strstr(err.buf, "option ") == err.buf ? 2 : 1;
+		goto out;
+	}
+	for (i = 0; i < nsteps; i++)
+		if (steps[i].verb->flags & VERB_LOCK)
+			need_lock = true;
+	if (need_lock && !ctx->dry_run) {
+		int r = vm_lock(ctx);
+
+		if (r == -EBUSY) {
+			log_error("VM in %s is busy: another vm is using it",
+				  ctx->hostdir);
+			goto out;
+		} else if (r) {
+			log_error("cannot lock %s/.lock: %s", ctx->hostdir,
+				  strerror(-r));
+			goto out;
+		}
+	}
+	vm_find_workdir(ctx);
+	ret = 0;
+out:
+	strbuf_release(&err);
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
 	struct option longopts[NOPTS + 1];
@@ -227,7 +250,7 @@ int main(int argc, char **argv)
 	struct chain_step *steps = NULL;
 	struct vm_ctx ctx;
 	const char *hostdir_opt = NULL;
-	bool no_colors = false, need_lock = false;
+	bool no_colors = false, need_vm = false;
 	int nsteps, i, c, ret = 0;
 	size_t k;
 
@@ -314,51 +337,22 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	proc_signals_init();
-	ctx.datadir = find_datadir();
+	ctx.datadir = vm_find_datadir(getenv("VM_DATADIR"), VM_DATADIR);
 	ctx.cache_dir = find_cache_dir();
-	vm_resolve_hostdir(hostdir_opt, &ctx.hostdir);
-	if (!fs_is_dir(ctx.hostdir)) {
-		if (strcmp(steps[0].verb->name, "create") || ctx.dry_run) {
-			log_error("VM directory %s does not exist", ctx.hostdir);
-			ret = 1;
-			goto out;
-		}
-		if (fs_mkdir_p(ctx.hostdir, 0755)) {
-			log_error("cannot make VM directory %s: %s", ctx.hostdir,
-				  strerror(errno));
-			ret = 1;
-			goto out;
-		}
-	}
-	if (vm_load_conf(&ctx, &cli, &err)) {
-		log_error("%s", err.buf);
-		ret = err.len && strstr(err.buf, "option ") == err.buf ? 2 : 1;
-		goto out;
-	}
 	for (i = 0; i < nsteps; i++)
-		if (steps[i].verb->flags & VERB_LOCK)
-			need_lock = true;
-	if (need_lock && !ctx.dry_run) {
-		int r = vm_lock(&ctx);
-
-		if (r == -EBUSY) {
-			log_error("VM in %s is busy: another vm is using it",
-				  ctx.hostdir);
-			ret = 1;
+		if (!(steps[i].verb->flags & VERB_NOVM))
+			need_vm = true;
+	if (need_vm) {
+		ret = open_vm(&ctx, hostdir_opt, &cli, steps, nsteps);
+		if (ret)
 			goto out;
-		} else if (r) {
-			log_error("cannot lock %s/.lock: %s", ctx.hostdir,
-				  strerror(-r));
-			ret = 1;
-			goto out;
-		}
 	}
-	vm_find_workdir(&ctx);
 
 	ctx.nsteps = nsteps;
 	for (i = 0; i < nsteps; i++) {
 		ctx.step = i + 1;
-		print_step(&steps[i]);
+		if (need_vm)
+			print_step(&steps[i]);
 		ret = steps[i].verb->fn(&ctx, steps[i].argc, steps[i].argv);
 		if (proc_interrupted())
 			ret = 128 + proc_interrupted();

@@ -20,5 +20,6 @@ int cmd_snapshots(struct vm_ctx *ctx, int argc, char **argv);
 int cmd_forget(struct vm_ctx *ctx, int argc, char **argv);
 int cmd_last(struct vm_ctx *ctx, int argc, char **argv);
 int cmd_inspect(struct vm_ctx *ctx, int argc, char **argv);
+int cmd_inspect_worker(struct vm_ctx *ctx, int argc, char **argv);
 
 #endif

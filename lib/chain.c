@@ -75,11 +75,20 @@ int chain_parse(const struct verb *table, size_t n, int argc, char **argv,
 		struct chain_step **out, struct strbuf *err)
 {
 	struct chain_step *steps = xcalloc((size_t)argc + 1, sizeof(*steps));
-	const struct verb *run = chain_find(table, n, "run");
+	const struct verb *run = NULL;
 	int nsteps = 0, i = 0;
+	size_t k;
+
+	for (k = 0; k < n && !run; k++)
+		if (table[k].flags & VERB_DEFAULT)
+			run = &table[k];
 
 	*out = NULL;
 	if (argc == 0) {
+		if (!run) {
+			strbuf_addstr(err, "no command given");
+			goto fail;
+		}
 		steps[0].verb = run;
 		*out = steps;
 		return 1;
@@ -101,8 +110,11 @@ int chain_parse(const struct verb *table, size_t n, int argc, char **argv,
 		if (v) {
 			s->verb = v;
 			i++;
-		} else {
+		} else if (run) {
 			s->verb = run;	/* "vm image.iso" */
+		} else {
+			strbuf_addf(err, "'%s' is not a command", argv[i]);
+			goto fail;
 		}
 		s->argv = &argv[i];
 		while (i < argc && !word_verb(table, n, argv[i])) {

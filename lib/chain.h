@@ -11,6 +11,9 @@ struct vm_ctx;
 enum verb_flags {
 	VERB_LOCK = 1 << 0,	/* needs the VM's lock */
 	VERB_HIDDEN = 1 << 1,	/* not listed in help */
+	VERB_DEFAULT = 1 << 2,	/* what "vm" alone, or "vm ARG", runs */
+	VERB_MKDIR = 1 << 3,	/* as the first verb, makes HOSTDIR */
+	VERB_NOVM = 1 << 4,	/* needs no VM directory or settings */
 };
 
 struct verb {
@@ -32,7 +35,8 @@ struct chain_step {
 /*
  * Split words into steps.  A word names a verb when it is "@name" or a
  * bare name in the table; arguments run to the next such word.  No words
- * means "run"; a first word that is no verb is an argument of "run".
+ * means the VERB_DEFAULT verb; a first word that is no verb is its
+ * argument.
  * Returns the number of steps (steps owned by the caller, free()), or
  * -EINVAL with a one-line reason in err (with "did you mean" where a
  * verb is close).

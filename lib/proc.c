@@ -7,10 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <linux/close_range.h>
 #include <unistd.h>
+
+#include "fsutil.h"
 
 extern char **environ;
 
@@ -68,34 +72,107 @@ int proc_exit_code(int status)
 	return 255;
 }
 
-static void child_fd(int want, int target)
+/*
+ * Everything the child needs is prepared before fork: the child of a
+ * process that may hold library locks (libcurl, libguestfs) can only make
+ * async-signal-safe calls, so it gets a resolved path, a complete
+ * environment and open fds, and does nothing but dup2, sigaction,
+ * sigprocmask, setpgid, prctl, chdir, close_range/close, execve, _exit.
+ */
+struct spawn_prep {
+	char *path;		/* the executable, resolved in PATH */
+	struct strvec env;	/* environ with env_add applied */
+	int devnull;		/* for fds that want /dev/null, or -1 */
+	int maxfd;		/* highest fd to close without close_range */
+};
+
+static bool env_overrides(const char *entry, char *const *add)
+{
+	const char *eq = strchr(entry, '=');
+	size_t len = eq ? (size_t)(eq - entry) : strlen(entry);
+	size_t i;
+
+	for (i = 0; add && add[i]; i++)
+		if (!strncmp(add[i], entry, len) && add[i][len] == '=')
+			return true;
+	return false;
+}
+
+static int spawn_prepare(char *const argv[], const struct proc_opts *o,
+			 struct spawn_prep *sp)
+{
+	struct rlimit rl;
+	size_t i;
+
+	memset(sp, 0, sizeof(*sp));
+	sp->env = (struct strvec)STRVEC_INIT;
+	sp->devnull = -1;
+	if (!argv || !argv[0] || !*argv[0])
+		return -EINVAL;
+	sp->path = fs_which(o->exe ? o->exe : argv[0]);
+	if (!sp->path)
+		return -ENOENT;
+	for (i = 0; environ && environ[i]; i++)
+		if (!env_overrides(environ[i], o->env_add))
+			strvec_push(&sp->env, environ[i]);
+	for (i = 0; o->env_add && o->env_add[i]; i++)
+		strvec_push(&sp->env, o->env_add[i]);
+	if (o->stdin_fd == -1 || o->stdout_fd == -1 || o->stderr_fd == -1) {
+		sp->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (sp->devnull < 0)
+			return -errno;
+	}
+	sp->maxfd = 1024;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < (1u << 20))
+		sp->maxfd = (int)rl.rlim_cur;
+	return 0;
+}
+
+static void spawn_release(struct spawn_prep *sp)
+{
+	free(sp->path);
+	strvec_clear(&sp->env);
+	if (sp->devnull >= 0)
+		close(sp->devnull);
+	memset(sp, 0, sizeof(*sp));
+	sp->devnull = -1;
+}
+
+/* In the child: put want (an fd, -1 for /dev/null) at target. */
+static int child_fd(int want, int target, int devnull)
+{
+	if (want == PROC_INHERIT)
+		return 0;
+	if (want < 0)
+		want = devnull;
+	if (want == target)
+		return fcntl(want, F_SETFD, 0);
+	return dup2(want, target) < 0 ? -1 : 0;
+}
+
+/* In the child: no fd above 2 survives exec but errfd until exec. */
+static int child_close_fds(int errfd, int maxfd)
 {
 	int fd;
 
-	if (want == PROC_INHERIT)
-		return;
-	if (want < 0) {
-		fd = open("/dev/null", O_RDWR);
-		if (fd >= 0 && fd != target) {
-			dup2(fd, target);
-			close(fd);
-		}
-		return;
-	}
-	if (want == target)
-		fcntl(want, F_SETFD, 0);
-	else
-		dup2(want, target);
+	if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+		return 0;
+	/* Kernels before 5.11 have no CLOSE_RANGE_CLOEXEC. */
+	for (fd = 3; fd < maxfd; fd++)
+		if (fd != errfd && fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 &&
+		    errno != EBADF)
+			return -1;
+	return 0;
 }
 
 static void __attribute__((noreturn))
-child_exec(char *const argv[], const struct proc_opts *o, int errfd,
-	   pid_t parent)
+child_exec(char *const argv[], const struct proc_opts *o,
+	   const struct spawn_prep *sp, int errfd, pid_t parent)
 {
 	struct sigaction sa;
 	sigset_t none;
 	int sig, e;
-	size_t i;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_DFL;
@@ -108,23 +185,25 @@ child_exec(char *const argv[], const struct proc_opts *o, int errfd,
 		if (getppid() != parent)
 			_exit(127);
 	}
-	if (o->new_pgrp)
-		setpgid(0, 0);
+	if (o->new_pgrp && setpgid(0, 0) < 0)
+		goto fail;
+	if (o->new_session && setsid() < 0)
+		goto fail;
 	/* Move errfd out of the way of 0-2 before the dup2s. */
 	if (errfd <= 2) {
-		int n = fcntl(errfd, F_DUPFD_CLOEXEC, 3);
-
-		errfd = n;
+		errfd = fcntl(errfd, F_DUPFD_CLOEXEC, 3);
+		if (errfd < 0)
+			_exit(127);
 	}
-	child_fd(o->stdin_fd, 0);
-	child_fd(o->stdout_fd, 1);
-	child_fd(o->stderr_fd, 2);
-	syscall(SYS_close_range, 3U, ~0U, 4U /* CLOSE_RANGE_CLOEXEC */);
+	if (child_fd(o->stdin_fd, 0, sp->devnull) < 0 ||
+	    child_fd(o->stdout_fd, 1, sp->devnull) < 0 ||
+	    child_fd(o->stderr_fd, 2, sp->devnull) < 0)
+		goto fail;
+	if (child_close_fds(errfd, sp->maxfd) < 0)
+		goto fail;
 	if (o->cwd && chdir(o->cwd) < 0)
 		goto fail;
-	for (i = 0; o->env_add && o->env_add[i]; i++)
-		putenv(o->env_add[i]);
-	execvp(argv[0], argv);
+	execve(sp->path, argv, sp->env.v);
 fail:
 	e = errno;
 	if (write(errfd, &e, sizeof(e)) < 0)
@@ -135,39 +214,49 @@ fail:
 int proc_spawn(char *const argv[], const struct proc_opts *o, pid_t *pid)
 {
 	struct proc_opts def = PROC_OPTS_INIT;
+	struct spawn_prep sp;
 	pid_t parent = getpid(), p;
-	int pfd[2], e = 0;
+	int pfd[2] = { -1, -1 }, e = 0, r;
 	ssize_t n;
 
 	if (!o)
 		o = &def;
-	if (pipe2(pfd, O_CLOEXEC) < 0)
-		return -errno;
+	r = spawn_prepare(argv, o, &sp);
+	if (r)
+		goto out;
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		r = -errno;
+		goto out;
+	}
 	p = fork();
 	if (p < 0) {
-		e = errno;
-		close(pfd[0]);
-		close(pfd[1]);
-		return -e;
+		r = -errno;
+		goto out;
 	}
-	if (p == 0) {
-		close(pfd[0]);
-		child_exec(argv, o, pfd[1], parent);
-	}
+	if (p == 0)
+		child_exec(argv, o, &sp, pfd[1], parent);
 	close(pfd[1]);
+	pfd[1] = -1;
 	do {
 		n = read(pfd[0], &e, sizeof(e));
 	} while (n < 0 && errno == EINTR);
-	close(pfd[0]);
 	if (n == sizeof(e)) {
 		int st;
 
 		while (waitpid(p, &st, 0) < 0 && errno == EINTR)
 			;
-		return -e;
+		r = -e;
+		goto out;
 	}
 	*pid = p;
-	return 0;
+	r = 0;
+out:
+	if (pfd[0] >= 0)
+		close(pfd[0]);
+	if (pfd[1] >= 0)
+		close(pfd[1]);
+	spawn_release(&sp);
+	return r;
 }
 
 int proc_wait(pid_t pid, int timeout_ms, int *status)
@@ -234,6 +323,19 @@ void proc_terminate(pid_t pid, int grace_ms)
 	if (saved)
 		interrupted = saved;
 	if (foreground == pid)
+		foreground = 0;
+}
+
+void proc_kill_group(pid_t pid)
+{
+	int st;
+
+	if (pid <= 0)
+		return;
+	kill(-pid, SIGKILL);
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (foreground == pid || foreground == -pid)
 		foreground = 0;
 }
 

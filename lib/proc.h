@@ -16,17 +16,21 @@ struct proc_opts {
 	char *const *env_add;	/* NAME=VALUE entries added to ours */
 	bool die_with_parent;	/* SIGKILL when vm dies */
 	bool new_pgrp;		/* own process group (not sent tty ^C) */
+	bool new_session;	/* own session, no controlling terminal */
+	const char *exe;	/* program to run; NULL: argv[0] in PATH */
 };
 
 #define PROC_INHERIT (-2)
 #define PROC_OPTS_INIT { PROC_INHERIT, PROC_INHERIT, PROC_INHERIT, NULL, \
-			 NULL, true, false }
+			 NULL, true, false, false, NULL }
 
 /*
- * Start argv[0] (searched in PATH) with argv.  The child has default
- * signal dispositions, an empty signal mask and no fds but 0-2.
- * Returns 0 and the pid, or -errno (exec failure included: -ENOENT when
- * the program does not exist).
+ * Start argv[0] (searched in PATH) with argv: the one way vm starts a
+ * program.  Path, environment (ours with env_add applied) and fds are
+ * prepared before fork; the child makes only async-signal-safe calls.
+ * It has default signal dispositions, an empty signal mask and no fds
+ * but 0-2.  Returns 0 and the pid, or -errno (exec failure included:
+ * -ENOENT when the program does not exist).
  */
 int proc_spawn(char *const argv[], const struct proc_opts *o, pid_t *pid);
 
@@ -40,6 +44,9 @@ int proc_wait(pid_t pid, int timeout_ms, int *status);
 
 /* SIGTERM, wait up to grace_ms, then SIGKILL and reap. */
 void proc_terminate(pid_t pid, int grace_ms);
+
+/* SIGKILL the process group pid leads (new_pgrp) and reap pid. */
+void proc_kill_group(pid_t pid);
 
 /*
  * Spawn, wait with a deadline, kill on timeout or interrupt.  Returns the

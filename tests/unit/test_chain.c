@@ -21,7 +21,7 @@ static int dummy(struct vm_ctx *ctx, int argc, char **argv)
 
 static const struct verb table[] = {
 	{ "create", dummy, 1, 2, VERB_LOCK, "NAME [ISO]", "make a VM" },
-	{ "run", dummy, 0, 1, VERB_LOCK, "[ISO]", "boot the VM" },
+	{ "run", dummy, 0, 1, VERB_LOCK | VERB_DEFAULT, "[ISO]", "boot the VM" },
 	{ "destroy", dummy, 0, 0, VERB_LOCK, "", "remove the working files" },
 	{ "job", dummy, 1, 1, VERB_LOCK, "NAME", "run a job" },
 	{ "backup", dummy, 0, 2, VERB_LOCK, "[NAME [DIR]]", "save a snapshot" },
@@ -362,6 +362,44 @@ static void test_suggest_skips_hidden_verbs(void **state)
 	strbuf_release(&err);
 }
 
+/* The default verb is a flag in the table, not a name in the parser. */
+static void test_default_verb_is_a_flag(void **state)
+{
+	static const struct verb other[] = {
+		{ "run", dummy, 0, 1, 0, "[ISO]", "boot" },
+		{ "start", dummy, 0, 1, VERB_DEFAULT, "[ISO]", "start" },
+	};
+	static const struct verb none[] = {
+		{ "run", dummy, 0, 1, 0, "[ISO]", "boot" },
+	};
+	static const char *const src[] = { "image.iso" };
+	struct strbuf err = STRBUF_INIT;
+	struct chain_step *steps = NULL;
+	char *argv[] = { NULL };
+	struct words w;
+
+	(void)state;
+	assert_int_equal(chain_parse(other, 2, 0, argv, &steps, &err), 1);
+	assert_ptr_equal(steps[0].verb, &other[1]);
+	free(steps);
+	words_set(&w, src, NWORDS(src));
+	assert_int_equal(chain_parse(other, 2, w.argc, w.argv, &steps, &err),
+			 1);
+	assert_string_equal(steps[0].verb->name, "start");
+	assert_int_equal(steps[0].argc, 1);
+	free(steps);
+	steps = NULL;
+	assert_int_equal(chain_parse(none, 1, 0, argv, &steps, &err), -EINVAL);
+	assert_null(steps);
+	assert_string_equal(err.buf, "no command given");
+	strbuf_reset(&err);
+	assert_int_equal(chain_parse(none, 1, w.argc, w.argv, &steps, &err),
+			 -EINVAL);
+	assert_string_equal(err.buf, "'image.iso' is not a command");
+	words_free(&w);
+	strbuf_release(&err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -377,6 +415,7 @@ int main(void)
 		cmocka_unit_test(test_unknown_word_in_argument_position),
 		cmocka_unit_test(test_chain_find),
 		cmocka_unit_test(test_suggest_skips_hidden_verbs),
+		cmocka_unit_test(test_default_verb_is_a_flag),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
