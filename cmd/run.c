@@ -9,6 +9,7 @@
 
 #include "../lib/backups.h"
 #include "../lib/launch.h"
+#include "../lib/restore.h"
 
 static void report_failure(const char *errlog, const char *what)
 {
@@ -42,12 +43,24 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 	if ((!ctx->workdir || !vm_count_disks(ctx)) && !ctx->dry_run &&
 	    (last = backups_last(ctx))) {
 		/* As the reference does: no working files, take LAST. */
-		log_info("%s has no working files: restoring snapshot %s first",
-			 c->name, last);
 		free(last);
-		r = cmd_restore(ctx, 0, NULL);
-		if (r)
-			return r;
+		r = restore_pick(ctx, "LAST", &last, &err);
+		if (!r) {
+			struct log_progress bar;
+			struct snap_progress prog = { on_progress, &bar };
+
+			log_info("%s has no working files: restoring snapshot %s first",
+				 c->name, last);
+			log_progress_start(&bar, last);
+			r = restore_snapshot(ctx, last, &prog, &err);
+			log_progress_end(&bar);
+			free(last);
+		}
+		if (r) {
+			log_error("%s", err.buf);
+			ret = r == -EINTR ? 128 + proc_interrupted() : 1;
+			goto out;
+		}
 		/* c now holds the snapshot's settings */
 	}
 	if (argc > 0) {
