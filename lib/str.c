@@ -163,12 +163,51 @@ void strbuf_add_qemu_escaped(struct strbuf *sb, const char *s)
 	}
 }
 
+/* Length of the valid UTF-8 sequence at s (RFC 3629), or 0. */
+static size_t utf8_len(const unsigned char *s)
+{
+	size_t n, i;
+	unsigned cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	/* overlong forms, surrogates and beyond U+10FFFF are not UTF-8 */
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	return n;
+}
+
 void strbuf_add_json(struct strbuf *sb, const char *s)
 {
 	strbuf_addch(sb, '"');
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
+		size_t n = c >= 0x80 ? utf8_len((const unsigned char *)s) : 1;
 
+		if (n == 0) {
+			/* JSON is UTF-8: a stray byte becomes U+FFFD */
+			strbuf_addstr(sb, "\\ufffd");
+			continue;
+		}
+		if (n > 1) {
+			strbuf_add(sb, s, n);
+			s += n - 1;
+			continue;
+		}
 		if (c == '"' || c == '\\')
 			strbuf_addf(sb, "\\%c", c);
 		else if (c == '\n')

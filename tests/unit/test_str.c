@@ -649,6 +649,33 @@ static void test_split_unterminated(void **state)
 	}
 }
 
+static void json_is(const char *in, const char *want)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	strbuf_add_json(&sb, in);
+	assert_string_equal(sb.buf, want);
+	strbuf_release(&sb);
+}
+
+static void test_json_escapes_and_utf8(void **state)
+{
+	(void)state;
+	json_is("plain", "\"plain\"");
+	json_is("q\"b\\n\nt\t\x01", "\"q\\\"b\\\\n\\nt\\t\\u0001\"");
+	/* valid UTF-8 passes as it is: Cyrillic, CJK, an emoji */
+	json_is("\xd0\x92\xd0\x9c", "\"\xd0\x92\xd0\x9c\"");
+	json_is("\xe4\xb8\xad", "\"\xe4\xb8\xad\"");
+	json_is("\xf0\x9f\x98\x80", "\"\xf0\x9f\x98\x80\"");
+	/* stray, truncated, overlong, surrogate, too large: U+FFFD */
+	json_is("a\xff" "b", "\"a\\ufffdb\"");
+	json_is("\xd0", "\"\\ufffd\"");
+	json_is("\xe4\xb8", "\"\\ufffd\\ufffd\"");
+	json_is("\xc0\xaf", "\"\\ufffd\\ufffd\"");
+	json_is("\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\"");
+	json_is("\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\"");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -683,6 +710,7 @@ int main(void)
 		cmocka_unit_test(test_split_double_quotes),
 		cmocka_unit_test(test_split_backslash_outside_quotes),
 		cmocka_unit_test(test_split_unterminated),
+		cmocka_unit_test(test_json_escapes_and_utf8),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
