@@ -144,8 +144,8 @@ void conf_release(struct vm_conf *c)
 
 	for (i = 0; i < NKEYS; i++) {
 		switch (keys[i].type) {
-		case K_STR: case K_NAME: case K_MEM: case K_DISKS:
-		case K_PROFILE: case K_SHA:
+		case K_STR: case K_NAME: case K_DISKS: case K_PROFILE:
+		case K_SHA:
 			free(*FIELD(c, &keys[i], char *));
 			break;
 		case K_LIST: case K_FWDS: case K_SHARES: case K_IMAGES:
@@ -434,15 +434,6 @@ static int parse_secs(const char *v, unsigned *out)
 	return 0;
 }
 
-uint64_t conf_memory_mib(const char *memory)
-{
-	uint64_t b = 0;
-
-	if (parse_size(memory, 'M', &b))
-		return 0;
-	return b >> 20;
-}
-
 static int set_value(struct vm_conf *c, const struct conf_key *k,
 		     const char *v, enum conf_layer layer, struct strbuf *err)
 {
@@ -499,7 +490,7 @@ static int set_value(struct vm_conf *c, const struct conf_key *k,
 				    v);
 			return -EINVAL;
 		}
-		set_str(FIELD(c, k, char *), v);
+		*FIELD(c, k, uint64_t) = n;
 		return 0;
 	case K_BOOL:
 		if (parse_bool(v, &b)) {
@@ -752,8 +743,7 @@ static void key_to_text(const struct vm_conf *c, const struct conf_key *k,
 			struct strbuf *out, struct strvec *items)
 {
 	switch (k->type) {
-	case K_STR: case K_NAME: case K_MEM: case K_DISKS: case K_PROFILE:
-	case K_SHA: {
+	case K_STR: case K_NAME: case K_DISKS: case K_PROFILE: case K_SHA: {
 		const char *s = *CFIELD(c, k, char *const);
 
 		strbuf_addstr(out, s ? s : "");
@@ -761,6 +751,9 @@ static void key_to_text(const struct vm_conf *c, const struct conf_key *k,
 	}
 	case K_UINT: case K_SECS:
 		strbuf_addf(out, "%u", *CFIELD(c, k, unsigned));
+		break;
+	case K_MEM:
+		strbuf_add_size(out, *CFIELD(c, k, uint64_t));
 		break;
 	case K_PORT: {
 		unsigned p = *CFIELD(c, k, unsigned);

@@ -34,7 +34,7 @@ enum rescue_boot { RESCUE_BOOT_KERNEL, RESCUE_BOOT_CDROM };
 struct rescue_conf {
 	char *iso;
 	unsigned cores;
-	char *memory;
+	uint64_t memory;	/* bytes */
 	struct strvec forwards;
 	struct strvec shares;
 	enum rescue_boot boot;
@@ -46,7 +46,7 @@ struct vm_conf {
 	char *arch;
 	unsigned cores;
 	unsigned sockets;
-	char *memory;		/* validated size text, e.g. "2G" */
+	uint64_t memory;	/* bytes, 16M to 16T */
 	char *disks;		/* "AHCI=30G,NVME=10G" */
 	struct strvec images;	/* TYPE=[FMT=]PATH */
 	struct strvec forwards;	/* hostfwd=tcp::5555-:22 */
@@ -135,8 +135,5 @@ struct share_spec {
 };
 int share_parse(const char *spec, struct share_spec *out, struct strbuf *err);
 void share_spec_release(struct share_spec *s);
-
-/* Memory in MiB from the validated text. */
-uint64_t conf_memory_mib(const char *memory);
 
 #endif

@@ -579,7 +579,7 @@ int vm_plan_build(struct vm_ctx *ctx, enum plan_mode mode, const char *cdrom,
 	}
 	p->q.sockets = rescue ? 1 : c->sockets;
 	p->q.cores = rescue ? c->rescue.cores : c->cores;
-	p->q.memory_mib = conf_memory_mib(rescue ? c->rescue.memory : c->memory);
+	p->q.memory_mib = (rescue ? c->rescue.memory : c->memory) >> 20;
 	p->q.disks = p->disks;
 	p->q.ndisks = p->ndisks;
 	if (cdrom)

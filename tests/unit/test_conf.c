@@ -16,6 +16,7 @@
 #include "fsutil.h"
 #include "scratch.h"
 
+#define MiB (1ULL << 20)
 #define GiB (1ULL << 30)
 
 static int conf_setup(void **state)
@@ -117,7 +118,7 @@ static void test_init_defaults(void **state)
 	assert_string_equal(c->arch, "x86_64");
 	assert_int_equal(c->cores, 2);
 	assert_int_equal(c->sockets, 1);
-	assert_string_equal(c->memory, "2G");
+	assert_true(c->memory == 2 * GiB);
 	assert_string_equal(c->disks, "AHCI=30G");
 	assert_true(c->uefi);
 	assert_false(c->keep_cd);
@@ -139,7 +140,7 @@ static void test_init_defaults(void **state)
 	assert_string_equal(c->rescue_profile, "");
 	assert_string_equal(c->rescue.iso, "");
 	assert_int_equal(c->rescue.cores, 2);
-	assert_string_equal(c->rescue.memory, "1G");
+	assert_true(c->rescue.memory == GiB);
 	assert_int_equal(c->rescue.forwards.nr, 0);
 	assert_list(&c->rescue.shares, rshares);
 	assert_int_equal(c->rescue.boot, RESCUE_BOOT_KERNEL);
@@ -223,32 +224,92 @@ static void test_set_memory(void **state)
 	struct vm_conf *c = *state;
 
 	SET_OK(c, "vm", "memory", "4G");
-	assert_string_equal(c->memory, "4G");
-	assert_int_equal(conf_memory_mib(c->memory), 4096);
+	assert_true(c->memory == 4 * GiB);
 	SET_OK(c, "vm", "memory", "512");	/* bare numbers are MiB */
-	assert_int_equal(conf_memory_mib(c->memory), 512);
+	assert_true(c->memory == 512 * MiB);
 	SET_OK(c, "vm", "memory", "1.5G");
-	assert_int_equal(conf_memory_mib(c->memory), 1536);
+	assert_true(c->memory == 1536 * MiB);
+	SET_OK(c, "vm", "memory", "1024");
+	assert_true(c->memory == GiB);
+	SET_OK(c, "vm", "memory", "1T");
+	assert_true(c->memory == 1ULL << 40);
+	SET_OK(c, "vm", "memory", "16T");
+	assert_true(c->memory == 16ULL << 40);
 	SET_OK(c, "vm", "memory", "16M");
 	SET_BAD(c, "vm", "memory", "15M", "bad memory size '15M'");
 	SET_BAD(c, "vm", "memory", "17T", "bad memory size");
 	SET_BAD(c, "vm", "memory", "lots", "at least 16M");
+	SET_BAD(c, "vm", "memory", "junk", "bad memory size 'junk'");
 	SET_BAD(c, "vm", "memory", "", "bad memory size");
-	assert_string_equal(c->memory, "16M");
+	assert_true(c->memory == 16 * MiB);
 	SET_OK(c, "rescue", "memory", "768M");
-	assert_string_equal(c->rescue.memory, "768M");
+	assert_true(c->rescue.memory == 768 * MiB);
 	SET_BAD(c, "rescue", "memory", "1K", "bad memory size");
-	assert_string_equal(c->rescue.memory, "768M");
+	assert_true(c->rescue.memory == 768 * MiB);
 }
 
-static void test_memory_mib(void **state)
+static void collect(const char *section, const char *key, const char *value,
+		    void *data)
 {
-	(void)state;
-	assert_int_equal(conf_memory_mib("2G"), 2048);
-	assert_int_equal(conf_memory_mib("1024"), 1024);
-	assert_int_equal(conf_memory_mib("1T"), 1024 * 1024);
-	assert_int_equal(conf_memory_mib("junk"), 0);
-	assert_int_equal(conf_memory_mib(""), 0);
+	strvec_pushf(data, "%s.%s=%s", section, key, value);
+}
+
+/* The text conf_each gives for section.key; caller frees. */
+static char *text_of(const struct vm_conf *c, const char *section,
+		     const char *key)
+{
+	struct strvec sv = STRVEC_INIT;
+	char *want = xasprintf("%s.%s=", section, key), *got = NULL;
+	size_t i;
+
+	conf_each(c, collect, &sv);
+	for (i = 0; i < sv.nr && !got; i++)
+		if (str_starts_with(sv.v[i], want))
+			got = xstrdup(sv.v[i] + strlen(want));
+	strvec_clear(&sv);
+	free(want);
+	if (!got)
+		fail_msg("conf_each gave no %s.%s", section, key);
+	return got;
+}
+
+/* Memory is text again only for jobs and guest.conf: exact, shortest. */
+static void test_memory_text_round_trip(void **state)
+{
+	static const struct {
+		const char *in, *out;
+		uint64_t bytes;
+	} mem[] = {
+		{ "2G", "2G", 2 * GiB },
+		{ "1024", "1G", GiB },
+		{ "2048M", "2G", 2 * GiB },
+		{ "1536M", "1536M", 1536 * MiB },
+		{ "1.5G", "1536M", 1536 * MiB },
+		{ "4G", "4G", 4 * GiB },
+		{ "1T", "1T", 1ULL << 40 },
+		{ "1000M", "1000M", 1000 * MiB },
+		{ "512", "512M", 512 * MiB },
+		{ "16777216K", "16G", 16 * GiB },
+		{ "1.0001G", "1073849198B", 1073849198 },
+	};
+	struct vm_conf *c = *state;
+	size_t i;
+
+	for (i = 0; i < sizeof(mem) / sizeof(mem[0]); i++) {
+		char *text;
+
+		SET_OK(c, "vm", "memory", mem[i].in);
+		assert_true(c->memory == mem[i].bytes);
+		text = text_of(c, "vm", "memory");
+		assert_string_equal(text, mem[i].out);
+		/* What was written reads back to the same number. */
+		SET_OK(c, "rescue", "memory", text);
+		free(text);
+		assert_true(c->rescue.memory == mem[i].bytes);
+		text = text_of(c, "rescue", "memory");
+		assert_string_equal(text, mem[i].out);
+		free(text);
+	}
 }
 
 static void test_set_bools(void **state)
@@ -464,7 +525,7 @@ static void test_lower_layer_never_overrides(void **state)
 	set_expect(c, "vm", "memory", "1M", LAYER_USER, -EINVAL,
 		   "bad memory size");
 	set_expect(c, "vm", "memory", "1G", LAYER_USER, 0, NULL);
-	assert_string_equal(c->memory, "8G");
+	assert_true(c->memory == 8 * GiB);
 	set_expect(c, "vm", "uefi", "no", LAYER_CLI, 0, NULL);
 	set_expect(c, "vm", "uefi", "yes", LAYER_GUEST, 0, NULL);
 	assert_false(c->uefi);
@@ -897,7 +958,7 @@ static void test_load_valid_file(void **state)
 	assert_string_equal(err.buf, "");
 	assert_string_equal(c->name, "web1");
 	assert_int_equal(c->cores, 4);
-	assert_string_equal(c->memory, "4G");
+	assert_true(c->memory == 4 * GiB);
 	assert_false(c->uefi);
 	assert_int_equal(c->port, 0);
 	assert_list(&c->forwards, fwd);
@@ -909,7 +970,7 @@ static void test_load_valid_file(void **state)
 	/* Untouched keys keep their defaults. */
 	assert_int_equal(c->sockets, 1);
 	assert_string_equal(c->disks, "AHCI=30G");
-	assert_string_equal(c->rescue.memory, "1G");
+	assert_true(c->rescue.memory == GiB);
 	free(path);
 	strbuf_release(&err);
 }
@@ -926,7 +987,7 @@ static void test_load_file_layers(void **state)
 	assert_int_equal(conf_load_file(c, sys, LAYER_SYSTEM, false, &err), 0);
 	assert_string_equal(err.buf, "");
 	assert_int_equal(c->cores, 3);		/* user beats system */
-	assert_string_equal(c->memory, "1G");	/* cli beats both */
+	assert_true(c->memory == GiB);	/* cli beats both */
 	free(sys);
 	free(user);
 	strbuf_release(&err);
@@ -1013,7 +1074,7 @@ static void test_rescue_profile_selected(void **state)
 	assert_string_equal(err.buf, "");
 	assert_string_equal(c->rescue_profile, "fast");
 	assert_int_equal(c->rescue.cores, 8);
-	assert_string_equal(c->rescue.memory, "4G");
+	assert_true(c->rescue.memory == 4 * GiB);
 	assert_list(&c->rescue.forwards, fwd);
 	free(path);
 	strbuf_release(&err);
@@ -1047,7 +1108,7 @@ static void test_rescue_profile_from_cli(void **state)
 
 	set_expect(c, "vm", "rescue", "small", LAYER_CLI, 0, NULL);
 	assert_int_equal(conf_load_file(c, path, LAYER_SYSTEM, false, &err), 0);
-	assert_string_equal(c->rescue.memory, "256M");
+	assert_true(c->rescue.memory == 256 * MiB);
 	free(path);
 	strbuf_release(&err);
 }
@@ -1147,7 +1208,7 @@ static void test_write_guest_round_trip(void **state)
 
 	assert_string_equal(g.name, "web1");
 	assert_string_equal(g.arch, "x86_64");
-	assert_string_equal(g.memory, "4G");
+	assert_true(g.memory == 4 * GiB);
 	assert_false(g.uefi);
 	assert_string_equal(g.disks, "AHCI=30G,NVME=10G");
 	assert_string_equal(g.bootimage, "/iso/my install.iso");
@@ -1279,12 +1340,6 @@ static void test_write_guest_error(void **state)
 	free(path);
 }
 
-static void collect(const char *section, const char *key, const char *value,
-		    void *data)
-{
-	strvec_pushf(data, "%s.%s=%s", section, key, value);
-}
-
 static bool has(const struct strvec *sv, const char *s)
 {
 	size_t i;
@@ -1330,7 +1385,7 @@ int main(void)
 		T(test_set_strings_and_names),
 		T(test_set_numbers),
 		T(test_set_memory),
-		cmocka_unit_test(test_memory_mib),
+		T(test_memory_text_round_trip),
 		T(test_set_bools),
 		T(test_set_port),
 		T(test_set_accel_and_boot),
