@@ -165,7 +165,7 @@ static int inspect_child(struct vm_ctx *ctx, const char *path, int fd)
 	guestfs_h *g = guestfs_create();
 	char **roots = NULL, **fss = NULL;
 	const char *tcg[] = { "force_tcg", NULL };
-	int i, n, ret = 1;
+	int i, ret = 1;
 	size_t k;
 
 	if (!g)
@@ -173,32 +173,24 @@ static int inspect_child(struct vm_ctx *ctx, const char *path, int fd)
 	guestfs_set_error_handler(g, NULL, NULL);
 	if (!strcmp(ctx->accel, "tcg"))
 		guestfs_set_backend_settings(g, (char *const *)(uintptr_t)tcg);
-	for (n = 0; n < 64; n++) {
-		char *disk = xasprintf("%s/disk-%d.img", ctx->workdir, n);
-		struct disk_spec *d = NULL;
-		struct strbuf e = STRBUF_INIT;
-		int nd = disks_parse(ctx->conf.disks, &d, &e);
-		const char *fmt = nd > n && d[n].format ? d[n].format : "qcow2";
+	for (k = 0; k < ctx->conf.disks.nr; k++) {
+		const struct disk_spec *d = &ctx->conf.disks.v[k];
+		char *disk = xasprintf("%s/disk-%zu.img", ctx->workdir, k);
 
 		if (!fs_exists(disk)) {
 			free(disk);
-			disk_specs_free(d, nd > 0 ? nd : 0);
-			strbuf_release(&e);
 			break;
 		}
 		if (guestfs_add_drive_opts(g, disk, GUESTFS_ADD_DRIVE_OPTS_FORMAT,
-					   fmt, GUESTFS_ADD_DRIVE_OPTS_READONLY,
+					   d->format ? d->format : "qcow2",
+					   GUESTFS_ADD_DRIVE_OPTS_READONLY,
 					   1, -1) < 0) {
 			dprintf(fd, "cannot add %s: %s\n", disk,
 				guestfs_last_error(g));
 			free(disk);
-			disk_specs_free(d, nd > 0 ? nd : 0);
-			strbuf_release(&e);
 			goto out;
 		}
 		free(disk);
-		disk_specs_free(d, nd > 0 ? nd : 0);
-		strbuf_release(&e);
 	}
 	if (guestfs_launch(g) < 0) {
 		dprintf(fd, "libguestfs could not start: %s\n",

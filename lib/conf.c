@@ -76,6 +76,20 @@ _Static_assert(NKEYS <= 64, "vm_conf.layer is too small");
 #define CFIELD(c, k, type) \
 	((const type *)(const void *)((const char *)(c) + (k)->off))
 
+/*
+ * The keys that hold several items, each in a struct NAME_list of conf.h:
+ * { T *v; size_t nr; }.  How one item is parsed, released and written
+ * back as text.
+ */
+struct item_ops {
+	size_t size;
+	int (*parse)(const char *text, void *item, struct strbuf *err);
+	void (*release)(void *item);
+	void (*format)(const void *item, struct strbuf *out);
+};
+
+static void list_clear(struct vm_conf *c, const struct conf_key *k);
+
 static void set_str(char **dst, const char *v)
 {
 	free(*dst);
@@ -121,6 +135,7 @@ void conf_init(struct vm_conf *c)
 	};
 	size_t i;
 
+	/* Arrays start out NULL and empty. */
 	memset(c, 0, sizeof(*c));
 	for (i = 0; i < NKEYS; i++) {
 		if (keys[i].type == K_LIST || keys[i].type == K_FWDS ||
@@ -144,9 +159,11 @@ void conf_release(struct vm_conf *c)
 
 	for (i = 0; i < NKEYS; i++) {
 		switch (keys[i].type) {
-		case K_STR: case K_NAME: case K_DISKS: case K_PROFILE:
-		case K_SHA:
+		case K_STR: case K_NAME: case K_PROFILE: case K_SHA:
 			free(*FIELD(c, &keys[i], char *));
+			break;
+		case K_DISKS:
+			list_clear(c, &keys[i]);
 			break;
 		case K_LIST: case K_FWDS: case K_SHARES: case K_IMAGES:
 			strvec_clear(FIELD(c, &keys[i], struct strvec));
@@ -192,15 +209,28 @@ static int bus_parse(const char *s, size_t len, enum disk_bus *out)
 	return -EINVAL;
 }
 
+static void disk_release(void *item)
+{
+	struct disk_spec *d = item;
+
+	free(d->format);
+	free(d->path);
+}
+
 void disk_specs_free(struct disk_spec *d, int n)
 {
 	int i;
 
-	for (i = 0; d && i < n; i++) {
-		free(d[i].format);
-		free(d[i].path);
-	}
+	for (i = 0; d && i < n; i++)
+		disk_release(&d[i]);
 	free(d);
+}
+
+void disk_spec_copy(struct disk_spec *dst, const struct disk_spec *src)
+{
+	*dst = *src;
+	dst->format = src->format ? xstrdup(src->format) : NULL;
+	dst->path = src->path ? xstrdup(src->path) : NULL;
 }
 
 static bool format_is_valid(const char *f)
@@ -411,6 +441,125 @@ static int set_list_item(const struct conf_key *k, struct strvec *sv,
 	return r;
 }
 
+static void disk_format(const void *item, struct strbuf *out)
+{
+	const struct disk_spec *d = item;
+
+	strbuf_addf(out, "%s=", disk_bus_name(d->bus));
+	strbuf_add_size(out, d->size);
+	if (d->format)
+		strbuf_addf(out, ":%s", d->format);
+}
+
+static const struct item_ops item_ops_of[] = {
+	[K_DISKS] = { sizeof(struct disk_spec), NULL, disk_release,
+		      disk_format },
+};
+
+/* NULL for a key that holds no array. */
+static const struct item_ops *item_ops(const struct conf_key *k)
+{
+	if ((size_t)k->type >= sizeof(item_ops_of) / sizeof(item_ops_of[0]) ||
+	    !item_ops_of[k->type].size)
+		return NULL;
+	return &item_ops_of[k->type];
+}
+
+/*
+ * Every struct NAME_list of conf.h, seen as bytes: the lists are copied
+ * in and out rather than reached through a pointer of another type.
+ */
+struct any_list {
+	char *v;
+	size_t nr;
+};
+
+_Static_assert(sizeof(struct disk_list) == sizeof(struct any_list) &&
+	       offsetof(struct disk_list, nr) ==
+	       offsetof(struct any_list, nr), "disk_list is no any_list");
+
+static struct any_list list_get(const struct vm_conf *c,
+				const struct conf_key *k)
+{
+	struct any_list l;
+
+	memcpy(&l, CFIELD(c, k, char), sizeof(l));
+	return l;
+}
+
+static void list_put(struct vm_conf *c, const struct conf_key *k,
+		     const struct any_list *l)
+{
+	memcpy(FIELD(c, k, char), l, sizeof(*l));
+}
+
+/* Release the items of l and its array; l is left empty. */
+static void list_free(const struct conf_key *k, struct any_list *l)
+{
+	const struct item_ops *o = item_ops(k);
+	size_t i;
+
+	for (i = 0; i < l->nr; i++)
+		o->release(l->v + i * o->size);
+	free(l->v);
+	l->v = NULL;
+	l->nr = 0;
+}
+
+static void list_clear(struct vm_conf *c, const struct conf_key *k)
+{
+	struct any_list l = list_get(c, k);
+
+	list_free(k, &l);
+	list_put(c, k, &l);
+}
+
+/* Move the items of add to the end of the list of k; add is left empty. */
+static void list_append(struct vm_conf *c, const struct conf_key *k,
+			struct any_list *add)
+{
+	const struct item_ops *o = item_ops(k);
+	struct any_list l = list_get(c, k);
+
+	if (add->nr) {
+		l.v = xrealloc(l.v, (l.nr + add->nr) * o->size);
+		memcpy(l.v + l.nr * o->size, add->v, add->nr * o->size);
+		l.nr += add->nr;
+		list_put(c, k, &l);
+	}
+	free(add->v);
+	add->v = NULL;
+	add->nr = 0;
+}
+
+/* Each item of l as text, in order. */
+static void list_text(const struct conf_key *k, const struct any_list *l,
+		      struct strvec *out)
+{
+	const struct item_ops *o = item_ops(k);
+	struct strbuf sb = STRBUF_INIT;
+	size_t i;
+
+	for (i = 0; i < l->nr; i++) {
+		strbuf_reset(&sb);
+		o->format(l->v + i * o->size, &sb);
+		strvec_push(out, sb.buf);
+	}
+	strbuf_release(&sb);
+}
+
+/* vm.disks as text: "AHCI=30G,NVME=10G:raw".  Caller frees. */
+static char *disks_text(const struct conf_key *k, const struct any_list *l)
+{
+	struct strvec sv = STRVEC_INIT;
+	char *j;
+
+	list_text(k, l, &sv);
+	j = strvec_join(&sv, ",", false);
+	strvec_clear(&sv);
+	return j;
+}
+
 static int parse_secs(const char *v, unsigned *out)
 {
 	struct strbuf num = STRBUF_INIT;
@@ -546,13 +695,28 @@ static int set_value(struct vm_conf *c, const struct conf_key *k,
 		return 0;
 	case K_DISKS: {
 		struct disk_spec *d;
+		struct any_list l;
+		char *text;
 
 		r = disks_parse(v, &d, err);
 		if (r < 0)
 			return r;
-		disk_specs_free(d, r);
-		set_str(FIELD(c, k, char *), v);
-		return 0;
+		l.v = (char *)d;
+		l.nr = (size_t)r;
+		/* 1.5G comes back as 1536M: guest.conf must still read it. */
+		text = disks_text(k, &l);
+		if (strlen(text) > CONF_VALUE_MAX) {
+			strbuf_addf(err, "'%s' is too long when written back as '%s' (at most %d characters)",
+				    v, text, CONF_VALUE_MAX);
+			list_free(k, &l);
+			r = -EINVAL;
+		} else {
+			list_clear(c, k);
+			list_append(c, k, &l);
+			r = 0;
+		}
+		free(text);
+		return r;
 	}
 	case K_LIST:
 	case K_FWDS:
@@ -743,7 +907,7 @@ static void key_to_text(const struct vm_conf *c, const struct conf_key *k,
 			struct strbuf *out, struct strvec *items)
 {
 	switch (k->type) {
-	case K_STR: case K_NAME: case K_DISKS: case K_PROFILE: case K_SHA: {
+	case K_STR: case K_NAME: case K_PROFILE: case K_SHA: {
 		const char *s = *CFIELD(c, k, char *const);
 
 		strbuf_addstr(out, s ? s : "");
@@ -755,6 +919,14 @@ static void key_to_text(const struct vm_conf *c, const struct conf_key *k,
 	case K_MEM:
 		strbuf_add_size(out, *CFIELD(c, k, uint64_t));
 		break;
+	case K_DISKS: {
+		struct any_list l = list_get(c, k);
+		char *j = disks_text(k, &l);
+
+		strbuf_addstr(out, j);
+		free(j);
+		break;
+	}
 	case K_PORT: {
 		unsigned p = *CFIELD(c, k, unsigned);
 

@@ -27,6 +27,15 @@ struct disk_spec {
 	char *path;		/* NULL: WORKDIR/disk-N.img */
 };
 
+/*
+ * The settings that hold several items keep them as { T *v; size_t nr; }
+ * (conf.c relies on that shape).
+ */
+struct disk_list {
+	struct disk_spec *v;
+	size_t nr;
+};
+
 enum accel_mode { ACCEL_AUTO, ACCEL_KVM, ACCEL_TCG };
 enum rescue_boot { RESCUE_BOOT_KERNEL, RESCUE_BOOT_CDROM };
 
@@ -47,7 +56,7 @@ struct vm_conf {
 	unsigned cores;
 	unsigned sockets;
 	uint64_t memory;	/* bytes, 16M to 16T */
-	char *disks;		/* "AHCI=30G,NVME=10G" */
+	struct disk_list disks;	/* WORKDIR/disk-N.img: bus, size, format */
 	struct strvec images;	/* TYPE=[FMT=]PATH */
 	struct strvec forwards;	/* hostfwd=tcp::5555-:22 */
 	struct strvec shares;	/* ID:[rw:]DIR */
@@ -120,11 +129,16 @@ void conf_each(const struct vm_conf *c,
 			  const char *value, void *data),
 	       void *data);
 
-/* Parse "AHCI=30G,NVME=10G" into specs.  Returns count or -EINVAL. */
+/*
+ * Parse "AHCI=30G,NVME=10G" into specs (the setter of vm.disks; public for
+ * the tests).  Returns count or -EINVAL.
+ */
 int disks_parse(const char *spec, struct disk_spec **out, struct strbuf *err);
 /* Parse one -i value TYPE=[FMT=]PATH. */
 int image_parse(const char *spec, struct disk_spec *out, struct strbuf *err);
 void disk_specs_free(struct disk_spec *d, int n);
+/* Fill dst with a copy of src that owns its strings. */
+void disk_spec_copy(struct disk_spec *dst, const struct disk_spec *src);
 const char *disk_bus_name(enum disk_bus b);
 
 /* Parse ID:[rw:]DIR into its parts (pointers into a copy it owns). */

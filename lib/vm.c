@@ -431,23 +431,22 @@ static int plan_disks(struct vm_ctx *ctx, struct vm_plan *p,
 		      struct strbuf *err)
 {
 	const struct vm_conf *c = &ctx->conf;
-	int n, i;
+	int n;
 	size_t j;
 
-	n = disks_parse(c->disks, &p->disks, err);
-	if (n < 0)
-		return n;
-	for (i = 0; i < n; i++) {
-		p->disks[i].path = xasprintf("%s/disk-%d.img", ctx->workdir, i);
-		if (!ctx->dry_run && !fs_exists(p->disks[i].path)) {
+	p->disks = xcalloc(c->disks.nr + c->images.nr, sizeof(*p->disks));
+	for (n = 0; (size_t)n < c->disks.nr; n++) {
+		struct disk_spec *d = &p->disks[n];
+
+		disk_spec_copy(d, &c->disks.v[n]);
+		d->path = xasprintf("%s/disk-%d.img", ctx->workdir, n);
+		if (!ctx->dry_run && !fs_exists(d->path)) {
 			strbuf_addf(err, "disk %s is missing (was the VM created? try @create)",
-				    p->disks[i].path);
-			p->ndisks = n;
+				    d->path);
+			p->ndisks = n + 1;
 			return -ENOENT;
 		}
 	}
-	p->disks = xrealloc(p->disks, (size_t)(n + (int)c->images.nr) *
-					      sizeof(*p->disks));
 	for (j = 0; j < c->images.nr; j++) {
 		struct disk_spec *d = &p->disks[n];
 		char *abs;

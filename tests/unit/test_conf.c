@@ -103,6 +103,18 @@ static void assert_list(const struct strvec *sv, const char *const *want)
 	assert_int_equal(sv->nr, i);
 }
 
+static void assert_disk(const struct disk_spec *d, enum disk_bus bus,
+			uint64_t size, const char *format)
+{
+	assert_int_equal(d->bus, bus);
+	assert_true(d->size == size);
+	if (format)
+		assert_string_equal(d->format, format);
+	else
+		assert_null(d->format);
+	assert_null(d->path);
+}
+
 static void test_init_defaults(void **state)
 {
 	static const char *const rshares[] = {
@@ -119,7 +131,8 @@ static void test_init_defaults(void **state)
 	assert_int_equal(c->cores, 2);
 	assert_int_equal(c->sockets, 1);
 	assert_true(c->memory == 2 * GiB);
-	assert_string_equal(c->disks, "AHCI=30G");
+	assert_int_equal(c->disks.nr, 1);
+	assert_disk(&c->disks.v[0], BUS_AHCI, 30 * GiB, NULL);
 	assert_true(c->uefi);
 	assert_false(c->keep_cd);
 	assert_true(c->netdev);
@@ -412,12 +425,45 @@ static void test_set_disks_and_images(void **state)
 					    NULL };
 	struct vm_conf *c = *state;
 
+	char *text, *many;
+
 	SET_OK(c, "vm", "disks", "AHCI=30G,NVME=10G");
-	assert_string_equal(c->disks, "AHCI=30G,NVME=10G");
+	assert_int_equal(c->disks.nr, 2);
+	assert_disk(&c->disks.v[0], BUS_AHCI, 30 * GiB, NULL);
+	assert_disk(&c->disks.v[1], BUS_NVME, 10 * GiB, NULL);
+	text = text_of(c, "vm", "disks");
+	assert_string_equal(text, "AHCI=30G,NVME=10G");
+	free(text);
 	SET_BAD(c, "vm", "disks", "FOO=1G", "'FOO=1G' is not TYPE=SIZE");
 	SET_BAD(c, "vm", "disks", "AHCI=0", "bad disk size '0'");
+	SET_BAD(c, "vm", "disks", "AHCI=1G,NVME=1G:bogus",
+		"unknown disk format 'bogus'");
 	SET_BAD(c, "vm", "disks", "", "no disks given");
-	assert_string_equal(c->disks, "AHCI=30G,NVME=10G");
+	assert_int_equal(c->disks.nr, 2);
+	assert_disk(&c->disks.v[0], BUS_AHCI, 30 * GiB, NULL);
+	assert_disk(&c->disks.v[1], BUS_NVME, 10 * GiB, NULL);
+
+	/* Written back with upper-case buses, exact units, formats. */
+	SET_OK(c, "vm", "disks", "scsi=1.5G:raw,Virt=2,AHCI=512M:qcow2");
+	assert_int_equal(c->disks.nr, 3);
+	assert_disk(&c->disks.v[0], BUS_SCSI, 1536ULL << 20, "raw");
+	assert_disk(&c->disks.v[1], BUS_VIRT, 2 * GiB, NULL);
+	assert_disk(&c->disks.v[2], BUS_AHCI, 512ULL << 20, "qcow2");
+	text = text_of(c, "vm", "disks");
+	assert_string_equal(text, "SCSI=1536M:raw,VIRT=2G,AHCI=512M:qcow2");
+	free(text);
+
+	/* 16 x "AHCI=1.5G" fits; 16 x "AHCI=1536M" would not read back. */
+	many = xasprintf("%s", "AHCI=1.5G");
+	while (strlen(many) < 16 * 10 - 1) {
+		char *more = xasprintf("%s,AHCI=1.5G", many);
+
+		free(many);
+		many = more;
+	}
+	SET_BAD(c, "vm", "disks", many, "too long when written back");
+	free(many);
+	assert_int_equal(c->disks.nr, 3);
 
 	SET_OK(c, "vm", "images", "VIRT=raw=/x.img");
 	SET_OK(c, "vm", "images", "CDROM=/a.iso");
@@ -969,7 +1015,8 @@ static void test_load_valid_file(void **state)
 	assert_int_equal(c->rescue.shares.nr, 0);
 	/* Untouched keys keep their defaults. */
 	assert_int_equal(c->sockets, 1);
-	assert_string_equal(c->disks, "AHCI=30G");
+	assert_int_equal(c->disks.nr, 1);
+	assert_disk(&c->disks.v[0], BUS_AHCI, 30 * GiB, NULL);
 	assert_true(c->rescue.memory == GiB);
 	free(path);
 	strbuf_release(&err);
@@ -1210,7 +1257,9 @@ static void test_write_guest_round_trip(void **state)
 	assert_string_equal(g.arch, "x86_64");
 	assert_true(g.memory == 4 * GiB);
 	assert_false(g.uefi);
-	assert_string_equal(g.disks, "AHCI=30G,NVME=10G");
+	assert_int_equal(g.disks.nr, 2);
+	assert_disk(&g.disks.v[0], BUS_AHCI, 30 * GiB, NULL);
+	assert_disk(&g.disks.v[1], BUS_NVME, 10 * GiB, NULL);
 	assert_string_equal(g.bootimage, "/iso/my install.iso");
 	assert_int_equal(g.port, 0);
 	assert_list(&g.shares, shares);
