@@ -135,16 +135,8 @@ void conf_init(struct vm_conf *c)
 	};
 	size_t i;
 
-	/* Arrays start out NULL and empty. */
+	/* Lists start out NULL and empty. */
 	memset(c, 0, sizeof(*c));
-	for (i = 0; i < NKEYS; i++) {
-		if (keys[i].type == K_LIST || keys[i].type == K_FWDS ||
-		    keys[i].type == K_SHARES || keys[i].type == K_IMAGES) {
-			struct strvec *sv = FIELD(c, &keys[i], struct strvec);
-
-			*sv = (struct strvec)STRVEC_INIT;
-		}
-	}
 	for (i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
 		if (conf_set(c, defaults[i][0], defaults[i][1], defaults[i][2],
 			     LAYER_DEFAULT, &err))
@@ -162,11 +154,9 @@ void conf_release(struct vm_conf *c)
 		case K_STR: case K_NAME: case K_PROFILE: case K_SHA:
 			free(*FIELD(c, &keys[i], char *));
 			break;
-		case K_DISKS:
+		case K_DISKS: case K_LIST: case K_FWDS: case K_SHARES:
+		case K_IMAGES:
 			list_clear(c, &keys[i]);
-			break;
-		case K_LIST: case K_FWDS: case K_SHARES: case K_IMAGES:
-			strvec_clear(FIELD(c, &keys[i], struct strvec));
 			break;
 		default:
 			break;
@@ -403,42 +393,89 @@ static int forward_normalize(const char *v, struct strbuf *out,
 	return -EINVAL;
 }
 
-static int set_list_item(const struct conf_key *k, struct strvec *sv,
-			 const char *v, struct strbuf *err)
+/*
+ * The item operations of each list key: parse one item, release it,
+ * write it back as text that parses to the same item.
+ */
+static int path_parse(const char *text, void *item, struct strbuf *err)
 {
-	struct strbuf norm = STRBUF_INIT;
-	int r = 0;
+	(void)err;
+	*(char **)item = xstrdup(text);
+	return 0;
+}
 
-	switch (k->type) {
-	case K_FWDS:
-		r = forward_normalize(v, &norm, err);
-		break;
-	case K_SHARES: {
-		struct share_spec s;
+static void path_release(void *item)
+{
+	free(*(char **)item);
+}
 
-		r = share_parse(v, &s, err);
-		share_spec_release(&s);
-		strbuf_addstr(&norm, v);
-		break;
-	}
-	case K_IMAGES: {
-		struct disk_spec d;
+static void path_format(const void *item, struct strbuf *out)
+{
+	strbuf_addstr(out, *(char *const *)item);
+}
 
-		r = image_parse(v, &d, err);
-		disk_specs_free(NULL, 0);
-		free(d.format);
-		free(d.path);
-		strbuf_addstr(&norm, v);
-		break;
-	}
-	default:
-		strbuf_addstr(&norm, v);
-		break;
-	}
-	if (!r)
-		strvec_push(sv, norm.buf);
-	strbuf_release(&norm);
+static int fwd_parse(const char *text, void *item, struct strbuf *err)
+{
+	struct forward_spec *f = item;
+	struct strbuf rule = STRBUF_INIT;
+	int r = forward_normalize(text, &rule, err);
+
+	f->rule = r ? NULL : strbuf_detach(&rule);
+	strbuf_release(&rule);
 	return r;
+}
+
+static void fwd_release(void *item)
+{
+	struct forward_spec *f = item;
+
+	free(f->rule);
+}
+
+static void fwd_format(const void *item, struct strbuf *out)
+{
+	const struct forward_spec *f = item;
+
+	strbuf_addstr(out, f->rule);
+}
+
+static int share_item_parse(const char *text, void *item, struct strbuf *err)
+{
+	return share_parse(text, item, err);
+}
+
+static void share_release(void *item)
+{
+	share_spec_release(item);
+}
+
+static void share_format(const void *item, struct strbuf *out)
+{
+	const struct share_spec *s = item;
+
+	strbuf_addf(out, "%s:", s->id);
+	/* ro: keeps a directory named like "rw:x" from reading as rw. */
+	if (s->rw)
+		strbuf_addstr(out, "rw:");
+	else if (str_starts_with(s->dir, "rw:") ||
+		 str_starts_with(s->dir, "ro:"))
+		strbuf_addstr(out, "ro:");
+	strbuf_addstr(out, s->dir);
+}
+
+static int image_item_parse(const char *text, void *item, struct strbuf *err)
+{
+	return image_parse(text, item, err);
+}
+
+static void image_format(const void *item, struct strbuf *out)
+{
+	const struct disk_spec *d = item;
+
+	strbuf_addf(out, "%s=", disk_bus_name(d->bus));
+	if (d->format)
+		strbuf_addf(out, "%s=", d->format);
+	strbuf_addstr(out, d->path);
 }
 
 static void disk_format(const void *item, struct strbuf *out)
@@ -452,6 +489,14 @@ static void disk_format(const void *item, struct strbuf *out)
 }
 
 static const struct item_ops item_ops_of[] = {
+	[K_LIST] = { sizeof(char *), path_parse, path_release, path_format },
+	[K_FWDS] = { sizeof(struct forward_spec), fwd_parse, fwd_release,
+		     fwd_format },
+	[K_SHARES] = { sizeof(struct share_spec), share_item_parse,
+		       share_release, share_format },
+	[K_IMAGES] = { sizeof(struct disk_spec), image_item_parse,
+		       disk_release, image_format },
+	/* One value, "AHCI=30G,NVME=10G", that disks_parse reads. */
 	[K_DISKS] = { sizeof(struct disk_spec), NULL, disk_release,
 		      disk_format },
 };
@@ -474,9 +519,21 @@ struct any_list {
 	size_t nr;
 };
 
-_Static_assert(sizeof(struct disk_list) == sizeof(struct any_list) &&
-	       offsetof(struct disk_list, nr) ==
-	       offsetof(struct any_list, nr), "disk_list is no any_list");
+#define IS_ANY_LIST(t) \
+	_Static_assert(sizeof(struct t) == sizeof(struct any_list) && \
+		       offsetof(struct t, nr) == offsetof(struct any_list, nr), \
+		       #t " is not { T *v; size_t nr; }")
+IS_ANY_LIST(disk_list);
+IS_ANY_LIST(share_list);
+IS_ANY_LIST(forward_list);
+IS_ANY_LIST(path_list);
+#undef IS_ANY_LIST
+
+/* A list key: its value is items, which come one by one. */
+static bool is_list(const struct conf_key *k)
+{
+	return item_ops(k) && item_ops(k)->parse;
+}
 
 static struct any_list list_get(const struct vm_conf *c,
 				const struct conf_key *k)
@@ -722,12 +779,11 @@ static int set_value(struct vm_conf *c, const struct conf_key *k,
 	case K_FWDS:
 	case K_SHARES:
 	case K_IMAGES: {
-		struct strvec *sv = FIELD(c, k, struct strvec);
 		struct strvec items = STRVEC_INIT;
 		size_t i;
 
 		if (!*v) {
-			strvec_clear(sv);
+			list_clear(c, k);
 			return 0;
 		}
 		/* Files hold several items a line; the CLI gives one. */
@@ -739,11 +795,17 @@ static int set_value(struct vm_conf *c, const struct conf_key *k,
 			return -EINVAL;
 		}
 		for (i = 0; i < items.nr; i++) {
-			r = set_list_item(k, sv, items.v[i], err);
+			struct any_list one;
+
+			one.v = xcalloc(1, item_ops(k)->size);
+			one.nr = 1;
+			r = item_ops(k)->parse(items.v[i], one.v, err);
 			if (r) {
+				free(one.v);
 				strvec_clear(&items);
 				return r;
 			}
+			list_append(c, k, &one);
 		}
 		strvec_clear(&items);
 		return 0;
@@ -816,9 +878,8 @@ int conf_set(struct vm_conf *c, const char *section, const char *key,
 		conf_release(&scratch);
 		return r;
 	}
-	if ((k->type == K_LIST || k->type == K_FWDS || k->type == K_SHARES ||
-	     k->type == K_IMAGES) && c->list_layer[idx] != layer) {
-		strvec_clear(FIELD(c, k, struct strvec));
+	if (is_list(k) && c->list_layer[idx] != layer) {
+		list_clear(c, k);
 		c->list_layer[idx] = (unsigned char)layer;
 	}
 	r = set_value(c, k, value, layer, err);
@@ -946,13 +1007,17 @@ static void key_to_text(const struct vm_conf *c, const struct conf_key *k,
 			      "cdrom" : "kernel");
 		break;
 	case K_LIST: case K_FWDS: case K_SHARES: case K_IMAGES: {
-		const struct strvec *sv = CFIELD(c, k, struct strvec);
-		char *j = strvec_join(sv, " ", true);
+		struct any_list l = list_get(c, k);
+		struct strvec sv = STRVEC_INIT;
+		char *j;
 
+		list_text(k, &l, &sv);
+		j = strvec_join(&sv, " ", true);
 		strbuf_addstr(out, j);
 		free(j);
 		if (items)
-			strvec_pushv(items, sv->v);
+			strvec_pushv(items, sv.v);
+		strvec_clear(&sv);
 		break;
 	}
 	}
@@ -996,8 +1061,7 @@ int conf_write_guest(const struct vm_conf *c, const char *path)
 		}
 		strbuf_reset(&v);
 		key_to_text(c, k, &v, &items);
-		if (k->type == K_LIST || k->type == K_FWDS ||
-		    k->type == K_SHARES || k->type == K_IMAGES) {
+		if (is_list(k)) {
 			/* One item a line keeps lines short for inih. */
 			if (!items.nr)
 				strbuf_addf(&out, "%s =\n", k->name);

@@ -27,12 +27,39 @@ struct disk_spec {
 	char *path;		/* NULL: WORKDIR/disk-N.img */
 };
 
+/* A share ID:[rw:]DIR (DIR may hold macros such as @HOSTDIR@). */
+struct share_spec {
+	char *id;
+	char *dir;
+	bool rw;
+};
+
+/* A user-networking rule for -netdev. */
+struct forward_spec {
+	char *rule;		/* "hostfwd=tcp::5555-:22", "guestfwd=..." */
+};
+
 /*
  * The settings that hold several items keep them as { T *v; size_t nr; }
  * (conf.c relies on that shape).
  */
 struct disk_list {
 	struct disk_spec *v;
+	size_t nr;
+};
+
+struct share_list {
+	struct share_spec *v;
+	size_t nr;
+};
+
+struct forward_list {
+	struct forward_spec *v;
+	size_t nr;
+};
+
+struct path_list {
+	char **v;
 	size_t nr;
 };
 
@@ -44,8 +71,8 @@ struct rescue_conf {
 	char *iso;
 	unsigned cores;
 	uint64_t memory;	/* bytes */
-	struct strvec forwards;
-	struct strvec shares;
+	struct forward_list forwards;
+	struct share_list shares;
 	enum rescue_boot boot;
 	unsigned boot_timeout;	/* seconds until STARTED */
 };
@@ -57,9 +84,9 @@ struct vm_conf {
 	unsigned sockets;
 	uint64_t memory;	/* bytes, 16M to 16T */
 	struct disk_list disks;	/* WORKDIR/disk-N.img: bus, size, format */
-	struct strvec images;	/* TYPE=[FMT=]PATH */
-	struct strvec forwards;	/* hostfwd=tcp::5555-:22 */
-	struct strvec shares;	/* ID:[rw:]DIR */
+	struct disk_list images;	/* extra images: bus, format, path */
+	struct forward_list forwards;
+	struct share_list shares;
 	bool uefi;
 	bool keep_cd;
 	bool netdev;
@@ -71,7 +98,7 @@ struct vm_conf {
 	char *bootimage;	/* ISO given to @create: a path or a URL */
 	char *bootimage_sha256;	/* its SHA-256 when it came by URL */
 	bool firstboot;
-	struct strvec sshkeys;
+	struct path_list sshkeys;	/* as given: ~ not expanded */
 	char *media;
 	char *media_mirror;
 	char *media_storage;
@@ -141,12 +168,7 @@ void disk_specs_free(struct disk_spec *d, int n);
 void disk_spec_copy(struct disk_spec *dst, const struct disk_spec *src);
 const char *disk_bus_name(enum disk_bus b);
 
-/* Parse ID:[rw:]DIR into its parts (pointers into a copy it owns). */
-struct share_spec {
-	char *id;
-	char *dir;
-	bool rw;
-};
+/* Parse ID:[rw:]DIR into its parts, which it owns. */
 int share_parse(const char *spec, struct share_spec *out, struct strbuf *err);
 void share_spec_release(struct share_spec *s);
 

@@ -431,39 +431,35 @@ static int plan_disks(struct vm_ctx *ctx, struct vm_plan *p,
 		      struct strbuf *err)
 {
 	const struct vm_conf *c = &ctx->conf;
-	int n;
-	size_t j;
+	size_t i;
 
-	p->disks = xcalloc(c->disks.nr + c->images.nr, sizeof(*p->disks));
-	for (n = 0; (size_t)n < c->disks.nr; n++) {
-		struct disk_spec *d = &p->disks[n];
+	/* What a failure leaves unfilled is all NULL and released alike. */
+	p->ndisks = (int)(c->disks.nr + c->images.nr);
+	p->disks = xcalloc((size_t)p->ndisks, sizeof(*p->disks));
+	for (i = 0; i < c->disks.nr; i++) {
+		struct disk_spec *d = &p->disks[i];
 
-		disk_spec_copy(d, &c->disks.v[n]);
-		d->path = xasprintf("%s/disk-%d.img", ctx->workdir, n);
+		disk_spec_copy(d, &c->disks.v[i]);
+		d->path = xasprintf("%s/disk-%zu.img", ctx->workdir, i);
 		if (!ctx->dry_run && !fs_exists(d->path)) {
 			strbuf_addf(err, "disk %s is missing (was the VM created? try @create)",
 				    d->path);
-			p->ndisks = n + 1;
 			return -ENOENT;
 		}
 	}
-	for (j = 0; j < c->images.nr; j++) {
-		struct disk_spec *d = &p->disks[n];
+	for (i = 0; i < c->images.nr; i++) {
+		struct disk_spec *d = &p->disks[c->disks.nr + i];
 		char *abs;
 
-		if (image_parse(c->images.v[j], d, err))
-			break;
-		n++;
+		disk_spec_copy(d, &c->images.v[i]);
 		if (download_is_url(d->path)) {
 			struct strbuf note = STRBUF_INIT;
 			int r = vm_fetch(ctx, d->path, NULL, NULL, NULL, &abs,
 					 NULL, &note, err);
 
 			strbuf_release(&note);
-			if (r) {
-				p->ndisks = n;
+			if (r)
 				return r;
-			}
 		} else {
 			abs = d->path[0] == '/' ? xstrdup(d->path) :
 				xasprintf("%s/%s", ctx->hostdir, d->path);
@@ -473,15 +469,13 @@ static int plan_disks(struct vm_ctx *ctx, struct vm_plan *p,
 		if (!ctx->dry_run && !download_is_url(abs) &&
 		    access(abs, R_OK) < 0) {
 			strbuf_addf(err, "image %s: %s", abs, strerror(errno));
-			p->ndisks = n;
 			return -ENOENT;
 		}
 	}
-	p->ndisks = n;
-	return j < c->images.nr ? -EINVAL : 0;
+	return 0;
 }
 
-static int plan_shares(struct vm_ctx *ctx, const struct strvec *specs,
+static int plan_shares(struct vm_ctx *ctx, const struct share_list *specs,
 		       struct vm_plan *p, struct strbuf *err)
 {
 	size_t i;
@@ -492,16 +486,14 @@ static int plan_shares(struct vm_ctx *ctx, const struct strvec *specs,
 		bool empty;
 		char *dir;
 
-		if (share_parse(specs->v[i], s, err))
-			return -EINVAL;
-		dir = vm_expand_macros(ctx, s->dir, &empty);
+		dir = vm_expand_macros(ctx, specs->v[i].dir, &empty);
 		if (empty) {
 			/* an optional share, such as a mirror not set up */
 			free(dir);
-			share_spec_release(s);
 			continue;
 		}
-		free(s->dir);
+		s->id = xstrdup(specs->v[i].id);
+		s->rw = specs->v[i].rw;
 		s->dir = dir[0] == '/' ? dir : xasprintf("%s/%s", ctx->hostdir,
 							 dir);
 		if (s->dir != dir)
@@ -531,9 +523,11 @@ int vm_plan_build(struct vm_ctx *ctx, enum plan_mode mode, const char *cdrom,
 {
 	const struct vm_conf *c = &ctx->conf;
 	bool rescue = mode == PLAN_RESCUE;
+	const struct forward_list *fwd;
 	const char *dirs[6];
 	char *cfg = NULL;
 	const char *home = getenv("HOME"), *xdg = getenv("XDG_CONFIG_HOME");
+	size_t i;
 	int r;
 
 	memset(p, 0, sizeof(*p));
@@ -550,8 +544,9 @@ int vm_plan_build(struct vm_ctx *ctx, enum plan_mode mode, const char *cdrom,
 	r = plan_shares(ctx, rescue ? &c->rescue.shares : &c->shares, p, err);
 	if (r)
 		return r;
-	strvec_pushv(&p->forwards, rescue ? c->rescue.forwards.v :
-					    c->forwards.v);
+	fwd = rescue ? &c->rescue.forwards : &c->forwards;
+	for (i = 0; i < fwd->nr; i++)
+		strvec_push(&p->forwards, fwd->v[i].rule);
 
 	p->q.binary = own(p, qemu_binary(c->arch));
 	p->q.name = own(p, rescue ? xasprintf("%s-rescue", c->name) :

@@ -103,6 +103,58 @@ static void assert_list(const struct strvec *sv, const char *const *want)
 	assert_int_equal(sv->nr, i);
 }
 
+/*
+ * The typed lists, each item made into text again from its fields (not
+ * with conf's own writer) and compared with want.
+ */
+static void assert_paths(const struct path_list *l, const char *const *want)
+{
+	struct strvec sv = STRVEC_INIT;
+	size_t i;
+
+	for (i = 0; i < l->nr; i++)
+		strvec_push(&sv, l->v[i]);
+	assert_list(&sv, want);
+	strvec_clear(&sv);
+}
+
+static void assert_shares(const struct share_list *l, const char *const *want)
+{
+	struct strvec sv = STRVEC_INIT;
+	size_t i;
+
+	for (i = 0; i < l->nr; i++)
+		strvec_pushf(&sv, "%s:%s%s", l->v[i].id, l->v[i].rw ? "rw:" : "",
+			     l->v[i].dir);
+	assert_list(&sv, want);
+	strvec_clear(&sv);
+}
+
+static void assert_forwards(const struct forward_list *l,
+			    const char *const *want)
+{
+	struct strvec sv = STRVEC_INIT;
+	size_t i;
+
+	for (i = 0; i < l->nr; i++)
+		strvec_push(&sv, l->v[i].rule);
+	assert_list(&sv, want);
+	strvec_clear(&sv);
+}
+
+static void assert_images(const struct disk_list *l, const char *const *want)
+{
+	struct strvec sv = STRVEC_INIT;
+	size_t i;
+
+	for (i = 0; i < l->nr; i++)
+		strvec_pushf(&sv, "%s=%s%s%s", disk_bus_name(l->v[i].bus),
+			     l->v[i].format ? l->v[i].format : "",
+			     l->v[i].format ? "=" : "", l->v[i].path);
+	assert_list(&sv, want);
+	strvec_clear(&sv);
+}
+
 static void assert_disk(const struct disk_spec *d, enum disk_bus bus,
 			uint64_t size, const char *format)
 {
@@ -143,7 +195,7 @@ static void test_init_defaults(void **state)
 	assert_int_equal(c->timeout, 0);
 	assert_string_equal(c->bootimage, "");
 	assert_false(c->firstboot);
-	assert_list(&c->sshkeys, keys);
+	assert_paths(&c->sshkeys, keys);
 	assert_int_equal(c->images.nr, 0);
 	assert_int_equal(c->forwards.nr, 0);
 	assert_int_equal(c->shares.nr, 0);
@@ -155,7 +207,7 @@ static void test_init_defaults(void **state)
 	assert_int_equal(c->rescue.cores, 2);
 	assert_true(c->rescue.memory == GiB);
 	assert_int_equal(c->rescue.forwards.nr, 0);
-	assert_list(&c->rescue.shares, rshares);
+	assert_shares(&c->rescue.shares, rshares);
 	assert_int_equal(c->rescue.boot, RESCUE_BOOT_KERNEL);
 	assert_int_equal(c->rescue.boot_timeout, 120);
 	for (i = 0; i < sizeof(c->layer); i++)
@@ -467,11 +519,11 @@ static void test_set_disks_and_images(void **state)
 
 	SET_OK(c, "vm", "images", "VIRT=raw=/x.img");
 	SET_OK(c, "vm", "images", "CDROM=/a.iso");
-	assert_list(&c->images, imgs);
+	assert_images(&c->images, imgs);
 	SET_BAD(c, "vm", "images", "VIRT=bogus=/x",
 		"unknown image format 'bogus'");
 	SET_BAD(c, "vm", "images", "/x.img", "is not TYPE=[FMT=]PATH");
-	assert_list(&c->images, imgs);
+	assert_images(&c->images, imgs);
 }
 
 static void test_unknown_key_and_section(void **state)
@@ -506,21 +558,21 @@ static void test_list_append_replace_reset(void **state)
 
 	/* A new layer replaces the defaults... */
 	set_expect(c, "vm", "sshkeys", "~/k1.pub", LAYER_SYSTEM, 0, NULL);
-	assert_list(&c->sshkeys, one);
+	assert_paths(&c->sshkeys, one);
 	/* ...repeated values within it append... */
 	set_expect(c, "vm", "sshkeys", "~/k2.pub", LAYER_SYSTEM, 0, NULL);
-	assert_list(&c->sshkeys, two);
+	assert_paths(&c->sshkeys, two);
 	/* ...a higher layer replaces again. */
 	set_expect(c, "vm", "sshkeys", "~/k3.pub", LAYER_USER, 0, NULL);
-	assert_list(&c->sshkeys, three);
+	assert_paths(&c->sshkeys, three);
 	/* An empty value resets, later values of the layer append. */
 	set_expect(c, "vm", "sshkeys", "", LAYER_USER, 0, NULL);
 	assert_int_equal(c->sshkeys.nr, 0);
 	set_expect(c, "vm", "sshkeys", "~/k4.pub", LAYER_USER, 0, NULL);
-	assert_list(&c->sshkeys, four);
+	assert_paths(&c->sshkeys, four);
 	/* A lower layer no longer changes it. */
 	set_expect(c, "vm", "sshkeys", "~/k5.pub", LAYER_SYSTEM, 0, NULL);
-	assert_list(&c->sshkeys, four);
+	assert_paths(&c->sshkeys, four);
 }
 
 static void test_list_reset_at_new_layer_with_empty(void **state)
@@ -532,7 +584,9 @@ static void test_list_reset_at_new_layer_with_empty(void **state)
 	assert_int_equal(c->rescue.shares.nr, 0);
 	set_expect(c, "rescue", "shares", "x:/x", LAYER_GUEST, 0, NULL);
 	assert_int_equal(c->rescue.shares.nr, 1);
-	assert_string_equal(c->rescue.shares.v[0], "x:/x");
+	assert_string_equal(c->rescue.shares.v[0].id, "x");
+	assert_string_equal(c->rescue.shares.v[0].dir, "/x");
+	assert_false(c->rescue.shares.v[0].rw);
 }
 
 static void test_list_files_split_cli_does_not(void **state)
@@ -543,10 +597,10 @@ static void test_list_files_split_cli_does_not(void **state)
 
 	set_expect(c, "vm", "shares", "a:/x 'b:rw:/y z'", LAYER_SYSTEM, 0,
 		   NULL);
-	assert_list(&c->shares, file);
+	assert_shares(&c->shares, file);
 	/* The command line gives one item, spaces and all. */
 	set_expect(c, "vm", "shares", "c:/p q", LAYER_CLI, 0, NULL);
-	assert_list(&c->shares, cli);
+	assert_shares(&c->shares, cli);
 	/* A quote left open is an error (no item splits off before it). */
 	set_expect(c, "vm", "forwards", "'udp::2-:2", LAYER_GUEST, -EINVAL,
 		   "unterminated quote in ''udp::2-:2'");
@@ -579,10 +633,10 @@ static void test_lower_layer_never_overrides(void **state)
 	set_expect(c, "vm", "shares", "data:/cli", LAYER_CLI, 0, NULL);
 	set_expect(c, "vm", "shares", "other:/sys", LAYER_SYSTEM, 0, NULL);
 	set_expect(c, "vm", "shares", "", LAYER_SYSTEM, 0, NULL);
-	assert_list(&c->shares, cli);
+	assert_shares(&c->shares, cli);
 	set_expect(c, "vm", "shares", "no-colon", LAYER_SYSTEM, -EINVAL,
 		   "'no-colon' is not ID:[rw:]DIR");
-	assert_list(&c->shares, cli);
+	assert_shares(&c->shares, cli);
 
 	/* The same layer again does replace a scalar. */
 	set_expect(c, "vm", "cores", "6", LAYER_CLI, 0, NULL);
@@ -613,7 +667,7 @@ static void test_forwards(void **state)
 	SET_OK(c, "vm", "forwards", "hostfwd=udp::6000-:6000");
 	SET_OK(c, "vm", "forwards", "tcp:127.0.0.1:8080-:80");
 	SET_OK(c, "vm", "forwards", "guestfwd=tcp:10.0.2.100:80-tcp:127.0.0.1:8080");
-	assert_list(&c->forwards, want);
+	assert_forwards(&c->forwards, want);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct strbuf err = STRBUF_INIT;
 		int r;
@@ -627,10 +681,11 @@ static void test_forwards(void **state)
 		assert_contains(err.buf, "(use e.g. tcp::5555-:22)");
 		strbuf_release(&err);
 	}
-	assert_list(&c->forwards, want);
+	assert_forwards(&c->forwards, want);
 	SET_OK(c, "rescue", "forwards", "tcp::2222-:22");
 	assert_int_equal(c->rescue.forwards.nr, 1);
-	assert_string_equal(c->rescue.forwards.v[0], "hostfwd=tcp::2222-:22");
+	assert_string_equal(c->rescue.forwards.v[0].rule,
+			    "hostfwd=tcp::2222-:22");
 	SET_OK(c, "vm", "forwards", "");
 	assert_int_equal(c->forwards.nr, 0);
 }
@@ -1007,8 +1062,8 @@ static void test_load_valid_file(void **state)
 	assert_true(c->memory == 4 * GiB);
 	assert_false(c->uefi);
 	assert_int_equal(c->port, 0);
-	assert_list(&c->forwards, fwd);
-	assert_list(&c->shares, shares);
+	assert_forwards(&c->forwards, fwd);
+	assert_shares(&c->shares, shares);
 	assert_int_equal(c->rescue.cores, 1);
 	assert_int_equal(c->rescue.boot, RESCUE_BOOT_CDROM);
 	assert_int_equal(c->rescue.boot_timeout, 300);
@@ -1122,7 +1177,7 @@ static void test_rescue_profile_selected(void **state)
 	assert_string_equal(c->rescue_profile, "fast");
 	assert_int_equal(c->rescue.cores, 8);
 	assert_true(c->rescue.memory == 4 * GiB);
-	assert_list(&c->rescue.forwards, fwd);
+	assert_forwards(&c->rescue.forwards, fwd);
 	free(path);
 	strbuf_release(&err);
 }
@@ -1262,8 +1317,8 @@ static void test_write_guest_round_trip(void **state)
 	assert_disk(&g.disks.v[1], BUS_NVME, 10 * GiB, NULL);
 	assert_string_equal(g.bootimage, "/iso/my install.iso");
 	assert_int_equal(g.port, 0);
-	assert_list(&g.shares, shares);
-	assert_list(&g.forwards, fwd);
+	assert_shares(&g.shares, shares);
+	assert_forwards(&g.forwards, fwd);
 	assert_int_equal(g.rescue.cores, 4);
 	assert_int_equal(g.cores, 2);
 	assert_int_equal(g.sockets, 1);
@@ -1342,7 +1397,8 @@ static void test_write_guest_long_value(void **state)
 	r = round_trip(c, "guest-long.conf", &g, &text);
 	if (!r) {
 		same = !strcmp(g.bootimage, path) && g.shares.nr == 1 &&
-		       !strcmp(g.shares.v[0], share);
+		       !strcmp(g.shares.v[0].id, "l") &&
+		       !strcmp(g.shares.v[0].dir, share + 2);
 		conf_release(&g);
 		free(text);
 	}
@@ -1371,7 +1427,8 @@ static void test_write_guest_semicolon_in_item(void **state)
 	r = round_trip(c, "guest-semicolon.conf", &g, &text);
 	if (!r) {
 		same = g.shares.nr == 1 &&
-		       !strcmp(g.shares.v[0], "music:/srv/rock;roll");
+		       !strcmp(g.shares.v[0].id, "music") &&
+		       !strcmp(g.shares.v[0].dir, "/srv/rock;roll");
 		conf_release(&g);
 		free(text);
 	}
