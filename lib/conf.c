@@ -640,6 +640,101 @@ static int parse_secs(const char *v, unsigned *out)
 	return 0;
 }
 
+/*
+ * guest.conf must read back what it is given: inih cuts lines at 199
+ * characters.  text is the value as conf_write_guest would write it.
+ */
+static int check_written_back(const char *given, const char *text,
+			      struct strbuf *err)
+{
+	if (strlen(text) <= CONF_VALUE_MAX)
+		return 0;
+	strbuf_addf(err, "'%s' is too long when written back as %s (at most %d characters)",
+		    given, text, CONF_VALUE_MAX);
+	return -EINVAL;
+}
+
+static int set_disks(struct vm_conf *c, const struct conf_key *k,
+		     const char *v, struct strbuf *err)
+{
+	struct disk_spec *d;
+	struct any_list l;
+	char *text;
+	int r;
+
+	r = disks_parse(v, &d, err);
+	if (r < 0)
+		return r;
+	l.v = (char *)d;
+	l.nr = (size_t)r;
+	/* 1.5G comes back as 1536M, which may be longer. */
+	text = disks_text(k, &l);
+	r = check_written_back(v, text, err);
+	free(text);
+	if (!r) {
+		list_clear(c, k);
+		list_append(c, k, &l);
+	}
+	list_free(k, &l);
+	return r;
+}
+
+/*
+ * Files hold several items a line; the CLI gives one.  Items append; an
+ * empty value empties the list; the first value from a new layer
+ * replaces the older layer's list.  A value with a bad item changes
+ * nothing.
+ */
+static int set_list(struct vm_conf *c, const struct conf_key *k,
+		    const char *v, enum conf_layer layer, struct strbuf *err)
+{
+	const struct item_ops *o = item_ops(k);
+	unsigned char *list_layer = &c->list_layer[k - keys];
+	struct strvec items = STRVEC_INIT;
+	struct strbuf text = STRBUF_INIT, quoted = STRBUF_INIT;
+	struct any_list add = { NULL, 0 };
+	size_t i;
+	int r = 0;
+
+	if (!*v) {
+		list_clear(c, k);
+		*list_layer = (unsigned char)layer;
+		return 0;
+	}
+	if (layer == LAYER_CLI) {
+		strvec_push(&items, v);
+	} else if (str_split_args(v, &items)) {
+		strbuf_addf(err, "unterminated quote in '%s'", v);
+		r = -EINVAL;
+	}
+	add.v = xcalloc(items.nr, o->size);
+	for (i = 0; !r && i < items.nr; i++) {
+		char *item = add.v + i * o->size;
+
+		r = o->parse(items.v[i], item, err);
+		if (r)
+			break;
+		add.nr++;
+		/* guest.conf has an item a line, shell-quoted. */
+		strbuf_reset(&text);
+		strbuf_reset(&quoted);
+		o->format(item, &text);
+		strbuf_add_shquoted(&quoted, text.buf);
+		r = check_written_back(items.v[i], quoted.buf, err);
+	}
+	if (!r) {
+		if (*list_layer != layer)
+			list_clear(c, k);
+		*list_layer = (unsigned char)layer;
+		list_append(c, k, &add);
+	}
+	list_free(k, &add);
+	strbuf_release(&text);
+	strbuf_release(&quoted);
+	strvec_clear(&items);
+	return r;
+}
+
 static int set_value(struct vm_conf *c, const struct conf_key *k,
 		     const char *v, enum conf_layer layer, struct strbuf *err)
 {
@@ -750,66 +845,13 @@ static int set_value(struct vm_conf *c, const struct conf_key *k,
 			return -EINVAL;
 		}
 		return 0;
-	case K_DISKS: {
-		struct disk_spec *d;
-		struct any_list l;
-		char *text;
-
-		r = disks_parse(v, &d, err);
-		if (r < 0)
-			return r;
-		l.v = (char *)d;
-		l.nr = (size_t)r;
-		/* 1.5G comes back as 1536M: guest.conf must still read it. */
-		text = disks_text(k, &l);
-		if (strlen(text) > CONF_VALUE_MAX) {
-			strbuf_addf(err, "'%s' is too long when written back as '%s' (at most %d characters)",
-				    v, text, CONF_VALUE_MAX);
-			list_free(k, &l);
-			r = -EINVAL;
-		} else {
-			list_clear(c, k);
-			list_append(c, k, &l);
-			r = 0;
-		}
-		free(text);
-		return r;
-	}
+	case K_DISKS:
+		return set_disks(c, k, v, err);
 	case K_LIST:
 	case K_FWDS:
 	case K_SHARES:
-	case K_IMAGES: {
-		struct strvec items = STRVEC_INIT;
-		size_t i;
-
-		if (!*v) {
-			list_clear(c, k);
-			return 0;
-		}
-		/* Files hold several items a line; the CLI gives one. */
-		if (layer == LAYER_CLI) {
-			strvec_push(&items, v);
-		} else if (str_split_args(v, &items)) {
-			strbuf_addf(err, "unterminated quote in '%s'", v);
-			strvec_clear(&items);
-			return -EINVAL;
-		}
-		for (i = 0; i < items.nr; i++) {
-			struct any_list one;
-
-			one.v = xcalloc(1, item_ops(k)->size);
-			one.nr = 1;
-			r = item_ops(k)->parse(items.v[i], one.v, err);
-			if (r) {
-				free(one.v);
-				strvec_clear(&items);
-				return r;
-			}
-			list_append(c, k, &one);
-		}
-		strvec_clear(&items);
-		return 0;
-	}
+	case K_IMAGES:
+		return set_list(c, k, v, layer, err);
 	}
 	return -EINVAL;
 }
@@ -877,10 +919,6 @@ int conf_set(struct vm_conf *c, const char *section, const char *key,
 		r = set_value(&scratch, k, value, layer, err);
 		conf_release(&scratch);
 		return r;
-	}
-	if (is_list(k) && c->list_layer[idx] != layer) {
-		list_clear(c, k);
-		c->list_layer[idx] = (unsigned char)layer;
 	}
 	r = set_value(c, k, value, layer, err);
 	if (!r)

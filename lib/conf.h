@@ -119,8 +119,10 @@ void conf_release(struct vm_conf *c);
 /*
  * Set section/key to value from the given layer.  Lists append; an empty
  * value empties the list; the first value from a new layer replaces the
- * older layer's list.  Returns 0, -ENOENT (unknown section or key) or
- * -EINVAL (bad value); err receives the reason without the key name.
+ * older layer's list.  A value that fails changes nothing, and a value
+ * is refused when guest.conf could not read it back as written.
+ * Returns 0, -ENOENT (unknown section or key) or -EINVAL (bad value);
+ * err receives the reason without the key name.
  */
 int conf_set(struct vm_conf *c, const char *section, const char *key,
 	     const char *value, enum conf_layer layer, struct strbuf *err);

@@ -607,6 +607,50 @@ static void test_list_files_split_cli_does_not(void **state)
 	assert_int_equal(c->forwards.nr, 0);
 }
 
+static void test_list_bad_item_changes_nothing(void **state)
+{
+	static const char *const sys[] = { "a:/a", "b:rw:/b", NULL };
+	static const char *const user[] = { "d:/d", NULL };
+	static const char *const cli[] = { "d:/d", "e:/e", NULL };
+	struct vm_conf *c = *state;
+	char *quotes;
+
+	set_expect(c, "vm", "shares", "a:/a b:rw:/b", LAYER_SYSTEM, 0, NULL);
+	assert_shares(&c->shares, sys);
+	/* Within the layer: the good item before the bad one stays out. */
+	set_expect(c, "vm", "shares", "c:/c nocolon", LAYER_SYSTEM, -EINVAL,
+		   "'nocolon' is not ID:[rw:]DIR");
+	assert_shares(&c->shares, sys);
+	/* From a new layer: the older list is not emptied either... */
+	set_expect(c, "vm", "shares", "d:/d -x:/x", LAYER_USER, -EINVAL,
+		   "bad share id '-x'");
+	assert_shares(&c->shares, sys);
+	set_expect(c, "vm", "shares", "'d:/d", LAYER_USER, -EINVAL,
+		   "unterminated quote");
+	assert_shares(&c->shares, sys);
+	/* ...and the new layer's first good value still replaces it. */
+	set_expect(c, "vm", "shares", "d:/d", LAYER_USER, 0, NULL);
+	assert_shares(&c->shares, user);
+	set_expect(c, "vm", "shares", "d:/d", LAYER_CLI, 0, NULL);
+	set_expect(c, "vm", "shares", "e:/e", LAYER_CLI, 0, NULL);
+	set_expect(c, "vm", "shares", "f", LAYER_CLI, -EINVAL, "is not ID");
+	assert_shares(&c->shares, cli);
+
+	SET_OK(c, "vm", "forwards", "tcp::2222-:22");
+	SET_BAD(c, "vm", "forwards", "tcp:5555", "bad forward");
+	assert_int_equal(c->forwards.nr, 1);
+	SET_OK(c, "vm", "images", "CDROM=/a.iso");
+	SET_BAD(c, "vm", "images", "CDROM=", "names no image file");
+	assert_int_equal(c->images.nr, 1);
+
+	/* Every quote takes four characters back in guest.conf. */
+	quotes = xasprintf("q:/%0*d", 60, 0);
+	memset(quotes + 3, '\'', 60);
+	SET_BAD(c, "vm", "shares", quotes, "too long when written back");
+	free(quotes);
+	assert_shares(&c->shares, cli);
+}
+
 static void test_lower_layer_never_overrides(void **state)
 {
 	static const char *const cli[] = { "data:/cli", NULL };
@@ -1501,6 +1545,7 @@ int main(void)
 		T(test_list_append_replace_reset),
 		T(test_list_reset_at_new_layer_with_empty),
 		T(test_list_files_split_cli_does_not),
+		T(test_list_bad_item_changes_nothing),
 		T(test_lower_layer_never_overrides),
 		T(test_forwards),
 		cmocka_unit_test(test_share_parse),
