@@ -371,26 +371,103 @@ int share_parse(const char *spec, struct share_spec *out, struct strbuf *err)
 	return 0;
 }
 
-/* A bare "tcp::5555-:22" is a hostfwd rule, as in the reference. */
-static int forward_normalize(const char *v, struct strbuf *out,
-			     struct strbuf *err)
+void forward_spec_release(struct forward_spec *f)
 {
-	const char *rule = v;
+	free(f->rule);
+	free(f->host_addr);
+	free(f->guest_addr);
+	memset(f, 0, sizeof(*f));
+}
 
-	if (str_starts_with(v, "hostfwd="))
-		rule = v + 8;
-	else if (str_starts_with(v, "guestfwd="))
-		rule = v + 9;
-	if ((str_starts_with(rule, "tcp:") || str_starts_with(rule, "udp:") ||
-	     (rule != v + 8 && rule != v)) &&
-	    strchr(rule, '-') && !strpbrk(rule, " \t")) {
-		if (rule == v)
-			strbuf_addstr(out, "hostfwd=");
-		strbuf_addstr(out, v);
-		return 0;
+/*
+ * [ADDR]:PORT in s up to end.  PORT is plain decimal: QEMU would read a
+ * leading 0 as octal.
+ */
+static int addr_port_parse(const char *s, const char *end, char **addr,
+			   unsigned *port)
+{
+	const char *colon;
+	char *num;
+	uint64_t n;
+	int r;
+
+	if (*s == '[') {
+		const char *close = memchr(s, ']', (size_t)(end - s));
+
+		if (!close || close + 1 == end || close[1] != ':')
+			return -EINVAL;
+		*addr = xasprintf("%.*s", (int)(close - s - 1), s + 1);
+		colon = close + 1;
+	} else {
+		colon = memchr(s, ':', (size_t)(end - s));
+		if (!colon)
+			return -EINVAL;
+		*addr = xasprintf("%.*s", (int)(colon - s), s);
 	}
-	strbuf_addf(err, "bad forward '%s' (use e.g. tcp::5555-:22)", v);
-	return -EINVAL;
+	num = xasprintf("%.*s", (int)(end - colon - 1), colon + 1);
+	r = num[0] == '0' ? -EINVAL : parse_uint(num, 1, 65535, &n);
+	free(num);
+	if (r)
+		return -EINVAL;
+	*port = (unsigned)n;
+	return 0;
+}
+
+/* A bare "tcp::5555-:22" is a hostfwd rule, as in the reference. */
+int forward_parse(const char *spec, struct forward_spec *out,
+		  struct strbuf *err)
+{
+	const char *body = spec, *dash;
+	int r = -EINVAL;
+
+	memset(out, 0, sizeof(*out));
+	if (strpbrk(spec, " \t"))
+		goto out;
+	if (str_starts_with(spec, "guestfwd=")) {
+		if (strchr(spec + 9, '-')) {
+			out->guestfwd = true;
+			out->rule = xstrdup(spec);
+			r = 0;
+		}
+		goto out;
+	}
+	if (str_starts_with(spec, "hostfwd="))
+		body = spec + 8;
+	if (str_starts_with(body, "tcp:"))
+		out->proto = FWD_TCP;
+	else if (str_starts_with(body, "udp:"))
+		out->proto = FWD_UDP;
+	else
+		goto out;
+	dash = strchr(body + 4, '-');
+	if (!dash ||
+	    addr_port_parse(body + 4, dash, &out->host_addr, &out->host_port) ||
+	    addr_port_parse(dash + 1, dash + 1 + strlen(dash + 1),
+			    &out->guest_addr, &out->guest_port))
+		goto out;
+	out->rule = xasprintf("hostfwd=%s", body);
+	r = 0;
+out:
+	if (r) {
+		forward_spec_release(out);
+		strbuf_addf(err, "bad forward '%s' (use e.g. tcp::5555-:22)",
+			    spec);
+	}
+	return r;
+}
+
+unsigned conf_forward_host_port(const struct vm_conf *c, unsigned guest_port)
+{
+	size_t i;
+
+	for (i = 0; i < c->forwards.nr; i++) {
+		const struct forward_spec *f = &c->forwards.v[i];
+
+		if (!f->guestfwd && f->proto == FWD_TCP &&
+		    f->guest_port == guest_port)
+			return f->host_port;
+	}
+	return 0;
 }
 
 /*
@@ -416,20 +493,12 @@ static void path_format(const void *item, struct strbuf *out)
 
 static int fwd_parse(const char *text, void *item, struct strbuf *err)
 {
-	struct forward_spec *f = item;
-	struct strbuf rule = STRBUF_INIT;
-	int r = forward_normalize(text, &rule, err);
-
-	f->rule = r ? NULL : strbuf_detach(&rule);
-	strbuf_release(&rule);
-	return r;
+	return forward_parse(text, item, err);
 }
 
 static void fwd_release(void *item)
 {
-	struct forward_spec *f = item;
-
-	free(f->rule);
+	forward_spec_release(item);
 }
 
 static void fwd_format(const void *item, struct strbuf *out)

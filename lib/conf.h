@@ -34,9 +34,20 @@ struct share_spec {
 	bool rw;
 };
 
-/* A user-networking rule for -netdev. */
+enum fwd_proto { FWD_TCP, FWD_UDP };
+
+/*
+ * A user-networking rule for -netdev and, for a hostfwd rule, its parts.
+ * A guestfwd rule keeps only its text.
+ */
 struct forward_spec {
 	char *rule;		/* "hostfwd=tcp::5555-:22", "guestfwd=..." */
+	bool guestfwd;		/* the parts below are unset */
+	enum fwd_proto proto;
+	char *host_addr;	/* "" for every address; IPv6 without [] */
+	unsigned host_port;	/* 1-65535 */
+	char *guest_addr;	/* "" for the guest's own */
+	unsigned guest_port;	/* 1-65535 */
 };
 
 /*
@@ -173,5 +184,20 @@ const char *disk_bus_name(enum disk_bus b);
 /* Parse ID:[rw:]DIR into its parts, which it owns. */
 int share_parse(const char *spec, struct share_spec *out, struct strbuf *err);
 void share_spec_release(struct share_spec *s);
+
+/*
+ * Parse a forward: [hostfwd=]PROTO:[ADDR]:PORT-[ADDR]:PORT with PROTO tcp
+ * or udp and ADDR possibly [IPv6], or guestfwd=RULE (kept as text).  out
+ * owns its strings.  Returns 0 or -EINVAL.
+ */
+int forward_parse(const char *spec, struct forward_spec *out,
+		  struct strbuf *err);
+void forward_spec_release(struct forward_spec *f);
+
+/*
+ * The host port of the first tcp rule in vm.forwards that goes to
+ * guest_port (e.g. 22 for ssh), or 0 when there is none.
+ */
+unsigned conf_forward_host_port(const struct vm_conf *c, unsigned guest_port);
 
 #endif

@@ -703,6 +703,11 @@ static void test_forwards(void **state)
 	static const char *const bad[] = {
 		"garbage", "tcp:5555", "http::80-:80", "hostfwd=garbage-x",
 		"tcp::1-:2 x", "tcp::1-:2\tx", "", "-", "hostfwd=",
+		/* ports are 1 to 65535, in plain decimal */
+		"tcp::0-:22", "tcp::65536-:22", "tcp::2222-:0", "tcp::022-:22",
+		"tcp::0x16-:22", "tcp::-:22", "tcp::2222-:", "tcp::2222-",
+		"tcp::x-:22", "udp::1-:2:3", "tcp:1.2.3.4-:22",
+		"tcp:[::1:2222-:22", "tcp:[::1]2222-:22", "guestfwd=tcp:x",
 	};
 	struct vm_conf *c = *state;
 	size_t i;
@@ -732,6 +737,97 @@ static void test_forwards(void **state)
 			    "hostfwd=tcp::2222-:22");
 	SET_OK(c, "vm", "forwards", "");
 	assert_int_equal(c->forwards.nr, 0);
+}
+
+static void assert_hostfwd(const struct forward_spec *f, const char *rule,
+			   enum fwd_proto proto, const char *host_addr,
+			   unsigned host_port, const char *guest_addr,
+			   unsigned guest_port)
+{
+	assert_string_equal(f->rule, rule);
+	assert_false(f->guestfwd);
+	assert_int_equal(f->proto, proto);
+	assert_string_equal(f->host_addr, host_addr);
+	assert_int_equal(f->host_port, host_port);
+	assert_string_equal(f->guest_addr, guest_addr);
+	assert_int_equal(f->guest_port, guest_port);
+}
+
+static void test_forward_parse(void **state)
+{
+	struct strbuf err = STRBUF_INIT;
+	struct forward_spec f;
+
+	(void)state;
+	assert_int_equal(forward_parse("tcp::5555-:22", &f, &err), 0);
+	assert_hostfwd(&f, "hostfwd=tcp::5555-:22", FWD_TCP, "", 5555, "", 22);
+	forward_spec_release(&f);
+	assert_null(f.rule);
+
+	assert_int_equal(forward_parse("hostfwd=udp::6000-:6000", &f, &err), 0);
+	assert_hostfwd(&f, "hostfwd=udp::6000-:6000", FWD_UDP, "", 6000, "",
+		       6000);
+	forward_spec_release(&f);
+
+	assert_int_equal(forward_parse("tcp:127.0.0.1:8080-10.0.2.15:80", &f,
+				       &err), 0);
+	assert_hostfwd(&f, "hostfwd=tcp:127.0.0.1:8080-10.0.2.15:80", FWD_TCP,
+		       "127.0.0.1", 8080, "10.0.2.15", 80);
+	forward_spec_release(&f);
+
+	assert_int_equal(forward_parse("tcp::1-:65535", &f, &err), 0);
+	assert_hostfwd(&f, "hostfwd=tcp::1-:65535", FWD_TCP, "", 1, "", 65535);
+	forward_spec_release(&f);
+
+	/* IPv6 in brackets; the rule keeps them, the parts do not. */
+	assert_int_equal(forward_parse("tcp:[::1]:2222-[fec0::15]:22", &f,
+				       &err), 0);
+	assert_hostfwd(&f, "hostfwd=tcp:[::1]:2222-[fec0::15]:22", FWD_TCP,
+		       "::1", 2222, "fec0::15", 22);
+	forward_spec_release(&f);
+
+	/* guestfwd keeps its text alone. */
+	assert_int_equal(forward_parse("guestfwd=tcp:10.0.2.100:80-"
+				       "tcp:127.0.0.1:8080", &f, &err), 0);
+	assert_string_equal(f.rule,
+			    "guestfwd=tcp:10.0.2.100:80-tcp:127.0.0.1:8080");
+	assert_true(f.guestfwd);
+	assert_null(f.host_addr);
+	assert_null(f.guest_addr);
+	assert_int_equal(f.host_port, 0);
+	assert_int_equal(f.guest_port, 0);
+	forward_spec_release(&f);
+	assert_string_equal(err.buf, "");
+
+	assert_int_equal(forward_parse("tcp::2222-:0", &f, &err), -EINVAL);
+	assert_string_equal(err.buf,
+			    "bad forward 'tcp::2222-:0' (use e.g. tcp::5555-:22)");
+	assert_null(f.rule);
+	assert_null(f.host_addr);
+	assert_null(f.guest_addr);
+	strbuf_release(&err);
+}
+
+static void test_forward_host_port(void **state)
+{
+	struct vm_conf *c = *state;
+
+	assert_int_equal(conf_forward_host_port(c, 22), 0);
+	SET_OK(c, "vm", "forwards", "udp::5000-:22");
+	SET_OK(c, "vm", "forwards",
+	       "guestfwd=tcp:10.0.2.100:22-tcp:127.0.0.1:22");
+	assert_int_equal(conf_forward_host_port(c, 22), 0);
+	SET_OK(c, "vm", "forwards", "tcp::8080-:80");
+	SET_OK(c, "vm", "forwards", "tcp:127.0.0.1:2222-:22");
+	SET_OK(c, "vm", "forwards", "tcp::3333-:22");
+	assert_int_equal(conf_forward_host_port(c, 22), 2222);
+	assert_int_equal(conf_forward_host_port(c, 80), 8080);
+	assert_int_equal(conf_forward_host_port(c, 443), 0);
+	/* The rescue's forwards are not the VM's. */
+	SET_OK(c, "rescue", "forwards", "tcp::4444-:443");
+	assert_int_equal(conf_forward_host_port(c, 443), 0);
+	SET_OK(c, "vm", "forwards", "");
+	assert_int_equal(conf_forward_host_port(c, 22), 0);
 }
 
 static void test_share_parse(void **state)
@@ -1548,6 +1644,8 @@ int main(void)
 		T(test_list_bad_item_changes_nothing),
 		T(test_lower_layer_never_overrides),
 		T(test_forwards),
+		cmocka_unit_test(test_forward_parse),
+		T(test_forward_host_port),
 		cmocka_unit_test(test_share_parse),
 		cmocka_unit_test(test_disks_parse),
 		cmocka_unit_test(test_disks_parse_rejects),
