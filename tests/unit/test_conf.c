@@ -1217,6 +1217,66 @@ static void test_load_valid_file(void **state)
 	strbuf_release(&err);
 }
 
+/* Every typed field as a file gives it. */
+static void test_load_typed_values(void **state)
+{
+	static const char *const keys[] = { "~/a.pub", "/k/b c.pub", NULL };
+	struct vm_conf *c = *state;
+	struct strbuf err = STRBUF_INIT;
+	char *path = write_file("typed.conf",
+		"[vm]\n"
+		"memory = 1.5G\n"
+		"disks = nvme=20G:raw,AHCI=512M\n"
+		"images = CDROM=tools.iso 'VIRT=raw=/i/my disk.img'\n"
+		"forwards = tcp:127.0.0.1:2222-:22 "
+		"guestfwd=tcp:10.0.2.100:80-tcp:127.0.0.1:8080\n"
+		"shares = data:/srv/data 'docs:rw:/srv/my docs'\n"
+		"sshkeys = ~/a.pub '/k/b c.pub'\n"
+		"[rescue]\n"
+		"memory = 768\n"
+		"forwards = udp::5353-10.0.2.15:53\n"
+		"shares = out:rw:@DATADIR@\n");
+
+	assert_int_equal(conf_load_file(c, path, LAYER_USER, false, &err), 0);
+	assert_string_equal(err.buf, "");
+	assert_true(c->memory == 1536 * MiB);
+	assert_int_equal(c->disks.nr, 2);
+	assert_disk(&c->disks.v[0], BUS_NVME, 20 * GiB, "raw");
+	assert_disk(&c->disks.v[1], BUS_AHCI, 512 * MiB, NULL);
+	assert_int_equal(c->images.nr, 2);
+	assert_int_equal(c->images.v[0].bus, BUS_CDROM);
+	assert_null(c->images.v[0].format);
+	assert_string_equal(c->images.v[0].path, "tools.iso");
+	assert_int_equal(c->images.v[1].bus, BUS_VIRT);
+	assert_string_equal(c->images.v[1].format, "raw");
+	assert_string_equal(c->images.v[1].path, "/i/my disk.img");
+	assert_int_equal(c->forwards.nr, 2);
+	assert_hostfwd(&c->forwards.v[0], "hostfwd=tcp:127.0.0.1:2222-:22",
+		       FWD_TCP, "127.0.0.1", 2222, "", 22);
+	assert_true(c->forwards.v[1].guestfwd);
+	assert_string_equal(c->forwards.v[1].rule,
+			    "guestfwd=tcp:10.0.2.100:80-tcp:127.0.0.1:8080");
+	assert_int_equal(c->shares.nr, 2);
+	assert_string_equal(c->shares.v[0].id, "data");
+	assert_string_equal(c->shares.v[0].dir, "/srv/data");
+	assert_false(c->shares.v[0].rw);
+	assert_string_equal(c->shares.v[1].id, "docs");
+	assert_string_equal(c->shares.v[1].dir, "/srv/my docs");
+	assert_true(c->shares.v[1].rw);
+	assert_paths(&c->sshkeys, keys);
+	assert_true(c->rescue.memory == 768 * MiB);
+	assert_int_equal(c->rescue.forwards.nr, 1);
+	assert_hostfwd(&c->rescue.forwards.v[0],
+		       "hostfwd=udp::5353-10.0.2.15:53", FWD_UDP, "", 5353,
+		       "10.0.2.15", 53);
+	assert_int_equal(c->rescue.shares.nr, 1);
+	assert_string_equal(c->rescue.shares.v[0].id, "out");
+	assert_string_equal(c->rescue.shares.v[0].dir, "@DATADIR@");
+	assert_true(c->rescue.shares.v[0].rw);
+	free(path);
+	strbuf_release(&err);
+}
+
 static void test_load_file_layers(void **state)
 {
 	struct vm_conf *c = *state;
@@ -1467,6 +1527,106 @@ static void test_write_guest_round_trip(void **state)
 	free(text);
 }
 
+static void assert_same_disks(const struct disk_list *a,
+			      const struct disk_list *b)
+{
+	size_t i;
+
+	assert_int_equal(a->nr, b->nr);
+	for (i = 0; i < a->nr; i++) {
+		assert_int_equal(a->v[i].bus, b->v[i].bus);
+		assert_true(a->v[i].size == b->v[i].size);
+		if (a->v[i].format)
+			assert_string_equal(a->v[i].format, b->v[i].format);
+		else
+			assert_null(b->v[i].format);
+		if (a->v[i].path)
+			assert_string_equal(a->v[i].path, b->v[i].path);
+		else
+			assert_null(b->v[i].path);
+	}
+}
+
+static void assert_same_shares(const struct share_list *a,
+			       const struct share_list *b)
+{
+	size_t i;
+
+	assert_int_equal(a->nr, b->nr);
+	for (i = 0; i < a->nr; i++) {
+		assert_string_equal(a->v[i].id, b->v[i].id);
+		assert_string_equal(a->v[i].dir, b->v[i].dir);
+		assert_int_equal(a->v[i].rw, b->v[i].rw);
+	}
+}
+
+static void assert_same_forwards(const struct forward_list *a,
+				 const struct forward_list *b)
+{
+	size_t i;
+
+	assert_int_equal(a->nr, b->nr);
+	for (i = 0; i < a->nr; i++) {
+		const struct forward_spec *f = &a->v[i];
+
+		if (f->guestfwd) {
+			assert_true(b->v[i].guestfwd);
+			assert_string_equal(f->rule, b->v[i].rule);
+			continue;
+		}
+		assert_hostfwd(&b->v[i], f->rule, f->proto, f->host_addr,
+			       f->host_port, f->guest_addr, f->guest_port);
+	}
+}
+
+/* Written to guest.conf and loaded again, every typed value is the same. */
+static void test_write_guest_typed_round_trip(void **state)
+{
+	struct vm_conf *c = *state, g;
+	char *text;
+	size_t i;
+
+	SET_OK(c, "vm", "memory", "1.5G");
+	SET_OK(c, "vm", "disks", "nvme=20G:raw,Virt=1.25G,AHCI=1000M");
+	SET_OK(c, "vm", "images", "cdrom=tools.iso");
+	SET_OK(c, "vm", "images", "VIRT=vmdk=/i/a=b c.vmdk");
+	SET_OK(c, "vm", "forwards", "tcp::2222-:22");
+	SET_OK(c, "vm", "forwards", "hostfwd=udp:[::1]:5353-10.0.2.15:53");
+	SET_OK(c, "vm", "forwards",
+	       "guestfwd=tcp:10.0.2.100:80-tcp:127.0.0.1:8080");
+	SET_OK(c, "vm", "shares", "in:ro:/srv/in");
+	SET_OK(c, "vm", "shares", "odd:ro:rw:/srv/named rw");
+	SET_OK(c, "vm", "shares", "it:rw:/srv/it's here");
+	SET_OK(c, "vm", "sshkeys", "~/.ssh/k 1.pub");
+	SET_OK(c, "rescue", "memory", "1T");
+	SET_OK(c, "rescue", "forwards", "tcp::2200-:22");
+	SET_OK(c, "rescue", "shares", "x:rw:@HOSTDIR@/x");
+
+	assert_int_equal(round_trip(c, "guest-typed.conf", &g, &text), 0);
+	assert_contains(text, "\nmemory = 1536M\n");
+	assert_contains(text, "\ndisks = NVME=20G:raw,VIRT=1280M,AHCI=1000M\n");
+	assert_contains(text, "\nimages = CDROM=tools.iso\n");
+	assert_contains(text, "\nshares = in:/srv/in\n");
+	assert_contains(text, "\nshares = 'odd:ro:rw:/srv/named rw'\n");
+	assert_contains(text, "\nmemory = 1T\n");
+
+	assert_true(g.memory == c->memory);
+	assert_true(g.rescue.memory == c->rescue.memory);
+	assert_same_disks(&c->disks, &g.disks);
+	assert_same_disks(&c->images, &g.images);
+	assert_same_forwards(&c->forwards, &g.forwards);
+	assert_same_forwards(&c->rescue.forwards, &g.rescue.forwards);
+	assert_same_shares(&c->shares, &g.shares);
+	assert_same_shares(&c->rescue.shares, &g.rescue.shares);
+	assert_int_equal(g.sshkeys.nr, c->sshkeys.nr);
+	for (i = 0; i < c->sshkeys.nr; i++)
+		assert_string_equal(g.sshkeys.v[i], c->sshkeys.v[i]);
+	assert_false(g.shares.v[1].rw);
+	assert_string_equal(g.shares.v[1].dir, "rw:/srv/named rw");
+	conf_release(&g);
+	free(text);
+}
+
 static void test_write_guest_defaults_only(void **state)
 {
 	struct vm_conf *c = *state, g;
@@ -1655,6 +1815,7 @@ int main(void)
 		cmocka_unit_test(test_image_parse),
 		cmocka_unit_test(test_disk_bus_name),
 		T(test_load_valid_file),
+		T(test_load_typed_values),
 		T(test_load_file_layers),
 		T(test_load_unknown_key_line),
 		T(test_load_bad_value_line),
@@ -1668,6 +1829,7 @@ int main(void)
 		T(test_rescue_profile_from_cli),
 		T(test_rescue_profile_checked_when_unused),
 		T(test_write_guest_round_trip),
+		T(test_write_guest_typed_round_trip),
 		T(test_write_guest_defaults_only),
 		T(test_write_guest_empty_list),
 		T(test_write_guest_long_value),
