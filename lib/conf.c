@@ -491,7 +491,7 @@ static void path_format(const void *item, struct strbuf *out)
 	strbuf_addstr(out, *(char *const *)item);
 }
 
-static int fwd_parse(const char *text, void *item, struct strbuf *err)
+static int fwd_item_parse(const char *text, void *item, struct strbuf *err)
 {
 	return forward_parse(text, item, err);
 }
@@ -559,8 +559,8 @@ static void disk_format(const void *item, struct strbuf *out)
 
 static const struct item_ops item_ops_of[] = {
 	[K_LIST] = { sizeof(char *), path_parse, path_release, path_format },
-	[K_FWDS] = { sizeof(struct forward_spec), fwd_parse, fwd_release,
-		     fwd_format },
+	[K_FWDS] = { sizeof(struct forward_spec), fwd_item_parse,
+		     fwd_release, fwd_format },
 	[K_SHARES] = { sizeof(struct share_spec), share_item_parse,
 		       share_release, share_format },
 	[K_IMAGES] = { sizeof(struct disk_spec), image_item_parse,
@@ -570,7 +570,7 @@ static const struct item_ops item_ops_of[] = {
 		      disk_format },
 };
 
-/* NULL for a key that holds no array. */
+/* NULL for a key that holds no list. */
 static const struct item_ops *item_ops(const struct conf_key *k)
 {
 	if ((size_t)k->type >= sizeof(item_ops_of) / sizeof(item_ops_of[0]) ||
@@ -590,7 +590,8 @@ struct any_list {
 
 #define IS_ANY_LIST(t) \
 	_Static_assert(sizeof(struct t) == sizeof(struct any_list) && \
-		       offsetof(struct t, nr) == offsetof(struct any_list, nr), \
+		       offsetof(struct t, nr) == \
+		       offsetof(struct any_list, nr), \
 		       #t " is not { T *v; size_t nr; }")
 IS_ANY_LIST(disk_list);
 IS_ANY_LIST(share_list);

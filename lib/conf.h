@@ -94,7 +94,7 @@ struct vm_conf {
 	unsigned cores;
 	unsigned sockets;
 	uint64_t memory;	/* bytes, 16M to 16T */
-	struct disk_list disks;	/* WORKDIR/disk-N.img: bus, size, format */
+	struct disk_list disks;	/* WORKDIR/disk-N.img: bus, size, fmt */
 	struct disk_list images;	/* extra images: bus, format, path */
 	struct forward_list forwards;
 	struct share_list shares;

@@ -124,8 +124,8 @@ static void assert_shares(const struct share_list *l, const char *const *want)
 	size_t i;
 
 	for (i = 0; i < l->nr; i++)
-		strvec_pushf(&sv, "%s:%s%s", l->v[i].id, l->v[i].rw ? "rw:" : "",
-			     l->v[i].dir);
+		strvec_pushf(&sv, "%s:%s%s", l->v[i].id,
+			     l->v[i].rw ? "rw:" : "", l->v[i].dir);
 	assert_list(&sv, want);
 	strvec_clear(&sv);
 }
