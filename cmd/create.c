@@ -63,18 +63,12 @@ static int check_fresh(struct vm_ctx *ctx)
 
 static int make_disks(struct vm_ctx *ctx, struct strvec *made)
 {
-	struct disk_spec *d = NULL;
-	struct strbuf err = STRBUF_INIT;
-	int n, i, r = 0;
+	const struct disk_spec *d = ctx->conf.disks.v;
+	size_t i;
+	int r = 0;
 
-	n = disks_parse(ctx->conf.disks, &d, &err);
-	if (n < 0) {
-		log_error("cannot create %s: disks: %s", ctx->conf.name, err.buf);
-		strbuf_release(&err);
-		return n;
-	}
-	for (i = 0; i < n; i++) {
-		char *path = xasprintf("%s/disk-%d.img", ctx->workdir, i);
+	for (i = 0; i < ctx->conf.disks.nr; i++) {
+		char *path = xasprintf("%s/disk-%zu.img", ctx->workdir, i);
 		char *size = xasprintf("%llu",
 				       (unsigned long long)d[i].size);
 		struct strbuf out = STRBUF_INIT;
@@ -111,8 +105,6 @@ static int make_disks(struct vm_ctx *ctx, struct strvec *made)
 		free(path);
 		free(size);
 	}
-	disk_specs_free(d, n);
-	strbuf_release(&err);
 	return r;
 }
 

@@ -260,26 +260,22 @@ int cmd_inspect_worker(struct vm_ctx *ctx, int argc, char **argv)
 static void worker_argv(struct vm_ctx *ctx, const char *path,
 			struct strvec *av)
 {
-	struct disk_spec *d = NULL;
-	struct strbuf e = STRBUF_INIT;
-	int nd = disks_parse(ctx->conf.disks, &d, &e);
-	int n;
+	size_t k;
 
 	strvec_pushl(av, "vm", "@inspect-worker", ctx->accel,
 		     ctx->json ? "json" : "text", path ? path : "-", NULL);
-	for (n = 0;; n++) {
-		char *disk = xasprintf("%s/disk-%d.img", ctx->workdir, n);
-		const char *fmt = nd > n && d[n].format ? d[n].format : "qcow2";
+	for (k = 0; k < ctx->conf.disks.nr; k++) {
+		const struct disk_spec *d = &ctx->conf.disks.v[k];
+		char *disk = xasprintf("%s/disk-%zu.img", ctx->workdir, k);
 
 		if (!fs_exists(disk)) {
 			free(disk);
 			break;
 		}
-		strvec_pushf(av, "%s=%s", fmt, disk);
+		strvec_pushf(av, "%s=%s", d->format ? d->format : "qcow2",
+			     disk);
 		free(disk);
 	}
-	disk_specs_free(d, nd > 0 ? nd : 0);
-	strbuf_release(&e);
 }
 
 int cmd_inspect(struct vm_ctx *ctx, int argc, char **argv)

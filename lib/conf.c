@@ -76,6 +76,20 @@ _Static_assert(NKEYS <= 64, "vm_conf.layer is too small");
 #define CFIELD(c, k, type) \
 	((const type *)(const void *)((const char *)(c) + (k)->off))
 
+/*
+ * The keys that hold several items, each in a struct NAME_list of conf.h:
+ * { T *v; size_t nr; }.  How one item is parsed, released and written
+ * back as text.
+ */
+struct item_ops {
+	size_t size;
+	int (*parse)(const char *text, void *item, struct strbuf *err);
+	void (*release)(void *item);
+	void (*format)(const void *item, struct strbuf *out);
+};
+
+static void list_clear(struct vm_conf *c, const struct conf_key *k);
+
 static void set_str(char **dst, const char *v)
 {
 	free(*dst);
@@ -121,15 +135,8 @@ void conf_init(struct vm_conf *c)
 	};
 	size_t i;
 
+	/* Lists start out NULL and empty. */
 	memset(c, 0, sizeof(*c));
-	for (i = 0; i < NKEYS; i++) {
-		if (keys[i].type == K_LIST || keys[i].type == K_FWDS ||
-		    keys[i].type == K_SHARES || keys[i].type == K_IMAGES) {
-			struct strvec *sv = FIELD(c, &keys[i], struct strvec);
-
-			*sv = (struct strvec)STRVEC_INIT;
-		}
-	}
 	for (i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
 		if (conf_set(c, defaults[i][0], defaults[i][1], defaults[i][2],
 			     LAYER_DEFAULT, &err))
@@ -144,12 +151,12 @@ void conf_release(struct vm_conf *c)
 
 	for (i = 0; i < NKEYS; i++) {
 		switch (keys[i].type) {
-		case K_STR: case K_NAME: case K_MEM: case K_DISKS:
-		case K_PROFILE: case K_SHA:
+		case K_STR: case K_NAME: case K_PROFILE: case K_SHA:
 			free(*FIELD(c, &keys[i], char *));
 			break;
-		case K_LIST: case K_FWDS: case K_SHARES: case K_IMAGES:
-			strvec_clear(FIELD(c, &keys[i], struct strvec));
+		case K_DISKS: case K_LIST: case K_FWDS: case K_SHARES:
+		case K_IMAGES:
+			list_clear(c, &keys[i]);
 			break;
 		default:
 			break;
@@ -192,15 +199,28 @@ static int bus_parse(const char *s, size_t len, enum disk_bus *out)
 	return -EINVAL;
 }
 
+static void disk_release(void *item)
+{
+	struct disk_spec *d = item;
+
+	free(d->format);
+	free(d->path);
+}
+
 void disk_specs_free(struct disk_spec *d, int n)
 {
 	int i;
 
-	for (i = 0; d && i < n; i++) {
-		free(d[i].format);
-		free(d[i].path);
-	}
+	for (i = 0; d && i < n; i++)
+		disk_release(&d[i]);
 	free(d);
+}
+
+void disk_spec_copy(struct disk_spec *dst, const struct disk_spec *src)
+{
+	*dst = *src;
+	dst->format = src->format ? xstrdup(src->format) : NULL;
+	dst->path = src->path ? xstrdup(src->path) : NULL;
 }
 
 static bool format_is_valid(const char *f)
@@ -351,64 +371,320 @@ int share_parse(const char *spec, struct share_spec *out, struct strbuf *err)
 	return 0;
 }
 
-/* A bare "tcp::5555-:22" is a hostfwd rule, as in the reference. */
-static int forward_normalize(const char *v, struct strbuf *out,
-			     struct strbuf *err)
+void forward_spec_release(struct forward_spec *f)
 {
-	const char *rule = v;
-
-	if (str_starts_with(v, "hostfwd="))
-		rule = v + 8;
-	else if (str_starts_with(v, "guestfwd="))
-		rule = v + 9;
-	if ((str_starts_with(rule, "tcp:") || str_starts_with(rule, "udp:") ||
-	     (rule != v + 8 && rule != v)) &&
-	    strchr(rule, '-') && !strpbrk(rule, " \t")) {
-		if (rule == v)
-			strbuf_addstr(out, "hostfwd=");
-		strbuf_addstr(out, v);
-		return 0;
-	}
-	strbuf_addf(err, "bad forward '%s' (use e.g. tcp::5555-:22)", v);
-	return -EINVAL;
+	free(f->rule);
+	free(f->host_addr);
+	free(f->guest_addr);
+	memset(f, 0, sizeof(*f));
 }
 
-static int set_list_item(const struct conf_key *k, struct strvec *sv,
-			 const char *v, struct strbuf *err)
+/*
+ * [ADDR]:PORT in s up to end.  PORT is plain decimal: QEMU would read a
+ * leading 0 as octal.
+ */
+static int addr_port_parse(const char *s, const char *end, char **addr,
+			   unsigned *port)
 {
-	struct strbuf norm = STRBUF_INIT;
-	int r = 0;
+	const char *colon;
+	char *num;
+	uint64_t n;
+	int r;
 
-	switch (k->type) {
-	case K_FWDS:
-		r = forward_normalize(v, &norm, err);
-		break;
-	case K_SHARES: {
-		struct share_spec s;
+	if (*s == '[') {
+		const char *close = memchr(s, ']', (size_t)(end - s));
 
-		r = share_parse(v, &s, err);
-		share_spec_release(&s);
-		strbuf_addstr(&norm, v);
-		break;
+		if (!close || close + 1 == end || close[1] != ':')
+			return -EINVAL;
+		*addr = xasprintf("%.*s", (int)(close - s - 1), s + 1);
+		colon = close + 1;
+	} else {
+		colon = memchr(s, ':', (size_t)(end - s));
+		if (!colon)
+			return -EINVAL;
+		*addr = xasprintf("%.*s", (int)(colon - s), s);
 	}
-	case K_IMAGES: {
-		struct disk_spec d;
+	num = xasprintf("%.*s", (int)(end - colon - 1), colon + 1);
+	r = num[0] == '0' ? -EINVAL : parse_uint(num, 1, 65535, &n);
+	free(num);
+	if (r)
+		return -EINVAL;
+	*port = (unsigned)n;
+	return 0;
+}
 
-		r = image_parse(v, &d, err);
-		disk_specs_free(NULL, 0);
-		free(d.format);
-		free(d.path);
-		strbuf_addstr(&norm, v);
-		break;
+/* A bare "tcp::5555-:22" is a hostfwd rule, as in the reference. */
+int forward_parse(const char *spec, struct forward_spec *out,
+		  struct strbuf *err)
+{
+	const char *body = spec, *dash;
+	int r = -EINVAL;
+
+	memset(out, 0, sizeof(*out));
+	if (strpbrk(spec, " \t"))
+		goto out;
+	if (str_starts_with(spec, "guestfwd=")) {
+		if (strchr(spec + 9, '-')) {
+			out->guestfwd = true;
+			out->rule = xstrdup(spec);
+			r = 0;
+		}
+		goto out;
 	}
-	default:
-		strbuf_addstr(&norm, v);
-		break;
+	if (str_starts_with(spec, "hostfwd="))
+		body = spec + 8;
+	if (str_starts_with(body, "tcp:"))
+		out->proto = FWD_TCP;
+	else if (str_starts_with(body, "udp:"))
+		out->proto = FWD_UDP;
+	else
+		goto out;
+	dash = strchr(body + 4, '-');
+	if (!dash ||
+	    addr_port_parse(body + 4, dash, &out->host_addr, &out->host_port) ||
+	    addr_port_parse(dash + 1, dash + 1 + strlen(dash + 1),
+			    &out->guest_addr, &out->guest_port))
+		goto out;
+	out->rule = xasprintf("hostfwd=%s", body);
+	r = 0;
+out:
+	if (r) {
+		forward_spec_release(out);
+		strbuf_addf(err, "bad forward '%s' (use e.g. tcp::5555-:22)",
+			    spec);
 	}
-	if (!r)
-		strvec_push(sv, norm.buf);
-	strbuf_release(&norm);
 	return r;
+}
+
+unsigned conf_forward_host_port(const struct vm_conf *c, unsigned guest_port)
+{
+	size_t i;
+
+	for (i = 0; i < c->forwards.nr; i++) {
+		const struct forward_spec *f = &c->forwards.v[i];
+
+		if (!f->guestfwd && f->proto == FWD_TCP &&
+		    f->guest_port == guest_port)
+			return f->host_port;
+	}
+	return 0;
+}
+
+/*
+ * The item operations of each list key: parse one item, release it,
+ * write it back as text that parses to the same item.
+ */
+static int path_parse(const char *text, void *item, struct strbuf *err)
+{
+	(void)err;
+	*(char **)item = xstrdup(text);
+	return 0;
+}
+
+static void path_release(void *item)
+{
+	free(*(char **)item);
+}
+
+static void path_format(const void *item, struct strbuf *out)
+{
+	strbuf_addstr(out, *(char *const *)item);
+}
+
+static int fwd_item_parse(const char *text, void *item, struct strbuf *err)
+{
+	return forward_parse(text, item, err);
+}
+
+static void fwd_release(void *item)
+{
+	forward_spec_release(item);
+}
+
+static void fwd_format(const void *item, struct strbuf *out)
+{
+	const struct forward_spec *f = item;
+
+	strbuf_addstr(out, f->rule);
+}
+
+static int share_item_parse(const char *text, void *item, struct strbuf *err)
+{
+	return share_parse(text, item, err);
+}
+
+static void share_release(void *item)
+{
+	share_spec_release(item);
+}
+
+static void share_format(const void *item, struct strbuf *out)
+{
+	const struct share_spec *s = item;
+
+	strbuf_addf(out, "%s:", s->id);
+	/* ro: keeps a directory named like "rw:x" from reading as rw. */
+	if (s->rw)
+		strbuf_addstr(out, "rw:");
+	else if (str_starts_with(s->dir, "rw:") ||
+		 str_starts_with(s->dir, "ro:"))
+		strbuf_addstr(out, "ro:");
+	strbuf_addstr(out, s->dir);
+}
+
+static int image_item_parse(const char *text, void *item, struct strbuf *err)
+{
+	return image_parse(text, item, err);
+}
+
+static void image_format(const void *item, struct strbuf *out)
+{
+	const struct disk_spec *d = item;
+
+	strbuf_addf(out, "%s=", disk_bus_name(d->bus));
+	if (d->format)
+		strbuf_addf(out, "%s=", d->format);
+	strbuf_addstr(out, d->path);
+}
+
+static void disk_format(const void *item, struct strbuf *out)
+{
+	const struct disk_spec *d = item;
+
+	strbuf_addf(out, "%s=", disk_bus_name(d->bus));
+	strbuf_add_size(out, d->size);
+	if (d->format)
+		strbuf_addf(out, ":%s", d->format);
+}
+
+static const struct item_ops item_ops_of[] = {
+	[K_LIST] = { sizeof(char *), path_parse, path_release, path_format },
+	[K_FWDS] = { sizeof(struct forward_spec), fwd_item_parse,
+		     fwd_release, fwd_format },
+	[K_SHARES] = { sizeof(struct share_spec), share_item_parse,
+		       share_release, share_format },
+	[K_IMAGES] = { sizeof(struct disk_spec), image_item_parse,
+		       disk_release, image_format },
+	/* One value, "AHCI=30G,NVME=10G", that disks_parse reads. */
+	[K_DISKS] = { sizeof(struct disk_spec), NULL, disk_release,
+		      disk_format },
+};
+
+/* NULL for a key that holds no list. */
+static const struct item_ops *item_ops(const struct conf_key *k)
+{
+	if ((size_t)k->type >= sizeof(item_ops_of) / sizeof(item_ops_of[0]) ||
+	    !item_ops_of[k->type].size)
+		return NULL;
+	return &item_ops_of[k->type];
+}
+
+/*
+ * Every struct NAME_list of conf.h, seen as bytes: the lists are copied
+ * in and out rather than reached through a pointer of another type.
+ */
+struct any_list {
+	char *v;
+	size_t nr;
+};
+
+#define IS_ANY_LIST(t) \
+	_Static_assert(sizeof(struct t) == sizeof(struct any_list) && \
+		       offsetof(struct t, nr) == \
+		       offsetof(struct any_list, nr), \
+		       #t " is not { T *v; size_t nr; }")
+IS_ANY_LIST(disk_list);
+IS_ANY_LIST(share_list);
+IS_ANY_LIST(forward_list);
+IS_ANY_LIST(path_list);
+#undef IS_ANY_LIST
+
+/* A list key: its value is items, which come one by one. */
+static bool is_list(const struct conf_key *k)
+{
+	return item_ops(k) && item_ops(k)->parse;
+}
+
+static struct any_list list_get(const struct vm_conf *c,
+				const struct conf_key *k)
+{
+	struct any_list l;
+
+	memcpy(&l, CFIELD(c, k, char), sizeof(l));
+	return l;
+}
+
+static void list_put(struct vm_conf *c, const struct conf_key *k,
+		     const struct any_list *l)
+{
+	memcpy(FIELD(c, k, char), l, sizeof(*l));
+}
+
+/* Release the items of l and its array; l is left empty. */
+static void list_free(const struct conf_key *k, struct any_list *l)
+{
+	const struct item_ops *o = item_ops(k);
+	size_t i;
+
+	for (i = 0; i < l->nr; i++)
+		o->release(l->v + i * o->size);
+	free(l->v);
+	l->v = NULL;
+	l->nr = 0;
+}
+
+static void list_clear(struct vm_conf *c, const struct conf_key *k)
+{
+	struct any_list l = list_get(c, k);
+
+	list_free(k, &l);
+	list_put(c, k, &l);
+}
+
+/* Move the items of add to the end of the list of k; add is left empty. */
+static void list_append(struct vm_conf *c, const struct conf_key *k,
+			struct any_list *add)
+{
+	const struct item_ops *o = item_ops(k);
+	struct any_list l = list_get(c, k);
+
+	if (add->nr) {
+		l.v = xrealloc(l.v, (l.nr + add->nr) * o->size);
+		memcpy(l.v + l.nr * o->size, add->v, add->nr * o->size);
+		l.nr += add->nr;
+		list_put(c, k, &l);
+	}
+	free(add->v);
+	add->v = NULL;
+	add->nr = 0;
+}
+
+/* Each item of l as text, in order. */
+static void list_text(const struct conf_key *k, const struct any_list *l,
+		      struct strvec *out)
+{
+	const struct item_ops *o = item_ops(k);
+	struct strbuf sb = STRBUF_INIT;
+	size_t i;
+
+	for (i = 0; i < l->nr; i++) {
+		strbuf_reset(&sb);
+		o->format(l->v + i * o->size, &sb);
+		strvec_push(out, sb.buf);
+	}
+	strbuf_release(&sb);
+}
+
+/* vm.disks as text: "AHCI=30G,NVME=10G:raw".  Caller frees. */
+static char *disks_text(const struct conf_key *k, const struct any_list *l)
+{
+	struct strvec sv = STRVEC_INIT;
+	char *j;
+
+	list_text(k, l, &sv);
+	j = strvec_join(&sv, ",", false);
+	strvec_clear(&sv);
+	return j;
 }
 
 static int parse_secs(const char *v, unsigned *out)
@@ -434,13 +710,99 @@ static int parse_secs(const char *v, unsigned *out)
 	return 0;
 }
 
-uint64_t conf_memory_mib(const char *memory)
+/*
+ * guest.conf must read back what it is given: inih cuts lines at 199
+ * characters.  text is the value as conf_write_guest would write it.
+ */
+static int check_written_back(const char *given, const char *text,
+			      struct strbuf *err)
 {
-	uint64_t b = 0;
-
-	if (parse_size(memory, 'M', &b))
+	if (strlen(text) <= CONF_VALUE_MAX)
 		return 0;
-	return b >> 20;
+	strbuf_addf(err, "'%s' is too long when written back as %s (at most %d characters)",
+		    given, text, CONF_VALUE_MAX);
+	return -EINVAL;
+}
+
+static int set_disks(struct vm_conf *c, const struct conf_key *k,
+		     const char *v, struct strbuf *err)
+{
+	struct disk_spec *d;
+	struct any_list l;
+	char *text;
+	int r;
+
+	r = disks_parse(v, &d, err);
+	if (r < 0)
+		return r;
+	l.v = (char *)d;
+	l.nr = (size_t)r;
+	/* 1.5G comes back as 1536M, which may be longer. */
+	text = disks_text(k, &l);
+	r = check_written_back(v, text, err);
+	free(text);
+	if (!r) {
+		list_clear(c, k);
+		list_append(c, k, &l);
+	}
+	list_free(k, &l);
+	return r;
+}
+
+/*
+ * Files hold several items a line; the CLI gives one.  Items append; an
+ * empty value empties the list; the first value from a new layer
+ * replaces the older layer's list.  A value with a bad item changes
+ * nothing.
+ */
+static int set_list(struct vm_conf *c, const struct conf_key *k,
+		    const char *v, enum conf_layer layer, struct strbuf *err)
+{
+	const struct item_ops *o = item_ops(k);
+	unsigned char *list_layer = &c->list_layer[k - keys];
+	struct strvec items = STRVEC_INIT;
+	struct strbuf text = STRBUF_INIT, quoted = STRBUF_INIT;
+	struct any_list add = { NULL, 0 };
+	size_t i;
+	int r = 0;
+
+	if (!*v) {
+		list_clear(c, k);
+		*list_layer = (unsigned char)layer;
+		return 0;
+	}
+	if (layer == LAYER_CLI) {
+		strvec_push(&items, v);
+	} else if (str_split_args(v, &items)) {
+		strbuf_addf(err, "unterminated quote in '%s'", v);
+		r = -EINVAL;
+	}
+	add.v = xcalloc(items.nr, o->size);
+	for (i = 0; !r && i < items.nr; i++) {
+		char *item = add.v + i * o->size;
+
+		r = o->parse(items.v[i], item, err);
+		if (r)
+			break;
+		add.nr++;
+		/* guest.conf has an item a line, shell-quoted. */
+		strbuf_reset(&text);
+		strbuf_reset(&quoted);
+		o->format(item, &text);
+		strbuf_add_shquoted(&quoted, text.buf);
+		r = check_written_back(items.v[i], quoted.buf, err);
+	}
+	if (!r) {
+		if (*list_layer != layer)
+			list_clear(c, k);
+		*list_layer = (unsigned char)layer;
+		list_append(c, k, &add);
+	}
+	list_free(k, &add);
+	strbuf_release(&text);
+	strbuf_release(&quoted);
+	strvec_clear(&items);
+	return r;
 }
 
 static int set_value(struct vm_conf *c, const struct conf_key *k,
@@ -499,7 +861,7 @@ static int set_value(struct vm_conf *c, const struct conf_key *k,
 				    v);
 			return -EINVAL;
 		}
-		set_str(FIELD(c, k, char *), v);
+		*FIELD(c, k, uint64_t) = n;
 		return 0;
 	case K_BOOL:
 		if (parse_bool(v, &b)) {
@@ -553,46 +915,13 @@ static int set_value(struct vm_conf *c, const struct conf_key *k,
 			return -EINVAL;
 		}
 		return 0;
-	case K_DISKS: {
-		struct disk_spec *d;
-
-		r = disks_parse(v, &d, err);
-		if (r < 0)
-			return r;
-		disk_specs_free(d, r);
-		set_str(FIELD(c, k, char *), v);
-		return 0;
-	}
+	case K_DISKS:
+		return set_disks(c, k, v, err);
 	case K_LIST:
 	case K_FWDS:
 	case K_SHARES:
-	case K_IMAGES: {
-		struct strvec *sv = FIELD(c, k, struct strvec);
-		struct strvec items = STRVEC_INIT;
-		size_t i;
-
-		if (!*v) {
-			strvec_clear(sv);
-			return 0;
-		}
-		/* Files hold several items a line; the CLI gives one. */
-		if (layer == LAYER_CLI) {
-			strvec_push(&items, v);
-		} else if (str_split_args(v, &items)) {
-			strbuf_addf(err, "unterminated quote in '%s'", v);
-			strvec_clear(&items);
-			return -EINVAL;
-		}
-		for (i = 0; i < items.nr; i++) {
-			r = set_list_item(k, sv, items.v[i], err);
-			if (r) {
-				strvec_clear(&items);
-				return r;
-			}
-		}
-		strvec_clear(&items);
-		return 0;
-	}
+	case K_IMAGES:
+		return set_list(c, k, v, layer, err);
 	}
 	return -EINVAL;
 }
@@ -660,11 +989,6 @@ int conf_set(struct vm_conf *c, const char *section, const char *key,
 		r = set_value(&scratch, k, value, layer, err);
 		conf_release(&scratch);
 		return r;
-	}
-	if ((k->type == K_LIST || k->type == K_FWDS || k->type == K_SHARES ||
-	     k->type == K_IMAGES) && c->list_layer[idx] != layer) {
-		strvec_clear(FIELD(c, k, struct strvec));
-		c->list_layer[idx] = (unsigned char)layer;
 	}
 	r = set_value(c, k, value, layer, err);
 	if (!r)
@@ -752,8 +1076,7 @@ static void key_to_text(const struct vm_conf *c, const struct conf_key *k,
 			struct strbuf *out, struct strvec *items)
 {
 	switch (k->type) {
-	case K_STR: case K_NAME: case K_MEM: case K_DISKS: case K_PROFILE:
-	case K_SHA: {
+	case K_STR: case K_NAME: case K_PROFILE: case K_SHA: {
 		const char *s = *CFIELD(c, k, char *const);
 
 		strbuf_addstr(out, s ? s : "");
@@ -762,6 +1085,17 @@ static void key_to_text(const struct vm_conf *c, const struct conf_key *k,
 	case K_UINT: case K_SECS:
 		strbuf_addf(out, "%u", *CFIELD(c, k, unsigned));
 		break;
+	case K_MEM:
+		strbuf_add_size(out, *CFIELD(c, k, uint64_t));
+		break;
+	case K_DISKS: {
+		struct any_list l = list_get(c, k);
+		char *j = disks_text(k, &l);
+
+		strbuf_addstr(out, j);
+		free(j);
+		break;
+	}
 	case K_PORT: {
 		unsigned p = *CFIELD(c, k, unsigned);
 
@@ -781,13 +1115,17 @@ static void key_to_text(const struct vm_conf *c, const struct conf_key *k,
 			      "cdrom" : "kernel");
 		break;
 	case K_LIST: case K_FWDS: case K_SHARES: case K_IMAGES: {
-		const struct strvec *sv = CFIELD(c, k, struct strvec);
-		char *j = strvec_join(sv, " ", true);
+		struct any_list l = list_get(c, k);
+		struct strvec sv = STRVEC_INIT;
+		char *j;
 
+		list_text(k, &l, &sv);
+		j = strvec_join(&sv, " ", true);
 		strbuf_addstr(out, j);
 		free(j);
 		if (items)
-			strvec_pushv(items, sv->v);
+			strvec_pushv(items, sv.v);
+		strvec_clear(&sv);
 		break;
 	}
 	}
@@ -831,8 +1169,7 @@ int conf_write_guest(const struct vm_conf *c, const char *path)
 		}
 		strbuf_reset(&v);
 		key_to_text(c, k, &v, &items);
-		if (k->type == K_LIST || k->type == K_FWDS ||
-		    k->type == K_SHARES || k->type == K_IMAGES) {
+		if (is_list(k)) {
 			/* One item a line keeps lines short for inih. */
 			if (!items.nr)
 				strbuf_addf(&out, "%s =\n", k->name);

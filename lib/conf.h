@@ -27,6 +27,53 @@ struct disk_spec {
 	char *path;		/* NULL: WORKDIR/disk-N.img */
 };
 
+/* A share ID:[rw:]DIR (DIR may hold macros such as @HOSTDIR@). */
+struct share_spec {
+	char *id;
+	char *dir;
+	bool rw;
+};
+
+enum fwd_proto { FWD_TCP, FWD_UDP };
+
+/*
+ * A user-networking rule for -netdev and, for a hostfwd rule, its parts.
+ * A guestfwd rule keeps only its text.
+ */
+struct forward_spec {
+	char *rule;		/* "hostfwd=tcp::5555-:22", "guestfwd=..." */
+	bool guestfwd;		/* the parts below are unset */
+	enum fwd_proto proto;
+	char *host_addr;	/* "" for every address; IPv6 without [] */
+	unsigned host_port;	/* 1-65535 */
+	char *guest_addr;	/* "" for the guest's own */
+	unsigned guest_port;	/* 1-65535 */
+};
+
+/*
+ * The settings that hold several items keep them as { T *v; size_t nr; }
+ * (conf.c relies on that shape).
+ */
+struct disk_list {
+	struct disk_spec *v;
+	size_t nr;
+};
+
+struct share_list {
+	struct share_spec *v;
+	size_t nr;
+};
+
+struct forward_list {
+	struct forward_spec *v;
+	size_t nr;
+};
+
+struct path_list {
+	char **v;
+	size_t nr;
+};
+
 enum accel_mode { ACCEL_AUTO, ACCEL_KVM, ACCEL_TCG };
 enum rescue_boot { RESCUE_BOOT_KERNEL, RESCUE_BOOT_CDROM };
 
@@ -34,9 +81,9 @@ enum rescue_boot { RESCUE_BOOT_KERNEL, RESCUE_BOOT_CDROM };
 struct rescue_conf {
 	char *iso;
 	unsigned cores;
-	char *memory;
-	struct strvec forwards;
-	struct strvec shares;
+	uint64_t memory;	/* bytes */
+	struct forward_list forwards;
+	struct share_list shares;
 	enum rescue_boot boot;
 	unsigned boot_timeout;	/* seconds until STARTED */
 };
@@ -46,11 +93,11 @@ struct vm_conf {
 	char *arch;
 	unsigned cores;
 	unsigned sockets;
-	char *memory;		/* validated size text, e.g. "2G" */
-	char *disks;		/* "AHCI=30G,NVME=10G" */
-	struct strvec images;	/* TYPE=[FMT=]PATH */
-	struct strvec forwards;	/* hostfwd=tcp::5555-:22 */
-	struct strvec shares;	/* ID:[rw:]DIR */
+	uint64_t memory;	/* bytes, 16M to 16T */
+	struct disk_list disks;	/* WORKDIR/disk-N.img: bus, size, fmt */
+	struct disk_list images;	/* extra images: bus, format, path */
+	struct forward_list forwards;
+	struct share_list shares;
 	bool uefi;
 	bool keep_cd;
 	bool netdev;
@@ -62,7 +109,7 @@ struct vm_conf {
 	char *bootimage;	/* ISO given to @create: a path or a URL */
 	char *bootimage_sha256;	/* its SHA-256 when it came by URL */
 	bool firstboot;
-	struct strvec sshkeys;
+	struct path_list sshkeys;	/* as given: ~ not expanded */
 	char *media;
 	char *media_mirror;
 	char *media_storage;
@@ -83,8 +130,10 @@ void conf_release(struct vm_conf *c);
 /*
  * Set section/key to value from the given layer.  Lists append; an empty
  * value empties the list; the first value from a new layer replaces the
- * older layer's list.  Returns 0, -ENOENT (unknown section or key) or
- * -EINVAL (bad value); err receives the reason without the key name.
+ * older layer's list.  A value that fails changes nothing, and a value
+ * is refused when guest.conf could not read it back as written.
+ * Returns 0, -ENOENT (unknown section or key) or -EINVAL (bad value);
+ * err receives the reason without the key name.
  */
 int conf_set(struct vm_conf *c, const char *section, const char *key,
 	     const char *value, enum conf_layer layer, struct strbuf *err);
@@ -120,23 +169,35 @@ void conf_each(const struct vm_conf *c,
 			  const char *value, void *data),
 	       void *data);
 
-/* Parse "AHCI=30G,NVME=10G" into specs.  Returns count or -EINVAL. */
+/*
+ * Parse "AHCI=30G,NVME=10G" into specs (the setter of vm.disks; public for
+ * the tests).  Returns count or -EINVAL.
+ */
 int disks_parse(const char *spec, struct disk_spec **out, struct strbuf *err);
 /* Parse one -i value TYPE=[FMT=]PATH. */
 int image_parse(const char *spec, struct disk_spec *out, struct strbuf *err);
 void disk_specs_free(struct disk_spec *d, int n);
+/* Fill dst with a copy of src that owns its strings. */
+void disk_spec_copy(struct disk_spec *dst, const struct disk_spec *src);
 const char *disk_bus_name(enum disk_bus b);
 
-/* Parse ID:[rw:]DIR into its parts (pointers into a copy it owns). */
-struct share_spec {
-	char *id;
-	char *dir;
-	bool rw;
-};
+/* Parse ID:[rw:]DIR into its parts, which it owns. */
 int share_parse(const char *spec, struct share_spec *out, struct strbuf *err);
 void share_spec_release(struct share_spec *s);
 
-/* Memory in MiB from the validated text. */
-uint64_t conf_memory_mib(const char *memory);
+/*
+ * Parse a forward: [hostfwd=]PROTO:[ADDR]:PORT-[ADDR]:PORT with PROTO tcp
+ * or udp and ADDR possibly [IPv6], or guestfwd=RULE (kept as text).  out
+ * owns its strings.  Returns 0 or -EINVAL.
+ */
+int forward_parse(const char *spec, struct forward_spec *out,
+		  struct strbuf *err);
+void forward_spec_release(struct forward_spec *f);
+
+/*
+ * The host port of the first tcp rule in vm.forwards that goes to
+ * guest_port (e.g. 22 for ssh), or 0 when there is none.
+ */
+unsigned conf_forward_host_port(const struct vm_conf *c, unsigned guest_port);
 
 #endif

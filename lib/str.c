@@ -402,6 +402,26 @@ int parse_size(const char *s, char default_unit, uint64_t *out)
 	return 0;
 }
 
+void strbuf_add_size(struct strbuf *sb, uint64_t bytes)
+{
+	static const char units[] = "PTGMK";
+	int i;
+
+	for (i = 0; units[i]; i++) {
+		int shift = unit_shift(units[i]);
+		uint64_t n = bytes >> shift;
+
+		/* parse_size keeps the top count of a unit for a fraction. */
+		if (n && !(bytes & ((1ULL << shift) - 1)) &&
+		    n <= (UINT64_MAX >> shift) - 1) {
+			strbuf_addf(sb, "%llu%c", (unsigned long long)n,
+				    units[i]);
+			return;
+		}
+	}
+	strbuf_addf(sb, "%lluB", (unsigned long long)bytes);
+}
+
 int parse_bool(const char *s, bool *out)
 {
 	static const char *const yes[] = { "1", "yes", "true", "on", NULL };

@@ -82,6 +82,12 @@ int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
  * default_unit (e.g. 'M') is given.  Result in bytes, must be > 0.
  */
 int parse_size(const char *s, char default_unit, uint64_t *out);
+/*
+ * Append bytes (> 0) as the shortest exact text parse_size reads back to
+ * the same number whatever its default unit: the largest of K M G T P
+ * that divides it (4G, 1536M, 1000M), else a count with B (1000B).
+ */
+void strbuf_add_size(struct strbuf *sb, uint64_t bytes);
 /* Parse yes/no/true/false/on/off/1/0. */
 int parse_bool(const char *s, bool *out);
 

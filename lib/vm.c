@@ -481,40 +481,35 @@ static int plan_disks(struct vm_ctx *ctx, struct vm_plan *p,
 		      struct strbuf *err)
 {
 	const struct vm_conf *c = &ctx->conf;
-	int n, i;
-	size_t j;
+	size_t i;
 
-	n = disks_parse(c->disks, &p->disks, err);
-	if (n < 0)
-		return n;
-	for (i = 0; i < n; i++) {
-		p->disks[i].path = xasprintf("%s/disk-%d.img", ctx->workdir, i);
-		if (!ctx->dry_run && !fs_exists(p->disks[i].path)) {
+	/* What a failure leaves unfilled is all NULL and released alike. */
+	p->ndisks = (int)(c->disks.nr + c->images.nr);
+	p->disks = xcalloc((size_t)p->ndisks, sizeof(*p->disks));
+	for (i = 0; i < c->disks.nr; i++) {
+		struct disk_spec *d = &p->disks[i];
+
+		disk_spec_copy(d, &c->disks.v[i]);
+		d->path = xasprintf("%s/disk-%zu.img", ctx->workdir, i);
+		if (!ctx->dry_run && !fs_exists(d->path)) {
 			strbuf_addf(err, "disk %s is missing (was the VM created? try @create)",
-				    p->disks[i].path);
-			p->ndisks = n;
+				    d->path);
 			return -ENOENT;
 		}
 	}
-	p->disks = xrealloc(p->disks, (size_t)(n + (int)c->images.nr) *
-					      sizeof(*p->disks));
-	for (j = 0; j < c->images.nr; j++) {
-		struct disk_spec *d = &p->disks[n];
+	for (i = 0; i < c->images.nr; i++) {
+		struct disk_spec *d = &p->disks[c->disks.nr + i];
 		char *abs;
 
-		if (image_parse(c->images.v[j], d, err))
-			break;
-		n++;
+		disk_spec_copy(d, &c->images.v[i]);
 		if (download_is_url(d->path)) {
 			struct strbuf note = STRBUF_INIT;
 			int r = vm_fetch(ctx, d->path, NULL, NULL, NULL, &abs,
 					 NULL, &note, err);
 
 			strbuf_release(&note);
-			if (r) {
-				p->ndisks = n;
+			if (r)
 				return r;
-			}
 		} else {
 			abs = d->path[0] == '/' ? xstrdup(d->path) :
 				xasprintf("%s/%s", ctx->hostdir, d->path);
@@ -524,15 +519,13 @@ static int plan_disks(struct vm_ctx *ctx, struct vm_plan *p,
 		if (!ctx->dry_run && !download_is_url(abs) &&
 		    access(abs, R_OK) < 0) {
 			strbuf_addf(err, "image %s: %s", abs, strerror(errno));
-			p->ndisks = n;
 			return -ENOENT;
 		}
 	}
-	p->ndisks = n;
-	return j < c->images.nr ? -EINVAL : 0;
+	return 0;
 }
 
-static int plan_shares(struct vm_ctx *ctx, const struct strvec *specs,
+static int plan_shares(struct vm_ctx *ctx, const struct share_list *specs,
 		       struct vm_plan *p, struct strbuf *err)
 {
 	size_t i;
@@ -543,16 +536,14 @@ static int plan_shares(struct vm_ctx *ctx, const struct strvec *specs,
 		bool empty;
 		char *dir;
 
-		if (share_parse(specs->v[i], s, err))
-			return -EINVAL;
-		dir = vm_expand_macros(ctx, s->dir, &empty);
+		dir = vm_expand_macros(ctx, specs->v[i].dir, &empty);
 		if (empty) {
 			/* an optional share, such as a mirror not set up */
 			free(dir);
-			share_spec_release(s);
 			continue;
 		}
-		free(s->dir);
+		s->id = xstrdup(specs->v[i].id);
+		s->rw = specs->v[i].rw;
 		s->dir = dir[0] == '/' ? dir : xasprintf("%s/%s", ctx->hostdir,
 							 dir);
 		if (s->dir != dir)
@@ -582,9 +573,11 @@ int vm_plan_build(struct vm_ctx *ctx, enum plan_mode mode, const char *cdrom,
 {
 	const struct vm_conf *c = &ctx->conf;
 	bool rescue = mode == PLAN_RESCUE;
+	const struct forward_list *fwd;
 	const char *dirs[6];
 	char *cfg = NULL;
 	const char *home = getenv("HOME"), *xdg = getenv("XDG_CONFIG_HOME");
+	size_t i;
 	int r;
 
 	memset(p, 0, sizeof(*p));
@@ -601,8 +594,9 @@ int vm_plan_build(struct vm_ctx *ctx, enum plan_mode mode, const char *cdrom,
 	r = plan_shares(ctx, rescue ? &c->rescue.shares : &c->shares, p, err);
 	if (r)
 		return r;
-	strvec_pushv(&p->forwards, rescue ? c->rescue.forwards.v :
-					    c->forwards.v);
+	fwd = rescue ? &c->rescue.forwards : &c->forwards;
+	for (i = 0; i < fwd->nr; i++)
+		strvec_push(&p->forwards, fwd->v[i].rule);
 
 	p->q.binary = own(p, qemu_binary(c->arch));
 	p->q.name = own(p, rescue ? xasprintf("%s-rescue", c->name) :
@@ -629,7 +623,7 @@ int vm_plan_build(struct vm_ctx *ctx, enum plan_mode mode, const char *cdrom,
 	}
 	p->q.sockets = rescue ? 1 : c->sockets;
 	p->q.cores = rescue ? c->rescue.cores : c->cores;
-	p->q.memory_mib = conf_memory_mib(rescue ? c->rescue.memory : c->memory);
+	p->q.memory_mib = (rescue ? c->rescue.memory : c->memory) >> 20;
 	p->q.disks = p->disks;
 	p->q.ndisks = p->ndisks;
 	if (cdrom)

@@ -16,6 +16,7 @@
 #include "fsutil.h"
 #include "scratch.h"
 
+#define MiB (1ULL << 20)
 #define GiB (1ULL << 30)
 
 static int conf_setup(void **state)
@@ -102,6 +103,70 @@ static void assert_list(const struct strvec *sv, const char *const *want)
 	assert_int_equal(sv->nr, i);
 }
 
+/*
+ * The typed lists, each item made into text again from its fields (not
+ * with conf's own writer) and compared with want.
+ */
+static void assert_paths(const struct path_list *l, const char *const *want)
+{
+	struct strvec sv = STRVEC_INIT;
+	size_t i;
+
+	for (i = 0; i < l->nr; i++)
+		strvec_push(&sv, l->v[i]);
+	assert_list(&sv, want);
+	strvec_clear(&sv);
+}
+
+static void assert_shares(const struct share_list *l, const char *const *want)
+{
+	struct strvec sv = STRVEC_INIT;
+	size_t i;
+
+	for (i = 0; i < l->nr; i++)
+		strvec_pushf(&sv, "%s:%s%s", l->v[i].id,
+			     l->v[i].rw ? "rw:" : "", l->v[i].dir);
+	assert_list(&sv, want);
+	strvec_clear(&sv);
+}
+
+static void assert_forwards(const struct forward_list *l,
+			    const char *const *want)
+{
+	struct strvec sv = STRVEC_INIT;
+	size_t i;
+
+	for (i = 0; i < l->nr; i++)
+		strvec_push(&sv, l->v[i].rule);
+	assert_list(&sv, want);
+	strvec_clear(&sv);
+}
+
+static void assert_images(const struct disk_list *l, const char *const *want)
+{
+	struct strvec sv = STRVEC_INIT;
+	size_t i;
+
+	for (i = 0; i < l->nr; i++)
+		strvec_pushf(&sv, "%s=%s%s%s", disk_bus_name(l->v[i].bus),
+			     l->v[i].format ? l->v[i].format : "",
+			     l->v[i].format ? "=" : "", l->v[i].path);
+	assert_list(&sv, want);
+	strvec_clear(&sv);
+}
+
+static void assert_disk(const struct disk_spec *d, enum disk_bus bus,
+			uint64_t size, const char *format)
+{
+	assert_int_equal(d->bus, bus);
+	assert_true(d->size == size);
+	if (format)
+		assert_string_equal(d->format, format);
+	else
+		assert_null(d->format);
+	assert_null(d->path);
+}
+
 static void test_init_defaults(void **state)
 {
 	static const char *const rshares[] = {
@@ -117,8 +182,9 @@ static void test_init_defaults(void **state)
 	assert_string_equal(c->arch, "x86_64");
 	assert_int_equal(c->cores, 2);
 	assert_int_equal(c->sockets, 1);
-	assert_string_equal(c->memory, "2G");
-	assert_string_equal(c->disks, "AHCI=30G");
+	assert_true(c->memory == 2 * GiB);
+	assert_int_equal(c->disks.nr, 1);
+	assert_disk(&c->disks.v[0], BUS_AHCI, 30 * GiB, NULL);
 	assert_true(c->uefi);
 	assert_false(c->keep_cd);
 	assert_true(c->netdev);
@@ -129,7 +195,7 @@ static void test_init_defaults(void **state)
 	assert_int_equal(c->timeout, 0);
 	assert_string_equal(c->bootimage, "");
 	assert_false(c->firstboot);
-	assert_list(&c->sshkeys, keys);
+	assert_paths(&c->sshkeys, keys);
 	assert_int_equal(c->images.nr, 0);
 	assert_int_equal(c->forwards.nr, 0);
 	assert_int_equal(c->shares.nr, 0);
@@ -139,9 +205,9 @@ static void test_init_defaults(void **state)
 	assert_string_equal(c->rescue_profile, "");
 	assert_string_equal(c->rescue.iso, "");
 	assert_int_equal(c->rescue.cores, 2);
-	assert_string_equal(c->rescue.memory, "1G");
+	assert_true(c->rescue.memory == GiB);
 	assert_int_equal(c->rescue.forwards.nr, 0);
-	assert_list(&c->rescue.shares, rshares);
+	assert_shares(&c->rescue.shares, rshares);
 	assert_int_equal(c->rescue.boot, RESCUE_BOOT_KERNEL);
 	assert_int_equal(c->rescue.boot_timeout, 120);
 	for (i = 0; i < sizeof(c->layer); i++)
@@ -223,32 +289,92 @@ static void test_set_memory(void **state)
 	struct vm_conf *c = *state;
 
 	SET_OK(c, "vm", "memory", "4G");
-	assert_string_equal(c->memory, "4G");
-	assert_int_equal(conf_memory_mib(c->memory), 4096);
+	assert_true(c->memory == 4 * GiB);
 	SET_OK(c, "vm", "memory", "512");	/* bare numbers are MiB */
-	assert_int_equal(conf_memory_mib(c->memory), 512);
+	assert_true(c->memory == 512 * MiB);
 	SET_OK(c, "vm", "memory", "1.5G");
-	assert_int_equal(conf_memory_mib(c->memory), 1536);
+	assert_true(c->memory == 1536 * MiB);
+	SET_OK(c, "vm", "memory", "1024");
+	assert_true(c->memory == GiB);
+	SET_OK(c, "vm", "memory", "1T");
+	assert_true(c->memory == 1ULL << 40);
+	SET_OK(c, "vm", "memory", "16T");
+	assert_true(c->memory == 16ULL << 40);
 	SET_OK(c, "vm", "memory", "16M");
 	SET_BAD(c, "vm", "memory", "15M", "bad memory size '15M'");
 	SET_BAD(c, "vm", "memory", "17T", "bad memory size");
 	SET_BAD(c, "vm", "memory", "lots", "at least 16M");
+	SET_BAD(c, "vm", "memory", "junk", "bad memory size 'junk'");
 	SET_BAD(c, "vm", "memory", "", "bad memory size");
-	assert_string_equal(c->memory, "16M");
+	assert_true(c->memory == 16 * MiB);
 	SET_OK(c, "rescue", "memory", "768M");
-	assert_string_equal(c->rescue.memory, "768M");
+	assert_true(c->rescue.memory == 768 * MiB);
 	SET_BAD(c, "rescue", "memory", "1K", "bad memory size");
-	assert_string_equal(c->rescue.memory, "768M");
+	assert_true(c->rescue.memory == 768 * MiB);
 }
 
-static void test_memory_mib(void **state)
+static void collect(const char *section, const char *key, const char *value,
+		    void *data)
 {
-	(void)state;
-	assert_int_equal(conf_memory_mib("2G"), 2048);
-	assert_int_equal(conf_memory_mib("1024"), 1024);
-	assert_int_equal(conf_memory_mib("1T"), 1024 * 1024);
-	assert_int_equal(conf_memory_mib("junk"), 0);
-	assert_int_equal(conf_memory_mib(""), 0);
+	strvec_pushf(data, "%s.%s=%s", section, key, value);
+}
+
+/* The text conf_each gives for section.key; caller frees. */
+static char *text_of(const struct vm_conf *c, const char *section,
+		     const char *key)
+{
+	struct strvec sv = STRVEC_INIT;
+	char *want = xasprintf("%s.%s=", section, key), *got = NULL;
+	size_t i;
+
+	conf_each(c, collect, &sv);
+	for (i = 0; i < sv.nr && !got; i++)
+		if (str_starts_with(sv.v[i], want))
+			got = xstrdup(sv.v[i] + strlen(want));
+	strvec_clear(&sv);
+	free(want);
+	if (!got)
+		fail_msg("conf_each gave no %s.%s", section, key);
+	return got;
+}
+
+/* Memory is text again only for jobs and guest.conf: exact, shortest. */
+static void test_memory_text_round_trip(void **state)
+{
+	static const struct {
+		const char *in, *out;
+		uint64_t bytes;
+	} mem[] = {
+		{ "2G", "2G", 2 * GiB },
+		{ "1024", "1G", GiB },
+		{ "2048M", "2G", 2 * GiB },
+		{ "1536M", "1536M", 1536 * MiB },
+		{ "1.5G", "1536M", 1536 * MiB },
+		{ "4G", "4G", 4 * GiB },
+		{ "1T", "1T", 1ULL << 40 },
+		{ "1000M", "1000M", 1000 * MiB },
+		{ "512", "512M", 512 * MiB },
+		{ "16777216K", "16G", 16 * GiB },
+		{ "1.0001G", "1073849198B", 1073849198 },
+	};
+	struct vm_conf *c = *state;
+	size_t i;
+
+	for (i = 0; i < sizeof(mem) / sizeof(mem[0]); i++) {
+		char *text;
+
+		SET_OK(c, "vm", "memory", mem[i].in);
+		assert_true(c->memory == mem[i].bytes);
+		text = text_of(c, "vm", "memory");
+		assert_string_equal(text, mem[i].out);
+		/* What was written reads back to the same number. */
+		SET_OK(c, "rescue", "memory", text);
+		free(text);
+		assert_true(c->rescue.memory == mem[i].bytes);
+		text = text_of(c, "rescue", "memory");
+		assert_string_equal(text, mem[i].out);
+		free(text);
+	}
 }
 
 static void test_set_bools(void **state)
@@ -351,20 +477,53 @@ static void test_set_disks_and_images(void **state)
 					    NULL };
 	struct vm_conf *c = *state;
 
+	char *text, *many;
+
 	SET_OK(c, "vm", "disks", "AHCI=30G,NVME=10G");
-	assert_string_equal(c->disks, "AHCI=30G,NVME=10G");
+	assert_int_equal(c->disks.nr, 2);
+	assert_disk(&c->disks.v[0], BUS_AHCI, 30 * GiB, NULL);
+	assert_disk(&c->disks.v[1], BUS_NVME, 10 * GiB, NULL);
+	text = text_of(c, "vm", "disks");
+	assert_string_equal(text, "AHCI=30G,NVME=10G");
+	free(text);
 	SET_BAD(c, "vm", "disks", "FOO=1G", "'FOO=1G' is not TYPE=SIZE");
 	SET_BAD(c, "vm", "disks", "AHCI=0", "bad disk size '0'");
+	SET_BAD(c, "vm", "disks", "AHCI=1G,NVME=1G:bogus",
+		"unknown disk format 'bogus'");
 	SET_BAD(c, "vm", "disks", "", "no disks given");
-	assert_string_equal(c->disks, "AHCI=30G,NVME=10G");
+	assert_int_equal(c->disks.nr, 2);
+	assert_disk(&c->disks.v[0], BUS_AHCI, 30 * GiB, NULL);
+	assert_disk(&c->disks.v[1], BUS_NVME, 10 * GiB, NULL);
+
+	/* Written back with upper-case buses, exact units, formats. */
+	SET_OK(c, "vm", "disks", "scsi=1.5G:raw,Virt=2,AHCI=512M:qcow2");
+	assert_int_equal(c->disks.nr, 3);
+	assert_disk(&c->disks.v[0], BUS_SCSI, 1536ULL << 20, "raw");
+	assert_disk(&c->disks.v[1], BUS_VIRT, 2 * GiB, NULL);
+	assert_disk(&c->disks.v[2], BUS_AHCI, 512ULL << 20, "qcow2");
+	text = text_of(c, "vm", "disks");
+	assert_string_equal(text, "SCSI=1536M:raw,VIRT=2G,AHCI=512M:qcow2");
+	free(text);
+
+	/* 16 x "AHCI=1.5G" fits; 16 x "AHCI=1536M" would not read back. */
+	many = xasprintf("%s", "AHCI=1.5G");
+	while (strlen(many) < 16 * 10 - 1) {
+		char *more = xasprintf("%s,AHCI=1.5G", many);
+
+		free(many);
+		many = more;
+	}
+	SET_BAD(c, "vm", "disks", many, "too long when written back");
+	free(many);
+	assert_int_equal(c->disks.nr, 3);
 
 	SET_OK(c, "vm", "images", "VIRT=raw=/x.img");
 	SET_OK(c, "vm", "images", "CDROM=/a.iso");
-	assert_list(&c->images, imgs);
+	assert_images(&c->images, imgs);
 	SET_BAD(c, "vm", "images", "VIRT=bogus=/x",
 		"unknown image format 'bogus'");
 	SET_BAD(c, "vm", "images", "/x.img", "is not TYPE=[FMT=]PATH");
-	assert_list(&c->images, imgs);
+	assert_images(&c->images, imgs);
 }
 
 static void test_unknown_key_and_section(void **state)
@@ -399,21 +558,21 @@ static void test_list_append_replace_reset(void **state)
 
 	/* A new layer replaces the defaults... */
 	set_expect(c, "vm", "sshkeys", "~/k1.pub", LAYER_SYSTEM, 0, NULL);
-	assert_list(&c->sshkeys, one);
+	assert_paths(&c->sshkeys, one);
 	/* ...repeated values within it append... */
 	set_expect(c, "vm", "sshkeys", "~/k2.pub", LAYER_SYSTEM, 0, NULL);
-	assert_list(&c->sshkeys, two);
+	assert_paths(&c->sshkeys, two);
 	/* ...a higher layer replaces again. */
 	set_expect(c, "vm", "sshkeys", "~/k3.pub", LAYER_USER, 0, NULL);
-	assert_list(&c->sshkeys, three);
+	assert_paths(&c->sshkeys, three);
 	/* An empty value resets, later values of the layer append. */
 	set_expect(c, "vm", "sshkeys", "", LAYER_USER, 0, NULL);
 	assert_int_equal(c->sshkeys.nr, 0);
 	set_expect(c, "vm", "sshkeys", "~/k4.pub", LAYER_USER, 0, NULL);
-	assert_list(&c->sshkeys, four);
+	assert_paths(&c->sshkeys, four);
 	/* A lower layer no longer changes it. */
 	set_expect(c, "vm", "sshkeys", "~/k5.pub", LAYER_SYSTEM, 0, NULL);
-	assert_list(&c->sshkeys, four);
+	assert_paths(&c->sshkeys, four);
 }
 
 static void test_list_reset_at_new_layer_with_empty(void **state)
@@ -425,7 +584,9 @@ static void test_list_reset_at_new_layer_with_empty(void **state)
 	assert_int_equal(c->rescue.shares.nr, 0);
 	set_expect(c, "rescue", "shares", "x:/x", LAYER_GUEST, 0, NULL);
 	assert_int_equal(c->rescue.shares.nr, 1);
-	assert_string_equal(c->rescue.shares.v[0], "x:/x");
+	assert_string_equal(c->rescue.shares.v[0].id, "x");
+	assert_string_equal(c->rescue.shares.v[0].dir, "/x");
+	assert_false(c->rescue.shares.v[0].rw);
 }
 
 static void test_list_files_split_cli_does_not(void **state)
@@ -436,14 +597,58 @@ static void test_list_files_split_cli_does_not(void **state)
 
 	set_expect(c, "vm", "shares", "a:/x 'b:rw:/y z'", LAYER_SYSTEM, 0,
 		   NULL);
-	assert_list(&c->shares, file);
+	assert_shares(&c->shares, file);
 	/* The command line gives one item, spaces and all. */
 	set_expect(c, "vm", "shares", "c:/p q", LAYER_CLI, 0, NULL);
-	assert_list(&c->shares, cli);
+	assert_shares(&c->shares, cli);
 	/* A quote left open is an error (no item splits off before it). */
 	set_expect(c, "vm", "forwards", "'udp::2-:2", LAYER_GUEST, -EINVAL,
 		   "unterminated quote in ''udp::2-:2'");
 	assert_int_equal(c->forwards.nr, 0);
+}
+
+static void test_list_bad_item_changes_nothing(void **state)
+{
+	static const char *const sys[] = { "a:/a", "b:rw:/b", NULL };
+	static const char *const user[] = { "d:/d", NULL };
+	static const char *const cli[] = { "d:/d", "e:/e", NULL };
+	struct vm_conf *c = *state;
+	char *quotes;
+
+	set_expect(c, "vm", "shares", "a:/a b:rw:/b", LAYER_SYSTEM, 0, NULL);
+	assert_shares(&c->shares, sys);
+	/* Within the layer: the good item before the bad one stays out. */
+	set_expect(c, "vm", "shares", "c:/c nocolon", LAYER_SYSTEM, -EINVAL,
+		   "'nocolon' is not ID:[rw:]DIR");
+	assert_shares(&c->shares, sys);
+	/* From a new layer: the older list is not emptied either... */
+	set_expect(c, "vm", "shares", "d:/d -x:/x", LAYER_USER, -EINVAL,
+		   "bad share id '-x'");
+	assert_shares(&c->shares, sys);
+	set_expect(c, "vm", "shares", "'d:/d", LAYER_USER, -EINVAL,
+		   "unterminated quote");
+	assert_shares(&c->shares, sys);
+	/* ...and the new layer's first good value still replaces it. */
+	set_expect(c, "vm", "shares", "d:/d", LAYER_USER, 0, NULL);
+	assert_shares(&c->shares, user);
+	set_expect(c, "vm", "shares", "d:/d", LAYER_CLI, 0, NULL);
+	set_expect(c, "vm", "shares", "e:/e", LAYER_CLI, 0, NULL);
+	set_expect(c, "vm", "shares", "f", LAYER_CLI, -EINVAL, "is not ID");
+	assert_shares(&c->shares, cli);
+
+	SET_OK(c, "vm", "forwards", "tcp::2222-:22");
+	SET_BAD(c, "vm", "forwards", "tcp:5555", "bad forward");
+	assert_int_equal(c->forwards.nr, 1);
+	SET_OK(c, "vm", "images", "CDROM=/a.iso");
+	SET_BAD(c, "vm", "images", "CDROM=", "names no image file");
+	assert_int_equal(c->images.nr, 1);
+
+	/* Every quote takes four characters back in guest.conf. */
+	quotes = xasprintf("q:/%0*d", 60, 0);
+	memset(quotes + 3, '\'', 60);
+	SET_BAD(c, "vm", "shares", quotes, "too long when written back");
+	free(quotes);
+	assert_shares(&c->shares, cli);
 }
 
 static void test_lower_layer_never_overrides(void **state)
@@ -464,7 +669,7 @@ static void test_lower_layer_never_overrides(void **state)
 	set_expect(c, "vm", "memory", "1M", LAYER_USER, -EINVAL,
 		   "bad memory size");
 	set_expect(c, "vm", "memory", "1G", LAYER_USER, 0, NULL);
-	assert_string_equal(c->memory, "8G");
+	assert_true(c->memory == 8 * GiB);
 	set_expect(c, "vm", "uefi", "no", LAYER_CLI, 0, NULL);
 	set_expect(c, "vm", "uefi", "yes", LAYER_GUEST, 0, NULL);
 	assert_false(c->uefi);
@@ -472,10 +677,10 @@ static void test_lower_layer_never_overrides(void **state)
 	set_expect(c, "vm", "shares", "data:/cli", LAYER_CLI, 0, NULL);
 	set_expect(c, "vm", "shares", "other:/sys", LAYER_SYSTEM, 0, NULL);
 	set_expect(c, "vm", "shares", "", LAYER_SYSTEM, 0, NULL);
-	assert_list(&c->shares, cli);
+	assert_shares(&c->shares, cli);
 	set_expect(c, "vm", "shares", "no-colon", LAYER_SYSTEM, -EINVAL,
 		   "'no-colon' is not ID:[rw:]DIR");
-	assert_list(&c->shares, cli);
+	assert_shares(&c->shares, cli);
 
 	/* The same layer again does replace a scalar. */
 	set_expect(c, "vm", "cores", "6", LAYER_CLI, 0, NULL);
@@ -498,6 +703,11 @@ static void test_forwards(void **state)
 	static const char *const bad[] = {
 		"garbage", "tcp:5555", "http::80-:80", "hostfwd=garbage-x",
 		"tcp::1-:2 x", "tcp::1-:2\tx", "", "-", "hostfwd=",
+		/* ports are 1 to 65535, in plain decimal */
+		"tcp::0-:22", "tcp::65536-:22", "tcp::2222-:0", "tcp::022-:22",
+		"tcp::0x16-:22", "tcp::-:22", "tcp::2222-:", "tcp::2222-",
+		"tcp::x-:22", "udp::1-:2:3", "tcp:1.2.3.4-:22",
+		"tcp:[::1:2222-:22", "tcp:[::1]2222-:22", "guestfwd=tcp:x",
 	};
 	struct vm_conf *c = *state;
 	size_t i;
@@ -506,7 +716,7 @@ static void test_forwards(void **state)
 	SET_OK(c, "vm", "forwards", "hostfwd=udp::6000-:6000");
 	SET_OK(c, "vm", "forwards", "tcp:127.0.0.1:8080-:80");
 	SET_OK(c, "vm", "forwards", "guestfwd=tcp:10.0.2.100:80-tcp:127.0.0.1:8080");
-	assert_list(&c->forwards, want);
+	assert_forwards(&c->forwards, want);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct strbuf err = STRBUF_INIT;
 		int r;
@@ -520,12 +730,104 @@ static void test_forwards(void **state)
 		assert_contains(err.buf, "(use e.g. tcp::5555-:22)");
 		strbuf_release(&err);
 	}
-	assert_list(&c->forwards, want);
+	assert_forwards(&c->forwards, want);
 	SET_OK(c, "rescue", "forwards", "tcp::2222-:22");
 	assert_int_equal(c->rescue.forwards.nr, 1);
-	assert_string_equal(c->rescue.forwards.v[0], "hostfwd=tcp::2222-:22");
+	assert_string_equal(c->rescue.forwards.v[0].rule,
+			    "hostfwd=tcp::2222-:22");
 	SET_OK(c, "vm", "forwards", "");
 	assert_int_equal(c->forwards.nr, 0);
+}
+
+static void assert_hostfwd(const struct forward_spec *f, const char *rule,
+			   enum fwd_proto proto, const char *host_addr,
+			   unsigned host_port, const char *guest_addr,
+			   unsigned guest_port)
+{
+	assert_string_equal(f->rule, rule);
+	assert_false(f->guestfwd);
+	assert_int_equal(f->proto, proto);
+	assert_string_equal(f->host_addr, host_addr);
+	assert_int_equal(f->host_port, host_port);
+	assert_string_equal(f->guest_addr, guest_addr);
+	assert_int_equal(f->guest_port, guest_port);
+}
+
+static void test_forward_parse(void **state)
+{
+	struct strbuf err = STRBUF_INIT;
+	struct forward_spec f;
+
+	(void)state;
+	assert_int_equal(forward_parse("tcp::5555-:22", &f, &err), 0);
+	assert_hostfwd(&f, "hostfwd=tcp::5555-:22", FWD_TCP, "", 5555, "", 22);
+	forward_spec_release(&f);
+	assert_null(f.rule);
+
+	assert_int_equal(forward_parse("hostfwd=udp::6000-:6000", &f, &err), 0);
+	assert_hostfwd(&f, "hostfwd=udp::6000-:6000", FWD_UDP, "", 6000, "",
+		       6000);
+	forward_spec_release(&f);
+
+	assert_int_equal(forward_parse("tcp:127.0.0.1:8080-10.0.2.15:80", &f,
+				       &err), 0);
+	assert_hostfwd(&f, "hostfwd=tcp:127.0.0.1:8080-10.0.2.15:80", FWD_TCP,
+		       "127.0.0.1", 8080, "10.0.2.15", 80);
+	forward_spec_release(&f);
+
+	assert_int_equal(forward_parse("tcp::1-:65535", &f, &err), 0);
+	assert_hostfwd(&f, "hostfwd=tcp::1-:65535", FWD_TCP, "", 1, "", 65535);
+	forward_spec_release(&f);
+
+	/* IPv6 in brackets; the rule keeps them, the parts do not. */
+	assert_int_equal(forward_parse("tcp:[::1]:2222-[fec0::15]:22", &f,
+				       &err), 0);
+	assert_hostfwd(&f, "hostfwd=tcp:[::1]:2222-[fec0::15]:22", FWD_TCP,
+		       "::1", 2222, "fec0::15", 22);
+	forward_spec_release(&f);
+
+	/* guestfwd keeps its text alone. */
+	assert_int_equal(forward_parse("guestfwd=tcp:10.0.2.100:80-"
+				       "tcp:127.0.0.1:8080", &f, &err), 0);
+	assert_string_equal(f.rule,
+			    "guestfwd=tcp:10.0.2.100:80-tcp:127.0.0.1:8080");
+	assert_true(f.guestfwd);
+	assert_null(f.host_addr);
+	assert_null(f.guest_addr);
+	assert_int_equal(f.host_port, 0);
+	assert_int_equal(f.guest_port, 0);
+	forward_spec_release(&f);
+	assert_string_equal(err.buf, "");
+
+	assert_int_equal(forward_parse("tcp::2222-:0", &f, &err), -EINVAL);
+	assert_string_equal(err.buf,
+			    "bad forward 'tcp::2222-:0' (use e.g. tcp::5555-:22)");
+	assert_null(f.rule);
+	assert_null(f.host_addr);
+	assert_null(f.guest_addr);
+	strbuf_release(&err);
+}
+
+static void test_forward_host_port(void **state)
+{
+	struct vm_conf *c = *state;
+
+	assert_int_equal(conf_forward_host_port(c, 22), 0);
+	SET_OK(c, "vm", "forwards", "udp::5000-:22");
+	SET_OK(c, "vm", "forwards",
+	       "guestfwd=tcp:10.0.2.100:22-tcp:127.0.0.1:22");
+	assert_int_equal(conf_forward_host_port(c, 22), 0);
+	SET_OK(c, "vm", "forwards", "tcp::8080-:80");
+	SET_OK(c, "vm", "forwards", "tcp:127.0.0.1:2222-:22");
+	SET_OK(c, "vm", "forwards", "tcp::3333-:22");
+	assert_int_equal(conf_forward_host_port(c, 22), 2222);
+	assert_int_equal(conf_forward_host_port(c, 80), 8080);
+	assert_int_equal(conf_forward_host_port(c, 443), 0);
+	/* The rescue's forwards are not the VM's. */
+	SET_OK(c, "rescue", "forwards", "tcp::4444-:443");
+	assert_int_equal(conf_forward_host_port(c, 443), 0);
+	SET_OK(c, "vm", "forwards", "");
+	assert_int_equal(conf_forward_host_port(c, 22), 0);
 }
 
 static void test_share_parse(void **state)
@@ -897,19 +1199,80 @@ static void test_load_valid_file(void **state)
 	assert_string_equal(err.buf, "");
 	assert_string_equal(c->name, "web1");
 	assert_int_equal(c->cores, 4);
-	assert_string_equal(c->memory, "4G");
+	assert_true(c->memory == 4 * GiB);
 	assert_false(c->uefi);
 	assert_int_equal(c->port, 0);
-	assert_list(&c->forwards, fwd);
-	assert_list(&c->shares, shares);
+	assert_forwards(&c->forwards, fwd);
+	assert_shares(&c->shares, shares);
 	assert_int_equal(c->rescue.cores, 1);
 	assert_int_equal(c->rescue.boot, RESCUE_BOOT_CDROM);
 	assert_int_equal(c->rescue.boot_timeout, 300);
 	assert_int_equal(c->rescue.shares.nr, 0);
 	/* Untouched keys keep their defaults. */
 	assert_int_equal(c->sockets, 1);
-	assert_string_equal(c->disks, "AHCI=30G");
-	assert_string_equal(c->rescue.memory, "1G");
+	assert_int_equal(c->disks.nr, 1);
+	assert_disk(&c->disks.v[0], BUS_AHCI, 30 * GiB, NULL);
+	assert_true(c->rescue.memory == GiB);
+	free(path);
+	strbuf_release(&err);
+}
+
+/* Every typed field as a file gives it. */
+static void test_load_typed_values(void **state)
+{
+	static const char *const keys[] = { "~/a.pub", "/k/b c.pub", NULL };
+	struct vm_conf *c = *state;
+	struct strbuf err = STRBUF_INIT;
+	char *path = write_file("typed.conf",
+		"[vm]\n"
+		"memory = 1.5G\n"
+		"disks = nvme=20G:raw,AHCI=512M\n"
+		"images = CDROM=tools.iso 'VIRT=raw=/i/my disk.img'\n"
+		"forwards = tcp:127.0.0.1:2222-:22 "
+		"guestfwd=tcp:10.0.2.100:80-tcp:127.0.0.1:8080\n"
+		"shares = data:/srv/data 'docs:rw:/srv/my docs'\n"
+		"sshkeys = ~/a.pub '/k/b c.pub'\n"
+		"[rescue]\n"
+		"memory = 768\n"
+		"forwards = udp::5353-10.0.2.15:53\n"
+		"shares = out:rw:@DATADIR@\n");
+
+	assert_int_equal(conf_load_file(c, path, LAYER_USER, false, &err), 0);
+	assert_string_equal(err.buf, "");
+	assert_true(c->memory == 1536 * MiB);
+	assert_int_equal(c->disks.nr, 2);
+	assert_disk(&c->disks.v[0], BUS_NVME, 20 * GiB, "raw");
+	assert_disk(&c->disks.v[1], BUS_AHCI, 512 * MiB, NULL);
+	assert_int_equal(c->images.nr, 2);
+	assert_int_equal(c->images.v[0].bus, BUS_CDROM);
+	assert_null(c->images.v[0].format);
+	assert_string_equal(c->images.v[0].path, "tools.iso");
+	assert_int_equal(c->images.v[1].bus, BUS_VIRT);
+	assert_string_equal(c->images.v[1].format, "raw");
+	assert_string_equal(c->images.v[1].path, "/i/my disk.img");
+	assert_int_equal(c->forwards.nr, 2);
+	assert_hostfwd(&c->forwards.v[0], "hostfwd=tcp:127.0.0.1:2222-:22",
+		       FWD_TCP, "127.0.0.1", 2222, "", 22);
+	assert_true(c->forwards.v[1].guestfwd);
+	assert_string_equal(c->forwards.v[1].rule,
+			    "guestfwd=tcp:10.0.2.100:80-tcp:127.0.0.1:8080");
+	assert_int_equal(c->shares.nr, 2);
+	assert_string_equal(c->shares.v[0].id, "data");
+	assert_string_equal(c->shares.v[0].dir, "/srv/data");
+	assert_false(c->shares.v[0].rw);
+	assert_string_equal(c->shares.v[1].id, "docs");
+	assert_string_equal(c->shares.v[1].dir, "/srv/my docs");
+	assert_true(c->shares.v[1].rw);
+	assert_paths(&c->sshkeys, keys);
+	assert_true(c->rescue.memory == 768 * MiB);
+	assert_int_equal(c->rescue.forwards.nr, 1);
+	assert_hostfwd(&c->rescue.forwards.v[0],
+		       "hostfwd=udp::5353-10.0.2.15:53", FWD_UDP, "", 5353,
+		       "10.0.2.15", 53);
+	assert_int_equal(c->rescue.shares.nr, 1);
+	assert_string_equal(c->rescue.shares.v[0].id, "out");
+	assert_string_equal(c->rescue.shares.v[0].dir, "@DATADIR@");
+	assert_true(c->rescue.shares.v[0].rw);
 	free(path);
 	strbuf_release(&err);
 }
@@ -926,7 +1289,7 @@ static void test_load_file_layers(void **state)
 	assert_int_equal(conf_load_file(c, sys, LAYER_SYSTEM, false, &err), 0);
 	assert_string_equal(err.buf, "");
 	assert_int_equal(c->cores, 3);		/* user beats system */
-	assert_string_equal(c->memory, "1G");	/* cli beats both */
+	assert_true(c->memory == GiB);	/* cli beats both */
 	free(sys);
 	free(user);
 	strbuf_release(&err);
@@ -1013,8 +1376,8 @@ static void test_rescue_profile_selected(void **state)
 	assert_string_equal(err.buf, "");
 	assert_string_equal(c->rescue_profile, "fast");
 	assert_int_equal(c->rescue.cores, 8);
-	assert_string_equal(c->rescue.memory, "4G");
-	assert_list(&c->rescue.forwards, fwd);
+	assert_true(c->rescue.memory == 4 * GiB);
+	assert_forwards(&c->rescue.forwards, fwd);
 	free(path);
 	strbuf_release(&err);
 }
@@ -1047,7 +1410,7 @@ static void test_rescue_profile_from_cli(void **state)
 
 	set_expect(c, "vm", "rescue", "small", LAYER_CLI, 0, NULL);
 	assert_int_equal(conf_load_file(c, path, LAYER_SYSTEM, false, &err), 0);
-	assert_string_equal(c->rescue.memory, "256M");
+	assert_true(c->rescue.memory == 256 * MiB);
 	free(path);
 	strbuf_release(&err);
 }
@@ -1147,17 +1510,119 @@ static void test_write_guest_round_trip(void **state)
 
 	assert_string_equal(g.name, "web1");
 	assert_string_equal(g.arch, "x86_64");
-	assert_string_equal(g.memory, "4G");
+	assert_true(g.memory == 4 * GiB);
 	assert_false(g.uefi);
-	assert_string_equal(g.disks, "AHCI=30G,NVME=10G");
+	assert_int_equal(g.disks.nr, 2);
+	assert_disk(&g.disks.v[0], BUS_AHCI, 30 * GiB, NULL);
+	assert_disk(&g.disks.v[1], BUS_NVME, 10 * GiB, NULL);
 	assert_string_equal(g.bootimage, "/iso/my install.iso");
 	assert_int_equal(g.port, 0);
-	assert_list(&g.shares, shares);
-	assert_list(&g.forwards, fwd);
+	assert_shares(&g.shares, shares);
+	assert_forwards(&g.forwards, fwd);
 	assert_int_equal(g.rescue.cores, 4);
 	assert_int_equal(g.cores, 2);
 	assert_int_equal(g.sockets, 1);
 	assert_int_equal(g.sshkeys.nr, 2);
+	conf_release(&g);
+	free(text);
+}
+
+static void assert_same_disks(const struct disk_list *a,
+			      const struct disk_list *b)
+{
+	size_t i;
+
+	assert_int_equal(a->nr, b->nr);
+	for (i = 0; i < a->nr; i++) {
+		assert_int_equal(a->v[i].bus, b->v[i].bus);
+		assert_true(a->v[i].size == b->v[i].size);
+		if (a->v[i].format)
+			assert_string_equal(a->v[i].format, b->v[i].format);
+		else
+			assert_null(b->v[i].format);
+		if (a->v[i].path)
+			assert_string_equal(a->v[i].path, b->v[i].path);
+		else
+			assert_null(b->v[i].path);
+	}
+}
+
+static void assert_same_shares(const struct share_list *a,
+			       const struct share_list *b)
+{
+	size_t i;
+
+	assert_int_equal(a->nr, b->nr);
+	for (i = 0; i < a->nr; i++) {
+		assert_string_equal(a->v[i].id, b->v[i].id);
+		assert_string_equal(a->v[i].dir, b->v[i].dir);
+		assert_int_equal(a->v[i].rw, b->v[i].rw);
+	}
+}
+
+static void assert_same_forwards(const struct forward_list *a,
+				 const struct forward_list *b)
+{
+	size_t i;
+
+	assert_int_equal(a->nr, b->nr);
+	for (i = 0; i < a->nr; i++) {
+		const struct forward_spec *f = &a->v[i];
+
+		if (f->guestfwd) {
+			assert_true(b->v[i].guestfwd);
+			assert_string_equal(f->rule, b->v[i].rule);
+			continue;
+		}
+		assert_hostfwd(&b->v[i], f->rule, f->proto, f->host_addr,
+			       f->host_port, f->guest_addr, f->guest_port);
+	}
+}
+
+/* Written to guest.conf and loaded again, every typed value is the same. */
+static void test_write_guest_typed_round_trip(void **state)
+{
+	struct vm_conf *c = *state, g;
+	char *text;
+	size_t i;
+
+	SET_OK(c, "vm", "memory", "1.5G");
+	SET_OK(c, "vm", "disks", "nvme=20G:raw,Virt=1.25G,AHCI=1000M");
+	SET_OK(c, "vm", "images", "cdrom=tools.iso");
+	SET_OK(c, "vm", "images", "VIRT=vmdk=/i/a=b c.vmdk");
+	SET_OK(c, "vm", "forwards", "tcp::2222-:22");
+	SET_OK(c, "vm", "forwards", "hostfwd=udp:[::1]:5353-10.0.2.15:53");
+	SET_OK(c, "vm", "forwards",
+	       "guestfwd=tcp:10.0.2.100:80-tcp:127.0.0.1:8080");
+	SET_OK(c, "vm", "shares", "in:ro:/srv/in");
+	SET_OK(c, "vm", "shares", "odd:ro:rw:/srv/named rw");
+	SET_OK(c, "vm", "shares", "it:rw:/srv/it's here");
+	SET_OK(c, "vm", "sshkeys", "~/.ssh/k 1.pub");
+	SET_OK(c, "rescue", "memory", "1T");
+	SET_OK(c, "rescue", "forwards", "tcp::2200-:22");
+	SET_OK(c, "rescue", "shares", "x:rw:@HOSTDIR@/x");
+
+	assert_int_equal(round_trip(c, "guest-typed.conf", &g, &text), 0);
+	assert_contains(text, "\nmemory = 1536M\n");
+	assert_contains(text, "\ndisks = NVME=20G:raw,VIRT=1280M,AHCI=1000M\n");
+	assert_contains(text, "\nimages = CDROM=tools.iso\n");
+	assert_contains(text, "\nshares = in:/srv/in\n");
+	assert_contains(text, "\nshares = 'odd:ro:rw:/srv/named rw'\n");
+	assert_contains(text, "\nmemory = 1T\n");
+
+	assert_true(g.memory == c->memory);
+	assert_true(g.rescue.memory == c->rescue.memory);
+	assert_same_disks(&c->disks, &g.disks);
+	assert_same_disks(&c->images, &g.images);
+	assert_same_forwards(&c->forwards, &g.forwards);
+	assert_same_forwards(&c->rescue.forwards, &g.rescue.forwards);
+	assert_same_shares(&c->shares, &g.shares);
+	assert_same_shares(&c->rescue.shares, &g.rescue.shares);
+	assert_int_equal(g.sshkeys.nr, c->sshkeys.nr);
+	for (i = 0; i < c->sshkeys.nr; i++)
+		assert_string_equal(g.sshkeys.v[i], c->sshkeys.v[i]);
+	assert_false(g.shares.v[1].rw);
+	assert_string_equal(g.shares.v[1].dir, "rw:/srv/named rw");
 	conf_release(&g);
 	free(text);
 }
@@ -1232,7 +1697,8 @@ static void test_write_guest_long_value(void **state)
 	r = round_trip(c, "guest-long.conf", &g, &text);
 	if (!r) {
 		same = !strcmp(g.bootimage, path) && g.shares.nr == 1 &&
-		       !strcmp(g.shares.v[0], share);
+		       !strcmp(g.shares.v[0].id, "l") &&
+		       !strcmp(g.shares.v[0].dir, share + 2);
 		conf_release(&g);
 		free(text);
 	}
@@ -1261,7 +1727,8 @@ static void test_write_guest_semicolon_in_item(void **state)
 	r = round_trip(c, "guest-semicolon.conf", &g, &text);
 	if (!r) {
 		same = g.shares.nr == 1 &&
-		       !strcmp(g.shares.v[0], "music:/srv/rock;roll");
+		       !strcmp(g.shares.v[0].id, "music") &&
+		       !strcmp(g.shares.v[0].dir, "/srv/rock;roll");
 		conf_release(&g);
 		free(text);
 	}
@@ -1277,12 +1744,6 @@ static void test_write_guest_error(void **state)
 	assert_int_equal(conf_write_guest(c, path), -ENOENT);
 	assert_false(fs_exists(path));
 	free(path);
-}
-
-static void collect(const char *section, const char *key, const char *value,
-		    void *data)
-{
-	strvec_pushf(data, "%s.%s=%s", section, key, value);
 }
 
 static bool has(const struct strvec *sv, const char *s)
@@ -1330,7 +1791,7 @@ int main(void)
 		T(test_set_strings_and_names),
 		T(test_set_numbers),
 		T(test_set_memory),
-		cmocka_unit_test(test_memory_mib),
+		T(test_memory_text_round_trip),
 		T(test_set_bools),
 		T(test_set_port),
 		T(test_set_accel_and_boot),
@@ -1340,8 +1801,11 @@ int main(void)
 		T(test_list_append_replace_reset),
 		T(test_list_reset_at_new_layer_with_empty),
 		T(test_list_files_split_cli_does_not),
+		T(test_list_bad_item_changes_nothing),
 		T(test_lower_layer_never_overrides),
 		T(test_forwards),
+		cmocka_unit_test(test_forward_parse),
+		T(test_forward_host_port),
 		cmocka_unit_test(test_share_parse),
 		cmocka_unit_test(test_disks_parse),
 		cmocka_unit_test(test_disks_parse_rejects),
@@ -1351,6 +1815,7 @@ int main(void)
 		cmocka_unit_test(test_image_parse),
 		cmocka_unit_test(test_disk_bus_name),
 		T(test_load_valid_file),
+		T(test_load_typed_values),
 		T(test_load_file_layers),
 		T(test_load_unknown_key_line),
 		T(test_load_bad_value_line),
@@ -1364,6 +1829,7 @@ int main(void)
 		T(test_rescue_profile_from_cli),
 		T(test_rescue_profile_checked_when_unused),
 		T(test_write_guest_round_trip),
+		T(test_write_guest_typed_round_trip),
 		T(test_write_guest_defaults_only),
 		T(test_write_guest_empty_list),
 		T(test_write_guest_long_value),

@@ -446,6 +446,50 @@ static void test_parse_size_fraction_of_large_unit(void **state)
 	assert_in_range(v, 2ULL << 50, (uint64_t)(2.0001 * pib));
 }
 
+/* Each size comes out shortest and exact, and parse_size reads it back. */
+static void test_add_size_round_trip(void **state)
+{
+	static const struct {
+		uint64_t bytes;
+		const char *text;
+	} sizes[] = {
+		{ 4 * GiB, "4G" },
+		{ 1536 * MiB, "1536M" },
+		{ 512 * MiB, "512M" },
+		{ 1000 * MiB, "1000M" },
+		{ 1ULL << 40, "1T" },
+		{ 16ULL << 40, "16T" },
+		{ 8191ULL << 50, "8191P" },
+		{ 100 * 1024, "100K" },
+		{ 1000, "1000B" },
+		{ 1, "1B" },
+		{ 3 * GiB / 2 + 1, "1610612737B" },
+		/* parse_size refuses the top count of a unit (16383P). */
+		{ 16383ULL << 50, "16776192T" },
+		{ UINT64_MAX - 1023, "18446744073709550592B" },
+	};
+	static const char units[] = { 0, 'M', 'G' };
+	size_t i, u;
+
+	(void)state;
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		struct strbuf sb = STRBUF_INIT;
+
+		strbuf_add_size(&sb, sizes[i].bytes);
+		assert_string_equal(sb.buf, sizes[i].text);
+		for (u = 0; u < sizeof(units); u++) {
+			uint64_t v = 0;
+
+			if (parse_size(sb.buf, units[u], &v) ||
+			    v != sizes[i].bytes)
+				fail_msg("'%s' (default unit %c) read back as %llu",
+					 sb.buf, units[u] ? units[u] : '-',
+					 (unsigned long long)v);
+		}
+		strbuf_release(&sb);
+	}
+}
+
 static void test_parse_bool(void **state)
 {
 	static const char *const yes[] = { "1", "yes", "true", "on", "YES",
@@ -700,6 +744,7 @@ int main(void)
 		cmocka_unit_test(test_parse_size_invalid),
 		cmocka_unit_test(test_parse_size_zero_and_overflow),
 		cmocka_unit_test(test_parse_size_fraction_of_large_unit),
+		cmocka_unit_test(test_add_size_round_trip),
 		cmocka_unit_test(test_parse_bool),
 		cmocka_unit_test(test_name_is_valid),
 		cmocka_unit_test(test_str_distance),

@@ -646,6 +646,69 @@ static void test_plan_bad_defaults(void **state)
 	strbuf_release(&err);
 }
 
+/* The options' values come into the typed settings and into the plan. */
+static void test_load_conf_cli_typed(void **state)
+{
+	struct fix *f = *state;
+	struct strbuf err = STRBUF_INIT;
+	struct strvec cli = STRVEC_INIT;
+	const struct vm_conf *c = &f->ctx.conf;
+	char *none = in(f->root, "no-system.conf");
+	struct vm_plan plan;
+	int r;
+
+	setenv("VM_SYSTEM_CONFIG", none, 1);
+	strvec_pushl(&cli, "--memory", "vm.memory", "1536M",
+		     "--disks", "vm.disks", "AHCI=30G,NVME=10G:raw",
+		     "--image", "vm.images", "CDROM=/x y.iso",
+		     "--forward", "vm.forwards", "tcp::2222-:22",
+		     "--forward", "vm.forwards", "udp::5353-:53",
+		     "--share", "vm.shares", "data:rw:@HOSTDIR@/my data",
+		     "--no-uefi", "vm.uefi", "no", NULL);
+	r = vm_load_conf(&f->ctx, &cli, &err);
+	unsetenv("VM_SYSTEM_CONFIG");
+	if (r)
+		fail_msg("vm_load_conf: %d %s", r, err.buf);
+	assert_true(c->memory == 1536ULL << 20);
+	assert_int_equal(c->disks.nr, 2);
+	assert_int_equal(c->disks.v[1].bus, BUS_NVME);
+	assert_true(c->disks.v[1].size == 10ULL << 30);
+	assert_string_equal(c->disks.v[1].format, "raw");
+	assert_int_equal(c->images.nr, 1);
+	assert_int_equal(c->images.v[0].bus, BUS_CDROM);
+	assert_string_equal(c->images.v[0].path, "/x y.iso");
+	assert_int_equal(c->forwards.nr, 2);
+	assert_int_equal(c->forwards.v[1].proto, FWD_UDP);
+	assert_int_equal(c->forwards.v[1].host_port, 5353);
+	assert_int_equal(c->forwards.v[1].guest_port, 53);
+	assert_int_equal(conf_forward_host_port(c, 22), 2222);
+	assert_int_equal(c->shares.nr, 1);
+	assert_string_equal(c->shares.v[0].id, "data");
+	assert_string_equal(c->shares.v[0].dir, "@HOSTDIR@/my data");
+	assert_true(c->shares.v[0].rw);
+
+	/* The plan takes them as they are. */
+	f->ctx.dry_run = true;
+	mkdir_in(f->host, "my data");
+	r = vm_plan_build(&f->ctx, PLAN_RUN, NULL, &plan, &err);
+	if (r)
+		fail_msg("vm_plan_build: %d %s", r, err.buf);
+	assert_int_equal(plan.q.memory_mib, 1536);
+	assert_int_equal(plan.q.ndisks, 3);
+	assert_string_equal(plan.q.disks[1].format, "raw");
+	assert_int_equal(plan.q.disks[2].bus, BUS_CDROM);
+	assert_string_equal(plan.q.disks[2].path, "/x y.iso");
+	assert_int_equal(plan.q.forwards->nr, 2);
+	assert_string_equal(plan.q.forwards->v[1], "hostfwd=udp::5353-:53");
+	assert_int_equal(plan.q.nshares, 1);
+	assert_true(plan.q.shares[0].rw);
+	vm_plan_release(&plan);
+	f->ctx.cli = NULL;
+	strvec_clear(&cli);
+	free(none);
+	strbuf_release(&err);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -668,6 +731,7 @@ int main(void)
 		T(test_plan_defaults_order),
 		T(test_plan_defaults_home_config),
 		T(test_plan_bad_defaults),
+		T(test_load_conf_cli_typed),
 	};
 #undef T
 
