@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../lib/iso.h"
@@ -139,6 +140,18 @@ static int fresh_dir(const char *path, mode_t mode)
 	if (!r)
 		chmod(path, mode);
 	return r;
+}
+
+/* HOSTDIR/last-job: "NAME STATUS EPOCH", for @status. */
+static void record_job(struct vm_ctx *ctx, const char *name, int status)
+{
+	char *path = vm_host_path(ctx, "last-job");
+	char *line = xasprintf("%s %d %lld\n", name, status,
+			       (long long)time(NULL));
+
+	fs_write_atomic(path, line, strlen(line), 0644);
+	free(line);
+	free(path);
 }
 
 static const char *rescue_iso(struct vm_ctx *ctx, char **own)
@@ -420,6 +433,7 @@ int cmd_job(struct vm_ctx *ctx, int argc, char **argv)
 	}
 out_in:
 	fs_rm_rf(j.indir);
+	record_job(ctx, j.name, ret);
 out:
 	/* What NAME.rescue set was for this job alone. */
 	if (reload) {

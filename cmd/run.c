@@ -10,6 +10,10 @@
 #include "../lib/backups.h"
 #include "../lib/launch.h"
 #include "../lib/restore.h"
+#include "../lib/runstate.h"
+
+#include <systemd/sd-daemon.h>
+#include <time.h>
 
 static void report_failure(const char *errlog, const char *what)
 {
@@ -28,18 +32,74 @@ static void on_progress(void *data, uint64_t done, uint64_t total)
 	log_progress_update(data, done, total);
 }
 
+/* HOSTDIR/run.json: this vm runs QEMU pid now. */
+static void record_start(struct vm_ctx *ctx, const struct vm_plan *plan,
+			 pid_t pid, struct runstate *rs)
+{
+	const struct qemu_plan *q = &plan->q;
+
+	rs->state = xstrdup("starting");
+	rs->pid = getpid();
+	rs->pid_start = runstate_proc_start(rs->pid);
+	rs->qemu_pid = pid;
+	rs->qemu_start = runstate_proc_start(pid);
+	rs->started = time(NULL);
+	rs->background = getenv("VM_SUPERVISOR") != NULL;
+	rs->accel = xstrdup(q->accel);
+	rs->cores = q->cores;
+	rs->sockets = q->sockets;
+	rs->memory = q->memory_mib << 20;
+	strvec_pushv(&rs->forwards, plan->forwards.v);
+	rs->ssh_port = conf_forward_host_port(&ctx->conf, 22);
+	if (q->spice_port && q->spice_host && *q->spice_host)
+		rs->spice = xasprintf("%s:%u", q->spice_host, q->spice_port);
+	rs->workdir = xstrdup(ctx->workdir);
+	rs->console = xstrdup(q->console_sock);
+	rs->monitor = xstrdup(q->qmp_sock);
+	rs->console_log = xstrdup(q->console_log);
+	if (runstate_write(ctx->hostdir, rs))
+		log_warn("cannot write %s/%s: @status will not see %s",
+			 ctx->hostdir, RUNSTATE_FILE, ctx->conf.name);
+}
+
+struct ready {
+	struct vm_ctx *ctx;
+	struct runstate *rs;
+};
+
+/* The guest is up: say so in run.json, and to systemd or @start. */
+static void on_ready(void *data)
+{
+	struct ready *rd = data;
+
+	free(rd->rs->state);
+	rd->rs->state = xstrdup("running");
+	runstate_write(rd->ctx->hostdir, rd->rs);
+	sd_notifyf(0, "READY=1\nSTATUS=%s is running", rd->ctx->conf.name);
+}
+
 int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 {
 	struct vm_conf *c = &ctx->conf;
 	struct strbuf err = STRBUF_INIT, note = STRBUF_INIT;
 	struct strvec qargv = STRVEC_INIT;
 	struct vm_plan plan;
+	struct runstate rs = RUNSTATE_INIT;
+	struct launch_watch w = { 0 };
+	struct ready ready;
 	const char *cdrom = NULL;
 	char *errlog = NULL, *dry, *last, *iso = NULL;
 	bool firstboot = false, planned = false;
 	pid_t pid;
 	int r, ret = 1;
 
+	if (!ctx->dry_run && runstate_running(ctx->hostdir, &rs, &err) == 1) {
+		log_error("cannot run %s: it is running already (pid %ld); stop it first with vm @stop",
+			  c->name, (long)rs.pid);
+		runstate_release(&rs);
+		return 1;
+	}
+	strbuf_reset(&err);
 	if ((!ctx->workdir || !vm_count_disks(ctx)) && !ctx->dry_run &&
 	    (last = backups_last(ctx))) {
 		/* As the reference does: no working files, take LAST. */
@@ -130,7 +190,19 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 		 c->name, ctx->accel,
 		 plan.q.spice_port ? ", SPICE display" : ", headless",
 		 ctx->workdir);
-	r = launch_wait(pid, c->timeout);
+	record_start(ctx, &plan, pid, &rs);
+	w.qemu = pid;
+	w.qmp_sock = plan.q.qmp_sock;
+	w.ssh_port = rs.ssh_port;
+	w.timeout_s = c->timeout;
+	w.on_ready = on_ready;
+	w.data = &ready;
+	ready.ctx = ctx;
+	ready.rs = &rs;
+	r = launch_supervise(&w);
+	runstate_remove(ctx->hostdir, getpid());
+	unlink(plan.q.qmp_sock);
+	unlink(plan.q.console_sock);
 	if (r == -ETIMEDOUT) {
 		log_error("%s was stopped: --timeout of %u s expired", c->name,
 			  c->timeout);
@@ -161,6 +233,7 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 out:
 	if (planned)
 		vm_plan_release(&plan);
+	runstate_release(&rs);
 	strvec_clear(&qargv);
 	strbuf_release(&err);
 	strbuf_release(&note);

@@ -5,6 +5,8 @@
  */
 #include "vm.h"
 
+#include "../lib/runstate.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -21,15 +23,25 @@
 #endif
 
 static const struct verb verbs[] = {
-	{ "create", cmd_create, 1, 2, VERB_LOCK | VERB_MKDIR, "NAME [ISO]",
+	{ "create", cmd_create, 1, 2, VERB_LOCK | VERB_MKDIR | VERB_DISKS,
+	  "NAME [ISO]",
 	  "make a new VM here: settings, empty disks, UEFI variables" },
-	{ "run", cmd_run, 0, 1, VERB_LOCK | VERB_DEFAULT, "[ISO]",
+	{ "run", cmd_run, 0, 1, VERB_LOCK | VERB_DEFAULT | VERB_DISKS, "[ISO]",
 	  "boot the VM in the foreground (the first boot starts from its ISO)" },
-	{ "job", cmd_job, 1, 1, VERB_LOCK, "NAME",
+	{ "start", cmd_start, 0, 1, VERB_LOCK | VERB_DISKS, "[ISO]",
+	  "boot the VM in the background; return once it is up" },
+	{ "stop", cmd_stop, 0, 1, 0, "[SECS]",
+	  "ACPI power-down, after SECS (60) QMP quit, then kill; fails if forced" },
+	{ "kill", cmd_kill, 0, 0, 0, "", "end the VM's QEMU at once" },
+	{ "status", cmd_status, 0, 0, VERB_ANSWER, "",
+	  "state, pid, uptime, sockets, last job, snapshots; exit 3 when stopped" },
+	{ "monitor", cmd_monitor, 1, -1, VERB_RAWARGS, "CMD...",
+	  "run an HMP command (--json: a QMP command) and print the answer" },
+	{ "job", cmd_job, 1, 1, VERB_LOCK | VERB_DISKS, "NAME",
 	  "run NAME.job in a rescue guest with the VM's disks (.pre/.post on the host)" },
-	{ "backup", cmd_backup, 0, 2, VERB_LOCK, "[NAME [DESCRIPTION]]",
+	{ "backup", cmd_backup, 0, 2, VERB_LOCK | VERB_DISKS, "[NAME [DESCRIPTION]]",
 	  "snapshot the VM into backups/NAME.tar.gz (S0, S1, ...) and move LAST" },
-	{ "restore", cmd_restore, 0, 1, VERB_LOCK, "[NAME]",
+	{ "restore", cmd_restore, 0, 1, VERB_LOCK | VERB_DISKS, "[NAME]",
 	  "replace the working files with a snapshot (default LAST), verified first" },
 	{ "snapshots", cmd_snapshots, 0, 0, 0, "",
 	  "list the snapshots with time, size, description; LAST marked" },
@@ -37,9 +49,9 @@ static const struct verb verbs[] = {
 	  "delete a snapshot (not the one LAST points to)" },
 	{ "last", cmd_last, 1, 1, VERB_LOCK, "NAME",
 	  "point LAST at snapshot NAME" },
-	{ "inspect", cmd_inspect, 0, 1, VERB_LOCK, "[PATH]",
+	{ "inspect", cmd_inspect, 0, 1, VERB_LOCK | VERB_DISKS, "[PATH]",
 	  "show the OSes and filesystems on the disks, or print file PATH (libguestfs, read-only)" },
-	{ "destroy", cmd_destroy, 0, 0, VERB_LOCK, "",
+	{ "destroy", cmd_destroy, 0, 0, VERB_LOCK | VERB_DISKS, "",
 	  "remove the working files (disks, logs); keep settings and snapshots" },
 	/* @inspect's libguestfs half, in a process group of its own */
 	{ "inspect-worker", cmd_inspect_worker, 3, -1,
@@ -193,6 +205,26 @@ static void print_step(const struct chain_step *s)
 	strbuf_release(&sb);
 }
 
+/*
+ * A verb that needs the disks, or the lock, meets a running VM: say so
+ * in one line with the way out.  True when it was running.
+ */
+static bool refuse_running(struct vm_ctx *ctx)
+{
+	struct strbuf err = STRBUF_INIT;
+	struct runstate rs;
+	bool up = runstate_running(ctx->hostdir, &rs, &err) == 1;
+
+	if (up) {
+		log_error("%s is running (pid %ld%s): stop it first with vm @stop (or @kill)",
+			  ctx->conf.name, (long)rs.pid,
+			  rs.background ? ", started by @start" : "");
+		runstate_release(&rs);
+	}
+	strbuf_release(&err);
+	return up;
+}
+
 /* HOSTDIR made or found, settings loaded, the lock taken: exit code. */
 static int open_vm(struct vm_ctx *ctx, const char *hostdir_opt,
 		   const struct strvec *cli, const struct chain_step *steps,
@@ -226,8 +258,9 @@ static int open_vm(struct vm_ctx *ctx, const char *hostdir_opt,
 		int r = vm_lock(ctx);
 
 		if (r == -EBUSY) {
-			log_error("VM in %s is busy: another vm is using it",
-				  ctx->hostdir);
+			if (!refuse_running(ctx))
+				log_error("VM in %s is busy: another vm is using it",
+					  ctx->hostdir);
 			goto out;
 		} else if (r) {
 			log_error("cannot lock %s/.lock: %s", ctx->hostdir,
@@ -323,6 +356,8 @@ int main(int argc, char **argv)
 		strvec_push(&cli, o->key);
 		strvec_push(&cli, o->fixed ? o->fixed : optarg);
 	}
+	for (i = 1; i < optind; i++)
+		strvec_push(&ctx.opt_words, argv[i]);
 	log_init(no_colors);
 	/* Machine-readable output must be all that is on stdout. */
 	log_set_quiet(ctx.quiet);
@@ -353,9 +388,16 @@ int main(int argc, char **argv)
 		ctx.step = i + 1;
 		if (need_vm)
 			print_step(&steps[i]);
-		ret = steps[i].verb->fn(&ctx, steps[i].argc, steps[i].argv);
+		if ((steps[i].verb->flags & VERB_DISKS) && refuse_running(&ctx)) {
+			ret = 1;
+		} else {
+			ret = steps[i].verb->fn(&ctx, steps[i].argc,
+						steps[i].argv);
+		}
 		if (proc_interrupted())
 			ret = 128 + proc_interrupted();
+		if (ret == 3 && (steps[i].verb->flags & VERB_ANSWER))
+			break;
 		if (ret) {
 			if (nsteps > 1)
 				log_error("@%s failed (step %d of %d)",

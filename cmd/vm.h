@@ -21,5 +21,10 @@ int cmd_forget(struct vm_ctx *ctx, int argc, char **argv);
 int cmd_last(struct vm_ctx *ctx, int argc, char **argv);
 int cmd_inspect(struct vm_ctx *ctx, int argc, char **argv);
 int cmd_inspect_worker(struct vm_ctx *ctx, int argc, char **argv);
+int cmd_start(struct vm_ctx *ctx, int argc, char **argv);
+int cmd_stop(struct vm_ctx *ctx, int argc, char **argv);
+int cmd_kill(struct vm_ctx *ctx, int argc, char **argv);
+int cmd_status(struct vm_ctx *ctx, int argc, char **argv);
+int cmd_monitor(struct vm_ctx *ctx, int argc, char **argv);
 
 #endif

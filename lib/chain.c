@@ -1,6 +1,7 @@
 #include "chain.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,6 +46,15 @@ static const struct verb *word_verb(const struct verb *table, size_t n,
 				    const char *w)
 {
 	return chain_find(table, n, w);
+}
+
+/* Whether word w starts a new step after the arguments of verb v. */
+static bool ends_args(const struct verb *table, size_t n,
+		      const struct verb *v, const char *w)
+{
+	if ((v->flags & VERB_RAWARGS) && w[0] != '@')
+		return false;
+	return word_verb(table, n, w) != NULL;
 }
 
 static int check_count(const struct chain_step *s, struct strbuf *err)
@@ -117,7 +127,7 @@ int chain_parse(const struct verb *table, size_t n, int argc, char **argv,
 			goto fail;
 		}
 		s->argv = &argv[i];
-		while (i < argc && !word_verb(table, n, argv[i])) {
+		while (i < argc && !ends_args(table, n, s->verb, argv[i])) {
 			if (argv[i][0] == '@') {
 				strbuf_addf(err, "unknown command '%s'",
 					    argv[i]);

@@ -14,6 +14,9 @@ enum verb_flags {
 	VERB_DEFAULT = 1 << 2,	/* what "vm" alone, or "vm ARG", runs */
 	VERB_MKDIR = 1 << 3,	/* as the first verb, makes HOSTDIR */
 	VERB_NOVM = 1 << 4,	/* needs no VM directory or settings */
+	VERB_DISKS = 1 << 5,	/* uses the disks: refused while the VM runs */
+	VERB_ANSWER = 1 << 6,	/* exit status 3 is an answer, no failure */
+	VERB_RAWARGS = 1 << 7,	/* only an @verb ends its arguments */
 };
 
 struct verb {
@@ -34,7 +37,8 @@ struct chain_step {
 
 /*
  * Split words into steps.  A word names a verb when it is "@name" or a
- * bare name in the table; arguments run to the next such word.  No words
+ * bare name in the table; arguments run to the next such word (for a
+ * VERB_RAWARGS verb, to the next "@name": "@monitor info status").  No words
  * means the VERB_DEFAULT verb; a first word that is no verb is its
  * argument.
  * Returns the number of steps (steps owned by the caller, free()), or

@@ -56,6 +56,11 @@ static const struct conf_key keys[] = {
 	{ "vm", "media_storage", K_STR, V(media_storage), 0, 0, false, false },
 	{ "vm", "rescue", K_PROFILE, V(rescue_profile), 0, 0, false, true },
 	{ "vm", "compress_level", K_UINT, V(compress_level), 1, 9, false, false },
+	{ "vm", "shutdown_timeout", K_SECS, V(shutdown_timeout), 0, 0, false,
+	  false },
+	{ "vm", "control_group", K_PROFILE, V(control_group), 0, 0, false,
+	  false },
+	{ "vm", "ssh_user", K_NAME, V(ssh_user), 0, 0, false, false },
 	{ "rescue", "iso", K_STR, V(rescue.iso), 0, 0, false, false },
 	{ "rescue", "cores", K_UINT, V(rescue.cores), 1, 1024, false, false },
 	{ "rescue", "memory", K_MEM, V(rescue.memory), 0, 0, false, false },
@@ -124,6 +129,9 @@ void conf_init(struct vm_conf *c)
 		{ "vm", "media_storage", "" },
 		{ "vm", "rescue", "" },
 		{ "vm", "compress_level", "6" },
+		{ "vm", "shutdown_timeout", "60" },
+		{ "vm", "control_group", "" },
+		{ "vm", "ssh_user", "root" },
 		{ "rescue", "iso", "" },
 		{ "rescue", "cores", "2" },
 		{ "rescue", "memory", "1G" },
@@ -840,7 +848,8 @@ static int set_value(struct vm_conf *c, const struct conf_key *k,
 	}
 	case K_PROFILE:
 		if (*v && !name_is_valid(v)) {
-			strbuf_addf(err, "bad profile name '%s'", v);
+			strbuf_addf(err, "bad name '%s' (letters, digits, . _ -, or empty)",
+				    v);
 			return -EINVAL;
 		}
 		set_str(FIELD(c, k, char *), v);

@@ -115,6 +115,9 @@ struct vm_conf {
 	char *media_storage;
 	char *rescue_profile;	/* "" or NAME of [rescue.NAME] */
 	unsigned compress_level;	/* gzip level of snapshots, 1-9 */
+	unsigned shutdown_timeout;	/* @stop: seconds of ACPI power-down */
+	char *control_group;	/* "" or a group that may control the VM */
+	char *ssh_user;		/* @ssh logs in as this user */
 	struct rescue_conf rescue;
 
 	/* Layer each key was last set from, indexed like the key table. */

@@ -5,9 +5,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 
 #include "fsutil.h"
 #include "proc.h"
+#include "qmp.h"
 
 int launch_resolve_accel(struct vm_ctx *ctx, struct strbuf *note)
 {
@@ -104,4 +110,100 @@ int launch_wait(pid_t pid, unsigned timeout_s)
 	}
 	proc_set_foreground(0);
 	return proc_exit_code(st);
+}
+
+bool launch_ssh_banner(unsigned port, int timeout_ms)
+{
+	long long deadline = proc_now_ms() + timeout_ms;
+	struct sockaddr_in a;
+	char buf[8];
+	size_t got = 0;
+	bool ok = false;
+	int fd;
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return false;
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_port = htons((uint16_t)port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0 &&
+	    errno != EINPROGRESS)
+		goto out;
+	/* user networking accepts at once, then forwards or hangs up:
+	 * only a banner says that sshd in the guest is there */
+	while (got < 4) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		long long left = deadline - proc_now_ms();
+		ssize_t n;
+
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+			goto out;
+		n = read(fd, buf + got, 4 - got);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n <= 0)
+			goto out;
+		got += (size_t)n;
+	}
+	ok = !memcmp(buf, "SSH-", 4);
+out:
+	close(fd);
+	return ok;
+}
+
+bool launch_qmp_answers(const char *path, int timeout_ms)
+{
+	struct strbuf err = STRBUF_INIT;
+	struct qmp q;
+	bool ok;
+
+	ok = !qmp_connect(&q, path, timeout_ms, &err) &&
+	     !qmp_execute(&q, "query-status", NULL, -1, timeout_ms, NULL,
+			  &err);
+	qmp_close(&q);
+	strbuf_release(&err);
+	return ok;
+}
+
+int launch_supervise(struct launch_watch *w)
+{
+	long long deadline = w->timeout_s ?
+		proc_now_ms() + (long long)w->timeout_s * 1000 : -1;
+	long long next_probe = 0;
+	bool qmp_ok = false;
+
+	for (;;) {
+		long long now = proc_now_ms();
+		int st, r, slice = 250;
+
+		if (deadline >= 0 && now >= deadline) {
+			proc_terminate(w->qemu, 3000);
+			return -ETIMEDOUT;
+		}
+		if (deadline >= 0 && deadline - now < slice)
+			slice = (int)(deadline - now);
+		r = proc_wait(w->qemu, slice, &st);
+		if (r == 0) {
+			proc_set_foreground(0);
+			return proc_exit_code(st);
+		}
+		if (r != -ETIMEDOUT) {
+			proc_terminate(w->qemu, 3000);
+			return r;
+		}
+		if (w->ready || proc_now_ms() < next_probe)
+			continue;
+		/* probes are short and spaced, so QEMU's end is seen soon */
+		next_probe = proc_now_ms() + 1000;
+		if (!qmp_ok)
+			qmp_ok = launch_qmp_answers(w->qmp_sock, 1000);
+		if (qmp_ok && (!w->ssh_port ||
+			       launch_ssh_banner(w->ssh_port, 1500))) {
+			w->ready = true;
+			if (w->on_ready)
+				w->on_ready(w->data);
+		}
+	}
 }

@@ -40,4 +40,32 @@ int launch_start(struct vm_ctx *ctx, const struct strvec *argv,
  */
 int launch_wait(pid_t pid, unsigned timeout_s);
 
+/*
+ * What @run watches while QEMU runs.  The guest is "up" when QMP answers
+ * and, with ssh_port, an SSH banner arrives there; on_ready is called
+ * once then.
+ */
+struct launch_watch {
+	pid_t qemu;
+	const char *qmp_sock;
+	unsigned ssh_port;		/* host port to guest 22, or 0 */
+	unsigned timeout_s;		/* 0: none */
+	void (*on_ready)(void *data);
+	void *data;
+	bool ready;
+};
+
+/*
+ * Wait for QEMU as launch_wait does, probing for "up" meanwhile.
+ * Returns QEMU's exit code, -ETIMEDOUT or -EINTR (QEMU stopped and
+ * reaped then).
+ */
+int launch_supervise(struct launch_watch *w);
+
+/* True when an SSH server greets on 127.0.0.1:port within timeout_ms. */
+bool launch_ssh_banner(unsigned port, int timeout_ms);
+
+/* True when QMP at path answers query-status within timeout_ms. */
+bool launch_qmp_answers(const char *path, int timeout_ms);
+
 #endif

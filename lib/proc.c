@@ -201,6 +201,8 @@ child_exec(char *const argv[], const struct proc_opts *o,
 		goto fail;
 	if (child_close_fds(errfd, sp->maxfd) < 0)
 		goto fail;
+	if (o->keep_fd > 2 && fcntl(o->keep_fd, F_SETFD, 0) < 0)
+		goto fail;
 	if (o->cwd && chdir(o->cwd) < 0)
 		goto fail;
 	execve(sp->path, argv, sp->env.v);

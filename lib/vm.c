@@ -20,6 +20,7 @@ void vm_ctx_init(struct vm_ctx *ctx)
 	memset(ctx, 0, sizeof(*ctx));
 	conf_init(&ctx->conf);
 	ctx->lock_fd = -1;
+	ctx->opt_words = (struct strvec)STRVEC_INIT;
 }
 
 void vm_ctx_release(struct vm_ctx *ctx)
@@ -29,6 +30,7 @@ void vm_ctx_release(struct vm_ctx *ctx)
 	free(ctx->workdir);
 	free(ctx->datadir);
 	free(ctx->cache_dir);
+	strvec_clear(&ctx->opt_words);
 	if (ctx->lock_fd >= 0)
 		close(ctx->lock_fd);
 	ctx->lock_fd = -1;
@@ -103,12 +105,37 @@ int vm_resolve_hostdir(const char *opt, char **hostdir)
 	return 0;
 }
 
+/*
+ * The supervisor @start leaves is handed the lock it took (VM_LOCK_FD):
+ * the same open file, so the flock goes on without a gap.  Only an fd
+ * that is HOSTDIR/.lock is taken.
+ */
+static int inherited_lock(const char *path)
+{
+	const char *e = getenv("VM_LOCK_FD");
+	struct stat a, b;
+	uint64_t n;
+
+	if (!e)
+		return -1;
+	unsetenv("VM_LOCK_FD");
+	if (parse_uint(e, 3, INT_MAX, &n) || fstat((int)n, &a) < 0 ||
+	    stat(path, &b) < 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+		return -1;
+	if (fcntl((int)n, F_SETFD, FD_CLOEXEC) < 0)
+		return -1;
+	return (int)n;
+}
+
 int vm_lock(struct vm_ctx *ctx)
 {
 	char *path = vm_host_path(ctx, ".lock");
 	int fd, r = 0;
 
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	fd = inherited_lock(path);
+	if (fd < 0)
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+			  0644);
 	free(path);
 	if (fd < 0)
 		return -errno;

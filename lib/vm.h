@@ -3,6 +3,7 @@
 #define VM_VM_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "conf.h"
 #include "qemu.h"
@@ -23,6 +24,8 @@ struct vm_ctx {
 	char *cache_dir;	/* $XDG_CACHE_HOME/vm */
 	int step, nsteps;	/* position in the chain, for messages */
 	const struct strvec *cli;	/* the command-line settings */
+	struct strvec opt_words;	/* the options as given, for @start */
+	pid_t supervisor;	/* the @run this vm started (@start), or 0 */
 };
 
 void vm_ctx_init(struct vm_ctx *ctx);

@@ -362,6 +362,34 @@ static void test_suggest_skips_hidden_verbs(void **state)
 	strbuf_release(&err);
 }
 
+/* "@monitor info status": only an @verb ends a raw verb's arguments. */
+static void test_raw_arguments(void **state)
+{
+	static const struct verb raw[] = {
+		{ "status", dummy, 0, 0, 0, "", "status" },
+		{ "monitor", dummy, 1, -1, VERB_RAWARGS, "CMD...", "hmp" },
+		{ "stop", dummy, 0, 1, 0, "[SECS]", "stop" },
+	};
+	static const char *const src[] = { "@monitor", "info", "status",
+					   "stop", "@stop", "5" };
+	struct strbuf err = STRBUF_INIT;
+	struct chain_step *steps = NULL;
+	struct words w;
+
+	(void)state;
+	words_set(&w, src, NWORDS(src));
+	assert_int_equal(chain_parse(raw, 3, w.argc, w.argv, &steps, &err), 2);
+	assert_string_equal(steps[0].verb->name, "monitor");
+	assert_int_equal(steps[0].argc, 3);
+	assert_string_equal(steps[0].argv[1], "status");
+	assert_string_equal(steps[0].argv[2], "stop");
+	assert_string_equal(steps[1].verb->name, "stop");
+	assert_int_equal(steps[1].argc, 1);
+	free(steps);
+	words_free(&w);
+	strbuf_release(&err);
+}
+
 /* The default verb is a flag in the table, not a name in the parser. */
 static void test_default_verb_is_a_flag(void **state)
 {
@@ -416,6 +444,7 @@ int main(void)
 		cmocka_unit_test(test_chain_find),
 		cmocka_unit_test(test_suggest_skips_hidden_verbs),
 		cmocka_unit_test(test_default_verb_is_a_flag),
+		cmocka_unit_test(test_raw_arguments),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -257,7 +257,7 @@ static void test_set_strings_and_names(void **state)
 	assert_string_equal(c->rescue_profile, "fast");
 	SET_OK(c, "vm", "rescue", "");
 	assert_string_equal(c->rescue_profile, "");
-	SET_BAD(c, "vm", "rescue", "../x", "bad profile name '../x'");
+	SET_BAD(c, "vm", "rescue", "../x", "bad name '../x' (letters, digits, . _ -, or empty)");
 	assert_string_equal(c->rescue_profile, "");
 }
 
@@ -1766,7 +1766,8 @@ static void test_conf_each(void **state)
 		"rescue.boot_timeout=120",
 		"rescue.shares=mirror:@MIRROR@ in:@INDIR@ out:rw:@DATADIR@",
 		"vm.shares='ab:/x y' cd:/z", "vm.keep_cd=no",
-		"vm.compress_level=6",
+		"vm.compress_level=6", "vm.shutdown_timeout=60",
+		"vm.control_group=", "vm.ssh_user=root",
 	};
 	struct vm_conf *c = *state;
 	struct strvec sv = STRVEC_INIT;
@@ -1775,7 +1776,7 @@ static void test_conf_each(void **state)
 	SET_OK(c, "vm", "shares", "ab:/x y");
 	SET_OK(c, "vm", "shares", "cd:/z");
 	conf_each(c, collect, &sv);
-	assert_int_equal(sv.nr, 33);
+	assert_int_equal(sv.nr, 36);
 	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
 		if (!has(&sv, want[i]))
 			fail_msg("conf_each gave no \"%s\"", want[i]);

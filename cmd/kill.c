@@ -1,0 +1,65 @@
+/* @kill: end the VM's QEMU at once, no guest shutdown. */
+#include "vm.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+
+#include "../lib/qmp.h"
+#include "../lib/runstate.h"
+
+#define GONE_MS 10000
+
+int cmd_kill(struct vm_ctx *ctx, int argc, char **argv)
+{
+	struct strbuf err = STRBUF_INIT;
+	struct runstate rs;
+	int r, ret = 1;
+
+	(void)argc;
+	(void)argv;
+	r = runstate_running(ctx->hostdir, &rs, &err);
+	if (r <= 0) {
+		if (r < 0)
+			log_error("cannot kill %s: %s", ctx->conf.name, err.buf);
+		else
+			log_info("%s is not running", ctx->conf.name);
+		strbuf_release(&err);
+		return r < 0 ? 1 : 0;
+	}
+	if (kill(rs.qemu_pid, SIGKILL) < 0) {
+		/* the control_group may not signal, but may say quit */
+		struct qmp q = QMP_INIT;
+		int e = errno;
+
+		r = -e;
+		if (e == EPERM) {
+			r = qmp_connect(&q, rs.monitor, GONE_MS, &err);
+			if (!r)
+				r = qmp_execute(&q, "quit", NULL, -1, GONE_MS,
+						NULL, &err);
+			qmp_close(&q);
+		}
+		if (r && r != -EPIPE) {
+			log_error("cannot kill %s: %s", ctx->conf.name,
+				  r == -EACCES || r == -EPERM ?
+				  "permission denied (only its owner, or the control_group, may)" :
+				  err.len ? err.buf : strerror(-r));
+			goto out;
+		}
+	}
+	if (runstate_wait_gone(rs.qemu_pid, rs.qemu_start, GONE_MS) ||
+	    runstate_wait_gone(rs.pid, rs.pid_start, GONE_MS)) {
+		log_error("cannot kill %s: QEMU (pid %ld) is still there",
+			  ctx->conf.name, (long)rs.qemu_pid);
+		goto out;
+	}
+	if (ctx->supervisor == rs.pid)
+		ctx->supervisor = 0;
+	log_info("%s killed", ctx->conf.name);
+	ret = 0;
+out:
+	runstate_release(&rs);
+	strbuf_release(&err);
+	return ret;
+}

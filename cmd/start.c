@@ -1,0 +1,231 @@
+/*
+ * @start [ISO]: boot the VM as @run does, in the background.  The @run
+ * it leaves (the supervisor) owns QEMU and holds the VM's lock; @start
+ * returns once the guest is up: QMP answers and, with a forward to the
+ * guest's port 22, an SSH banner arrives there.  The supervisor says so
+ * the way it says so to systemd: READY=1 on $NOTIFY_SOCKET.
+ */
+#include "vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../lib/runstate.h"
+
+#define LOG_NAME "vm.log"
+#define LOG_MAX (1u << 20)
+#define STOP_GRACE_MS 10000
+
+/* The supervisor's log, HOSTDIR/vm.log, with one older copy kept. */
+static int open_log(struct vm_ctx *ctx, char **path)
+{
+	struct stat st;
+	int fd;
+
+	*path = vm_host_path(ctx, LOG_NAME);
+	if (stat(*path, &st) == 0 && st.st_size > LOG_MAX) {
+		char *old = xasprintf("%s.1", *path);
+
+		rename(*path, old);
+		free(old);
+	}
+	fd = open(*path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
+		  O_NOFOLLOW, 0640);
+	return fd < 0 ? -errno : fd;
+}
+
+/* A datagram socket in a private directory: only our child can send. */
+static int notify_socket(char **dir, char **path)
+{
+	const char *tmp = getenv("TMPDIR");
+	struct sockaddr_un a;
+	char *t = xasprintf("%s/vm-start-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	int fd, r;
+
+	*dir = *path = NULL;
+	if (!mkdtemp(t)) {
+		r = -errno;
+		free(t);
+		return r;
+	}
+	*dir = t;
+	*path = xasprintf("%s/notify", t);
+	memset(&a, 0, sizeof(a));
+	a.sun_family = AF_UNIX;
+	if (strlen(*path) >= sizeof(a.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(a.sun_path, *path, strlen(*path) + 1);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+static void show_tails(struct vm_ctx *ctx, const char *log)
+{
+	struct strbuf t = STRBUF_INIT;
+	char *con;
+
+	fs_tail(log, 8, &t);
+	if (t.len)
+		fprintf(stderr, "vm: the supervisor's log (%s) ends with:\n%s",
+			log, t.buf);
+	strbuf_reset(&t);
+	vm_find_workdir(ctx);
+	con = vm_work_path(ctx, "console.log");
+	fs_tail(con, 8, &t);
+	if (t.len)
+		fprintf(stderr, "vm: the serial console (%s) ends with:\n%s",
+			con, t.buf);
+	free(con);
+	strbuf_release(&t);
+}
+
+/* Wait for READY=1 from the supervisor: 0, or -ECHILD when it ended. */
+static int wait_ready(int nfd, pid_t pid, unsigned secs, int *status)
+{
+	long long deadline = proc_now_ms() + (long long)secs * 1000;
+
+	for (;;) {
+		struct pollfd p = { nfd, POLLIN, 0 };
+		long long left = deadline - proc_now_ms();
+		char buf[4096];
+		ssize_t n;
+
+		if (waitpid(pid, status, WNOHANG) == pid)
+			return -ECHILD;
+		if (proc_interrupted())
+			return -EINTR;
+		if (left <= 0)
+			return -ETIMEDOUT;
+		if (poll(&p, 1, left > 250 ? 250 : (int)left) <= 0)
+			continue;
+		n = recv(nfd, buf, sizeof(buf) - 1, 0);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		if (!strncmp(buf, "READY=1", 7) || strstr(buf, "\nREADY=1"))
+			return 0;
+	}
+}
+
+int cmd_start(struct vm_ctx *ctx, int argc, char **argv)
+{
+	struct strbuf err = STRBUF_INIT;
+	struct strvec av = STRVEC_INIT, env = STRVEC_INIT;
+	struct proc_opts o = PROC_OPTS_INIT;
+	struct runstate rs;
+	char *log = NULL, *ndir = NULL, *npath = NULL;
+	unsigned secs = ctx->conf.rescue.boot_timeout;
+	int lfd = -1, nfd = -1, r, st = 0, ret = 1;
+	pid_t pid;
+
+	if (runstate_running(ctx->hostdir, &rs, &err) == 1) {
+		log_error("cannot start %s: it is running already (pid %ld)",
+			  ctx->conf.name, (long)rs.pid);
+		runstate_release(&rs);
+		goto out;
+	}
+	strvec_push(&av, "vm");
+	strvec_pushv(&av, ctx->opt_words.v);
+	strvec_pushl(&av, "-d", ctx->hostdir, "@run", NULL);
+	if (argc > 0)
+		strvec_push(&av, argv[0]);
+	if (ctx->dry_run) {
+		char *j = strvec_join(&av, " ", true);
+
+		printf("in the background: %s\n", j);
+		free(j);
+		ret = 0;
+		goto out;
+	}
+	lfd = open_log(ctx, &log);
+	if (lfd < 0) {
+		log_error("cannot start %s: %s: %s", ctx->conf.name, log,
+			  strerror(-lfd));
+		goto out;
+	}
+	nfd = notify_socket(&ndir, &npath);
+	if (nfd < 0) {
+		log_error("cannot start %s: notify socket: %s", ctx->conf.name,
+			  strerror(-nfd));
+		goto out;
+	}
+	strvec_pushf(&env, "NOTIFY_SOCKET=%s", npath);
+	strvec_pushf(&env, "VM_LOCK_FD=%d", ctx->lock_fd);
+	strvec_push(&env, "VM_SUPERVISOR=1");
+	o.exe = "/proc/self/exe";
+	o.env_add = env.v;
+	o.stdin_fd = -1;
+	o.stdout_fd = o.stderr_fd = lfd;
+	o.keep_fd = ctx->lock_fd;
+	/* It must outlive this vm and its terminal. */
+	o.die_with_parent = false;
+	o.new_session = true;
+	r = proc_spawn(av.v, &o, &pid);
+	if (r) {
+		log_error("cannot start %s: %s", ctx->conf.name, strerror(-r));
+		goto out;
+	}
+	ctx->supervisor = pid;
+	r = wait_ready(nfd, pid, secs, &st);
+	if (!r) {
+		log_info("%s is running in the background (supervisor pid %ld); see vm @status, stop with vm @stop",
+			 ctx->conf.name, (long)pid);
+		ret = 0;
+		goto out;
+	}
+	if (r == -ECHILD) {
+		ctx->supervisor = 0;
+		log_error("cannot start %s: it ended before it was up (status %d)",
+			  ctx->conf.name, proc_exit_code(st));
+	} else {
+		/* the supervisor passes SIGTERM on to QEMU */
+		kill(pid, SIGTERM);
+		if (runstate_wait_gone(pid, 0, STOP_GRACE_MS)) {
+			kill(pid, SIGKILL);
+			runstate_wait_gone(pid, 0, STOP_GRACE_MS);
+		}
+		ctx->supervisor = 0;
+		if (r == -EINTR)
+			log_error("cannot start %s: interrupted; it was stopped",
+				  ctx->conf.name);
+		else
+			log_error("cannot start %s: not up within %u s (--boot-timeout); it was stopped",
+				  ctx->conf.name, secs);
+	}
+	show_tails(ctx, log);
+	if (r == -EINTR)
+		ret = 128 + proc_interrupted();
+out:
+	if (nfd >= 0)
+		close(nfd);
+	if (npath)
+		unlink(npath);
+	if (ndir)
+		rmdir(ndir);
+	if (lfd >= 0)
+		close(lfd);
+	free(log);
+	free(npath);
+	free(ndir);
+	strvec_clear(&av);
+	strvec_clear(&env);
+	strbuf_release(&err);
+	return ret;
+}

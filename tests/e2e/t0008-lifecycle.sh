@@ -1,0 +1,148 @@
+#!/bin/bash
+# A VM that lives on: @start in the background, @status, @monitor, @stop
+# with ACPI and with force, @kill, and what refuses while it runs.  The
+# guest is the real rescue image, which powers off on the power button.
+. "$(dirname "$0")/../lib.sh"
+
+[ -f "$(rescue_iso)" ] || {
+	echo "not ok 1 - no rescue image: run make rescue"
+	exit 1
+}
+RESCUE=$(rescue_iso)
+DEAF=$(autorun_iso test-deaf "$TOP/tests/data/autorun-deaf") || {
+	echo "not ok 1 - cannot build the deaf test ISO"
+	exit 1
+}
+export RESCUE DEAF
+
+# booted: the rescue's init has started (and with it acpid)
+booted() { grep -q "root shell on ttyS0" .work/console.log 2>/dev/null; }
+qemu_of() { pgrep -f "qemu-system.*$PWD" >/dev/null; }
+# pid KEY: a number from run.json
+run_pid() { sed -n "s/^ *\"$1\": *\([0-9]*\),*$/\1/p" run.json; }
+
+test_expect "@start returns with the VM up; @status says running, exit 0" '
+	vm --no-uefi @create T "$RESCUE" &&
+	vm @start >out 2>&1 &&
+	contains out "T is running in the background" &&
+	vm @status >st &&
+	contains st "^T: running" &&
+	contains st "in the background" &&
+	pid=$(run_pid pid) && kill -0 "$pid" &&
+	qpid=$(run_pid qemu_pid) && kill -0 "$qpid" &&
+	vm --json @status >st.json &&
+	python3 -c "
+import json, sys
+s = json.load(open(\"st.json\"))
+assert s[\"state\"] == \"running\", s
+assert s[\"pid\"] == $pid and s[\"qemu_pid\"] == $qpid, s
+assert s[\"accel\"] == \"tcg\" and s[\"memory\"] == 512 << 20, s
+" &&
+	wait_for 60 booted &&
+	vm @stop 30 &&
+	! qemu_of
+'
+
+test_expect "@monitor runs HMP and QMP commands" '
+	vm --no-uefi @create T "$RESCUE" &&
+	vm @start &&
+	vm -q @monitor info status >mon &&
+	contains mon "^VM status: running$" &&
+	vm -q --json @monitor "{\"execute\": \"query-status\"}" >qmp &&
+	contains qmp "\"status\":\"running\"" &&
+	must_fail 2 vm -q --json @monitor "{\"no\": 1}" 2>err &&
+	contains err "not a QMP command" &&
+	vm -q @monitor no-such-command >mon2 &&
+	contains mon2 "unknown command: .no-such-command." &&
+	must_fail 1 vm -q --json @monitor "{\"execute\": \"no-such\"}" >qmp2 &&
+	contains qmp2 "CommandNotFound" &&
+	vm @kill
+'
+
+test_expect "@stop: ACPI power-down, a clean power-off, nothing left" '
+	vm --no-uefi @create T "$RESCUE" &&
+	vm @start &&
+	wait_for 60 booted &&
+	vm @stop 60 >out 2>&1 &&
+	contains out "T powered off (ACPI power-down)" &&
+	contains .work/console.log "power button pressed, powering off" &&
+	! qemu_of &&
+	test ! -e run.json &&
+	test ! -e .work/qmp.sock &&
+	must_fail 3 vm @status >st &&
+	contains st "^T: stopped" &&
+	vm @stop >out2 2>&1 &&
+	contains out2 "T is not running"
+'
+
+test_expect "@stop SECS forces a guest deaf to ACPI and says so" '
+	vm --no-uefi @create T "$DEAF" &&
+	vm @start &&
+	wait_for 60 grep -q DEAF-GUEST .work/console.log &&
+	must_fail 1 vm @stop 3 2>err &&
+	contains err "did not power off within 3 s: stopped with QMP quit" &&
+	! qemu_of &&
+	must_fail 3 vm @status
+'
+
+test_expect "@kill ends QEMU at once; a killed supervisor takes QEMU along" '
+	vm --no-uefi @create T "$RESCUE" &&
+	vm @start &&
+	vm @kill >out 2>&1 &&
+	contains out "T killed" &&
+	! qemu_of &&
+	must_fail 3 vm @status &&
+	vm @start &&
+	pid=$(run_pid pid) &&
+	kill -9 "$pid" &&
+	wait_for 10 eval "! qemu_of" &&
+	must_fail 3 vm @status >st &&
+	contains st "^T: stopped"
+'
+
+test_expect "while it runs: @start again, @job, @backup, @destroy refuse at once" '
+	vm --no-uefi -D AHCI=64M @create T "$RESCUE" &&
+	vm @start &&
+	s=$(date +%s) &&
+	must_fail 1 vm @start 2>err &&
+	contains err "T is running (pid [0-9]*, started by @start): stop it first with vm @stop" &&
+	must_fail 1 vm @job add-ssh-keys 2>err &&
+	contains err "stop it first with vm @stop" &&
+	must_fail 1 vm @backup 2>err &&
+	contains err "stop it first" &&
+	must_fail 1 vm @destroy 2>err &&
+	contains err "stop it first" &&
+	test $(( $(date +%s) - s )) -lt 10 &&
+	vm @status >/dev/null &&
+	vm @kill
+'
+
+test_expect "one chain: @start @status @stop, and @backup after it" '
+	vm --no-uefi -D AHCI=64M @create T "$RESCUE" &&
+	vm @start @status @kill @backup >out 2>&1 &&
+	contains out "^T: running" &&
+	contains out "T killed" &&
+	test -f backups/S0.tar.gz &&
+	! qemu_of
+'
+
+test_expect "another user may read @status but not stop the VM" '
+	vm --no-uefi @create T "$RESCUE" &&
+	vm @start &&
+	chmod 755 "$TEST_TMP" "$PWD/.." "$PWD" &&
+	as_nobody() {
+		setpriv --reuid=65534 --regid=65534 --clear-groups \
+			env HOME=/nonexistent XDG_CONFIG_HOME=/nonexistent \
+			XDG_CACHE_HOME=/nonexistent "$VM_BIN" "$@"
+	} &&
+	as_nobody @status >st &&
+	contains st "^T: running" &&
+	must_fail 1 as_nobody @stop 2>err &&
+	contains err "permission denied" &&
+	must_fail 1 as_nobody @kill 2>err &&
+	contains err "permission denied" &&
+	vm @status >/dev/null &&
+	vm @kill
+'
+
+test_done
