@@ -8,12 +8,16 @@
 #include <unistd.h>
 
 #include "../lib/backups.h"
+#include "../lib/console.h"
 #include "../lib/launch.h"
 #include "../lib/restore.h"
 #include "../lib/runstate.h"
 
 #include <systemd/sd-daemon.h>
 #include <time.h>
+
+/* QEMU opens its console and monitor sockets within this. */
+#define QEMU_START_MS 30000
 
 static void report_failure(const char *errlog, const char *what)
 {
@@ -30,6 +34,23 @@ static void report_failure(const char *errlog, const char *what)
 static void on_progress(void *data, uint64_t done, uint64_t total)
 {
 	log_progress_update(data, done, total);
+}
+
+/* QEMU made its monitor socket private; the control_group gets it. */
+static int share_qmp(struct vm_ctx *ctx, const char *sock, gid_t gid)
+{
+	long long deadline = proc_now_ms() + QEMU_START_MS;
+
+	if (gid == (gid_t)-1)
+		return 0;
+	while (!fs_exists(sock)) {
+		struct timespec ts = { 0, 20 * 1000000L };
+
+		if (proc_now_ms() > deadline)
+			return -ETIMEDOUT;
+		nanosleep(&ts, NULL);
+	}
+	return vm_share_socket(ctx, sock, gid);
 }
 
 /* HOSTDIR/run.json: this vm runs QEMU pid now. */
@@ -54,9 +75,9 @@ static void record_start(struct vm_ctx *ctx, const struct vm_plan *plan,
 	if (q->spice_port && q->spice_host && *q->spice_host)
 		rs->spice = xasprintf("%s:%u", q->spice_host, q->spice_port);
 	rs->workdir = xstrdup(ctx->workdir);
-	rs->console = xstrdup(q->console_sock);
+	rs->console = xstrdup(plan->console_sock);
 	rs->monitor = xstrdup(q->qmp_sock);
-	rs->console_log = xstrdup(q->console_log);
+	rs->console_log = xstrdup(plan->console_log);
 	if (runstate_write(ctx->hostdir, rs))
 		log_warn("cannot write %s/%s: @status will not see %s",
 			 ctx->hostdir, RUNSTATE_FILE, ctx->conf.name);
@@ -86,6 +107,9 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 	struct vm_plan plan;
 	struct runstate rs = RUNSTATE_INIT;
 	struct launch_watch w = { 0 };
+	struct console_mux mux;
+	bool muxed = false;
+	gid_t gid = (gid_t)-1;
 	struct ready ready;
 	const char *cdrom = NULL;
 	char *errlog = NULL, *dry, *last, *iso = NULL;
@@ -175,6 +199,23 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 	plan.q.cdrom_first = cdrom && (firstboot || argc > 0);
 	plan.q.no_reboot = firstboot;
 	qemu_argv_build(&plan.q, &qargv);
+	if (!ctx->dry_run) {
+		r = vm_control_gid(ctx, &gid, &err);
+		if (!r)
+			r = console_mux_open(&mux, plan.console_sock,
+					     gid == (gid_t)-1 ? 0600 : 0660,
+					     gid, plan.console_log,
+					     CONSOLE_LOG_MAX);
+		muxed = true;
+		if (!r)
+			r = vm_share_socket(ctx, plan.console_sock, gid);
+		if (r) {
+			log_error("cannot run %s: console %s: %s", c->name,
+				  plan.console_sock,
+				  err.len ? err.buf : strerror(-r));
+			goto out;
+		}
+	}
 	r = launch_start(ctx, &qargv, "vm", &pid, &errlog, &dry, &err);
 	if (dry) {
 		printf("%s\n", dry);
@@ -184,6 +225,17 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 	}
 	if (r) {
 		log_error("cannot run %s: %s", c->name, err.buf);
+		goto out;
+	}
+	/* QEMU waits for its console client before it runs the guest */
+	r = console_mux_attach(&mux, plan.q.console_sock, QEMU_START_MS);
+	if (!r)
+		r = share_qmp(ctx, plan.q.qmp_sock, gid);
+	if (r) {
+		proc_terminate(pid, 3000);
+		report_failure(errlog, r == -ETIMEDOUT ?
+			       "QEMU did not open its console in time" :
+			       "cannot attach to QEMU's console");
 		goto out;
 	}
 	log_info("%s is running (%s%s); serial console: %s/console.log",
@@ -197,10 +249,13 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 	w.timeout_s = c->timeout;
 	w.on_ready = on_ready;
 	w.data = &ready;
+	w.mux = &mux;
 	ready.ctx = ctx;
 	ready.rs = &rs;
 	r = launch_supervise(&w);
 	runstate_remove(ctx->hostdir, getpid());
+	console_mux_close(&mux);
+	muxed = false;
 	unlink(plan.q.qmp_sock);
 	unlink(plan.q.console_sock);
 	if (r == -ETIMEDOUT) {
@@ -231,6 +286,8 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 	}
 	ret = 0;
 out:
+	if (muxed)
+		console_mux_close(&mux);
 	if (planned)
 		vm_plan_release(&plan);
 	runstate_release(&rs);

@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "fsutil.h"
@@ -59,6 +60,8 @@ int launch_spawn(const struct strvec *argv, const char *errlog, pid_t *pid)
 		return -errno;
 	o.stdin_fd = -1;
 	o.stderr_fd = fd;
+	/* QEMU's sockets are born private; vm widens them for a group */
+	o.umask = 077;
 	/* Our own process group: a terminal ^C reaches vm, which passes it
 	 * on, so QEMU never dies before vm has noticed. */
 	o.new_pgrp = true;
@@ -172,27 +175,41 @@ int launch_supervise(struct launch_watch *w)
 	long long deadline = w->timeout_s ?
 		proc_now_ms() + (long long)w->timeout_s * 1000 : -1;
 	long long next_probe = 0;
+	int pidfd = (int)syscall(SYS_pidfd_open, w->qemu, 0);
 	bool qmp_ok = false;
+	int r;
 
 	for (;;) {
+		struct pollfd p[CONSOLE_MAX_CLIENTS + 3];
 		long long now = proc_now_ms();
-		int st, r, slice = 250;
+		int n = 0, st, slice = 250;
 
+		if (waitpid(w->qemu, &st, WNOHANG) == w->qemu) {
+			proc_set_foreground(0);
+			r = proc_exit_code(st);
+			break;
+		}
+		if (proc_interrupted()) {
+			proc_terminate(w->qemu, 3000);
+			r = -EINTR;
+			break;
+		}
 		if (deadline >= 0 && now >= deadline) {
 			proc_terminate(w->qemu, 3000);
-			return -ETIMEDOUT;
+			r = -ETIMEDOUT;
+			break;
 		}
 		if (deadline >= 0 && deadline - now < slice)
 			slice = (int)(deadline - now);
-		r = proc_wait(w->qemu, slice, &st);
-		if (r == 0) {
-			proc_set_foreground(0);
-			return proc_exit_code(st);
+		if (w->mux)
+			n = console_mux_pollfds(w->mux, p);
+		if (pidfd >= 0) {
+			p[n].fd = pidfd;
+			p[n].events = POLLIN;
+			p[n++].revents = 0;
 		}
-		if (r != -ETIMEDOUT) {
-			proc_terminate(w->qemu, 3000);
-			return r;
-		}
+		if (poll(p, (nfds_t)n, slice) > 0 && w->mux)
+			console_mux_handle(w->mux, p, n);
 		if (w->ready || proc_now_ms() < next_probe)
 			continue;
 		/* probes are short and spaced, so QEMU's end is seen soon */
@@ -206,4 +223,7 @@ int launch_supervise(struct launch_watch *w)
 				w->on_ready(w->data);
 		}
 	}
+	if (pidfd >= 0)
+		close(pidfd);
+	return r;
 }

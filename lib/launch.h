@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include "str.h"
+#include "console.h"
 #include "vm.h"
 
 /*
@@ -53,6 +54,7 @@ struct launch_watch {
 	void (*on_ready)(void *data);
 	void *data;
 	bool ready;
+	struct console_mux *mux;	/* the console to serve, or NULL */
 };
 
 /*

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -205,6 +206,8 @@ child_exec(char *const argv[], const struct proc_opts *o,
 		goto fail;
 	if (o->cwd && chdir(o->cwd) < 0)
 		goto fail;
+	if (o->umask >= 0)
+		umask((mode_t)o->umask);
 	execve(sp->path, argv, sp->env.v);
 fail:
 	e = errno;

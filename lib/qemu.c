@@ -208,11 +208,16 @@ void qemu_argv_build(const struct qemu_plan *p, struct strvec *a)
 	}
 
 	strbuf_reset(&sb);
-	strbuf_addstr(&sb, "socket,id=con0,server=on,wait=off,path=");
+	/* Without a log of its own, QEMU waits for the vm that serves the
+	 * console (and keeps the log), so no output is lost. */
+	strbuf_addf(&sb, "socket,id=con0,server=on,wait=%s,path=",
+		    p->console_log ? "off" : "on");
 	strbuf_add_qemu_escaped(&sb, p->console_sock);
-	strbuf_addstr(&sb, ",logfile=");
-	strbuf_add_qemu_escaped(&sb, p->console_log);
-	strbuf_addstr(&sb, ",logappend=on");
+	if (p->console_log) {
+		strbuf_addstr(&sb, ",logfile=");
+		strbuf_add_qemu_escaped(&sb, p->console_log);
+		strbuf_addstr(&sb, ",logappend=on");
+	}
 	strvec_push(a, "-chardev");
 	strvec_push(a, sb.buf);
 	strvec_push(a, "-serial");

@@ -30,7 +30,8 @@ struct qemu_plan {
 	int nshares;
 	unsigned spice_port;		/* 0: headless */
 	const char *spice_host;
-	const char *console_log;	/* serial console copy */
+	const char *console_log;	/* serial console copy; NULL: QEMU
+					 * waits for one client, who logs */
 	const char *console_sock;	/* serial console to attach to */
 	const char *qmp_sock;		/* NULL: none */
 	bool no_reboot;

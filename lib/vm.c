@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,6 +146,35 @@ int vm_lock(struct vm_ctx *ctx)
 		return r;
 	}
 	ctx->lock_fd = fd;
+	return 0;
+}
+
+int vm_control_gid(const struct vm_ctx *ctx, gid_t *gid, struct strbuf *err)
+{
+	const char *name = ctx->conf.control_group;
+	struct group *g;
+
+	*gid = (gid_t)-1;
+	if (!name || !*name)
+		return 0;
+	g = getgrnam(name);
+	if (!g) {
+		strbuf_addf(err, "control_group '%s': no such group", name);
+		return -ENOENT;
+	}
+	*gid = g->gr_gid;
+	return 0;
+}
+
+int vm_share_socket(const struct vm_ctx *ctx, const char *sock, gid_t gid)
+{
+	if (gid == (gid_t)-1)
+		return 0;
+	/* the group may pass through WORKDIR, not list or read it */
+	if (chown(ctx->workdir, (uid_t)-1, gid) < 0 ||
+	    chmod(ctx->workdir, 0710) < 0 ||
+	    chown(sock, (uid_t)-1, gid) < 0 || chmod(sock, 0660) < 0)
+		return -errno;
 	return 0;
 }
 
@@ -661,10 +691,18 @@ int vm_plan_build(struct vm_ctx *ctx, enum plan_mode mode, const char *cdrom,
 	p->q.nshares = p->nshares;
 	p->q.spice_port = rescue ? 0 : c->port;
 	p->q.spice_host = c->host;
-	p->q.console_log = own(p, vm_work_path(ctx, rescue ?
-			       "rescue-console.log" : "console.log"));
-	p->q.console_sock = own(p, vm_work_path(ctx, rescue ?
-				"rescue-console.sock" : "console.sock"));
+	if (rescue) {
+		p->q.console_log = own(p, vm_work_path(ctx,
+						      "rescue-console.log"));
+		p->q.console_sock = own(p, vm_work_path(ctx,
+						       "rescue-console.sock"));
+	} else {
+		/* vm serves the console to many and keeps the log */
+		p->q.console_sock = own(p, vm_work_path(ctx,
+						       "qemu-console.sock"));
+		p->console_sock = own(p, vm_work_path(ctx, "console.sock"));
+		p->console_log = own(p, vm_work_path(ctx, "console.log"));
+	}
 	p->q.qmp_sock = own(p, vm_work_path(ctx, rescue ? "rescue-qmp.sock" :
 							 "qmp.sock"));
 	if (!rescue) {

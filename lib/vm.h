@@ -79,6 +79,18 @@ int vm_new_private_dir(const struct vm_ctx *ctx, char **path);
  */
 int vm_adopt_workdir(struct vm_ctx *ctx, const char *dir);
 
+/*
+ * The control_group setting as a gid: (gid_t)-1 when none is set,
+ * -ENOENT with err when the group does not exist.
+ */
+int vm_control_gid(const struct vm_ctx *ctx, gid_t *gid, struct strbuf *err);
+
+/*
+ * Open a socket of the VM's to its control_group: the socket 0660 and
+ * WORKDIR 0710, both of that group.  Nothing to do without the setting.
+ */
+int vm_share_socket(const struct vm_ctx *ctx, const char *sock, gid_t gid);
+
 /* Path of a file in WORKDIR / HOSTDIR; caller frees. */
 char *vm_work_path(const struct vm_ctx *ctx, const char *name);
 char *vm_host_path(const struct vm_ctx *ctx, const char *name);
@@ -132,6 +144,8 @@ struct vm_plan {
 	struct strvec forwards;
 	struct strvec owned;	/* strings the plan points into */
 	char *defaults_file;	/* vm.defaults used, or NULL */
+	const char *console_sock;	/* PLAN_RUN: the console vm serves */
+	const char *console_log;	/* PLAN_RUN: the log vm keeps */
 };
 
 /*

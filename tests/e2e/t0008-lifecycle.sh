@@ -59,6 +59,35 @@ test_expect "@monitor runs HMP and QMP commands" '
 	vm @kill
 '
 
+test_expect "two consoles at once: both see the guest, input from one goes in" '
+	vm --no-uefi @create T "$RESCUE" &&
+	vm @start &&
+	wait_for 60 booted &&
+	{ { sleep 3; echo "echo CONSOLE-\$((6 * 7))"; } |
+		vm -q -t 10 @console >a.out 2>a.err & } &&
+	a=$! &&
+	vm -q -t 10 @console </dev/null >b.out 2>b.err &&
+	wait $a &&
+	contains a.out "^CONSOLE-42" &&
+	contains b.out "^CONSOLE-42" &&
+	contains .work/console.log "^CONSOLE-42" &&
+	test "$(stat -c %a .work/console.sock)" = 600 &&
+	vm @stop 60
+'
+
+test_expect "@console works for a foreground @run too, and ends with the VM" '
+	vm --no-uefi @create T "$RESCUE" &&
+	{ "$VM_BIN" -t 120 @run >run.out 2>&1 & } &&
+	run=$! &&
+	wait_for 60 booted &&
+	{ sleep 2; echo "echo FG-\$((7 * 6))"; sleep 2; echo poweroff; } |
+		vm -t 60 @console >c.out 2>c.err &&
+	contains c.out "^FG-42" &&
+	contains c.err "the console of T closed: it stopped" &&
+	wait $run &&
+	! qemu_of
+'
+
 test_expect "@stop: ACPI power-down, a clean power-off, nothing left" '
 	vm --no-uefi @create T "$RESCUE" &&
 	vm @start &&

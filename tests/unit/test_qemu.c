@@ -471,6 +471,23 @@ static void test_commas_escaped(void **state)
 	strvec_clear(&a);
 }
 
+/* No log of QEMU's own: it waits for vm, which serves and logs. */
+static void test_console_served_by_vm(void **state)
+{
+	struct strvec a = STRVEC_INIT;
+	struct qemu_plan p;
+
+	(void)state;
+	base_plan(&p);
+	p.console_log = NULL;
+	p.console_sock = "/W/qemu-console.sock";
+	qemu_argv_build(&p, &a);
+	assert_pair(&a, "-chardev",
+		    "socket,id=con0,server=on,wait=on,path=/W/qemu-console.sock");
+	assert_pair(&a, "-serial", "chardev:con0");
+	strvec_clear(&a);
+}
+
 static void test_build_is_pure(void **state)
 {
 	struct strvec a = STRVEC_INIT, b = STRVEC_INIT;
@@ -665,6 +682,7 @@ int main(void)
 		cmocka_unit_test(test_extra_args),
 		cmocka_unit_test(test_commas_escaped),
 		cmocka_unit_test(test_build_is_pure),
+		cmocka_unit_test(test_console_served_by_vm),
 		cmocka_unit_test(test_qemu_binary),
 		cmocka_unit_test(test_defaults_first_dir_wins),
 		cmocka_unit_test(test_defaults_comments_and_quotes),

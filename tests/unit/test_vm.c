@@ -311,8 +311,16 @@ static void test_plan_run(void **state)
 	assert_string_equal(plan.q.extra->v[0], "-usb");
 	assert_string_equal(plan.q.extra->v[2], "usb-tablet");
 
-	want = in(f->work, "console.sock");
+	/* QEMU's console goes to vm, which serves console.sock and logs */
+	want = in(f->work, "qemu-console.sock");
 	assert_string_equal(plan.q.console_sock, want);
+	free(want);
+	assert_null(plan.q.console_log);
+	want = in(f->work, "console.sock");
+	assert_string_equal(plan.console_sock, want);
+	free(want);
+	want = in(f->work, "console.log");
+	assert_string_equal(plan.console_log, want);
 	free(want);
 	want = in(f->work, "qmp.sock");
 	assert_string_equal(plan.q.qmp_sock, want);
