@@ -35,6 +35,8 @@ static const struct verb verbs[] = {
 	{ "kill", cmd_kill, 0, 0, 0, "", "end the VM's QEMU at once" },
 	{ "status", cmd_status, 0, 0, VERB_ANSWER, "",
 	  "state, pid, uptime, sockets, last job, snapshots; exit 3 when stopped" },
+	{ "ssh", cmd_ssh, 0, -1, VERB_RAWARGS, "[CMD...]",
+	  "ssh to the guest through its port-22 forward (exit status: CMD's)" },
 	{ "console", cmd_console, 0, 0, 0, "",
 	  "attach to the serial console (Ctrl-] detaches); shared by many" },
 	{ "monitor", cmd_monitor, 1, -1, VERB_RAWARGS, "CMD...",

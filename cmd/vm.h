@@ -27,5 +27,6 @@ int cmd_kill(struct vm_ctx *ctx, int argc, char **argv);
 int cmd_status(struct vm_ctx *ctx, int argc, char **argv);
 int cmd_monitor(struct vm_ctx *ctx, int argc, char **argv);
 int cmd_console(struct vm_ctx *ctx, int argc, char **argv);
+int cmd_ssh(struct vm_ctx *ctx, int argc, char **argv);
 
 #endif

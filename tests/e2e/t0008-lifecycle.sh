@@ -174,4 +174,36 @@ test_expect "another user may read @status but not stop the VM" '
 	vm @kill
 '
 
+test_expect "@start waits for the SSH banner; @ssh runs a command, its status" '
+	mkdir -p "$HOME/.ssh" &&
+	ssh-keygen -q -t ed25519 -N "" -f "$HOME/.ssh/id_ed25519" &&
+	mkdir sshd && cp "$TOP/tests/data/autorun-sshd/autorun" sshd/ &&
+	cp "$HOME/.ssh/id_ed25519.pub" sshd/authorized_keys &&
+	iso=$(autorun_iso "test-sshd-$test_count" "$PWD/sshd") &&
+	port=$(python3 -c "import socket; s=socket.socket(); s.bind((\"127.0.0.1\", 0)); print(s.getsockname()[1])") &&
+	vm --no-uefi -f "tcp:127.0.0.1:$port-:22" @create T "$iso" &&
+	vm @start &&
+	contains .work/console.log "SSHD-GUEST: dropbear is up" &&
+	vm -q @ssh echo hello from \$\(uname -n\) >out &&
+	contains out "^hello from rescue$" &&
+	must_fail 7 vm -q @ssh exit 7 &&
+	test -s known_hosts &&
+	vm -q --dry-run @ssh true >dry &&
+	contains dry "-p $port" &&
+	contains dry "UserKnownHostsFile=$PWD/known_hosts" &&
+	contains dry "root@127.0.0.1" &&
+	vm @ssh uname -n @stop 60 >chain 2>&1 &&
+	contains chain "^rescue$" &&
+	contains chain "T powered off" &&
+	! qemu_of
+'
+
+test_expect "@ssh without a forward to port 22 says how to add one" '
+	vm --no-uefi @create T "$RESCUE" &&
+	vm @start &&
+	must_fail 1 vm @ssh true 2>err &&
+	contains err "no forward reaches its port 22" &&
+	vm @kill
+'
+
 test_done
