@@ -123,13 +123,13 @@ static const struct opt_desc opts[] = {
 	{ OPT_ACCEL, "accel", "auto|kvm|tcg", "vm.accel", NULL,
 	  "accelerator; auto probes KVM and falls back to TCG (auto)" },
 	{ OPT_BOOT_TIMEOUT, "boot-timeout", "SECS", "rescue.boot_timeout",
-	  NULL, "how long the rescue may take to start a job (120)" },
+	  NULL, "how long a job's rescue, or @start's guest, may take to be up (120)" },
 	{ OPT_DRY_RUN, "dry-run", NULL, NULL, NULL,
 	  "print the commands, run and change nothing" },
 	{ OPT_SHA256, "sha256", "HEX", "vm.bootimage_sha256", NULL,
 	  "SHA-256 the ISO given by URL must have (or URL#sha256=HEX)" },
 	{ OPT_JSON, "json", NULL, NULL, NULL,
-	  "@snapshots and @inspect print JSON, for scripts" },
+	  "@snapshots, @inspect, @status, @monitor speak JSON, for scripts" },
 	{ 'v', "version", NULL, NULL, NULL, "print the version and exit" },
 	{ 'h', "help", NULL, NULL, NULL, "print this help and exit" },
 };
@@ -171,7 +171,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"\nSettings: /etc/vm.conf < $XDG_CONFIG_HOME/vm.conf < a job's NAME.rescue\n"
 		"< HOSTDIR/guest.conf < options.  ISOs and images may be URLs.\n"
-		"Exit status: 0 ok, 1 failure, 2 usage, a job's own status, 128+N on signal N.\n"
+		"Exit status: 0 ok, 1 failure, 2 usage, 3 @status: not running,\n"
+		"a job's own status, 128+N on signal N.\n"
 		"Examples:\n"
 		"  vm -c 8 -m 4G @create WS10 /iso/image.iso @job prepare @run @backup\n"
 		"  vm --no-uefi --timeout=30 @restore S2 @job add-ssh-keys\n"
