@@ -12,6 +12,8 @@ BINDIR   ?= $(PREFIX)/bin
 DATADIR  ?= $(PREFIX)/share/vm
 MANDIR   ?= $(PREFIX)/share/man
 DOCDIR   ?= $(PREFIX)/share/doc/vm
+UNITDIR  ?= $(PREFIX)/lib/systemd/system
+USERUNITDIR ?= $(PREFIX)/lib/systemd/user
 SYSCONFDIR ?= /etc
 
 CC       ?= cc
@@ -133,10 +135,18 @@ install: vm
 	install -m 644 vm.1 $(DESTDIR)$(MANDIR)/man1/vm.1
 	install -m 644 README.md README.ru.md $(DESTDIR)$(DOCDIR)/
 	install -m 644 conf/vm.conf $(DESTDIR)$(DOCDIR)/vm.conf.example
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(USERUNITDIR)
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@WANTEDBY@|multi-user.target|' \
+		conf/vm@.service.in >$(DESTDIR)$(UNITDIR)/vm@.service
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@WANTEDBY@|default.target|' \
+		conf/vm@.service.in >$(DESTDIR)$(USERUNITDIR)/vm@.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/vm@.service \
+		$(DESTDIR)$(USERUNITDIR)/vm@.service
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/vm $(DESTDIR)$(MANDIR)/man1/vm.1
 	rm -rf $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR)
+	rm -f $(DESTDIR)$(UNITDIR)/vm@.service $(DESTDIR)$(USERUNITDIR)/vm@.service
 
 clean:
 	rm -rf $(B) vm

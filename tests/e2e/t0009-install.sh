@@ -53,12 +53,60 @@ test_expect "without a rescue image the installed vm names the installed builder
 	lacks err "make rescue"
 '
 
+test_expect "vm@.service: systemd-analyze verify passes, and fails on a broken unit" '
+	make -s -C "$TOP" install PREFIX="$TEST_TMP/pfx" >out 2>&1 &&
+	u="$TEST_TMP/pfx/lib/systemd/system/vm@.service" &&
+	test -f "$TEST_TMP/pfx/lib/systemd/user/vm@.service" &&
+	contains "$u" "^ExecStart=$TEST_TMP/pfx/bin/vm -n -d %f @run$" &&
+	contains "$TEST_TMP/pfx/lib/systemd/user/vm@.service" "^WantedBy=default.target$" &&
+	inst=$(systemd-escape --path /srv/vms/web) &&
+	test "$inst" = srv-vms-web &&
+	systemd-analyze verify --man=no "$(dirname "$u")/vm@$inst.service" >v.out 2>&1 &&
+	test ! -s v.out &&
+	mkdir bad && sed "s/^Type=notify/Type=sometimes/" "$u" >bad/vm@.service &&
+	{ systemd-analyze verify --man=no "$PWD/bad/vm@x.service" >b.out 2>&1 || true; } &&
+	contains b.out "Failed to parse service type"
+'
+
+test_expect "the unit's ExecStart and ExecStop, run as systemd would" '
+	u="$TEST_TMP/pfx/lib/systemd/system/vm@.service" &&
+	vm --no-uefi @create S "$(rescue_iso)" &&
+	secs=$(sed -n "s/^Environment=VM_STOP_TIMEOUT=//p" "$u") &&
+	start=$(sed -n "s/^ExecStart=//p" "$u" | sed "s|%f|$PWD|g") &&
+	stop=$(sed -n "s/^ExecStop=//p" "$u" | sed "s|%f|$PWD|g; s|\${VM_STOP_TIMEOUT}|$secs|") &&
+	cat >notify.py <<-\EOF &&
+	import os, socket, subprocess, sys, time
+	path = sys.argv[1]
+	s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+	s.bind(path)
+	s.settimeout(120)
+	p = subprocess.Popen(sys.argv[2].split(), env=dict(os.environ, NOTIFY_SOCKET=path),
+	                     stdin=subprocess.DEVNULL)
+	print("READY" if b"READY=1" in s.recv(4096) else "NOT READY", flush=True)
+	open("main.pid", "w").write(str(p.pid))
+	sys.exit(p.wait(timeout=300))
+	EOF
+	{ python3 notify.py "$PWD/notify.sock" "$start" >main.out 2>main.err & } &&
+	main=$! &&
+	wait_for 120 grep -q READY main.out &&
+	contains main.out "^READY$" &&
+	wait_for 60 grep -q "root shell on ttyS0" .work/console.log &&
+	$stop >stop.out 2>&1 &&
+	contains stop.out "S powered off (ACPI power-down)" &&
+	wait $main &&
+	! pgrep -f "qemu-system.*$PWD" >/dev/null &&
+	test ! -e run.json
+'
+
 test_expect "make uninstall removes what make install put there" '
 	make -s -C "$TOP" uninstall PREFIX="$PFX" DESTDIR="$ROOT" &&
 	test ! -e "$ROOT$PFX/bin/vm" &&
 	test ! -e "$ROOT$PFX/share/vm" &&
 	test ! -e "$ROOT$PFX/share/doc/vm" &&
-	test ! -e "$ROOT$PFX/share/man/man1/vm.1"
+	test ! -e "$ROOT$PFX/share/man/man1/vm.1" &&
+	make -s -C "$TOP" uninstall PREFIX="$TEST_TMP/pfx" &&
+	test ! -e "$TEST_TMP/pfx/lib/systemd/system/vm@.service" &&
+	test ! -e "$TEST_TMP/pfx/bin/vm"
 '
 
 test_done
