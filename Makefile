@@ -14,6 +14,7 @@ MANDIR   ?= $(PREFIX)/share/man
 DOCDIR   ?= $(PREFIX)/share/doc/vm
 UNITDIR  ?= $(PREFIX)/lib/systemd/system
 USERUNITDIR ?= $(PREFIX)/lib/systemd/user
+COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
 SYSCONFDIR ?= /etc
 
 CC       ?= cc
@@ -135,7 +136,9 @@ install: vm
 	install -m 644 vm.1 $(DESTDIR)$(MANDIR)/man1/vm.1
 	install -m 644 README.md README.ru.md $(DESTDIR)$(DOCDIR)/
 	install -m 644 conf/vm.conf $(DESTDIR)$(DOCDIR)/vm.conf.example
-	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(USERUNITDIR)
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(USERUNITDIR) \
+		$(DESTDIR)$(COMPLETIONDIR)
+	install -m 644 conf/vm.bash-completion $(DESTDIR)$(COMPLETIONDIR)/vm
 	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@WANTEDBY@|multi-user.target|' \
 		conf/vm@.service.in >$(DESTDIR)$(UNITDIR)/vm@.service
 	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@WANTEDBY@|default.target|' \
@@ -146,7 +149,8 @@ install: vm
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/vm $(DESTDIR)$(MANDIR)/man1/vm.1
 	rm -rf $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR)
-	rm -f $(DESTDIR)$(UNITDIR)/vm@.service $(DESTDIR)$(USERUNITDIR)/vm@.service
+	rm -f $(DESTDIR)$(UNITDIR)/vm@.service $(DESTDIR)$(USERUNITDIR)/vm@.service \
+		$(DESTDIR)$(COMPLETIONDIR)/vm
 
 clean:
 	rm -rf $(B) vm

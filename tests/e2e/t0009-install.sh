@@ -98,6 +98,30 @@ test_expect "the unit's ExecStart and ExecStop, run as systemd would" '
 	test ! -e run.json
 '
 
+test_expect "bash completion: verbs, options, snapshot and job names" '
+	c="$TEST_TMP/pfx/share/bash-completion/completions/vm" &&
+	test -f "$c" &&
+	vm --no-uefi -D AHCI=64M @create K @backup @backup &&
+	printf "true\n" >mine.job &&
+	cat >comp.sh <<-\EOF &&
+	. "$1"
+	shift
+	COMP_WORDS=("$@")
+	COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+	_vm
+	printf "%s\n" "${COMPREPLY[@]}"
+	EOF
+	bash comp.sh "$c" "$TEST_TMP/pfx/bin/vm" @st >v &&
+	contains v "^@start$" && contains v "^@status$" && contains v "^@stop$" &&
+	lacks v "^@run$" &&
+	bash comp.sh "$c" "$TEST_TMP/pfx/bin/vm" --no- >o &&
+	contains o "^--no-uefi$" && contains o "^--no-netdev$" &&
+	bash comp.sh "$c" "$TEST_TMP/pfx/bin/vm" @restore "" >s &&
+	test "$(cat s)" = "$(printf "S0\nS1")" &&
+	bash comp.sh "$c" "$TEST_TMP/pfx/bin/vm" @job "" >j &&
+	contains j "^mine$" && contains j "^add-ssh-keys$" && contains j "^run-ssh$"
+'
+
 test_expect "make uninstall removes what make install put there" '
 	make -s -C "$TOP" uninstall PREFIX="$PFX" DESTDIR="$ROOT" &&
 	test ! -e "$ROOT$PFX/bin/vm" &&
@@ -106,6 +130,7 @@ test_expect "make uninstall removes what make install put there" '
 	test ! -e "$ROOT$PFX/share/man/man1/vm.1" &&
 	make -s -C "$TOP" uninstall PREFIX="$TEST_TMP/pfx" &&
 	test ! -e "$TEST_TMP/pfx/lib/systemd/system/vm@.service" &&
+	test ! -e "$TEST_TMP/pfx/share/bash-completion/completions/vm" &&
 	test ! -e "$TEST_TMP/pfx/bin/vm"
 '
 
