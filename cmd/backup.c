@@ -70,6 +70,13 @@ static int collect(struct vm_ctx *ctx, struct strvec *names,
 		strvec_push(paths, p);
 	}
 	free(p);
+	/* a VM stopped with --save keeps its state with the disks */
+	p = vm_work_path(ctx, "saved-state");
+	if (fs_exists(p)) {
+		strvec_push(names, "saved-state");
+		strvec_push(paths, p);
+	}
+	free(p);
 	p = vm_host_path(ctx, "vm.defaults");
 	if (fs_exists(p)) {
 		strvec_push(names, "vm.defaults");

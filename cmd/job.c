@@ -286,7 +286,7 @@ static int boot_rescue(struct vm_ctx *ctx, struct job *j)
 		unlink(log);	/* its tail must be this boot's */
 		free(log);
 	}
-	r = launch_start(ctx, &qargv, "rescue", &pid, &errlog, &dry, &err);
+	r = launch_start(ctx, &qargv, "rescue", -1, &pid, &errlog, &dry, &err);
 	if (dry) {
 		printf("%s\n", dry);
 		free(dry);

@@ -2,6 +2,7 @@
 #include "vm.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +106,8 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 	struct strbuf err = STRBUF_INIT, note = STRBUF_INIT;
 	struct strvec qargv = STRVEC_INIT;
 	struct vm_plan plan;
+	char *saved = NULL, *incoming = NULL;
+	int resume_fd = -1;
 	struct runstate rs = RUNSTATE_INIT;
 	struct launch_watch w = { 0 };
 	struct console_mux mux;
@@ -198,6 +201,18 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 	}
 	plan.q.cdrom_first = cdrom && (firstboot || argc > 0);
 	plan.q.no_reboot = firstboot;
+	saved = vm_work_path(ctx, SAVED_STATE);
+	if (fs_exists(saved)) {
+		/* @stop --save left the running state: carry on from it */
+		resume_fd = open(saved, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (resume_fd < 0) {
+			log_error("cannot run %s: %s: %s", c->name, saved,
+				  strerror(errno));
+			goto out;
+		}
+		incoming = xasprintf("fd:%d", resume_fd);
+		plan.q.incoming = incoming;
+	}
 	qemu_argv_build(&plan.q, &qargv);
 	if (!ctx->dry_run) {
 		r = vm_control_gid(ctx, &gid, &err);
@@ -216,7 +231,8 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 			goto out;
 		}
 	}
-	r = launch_start(ctx, &qargv, "vm", &pid, &errlog, &dry, &err);
+	r = launch_start(ctx, &qargv, "vm", resume_fd, &pid, &errlog, &dry,
+			 &err);
 	if (dry) {
 		printf("%s\n", dry);
 		free(dry);
@@ -250,6 +266,9 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 	w.on_ready = on_ready;
 	w.data = &ready;
 	w.mux = &mux;
+	w.resume = resume_fd >= 0 ? saved : NULL;
+	if (resume_fd >= 0)
+		log_info("%s resumes from its saved state", c->name);
 	ready.ctx = ctx;
 	ready.rs = &rs;
 	r = launch_supervise(&w);
@@ -276,7 +295,11 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 		free(what);
 		goto out;
 	}
-	if (firstboot) {
+	if (fs_exists(saved)) {
+		/* stopped with --save: the next run resumes, as it is now */
+		log_info("%s saved its state; the next @run or @start resumes it",
+			 c->name);
+	} else if (firstboot) {
 		/* The installer has had its boot; later boots use the disks. */
 		r = vm_guest_conf_set(ctx, "firstboot", "no", &err);
 		if (r) {
@@ -288,6 +311,10 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 out:
 	if (muxed)
 		console_mux_close(&mux);
+	if (resume_fd >= 0)
+		close(resume_fd);
+	free(saved);
+	free(incoming);
 	if (planned)
 		vm_plan_release(&plan);
 	runstate_release(&rs);

@@ -73,7 +73,7 @@ static void gather(struct vm_ctx *ctx, struct facts *f)
 		if (q && !strcmp(q, "paused"))
 			f->state = "paused";
 	} else if (ctx->workdir) {
-		p = vm_work_path(ctx, "saved-state");
+		p = vm_work_path(ctx, SAVED_STATE);
 		f->saved = fs_exists(p);
 		free(p);
 		if (f->saved)

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -49,7 +50,8 @@ int launch_write_script(const struct strvec *argv, const char *path)
 	return r;
 }
 
-int launch_spawn(const struct strvec *argv, const char *errlog, pid_t *pid)
+int launch_spawn(const struct strvec *argv, const char *errlog, int keep_fd,
+		 pid_t *pid)
 {
 	struct proc_opts o = PROC_OPTS_INIT;
 	int fd, r;
@@ -62,6 +64,7 @@ int launch_spawn(const struct strvec *argv, const char *errlog, pid_t *pid)
 	o.stderr_fd = fd;
 	/* QEMU's sockets are born private; vm widens them for a group */
 	o.umask = 077;
+	o.keep_fd = keep_fd;
 	/* Our own process group: a terminal ^C reaches vm, which passes it
 	 * on, so QEMU never dies before vm has noticed. */
 	o.new_pgrp = true;
@@ -73,8 +76,8 @@ int launch_spawn(const struct strvec *argv, const char *errlog, pid_t *pid)
 }
 
 int launch_start(struct vm_ctx *ctx, const struct strvec *argv,
-		 const char *prefix, pid_t *pid, char **errlog, char **dry,
-		 struct strbuf *err)
+		 const char *prefix, int keep_fd, pid_t *pid, char **errlog,
+		 char **dry, struct strbuf *err)
 {
 	char *name, *script;
 	int r;
@@ -94,7 +97,7 @@ int launch_start(struct vm_ctx *ctx, const struct strvec *argv,
 	name = xasprintf("%s-qemu.log", prefix);
 	*errlog = vm_work_path(ctx, name);
 	free(name);
-	r = launch_spawn(argv, *errlog, pid);
+	r = launch_spawn(argv, *errlog, keep_fd, pid);
 	if (r)
 		strbuf_addf(err, "%s: %s", argv->v[0],
 			    r == -ENOENT ? "not found (install qemu-system-x86)" :
@@ -156,15 +159,22 @@ out:
 	return ok;
 }
 
-bool launch_qmp_answers(const char *path, int timeout_ms)
+bool launch_qmp_answers(const char *path, int timeout_ms, char *status)
 {
 	struct strbuf err = STRBUF_INIT;
+	struct json_object *ret = NULL, *v;
 	struct qmp q;
 	bool ok;
 
 	ok = !qmp_connect(&q, path, timeout_ms, &err) &&
-	     !qmp_execute(&q, "query-status", NULL, -1, timeout_ms, NULL,
+	     !qmp_execute(&q, "query-status", NULL, -1, timeout_ms, &ret,
 			  &err);
+	if (ok && status) {
+		status[0] = '\0';
+		if (json_object_object_get_ex(ret, "status", &v))
+			snprintf(status, 32, "%s", json_object_get_string(v));
+	}
+	json_object_put(ret);
 	qmp_close(&q);
 	strbuf_release(&err);
 	return ok;
@@ -214,8 +224,17 @@ int launch_supervise(struct launch_watch *w)
 			continue;
 		/* probes are short and spaced, so QEMU's end is seen soon */
 		next_probe = proc_now_ms() + 1000;
-		if (!qmp_ok)
-			qmp_ok = launch_qmp_answers(w->qmp_sock, 1000);
+		if (!qmp_ok) {
+			char status[32];
+
+			qmp_ok = launch_qmp_answers(w->qmp_sock, 1000, status);
+			/* a resumed guest is up once its state has loaded */
+			if (qmp_ok && w->resume) {
+				qmp_ok = !strcmp(status, "running");
+				if (qmp_ok)
+					unlink(w->resume);
+			}
+		}
 		if (qmp_ok && (!w->ssh_port ||
 			       launch_ssh_banner(w->ssh_port, 1500))) {
 			w->ready = true;

@@ -19,9 +19,11 @@ int launch_write_script(const struct strvec *argv, const char *path);
 
 /*
  * Start QEMU with stdin from /dev/null and stderr into errlog (created
- * anew).  The child dies with vm.  Returns 0 and the pid, or -errno.
+ * anew), keeping keep_fd (or -1) open for it.  The child dies with vm.
+ * Returns 0 and the pid, or -errno.
  */
-int launch_spawn(const struct strvec *argv, const char *errlog, pid_t *pid);
+int launch_spawn(const struct strvec *argv, const char *errlog, int keep_fd,
+		 pid_t *pid);
 
 /*
  * The common start of @run and @job: write WORKDIR/run-PREFIX.sh and
@@ -31,8 +33,8 @@ int launch_spawn(const struct strvec *argv, const char *errlog, pid_t *pid);
  * saying what failed.
  */
 int launch_start(struct vm_ctx *ctx, const struct strvec *argv,
-		 const char *prefix, pid_t *pid, char **errlog, char **dry,
-		 struct strbuf *err);
+		 const char *prefix, int keep_fd, pid_t *pid, char **errlog,
+		 char **dry, struct strbuf *err);
 
 /*
  * Wait for QEMU: up to timeout_s seconds (0: no limit, but still
@@ -55,6 +57,8 @@ struct launch_watch {
 	void *data;
 	bool ready;
 	struct console_mux *mux;	/* the console to serve, or NULL */
+	const char *resume;	/* saved state being loaded: removed once
+				 * the guest runs again; NULL: none */
 };
 
 /*
@@ -67,7 +71,10 @@ int launch_supervise(struct launch_watch *w);
 /* True when an SSH server greets on 127.0.0.1:port within timeout_ms. */
 bool launch_ssh_banner(unsigned port, int timeout_ms);
 
-/* True when QMP at path answers query-status within timeout_ms. */
-bool launch_qmp_answers(const char *path, int timeout_ms);
+/*
+ * True when QMP at path answers query-status within timeout_ms; status
+ * (may be NULL, 32 bytes) gets what QEMU says ("running", "inmigrate").
+ */
+bool launch_qmp_answers(const char *path, int timeout_ms, char *status);
 
 #endif

@@ -232,6 +232,10 @@ void qemu_argv_build(const struct qemu_plan *p, struct strvec *a)
 	}
 	if (p->no_reboot)
 		strvec_push(a, "-no-reboot");
+	if (p->incoming) {
+		strvec_push(a, "-incoming");
+		strvec_push(a, p->incoming);
+	}
 	if (p->extra)
 		strvec_pushv(a, p->extra->v);
 	strbuf_release(&sb);

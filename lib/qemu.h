@@ -35,6 +35,7 @@ struct qemu_plan {
 	const char *console_sock;	/* serial console to attach to */
 	const char *qmp_sock;		/* NULL: none */
 	bool no_reboot;
+	const char *incoming;		/* -incoming URI (saved state), or NULL */
 	const struct strvec *extra;	/* from vm.defaults */
 };
 

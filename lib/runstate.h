@@ -14,6 +14,8 @@
 #include "str.h"
 
 #define RUNSTATE_FILE "run.json"
+/* WORKDIR/saved-state: RAM and devices, left by @stop --save */
+#define SAVED_STATE "saved-state"
 
 struct runstate {
 	char *state;		/* starting, running, stopping */

@@ -403,7 +403,7 @@ static bool plain_name(const char *s)
 {
 	static const char *const fixed[] = { "TS", "DESCRIPTION", "guest.conf",
 					     "vm.defaults", "efivars.bin",
-					     MANIFEST, NULL };
+					     "saved-state", MANIFEST, NULL };
 	const char *p;
 	size_t i;
 

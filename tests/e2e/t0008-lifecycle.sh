@@ -174,6 +174,29 @@ test_expect "another user may read @status but not stop the VM" '
 	vm @kill
 '
 
+test_expect "@stop --save keeps RAM: the next @start resumes, a tmpfs file survives" '
+	vm --no-uefi -D AHCI=64M @create T "$RESCUE" &&
+	vm @start &&
+	wait_for 60 booted &&
+	{ sleep 2; echo "echo SAVED-\$((40 + 2)) >/tmp/mark"; } |
+		vm -q -t 5 @console >/dev/null &&
+	vm @stop --save >out 2>&1 &&
+	contains out "T saved its state" &&
+	! qemu_of &&
+	test -s .work/saved-state &&
+	must_fail 3 vm @status >st &&
+	contains st "^T: saved" &&
+	vm @backup &&
+	tar -tzf backups/S0.tar.gz >list &&
+	contains list "^saved-state$" &&
+	vm @start >out2 2>&1 &&
+	contains vm.log "T resumes from its saved state" &&
+	test ! -e .work/saved-state &&
+	{ sleep 2; echo "cat /tmp/mark"; } | vm -q -t 5 @console >m.out &&
+	contains m.out "^SAVED-42" &&
+	vm @kill
+'
+
 test_expect "@start waits for the SSH banner; @ssh runs a command, its status" '
 	mkdir -p "$HOME/.ssh" &&
 	ssh-keygen -q -t ed25519 -N "" -f "$HOME/.ssh/id_ed25519" &&
