@@ -27,6 +27,7 @@ mkdir -p "$HOME/.config" "$TMPDIR" "$XDG_CACHE_HOME"
 
 # Every test starts with the same settings and its own $TMPDIR.
 reset_env() {
+	check_args reset_env DIR 1 1 "$@"
 	export TMPDIR=$1/tmp
 	mkdir -p "$TMPDIR"
 	rm -f "$VM_SYSTEM_CONFIG"
@@ -50,6 +51,7 @@ kill_ours() {
 trap 'kill_ours; rm -rf "$T"' EXIT
 
 test_expect() {
+	check_args test_expect "DESCRIPTION CODE" 2 2 "$@"
 	local desc=$1 code=$2 dir rc
 	test_count=$((test_count + 1))
 	dir=$T/t$test_count
@@ -77,13 +79,34 @@ test_expect() {
 }
 
 test_done() {
+	check_args test_done "no arguments" 0 0 "$@"
 	echo "1..$test_count"
 	[ "$test_failed" -eq 0 ]
 }
 
+# bug MESSAGE: a test that misuses a helper is wrong, whatever it
+# asserts; stop it (not just the && chain it is in) and say why
+bug() {
+	echo "bug in the test script: $*" >&2
+	exit 99
+}
+
+# check_args NAME USAGE MIN MAX ARGS...: MAX "-" for no limit.  A helper called
+# with a wrong count checks something else, quietly: contains out -- "$o"
+# was grepping for "--".
+check_args() {
+	local name=$1 usage=$2 min=$3 max=$4
+	shift 4
+	if [ $# -lt "$min" ] || { [ "$max" != - ] && [ $# -gt "$max" ]; }; then
+		bug "$name takes $usage, got $# argument(s):$(printf " '%s'" "$@")"
+	fi
+}
+
 # must_fail STATUS cmd...: cmd must exit with STATUS (or any failure: "any")
 must_fail() {
+	check_args must_fail "STATUS CMD..." 2 - "$@"
 	local want=$1 rc=0
+	[[ $want =~ ^([0-9]+|any)$ ]] || bug "must_fail: bad status '$want'"
 	shift
 	"$@" || rc=$?
 	if [ "$rc" -eq 0 ]; then
@@ -96,24 +119,33 @@ must_fail() {
 	fi
 }
 
-# contains FILE PATTERN: grep with a useful message
+# contains FILE PATTERN, lacks FILE PATTERN: grep with a useful message;
+# a FILE that cannot be read fails both (it lacks nothing)
 contains() {
-	grep -q -e "$2" "$1" || {
+	check_args contains "FILE PATTERN" 2 2 "$@"
+	local rc=0
+	grep -q -e "$2" "$1" || rc=$?
+	[ $rc -ne 0 ] || return 0
+	if [ $rc -eq 1 ]; then
 		echo "'$2' not found in $1:" >&2
 		sed 's/^/|  /' "$1" >&2
-		return 1
-	}
+	fi
+	return 1
 }
 lacks() {
-	! grep -q -e "$2" "$1" || {
-		echo "'$2' unexpectedly found in $1" >&2
-		return 1
-	}
+	check_args lacks "FILE PATTERN" 2 2 "$@"
+	local rc=0
+	grep -q -e "$2" "$1" || rc=$?
+	[ $rc -ne 1 ] || return 0
+	[ $rc -ne 0 ] || echo "'$2' unexpectedly found in $1" >&2
+	return 1
 }
 
 # wait_for SECONDS CMD...: poll a condition, bounded
 wait_for() {
+	check_args wait_for "SECONDS CMD..." 2 - "$@"
 	local secs=$1 i=0
+	[[ $secs =~ ^[0-9]+$ ]] || bug "wait_for: bad seconds '$secs'"
 	shift
 	while ! "$@"; do
 		i=$((i + 1))
@@ -124,9 +156,13 @@ wait_for() {
 
 # The rescue image (make rescue) and an unattended test ISO built from it.
 RESCUE_OUT=$TOP/rescue/out
-rescue_iso() { echo "$RESCUE_OUT/rescue-x86_64.iso"; }
+rescue_iso() {
+	check_args rescue_iso "no arguments" 0 0 "$@"
+	echo "$RESCUE_OUT/rescue-x86_64.iso"
+}
 # autorun_iso NAME DIR: an ISO whose /autorun/autorun runs at boot
 autorun_iso() {
+	check_args autorun_iso "NAME DIR" 2 2 "$@"
 	QUIET=1 bash "$TOP/rescue/build-rescue" --out "$XDG_CACHE_HOME/isos" \
 		--name "$1" --autorun "$2" >&2 || return 1
 	echo "$XDG_CACHE_HOME/isos/$1.iso"
