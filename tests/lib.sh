@@ -10,6 +10,8 @@
 # Each test runs in a subshell with `set -e` inside its own empty
 # directory; its output goes to the log and is shown when it fails.  TAP
 # lines ("ok N - ...", "not ok N - ...") are what tests/run.sh counts.
+# TEST_RUN="2,5" runs only those tests of a file (by number), for work
+# on one test; the others are listed as "# not run".
 set -u
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VM_BIN=${VM_BIN:-$TOP/vm}
@@ -54,6 +56,11 @@ test_expect() {
 	check_args test_expect "DESCRIPTION CODE" 2 2 "$@"
 	local desc=$1 code=$2 dir rc
 	test_count=$((test_count + 1))
+	if [ -n "${TEST_RUN:-}" ] &&
+	   [[ ",${TEST_RUN// /,}," != *",$test_count,"* ]]; then
+		echo "# not run $test_count - $desc"
+		return 0
+	fi
 	dir=$T/t$test_count
 	mkdir -p "$dir/vm"
 	(
@@ -127,8 +134,8 @@ contains() {
 	grep -q -e "$2" "$1" || rc=$?
 	[ $rc -ne 0 ] || return 0
 	if [ $rc -eq 1 ]; then
-		echo "'$2' not found in $1:" >&2
 		sed 's/^/|  /' "$1" >&2
+		echo "'$2' not found in $1 (above)" >&2
 	fi
 	return 1
 }
