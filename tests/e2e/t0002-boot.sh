@@ -85,17 +85,4 @@ test_expect "QEMU failing to start is reported with its own words" '
 	contains err "no-such-device"
 '
 
-test_expect "--accel=auto probes KVM and falls back to TCG with one warning" '
-	vm --no-uefi @create T "$ISO" &&
-	rm -f "$XDG_CACHE_HOME"/vm/accel-* &&
-	vm --accel=auto @run 2>err &&
-	contains .work/console.log "AUTORUN-DONE" &&
-	if grep -q "accel=kvm" .work/run-vm.sh; then
-		lacks err "using TCG"
-	else
-		test "$(grep -c "using TCG" err)" -eq 1
-	fi &&
-	ls "$XDG_CACHE_HOME"/vm/accel-* >/dev/null
-'
-
 test_done
