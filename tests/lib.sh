@@ -44,11 +44,26 @@ LOG=$T/log
 
 vm() { "$VM_BIN" "$@"; }
 
-# Kill every QEMU whose command line names our temp dir: those are ours.
+# The QEMUs whose command line names our temp dir: those are ours (a
+# VM's own directory, $PWD in a test, is not on it: its disks are in
+# the WORKDIR under $TMPDIR).
+our_qemus() {
+	pgrep -f -- "qemu-system.*$T"
+}
 kill_ours() {
 	local pids
-	pids=$(pgrep -f -- "qemu-system.*$T" || true)
+	pids=$(our_qemus || true)
 	[ -z "$pids" ] || kill -9 $pids 2>/dev/null || true
+}
+
+# no_qemu: the test's QEMUs have all ended
+no_qemu() {
+	check_args no_qemu "no arguments" 0 0 "$@"
+	! our_qemus >/dev/null || {
+		echo "a QEMU is still running:" >&2
+		pgrep -af -- "qemu-system.*$T" >&2
+		return 1
+	}
 }
 trap 'kill_ours; rm -rf "$T"' EXIT
 
@@ -66,6 +81,9 @@ test_expect() {
 	(
 		reset_env "$dir"
 		cd "$dir/vm" || exit 99
+		# what the test left running in the background (a vm, a
+		# server) ends with it, whether it passed or not
+		trap 'p=$(jobs -p) && [ -z "$p" ] || kill $p 2>/dev/null' EXIT
 		set -e -o pipefail
 		eval "$code"
 	) >"$LOG" 2>&1 </dev/null
@@ -78,7 +96,7 @@ test_expect() {
 		sed 's/^/#   /' "$LOG" | tail -n 40
 	fi
 	# nothing a test started may outlive it
-	if pgrep -f -- "qemu-system.*$T" >/dev/null; then
+	if our_qemus >/dev/null; then
 		echo "not ok $test_count - $desc: left a QEMU running"
 		test_failed=$((test_failed + 1))
 		kill_ours
@@ -105,7 +123,8 @@ check_args() {
 	local name=$1 usage=$2 min=$3 max=$4
 	shift 4
 	if [ $# -lt "$min" ] || { [ "$max" != - ] && [ $# -gt "$max" ]; }; then
-		bug "$name takes $usage, got $# argument(s):$(printf " '%s'" "$@")"
+		bug "$name takes $usage, got $# argument(s):" \
+			"$(printf "'%s' " "$@")"
 	fi
 }
 

@@ -73,7 +73,7 @@ test_expect "SIGTERM to vm stops QEMU; a second vm on the same VM is refused" '
 	kill -TERM $pid && rc=0 && wait $pid || rc=$? &&
 	test $rc -eq 143 &&
 	contains run.out "vm was interrupted" &&
-	! pgrep -f "qemu-system.*$PWD" >/dev/null &&
+	no_qemu &&
 	vm @destroy
 '
 

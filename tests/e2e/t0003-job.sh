@@ -15,7 +15,7 @@ test_expect "a job that prints and exits 0: vm exits 0 and shows the log" '
 	contains out "hello from rescue" && contains out "^/dev/sda$" &&
 	test ! -e .work/.in &&
 	contains .work/.out/job.log "hello from rescue" &&
-	! pgrep -f "qemu-system.*$PWD" >/dev/null
+	no_qemu
 '
 
 test_expect "a job that exits 3: vm exits 3 and .post does not run" '
@@ -57,7 +57,7 @@ test_expect "a hanging job is stopped by --timeout and no QEMU is left" '
 	printf "echo sleeping; sleep 600\n" >hang.job &&
 	must_fail any vm -t 20 @job hang >out 2>err &&
 	contains err "timeout of 20 s expired" && contains out sleeping &&
-	! pgrep -f "qemu-system.*$PWD" >/dev/null
+	no_qemu
 '
 
 test_expect "a rescue that never starts the job hits the boot timeout" '

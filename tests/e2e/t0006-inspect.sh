@@ -37,7 +37,7 @@ test_expect "@inspect reports the OS a job installed, and its filesystems" '
 	contains out "arch  *x86_64" && contains out "mountpoints  */=/dev/sda1" &&
 	contains out "^filesystem /dev/sda1" && contains out "label  *ROOT" &&
 	contains out "size  *[0-9]" &&
-	! pgrep -f "qemu-system.*$PWD" >/dev/null
+	no_qemu
 '
 
 test_expect "@inspect --json parses; @inspect PATH prints a guest file" '
