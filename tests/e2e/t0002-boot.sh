@@ -64,13 +64,13 @@ test_expect "the installer sees NVMe and virtio disks on their buses" '
 '
 
 test_expect "SIGTERM to vm stops QEMU; a second vm on the same VM is refused" '
-	vm --no-uefi @create T
-	"$VM_BIN" -t 120 @run >run.out 2>&1 &
-	pid=$!
+	vm --no-uefi @create T &&
+	{ "$VM_BIN" -t 120 @run >run.out 2>&1 & } &&
+	pid=$! &&
 	wait_for 20 test -S .work/qmp.sock &&
 	must_fail 1 vm @destroy 2>err &&
 	contains err "busy: another vm is using it" &&
-	kill -TERM $pid && rc=0 && wait $pid || rc=$? &&
+	kill -TERM $pid && rc=0 && { wait $pid || rc=$?; } &&
 	test $rc -eq 143 &&
 	contains run.out "vm was interrupted" &&
 	no_qemu &&
