@@ -162,21 +162,21 @@ test_expect "run-ssh: log in through the forward, run a command, release it" '
 	ssh-keygen -q -t ed25519 -N "" -C vm-test -f "$HOME/.ssh/id_ed25519" &&
 	port=$(python3 -c "import socket; s = socket.socket(); s.bind((\"127.0.0.1\", 0)); print(s.getsockname()[1])") &&
 	vm --no-uefi -D AHCI=1G @create J &&
-	printf "[rescue]\nforwards = tcp:127.0.0.1:$port-:22\n" >>guest.conf
-	"$VM_BIN" @job run-ssh >job.out 2>&1 &
-	pid=$!
-	wait_for 120 test -e .work/.out/RELEASE
+	printf "[rescue]\nforwards = tcp:127.0.0.1:$port-:22\n" >>guest.conf &&
+	{ "$VM_BIN" @job run-ssh >job.out 2>&1 & } &&
+	pid=$! &&
 	login() {
 		ssh -p "$port" -i "$HOME/.ssh/id_ed25519" -o BatchMode=yes \
 			-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
 			-o ConnectTimeout=10 -o LogLevel=ERROR root@127.0.0.1 "$@"
-	}
-	wait_for 30 login true
-	login "uname -n; ls /dev/sda" >ssh.out
-	contains ssh.out "^rescue$" && contains ssh.out "^/dev/sda$"
-	login "rm /tmp/.out/RELEASE"
-	wait_for 60 eval "! kill -0 $pid 2>/dev/null"
-	rc=0; wait $pid || rc=$?
+	} &&
+	wait_for 120 test -e .work/.out/RELEASE &&
+	wait_for 30 login true &&
+	login "uname -n; ls /dev/sda" >ssh.out &&
+	contains ssh.out "^rescue$" && contains ssh.out "^/dev/sda$" &&
+	login "rm /tmp/.out/RELEASE" &&
+	wait_for 60 eval "! kill -0 $pid 2>/dev/null" &&
+	rc=0 && { wait $pid || rc=$?; } &&
 	test $rc -eq 0 && contains job.out "released, powering off"
 '
 
