@@ -112,6 +112,8 @@ check: vm $(UNIT_BIN) rescue
 lint:
 	@! grep -nE '\b(strcpy|strcat|sprintf|vsprintf|strncpy|strtok|atoi|system|popen|alloca|gets)\s*\(' \
 		lib/*.c cmd/*.c tests/unit/*.c || { echo "banned calls above"; exit 1; }
+	@bash tests/chainlint.sh tests/e2e/t*.sh || \
+		{ echo "test bodies above can swallow a failure"; exit 1; }
 	@echo "lint: ok"
 
 deps:

@@ -300,13 +300,13 @@ int cmd_inspect(struct vm_ctx *ctx, int argc, char **argv)
 		return 2;
 	}
 	r = launch_resolve_accel(ctx, &note);
-	if (note.len)
+	if (r)
+		log_error("cannot inspect %s: %s", ctx->conf.name, note.buf);
+	else if (note.len)
 		log_warn("%s", note.buf);
 	strbuf_release(&note);
-	if (r) {
-		log_error("KVM is not usable (try --accel=auto or tcg)");
+	if (r)
 		return 1;
-	}
 	if (ctx->dry_run) {
 		printf("inspect %s read-only with libguestfs (%s)\n",
 		       ctx->workdir, ctx->accel);

@@ -252,12 +252,13 @@ static int boot_rescue(struct vm_ctx *ctx, struct job *j)
 	if (!cdrom && kernel_from_iso(ctx, iso, &kernel, &initrd))
 		goto out;
 	r = launch_resolve_accel(ctx, &note);
-	if (note.len)
-		log_warn("%s", note.buf);
 	if (r) {
-		log_error("KVM is not usable (try --accel=auto or tcg)");
+		log_error("cannot start the rescue for %s: %s", c->name,
+			  note.buf);
 		goto out;
 	}
+	if (note.len)
+		log_warn("%s", note.buf);
 	r = vm_plan_build(ctx, PLAN_RESCUE, cdrom ? iso : NULL, &plan, &err);
 	planned = true;
 	if (r) {

@@ -185,14 +185,12 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 		}
 	}
 	r = launch_resolve_accel(ctx, &note);
-	if (note.len)
-		log_warn("%s", note.buf);
 	if (r) {
-		log_error("cannot run %s: %s", c->name,
-			  r == -ENODEV ? "KVM is not usable (try --accel=auto or tcg)" :
-			  strerror(-r));
+		log_error("cannot run %s: %s", c->name, note.buf);
 		goto out;
 	}
+	if (note.len)
+		log_warn("%s", note.buf);
 	r = vm_plan_build(ctx, PLAN_RUN, cdrom, &plan, &err);
 	planned = true;
 	if (r) {

@@ -10,7 +10,8 @@
 
 /*
  * Resolve ctx->accel once per vm process (see qemu_pick_accel).  *note
- * receives a warning for the user when KVM was not usable.
+ * receives a warning for the user when KVM was not usable, or on
+ * failure the reason, for the error line.
  */
 int launch_resolve_accel(struct vm_ctx *ctx, struct strbuf *note);
 

@@ -347,6 +347,21 @@ out:
 	return r;
 }
 
+/*
+ * The device whose opening tells that KVM is there: /dev/kvm, or
+ * VM_KVM_DEVICE when that is set.  The variable is a hook for the tests
+ * (tests/e2e/t0007-accel.sh): a missing path stands for a host without
+ * KVM and a plain file for one whose KVM opens, so every way
+ * --accel=auto can decide is taken on any host.  QEMU itself still
+ * opens /dev/kvm.
+ */
+static const char *kvm_device(void)
+{
+	const char *e = getenv("VM_KVM_DEVICE");
+
+	return e && *e ? e : "/dev/kvm";
+}
+
 int qemu_pick_accel(enum accel_mode mode, const char *binary,
 		    const char *cache_dir, bool may_probe, const char **accel,
 		    struct strbuf *note)
@@ -355,7 +370,7 @@ int qemu_pick_accel(enum accel_mode mode, const char *binary,
 	struct utsname u;
 	struct stat st;
 	char *bin = NULL, *cache = NULL;
-	const char *tmp = getenv("TMPDIR");
+	const char *tmp = getenv("TMPDIR"), *dev = kvm_device();
 	unsigned long long h = 1469598103934665603ULL;
 	size_t i;
 	int r = 0, fd;
@@ -364,15 +379,16 @@ int qemu_pick_accel(enum accel_mode mode, const char *binary,
 		*accel = "tcg";
 		return 0;
 	}
-	fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	fd = open(dev, O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
 		r = -errno;
 		if (mode == ACCEL_KVM) {
-			strbuf_addf(note, "/dev/kvm: %s", strerror(-r));
+			strbuf_addf(note, "KVM is not usable (%s: %s); try --accel=auto or tcg",
+				    dev, strerror(-r));
 			return -ENODEV;
 		}
-		strbuf_addf(note, "KVM is not available (/dev/kvm: %s), using TCG",
-			    strerror(-r));
+		strbuf_addf(note, "KVM is not available (%s: %s), using TCG",
+			    dev, strerror(-r));
 		*accel = "tcg";
 		return 0;
 	}
@@ -412,8 +428,10 @@ int qemu_pick_accel(enum accel_mode mode, const char *binary,
 		goto out;
 	}
 	r = probe_kvm(bin, tmp && *tmp ? tmp : "/tmp");
-	if (r == -EINTR)
+	if (r == -EINTR) {
+		strbuf_addstr(note, "interrupted while probing KVM");
 		goto out;
+	}
 	*accel = r ? "tcg" : "kvm";
 	if (r)
 		strbuf_addstr(note, "KVM does not run guests on this host, using TCG");

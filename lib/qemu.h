@@ -60,9 +60,11 @@ int qemu_read_defaults(const char *const *dirs, struct strvec *out,
  * Decide the accelerator.  For ACCEL_AUTO probe KVM with a tiny guest
  * that must reach long mode and exit through isa-debug-exit; the verdict
  * is cached in cache_dir keyed by the QEMU binary and the host kernel.
- * Returns "kvm" or "tcg"; *note receives a warning line when falling
- * back.  ACCEL_KVM fails with -ENODEV when /dev/kvm cannot be used.
- * Without may_probe (a dry run) an unknown host gets "tcg", unprobed.
+ * Returns 0 with "kvm" or "tcg"; *note receives a warning line when
+ * falling back.  ACCEL_KVM fails with -ENODEV when /dev/kvm (or
+ * $VM_KVM_DEVICE, for tests) cannot be opened, a probe interrupted by a
+ * signal with -EINTR; *note then says why, as one line.  Without
+ * may_probe (a dry run) an unknown host gets "tcg", unprobed.
  */
 int qemu_pick_accel(enum accel_mode mode, const char *binary,
 		    const char *cache_dir, bool may_probe, const char **accel,

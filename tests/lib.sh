@@ -10,6 +10,8 @@
 # Each test runs in a subshell with `set -e` inside its own empty
 # directory; its output goes to the log and is shown when it fails.  TAP
 # lines ("ok N - ...", "not ok N - ...") are what tests/run.sh counts.
+# TEST_RUN="2,5" runs only those tests of a file (by number), for work
+# on one test; the others are listed as "# not run".
 set -u
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VM_BIN=${VM_BIN:-$TOP/vm}
@@ -27,6 +29,7 @@ mkdir -p "$HOME/.config" "$TMPDIR" "$XDG_CACHE_HOME"
 
 # Every test starts with the same settings and its own $TMPDIR.
 reset_env() {
+	check_args reset_env DIR 1 1 "$@"
 	export TMPDIR=$1/tmp
 	mkdir -p "$TMPDIR"
 	rm -f "$VM_SYSTEM_CONFIG"
@@ -41,22 +44,46 @@ LOG=$T/log
 
 vm() { "$VM_BIN" "$@"; }
 
-# Kill every QEMU whose command line names our temp dir: those are ours.
+# The QEMUs whose command line names our temp dir: those are ours (a
+# VM's own directory, $PWD in a test, is not on it: its disks are in
+# the WORKDIR under $TMPDIR).
+our_qemus() {
+	pgrep -f -- "qemu-system.*$T"
+}
 kill_ours() {
 	local pids
-	pids=$(pgrep -f -- "qemu-system.*$T" || true)
+	pids=$(our_qemus || true)
 	[ -z "$pids" ] || kill -9 $pids 2>/dev/null || true
+}
+
+# no_qemu: the test's QEMUs have all ended
+no_qemu() {
+	check_args no_qemu "no arguments" 0 0 "$@"
+	! our_qemus >/dev/null || {
+		echo "a QEMU is still running:" >&2
+		pgrep -af -- "qemu-system.*$T" >&2
+		return 1
+	}
 }
 trap 'kill_ours; rm -rf "$T"' EXIT
 
 test_expect() {
+	check_args test_expect "DESCRIPTION CODE" 2 2 "$@"
 	local desc=$1 code=$2 dir rc
 	test_count=$((test_count + 1))
+	if [ -n "${TEST_RUN:-}" ] &&
+	   [[ ",${TEST_RUN// /,}," != *",$test_count,"* ]]; then
+		echo "# not run $test_count - $desc"
+		return 0
+	fi
 	dir=$T/t$test_count
 	mkdir -p "$dir/vm"
 	(
 		reset_env "$dir"
 		cd "$dir/vm" || exit 99
+		# what the test left running in the background (a vm, a
+		# server) ends with it, whether it passed or not
+		trap 'p=$(jobs -p) && [ -z "$p" ] || kill $p 2>/dev/null' EXIT
 		set -e -o pipefail
 		eval "$code"
 	) >"$LOG" 2>&1 </dev/null
@@ -69,7 +96,7 @@ test_expect() {
 		sed 's/^/#   /' "$LOG" | tail -n 40
 	fi
 	# nothing a test started may outlive it
-	if pgrep -f -- "qemu-system.*$T" >/dev/null; then
+	if our_qemus >/dev/null; then
 		echo "not ok $test_count - $desc: left a QEMU running"
 		test_failed=$((test_failed + 1))
 		kill_ours
@@ -77,13 +104,35 @@ test_expect() {
 }
 
 test_done() {
+	check_args test_done "no arguments" 0 0 "$@"
 	echo "1..$test_count"
 	[ "$test_failed" -eq 0 ]
 }
 
+# bug MESSAGE: a test that misuses a helper is wrong, whatever it
+# asserts; stop it (not just the && chain it is in) and say why
+bug() {
+	echo "bug in the test script: $*" >&2
+	exit 99
+}
+
+# check_args NAME USAGE MIN MAX ARGS...: MAX "-" for no limit.  A helper called
+# with a wrong count checks something else, quietly: contains out -- "$o"
+# was grepping for "--".
+check_args() {
+	local name=$1 usage=$2 min=$3 max=$4
+	shift 4
+	if [ $# -lt "$min" ] || { [ "$max" != - ] && [ $# -gt "$max" ]; }; then
+		bug "$name takes $usage, got $# argument(s):" \
+			"$(printf "'%s' " "$@")"
+	fi
+}
+
 # must_fail STATUS cmd...: cmd must exit with STATUS (or any failure: "any")
 must_fail() {
+	check_args must_fail "STATUS CMD..." 2 - "$@"
 	local want=$1 rc=0
+	[[ $want =~ ^([0-9]+|any)$ ]] || bug "must_fail: bad status '$want'"
 	shift
 	"$@" || rc=$?
 	if [ "$rc" -eq 0 ]; then
@@ -96,24 +145,33 @@ must_fail() {
 	fi
 }
 
-# contains FILE PATTERN: grep with a useful message
+# contains FILE PATTERN, lacks FILE PATTERN: grep with a useful message;
+# a FILE that cannot be read fails both (it lacks nothing)
 contains() {
-	grep -q -e "$2" "$1" || {
-		echo "'$2' not found in $1:" >&2
+	check_args contains "FILE PATTERN" 2 2 "$@"
+	local rc=0
+	grep -q -e "$2" "$1" || rc=$?
+	[ $rc -ne 0 ] || return 0
+	if [ $rc -eq 1 ]; then
 		sed 's/^/|  /' "$1" >&2
-		return 1
-	}
+		echo "'$2' not found in $1 (above)" >&2
+	fi
+	return 1
 }
 lacks() {
-	! grep -q -e "$2" "$1" || {
-		echo "'$2' unexpectedly found in $1" >&2
-		return 1
-	}
+	check_args lacks "FILE PATTERN" 2 2 "$@"
+	local rc=0
+	grep -q -e "$2" "$1" || rc=$?
+	[ $rc -ne 1 ] || return 0
+	[ $rc -ne 0 ] || echo "'$2' unexpectedly found in $1" >&2
+	return 1
 }
 
 # wait_for SECONDS CMD...: poll a condition, bounded
 wait_for() {
+	check_args wait_for "SECONDS CMD..." 2 - "$@"
 	local secs=$1 i=0
+	[[ $secs =~ ^[0-9]+$ ]] || bug "wait_for: bad seconds '$secs'"
 	shift
 	while ! "$@"; do
 		i=$((i + 1))
@@ -124,9 +182,13 @@ wait_for() {
 
 # The rescue image (make rescue) and an unattended test ISO built from it.
 RESCUE_OUT=$TOP/rescue/out
-rescue_iso() { echo "$RESCUE_OUT/rescue-x86_64.iso"; }
+rescue_iso() {
+	check_args rescue_iso "no arguments" 0 0 "$@"
+	echo "$RESCUE_OUT/rescue-x86_64.iso"
+}
 # autorun_iso NAME DIR: an ISO whose /autorun/autorun runs at boot
 autorun_iso() {
+	check_args autorun_iso "NAME DIR" 2 2 "$@"
 	QUIET=1 bash "$TOP/rescue/build-rescue" --out "$XDG_CACHE_HOME/isos" \
 		--name "$1" --autorun "$2" >&2 || return 1
 	echo "$XDG_CACHE_HOME/isos/$1.iso"

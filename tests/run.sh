@@ -1,6 +1,7 @@
 #!/bin/bash
-# make check: the unit tests (cmocka, TAP) and every tests/e2e/t*.sh, then
-# one line "N passed, N failed".  Arguments: the unit test binaries.
+# make check: the unit tests (cmocka, TAP), chainlint over the e2e tests
+# (tests/lint.sh) and every tests/e2e/t*.sh, then one line
+# "N passed, N failed".  Arguments: the unit test binaries.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 1
@@ -30,16 +31,23 @@ for t in "$@"; do
 	echo "  $p passed, $f failed"
 done
 
-for t in ${E2E:-tests/e2e/t*.sh}; do
-	echo "# e2e: $t"
-	timeout 1800 bash "$t" >"$out" 2>&1
+# tap KIND FILE: run a TAP script; a script that fails without a
+# "not ok" line still counts as one failure
+tap() {
+	echo "# $1: $2"
+	timeout 1800 bash "$2" >"$out" 2>&1
 	rc=$?
 	sed 's/^/  /' "$out"
 	count
 	if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then
-		echo "  not ok - $t exited with status $rc"
+		echo "  not ok - $2 exited with status $rc"
 		failed=$((failed + 1))
 	fi
+}
+
+tap lint tests/lint.sh
+for t in ${E2E:-tests/e2e/t*.sh}; do
+	tap e2e "$t"
 done
 
 echo "$passed passed, $failed failed"

@@ -4,12 +4,17 @@
 
 test_expect "vm -h lists every verb and option, exit 0" '
 	vm -h >out &&
-	for v in @create @run @destroy; do contains out "$v"; done &&
+	for v in @create @run @job @backup @restore @snapshots @forget @last \
+		@inspect @destroy; do
+		contains out "^  $v " || exit 1
+	done &&
 	for o in --disks --host --sockets --arch --cores --hostdir --forward \
 		--image --keep-cd --no-keep-cd --memory --no-colors --port \
-		--rescue --share --timeout --uefi --no-uefi --no-netdev \
-		--use-tmpdir --inplace --no-tmpdir --accel --dry-run \
-		--version --help; do contains out -- "$o"; done &&
+		--quiet --rescue --share --timeout --uefi --no-uefi --no-netdev \
+		--use-tmpdir --inplace --no-tmpdir --accel --boot-timeout \
+		--dry-run --sha256 --json --version --help; do
+		contains out "^ *\(-[a-zA-Z], \)\?$o[ =]" || exit 1
+	done &&
 	vm --version >v && contains v "^vm [0-9]"
 '
 
@@ -26,6 +31,7 @@ test_expect "argument counts are checked before anything runs" '
 	must_fail 2 vm @create 2>err &&
 	contains err "@create takes 1 to 2 arguments, got 0" &&
 	must_fail 2 vm @create A B C 2>err &&
+	contains err "@create takes 1 to 2 arguments, got 3" &&
 	must_fail 2 vm @create T @destroy now 2>err &&
 	contains err "@destroy takes no arguments" &&
 	test ! -e guest.conf && test ! -e .work
@@ -47,7 +53,7 @@ test_expect "bad option values name the option and change nothing" '
 
 test_expect "a bad VM name is refused" '
 	must_fail 1 vm @create ../evil 2>err && contains err "bad name" &&
-	must_fail 1 vm @create -- 2>err;
+	must_fail 1 vm @create -- 2>err && contains err "bad name .--." &&
 	test ! -e guest.conf
 '
 
@@ -133,7 +139,7 @@ test_expect "--dry-run @run prints the QEMU command and runs nothing" '
 	lacks cmd "mount_tag=data.*readonly" &&
 	contains cmd "-spice port=5930,addr=0.0.0.0" && contains cmd "-vga qxl" &&
 	contains cmd "-smp cpus=1,sockets=1,cores=1" && contains cmd "-m 512M" &&
-	test ! -e .work/run-vm.sh && test ! -e .work/qemu.log
+	test -d .work/ && test ! -e .work/run-vm.sh && test ! -e .work/vm-qemu.log
 '
 
 test_expect "settings layer: /etc < user < guest.conf < options" '

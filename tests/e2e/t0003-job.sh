@@ -15,7 +15,7 @@ test_expect "a job that prints and exits 0: vm exits 0 and shows the log" '
 	contains out "hello from rescue" && contains out "^/dev/sda$" &&
 	test ! -e .work/.in &&
 	contains .work/.out/job.log "hello from rescue" &&
-	! pgrep -f "qemu-system.*$PWD" >/dev/null
+	no_qemu
 '
 
 test_expect "a job that exits 3: vm exits 3 and .post does not run" '
@@ -57,7 +57,7 @@ test_expect "a hanging job is stopped by --timeout and no QEMU is left" '
 	printf "echo sleeping; sleep 600\n" >hang.job &&
 	must_fail any vm -t 20 @job hang >out 2>err &&
 	contains err "timeout of 20 s expired" && contains out sleeping &&
-	! pgrep -f "qemu-system.*$PWD" >/dev/null
+	no_qemu
 '
 
 test_expect "a rescue that never starts the job hits the boot timeout" '
@@ -162,21 +162,21 @@ test_expect "run-ssh: log in through the forward, run a command, release it" '
 	ssh-keygen -q -t ed25519 -N "" -C vm-test -f "$HOME/.ssh/id_ed25519" &&
 	port=$(python3 -c "import socket; s = socket.socket(); s.bind((\"127.0.0.1\", 0)); print(s.getsockname()[1])") &&
 	vm --no-uefi -D AHCI=1G @create J &&
-	printf "[rescue]\nforwards = tcp:127.0.0.1:$port-:22\n" >>guest.conf
-	"$VM_BIN" @job run-ssh >job.out 2>&1 &
-	pid=$!
-	wait_for 120 test -e .work/.out/RELEASE
+	printf "[rescue]\nforwards = tcp:127.0.0.1:$port-:22\n" >>guest.conf &&
+	{ "$VM_BIN" @job run-ssh >job.out 2>&1 & } &&
+	pid=$! &&
 	login() {
 		ssh -p "$port" -i "$HOME/.ssh/id_ed25519" -o BatchMode=yes \
 			-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
 			-o ConnectTimeout=10 -o LogLevel=ERROR root@127.0.0.1 "$@"
-	}
-	wait_for 30 login true
-	login "uname -n; ls /dev/sda" >ssh.out
-	contains ssh.out "^rescue$" && contains ssh.out "^/dev/sda$"
-	login "rm /tmp/.out/RELEASE"
-	wait_for 60 eval "! kill -0 $pid 2>/dev/null"
-	rc=0; wait $pid || rc=$?
+	} &&
+	wait_for 120 test -e .work/.out/RELEASE &&
+	wait_for 30 login true &&
+	login "uname -n; ls /dev/sda" >ssh.out &&
+	contains ssh.out "^rescue$" && contains ssh.out "^/dev/sda$" &&
+	login "rm /tmp/.out/RELEASE" &&
+	wait_for 60 eval "! kill -0 $pid 2>/dev/null" &&
+	rc=0 && { wait $pid || rc=$?; } &&
 	test $rc -eq 0 && contains job.out "released, powering off"
 '
 

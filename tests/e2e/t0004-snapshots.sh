@@ -11,7 +11,7 @@
 # sums DIR: sha256 of every disk and the efivars in DIR, by name
 sums() {
 	(cd "$1" && for f in disk-*.img efivars.bin; do
-		[ ! -e "$f" ] || sha256sum "$f"
+		[ ! -e "$f" ] || sha256sum "$f" || exit 1
 	done)
 }
 
@@ -145,13 +145,13 @@ test_expect "a 10 GiB raw disk with 10 MiB of data: small archive, sparse restor
 test_expect "SIGINT during @backup leaves no partial snapshot and LAST unchanged" '
 	vm --no-uefi -D VIRT=1G:raw @create I &&
 	vm @backup keep &&
-	head -c 700000000 /dev/urandom | dd of=.work/disk-0.img conv=notrunc status=none
-	"$VM_BIN" @backup >out 2>&1 &
-	pid=$!
-	wait_for 30 eval "ls backups/.S0* >/dev/null 2>&1"
-	sleep 0.5
-	kill -INT $pid
-	rc=0; wait $pid || rc=$?
+	head -c 700000000 /dev/urandom | dd of=.work/disk-0.img conv=notrunc status=none &&
+	{ "$VM_BIN" @backup >out 2>&1 & } &&
+	pid=$! &&
+	wait_for 30 eval "ls backups/.S0* >/dev/null 2>&1" &&
+	sleep 0.5 &&
+	kill -INT $pid &&
+	rc=0 && { wait $pid || rc=$?; } &&
 	test $rc -eq 130 &&
 	contains out "interrupted" &&
 	test "$(ls -A backups | sort | tr "\n" " ")" = "LAST keep.tar.gz " &&
@@ -163,13 +163,14 @@ test_expect "SIGINT during @restore leaves the previous working files in place" 
 	head -c 700000000 /dev/urandom | dd of=.work/disk-0.img conv=notrunc status=none &&
 	vm -q @backup big &&
 	printf "%s" changed | dd of=.work/disk-0.img conv=notrunc status=none &&
-	sums .work >before && w=$(readlink .work)
-	"$VM_BIN" @restore big >out 2>&1 &
-	pid=$!
-	sleep 1
-	kill -INT $pid
-	rc=0; wait $pid || rc=$?
-	test $rc -eq 130 && test "$(readlink .work)" = "$w" &&
+	sums .work >before && w=$(readlink .work) &&
+	{ "$VM_BIN" @restore big >out 2>&1 & } &&
+	pid=$! &&
+	sleep 1 &&
+	kill -INT $pid &&
+	rc=0 && { wait $pid || rc=$?; } &&
+	test $rc -eq 130 && contains out "interrupted" &&
+	test "$(readlink .work)" = "$w" &&
 	sums .work >after && cmp before after &&
 	test -z "$(ls "$TMPDIR" | grep -v "^$(basename "$w")$")"
 '
@@ -177,9 +178,9 @@ test_expect "SIGINT during @restore leaves the previous working files in place" 
 test_expect "a full disk gives a clear error and leaves nothing partial" '
 	vm --no-uefi -D VIRT=64M:raw @create F &&
 	head -c 30000000 /dev/urandom | dd of=.work/disk-0.img conv=notrunc status=none &&
-	mkdir backups && mount -t tmpfs -o size=8M tmpfs backups
-	rc=0; vm @backup 2>err || rc=$?
-	left=$(ls -A backups); umount backups
+	mkdir backups && mount -t tmpfs -o size=8M tmpfs backups &&
+	rc=0 && { vm @backup 2>err || rc=$?; } &&
+	left=$(ls -A backups) && umount backups &&
 	test $rc -eq 1 && contains err "no space left on the device" &&
 	test -z "$left"
 '
@@ -235,12 +236,12 @@ test_expect "--inplace: backup and restore in HOSTDIR; @run restores LAST there 
 '
 
 test_expect "@backup refuses while the VM is running" '
-	vm --no-uefi -D AHCI=1G @create B
-	"$VM_BIN" -t 60 @run >run.out 2>&1 &
-	pid=$!
-	wait_for 20 test -S .work/qmp.sock
-	rc=0; vm @backup 2>err || rc=$?
-	kill -TERM $pid; wait $pid || true
+	vm --no-uefi -D AHCI=1G @create B &&
+	{ "$VM_BIN" -t 60 @run >run.out 2>&1 & } &&
+	pid=$! &&
+	wait_for 20 test -S .work/qmp.sock &&
+	rc=0 && { vm @backup 2>err || rc=$?; } &&
+	kill -TERM $pid && { wait $pid || true; } &&
 	test $rc -eq 1 && contains err "busy" && test ! -e backups/S0.tar.gz
 '
 

@@ -12,7 +12,7 @@ mkdir -p "$LIBGUESTFS_CACHEDIR"
 
 # A small "installed OS" on the first disk, made by a rescue job.
 install_os() {
-	cat >install.job <<-\EOF
+	cat >install.job <<-\EOF &&
 	set -e
 	echo "type=83" | sfdisk -q /dev/sda
 	sleep 1
@@ -37,7 +37,7 @@ test_expect "@inspect reports the OS a job installed, and its filesystems" '
 	contains out "arch  *x86_64" && contains out "mountpoints  */=/dev/sda1" &&
 	contains out "^filesystem /dev/sda1" && contains out "label  *ROOT" &&
 	contains out "size  *[0-9]" &&
-	! pgrep -f "qemu-system.*$PWD" >/dev/null
+	no_qemu
 '
 
 test_expect "@inspect --json parses; @inspect PATH prints a guest file" '
@@ -60,6 +60,7 @@ test_expect "an empty disk has no OS (exit 0); no disks is an error" '
 	vm --no-uefi -D AHCI=1G @create E &&
 	vm @inspect >out 2>err && contains err "no operating system found" &&
 	must_fail 1 vm @inspect /etc/hostname 2>err &&
+	contains err "no operating system found on the disks of E" &&
 	vm @destroy && must_fail 1 vm @inspect 2>err && contains err "has no disks"
 '
 
