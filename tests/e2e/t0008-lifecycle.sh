@@ -17,7 +17,6 @@ export RESCUE DEAF
 
 # booted: the rescue's init has started (and with it acpid)
 booted() { grep -q "root shell on ttyS0" .work/console.log 2>/dev/null; }
-qemu_of() { pgrep -f "qemu-system.*$PWD" >/dev/null; }
 # pid KEY: a number from run.json
 run_pid() { sed -n "s/^ *\"$1\": *\([0-9]*\),*$/\1/p" run.json; }
 
@@ -40,7 +39,7 @@ assert s[\"accel\"] == \"tcg\" and s[\"memory\"] == 512 << 20, s
 " &&
 	wait_for 60 booted &&
 	vm @stop 30 &&
-	! qemu_of
+	no_qemu
 '
 
 test_expect "@monitor runs HMP and QMP commands" '
@@ -63,7 +62,7 @@ test_expect "two consoles at once: both see the guest, input from one goes in" '
 	vm --no-uefi @create T "$RESCUE" &&
 	vm @start &&
 	wait_for 60 booted &&
-	{ { sleep 3; echo "echo CONSOLE-\$((6 * 7))"; } |
+	{ { sleep 3 && echo "echo CONSOLE-\$((6 * 7))"; } |
 		vm -q -t 10 @console >a.out 2>a.err & } &&
 	a=$! &&
 	vm -q -t 10 @console </dev/null >b.out 2>b.err &&
@@ -80,12 +79,12 @@ test_expect "@console works for a foreground @run too, and ends with the VM" '
 	{ "$VM_BIN" -t 120 @run >run.out 2>&1 & } &&
 	run=$! &&
 	wait_for 60 booted &&
-	{ sleep 2; echo "echo FG-\$((7 * 6))"; sleep 2; echo poweroff; } |
+	{ sleep 2 && echo "echo FG-\$((7 * 6))" && sleep 2 && echo poweroff; } |
 		vm -t 60 @console >c.out 2>c.err &&
 	contains c.out "^FG-42" &&
 	contains c.err "the console of T closed: it stopped" &&
 	wait $run &&
-	! qemu_of
+	no_qemu
 '
 
 test_expect "@stop: ACPI power-down, a clean power-off, nothing left" '
@@ -95,7 +94,7 @@ test_expect "@stop: ACPI power-down, a clean power-off, nothing left" '
 	vm @stop 60 >out 2>&1 &&
 	contains out "T powered off (ACPI power-down)" &&
 	contains .work/console.log "power button pressed, powering off" &&
-	! qemu_of &&
+	no_qemu &&
 	test ! -e run.json &&
 	test ! -e .work/qmp.sock &&
 	must_fail 3 vm @status >st &&
@@ -110,7 +109,7 @@ test_expect "@stop SECS forces a guest deaf to ACPI and says so" '
 	wait_for 60 grep -q DEAF-GUEST .work/console.log &&
 	must_fail 1 vm @stop 3 2>err &&
 	contains err "did not power off within 3 s: stopped with QMP quit" &&
-	! qemu_of &&
+	no_qemu &&
 	must_fail 3 vm @status
 '
 
@@ -119,12 +118,12 @@ test_expect "@kill ends QEMU at once; a killed supervisor takes QEMU along" '
 	vm @start &&
 	vm @kill >out 2>&1 &&
 	contains out "T killed" &&
-	! qemu_of &&
+	no_qemu &&
 	must_fail 3 vm @status &&
 	vm @start &&
 	pid=$(run_pid pid) &&
 	kill -9 "$pid" &&
-	wait_for 10 eval "! qemu_of" &&
+	wait_for 10 no_qemu &&
 	must_fail 3 vm @status >st &&
 	contains st "^T: stopped"
 '
@@ -152,7 +151,7 @@ test_expect "one chain: @start @status @stop, and @backup after it" '
 	contains out "^T: running" &&
 	contains out "T killed" &&
 	test -f backups/S0.tar.gz &&
-	! qemu_of
+	no_qemu
 '
 
 test_expect "another user may read @status but not stop the VM" '
@@ -178,11 +177,11 @@ test_expect "@stop --save keeps RAM: the next @start resumes, a tmpfs file survi
 	vm --no-uefi -D AHCI=64M @create T "$RESCUE" &&
 	vm @start &&
 	wait_for 60 booted &&
-	{ sleep 2; echo "echo SAVED-\$((40 + 2)) >/tmp/mark"; } |
+	{ sleep 2 && echo "echo SAVED-\$((40 + 2)) >/tmp/mark"; } |
 		vm -q -t 5 @console >/dev/null &&
 	vm @stop --save >out 2>&1 &&
 	contains out "T saved its state" &&
-	! qemu_of &&
+	no_qemu &&
 	test -s .work/saved-state &&
 	must_fail 3 vm @status >st &&
 	contains st "^T: saved" &&
@@ -192,7 +191,7 @@ test_expect "@stop --save keeps RAM: the next @start resumes, a tmpfs file survi
 	vm @start >out2 2>&1 &&
 	contains vm.log "T resumes from its saved state" &&
 	test ! -e .work/saved-state &&
-	{ sleep 2; echo "cat /tmp/mark"; } | vm -q -t 5 @console >m.out &&
+	{ sleep 2 && echo "cat /tmp/mark"; } | vm -q -t 5 @console >m.out &&
 	contains m.out "^SAVED-42" &&
 	vm @kill
 '
@@ -218,7 +217,7 @@ test_expect "@start waits for the SSH banner; @ssh runs a command, its status" '
 	vm @ssh uname -n @stop 60 >chain 2>&1 &&
 	contains chain "^rescue$" &&
 	contains chain "T powered off" &&
-	! qemu_of
+	no_qemu
 '
 
 test_expect "@ssh without a forward to port 22 says how to add one" '

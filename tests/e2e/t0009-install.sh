@@ -94,7 +94,7 @@ test_expect "the unit's ExecStart and ExecStop, run as systemd would" '
 	$stop >stop.out 2>&1 &&
 	contains stop.out "S powered off (ACPI power-down)" &&
 	wait $main &&
-	! pgrep -f "qemu-system.*$PWD" >/dev/null &&
+	no_qemu &&
 	test ! -e run.json
 '
 
