@@ -9,36 +9,12 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include "../lib/runstate.h"
 
 #define DETACH 0x1d	/* Ctrl-] */
-
-static int connect_to(const char *path)
-{
-	struct sockaddr_un a;
-	int fd;
-
-	memset(&a, 0, sizeof(a));
-	a.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(a.sun_path))
-		return -ENAMETOOLONG;
-	memcpy(a.sun_path, path, strlen(path) + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-		int r = -errno;
-
-		close(fd);
-		return r;
-	}
-	return fd;
-}
 
 static int write_all(int fd, const char *buf, size_t n)
 {
@@ -121,7 +97,7 @@ int cmd_console(struct vm_ctx *ctx, int argc, char **argv)
 		strbuf_release(&err);
 		return 1;
 	}
-	fd = connect_to(rs.console);
+	fd = fs_unix_connect(rs.console);
 	if (fd < 0) {
 		log_error("cannot attach to the console of %s: %s",
 			  ctx->conf.name,

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "proc.h"
 
 /* A client that lets this much pile up loses output, not the VM. */
@@ -80,26 +81,18 @@ int console_mux_attach(struct console_mux *m, const char *qemu_sock,
 		       int timeout_ms)
 {
 	long long deadline = proc_now_ms() + timeout_ms;
-	struct sockaddr_un a;
-	int r = sun_set(&a, qemu_sock);
 
-	if (r)
-		return r;
 	for (;;) {
-		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		struct timespec ts = { 0, 20 * 1000000L };
+		int fd = fs_unix_connect(qemu_sock);
 
-		if (fd < 0)
-			return -errno;
-		if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0) {
+		if (fd >= 0) {
 			fcntl(fd, F_SETFL, O_NONBLOCK);
 			m->qemu = fd;
 			return 0;
 		}
-		r = -errno;
-		close(fd);
-		if (r != -ENOENT && r != -ECONNREFUSED)
-			return r;
+		if (fd != -ENOENT && fd != -ECONNREFUSED)
+			return fd;
 		if (proc_now_ms() >= deadline)
 			return -ETIMEDOUT;
 		if (proc_interrupted())

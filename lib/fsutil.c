@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 static int write_all(int fd, const void *data, size_t len)
 {
@@ -416,4 +418,25 @@ char *fs_which(const char *prog)
 	}
 	free(copy);
 	return hit;
+}
+
+int fs_unix_connect(const char *path)
+{
+	struct sockaddr_un a;
+	int fd, r;
+
+	memset(&a, 0, sizeof(a));
+	a.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(a.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(a.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
 }

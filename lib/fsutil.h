@@ -58,6 +58,12 @@ char *fs_expand_home(const char *path);
 /* The program's path in $PATH (or prog itself with a '/'); NULL if none. */
 char *fs_which(const char *prog);
 
+/*
+ * Connect a stream socket to the unix socket at path (CLOEXEC).  Returns
+ * the fd, or -errno (-ENAMETOOLONG for a path too long for sun_path).
+ */
+int fs_unix_connect(const char *path);
+
 /* Write the last n lines of a file into out (for error reports). */
 void fs_tail(const char *path, int n, struct strbuf *out);
 

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "proc.h"
 
 static int wait_fd(int fd, short events, long long deadline)
@@ -233,30 +233,15 @@ int qmp_attach(struct qmp *q, int fd, int timeout_ms, struct strbuf *err)
 int qmp_connect(struct qmp *q, const char *path, int timeout_ms,
 		struct strbuf *err)
 {
-	struct sockaddr_un a;
-	int fd, r;
+	int fd;
 
 	memset(q, 0, sizeof(*q));
 	q->fd = -1;
 	q->in = (struct strbuf)STRBUF_INIT;
-	memset(&a, 0, sizeof(a));
-	a.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(a.sun_path)) {
-		strbuf_addf(err, "%s: path too long for a socket", path);
-		return -ENAMETOOLONG;
-	}
-	memcpy(a.sun_path, path, strlen(path) + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = fs_unix_connect(path);
 	if (fd < 0) {
-		r = -errno;
-		strbuf_addf(err, "socket: %s", strerror(-r));
-		return r;
-	}
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-		r = -errno;
-		strbuf_addf(err, "%s: %s", path, strerror(-r));
-		close(fd);
-		return r;
+		strbuf_addf(err, "%s: %s", path, strerror(-fd));
+		return fd;
 	}
 	return qmp_attach(q, fd, timeout_ms, err);
 }
