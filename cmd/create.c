@@ -89,6 +89,8 @@ static int make_disks(struct vm_ctx *ctx, struct strvec *made)
 			continue;
 		}
 		o.stdin_fd = -1;
+		/* disks are the owner's alone */
+		o.umask = 077;
 		r = proc_capture(av.v, &o, QEMU_IMG_TIMEOUT_MS, &out);
 		strvec_clear(&av);
 		strbuf_release(&out);
@@ -206,7 +208,7 @@ int cmd_create(struct vm_ctx *ctx, int argc, char **argv)
 		goto fail;
 	if (ctx->conf.uefi) {
 		vars = vm_work_path(ctx, "efivars.bin");
-		r = fs_copy_file(qemu_ovmf_vars(), vars, 0644);
+		r = fs_copy_file(qemu_ovmf_vars(), vars, 0600);
 		if (r) {
 			log_error("cannot create %s: copy UEFI variables to %s: %s",
 				  name, vars, strerror(-r));

@@ -166,10 +166,40 @@ int vm_control_gid(const struct vm_ctx *ctx, gid_t *gid, struct strbuf *err)
 	return 0;
 }
 
+/*
+ * With WORKDIR 0710 a group member can open any file whose name it
+ * knows: no file in it may be readable by anyone but the owner.
+ */
+static int workdir_private_files(const struct vm_ctx *ctx)
+{
+	DIR *d = opendir(ctx->workdir);
+	struct dirent *e;
+	int r = 0;
+
+	if (!d)
+		return -errno;
+	while ((e = readdir(d))) {
+		struct stat st;
+
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode) || !(st.st_mode & 077))
+			continue;
+		if (fchmodat(dirfd(d), e->d_name, st.st_mode & 0700, 0) < 0)
+			r = -errno;
+	}
+	closedir(d);
+	return r;
+}
+
 int vm_share_socket(const struct vm_ctx *ctx, const char *sock, gid_t gid)
 {
+	int r;
+
 	if (gid == (gid_t)-1)
 		return 0;
+	r = workdir_private_files(ctx);
+	if (r)
+		return r;
 	/* the group may pass through WORKDIR, not list or read it */
 	if (chown(ctx->workdir, (uid_t)-1, gid) < 0 ||
 	    chmod(ctx->workdir, 0710) < 0 ||

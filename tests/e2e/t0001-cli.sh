@@ -66,6 +66,8 @@ test_expect "@create makes settings, qcow2 disks, UEFI vars and a private WORKDI
 	lacks guest.conf "^sockets" &&
 	test -L .work && w=$(readlink .work) &&
 	test "$(stat -c %a "$w")" = 700 &&
+	test "$(stat -c %a "$w/disk-0.img")" = 600 &&
+	test "$(stat -c %a "$w/efivars.bin")" = 600 &&
 	test "$(readlink "$w/.host")" = "$PWD" &&
 	qemu-img info "$w/disk-0.img" | grep -q "file format: qcow2" &&
 	qemu-img info "$w/disk-0.img" | grep -q "virtual size: 2 GiB" &&

@@ -173,6 +173,39 @@ test_expect "another user may read @status but not stop the VM" '
 	vm @kill
 '
 
+test_expect "a control_group member may stop it; the sockets are 0660 of that group" '
+	vm --no-uefi @create T "$RESCUE" &&
+	printf "control_group = users\n" >>guest.conf &&
+	vm @start &&
+	w=$(readlink .work) &&
+	test "$(stat -c %a:%G "$w")" = 710:users &&
+	test "$(stat -c %a:%G "$w/console.sock")" = 660:users &&
+	test "$(stat -c %a:%G "$w/qmp.sock")" = 660:users &&
+	test "$(stat -c %a "$w/disk-0.img")" = 600 &&
+	chmod 755 "$TEST_TMP" "$PWD/.." "$PWD" "$PWD/../tmp" &&
+	as_member() {
+		setpriv --reuid=65534 --regid=65534 --groups=100 \
+			env HOME=/nonexistent XDG_CONFIG_HOME=/nonexistent \
+			XDG_CACHE_HOME=/nonexistent "$VM_BIN" "$@"
+	} &&
+	as_member -q @monitor info status >mon &&
+	contains mon "VM status: running" &&
+	wait_for 60 booted &&
+	as_member @stop 60 >out 2>&1 &&
+	contains out "T powered off" &&
+	no_qemu
+'
+
+test_expect "the supervisor outlives the terminal @start ran in" '
+	vm --no-uefi @create T "$RESCUE" &&
+	script -qec "$VM_BIN @start" /dev/null >out 2>&1 &&
+	contains out "running in the background" &&
+	sleep 2 &&
+	vm @status >st &&
+	contains st "^T: running" &&
+	vm @kill
+'
+
 test_expect "@stop --save keeps RAM: the next @start resumes, a tmpfs file survives" '
 	vm --no-uefi -D AHCI=64M @create T "$RESCUE" &&
 	vm @start &&
