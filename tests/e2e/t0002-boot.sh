@@ -69,7 +69,7 @@ test_expect "SIGTERM to vm stops QEMU; a second vm on the same VM is refused" '
 	pid=$! &&
 	wait_for 20 test -S .work/qmp.sock &&
 	must_fail 1 vm @destroy 2>err &&
-	contains err "busy: another vm is using it" &&
+	contains err "T is running (pid [0-9]*): stop it first with vm @stop" &&
 	kill -TERM $pid && rc=0 && { wait $pid || rc=$?; } &&
 	test $rc -eq 143 &&
 	contains run.out "vm was interrupted" &&

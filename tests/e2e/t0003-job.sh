@@ -45,10 +45,10 @@ test_expect ".pre prepares INDIR, the job writes OUTDIR, .post reads it" '
 
 test_expect "a failing .pre stops the job before the rescue starts" '
 	vm --no-uefi -D AHCI=1G @create J &&
-	printf "fatal \"not ready\"\n" >stop.pre &&
-	printf "echo must not run\n" >stop.job &&
-	must_fail 1 vm @job stop >out 2>err &&
-	contains err "not ready" && contains err "stop.pre failed" &&
+	printf "fatal \"not ready\"\n" >notready.pre &&
+	printf "echo must not run\n" >notready.job &&
+	must_fail 1 vm @job notready >out 2>err &&
+	contains err "not ready" && contains err "notready.pre failed" &&
 	test ! -e .work/rescue-console.log && lacks out "must not run"
 '
 

@@ -242,7 +242,7 @@ test_expect "@backup refuses while the VM is running" '
 	wait_for 20 test -S .work/qmp.sock &&
 	rc=0 && { vm @backup 2>err || rc=$?; } &&
 	kill -TERM $pid && { wait $pid || true; } &&
-	test $rc -eq 1 && contains err "busy" && test ! -e backups/S0.tar.gz
+	test $rc -eq 1 && contains err "B is running (pid [0-9]*): stop it first with vm @stop" && test ! -e backups/S0.tar.gz
 '
 
 test_expect "a progress bar on a terminal, none otherwise" '
