@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../lib/backups.h"
@@ -35,6 +36,23 @@ static void report_failure(const char *errlog, const char *what)
 static void on_progress(void *data, uint64_t done, uint64_t total)
 {
 	log_progress_update(data, done, total);
+}
+
+/* Attach to QEMU's console: 0, -ECHILD when QEMU ended first, -errno. */
+static int attach_console(struct console_mux *mux, const char *sock,
+			  pid_t pid, int *status)
+{
+	long long deadline = proc_now_ms() + QEMU_START_MS;
+	int r;
+
+	do {
+		r = console_mux_attach(mux, sock, 100);
+		if (r != -ETIMEDOUT)
+			return r;
+		if (waitpid(pid, status, WNOHANG) == pid)
+			return -ECHILD;
+	} while (proc_now_ms() < deadline);
+	return -ETIMEDOUT;
 }
 
 /* QEMU made its monitor socket private; the control_group gets it. */
@@ -107,7 +125,7 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 	struct strvec qargv = STRVEC_INIT;
 	struct vm_plan plan;
 	char *saved = NULL, *incoming = NULL;
-	int resume_fd = -1;
+	int resume_fd = -1, st = 0;
 	struct runstate rs = RUNSTATE_INIT;
 	struct launch_watch w = { 0 };
 	struct console_mux mux;
@@ -241,8 +259,14 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 		log_error("cannot run %s: %s", c->name, err.buf);
 		goto out;
 	}
-	/* QEMU waits for its console client before it runs the guest */
-	r = console_mux_attach(&mux, plan.q.console_sock, QEMU_START_MS);
+	/* QEMU waits for its console client before it runs the guest; one
+	 * that ends first (a bad option, say) is reported as it ended */
+	r = attach_console(&mux, plan.q.console_sock, pid, &st);
+	if (r == -ECHILD) {
+		proc_set_foreground(0);
+		r = proc_exit_code(st);
+		goto ended;
+	}
 	if (!r)
 		r = share_qmp(ctx, plan.q.qmp_sock, gid);
 	if (r) {
@@ -271,6 +295,7 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 	ready.rs = &rs;
 	r = launch_supervise(&w);
 	runstate_remove(ctx->hostdir, getpid());
+ended:
 	console_mux_close(&mux);
 	muxed = false;
 	unlink(plan.q.qmp_sock);
