@@ -38,7 +38,7 @@ static const char *qemu_state(const struct runstate *rs)
 	struct strbuf err = STRBUF_INIT;
 	struct json_object *ret = NULL, *v;
 	const char *state = NULL;
-	struct qmp q;
+	struct qmp q = QMP_INIT;
 
 	if (rs->monitor &&
 	    !qmp_connect(&q, rs->monitor, QMP_STATUS_TIMEOUT_MS, &err) &&

@@ -117,7 +117,7 @@ int cmd_stop(struct vm_ctx *ctx, int argc, char **argv)
 {
 	struct strbuf err = STRBUF_INIT;
 	struct runstate rs;
-	struct qmp q;
+	struct qmp q = QMP_INIT;
 	uint64_t secs = ctx->conf.shutdown_timeout;
 	long long t0 = proc_now_ms();
 	bool save = false;

@@ -163,7 +163,7 @@ bool launch_qmp_answers(const char *path, int timeout_ms, char *status)
 {
 	struct strbuf err = STRBUF_INIT;
 	struct json_object *ret = NULL, *v;
-	struct qmp q;
+	struct qmp q = QMP_INIT;
 	bool ok;
 
 	ok = !qmp_connect(&q, path, timeout_ms, &err) &&
