@@ -14,7 +14,8 @@
 
 enum ktype {
 	K_STR, K_NAME, K_UINT, K_MEM, K_BOOL, K_LIST, K_FWDS, K_SHARES,
-	K_DISKS, K_IMAGES, K_PORT, K_ACCEL, K_BOOT, K_SECS, K_PROFILE, K_SHA
+	K_DISKS, K_IMAGES, K_PORT, K_ACCEL, K_BOOT, K_SECS, K_PROFILE, K_SHA,
+	K_BYTES
 };
 
 struct conf_key {
@@ -61,6 +62,9 @@ static const struct conf_key keys[] = {
 	{ "vm", "control_group", K_PROFILE, V(control_group), 0, 0, false,
 	  false },
 	{ "vm", "ssh_user", K_NAME, V(ssh_user), 0, 0, false, false },
+	{ "vm", "download_max", K_BYTES, V(download_max), 0, 0, false, false },
+	{ "vm", "download_timeout", K_SECS, V(download_timeout), 0, 0, false,
+	  false },
 	{ "rescue", "iso", K_STR, V(rescue.iso), 0, 0, false, false },
 	{ "rescue", "cores", K_UINT, V(rescue.cores), 1, 1024, false, false },
 	{ "rescue", "memory", K_MEM, V(rescue.memory), 0, 0, false, false },
@@ -132,6 +136,8 @@ void conf_init(struct vm_conf *c)
 		{ "vm", "shutdown_timeout", "60" },
 		{ "vm", "control_group", "" },
 		{ "vm", "ssh_user", "root" },
+		{ "vm", "download_max", "0" },
+		{ "vm", "download_timeout", "6h" },
 		{ "rescue", "iso", "" },
 		{ "rescue", "cores", "2" },
 		{ "rescue", "memory", "1G" },
@@ -872,6 +878,16 @@ static int set_value(struct vm_conf *c, const struct conf_key *k,
 		}
 		*FIELD(c, k, uint64_t) = n;
 		return 0;
+	case K_BYTES:
+		n = 0;
+		r = strcmp(v, "0") ? parse_size(v, 'M', &n) : 0;
+		if (r) {
+			strbuf_addf(err, "bad size '%s' (use e.g. 800M or 20G; 0 for the default)",
+				    v);
+			return -EINVAL;
+		}
+		*FIELD(c, k, uint64_t) = n;
+		return 0;
 	case K_BOOL:
 		if (parse_bool(v, &b)) {
 			strbuf_addf(err, "'%s' is not yes or no", v);
@@ -1038,24 +1054,36 @@ static int ini_cb(void *user, const char *section, const char *name,
 	return r ? 0 : 1;
 }
 
+/* No settings file of ours comes near this; /dev/zero never ends. */
+#define CONF_FILE_MAX (1 << 20)
+
 static int load_file(struct vm_conf *c, const char *path,
 		     enum conf_layer layer, const char *only, bool optional,
 		     struct strbuf *err)
 {
 	struct load_ctx lc = { c, layer, only, STRBUF_INIT, 0 };
-	FILE *f;
+	struct strbuf text = STRBUF_INIT;
 	int r;
 
-	f = fopen(path, "re");
-	if (!f) {
-		r = -errno;
+	r = fs_read_file(path, CONF_FILE_MAX, &text);
+	if (r) {
 		if (r == -ENOENT && optional)
 			return 0;
-		strbuf_addf(err, "%s: %s", path, strerror(-r));
+		if (r == -EFBIG)
+			strbuf_addf(err, "%s: larger than %d KiB, not a settings file",
+				    path, CONF_FILE_MAX >> 10);
+		else
+			strbuf_addf(err, "%s: %s", path, fs_read_strerror(r));
+		strbuf_release(&text);
 		return r;
 	}
-	r = ini_parse_file(f, ini_cb, &lc);
-	fclose(f);
+	if (memchr(text.buf, '\0', text.len)) {
+		strbuf_addf(err, "%s: binary data, not a settings file", path);
+		strbuf_release(&text);
+		return -EINVAL;
+	}
+	r = ini_parse_string(text.buf, ini_cb, &lc);
+	strbuf_release(&text);
 	if (r > 0) {
 		strbuf_addf(err, "%s:%d: %s", path, r,
 			    lc.msg.len ? lc.msg.buf : "syntax error");
@@ -1096,6 +1124,12 @@ static void key_to_text(const struct vm_conf *c, const struct conf_key *k,
 		break;
 	case K_MEM:
 		strbuf_add_size(out, *CFIELD(c, k, uint64_t));
+		break;
+	case K_BYTES:
+		if (*CFIELD(c, k, uint64_t))
+			strbuf_add_size(out, *CFIELD(c, k, uint64_t));
+		else
+			strbuf_addch(out, '0');
 		break;
 	case K_DISKS: {
 		struct any_list l = list_get(c, k);

@@ -118,6 +118,8 @@ struct vm_conf {
 	unsigned shutdown_timeout;	/* @stop: seconds of ACPI power-down */
 	char *control_group;	/* "" or a group that may control the VM */
 	char *ssh_user;		/* @ssh logs in as this user */
+	uint64_t download_max;	/* bytes; 0: what the cache can spare */
+	unsigned download_timeout;	/* seconds for a whole download */
 	struct rescue_conf rescue;
 
 	/* Layer each key was last set from, indexed like the key table. */

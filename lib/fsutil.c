@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,7 +111,11 @@ static int read_file(int dirfd, const char *name, int flags, size_t max,
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		r = -EINVAL;
+		r = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+		goto out;
+	}
+	if ((uint64_t)st.st_size > max) {
+		r = -EFBIG;
 		goto out;
 	}
 	for (;;) {
@@ -145,6 +150,22 @@ int fs_read_file_at(int dirfd, const char *name, size_t max,
 int fs_read_file(const char *path, size_t max, struct strbuf *out)
 {
 	return read_file(AT_FDCWD, path, 0, max, out);
+}
+
+const char *fs_read_strerror(int r)
+{
+	switch (r) {
+	case -EISDIR:
+		return "is a directory, not a file";
+	case -EINVAL:
+		return "not a regular file";
+	case -EFBIG:
+		return "too large";
+	case -ELOOP:
+		return "is a symlink";
+	default:
+		return strerror(-r);
+	}
 }
 
 int fs_mkdir_p(const char *path, mode_t mode)
@@ -223,13 +244,17 @@ int fs_copy_file(const char *src, const char *dst, mode_t mode)
 	struct stat st;
 	off_t pos = 0;
 
-	in = open(src, O_RDONLY | O_CLOEXEC);
+	in = open(src, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (in < 0) {
 		r = -errno;
 		goto out;
 	}
 	if (fstat(in, &st) < 0) {
 		r = -errno;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		r = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
 		goto out;
 	}
 	out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
@@ -371,6 +396,52 @@ char *fs_abspath(const char *path)
 	return strbuf_detach(&sb);
 }
 
+char *fs_realpath(const char *path)
+{
+	char *abs, *slash, *parent, *real, *out;
+	const char *base;
+
+	abs = path[0] == '/' ? xstrdup(path) : NULL;
+	if (!abs) {
+		char cwd[PATH_MAX];
+
+		if (!getcwd(cwd, sizeof(cwd)))
+			return fs_abspath(path);
+		abs = xasprintf("%s/%s", cwd, path);
+	}
+	real = realpath(abs, NULL);
+	if (real || errno != ENOENT) {
+		free(abs);
+		return real ? real : fs_abspath(path);
+	}
+	/* Not there yet (@create makes it): resolve what exists above. */
+	while ((slash = strrchr(abs, '/')) && slash != abs && !slash[1])
+		*slash = '\0';
+	slash = strrchr(abs, '/');
+	if (!slash || slash == abs) {
+		out = fs_abspath(abs);
+		free(abs);
+		return out;
+	}
+	*slash = '\0';
+	base = slash + 1;
+	parent = fs_realpath(abs);
+	if (!strcmp(base, ".") || !*base)
+		out = xstrdup(parent);
+	else if (!strcmp(base, "..")) {
+		char *up = xasprintf("%s/..", parent);
+
+		out = fs_abspath(up);	/* parent is real: lexical is right */
+		free(up);
+	} else
+		out = xasprintf("%s%s%s", parent,
+				parent[strlen(parent) - 1] == '/' ? "" : "/",
+				base);
+	free(parent);
+	free(abs);
+	return out;
+}
+
 char *fs_expand_home(const char *path)
 {
 	const char *home = getenv("HOME");
@@ -380,16 +451,36 @@ char *fs_expand_home(const char *path)
 	return xstrdup(path);
 }
 
+/* Enough for the last lines of any log; a huge one is not read whole. */
+#define TAIL_MAX (64 << 10)
+
 void fs_tail(const char *path, int n, struct strbuf *out)
 {
 	struct strbuf all = STRBUF_INIT;
+	struct stat st;
+	off_t from;
 	size_t i;
-	int lines = 0;
+	int fd, lines = 0;
+	ssize_t got;
 
-	if (fs_read_file(path, 64 << 20, &all) || !all.len) {
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || !st.st_size) {
+		close(fd);
+		return;
+	}
+	from = st.st_size > TAIL_MAX ? st.st_size - TAIL_MAX : 0;
+	strbuf_grow(&all, TAIL_MAX);
+	got = pread(fd, all.buf, TAIL_MAX, from);
+	close(fd);
+	if (got <= 0) {
 		strbuf_release(&all);
 		return;
 	}
+	all.len = (size_t)got;
+	all.buf[all.len] = '\0';
+	all.len = strlen(all.buf);	/* a NUL is where text ends */
 	strbuf_trim_trailing(&all);
 	for (i = all.len; i > 0; i--) {
 		if (all.buf[i - 1] == '\n' && ++lines >= n)

@@ -14,10 +14,14 @@ int fs_write_atomic(const char *path, const void *data, size_t len,
 
 /*
  * Read at most max bytes of a regular file of the host's (symlinks are
- * followed).  Returns 0, -EINVAL when not a regular file, -EFBIG when
- * larger, or -errno.
+ * followed).  Opened non-blocking, so a FIFO or device never hangs us.
+ * Returns 0, -EISDIR for a directory, -EINVAL for any other file that is
+ * not regular, -EFBIG when larger than max, or -errno.
  */
 int fs_read_file(const char *path, size_t max, struct strbuf *out);
+
+/* What an error of fs_read_file() means, for "PATH: WHAT" messages. */
+const char *fs_read_strerror(int r);
 
 /*
  * Read a file the guest may have written: relative to a directory fd and
@@ -35,7 +39,10 @@ int fs_mkdir_p(const char *path, mode_t mode);
  */
 int fs_rm_rf(const char *path);
 
-/* Copy a regular file (sparse-aware), to dst.tmp then rename. */
+/*
+ * Copy a regular file (sparse-aware), to dst.tmp then rename.  Anything
+ * else is refused as fs_read_file() does.
+ */
 int fs_copy_file(const char *src, const char *dst, mode_t mode);
 
 bool fs_exists(const char *path);
@@ -51,6 +58,13 @@ int fs_symlink_replace(const char *target, const char *path);
 
 /* Absolute, normalised form of path (need not exist).  Caller frees. */
 char *fs_abspath(const char *path);
+
+/*
+ * The real path of path, symlinks and .. resolved; for a path that does
+ * not exist yet, the real path of what exists above it plus the rest.
+ * Caller frees.
+ */
+char *fs_realpath(const char *path);
 
 /* Expand a leading ~/ with $HOME.  Caller frees. */
 char *fs_expand_home(const char *path);

@@ -265,7 +265,7 @@ int qemu_read_defaults(const char *const *dirs, struct strvec *out,
 			continue;
 		}
 		if (r) {
-			strbuf_addf(err, "%s: %s", path, strerror(-r));
+			strbuf_addf(err, "%s: %s", path, fs_read_strerror(r));
 			free(path);
 			break;
 		}

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1354,6 +1355,53 @@ static void test_load_missing_file(void **state)
 	strbuf_release(&err);
 }
 
+/* A settings file that never ends, blocks or is not text: one line, fast. */
+static void test_load_not_a_settings_file(void **state)
+{
+	struct vm_conf *c = *state;
+	struct strbuf err = STRBUF_INIT;
+	char *fifo = xasprintf("%s/fifo.conf", tmpdir);
+	char *big = xasprintf("%s/big.conf", tmpdir);
+	char *bin = xasprintf("%s/bin.conf", tmpdir);
+	FILE *f;
+
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	assert_int_equal(conf_load_file(c, fifo, LAYER_GUEST, true, &err),
+			 -EINVAL);
+	assert_contains(err.buf, "not a regular file");
+	strbuf_reset(&err);
+	assert_int_equal(conf_load_file(c, "/dev/zero", LAYER_GUEST, true,
+					&err), -EINVAL);
+	assert_contains(err.buf, "/dev/zero: not a regular file");
+	strbuf_reset(&err);
+	assert_int_equal(conf_load_file(c, tmpdir, LAYER_GUEST, true, &err),
+			 -EISDIR);
+	assert_contains(err.buf, "is a directory");
+	strbuf_reset(&err);
+	f = fopen(big, "w");
+	assert_non_null(f);
+	assert_int_equal(ftruncate(fileno(f), 2 << 20), 0);
+	fclose(f);
+	assert_int_equal(conf_load_file(c, big, LAYER_GUEST, true, &err),
+			 -EFBIG);
+	assert_contains(err.buf, "larger than 1024 KiB");
+	strbuf_reset(&err);
+	f = fopen(bin, "w");
+	assert_non_null(f);
+	fwrite("[vm]\ncores = 2\n\0\1\2", 1, 18, f);
+	fclose(f);
+	assert_int_equal(conf_load_file(c, bin, LAYER_GUEST, true, &err),
+			 -EINVAL);
+	assert_contains(err.buf, "binary data");
+	unlink(fifo);
+	unlink(big);
+	unlink(bin);
+	free(fifo);
+	free(big);
+	free(bin);
+	strbuf_release(&err);
+}
+
 static void test_rescue_profile_selected(void **state)
 {
 	static const char *const fwd[] = { "hostfwd=tcp::2200-:22", NULL };
@@ -1767,7 +1815,8 @@ static void test_conf_each(void **state)
 		"rescue.shares=mirror:@MIRROR@ in:@INDIR@ out:rw:@DATADIR@",
 		"vm.shares='ab:/x y' cd:/z", "vm.keep_cd=no",
 		"vm.compress_level=6", "vm.shutdown_timeout=60",
-		"vm.control_group=", "vm.ssh_user=root",
+		"vm.control_group=", "vm.ssh_user=root", "vm.download_max=0",
+		"vm.download_timeout=21600",
 	};
 	struct vm_conf *c = *state;
 	struct strvec sv = STRVEC_INIT;
@@ -1776,7 +1825,7 @@ static void test_conf_each(void **state)
 	SET_OK(c, "vm", "shares", "ab:/x y");
 	SET_OK(c, "vm", "shares", "cd:/z");
 	conf_each(c, collect, &sv);
-	assert_int_equal(sv.nr, 36);
+	assert_int_equal(sv.nr, 38);
 	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
 		if (!has(&sv, want[i]))
 			fail_msg("conf_each gave no \"%s\"", want[i]);
@@ -1824,6 +1873,7 @@ int main(void)
 		T(test_load_key_outside_section),
 		T(test_load_unknown_section),
 		T(test_load_syntax_error),
+		T(test_load_not_a_settings_file),
 		T(test_load_missing_file),
 		T(test_rescue_profile_selected),
 		T(test_rescue_profile_not_selected),
