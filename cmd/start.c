@@ -86,7 +86,8 @@ static void show_tails(struct vm_ctx *ctx, const char *log)
 		fprintf(stderr, "vm: the supervisor's log (%s) ends with:\n%s",
 			log, t.buf);
 	strbuf_reset(&t);
-	vm_find_workdir(ctx);
+	vm_find_workdir(ctx, &t);
+	strbuf_reset(&t);
 	con = vm_work_path(ctx, "console.log");
 	fs_tail(con, 8, &t);
 	if (t.len)

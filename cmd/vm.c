@@ -230,6 +230,38 @@ static bool refuse_running(struct vm_ctx *ctx)
 	return up;
 }
 
+/* The first directory of path that does not exist (path is absolute). */
+static char *top_missing(const char *path)
+{
+	char *top = xstrdup(path), *up = xstrdup(path), *slash;
+
+	while ((slash = strrchr(up, '/')) && slash != up) {
+		*slash = '\0';
+		if (fs_exists(up))
+			break;
+		free(top);
+		top = xstrdup(up);
+	}
+	free(up);
+	return top;
+}
+
+/*
+ * A failed @create leaves no trace: what this run made for HOSTDIR goes,
+ * unless a VM (its guest.conf) came of it.
+ */
+static void unmake_hostdir(struct vm_ctx *ctx)
+{
+	char *conf;
+
+	if (!ctx->made_dir)
+		return;
+	conf = vm_host_path(ctx, "guest.conf");
+	if (!fs_exists(conf) && !fs_is_symlink(conf))
+		fs_rm_rf(ctx->made_dir);
+	free(conf);
+}
+
 /* HOSTDIR made or found, settings loaded, the lock taken: exit code. */
 static int open_vm(struct vm_ctx *ctx, const char *hostdir_opt,
 		   const struct strvec *cli, const struct chain_step *steps,
@@ -245,9 +277,13 @@ static int open_vm(struct vm_ctx *ctx, const char *hostdir_opt,
 			log_error("VM directory %s does not exist", ctx->hostdir);
 			goto out;
 		}
-		if (fs_mkdir_p(ctx->hostdir, 0755)) {
+		int r;
+
+		ctx->made_dir = top_missing(ctx->hostdir);
+		r = fs_mkdir_p(ctx->hostdir, 0755);
+		if (r) {
 			log_error("cannot make VM directory %s: %s", ctx->hostdir,
-				  strerror(errno));
+				  strerror(-r));
 			goto out;
 		}
 	}
@@ -273,7 +309,10 @@ static int open_vm(struct vm_ctx *ctx, const char *hostdir_opt,
 			goto out;
 		}
 	}
-	vm_find_workdir(ctx);
+	if (vm_find_workdir(ctx, &err)) {
+		log_error("%s", err.buf);
+		goto out;
+	}
 	ret = 0;
 out:
 	strbuf_release(&err);
@@ -384,8 +423,10 @@ int main(int argc, char **argv)
 			need_vm = true;
 	if (need_vm) {
 		ret = open_vm(&ctx, hostdir_opt, &cli, steps, nsteps);
-		if (ret)
+		if (ret) {
+			unmake_hostdir(&ctx);
 			goto out;
+		}
 	}
 
 	ctx.nsteps = nsteps;
@@ -412,6 +453,8 @@ int main(int argc, char **argv)
 			break;
 		}
 	}
+	if (ret)
+		unmake_hostdir(&ctx);
 out:
 	free(steps);
 	strvec_clear(&cli);

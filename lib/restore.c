@@ -294,7 +294,7 @@ int restore_snapshot(struct vm_ctx *ctx, const char *name,
 			goto out;
 		}
 	}
-	vm_find_workdir(ctx);
+	r = vm_find_workdir(ctx, err);
 out:
 	backups_free(list, n);
 	strbuf_release(&e);

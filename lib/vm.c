@@ -31,6 +31,7 @@ void vm_ctx_release(struct vm_ctx *ctx)
 	free(ctx->workdir);
 	free(ctx->datadir);
 	free(ctx->cache_dir);
+	free(ctx->made_dir);
 	strvec_clear(&ctx->opt_words);
 	if (ctx->lock_fd >= 0)
 		close(ctx->lock_fd);
@@ -90,18 +91,22 @@ bool vm_datadir_is_tree(const char *datadir)
 int vm_resolve_hostdir(const char *opt, char **hostdir)
 {
 	char buf[PATH_MAX];
-	char *dir, *link;
+	char *dir, *link, *guest;
 	ssize_t n;
 
-	dir = fs_abspath(opt && *opt ? opt : ".");
+	/* One VM, one name: a symlink or .. must take the same lock. */
+	dir = fs_realpath(opt && *opt ? opt : ".");
 	link = xasprintf("%s/.host", dir);
+	guest = xasprintf("%s/guest.conf", dir);
 	n = readlink(link, buf, sizeof(buf) - 1);
-	free(link);
-	if (n > 0 && !opt) {
+	/* A WORKDIR (it has .host, no settings of its own) means its VM. */
+	if (n > 0 && !fs_exists(guest)) {
 		buf[n] = '\0';
 		free(dir);
-		dir = fs_abspath(buf);
+		dir = fs_realpath(buf);
 	}
+	free(guest);
+	free(link);
 	*hostdir = dir;
 	return 0;
 }
@@ -219,40 +224,53 @@ char *vm_host_path(const struct vm_ctx *ctx, const char *name)
 	return xasprintf("%s/%s", ctx->hostdir, name);
 }
 
-void vm_find_workdir(struct vm_ctx *ctx)
+int vm_find_workdir(struct vm_ctx *ctx, struct strbuf *err)
 {
 	char buf[PATH_MAX], back[PATH_MAX];
-	char *link, *w, *hl;
+	char *link, *w, *hl, *b;
 	ssize_t n, m;
+	int r = 0;
 
 	free(ctx->workdir);
 	ctx->workdir = NULL;
 	if (ctx->inplace) {
 		ctx->workdir = xstrdup(ctx->hostdir);
-		return;
+		return 0;
 	}
 	link = vm_host_path(ctx, ".work");
 	n = readlink(link, buf, sizeof(buf) - 1);
 	free(link);
 	if (n <= 0)
-		return;
+		return 0;
 	buf[n] = '\0';
-	w = fs_abspath(buf);
+	w = fs_realpath(buf);
+	if (!fs_is_dir(w)) {
+		/* Gone (a reboot emptied TMPDIR): the snapshot is the VM. */
+		free(w);
+		return 0;
+	}
 	/* Only a directory that names us back is ours. */
 	hl = xasprintf("%s/.host", w);
 	m = readlink(hl, back, sizeof(back) - 1);
 	free(hl);
-	if (m > 0 && fs_is_dir(w)) {
-		char *b;
-
-		back[m] = '\0';
-		b = fs_abspath(back);
-		if (!strcmp(b, ctx->hostdir))
-			ctx->workdir = w;
-		free(b);
-	}
-	if (!ctx->workdir)
+	if (m <= 0) {
+		strbuf_addf(err, "%s/.work names %s, which is not a working directory of a VM (no .host link in it)",
+			    ctx->hostdir, w);
 		free(w);
+		return -EXDEV;
+	}
+	back[m] = '\0';
+	b = fs_realpath(back);
+	if (!strcmp(b, ctx->hostdir)) {
+		ctx->workdir = w;
+	} else {
+		strbuf_addf(err, "working directory %s belongs to %s, not %s (if the VM was moved: ln -sfn %s %s/.host)",
+			    w, b, ctx->hostdir, ctx->hostdir, w);
+		free(w);
+		r = -EXDEV;
+	}
+	free(b);
+	return r;
 }
 
 int vm_new_private_dir(const struct vm_ctx *ctx, char **path)
@@ -506,6 +524,8 @@ int vm_fetch(const struct vm_ctx *ctx, const char *spec, const char *want_sha,
 	o.no_network = ctx->dry_run;
 	o.progress = progress;
 	o.progress_data = pdata;
+	o.max_bytes = ctx->conf.download_max;
+	o.timeout_s = ctx->conf.download_timeout;
 	r = download_fetch(url, &o, path, note, err);
 	if (!r && sha256 && o.sha256)
 		*sha256 = xstrdup(o.sha256);

@@ -26,6 +26,9 @@ struct vm_ctx {
 	const struct strvec *cli;	/* the command-line settings */
 	struct strvec opt_words;	/* the options as given, for @start */
 	pid_t supervisor;	/* the @run this vm started (@start), or 0 */
+	char *made_dir;		/* the top directory this run made for
+				 * HOSTDIR (@create), removed if no VM
+				 * came of it; or NULL */
 };
 
 void vm_ctx_init(struct vm_ctx *ctx);
@@ -43,8 +46,9 @@ bool vm_datadir_is_tree(const char *datadir);
 void vm_ctx_release(struct vm_ctx *ctx);
 
 /*
- * HOSTDIR from -d or the current directory; when started inside a
- * WORKDIR (it has a .host link), the HOSTDIR that link names.
+ * HOSTDIR from -d or the current directory, as its real path (so every
+ * name of one VM takes the same lock); for a WORKDIR (it has a .host
+ * link and no guest.conf), the HOSTDIR that link names.
  */
 int vm_resolve_hostdir(const char *opt, char **hostdir);
 
@@ -57,9 +61,11 @@ int vm_lock(struct vm_ctx *ctx);
 /*
  * Find the existing WORKDIR: HOSTDIR itself in place, else where the
  * HOSTDIR/.work link points when that directory links back.  Sets
- * ctx->workdir or leaves it NULL.  Never creates anything.
+ * ctx->workdir or leaves it NULL (no link, or its target is gone).  A
+ * target that exists but does not name us back is -EXDEV with err set:
+ * never a reason to make a new WORKDIR over the old.  Creates nothing.
  */
-void vm_find_workdir(struct vm_ctx *ctx);
+int vm_find_workdir(struct vm_ctx *ctx, struct strbuf *err);
 
 /*
  * Create a fresh private WORKDIR (mkdtemp under $TMPDIR, mode 0700) with
