@@ -4,6 +4,8 @@
  */
 #include "vm.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -11,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../lib/launch.h"
@@ -278,8 +281,98 @@ static void worker_argv(struct vm_ctx *ctx, const char *path,
 	}
 }
 
+/*
+ * libguestfs keeps its sockets in XDG_RUNTIME_DIR (else /tmp) and its
+ * scratch files in LIBGUESTFS_TMPDIR (else TMPDIR): both go into one
+ * directory of ours, removed whatever becomes of the worker.  The
+ * appliance cache stays where libguestfs would keep it anyway.
+ */
+static int worker_tmpdir(char **dir, struct strvec *env)
+{
+	const char *tmp = getenv("TMPDIR"), *cache = getenv("LIBGUESTFS_CACHEDIR");
+	char *d = xasprintf("%s/vm-inspect-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+
+	if (!mkdtemp(d)) {
+		int r = -errno;
+
+		free(d);
+		*dir = NULL;
+		return r;
+	}
+	strvec_pushf(env, "LIBGUESTFS_CACHEDIR=%s",
+		     cache && *cache ? cache : tmp && *tmp ? tmp : "/var/tmp");
+	strvec_pushf(env, "LIBGUESTFS_TMPDIR=%s", d);
+	strvec_pushf(env, "TMPDIR=%s", d);
+	strvec_pushf(env, "XDG_RUNTIME_DIR=%s", d);
+	*dir = d;
+	return 0;
+}
+
+/*
+ * For root, libguestfs puts its socket directory in /tmp whatever the
+ * environment says.  The appliance's QEMU names it on its command line
+ * (chardev path=/tmp/libguestfsXXXXXX/guestfsd.sock): read it there,
+ * from the processes of the worker's group, before the group is ended.
+ */
+static void group_sockdirs(pid_t pgrp, struct strvec *dirs)
+{
+	static const char pre[] = "/tmp/libguestfs";
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		struct strbuf sb = STRBUF_INIT;
+		char *p;
+		const char *hit;
+		size_t i;
+		uint64_t pid;
+
+		if (parse_uint(e->d_name, 1, INT32_MAX, &pid) ||
+		    getpgid((pid_t)pid) != pgrp)
+			continue;
+		p = xasprintf("/proc/%s/cmdline", e->d_name);
+		fs_read_file(p, 1 << 16, &sb);
+		free(p);
+		for (i = 0; i < sb.len; i++)
+			if (!sb.buf[i])
+				sb.buf[i] = ' ';
+		for (hit = sb.buf; (hit = strstr(hit, pre)); hit++) {
+			size_t n = strlen(pre);
+
+			while (isalnum((unsigned char)hit[n]))
+				n++;
+			if (n == strlen(pre) + 6 && hit[n] == '/')
+				strvec_pushf(dirs, "%.*s", (int)n, hit);
+		}
+		strbuf_release(&sb);
+	}
+	closedir(d);
+}
+
+/* Only a directory of ours, of sockets, that libguestfs made. */
+static void remove_sockdirs(const struct strvec *dirs)
+{
+	size_t i;
+
+	for (i = 0; i < dirs->nr; i++) {
+		char *sock = xasprintf("%s/guestfsd.sock", dirs->v[i]);
+		struct stat st;
+
+		if (lstat(dirs->v[i], &st) == 0 && S_ISDIR(st.st_mode) &&
+		    st.st_uid == geteuid()) {
+			unlink(sock);
+			rmdir(dirs->v[i]);
+		}
+		free(sock);
+	}
+}
+
 int cmd_inspect(struct vm_ctx *ctx, int argc, char **argv)
 {
+	struct strvec env = STRVEC_INIT;
+	char *tmp = NULL;
 	struct strbuf note = STRBUF_INIT, out = STRBUF_INIT;
 	struct strvec av = STRVEC_INIT;
 	struct proc_opts o = PROC_OPTS_INIT;
@@ -312,8 +405,16 @@ int cmd_inspect(struct vm_ctx *ctx, int argc, char **argv)
 		       ctx->workdir, ctx->accel);
 		return 0;
 	}
-	if (pipe2(pfd, O_CLOEXEC) < 0)
+	r = worker_tmpdir(&tmp, &env);
+	if (r) {
+		log_error("cannot inspect %s: temporary directory: %s",
+			  ctx->conf.name, strerror(-r));
 		return 1;
+	}
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		ret = 1;
+		goto out;
+	}
 	worker_argv(ctx, argc > 0 ? argv[0] : NULL, &av);
 	/*
 	 * libguestfs runs its appliance and waits as long as it likes; in a
@@ -324,13 +425,14 @@ int cmd_inspect(struct vm_ctx *ctx, int argc, char **argv)
 	o.stdin_fd = -1;
 	o.stdout_fd = pfd[1];
 	o.new_pgrp = true;
+	o.env_add = env.v;
 	r = proc_spawn(av.v, &o, &pid);
 	close(pfd[1]);
 	strvec_clear(&av);
 	if (r) {
 		close(pfd[0]);
 		log_error("cannot inspect %s: %s", ctx->conf.name, strerror(-r));
-		return 1;
+		goto out;
 	}
 	proc_set_foreground(-pid);
 	deadline = proc_now_ms() + (long long)limit * 1000;
@@ -341,7 +443,12 @@ int cmd_inspect(struct vm_ctx *ctx, int argc, char **argv)
 				   (int)(deadline - proc_now_ms()) : 1, &st);
 	proc_set_foreground(0);
 	if (r) {
+		struct strvec dirs = STRVEC_INIT;
+
+		group_sockdirs(pid, &dirs);
 		proc_kill_group(pid);
+		remove_sockdirs(&dirs);
+		strvec_clear(&dirs);
 		log_error(r == -EINTR ? "@inspect was interrupted" :
 					"@inspect took longer than %u s and was stopped",
 			  limit);
@@ -364,6 +471,10 @@ int cmd_inspect(struct vm_ctx *ctx, int argc, char **argv)
 			  out.len ? out.buf : "libguestfs failed");
 	}
 out:
+	/* libguestfs killed at a deadline leaves its sockets behind */
+	fs_rm_rf(tmp);
+	free(tmp);
+	strvec_clear(&env);
 	strbuf_release(&out);
 	return ret;
 }
@@ -376,8 +487,98 @@ int cmd_inspect_worker(struct vm_ctx *ctx, int argc, char **argv)
 	return 1;
 }
 
+/*
+ * libguestfs keeps its sockets in XDG_RUNTIME_DIR (else /tmp) and its
+ * scratch files in LIBGUESTFS_TMPDIR (else TMPDIR): both go into one
+ * directory of ours, removed whatever becomes of the worker.  The
+ * appliance cache stays where libguestfs would keep it anyway.
+ */
+static int worker_tmpdir(char **dir, struct strvec *env)
+{
+	const char *tmp = getenv("TMPDIR"), *cache = getenv("LIBGUESTFS_CACHEDIR");
+	char *d = xasprintf("%s/vm-inspect-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+
+	if (!mkdtemp(d)) {
+		int r = -errno;
+
+		free(d);
+		*dir = NULL;
+		return r;
+	}
+	strvec_pushf(env, "LIBGUESTFS_CACHEDIR=%s",
+		     cache && *cache ? cache : tmp && *tmp ? tmp : "/var/tmp");
+	strvec_pushf(env, "LIBGUESTFS_TMPDIR=%s", d);
+	strvec_pushf(env, "TMPDIR=%s", d);
+	strvec_pushf(env, "XDG_RUNTIME_DIR=%s", d);
+	*dir = d;
+	return 0;
+}
+
+/*
+ * For root, libguestfs puts its socket directory in /tmp whatever the
+ * environment says.  The appliance's QEMU names it on its command line
+ * (chardev path=/tmp/libguestfsXXXXXX/guestfsd.sock): read it there,
+ * from the processes of the worker's group, before the group is ended.
+ */
+static void group_sockdirs(pid_t pgrp, struct strvec *dirs)
+{
+	static const char pre[] = "/tmp/libguestfs";
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		struct strbuf sb = STRBUF_INIT;
+		char *p;
+		const char *hit;
+		size_t i;
+		uint64_t pid;
+
+		if (parse_uint(e->d_name, 1, INT32_MAX, &pid) ||
+		    getpgid((pid_t)pid) != pgrp)
+			continue;
+		p = xasprintf("/proc/%s/cmdline", e->d_name);
+		fs_read_file(p, 1 << 16, &sb);
+		free(p);
+		for (i = 0; i < sb.len; i++)
+			if (!sb.buf[i])
+				sb.buf[i] = ' ';
+		for (hit = sb.buf; (hit = strstr(hit, pre)); hit++) {
+			size_t n = strlen(pre);
+
+			while (isalnum((unsigned char)hit[n]))
+				n++;
+			if (n == strlen(pre) + 6 && hit[n] == '/')
+				strvec_pushf(dirs, "%.*s", (int)n, hit);
+		}
+		strbuf_release(&sb);
+	}
+	closedir(d);
+}
+
+/* Only a directory of ours, of sockets, that libguestfs made. */
+static void remove_sockdirs(const struct strvec *dirs)
+{
+	size_t i;
+
+	for (i = 0; i < dirs->nr; i++) {
+		char *sock = xasprintf("%s/guestfsd.sock", dirs->v[i]);
+		struct stat st;
+
+		if (lstat(dirs->v[i], &st) == 0 && S_ISDIR(st.st_mode) &&
+		    st.st_uid == geteuid()) {
+			unlink(sock);
+			rmdir(dirs->v[i]);
+		}
+		free(sock);
+	}
+}
+
 int cmd_inspect(struct vm_ctx *ctx, int argc, char **argv)
 {
+	struct strvec env = STRVEC_INIT;
+	char *tmp = NULL;
 	(void)argc;
 	(void)argv;
 	log_error("@inspect is not available: vm was built without libguestfs (make WITH_GUESTFS=1 with libguestfs-dev)");
