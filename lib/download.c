@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fsutil.h"
@@ -86,7 +88,40 @@ struct xfer {
 	struct strbuf etag, modified;
 	const struct dl_opts *o;
 	curl_off_t base;
+	uint64_t size;		/* of the .part as it stands */
+	uint64_t cap;		/* it may not grow past this */
+	bool len_checked;	/* Content-Length compared with cap */
+	bool too_big;
 };
+
+/* A download may not leave its file system with less than this free. */
+static uint64_t fs_reserve(const struct statvfs *v)
+{
+	uint64_t total = (uint64_t)v->f_blocks * v->f_frsize;
+	uint64_t pct = total / 20;
+
+	return pct < (1ULL << 30) ? pct : 1ULL << 30;
+}
+
+/* What the .part may grow to: the setting, and what the disk can spare. */
+static uint64_t download_cap(const char *dir, const char *part,
+			     const struct dl_opts *o)
+{
+	struct statvfs v;
+	struct stat st;
+	uint64_t cap = UINT64_MAX, avail, have = 0;
+
+	if (statvfs(dir, &v) == 0) {
+		avail = (uint64_t)v.f_bavail * v.f_frsize;
+		if (stat(part, &st) == 0)
+			have = (uint64_t)st.st_size;
+		cap = (avail > fs_reserve(&v) ? avail - fs_reserve(&v) : 0) +
+		      have;
+	}
+	if (o->max_bytes && o->max_bytes < cap)
+		cap = o->max_bytes;
+	return cap;
+}
 
 static size_t on_data(char *p, size_t size, size_t n, void *data)
 {
@@ -103,8 +138,23 @@ static size_t on_data(char *p, size_t size, size_t n, void *data)
 			    lseek(x->fd, 0, SEEK_SET) < 0)
 				return 0;
 			x->base = 0;
+			x->size = 0;
 		}
 		x->truncated_once = true;
+	}
+	if (!x->len_checked) {
+		curl_off_t cl = -1;
+
+		/* A size the server announces is refused before it arrives. */
+		curl_easy_getinfo(x->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T,
+				  &cl);
+		if (cl > 0 && x->size + (uint64_t)cl > x->cap)
+			x->too_big = true;
+		x->len_checked = true;
+	}
+	if (x->too_big || x->size + len > x->cap) {
+		x->too_big = true;
+		return 0;
 	}
 	while (off < len) {
 		ssize_t w = write(x->fd, p + off, len - off);
@@ -114,6 +164,7 @@ static size_t on_data(char *p, size_t size, size_t n, void *data)
 		if (w <= 0)
 			return 0;
 		off += (size_t)w;
+		x->size += (size_t)w;
 	}
 	return len;
 }
@@ -273,8 +324,8 @@ enum outcome { GOT_NEW, NOT_MODIFIED, FAILED };
  * copy's validators, a 304 answer means "keep it".
  */
 static enum outcome transfer(const char *url, const char *part,
-			     const char *etag,
-			     const char *modified, struct xfer *x,
+			     const char *etag, const char *modified,
+			     long long deadline_ms, struct xfer *x,
 			     CURLcode *code, long *http, char *curlerr)
 {
 	struct curl_slist *hdrs = NULL;
@@ -299,6 +350,8 @@ static enum outcome transfer(const char *url, const char *part,
 	fstat(x->fd, &st);
 	x->curl = c;
 	x->base = st.st_size;
+	x->size = (uint64_t)st.st_size;
+	x->len_checked = false;
 	x->resuming = st.st_size > 0;
 	x->truncated_once = false;
 	strbuf_reset(&x->etag);
@@ -311,6 +364,11 @@ static enum outcome transfer(const char *url, const char *part,
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT_S);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, LOW_SPEED_TIME_S);
+	if (deadline_ms) {
+		long long left = deadline_ms - proc_now_ms();
+
+		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, left > 1 ? (long)left : 1L);
+	}
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "vm/" "0.1");
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curlerr);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
@@ -353,8 +411,8 @@ int download_fetch(const char *url, const struct dl_opts *o, char **path,
 		   struct strbuf *note, struct strbuf *err)
 {
 	struct strbuf etag = STRBUF_INIT, modified = STRBUF_INIT, meta = STRBUF_INIT;
-	struct xfer x = { -1, false, false, NULL, STRBUF_INIT, STRBUF_INIT, o,
-			  0 };
+	struct xfer x = { .fd = -1, .etag = STRBUF_INIT,
+			  .modified = STRBUF_INIT, .o = o };
 	char curlerr[CURL_ERROR_SIZE];
 	char *final = cache_path(o->cache_dir, url);
 	char *part = xasprintf("%s.part", final);
@@ -364,6 +422,7 @@ int download_fetch(const char *url, const struct dl_opts *o, char **path,
 	enum outcome got = FAILED;
 	CURLcode code = CURLE_OK;
 	long http = 0;
+	long long deadline = 0;
 	int attempt, r = 0;
 
 	*path = NULL;
@@ -382,11 +441,15 @@ int download_fetch(const char *url, const struct dl_opts *o, char **path,
 		unlink(part);
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
+	x.cap = download_cap(dir, part, o);
+	if (o->timeout_s)
+		deadline = proc_now_ms() + (long long)o->timeout_s * 1000;
 	for (attempt = 0; attempt < ATTEMPTS; attempt++) {
 		got = transfer(url, part, cached ? etag.buf : NULL,
-			       cached ? modified.buf : NULL, &x, &code, &http,
-			       curlerr);
-		if (got != FAILED || proc_interrupted())
+			       cached ? modified.buf : NULL, deadline, &x,
+			       &code, &http, curlerr);
+		if (got != FAILED || proc_interrupted() || x.too_big ||
+		    (deadline && proc_now_ms() >= deadline))
 			break;
 		/* a dropped connection: resume what arrived */
 		if (code != CURLE_PARTIAL_FILE && code != CURLE_RECV_ERROR &&
@@ -395,13 +458,35 @@ int download_fetch(const char *url, const struct dl_opts *o, char **path,
 	}
 	if (got == FAILED && code == CURLE_RANGE_ERROR) {
 		unlink(part);	/* the server cannot resume: start over */
-		got = transfer(url, part, NULL, NULL, &x, &code, &http, curlerr);
+		got = transfer(url, part, NULL, NULL, deadline, &x, &code,
+			       &http, curlerr);
 	}
 	if (got == NOT_MODIFIED) {
 		unlink(part);
 		r = verify(final, url, o, err);
 		if (!r)
 			*path = xstrdup(final);
+		goto out;
+	}
+	if (got == FAILED && x.too_big) {
+		/* it filled what it may: nothing of it is worth keeping */
+		unlink(part);
+		if (o->max_bytes && x.cap == o->max_bytes)
+			strbuf_addf(err, "cannot download %s: larger than download_max (",
+				    url);
+		else
+			strbuf_addf(err, "cannot download %s: larger than the space %s can spare (",
+				    url, dir);
+		strbuf_add_size(err, x.cap);
+		strbuf_addstr(err, ")");
+		r = -EFBIG;
+		goto out;
+	}
+	if (got == FAILED && deadline && code == CURLE_OPERATION_TIMEDOUT &&
+	    proc_now_ms() >= deadline) {
+		strbuf_addf(err, "cannot download %s: not done within download_timeout (%u s; %s kept to resume)",
+			    url, o->timeout_s, part);
+		r = -ETIMEDOUT;
 		goto out;
 	}
 	if (got == FAILED) {

@@ -12,6 +12,8 @@ struct dl_opts {
 	const char *sha256;	/* expected digest (hex), or NULL */
 	bool offline_ok;	/* use a cached copy when the server is gone */
 	bool no_network;	/* dry run: only what the cache has */
+	uint64_t max_bytes;	/* refuse a larger file; 0: no cap but space */
+	unsigned timeout_s;	/* all attempts together; 0: none */
 	void (*progress)(void *data, uint64_t done, uint64_t total);
 	void *progress_data;
 };
@@ -35,7 +37,10 @@ int download_split(const char *spec, char **url, char **sha256);
  * the server cannot be reached and offline_ok, it is used as it is and
  * *note says so.  A digest mismatch deletes the file.  Returns 0, or
  * -errno / -EIO with err a one-line reason (HTTP status, DNS, refused,
- * timeout, TLS), -EINTR when interrupted (the .part is kept).
+ * timeout, TLS), -EINTR when interrupted (the .part is kept), -EFBIG
+ * when the file is larger than max_bytes or than the cache's file system
+ * can spare (it always keeps 1 GiB or 5% free, the smaller; the .part is
+ * deleted), -ETIMEDOUT past timeout_s.
  */
 int download_fetch(const char *url, const struct dl_opts *o, char **path,
 		   struct strbuf *note, struct strbuf *err);

@@ -5,13 +5,16 @@ httpd.py DIR PORTFILE LOGFILE: serves DIR with ETag, Last-Modified, 304
 answers and Range requests; writes its port to PORTFILE and one line per
 request ("GET /path range=... status") to LOGFILE.  /drop/NAME serves NAME
 but cuts the first whole-file answer in the middle, as a dropped
-connection would.
+connection would.  /endless/NAME sends zeros without end and without a
+Content-Length; /huge/NAME announces 1 TiB; /slow/NAME trickles 16 bytes
+a second.
 """
 import email.utils
 import hashlib
 import http.server
 import os
 import sys
+import time
 
 ROOT, PORTFILE, LOGFILE = sys.argv[1:4]
 dropped = set()
@@ -29,8 +32,31 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.path, self.headers.get("Range", "-"),
                 self.headers.get("If-None-Match", "-"), status))
 
+    def stream(self, chunk, delay, length=None):
+        self.send_response(200)
+        if length is not None:
+            self.send_header("Content-Length", str(length))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        self.note(200)
+        try:
+            while True:
+                self.wfile.write(chunk)
+                self.wfile.flush()
+                if delay:
+                    time.sleep(delay)
+        except OSError:
+            pass
+
     def do_GET(self):
         path = self.path
+        if path.startswith("/endless/"):
+            return self.stream(bytes(1 << 16), 0)
+        if path.startswith("/huge/"):
+            return self.stream(bytes(1 << 16), 0, 1 << 40)
+        if path.startswith("/slow/"):
+            return self.stream(b"x" * 16, 1)
         drop = path.startswith("/drop/")
         name = path[len("/drop/"):] if drop else path.lstrip("/")
         file = os.path.join(ROOT, os.path.basename(name))

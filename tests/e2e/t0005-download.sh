@@ -76,6 +76,30 @@ test_expect "HTTP 404 and a refused connection are clear one-line errors" '
 	test -z "$(ls "$TMPDIR")"
 '
 
+test_expect "endless data stops at download_max, the space is given back" '
+	rm -rf "$XDG_CACHE_HOME/vm/downloads" &&
+	printf "[vm]\ndownload_max = 20M\n" >"$VM_SYSTEM_CONFIG" &&
+	must_fail 1 vm --no-uefi -d "$PWD/e" \
+		@create E "$URL/endless/x.iso" 2>err &&
+	contains err "larger than download_max (20M" && test "$(wc -l <err)" -le 2 &&
+	test -z "$(ls "$XDG_CACHE_HOME/vm/downloads")" && test ! -e e
+'
+
+test_expect "an announced size larger than the disk can spare is refused at once" '
+	must_fail 1 timeout 20 "$VM_BIN" --no-uefi -d "$PWD/h" @create H \
+		"$URL/huge/x.iso" 2>err &&
+	contains err "larger than the space .* can spare" &&
+	test -z "$(ls "$XDG_CACHE_HOME/vm/downloads")" && test ! -e h
+'
+
+test_expect "download_timeout bounds a download that trickles" '
+	rm -rf "$XDG_CACHE_HOME/vm/downloads" &&
+	printf "[vm]\ndownload_timeout = 3\n" >"$VM_SYSTEM_CONFIG" &&
+	must_fail 1 timeout 30 "$VM_BIN" \
+		--no-uefi -d "$PWD/s" @create S "$URL/slow/x.iso" 2>err &&
+	contains err "not done within download_timeout (3 s" && test ! -e s
+'
+
 test_expect "a progress bar on a terminal while downloading" '
 	rm -rf "$XDG_CACHE_HOME/vm/downloads" &&
 	script -qec "\"$VM_BIN\" --no-uefi @create T $URL/x.iso" /dev/null >tty.out &&
