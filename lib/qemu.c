@@ -269,6 +269,13 @@ int qemu_read_defaults(const char *const *dirs, struct strvec *out,
 			free(path);
 			break;
 		}
+		if (memchr(text.buf, '\0', text.len)) {
+			strbuf_addf(err, "%s: binary data, not QEMU options",
+				    path);
+			free(path);
+			r = -EINVAL;
+			break;
+		}
 		r = str_split_args(text.buf, out);
 		if (r) {
 			strbuf_addf(err, "%s: unterminated quote", path);

@@ -64,4 +64,16 @@ test_expect "an empty disk has no OS (exit 0); no disks is an error" '
 	vm @destroy && must_fail 1 vm @inspect 2>err && contains err "has no disks"
 '
 
+test_expect "@inspect stopped at its timeout leaves no libguestfs directory" '
+	vm --no-uefi -D AHCI=1G @create I &&
+	{ ls -d /tmp/libguestfs* 2>/dev/null || true; } >before &&
+	for t in 2 5; do
+		must_fail 1 vm -t $t @inspect 2>err &&
+		contains err "took longer than $t s" || exit 1
+	done &&
+	{ ls -d /tmp/libguestfs* 2>/dev/null || true; } >after &&
+	cmp before after && test -z "$(ls -d "$TMPDIR"/vm-inspect-* 2>/dev/null)" &&
+	no_qemu
+'
+
 test_done
