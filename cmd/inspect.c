@@ -290,15 +290,12 @@ static void worker_argv(struct vm_ctx *ctx, const char *path,
 static int worker_tmpdir(char **dir, struct strvec *env)
 {
 	const char *tmp = getenv("TMPDIR"), *cache = getenv("LIBGUESTFS_CACHEDIR");
-	char *d = xasprintf("%s/vm-inspect-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	char *d;
+	int r = fs_mkdtemp("vm-inspect", &d);
 
-	if (!mkdtemp(d)) {
-		int r = -errno;
-
-		free(d);
-		*dir = NULL;
+	*dir = NULL;
+	if (r)
 		return r;
-	}
 	strvec_pushf(env, "LIBGUESTFS_CACHEDIR=%s",
 		     cache && *cache ? cache : tmp && *tmp ? tmp : "/var/tmp");
 	strvec_pushf(env, "LIBGUESTFS_TMPDIR=%s", d);
@@ -487,98 +484,8 @@ int cmd_inspect_worker(struct vm_ctx *ctx, int argc, char **argv)
 	return 1;
 }
 
-/*
- * libguestfs keeps its sockets in XDG_RUNTIME_DIR (else /tmp) and its
- * scratch files in LIBGUESTFS_TMPDIR (else TMPDIR): both go into one
- * directory of ours, removed whatever becomes of the worker.  The
- * appliance cache stays where libguestfs would keep it anyway.
- */
-static int worker_tmpdir(char **dir, struct strvec *env)
-{
-	const char *tmp = getenv("TMPDIR"), *cache = getenv("LIBGUESTFS_CACHEDIR");
-	char *d = xasprintf("%s/vm-inspect-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-
-	if (!mkdtemp(d)) {
-		int r = -errno;
-
-		free(d);
-		*dir = NULL;
-		return r;
-	}
-	strvec_pushf(env, "LIBGUESTFS_CACHEDIR=%s",
-		     cache && *cache ? cache : tmp && *tmp ? tmp : "/var/tmp");
-	strvec_pushf(env, "LIBGUESTFS_TMPDIR=%s", d);
-	strvec_pushf(env, "TMPDIR=%s", d);
-	strvec_pushf(env, "XDG_RUNTIME_DIR=%s", d);
-	*dir = d;
-	return 0;
-}
-
-/*
- * For root, libguestfs puts its socket directory in /tmp whatever the
- * environment says.  The appliance's QEMU names it on its command line
- * (chardev path=/tmp/libguestfsXXXXXX/guestfsd.sock): read it there,
- * from the processes of the worker's group, before the group is ended.
- */
-static void group_sockdirs(pid_t pgrp, struct strvec *dirs)
-{
-	static const char pre[] = "/tmp/libguestfs";
-	DIR *d = opendir("/proc");
-	struct dirent *e;
-
-	if (!d)
-		return;
-	while ((e = readdir(d))) {
-		struct strbuf sb = STRBUF_INIT;
-		char *p;
-		const char *hit;
-		size_t i;
-		uint64_t pid;
-
-		if (parse_uint(e->d_name, 1, INT32_MAX, &pid) ||
-		    getpgid((pid_t)pid) != pgrp)
-			continue;
-		p = xasprintf("/proc/%s/cmdline", e->d_name);
-		fs_read_file(p, 1 << 16, &sb);
-		free(p);
-		for (i = 0; i < sb.len; i++)
-			if (!sb.buf[i])
-				sb.buf[i] = ' ';
-		for (hit = sb.buf; (hit = strstr(hit, pre)); hit++) {
-			size_t n = strlen(pre);
-
-			while (isalnum((unsigned char)hit[n]))
-				n++;
-			if (n == strlen(pre) + 6 && hit[n] == '/')
-				strvec_pushf(dirs, "%.*s", (int)n, hit);
-		}
-		strbuf_release(&sb);
-	}
-	closedir(d);
-}
-
-/* Only a directory of ours, of sockets, that libguestfs made. */
-static void remove_sockdirs(const struct strvec *dirs)
-{
-	size_t i;
-
-	for (i = 0; i < dirs->nr; i++) {
-		char *sock = xasprintf("%s/guestfsd.sock", dirs->v[i]);
-		struct stat st;
-
-		if (lstat(dirs->v[i], &st) == 0 && S_ISDIR(st.st_mode) &&
-		    st.st_uid == geteuid()) {
-			unlink(sock);
-			rmdir(dirs->v[i]);
-		}
-		free(sock);
-	}
-}
-
 int cmd_inspect(struct vm_ctx *ctx, int argc, char **argv)
 {
-	struct strvec env = STRVEC_INIT;
-	char *tmp = NULL;
 	(void)argc;
 	(void)argv;
 	log_error("@inspect is not available: vm was built without libguestfs (make WITH_GUESTFS=1 with libguestfs-dev)");

@@ -47,17 +47,14 @@ static int open_log(struct vm_ctx *ctx, char **path)
 /* A datagram socket in a private directory: only our child can send. */
 static int notify_socket(char **dir, char **path)
 {
-	const char *tmp = getenv("TMPDIR");
 	struct sockaddr_un a;
-	char *t = xasprintf("%s/vm-start-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	char *t;
 	int fd, r;
 
 	*dir = *path = NULL;
-	if (!mkdtemp(t)) {
-		r = -errno;
-		free(t);
+	r = fs_mkdtemp("vm-start", &t);
+	if (r)
 		return r;
-	}
 	*dir = t;
 	*path = xasprintf("%s/notify", t);
 	memset(&a, 0, sizeof(a));

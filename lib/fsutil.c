@@ -396,6 +396,22 @@ char *fs_abspath(const char *path)
 	return strbuf_detach(&sb);
 }
 
+int fs_mkdtemp(const char *prefix, char **dir)
+{
+	const char *tmp = getenv("TMPDIR");
+	char *d = xasprintf("%s/%s-XXXXXX", tmp && *tmp ? tmp : "/tmp", prefix);
+
+	if (!mkdtemp(d)) {
+		int r = -errno;
+
+		free(d);
+		*dir = NULL;
+		return r;
+	}
+	*dir = d;
+	return 0;
+}
+
 char *fs_realpath(const char *path)
 {
 	char *abs, *slash, *parent, *real, *out;

@@ -60,6 +60,12 @@ int fs_symlink_replace(const char *target, const char *path);
 char *fs_abspath(const char *path);
 
 /*
+ * A new private directory (0700) $TMPDIR/PREFIX-XXXXXX (/tmp without
+ * TMPDIR) in *dir, caller frees.  Returns 0 or -errno.
+ */
+int fs_mkdtemp(const char *prefix, char **dir);
+
+/*
  * The real path of path, symlinks and .. resolved; for a path that does
  * not exist yet, the real path of what exists above it plus the rest.
  * Caller frees.
