@@ -253,6 +253,11 @@ int vm_find_workdir(struct vm_ctx *ctx, struct strbuf *err)
 	hl = xasprintf("%s/.host", w);
 	m = readlink(hl, back, sizeof(back) - 1);
 	free(hl);
+	if (m <= 0 && errno == EACCES) {
+		/* another user's VM: @status may look, not touch */
+		free(w);
+		return 0;
+	}
 	if (m <= 0) {
 		strbuf_addf(err, "%s/.work names %s, which is not a working directory of a VM (no .host link in it)",
 			    ctx->hostdir, w);
