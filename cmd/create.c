@@ -127,6 +127,7 @@ int cmd_create(struct vm_ctx *ctx, int argc, char **argv)
 
 	if (conf_set(&ctx->conf, "vm", "name", name, LAYER_CLI, &err)) {
 		log_error("cannot create '%s': %s", name, err.buf);
+		r = 2;	/* a usage error, as a bad option value is */
 		goto out;
 	}
 	if (check_fresh(ctx))
@@ -251,5 +252,5 @@ out:
 	free(iso);
 	free(conf_path);
 	free(vars);
-	return r ? 1 : 0;
+	return r == 2 ? 2 : r ? 1 : 0;
 }

@@ -230,6 +230,24 @@ static bool refuse_running(struct vm_ctx *ctx)
 	return up;
 }
 
+/*
+ * "vm snapshot" boots an ISO named snapshot only if there is one: a bare
+ * first word that is no file, no URL and no verb is a typo.
+ */
+static bool bare_word_typo(int argc, char **argv,
+			   const struct chain_step *steps, struct strbuf *err)
+{
+	const char *w = argc > 0 ? argv[0] : NULL;
+
+	if (!w || steps[0].argc == 0 || steps[0].argv[0] != w ||
+	    strchr(w, '/') || strstr(w, "://") || fs_exists(w) ||
+	    fs_is_symlink(w))
+		return false;
+	strbuf_addf(err, "'%s' is neither a file nor a command", w);
+	chain_suggest(verbs, NVERBS, w, err);
+	return true;
+}
+
 /* The first directory of path that does not exist (path is absolute). */
 static char *top_missing(const char *path)
 {
@@ -368,6 +386,24 @@ int main(int argc, char **argv)
 			ret = 2;
 			goto out;
 		}
+		/*
+		 * "vm --cores @run" is a missing value, not cores = @run: a
+		 * separate word that looks like a verb or an option is
+		 * refused; --cores=@x (or -c@x) still says it is meant.
+		 */
+		if (o->arg && optarg == argv[optind - 1] &&
+		    (optarg[0] == '@' || (optarg[0] == '-' && optarg[1]))) {
+			log_init(false);
+			if (o->val < 256)
+				log_error("option -%c/--%s needs a value, not '%s' (write --%s=%s if that is the value)",
+					  o->val, o->name, optarg, o->name,
+					  optarg);
+			else
+				log_error("option --%s needs a value, not '%s' (write --%s=%s if that is the value)",
+					  o->name, optarg, o->name, optarg);
+			ret = 2;
+			goto out;
+		}
 		switch (c) {
 		case 'h':
 			usage(stdout);
@@ -411,6 +447,11 @@ int main(int argc, char **argv)
 	nsteps = chain_parse(verbs, NVERBS, argc - optind, argv + optind,
 			     &steps, &err);
 	if (nsteps < 0) {
+		log_error("%s", err.buf);
+		ret = 2;
+		goto out;
+	}
+	if (bare_word_typo(argc - optind, argv + optind, steps, &err)) {
 		log_error("%s", err.buf);
 		ret = 2;
 		goto out;

@@ -51,10 +51,30 @@ test_expect "bad option values name the option and change nothing" '
 	test ! -e guest.conf
 '
 
-test_expect "a bad VM name is refused" '
-	must_fail 1 vm @create ../evil 2>err && contains err "bad name" &&
-	must_fail 1 vm @create -- 2>err && contains err "bad name .--." &&
+test_expect "a bad VM name is a usage error" '
+	must_fail 2 vm @create ../evil 2>err && contains err "bad name" &&
+	must_fail 2 vm @create -- 2>err && contains err "bad name .--." &&
+	must_fail 2 vm @create "bad name" 2>err && contains err "bad name" &&
 	test ! -e guest.conf
+'
+
+test_expect "a bare word that is no file and no verb is a typo, with a suggestion" '
+	must_fail 2 vm snapshot 2>err &&
+	contains err "^vm: .snapshot. is neither a file nor a command (did you mean @snapshots?)$" &&
+	test "$(wc -l <err)" -eq 1 &&
+	must_fail 2 vm bakcup 2>err && contains err "did you mean @backup?" &&
+	lacks err "ISO" && test ! -e guest.conf &&
+	: >snapshot && vm --dry-run snapshot >out 2>&1 && contains out "snapshot"
+'
+
+test_expect "an option value that is a verb or an option is refused unless joined" '
+	must_fail 2 vm --cores @run 2>err &&
+	contains err "option -c/--cores needs a value, not .@run. (write --cores=@run" &&
+	must_fail 2 vm -c @run 2>err && contains err "needs a value" &&
+	must_fail 2 vm -m -q @run 2>err && contains err "not .-q." &&
+	must_fail 2 vm --cores=@run @run 2>err &&
+	contains err "option -c/--cores: .@run. is not a number" &&
+	vm -f "" --dry-run @create T >out && contains out "disk-0.img"
 '
 
 test_expect "@create makes settings, qcow2 disks, UEFI vars and a private WORKDIR" '
