@@ -404,9 +404,13 @@ int cmd_job(struct vm_ctx *ctx, int argc, char **argv)
 		ret = boot_rescue(ctx, &j);
 		goto out;
 	}
-	r = fresh_dir(j.indir, 0755);
+	/*
+	 * Both are ours alone: QEMU runs as us, and what the guest writes
+	 * into out reaches nobody else (the share is mapped, see qemu.c).
+	 */
+	r = fresh_dir(j.indir, 0700);
 	if (!r)
-		r = fresh_dir(j.outdir, 0777);
+		r = fresh_dir(j.outdir, 0700);
 	if (r) {
 		log_error("cannot prepare %s and %s: %s", j.indir, j.outdir,
 			  strerror(-r));

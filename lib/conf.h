@@ -32,6 +32,12 @@ struct share_spec {
 	char *id;
 	char *dir;
 	bool rw;
+	/*
+	 * Not from the configuration: set by the planner for a rw share
+	 * whose directory has no user xattrs (mapped-file instead of
+	 * mapped-xattr, see qemu_argv_build).
+	 */
+	bool mapped_file;
 };
 
 enum fwd_proto { FWD_TCP, FWD_UDP };
