@@ -114,6 +114,8 @@ static int run_host_script(struct vm_ctx *ctx, struct job *j,
 	strvec_pushl(&av, "bash", "-c",
 		     ". \"$VM_FUNCTIONS\" && . \"$0\"", path, NULL);
 	o.stdin_fd = -1;
+	/* What the script starts ends with it on a timeout or a signal. */
+	o.new_pgrp = true;
 	o.cwd = ctx->hostdir;
 	o.env_add = j->env.v;
 	r = proc_run(av.v, &o, (int)limit * 1000);
