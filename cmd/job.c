@@ -305,7 +305,15 @@ static int boot_rescue(struct vm_ctx *ctx, struct job *j)
 		 j->name);
 	fflush(stdout);
 	jobwait_run(pid, j->outdir, c->rescue.boot_timeout, c->timeout,
-		    STDOUT_FILENO, &res);
+		    STDOUT_FILENO, c->rescue.job_log_max, &res);
+	if (res.log_cut) {
+		struct strbuf max = STRBUF_INIT;
+
+		strbuf_add_size(&max, c->rescue.job_log_max);
+		log_warn("job.log of job %s was cut at %s (job_log_max in [rescue])",
+			 j->name, max.buf);
+		strbuf_release(&max);
+	}
 	/* Whatever happened, no rescue outlives the job. */
 	if (res.qemu_exit < 0)
 		proc_terminate(pid, 3000);
@@ -338,6 +346,15 @@ static int boot_rescue(struct vm_ctx *ctx, struct job *j)
 		show_console_tail(ctx);
 		break;
 	}
+	case JOB_BAD_STATUS:
+		log_error("job %s left a bad %s/STATUS: %s",
+			  j->name, j->outdir,
+			  res.error == -ELOOP ? "a symbolic link" :
+			  res.error == -EINVAL ? "not a regular file" :
+			  res.error == -EFBIG ? "longer than 64 bytes" :
+			  res.error == -EBADMSG ? "not a number from 0 to 255" :
+			  strerror(-res.error));
+		break;
 	case JOB_INTERRUPTED:
 		log_error("job %s was interrupted; QEMU was stopped", j->name);
 		ret = 128 + proc_interrupted();

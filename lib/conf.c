@@ -14,7 +14,8 @@
 
 enum ktype {
 	K_STR, K_NAME, K_UINT, K_MEM, K_BOOL, K_LIST, K_FWDS, K_SHARES,
-	K_DISKS, K_IMAGES, K_PORT, K_ACCEL, K_BOOT, K_SECS, K_PROFILE, K_SHA
+	K_DISKS, K_IMAGES, K_PORT, K_ACCEL, K_BOOT, K_SECS, K_PROFILE, K_SHA,
+	K_BYTES
 };
 
 struct conf_key {
@@ -69,6 +70,8 @@ static const struct conf_key keys[] = {
 	{ "rescue", "boot", K_BOOT, V(rescue.boot), 0, 0, false, false },
 	{ "rescue", "boot_timeout", K_SECS, V(rescue.boot_timeout), 1, 0, false,
 	  true },
+	{ "rescue", "job_log_max", K_BYTES, V(rescue.job_log_max), 0, 0, false,
+	  false },
 };
 #undef V
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -140,6 +143,7 @@ void conf_init(struct vm_conf *c)
 		{ "rescue", "shares", "out:rw:@DATADIR@" },
 		{ "rescue", "boot", "kernel" },
 		{ "rescue", "boot_timeout", "120" },
+		{ "rescue", "job_log_max", "16M" },
 	};
 	size_t i;
 
@@ -872,6 +876,16 @@ static int set_value(struct vm_conf *c, const struct conf_key *k,
 		}
 		*FIELD(c, k, uint64_t) = n;
 		return 0;
+	case K_BYTES:
+		/* a cap on what the guest can make vm print and keep */
+		r = parse_size(v, 'M', &n);
+		if (r || n < 4096 || n > (1ULL << 40)) {
+			strbuf_addf(err, "bad size '%s' (use e.g. 64K or 16M, from 4K to 1T)",
+				    v);
+			return -EINVAL;
+		}
+		*FIELD(c, k, uint64_t) = n;
+		return 0;
 	case K_BOOL:
 		if (parse_bool(v, &b)) {
 			strbuf_addf(err, "'%s' is not yes or no", v);
@@ -1094,7 +1108,7 @@ static void key_to_text(const struct vm_conf *c, const struct conf_key *k,
 	case K_UINT: case K_SECS:
 		strbuf_addf(out, "%u", *CFIELD(c, k, unsigned));
 		break;
-	case K_MEM:
+	case K_MEM: case K_BYTES:
 		strbuf_add_size(out, *CFIELD(c, k, uint64_t));
 		break;
 	case K_DISKS: {

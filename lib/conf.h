@@ -92,6 +92,7 @@ struct rescue_conf {
 	struct share_list shares;
 	enum rescue_boot boot;
 	unsigned boot_timeout;	/* seconds until STARTED */
+	uint64_t job_log_max;	/* bytes of job.log shown and kept */
 };
 
 struct vm_conf {

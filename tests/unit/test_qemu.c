@@ -279,7 +279,7 @@ static void test_cdrom_last(void **state)
 static void test_shares(void **state)
 {
 	const struct share_spec shares[] = {
-		{ MUT("data"), MUT("/H/data"), false },
+		{ MUT("data"), MUT("/H/data"), false, false },
 		{ MUT("out"), MUT("/W/.out,with,commas"), true, false },
 		{ MUT("tmp"), MUT("/T"), true, true },
 	};
@@ -436,7 +436,7 @@ static void test_commas_escaped(void **state)
 		{ BUS_AHCI, 0, NULL, MUT("/W,x/disk-0.img") },
 	};
 	const struct share_spec shares[] = {
-		{ MUT("s"), MUT("/H,x/share"), false },
+		{ MUT("s"), MUT("/H,x/share"), false, false },
 	};
 	struct strvec a = STRVEC_INIT;
 	struct qemu_plan p;
