@@ -114,6 +114,8 @@ static int run_host_script(struct vm_ctx *ctx, struct job *j,
 	strvec_pushl(&av, "bash", "-c",
 		     ". \"$VM_FUNCTIONS\" && . \"$0\"", path, NULL);
 	o.stdin_fd = -1;
+	/* What the script starts ends with it on a timeout or a signal. */
+	o.new_pgrp = true;
 	o.cwd = ctx->hostdir;
 	o.env_add = j->env.v;
 	r = proc_run(av.v, &o, (int)limit * 1000);
@@ -303,7 +305,15 @@ static int boot_rescue(struct vm_ctx *ctx, struct job *j)
 		 j->name);
 	fflush(stdout);
 	jobwait_run(pid, j->outdir, c->rescue.boot_timeout, c->timeout,
-		    STDOUT_FILENO, &res);
+		    STDOUT_FILENO, c->rescue.job_log_max, &res);
+	if (res.log_cut) {
+		struct strbuf max = STRBUF_INIT;
+
+		strbuf_add_size(&max, c->rescue.job_log_max);
+		log_warn("job.log of job %s was cut at %s (job_log_max in [rescue])",
+			 j->name, max.buf);
+		strbuf_release(&max);
+	}
 	/* Whatever happened, no rescue outlives the job. */
 	if (res.qemu_exit < 0)
 		proc_terminate(pid, 3000);
@@ -336,6 +346,15 @@ static int boot_rescue(struct vm_ctx *ctx, struct job *j)
 		show_console_tail(ctx);
 		break;
 	}
+	case JOB_BAD_STATUS:
+		log_error("job %s left a bad %s/STATUS: %s",
+			  j->name, j->outdir,
+			  res.error == -ELOOP ? "a symbolic link" :
+			  res.error == -EINVAL ? "not a regular file" :
+			  res.error == -EFBIG ? "longer than 64 bytes" :
+			  res.error == -EBADMSG ? "not a number from 0 to 255" :
+			  strerror(-res.error));
+		break;
 	case JOB_INTERRUPTED:
 		log_error("job %s was interrupted; QEMU was stopped", j->name);
 		ret = 128 + proc_interrupted();
@@ -404,9 +423,13 @@ int cmd_job(struct vm_ctx *ctx, int argc, char **argv)
 		ret = boot_rescue(ctx, &j);
 		goto out;
 	}
-	r = fresh_dir(j.indir, 0755);
+	/*
+	 * Both are ours alone: QEMU runs as us, and what the guest writes
+	 * into out reaches nobody else (the share is mapped, see qemu.c).
+	 */
+	r = fresh_dir(j.indir, 0700);
 	if (!r)
-		r = fresh_dir(j.outdir, 0777);
+		r = fresh_dir(j.outdir, 0700);
 	if (r) {
 		log_error("cannot prepare %s and %s: %s", j.indir, j.outdir,
 			  strerror(-r));

@@ -15,7 +15,8 @@
 enum ktype {
 	K_STR, K_NAME, K_UINT, K_MEM, K_BOOL, K_LIST, K_FWDS, K_SHARES,
 	K_DISKS, K_IMAGES, K_PORT, K_ACCEL, K_BOOT, K_SECS, K_PROFILE, K_SHA,
-	K_BYTES
+	K_BYTES,	/* a size from 4K to 1T */
+	K_CAP		/* a size, or 0 for none */
 };
 
 struct conf_key {
@@ -62,7 +63,7 @@ static const struct conf_key keys[] = {
 	{ "vm", "control_group", K_PROFILE, V(control_group), 0, 0, false,
 	  false },
 	{ "vm", "ssh_user", K_NAME, V(ssh_user), 0, 0, false, false },
-	{ "vm", "download_max", K_BYTES, V(download_max), 0, 0, false, false },
+	{ "vm", "download_max", K_CAP, V(download_max), 0, 0, false, false },
 	{ "vm", "download_timeout", K_SECS, V(download_timeout), 0, 0, false,
 	  false },
 	{ "rescue", "iso", K_STR, V(rescue.iso), 0, 0, false, false },
@@ -73,6 +74,8 @@ static const struct conf_key keys[] = {
 	{ "rescue", "boot", K_BOOT, V(rescue.boot), 0, 0, false, false },
 	{ "rescue", "boot_timeout", K_SECS, V(rescue.boot_timeout), 1, 0, false,
 	  true },
+	{ "rescue", "job_log_max", K_BYTES, V(rescue.job_log_max), 0, 0, false,
+	  false },
 };
 #undef V
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -146,6 +149,7 @@ void conf_init(struct vm_conf *c)
 		{ "rescue", "shares", "out:rw:@DATADIR@" },
 		{ "rescue", "boot", "kernel" },
 		{ "rescue", "boot_timeout", "120" },
+		{ "rescue", "job_log_max", "16M" },
 	};
 	size_t i;
 
@@ -878,11 +882,21 @@ static int set_value(struct vm_conf *c, const struct conf_key *k,
 		}
 		*FIELD(c, k, uint64_t) = n;
 		return 0;
-	case K_BYTES:
+	case K_CAP:
 		n = 0;
 		r = strcmp(v, "0") ? parse_size(v, 'M', &n) : 0;
 		if (r) {
-			strbuf_addf(err, "bad size '%s' (use e.g. 800M or 20G; 0 for the default)",
+			strbuf_addf(err, "bad size '%s' (use e.g. 800M or 20G; 0 for none)",
+				    v);
+			return -EINVAL;
+		}
+		*FIELD(c, k, uint64_t) = n;
+		return 0;
+	case K_BYTES:
+		/* a cap on what the guest can make vm print and keep */
+		r = parse_size(v, 'M', &n);
+		if (r || n < 4096 || n > (1ULL << 40)) {
+			strbuf_addf(err, "bad size '%s' (use e.g. 64K or 16M, from 4K to 1T)",
 				    v);
 			return -EINVAL;
 		}
@@ -1122,10 +1136,10 @@ static void key_to_text(const struct vm_conf *c, const struct conf_key *k,
 	case K_UINT: case K_SECS:
 		strbuf_addf(out, "%u", *CFIELD(c, k, unsigned));
 		break;
-	case K_MEM:
+	case K_MEM: case K_BYTES:
 		strbuf_add_size(out, *CFIELD(c, k, uint64_t));
 		break;
-	case K_BYTES:
+	case K_CAP:
 		if (*CFIELD(c, k, uint64_t))
 			strbuf_add_size(out, *CFIELD(c, k, uint64_t));
 		else

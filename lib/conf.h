@@ -32,6 +32,12 @@ struct share_spec {
 	char *id;
 	char *dir;
 	bool rw;
+	/*
+	 * Not from the configuration: set by the planner for a rw share
+	 * whose directory has no user xattrs (mapped-file instead of
+	 * mapped-xattr, see qemu_argv_build).
+	 */
+	bool mapped_file;
 };
 
 enum fwd_proto { FWD_TCP, FWD_UDP };
@@ -86,6 +92,7 @@ struct rescue_conf {
 	struct share_list shares;
 	enum rescue_boot boot;
 	unsigned boot_timeout;	/* seconds until STARTED */
+	uint64_t job_log_max;	/* bytes of job.log shown and kept */
 };
 
 struct vm_conf {

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -546,4 +547,14 @@ int fs_unix_connect(const char *path)
 		return r;
 	}
 	return fd;
+}
+
+bool fs_has_user_xattrs(const char *dir)
+{
+	static const char name[] = "user.vm.probe";
+
+	if (lsetxattr(dir, name, "1", 1, 0) < 0)
+		return false;
+	lremovexattr(dir, name);
+	return true;
 }

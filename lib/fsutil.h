@@ -50,6 +50,13 @@ bool fs_is_dir(const char *path);
 /* lstat-based: true for a symlink, even a dangling one. */
 bool fs_is_symlink(const char *path);
 
+/*
+ * Whether files in dir can carry user.* extended attributes (tried on dir
+ * itself, left as it was).  False on file systems without them (older
+ * tmpfs, some network file systems) and on any error.
+ */
+bool fs_has_user_xattrs(const char *dir);
+
 /* fsync a directory, so names made or renamed in it last. */
 int fs_fsync_dir(const char *path);
 

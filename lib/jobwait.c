@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
@@ -27,39 +28,122 @@ static bool has_regular(int dirfd, const char *name)
 	       S_ISREG(st.st_mode);
 }
 
-/* Copy what job.log gained since last time to log_fd. */
-static void drain_log(int dirfd, int *logfd, off_t *pos, int out)
+/* Bytes of job.log copied per pass, so deadlines and signals are seen. */
+#define DRAIN_SLICE (1 << 20)
+
+struct log_stream {
+	int fd;			/* job.log once it is a regular file, or -1 */
+	off_t pos;		/* read up to here */
+	off_t max;		/* nothing at or beyond is read or kept */
+	int out;		/* where it is copied */
+	bool cut;		/* job.log went beyond max */
+};
+
+/*
+ * Write buf to fd, waiting for room at most until deadline; *done says
+ * how much was written, also on failure.
+ */
+static int write_until(int fd, const char *buf, size_t len,
+		       long long deadline, size_t *done)
+{
+	*done = 0;
+	while (*done < len) {
+		struct pollfd p = { fd, POLLOUT, 0 };
+		long long left = deadline - proc_now_ms();
+		ssize_t k;
+
+		if (proc_interrupted())
+			return -EINTR;
+		if (left <= 0)
+			return -ETIMEDOUT;
+		if (poll(&p, 1, left > 1000 ? 1000 : (int)left) == 0)
+			continue;
+		k = write(fd, buf + *done, len - *done);
+		if (k < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (k <= 0)
+			return k < 0 ? -errno : -EIO;
+		*done += (size_t)k;
+	}
+	return 0;
+}
+
+/*
+ * Copy at most DRAIN_SLICE bytes of what job.log gained to ls->out.
+ * Holes are skipped, never copied as zeros (a guest can make job.log a
+ * 1 TB sparse file), and what lies beyond ls->max is neither read nor
+ * kept: job.log is cut back to max whenever it has grown past it.
+ * Returns true when more is waiting.
+ */
+static bool drain_log(int dirfd, struct log_stream *ls, long long deadline)
 {
 	char buf[16384];
+	size_t budget = DRAIN_SLICE, done;
 	struct stat st;
-	ssize_t n;
+	off_t end;
+	int r;
 
-	if (*logfd < 0) {
-		int fd = openat(dirfd, "job.log", O_RDONLY | O_CLOEXEC |
-				O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+	if (ls->fd < 0) {
+		const int fl = O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY;
+		int fd;
 
+		/* Not even opened unless regular: no device, FIFO, link. */
+		if (!has_regular(dirfd, "job.log"))
+			return false;
+		/* read-write to cut it back */
+		fd = openat(dirfd, "job.log", O_RDWR | fl);
+		if (fd < 0 && errno == EACCES)
+			fd = openat(dirfd, "job.log", O_RDONLY | fl);
 		if (fd < 0)
-			return;
+			return false;
 		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 			close(fd);
-			return;
+			return false;
 		}
-		*logfd = fd;
+		ls->fd = fd;
 	}
-	while ((n = pread(*logfd, buf, sizeof(buf), *pos)) > 0) {
-		ssize_t w = 0;
+	if (fstat(ls->fd, &st) < 0)
+		return false;
+	if (st.st_size > ls->max) {
+		ls->cut = true;
+		/* our file (the share is mapped): keep no more than max */
+		if (ftruncate(ls->fd, ls->max) == 0)
+			st.st_size = ls->max;
+	}
+	end = st.st_size < ls->max ? st.st_size : ls->max;
+	while (ls->pos < end && budget) {
+		off_t data = lseek(ls->fd, ls->pos, SEEK_DATA), hole;
+		ssize_t n;
+		size_t want;
 
-		while (w < n) {
-			ssize_t k = write(out, buf + w, (size_t)(n - w));
-
-			if (k < 0 && errno == EINTR)
-				continue;
-			if (k <= 0)
-				break;
-			w += k;
+		if (data < 0 && errno == ENXIO)
+			data = end;	/* a hole up to the end */
+		else if (data < 0)
+			data = ls->pos;	/* no SEEK_DATA here: all data */
+		if (data > ls->pos) {
+			ls->pos = data < end ? data : end;
+			continue;
 		}
-		*pos += n;
+		hole = lseek(ls->fd, ls->pos, SEEK_HOLE);
+		if (hole < 0 || hole > end)
+			hole = end;
+		want = (size_t)(hole - ls->pos);
+		if (want > sizeof(buf))
+			want = sizeof(buf);
+		if (want > budget)
+			want = budget;
+		n = pread(ls->fd, buf, want, ls->pos);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		r = write_until(ls->out, buf, (size_t)n, deadline, &done);
+		ls->pos += (off_t)done;
+		if (r < 0)
+			return false;
+		budget -= done;
 	}
+	return ls->pos < end;
 }
 
 static int read_status(int dirfd, int *status)
@@ -71,7 +155,7 @@ static int read_status(int dirfd, int *status)
 	r = fs_read_file_at(dirfd, "STATUS", 64, &sb);
 	if (!r) {
 		strbuf_trim_trailing(&sb);
-		r = parse_uint(sb.buf, 0, 255, &v);
+		r = parse_uint(sb.buf, 0, 255, &v) ? -EBADMSG : 0;
 		if (!r)
 			*status = (int)v;
 	}
@@ -80,12 +164,16 @@ static int read_status(int dirfd, int *status)
 }
 
 void jobwait_run(pid_t qemu, const char *outdir, unsigned boot_timeout_s,
-		 unsigned job_timeout_s, int log_fd, struct job_result *res)
+		 unsigned job_timeout_s, int log_fd, uint64_t log_max,
+		 struct job_result *res)
 {
 	long long start = proc_now_ms(), started = 0, finished = 0;
-	int dirfd = -1, ifd = -1, pidfd = -1, logfd = -1, st;
-	off_t pos = 0;
+	long long deadline = start + (long long)boot_timeout_s * 1000;
+	int dirfd = -1, ifd = -1, pidfd = -1, st;
+	struct log_stream ls = { -1, 0, 0, log_fd, false };
+	bool more = false;
 
+	ls.max = log_max > (uint64_t)INT64_MAX ? INT64_MAX : (off_t)log_max;
 	memset(res, 0, sizeof(*res));
 	res->qemu_exit = -1;
 	dirfd = open(outdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -101,11 +189,11 @@ void jobwait_run(pid_t qemu, const char *outdir, unsigned boot_timeout_s,
 
 	for (;;) {
 		struct pollfd p[2];
-		long long now, deadline;
+		long long now;
 		char evbuf[4096];
 		pid_t w;
 
-		drain_log(dirfd, &logfd, &pos, log_fd);
+		more = drain_log(dirfd, &ls, deadline);
 		now = proc_now_ms();
 		if (!started && has_regular(dirfd, "STARTED"))
 			started = now;
@@ -115,13 +203,25 @@ void jobwait_run(pid_t qemu, const char *outdir, unsigned boot_timeout_s,
 		if (w == qemu)
 			res->qemu_exit = proc_exit_code(st);
 		if (res->qemu_exit >= 0 || finished) {
-			if (!read_status(dirfd, &res->status)) {
+			int r = read_status(dirfd, &res->status);
+
+			if (r && r != -ENOENT) {
+				res->outcome = JOB_BAD_STATUS;
+				res->error = r;
+				break;
+			}
+			if (!r) {
 				res->outcome = JOB_DONE;
 				/* let the guest power off by itself */
 				if (res->qemu_exit < 0 &&
 				    proc_wait(qemu, POWEROFF_GRACE_MS, &st) == 0)
 					res->qemu_exit = proc_exit_code(st);
-				drain_log(dirfd, &logfd, &pos, log_fd);
+				/* the rest of the log, still bounded */
+				deadline = proc_now_ms() + POWEROFF_GRACE_MS;
+				while (drain_log(dirfd, &ls, deadline) &&
+				       !proc_interrupted() &&
+				       proc_now_ms() < deadline)
+					;
 				break;
 			}
 			if (res->qemu_exit >= 0) {
@@ -148,14 +248,15 @@ void jobwait_run(pid_t qemu, const char *outdir, unsigned boot_timeout_s,
 		p[1].fd = pidfd;
 		p[1].events = POLLIN;
 		/* Events wake us; the cap only bounds a lost wake-up. */
-		poll(p, pidfd >= 0 ? 2 : 1,
+		poll(p, pidfd >= 0 ? 2 : 1, more ? 0 :
 		     (int)(deadline - now < 1000 ? deadline - now : 1000));
 		while (read(ifd, evbuf, sizeof(evbuf)) > 0)
 			;
 	}
 out:
-	if (logfd >= 0)
-		close(logfd);
+	res->log_cut = ls.cut;
+	if (ls.fd >= 0)
+		close(ls.fd);
 	if (pidfd >= 0)
 		close(pidfd);
 	if (ifd >= 0)

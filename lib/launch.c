@@ -71,7 +71,7 @@ int launch_spawn(const struct strvec *argv, const char *errlog, int keep_fd,
 	r = proc_spawn(argv->v, &o, pid);
 	close(fd);
 	if (!r)
-		proc_set_foreground(*pid);
+		proc_set_foreground(-*pid);
 	return r;
 }
 

@@ -240,6 +240,9 @@ int proc_spawn(char *const argv[], const struct proc_opts *o, pid_t *pid)
 	}
 	if (p == 0)
 		child_exec(argv, o, &sp, pfd[1], parent);
+	/* Also here, so the group exists before we may signal it. */
+	if (o->new_pgrp && !o->new_session)
+		setpgid(p, p);
 	close(pfd[1]);
 	pfd[1] = -1;
 	do {
@@ -310,24 +313,46 @@ int proc_wait(pid_t pid, int timeout_ms, int *status)
 	return r;
 }
 
+/* Whether anything is left in process group pgid. */
+static bool group_alive(pid_t pgid)
+{
+	return kill(-pgid, 0) == 0 || errno == EPERM;
+}
+
 void proc_terminate(pid_t pid, int grace_ms)
 {
-	int st;
 	sig_atomic_t saved = interrupted;
+	long long deadline = proc_now_ms() + grace_ms;
+	bool group, reaped = false;
+	int st;
 
 	if (pid <= 0)
 		return;
-	kill(pid, SIGTERM);
+	/*
+	 * A child that leads its own group (new_pgrp, new_session) takes
+	 * its group with it: a script's sleep must not outlive its bash.
+	 */
+	group = getpgid(pid) == pid;
+	kill(group ? -pid : pid, SIGTERM);
 	/* Wait even if vm was interrupted: the child must be reaped. */
 	interrupted = 0;
-	if (proc_wait(pid, grace_ms, &st) != 0) {
-		kill(pid, SIGKILL);
-		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+	if (proc_wait(pid, grace_ms, &st) == 0)
+		reaped = true;
+	/* The leader is gone; the rest of its group gets the same grace. */
+	while (reaped && group && group_alive(pid) &&
+	       proc_now_ms() < deadline) {
+		struct timespec ts = { 0, 20 * 1000000L };
+
+		nanosleep(&ts, NULL);
+	}
+	if (!reaped || group) {
+		kill(group ? -pid : pid, SIGKILL);
+		while (!reaped && waitpid(pid, &st, 0) < 0 && errno == EINTR)
 			;
 	}
 	if (saved)
 		interrupted = saved;
-	if (foreground == pid)
+	if (foreground == pid || foreground == -pid)
 		foreground = 0;
 }
 
@@ -352,11 +377,12 @@ int proc_run(char *const argv[], const struct proc_opts *o, int timeout_ms)
 	r = proc_spawn(argv, o, &pid);
 	if (r)
 		return r;
-	proc_set_foreground(pid);
+	/* A child in its own group gets our signals with its group. */
+	proc_set_foreground(o && o->new_pgrp ? -pid : pid);
 	r = proc_wait(pid, timeout_ms, &st);
 	proc_set_foreground(0);
 	if (r) {
-		proc_terminate(pid, 2000);
+		proc_terminate(pid, PROC_GRACE_MS);
 		return r;
 	}
 	return proc_exit_code(st);

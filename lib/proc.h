@@ -44,14 +44,24 @@ int proc_spawn(char *const argv[], const struct proc_opts *o, pid_t *pid);
  */
 int proc_wait(pid_t pid, int timeout_ms, int *status);
 
-/* SIGTERM, wait up to grace_ms, then SIGKILL and reap. */
+/*
+ * SIGTERM, wait up to grace_ms, then SIGKILL and reap.  A child that
+ * leads its own process group (new_pgrp, new_session) is ended with its
+ * whole group: SIGTERM to the group, up to grace_ms for all of it, then
+ * SIGKILL to whatever is left.
+ */
 void proc_terminate(pid_t pid, int grace_ms);
+
+/* The grace proc_run gives a child (and its group) after SIGTERM. */
+#define PROC_GRACE_MS 2000
 
 /* SIGKILL the process group pid leads (new_pgrp) and reap pid. */
 void proc_kill_group(pid_t pid);
 
 /*
- * Spawn, wait with a deadline, kill on timeout or interrupt.  Returns the
+ * Spawn, wait with a deadline, kill on timeout or interrupt (with its
+ * process group when new_pgrp; our signals then go to the group too).
+ * Returns the
  * exit code (0..255, 128+N for a signal), or -errno / -ETIMEDOUT / -EINTR.
  */
 int proc_run(char *const argv[], const struct proc_opts *o, int timeout_ms);

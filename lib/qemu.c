@@ -173,7 +173,16 @@ void qemu_argv_build(const struct qemu_plan *p, struct strvec *a)
 		const struct share_spec *s = &p->shares[i];
 
 		strbuf_reset(&sb);
-		strbuf_addf(&sb, "local,id=fs%d,security_model=none,path=", i);
+		/*
+		 * A share the guest writes keeps the guest's modes and owners
+		 * out of the host's inodes: QEMU makes files 0600 and
+		 * directories 0700 owned by itself, never setuid, device
+		 * nodes or symlinks.  A read-only share shows the host's
+		 * files as they are.
+		 */
+		strbuf_addf(&sb, "local,id=fs%d,security_model=%s,path=", i,
+			    !s->rw ? "none" :
+			    s->mapped_file ? "mapped-file" : "mapped-xattr");
 		strbuf_add_qemu_escaped(&sb, s->dir);
 		if (!s->rw)
 			strbuf_addstr(&sb, ",readonly=on");

@@ -668,6 +668,9 @@ static int plan_shares(struct vm_ctx *ctx, const struct share_list *specs,
 			p->nshares++;
 			return -ENOENT;
 		}
+		/* QEMU's mapped-xattr needs user xattrs; mapped-file not. */
+		s->mapped_file = s->rw && fs_is_dir(s->dir) &&
+				 !fs_has_user_xattrs(s->dir);
 		p->nshares++;
 	}
 	return 0;

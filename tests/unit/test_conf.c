@@ -211,6 +211,7 @@ static void test_init_defaults(void **state)
 	assert_shares(&c->rescue.shares, rshares);
 	assert_int_equal(c->rescue.boot, RESCUE_BOOT_KERNEL);
 	assert_int_equal(c->rescue.boot_timeout, 120);
+	assert_true(c->rescue.job_log_max == 16 * MiB);
 	for (i = 0; i < sizeof(c->layer); i++)
 		assert_int_equal(c->layer[i], LAYER_DEFAULT);
 }
@@ -470,6 +471,17 @@ static void test_set_durations(void **state)
 	/* The rescue guest needs at least a second to start. */
 	SET_BAD(c, "rescue", "boot_timeout", "0", "bad duration '0'");
 	assert_int_equal(c->rescue.boot_timeout, 600);
+	/* the cap on job.log: a size, always set, sane bounds */
+	SET_OK(c, "rescue", "job_log_max", "64K");
+	assert_true(c->rescue.job_log_max == 64 * 1024);
+	SET_OK(c, "rescue", "job_log_max", "2");
+	assert_true(c->rescue.job_log_max == 2 * MiB);
+	SET_BAD(c, "rescue", "job_log_max", "0", "bad size '0'");
+	SET_BAD(c, "rescue", "job_log_max", "", "bad size");
+	SET_BAD(c, "rescue", "job_log_max", "100B", "from 4K to 1T");
+	SET_BAD(c, "rescue", "job_log_max", "2T", "from 4K to 1T");
+	SET_BAD(c, "rescue", "job_log_max", "lots", "bad size");
+	assert_true(c->rescue.job_log_max == 2 * MiB);
 }
 
 static void test_set_disks_and_images(void **state)
@@ -1811,7 +1823,7 @@ static void test_conf_each(void **state)
 		"vm.port=5900", "vm.accel=auto", "vm.timeout=0",
 		"vm.sshkeys='~/.ssh/id_ed25519.pub' '~/.ssh/id_rsa.pub'",
 		"vm.forwards=", "vm.rescue=", "rescue.boot=kernel",
-		"rescue.boot_timeout=120",
+		"rescue.boot_timeout=120", "rescue.job_log_max=16M",
 		"rescue.shares=mirror:@MIRROR@ in:@INDIR@ out:rw:@DATADIR@",
 		"vm.shares='ab:/x y' cd:/z", "vm.keep_cd=no",
 		"vm.compress_level=6", "vm.shutdown_timeout=60",
@@ -1825,7 +1837,7 @@ static void test_conf_each(void **state)
 	SET_OK(c, "vm", "shares", "ab:/x y");
 	SET_OK(c, "vm", "shares", "cd:/z");
 	conf_each(c, collect, &sv);
-	assert_int_equal(sv.nr, 38);
+	assert_int_equal(sv.nr, 39);
 	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
 		if (!has(&sv, want[i]))
 			fail_msg("conf_each gave no \"%s\"", want[i]);

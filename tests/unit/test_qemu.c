@@ -279,8 +279,9 @@ static void test_cdrom_last(void **state)
 static void test_shares(void **state)
 {
 	const struct share_spec shares[] = {
-		{ MUT("data"), MUT("/H/data"), false },
-		{ MUT("out"), MUT("/W/.out,with,commas"), true },
+		{ MUT("data"), MUT("/H/data"), false, false },
+		{ MUT("out"), MUT("/W/.out,with,commas"), true, false },
+		{ MUT("tmp"), MUT("/T"), true, true },
 	};
 	struct strvec a = STRVEC_INIT;
 	struct qemu_plan p;
@@ -288,15 +289,18 @@ static void test_shares(void **state)
 	(void)state;
 	base_plan(&p);
 	p.shares = shares;
-	p.nshares = 2;
+	p.nshares = 3;
 	build_golden(&p, "shares", &a);
 	assert_pair(&a, "-fsdev",
 		    "local,id=fs0,security_model=none,path=/H/data,readonly=on");
 	assert_pair(&a, "-device", "virtio-9p-pci,fsdev=fs0,mount_tag=data");
 	assert_pair(&a, "-fsdev",
-		    "local,id=fs1,security_model=none,path=/W/.out,,with,,commas");
+		    "local,id=fs1,security_model=mapped-xattr,path=/W/.out,,with,,commas");
 	assert_pair(&a, "-device", "virtio-9p-pci,fsdev=fs1,mount_tag=out");
-	assert_int_equal(count_arg(&a, "-fsdev"), 2);
+	/* where the directory has no user xattrs */
+	assert_pair(&a, "-fsdev",
+		    "local,id=fs2,security_model=mapped-file,path=/T");
+	assert_int_equal(count_arg(&a, "-fsdev"), 3);
 	strvec_clear(&a);
 }
 
@@ -432,7 +436,7 @@ static void test_commas_escaped(void **state)
 		{ BUS_AHCI, 0, NULL, MUT("/W,x/disk-0.img") },
 	};
 	const struct share_spec shares[] = {
-		{ MUT("s"), MUT("/H,x/share"), false },
+		{ MUT("s"), MUT("/H,x/share"), false, false },
 	};
 	struct strvec a = STRVEC_INIT;
 	struct qemu_plan p;

@@ -245,6 +245,9 @@ static char *plan_text(struct fix *f, const struct vm_plan *plan)
 	strvec_clear(&argv);
 	text = golden_replace(text, f->work, "@WORKDIR@");
 	text = golden_replace(text, f->host, "@HOSTDIR@");
+	/* the golden files are for a TMPDIR with user xattrs */
+	text = golden_replace(text, "security_model=mapped-file",
+			      "security_model=mapped-xattr");
 	assert_null(strstr(text, f->root));
 	return text;
 }
@@ -298,6 +301,8 @@ static void test_plan_run(void **state)
 	assert_string_equal(plan.q.shares[1].dir, want);
 	free(want);
 	assert_true(plan.q.shares[1].rw);
+	assert_int_equal(plan.q.shares[1].mapped_file,
+			 !fs_has_user_xattrs(plan.q.shares[1].dir));
 
 	assert_int_equal(plan.q.forwards->nr, 1);
 	assert_string_equal(plan.q.forwards->v[0], "hostfwd=tcp::2222-:22");
@@ -392,6 +397,8 @@ static void test_plan_rescue(void **state)
 	assert_string_equal(plan.q.shares[1].dir, want);
 	free(want);
 	assert_true(plan.q.shares[1].rw);
+	assert_int_equal(plan.q.shares[1].mapped_file,
+			 !fs_has_user_xattrs(plan.q.shares[1].dir));
 	assert_int_equal(plan.q.forwards->nr, 1);
 	assert_string_equal(plan.q.forwards->v[0], "hostfwd=tcp::2200-:22");
 	/* vm.defaults is for the VM, not for the rescue system. */
