@@ -1012,8 +1012,15 @@ static int gunzip_sparse(const char *src, const char *dst, uint64_t *done,
 		if (n == 0)
 			break;
 		if (n < 0) {
-			strbuf_addf(err, "%s is damaged or truncated (%s)", src,
+			struct strbuf why = STRBUF_INIT;
+			const char *base = strrchr(src, '/');
+
+			strbuf_addf(&why, "damaged or truncated (%s)",
 				    archive_error_string(a));
+			explain_gzip(src, NULL, &why);
+			strbuf_addf(err, "%s: %s", base ? base + 1 : src,
+				    why.buf);
+			strbuf_release(&why);
 			r = -EIO;
 			goto out;
 		}
@@ -1042,8 +1049,22 @@ static int gunzip_sparse(const char *src, const char *dst, uint64_t *done,
 	if (ftruncate(fd, (off_t)pos) < 0 || fsync(fd) < 0) {
 		r = -errno;
 		strbuf_addf(err, "%s: %s", dst, strerror(-r));
+		goto out;
 	}
 	*done += (uint64_t)archive_filter_bytes(a, -1);
+	/* libarchive's gzip reader skips the CRC and length: zlib checks */
+	{
+		struct strbuf why = STRBUF_INIT;
+		const char *base = strrchr(src, '/');
+
+		explain_gzip(src, NULL, &why);
+		if (why.len) {
+			strbuf_addf(err, "%s: %s", base ? base + 1 : src,
+				    why.buf);
+			r = -EIO;
+		}
+		strbuf_release(&why);
+	}
 out:
 	if (fd >= 0)
 		close(fd);

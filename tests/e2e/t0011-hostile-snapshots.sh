@@ -342,6 +342,21 @@ test_expect "@restore --inplace of a hostile archive leaves HOSTDIR as it was" '
 	done
 '
 
+test_expect "snapshots in the reference layout: a stray disk, a cut or flipped disk-0.img.gz" '
+	small_vm R && mkdir -p backups/stray backups/cut backups/flip &&
+	gzip -c good/disk-0.img >backups/stray/disk-0.img.gz &&
+	cp backups/stray/disk-0.img.gz backups/stray/disk-1.img.gz &&
+	head -c 100000 backups/stray/disk-0.img.gz >backups/cut/disk-0.img.gz &&
+	cp backups/stray/disk-0.img.gz backups/flip/disk-0.img.gz &&
+	python3 -c "
+f = open(\"backups/flip/disk-0.img.gz\", \"r+b\"); f.seek(200000)
+b = f.read(1); f.seek(200000); f.write(bytes([b[0] ^ 4]))" &&
+	state >before &&
+	refused stray "disk-1.img is there, but guest.conf names 1 disk" &&
+	refused cut "disk-0.img.gz: archive is truncated" &&
+	refused flip "disk-0.img.gz: archive is damaged at byte [0-9]"
+'
+
 test_expect "@backup refuses a WORKDIR restore would refuse, before writing anything" '
 	small_vm B && state >before &&
 	for f in disk-007.img disk-00.img disk-1.img disk-16.img; do
