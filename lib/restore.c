@@ -129,7 +129,8 @@ static int to_hostdir(struct vm_ctx *ctx, const char *dir, const char *name)
 
 /*
  * ctx's settings as the next start would load them with confdir's
- * guest.conf: the same code (vm_load_conf), on a scratch context.
+ * guest.conf: the same code (vm_load_conf), on a scratch context.  *out
+ * (initialised) is released and replaced, also on failure.
  */
 static int load_as_next_start(const struct vm_ctx *ctx, const char *confdir,
 			      bool with_cli, struct vm_conf *out,
@@ -145,6 +146,7 @@ static int load_as_next_start(const struct vm_ctx *ctx, const char *confdir,
 	t.hostdir = xstrdup(confdir);
 	r = vm_load_conf(&t, with_cli && ctx->cli ? ctx->cli : &none, err);
 	free(t.hostdir);
+	conf_release(out);
 	*out = t.conf;
 	return r;
 }
@@ -175,7 +177,6 @@ int restore_check(const struct vm_ctx *ctx, const char *confdir,
 	r = load_as_next_start(ctx, confdir, true, &g, &e);
 	if (!r) {
 		/* and without, as a later start may: that one counts disks */
-		conf_release(&g);
 		r = load_as_next_start(ctx, confdir, false, &g, &e);
 	}
 	if (r) {

@@ -130,18 +130,19 @@ killed_at() {
 	fi
 }
 
-# restore_killed SIG DELAY: @restore big killed: the old disk or big's,
-# the links intact; after SIGINT nothing else in $TMPDIR
+# restore_killed SIG DELAY: @restore big killed: the old disk or big's
+# (big's when it succeeded; a signal just after the swap also fails the
+# chain), the links intact; after SIGINT nothing else in $TMPDIR
 restore_killed() {
 	check_args restore_killed "SIG DELAY" 2 2 "$@" &&
 	killed_at "$1" "$2" @restore big &&
 	local sum &&
 	sum=$(sha256sum .work/disk-0.img | cut -d" " -f1) &&
-	if [ $rc -eq 0 ]; then
-		test "$sum" = "$(cat big.sum)" &&
+	echo "$1 $2 status $rc ${sum:0:8}" >>outcomes &&
+	if [ "$sum" = "$(cat big.sum)" ]; then
 		printf unsaved | dd of=.work/disk-0.img conv=notrunc status=none
 	else
-		test "$sum" = "$(cat unsaved.sum)"
+		test $rc -ne 0 && test "$sum" = "$(cat unsaved.sum)"
 	fi &&
 	test "$(readlink .work/.host)" = "$PWD" &&
 	if [ "$1" = INT ]; then
@@ -420,6 +421,8 @@ test_expect "SIGINT and SIGKILL at each phase of @restore: the old VM or the sna
 			restore_killed $sig $delay || exit 1
 		done || exit 1
 	done &&
+	cat outcomes && grep -q "status 13[07] $(cut -c1-8 unsaved.sum)" outcomes &&
+	grep -q " $(cut -c1-8 big.sum)$" outcomes &&
 	vm -q @restore big &&
 	test "$(ls -A "$TMPDIR")" = "$(basename "$(readlink .work)")"
 '
