@@ -6,10 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../lib/backups.h"
+#include "../lib/restore.h"
 #include "../lib/snapshot.h"
 
 static void on_progress(void *data, uint64_t done, uint64_t total)
@@ -17,28 +19,35 @@ static void on_progress(void *data, uint64_t done, uint64_t total)
 	log_progress_update(data, done, total);
 }
 
-static int disk_index(const char *name)
+/*
+ * A file stored when it is there: a regular file, or (*r = -EINVAL) a
+ * symlink, directory or other thing restore would not bring back.
+ */
+static bool optional_file(const char *path, int *r)
 {
-	const char *p = name + 5;
-	char *end;
-	long v;
+	struct stat st;
 
-	if (!str_starts_with(name, "disk-") || !str_ends_with(name, ".img"))
-		return -1;
-	v = strtol(p, &end, 10);
-	return end != p && !strcmp(end, ".img") && v >= 0 && v < 64 ? (int)v :
-								       -1;
+	if (lstat(path, &st) < 0)
+		return false;
+	if (!S_ISREG(st.st_mode)) {
+		if (!*r)
+			log_error("cannot back up %s: it is not a regular file",
+				  path);
+		*r = -EINVAL;
+		return false;
+	}
+	return true;
 }
 
 /* guest.conf, the disks in order, efivars.bin, vm.defaults. */
 static int collect(struct vm_ctx *ctx, struct strvec *names,
 		   struct strvec *paths)
 {
-	const char *disks[64] = { NULL };
+	const char *disks[SNAP_MAX_DISKS] = { NULL };
 	char *p;
 	DIR *d;
 	struct dirent *e;
-	int i, n = 0;
+	int i, n = 0, r = 0;
 
 	strvec_push(names, "guest.conf");
 	p = vm_host_path(ctx, "guest.conf");
@@ -48,14 +57,14 @@ static int collect(struct vm_ctx *ctx, struct strvec *names,
 	if (!d)
 		return -errno;
 	while ((e = readdir(d))) {
-		i = disk_index(e->d_name);
+		i = snap_disk_index(e->d_name);
 		if (i >= 0 && !disks[i]) {
 			disks[i] = xstrdup(e->d_name);
 			n++;
 		}
 	}
 	closedir(d);
-	for (i = 0; i < 64; i++) {
+	for (i = 0; i < SNAP_MAX_DISKS; i++) {
 		if (!disks[i])
 			continue;
 		strvec_push(names, disks[i]);
@@ -65,27 +74,52 @@ static int collect(struct vm_ctx *ctx, struct strvec *names,
 		free((void *)(uintptr_t)disks[i]);
 	}
 	p = vm_work_path(ctx, "efivars.bin");
-	if (fs_exists(p)) {
+	if (optional_file(p, &r)) {
 		strvec_push(names, "efivars.bin");
 		strvec_push(paths, p);
 	}
 	free(p);
 	/* a VM stopped with --save keeps its state with the disks */
 	p = vm_work_path(ctx, "saved-state");
-	if (fs_exists(p)) {
+	if (optional_file(p, &r)) {
 		strvec_push(names, "saved-state");
 		strvec_push(paths, p);
 	}
 	free(p);
 	p = vm_host_path(ctx, "vm.defaults");
-	if (fs_exists(p)) {
+	if (optional_file(p, &r)) {
 		strvec_push(names, "vm.defaults");
 		strvec_push(paths, p);
 	}
 	free(p);
-	return n;
+	return r ? r : n;
 }
 
+
+/*
+ * Where the archive cannot be an unnamed file (no O_TMPFILE), a @backup
+ * killed with SIGKILL leaves .NAME.tar.gz.tmpPID; we hold the VM's lock,
+ * so any such file is a dead one's.
+ */
+static void sweep_partial(const char *dir)
+{
+	struct dirent *e;
+	DIR *d = opendir(dir);
+
+	while (d && (e = readdir(d))) {
+		const char *t = strstr(e->d_name, ".tar.gz.tmp");
+
+		if (e->d_name[0] == '.' && t && t[11] >= '0' && t[11] <= '9' &&
+		    strspn(t + 11, "0123456789") == strlen(t + 11)) {
+			char *p = xasprintf("%s/%s", dir, e->d_name);
+
+			unlink(p);
+			free(p);
+		}
+	}
+	if (d)
+		closedir(d);
+}
 
 int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 {
@@ -95,7 +129,7 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 	struct backup *list = NULL, made;
 	struct log_progress bar;
 	struct snap_progress prog = { on_progress, &bar };
-	char *name = NULL, *dir = NULL, *tmp = NULL, *final = NULL;
+	char *name = NULL, *dir = NULL, *final = NULL;
 	char *pigz = NULL, *conf = NULL;
 	int n, ndisks, ret = 1, r;
 	size_t i;
@@ -135,8 +169,27 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 			goto out;
 		}
 	}
+	/*
+	 * What restore would refuse is refused here, before anything is
+	 * written: the same check on the VM's own files.
+	 */
+	if (!ctx->dry_run || fs_exists(conf)) {
+		r = restore_check(ctx, ctx->hostdir, ctx->workdir, false,
+				  NULL, &err);
+		if (r) {
+			log_error("cannot back up %s: %s", ctx->conf.name,
+				  err.buf);
+			goto out;
+		}
+	}
 	ndisks = collect(ctx, &names, &paths);
-	if (ndisks <= 0) {
+	if (ndisks < 0) {
+		if (ndisks != -EINVAL)	/* else collect said which file */
+			log_error("cannot read %s: %s", ctx->workdir,
+				  strerror(-ndisks));
+		goto out;
+	}
+	if (!ndisks) {
 		log_error("nothing to back up in %s", ctx->workdir);
 		goto out;
 	}
@@ -164,26 +217,19 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 	pigz = fs_which("pigz");
 	if (!pigz)
 		log_warn("pigz not found: compressing with one thread (apt-get install pigz)");
-	tmp = xasprintf("%s/.%s.tar.gz.tmp%ld", dir, name, (long)getpid());
+	sweep_partial(dir);
 	log_progress_start(&bar, name);
-	r = snap_write(tmp, files, (int)names.nr, argc > 1 ? argv[1] : "",
+	r = snap_write(final, files, (int)names.nr, argc > 1 ? argv[1] : "",
 		       time(NULL), pigz ? "pigz" : NULL,
 		       (int)ctx->conf.compress_level, &prog, &err);
 	log_progress_end(&bar);
 	if (r) {
 		log_error("cannot back up %s as %s: %s", ctx->conf.name, name,
-			  r == -ENOSPC ? "no space left on the device" : err.buf);
+			  err.buf);
 		if (r == -EINTR)
 			ret = 128 + proc_interrupted();
 		goto out;
 	}
-	/* link, not rename: never replace a snapshot that appeared */
-	if (link(tmp, final) < 0) {
-		log_error("cannot store %s: %s", final, strerror(errno));
-		unlink(tmp);
-		goto out;
-	}
-	unlink(tmp);
 	fs_fsync_dir(dir);
 	made.name = name;
 	made.path = final;
@@ -205,7 +251,6 @@ out:
 	free(files);
 	free(name);
 	free(dir);
-	free(tmp);
 	free(final);
 	free(pigz);
 	free(conf);

@@ -558,3 +558,31 @@ bool fs_has_user_xattrs(const char *dir)
 	lremovexattr(dir, name);
 	return true;
 }
+
+char *fs_mount_point(const char *path)
+{
+	char *cur = fs_abspath(path), *slash;
+	struct stat st, up;
+
+	/* the nearest part of path that exists */
+	while (stat(cur, &st) < 0 && (slash = strrchr(cur, '/')) &&
+	       slash != cur)
+		*slash = '\0';
+	if (stat(cur, &st) < 0)
+		return xstrdup("/");
+	/* then up while the parent is on the same device */
+	while (strcmp(cur, "/")) {
+		char *parent;
+
+		slash = strrchr(cur, '/');
+		parent = slash == cur ? xstrdup("/") :
+					xasprintf("%.*s", (int)(slash - cur), cur);
+		if (stat(parent, &up) < 0 || up.st_dev != st.st_dev) {
+			free(parent);
+			break;
+		}
+		free(cur);
+		cur = parent;
+	}
+	return cur;
+}

@@ -94,4 +94,11 @@ int fs_unix_connect(const char *path);
 /* Write the last n lines of a file into out (for error reports). */
 void fs_tail(const char *path, int n, struct strbuf *out);
 
+/*
+ * The mount point of the file system that holds path (or, when path does
+ * not exist, its nearest existing parent), as an absolute path, for
+ * "no space left on MOUNT".  Caller frees; never NULL.
+ */
+char *fs_mount_point(const char *path);
+
 #endif

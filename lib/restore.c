@@ -11,6 +11,7 @@
 
 #include "backups.h"
 #include "fsutil.h"
+#include "proc.h"
 
 /* The reference's guest.env as a guest.conf, for a VM that has none. */
 static int convert_guest_env(struct vm_ctx *ctx, const char *env,
@@ -126,26 +127,221 @@ static int to_hostdir(struct vm_ctx *ctx, const char *dir, const char *name)
 	return r;
 }
 
-/* Put the restored files in place of the current ones. */
-static int swap_in(struct vm_ctx *ctx, const char *dir, bool legacy)
+/*
+ * ctx's settings as the next start would load them with confdir's
+ * guest.conf: the same code (vm_load_conf), on a scratch context.  *out
+ * (initialised) is released and replaced, also on failure.
+ */
+static int load_as_next_start(const struct vm_ctx *ctx, const char *confdir,
+			      bool with_cli, struct vm_conf *out,
+			      struct strbuf *err)
+{
+	struct strvec none = STRVEC_INIT;
+	struct vm_ctx t;
+	int r;
+
+	memset(&t, 0, sizeof(t));
+	conf_init(&t.conf);
+	t.lock_fd = -1;
+	t.hostdir = xstrdup(confdir);
+	r = vm_load_conf(&t, with_cli && ctx->cli ? ctx->cli : &none, err);
+	free(t.hostdir);
+	conf_release(out);
+	*out = t.conf;
+	return r;
+}
+
+int restore_check(const struct vm_ctx *ctx, const char *confdir,
+		  const char *diskdir, bool hide_dir, int *ndisks,
+		  struct strbuf *err)
+{
+	struct strbuf e = STRBUF_INIT;
+	char *conf = xasprintf("%s/guest.conf", confdir), *p;
+	struct vm_conf g;
+	struct dirent *de;
+	struct stat st;
+	size_t nr = 0, i;
+	DIR *d = NULL;
+	int r;
+
+	conf_init(&g);
+	r = lstat(conf, &st) < 0 ? -errno : !S_ISREG(st.st_mode) ? -EINVAL : 0;
+	if (r) {
+		strbuf_addf(err, "%s %s", hide_dir ? "guest.conf" : conf,
+			    r == -ENOENT ? "is missing" :
+			    r == -EINVAL ? "is not a regular file" :
+			    strerror(-r));
+		goto out;
+	}
+	/* with this run's options, as the reload after the swap does */
+	r = load_as_next_start(ctx, confdir, true, &g, &e);
+	if (!r) {
+		/* and without, as a later start may: that one counts disks */
+		r = load_as_next_start(ctx, confdir, false, &g, &e);
+	}
+	if (r) {
+		const char *m = e.buf;
+		size_t dl = strlen(confdir);
+
+		if (hide_dir && !strncmp(m, confdir, dl) && m[dl] == '/')
+			m += dl + 1;
+		strbuf_addf(err, "its settings do not load: %s", m);
+		goto out;
+	}
+	nr = g.disks.nr;
+	if (!nr) {
+		strbuf_addstr(err, "guest.conf names no disks");
+		r = -EINVAL;
+		goto out;
+	}
+	for (i = 0; i < nr; i++) {
+		p = xasprintf("%s/disk-%zu.img", diskdir, i);
+		r = lstat(p, &st) < 0 ? -errno :
+		    !S_ISREG(st.st_mode) ? -EINVAL : 0;
+		free(p);
+		if (r) {
+			strbuf_addf(err, "disk-%zu.img %s (guest.conf names %zu disk%s)",
+				    i, r == -ENOENT ? "is missing" :
+				    r == -EINVAL ? "is not a regular file" :
+				    strerror(-r), nr, nr == 1 ? "" : "s");
+			goto out;
+		}
+	}
+	d = opendir(diskdir);
+	if (!d) {
+		r = -errno;
+		strbuf_addf(err, "%s: %s", diskdir, strerror(-r));
+		goto out;
+	}
+	while ((de = readdir(d))) {
+		int k;
+
+		if (!str_starts_with(de->d_name, "disk-") ||
+		    !str_ends_with(de->d_name, ".img"))
+			continue;
+		k = snap_disk_index(de->d_name);
+		if (k < 0) {
+			strbuf_addf(err, "%s is not a disk name vm uses (disk-0.img to disk-%d.img)",
+				    de->d_name, SNAP_MAX_DISKS - 1);
+			r = -EINVAL;
+			goto out;
+		}
+		if ((size_t)k >= nr) {
+			strbuf_addf(err, "%s is there, but guest.conf names %zu disk%s",
+				    de->d_name, nr, nr == 1 ? "" : "s");
+			r = -EINVAL;
+			goto out;
+		}
+	}
+	if (ndisks)
+		*ndisks = (int)nr;
+out:
+	if (d)
+		closedir(d);
+	conf_release(&g);
+	strbuf_release(&e);
+	free(conf);
+	return r;
+}
+
+#define MARK ".restoring"
+
+/*
+ * A restore killed with SIGKILL leaves its directory: it is marked with
+ * the HOSTDIR it was for, and the next restore of that VM (holding its
+ * lock) removes every marked directory beside its own but the WORKDIR.
+ */
+static void sweep_killed(const struct vm_ctx *ctx, const char *mine)
+{
+	char *parent = xstrdup(mine), *slash = strrchr(parent, '/');
+	struct dirent *e;
+	DIR *d;
+
+	if (!slash) {
+		free(parent);
+		return;
+	}
+	*slash = '\0';
+	d = opendir(parent);
+	while (d && (e = readdir(d))) {
+		struct strbuf who = STRBUF_INIT;
+		struct stat st;
+		char *p, *m;
+
+		if (!str_ends_with(e->d_name, ".tmp") ||
+		    (!str_starts_with(e->d_name, "vm-") &&
+		     !str_starts_with(e->d_name, ".restore-")))
+			continue;
+		p = xasprintf("%s/%s", parent, e->d_name);
+		m = xasprintf("%s/" MARK, p);
+		if (strcmp(p, mine) &&
+		    (!ctx->workdir || strcmp(p, ctx->workdir)) &&
+		    lstat(p, &st) == 0 && S_ISDIR(st.st_mode) &&
+		    st.st_uid == geteuid() && lstat(m, &st) == 0 &&
+		    S_ISREG(st.st_mode) && st.st_size < 4096 &&
+		    fs_read_file(m, 4096, &who) == 0 &&
+		    !strcmp(who.buf, ctx->hostdir))
+			fs_rm_rf(p);
+		strbuf_release(&who);
+		free(m);
+		free(p);
+	}
+	if (d)
+		closedir(d);
+	free(parent);
+}
+
+/* A file of HOSTDIR that the swap replaces, kept until it is done. */
+struct kept {
+	char *path, *old;
+	bool had;
+};
+
+static void keep_host_file(const struct vm_ctx *ctx, const char *dir,
+			   const char *name, struct kept *k)
+{
+	char *src = xasprintf("%s/%s", dir, name);
+
+	k->path = NULL;
+	k->old = NULL;
+	k->had = false;
+	if (fs_exists(src)) {
+		k->path = vm_host_path(ctx, name);
+		k->old = xasprintf("%s/.%s.before-restore", ctx->hostdir, name);
+		unlink(k->old);
+		k->had = link(k->path, k->old) == 0;
+	}
+	free(src);
+}
+
+/* Undo (failed) or forget (done) what keep_host_file kept. */
+static void release_host_file(struct kept *k, bool undo)
+{
+	if (k->path && undo) {
+		if (k->had)
+			rename(k->old, k->path);
+		else
+			unlink(k->path);
+	} else if (k->old) {
+		unlink(k->old);
+	}
+	free(k->path);
+	free(k->old);
+}
+
+/* Put the restored (and checked) files in place of the current ones. */
+static int swap_in(struct vm_ctx *ctx, const char *dir)
 {
 	static const char *const drop[] = { "TS", "DESCRIPTION", "guest.env",
 					    NULL };
 	char *old = ctx->workdir && !ctx->inplace ? xstrdup(ctx->workdir) :
 						    NULL;
-	char *hostconf = vm_host_path(ctx, "guest.conf");
-	int r = 0, i;
+	struct kept conf, defs;
+	int r, i;
 
-	if (legacy) {
-		char *env = xasprintf("%s/guest.env", dir);
-
-		if (!fs_exists(hostconf) && fs_exists(env))
-			r = convert_guest_env(ctx, env, dir, hostconf,
-					      count_disks_in(dir));
-		free(env);
-	} else {
-		r = to_hostdir(ctx, dir, "guest.conf");
-	}
+	keep_host_file(ctx, dir, "guest.conf", &conf);
+	keep_host_file(ctx, dir, "vm.defaults", &defs);
+	r = to_hostdir(ctx, dir, "guest.conf");
 	if (!r)
 		r = to_hostdir(ctx, dir, "vm.defaults");
 	for (i = 0; drop[i]; i++) {
@@ -180,15 +376,76 @@ static int swap_in(struct vm_ctx *ctx, const char *dir, bool legacy)
 		if (d)
 			closedir(d);
 		if (!r)
-			rmdir(dir);
+			fs_rm_rf(dir);
 	} else {
+		char *mine = xasprintf("%s/" MARK, dir);
+		char *theirs = old ? xasprintf("%s/" MARK, old) : NULL;
+
+		/* killed from here on, the old WORKDIR is the one to sweep */
+		if (theirs)
+			fs_write_atomic(theirs, ctx->hostdir,
+					strlen(ctx->hostdir), 0600);
 		r = vm_adopt_workdir(ctx, dir);
-		if (!r && old)
-			fs_rm_rf(old);
+		if (!r) {
+			unlink(mine);
+			if (old)
+				fs_rm_rf(old);
+		} else if (theirs) {
+			unlink(theirs);
+		}
+		free(mine);
+		free(theirs);
 	}
 out:
+	release_host_file(&conf, r != 0);
+	release_host_file(&defs, r != 0);
 	free(old);
+	return r;
+}
+
+/* "no space left on MOUNT" for -ENOSPC, else the errno's text. */
+static const char *no_space_text(int r, const char *where)
+{
+	static char buf[4200];
+	char *m;
+
+	if (r != -ENOSPC && r != -EDQUOT)
+		return strerror(-r);
+	m = fs_mount_point(where && *where ? where : "/tmp");
+	snprintf(buf, sizeof(buf), "no space left on %s", m);
+	free(m);
+	return buf;
+}
+
+static bool fs_exists_in(const char *dir, const char *name)
+{
+	char *p = xasprintf("%s/%s", dir, name);
+	bool r = fs_exists(p);
+
+	free(p);
+	return r;
+}
+
+/*
+ * A legacy snapshot brings guest.env, not guest.conf: for a VM that has
+ * no guest.conf, convert it in dir, where it is checked like any other.
+ */
+static int legacy_conf(struct vm_ctx *ctx, const char *dir, struct strbuf *err)
+{
+	char *hostconf = vm_host_path(ctx, "guest.conf");
+	char *env = xasprintf("%s/guest.env", dir);
+	char *dest = xasprintf("%s/guest.conf", dir);
+	int r = 0;
+
+	if (!fs_exists(hostconf) && fs_exists(env)) {
+		r = convert_guest_env(ctx, env, dir, dest, count_disks_in(dir));
+		if (r)
+			strbuf_addf(err, "cannot convert guest.env: %s",
+				    strerror(-r));
+	}
 	free(hostconf);
+	free(env);
+	free(dest);
 	return r;
 }
 
@@ -232,11 +489,13 @@ out:
 int restore_snapshot(struct vm_ctx *ctx, const char *name,
 		     const struct snap_progress *prog, struct strbuf *err)
 {
-	struct strbuf e = STRBUF_INIT;
+	struct strbuf e = STRBUF_INIT, e2 = STRBUF_INIT;
 	struct backup *list = NULL;
 	const struct backup *b;
-	char *dir = NULL;
+	const char *confdir;
+	char *dir = NULL, *mark = NULL;
 	bool was_inplace;
+	size_t i;
 	int n, r;
 
 	n = backups_list(ctx, &list);
@@ -254,24 +513,49 @@ int restore_snapshot(struct vm_ctx *ctx, const char *name,
 	}
 	r = vm_new_private_dir(ctx, &dir);
 	if (r) {
-		strbuf_addf(err, "cannot restore %s: %s", b->name, strerror(-r));
+		strbuf_addf(err, "cannot restore %s: %s", b->name,
+			    no_space_text(r, ctx->inplace ? ctx->hostdir :
+					  getenv("TMPDIR")));
 		goto out;
 	}
+	mark = xasprintf("%s/" MARK, dir);
+	r = fs_write_atomic(mark, ctx->hostdir, strlen(ctx->hostdir), 0600);
+	if (r) {
+		strbuf_addf(err, "cannot restore %s: %s", b->name,
+			    no_space_text(r, dir));
+		goto fail;
+	}
+	sweep_killed(ctx, dir);
 	if (b->legacy)
 		r = snap_extract_legacy(b->path, dir, prog, &e);
 	else
 		r = snap_extract(b->path, dir, prog, &e);
+	if (!r && b->legacy)
+		r = legacy_conf(ctx, dir, &e);
 	if (r) {
-		/* The working files were not touched. */
-		fs_rm_rf(dir);
 		strbuf_addf(err, "cannot restore %s: %s", b->name,
-			    r == -ENOSPC ? "no space left on the device" : e.buf);
-		goto out;
+			    r == -ENOSPC && !str_starts_with(e.buf, "no space") ?
+			    no_space_text(r, dir) : e.buf);
+		goto fail;
 	}
-	r = swap_in(ctx, dir, b->legacy);
+	/* Everything it brings must work before anything is replaced. */
+	confdir = b->legacy && !fs_exists_in(dir, "guest.conf") ?
+			  ctx->hostdir : dir;
+	r = restore_check(ctx, confdir, dir, confdir == dir, NULL, &e2);
 	if (r) {
-		strbuf_addf(err, "cannot put the restored files of %s in place: %s",
-			    b->name, strerror(-r));
+		strbuf_addf(err, "cannot restore %s: %s", b->name, e2.buf);
+		goto fail;
+	}
+	if (proc_interrupted()) {
+		strbuf_addf(err, "cannot restore %s: interrupted", b->name);
+		r = -EINTR;
+		goto fail;
+	}
+	r = swap_in(ctx, dir);
+	if (r) {
+		/* kept: --inplace, the old disks may be gone already */
+		strbuf_addf(err, "cannot put the restored files of %s in place (they are in %s): %s",
+			    b->name, dir, strerror(-r));
 		goto out;
 	}
 	strbuf_reset(&e);
@@ -295,9 +579,19 @@ int restore_snapshot(struct vm_ctx *ctx, const char *name,
 		}
 	}
 	r = vm_find_workdir(ctx, err);
+	goto out;
+fail:
+	/* The working files were not touched. */
+	fs_rm_rf(dir);
 out:
+	/* a hostile guest.conf must not write to the terminal */
+	for (i = 0; i < err->len; i++)
+		if ((unsigned char)err->buf[i] < 0x20 || err->buf[i] == 0x7f)
+			err->buf[i] = '?';
 	backups_free(list, n);
 	strbuf_release(&e);
+	strbuf_release(&e2);
+	free(mark);
 	free(dir);
 	return r;
 }

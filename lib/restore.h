@@ -14,10 +14,30 @@ int restore_pick(const struct vm_ctx *ctx, const char *want, char **name,
 		 struct strbuf *err);
 
 /*
+ * What a snapshot must hold to be restored, checked on files before
+ * anything depends on them: confdir/guest.conf is a regular file that
+ * loads as vm loads it at its next start (every layer, with and without
+ * this run's options); diskdir holds each disk-N.img it names, as a
+ * regular file, and at least one; no other disk-*.img is in diskdir (a
+ * name vm does not make, such as disk-007.img, or one beyond the disks
+ * guest.conf names).  @backup checks the VM's files with it before it
+ * writes anything, @restore the extracted snapshot before the swap, so
+ * the two accept the same VMs.  ndisks (may be NULL) gets the count.
+ * Returns 0, or -EINVAL / -ENOENT / -errno with err in one line
+ * (a guest.conf in confdir is named "guest.conf" when hide_dir).
+ */
+int restore_check(const struct vm_ctx *ctx, const char *confdir,
+		  const char *diskdir, bool hide_dir, int *ndisks,
+		  struct strbuf *err);
+
+/*
  * Replace the VM's working files with snapshot name: extracted and
  * verified in a fresh private directory first, then swapped in, then
- * the settings reloaded (they may come from the snapshot).  On failure
- * the working files are as they were.  Returns 0, -EINTR when
+ * the settings reloaded (they may come from the snapshot).  Everything
+ * is checked (restore_check) before the swap: on failure the working
+ * files, guest.conf, vm.defaults and .work are as they were, and the
+ * temporary directory is gone.  One killed with SIGKILL is removed by
+ * the next restore of the same VM.  Returns 0, -EINTR when
  * interrupted, or -errno; err holds a one-line message.
  */
 int restore_snapshot(struct vm_ctx *ctx, const char *name,

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "fsutil.h"
 #include "proc.h"
@@ -85,6 +86,8 @@ static void tick(const struct snap_progress *p, uint64_t done, uint64_t total)
 struct region {
 	uint64_t off, len;
 };
+
+static void no_space(const char *path, struct strbuf *err);
 
 /* The data regions of fd (one region where holes cannot be seen). */
 static int file_regions(int fd, uint64_t size, struct region **out, int *n)
@@ -301,6 +304,51 @@ static bool fs_full(const char *path)
 	return full;
 }
 
+/*
+ * The archive's file: unnamed (O_TMPFILE) in path's directory where the
+ * file system can, so that no kill leaves a partial file; else a hidden
+ * name beside path (*tmp, caller frees and unlinks).
+ */
+static int open_unnamed(const char *path, char **tmp)
+{
+	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+	const char *base = slash ? slash + 1 : path;
+	int fd;
+
+	*tmp = NULL;
+	if (slash)
+		*slash = '\0';
+	fd = open(slash ? dir : ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR ||
+		       errno == EINVAL)) {
+		*tmp = xasprintf("%s/.%s.tmp%ld", slash ? dir : ".", base,
+				 (long)getpid());
+		fd = open(*tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0) {
+			free(*tmp);
+			*tmp = NULL;
+		}
+	}
+	free(dir);
+	return fd < 0 ? -errno : fd;
+}
+
+/* Give the finished file its name; never over one that appeared. */
+static int link_unnamed(int fd, const char *tmp, const char *path)
+{
+	char proc[64];
+
+	if (tmp)
+		return link(tmp, path) < 0 ? -errno : 0;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0)
+		return 0;
+	if (errno != ENOENT)
+		return -errno;
+	/* no /proc: the fd itself (needs CAP_DAC_READ_SEARCH) */
+	return linkat(fd, "", AT_FDCWD, path, AT_EMPTY_PATH) < 0 ? -errno : 0;
+}
+
 int snap_write(const char *path, const struct snap_file *files, int n,
 	       const char *description, time_t ts, const char *compressor,
 	       int level, const struct snap_progress *progress,
@@ -308,11 +356,11 @@ int snap_write(const char *path, const struct snap_file *files, int n,
 {
 	struct strbuf manifest = STRBUF_INIT, opt = STRBUF_INIT;
 	struct archive *a = archive_write_new();
-	char *buf = xmalloc(CHUNK), *zeros = xcalloc(1, CHUNK);
+	char *buf = xmalloc(CHUNK), *zeros = xcalloc(1, CHUNK), *tmp = NULL;
 	char tsbuf[32];
 	uint64_t done = 0, total = data_bytes(files, n);
 	bool opened = false;
-	int i, r = 0, fd;
+	int i, r = 0, fd = -1;
 
 	archive_write_set_format_pax_restricted(a);
 	if (compressor) {
@@ -331,16 +379,19 @@ int snap_write(const char *path, const struct snap_file *files, int n,
 		goto out;
 	}
 	archive_write_set_bytes_in_last_block(a, 1);
-	/* Never over an existing file: O_EXCL through our own fd. */
-	/* Disk images are private, like the WORKDIR they come from. */
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		r = -errno;
+	if (fs_exists(path)) {
+		r = -EEXIST;
 		strbuf_addf(err, "%s: %s", path, strerror(-r));
 		goto out;
 	}
-	close(fd);
-	if (archive_write_open_filename(a, path) != ARCHIVE_OK) {
+	/* Disk images are private, like the WORKDIR they come from. */
+	fd = open_unnamed(path, &tmp);
+	if (fd < 0) {
+		r = fd;
+		strbuf_addf(err, "%s: %s", path, strerror(-r));
+		goto out;
+	}
+	if (archive_write_open_fd(a, fd) != ARCHIVE_OK) {
 		strbuf_addf(err, "%s: %s", path, archive_error_string(a));
 		r = -EIO;
 		goto out;
@@ -356,39 +407,51 @@ int snap_write(const char *path, const struct snap_file *files, int n,
 			       &manifest, err);
 	if (!r)
 		r = write_mem(a, MANIFEST, manifest.buf, ts, NULL, err);
-	if (!r && archive_write_close(a) != ARCHIVE_OK) {
-		strbuf_addf(err, "%s: %s", path, archive_error_string(a));
-		r = -EIO;
+	if (!r) {
+		opened = false;
+		if (archive_write_close(a) != ARCHIVE_OK) {
+			strbuf_addf(err, "%s: %s", path,
+				    archive_error_string(a));
+			r = -EIO;
+		}
 	}
 	if (!r && proc_interrupted()) {
 		strbuf_addstr(err, "interrupted");
 		r = -EINTR;
 	}
+	if (!r && fsync(fd) < 0) {
+		r = -errno;
+		strbuf_addf(err, "%s: %s", path, strerror(-r));
+	}
 	if (!r) {
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0 || fsync(fd) < 0) {
-			r = -errno;
-			strbuf_addf(err, "%s: %s", path, strerror(-r));
-		}
-		if (fd >= 0)
-			close(fd);
+		r = link_unnamed(fd, tmp, path);
+		if (r)
+			strbuf_addf(err, "cannot store %s: %s", path,
+				    strerror(-r));
 	}
 out:
 	if (r == -EIO && (archive_errno(a) == ENOSPC || fs_full(path)))
 		r = -ENOSPC;
+	if (r == -ENOSPC || r == -EDQUOT) {
+		r = -ENOSPC;
+		no_space(path, err);
+	}
 	/*
 	 * Close even after a failure: archive_write_fail() would skip the
 	 * close callbacks and leak libarchive's file state and buffer.
 	 */
-	if (r && opened)
+	if (opened)
 		archive_write_close(a);
 	archive_write_free(a);
-	if (r)
-		unlink(path);
+	if (fd >= 0)
+		close(fd);
+	if (tmp)
+		unlink(tmp);
 	strbuf_release(&manifest);
 	strbuf_release(&opt);
 	free(buf);
 	free(zeros);
+	free(tmp);
 	return r;
 }
 
@@ -398,24 +461,36 @@ struct got_file {
 	char hex[65];
 };
 
+int snap_disk_index(const char *name)
+{
+	const char *p = name + 5;
+	int v = 0;
+
+	if (strncmp(name, "disk-", 5) || !*p)
+		return -1;
+	/* "disk-0.img", never "disk-00.img" or "disk-+1.img" */
+	if (*p == '0' && p[1] != '.')
+		return -1;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		v = v * 10 + (*p - '0');
+		if (v >= SNAP_MAX_DISKS)
+			return -1;
+	}
+	return p > name + 5 && !strcmp(p, ".img") ? v : -1;
+}
+
 /* Only what @backup writes: a crafted archive cannot drop a job file. */
 static bool plain_name(const char *s)
 {
 	static const char *const fixed[] = { "TS", "DESCRIPTION", "guest.conf",
 					     "vm.defaults", "efivars.bin",
 					     "saved-state", MANIFEST, NULL };
-	const char *p;
 	size_t i;
 
 	for (i = 0; fixed[i]; i++)
 		if (!strcmp(s, fixed[i]))
 			return true;
-	if (!str_starts_with(s, "disk-") || !str_ends_with(s, ".img"))
-		return false;
-	for (p = s + 5; *p != '.'; p++)
-		if (*p < '0' || *p > '9')
-			return false;
-	return p > s + 5 && p - (s + 5) <= 2;
+	return snap_disk_index(s) >= 0;
 }
 
 /* The MANIFEST's lines against what was extracted. */
@@ -475,6 +550,31 @@ static int check_manifest(const char *text, struct got_file *got, int ngot,
 	return r;
 }
 
+/*
+ * A full file system ends a pwrite short, without errno: the next call
+ * says why (ENOSPC), where errno would hold a stale EAGAIN from
+ * libarchive's pipe to pigz.
+ */
+static int pwrite_all(int fd, const void *p, size_t len, off_t off)
+{
+	const char *c = p;
+
+	while (len) {
+		ssize_t n = pwrite(fd, c, len, off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -ENOSPC;
+		c += n;
+		len -= (size_t)n;
+		off += n;
+	}
+	return 0;
+}
+
 static int extract_entry(struct archive *a, struct archive_entry *e,
 			 int dirfd, struct got_file *g, uint64_t *done,
 			 uint64_t total, const struct snap_progress *progress,
@@ -518,8 +618,8 @@ static int extract_entry(struct archive *a, struct archive_entry *e,
 			r = -EINTR;
 			goto out;
 		}
-		if (len && pwrite(fd, blk, len, (off_t)off) != (ssize_t)len) {
-			r = -errno;
+		r = pwrite_all(fd, blk, len, (off_t)off);
+		if (r) {
 			strbuf_addf(err, "%s: %s", g->name, strerror(-r));
 			goto out;
 		}
@@ -568,33 +668,141 @@ static struct archive *open_reader(const char *path, bool fast,
 	return a;
 }
 
+enum gz_fault { GZ_OK, GZ_NOT_GZIP, GZ_TRUNCATED, GZ_DAMAGED, GZ_IO };
+
 /*
- * pigz -d only says it failed; libarchive's own gzip reader tells a
- * truncated stream from a corrupt one.  Read once more (on the failure
- * path only) to say which.
+ * pigz -d only says it failed ("Child process exited with status 1"),
+ * and a tar error may be the echo of a corrupt deflate block.  On the
+ * failure path only, inflate the file once more with zlib to find the
+ * gzip-level fault and the compressed byte where it shows; *at gets that
+ * offset.  Concatenated members are one stream, as gzip -d takes them.
  */
-static bool gzip_truncated(const char *path)
+static enum gz_fault gzip_check(const char *path, uint64_t *at)
 {
-	struct archive *a = archive_read_new();
-	struct archive_entry *e;
-	char buf[65536];
-	bool trunc = false;
-	la_ssize_t n;
+	unsigned char *in = xmalloc(1u << 16), *out = xmalloc(1u << 16);
+	enum gz_fault f = GZ_OK;
+	uint64_t base = 0;
+	z_stream z;
+	bool ended = false;	/* the last member is complete */
+	int fd;
+	ssize_t n = 0;
 
-	archive_read_support_filter_gzip(a);
-	archive_read_support_format_raw(a);
-	if (archive_read_open_filename(a, path, 1 << 16) == ARCHIVE_OK &&
-	    archive_read_next_header(a, &e) == ARCHIVE_OK) {
-		while ((n = archive_read_data(a, buf, sizeof(buf))) > 0)
-			;
-		if (n < 0) {
-			const char *why = archive_error_string(a);
+	*at = 0;
+	memset(&z, 0, sizeof(z));
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 || inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) {
+		f = GZ_IO;
+		goto out;
+	}
+	if (pread(fd, in, 2, 0) != 2 || in[0] != 0x1f || in[1] != 0x8b) {
+		f = GZ_NOT_GZIP;
+		goto out;
+	}
+	for (;;) {
+		int zr;
 
-			trunc = why && strstr(why, "runcated");
+		if (!z.avail_in) {
+			base += (uint64_t)n;
+			n = read(fd, in, 1u << 16);
+			if (n < 0 && errno == EINTR && !proc_interrupted())
+				continue;
+			if (n < 0 || proc_interrupted()) {
+				f = GZ_IO;
+				break;
+			}
+			if (n == 0) {
+				f = ended ? GZ_OK : GZ_TRUNCATED;
+				*at = base;
+				break;
+			}
+			z.next_in = in;
+			z.avail_in = (uInt)n;
+		}
+		z.next_out = out;
+		z.avail_out = 1u << 16;
+		zr = inflate(&z, Z_NO_FLUSH);
+		ended = zr == Z_STREAM_END;
+		if (ended) {
+			inflateReset(&z);
+		} else if (zr != Z_OK && zr != Z_BUF_ERROR) {
+			/* bad data, a bad CRC or length, or trailing junk */
+			f = GZ_DAMAGED;
+			*at = base + (uint64_t)(z.next_in - in);
+			break;
 		}
 	}
-	archive_read_free(a);
-	return trunc;
+out:
+	inflateEnd(&z);
+	if (fd >= 0)
+		close(fd);
+	free(in);
+	free(out);
+	return f;
+}
+
+/*
+ * After a failed read of path: replace err with the gzip-level cause
+ * when there is one (the tar or MANIFEST message is its echo).  at:
+ * the entry being read, or NULL.
+ */
+static void explain_gzip(const char *path, const char *at, struct strbuf *err)
+{
+	uint64_t off;
+
+	switch (gzip_check(path, &off)) {
+	case GZ_NOT_GZIP:
+		strbuf_reset(err);
+		strbuf_addstr(err, "not a gzip archive");
+		break;
+	case GZ_TRUNCATED:
+		strbuf_reset(err);
+		strbuf_addf(err, "archive is truncated%s%s", at ? " at " : "",
+			    at ? at : "");
+		break;
+	case GZ_DAMAGED:
+		strbuf_reset(err);
+		strbuf_addf(err, "archive is damaged at byte %llu",
+			    (unsigned long long)off);
+		break;
+	case GZ_OK:
+	case GZ_IO:
+		break;
+	}
+}
+
+/* Refuse what does not start as gzip does, with the one-line reason. */
+static int gzip_check_magic(const char *path, struct strbuf *err)
+{
+	unsigned char m[2];
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	ssize_t n = fd < 0 ? -1 : pread(fd, m, 2, 0);
+	struct stat st;
+	int r = 0;
+
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		r = -errno;
+		strbuf_addf(err, "%s: %s", path, strerror(-r));
+	} else if (!S_ISREG(st.st_mode)) {
+		strbuf_addf(err, "%s is not a regular file", path);
+		r = -EINVAL;
+	} else if (n != 2 || m[0] != 0x1f || m[1] != 0x8b) {
+		strbuf_addstr(err, n == 0 ? "not a gzip archive (empty file)" :
+					    "not a gzip archive");
+		r = -EINVAL;
+	}
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+/* "no space left on MOUNT" for the file system of path. */
+static void no_space(const char *path, struct strbuf *err)
+{
+	char *m = fs_mount_point(path);
+
+	strbuf_reset(err);
+	strbuf_addf(err, "no space left on %s", m);
+	free(m);
 }
 
 int snap_extract(const char *path, const char *dir,
@@ -610,9 +818,14 @@ int snap_extract(const char *path, const char *dir,
 	int ngot = 0, dirfd = -1, r = 0, i;
 
 	memset(got, 0, sizeof(got));
+	/* A plain tar would read as well; a snapshot is gzip or nothing. */
+	if (gzip_check_magic(path, err))
+		return -EINVAL;
 	a = open_reader(path, true, err);
-	if (!a)
-		return -EIO;
+	if (!a) {
+		r = -EIO;
+		goto out;
+	}
 	/* Progress counts compressed bytes read: the only total known. */
 	if (!stat(path, &st))
 		total = (uint64_t)st.st_size;
@@ -665,6 +878,11 @@ int snap_extract(const char *path, const char *dir,
 					break;
 				strbuf_add(&manifest, blk, len);
 			}
+			if (r == ARCHIVE_OK) {
+				strbuf_addstr(err, "MANIFEST is larger than 1 MiB");
+				r = -EINVAL;
+				goto out;
+			}
 			if (r != ARCHIVE_EOF) {
 				strbuf_addstr(err, "archive is truncated at MANIFEST");
 				r = -EIO;
@@ -687,24 +905,27 @@ int snap_extract(const char *path, const char *dir,
 			goto out;
 	}
 	if (!have_manifest) {
-		strbuf_addstr(err, "archive is truncated: no MANIFEST at its end");
+		strbuf_addstr(err, ngot ? "archive is truncated: no MANIFEST at its end" :
+					  "archive holds no files (no MANIFEST)");
 		r = -EIO;
 		goto out;
 	}
 	r = check_manifest(manifest.buf, got, ngot, err);
-	if (!r && fsync(dirfd) < 0)
+	if (!r && fsync(dirfd) < 0) {
 		r = -errno;
+		strbuf_addf(err, "%s: %s", dir, strerror(-r));
+	}
 out:
-	if (r == -EIO && strstr(err->buf, "damaged") && gzip_truncated(path)) {
-		const char *at = ngot ? got[ngot - 1].name : NULL;
-
-		strbuf_reset(err);
-		strbuf_addf(err, "archive is truncated%s%s", at ? " at " : "",
-			    at ? at : "");
+	if (r == -ENOSPC || r == -EDQUOT) {
+		r = -ENOSPC;
+		no_space(dir, err);
+	} else if (r == -EIO || r == -EINVAL) {
+		explain_gzip(path, ngot ? got[ngot - 1].name : NULL, err);
 	}
 	if (dirfd >= 0)
 		close(dirfd);
-	archive_read_free(a);
+	if (a)
+		archive_read_free(a);
 	for (i = 0; i < ngot; i++)
 		free(got[i].name);
 	strbuf_release(&manifest);
@@ -791,8 +1012,15 @@ static int gunzip_sparse(const char *src, const char *dst, uint64_t *done,
 		if (n == 0)
 			break;
 		if (n < 0) {
-			strbuf_addf(err, "%s is damaged or truncated (%s)", src,
+			struct strbuf why = STRBUF_INIT;
+			const char *base = strrchr(src, '/');
+
+			strbuf_addf(&why, "damaged or truncated (%s)",
 				    archive_error_string(a));
+			explain_gzip(src, NULL, &why);
+			strbuf_addf(err, "%s: %s", base ? base + 1 : src,
+				    why.buf);
+			strbuf_release(&why);
 			r = -EIO;
 			goto out;
 		}
@@ -802,9 +1030,9 @@ static int gunzip_sparse(const char *src, const char *dst, uint64_t *done,
 
 			if (len == 4096 && !memcmp(buf + o, zero, 4096))
 				continue;
-			if (pwrite(fd, buf + o, len, (off_t)(pos + (uint64_t)o)) !=
-			    (ssize_t)len) {
-				r = -errno;
+			r = pwrite_all(fd, buf + o, len,
+				       (off_t)(pos + (uint64_t)o));
+			if (r) {
 				strbuf_addf(err, "%s: %s", dst, strerror(-r));
 				goto out;
 			}
@@ -821,8 +1049,22 @@ static int gunzip_sparse(const char *src, const char *dst, uint64_t *done,
 	if (ftruncate(fd, (off_t)pos) < 0 || fsync(fd) < 0) {
 		r = -errno;
 		strbuf_addf(err, "%s: %s", dst, strerror(-r));
+		goto out;
 	}
 	*done += (uint64_t)archive_filter_bytes(a, -1);
+	/* libarchive's gzip reader skips the CRC and length: zlib checks */
+	{
+		struct strbuf why = STRBUF_INIT;
+		const char *base = strrchr(src, '/');
+
+		explain_gzip(src, NULL, &why);
+		if (why.len) {
+			strbuf_addf(err, "%s: %s", base ? base + 1 : src,
+				    why.buf);
+			r = -EIO;
+		}
+		strbuf_release(&why);
+	}
 out:
 	if (fd >= 0)
 		close(fd);

@@ -11,6 +11,16 @@
 
 #include "str.h"
 
+/* guest.conf allows at most 16 disks: disk-0.img to disk-15.img. */
+#define SNAP_MAX_DISKS 16
+
+/*
+ * N for a disk's file name as vm makes it, "disk-N.img" with N in
+ * 0..SNAP_MAX_DISKS-1 written without leading zeros; -1 for any other
+ * name.  @backup stores and @restore accepts exactly these names.
+ */
+int snap_disk_index(const char *name);
+
 /* Called as bytes are stored or restored; total is known up front. */
 struct snap_progress {
 	void (*fn)(void *data, uint64_t done, uint64_t total);
@@ -28,8 +38,12 @@ struct snap_file {
  * to the archive at path, which must not exist.  Holes in the files
  * are stored as holes.  compressor: argv[0] of a gzip-compatible program
  * such as "pigz" (run by libarchive), or NULL for libarchive's own gzip.
- * Nothing is left at path on failure or interrupt (-EINTR).  Returns 0
- * or -errno with err saying what failed; the file is fsynced.
+ * The archive is written as an unnamed file (O_TMPFILE) in path's
+ * directory and linked at path only when complete and fsynced, so not
+ * even SIGKILL leaves a partial file; where O_TMPFILE is not supported,
+ * a hidden .NAME.tmpPID beside it, removed on failure or interrupt.
+ * Returns 0, -EEXIST when path appeared meanwhile, -EINTR, -ENOSPC (err
+ * says "no space left on MOUNT"), or -errno with err saying what failed.
  */
 int snap_write(const char *path, const struct snap_file *files, int n,
 	       const char *description, time_t ts, const char *compressor,
@@ -40,9 +54,10 @@ int snap_write(const char *path, const struct snap_file *files, int n,
  * Extract a snapshot into the empty directory dir, checking everything:
  * gzip and tar integrity, only plain regular files named in the
  * MANIFEST (no paths, links or devices), and every size and SHA-256.
- * Holes are restored as holes.  Returns 0, or -EINVAL / -EIO / -errno
- * with err naming the file and the fault; dir may then hold debris the
- * caller removes.
+ * Holes are restored as holes.  Returns 0, or -EINVAL / -EIO / -ENOSPC
+ * / -errno with err naming the file and the fault in one line ("not a
+ * gzip archive", "archive is damaged at byte N", "no space left on
+ * MOUNT", ...); dir may then hold debris the caller removes.
  */
 int snap_extract(const char *path, const char *dir,
 		 const struct snap_progress *progress, struct strbuf *err);
