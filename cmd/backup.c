@@ -145,6 +145,7 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 		if (!name_is_valid(name) || !strcmp(name, "LAST")) {
 			log_error("bad snapshot name '%s' (letters, digits, . _ -; not LAST)",
 				  name);
+			ret = 2;	/* a usage error */
 			goto out;
 		}
 		if (backups_find(ctx, list, n, name)) {

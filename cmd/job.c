@@ -133,6 +133,16 @@ static int run_host_script(struct vm_ctx *ctx, struct job *j,
 	return r;
 }
 
+/* What vm exits with, and last-job says, for a host script's result. */
+static int host_script_status(int r)
+{
+	if (r == -EINTR && proc_interrupted())
+		return 128 + proc_interrupted();
+	if (r == -ETIMEDOUT)
+		return 124;
+	return r > 0 ? r : 1;
+}
+
 static int fresh_dir(const char *path, mode_t mode)
 {
 	int r = fs_rm_rf(path);
@@ -392,7 +402,7 @@ int cmd_job(struct vm_ctx *ctx, int argc, char **argv)
 	j.env = (struct strvec)STRVEC_INIT;
 	if (!name_is_valid(j.name)) {
 		log_error("bad job name '%s'", j.name);
-		return 1;
+		return 2;
 	}
 	j.script = find_job(ctx, j.name, &j.dir);
 	if (!j.script) {
@@ -437,7 +447,7 @@ int cmd_job(struct vm_ctx *ctx, int argc, char **argv)
 	}
 	r = run_host_script(ctx, &j, "pre");
 	if (r) {
-		ret = r > 0 ? r : 1;
+		ret = host_script_status(r);
 		goto out_in;
 	}
 	dest = xasprintf("%s/job.sh", j.indir);
@@ -445,7 +455,7 @@ int cmd_job(struct vm_ctx *ctx, int argc, char **argv)
 		r = fs_copy_file(j.script, dest, 0644);
 		if (r) {
 			log_error("cannot copy %s to %s: %s", j.script, dest,
-				  strerror(-r));
+				  fs_read_strerror(r));
 			goto out_in;
 		}
 	}
@@ -453,7 +463,7 @@ int cmd_job(struct vm_ctx *ctx, int argc, char **argv)
 	if (ret == 0) {
 		r = run_host_script(ctx, &j, "post");
 		if (r)
-			ret = r > 0 ? r : 1;
+			ret = host_script_status(r);
 	}
 out_in:
 	fs_rm_rf(j.indir);

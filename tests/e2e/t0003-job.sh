@@ -93,7 +93,7 @@ test_expect "boot = cdrom boots the rescue ISO through BIOS and through UEFI" '
 test_expect "an unknown job and a bad job name are clear errors" '
 	vm --no-uefi -D AHCI=1G @create J &&
 	must_fail 1 vm @job nosuch 2>err && contains err "job nosuch not found" &&
-	must_fail 1 vm @job ../x 2>err && contains err "bad job name"
+	must_fail 2 vm @job ../x 2>err && contains err "bad job name"
 '
 
 test_expect "STATUS written as a symlink by the guest is not followed" '

@@ -65,8 +65,8 @@ test_expect "names: S0, S1, ... and LAST follows; explicit names are checked" '
 	test "$(readlink backups/LAST)" = golden.tar.gz &&
 	vm @backup && test -f backups/S2.tar.gz &&
 	must_fail 1 vm @backup golden 2>err && contains err "golden already exists" &&
-	must_fail 1 vm @backup LAST 2>err && contains err "bad snapshot name" &&
-	must_fail 1 vm @backup ../up 2>err && contains err "bad snapshot name" &&
+	must_fail 2 vm @backup LAST 2>err && contains err "bad snapshot name" &&
+	must_fail 2 vm @backup ../up 2>err && contains err "bad snapshot name" &&
 	test "$(readlink backups/LAST)" = S2.tar.gz &&
 	test ! -e up.tar.gz && test -z "$(ls -A backups | grep -v -e "^S[0-2].tar.gz$" -e "^golden.tar.gz$" -e "^LAST$")"
 '

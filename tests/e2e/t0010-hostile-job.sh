@@ -206,7 +206,7 @@ test_expect ".pre that hits the timeout takes its whole process group with it" '
 	printf "sleep $marker &\necho \$! >\"\$HOSTDIR/bg.pid\"\nsleep $marker\n" >slow.pre &&
 	printf "echo must not run\n" >slow.job &&
 	start=$SECONDS &&
-	must_fail 1 vm -t 3 @job slow >out 2>err &&
+	must_fail 124 vm -t 3 @job slow >out 2>err &&
 	[ $((SECONDS - start)) -lt 10 ] &&
 	contains err "slow.pre took longer than 3 s and was stopped" &&
 	one_error err &&
