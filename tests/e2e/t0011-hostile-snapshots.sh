@@ -417,7 +417,7 @@ test_expect "SIGINT and SIGKILL at each phase of @restore: the old VM or the sna
 	sha256sum .work/disk-0.img | cut -d" " -f1 >unsaved.sum &&
 	slow_pigz 0.3 && export PATH=$TEST_TMP/bin:$PATH &&
 	for sig in INT KILL; do
-		for delay in 0.05 0.15 0.25 0.35 0.4 0.45 0.5 0.7; do
+		for delay in 0.05 0.15 0.25 0.35 0.4 0.45 0.5 0.7 3; do
 			restore_killed $sig $delay || exit 1
 		done || exit 1
 	done &&
