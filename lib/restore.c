@@ -188,6 +188,26 @@ int restore_check(const struct vm_ctx *ctx, const char *confdir,
 		strbuf_addf(err, "its settings do not load: %s", m);
 		goto out;
 	}
+	/* vm.defaults, when there is one, splits into QEMU's words */
+	{
+		const char *const dirs[] = { confdir, NULL };
+		struct strvec words = STRVEC_INIT;
+		char *found = NULL;
+
+		r = qemu_read_defaults(dirs, &words, &found, &e);
+		strvec_clear(&words);
+		free(found);
+		if (r) {
+			const char *m = e.buf;
+			size_t dl = strlen(confdir);
+
+			if (hide_dir && !strncmp(m, confdir, dl) &&
+			    m[dl] == '/')
+				m += dl + 1;
+			strbuf_addstr(err, m);
+			goto out;
+		}
+	}
 	nr = g.disks.nr;
 	if (!nr) {
 		strbuf_addstr(err, "guest.conf names no disks");

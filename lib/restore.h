@@ -17,7 +17,8 @@ int restore_pick(const struct vm_ctx *ctx, const char *want, char **name,
  * What a snapshot must hold to be restored, checked on files before
  * anything depends on them: confdir/guest.conf is a regular file that
  * loads as vm loads it at its next start (every layer, with and without
- * this run's options); diskdir holds each disk-N.img it names, as a
+ * this run's options), and confdir/vm.defaults, when there is one, reads
+ * as QEMU arguments; diskdir holds each disk-N.img it names, as a
  * regular file, and at least one; no other disk-*.img is in diskdir (a
  * name vm does not make, such as disk-007.img, or one beyond the disks
  * guest.conf names).  @backup checks the VM's files with it before it

@@ -189,6 +189,7 @@ mksnap() {
 	if kind == "bad-section": get("guest.conf")[1] += b"[nosuch]\nx = 1\n"
 	if kind == "binary-conf": get("guest.conf")[1] = os.urandom(300)
 	if kind == "no-conf": drop("guest.conf")
+	if kind == "bad-defaults": files.append(["vm.defaults", b"-name \"unterminated\n"])
 	if kind == "no-disks": drop("disk-0.img")
 	if kind == "manifest-only": files.clear(); listed = ""
 	if kind == "missing-disk":
@@ -263,6 +264,7 @@ bad-value:its settings do not load: guest.conf:[0-9]*: .many. is not a number
 bad-section:its settings do not load: guest.conf:[0-9]*: unknown section \[nosuch\]
 binary-conf:its settings do not load: guest.conf:
 no-conf:guest.conf is missing
+bad-defaults:vm.defaults: unterminated quote$
 no-disks:disk-0.img is missing (guest.conf names 1 disk)
 manifest-only:guest.conf is missing
 missing-disk:disk-1.img is missing (guest.conf names 2 disks)
@@ -295,8 +297,8 @@ junk:not a gzip archive$
 gzip-junk:archive is damaged at byte [0-9]*$
 "
 
-test_expect "35 hostile archives: each refused in one line, the VM and its snapshots unchanged" '
-	test "$(echo "$HOSTILE" | grep -c .)" -eq 35 &&
+test_expect "36 hostile archives: each refused in one line, the VM and its snapshots unchanged" '
+	test "$(echo "$HOSTILE" | grep -c .)" -eq 36 &&
 	small_vm H &&
 	for k in $(echo "$HOSTILE" | cut -d: -f1); do
 		mksnap backups/$k.tar.gz $k || exit 1
@@ -371,6 +373,9 @@ test_expect "@backup refuses a WORKDIR restore would refuse, before writing anyt
 	mv .work/disk-0.img .work/disk-0.keep && ln -s disk-0.keep .work/disk-0.img &&
 	must_fail 1 vm @backup 2>err && contains err "disk-0.img is not a regular file" &&
 	rm .work/disk-0.img && mv .work/disk-0.keep .work/disk-0.img &&
+	printf "%s\n" "-name \"unterminated" >vm.defaults &&
+	must_fail 1 vm @backup 2>err && contains err "vm.defaults: unterminated quote" &&
+	rm vm.defaults &&
 	unchanged && vm -q @backup && vm -q @restore
 '
 
@@ -417,7 +422,7 @@ test_expect "SIGINT and SIGKILL at each phase of @restore: the old VM or the sna
 	sha256sum .work/disk-0.img | cut -d" " -f1 >unsaved.sum &&
 	slow_pigz 0.3 && export PATH=$TEST_TMP/bin:$PATH &&
 	for sig in INT KILL; do
-		for delay in 0.05 0.15 0.25 0.35 0.4 0.45 0.5 0.7; do
+		for delay in 0.05 0.15 0.25 0.35 0.4 0.45 0.5 0.7 3; do
 			restore_killed $sig $delay || exit 1
 		done || exit 1
 	done &&
