@@ -1061,6 +1061,16 @@ static int ini_cb(void *user, const char *section, const char *name,
 		r = -EINVAL;
 	} else {
 		r = conf_set(lc->c, section, name, value, lc->layer, &err);
+		/* a bad value names its key: "guest.conf:3: cores: ..." */
+		if (r && !str_starts_with(err.buf, "unknown ") &&
+		    !str_starts_with(err.buf, "bad rescue profile")) {
+			struct strbuf k = STRBUF_INIT;
+
+			strbuf_addf(&k, "%s: %s", name, err.buf);
+			strbuf_reset(&err);
+			strbuf_addstr(&err, k.buf);
+			strbuf_release(&k);
+		}
 	}
 	if (r && !lc->msg.len)
 		strbuf_addstr(&lc->msg, err.buf);

@@ -271,6 +271,28 @@ out:
  * the HOSTDIR it was for, and the next restore of that VM (holding its
  * lock) removes every marked directory beside its own but the WORKDIR.
  */
+/*
+ * rm -rf may meet the mark first: a kill halfway would leave an unmarked
+ * half.  Renamed to NAME.doomed.tmp first (atomic), it is garbage by its
+ * name alone, whoever finds it.
+ */
+#define DOOMED ".doomed.tmp"
+
+static void remove_old_workdir(const char *old)
+{
+	char *doomed = NULL;
+
+	if (str_ends_with(old, ".tmp") && !str_ends_with(old, DOOMED)) {
+		doomed = xasprintf("%.*s" DOOMED, (int)(strlen(old) - 4), old);
+		if (rename(old, doomed) < 0) {
+			free(doomed);
+			doomed = NULL;
+		}
+	}
+	fs_rm_rf(doomed ? doomed : old);
+	free(doomed);
+}
+
 static void sweep_killed(const struct vm_ctx *ctx, const char *mine)
 {
 	char *parent = xstrdup(mine), *slash = strrchr(parent, '/');
@@ -294,7 +316,10 @@ static void sweep_killed(const struct vm_ctx *ctx, const char *mine)
 			continue;
 		p = xasprintf("%s/%s", parent, e->d_name);
 		m = xasprintf("%s/" MARK, p);
-		if (strcmp(p, mine) &&
+		if (str_ends_with(e->d_name, DOOMED) && lstat(p, &st) == 0 &&
+		    S_ISDIR(st.st_mode) && st.st_uid == geteuid())
+			fs_rm_rf(p);
+		else if (strcmp(p, mine) &&
 		    (!ctx->workdir || strcmp(p, ctx->workdir)) &&
 		    lstat(p, &st) == 0 && S_ISDIR(st.st_mode) &&
 		    st.st_uid == geteuid() && lstat(m, &st) == 0 &&
@@ -409,7 +434,7 @@ static int swap_in(struct vm_ctx *ctx, const char *dir)
 		if (!r) {
 			unlink(mine);
 			if (old)
-				fs_rm_rf(old);
+				remove_old_workdir(old);
 		} else if (theirs) {
 			unlink(theirs);
 		}

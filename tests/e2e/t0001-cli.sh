@@ -183,7 +183,7 @@ test_expect "an unknown key in guest.conf is an error with file:line" '
 	contains err "guest.conf:$n: unknown key .colour. in \[vm\]" &&
 	printf "[vm]\nmemory = lots\n" >"$XDG_CONFIG_HOME/vm.conf" &&
 	must_fail 1 vm --dry-run @destroy 2>err &&
-	contains err "vm.conf:2: bad memory size"
+	contains err "vm.conf:2: memory: bad memory size"
 '
 
 test_expect "a share whose directory is missing is an error" '

@@ -260,7 +260,7 @@ test_expect "the archive maker's own snapshot restores (the MANIFEST is vm's)" '
 # kind:what the message must say
 HOSTILE="
 unknown-key:its settings do not load: guest.conf:[0-9]*: unknown key .bogus. in \[vm\]
-bad-value:its settings do not load: guest.conf:[0-9]*: .many. is not a number
+bad-value:its settings do not load: guest.conf:[0-9]*: cores: .many. is not a number
 bad-section:its settings do not load: guest.conf:[0-9]*: unknown section \[nosuch\]
 binary-conf:its settings do not load: guest.conf:
 no-conf:guest.conf is missing
@@ -269,7 +269,7 @@ no-disks:disk-0.img is missing (guest.conf names 1 disk)
 manifest-only:guest.conf is missing
 missing-disk:disk-1.img is missing (guest.conf names 2 disks)
 stray-disk:disk-1.img is there, but guest.conf names 1 disk
-zero-disks:guest.conf:[0-9]*: no disks given
+zero-disks:guest.conf:[0-9]*: disks: no disks given
 empty:archive holds no files (no MANIFEST)
 disk-00:archive holds .disk-00.img., which is not a plain file name
 disk-007:archive holds .disk-007.img., which is not a plain file name
@@ -429,7 +429,7 @@ test_expect "SIGINT and SIGKILL at each phase of @restore: the old VM or the sna
 	cat outcomes && grep -q "status 13[07] $(cut -c1-8 unsaved.sum)" outcomes &&
 	grep -q " $(cut -c1-8 big.sum)$" outcomes &&
 	vm -q @restore big &&
-	test "$(ls -A "$TMPDIR")" = "$(basename "$(readlink .work)")"
+	ls -A "$TMPDIR" && test "$(ls -A "$TMPDIR")" = "$(basename "$(readlink .work)")"
 '
 
 test_expect "SIGINT and SIGKILL during @backup: no partial snapshot, LAST unchanged" '

@@ -1320,16 +1320,16 @@ static void test_load_bad_value_line(void **state)
 	struct vm_conf *c = *state;
 
 	load_fails(c, "badvalue.conf", "[vm]\nname = x\n[rescue]\nboot = pxe\n",
-		   4, "'pxe' is not kernel or cdrom");
+		   4, "boot: 'pxe' is not kernel or cdrom");
 	load_fails(c, "badmem.conf", "[vm]\nmemory = lots\n", 2,
-		   "bad memory size 'lots' (use e.g. 512M or 4G, at least 16M)");
+		   "memory: bad memory size 'lots' (use e.g. 512M or 4G, at least 16M)");
 }
 
 static void test_load_first_error_wins(void **state)
 {
 	load_fails(*state, "twoerrors.conf",
 		   "[vm]\ncores = 0\nbogus = 1\n", 2,
-		   "'0' is not a number from 1 to 1024");
+		   "cores: '0' is not a number from 1 to 1024");
 }
 
 static void test_load_key_outside_section(void **state)
@@ -1481,7 +1481,7 @@ static void test_rescue_profile_checked_when_unused(void **state)
 
 	load_fails(c, "profbad.conf",
 		   "[vm]\nrescue = fast\n[rescue.slow]\ncores = many\n", 4,
-		   "'many' is not a number from 1 to 1024");
+		   "cores: 'many' is not a number from 1 to 1024");
 	load_fails(c, "profkey.conf", "[rescue.slow]\ncolour = red\n", 2,
 		   "unknown key 'colour' in [rescue.slow]");
 	load_fails(c, "profname.conf", "[rescue.-bad]\ncores = 1\n", 2,
