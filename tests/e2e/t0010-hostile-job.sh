@@ -105,7 +105,7 @@ test_expect "a 1 TB sparse job.log: no zeros copied or kept, -t holds, one line 
 	sleep 600
 	EOF
 	start=$SECONDS &&
-	must_fail 124 timeout 200 "$VM_BIN" -t 20 @job sparse 2>err |
+	must_fail 124 timeout -k 10 200 "$VM_BIN" -t 20 @job sparse 2>err |
 		head -c 1000000 >out &&
 	[ $((SECONDS - start)) -lt 170 ] &&
 	contains err "timeout of 20 s expired" &&
@@ -129,7 +129,11 @@ test_expect "SIGINT while a sparse job.log streams stops vm and its QEMU" '
 	wait_for 150 test -e .work/.out/STARTED &&
 	sleep 3 &&
 	kill -INT $pid &&
-	wait_for 20 grep -q "was interrupted" err &&
+	wait_for 20 grep -q "was interrupted" err || {
+		# a vm deaf to the signal must not outlive the test
+		kill -9 $pid &&
+		false
+	} &&
 	must_fail 130 wait $pid &&
 	wait $hpid &&
 	contains err "job sparse was interrupted" &&
@@ -177,7 +181,7 @@ test_expect "a FIFO as STATUS and as job.log blocks nothing" '
 	poweroff -f
 	EOF
 	start=$SECONDS &&
-	must_fail 1 timeout 200 "$VM_BIN" -t 60 @job fifo >out 2>err &&
+	must_fail 1 timeout -k 10 200 "$VM_BIN" -t 60 @job fifo >out 2>err &&
 	[ $((SECONDS - start)) -lt 170 ] &&
 	contains err "job fifo left a bad .*/STATUS: not a number from 0 to 255" &&
 	one_error err &&
@@ -194,7 +198,7 @@ test_expect "a garbage STATUS is one error, not a QEMU post-mortem" '
 	sync
 	poweroff -f
 	EOF
-	must_fail 1 timeout 200 "$VM_BIN" -t 60 @job garbage >out 2>err &&
+	must_fail 1 timeout -k 10 200 "$VM_BIN" -t 60 @job garbage >out 2>err &&
 	contains err "job garbage left a bad .*/STATUS: not a number from 0 to 255" &&
 	one_error err &&
 	no_qemu
