@@ -96,6 +96,21 @@ test_expect "setuid, setgid, device nodes, FIFOs, foreign owners and symlinks fr
 	no_qemu
 '
 
+test_expect "a WORKDIR left 0710 for a control_group keeps it; .in and .out stay 0700" '
+	vm --no-uefi -D AHCI=1G @create J &&
+	printf "control_group = users\n" >>guest.conf &&
+	w=$(readlink .work) &&
+	chgrp users "$w" && chmod 710 "$w" &&
+	printf "test -r \"\$INDIR/job.sh\" && echo x >\"\$OUTDIR/x\" && chmod 4777 \"\$OUTDIR/x\"\n" >grp.job &&
+	printf "echo in >\"\$INDIR/from-pre\" && stat -c %%a \"\$INDIR\" >in.mode\n" >grp.pre &&
+	vm @job grp >out 2>err &&
+	test "$(stat -c %a:%G "$w")" = 710:users &&
+	test "$(cat in.mode)" = 700 &&
+	private_out &&
+	test "$(stat -c %a "$w/.out/x")" = 600 &&
+	no_qemu
+'
+
 test_expect "a 1 TB sparse job.log: no zeros copied or kept, -t holds, one line says it was cut" '
 	vm --no-uefi -D AHCI=1G @create J &&
 	cat >sparse.job <<-\EOF &&
