@@ -111,6 +111,22 @@ test_expect "a WORKDIR left 0710 for a control_group keeps it; .in and .out stay
 	no_qemu
 '
 
+test_expect "without user xattrs (ramfs) the out share is mapped-file, as private" '
+	mkdir ramfs &&
+	mount -t ramfs -o mode=0700 ramfs "$PWD/ramfs" &&
+	trap "umount \"$PWD/ramfs\"" EXIT &&
+	export TMPDIR=$PWD/ramfs &&
+	vm --no-uefi -D AHCI=1G @create J &&
+	printf "cd \"\$OUTDIR\"\ncp /bin/busybox r && chmod 6755 r\nmknod m c 1 1\nln -s / l\nmkdir d && chmod 1777 d\ncat \"\$INDIR/n\"\n" >x.job &&
+	printf "echo from-the-host >\"\$INDIR/n\"\n" >x.pre &&
+	vm @job x >out 2>err &&
+	contains out "^from-the-host$" &&
+	contains .work/run-rescue.sh "security_model=mapped-file" &&
+	test -d .work/.out/.virtfs_metadata &&
+	private_out &&
+	no_qemu
+'
+
 test_expect "a 1 TB sparse job.log: no zeros copied or kept, -t holds, one line says it was cut" '
 	vm --no-uefi -D AHCI=1G @create J &&
 	cat >sparse.job <<-\EOF &&
