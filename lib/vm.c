@@ -668,9 +668,20 @@ static int plan_shares(struct vm_ctx *ctx, const struct share_list *specs,
 			p->nshares++;
 			return -ENOENT;
 		}
-		/* QEMU's mapped-xattr needs user xattrs; mapped-file not. */
-		s->mapped_file = s->rw && fs_is_dir(s->dir) &&
-				 !fs_has_user_xattrs(s->dir);
+		/*
+		 * QEMU's mapped-xattr needs user xattrs; mapped-file not.  A
+		 * dry run may come before @job made .out: ask its parent.
+		 */
+		if (s->rw) {
+			char *probe = xstrdup(s->dir), *slash;
+
+			if (!fs_is_dir(probe) && (slash = strrchr(probe, '/')) &&
+			    slash != probe)
+				*slash = '\0';
+			s->mapped_file = fs_is_dir(probe) &&
+					 !fs_has_user_xattrs(probe);
+			free(probe);
+		}
 		p->nshares++;
 	}
 	return 0;

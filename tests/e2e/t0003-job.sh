@@ -100,7 +100,8 @@ test_expect "STATUS written as a symlink by the guest is not followed" '
 	vm --no-uefi -D AHCI=1G @create J &&
 	printf "echo 0 >/tmp/zero; ln -s /tmp/zero \$OUTDIR/STATUS; ln -s /etc/shadow \$OUTDIR/FINISHED\n" >evil.job &&
 	must_fail 1 vm @job evil 2>err &&
-	contains err "ended without a status"
+	contains err "job evil left a bad .*/STATUS: not a number from 0 to 255" &&
+	test -z "$(find .work/.out -type l)"
 '
 
 test_expect "a job partitions the disk and installs a tree; mount-system finds it" '

@@ -96,6 +96,37 @@ test_expect "setuid, setgid, device nodes, FIFOs, foreign owners and symlinks fr
 	no_qemu
 '
 
+test_expect "a WORKDIR left 0710 for a control_group keeps it; .in and .out stay 0700" '
+	vm --no-uefi -D AHCI=1G @create J &&
+	printf "control_group = users\n" >>guest.conf &&
+	w=$(readlink .work) &&
+	chgrp users "$w" && chmod 710 "$w" &&
+	printf "test -r \"\$INDIR/job.sh\" && echo x >\"\$OUTDIR/x\" && chmod 4777 \"\$OUTDIR/x\"\n" >grp.job &&
+	printf "echo in >\"\$INDIR/from-pre\" && stat -c %%a \"\$INDIR\" >in.mode\n" >grp.pre &&
+	vm @job grp >out 2>err &&
+	test "$(stat -c %a:%G "$w")" = 710:users &&
+	test "$(cat in.mode)" = 700 &&
+	private_out &&
+	test "$(stat -c %a "$w/.out/x")" = 600 &&
+	no_qemu
+'
+
+test_expect "without user xattrs (ramfs) the out share is mapped-file, as private" '
+	mkdir ramfs &&
+	mount -t ramfs -o mode=0700 ramfs "$PWD/ramfs" &&
+	trap "umount \"$PWD/ramfs\"" EXIT &&
+	export TMPDIR=$PWD/ramfs &&
+	vm --no-uefi -D AHCI=1G @create J &&
+	printf "cd \"\$OUTDIR\"\ncp /bin/busybox r && chmod 6755 r\nmknod m c 1 1\nln -s / l\nmkdir d && chmod 1777 d\ncat \"\$INDIR/n\"\n" >x.job &&
+	printf "echo from-the-host >\"\$INDIR/n\"\n" >x.pre &&
+	vm @job x >out 2>err &&
+	contains out "^from-the-host$" &&
+	contains .work/run-rescue.sh "security_model=mapped-file" &&
+	test -d .work/.out/.virtfs_metadata &&
+	private_out &&
+	no_qemu
+'
+
 test_expect "a 1 TB sparse job.log: no zeros copied or kept, -t holds, one line says it was cut" '
 	vm --no-uefi -D AHCI=1G @create J &&
 	cat >sparse.job <<-\EOF &&
@@ -105,7 +136,7 @@ test_expect "a 1 TB sparse job.log: no zeros copied or kept, -t holds, one line 
 	sleep 600
 	EOF
 	start=$SECONDS &&
-	must_fail 124 timeout 200 "$VM_BIN" -t 20 @job sparse 2>err |
+	must_fail 124 timeout -k 10 200 "$VM_BIN" -t 20 @job sparse 2>err |
 		head -c 1000000 >out &&
 	[ $((SECONDS - start)) -lt 170 ] &&
 	contains err "timeout of 20 s expired" &&
@@ -129,7 +160,11 @@ test_expect "SIGINT while a sparse job.log streams stops vm and its QEMU" '
 	wait_for 150 test -e .work/.out/STARTED &&
 	sleep 3 &&
 	kill -INT $pid &&
-	wait_for 20 grep -q "was interrupted" err &&
+	wait_for 20 grep -q "was interrupted" err || {
+		# a vm deaf to the signal must not outlive the test
+		kill -9 $pid &&
+		false
+	} &&
 	must_fail 130 wait $pid &&
 	wait $hpid &&
 	contains err "job sparse was interrupted" &&
@@ -177,7 +212,7 @@ test_expect "a FIFO as STATUS and as job.log blocks nothing" '
 	poweroff -f
 	EOF
 	start=$SECONDS &&
-	must_fail 1 timeout 200 "$VM_BIN" -t 60 @job fifo >out 2>err &&
+	must_fail 1 timeout -k 10 200 "$VM_BIN" -t 60 @job fifo >out 2>err &&
 	[ $((SECONDS - start)) -lt 170 ] &&
 	contains err "job fifo left a bad .*/STATUS: not a number from 0 to 255" &&
 	one_error err &&
@@ -194,7 +229,7 @@ test_expect "a garbage STATUS is one error, not a QEMU post-mortem" '
 	sync
 	poweroff -f
 	EOF
-	must_fail 1 timeout 200 "$VM_BIN" -t 60 @job garbage >out 2>err &&
+	must_fail 1 timeout -k 10 200 "$VM_BIN" -t 60 @job garbage >out 2>err &&
 	contains err "job garbage left a bad .*/STATUS: not a number from 0 to 255" &&
 	one_error err &&
 	no_qemu
