@@ -14,11 +14,6 @@
 #include "../lib/restore.h"
 #include "../lib/snapshot.h"
 
-static void on_progress(void *data, uint64_t done, uint64_t total)
-{
-	log_progress_update(data, done, total);
-}
-
 /*
  * A file stored when it is there: a regular file, or (*r = -EINVAL) a
  * symlink, directory or other thing restore would not bring back.
@@ -128,7 +123,7 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 	struct snap_file *files = NULL;
 	struct backup *list = NULL, made;
 	struct log_progress bar;
-	struct snap_progress prog = { on_progress, &bar };
+	struct snap_progress prog = { log_progress_cb, &bar };
 	char *name = NULL, *dir = NULL, *final = NULL;
 	char *pigz = NULL, *conf = NULL;
 	int n, ndisks, ret = 1, r;
@@ -219,11 +214,11 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 	if (!pigz)
 		log_warn("pigz not found: compressing with one thread (apt-get install pigz)");
 	sweep_partial(dir);
-	log_progress_start(&bar, name);
+	log_progress_start(&bar, "backup %s", name);
 	r = snap_write(final, files, (int)names.nr, argc > 1 ? argv[1] : "",
 		       time(NULL), pigz ? "pigz" : NULL,
 		       (int)ctx->conf.compress_level, &prog, &err);
-	log_progress_end(&bar);
+	log_progress_end(&bar, !r);
 	if (r) {
 		log_error("cannot back up %s as %s: %s", ctx->conf.name, name,
 			  err.buf);

@@ -110,11 +110,6 @@ static int make_disks(struct vm_ctx *ctx, struct strvec *made)
 	return r;
 }
 
-static void on_progress(void *data, uint64_t done, uint64_t total)
-{
-	log_progress_update(data, done, total);
-}
-
 int cmd_create(struct vm_ctx *ctx, int argc, char **argv)
 {
 	struct strvec made = STRVEC_INIT;
@@ -139,8 +134,8 @@ int cmd_create(struct vm_ctx *ctx, int argc, char **argv)
 
 		log_progress_start(&bar, "ISO");
 		r = vm_fetch(ctx, argv[1], ctx->conf.bootimage_sha256,
-			     on_progress, &bar, &local, &sha, &note, &err);
-		log_progress_end(&bar);
+			     log_progress_cb, &bar, &local, &sha, &note, &err);
+		log_progress_end(&bar, !r);
 		if (note.len)
 			log_warn("%s", note.buf);
 		strbuf_release(&note);

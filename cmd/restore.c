@@ -7,17 +7,12 @@
 
 #include "../lib/restore.h"
 
-static void on_progress(void *data, uint64_t done, uint64_t total)
-{
-	log_progress_update(data, done, total);
-}
-
 int cmd_restore(struct vm_ctx *ctx, int argc, char **argv)
 {
 	const char *want = argc > 0 ? argv[0] : "LAST";
 	struct strbuf err = STRBUF_INIT;
 	struct log_progress bar;
-	struct snap_progress prog = { on_progress, &bar };
+	struct snap_progress prog = { log_progress_cb, &bar };
 	char *name = NULL;
 	int r, ret = 1;
 
@@ -31,9 +26,9 @@ int cmd_restore(struct vm_ctx *ctx, int argc, char **argv)
 		ret = 0;
 		goto out;
 	}
-	log_progress_start(&bar, name);
+	log_progress_start(&bar, "restore %s", name);
 	r = restore_snapshot(ctx, name, &prog, &err);
-	log_progress_end(&bar);
+	log_progress_end(&bar, !r);
 	if (r) {
 		log_error("%s", err.buf);
 		if (r == -EINTR)

@@ -33,11 +33,6 @@ static void report_failure(const char *errlog, const char *what)
 	strbuf_release(&tail);
 }
 
-static void on_progress(void *data, uint64_t done, uint64_t total)
-{
-	log_progress_update(data, done, total);
-}
-
 /* Attach to QEMU's console: 0, -ECHILD when QEMU ended first, -errno. */
 static int attach_console(struct console_mux *mux, const char *sock,
 			  pid_t pid, int *status)
@@ -152,13 +147,13 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 		r = restore_pick(ctx, "LAST", &last, &err);
 		if (!r) {
 			struct log_progress bar;
-			struct snap_progress prog = { on_progress, &bar };
+			struct snap_progress prog = { log_progress_cb, &bar };
 
 			log_info("%s has no working files: restoring snapshot %s first",
 				 c->name, last);
-			log_progress_start(&bar, last);
+			log_progress_start(&bar, "restore %s", last);
 			r = restore_snapshot(ctx, last, &prog, &err);
-			log_progress_end(&bar);
+			log_progress_end(&bar, !r);
 			free(last);
 		}
 		if (r) {
@@ -182,8 +177,8 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 
 		log_progress_start(&bar, "ISO");
 		r = vm_fetch(ctx, cdrom, argc > 0 ? NULL : c->bootimage_sha256,
-			     on_progress, &bar, &iso, NULL, &note, &err);
-		log_progress_end(&bar);
+			     log_progress_cb, &bar, &iso, NULL, &note, &err);
+		log_progress_end(&bar, !r);
 		if (note.len)
 			log_warn("%s", note.buf);
 		strbuf_reset(&note);

@@ -204,10 +204,11 @@ static int on_progress(void *data, curl_off_t total, curl_off_t now,
 	(void)un;
 	if (proc_interrupted())
 		return 1;
-	if (x->o->progress && total > 0)
+	/* total 0: the server has not said (yet) */
+	if (x->o->progress && (total > 0 || now > 0))
 		x->o->progress(x->o->progress_data,
 			       (uint64_t)(x->base + now),
-			       (uint64_t)(x->base + total));
+			       total > 0 ? (uint64_t)(x->base + total) : 0);
 	return 0;
 }
 

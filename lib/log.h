@@ -3,6 +3,7 @@
 #define VM_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /*
@@ -25,18 +26,33 @@ __attribute__((format(printf, 1, 2))) void log_info(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) void log_step(const char *fmt, ...);
 
 /*
- * A one-line progress bar on stderr ("label  45%  1.2 GiB / 2.6 GiB
- * 120 MiB/s  ETA 0:12"), redrawn in place at most 5 times a second, only
- * on a terminal and unless quiet.  done == total ends the line.
+ * Progress of long work (downloads, backups, restores), on stderr unless
+ * quiet.  On a terminal: one line redrawn in place at most 5 times a
+ * second ("label  45%  1.2 GiB / 2.6 GiB  120 MiB/s  ETA 0:12").  Off a
+ * terminal, for logs: "vm: label: started (SIZE)", a line like the bar's
+ * when 10 s and 10% have passed since the last (10 s without a total),
+ * and at the end "vm: label: SIZE in T s (RATE/s)".  Rate and ETA count
+ * only what moved in this run: the first update's done is where it began
+ * (a resumed download starts at what it had).
  */
 struct log_progress {
-	const char *label;
-	long long start_ms, last_ms;
-	bool active;
+	char label[96];
+	long long start_ms, last_ms, line_ms;
+	uint64_t base, done, total, line_done;
+	bool active, tty, seen, drawn;
 };
-void log_progress_start(struct log_progress *p, const char *label);
+__attribute__((format(printf, 2, 3))) void
+log_progress_start(struct log_progress *p, const char *fmt, ...);
 void log_progress_update(struct log_progress *p, uint64_t done,
 			 uint64_t total);
-void log_progress_end(struct log_progress *p);
+/* The same, as a callback for download and snapshot progress. */
+void log_progress_cb(void *data, uint64_t done, uint64_t total);
+/* ok: the work finished (off a terminal, the summary line is printed). */
+void log_progress_end(struct log_progress *p, bool ok);
+
+/* One progress line into buf; pure, for the tests. */
+void log_progress_format(char *buf, size_t n, const char *label,
+			 uint64_t done, uint64_t base, uint64_t total,
+			 long long elapsed_ms, bool eta);
 
 #endif

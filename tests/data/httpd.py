@@ -7,7 +7,7 @@ request ("GET /path range=... status") to LOGFILE.  /drop/NAME serves NAME
 but cuts the first whole-file answer in the middle, as a dropped
 connection would.  /endless/NAME sends zeros without end and without a
 Content-Length; /huge/NAME announces 1 TiB; /slow/NAME trickles 16 bytes
-a second.
+a second; /paced/NAME serves NAME at 256 KiB a second.
 """
 import email.utils
 import hashlib
@@ -49,6 +49,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except OSError:
             pass
 
+    def paced(self, file):
+        data = open(file, "rb").read()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.note(200)
+        for i in range(0, len(data), 1 << 16):
+            self.wfile.write(data[i:i + (1 << 16)])
+            self.wfile.flush()
+            time.sleep(0.25)
+
     def do_GET(self):
         path = self.path
         if path.startswith("/endless/"):
@@ -57,6 +68,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.stream(bytes(1 << 16), 0, 1 << 40)
         if path.startswith("/slow/"):
             return self.stream(b"x" * 16, 1)
+        if path.startswith("/paced/"):
+            return self.paced(os.path.join(ROOT, os.path.basename(path)))
         drop = path.startswith("/drop/")
         name = path[len("/drop/"):] if drop else path.lstrip("/")
         file = os.path.join(ROOT, os.path.basename(name))

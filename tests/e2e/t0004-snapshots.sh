@@ -254,5 +254,15 @@ test_expect "a progress bar on a terminal, none otherwise" '
 	vm @backup notty 2>err && lacks err "%"
 '
 
+test_expect "off a terminal @backup and @restore print a start and a summary line; -q none" '
+	vm -q --no-uefi -D VIRT=64M:raw @create P &&
+	head -c 20000000 /dev/urandom | dd of=.work/disk-0.img conv=notrunc status=none &&
+	vm @backup 2>err && contains err "^vm: backup S0: started (19.1 MiB)$" &&
+	contains err "^vm: backup S0: 19.1 MiB in [0-9.]* s (.*/s)$" &&
+	vm @restore 2>err && contains err "^vm: restore S0: started (" &&
+	contains err "^vm: restore S0: .* in [0-9.]* s (.*/s)$" &&
+	vm -q @backup 2>err && test ! -s err && vm -q @restore 2>err && test ! -s err
+'
+
 test_done
 

@@ -100,6 +100,18 @@ test_expect "download_timeout bounds a download that trickles" '
 	contains err "not done within download_timeout (3 s" && test ! -e s
 '
 
+test_expect "off a terminal: a start line, a line every 10 s and 10%, a summary; -q: none" '
+	rm -rf "$XDG_CACHE_HOME/vm/downloads" &&
+	vm --no-uefi @create T "$URL/paced/x.iso" 2>err &&
+	contains err "^vm: ISO: started (2.9 MiB)$" &&
+	contains err "^vm: ISO  *[0-9]*%  .* / 2.9 MiB  .*/s  ETA " &&
+	test "$(grep -c "^vm: ISO  " err)" -le 2 &&
+	contains err "^vm: ISO: 2.9 MiB in [0-9.]* s (.*/s)$" &&
+	lacks err "$(printf "\r")" &&
+	rm -rf "$XDG_CACHE_HOME/vm/downloads" &&
+	vm -q --no-uefi -d "$PWD/q" @create Q "$URL/x.iso" 2>err && test ! -s err
+'
+
 test_expect "a progress bar on a terminal while downloading" '
 	rm -rf "$XDG_CACHE_HOME/vm/downloads" &&
 	script -qec "\"$VM_BIN\" --no-uefi @create T $URL/x.iso" /dev/null >tty.out &&
