@@ -379,15 +379,15 @@ int cmd_inspect(struct vm_ctx *ctx, int argc, char **argv)
 	int pfd[2], st, ret = 1, r;
 	pid_t pid;
 
-	if (!ctx->workdir || !vm_count_disks(ctx)) {
-		log_error("cannot inspect %s: it has no disks (@create it, or @restore a snapshot)",
-			  ctx->conf.name);
-		return 1;
-	}
 	if (argc > 0 && argv[0][0] != '/') {
 		log_error("@inspect PATH wants an absolute path in the guest, not '%s'",
 			  argv[0]);
 		return 2;
+	}
+	if (!ctx->workdir || !vm_count_disks(ctx)) {
+		log_error("cannot inspect %s: it has no disks (@create it, or @restore a snapshot)",
+			  ctx->conf.name);
+		return 1;
 	}
 	r = launch_resolve_accel(ctx, &note);
 	if (r)

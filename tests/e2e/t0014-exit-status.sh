@@ -1,0 +1,60 @@
+#!/bin/bash
+# Every exit status of README's table, as a pipeline sees it.
+. "$(dirname "$0")/../lib.sh"
+
+[ -f "$(rescue_iso)" ] || {
+	echo "not ok 1 - no rescue image: run make rescue"
+	exit 1
+}
+
+# status CMD...: print the exit status of CMD (never fails itself)
+status() {
+	check_args status "CMD..." 1 - "$@" &&
+	local rc=0 &&
+	{ "$@" >/dev/null 2>&1 || rc=$?; } &&
+	echo $rc
+}
+
+test_expect "0: every verb succeeded" '
+	test "$(status vm --no-uefi @create T @backup @snapshots)" = 0
+'
+
+test_expect "1: a verb failed, a settings file is wrong, the VM is busy or missing" '
+	test "$(status vm -d "$PWD/nowhere" @run)" = 1 &&
+	vm --no-uefi @create T && test "$(status vm @restore)" = 1 &&
+	printf "[vm]\ncores = many\n" >"$VM_SYSTEM_CONFIG" &&
+	test "$(status vm @snapshots)" = 1 && rm "$VM_SYSTEM_CONFIG" &&
+	{ flock -n .lock sleep 20 & } && locker=$! &&
+	wait_for 5 sh -c "! flock -n .lock true" &&
+	test "$(status vm @backup)" = 1 && kill $locker
+'
+
+test_expect "2: usage errors, bad names and typos included" '
+	for c in "@bogus" "--bogus @run" "snapshot" "--cores @run" \
+		"-c 0 @run" "@create" "@create ../x" "@job ../x" \
+		"@backup LAST" "@inspect relative/path"; do
+		s=$(status vm $c) &&
+		if [ "$s" != 2 ]; then
+			echo "vm $c: $s, not 2" >&2 && exit 1
+		fi || exit 1
+	done
+'
+
+test_expect "3: @status of a VM that is not running" '
+	vm --no-uefi @create T && test "$(status vm @status)" = 3
+'
+
+test_expect "N: the job's own status; 124: a timeout; 128+N: a signal" '
+	vm --no-uefi -D AHCI=1G @create J &&
+	printf "exit 7\n" >seven.job &&
+	test "$(status vm @job seven)" = 7 &&
+	printf "exit 5\n" >five.pre && printf "true\n" >five.job &&
+	test "$(status vm @job five)" = 5 &&
+	printf "sleep 30\n" >slow.pre && printf "true\n" >slow.job &&
+	test "$(status vm -t 1 @job slow)" = 124 &&
+	{ "$VM_BIN" @job slow >/dev/null 2>&1 & } && pid=$! &&
+	wait_for 10 pgrep -f "sleep 30" && kill -TERM $pid &&
+	rc=0 && { wait $pid || rc=$?; } && test $rc = 143
+'
+
+test_done
