@@ -300,7 +300,9 @@ static int worker_tmpdir(char **dir, struct strvec *env)
 		     cache && *cache ? cache : tmp && *tmp ? tmp : "/var/tmp");
 	strvec_pushf(env, "LIBGUESTFS_TMPDIR=%s", d);
 	strvec_pushf(env, "TMPDIR=%s", d);
-	strvec_pushf(env, "XDG_RUNTIME_DIR=%s", d);
+	/* a socket path has 108 bytes: a long TMPDIR keeps the default */
+	if (strlen(d) + sizeof("/libguestfsXXXXXX/guestfsd.sock") <= 108)
+		strvec_pushf(env, "XDG_RUNTIME_DIR=%s", d);
 	*dir = d;
 	return 0;
 }

@@ -316,6 +316,14 @@ static int open_vm(struct vm_ctx *ctx, const char *hostdir_opt,
 	if (need_lock && !ctx->dry_run) {
 		int r = vm_lock(ctx);
 
+		/*
+		 * Whoever holds the lock owns a directory two @create made at
+		 * once: without it, remove nothing.
+		 */
+		if (r) {
+			free(ctx->made_dir);
+			ctx->made_dir = NULL;
+		}
 		if (r == -EBUSY) {
 			if (!refuse_running(ctx))
 				log_error("VM in %s is busy: another vm is using it",

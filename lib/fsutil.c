@@ -194,7 +194,15 @@ int fs_mkdir_p(const char *path, mode_t mode)
 	return r;
 }
 
-static int rm_rf_at(int parent, const char *name)
+/*
+ * Deeper than this, a directory is moved up into the top one (the guest
+ * may leave a tree thousands of levels deep in OUTDIR: one fd and one
+ * stack frame a level would run out), and removed from there.
+ */
+#define RM_DEPTH 16
+
+static int rm_rf_at(int parent, const char *name, int depth, int top,
+		    unsigned *moved)
 {
 	struct stat st;
 	DIR *d;
@@ -206,6 +214,13 @@ static int rm_rf_at(int parent, const char *name)
 	if (!S_ISDIR(st.st_mode))
 		return unlinkat(parent, name, 0) < 0 && errno != ENOENT ?
 			       -errno : 0;
+	if (depth >= RM_DEPTH && top >= 0) {
+		char up[32];
+
+		snprintf(up, sizeof(up), ".rm-%u", (*moved)++);
+		if (renameat(parent, name, top, up) == 0)
+			return 0;	/* the top's next pass removes it */
+	}
 	fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 		    O_CLOEXEC);
 	if (fd < 0)
@@ -216,14 +231,23 @@ static int rm_rf_at(int parent, const char *name)
 		close(fd);
 		return r;
 	}
-	while ((e = readdir(d))) {
-		int rr;
+	for (;;) {
+		unsigned before = *moved;
 
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		rr = rm_rf_at(dirfd(d), e->d_name);
-		if (rr && !r)
-			r = rr;
+		while ((e = readdir(d))) {
+			int rr;
+
+			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+				continue;
+			rr = rm_rf_at(dirfd(d), e->d_name, depth + 1,
+				      top >= 0 ? top : dirfd(d), moved);
+			if (rr && !r)
+				r = rr;
+		}
+		/* the top directory takes what was moved up: go again */
+		if (top >= 0 || *moved == before || r)
+			break;
+		rewinddir(d);
 	}
 	closedir(d);
 	if (unlinkat(parent, name, AT_REMOVEDIR) < 0 && errno != ENOENT &&
@@ -234,7 +258,9 @@ static int rm_rf_at(int parent, const char *name)
 
 int fs_rm_rf(const char *path)
 {
-	return rm_rf_at(AT_FDCWD, path);
+	unsigned moved = 0;
+
+	return rm_rf_at(AT_FDCWD, path, 0, -1, &moved);
 }
 
 int fs_copy_file(const char *src, const char *dst, mode_t mode)
@@ -497,7 +523,9 @@ void fs_tail(const char *path, int n, struct strbuf *out)
 	}
 	all.len = (size_t)got;
 	all.buf[all.len] = '\0';
-	all.len = strlen(all.buf);	/* a NUL is where text ends */
+	for (i = 0; i < all.len; i++)	/* the last lines, NULs or not */
+		if (!all.buf[i])
+			all.buf[i] = ' ';
 	strbuf_trim_trailing(&all);
 	for (i = all.len; i > 0; i--) {
 		if (all.buf[i - 1] == '\n' && ++lines >= n)

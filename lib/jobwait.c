@@ -1,6 +1,7 @@
 #include "jobwait.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -58,7 +59,13 @@ static int write_until(int fd, const char *buf, size_t len,
 			return -ETIMEDOUT;
 		if (poll(&p, 1, left > 1000 ? 1000 : (int)left) == 0)
 			continue;
-		k = write(fd, buf + *done, len - *done);
+		/*
+		 * POLLOUT on a pipe promises room for PIPE_BUF bytes only: a
+		 * larger write() to a stalled reader would block past the
+		 * deadline.
+		 */
+		k = write(fd, buf + *done,
+			  len - *done < PIPE_BUF ? len - *done : PIPE_BUF);
 		if (k < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (k <= 0)

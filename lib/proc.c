@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <linux/close_range.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "fsutil.h"
@@ -369,21 +370,66 @@ void proc_kill_group(pid_t pid)
 		foreground = 0;
 }
 
+/*
+ * A child in a group of its own that uses the terminal (a password
+ * prompt, read </dev/tty) would be stopped by SIGTTIN: while it runs, its
+ * group is the terminal's foreground, as a shell's job is.  Only when we
+ * are the foreground ourselves.  Returns the terminal's fd, or -1.
+ */
+static int give_terminal(pid_t pgrp)
+{
+	int fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0)
+		return -1;
+	if (tcgetpgrp(fd) != getpgrp() || tcsetpgrp(fd, pgrp) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void take_terminal_back(int fd)
+{
+	sigset_t ttou, old;
+
+	if (fd < 0)
+		return;
+	/* from the background, tcsetpgrp() would stop us with SIGTTOU */
+	sigemptyset(&ttou);
+	sigaddset(&ttou, SIGTTOU);
+	sigprocmask(SIG_BLOCK, &ttou, &old);
+	tcsetpgrp(fd, getpgrp());
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	close(fd);
+}
+
 int proc_run(char *const argv[], const struct proc_opts *o, int timeout_ms)
 {
+	bool group = o && o->new_pgrp && !o->new_session;
 	pid_t pid;
-	int r, st;
+	int r, st, tty = -1;
 
 	r = proc_spawn(argv, o, &pid);
 	if (r)
 		return r;
 	/* A child in its own group gets our signals with its group. */
-	proc_set_foreground(o && o->new_pgrp ? -pid : pid);
+	proc_set_foreground(group ? -pid : pid);
+	if (group)
+		tty = give_terminal(pid);
 	r = proc_wait(pid, timeout_ms, &st);
+	take_terminal_back(tty);
 	proc_set_foreground(0);
 	if (r) {
 		proc_terminate(pid, PROC_GRACE_MS);
 		return r;
+	}
+	/* Ctrl-C went to the child's group, not to us: it is ours too. */
+	if (tty >= 0 && WIFSIGNALED(st) &&
+	    (WTERMSIG(st) == SIGINT || WTERMSIG(st) == SIGQUIT)) {
+		if (!interrupted)
+			interrupted = SIGINT;
+		return -EINTR;
 	}
 	return proc_exit_code(st);
 }

@@ -12,6 +12,7 @@
 #include "backups.h"
 #include "fsutil.h"
 #include "proc.h"
+#include "runstate.h"
 
 /* The reference's guest.env as a guest.conf, for a VM that has none. */
 static int convert_guest_env(struct vm_ctx *ctx, const char *env,
@@ -188,20 +189,26 @@ int restore_check(const struct vm_ctx *ctx, const char *confdir,
 		strbuf_addf(err, "its settings do not load: %s", m);
 		goto out;
 	}
-	/* vm.defaults, when there is one, splits into QEMU's words */
-	{
-		const char *const dirs[] = { confdir, NULL };
+	/*
+	 * vm.defaults, when there is one, splits into QEMU's words: that of
+	 * confdir and the one the snapshot brings (a legacy snapshot's
+	 * settings are checked in HOSTDIR, its vm.defaults comes with it).
+	 */
+	for (i = 0; i < 2 && !r; i++) {
+		const char *const dirs[] = { i ? diskdir : confdir, NULL };
 		struct strvec words = STRVEC_INIT;
 		char *found = NULL;
 
+		if (i && !strcmp(diskdir, confdir))
+			break;
 		r = qemu_read_defaults(dirs, &words, &found, &e);
 		strvec_clear(&words);
 		free(found);
 		if (r) {
-			const char *m = e.buf;
-			size_t dl = strlen(confdir);
+			const char *m = e.buf, *base = dirs[0];
+			size_t dl = strlen(base);
 
-			if (hide_dir && !strncmp(m, confdir, dl) &&
+			if ((hide_dir || i) && !strncmp(m, base, dl) &&
 			    m[dl] == '/')
 				m += dl + 1;
 			strbuf_addstr(err, m);
@@ -293,6 +300,16 @@ static void remove_old_workdir(const char *old)
 	free(doomed);
 }
 
+/* By inode: TMPDIR=/tmp/ or a symlinked TMPDIR must not fool it. */
+static bool same_dir(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	if (stat(a, &sa) < 0 || stat(b, &sb) < 0)
+		return !strcmp(a, b);
+	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 static void sweep_killed(const struct vm_ctx *ctx, const char *mine)
 {
 	char *parent = xstrdup(mine), *slash = strrchr(parent, '/');
@@ -319,8 +336,8 @@ static void sweep_killed(const struct vm_ctx *ctx, const char *mine)
 		if (str_ends_with(e->d_name, DOOMED) && lstat(p, &st) == 0 &&
 		    S_ISDIR(st.st_mode) && st.st_uid == geteuid())
 			fs_rm_rf(p);
-		else if (strcmp(p, mine) &&
-		    (!ctx->workdir || strcmp(p, ctx->workdir)) &&
+		else if (!same_dir(p, mine) &&
+		    (!ctx->workdir || !same_dir(p, ctx->workdir)) &&
 		    lstat(p, &st) == 0 && S_ISDIR(st.st_mode) &&
 		    st.st_uid == geteuid() && lstat(m, &st) == 0 &&
 		    S_ISREG(st.st_mode) && st.st_size < 4096 &&
@@ -401,11 +418,16 @@ static int swap_in(struct vm_ctx *ctx, const char *dir)
 		DIR *d;
 		struct dirent *e;
 
-		/* Old disks the snapshot does not have must go too. */
+		/*
+		 * Old disks the snapshot does not have must go too, and so
+		 * must a saved-state of the old disks: the next @run would
+		 * resume that RAM on the restored disks.
+		 */
 		d = opendir(ctx->hostdir);
 		while (d && (e = readdir(d))) {
-			if (str_starts_with(e->d_name, "disk-") &&
-			    str_ends_with(e->d_name, ".img")) {
+			if ((str_starts_with(e->d_name, "disk-") &&
+			     str_ends_with(e->d_name, ".img")) ||
+			    !strcmp(e->d_name, SAVED_STATE)) {
 				char *p = vm_host_path(ctx, e->d_name);
 
 				unlink(p);

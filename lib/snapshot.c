@@ -349,6 +349,20 @@ static int link_unnamed(int fd, const char *tmp, const char *path)
 	return linkat(fd, "", AT_FDCWD, path, AT_EMPTY_PATH) < 0 ? -errno : 0;
 }
 
+/*
+ * Ctrl-C on a terminal reaches pigz too (it is in vm's process group):
+ * whatever libarchive then says, the cause is the interrupt, not the
+ * archive.
+ */
+static int interrupted_instead(int r, struct strbuf *err)
+{
+	if (!r || r == -EINTR || !proc_interrupted())
+		return r;
+	strbuf_reset(err);
+	strbuf_addstr(err, "interrupted");
+	return -EINTR;
+}
+
 int snap_write(const char *path, const struct snap_file *files, int n,
 	       const char *description, time_t ts, const char *compressor,
 	       int level, const struct snap_progress *progress,
@@ -430,6 +444,7 @@ int snap_write(const char *path, const struct snap_file *files, int n,
 				    strerror(-r));
 	}
 out:
+	r = interrupted_instead(r, err);
 	if (r == -EIO && (archive_errno(a) == ENOSPC || fs_full(path)))
 		r = -ENOSPC;
 	if (r == -ENOSPC || r == -EDQUOT) {
@@ -916,6 +931,7 @@ int snap_extract(const char *path, const char *dir,
 		strbuf_addf(err, "%s: %s", dir, strerror(-r));
 	}
 out:
+	r = interrupted_instead(r, err);
 	if (r == -ENOSPC || r == -EDQUOT) {
 		r = -ENOSPC;
 		no_space(dir, err);
@@ -1108,7 +1124,19 @@ int snap_extract_legacy(const char *srcdir, const char *dir,
 			plain = xasprintf("%.*s", (int)strlen(e->d_name) - 3,
 					  e->d_name);
 			dst = xasprintf("%s/%s", dir, plain);
-			r = gunzip_sparse(src, dst, &done, total, progress, err);
+			/* a link to /dev/zero, a FIFO, a raw image: refused */
+			{
+				struct strbuf why = STRBUF_INIT;
+
+				r = gzip_check_magic(src, &why);
+				if (r)
+					strbuf_addf(err, "%s: %s", e->d_name,
+						    why.buf);
+				strbuf_release(&why);
+			}
+			if (!r)
+				r = gunzip_sparse(src, dst, &done, total,
+						  progress, err);
 			disks++;
 			free(plain);
 		} else if (!strcmp(e->d_name, "guest.env") ||

@@ -226,6 +226,7 @@ char *vm_host_path(const struct vm_ctx *ctx, const char *name)
 
 int vm_find_workdir(struct vm_ctx *ctx, struct strbuf *err)
 {
+	struct stat st;
 	char buf[PATH_MAX], back[PATH_MAX];
 	char *link, *w, *hl, *b;
 	ssize_t n, m;
@@ -244,10 +245,21 @@ int vm_find_workdir(struct vm_ctx *ctx, struct strbuf *err)
 		return 0;
 	buf[n] = '\0';
 	w = fs_realpath(buf);
-	if (!fs_is_dir(w)) {
-		/* Gone (a reboot emptied TMPDIR): the snapshot is the VM. */
+	if (stat(w, &st) < 0) {
+		int e = errno;
+
 		free(w);
-		return 0;
+		/* Gone (a reboot emptied TMPDIR): the snapshot is the VM. */
+		if (e == ENOENT || e == ENOTDIR)
+			return 0;
+		/* there but out of reach (EIO, ESTALE): never a new one */
+		strbuf_addf(err, "working directory %s: %s", buf, strerror(e));
+		return -EIO;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		strbuf_addf(err, "working directory %s is not a directory", w);
+		free(w);
+		return -EIO;
 	}
 	/* Only a directory that names us back is ours. */
 	hl = xasprintf("%s/.host", w);

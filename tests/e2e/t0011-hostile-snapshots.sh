@@ -42,7 +42,9 @@ unchanged() {
 # "vm @VERB", "vm: cannot WHAT...", and the chain's "@VERB failed"
 one_line() {
 	check_args one_line "FILE VERB WHAT" 3 3 "$@" &&
-	if [ "$(grep -cv "^vm: @$2 failed" "$1")" -ne 1 ]; then
+	# (progress lines for logs aside: "vm: restore S0: started (SIZE)")
+	if [ "$(grep -v "^vm: @$2 failed" "$1" |
+		grep -cEv "^vm: (backup|restore) [^ ]*(: started|  +[0-9]+%)")" -ne 1 ]; then
 		sed 's/^/|  /' "$1" >&2 &&
 		echo "$1 is not one line (above)" >&2 && return 1
 	fi &&

@@ -80,4 +80,20 @@ test_expect "SIGTERM during .post" '
 	test -e post.flag
 '
 
+test_expect "on a terminal, .pre may read it, and Ctrl-C there stops vm too" '
+	vm --no-uefi -D AHCI=1G @create J &&
+	printf "read -r -t 20 line </dev/tty && echo \"got=\$line\" >got\n" >ask.pre &&
+	printf "true\n" >ask.job &&
+	{ sleep 2 && echo hello; } |
+		timeout -k 2 40 script -qec "\"$VM_BIN\" -t 30 @job ask" /dev/null >out &&
+	test "$(cat got)" = got=hello &&
+	marker=3000.$$$RANDOM && printf "sleep $marker\n" >slow.pre &&
+	printf "true\n" >slow.job && rc=0 &&
+	{ { sleep 3 && printf "\003"; } |
+		timeout -k 2 40 script -qec "\"$VM_BIN\" @job slow" /dev/null >out ||
+		rc=$?; } &&
+	test $rc = 130 && contains out "slow.pre was interrupted" &&
+	! pgrep -f "sleep $marker" && no_qemu
+'
+
 test_done
