@@ -103,6 +103,12 @@ static int read_file(int dirfd, const char *name, int flags, size_t max,
 	size_t total = 0;
 	int fd, r = 0;
 
+	/* opening some devices does things: look before, check after */
+	if (fstatat(dirfd, name, &st,
+		    flags & O_NOFOLLOW ? AT_SYMLINK_NOFOLLOW : 0) == 0 &&
+	    !S_ISREG(st.st_mode))
+		return S_ISDIR(st.st_mode) ? -EISDIR :
+		       S_ISLNK(st.st_mode) ? -ELOOP : -EINVAL;
 	fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK |
 		    O_NOCTTY | flags);
 	if (fd < 0)

@@ -346,7 +346,8 @@ void proc_terminate(pid_t pid, int grace_ms)
 
 		nanosleep(&ts, NULL);
 	}
-	if (!reaped || group) {
+	/* an empty group's id may be anyone's again: leave it alone */
+	if (!reaped || (group && group_alive(pid))) {
 		kill(group ? -pid : pid, SIGKILL);
 		while (!reaped && waitpid(pid, &st, 0) < 0 && errno == EINTR)
 			;
