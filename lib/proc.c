@@ -425,6 +425,12 @@ int proc_run(char *const argv[], const struct proc_opts *o, int timeout_ms)
 		proc_terminate(pid, PROC_GRACE_MS);
 		return r;
 	}
+	/*
+	 * A signal to vm that ended the child before vm saw it: the child's
+	 * "killed by SIGTERM" is vm's interrupt, not the script's failure.
+	 */
+	if (interrupted)
+		return -EINTR;
 	/* Ctrl-C went to the child's group, not to us: it is ours too. */
 	if (tty >= 0 && WIFSIGNALED(st) &&
 	    (WTERMSIG(st) == SIGINT || WTERMSIG(st) == SIGQUIT)) {
