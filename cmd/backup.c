@@ -191,11 +191,16 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 	}
 	dir = vm_host_path(ctx, "backups");
 	final = xasprintf("%s/%s.tar.gz", dir, name);
+	jset_str(ctx->result, "name", name);
+	jset_str(ctx->result, "file", final);
+	jset_str(ctx->result, "description", argc > 1 ? argv[1] : "");
+	jset(ctx->result, "files", jstrv((const char *const *)names.v,
+					 names.nr));
 	if (ctx->dry_run) {
 		char *list_s = strvec_join(&names, " ", true);
 
-		printf("snapshot %s (level %u): %s\n", final,
-		       ctx->conf.compress_level, list_s);
+		say_dry(ctx, "snapshot %s (level %u): %s", final,
+			ctx->conf.compress_level, list_s);
 		free(list_s);
 		ret = 0;
 		goto out;
@@ -235,6 +240,12 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 		log_error("snapshot %s is stored, but LAST could not be moved: %s",
 			  name, strerror(-r));
 		goto out;
+	}
+	{
+		struct stat st;
+
+		if (stat(final, &st) == 0)
+			jset_int(ctx->result, "size", (int64_t)st.st_size);
 	}
 	log_info("snapshot %s of %s stored in %s (%d disk%s)", name,
 		 ctx->conf.name, final, ndisks, ndisks == 1 ? "" : "s");

@@ -81,7 +81,7 @@ static int make_disks(struct vm_ctx *ctx, struct strvec *made)
 		if (ctx->dry_run) {
 			char *j = strvec_join(&av, " ", true);
 
-			printf("%s\n", j);
+			say_dry(ctx, "%s", j);
 			free(j);
 			strvec_clear(&av);
 			free(path);
@@ -108,6 +108,19 @@ static int make_disks(struct vm_ctx *ctx, struct strvec *made)
 		free(size);
 	}
 	return r;
+}
+
+/* --json: the VM made, and the files made for it. */
+static void report(struct vm_ctx *ctx, const struct strvec *made)
+{
+	jset_str(ctx->result, "name", ctx->conf.name);
+	jset_str(ctx->result, "hostdir", ctx->hostdir);
+	jset_str(ctx->result, "workdir", ctx->workdir);
+	jset_str(ctx->result, "bootimage", *ctx->conf.bootimage ?
+					   ctx->conf.bootimage : NULL);
+	jset_bool(ctx->result, "uefi", ctx->conf.uefi);
+	jset(ctx->result, "files", jstrv((const char *const *)made->v,
+					 made->nr));
 }
 
 int cmd_create(struct vm_ctx *ctx, int argc, char **argv)
@@ -222,6 +235,7 @@ int cmd_create(struct vm_ctx *ctx, int argc, char **argv)
 		goto fail;
 	}
 	wrote_conf = true;
+	report(ctx, &made);
 	log_info("created %s in %s (working files in %s)", name, ctx->hostdir,
 		 ctx->workdir);
 	r = 0;

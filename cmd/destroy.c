@@ -45,7 +45,7 @@ static int destroy_inplace(struct vm_ctx *ctx, int *removed)
 			continue;
 		p = vm_work_path(ctx, e->d_name);
 		if (ctx->dry_run) {
-			printf("rm -rf %s\n", p);
+			say_dry(ctx, "rm -rf %s", p);
 			free(p);
 			continue;
 		}
@@ -71,6 +71,7 @@ int cmd_destroy(struct vm_ctx *ctx, int argc, char **argv)
 		/* A .work link whose directory is gone (reboot, tmp cleaner). */
 		if (fs_is_symlink(link) && !ctx->dry_run)
 			unlink(link);
+		jset_bool(ctx->result, "destroyed", false);
 		log_info("%s has no working files: nothing to destroy",
 			 ctx->conf.name);
 		free(link);
@@ -81,7 +82,8 @@ int cmd_destroy(struct vm_ctx *ctx, int argc, char **argv)
 		if (ctx->dry_run)
 			goto out;
 	} else if (ctx->dry_run) {
-		printf("rm -rf %s\nrm -f %s\n", ctx->workdir, link);
+		say_dry(ctx, "rm -rf %s", ctx->workdir);
+		say_dry(ctx, "rm -f %s", link);
 		goto out;
 	} else {
 		r = fs_rm_rf(ctx->workdir);
@@ -95,6 +97,8 @@ int cmd_destroy(struct vm_ctx *ctx, int argc, char **argv)
 		free(link);
 		return 1;
 	}
+	jset_bool(ctx->result, "destroyed", true);
+	jset_str(ctx->result, "workdir", ctx->workdir);
 	log_info("destroyed the working files of %s (%s)", ctx->conf.name,
 		 ctx->workdir);
 	free(ctx->workdir);

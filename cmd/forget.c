@@ -31,7 +31,7 @@ int cmd_forget(struct vm_ctx *ctx, int argc, char **argv)
 		log_error("cannot forget %s: LAST points to it (make a newer snapshot, or point LAST elsewhere with @last NAME)",
 			  b->name);
 	} else if (ctx->dry_run) {
-		printf("rm -rf %s\n", b->path);
+		say_dry(ctx, "rm -rf %s", b->path);
 		ret = 0;
 	} else {
 		r = fs_rm_rf(b->path);
@@ -39,6 +39,8 @@ int cmd_forget(struct vm_ctx *ctx, int argc, char **argv)
 			log_error("cannot forget %s: %s", b->name, strerror(-r));
 		else
 			log_info("forgot snapshot %s", b->name);
+		jset_str(ctx->result, "name", b->name);
+		jset_str(ctx->result, "removed", b->path);
 		ret = r ? 1 : 0;
 	}
 	free(last);

@@ -24,37 +24,29 @@
 /* libguestfs is given this long unless --timeout says otherwise. */
 #define INSPECT_TIMEOUT_S 600
 
+/* Text for people, or (json) one object per OS or filesystem. */
 struct out {
 	struct strbuf text;
 	bool json;
-	bool first;
+	struct json_object *cur;
 };
 
 static void field(struct out *o, const char *key, const char *val)
 {
 	if (!val)
 		val = "";
-	if (o->json) {
-		strbuf_addstr(&o->text, o->first ? "" : ", ");
-		strbuf_add_json(&o->text, key);
-		strbuf_addstr(&o->text, ": ");
-		strbuf_add_json(&o->text, val);
-	} else {
+	if (o->json)
+		jset_str(o->cur, key, val);
+	else
 		strbuf_addf(&o->text, "  %-13s %s\n", key, val);
-	}
-	o->first = false;
 }
 
 static void num_field(struct out *o, const char *key, long long v)
 {
-	if (o->json) {
-		strbuf_addstr(&o->text, o->first ? "" : ", ");
-		strbuf_add_json(&o->text, key);
-		strbuf_addf(&o->text, ": %lld", v);
-	} else {
+	if (o->json)
+		jset_int(o->cur, key, v);
+	else
 		strbuf_addf(&o->text, "  %-13s %lld\n", key, v);
-	}
-	o->first = false;
 }
 
 static void free_list(char **l)
@@ -96,10 +88,7 @@ static void describe_os(guestfs_h *g, const char *root, struct out *o)
 	struct strbuf mounts = STRBUF_INIT;
 	size_t i;
 
-	o->first = true;
-	if (o->json)
-		strbuf_addstr(&o->text, "{");
-	else
+	if (!o->json)
 		strbuf_addf(&o->text, "os %s\n", root);
 	field(o, "root", root);
 #define STR(key, call)                                                       \
@@ -123,7 +112,6 @@ static void describe_os(guestfs_h *g, const char *root, struct out *o)
 	field(o, "mountpoints", mounts.buf);
 	strbuf_release(&mounts);
 	free_list(mp);
-	strbuf_addstr(&o->text, o->json ? "}" : "");
 }
 
 static void describe_fs(guestfs_h *g, const char *dev, const char *type,
@@ -133,10 +121,7 @@ static void describe_fs(guestfs_h *g, const char *dev, const char *type,
 	char *label, *uuid;
 	long long size;
 
-	o->first = true;
-	if (o->json)
-		strbuf_addstr(&o->text, "{");
-	else
+	if (!o->json)
 		strbuf_addf(&o->text, "filesystem %s\n", dev);
 	field(o, "device", dev);
 	field(o, "type", type);
@@ -156,7 +141,6 @@ static void describe_fs(guestfs_h *g, const char *dev, const char *type,
 	num_field(o, "used", sv ? (long long)((sv->blocks - sv->bfree) *
 					      sv->bsize) : 0);
 	guestfs_free_statvfs(sv);
-	strbuf_addstr(&o->text, o->json ? "}" : "");
 }
 
 /*
@@ -167,7 +151,10 @@ static void describe_fs(guestfs_h *g, const char *dev, const char *type,
 static int inspect_worker(const char *accel, bool json, const char *path,
 			  int ndisks, char **disks, int fd)
 {
-	struct out o = { STRBUF_INIT, json, true };
+	struct out o = { STRBUF_INIT, json, NULL };
+	struct json_object *all = json ? json_object_new_object() : NULL;
+	struct json_object *oses = json_object_new_array();
+	struct json_object *fsa = json_object_new_array();
 	guestfs_h *g = guestfs_create();
 	char **roots = NULL, **fss = NULL;
 	const char *tcg[] = { "force_tcg", NULL };
@@ -222,22 +209,24 @@ static int inspect_worker(const char *accel, bool json, const char *path,
 		ret = 0;
 		goto out;
 	}
-	strbuf_addstr(&o.text, o.json ? "{\"os\": [" : "");
 	for (i = 0; roots && roots[i]; i++) {
-		if (o.json && i)
-			strbuf_addstr(&o.text, ", ");
+		o.cur = json_object_new_object();
 		describe_os(g, roots[i], &o);
+		json_object_array_add(oses, o.cur);
 	}
-	if (!roots || !roots[0])
-		strbuf_addstr(&o.text, o.json ? "" : "no operating system found\n");
-	strbuf_addstr(&o.text, o.json ? "], \"filesystems\": [" : "");
+	if ((!roots || !roots[0]) && !o.json)
+		strbuf_addstr(&o.text, "no operating system found\n");
 	fss = guestfs_list_filesystems(g);
 	for (k = 0; fss && fss[k]; k += 2) {
-		if (o.json && k)
-			strbuf_addstr(&o.text, ", ");
+		o.cur = json_object_new_object();
 		describe_fs(g, fss[k], fss[k + 1], &o);
+		json_object_array_add(fsa, o.cur);
 	}
-	strbuf_addstr(&o.text, o.json ? "]}\n" : "");
+	if (all) {
+		jset(all, "os", json_object_get(oses));
+		jset(all, "filesystems", json_object_get(fsa));
+		strbuf_addf(&o.text, "%s\n", jline(all));
+	}
 	ret = roots && roots[0] ? 0 : 3;
 out:
 	if (o.text.len && write(fd, o.text.buf, o.text.len) < 0)
@@ -247,6 +236,9 @@ out:
 	guestfs_shutdown(g);
 	guestfs_close(g);
 	strbuf_release(&o.text);
+	json_object_put(all);
+	json_object_put(oses);
+	json_object_put(fsa);
 	return ret;
 }
 
@@ -368,6 +360,34 @@ static void remove_sockdirs(const struct strvec *dirs)
 	}
 }
 
+/*
+ * --json: the worker's {"os": [...], "filesystems": [...]} as the result;
+ * for PATH, the file as text (see README: "binary" when it was not).
+ */
+static int report(struct vm_ctx *ctx, const char *path,
+		  const struct strbuf *out)
+{
+	struct json_object *w;
+
+	if (path) {
+		jset_str(ctx->result, "path", path);
+		jset_int(ctx->result, "size", (int64_t)out->len);
+		jset_str(ctx->result, "content", out->buf);
+		jset_bool(ctx->result, "binary",
+			  strlen(out->buf) != out->len || !utf8_is_valid(out->buf));
+		return 0;
+	}
+	w = json_tokener_parse(out->buf);
+	if (!w || !json_object_is_type(w, json_type_object)) {
+		json_object_put(w);
+		return -1;
+	}
+	json_object_object_foreach(w, key, val)
+		jset(ctx->result, key, json_object_get(val));
+	json_object_put(w);
+	return 0;
+}
+
 int cmd_inspect(struct vm_ctx *ctx, int argc, char **argv)
 {
 	struct strvec env = STRVEC_INIT;
@@ -400,8 +420,8 @@ int cmd_inspect(struct vm_ctx *ctx, int argc, char **argv)
 	if (r)
 		return 1;
 	if (ctx->dry_run) {
-		printf("inspect %s read-only with libguestfs (%s)\n",
-		       ctx->workdir, ctx->accel);
+		say_dry(ctx, "inspect %s read-only with libguestfs (%s)",
+			ctx->workdir, ctx->accel);
 		return 0;
 	}
 	r = worker_tmpdir(&tmp, &env);
@@ -455,8 +475,13 @@ int cmd_inspect(struct vm_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	r = proc_exit_code(st);
-	if (r == 0 || r == 3) {
-		fputs(out.buf, stdout);
+	if ((r == 0 || r == 3) && ctx->json && report(ctx, argc ? argv[0] : NULL,
+						       &out)) {
+		log_error("cannot inspect %s: the worker's answer is not JSON",
+			  ctx->conf.name);
+	} else if (r == 0 || r == 3) {
+		if (!ctx->json)
+			fwrite(out.buf, 1, out.len, stdout);
 		if (r == 3 && argc > 0)
 			log_error("no operating system found on the disks of %s",
 				  ctx->conf.name);

@@ -232,6 +232,22 @@ static void show_console_tail(struct vm_ctx *ctx)
 	free(path);
 }
 
+/* --json's "outcome": how the rescue's run ended. */
+static const char *outcome_name(enum job_outcome o)
+{
+	static const char *const names[] = {
+		[JOB_DONE] = "done",
+		[JOB_BOOT_TIMEOUT] = "boot_timeout",
+		[JOB_TIMEOUT] = "timeout",
+		[JOB_DIED] = "died",
+		[JOB_BAD_STATUS] = "bad_status",
+		[JOB_INTERRUPTED] = "interrupted",
+		[JOB_ERROR] = "error",
+	};
+
+	return names[o];
+}
+
 static int boot_rescue(struct vm_ctx *ctx, struct job *j)
 {
 	struct vm_conf *c = &ctx->conf;
@@ -301,7 +317,7 @@ static int boot_rescue(struct vm_ctx *ctx, struct job *j)
 	}
 	r = launch_start(ctx, &qargv, "rescue", -1, &pid, &errlog, &dry, &err);
 	if (dry) {
-		printf("%s\n", dry);
+		say_dry(ctx, "%s", dry);
 		free(dry);
 		ret = 0;
 		goto out;
@@ -324,6 +340,8 @@ static int boot_rescue(struct vm_ctx *ctx, struct job *j)
 			 j->name, max.buf);
 		strbuf_release(&max);
 	}
+	jset_str(ctx->result, "accel", ctx->accel);
+	jset_str(ctx->result, "outcome", outcome_name(res.outcome));
 	/* Whatever happened, no rescue outlives the job. */
 	if (res.qemu_exit < 0)
 		proc_terminate(pid, 3000);
@@ -331,6 +349,7 @@ static int boot_rescue(struct vm_ctx *ctx, struct job *j)
 	switch (res.outcome) {
 	case JOB_DONE:
 		ret = res.status;
+		jset_int(ctx->result, "job_status", res.status);
 		if (ret)
 			log_error("job %s failed with status %d (log: %s/job.log)",
 				  j->name, ret, j->outdir);
@@ -393,6 +412,7 @@ int cmd_job(struct vm_ctx *ctx, int argc, char **argv)
 	struct strbuf err = STRBUF_INIT;
 	struct job j;
 	char *dest = NULL, *rescue_conf = NULL;
+	long long t0 = proc_now_ms();
 	bool reload = false;
 	int ret = 1, r;
 
@@ -429,6 +449,8 @@ int cmd_job(struct vm_ctx *ctx, int argc, char **argv)
 		reload = true;
 	}
 	build_env(ctx, &j);
+	jset_str(ctx->result, "job", j.name);
+	jset_str(ctx->result, "script", j.script);
 	if (ctx->dry_run) {
 		ret = boot_rescue(ctx, &j);
 		goto out;
@@ -468,6 +490,15 @@ int cmd_job(struct vm_ctx *ctx, int argc, char **argv)
 out_in:
 	fs_rm_rf(j.indir);
 	record_job(ctx, j.name, ret);
+	jset_int(ctx->result, "seconds", (proc_now_ms() - t0 + 500) / 1000);
+	jset_str(ctx->result, "outdir", j.outdir);
+	if (dest) {
+		char *log = xasprintf("%s/job.log", j.outdir);
+
+		if (fs_exists(log))
+			jset_str(ctx->result, "log", log);
+		free(log);
+	}
 out:
 	/* What NAME.rescue set was for this job alone. */
 	if (reload) {

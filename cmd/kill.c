@@ -24,6 +24,7 @@ int cmd_kill(struct vm_ctx *ctx, int argc, char **argv)
 			log_error("cannot kill %s: %s", ctx->conf.name, err.buf);
 		else
 			log_info("%s is not running", ctx->conf.name);
+		jset_bool(ctx->result, "killed", false);
 		strbuf_release(&err);
 		return r < 0 ? 1 : 0;
 	}
@@ -56,6 +57,8 @@ int cmd_kill(struct vm_ctx *ctx, int argc, char **argv)
 	}
 	if (ctx->supervisor == rs.pid)
 		ctx->supervisor = 0;
+	jset_bool(ctx->result, "killed", true);
+	jset_int(ctx->result, "qemu_pid", rs.qemu_pid);
 	log_info("%s killed", ctx->conf.name);
 	ret = 0;
 out:

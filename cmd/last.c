@@ -23,13 +23,15 @@ int cmd_last(struct vm_ctx *ctx, int argc, char **argv)
 	if (!b)
 		log_error("no snapshot %s (see @snapshots)", argv[0]);
 	else if (ctx->dry_run) {
-		printf("ln -sfn %s %s/backups/LAST\n", b->path, ctx->hostdir);
+		say_dry(ctx, "ln -sfn %s %s/backups/LAST", b->path,
+			ctx->hostdir);
 		ret = 0;
 	}
 	else if (backups_set_last(ctx, b))
 		log_error("cannot move LAST to %s", b->name);
 	else {
 		log_info("LAST is now %s", b->name);
+		jset_str(ctx->result, "last", b->name);
 		ret = 0;
 	}
 	backups_free(list, n);

@@ -1,6 +1,6 @@
 /*
  * @monitor CMD...: an HMP command through QMP (@monitor info status);
- * with --json, CMD is a QMP command in JSON and the reply is printed.
+ * with --json, CMD is a QMP command in JSON and the reply is the result.
  */
 #include "vm.h"
 
@@ -47,11 +47,17 @@ int cmd_monitor(struct vm_ctx *ctx, int argc, char **argv)
 			ret = r == -EINVAL ? 2 : 1;
 			goto out;
 		}
-		printf("%s\n", json_object_to_json_string_ext(
-			reply, JSON_C_TO_STRING_PLAIN |
-			JSON_C_TO_STRING_NOSLASHESCAPE));
-		ret = json_object_object_get_ex(reply, "error", &e) ? 1 : 0;
-		json_object_put(reply);
+		ret = 0;
+		if (json_object_object_get_ex(reply, "error", &e)) {
+			struct json_object *d = NULL;
+
+			json_object_object_get_ex(e, "desc", &d);
+			log_error("@monitor: QEMU says: %s",
+				  d ? json_object_get_string(d) : "error");
+			ret = 1;
+		}
+		/* the reply as QEMU gave it: {"return": ...} or {"error": ...} */
+		jset(ctx->result, "reply", reply);
 		goto out;
 	}
 	r = qmp_hmp(&q, line, MONITOR_TIMEOUT_MS, &out, &err);

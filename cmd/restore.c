@@ -20,9 +20,11 @@ int cmd_restore(struct vm_ctx *ctx, int argc, char **argv)
 		log_error("%s", err.buf);
 		goto out;
 	}
+	jset_str(ctx->result, "name", name);
 	if (ctx->dry_run) {
-		printf("restore %s/backups/%s into %s\n", ctx->hostdir, name,
-		       ctx->inplace ? ctx->hostdir : "a new working directory");
+		say_dry(ctx, "restore %s/backups/%s into %s", ctx->hostdir,
+			name, ctx->inplace ? ctx->hostdir :
+					     "a new working directory");
 		ret = 0;
 		goto out;
 	}
@@ -35,6 +37,7 @@ int cmd_restore(struct vm_ctx *ctx, int argc, char **argv)
 			ret = 128 + proc_interrupted();
 		goto out;
 	}
+	jset_str(ctx->result, "workdir", ctx->workdir);
 	log_info("restored %s from snapshot %s (working files in %s)",
 		 ctx->conf.name, name, ctx->workdir);
 	ret = 0;

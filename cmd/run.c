@@ -131,6 +131,7 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 	char *errlog = NULL, *dry, *last, *iso = NULL;
 	bool firstboot = false, planned = false;
 	pid_t pid;
+	long long t0 = 0;
 	int r, ret = 1;
 
 	if (!ctx->dry_run && runstate_running(ctx->hostdir, &rs, &err) == 1) {
@@ -242,10 +243,11 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 			goto out;
 		}
 	}
+	t0 = proc_now_ms();
 	r = launch_start(ctx, &qargv, "vm", resume_fd, &pid, &errlog, &dry,
 			 &err);
 	if (dry) {
-		printf("%s\n", dry);
+		say_dry(ctx, "%s", dry);
 		free(dry);
 		ret = 0;
 		goto out;
@@ -276,6 +278,9 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 		 plan.q.spice_port ? ", SPICE display" : ", headless",
 		 ctx->workdir);
 	record_start(ctx, &plan, pid, &rs);
+	jset_str(ctx->result, "accel", ctx->accel);
+	jset_int(ctx->result, "qemu_pid", pid);
+	jset_bool(ctx->result, "firstboot", firstboot);
 	w.qemu = pid;
 	w.qmp_sock = plan.q.qmp_sock;
 	w.ssh_port = rs.ssh_port;
@@ -295,6 +300,10 @@ ended:
 	muxed = false;
 	unlink(plan.q.qmp_sock);
 	unlink(plan.q.console_sock);
+	jset_int(ctx->result, "seconds", (proc_now_ms() - t0 + 500) / 1000);
+	jset_str(ctx->result, "ended",
+		 r == -ETIMEDOUT ? "timeout" : r == -EINTR ? "interrupted" :
+		 r ? "failed" : fs_exists(saved) ? "saved" : "poweroff");
 	if (r == -ETIMEDOUT) {
 		log_error("%s was stopped: --timeout of %u s expired", c->name,
 			  c->timeout);

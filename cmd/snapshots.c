@@ -1,4 +1,4 @@
-/* @snapshots: the snapshots in backups/, LAST marked; --json for scripts. */
+/* @snapshots: the snapshots in backups/, LAST marked. */
 #include "vm.h"
 
 #include <stdio.h>
@@ -33,7 +33,8 @@ static void legacy_meta(const struct backup *b, struct snap_meta *m)
 
 int cmd_snapshots(struct vm_ctx *ctx, int argc, char **argv)
 {
-	struct strbuf out = STRBUF_INIT, err = STRBUF_INIT;
+	struct strbuf err = STRBUF_INIT;
+	struct json_object *arr;
 	struct backup *list = NULL;
 	char *last;
 	int n, i;
@@ -47,59 +48,48 @@ int cmd_snapshots(struct vm_ctx *ctx, int argc, char **argv)
 		return 1;
 	}
 	last = backups_last(ctx);
-	if (ctx->json)
-		strbuf_addstr(&out, "[");
-	else if (n)
-		strbuf_addf(&out, "%-12s %-20s %10s  %s\n", "NAME", "TIME",
-			    "SIZE", "DESCRIPTION");
+	arr = json_object_new_array();
+	if (n && !ctx->json)
+		printf("%-12s %-20s %10s  %s\n", "NAME", "TIME", "SIZE",
+		       "DESCRIPTION");
 	for (i = 0; i < n; i++) {
 		struct snap_meta m;
 		bool is_last = last && !strcmp(last, list[i].name);
-		char when[32] = "?";
+		struct json_object *o = json_object_new_object();
+		char when[32] = "?", size[32] = "-";
 		struct tm tm;
 
 		if (list[i].legacy)
 			legacy_meta(&list[i], &m);
 		else if (snap_read_meta(list[i].path, &m, &err))
 			strbuf_reset(&err);	/* shown with what it has */
-		if (list[i].legacy) {
+		if (list[i].legacy)
 			m.size = 0;
-		}
 		if (m.ts && localtime_r(&m.ts, &tm))
 			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
-		if (ctx->json) {
-			strbuf_addstr(&out, i ? ",\n {" : "\n {");
-			strbuf_addstr(&out, "\"name\": ");
-			strbuf_add_json(&out, list[i].name);
-			strbuf_addf(&out, ", \"time\": %lld, \"size\": %llu, \"last\": %s, \"layout\": \"%s\", \"description\": ",
-				    (long long)m.ts, (unsigned long long)m.size,
-				    is_last ? "true" : "false",
-				    list[i].legacy ? "directory" : "tarball");
-			strbuf_add_json(&out, m.description ? m.description :
-							      "");
-			strbuf_addstr(&out, "}");
-		} else {
-			char size[32] = "-";
-
-			if (m.size)
-				snprintf(size, sizeof(size), "%.1f MiB",
-					 (double)m.size / (1 << 20));
-			strbuf_addf(&out, "%-12s %-20s %10s  %s%s\n",
-				    list[i].name, when, size,
-				    m.description ? m.description : "",
-				    is_last ? "  <- LAST" : "");
-		}
+		jset_str(o, "name", list[i].name);
+		jset_int(o, "time", (int64_t)m.ts);
+		jset_int(o, "size", (int64_t)m.size);
+		jset_bool(o, "last", is_last);
+		jset_str(o, "layout", list[i].legacy ? "directory" : "tarball");
+		jset_str(o, "description", m.description ? m.description : "");
+		json_object_array_add(arr, o);
+		if (m.size)
+			snprintf(size, sizeof(size), "%.1f MiB",
+				 (double)m.size / (1 << 20));
+		if (!ctx->json)
+			printf("%-12s %-20s %10s  %s%s\n", list[i].name, when,
+			       size, m.description ? m.description : "",
+			       is_last ? "  <- LAST" : "");
 		free(m.description);
 	}
-	if (ctx->json)
-		strbuf_addstr(&out, n ? "\n]\n" : "]\n");
-	else if (!n)
+	if (!n && !ctx->json)
 		log_info("%s has no snapshots", ctx->hostdir);
-	fputs(out.buf, stdout);
 	fflush(stdout);
+	jset(ctx->result, "snapshots", arr);
+	jset_str(ctx->result, "last", last);
 	backups_free(list, n);
 	free(last);
-	strbuf_release(&out);
 	strbuf_release(&err);
 	return 0;
 }

@@ -122,6 +122,22 @@ static int wait_ready(int nfd, pid_t pid, unsigned secs, int *status)
 	}
 }
 
+/* --json: what @status would say of it now, and its log. */
+static void report(struct vm_ctx *ctx, pid_t pid, const char *log)
+{
+	struct strbuf err = STRBUF_INIT;
+	struct runstate rs;
+
+	if (runstate_running(ctx->hostdir, &rs, &err) == 1) {
+		runstate_report(&rs, ctx->result);
+		runstate_release(&rs);
+	} else {
+		jset_int(ctx->result, "pid", pid);
+	}
+	jset_str(ctx->result, "log", log);
+	strbuf_release(&err);
+}
+
 int cmd_start(struct vm_ctx *ctx, int argc, char **argv)
 {
 	struct strbuf err = STRBUF_INIT;
@@ -147,7 +163,7 @@ int cmd_start(struct vm_ctx *ctx, int argc, char **argv)
 	if (ctx->dry_run) {
 		char *j = strvec_join(&av, " ", true);
 
-		printf("in the background: %s\n", j);
+		say_dry(ctx, "in the background: %s", j);
 		free(j);
 		ret = 0;
 		goto out;
@@ -183,6 +199,7 @@ int cmd_start(struct vm_ctx *ctx, int argc, char **argv)
 	ctx->supervisor = pid;
 	r = wait_ready(nfd, pid, secs, &st);
 	if (!r) {
+		report(ctx, pid, log);
 		log_info("%s is running in the background (supervisor pid %ld); see vm @status, stop with vm @stop",
 			 ctx->conf.name, (long)pid);
 		ret = 0;

@@ -171,70 +171,33 @@ static void print_text(struct vm_ctx *ctx, const struct facts *f)
 	printf("\n");
 }
 
-static void json_str(struct strbuf *o, const char *k, const char *v)
-{
-	strbuf_addf(o, ", \"%s\": ", k);
-	if (v)
-		strbuf_add_json(o, v);
-	else
-		strbuf_addstr(o, "null");
-}
-
-static void print_json(struct vm_ctx *ctx, const struct facts *f)
+/* The same facts for --json; see README for the fields. */
+static void report(struct vm_ctx *ctx, const struct facts *f)
 {
 	const struct runstate *rs = &f->rs;
-	struct strbuf o = STRBUF_INIT;
-	size_t i;
+	struct json_object *o = ctx->result, *j = NULL, *l = NULL;
 
-	strbuf_addstr(&o, "{\"name\": ");
-	strbuf_add_json(&o, ctx->conf.name);
-	json_str(&o, "state", f->state);
-	json_str(&o, "hostdir", ctx->hostdir);
-	json_str(&o, "workdir", f->running ? rs->workdir : ctx->workdir);
-	if (f->running) {
-		strbuf_addf(&o, ", \"pid\": %ld, \"qemu_pid\": %ld, \"started\": %lld, \"uptime\": %lld, \"background\": %s",
-			    (long)rs->pid, (long)rs->qemu_pid,
-			    (long long)rs->started,
-			    (long long)(time(NULL) - rs->started),
-			    rs->background ? "true" : "false");
-		json_str(&o, "accel", rs->accel);
-		strbuf_addf(&o, ", \"sockets\": %u, \"cores\": %u, \"memory\": %llu, \"forwards\": [",
-			    rs->sockets, rs->cores,
-			    (unsigned long long)rs->memory);
-		for (i = 0; i < rs->forwards.nr; i++) {
-			strbuf_addstr(&o, i ? ", " : "");
-			strbuf_add_json(&o, rs->forwards.v[i]);
-		}
-		strbuf_addstr(&o, "]");
-		if (rs->ssh_port)
-			strbuf_addf(&o, ", \"ssh_port\": %u", rs->ssh_port);
-		else
-			strbuf_addstr(&o, ", \"ssh_port\": null");
-		json_str(&o, "spice", rs->spice);
-		json_str(&o, "console", rs->console);
-		json_str(&o, "monitor", rs->monitor);
-	}
-	strbuf_addstr(&o, ", \"last_job\": ");
+	jset_str(o, "name", ctx->conf.name);
+	jset_str(o, "state", f->state);
+	jset_str(o, "hostdir", ctx->hostdir);
+	jset_str(o, "workdir", f->running ? rs->workdir : ctx->workdir);
+	if (f->running)
+		runstate_report(rs, o);
 	if (f->job) {
-		strbuf_addstr(&o, "{\"name\": ");
-		strbuf_add_json(&o, f->job);
-		strbuf_addf(&o, ", \"status\": %d, \"time\": %lld}",
-			    f->job_status, (long long)f->job_time);
-	} else {
-		strbuf_addstr(&o, "null");
+		j = json_object_new_object();
+		jset_str(j, "name", f->job);
+		jset_int(j, "status", f->job_status);
+		jset_int(j, "time", f->job_time);
 	}
-	strbuf_addf(&o, ", \"snapshots\": %d, \"last\": ", f->nsnap);
+	jset(o, "last_job", j);
+	jset_int(o, "snapshots", f->nsnap);
 	if (f->last) {
-		strbuf_addstr(&o, "{\"name\": ");
-		strbuf_add_json(&o, f->last);
-		json_str(&o, "description", f->last_desc ? f->last_desc : "");
-		strbuf_addf(&o, ", \"time\": %lld}", (long long)f->last_time);
-	} else {
-		strbuf_addstr(&o, "null");
+		l = json_object_new_object();
+		jset_str(l, "name", f->last);
+		jset_str(l, "description", f->last_desc ? f->last_desc : "");
+		jset_int(l, "time", f->last_time);
 	}
-	strbuf_addstr(&o, "}\n");
-	fputs(o.buf, stdout);
-	strbuf_release(&o);
+	jset(o, "last", l);
 }
 
 int cmd_status(struct vm_ctx *ctx, int argc, char **argv)
@@ -245,9 +208,8 @@ int cmd_status(struct vm_ctx *ctx, int argc, char **argv)
 	(void)argc;
 	(void)argv;
 	gather(ctx, &f);
-	if (ctx->json)
-		print_json(ctx, &f);
-	else
+	report(ctx, &f);
+	if (!ctx->json)
 		print_text(ctx, &f);
 	fflush(stdout);
 	up = f.running;

@@ -113,6 +113,14 @@ out:
 	return r;
 }
 
+/* --json: how it stopped, and how long that took. */
+static void report(struct vm_ctx *ctx, const char *how, long long t0)
+{
+	jset_str(ctx->result, "stopped", how);
+	jset(ctx->result, "seconds",
+	     json_object_new_double((double)(proc_now_ms() - t0) / 1000));
+}
+
 int cmd_stop(struct vm_ctx *ctx, int argc, char **argv)
 {
 	struct strbuf err = STRBUF_INIT;
@@ -138,6 +146,7 @@ int cmd_stop(struct vm_ctx *ctx, int argc, char **argv)
 		goto out_err;
 	}
 	if (r == 0) {
+		jset_str(ctx->result, "stopped", "not_running");
 		log_info("%s is not running", ctx->conf.name);
 		strbuf_release(&err);
 		return 0;
@@ -167,6 +176,7 @@ int cmd_stop(struct vm_ctx *ctx, int argc, char **argv)
 		if (!r && !runstate_wait_gone(rs.qemu_pid, rs.qemu_start,
 					      QUIT_GRACE_MS)) {
 			owner_gone(ctx, &rs);
+			report(ctx, "saved", t0);
 			log_info("%s saved its state in %.1f s and stopped; @run or @start resumes it",
 				 ctx->conf.name,
 				 (double)(proc_now_ms() - t0) / 1000);
@@ -189,6 +199,7 @@ int cmd_stop(struct vm_ctx *ctx, int argc, char **argv)
 	} else if (runstate_wait_gone(rs.qemu_pid, rs.qemu_start,
 				      (int)secs * 1000) == 0) {
 		owner_gone(ctx, &rs);
+		report(ctx, "powerdown", t0);
 		log_info("%s powered off (ACPI power-down) in %.1f s",
 			 ctx->conf.name, (double)(proc_now_ms() - t0) / 1000);
 		ret = 0;
@@ -203,6 +214,7 @@ int cmd_stop(struct vm_ctx *ctx, int argc, char **argv)
 		    runstate_wait_gone(rs.qemu_pid, rs.qemu_start,
 				       QUIT_GRACE_MS) == 0) {
 			owner_gone(ctx, &rs);
+			report(ctx, "quit", t0);
 			log_error("%s did not power off within %llu s: stopped with QMP quit",
 				  ctx->conf.name, (unsigned long long)secs);
 			goto out;
@@ -215,6 +227,7 @@ int cmd_stop(struct vm_ctx *ctx, int argc, char **argv)
 	}
 	runstate_wait_gone(rs.qemu_pid, rs.qemu_start, QUIT_GRACE_MS);
 	owner_gone(ctx, &rs);
+	report(ctx, "killed", t0);
 	log_error("%s did not power off within %llu s and QMP quit did not end it: killed",
 		  ctx->conf.name, (unsigned long long)secs);
 out:

@@ -8,8 +8,10 @@
 #include "../lib/runstate.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,9 +37,9 @@ static const struct verb verbs[] = {
 	{ "kill", cmd_kill, 0, 0, 0, "", "end the VM's QEMU at once" },
 	{ "status", cmd_status, 0, 0, VERB_ANSWER, "",
 	  "state, pid, uptime, sockets, last job, snapshots; exit 3 when stopped" },
-	{ "ssh", cmd_ssh, 0, -1, VERB_RAWARGS, "[CMD...]",
+	{ "ssh", cmd_ssh, 0, -1, VERB_RAWARGS | VERB_NOJSON, "[CMD...]",
 	  "ssh to the guest through its port-22 forward (exit status: CMD's)" },
-	{ "console", cmd_console, 0, 0, 0, "",
+	{ "console", cmd_console, 0, 0, VERB_NOJSON, "",
 	  "attach to the serial console (Ctrl-] detaches); shared by many" },
 	{ "monitor", cmd_monitor, 1, -1, VERB_RAWARGS, "CMD...",
 	  "run an HMP command (--json: a QMP command) and print the answer" },
@@ -129,7 +131,7 @@ static const struct opt_desc opts[] = {
 	{ OPT_SHA256, "sha256", "HEX", "vm.bootimage_sha256", NULL,
 	  "SHA-256 the ISO given by URL must have (or URL#sha256=HEX)" },
 	{ OPT_JSON, "json", NULL, NULL, NULL,
-	  "@snapshots, @inspect, @status, @monitor speak JSON, for scripts" },
+	  "one JSON line per step on stdout (verb, args, status, result)" },
 	{ 'v', "version", NULL, NULL, NULL, "print the version and exit" },
 	{ 'h', "help", NULL, NULL, NULL, "print this help and exit" },
 };
@@ -345,6 +347,67 @@ out:
 	return ret;
 }
 
+void say_dry(struct vm_ctx *ctx, const char *fmt, ...)
+{
+	struct strbuf sb = STRBUF_INIT;
+	va_list ap;
+
+	va_start(ap, fmt);
+	strbuf_vaddf(&sb, fmt, ap);
+	va_end(ap);
+	if (ctx->result)
+		jpush_str(ctx->result, "dry_run", sb.buf);
+	else
+		printf("%s\n", sb.buf);
+	strbuf_release(&sb);
+}
+
+/*
+ * --json: one line per step on fd (the real stdout; vm's own stdout is
+ * stderr by then), {"verb", "args", "status", "result"[, "error"]}.
+ */
+static void report_step(int fd, const struct chain_step *s, int status,
+			struct json_object *result)
+{
+	struct json_object *o = json_object_new_object();
+	const char *e = log_last_error();
+	struct strbuf line = STRBUF_INIT;
+	int r;
+
+	jset_str(o, "verb", s->verb->name);
+	jset(o, "args", jstrv((const char *const *)s->argv, (size_t)s->argc));
+	jset_int(o, "status", status);
+	jset(o, "result", result ? json_object_get(result) :
+				   json_object_new_object());
+	if (status && (status != 3 || !(s->verb->flags & VERB_ANSWER)))
+		jset_str(o, "error", e ? e : "failed");
+	strbuf_addstr(&line, jline(o));
+	strbuf_addch(&line, '\n');
+	r = fs_write_all(fd, line.buf, line.len);
+	if (r)
+		log_warn("cannot write the JSON result: %s", strerror(-r));
+	strbuf_release(&line);
+	json_object_put(o);
+}
+
+/*
+ * With --json only the results go to stdout: keep the real one for them
+ * and point fd 1 at stderr, so nothing else (our messages, dry-run lines,
+ * QEMU, scripts, job logs) can land among them.  The fd, or -1.
+ */
+static int json_stdout(void)
+{
+	int fd = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+
+	if (fd < 0 || dup2(STDERR_FILENO, STDOUT_FILENO) < 0) {
+		log_error("--json: cannot set up stdout: %s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 int main(int argc, char **argv)
 {
 	struct option longopts[NOPTS + 1];
@@ -352,9 +415,9 @@ int main(int argc, char **argv)
 	struct strbuf err = STRBUF_INIT, shortopts = STRBUF_INIT;
 	struct chain_step *steps = NULL;
 	struct vm_ctx ctx;
-	const char *hostdir_opt = NULL;
+	const char *hostdir_opt = NULL, *json_word = NULL;
 	bool no_colors = false, need_vm = false;
-	int nsteps, i, c, ret = 0;
+	int nsteps, i, c, ret = 0, json_fd = -1;
 	size_t k;
 
 	vm_ctx_init(&ctx);
@@ -433,6 +496,7 @@ int main(int argc, char **argv)
 			continue;
 		case OPT_JSON:
 			ctx.json = true;
+			json_word = argv[optind - 1];
 			continue;
 		default:
 			break;
@@ -444,8 +508,10 @@ int main(int argc, char **argv)
 		strvec_push(&cli, o->key);
 		strvec_push(&cli, o->fixed ? o->fixed : optarg);
 	}
+	/* the options again for @start's @run, which reports nothing */
 	for (i = 1; i < optind; i++)
-		strvec_push(&ctx.opt_words, argv[i]);
+		if (argv[i] != json_word)
+			strvec_push(&ctx.opt_words, argv[i]);
 	log_init(no_colors);
 	/* Machine-readable output must be all that is on stdout. */
 	log_set_quiet(ctx.quiet);
@@ -464,6 +530,20 @@ int main(int argc, char **argv)
 		ret = 2;
 		goto out;
 	}
+	for (i = 0; ctx.json && i < nsteps; i++)
+		if (steps[i].verb->flags & VERB_NOJSON) {
+			log_error("@%s has nothing to report in JSON: its output is the guest's own (drop --json)",
+				  steps[i].verb->name);
+			ret = 2;
+			goto out;
+		}
+	if (ctx.json) {
+		json_fd = json_stdout();
+		if (json_fd < 0) {
+			ret = 1;
+			goto out;
+		}
+	}
 	proc_signals_init();
 	ctx.datadir = vm_find_datadir(getenv("VM_DATADIR"), VM_DATADIR);
 	ctx.cache_dir = find_cache_dir();
@@ -474,6 +554,8 @@ int main(int argc, char **argv)
 		ret = open_vm(&ctx, hostdir_opt, &cli, steps, nsteps);
 		if (ret) {
 			unmake_hostdir(&ctx);
+			if (json_fd >= 0)
+				report_step(json_fd, &steps[0], ret, NULL);
 			goto out;
 		}
 	}
@@ -483,6 +565,9 @@ int main(int argc, char **argv)
 		ctx.step = i + 1;
 		if (need_vm)
 			print_step(&steps[i]);
+		log_clear_error();
+		if (ctx.json)
+			ctx.result = json_object_new_object();
 		if ((steps[i].verb->flags & VERB_DISKS) && refuse_running(&ctx)) {
 			ret = 1;
 		} else {
@@ -491,6 +576,12 @@ int main(int argc, char **argv)
 		}
 		if (proc_interrupted())
 			ret = 128 + proc_interrupted();
+		if (json_fd >= 0) {
+			fflush(stdout);
+			report_step(json_fd, &steps[i], ret, ctx.result);
+		}
+		json_object_put(ctx.result);
+		ctx.result = NULL;
 		if (ret == 3 && (steps[i].verb->flags & VERB_ANSWER))
 			break;
 		if (ret) {
@@ -505,6 +596,8 @@ int main(int argc, char **argv)
 	if (ret)
 		unmake_hostdir(&ctx);
 out:
+	if (json_fd >= 0)
+		close(json_fd);
 	free(steps);
 	strvec_clear(&cli);
 	strbuf_release(&err);

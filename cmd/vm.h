@@ -5,10 +5,18 @@
 #include "../lib/chain.h"
 #include "../lib/conf.h"
 #include "../lib/fsutil.h"
+#include "../lib/report.h"
 #include "../lib/log.h"
 #include "../lib/proc.h"
 #include "../lib/str.h"
 #include "../lib/vm.h"
+
+/*
+ * What --dry-run would do, one line: printed, or under --json added to
+ * the step's "dry_run" list.
+ */
+__attribute__((format(printf, 2, 3))) void say_dry(struct vm_ctx *ctx,
+						   const char *fmt, ...);
 
 int cmd_create(struct vm_ctx *ctx, int argc, char **argv);
 int cmd_run(struct vm_ctx *ctx, int argc, char **argv);

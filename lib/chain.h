@@ -17,6 +17,7 @@ enum verb_flags {
 	VERB_DISKS = 1 << 5,	/* uses the disks: refused while the VM runs */
 	VERB_ANSWER = 1 << 6,	/* exit status 3 is an answer, no failure */
 	VERB_RAWARGS = 1 << 7,	/* only an @verb ends its arguments */
+	VERB_NOJSON = 1 << 8,	/* nothing to report: refused with --json */
 };
 
 struct verb {

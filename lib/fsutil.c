@@ -14,7 +14,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
-static int write_all(int fd, const void *data, size_t len)
+int fs_write_all(int fd, const void *data, size_t len)
 {
 	const char *p = data;
 
@@ -78,7 +78,7 @@ int fs_write_atomic(const char *path, const void *data, size_t len,
 		r = -errno;
 		goto out;
 	}
-	r = write_all(fd, data, len);
+	r = fs_write_all(fd, data, len);
 	if (!r && fsync(fd) < 0)
 		r = -errno;
 	if (close(fd) < 0 && !r)
@@ -325,7 +325,7 @@ int fs_copy_file(const char *src, const char *dst, mode_t mode)
 				r = -errno;
 				goto out;
 			}
-			r = write_all(out, buf, (size_t)n);
+			r = fs_write_all(out, buf, (size_t)n);
 			if (r)
 				goto out;
 			pos += n;

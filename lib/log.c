@@ -10,6 +10,7 @@
 static bool use_color;
 static bool quiet;
 static bool banners = true;
+static char last_error[1024];
 
 void log_init(bool no_colors)
 {
@@ -55,8 +56,21 @@ void log_error(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
+	vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	va_end(ap);
+	va_start(ap, fmt);
 	emit(stderr, "\033[1;31m", "vm: ", fmt, ap);
 	va_end(ap);
+}
+
+const char *log_last_error(void)
+{
+	return last_error[0] ? last_error : NULL;
+}
+
+void log_clear_error(void)
+{
+	last_error[0] = '\0';
 }
 
 void log_warn(const char *fmt, ...)

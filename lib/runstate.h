@@ -13,6 +13,8 @@
 
 #include "str.h"
 
+struct json_object;
+
 #define RUNSTATE_FILE "run.json"
 /* WORKDIR/saved-state: RAM and devices, left by @stop --save */
 #define SAVED_STATE "saved-state"
@@ -40,6 +42,9 @@ struct runstate {
 #define RUNSTATE_INIT { .forwards = STRVEC_INIT }
 
 void runstate_release(struct runstate *s);
+
+/* The record's facts as fields of the JSON object o (see README). */
+void runstate_report(const struct runstate *s, struct json_object *o);
 
 /* Start time of pid from /proc/PID/stat (ticks since boot); 0 when it
  * is gone or a zombie. */

@@ -191,35 +191,31 @@ static size_t utf8_len(const unsigned char *s)
 	return n;
 }
 
-void strbuf_add_json(struct strbuf *sb, const char *s)
+bool utf8_is_valid(const char *s)
 {
-	strbuf_addch(sb, '"');
+	size_t n;
+
+	for (; *s; s += n)
+		if (!(n = utf8_len((const unsigned char *)s)))
+			return false;
+	return true;
+}
+
+char *utf8_valid(const char *s)
+{
+	struct strbuf sb = STRBUF_INIT;
+
 	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		size_t n = c >= 0x80 ? utf8_len((const unsigned char *)s) : 1;
+		size_t n = utf8_len((const unsigned char *)s);
 
 		if (n == 0) {
-			/* JSON is UTF-8: a stray byte becomes U+FFFD */
-			strbuf_addstr(sb, "\\ufffd");
+			strbuf_addstr(&sb, "\xef\xbf\xbd");	/* U+FFFD */
 			continue;
 		}
-		if (n > 1) {
-			strbuf_add(sb, s, n);
-			s += n - 1;
-			continue;
-		}
-		if (c == '"' || c == '\\')
-			strbuf_addf(sb, "\\%c", c);
-		else if (c == '\n')
-			strbuf_addstr(sb, "\\n");
-		else if (c == '\t')
-			strbuf_addstr(sb, "\\t");
-		else if (c < 0x20)
-			strbuf_addf(sb, "\\u%04x", c);
-		else
-			strbuf_addch(sb, c);
+		strbuf_add(&sb, s, n);
+		s += n - 1;
 	}
-	strbuf_addch(sb, '"');
+	return strbuf_detach(&sb);
 }
 
 void strbuf_trim_trailing(struct strbuf *sb)

@@ -34,11 +34,10 @@ void strbuf_add_shquoted(struct strbuf *sb, const char *s);
 /* Append s with every ',' doubled, as QEMU option values need. */
 void strbuf_add_qemu_escaped(struct strbuf *sb, const char *s);
 void strbuf_trim_trailing(struct strbuf *sb);
-/*
- * Append s as a JSON string literal, quotes included.  Always valid
- * UTF-8: a byte that starts no valid UTF-8 sequence becomes \ufffd.
- */
-void strbuf_add_json(struct strbuf *sb, const char *s);
+/* A copy of s that is valid UTF-8: a stray byte becomes U+FFFD. */
+char *utf8_valid(const char *s);
+bool utf8_is_valid(const char *s);
+
 /* Returns the buffer, owned by the caller; sb is reset. */
 char *strbuf_detach(struct strbuf *sb);
 

@@ -9,6 +9,8 @@
 #include "qemu.h"
 #include "str.h"
 
+struct json_object;
+
 struct vm_ctx {
 	struct vm_conf conf;
 	char *hostdir;		/* absolute; settings, jobs, backups/ */
@@ -18,6 +20,8 @@ struct vm_ctx {
 	bool dry_run;
 	bool quiet;
 	bool json;
+	struct json_object *result;	/* what this step reports under
+					 * --json (see report.h), or NULL */
 	bool color;
 	const char *accel;	/* resolved "kvm"/"tcg", NULL: not yet */
 	char *datadir;		/* installed jobs/ and rescue/ */

@@ -80,7 +80,7 @@ test_expect "@snapshots shows time, size, description and LAST; --json parses" '
 	vm --json @snapshots >json &&
 	python3 -c "
 import json, sys
-s = {x[\"name\"]: x for x in json.load(open(\"json\"))}
+s = {x[\"name\"]: x for x in json.load(open(\"json\"))[\"result\"][\"snapshots\"]}
 assert s[\"first\"][\"description\"] == \"the first one\", s
 assert s[\"S0\"][\"last\"] is True and s[\"first\"][\"last\"] is False
 assert s[\"first\"][\"size\"] > 0 and s[\"first\"][\"time\"] > 1600000000

@@ -40,19 +40,27 @@ test_expect "@inspect reports the OS a job installed, and its filesystems" '
 	no_qemu
 '
 
-test_expect "@inspect --json parses; @inspect PATH prints a guest file" '
+test_expect "@inspect --json is as README documents; @inspect PATH prints a guest file" '
 	vm --no-uefi -D AHCI=1G @create I && install_os &&
 	vm --json @inspect >json &&
 	python3 -c "
 import json
-d = json.load(open(\"json\"))
+d = json.load(open(\"json\"))[\"result\"]
 os = d[\"os\"][0]
 assert os[\"hostname\"] == \"web1\" and os[\"distribution\"] == \"debian\", os
 fs = {f[\"device\"]: f for f in d[\"filesystems\"]}
 assert fs[\"/dev/sda1\"][\"type\"] == \"ext4\" and fs[\"/dev/sda1\"][\"label\"] == \"ROOT\"
 assert fs[\"/dev/sda1\"][\"used\"] > 0
 " &&
+	python3 "$TOP/tests/data/json-check.py" "$TOP/README.md" json inspect &&
 	vm -q @inspect /etc/hostname >file && test "$(cat file)" = web1 &&
+	vm --json @inspect /etc/hostname >pj &&
+	python3 "$TOP/tests/data/json-check.py" "$TOP/README.md" pj inspect &&
+	python3 -c "
+import json
+r = json.load(open(\"pj\"))[\"result\"]
+assert r == {\"path\": \"/etc/hostname\", \"size\": 5, \"content\": \"web1\\n\", \"binary\": False}, r
+" &&
 	must_fail 1 vm @inspect /etc/nonexistent 2>err && contains err "/etc/nonexistent"
 '
 

@@ -32,7 +32,7 @@ test_expect "@start returns with the VM up; @status says running, exit 0" '
 	vm --json @status >st.json &&
 	python3 -c "
 import json, sys
-s = json.load(open(\"st.json\"))
+s = json.load(open(\"st.json\"))[\"result\"]
 assert s[\"state\"] == \"running\", s
 assert s[\"pid\"] == $pid and s[\"qemu_pid\"] == $qpid, s
 assert s[\"accel\"] == \"tcg\" and s[\"memory\"] == 512 << 20, s

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "report.h"
 #include "str.h"
 
 /* strbuf_add_shquoted(s) as a new string. */
@@ -693,31 +694,49 @@ static void test_split_unterminated(void **state)
 	}
 }
 
+/* in as a JSON string (json.h), as json-c writes it */
 static void json_is(const char *in, const char *want)
 {
-	struct strbuf sb = STRBUF_INIT;
+	struct json_object *o = jstr(in);
 
-	strbuf_add_json(&sb, in);
-	assert_string_equal(sb.buf, want);
-	strbuf_release(&sb);
+	assert_string_equal(jline(o), want);
+	json_object_put(o);
 }
+
+#define FFFD "\xef\xbf\xbd"
 
 static void test_json_escapes_and_utf8(void **state)
 {
+	struct json_object *o = json_object_new_object();
+
 	(void)state;
 	json_is("plain", "\"plain\"");
-	json_is("q\"b\\n\nt\t\x01", "\"q\\\"b\\\\n\\nt\\t\\u0001\"");
+	json_is("q\"b\\n\nt\t\x01/", "\"q\\\"b\\\\n\\nt\\t\\u0001/\"");
 	/* valid UTF-8 passes as it is: Cyrillic, CJK, an emoji */
 	json_is("\xd0\x92\xd0\x9c", "\"\xd0\x92\xd0\x9c\"");
 	json_is("\xe4\xb8\xad", "\"\xe4\xb8\xad\"");
 	json_is("\xf0\x9f\x98\x80", "\"\xf0\x9f\x98\x80\"");
 	/* stray, truncated, overlong, surrogate, too large: U+FFFD */
-	json_is("a\xff" "b", "\"a\\ufffdb\"");
-	json_is("\xd0", "\"\\ufffd\"");
-	json_is("\xe4\xb8", "\"\\ufffd\\ufffd\"");
-	json_is("\xc0\xaf", "\"\\ufffd\\ufffd\"");
-	json_is("\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\"");
-	json_is("\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\"");
+	json_is("a\xff" "b", "\"a" FFFD "b\"");
+	json_is("\xd0", "\"" FFFD "\"");
+	json_is("\xe4\xb8", "\"" FFFD FFFD "\"");
+	json_is("\xc0\xaf", "\"" FFFD FFFD "\"");
+	json_is("\xed\xa0\x80", "\"" FFFD FFFD FFFD "\"");
+	json_is("\xf4\x90\x80\x80", "\"" FFFD FFFD FFFD FFFD "\"");
+	assert_true(utf8_is_valid("ok \xd0\x92"));
+	assert_false(utf8_is_valid("\xd0"));
+	/* the setters: NULL is JSON null, a NULL object takes nothing */
+	jset_str(o, "s", NULL);
+	jset_int(o, "i", -5);
+	jset_bool(o, "b", true);
+	jpush_str(o, "l", "x");
+	jpush_str(o, "l", "y\xff");
+	assert_string_equal(jline(o),
+			    "{\"s\":null,\"i\":-5,\"b\":true,\"l\":[\"x\",\"y" FFFD "\"]}");
+	jset_str(NULL, "s", "x");
+	jset(NULL, "o", json_object_new_object());	/* freed, no leak */
+	jpush_str(NULL, "l", "x");
+	json_object_put(o);
 }
 
 int main(void)
