@@ -58,26 +58,25 @@ int download_split(const char *spec, char **url, char **sha256)
 }
 
 /* cache/downloads/KEY-NAME: a URL digest, then a readable name. */
-static char *cache_path(const char *dir, const char *url)
+static int cache_path(const char *dir, const char *url, char **path)
 {
-	struct sha256 s;
-	unsigned char d[32];
 	char hex[65], name[65];
 	const char *base = strrchr(url, '/');
 	size_t i, n = 0;
+	int r = sha256_hex_of(url, strlen(url), hex);
 
-	sha256_init(&s);
-	sha256_update(&s, url, strlen(url));
-	sha256_final(&s, d);
-	sha256_hex(d, hex);
+	*path = NULL;
+	if (r)
+		return r;
 	for (base = base ? base + 1 : url; *base && *base != '?' && n < 64;
 	     base++)
 		if (isalnum((unsigned char)*base) || strchr("._-", *base))
 			name[n++] = *base;
 	name[n] = '\0';
 	i = n ? 16 : 64;
-	return xasprintf("%s/downloads/%.*s%s%s", dir, (int)i, hex,
-			 n ? "-" : "", name);
+	*path = xasprintf("%s/downloads/%.*s%s%s", dir, (int)i, hex,
+			  n ? "-" : "", name);
+	return 0;
 }
 
 struct xfer {
@@ -274,11 +273,11 @@ static void read_meta(const char *path, struct strbuf *etag,
 int download_file_sha256(const char *path, char hex[65])
 {
 	char *buf = xmalloc(1 << 20);
-	unsigned char d[32];
 	struct sha256 s;
 	ssize_t n;
 	int fd = open(path, O_RDONLY | O_CLOEXEC), r = 0;
 
+	hex[0] = '\0';
 	if (fd < 0) {
 		free(buf);
 		return -errno;
@@ -290,8 +289,10 @@ int download_file_sha256(const char *path, char hex[65])
 		r = -errno;
 	close(fd);
 	free(buf);
-	sha256_final(&s, d);
-	sha256_hex(d, hex);
+	if (r)
+		sha256_release(&s);
+	else
+		r = sha256_final_hex(&s, hex);
 	return r;
 }
 
@@ -415,18 +416,24 @@ int download_fetch(const char *url, const struct dl_opts *o, char **path,
 	struct xfer x = { .fd = -1, .etag = STRBUF_INIT,
 			  .modified = STRBUF_INIT, .o = o };
 	char curlerr[CURL_ERROR_SIZE];
-	char *final = cache_path(o->cache_dir, url);
-	char *part = xasprintf("%s.part", final);
-	char *metap = xasprintf("%s.meta", final);
-	char *dir = xasprintf("%s/downloads", o->cache_dir);
-	bool cached = fs_exists(final);
+	char *final, *part, *metap, *dir;
+	bool cached;
 	enum outcome got = FAILED;
 	CURLcode code = CURLE_OK;
 	long http = 0;
 	long long deadline = 0;
-	int attempt, r = 0;
+	int attempt, r;
 
 	*path = NULL;
+	r = cache_path(o->cache_dir, url, &final);
+	if (r) {
+		strbuf_addf(err, "cannot hash %s: %s", url, strerror(-r));
+		return r;
+	}
+	part = xasprintf("%s.part", final);
+	metap = xasprintf("%s.meta", final);
+	dir = xasprintf("%s/downloads", o->cache_dir);
+	cached = fs_exists(final);
 	if (o->no_network) {
 		/* a dry run: the cached file, or the URL itself */
 		*path = xstrdup(cached ? final : url);

@@ -204,6 +204,7 @@ int fs_mkdir_p(const char *path, mode_t mode)
  * Deeper than this, a directory is moved up into the top one (the guest
  * may leave a tree thousands of levels deep in OUTDIR: one fd and one
  * stack frame a level would run out), and removed from there.
+ * Not nftw(): past 4096-byte paths it gets ENAMETOOLONG (FTW_CHDIR aborts).
  */
 #define RM_DEPTH 16
 
@@ -269,6 +270,7 @@ int fs_rm_rf(const char *path)
 	return rm_rf_at(AT_FDCWD, path, 0, -1, &moved);
 }
 
+/* Not copy_file_range(): the large copies cross file systems (EXDEV). */
 int fs_copy_file(const char *src, const char *dst, mode_t mode)
 {
 	char *tmp = xasprintf("%s.tmp", dst);

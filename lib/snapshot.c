@@ -35,6 +35,7 @@ struct digest {
 	bool in_run;
 };
 
+/* A failure of the hash is kept for digest_final() to return. */
 static void digest_init(struct digest *d)
 {
 	sha256_init(&d->sha);
@@ -62,18 +63,22 @@ static void digest_data(struct digest *d, uint64_t off, const void *p,
 	sha256_update(&d->sha, p, len);
 }
 
-static void digest_final(struct digest *d, uint64_t size, char hex[65])
+/* Returns 0, or -errno of the hash (hex is then empty). */
+static int digest_final(struct digest *d, uint64_t size, char hex[65])
 {
-	unsigned char out[32];
-
 	if (d->in_run)
 		strbuf_addf(&d->map, "%llu %llu\n",
 			    (unsigned long long)d->run_start,
 			    (unsigned long long)d->run_len);
 	strbuf_addf(&d->map, "%llu\n", (unsigned long long)size);
 	sha256_update(&d->sha, d->map.buf, d->map.len);
-	sha256_final(&d->sha, out);
-	sha256_hex(out, hex);
+	return sha256_final_hex(&d->sha, hex);
+}
+
+/* After digest_init(), finished or not. */
+static void digest_release(struct digest *d)
+{
+	sha256_release(&d->sha);
 	strbuf_release(&d->map);
 }
 
@@ -144,11 +149,15 @@ static int write_mem(struct archive *a, const char *name, const char *data,
 		r = -EIO;
 	}
 	archive_entry_free(e);
-	if (manifest) {
+	if (manifest && !r) {
 		digest_init(&d);
 		digest_data(&d, 0, data, len);
-		digest_final(&d, len, hex);
-		strbuf_addf(manifest, "%s %zu %s\n", hex, len, name);
+		r = digest_final(&d, len, hex);
+		digest_release(&d);
+		if (r)
+			strbuf_addf(err, "%s: SHA-256: %s", name, strerror(-r));
+		else
+			strbuf_addf(manifest, "%s %zu %s\n", hex, len, name);
 	}
 	return r;
 }
@@ -249,12 +258,15 @@ static int write_file(struct archive *a, const struct snap_file *f,
 			tick(progress, *done, total);
 		}
 	}
-	digest_final(&d, size, hex);
+	r = digest_final(&d, size, hex);
+	if (r) {
+		strbuf_addf(err, "%s: SHA-256: %s", f->path, strerror(-r));
+		goto out;
+	}
 	strbuf_addf(manifest, "%s %llu %s\n", hex, (unsigned long long)size,
 		    f->name);
-	d.map = (struct strbuf)STRBUF_INIT;
 out:
-	strbuf_release(&d.map);
+	digest_release(&d);
 	if (e)
 		archive_entry_free(e);
 	free(reg);
@@ -649,10 +661,11 @@ static int extract_entry(struct archive *a, struct archive_entry *e,
 		goto out;
 	}
 	g->size = size;
-	digest_final(&d, size, g->hex);
-	d.map = (struct strbuf)STRBUF_INIT;
+	r = digest_final(&d, size, g->hex);
+	if (r)
+		strbuf_addf(err, "%s: SHA-256: %s", g->name, strerror(-r));
 out:
-	strbuf_release(&d.map);
+	digest_release(&d);
 	if (fd >= 0)
 		close(fd);
 	return r;

@@ -1,0 +1,63 @@
+#!/bin/bash
+# The pipeline example of the README (section Pipelines) works as written:
+# the chain between <!-- ci-chain --> and <!-- /ci-chain --> in README.md
+# is the one README.ru.md and both CI jobs show, and it runs with real
+# QEMU and the real rescue against a small unattended installer, stores
+# backups/S0.tar.gz, and that snapshot restores.
+. "$(dirname "$0")/../lib.sh"
+
+[ -f "$(rescue_iso)" ] || {
+	echo "not ok 1 - no rescue image: run make rescue"
+	exit 1
+}
+
+# block FILE NAME: the code between <!-- NAME --> and <!-- /NAME -->,
+# its 4-space Markdown indent removed
+block() {
+	check_args block "FILE NAME" 2 2 "$@" &&
+	sed -n "/^<!-- $2 -->\$/,/^<!-- \\/$2 -->\$/p" "$1" |
+		sed -n 's/^    //p'
+}
+
+# shows FILE NAME CHAIN: block NAME of FILE holds the lines of CHAIN in a
+# row, whatever their indent there
+shows() {
+	check_args shows "FILE NAME CHAIN" 3 3 "$@" &&
+	local code chain &&
+	code=$(block "$1" "$2" | sed 's/^ *//') &&
+	chain=$(sed 's/^ *//' "$3") &&
+	[ -n "$chain" ] && [[ $code == *"$chain"* ]] || {
+		echo "block $2 of $1 does not show the chain:" >&2 &&
+		cat "$3" >&2 &&
+		return 1
+	}
+}
+
+test_expect "README.md, README.ru.md and both CI jobs show the same chain" '
+	block "$TOP/README.md" ci-chain >chain.sh &&
+	contains chain.sh "@backup S0" && contains chain.sh "> *vm-steps.jsonl" &&
+	block "$TOP/README.ru.md" ci-chain >chain.ru.sh &&
+	diff -u chain.sh chain.ru.sh &&
+	for readme in README.md README.ru.md; do
+		shows "$TOP/$readme" ci-github chain.sh &&
+		shows "$TOP/$readme" ci-gitlab chain.sh || exit 1
+	done
+'
+
+test_expect "the chain builds S0 from an installer; S0 restores elsewhere" '
+	iso=$(autorun_iso test-install "$TOP/tests/data/autorun-install") &&
+	mkdir ../bin && ln -s "$VM_BIN" ../bin/vm &&
+	block "$TOP/README.md" ci-chain >../chain.sh &&
+	cp "$TOP/tests/data/demo-check.job" check.job &&
+	{ ISO=$iso PATH=$PWD/../bin:$PATH bash -e ../chain.sh 2>err ||
+		{ echo "the chain exited with status $?" && cat err && false; }; } &&
+	test -s backups/S0.tar.gz && test -f vm-steps.jsonl &&
+	no_qemu &&
+	mkdir ../later ../later/backups &&
+	cp backups/S0.tar.gz ../later/backups/ && cp check.job ../later/ &&
+	cd ../later &&
+	vm @restore S0 @job check >out 2>err &&
+	contains out "VM-INSTALLED-BY-AUTORUN" && no_qemu
+'
+
+test_done
