@@ -7,6 +7,8 @@
 #        the reference's per-file pigz -9 (and unpigz)
 #   2. a 20 GiB raw image holding 200 MiB of data: vm @backup against
 #      pigz over the whole file.
+#   3. SHA-256, which every MANIFEST needs: the old lib/sha256.c against
+#      libcrypto (bench/sha256.sh).
 # Prints Markdown tables.  LEVEL (default 6) and RUNS (default 3; the
 # median is shown) can be set.  Needs pigz, e2fsprogs; takes minutes.
 set -euo pipefail
@@ -105,3 +107,7 @@ printf '| tool | backup s | archive MiB |\n|---|---|---|\n'
 printf '| vm @backup | %s | %s |\n' "$t_vm" "$s_vm"
 printf '| pigz over the whole file | %s | %s |\n' "$t_pigz" "$s_pigz"
 printf '\nvm @backup is %sx faster here\n' "$(ratio "$t_pigz" "$t_vm")"
+
+# --- 3. the digest every snapshot's MANIFEST needs: vm's old SHA-256
+# (lib/sha256.c before libcrypto) and libcrypto's, side by side ---
+bash "$top/bench/sha256.sh"

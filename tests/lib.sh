@@ -186,6 +186,13 @@ rescue_iso() {
 	check_args rescue_iso "no arguments" 0 0 "$@"
 	echo "$RESCUE_OUT/rescue-x86_64.iso"
 }
+# need_rescue: a test file that boots the rescue fails at once without it
+need_rescue() {
+	check_args need_rescue "no arguments" 0 0 "$@"
+	[ -f "$(rescue_iso)" ] && return 0
+	echo "not ok 1 - no rescue image: run make rescue"
+	exit 1
+}
 # autorun_iso NAME DIR: an ISO whose /autorun/autorun runs at boot
 autorun_iso() {
 	check_args autorun_iso "NAME DIR" 2 2 "$@"

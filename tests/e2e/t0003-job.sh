@@ -3,10 +3,7 @@
 # status, the live log, timeouts, and a guest that is not trusted.
 . "$(dirname "$0")/../lib.sh"
 
-[ -f "$(rescue_iso)" ] || {
-	echo "not ok 1 - no rescue image: run make rescue"
-	exit 1
-}
+need_rescue
 
 test_expect "a job that prints and exits 0: vm exits 0 and shows the log" '
 	vm --no-uefi -D AHCI=1G @create J &&

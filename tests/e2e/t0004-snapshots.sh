@@ -3,10 +3,7 @@
 # that must never lose a snapshot or the working files.
 . "$(dirname "$0")/../lib.sh"
 
-[ -f "$(rescue_iso)" ] || {
-	echo "not ok 1 - no rescue image: run make rescue"
-	exit 1
-}
+need_rescue
 
 # sums DIR: sha256 of every disk and the efivars in DIR, by name
 sums() {

@@ -2,10 +2,7 @@
 # @inspect: libguestfs reads the VM's disks without booting the VM.
 . "$(dirname "$0")/../lib.sh"
 
-[ -f "$(rescue_iso)" ] || {
-	echo "not ok 1 - no rescue image: run make rescue"
-	exit 1
-}
+need_rescue
 # supermin builds the libguestfs appliance once; keep it between tests
 export LIBGUESTFS_CACHEDIR=$XDG_CACHE_HOME/guestfs
 mkdir -p "$LIBGUESTFS_CACHEDIR"

@@ -4,10 +4,7 @@
 # guest is the real rescue image, which powers off on the power button.
 . "$(dirname "$0")/../lib.sh"
 
-[ -f "$(rescue_iso)" ] || {
-	echo "not ok 1 - no rescue image: run make rescue"
-	exit 1
-}
+need_rescue
 RESCUE=$(rescue_iso)
 DEAF=$(autorun_iso test-deaf "$TOP/tests/data/autorun-deaf") || {
 	echo "not ok 1 - cannot build the deaf test ISO"

@@ -6,10 +6,7 @@
 # their whole process group with them.
 . "$(dirname "$0")/../lib.sh"
 
-[ -f "$(rescue_iso)" ] || {
-	echo "not ok 1 - no rescue image: run make rescue"
-	exit 1
-}
+need_rescue
 
 # one_error FILE: vm said exactly one thing (its "rescue ... started"
 # and the chain runner's "@VERB failed" lines aside)

@@ -5,10 +5,7 @@
 # VM's disks are as they were.
 . "$(dirname "$0")/../lib.sh"
 
-[ -f "$(rescue_iso)" ] || {
-	echo "not ok 1 - no rescue image: run make rescue"
-	exit 1
-}
+need_rescue
 
 # disk_sums: the VM's working files, by name
 disk_sums() {

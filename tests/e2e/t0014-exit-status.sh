@@ -2,10 +2,7 @@
 # Every exit status of README's table, as a pipeline sees it.
 . "$(dirname "$0")/../lib.sh"
 
-[ -f "$(rescue_iso)" ] || {
-	echo "not ok 1 - no rescue image: run make rescue"
-	exit 1
-}
+need_rescue
 
 # status CMD...: print the exit status of CMD (never fails itself)
 status() {

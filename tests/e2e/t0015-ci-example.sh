@@ -3,13 +3,11 @@
 # the chain between <!-- ci-chain --> and <!-- /ci-chain --> in README.md
 # is the one README.ru.md and both CI jobs show, and it runs with real
 # QEMU and the real rescue against a small unattended installer, stores
-# backups/S0.tar.gz, and that snapshot restores.
+# backups/S0.tar.gz, its JSON lines are as README documents and its jq
+# lines read them, and that snapshot restores.
 . "$(dirname "$0")/../lib.sh"
 
-[ -f "$(rescue_iso)" ] || {
-	echo "not ok 1 - no rescue image: run make rescue"
-	exit 1
-}
+need_rescue
 
 # block FILE NAME: the code between <!-- NAME --> and <!-- /NAME -->,
 # its 4-space Markdown indent removed
@@ -38,6 +36,8 @@ test_expect "README.md, README.ru.md and both CI jobs show the same chain" '
 	contains chain.sh "@backup S0" && contains chain.sh "> *vm-steps.jsonl" &&
 	block "$TOP/README.ru.md" ci-chain >chain.ru.sh &&
 	diff -u chain.sh chain.ru.sh &&
+	block "$TOP/README.md" ci-jq >jq.sh && test -s jq.sh &&
+	block "$TOP/README.ru.md" ci-jq >jq.ru.sh && diff -u jq.sh jq.ru.sh &&
 	for readme in README.md README.ru.md; do
 		shows "$TOP/$readme" ci-github chain.sh &&
 		shows "$TOP/$readme" ci-gitlab chain.sh || exit 1
@@ -53,6 +53,14 @@ test_expect "the chain builds S0 from an installer; S0 restores elsewhere" '
 		{ echo "the chain exited with status $?" && cat err && false; }; } &&
 	test -s backups/S0.tar.gz && test -f vm-steps.jsonl &&
 	no_qemu &&
+	python3 "$TOP/tests/data/json-check.py" "$TOP/README.md" vm-steps.jsonl \
+		create run job backup &&
+	block "$TOP/README.md" ci-jq >../jq.sh &&
+	bash -e ../jq.sh >jq.out &&
+	size=$(stat -c %s backups/S0.tar.gz) &&
+	test "$(sed -n 1p jq.out)" = "$PWD/backups/S0.tar.gz $size" &&
+	contains jq.out "^job check: [0-9][0-9]* s$" &&
+	test "$(wc -l <jq.out)" -eq 2 &&
 	mkdir ../later ../later/backups &&
 	cp backups/S0.tar.gz ../later/backups/ && cp check.job ../later/ &&
 	cd ../later &&

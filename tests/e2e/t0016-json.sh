@@ -5,10 +5,7 @@
 # verbs that boot a guest.
 . "$(dirname "$0")/../lib.sh"
 
-[ -f "$(rescue_iso)" ] || {
-	echo "not ok 1 - no rescue image: run make rescue"
-	exit 1
-}
+need_rescue
 RESCUE=$(rescue_iso)
 ISO=$(autorun_iso test-install "$TOP/tests/data/autorun-install") || {
 	echo "not ok 1 - cannot build the test ISO"
