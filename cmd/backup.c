@@ -191,11 +191,11 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 	}
 	dir = vm_host_path(ctx, "backups");
 	final = xasprintf("%s/%s.tar.gz", dir, name);
-	jset_str(ctx->result, "name", name);
-	jset_str(ctx->result, "file", final);
-	jset_str(ctx->result, "description", argc > 1 ? argv[1] : "");
-	jset(ctx->result, "files", jstrv((const char *const *)names.v,
-					 names.nr));
+	report_set_str(ctx->result, "name", name);
+	report_set_str(ctx->result, "file", final);
+	report_set_str(ctx->result, "description", argc > 1 ? argv[1] : "");
+	report_set(ctx->result, "files",
+		   report_strv((const char *const *)names.v, names.nr));
 	if (ctx->dry_run) {
 		char *list_s = strvec_join(&names, " ", true);
 
@@ -245,7 +245,8 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 		struct stat st;
 
 		if (stat(final, &st) == 0)
-			jset_int(ctx->result, "size", (int64_t)st.st_size);
+			report_set_int(ctx->result, "size",
+				       (int64_t)st.st_size);
 	}
 	log_info("snapshot %s of %s stored in %s (%d disk%s)", name,
 		 ctx->conf.name, final, ndisks, ndisks == 1 ? "" : "s");

@@ -113,14 +113,14 @@ static int make_disks(struct vm_ctx *ctx, struct strvec *made)
 /* --json: the VM made, and the files made for it. */
 static void report(struct vm_ctx *ctx, const struct strvec *made)
 {
-	jset_str(ctx->result, "name", ctx->conf.name);
-	jset_str(ctx->result, "hostdir", ctx->hostdir);
-	jset_str(ctx->result, "workdir", ctx->workdir);
-	jset_str(ctx->result, "bootimage", *ctx->conf.bootimage ?
-					   ctx->conf.bootimage : NULL);
-	jset_bool(ctx->result, "uefi", ctx->conf.uefi);
-	jset(ctx->result, "files", jstrv((const char *const *)made->v,
-					 made->nr));
+	report_set_str(ctx->result, "name", ctx->conf.name);
+	report_set_str(ctx->result, "hostdir", ctx->hostdir);
+	report_set_str(ctx->result, "workdir", ctx->workdir);
+	report_set_str(ctx->result, "bootimage",
+		       *ctx->conf.bootimage ? ctx->conf.bootimage : NULL);
+	report_set_bool(ctx->result, "uefi", ctx->conf.uefi);
+	report_set(ctx->result, "files",
+		   report_strv((const char *const *)made->v, made->nr));
 }
 
 int cmd_create(struct vm_ctx *ctx, int argc, char **argv)

@@ -71,7 +71,7 @@ int cmd_destroy(struct vm_ctx *ctx, int argc, char **argv)
 		/* A .work link whose directory is gone (reboot, tmp cleaner). */
 		if (fs_is_symlink(link) && !ctx->dry_run)
 			unlink(link);
-		jset_bool(ctx->result, "destroyed", false);
+		report_set_bool(ctx->result, "destroyed", false);
 		log_info("%s has no working files: nothing to destroy",
 			 ctx->conf.name);
 		free(link);
@@ -97,8 +97,8 @@ int cmd_destroy(struct vm_ctx *ctx, int argc, char **argv)
 		free(link);
 		return 1;
 	}
-	jset_bool(ctx->result, "destroyed", true);
-	jset_str(ctx->result, "workdir", ctx->workdir);
+	report_set_bool(ctx->result, "destroyed", true);
+	report_set_str(ctx->result, "workdir", ctx->workdir);
 	log_info("destroyed the working files of %s (%s)", ctx->conf.name,
 		 ctx->workdir);
 	free(ctx->workdir);

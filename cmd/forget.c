@@ -39,8 +39,8 @@ int cmd_forget(struct vm_ctx *ctx, int argc, char **argv)
 			log_error("cannot forget %s: %s", b->name, strerror(-r));
 		else
 			log_info("forgot snapshot %s", b->name);
-		jset_str(ctx->result, "name", b->name);
-		jset_str(ctx->result, "removed", b->path);
+		report_set_str(ctx->result, "name", b->name);
+		report_set_str(ctx->result, "removed", b->path);
 		ret = r ? 1 : 0;
 	}
 	free(last);

@@ -36,7 +36,7 @@ static void field(struct out *o, const char *key, const char *val)
 	if (!val)
 		val = "";
 	if (o->json)
-		jset_str(o->cur, key, val);
+		report_set_str(o->cur, key, val);
 	else
 		strbuf_addf(&o->text, "  %-13s %s\n", key, val);
 }
@@ -44,7 +44,7 @@ static void field(struct out *o, const char *key, const char *val)
 static void num_field(struct out *o, const char *key, long long v)
 {
 	if (o->json)
-		jset_int(o->cur, key, v);
+		report_set_int(o->cur, key, v);
 	else
 		strbuf_addf(&o->text, "  %-13s %lld\n", key, v);
 }
@@ -223,9 +223,9 @@ static int inspect_worker(const char *accel, bool json, const char *path,
 		json_object_array_add(fsa, o.cur);
 	}
 	if (all) {
-		jset(all, "os", json_object_get(oses));
-		jset(all, "filesystems", json_object_get(fsa));
-		strbuf_addf(&o.text, "%s\n", jline(all));
+		report_set(all, "os", json_object_get(oses));
+		report_set(all, "filesystems", json_object_get(fsa));
+		strbuf_addf(&o.text, "%s\n", report_line(all));
 	}
 	ret = roots && roots[0] ? 0 : 3;
 out:
@@ -370,11 +370,12 @@ static int report(struct vm_ctx *ctx, const char *path,
 	struct json_object *w;
 
 	if (path) {
-		jset_str(ctx->result, "path", path);
-		jset_int(ctx->result, "size", (int64_t)out->len);
-		jset_str(ctx->result, "content", out->buf);
-		jset_bool(ctx->result, "binary",
-			  strlen(out->buf) != out->len || !utf8_is_valid(out->buf));
+		report_set_str(ctx->result, "path", path);
+		report_set_int(ctx->result, "size", (int64_t)out->len);
+		report_set_str(ctx->result, "content", out->buf);
+		report_set_bool(ctx->result, "binary",
+				strlen(out->buf) != out->len ||
+					!str_utf8_is_valid(out->buf));
 		return 0;
 	}
 	w = json_tokener_parse(out->buf);
@@ -383,7 +384,7 @@ static int report(struct vm_ctx *ctx, const char *path,
 		return -1;
 	}
 	json_object_object_foreach(w, key, val)
-		jset(ctx->result, key, json_object_get(val));
+		report_set(ctx->result, key, json_object_get(val));
 	json_object_put(w);
 	return 0;
 }
@@ -475,7 +476,7 @@ int cmd_inspect(struct vm_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	r = proc_exit_code(st);
-	if ((r == 0 || r == 3) && ctx->json && report(ctx, argc ? argv[0] : NULL,
+	if ((r == 0 || (r == 3 && !argc)) && ctx->json && report(ctx, argc ? argv[0] : NULL,
 						       &out)) {
 		log_error("cannot inspect %s: the worker's answer is not JSON",
 			  ctx->conf.name);

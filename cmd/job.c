@@ -340,8 +340,8 @@ static int boot_rescue(struct vm_ctx *ctx, struct job *j)
 			 j->name, max.buf);
 		strbuf_release(&max);
 	}
-	jset_str(ctx->result, "accel", ctx->accel);
-	jset_str(ctx->result, "outcome", outcome_name(res.outcome));
+	report_set_str(ctx->result, "accel", ctx->accel);
+	report_set_str(ctx->result, "outcome", outcome_name(res.outcome));
 	/* Whatever happened, no rescue outlives the job. */
 	if (res.qemu_exit < 0)
 		proc_terminate(pid, 3000);
@@ -349,7 +349,7 @@ static int boot_rescue(struct vm_ctx *ctx, struct job *j)
 	switch (res.outcome) {
 	case JOB_DONE:
 		ret = res.status;
-		jset_int(ctx->result, "job_status", res.status);
+		report_set_int(ctx->result, "job_status", res.status);
 		if (ret)
 			log_error("job %s failed with status %d (log: %s/job.log)",
 				  j->name, ret, j->outdir);
@@ -449,8 +449,8 @@ int cmd_job(struct vm_ctx *ctx, int argc, char **argv)
 		reload = true;
 	}
 	build_env(ctx, &j);
-	jset_str(ctx->result, "job", j.name);
-	jset_str(ctx->result, "script", j.script);
+	report_set_str(ctx->result, "job", j.name);
+	report_set_str(ctx->result, "script", j.script);
 	if (ctx->dry_run) {
 		ret = boot_rescue(ctx, &j);
 		goto out;
@@ -490,13 +490,14 @@ int cmd_job(struct vm_ctx *ctx, int argc, char **argv)
 out_in:
 	fs_rm_rf(j.indir);
 	record_job(ctx, j.name, ret);
-	jset_int(ctx->result, "seconds", (proc_now_ms() - t0 + 500) / 1000);
-	jset_str(ctx->result, "outdir", j.outdir);
+	report_set_int(ctx->result, "seconds",
+		       (proc_now_ms() - t0 + 500) / 1000);
+	report_set_str(ctx->result, "outdir", j.outdir);
 	if (dest) {
 		char *log = xasprintf("%s/job.log", j.outdir);
 
 		if (fs_exists(log))
-			jset_str(ctx->result, "log", log);
+			report_set_str(ctx->result, "log", log);
 		free(log);
 	}
 out:

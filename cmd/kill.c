@@ -24,9 +24,14 @@ int cmd_kill(struct vm_ctx *ctx, int argc, char **argv)
 			log_error("cannot kill %s: %s", ctx->conf.name, err.buf);
 		else
 			log_info("%s is not running", ctx->conf.name);
-		jset_bool(ctx->result, "killed", false);
+		report_set_bool(ctx->result, "killed", false);
 		strbuf_release(&err);
 		return r < 0 ? 1 : 0;
+	}
+	if (ctx->dry_run) {
+		say_dry(ctx, "kill -KILL %ld", (long)rs.qemu_pid);
+		ret = 0;
+		goto out;
 	}
 	if (kill(rs.qemu_pid, SIGKILL) < 0) {
 		/* the control_group may not signal, but may say quit */
@@ -57,8 +62,8 @@ int cmd_kill(struct vm_ctx *ctx, int argc, char **argv)
 	}
 	if (ctx->supervisor == rs.pid)
 		ctx->supervisor = 0;
-	jset_bool(ctx->result, "killed", true);
-	jset_int(ctx->result, "qemu_pid", rs.qemu_pid);
+	report_set_bool(ctx->result, "killed", true);
+	report_set_int(ctx->result, "qemu_pid", rs.qemu_pid);
 	log_info("%s killed", ctx->conf.name);
 	ret = 0;
 out:

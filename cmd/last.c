@@ -31,7 +31,7 @@ int cmd_last(struct vm_ctx *ctx, int argc, char **argv)
 		log_error("cannot move LAST to %s", b->name);
 	else {
 		log_info("LAST is now %s", b->name);
-		jset_str(ctx->result, "last", b->name);
+		report_set_str(ctx->result, "last", b->name);
 		ret = 0;
 	}
 	backups_free(list, n);

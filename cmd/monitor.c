@@ -57,7 +57,7 @@ int cmd_monitor(struct vm_ctx *ctx, int argc, char **argv)
 			ret = 1;
 		}
 		/* the reply as QEMU gave it: {"return": ...} or {"error": ...} */
-		jset(ctx->result, "reply", reply);
+		report_set(ctx->result, "reply", reply);
 		goto out;
 	}
 	r = qmp_hmp(&q, line, MONITOR_TIMEOUT_MS, &out, &err);

@@ -20,7 +20,7 @@ int cmd_restore(struct vm_ctx *ctx, int argc, char **argv)
 		log_error("%s", err.buf);
 		goto out;
 	}
-	jset_str(ctx->result, "name", name);
+	report_set_str(ctx->result, "name", name);
 	if (ctx->dry_run) {
 		say_dry(ctx, "restore %s/backups/%s into %s", ctx->hostdir,
 			name, ctx->inplace ? ctx->hostdir :
@@ -37,7 +37,7 @@ int cmd_restore(struct vm_ctx *ctx, int argc, char **argv)
 			ret = 128 + proc_interrupted();
 		goto out;
 	}
-	jset_str(ctx->result, "workdir", ctx->workdir);
+	report_set_str(ctx->result, "workdir", ctx->workdir);
 	log_info("restored %s from snapshot %s (working files in %s)",
 		 ctx->conf.name, name, ctx->workdir);
 	ret = 0;

@@ -113,6 +113,18 @@ static void on_ready(void *data)
 	sd_notifyf(0, "READY=1\nSTATUS=%s is running", rd->ctx->conf.name);
 }
 
+/* --json's "ended": how QEMU's run ended (r as launch_supervise says). */
+static const char *how_it_ended(int r, const char *saved)
+{
+	if (r == -ETIMEDOUT)
+		return "timeout";
+	if (r == -EINTR)
+		return "interrupted";
+	if (r)
+		return "failed";
+	return fs_exists(saved) ? "saved" : "poweroff";
+}
+
 int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 {
 	struct vm_conf *c = &ctx->conf;
@@ -256,6 +268,9 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 		log_error("cannot run %s: %s", c->name, err.buf);
 		goto out;
 	}
+	report_set_str(ctx->result, "accel", ctx->accel);
+	report_set_int(ctx->result, "qemu_pid", pid);
+	report_set_bool(ctx->result, "firstboot", firstboot);
 	/* QEMU waits for its console client before it runs the guest; one
 	 * that ends first (a bad option, say) is reported as it ended */
 	r = attach_console(&mux, plan.q.console_sock, pid, &st);
@@ -278,9 +293,6 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 		 plan.q.spice_port ? ", SPICE display" : ", headless",
 		 ctx->workdir);
 	record_start(ctx, &plan, pid, &rs);
-	jset_str(ctx->result, "accel", ctx->accel);
-	jset_int(ctx->result, "qemu_pid", pid);
-	jset_bool(ctx->result, "firstboot", firstboot);
 	w.qemu = pid;
 	w.qmp_sock = plan.q.qmp_sock;
 	w.ssh_port = rs.ssh_port;
@@ -300,10 +312,9 @@ ended:
 	muxed = false;
 	unlink(plan.q.qmp_sock);
 	unlink(plan.q.console_sock);
-	jset_int(ctx->result, "seconds", (proc_now_ms() - t0 + 500) / 1000);
-	jset_str(ctx->result, "ended",
-		 r == -ETIMEDOUT ? "timeout" : r == -EINTR ? "interrupted" :
-		 r ? "failed" : fs_exists(saved) ? "saved" : "poweroff");
+	report_set_int(ctx->result, "seconds",
+		       (proc_now_ms() - t0 + 500) / 1000);
+	report_set_str(ctx->result, "ended", how_it_ended(r, saved));
 	if (r == -ETIMEDOUT) {
 		log_error("%s was stopped: --timeout of %u s expired", c->name,
 			  c->timeout);

@@ -67,12 +67,14 @@ int cmd_snapshots(struct vm_ctx *ctx, int argc, char **argv)
 			m.size = 0;
 		if (m.ts && localtime_r(&m.ts, &tm))
 			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
-		jset_str(o, "name", list[i].name);
-		jset_int(o, "time", (int64_t)m.ts);
-		jset_int(o, "size", (int64_t)m.size);
-		jset_bool(o, "last", is_last);
-		jset_str(o, "layout", list[i].legacy ? "directory" : "tarball");
-		jset_str(o, "description", m.description ? m.description : "");
+		report_set_str(o, "name", list[i].name);
+		report_set_int(o, "time", (int64_t)m.ts);
+		report_set_int(o, "size", (int64_t)m.size);
+		report_set_bool(o, "last", is_last);
+		report_set_str(o, "layout",
+			       list[i].legacy ? "directory" : "tarball");
+		report_set_str(o, "description",
+			       m.description ? m.description : "");
 		json_object_array_add(arr, o);
 		if (m.size)
 			snprintf(size, sizeof(size), "%.1f MiB",
@@ -86,8 +88,8 @@ int cmd_snapshots(struct vm_ctx *ctx, int argc, char **argv)
 	if (!n && !ctx->json)
 		log_info("%s has no snapshots", ctx->hostdir);
 	fflush(stdout);
-	jset(ctx->result, "snapshots", arr);
-	jset_str(ctx->result, "last", last);
+	report_set(ctx->result, "snapshots", arr);
+	report_set_str(ctx->result, "last", last);
 	backups_free(list, n);
 	free(last);
 	strbuf_release(&err);

@@ -132,9 +132,9 @@ static void report(struct vm_ctx *ctx, pid_t pid, const char *log)
 		runstate_report(&rs, ctx->result);
 		runstate_release(&rs);
 	} else {
-		jset_int(ctx->result, "pid", pid);
+		report_set_int(ctx->result, "pid", pid);
 	}
-	jset_str(ctx->result, "log", log);
+	report_set_str(ctx->result, "log", log);
 	strbuf_release(&err);
 }
 

@@ -177,27 +177,28 @@ static void report(struct vm_ctx *ctx, const struct facts *f)
 	const struct runstate *rs = &f->rs;
 	struct json_object *o = ctx->result, *j = NULL, *l = NULL;
 
-	jset_str(o, "name", ctx->conf.name);
-	jset_str(o, "state", f->state);
-	jset_str(o, "hostdir", ctx->hostdir);
-	jset_str(o, "workdir", f->running ? rs->workdir : ctx->workdir);
+	report_set_str(o, "name", ctx->conf.name);
+	report_set_str(o, "state", f->state);
+	report_set_str(o, "hostdir", ctx->hostdir);
+	report_set_str(o, "workdir", f->running ? rs->workdir : ctx->workdir);
 	if (f->running)
 		runstate_report(rs, o);
 	if (f->job) {
 		j = json_object_new_object();
-		jset_str(j, "name", f->job);
-		jset_int(j, "status", f->job_status);
-		jset_int(j, "time", f->job_time);
+		report_set_str(j, "name", f->job);
+		report_set_int(j, "status", f->job_status);
+		report_set_int(j, "time", f->job_time);
 	}
-	jset(o, "last_job", j);
-	jset_int(o, "snapshots", f->nsnap);
+	report_set(o, "last_job", j);
+	report_set_int(o, "snapshots", f->nsnap);
 	if (f->last) {
 		l = json_object_new_object();
-		jset_str(l, "name", f->last);
-		jset_str(l, "description", f->last_desc ? f->last_desc : "");
-		jset_int(l, "time", f->last_time);
+		report_set_str(l, "name", f->last);
+		report_set_str(l, "description",
+			       f->last_desc ? f->last_desc : "");
+		report_set_int(l, "time", f->last_time);
 	}
-	jset(o, "last", l);
+	report_set(o, "last", l);
 }
 
 int cmd_status(struct vm_ctx *ctx, int argc, char **argv)

@@ -116,9 +116,9 @@ out:
 /* --json: how it stopped, and how long that took. */
 static void report(struct vm_ctx *ctx, const char *how, long long t0)
 {
-	jset_str(ctx->result, "stopped", how);
-	jset(ctx->result, "seconds",
-	     json_object_new_double((double)(proc_now_ms() - t0) / 1000));
+	report_set_str(ctx->result, "stopped", how);
+	report_set(ctx->result, "seconds",
+		   json_object_new_double((double)(proc_now_ms() - t0) / 1000));
 }
 
 int cmd_stop(struct vm_ctx *ctx, int argc, char **argv)
@@ -146,10 +146,21 @@ int cmd_stop(struct vm_ctx *ctx, int argc, char **argv)
 		goto out_err;
 	}
 	if (r == 0) {
-		jset_str(ctx->result, "stopped", "not_running");
+		report_set_str(ctx->result, "stopped", "not_running");
 		log_info("%s is not running", ctx->conf.name);
 		strbuf_release(&err);
 		return 0;
+	}
+	if (ctx->dry_run) {
+		if (save)
+			say_dry(ctx, "QMP %s: stop, migrate to %s/%s, quit",
+				rs.monitor, rs.workdir, SAVED_STATE);
+		else
+			say_dry(ctx, "QMP %s: system_powerdown; after %llu s quit; then kill -KILL %ld",
+				rs.monitor, (unsigned long long)secs,
+				(long)rs.qemu_pid);
+		ret = 0;
+		goto out;
 	}
 	r = qmp_connect(&q, rs.monitor, QMP_TIMEOUT_MS, &err);
 	if (r == -EACCES || r == -EPERM) {

@@ -356,7 +356,7 @@ void say_dry(struct vm_ctx *ctx, const char *fmt, ...)
 	strbuf_vaddf(&sb, fmt, ap);
 	va_end(ap);
 	if (ctx->result)
-		jpush_str(ctx->result, "dry_run", sb.buf);
+		report_push_str(ctx->result, "dry_run", sb.buf);
 	else
 		printf("%s\n", sb.buf);
 	strbuf_release(&sb);
@@ -366,28 +366,35 @@ void say_dry(struct vm_ctx *ctx, const char *fmt, ...)
  * --json: one line per step on fd (the real stdout; vm's own stdout is
  * stderr by then), {"verb", "args", "status", "result"[, "error"]}.
  */
-static void report_step(int fd, const struct chain_step *s, int status,
+static int print_result(int fd, const struct chain_step *s, int status,
 			struct json_object *result)
 {
 	struct json_object *o = json_object_new_object();
 	const char *e = log_last_error();
-	struct strbuf line = STRBUF_INIT;
+	struct strbuf line = STRBUF_INIT, why = STRBUF_INIT;
 	int r;
 
-	jset_str(o, "verb", s->verb->name);
-	jset(o, "args", jstrv((const char *const *)s->argv, (size_t)s->argc));
-	jset_int(o, "status", status);
-	jset(o, "result", result ? json_object_get(result) :
-				   json_object_new_object());
+	report_set_str(o, "verb", s->verb->name);
+	report_set(o, "args",
+		   report_strv((const char *const *)s->argv, (size_t)s->argc));
+	report_set_int(o, "status", status);
+	report_set(o, "result",
+		   result ? json_object_get(result) : json_object_new_object());
+	if (!e && proc_interrupted())
+		strbuf_addf(&why, "interrupted by signal %d",
+			    proc_interrupted());
 	if (status && (status != 3 || !(s->verb->flags & VERB_ANSWER)))
-		jset_str(o, "error", e ? e : "failed");
-	strbuf_addstr(&line, jline(o));
+		report_set_str(o, "error", e ? e : why.len ? why.buf : "failed");
+	strbuf_addstr(&line, report_line(o));
 	strbuf_addch(&line, '\n');
 	r = fs_write_all(fd, line.buf, line.len);
 	if (r)
-		log_warn("cannot write the JSON result: %s", strerror(-r));
+		log_error("cannot write the result of @%s to stdout: %s",
+			  s->verb->name, strerror(-r));
 	strbuf_release(&line);
+	strbuf_release(&why);
 	json_object_put(o);
+	return r;
 }
 
 /*
@@ -415,9 +422,10 @@ int main(int argc, char **argv)
 	struct strbuf err = STRBUF_INIT, shortopts = STRBUF_INIT;
 	struct chain_step *steps = NULL;
 	struct vm_ctx ctx;
-	const char *hostdir_opt = NULL, *json_word = NULL;
+	const char *hostdir_opt = NULL;
 	bool no_colors = false, need_vm = false;
 	int nsteps, i, c, ret = 0, json_fd = -1;
+	bool *json_words = xcalloc((size_t)argc + 1, sizeof(*json_words));
 	size_t k;
 
 	vm_ctx_init(&ctx);
@@ -496,7 +504,7 @@ int main(int argc, char **argv)
 			continue;
 		case OPT_JSON:
 			ctx.json = true;
-			json_word = argv[optind - 1];
+			json_words[optind - 1] = true;
 			continue;
 		default:
 			break;
@@ -510,7 +518,7 @@ int main(int argc, char **argv)
 	}
 	/* the options again for @start's @run, which reports nothing */
 	for (i = 1; i < optind; i++)
-		if (argv[i] != json_word)
+		if (!json_words[i])
 			strvec_push(&ctx.opt_words, argv[i]);
 	log_init(no_colors);
 	/* Machine-readable output must be all that is on stdout. */
@@ -554,8 +562,9 @@ int main(int argc, char **argv)
 		ret = open_vm(&ctx, hostdir_opt, &cli, steps, nsteps);
 		if (ret) {
 			unmake_hostdir(&ctx);
-			if (json_fd >= 0)
-				report_step(json_fd, &steps[0], ret, NULL);
+			/* 2: the command line is wrong, as for chain_parse */
+			if (json_fd >= 0 && ret != 2)
+				print_result(json_fd, &steps[0], ret, NULL);
 			goto out;
 		}
 	}
@@ -576,9 +585,12 @@ int main(int argc, char **argv)
 		}
 		if (proc_interrupted())
 			ret = 128 + proc_interrupted();
+		/* a result that cannot be told is a failure */
 		if (json_fd >= 0) {
 			fflush(stdout);
-			report_step(json_fd, &steps[i], ret, ctx.result);
+			if (print_result(json_fd, &steps[i], ret, ctx.result) &&
+			    !ret)
+				ret = 1;
 		}
 		json_object_put(ctx.result);
 		ctx.result = NULL;
@@ -598,6 +610,7 @@ int main(int argc, char **argv)
 out:
 	if (json_fd >= 0)
 		close(json_fd);
+	free(json_words);
 	free(steps);
 	strvec_clear(&cli);
 	strbuf_release(&err);

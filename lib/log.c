@@ -10,7 +10,7 @@
 static bool use_color;
 static bool quiet;
 static bool banners = true;
-static char last_error[1024];
+static char *last_error;	/* the last log_error line, whole */
 
 void log_init(bool no_colors)
 {
@@ -55,8 +55,10 @@ void log_error(const char *fmt, ...)
 {
 	va_list ap;
 
+	free(last_error);
 	va_start(ap, fmt);
-	vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	if (vasprintf(&last_error, fmt, ap) < 0)
+		last_error = NULL;
 	va_end(ap);
 	va_start(ap, fmt);
 	emit(stderr, "\033[1;31m", "vm: ", fmt, ap);
@@ -65,12 +67,13 @@ void log_error(const char *fmt, ...)
 
 const char *log_last_error(void)
 {
-	return last_error[0] ? last_error : NULL;
+	return last_error;
 }
 
 void log_clear_error(void)
 {
-	last_error[0] = '\0';
+	free(last_error);
+	last_error = NULL;
 }
 
 void log_warn(const char *fmt, ...)

@@ -18,8 +18,9 @@ void log_set_banners(bool on);
 
 /* "vm: <msg>" on stderr, red on a terminal. */
 __attribute__((format(printf, 1, 2))) void log_error(const char *fmt, ...);
-/* The last log_error line (for --json), or NULL; and forget it. */
+/* The last log_error line, for --json (NULL when there was none). */
 const char *log_last_error(void);
+/* Forget it: a new step starts. */
 void log_clear_error(void);
 /* "vm: warning: <msg>" on stderr, yellow on a terminal. */
 __attribute__((format(printf, 1, 2))) void log_warn(const char *fmt, ...);

@@ -3,30 +3,30 @@
 
 #include <stdlib.h>
 
-struct json_object *jstr(const char *s)
+struct json_object *report_str(const char *s)
 {
 	struct json_object *o;
 	char *u;
 
 	if (!s)
 		return NULL;
-	u = utf8_valid(s);
+	u = str_utf8_valid(s);
 	o = json_object_new_string(u);
 	free(u);
 	return o;
 }
 
-struct json_object *jstrv(const char *const *v, size_t n)
+struct json_object *report_strv(const char *const *v, size_t n)
 {
 	struct json_object *a = json_object_new_array();
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		json_object_array_add(a, jstr(v[i]));
+		json_object_array_add(a, report_str(v[i]));
 	return a;
 }
 
-void jset(struct json_object *o, const char *key, struct json_object *v)
+void report_set(struct json_object *o, const char *key, struct json_object *v)
 {
 	if (!o) {
 		json_object_put(v);
@@ -35,25 +35,25 @@ void jset(struct json_object *o, const char *key, struct json_object *v)
 	json_object_object_add(o, key, v);
 }
 
-void jset_str(struct json_object *o, const char *key, const char *v)
+void report_set_str(struct json_object *o, const char *key, const char *v)
 {
 	if (o)
-		jset(o, key, jstr(v));
+		report_set(o, key, report_str(v));
 }
 
-void jset_int(struct json_object *o, const char *key, int64_t v)
+void report_set_int(struct json_object *o, const char *key, int64_t v)
 {
 	if (o)
-		jset(o, key, json_object_new_int64(v));
+		report_set(o, key, json_object_new_int64(v));
 }
 
-void jset_bool(struct json_object *o, const char *key, bool v)
+void report_set_bool(struct json_object *o, const char *key, bool v)
 {
 	if (o)
-		jset(o, key, json_object_new_boolean(v));
+		report_set(o, key, json_object_new_boolean(v));
 }
 
-void jpush_str(struct json_object *o, const char *key, const char *s)
+void report_push_str(struct json_object *o, const char *key, const char *s)
 {
 	struct json_object *a;
 
@@ -64,10 +64,10 @@ void jpush_str(struct json_object *o, const char *key, const char *s)
 		a = json_object_new_array();
 		json_object_object_add(o, key, a);
 	}
-	json_object_array_add(a, jstr(s));
+	json_object_array_add(a, report_str(s));
 }
 
-const char *jline(struct json_object *o)
+const char *report_line(struct json_object *o)
 {
 	return json_object_to_json_string_ext(
 		o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);

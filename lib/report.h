@@ -15,19 +15,19 @@
 #include "str.h"
 
 /* A JSON string of s made valid UTF-8; NULL gives JSON null. */
-struct json_object *jstr(const char *s);
+struct json_object *report_str(const char *s);
 /* A JSON array of strings. */
-struct json_object *jstrv(const char *const *v, size_t n);
+struct json_object *report_strv(const char *const *v, size_t n);
 
 /* o[key] = v; v is owned by o afterwards (freed when o is NULL). */
-void jset(struct json_object *o, const char *key, struct json_object *v);
-void jset_str(struct json_object *o, const char *key, const char *v);
-void jset_int(struct json_object *o, const char *key, int64_t v);
-void jset_bool(struct json_object *o, const char *key, bool v);
+void report_set(struct json_object *o, const char *key, struct json_object *v);
+void report_set_str(struct json_object *o, const char *key, const char *v);
+void report_set_int(struct json_object *o, const char *key, int64_t v);
+void report_set_bool(struct json_object *o, const char *key, bool v);
 /* Append string s to the array o[key], making the array if needed. */
-void jpush_str(struct json_object *o, const char *key, const char *s);
+void report_push_str(struct json_object *o, const char *key, const char *s);
 
 /* o as one line of JSON ('/' not escaped); valid while o lives. */
-const char *jline(struct json_object *o);
+const char *report_line(struct json_object *o);
 
 #endif

@@ -299,20 +299,21 @@ void runstate_set_state(const char *hostdir, pid_t pid, const char *state)
 
 void runstate_report(const struct runstate *s, struct json_object *o)
 {
-	jset_int(o, "pid", s->pid);
-	jset_int(o, "qemu_pid", s->qemu_pid);
-	jset_int(o, "started", s->started);
-	jset_int(o, "uptime", time(NULL) - s->started);
-	jset_bool(o, "background", s->background);
-	jset_str(o, "accel", s->accel);
-	jset_int(o, "sockets", s->sockets);
-	jset_int(o, "cores", s->cores);
-	jset_int(o, "memory", (int64_t)s->memory);
-	jset(o, "forwards", jstrv((const char *const *)s->forwards.v,
-				  s->forwards.nr));
-	jset(o, "ssh_port", s->ssh_port ? json_object_new_int((int)s->ssh_port) :
-				      NULL);
-	jset_str(o, "spice", s->spice);
-	jset_str(o, "console", s->console);
-	jset_str(o, "monitor", s->monitor);
+	report_set_int(o, "pid", s->pid);
+	report_set_int(o, "qemu_pid", s->qemu_pid);
+	report_set_int(o, "started", s->started);
+	report_set_int(o, "uptime", time(NULL) - s->started);
+	report_set_bool(o, "background", s->background);
+	report_set_str(o, "accel", s->accel);
+	report_set_int(o, "sockets", s->sockets);
+	report_set_int(o, "cores", s->cores);
+	report_set_int(o, "memory", (int64_t)s->memory);
+	report_set(o, "forwards",
+		   report_strv((const char *const *)s->forwards.v,
+			       s->forwards.nr));
+	report_set(o, "ssh_port",
+		   s->ssh_port ? json_object_new_int((int)s->ssh_port) : NULL);
+	report_set_str(o, "spice", s->spice);
+	report_set_str(o, "console", s->console);
+	report_set_str(o, "monitor", s->monitor);
 }

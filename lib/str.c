@@ -191,7 +191,7 @@ static size_t utf8_len(const unsigned char *s)
 	return n;
 }
 
-bool utf8_is_valid(const char *s)
+bool str_utf8_is_valid(const char *s)
 {
 	size_t n;
 
@@ -201,7 +201,7 @@ bool utf8_is_valid(const char *s)
 	return true;
 }
 
-char *utf8_valid(const char *s)
+char *str_utf8_valid(const char *s)
 {
 	struct strbuf sb = STRBUF_INIT;
 

@@ -35,8 +35,8 @@ void strbuf_add_shquoted(struct strbuf *sb, const char *s);
 void strbuf_add_qemu_escaped(struct strbuf *sb, const char *s);
 void strbuf_trim_trailing(struct strbuf *sb);
 /* A copy of s that is valid UTF-8: a stray byte becomes U+FFFD. */
-char *utf8_valid(const char *s);
-bool utf8_is_valid(const char *s);
+char *str_utf8_valid(const char *s);
+bool str_utf8_is_valid(const char *s);
 
 /* Returns the buffer, owned by the caller; sb is reset. */
 char *strbuf_detach(struct strbuf *sb);

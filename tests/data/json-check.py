@@ -9,8 +9,11 @@ FILE holds what vm printed on stdout: every line must be one JSON object,
 result must be one that README's table (between <!-- json-schema --> and
 <!-- /json-schema -->) documents for that verb, of the type it gives;
 fields marked in its fourth column are there whenever the step succeeded
-(status 0) and was not a --dry-run.  With VERBs, the lines must be those
-steps, in that order.  Exit 0, or 1 with one line saying what is wrong.
+(status 0, or 3 from @status) and was not a --dry-run; a field whose
+meaning is only a list of `values` has one of them.  Only the last line
+may be a failed step (the chain stops there).  With VERBs, the lines must
+be those steps, in that order.  Exit 0, or 1 with one line saying what is
+wrong.
 """
 import json
 import re
@@ -35,7 +38,8 @@ def schema(readme):
         sys.exit(f"{readme}: no json-schema table")
     rows = {}
     for line in m.group(1).splitlines():
-        cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        cells[:3] = [c.strip("`") for c in cells[:3]]
         if len(cells) < 4 or not cells[0] or set(cells[0]) <= set("-: "):
             continue
         verb, field, typ, need = cells[:4]
@@ -44,8 +48,18 @@ def schema(readme):
         for t in typ.split(" or "):
             if t not in TYPES:
                 sys.exit(f"{readme}: {verb} {field}: unknown type {t}")
-        rows.setdefault(verb, {})[field] = (typ.split(" or "), need == "✓")
+        rows.setdefault(verb, {})[field] = (typ.split(" or "), need == "✓",
+                                            values(cells[4] if len(cells) > 4 else ""))
     return rows
+
+
+def values(meaning):
+    """The values a meaning such as "`a`, `b` (why) or `c`" allows, or None."""
+    m = re.sub(r"\s*\([^)]*\)", "", meaning.strip())
+    parts = re.split(r", | or | или ", m)
+    if len(parts) < 2 or not all(re.fullmatch(r"`[a-z_]+`", p) for p in parts):
+        return None
+    return frozenset(p.strip("`") for p in parts)
 
 
 def fail(msg):
@@ -58,9 +72,11 @@ def check_obj(where, obj, fields, prefix, need_all):
         name = prefix + k
         if name not in fields:
             fail(f"{where}: field {name} is not in README's table")
-        types, _ = fields[name]
+        types, _, allowed = fields[name]
         if not any(TYPES[t](v) for t in types):
             fail(f"{where}: field {name} = {v!r} is not {' or '.join(types)}")
+        if allowed is not None and v not in allowed:
+            fail(f"{where}: field {name} = {v!r} is none of {sorted(allowed)}")
         # an object whose fields the table does not list is opaque
         # (@monitor's reply is QEMU's)
         if isinstance(v, dict) and any(f.startswith(name + ".") for f in fields):
@@ -69,7 +85,7 @@ def check_obj(where, obj, fields, prefix, need_all):
             for x in v:
                 check_obj(where, x, fields, name + "[].", need_all)
     if need_all:
-        for name, (_, need) in fields.items():
+        for name, (_, need, _) in fields.items():
             rest = name[len(prefix):]
             if need and name.startswith(prefix) and "." not in rest \
                     and "[]" not in rest and rest not in obj:
@@ -93,7 +109,13 @@ def main():
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         fail(f"not UTF-8: {e}")
-    lines = text.splitlines()
+    # JSON Lines end in \n; json-c leaves U+2028 and U+0085 as they are,
+    # which str.splitlines() would take for line ends
+    if not text:
+        fail("no output")
+    if not text.endswith("\n"):
+        fail("the last line does not end in a newline")
+    lines = text[:-1].split("\n")
     want = sys.argv[3:]
     if want and len(lines) != len(want):
         fail(f"{len(lines)} lines for {len(want)} steps: {text!r}")
@@ -113,9 +135,12 @@ def main():
             fail(f"{where}: verb {verb}, wanted {want[i]}")
         if "result" not in step:
             fail(f"{where}: no result")
-        if (step["status"] != 0) != ("error" in step) and \
-                not (verb == "status" and step["status"] == 3):
+        answer = verb == "status" and step["status"] == 3
+        ok = step["status"] == 0 or answer
+        if ok == ("error" in step):
             fail(f"{where}: status {step['status']} with error {step.get('error')!r}")
+        if step["status"] != 0 and i != len(lines) - 1:
+            fail(f"{where}: a chain goes on after a step with status {step['status']}")
         if verb not in rows:
             fail(f"{where}: verb {verb} has no rows in README's table")
         fields = dict(common)
@@ -124,7 +149,7 @@ def main():
         if not isinstance(res, dict):
             fail(f"{where}: result is not an object")
         check_obj(f"{where} (@{verb})", res, fields, "",
-                  step["status"] == 0 and "dry_run" not in res)
+                  ok and not res.get("dry_run"))
 
 
 main()

@@ -24,6 +24,16 @@ s = json.loads(open(sys.argv[1], encoding=\"utf-8\").read().splitlines()[int(sys
 v = eval(sys.argv[3])
 print(*v) if isinstance(v, tuple) else print(v)" "$@"
 }
+# refuses WANT VERBS LINE...: the checker fails on these lines, saying WANT
+refuses() {
+	check_args refuses "WANT VERBS LINE..." 3 - "$@" &&
+	local want=$1 verbs=$2 &&
+	shift 2 &&
+	printf "%s\n" "$@" >refused.jsonl &&
+	# shellcheck disable=SC2086
+	must_fail 1 check refused.jsonl $verbs >refused.out &&
+	contains refused.out "$want"
+}
 booted() { grep -q "root shell on ttyS0" .work/console.log 2>/dev/null; }
 
 test_expect "README.md and README.ru.md document the same fields" '
@@ -32,13 +42,25 @@ test_expect "README.md and README.ru.md document the same fields" '
 '
 
 test_expect "the checker itself refuses what README does not document" '
-	printf "%s\n" "{\"verb\":\"last\",\"args\":[],\"status\":0,\"result\":{\"last\":\"S0\",\"extra\":1}}" >x1 &&
-	must_fail 1 check x1 last >o && contains o "field extra is not in README" &&
-	printf "%s\n" "{\"verb\":\"last\",\"args\":[],\"status\":0,\"result\":{\"last\":7}}" >x2 &&
-	must_fail 1 check x2 last >o && contains o "is not string" &&
-	printf "%s\n" "{\"verb\":\"last\",\"args\":[],\"status\":0,\"result\":{}}" >x3 &&
-	must_fail 1 check x3 last >o && contains o "field last is missing" &&
-	echo "vm: hello" >x4 && must_fail 1 check x4 last >o && contains o "not JSON"
+	refuses "field extra is not in README" last \
+		"{\"verb\":\"last\",\"args\":[],\"status\":0,\"result\":{\"last\":\"S0\",\"extra\":1}}" &&
+	refuses "is not string" last \
+		"{\"verb\":\"last\",\"args\":[],\"status\":0,\"result\":{\"last\":7}}" &&
+	refuses "field last is missing" last \
+		"{\"verb\":\"last\",\"args\":[],\"status\":0,\"result\":{}}" &&
+	refuses "not JSON" last "vm: hello" &&
+	refuses "field name is missing" status \
+		"{\"verb\":\"status\",\"args\":[],\"status\":3,\"result\":{}}" &&
+	refuses "stopped = .gone. is none of" stop \
+		"{\"verb\":\"stop\",\"args\":[],\"status\":0,\"result\":{\"stopped\":\"gone\"}}" &&
+	refuses "goes on after a step" "last last" \
+		"{\"verb\":\"last\",\"args\":[],\"status\":1,\"result\":{},\"error\":\"x\"}" \
+		"{\"verb\":\"last\",\"args\":[],\"status\":0,\"result\":{\"last\":\"S0\"}}" &&
+	refuses "field last_job.name is missing" status \
+		"{\"verb\":\"status\",\"args\":[],\"status\":3,\"result\":{\"name\":\"t\",\"state\":\"stopped\",\"hostdir\":\"/x\",\"workdir\":null,\"last_job\":{},\"snapshots\":0,\"last\":null}}" &&
+	printf "%s" "{\"verb\":\"last\",\"args\":[],\"status\":0,\"result\":{\"last\":\"S0\"}}" >x7 &&
+	must_fail 1 check x7 last >o && contains o "does not end in a newline" &&
+	: >x10 && must_fail 1 check x10 >o && contains o "no output"
 '
 
 test_expect "a chain of the verbs that need no guest: one valid line each" '
@@ -55,6 +77,11 @@ test_expect "a chain of the verbs that need no guest: one valid line each" '
 	test "$(field out 8 "s[\"result\"][\"killed\"]")" = False &&
 	test "$(field out 9 "s[\"result\"][\"stopped\"]")" = not_running &&
 	contains err "snapshot S0 of J stored" &&
+	vm --json -d "$PWD/k" --no-uefi -D VIRT=64M @create K @backup S2 \
+		"$(printf "a\342\200\250b\302\205c")" >sep 2>/dev/null &&
+	check sep create backup &&
+	must_fail 1 vm --json @snapshots >/dev/full 2>err &&
+	contains err "cannot write the result of @snapshots to stdout" &&
 	must_fail 3 vm --json @status >st 2>/dev/null &&
 	check st status &&
 	test "$(field st 1 "s[\"result\"][\"state\"], s[\"status\"], \"error\" in s")" = "stopped 3 False" &&
@@ -71,6 +98,9 @@ test_expect "--dry-run: the commands are in result.dry_run, nothing is done" '
 	vm --json --dry-run @run @start @job hello @backup @restore @last S0 \
 		@forget S0 @destroy >out 2>err &&
 	check out run start job backup restore last forget destroy &&
+	vm --json --json --dry-run @start >twice 2>/dev/null &&
+	check twice start && contains twice "in the background: vm --dry-run -d" &&
+	lacks twice "vm --json" &&
 	test "$(field out 1 "s[\"result\"][\"dry_run\"][0].split()[0]")" = qemu-system-x86_64 &&
 	test "$(field out 3 "s[\"result\"][\"dry_run\"][0].split()[0]")" = qemu-system-x86_64 &&
 	test -e backups/S0.tar.gz && test ! -e backups/S2.tar.gz &&
@@ -132,6 +162,9 @@ test_expect "@start @status @monitor @stop and @kill of a running guest" '
 	must_fail 1 vm --json @monitor "{\"execute\": \"no-such\"}" >mon2 2>/dev/null &&
 	check mon2 monitor &&
 	contains mon2 "\"error\":\"@monitor: QEMU says: " &&
+	vm --json --dry-run @stop @kill >dry 2>/dev/null && check dry stop kill &&
+	contains dry "system_powerdown" && contains dry "kill -KILL $(field out 1 "s[\"result\"][\"qemu_pid\"]")" &&
+	kill -0 "$pid" &&
 	wait_for 60 booted &&
 	vm --json @stop 60 >st 2>/dev/null && check st stop &&
 	test "$(field st 1 "s[\"result\"][\"stopped\"]")" = powerdown &&

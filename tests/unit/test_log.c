@@ -45,12 +45,32 @@ static void test_format_no_total(void **state)
 	assert_string_equal(buf, "x   0%  0 B / 10 B  0 B/s");
 }
 
+/* --json's "error" is the step's last log_error line, whole. */
+static void test_last_error(void **state)
+{
+	char big[3000];
+
+	(void)state;
+	log_clear_error();
+	assert_null(log_last_error());
+	log_error("first %d", 1);
+	log_error("second %s", "one");
+	assert_string_equal(log_last_error(), "second one");
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	log_error("%s", big);
+	assert_int_equal(strlen(log_last_error()), sizeof(big) - 1);
+	log_clear_error();
+	assert_null(log_last_error());
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_format_fresh),
 		cmocka_unit_test(test_format_resumed),
 		cmocka_unit_test(test_format_no_total),
+		cmocka_unit_test(test_last_error),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

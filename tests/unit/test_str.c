@@ -697,9 +697,9 @@ static void test_split_unterminated(void **state)
 /* in as a JSON string (json.h), as json-c writes it */
 static void json_is(const char *in, const char *want)
 {
-	struct json_object *o = jstr(in);
+	struct json_object *o = report_str(in);
 
-	assert_string_equal(jline(o), want);
+	assert_string_equal(report_line(o), want);
 	json_object_put(o);
 }
 
@@ -723,19 +723,20 @@ static void test_json_escapes_and_utf8(void **state)
 	json_is("\xc0\xaf", "\"" FFFD FFFD "\"");
 	json_is("\xed\xa0\x80", "\"" FFFD FFFD FFFD "\"");
 	json_is("\xf4\x90\x80\x80", "\"" FFFD FFFD FFFD FFFD "\"");
-	assert_true(utf8_is_valid("ok \xd0\x92"));
-	assert_false(utf8_is_valid("\xd0"));
+	assert_true(str_utf8_is_valid("ok \xd0\x92"));
+	assert_false(str_utf8_is_valid("\xd0"));
 	/* the setters: NULL is JSON null, a NULL object takes nothing */
-	jset_str(o, "s", NULL);
-	jset_int(o, "i", -5);
-	jset_bool(o, "b", true);
-	jpush_str(o, "l", "x");
-	jpush_str(o, "l", "y\xff");
-	assert_string_equal(jline(o),
-			    "{\"s\":null,\"i\":-5,\"b\":true,\"l\":[\"x\",\"y" FFFD "\"]}");
-	jset_str(NULL, "s", "x");
-	jset(NULL, "o", json_object_new_object());	/* freed, no leak */
-	jpush_str(NULL, "l", "x");
+	report_set_str(o, "s", NULL);
+	report_set_int(o, "i", -5);
+	report_set_bool(o, "b", true);
+	report_push_str(o, "l", "x");
+	report_push_str(o, "l", "y\xff");
+	assert_string_equal(
+		report_line(o),
+		"{\"s\":null,\"i\":-5,\"b\":true,\"l\":[\"x\",\"y" FFFD "\"]}");
+	report_set_str(NULL, "s", "x");
+	report_set(NULL, "o", json_object_new_object()); /* freed, no leak */
+	report_push_str(NULL, "l", "x");
 	json_object_put(o);
 }
 
