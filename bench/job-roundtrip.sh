@@ -19,7 +19,9 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 vm=$top/vm
 n=${N:-5}
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/vm-bench.XXXXXX")
-trap 'pkill -f "qemu-system.*$scratch" 2>/dev/null; rm -rf "$scratch"' EXIT
+# (|| true: under set -e a pkill that finds nothing would end the trap
+# before the rm, and the script with status 1)
+trap 'pkill -f "qemu-system.*$scratch" 2>/dev/null || true; rm -rf "$scratch"' EXIT
 export TMPDIR=$scratch
 cd "$scratch"
 
@@ -86,7 +88,8 @@ EOF
 chmod 755 wrap/qemu-system-x86_64
 rm -f qemu-start
 t0=$(now)
-PATH=$scratch/wrap:$PATH "$vm" -q @job noop >/dev/null
+# --accel: the wrapper is another QEMU binary to the probe's cache
+PATH=$scratch/wrap:$PATH "$vm" -q --accel=$accel @job noop >/dev/null
 t_end=$(now)
 out=.work/.out
 [ -f qemu-start ] && [ -f $out/TIMES ] && [ -f $out/STARTED ] || {
