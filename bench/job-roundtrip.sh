@@ -5,7 +5,12 @@
 #   guestfish: guestfish -a DISK run (the libguestfs appliance) on the
 #              same disk
 # Each is run N times (default 5) after one warm-up; the table shows the
-# median and the ratio to bare.  Needs: make rescue; for guestfish the
+# median and the ratio to bare.  Then one more @job, with QEMU started
+# through a wrapper that notes the time, shows where its time goes: the
+# host's clock before QEMU and after power-off, the guest's /proc/uptime
+# (rescue/guest/init and stage3 write TIMES) for the boot stages, and the
+# host mtimes of STARTED and TIMES (QEMU writes them) to put the two
+# clocks side by side.  GUESTFISH=0 leaves guestfish out.  Needs: make rescue; for guestfish the
 # packages libguestfs-tools and linux-image-amd64 (supermin builds its
 # appliance from the host kernel).  Uses TCG where KVM does not work,
 # for all three alike.
@@ -14,7 +19,9 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 vm=$top/vm
 n=${N:-5}
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/vm-bench.XXXXXX")
-trap 'pkill -f "qemu-system.*$scratch" 2>/dev/null; rm -rf "$scratch"' EXIT
+# (|| true: under set -e a pkill that finds nothing would end the trap
+# before the rm, and the script with status 1)
+trap 'pkill -f "qemu-system.*$scratch" 2>/dev/null || true; rm -rf "$scratch"' EXIT
 export TMPDIR=$scratch
 cd "$scratch"
 
@@ -47,7 +54,7 @@ bare() {
 t_vm=$(measure "$vm" -q @job noop)
 t_bare=$(measure bare)
 t_gf=
-if command -v guestfish >/dev/null; then
+if [ "${GUESTFISH:-1}" != 0 ] && command -v guestfish >/dev/null; then
 	gf() {
 		LIBGUESTFS_BACKEND=direct \
 		LIBGUESTFS_BACKEND_SETTINGS=$([ $accel = tcg ] && echo force_tcg) \
@@ -64,6 +71,51 @@ printf '| bare QEMU boot to power-off | %s | 1.00 |\n' "$t_bare"
 printf '| vm @job (trivial job) | %s | %s |\n' "$t_vm" "$(ratio "$t_vm")"
 if [ -n "$t_gf" ]; then
 	printf '| guestfish -a DISK run | %s | %s |\n' "$t_gf" "$(ratio "$t_gf")"
+elif [ "${GUESTFISH:-1}" = 0 ]; then
+	printf '| guestfish -a DISK run | not run (GUESTFISH=0) | |\n'
 else
 	printf '| guestfish -a DISK run | not installed | |\n'
 fi
+
+# --- where the time of one @job goes ---
+real_qemu=$(command -v qemu-system-x86_64)
+mkdir -p wrap
+cat >wrap/qemu-system-x86_64 <<EOF
+#!/bin/sh
+case "\$*" in *rescue-console.log*) date +%s.%N >"$scratch/qemu-start" ;; esac
+exec "$real_qemu" "\$@"
+EOF
+chmod 755 wrap/qemu-system-x86_64
+rm -f qemu-start
+t0=$(now)
+# --accel: the wrapper is another QEMU binary to the probe's cache
+PATH=$scratch/wrap:$PATH "$vm" -q --accel=$accel @job noop >/dev/null
+t_end=$(now)
+out=.work/.out
+[ -f qemu-start ] && [ -f $out/TIMES ] && [ -f $out/STARTED ] || {
+	echo "the instrumented @job left no qemu-start, TIMES or STARTED" >&2
+	exit 1
+}
+printf '\nWhere the time of one @job goes, seconds\n\n'
+awk -v t0="$t0" -v t_end="$t_end" -v q0="$(cat qemu-start)" \
+    -v m_started="$(stat -c %.9Y $out/STARTED)" \
+    -v m_times="$(stat -c %.9Y $out/TIMES)" '
+	{ u[$1] = $2 }
+	function row(what, s) { printf "| %s | %.2f |\n", what, s; sum += s }
+	END {
+		# the host time of the guest clock zero, from STARTED
+		k = m_started - u["job"]
+		print "| stage | seconds |"
+		print "|---|---|"
+		row("vm before QEMU starts", q0 - t0)
+		row("QEMU start to kernel (firmware, loading kernel and initramfs)", k - q0)
+		row("kernel to /init (initramfs unpacked)", u["init"])
+		row("/init: loading modules", u["modules"] - u["init"])
+		row("/init: mounting the shares", u["shares"] - u["modules"])
+		row("network start", u["job"] - u["shares"])
+		row("the job", u["jobend"] - u["job"])
+		row("job end to power-off (STATUS, sync)", u["off"] - u["jobend"])
+		row("power-off to vm exit", t_end - m_times)
+		printf "| sum of the parts | %.2f |\n", sum
+		printf "| wall time | %.2f |\n", t_end - t0
+	}' $out/TIMES

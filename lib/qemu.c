@@ -211,7 +211,7 @@ void qemu_argv_build(const struct qemu_plan *p, struct strvec *a)
 		strvec_push(a, "virtserialport,chardev=vdagent,name=com.redhat.spice.0");
 	} else {
 		strvec_push(a, "-vga");
-		strvec_push(a, "std");
+		strvec_push(a, p->no_vga ? "none" : "std");
 		strvec_push(a, "-display");
 		strvec_push(a, "none");
 	}

@@ -35,6 +35,8 @@ struct qemu_plan {
 	const char *console_sock;	/* serial console to attach to */
 	const char *qmp_sock;		/* NULL: none */
 	bool no_reboot;
+	bool no_vga;			/* headless with no display adapter: a
+					 * guest on the serial console alone */
 	const char *incoming;		/* -incoming URI (saved state), or NULL */
 	const struct strvec *extra;	/* from vm.defaults */
 };

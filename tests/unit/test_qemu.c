@@ -405,6 +405,14 @@ static void test_kernel_boot(void **state)
 	assert_no_arg(&a, "-initrd");
 	assert_no_arg(&a, "-append");
 	assert_pair(&a, "-device", "ide-cd,drive=cd0,bus=ahci0.1");
+	assert_pair(&a, "-vga", "std");
+	strvec_clear(&a);
+
+	/* A rescue on the serial console alone gets no display adapter. */
+	p.no_vga = true;
+	qemu_argv_build(&p, &a);
+	assert_pair(&a, "-vga", "none");
+	assert_pair(&a, "-display", "none");
 	strvec_clear(&a);
 }
 
