@@ -11,19 +11,31 @@ status() {
 	{ "$@" >/dev/null 2>&1 || rc=$?; } &&
 	echo $rc
 }
+# is N CMD...: CMD exits with status N, or it says what it did instead
+is() {
+	check_args is "N CMD..." 2 - "$@" &&
+	local want=$1 rc=0 &&
+	shift &&
+	{ "$@" >is.out 2>&1 || rc=$?; } &&
+	[ "$rc" = "$want" ] || {
+		echo "$*: exit status $rc, not $want:" >&2 &&
+		cat is.out >&2 &&
+		return 1
+	}
+}
 
 test_expect "0: every verb succeeded" '
 	test "$(status vm --no-uefi @create T @backup @snapshots)" = 0
 '
 
 test_expect "1: a verb failed, a settings file is wrong, the VM is busy or missing" '
-	test "$(status vm -d "$PWD/nowhere" @run)" = 1 &&
-	vm --no-uefi @create T && test "$(status vm @restore)" = 1 &&
+	is 1 vm -d "$PWD/nowhere" @run &&
+	vm --no-uefi @create T && is 1 vm @restore &&
 	printf "[vm]\ncores = many\n" >"$VM_SYSTEM_CONFIG" &&
-	test "$(status vm @snapshots)" = 1 && rm "$VM_SYSTEM_CONFIG" &&
+	is 1 vm @snapshots && rm "$VM_SYSTEM_CONFIG" &&
 	{ flock -n .lock sleep 20 & } && locker=$! &&
 	wait_for 5 sh -c "! flock -n .lock true" &&
-	test "$(status vm @backup)" = 1 && kill $locker
+	is 1 vm @backup && kill $locker
 '
 
 test_expect "2: usage errors, bad names and typos included" '
