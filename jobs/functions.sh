@@ -9,15 +9,26 @@ run() {
 	echo "+ $*" >&2
 	"$@" || fatal "'$*' failed with status $?"
 }
-# collect_sshkeys FILE: append every existing public key named in
-# $SSHKEYS (the sshkeys setting) to FILE; fail when there is none.
+# SSHKEYS: a bash array of the public key files, one element a path (as
+# the reference vm's scripts read it: "${SSHKEYS[@]}"); vm passes the
+# list shell-quoted, so paths with spaces stay whole.
+if [ -n "${VM_SSHKEYS_QUOTED+set}" ]; then
+	eval "SSHKEYS=($VM_SSHKEYS_QUOTED)"
+fi
+# collect_sshkeys FILE: append every public key in SSHKEYS to FILE; a key
+# file that is missing or holds no key is an error naming it, and so is
+# an empty list.
 collect_sshkeys() {
 	local k n=0
-	for k in $SSHKEYS; do
-		[ -f "$k" ] || continue
+	for k in "${SSHKEYS[@]}"; do
+		[ -f "$k" ] || fatal "public key file $k not found (sshkeys setting)"
+		grep -q '[^[:space:]]' "$k" || fatal "public key file $k is empty"
 		cat "$k" >>"$1"
+		# a last line without its newline must not join the next key
+		[ -z "$(tail -c 1 "$k")" ] || echo >>"$1"
 		n=$((n + 1))
 	done
-	[ "$n" -gt 0 ] || fatal "no public key found (sshkeys: $SSHKEYS)"
-	echo "${JOBNAME:-job}: $n key(s) from $SSHKEYS"
+	[ "$n" -gt 0 ] ||
+		fatal "no public key: set sshkeys, or make ~/.ssh/id_ed25519.pub (ssh-keygen -t ed25519)"
+	echo "${JOBNAME:-job}: $n key file(s): ${SSHKEYS[*]}"
 }

@@ -194,6 +194,13 @@ static const struct conf_key *find_key(const char *section, const char *key)
 	return NULL;
 }
 
+int conf_layer_of(const struct vm_conf *c, const char *section, const char *key)
+{
+	const struct conf_key *k = find_key(section, key);
+
+	return k ? c->layer[k - keys] : -EINVAL;
+}
+
 const char *disk_bus_name(enum disk_bus b)
 {
 	static const char *const names[] = { "AHCI", "NVME", "SCSI", "VIRT",

@@ -175,6 +175,14 @@ int conf_load_section_file(struct vm_conf *c, const char *path,
  */
 int conf_write_guest(const struct vm_conf *c, const char *path);
 
+/*
+ * The layer section/key was last set from (LAYER_DEFAULT when never set,
+ * or -EINVAL for an unknown key): a job tells a default it may skip from
+ * a value the user chose.
+ */
+int conf_layer_of(const struct vm_conf *c, const char *section,
+		  const char *key);
+
 /* Look up the current value of section/key as text (for VM_* exports). */
 void conf_each(const struct vm_conf *c,
 	       void (*fn)(const char *section, const char *key,

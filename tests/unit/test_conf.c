@@ -569,8 +569,10 @@ static void test_list_append_replace_reset(void **state)
 	static const char *const four[] = { "~/k4.pub", NULL };
 	struct vm_conf *c = *state;
 
+	assert_int_equal(conf_layer_of(c, "vm", "sshkeys"), LAYER_DEFAULT);
 	/* A new layer replaces the defaults... */
 	set_expect(c, "vm", "sshkeys", "~/k1.pub", LAYER_SYSTEM, 0, NULL);
+	assert_int_equal(conf_layer_of(c, "vm", "sshkeys"), LAYER_SYSTEM);
 	assert_paths(&c->sshkeys, one);
 	/* ...repeated values within it append... */
 	set_expect(c, "vm", "sshkeys", "~/k2.pub", LAYER_SYSTEM, 0, NULL);
@@ -586,6 +588,9 @@ static void test_list_append_replace_reset(void **state)
 	/* A lower layer no longer changes it. */
 	set_expect(c, "vm", "sshkeys", "~/k5.pub", LAYER_SYSTEM, 0, NULL);
 	assert_paths(&c->sshkeys, four);
+	assert_int_equal(conf_layer_of(c, "vm", "sshkeys"), LAYER_USER);
+	assert_int_equal(conf_layer_of(c, "rescue", "cores"), LAYER_DEFAULT);
+	assert_int_equal(conf_layer_of(c, "vm", "nokey"), -EINVAL);
 }
 
 static void test_list_reset_at_new_layer_with_empty(void **state)
