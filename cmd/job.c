@@ -71,7 +71,7 @@ static void env_add_setting(const char *section, const char *key,
 
 static void build_env(struct vm_ctx *ctx, struct job *j)
 {
-	struct strbuf keys = STRBUF_INIT, quoted = STRBUF_INIT;
+	struct strbuf quoted = STRBUF_INIT;
 	bool defaults;
 	size_t i;
 
@@ -90,24 +90,22 @@ static void build_env(struct vm_ctx *ctx, struct job *j)
 	 * The built-in sshkeys name the usual key files, of which a user has
 	 * one or none: those that do not exist are left out, as ssh-copy-id
 	 * does.  Keys the user named all go, so that a missing one is an error
-	 * naming it.  SSHKEYS has them space-separated (for sh);
-	 * VM_SSHKEYS_QUOTED shell-quoted, for functions.sh's bash array.
+	 * naming it.  They go shell-quoted in VM_SSHKEYS_QUOTED, from which
+	 * functions.sh makes the bash array SSHKEYS (an array cannot be
+	 * exported).
 	 */
 	defaults = conf_layer_of(&ctx->conf, "vm", "sshkeys") == LAYER_DEFAULT;
 	for (i = 0; i < ctx->conf.sshkeys.nr; i++) {
 		char *k = fs_expand_home(ctx->conf.sshkeys.v[i]);
 
 		if (!defaults || access(k, F_OK) == 0) {
-			strbuf_addf(&keys, "%s%s", keys.len ? " " : "", k);
 			if (quoted.len)
 				strbuf_addch(&quoted, ' ');
 			strbuf_add_shquoted(&quoted, k);
 		}
 		free(k);
 	}
-	strvec_pushf(&j->env, "SSHKEYS=%s", keys.buf);
 	strvec_pushf(&j->env, "VM_SSHKEYS_QUOTED=%s", quoted.buf);
-	strbuf_release(&keys);
 	strbuf_release(&quoted);
 	conf_each(&ctx->conf, env_add_setting, &j->env);
 }

@@ -11,10 +11,8 @@ run() {
 }
 # SSHKEYS: a bash array of the public key files, one element a path (as
 # the reference vm's scripts read it: "${SSHKEYS[@]}"); vm passes the
-# list shell-quoted, so paths with spaces stay whole.
-if [ -n "${VM_SSHKEYS_QUOTED+set}" ]; then
-	eval "SSHKEYS=($VM_SSHKEYS_QUOTED)"
-fi
+# list shell-quoted in VM_SSHKEYS_QUOTED, so paths with spaces stay whole.
+eval "SSHKEYS=(${VM_SSHKEYS_QUOTED:-})"
 # collect_sshkeys FILE: append every public key in SSHKEYS to FILE; a key
 # file that is missing or holds no key is an error naming it, and so is
 # an empty list.
