@@ -320,11 +320,27 @@ static bool group_alive(pid_t pgid)
 	return kill(-pgid, 0) == 0 || errno == EPERM;
 }
 
+/*
+ * The leader of group pgid is reaped: the rest of its group gets until
+ * deadline to go after the SIGTERM it had, then SIGKILL.
+ */
+static void end_group_rest(pid_t pgid, long long deadline)
+{
+	while (group_alive(pgid) && proc_now_ms() < deadline) {
+		struct timespec ts = { 0, 20 * 1000000L };
+
+		nanosleep(&ts, NULL);
+	}
+	/* an empty group's id may be anyone's again: leave it alone */
+	if (group_alive(pgid))
+		kill(-pgid, SIGKILL);
+}
+
 void proc_terminate(pid_t pid, int grace_ms)
 {
 	sig_atomic_t saved = interrupted;
 	long long deadline = proc_now_ms() + grace_ms;
-	bool group, reaped = false;
+	bool group;
 	int st;
 
 	if (pid <= 0)
@@ -337,19 +353,13 @@ void proc_terminate(pid_t pid, int grace_ms)
 	kill(group ? -pid : pid, SIGTERM);
 	/* Wait even if vm was interrupted: the child must be reaped. */
 	interrupted = 0;
-	if (proc_wait(pid, grace_ms, &st) == 0)
-		reaped = true;
-	/* The leader is gone; the rest of its group gets the same grace. */
-	while (reaped && group && group_alive(pid) &&
-	       proc_now_ms() < deadline) {
-		struct timespec ts = { 0, 20 * 1000000L };
-
-		nanosleep(&ts, NULL);
-	}
-	/* an empty group's id may be anyone's again: leave it alone */
-	if (!reaped || (group && group_alive(pid))) {
+	if (proc_wait(pid, grace_ms, &st) == 0) {
+		/* The leader is gone; the rest of its group gets the grace. */
+		if (group)
+			end_group_rest(pid, deadline);
+	} else {
 		kill(group ? -pid : pid, SIGKILL);
-		while (!reaped && waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 			;
 	}
 	if (saved)
@@ -425,17 +435,19 @@ int proc_run(char *const argv[], const struct proc_opts *o, int timeout_ms)
 		proc_terminate(pid, PROC_GRACE_MS);
 		return r;
 	}
+	/* Ctrl-C went to the child's group, not to us: it is ours too. */
+	if (!interrupted && tty >= 0 && WIFSIGNALED(st) &&
+	    (WTERMSIG(st) == SIGINT || WTERMSIG(st) == SIGQUIT))
+		interrupted = SIGINT;
 	/*
 	 * A signal to vm that ended the child before vm saw it: the child's
 	 * "killed by SIGTERM" is vm's interrupt, not the script's failure.
+	 * The signal reached the whole group and its leader went at once:
+	 * what ignored it ends as on a timeout.
 	 */
-	if (interrupted)
-		return -EINTR;
-	/* Ctrl-C went to the child's group, not to us: it is ours too. */
-	if (tty >= 0 && WIFSIGNALED(st) &&
-	    (WTERMSIG(st) == SIGINT || WTERMSIG(st) == SIGQUIT)) {
-		if (!interrupted)
-			interrupted = SIGINT;
+	if (interrupted) {
+		if (group)
+			end_group_rest(pid, proc_now_ms() + PROC_GRACE_MS);
 		return -EINTR;
 	}
 	return proc_exit_code(st);
