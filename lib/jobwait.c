@@ -232,7 +232,9 @@ void jobwait_run(pid_t qemu, const char *outdir, unsigned boot_timeout_s,
 				break;
 			}
 			if (res->qemu_exit >= 0) {
-				res->outcome = JOB_DIED;
+				/* QEMU that ended of the signal vm passed on */
+				res->outcome = proc_interrupted() ?
+					JOB_INTERRUPTED : JOB_DIED;
 				break;
 			}
 		}

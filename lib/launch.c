@@ -196,7 +196,11 @@ int launch_supervise(struct launch_watch *w)
 
 		if (waitpid(w->qemu, &st, WNOHANG) == w->qemu) {
 			proc_set_foreground(0);
-			r = proc_exit_code(st);
+			/*
+			 * Our handler passed a signal on to QEMU, which ended
+			 * before we looked: that end is vm's interrupt.
+			 */
+			r = proc_interrupted() ? -EINTR : proc_exit_code(st);
 			break;
 		}
 		if (proc_interrupted()) {
