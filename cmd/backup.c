@@ -151,6 +151,12 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 	} else {
 		name = backups_next_name(list, n);
 	}
+	if (ctx->workdir && !vm_count_disks(ctx) && ctx->conf.images.nr &&
+	    !ctx->conf.disks.nr) {
+		log_error("cannot back up %s: its disks are images outside the VM (-i %s); snapshots hold the disks in its working directory",
+			  ctx->conf.name, ctx->conf.images.v[0].path);
+		goto out;
+	}
 	if (!ctx->workdir || !vm_count_disks(ctx)) {
 		log_error("nothing to back up: %s has no disks (@create it, or @restore a snapshot)",
 			  ctx->conf.name);

@@ -138,8 +138,25 @@ int cmd_create(struct vm_ctx *ctx, int argc, char **argv)
 		r = 2;	/* a usage error, as a bad option value is */
 		goto out;
 	}
+	if (!ctx->conf.disks.nr && !ctx->conf.images.nr) {
+		log_error("cannot create %s: no disks and no images (give -D TYPE=SIZE, or -i TYPE=PATH for an existing image)",
+			  name);
+		r = 2;
+		goto out;
+	}
 	if (check_fresh(ctx))
 		goto out;
+	/* An image that is not there is said now, not at the first @run. */
+	for (i = 0; i < ctx->conf.images.nr; i++) {
+		char *img;
+
+		if (vm_image_path(ctx, ctx->conf.images.v[i].path, &img,
+				  &err)) {
+			log_error("cannot create %s: %s", name, err.buf);
+			goto out;
+		}
+		free(img);
+	}
 	if (argc > 1) {
 		struct strbuf note = STRBUF_INIT;
 		struct log_progress bar;

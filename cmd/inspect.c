@@ -251,14 +251,30 @@ int cmd_inspect_worker(struct vm_ctx *ctx, int argc, char **argv)
 			      argv + 3, 1);
 }
 
-/* The worker's command line: this vm binary, the disks with formats. */
-static void worker_argv(struct vm_ctx *ctx, const char *path,
-			struct strvec *av)
+/*
+ * The worker's command line: this vm binary, the images (not CD-ROMs)
+ * and the disks with their formats, in the order the VM sees them.
+ */
+static int worker_argv(struct vm_ctx *ctx, const char *path, struct strvec *av,
+		       struct strbuf *err)
 {
 	size_t k;
 
 	strvec_pushl(av, "vm", "@inspect-worker", ctx->accel,
 		     ctx->json ? "json" : "text", path ? path : "-", NULL);
+	for (k = 0; k < ctx->conf.images.nr; k++) {
+		const struct disk_spec *d = &ctx->conf.images.v[k];
+		char *img;
+		int r;
+
+		if (d->bus == BUS_CDROM)
+			continue;
+		r = vm_image_path(ctx, d->path, &img, err);
+		if (r)
+			return r;
+		strvec_pushf(av, "%s=%s", d->format ? d->format : "qcow2", img);
+		free(img);
+	}
 	for (k = 0; k < ctx->conf.disks.nr; k++) {
 		const struct disk_spec *d = &ctx->conf.disks.v[k];
 		char *disk = xasprintf("%s/disk-%zu.img", ctx->workdir, k);
@@ -271,6 +287,7 @@ static void worker_argv(struct vm_ctx *ctx, const char *path,
 			     disk);
 		free(disk);
 	}
+	return 0;
 }
 
 /*
@@ -393,7 +410,7 @@ int cmd_inspect(struct vm_ctx *ctx, int argc, char **argv)
 {
 	struct strvec env = STRVEC_INIT;
 	char *tmp = NULL;
-	struct strbuf note = STRBUF_INIT, out = STRBUF_INIT;
+	struct strbuf note = STRBUF_INIT, out = STRBUF_INIT, err = STRBUF_INIT;
 	struct strvec av = STRVEC_INIT;
 	struct proc_opts o = PROC_OPTS_INIT;
 	unsigned limit = ctx->conf.timeout ? ctx->conf.timeout :
@@ -407,7 +424,7 @@ int cmd_inspect(struct vm_ctx *ctx, int argc, char **argv)
 			  argv[0]);
 		return 2;
 	}
-	if (!ctx->workdir || !vm_count_disks(ctx)) {
+	if (!ctx->workdir || (!vm_count_disks(ctx) && !ctx->conf.images.nr)) {
 		log_error("cannot inspect %s: it has no disks (@create it, or @restore a snapshot)",
 			  ctx->conf.name);
 		return 1;
@@ -435,7 +452,15 @@ int cmd_inspect(struct vm_ctx *ctx, int argc, char **argv)
 		ret = 1;
 		goto out;
 	}
-	worker_argv(ctx, argc > 0 ? argv[0] : NULL, &av);
+	r = worker_argv(ctx, argc > 0 ? argv[0] : NULL, &av, &err);
+	if (r) {
+		log_error("cannot inspect %s: %s", ctx->conf.name, err.buf);
+		close(pfd[0]);
+		close(pfd[1]);
+		strvec_clear(&av);
+		ret = 1;
+		goto out;
+	}
 	/*
 	 * libguestfs runs its appliance and waits as long as it likes; in a
 	 * process group of its own it can be stopped at the deadline with
@@ -501,6 +526,7 @@ out:
 	free(tmp);
 	strvec_clear(&env);
 	strbuf_release(&out);
+	strbuf_release(&err);
 	return ret;
 }
 #else

@@ -82,7 +82,7 @@ struct opt_desc {
 
 static const struct opt_desc opts[] = {
 	{ 'D', "disks", "TYPE=SIZE,..", "vm.disks", NULL,
-	  "disks @create makes; TYPE is AHCI, NVME, SCSI or VIRT (AHCI=30G)" },
+	  "disks @create makes; TYPE is AHCI, NVME, SCSI or VIRT; '' for none (AHCI=30G)" },
 	{ 'H', "host", "ADDR", "vm.host", NULL,
 	  "address the SPICE display listens on (127.0.0.1)" },
 	{ 'S', "sockets", "N", "vm.sockets", NULL, "CPU sockets (1)" },
@@ -94,7 +94,7 @@ static const struct opt_desc opts[] = {
 	{ 'f', "forward", "RULE", "vm.forwards", NULL,
 	  "network forward, e.g. tcp::5555-:22; repeat for more, empty resets" },
 	{ 'i', "image", "TYPE=[FMT=]PATH", "vm.images", NULL,
-	  "attach an existing image (TYPE also CDROM); repeatable" },
+	  "attach an existing image, booted first (TYPE also CDROM); repeatable" },
 	{ 'k', "keep-cd", NULL, "vm.keep_cd", "yes",
 	  "keep the ISO attached after the first boot" },
 	{ OPT_NO_KEEP_CD, "no-keep-cd", NULL, "vm.keep_cd", "no",

@@ -25,6 +25,7 @@ struct disk_spec {
 	uint64_t size;		/* bytes, for disks @create makes */
 	char *format;		/* NULL: qcow2 (raw for CDROM) */
 	char *path;		/* NULL: WORKDIR/disk-N.img */
+	bool scratch;		/* writes go to a throw-away overlay */
 };
 
 /* A share ID:[rw:]DIR (DIR may hold macros such as @HOSTDIR@). */

@@ -20,7 +20,8 @@ extern const unsigned int accel_probe_bin_len;
 #define PROBE_TIMEOUT_MS 4000
 
 static void push_drive(struct strvec *a, const char *id, const char *path,
-		       const char *format, bool readonly, bool cdrom)
+		       const char *format, bool readonly, bool cdrom,
+		       bool scratch)
 {
 	struct strbuf sb = STRBUF_INIT;
 
@@ -33,6 +34,9 @@ static void push_drive(struct strvec *a, const char *id, const char *path,
 		strbuf_addstr(&sb, ",readonly=on");
 	else
 		strbuf_addstr(&sb, ",discard=unmap");
+	/* QEMU keeps the guest's writes in a temporary file, dropped at exit */
+	if (scratch && !readonly)
+		strbuf_addstr(&sb, ",snapshot=on");
 	strvec_push(a, "-drive");
 	strvec_push(a, sb.buf);
 	strbuf_release(&sb);
@@ -96,7 +100,7 @@ void qemu_argv_build(const struct qemu_plan *p, struct strvec *a)
 		push_drive(a, id, d->path,
 			   d->format ? d->format :
 			   d->bus == BUS_CDROM ? "raw" : "qcow2",
-			   d->bus == BUS_CDROM, d->bus == BUS_CDROM);
+			   d->bus == BUS_CDROM, d->bus == BUS_CDROM, d->scratch);
 		if (d->bus == BUS_SCSI && !scsi++) {
 			strvec_push(a, "-device");
 			strvec_push(a, "virtio-scsi-pci,id=scsi0");
@@ -131,7 +135,7 @@ void qemu_argv_build(const struct qemu_plan *p, struct strvec *a)
 		strvec_push(a, sb.buf);
 	}
 	if (p->cdrom) {
-		push_drive(a, "cd0", p->cdrom, "raw", true, true);
+		push_drive(a, "cd0", p->cdrom, "raw", true, true, false);
 		ahci_port(a, &ahci, &bus);
 		strvec_push(a, "-device");
 		if (p->kernel)

@@ -601,48 +601,69 @@ char *vm_expand_macros(const struct vm_ctx *ctx, const char *s, bool *empty)
 	return strbuf_detach(&out);
 }
 
+int vm_image_path(const struct vm_ctx *ctx, const char *spec, char **abs,
+		  struct strbuf *err)
+{
+	char *a;
+
+	*abs = NULL;
+	if (download_is_url(spec)) {
+		struct strbuf note = STRBUF_INIT;
+		int r = vm_fetch(ctx, spec, NULL, NULL, NULL, &a, NULL, &note,
+				 err);
+
+		strbuf_release(&note);
+		if (r)
+			return r;
+	} else {
+		a = spec[0] == '/' ? xstrdup(spec) :
+			xasprintf("%s/%s", ctx->hostdir, spec);
+	}
+	if (!ctx->dry_run && !download_is_url(a) && access(a, R_OK) < 0) {
+		strbuf_addf(err, "image %s: %s", a, strerror(errno));
+		free(a);
+		return -ENOENT;
+	}
+	*abs = a;
+	return 0;
+}
+
 static int plan_disks(struct vm_ctx *ctx, struct vm_plan *p,
 		      struct strbuf *err)
 {
 	const struct vm_conf *c = &ctx->conf;
 	size_t i;
 
-	/* What a failure leaves unfilled is all NULL and released alike. */
+	/*
+	 * What a failure leaves unfilled is all NULL and released alike.
+	 * Images come first: the boot order follows them, then the disks
+	 * (a VM made from an existing image boots that image).
+	 */
 	p->ndisks = (int)(c->disks.nr + c->images.nr);
 	p->disks = xcalloc((size_t)p->ndisks, sizeof(*p->disks));
-	for (i = 0; i < c->disks.nr; i++) {
+	for (i = 0; i < c->images.nr; i++) {
 		struct disk_spec *d = &p->disks[i];
+		char *abs;
+
+		int r;
+
+		disk_spec_copy(d, &c->images.v[i]);
+		r = vm_image_path(ctx, c->images.v[i].path, &abs, err);
+		if (r)
+			return r;
+		free(d->path);
+		d->path = abs;
+		/* the download cache's copy is never written */
+		d->scratch = download_is_url(c->images.v[i].path);
+	}
+	for (i = 0; i < c->disks.nr; i++) {
+		struct disk_spec *d = &p->disks[c->images.nr + i];
 
 		disk_spec_copy(d, &c->disks.v[i]);
 		d->path = xasprintf("%s/disk-%zu.img", ctx->workdir, i);
 		if (!ctx->dry_run && !fs_exists(d->path)) {
 			strbuf_addf(err, "disk %s is missing (was the VM created? try @create)",
 				    d->path);
-			return -ENOENT;
-		}
-	}
-	for (i = 0; i < c->images.nr; i++) {
-		struct disk_spec *d = &p->disks[c->disks.nr + i];
-		char *abs;
-
-		disk_spec_copy(d, &c->images.v[i]);
-		if (download_is_url(d->path)) {
-			struct strbuf note = STRBUF_INIT;
-			int r = vm_fetch(ctx, d->path, NULL, NULL, NULL, &abs,
-					 NULL, &note, err);
-
-			strbuf_release(&note);
-			if (r)
-				return r;
-		} else {
-			abs = d->path[0] == '/' ? xstrdup(d->path) :
-				xasprintf("%s/%s", ctx->hostdir, d->path);
-		}
-		free(d->path);
-		d->path = abs;
-		if (!ctx->dry_run && !download_is_url(abs) &&
-		    access(abs, R_OK) < 0) {
-			strbuf_addf(err, "image %s: %s", abs, strerror(errno));
 			return -ENOENT;
 		}
 	}

@@ -131,6 +131,14 @@ int vm_guest_conf_set(struct vm_ctx *ctx, const char *key, const char *value,
 int vm_reload_conf(struct vm_ctx *ctx, struct strbuf *err);
 
 /*
+ * Where an `images` entry's file is: an absolute path, one relative to
+ * HOSTDIR, or a URL's copy in the download cache (fetched if need be).
+ * Fails, saying why in err, when the file cannot be read.
+ */
+int vm_image_path(const struct vm_ctx *ctx, const char *spec, char **abs,
+		  struct strbuf *err);
+
+/*
  * An ISO or image given as a path or a URL ("URL#sha256=HEX" too): a
  * path is returned as it is (absolute); a URL is fetched into the cache
  * (see download_fetch).  want_sha: digest it must have, or NULL.

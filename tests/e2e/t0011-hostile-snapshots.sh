@@ -273,7 +273,7 @@ no-disks:disk-0.img is missing (guest.conf names 1 disk)
 manifest-only:guest.conf is missing
 missing-disk:disk-1.img is missing (guest.conf names 2 disks)
 stray-disk:disk-1.img is there, but guest.conf names 1 disk
-zero-disks:guest.conf:[0-9]*: disks: no disks given
+zero-disks:guest.conf names no disks
 empty:archive holds no files (no MANIFEST)
 disk-00:archive holds .disk-00.img., which is not a plain file name
 disk-007:archive holds .disk-007.img., which is not a plain file name

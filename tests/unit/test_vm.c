@@ -533,13 +533,22 @@ static void test_plan_images(void **state)
 	touch(f->host, "tools.iso");
 	touch(f->root, "extra.img");
 	assert_int_equal(vm_plan_build(&f->ctx, PLAN_RUN, NULL, &plan, &err), 0);
+	/* images first, in their order: the boot order follows them */
 	assert_int_equal(plan.q.ndisks, 3);
-	assert_int_equal(plan.q.disks[1].bus, BUS_CDROM);
-	assert_string_equal(plan.q.disks[1].path, tools);	/* in HOSTDIR */
-	assert_null(plan.q.disks[1].format);
-	assert_int_equal(plan.q.disks[2].bus, BUS_VIRT);
-	assert_string_equal(plan.q.disks[2].path, extra);
-	assert_string_equal(plan.q.disks[2].format, "raw");
+	assert_int_equal(plan.q.disks[0].bus, BUS_CDROM);
+	assert_string_equal(plan.q.disks[0].path, tools);	/* in HOSTDIR */
+	assert_null(plan.q.disks[0].format);
+	assert_int_equal(plan.q.disks[1].bus, BUS_VIRT);
+	assert_string_equal(plan.q.disks[1].path, extra);
+	assert_string_equal(plan.q.disks[1].format, "raw");
+	assert_true(str_ends_with(plan.q.disks[2].path, "/disk-0.img"));
+	vm_plan_release(&plan);
+
+	/* no disks at all: the images are the VM's disks */
+	set(f, "vm", "disks", "");
+	assert_int_equal(vm_plan_build(&f->ctx, PLAN_RUN, NULL, &plan, &err), 0);
+	assert_int_equal(plan.q.ndisks, 2);
+	assert_string_equal(plan.q.disks[1].path, extra);
 	vm_plan_release(&plan);
 
 	assert_int_equal(unlink(extra), 0);
@@ -710,9 +719,9 @@ static void test_load_conf_cli_typed(void **state)
 		fail_msg("vm_plan_build: %d %s", r, err.buf);
 	assert_int_equal(plan.q.memory_mib, 1536);
 	assert_int_equal(plan.q.ndisks, 3);
-	assert_string_equal(plan.q.disks[1].format, "raw");
-	assert_int_equal(plan.q.disks[2].bus, BUS_CDROM);
-	assert_string_equal(plan.q.disks[2].path, "/x y.iso");
+	assert_int_equal(plan.q.disks[0].bus, BUS_CDROM);
+	assert_string_equal(plan.q.disks[0].path, "/x y.iso");
+	assert_string_equal(plan.q.disks[2].format, "raw");
 	assert_int_equal(plan.q.forwards->nr, 2);
 	assert_string_equal(plan.q.forwards->v[1], "hostfwd=udp::5353-:53");
 	assert_int_equal(plan.q.nshares, 1);
