@@ -181,6 +181,17 @@ wait_for() {
 	done
 }
 
+# hold_lock FILE: hold FILE's flock in the background (PID in $locker)
+# until killed; returns once it is held. The holder waits for the lock
+# rather than giving up (-n), as the probe below takes it for a moment;
+# it is one process (the sleep holds the lock), so killing it frees it.
+hold_lock() {
+	check_args hold_lock FILE 1 1 "$@"
+	(exec 9>>"$1" && flock 9 && exec sleep 60) &
+	locker=$!
+	wait_for 5 sh -c '! flock -n "$1" true' sh "$1"
+}
+
 # The rescue image (make rescue) and an unattended test ISO built from it.
 RESCUE_OUT=$TOP/rescue/out
 rescue_iso() {

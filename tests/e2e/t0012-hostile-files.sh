@@ -77,8 +77,7 @@ test_expect "a symlink, .. and the WORKDIR all name the same VM and take its loc
 	vm -d ../link @backup && vm -d "$PWD/../vm/." @snapshots >list &&
 	contains list "^S1 " && test "$(readlink .work)" = "$w" &&
 	vm -d "$w" @snapshots >list2 && contains list2 "^S1 " &&
-	sums . >before && { flock -n .lock sleep 20 & } && locker=$! &&
-	wait_for 5 sh -c "! flock -n .lock true" &&
+	sums . >before && hold_lock .lock &&
 	must_fail 1 vm -d ../link @backup 2>err && contains err "busy" &&
 	must_fail 1 vm -d "$w" @backup 2>err && contains err "busy" &&
 	kill $locker && sums . >after && cmp before after

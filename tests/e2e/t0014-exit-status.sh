@@ -33,8 +33,7 @@ test_expect "1: a verb failed, a settings file is wrong, the VM is busy or missi
 	vm --no-uefi @create T && is 1 vm @restore &&
 	printf "[vm]\ncores = many\n" >"$VM_SYSTEM_CONFIG" &&
 	is 1 vm @snapshots && rm "$VM_SYSTEM_CONFIG" &&
-	{ flock -n .lock sleep 20 & } && locker=$! &&
-	wait_for 5 sh -c "! flock -n .lock true" &&
+	hold_lock .lock &&
 	is 1 vm @backup && kill $locker
 '
 
