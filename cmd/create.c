@@ -1,6 +1,7 @@
 /* @create NAME [ISO]: settings, empty disks and UEFI variables. */
 #include "vm.h"
 
+#include "../lib/base.h"
 #include "../lib/download.h"
 
 #include <dirent.h>
@@ -61,9 +62,13 @@ static int check_fresh(struct vm_ctx *ctx)
 	return r;
 }
 
-static int make_disks(struct vm_ctx *ctx, struct strvec *made)
+/* base: disk 0 lays over it (NULL: none) */
+static int make_disks(struct vm_ctx *ctx, const struct base_found *base,
+		      struct strvec *made)
 {
 	const struct disk_spec *d = ctx->conf.disks.v;
+	/* a disk on a base is the base's size unless -D asked for more */
+	bool sized = conf_layer_of(&ctx->conf, "vm", "disks") > LAYER_DEFAULT;
 	size_t i;
 	int r = 0;
 
@@ -76,8 +81,13 @@ static int make_disks(struct vm_ctx *ctx, struct strvec *made)
 		struct proc_opts o = PROC_OPTS_INIT;
 
 		strvec_pushl(&av, "qemu-img", "create", "-q", "-f",
-			     d[i].format ? d[i].format : "qcow2", "--", path,
-			     size, NULL);
+			     d[i].format ? d[i].format : "qcow2", NULL);
+		if (i == 0 && base)
+			strvec_pushl(&av, "-b", base->local, "-F", base->format,
+				     NULL);
+		strvec_pushl(&av, "--", path, NULL);
+		if (!(i == 0 && base && !sized))
+			strvec_push(&av, size);
 		if (ctx->dry_run) {
 			char *j = strvec_join(&av, " ", true);
 
@@ -110,6 +120,65 @@ static int make_disks(struct vm_ctx *ctx, struct strvec *made)
 	return r;
 }
 
+/* An ISO or a base by path or URL, with a progress line for a download. */
+static int fetch(struct vm_ctx *ctx, const char *what, const char *spec,
+		 const char *want_sha, char **local, char **sha,
+		 struct strbuf *err)
+{
+	struct strbuf note = STRBUF_INIT;
+	struct log_progress bar;
+	int r;
+
+	log_progress_start(&bar, "%s", what);
+	r = vm_fetch(ctx, spec, want_sha, log_progress_cb, &bar, local, sha,
+		     &note, err);
+	log_progress_end(&bar, !r);
+	if (note.len)
+		log_warn("%s", note.buf);
+	strbuf_release(&note);
+	return r;
+}
+
+/*
+ * --base: disk 0 will lay over it.  What is recorded (path or URL,
+ * format, digest) goes to guest.conf.
+ */
+static int find_base(struct vm_ctx *ctx, struct base_found *b)
+{
+	struct vm_conf *c = &ctx->conf;
+	struct strbuf err = STRBUF_INIT;
+	char *local = NULL, *sha = NULL;
+	int r;
+
+	r = fetch(ctx, "base", c->base, NULL, &local, &sha, &err);
+	if (!r)
+		r = base_find(ctx, c->base, local, sha, b, &err);
+	if (!r && conf_layer_of(c, "vm", "disks") > LAYER_DEFAULT &&
+	    c->disks.v[0].size < b->size) {
+		strbuf_addf(&err, "%s is ", local);
+		strbuf_add_size(&err, b->size);
+		strbuf_addstr(&err, ", larger than disk 0 (");
+		strbuf_add_size(&err, c->disks.v[0].size);
+		strbuf_addstr(&err, "); give -D at least that size");
+		base_found_release(b);
+		r = -EINVAL;
+	}
+	free(local);
+	free(sha);
+	if (r) {
+		log_error("cannot create %s: base %s", c->name, err.buf);
+		strbuf_release(&err);
+		return 1;
+	}
+	strbuf_reset(&err);
+	conf_set(c, "vm", "base", b->record, LAYER_CLI, &err);
+	conf_set(c, "vm", "base_format", b->format, LAYER_CLI, &err);
+	if (!ctx->dry_run)
+		conf_set(c, "vm", "base_sha256", b->sha256, LAYER_CLI, &err);
+	strbuf_release(&err);
+	return 0;
+}
+
 /* --json: the VM made, and the files made for it. */
 static void report(struct vm_ctx *ctx, const struct strvec *made)
 {
@@ -127,7 +196,8 @@ int cmd_create(struct vm_ctx *ctx, int argc, char **argv)
 {
 	struct strvec made = STRVEC_INIT;
 	struct strbuf err = STRBUF_INIT;
-	const char *name = argv[0];
+	struct base_found base = { 0 }, *bp;
+	const char *name = argv[0], *fmt0;
 	char *iso = NULL, *conf_path = NULL, *vars = NULL;
 	bool new_workdir = false, wrote_conf = false;
 	int r = 1;
@@ -136,6 +206,14 @@ int cmd_create(struct vm_ctx *ctx, int argc, char **argv)
 	if (conf_set(&ctx->conf, "vm", "name", name, LAYER_CLI, &err)) {
 		log_error("cannot create '%s': %s", name, err.buf);
 		r = 2;	/* a usage error, as a bad option value is */
+		goto out;
+	}
+	fmt0 = ctx->conf.disks.nr ? ctx->conf.disks.v[0].format : NULL;
+	if (*ctx->conf.base &&
+	    (!ctx->conf.disks.nr || (fmt0 && strcmp(fmt0, "qcow2")))) {
+		log_error("cannot create %s: --base needs disk 0 to be qcow2, the overlay on it (-D %s)",
+			  name, ctx->conf.disks.nr ? "TYPE=SIZE" : "'' names none");
+		r = 2;
 		goto out;
 	}
 	if (!ctx->conf.disks.nr && !ctx->conf.images.nr) {
@@ -157,18 +235,16 @@ int cmd_create(struct vm_ctx *ctx, int argc, char **argv)
 		}
 		free(img);
 	}
+	if (*ctx->conf.base) {
+		r = find_base(ctx, &base);
+		if (r)
+			goto out;
+	}
 	if (argc > 1) {
-		struct strbuf note = STRBUF_INIT;
-		struct log_progress bar;
 		char *local = NULL, *sha = NULL, hex[65] = "";
 
-		log_progress_start(&bar, "ISO");
-		r = vm_fetch(ctx, argv[1], ctx->conf.bootimage_sha256,
-			     log_progress_cb, &bar, &local, &sha, &note, &err);
-		log_progress_end(&bar, !r);
-		if (note.len)
-			log_warn("%s", note.buf);
-		strbuf_release(&note);
+		r = fetch(ctx, "ISO", argv[1], ctx->conf.bootimage_sha256,
+			  &local, &sha, &err);
 		if (r) {
 			log_error("cannot create %s: ISO %s", name, err.buf);
 			r = 1;
@@ -204,6 +280,7 @@ int cmd_create(struct vm_ctx *ctx, int argc, char **argv)
 		conf_set(&ctx->conf, "vm", "bootimage", "", LAYER_CLI, &err);
 		conf_set(&ctx->conf, "vm", "firstboot", "no", LAYER_CLI, &err);
 	}
+	bp = *ctx->conf.base ? &base : NULL;
 	r = 1;	/* every failure from here on */
 	if (ctx->conf.uefi && !qemu_ovmf_vars()) {
 		log_error("cannot create %s: UEFI firmware not found (install the ovmf package, or use --no-uefi)",
@@ -216,7 +293,7 @@ int cmd_create(struct vm_ctx *ctx, int argc, char **argv)
 			free(ctx->workdir);
 			ctx->workdir = vm_host_path(ctx, ".work");
 		}
-		r = make_disks(ctx, &made) ? 1 : 0;
+		r = make_disks(ctx, bp, &made) ? 1 : 0;
 		goto out;
 	}
 	if (!ctx->workdir || ctx->inplace) {
@@ -230,7 +307,7 @@ int cmd_create(struct vm_ctx *ctx, int argc, char **argv)
 		new_workdir = !ctx->inplace;
 	}
 	r = 1;
-	if (make_disks(ctx, &made))
+	if (make_disks(ctx, bp, &made))
 		goto fail;
 	if (ctx->conf.uefi) {
 		vars = vm_work_path(ctx, "efivars.bin");
@@ -273,6 +350,7 @@ fail:
 		ctx->workdir = NULL;
 	}
 out:
+	base_found_release(&base);
 	strvec_clear(&made);
 	strbuf_release(&err);
 	free(iso);

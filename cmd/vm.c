@@ -68,7 +68,7 @@ static const struct verb verbs[] = {
 enum {
 	OPT_NO_KEEP_CD = 256, OPT_NO_UEFI, OPT_NO_NETDEV, OPT_USE_TMPDIR,
 	OPT_INPLACE, OPT_NO_TMPDIR, OPT_ACCEL, OPT_DRY_RUN, OPT_JSON, OPT_SHA256,
-	OPT_BOOT_TIMEOUT,
+	OPT_BOOT_TIMEOUT, OPT_BASE,
 };
 
 struct opt_desc {
@@ -88,6 +88,8 @@ static const struct opt_desc opts[] = {
 	{ 'S', "sockets", "N", "vm.sockets", NULL, "CPU sockets (1)" },
 	{ 'a', "arch", "ARCH", "vm.arch", NULL,
 	  "guest architecture, runs qemu-system-ARCH (x86_64)" },
+	{ OPT_BASE, "base", "IMAGE", "vm.base", NULL,
+	  "@create: disk 0 is a qcow2 overlay on IMAGE (path or URL), never written" },
 	{ 'c', "cores", "N", "vm.cores", NULL, "CPU cores per socket (2)" },
 	{ 'd', "hostdir", "DIR", NULL, NULL,
 	  "the VM's directory (the current one)" },

@@ -51,6 +51,9 @@ static const struct conf_key keys[] = {
 	{ "vm", "bootimage", K_STR, V(bootimage), 0, 0, true, false },
 	{ "vm", "bootimage_sha256", K_SHA, V(bootimage_sha256), 0, 0, true,
 	  false },
+	{ "vm", "base", K_STR, V(base), 0, 0, false, false },
+	{ "vm", "base_format", K_STR, V(base_format), 0, 0, false, false },
+	{ "vm", "base_sha256", K_SHA, V(base_sha256), 0, 0, false, false },
 	{ "vm", "firstboot", K_BOOL, V(firstboot), 0, 0, true, false },
 	{ "vm", "sshkeys", K_LIST, V(sshkeys), 0, 0, false, false },
 	{ "vm", "media", K_STR, V(media), 0, 0, false, false },
@@ -128,6 +131,9 @@ void conf_init(struct vm_conf *c)
 		{ "vm", "timeout", "0" },
 		{ "vm", "bootimage", "" },
 		{ "vm", "bootimage_sha256", "" },
+		{ "vm", "base", "" },
+		{ "vm", "base_format", "" },
+		{ "vm", "base_sha256", "" },
 		{ "vm", "firstboot", "no" },
 		{ "vm", "sshkeys", "~/.ssh/id_ed25519.pub" },
 		{ "vm", "sshkeys", "~/.ssh/id_rsa.pub" },
@@ -230,6 +236,8 @@ static void disk_release(void *item)
 
 	free(d->format);
 	free(d->path);
+	free(d->backing);
+	free(d->backing_format);
 }
 
 void disk_specs_free(struct disk_spec *d, int n)
@@ -246,6 +254,9 @@ void disk_spec_copy(struct disk_spec *dst, const struct disk_spec *src)
 	*dst = *src;
 	dst->format = src->format ? xstrdup(src->format) : NULL;
 	dst->path = src->path ? xstrdup(src->path) : NULL;
+	dst->backing = src->backing ? xstrdup(src->backing) : NULL;
+	dst->backing_format = src->backing_format ?
+			      xstrdup(src->backing_format) : NULL;
 }
 
 static bool format_is_valid(const char *f)

@@ -26,6 +26,12 @@ struct disk_spec {
 	char *format;		/* NULL: qcow2 (raw for CDROM) */
 	char *path;		/* NULL: WORKDIR/disk-N.img */
 	bool scratch;		/* writes go to a throw-away overlay */
+	/*
+	 * Not from the configuration: the planner's base image under a
+	 * qcow2 disk, given to QEMU whatever the disk's header names.
+	 */
+	char *backing;
+	char *backing_format;
 };
 
 /* A share ID:[rw:]DIR (DIR may hold macros such as @HOSTDIR@). */
@@ -116,6 +122,9 @@ struct vm_conf {
 	unsigned timeout;	/* seconds, 0: none */
 	char *bootimage;	/* ISO given to @create: a path or a URL */
 	char *bootimage_sha256;	/* its SHA-256 when it came by URL */
+	char *base;		/* "" or the image disk 0 lays over (path, URL) */
+	char *base_format;	/* its format, as @create found it */
+	char *base_sha256;	/* its SHA-256 at @create */
 	bool firstboot;
 	struct path_list sshkeys;	/* as given: ~ not expanded */
 	char *media;

@@ -19,15 +19,23 @@ extern const unsigned int accel_probe_bin_len;
 #define PROBE_EXIT_OK 85	/* (0x2a << 1) | 1 */
 #define PROBE_TIMEOUT_MS 4000
 
+/* d: how path is attached (its path is not used) */
 static void push_drive(struct strvec *a, const char *id, const char *path,
-		       const char *format, bool readonly, bool cdrom,
-		       bool scratch)
+		       const struct disk_spec *d)
 {
 	struct strbuf sb = STRBUF_INIT;
+	bool cdrom = d->bus == BUS_CDROM, readonly = cdrom;
 
 	strbuf_addf(&sb, "if=none,id=%s,file=", id);
 	strbuf_add_qemu_escaped(&sb, path);
-	strbuf_addf(&sb, ",format=%s", format);
+	strbuf_addf(&sb, ",format=%s",
+		    d->format ? d->format : cdrom ? "raw" : "qcow2");
+	/* the base is what vm checked, not what the header names */
+	if (d->backing) {
+		strbuf_addf(&sb, ",backing.driver=%s,backing.file.driver=file,backing.file.filename=",
+			    d->backing_format);
+		strbuf_add_qemu_escaped(&sb, d->backing);
+	}
 	if (cdrom)
 		strbuf_addstr(&sb, ",media=cdrom");
 	if (readonly)
@@ -35,7 +43,7 @@ static void push_drive(struct strvec *a, const char *id, const char *path,
 	else
 		strbuf_addstr(&sb, ",discard=unmap");
 	/* QEMU keeps the guest's writes in a temporary file, dropped at exit */
-	if (scratch && !readonly)
+	if (d->scratch && !readonly)
 		strbuf_addstr(&sb, ",snapshot=on");
 	strvec_push(a, "-drive");
 	strvec_push(a, sb.buf);
@@ -97,10 +105,7 @@ void qemu_argv_build(const struct qemu_plan *p, struct strvec *a)
 		char id[16];
 
 		snprintf(id, sizeof(id), "disk%d", i);
-		push_drive(a, id, d->path,
-			   d->format ? d->format :
-			   d->bus == BUS_CDROM ? "raw" : "qcow2",
-			   d->bus == BUS_CDROM, d->bus == BUS_CDROM, d->scratch);
+		push_drive(a, id, d->path, d);
 		if (d->bus == BUS_SCSI && !scsi++) {
 			strvec_push(a, "-device");
 			strvec_push(a, "virtio-scsi-pci,id=scsi0");
@@ -135,7 +140,9 @@ void qemu_argv_build(const struct qemu_plan *p, struct strvec *a)
 		strvec_push(a, sb.buf);
 	}
 	if (p->cdrom) {
-		push_drive(a, "cd0", p->cdrom, "raw", true, true, false);
+		static const struct disk_spec cd = { .bus = BUS_CDROM };
+
+		push_drive(a, "cd0", p->cdrom, &cd);
 		ahci_port(a, &ahci, &bus);
 		strvec_push(a, "-device");
 		if (p->kernel)

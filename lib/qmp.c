@@ -332,3 +332,13 @@ void qmp_close(struct qmp *q)
 	q->tok = NULL;
 	q->pos = 0;
 }
+
+char *json_str_dup(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return NULL;
+	return xstrdup(json_object_get_string(v));
+}

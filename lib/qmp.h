@@ -61,4 +61,10 @@ int qmp_hmp(struct qmp *q, const char *cmdline, int timeout_ms,
 
 void qmp_close(struct qmp *q);
 
+/*
+ * A copy of o's member key when it is a string (caller frees), else
+ * NULL: for JSON that vm reads from QEMU, qemu-img and its own files.
+ */
+char *json_str_dup(struct json_object *o, const char *key);
+
 #endif

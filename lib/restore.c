@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "backups.h"
+#include "base.h"
 #include "fsutil.h"
 #include "proc.h"
 #include "runstate.h"
@@ -260,6 +261,11 @@ int restore_check(const struct vm_ctx *ctx, const char *confdir,
 			goto out;
 		}
 	}
+	/* what QEMU would open through the disks, and the base they need */
+	r = base_check_disks(ctx, &g, diskdir, &p, err);
+	free(p);
+	if (r)
+		goto out;
 	if (ndisks)
 		*ndisks = (int)nr;
 out:

@@ -15,6 +15,7 @@
 #include "fsutil.h"
 #include "report.h"
 #include "proc.h"
+#include "qmp.h"
 
 void runstate_release(struct runstate *s)
 {
@@ -111,16 +112,6 @@ int runstate_write(const char *hostdir, const struct runstate *s)
 	return r;
 }
 
-static char *get_str(struct json_object *o, const char *k)
-{
-	struct json_object *v;
-
-	if (!json_object_object_get_ex(o, k, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return xstrdup(json_object_get_string(v));
-}
-
 static long long get_int(struct json_object *o, const char *k)
 {
 	struct json_object *v;
@@ -153,7 +144,7 @@ int runstate_read(const char *hostdir, struct runstate *s,
 		r = -EINVAL;
 		goto out;
 	}
-	s->state = get_str(o, "state");
+	s->state = json_str_dup(o, "state");
 	s->pid = (pid_t)get_int(o, "pid");
 	if (json_object_object_get_ex(o, "pid_start", &v))
 		s->pid_start = json_object_get_uint64(v);
@@ -163,7 +154,7 @@ int runstate_read(const char *hostdir, struct runstate *s,
 	s->started = (time_t)get_int(o, "started");
 	if (json_object_object_get_ex(o, "background", &v))
 		s->background = json_object_get_boolean(v);
-	s->accel = get_str(o, "accel");
+	s->accel = json_str_dup(o, "accel");
 	s->cores = (unsigned)get_int(o, "cores");
 	s->sockets = (unsigned)get_int(o, "sockets");
 	if (json_object_object_get_ex(o, "memory", &v))
@@ -174,11 +165,11 @@ int runstate_read(const char *hostdir, struct runstate *s,
 			strvec_push(&s->forwards, json_object_get_string(
 				json_object_array_get_idx(v, i)));
 	s->ssh_port = (unsigned)get_int(o, "ssh_port");
-	s->spice = get_str(o, "spice");
-	s->workdir = get_str(o, "workdir");
-	s->console = get_str(o, "console");
-	s->monitor = get_str(o, "monitor");
-	s->console_log = get_str(o, "console_log");
+	s->spice = json_str_dup(o, "spice");
+	s->workdir = json_str_dup(o, "workdir");
+	s->console = json_str_dup(o, "console");
+	s->monitor = json_str_dup(o, "monitor");
+	s->console_log = json_str_dup(o, "console_log");
 	if (!s->state || s->pid <= 0) {
 		strbuf_addf(err, "%s: not the record of a running VM", path);
 		r = -EINVAL;

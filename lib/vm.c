@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base.h"
 #include "download.h"
 #include "fsutil.h"
 
@@ -462,6 +463,8 @@ int vm_load_conf(struct vm_ctx *ctx, const struct strvec *cli,
 		r = load_layers(ctx, cli, err);
 	}
 	free(profile);
+	if (!r)
+		r = base_from_cli(ctx, err);
 	if (!r) {
 		ctx->inplace = !ctx->conf.use_tmpdir;
 		ctx->cli = cli;
@@ -632,7 +635,9 @@ static int plan_disks(struct vm_ctx *ctx, struct vm_plan *p,
 		      struct strbuf *err)
 {
 	const struct vm_conf *c = &ctx->conf;
+	char *base;
 	size_t i;
+	int r;
 
 	/*
 	 * What a failure leaves unfilled is all NULL and released alike.
@@ -644,8 +649,6 @@ static int plan_disks(struct vm_ctx *ctx, struct vm_plan *p,
 	for (i = 0; i < c->images.nr; i++) {
 		struct disk_spec *d = &p->disks[i];
 		char *abs;
-
-		int r;
 
 		disk_spec_copy(d, &c->images.v[i]);
 		r = vm_image_path(ctx, c->images.v[i].path, &abs, err);
@@ -667,6 +670,11 @@ static int plan_disks(struct vm_ctx *ctx, struct vm_plan *p,
 			return -ENOENT;
 		}
 	}
+	r = base_check_disks(ctx, c, ctx->workdir, &base, err);
+	if (r || !base)
+		return r;
+	p->disks[c->images.nr].backing = base;
+	p->disks[c->images.nr].backing_format = xstrdup(c->base_format);
 	return 0;
 }
 

@@ -2,6 +2,8 @@
 # VMs made from existing disk images: -D '' -i makes a VM whose disks are
 # its images, the boot order follows the images, @job and @inspect see
 # them, and what cannot work is refused before anything is made.
+# --base makes disk 0 an overlay on an image that is never written,
+# checked by its digest wherever it is used.
 . "$(dirname "$0")/../lib.sh"
 
 ISO=$(autorun_iso test-install "$TOP/tests/data/autorun-install") || {
@@ -16,6 +18,18 @@ export ISO
 installer_image() {
 	check_args installer_image FILE 1 1 "$@" &&
 	cp "$ISO" "$1"
+}
+
+# serve_seed: serves srv/files/seed.raw, an installer image, over HTTP
+# at $url ($sum its digest), with a download cache of the test's own
+serve_seed() {
+	check_args serve_seed "no arguments" 0 0 "$@" &&
+	mkdir -p srv/files && installer_image "$PWD/srv/files/seed.raw" &&
+	sum=$(sha256sum <srv/files/seed.raw) &&
+	{ python3 "$TOP/tests/data/httpd.py" srv/files srv/port srv/log & } &&
+	wait_for 10 test -s srv/port &&
+	url=http://127.0.0.1:$(cat srv/port)/seed.raw &&
+	export XDG_CACHE_HOME=$PWD/cache
 }
 
 # first_line FILE: the text in FILE's first sector
@@ -85,18 +99,125 @@ test_expect "what cannot make a VM is refused, and nothing is made" '
 '
 
 test_expect "an image by URL boots from the download cache, which it never writes" '
-	mkdir -p srv/files && installer_image "$PWD/srv/files/seed.raw" &&
-	sum=$(sha256sum <srv/files/seed.raw) &&
-	{ python3 "$TOP/tests/data/httpd.py" srv/files srv/port srv/log & } &&
-	wait_for 10 test -s srv/port &&
-	url=http://127.0.0.1:$(cat srv/port)/seed.raw &&
-	export XDG_CACHE_HOME=$PWD/cache &&
+	serve_seed &&
 	vm --no-uefi -D "" -i AHCI=raw="$url" @create U &&
 	vm -t 120 @run &&
 	contains .work/console.log "AUTORUN-DONE on /dev/sda" &&
 	contains .work/run-vm.sh "format=raw,discard=unmap,snapshot=on" &&
 	cached=$(ls "$XDG_CACHE_HOME"/vm/downloads/*-seed.raw) &&
 	test "$(sha256sum <"$cached")" = "$sum"
+'
+
+# backing DISK: the backing file DISK's qcow2 header names
+backing() {
+	check_args backing DISK 1 1 "$@" &&
+	qemu-img info --output=json "$1" |
+		python3 -c "import json,sys; print(json.load(sys.stdin).get(\"backing-filename\", \"\"))"
+}
+
+# vm_files: what the VM is (settings, snapshots, working files), by digest
+vm_files() {
+	check_args vm_files "no arguments" 0 0 "$@" &&
+	find guest.conf backups .work/ -type f ! -name .lock -print0 |
+		sort -z | xargs -0 sha256sum
+}
+
+test_expect "--base: disk 0 is an overlay; the guest writes it, never the base" '
+	installer_image "$PWD/seed.raw" && sum=$(sha256sum <seed.raw) &&
+	vm --no-uefi --base seed.raw @create B &&
+	contains guest.conf "^base = $PWD/seed.raw$" &&
+	contains guest.conf "^base_format = raw$" &&
+	contains guest.conf "^base_sha256 = ${sum%% *}$" &&
+	test "$(backing .work/disk-0.img)" = "$PWD/seed.raw" &&
+	test "$(qemu-img info --output=json .work/disk-0.img |
+		grep -c "\"virtual-size\": $(stat -c %s seed.raw),")" = 1 &&
+	vm -t 120 @run &&
+	contains .work/console.log "AUTORUN-DONE on /dev/sda" &&
+	contains .work/run-vm.sh "backing.driver=raw,backing.file.driver=file,backing.file.filename=$PWD/seed.raw" &&
+	test "$(sha256sum <seed.raw)" = "$sum" &&
+	qemu-img convert -O raw .work/disk-0.img disk0.raw &&
+	test "$(first_line disk0.raw)" = VM-INSTALLED-BY-AUTORUN &&
+	vm @backup S0 &&
+	test "$(tar -tzf backups/S0.tar.gz | grep -c disk-0.img)" = 1 &&
+	test "$(stat -c %s backups/S0.tar.gz)" -lt $(( $(stat -c %s seed.raw) / 4 )) &&
+	rm .work/disk-0.img && vm --base ./seed.raw @restore S0 &&
+	qemu-img convert -O raw .work/disk-0.img again.raw && cmp disk0.raw again.raw &&
+	test "$(sha256sum <seed.raw)" = "$sum" &&
+	must_fail 2 vm --base disk0.raw @snapshots 2>err &&
+	contains err "option --base: B lays over $PWD/seed.raw, not disk0.raw; --base is for @create" &&
+	mkdir ../plain && vm -d ../plain @create P &&
+	must_fail 2 vm -d ../plain --base seed.raw @snapshots 2>err &&
+	contains err "option --base: P was made without a base; --base is for @create"
+'
+
+test_expect "a changed base is refused by @run, @backup and @restore; nothing changes" '
+	truncate -s 32M seed.raw && echo original | dd of=seed.raw conv=notrunc status=none &&
+	cp seed.raw orig.raw &&
+	vm --no-uefi -D VIRT=64M --base "$PWD/seed.raw" @create C && vm @backup S0 &&
+	touch seed.raw && vm -q @backup S1 &&
+	echo changed | dd of=seed.raw conv=notrunc status=none &&
+	vm_files >../before &&
+	must_fail 1 vm -t 30 @run 2>err &&
+	contains err "cannot run C: base $PWD/seed.raw has changed since the VM was made" &&
+	must_fail 1 vm @backup 2>err && contains err "base $PWD/seed.raw has changed" &&
+	must_fail 1 vm @restore S0 2>err &&
+	contains err "cannot restore S0: base $PWD/seed.raw has changed" &&
+	rm seed.raw &&
+	must_fail 1 vm @restore S0 2>err &&
+	contains err "cannot restore S0: base $PWD/seed.raw of disk 0: No such file or directory" &&
+	vm_files >../after && cmp ../before ../after && no_qemu &&
+	cp orig.raw seed.raw && vm @restore S0 && vm -q @backup S2 &&
+	test "$(head -c 8 seed.raw)" = original
+'
+
+test_expect "--base that cannot work is refused before anything is made" '
+	truncate -s 64M big.raw &&
+	must_fail 2 vm -D "" --base big.raw @create N 2>err &&
+	contains err "cannot create N: --base needs disk 0 to be qcow2" &&
+	must_fail 2 vm -D VIRT=64M:raw --base big.raw @create N 2>err &&
+	contains err "--base needs disk 0 to be qcow2" &&
+	must_fail 1 vm --no-uefi -D VIRT=32M --base big.raw @create N 2>err &&
+	contains err "cannot create N: base $PWD/big.raw is 64M, larger than disk 0 (32M); give -D at least that size" &&
+	qemu-img create -q -f qcow2 -b "$PWD/big.raw" -F raw top.qcow2 &&
+	must_fail 1 vm --no-uefi --base top.qcow2 @create N 2>err &&
+	contains err "cannot create N: base $PWD/top.qcow2 is itself an overlay on $PWD/big.raw" &&
+	must_fail 1 vm --no-uefi --base nothere.raw @create N 2>err &&
+	contains err "cannot create N: base nothere.raw: No such file or directory" &&
+	test ! -e guest.conf && test ! -e .work && test -z "$(ls "$TMPDIR")"
+'
+
+test_expect "a disk whose header names a file guest.conf does not is never opened" '
+	vm --no-uefi -D VIRT=64M @create H && vm @backup S0 &&
+	qemu-img rebase -q -u -b /etc/hostname -F raw .work/disk-0.img &&
+	must_fail 1 vm -t 30 @run 2>err &&
+	contains err "disk-0.img names a backing file (/etc/hostname) guest.conf does not" &&
+	must_fail 1 vm @backup 2>err && contains err "names a backing file" &&
+	no_qemu && test "$(ls backups)" = "LAST
+S0.tar.gz" &&
+	vm @restore S0 && test -z "$(backing .work/disk-0.img)"
+'
+
+test_expect "a base by URL: from the cache, never asked again, pinned; restored elsewhere" '
+	serve_seed &&
+	vm --no-uefi --base "$url" @create W &&
+	contains guest.conf "^base = $url$" &&
+	cached=$(ls "$XDG_CACHE_HOME"/vm/downloads/*-seed.raw) &&
+	test "$(backing .work/disk-0.img)" = "$cached" &&
+	vm @backup S0 &&
+	cp srv/files/seed.raw orig.raw && echo newer >>srv/files/seed.raw &&
+	n=$(wc -l <srv/log) &&
+	vm -t 120 @run &&
+	contains .work/console.log "AUTORUN-DONE on /dev/sda" &&
+	test "$(wc -l <srv/log)" = "$n" &&
+	test "$(sha256sum <"$cached")" = "$sum" &&
+	XDG_CACHE_HOME=$PWD/cache2 must_fail 1 vm @restore S0 2>err &&
+	contains err "checksum mismatch" &&
+	cp orig.raw srv/files/seed.raw &&
+	XDG_CACHE_HOME=$PWD/cache2 vm @restore S0 &&
+	cached2=$(ls "$PWD"/cache2/vm/downloads/*-seed.raw) &&
+	test "$(backing .work/disk-0.img)" = "$cached2" &&
+	XDG_CACHE_HOME=$PWD/cache2 vm -t 120 @run &&
+	contains .work/run-vm.sh "backing.file.filename=$cached2"
 '
 
 test_done

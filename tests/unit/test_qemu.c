@@ -23,7 +23,7 @@
 
 /* One AHCI disk, BIOS, headless, user networking: the plainest VM. */
 static const struct disk_spec one_ahci[] = {
-	{ BUS_AHCI, 0, NULL, MUT("/W/disk-0.img"), false },
+	{ BUS_AHCI, 0, NULL, MUT("/W/disk-0.img"), false, NULL, NULL },
 };
 
 static void base_plan(struct qemu_plan *p)
@@ -160,14 +160,17 @@ static void test_uefi_q35(void **state)
 static void test_disk_buses(void **state)
 {
 	const struct disk_spec disks[] = {
-		{ BUS_AHCI, 0, NULL, MUT("/W/disk-0.img"), false },
-		{ BUS_NVME, 0, NULL, MUT("/W/disk-1.img"), false },
-		{ BUS_SCSI, 0, NULL, MUT("/W/disk-2.img"), false },
-		{ BUS_SCSI, 0, NULL, MUT("/W/disk-3.img"), false },
-		{ BUS_VIRT, 0, NULL, MUT("/W/disk-4.img"), false },
-		{ BUS_CDROM, 0, NULL, MUT("/H/tools.iso"), false },
-		{ BUS_VIRT, 0, MUT("raw"), MUT("/H/extra.img"), false },
-		{ BUS_VIRT, 0, NULL, MUT("/C/cached.qcow2"), true },
+		{ BUS_AHCI, 0, NULL, MUT("/W/disk-0.img"), false, NULL, NULL },
+		{ BUS_NVME, 0, NULL, MUT("/W/disk-1.img"), false, NULL, NULL },
+		{ BUS_SCSI, 0, NULL, MUT("/W/disk-2.img"), false, NULL, NULL },
+		{ BUS_SCSI, 0, NULL, MUT("/W/disk-3.img"), false, NULL, NULL },
+		{ BUS_VIRT, 0, NULL, MUT("/W/disk-4.img"), false, NULL, NULL },
+		{ BUS_CDROM, 0, NULL, MUT("/H/tools.iso"), false, NULL, NULL },
+		{ BUS_VIRT, 0, MUT("raw"), MUT("/H/extra.img"), false, NULL, NULL },
+		{ BUS_VIRT, 0, NULL, MUT("/C/cached.qcow2"), true, NULL,
+		  NULL },
+		{ BUS_VIRT, 0, NULL, MUT("/W/disk-5.img"), false,
+		  MUT("/B/base,1.raw"), MUT("raw") },
 	};
 	struct strvec a = STRVEC_INIT;
 	struct qemu_plan p;
@@ -175,7 +178,7 @@ static void test_disk_buses(void **state)
 	(void)state;
 	base_plan(&p);
 	p.disks = disks;
-	p.ndisks = 8;
+	p.ndisks = 9;
 	build_golden(&p, "disk_buses", &a);
 	assert_pair(&a, "-device", "ide-hd,drive=disk0,bus=ahci0.0,bootindex=0");
 	assert_pair(&a, "-device", "nvme,drive=disk1,serial=vmdisk1,bootindex=1");
@@ -191,6 +194,9 @@ static void test_disk_buses(void **state)
 	/* an image from the download cache: its writes are thrown away */
 	assert_pair(&a, "-drive",
 		    "if=none,id=disk7,file=/C/cached.qcow2,format=qcow2,discard=unmap,snapshot=on");
+	/* an overlay: QEMU is told its base, whatever its header says */
+	assert_pair(&a, "-drive",
+		    "if=none,id=disk8,file=/W/disk-5.img,format=qcow2,backing.driver=raw,backing.file.driver=file,backing.file.filename=/B/base,,1.raw,discard=unmap");
 	/* One controller each, however many disks use it. */
 	assert_int_equal(count_arg(&a, "virtio-scsi-pci,id=scsi0"), 1);
 	assert_int_equal(count_arg(&a, "ahci,id=ahci0"), 1);
@@ -212,7 +218,7 @@ static void test_seven_ahci_disks(void **state)
 	(void)state;
 	for (i = 0; i < 7; i++) {
 		snprintf(paths[i], sizeof(paths[i]), "/W/disk-%d.img", i);
-		disks[i] = (struct disk_spec){ BUS_AHCI, 0, NULL, paths[i], false };
+		disks[i] = (struct disk_spec){ BUS_AHCI, 0, NULL, paths[i], false, NULL, NULL };
 	}
 	base_plan(&p);
 	p.disks = disks;
@@ -235,8 +241,8 @@ static void test_seven_ahci_disks(void **state)
 static void test_cdrom_first(void **state)
 {
 	const struct disk_spec disks[] = {
-		{ BUS_AHCI, 0, NULL, MUT("/W/disk-0.img"), false },
-		{ BUS_NVME, 0, NULL, MUT("/W/disk-1.img"), false },
+		{ BUS_AHCI, 0, NULL, MUT("/W/disk-0.img"), false, NULL, NULL },
+		{ BUS_NVME, 0, NULL, MUT("/W/disk-1.img"), false, NULL, NULL },
 	};
 	struct strvec a = STRVEC_INIT;
 	struct qemu_plan p;
@@ -261,8 +267,8 @@ static void test_cdrom_first(void **state)
 static void test_cdrom_last(void **state)
 {
 	const struct disk_spec disks[] = {
-		{ BUS_AHCI, 0, NULL, MUT("/W/disk-0.img"), false },
-		{ BUS_NVME, 0, NULL, MUT("/W/disk-1.img"), false },
+		{ BUS_AHCI, 0, NULL, MUT("/W/disk-0.img"), false, NULL, NULL },
+		{ BUS_NVME, 0, NULL, MUT("/W/disk-1.img"), false, NULL, NULL },
 	};
 	struct strvec a = STRVEC_INIT;
 	struct qemu_plan p;
@@ -445,7 +451,7 @@ static void test_extra_args(void **state)
 static void test_commas_escaped(void **state)
 {
 	const struct disk_spec disks[] = {
-		{ BUS_AHCI, 0, NULL, MUT("/W,x/disk-0.img"), false },
+		{ BUS_AHCI, 0, NULL, MUT("/W,x/disk-0.img"), false, NULL, NULL },
 	};
 	const struct share_spec shares[] = {
 		{ MUT("s"), MUT("/H,x/share"), false, false },
