@@ -2,8 +2,9 @@
 # mount-system on the layouts installers make, laid out by libguestfs
 # (guestfish: sfdisk-like partitioning, mkfs, btrfs subvolumes) since the
 # test machine may have no loop partitions: GPT with an EFI system
-# partition, XFS, btrfs with the root in @ and /home in @home, and a disk
-# with two systems, a hostile fstab and a partition that cannot be read.
+# partition, XFS, btrfs with the root in @ and /home in @home, a disk
+# with two systems, a hostile fstab and a partition that cannot be read,
+# and LVM as Debian's installer lays it out.
 # On each, add-ssh-keys (twice) and a post-install that chroots, read
 # back by a job.
 . "$(dirname "$0")/../lib.sh"
@@ -21,12 +22,13 @@ tree() {
 		"write $1/etc/os-release \"ID=test\\nPRETTY_NAME=\\\"$2\\\"\\n\""
 }
 
-test_expect "guestfish lays out the four disks" '
+test_expect "guestfish lays out the five disks" '
 	{
 	echo "sparse $D/gpt.img 300M" &&
 	echo "sparse $D/xfs.img 400M" &&
 	echo "sparse $D/btrfs.img 300M" &&
 	echo "sparse $D/two.img 300M" &&
+	echo "sparse $D/lvm.img 300M" &&
 	echo run &&
 	# GPT: ESP (by PARTUUID) and an ext4 root (by UUID)
 	echo "part-init /dev/sda gpt" &&
@@ -73,6 +75,28 @@ test_expect "guestfish lays out the four disks" '
 	echo "mount /dev/sdd2 /" && tree "" "Test Two" &&
 	echo "ln-s /tmp /srv" && echo "mkdir-p /mnt/old" &&
 	echo "write /etc/fstab \"LABEL=NEW / ext4 defaults 0 1\\nLABEL=OLD /../../tmp/escape ext4 defaults 0 0\\nLABEL=OLD /srv/data ext4 defaults 0 0\\nLABEL=OLD /mnt/old ext4 defaults,nofail 0 0\\nLABEL=GONE /data ext4 defaults 0 0\\n\"" &&
+	echo umount-all &&
+	# Debian'"'"'s guided LVM: /boot on a partition, root and swap on
+	# logical volumes of debian-vg (a dash in a VG name is doubled in
+	# /dev/mapper), /home on a volume of a second group
+	echo "part-init /dev/sde mbr" &&
+	echo "part-add /dev/sde p 2048 206847" &&
+	echo "part-add /dev/sde p 206848 411647" &&
+	echo "part-add /dev/sde p 411648 -64" &&
+	echo "mkfs ext2 /dev/sde1" &&
+	echo "set-uuid /dev/sde1 7d2e9f10-2222-4333-8444-555566667777" &&
+	echo "pvcreate /dev/sde2" && echo "pvcreate /dev/sde3" &&
+	echo "vgcreate debian-vg /dev/sde2" && echo "vgcreate data /dev/sde3" &&
+	echo "lvcreate root debian-vg 80" && echo "lvcreate swap_1 debian-vg 8" &&
+	echo "lvcreate home data 40" &&
+	echo "mkswap /dev/debian-vg/swap_1" &&
+	echo "mkfs ext4 /dev/debian-vg/root" && echo "mkfs ext4 /dev/data/home" &&
+	echo "mount /dev/debian-vg/root /" && tree "" "Test LVM" &&
+	echo "write /etc/fstab \"/dev/mapper/debian--vg-root / ext4 errors=remount-ro 0 1\\nUUID=7d2e9f10-2222-4333-8444-555566667777 /boot ext2 defaults 0 2\\n/dev/data/home /home ext4 defaults 0 2\\n/dev/mapper/debian--vg-swap_1 none swap sw 0 0\\n\"" &&
+	echo "mkdir-p /boot" && echo "mount /dev/sde1 /boot" &&
+	echo "write /boot/grub.cfg \"boot-file\\n\"" &&
+	echo "mkdir-p /home" && echo "mount /dev/data/home /home" &&
+	echo "mkdir-p /home/alice" && echo "write /home/alice/note \"on data/home\\n\"" &&
 	echo umount-all
 	} >layout.gf &&
 	timeout 600 guestfish -f layout.gf &&
@@ -110,8 +134,10 @@ check_job() {
 	echo "motd: $(cat "$d/etc/motd")"
 	[ ! -d "$d/boot/efi/EFI" ] || cat "$d/boot/efi/EFI/test/grub.cfg"
 	[ ! -d "$d/home/alice" ] || cat "$d/home/alice/note"
+	[ ! -f "$d/boot/grub.cfg" ] || cat "$d/boot/grub.cfg"
 	mount-system -u
 	echo "left: $(grep -c /mnt/system1 /proc/mounts)"
+	echo "active: $(lvm lvs --noheadings -S lv_active=active 2>/dev/null | wc -l)"
 	EOF
 }
 
@@ -123,7 +149,7 @@ provision_and_check() {
 	contains prov.out "0 key(s) added, 1 already there" &&
 	vm @job check >out 2>&1 &&
 	contains out "^keys: 1$" && contains out "^motd: done-by-chroot$" &&
-	contains out "^left: 0$"
+	contains out "^left: 0$" && contains out "^active: 0$"
 }
 
 test_expect "GPT with an ESP: root by UUID, /boot/efi by PARTUUID" '
@@ -164,6 +190,20 @@ test_expect "two systems, a hostile fstab and a disk that cannot be read" '
 	contains out "a system without /etc/os-release (/dev/sd[ab]1) at /mnt/system1" &&
 	contains out "no installed system at LABEL=NOPE; found: /dev/sd[ab][12], /dev/sd[ab][12]$" &&
 	contains out "^refused$"
+'
+
+test_expect "LVM: root and swap on debian-vg, /boot on a partition, /home in another group" '
+	vm_on "$D/lvm.img" && provision_and_check &&
+	contains out "LVM: activated volume group debian-vg" &&
+	contains out "LVM: activated volume group data" &&
+	contains out "Test LVM (/dev/mapper/debian--vg-root) at /mnt/system1" &&
+	contains out "^mounted /dev/mapper/debian--vg-root /mnt/system1 ext4" &&
+	contains out "^mounted /dev/sd[ab]1 /mnt/system1/boot ext2" &&
+	contains out "^mounted /dev/data/home /mnt/system1/home ext4" &&
+	contains out "^boot-file$" && contains out "^on data/home$" &&
+	lacks out "swap_1" &&
+	vm @inspect /root/.ssh/authorized_keys >keys &&
+	test "$(grep -c layout-key keys)" = 1
 '
 
 test_done
