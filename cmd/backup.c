@@ -48,17 +48,18 @@ static int collect(struct vm_ctx *ctx, struct strvec *names,
 	p = vm_host_path(ctx, "guest.conf");
 	strvec_push(paths, p);
 	free(p);
-	d = opendir(ctx->workdir);
-	if (!d)
+	d = ctx->workdir ? opendir(ctx->workdir) : NULL;
+	if (!d && ctx->workdir)
 		return -errno;
-	while ((e = readdir(d))) {
+	while (d && (e = readdir(d))) {
 		i = snap_disk_index(e->d_name);
 		if (i >= 0 && !disks[i]) {
 			disks[i] = xstrdup(e->d_name);
 			n++;
 		}
 	}
-	closedir(d);
+	if (d)
+		closedir(d);
 	for (i = 0; i < SNAP_MAX_DISKS; i++) {
 		if (!disks[i])
 			continue;
@@ -68,6 +69,21 @@ static int collect(struct vm_ctx *ctx, struct strvec *names,
 		free(p);
 		free((void *)(uintptr_t)disks[i]);
 	}
+	/* a VM made from images only: they are its disks */
+	for (i = 0; i < (int)ctx->conf.images.nr && i < SNAP_MAX_DISKS; i++) {
+		char name[32];
+
+		if (!restore_holds_image(&ctx->conf, (size_t)i))
+			continue;
+		snprintf(name, sizeof(name), "image-%d.img", i);
+		strvec_push(names, name);
+		p = restore_image_path(ctx, &ctx->conf, (size_t)i);
+		strvec_push(paths, p);
+		free(p);
+		n++;
+	}
+	if (!ctx->workdir)
+		return r ? r : n;
 	p = vm_work_path(ctx, "efivars.bin");
 	if (optional_file(p, &r)) {
 		strvec_push(names, "efivars.bin");
@@ -127,7 +143,7 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 	char *name = NULL, *dir = NULL, *final = NULL;
 	char *pigz = NULL, *conf = NULL;
 	int n, ndisks, ret = 1, r;
-	size_t i;
+	size_t i, nimages = 0;
 
 	n = backups_list(ctx, &list);
 	if (n < 0) {
@@ -151,13 +167,15 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 	} else {
 		name = backups_next_name(list, n);
 	}
-	if (ctx->workdir && !vm_count_disks(ctx) && ctx->conf.images.nr &&
-	    !ctx->conf.disks.nr) {
-		log_error("cannot back up %s: its disks are images outside the VM (-i %s); snapshots hold the disks in its working directory",
+	for (i = 0; i < ctx->conf.images.nr; i++)
+		if (restore_holds_image(&ctx->conf, i))
+			nimages++;
+	if (!nimages && ctx->conf.images.nr && !ctx->conf.disks.nr) {
+		log_error("nothing to back up: the images of %s are CDs or downloads (-i %s), which it never writes",
 			  ctx->conf.name, ctx->conf.images.v[0].path);
 		goto out;
 	}
-	if (!ctx->workdir || !vm_count_disks(ctx)) {
+	if (!nimages && (!ctx->workdir || !vm_count_disks(ctx))) {
 		log_error("nothing to back up: %s has no disks (@create it, or @restore a snapshot)",
 			  ctx->conf.name);
 		goto out;
@@ -176,7 +194,8 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 	 * written: the same check on the VM's own files.
 	 */
 	if (!ctx->dry_run || fs_exists(conf)) {
-		r = restore_check(ctx, ctx->hostdir, ctx->workdir, false,
+		r = restore_check(ctx, ctx->hostdir,
+				  ctx->workdir ? ctx->workdir : ctx->hostdir, false,
 				  NULL, &err);
 		if (r) {
 			log_error("cannot back up %s: %s", ctx->conf.name,

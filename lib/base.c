@@ -250,14 +250,32 @@ static bool is_qcow2(const char *disk)
 	return yes;
 }
 
+/* 1 with *info for a qcow2 file, 0 for another, or -errno with err. */
+static int qcow2_info(const char *path, struct image_info *info,
+		      struct strbuf *err)
+{
+	struct strbuf e = STRBUF_INIT;
+	int r;
+
+	if (!is_qcow2(path))
+		return 0;
+	r = image_info(path, "qcow2", info, &e);
+	if (r)
+		strbuf_addf(err, "%s: %s", path, e.buf);
+	strbuf_release(&e);
+	return r ? r : 1;
+}
+
 static int check_header(const struct vm_conf *c, const char *disk, size_t i,
 			const char *base, struct strbuf *err)
 {
 	struct image_info info;
-	struct strbuf e = STRBUF_INIT;
 	int r;
 
-	if (!is_qcow2(disk)) {
+	r = qcow2_info(disk, &info, err);
+	if (r < 0)
+		return r;
+	if (!r) {
 		if (i == 0 && base) {
 			strbuf_addf(err, "%s is not an overlay, but guest.conf lays it over %s",
 				    disk, c->base);
@@ -265,13 +283,6 @@ static int check_header(const struct vm_conf *c, const char *disk, size_t i,
 		}
 		return 0;
 	}
-	r = image_info(disk, "qcow2", &info, &e);
-	if (r) {
-		strbuf_addf(err, "%s: %s", disk, e.buf);
-		strbuf_release(&e);
-		return r;
-	}
-	strbuf_release(&e);
 	r = -EINVAL;
 	if (info.data_file)
 		strbuf_addf(err, "%s keeps its data in another file (%s); vm does not use such disks",
@@ -290,6 +301,23 @@ static int check_header(const struct vm_conf *c, const char *disk, size_t i,
 		r = rebase(disk, base, c->base_format, err);
 	else
 		r = 0;
+	image_info_release(&info);
+	return r;
+}
+
+int base_check_image(const char *path, struct strbuf *err)
+{
+	struct image_info info;
+	int r = qcow2_info(path, &info, err);
+
+	if (r <= 0)
+		return r;
+	r = 0;
+	if (info.backing || info.data_file) {
+		strbuf_addf(err, "%s keeps data in another file (%s); a snapshot holds only self-contained images (flatten it: qemu-img convert -O qcow2)",
+			    path, info.backing ? info.backing : info.data_file);
+		r = -EINVAL;
+	}
 	image_info_release(&info);
 	return r;
 }

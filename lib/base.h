@@ -44,6 +44,12 @@ void base_found_release(struct base_found *b);
  * is computed only when the base's file changed since the last check in
  * ctx's WORKDIR.  *base: the base's file, or NULL when c has none.
  */
+/*
+ * An image a snapshot holds (restore_holds_image) is self-contained:
+ * a qcow2 one names no backing or data file.  0, or -EINVAL with err.
+ */
+int base_check_image(const char *path, struct strbuf *err);
+
 int base_check_disks(const struct vm_ctx *ctx, const struct vm_conf *c,
 		     const char *diskdir, char **base, struct strbuf *err);
 

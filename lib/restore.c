@@ -11,6 +11,7 @@
 
 #include "backups.h"
 #include "base.h"
+#include "download.h"
 #include "fsutil.h"
 #include "proc.h"
 #include "runstate.h"
@@ -129,6 +130,21 @@ static int to_hostdir(struct vm_ctx *ctx, const char *dir, const char *name)
 	return r;
 }
 
+bool restore_holds_image(const struct vm_conf *c, size_t i)
+{
+	return !c->disks.nr && i < c->images.nr &&
+	       c->images.v[i].bus != BUS_CDROM &&
+	       !download_is_url(c->images.v[i].path);
+}
+
+char *restore_image_path(const struct vm_ctx *ctx, const struct vm_conf *c,
+			 size_t i)
+{
+	const char *p = c->images.v[i].path;
+
+	return p[0] == '/' ? xstrdup(p) : xasprintf("%s/%s", ctx->hostdir, p);
+}
+
 /*
  * ctx's settings as the next start would load them with confdir's
  * guest.conf: the same code (vm_load_conf), on a scratch context.  *out
@@ -153,6 +169,95 @@ static int load_as_next_start(const struct vm_ctx *ctx, const char *confdir,
 	return r;
 }
 
+/*
+ * The image-N.img of a VM made from images only (restore_check): in
+ * place (own) the images themselves, else the extracted ones, which go
+ * back only where the VM's own guest.conf names the same image.  *n
+ * gets how many there are.
+ */
+static int check_images(const struct vm_ctx *ctx, const struct vm_conf *g,
+			const char *diskdir, bool own, size_t *n,
+			struct strbuf *err)
+{
+	char *mine = vm_host_path(ctx, "guest.conf");
+	struct strbuf e = STRBUF_INIT;
+	struct vm_conf cur;
+	struct dirent *de;
+	struct stat st;
+	bool have_cur;
+	size_t i;
+	DIR *d;
+	int r = 0;
+
+	*n = 0;
+	conf_init(&cur);
+	have_cur = !own && fs_exists(mine) &&
+		   !conf_load_file(&cur, mine, LAYER_GUEST, false, &e);
+	for (i = 0; i < g->images.nr && !r; i++) {
+		char *at, *p;
+
+		if (!restore_holds_image(g, i))
+			continue;
+		at = restore_image_path(ctx, g, i);
+		if (i >= SNAP_MAX_DISKS) {
+			strbuf_addf(err, "image %s: a snapshot holds at most %d images",
+				    at, SNAP_MAX_DISKS);
+			r = -EINVAL;
+		} else if (!own && (!have_cur || !restore_holds_image(&cur, i) ||
+				    strcmp(cur.images.v[i].path,
+					   g->images.v[i].path))) {
+			strbuf_addf(err, "image-%zu.img is the image %s, which %s; it is restored only into the VM that names it",
+				    i, at, have_cur ?
+				    "this VM's guest.conf does not name there" :
+				    "this VM has no guest.conf to name");
+			r = -EINVAL;
+		} else if (!own && stat(at, &st) == 0 && !S_ISREG(st.st_mode)) {
+			strbuf_addf(err, "image %s is not a regular file; vm restores only into one",
+				    at);
+			r = -EINVAL;
+		}
+		p = own ? xstrdup(at) : xasprintf("%s/image-%zu.img", diskdir, i);
+		if (!r && (own ? stat(p, &st) : lstat(p, &st)) < 0) {
+			r = -errno;
+			if (own)
+				strbuf_addf(err, "image %s: %s", at,
+					    strerror(-r));
+			else
+				strbuf_addf(err, "image-%zu.img (the image %s) is missing",
+					    i, at);
+		} else if (!r && !S_ISREG(st.st_mode)) {
+			strbuf_addf(err, "image %s is not a regular file; snapshots hold only regular files",
+				    at);
+			r = -EINVAL;
+		}
+		if (!r)
+			r = base_check_image(p, err);
+		if (!r)
+			(*n)++;
+		free(p);
+		free(at);
+	}
+	d = r || own ? NULL : opendir(diskdir);
+	while (d && (de = readdir(d)) && !r) {
+		int k;
+
+		if (!str_starts_with(de->d_name, "image-"))
+			continue;
+		k = snap_image_index(de->d_name);
+		if (k < 0 || !restore_holds_image(g, (size_t)k)) {
+			strbuf_addf(err, "%s is there, but guest.conf names no such image",
+				    de->d_name);
+			r = -EINVAL;
+		}
+	}
+	if (d)
+		closedir(d);
+	conf_release(&cur);
+	strbuf_release(&e);
+	free(mine);
+	return r;
+}
+
 int restore_check(const struct vm_ctx *ctx, const char *confdir,
 		  const char *diskdir, bool hide_dir, int *ndisks,
 		  struct strbuf *err)
@@ -162,8 +267,9 @@ int restore_check(const struct vm_ctx *ctx, const char *confdir,
 	struct vm_conf g;
 	struct dirent *de;
 	struct stat st;
-	size_t nr = 0, i;
+	size_t nr = 0, nimages = 0, i;
 	DIR *d = NULL;
+	bool own;
 	int r;
 
 	conf_init(&g);
@@ -217,7 +323,12 @@ int restore_check(const struct vm_ctx *ctx, const char *confdir,
 		}
 	}
 	nr = g.disks.nr;
-	if (!nr) {
+	own = !strcmp(confdir, ctx->hostdir) &&
+	      !strcmp(diskdir, ctx->workdir ? ctx->workdir : ctx->hostdir);
+	r = check_images(ctx, &g, diskdir, own, &nimages, err);
+	if (r)
+		goto out;
+	if (!nr && !nimages) {
 		strbuf_addstr(err, "guest.conf names no disks");
 		r = -EINVAL;
 		goto out;
@@ -267,7 +378,7 @@ int restore_check(const struct vm_ctx *ctx, const char *confdir,
 	if (r)
 		goto out;
 	if (ndisks)
-		*ndisks = (int)nr;
+		*ndisks = (int)(nr + nimages);
 out:
 	if (d)
 		closedir(d);
@@ -397,6 +508,151 @@ static void release_host_file(struct kept *k, bool undo)
 	free(k->old);
 }
 
+/*
+ * An image of a VM made from images only, put back where the snapshot's
+ * guest.conf (checked against the VM's own) names it: copied next to it
+ * first, the old one kept as a link until the whole swap is done.
+ */
+struct placed {
+	char *dest, *tmp, *old;
+	bool had, moved;
+};
+
+/* dir/.NAME.SUFFIX beside path */
+static char *beside(const char *path, const char *suffix)
+{
+	const char *slash = strrchr(path, '/');
+
+	return xasprintf("%.*s.%s.%s", (int)(slash - path + 1), path,
+			 slash + 1, suffix);
+}
+
+/* What a restore killed while it copied images left beside them. */
+static void sweep_images(const struct vm_ctx *ctx)
+{
+	size_t i;
+
+	for (i = 0; i < ctx->conf.images.nr; i++) {
+		char *at, *real, *tmp, *tmp2;
+
+		if (!restore_holds_image(&ctx->conf, i))
+			continue;
+		at = restore_image_path(ctx, &ctx->conf, i);
+		real = fs_realpath(at);
+		tmp = beside(real, "vm-restore.tmp");
+		tmp2 = xasprintf("%s.tmp", tmp);	/* fs_copy_file's */
+		unlink(tmp);
+		unlink(tmp2);
+		free(tmp2);
+		free(tmp);
+		free(real);
+		free(at);
+	}
+}
+
+static int stage_image(const char *src, struct placed *pl)
+{
+	struct stat st;
+	mode_t mode = 0600;
+	int fd, r = 0;
+
+	if (stat(pl->dest, &st) == 0)
+		mode = st.st_mode & 07777;
+	unlink(pl->tmp);
+	if (rename(src, pl->tmp) == 0) {
+		chmod(pl->tmp, mode);
+		fd = open(pl->tmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0 || fsync(fd) < 0)
+			r = -errno;
+		if (fd >= 0)
+			close(fd);
+	} else if (errno == EXDEV) {
+		/* $TMPDIR may be another file system than the image's */
+		r = fs_copy_file(src, pl->tmp, mode);
+	} else {
+		r = -errno;
+	}
+	if (r)
+		unlink(pl->tmp);
+	return r;
+}
+
+/* Undo (failed) or forget (done) what place_images did. */
+static void release_images(struct placed *pl, int n, bool undo)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		if (undo && pl[i].moved) {
+			if (pl[i].had)
+				rename(pl[i].old, pl[i].dest);
+			else
+				unlink(pl[i].dest);
+		} else if (pl[i].had) {
+			unlink(pl[i].old);
+		}
+		if (pl[i].tmp)
+			unlink(pl[i].tmp);
+		free(pl[i].dest);
+		free(pl[i].tmp);
+		free(pl[i].old);
+	}
+	free(pl);
+}
+
+static int place_images(struct vm_ctx *ctx, const char *dir,
+			struct placed **out, int *nout)
+{
+	char *conf = xasprintf("%s/guest.conf", dir);
+	struct placed *pl = xcalloc(SNAP_MAX_DISKS, sizeof(*pl));
+	struct strbuf e = STRBUF_INIT;
+	struct vm_conf g;
+	int n = 0, r = 0, i;
+
+	conf_init(&g);
+	if (fs_exists(conf))
+		r = conf_load_file(&g, conf, LAYER_GUEST, false, &e);
+	for (i = 0; !r && i < SNAP_MAX_DISKS; i++) {
+		char *src = xasprintf("%s/image-%d.img", dir, i), *at;
+
+		if (!fs_exists(src) || !restore_holds_image(&g, (size_t)i)) {
+			free(src);
+			continue;
+		}
+		at = restore_image_path(ctx, &g, (size_t)i);
+		pl[n].dest = fs_realpath(at);
+		pl[n].tmp = beside(pl[n].dest, "vm-restore.tmp");
+		pl[n].old = beside(pl[n].dest, "before-restore");
+		r = stage_image(src, &pl[n]);
+		n++;
+		free(at);
+		free(src);
+	}
+	/* all copied: now the renames, each old one kept as a link */
+	for (i = 0; !r && i < n; i++) {
+		unlink(pl[i].old);
+		pl[i].had = link(pl[i].dest, pl[i].old) == 0;
+		if (rename(pl[i].tmp, pl[i].dest) < 0) {
+			r = -errno;
+			break;
+		}
+		pl[i].moved = true;
+		free(pl[i].tmp);
+		pl[i].tmp = NULL;
+	}
+	conf_release(&g);
+	strbuf_release(&e);
+	free(conf);
+	if (r) {
+		release_images(pl, n, true);
+		pl = NULL;
+		n = 0;
+	}
+	*out = pl;
+	*nout = n;
+	return r;
+}
+
 /* Put the restored (and checked) files in place of the current ones. */
 static int swap_in(struct vm_ctx *ctx, const char *dir)
 {
@@ -405,8 +661,14 @@ static int swap_in(struct vm_ctx *ctx, const char *dir)
 	char *old = ctx->workdir && !ctx->inplace ? xstrdup(ctx->workdir) :
 						    NULL;
 	struct kept conf, defs;
-	int r, i;
+	struct placed *images = NULL;
+	int r, i, nimages = 0;
 
+	r = place_images(ctx, dir, &images, &nimages);
+	if (r) {
+		free(old);
+		return r;
+	}
 	keep_host_file(ctx, dir, "guest.conf", &conf);
 	keep_host_file(ctx, dir, "vm.defaults", &defs);
 	r = to_hostdir(ctx, dir, "guest.conf");
@@ -472,6 +734,7 @@ static int swap_in(struct vm_ctx *ctx, const char *dir)
 out:
 	release_host_file(&conf, r != 0);
 	release_host_file(&defs, r != 0);
+	release_images(images, nimages, r != 0);
 	free(old);
 	return r;
 }
@@ -599,6 +862,7 @@ int restore_snapshot(struct vm_ctx *ctx, const char *name,
 		goto fail;
 	}
 	sweep_killed(ctx, dir);
+	sweep_images(ctx);
 	if (b->legacy)
 		r = snap_extract_legacy(b->path, dir, prog, &e);
 	else

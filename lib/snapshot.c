@@ -488,12 +488,14 @@ struct got_file {
 	char hex[65];
 };
 
-int snap_disk_index(const char *name)
+/* N for PREFIX-N.img, written as vm writes it; -1 for anything else. */
+static int name_index(const char *name, const char *prefix)
 {
-	const char *p = name + 5;
+	size_t pl = strlen(prefix);
+	const char *p = name + pl;
 	int v = 0;
 
-	if (strncmp(name, "disk-", 5) || !*p)
+	if (strncmp(name, prefix, pl) || !*p)
 		return -1;
 	/* "disk-0.img", never "disk-00.img" or "disk-+1.img" */
 	if (*p == '0' && p[1] != '.')
@@ -503,7 +505,17 @@ int snap_disk_index(const char *name)
 		if (v >= SNAP_MAX_DISKS)
 			return -1;
 	}
-	return p > name + 5 && !strcmp(p, ".img") ? v : -1;
+	return p > name + pl && !strcmp(p, ".img") ? v : -1;
+}
+
+int snap_disk_index(const char *name)
+{
+	return name_index(name, "disk-");
+}
+
+int snap_image_index(const char *name)
+{
+	return name_index(name, "image-");
 }
 
 /* Only what @backup writes: a crafted archive cannot drop a job file. */
@@ -517,7 +529,7 @@ static bool plain_name(const char *s)
 	for (i = 0; fixed[i]; i++)
 		if (!strcmp(s, fixed[i]))
 			return true;
-	return snap_disk_index(s) >= 0;
+	return snap_disk_index(s) >= 0 || snap_image_index(s) >= 0;
 }
 
 /* The MANIFEST's lines against what was extracted. */

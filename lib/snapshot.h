@@ -21,6 +21,12 @@
  */
 int snap_disk_index(const char *name);
 
+/*
+ * The same for "image-N.img": the file of images item N of a VM made
+ * from images only (-D ''), which snapshots hold in place of disks.
+ */
+int snap_image_index(const char *name);
+
 /* Called as bytes are stored or restored; total is known up front. */
 struct snap_progress {
 	void (*fn)(void *data, uint64_t done, uint64_t total);

@@ -89,10 +89,10 @@ test_expect "what cannot make a VM is refused, and nothing is made" '
 	test ! -e guest.conf && test ! -e .work &&
 	truncate -s 1M some.raw &&
 	vm --no-uefi -D "" -i VIRT=raw=some.raw @create N &&
-	must_fail 1 vm @backup 2>err &&
-	contains err "cannot back up N: its disks are images outside the VM" &&
-	test -z "$(ls backups 2>/dev/null)" &&
 	rm some.raw &&
+	must_fail 1 vm @backup 2>err &&
+	contains err "cannot back up N: image $PWD/some.raw: No such file or directory" &&
+	test -z "$(ls backups 2>/dev/null)" &&
 	must_fail 1 vm -t 30 @run 2>err &&
 	contains err "image $PWD/some.raw: No such file or directory" &&
 	no_qemu
@@ -218,6 +218,84 @@ test_expect "a base by URL: from the cache, never asked again, pinned; restored 
 	test "$(backing .work/disk-0.img)" = "$cached2" &&
 	XDG_CACHE_HOME=$PWD/cache2 vm -t 120 @run &&
 	contains .work/run-vm.sh "backing.file.filename=$cached2"
+'
+
+test_expect "-D '' -i: snapshots hold the image; @restore puts it back exactly" '
+	cp --sparse=never "$ISO" seed.raw && cp seed.raw before.raw &&
+	vm --no-uefi -D "" -i AHCI=raw=seed.raw -i CDROM="$ISO" @create D &&
+	vm @backup S0 &&
+	tar -tzf backups/S0.tar.gz >list &&
+	test "$(grep -c "^image-\|^disk-" list)" = 1 && grep -qx image-0.img list &&
+	vm -t 120 @run && test "$(first_line seed.raw)" = VM-INSTALLED-BY-AUTORUN &&
+	cp seed.raw after.raw && chmod 640 seed.raw &&
+	vm @backup S1 && vm @restore S0 && cmp seed.raw before.raw &&
+	test "$(stat -c %a seed.raw)" = 640 &&
+	vm @restore S1 && cmp seed.raw after.raw &&
+	test -z "$(ls -A | grep restore)"
+'
+
+# retarget SNAP OUT PATH: SNAP with its guest.conf naming PATH as image
+# 0 (the MANIFEST line of guest.conf made to match), as a hostile
+# archive would; the other files (not sparse) are copied as they are
+retarget() {
+	check_args retarget "SNAP OUT PATH" 3 3 "$@" &&
+	python3 - "$@" <<-\EOF
+	import hashlib, io, re, sys, tarfile
+	src, out, path = sys.argv[1:]
+	def digest(b):
+	    n = len(b)
+	    return hashlib.sha256(b + (b"0 %d\n" % n if n else b"") + b"%d\n" % n).hexdigest()
+	members = []
+	with tarfile.open(src, "r:gz") as t:
+	    for m in t.getmembers():
+	        members.append([m.name, t.extractfile(m).read()])
+	conf = [m for m in members if m[0] == "guest.conf"][0]
+	conf[1] = re.sub(rb"raw=[^\n]*", b"raw=" + path.encode(), conf[1], count=1)
+	man = [m for m in members if m[0] == "MANIFEST"][0]
+	man[1] = b"".join(b"%s %d guest.conf\n" % (digest(conf[1]).encode(), len(conf[1]))
+	                  if l.endswith(b" guest.conf") else l + b"\n"
+	                  for l in man[1].splitlines())
+	with tarfile.open(out, "w:gz", format=tarfile.PAX_FORMAT) as t:
+	    for n, d in members:
+	        i = tarfile.TarInfo(n); i.size = len(d); i.mode = 0o600
+	        t.addfile(i, io.BytesIO(d))
+	EOF
+}
+
+test_expect "a snapshot of images goes back only where the VM itself names them" '
+	head -c 1M /dev/urandom >victim && cp victim victim.orig &&
+	head -c 1M /dev/urandom >img.raw && cp img.raw img.orig &&
+	vm --no-uefi -D "" -i VIRT=raw=img.raw @create H && vm @backup S0 &&
+	retarget backups/S0.tar.gz backups/S9.tar.gz "$PWD/victim" &&
+	vm_files >../before &&
+	must_fail 1 vm @restore S9 2>err &&
+	contains err "cannot restore S9: image-0.img is the image $PWD/victim, which this VM.s guest.conf does not name there" &&
+	vm_files >../after && cmp ../before ../after &&
+	cmp victim victim.orig && cmp img.raw img.orig &&
+	mkdir ../copy && cp -r backups ../copy/ &&
+	must_fail 1 vm -d ../copy @restore S0 2>err &&
+	contains err "which this VM has no guest.conf to name" &&
+	test ! -e ../copy/guest.conf &&
+	sed -i "s|raw=img.raw|raw=$PWD/victim|" guest.conf &&
+	must_fail 1 vm @restore S0 2>err &&
+	contains err "image-0.img is the image $PWD/img.raw, which this VM.s guest.conf does not name there" &&
+	cmp victim victim.orig &&
+	sed -i "s|raw=$PWD/victim|raw=img.raw|" guest.conf &&
+	echo left-by-a-killed-restore >.img.raw.vm-restore.tmp &&
+	head -c 1M /dev/urandom >img.raw && vm @restore S0 && cmp img.raw img.orig &&
+	test -z "$(ls -A | grep restore)"
+'
+
+test_expect "what a snapshot of images cannot hold is refused" '
+	head -c 1M /dev/urandom >img.raw &&
+	qemu-img create -q -f qcow2 -b "$PWD/img.raw" -F raw top.qcow2 &&
+	vm --no-uefi -D "" -i VIRT=qcow2=top.qcow2 @create Q &&
+	must_fail 1 vm @backup 2>err &&
+	contains err "cannot back up Q: $PWD/top.qcow2 keeps data in another file ($PWD/img.raw); a snapshot holds only self-contained images" &&
+	mkdir ../cd && vm -d ../cd --no-uefi -D "" -i CDROM="$ISO" @create C &&
+	must_fail 1 vm -d ../cd @backup 2>err &&
+	contains err "nothing to back up: the images of C are CDs or downloads" &&
+	test -z "$(ls backups ../cd/backups 2>/dev/null)"
 '
 
 test_done

@@ -40,6 +40,15 @@ static void test_disk_names(void **state)
 		if (snap_disk_index(bad[i]) != -1)
 			fail_msg("%s taken as a disk name", bad[i]);
 	}
+	/* image-N.img follows the same rules, and neither takes the other */
+	assert_int_equal(snap_image_index("image-0.img"), 0);
+	assert_int_equal(snap_image_index("image-15.img"), SNAP_MAX_DISKS - 1);
+	assert_int_equal(snap_image_index("image-16.img"), -1);
+	assert_int_equal(snap_image_index("image-01.img"), -1);
+	assert_int_equal(snap_image_index("image-.img"), -1);
+	assert_int_equal(snap_image_index("image-1.img.gz"), -1);
+	assert_int_equal(snap_image_index("disk-1.img"), -1);
+	assert_int_equal(snap_disk_index("image-1.img"), -1);
 }
 
 /* A scratch directory with one small file, and its snapshot. */
