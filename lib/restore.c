@@ -508,6 +508,20 @@ static void release_host_file(struct kept *k, bool undo)
 	free(k->old);
 }
 
+/* "no space left on MOUNT" for -ENOSPC, else the errno's text. */
+static const char *no_space_text(int r, const char *where)
+{
+	static char buf[4200];
+	char *m;
+
+	if (r != -ENOSPC && r != -EDQUOT)
+		return strerror(-r);
+	m = fs_mount_point(where && *where ? where : "/tmp");
+	snprintf(buf, sizeof(buf), "no space left on %s", m);
+	free(m);
+	return buf;
+}
+
 /*
  * An image of a VM made from images only, put back where the snapshot's
  * guest.conf (checked against the VM's own) names it: copied next to it
@@ -601,7 +615,7 @@ static void release_images(struct placed *pl, int n, bool undo)
 }
 
 static int place_images(struct vm_ctx *ctx, const char *dir,
-			struct placed **out, int *nout)
+			struct placed **out, int *nout, struct strbuf *err)
 {
 	char *conf = xasprintf("%s/guest.conf", dir);
 	struct placed *pl = xcalloc(SNAP_MAX_DISKS, sizeof(*pl));
@@ -624,6 +638,9 @@ static int place_images(struct vm_ctx *ctx, const char *dir,
 		pl[n].tmp = beside(pl[n].dest, "vm-restore.tmp");
 		pl[n].old = beside(pl[n].dest, "before-restore");
 		r = stage_image(src, &pl[n]);
+		if (r)
+			strbuf_addf(err, "cannot write %s: %s", pl[n].tmp,
+				    no_space_text(r, pl[n].dest));
 		n++;
 		free(at);
 		free(src);
@@ -634,6 +651,8 @@ static int place_images(struct vm_ctx *ctx, const char *dir,
 		pl[i].had = link(pl[i].dest, pl[i].old) == 0;
 		if (rename(pl[i].tmp, pl[i].dest) < 0) {
 			r = -errno;
+			strbuf_addf(err, "cannot replace %s: %s", pl[i].dest,
+				    strerror(-r));
 			break;
 		}
 		pl[i].moved = true;
@@ -653,22 +672,20 @@ static int place_images(struct vm_ctx *ctx, const char *dir,
 	return r;
 }
 
-/* Put the restored (and checked) files in place of the current ones. */
-static int swap_in(struct vm_ctx *ctx, const char *dir)
+/*
+ * Put the restored (and checked) files in place of the current ones;
+ * the images place_images put back are kept or undone with them.
+ */
+static int swap_in(struct vm_ctx *ctx, const char *dir,
+		   struct placed *images, int nimages)
 {
 	static const char *const drop[] = { "TS", "DESCRIPTION", "guest.env",
 					    NULL };
 	char *old = ctx->workdir && !ctx->inplace ? xstrdup(ctx->workdir) :
 						    NULL;
 	struct kept conf, defs;
-	struct placed *images = NULL;
-	int r, i, nimages = 0;
+	int r, i;
 
-	r = place_images(ctx, dir, &images, &nimages);
-	if (r) {
-		free(old);
-		return r;
-	}
 	keep_host_file(ctx, dir, "guest.conf", &conf);
 	keep_host_file(ctx, dir, "vm.defaults", &defs);
 	r = to_hostdir(ctx, dir, "guest.conf");
@@ -739,19 +756,6 @@ out:
 	return r;
 }
 
-/* "no space left on MOUNT" for -ENOSPC, else the errno's text. */
-static const char *no_space_text(int r, const char *where)
-{
-	static char buf[4200];
-	char *m;
-
-	if (r != -ENOSPC && r != -EDQUOT)
-		return strerror(-r);
-	m = fs_mount_point(where && *where ? where : "/tmp");
-	snprintf(buf, sizeof(buf), "no space left on %s", m);
-	free(m);
-	return buf;
-}
 
 static bool fs_exists_in(const char *dir, const char *name)
 {
@@ -830,9 +834,10 @@ int restore_snapshot(struct vm_ctx *ctx, const char *name,
 	const struct backup *b;
 	const char *confdir;
 	char *dir = NULL, *mark = NULL;
+	struct placed *images = NULL;
 	bool was_inplace;
 	size_t i;
-	int n, r;
+	int n, r, nimages = 0;
 
 	n = backups_list(ctx, &list);
 	if (n < 0) {
@@ -888,7 +893,13 @@ int restore_snapshot(struct vm_ctx *ctx, const char *name,
 		r = -EINTR;
 		goto fail;
 	}
-	r = swap_in(ctx, dir);
+	r = place_images(ctx, dir, &images, &nimages, &e2);
+	if (r) {
+		/* each image is as it was */
+		strbuf_addf(err, "cannot restore %s: %s", b->name, e2.buf);
+		goto fail;
+	}
+	r = swap_in(ctx, dir, images, nimages);
 	if (r) {
 		/* kept: --inplace, the old disks may be gone already */
 		strbuf_addf(err, "cannot put the restored files of %s in place (they are in %s): %s",
