@@ -140,9 +140,7 @@ bool restore_holds_image(const struct vm_conf *c, size_t i)
 char *restore_image_path(const struct vm_ctx *ctx, const struct vm_conf *c,
 			 size_t i)
 {
-	const char *p = c->images.v[i].path;
-
-	return p[0] == '/' ? xstrdup(p) : xasprintf("%s/%s", ctx->hostdir, p);
+	return vm_image_file(ctx, c->images.v[i].path);
 }
 
 /*

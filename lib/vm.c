@@ -604,6 +604,12 @@ char *vm_expand_macros(const struct vm_ctx *ctx, const char *s, bool *empty)
 	return strbuf_detach(&out);
 }
 
+char *vm_image_file(const struct vm_ctx *ctx, const char *spec)
+{
+	return spec[0] == '/' ? xstrdup(spec) :
+				xasprintf("%s/%s", ctx->hostdir, spec);
+}
+
 int vm_image_path(const struct vm_ctx *ctx, const char *spec, char **abs,
 		  struct strbuf *err)
 {
@@ -619,8 +625,7 @@ int vm_image_path(const struct vm_ctx *ctx, const char *spec, char **abs,
 		if (r)
 			return r;
 	} else {
-		a = spec[0] == '/' ? xstrdup(spec) :
-			xasprintf("%s/%s", ctx->hostdir, spec);
+		a = vm_image_file(ctx, spec);
 	}
 	if (!ctx->dry_run && !download_is_url(a) && access(a, R_OK) < 0) {
 		strbuf_addf(err, "image %s: %s", a, strerror(errno));

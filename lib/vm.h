@@ -130,6 +130,9 @@ int vm_guest_conf_set(struct vm_ctx *ctx, const char *key, const char *value,
  */
 int vm_reload_conf(struct vm_ctx *ctx, struct strbuf *err);
 
+/* A local `images` path as an absolute one (relative: to HOSTDIR). */
+char *vm_image_file(const struct vm_ctx *ctx, const char *spec);
+
 /*
  * Where an `images` entry's file is: an absolute path, one relative to
  * HOSTDIR, or a URL's copy in the download cache (fetched if need be).
