@@ -300,14 +300,16 @@ static const char *outcome_name(enum job_outcome o)
 
 /*
  * The rescue kernel's command line: what a throw-away guest does not need
- * is skipped (README: Benchmarks): other UARTs, crypto self-tests, timer
- * and TSC checks, BIOS EDD probing, and the in-guest Spectre/Meltdown
- * mitigations, which cost most under TCG and guard nothing the host
- * relies on.
+ * is skipped (README: Benchmarks): other UARTs, crypto self-tests (and
+ * the one initcall that runs its own: KDF108's), timer and TSC checks,
+ * BIOS EDD probing, the in-guest Spectre/Meltdown mitigations, which cost
+ * most under TCG and guard nothing the host relies on, kprobe events and
+ * the "encrypted" key type.
  */
 #define RESCUE_APPEND \
 	"console=ttyS0 quiet panic=-1 8250.nr_uarts=1 cryptomgr.notests " \
-	"no_timer_check tsc=reliable edd=off mitigations=off"
+	"no_timer_check tsc=reliable edd=off mitigations=off " \
+	"initcall_blacklist=crypto_kdf108_init,init_kprobe_trace,init_encrypted"
 
 static int boot_rescue(struct vm_ctx *ctx, struct job *j)
 {

@@ -72,6 +72,16 @@ test_expect "a UEFI VM: the job sees the same disks on a q35 machine" '
 	contains .work/run-rescue.sh "machine q35" && lacks .work/run-rescue.sh pflash
 '
 
+test_expect "a BIOS VM: the job sees every bus's disks, named as before (PVH boot)" '
+	vm --no-uefi -D AHCI=1G,NVME=1G,SCSI=1G,VIRT=1G @create J &&
+	printf "%s\n" "for d in sda sdb; do echo \$d \$(cat /sys/block/\$d/device/vendor); done" \
+		"ls /dev/nvme0n1 /dev/vda" "cat /proc/cmdline" >disks.job &&
+	vm @job disks >out &&
+	contains out "^sda QEMU" && contains out "^sdb ATA" &&
+	contains out "^/dev/nvme0n1$" && contains out "^/dev/vda$" &&
+	contains .work/run-rescue.sh "/vmlinux " && contains out "pci=noacpi"
+'
+
 test_expect "boot = cdrom boots the rescue ISO through BIOS and through UEFI" '
 	vm --no-uefi -D AHCI=1G @create J &&
 	printf "[rescue]\nboot = cdrom\n" >>guest.conf &&

@@ -11,7 +11,8 @@ test_expect "the breakdown is printed and its parts add up to the wall time" '
 	contains out "^| vm @job (trivial job) | [0-9.]* |" &&
 	contains out "^Where the time of one @job goes" &&
 	for stage in "vm before QEMU starts" "QEMU start to kernel" \
-		"kernel to /init" "/init: loading modules" "the job" \
+		"kernel to /init" "/init: drivers for the shares" \
+		"waiting for the disk and network drivers" "the job" \
 		"job end to power-off" "power-off to vm exit"; do
 		contains out "^| $stage.* | [0-9][0-9.]* |$" || exit 1
 	done &&
