@@ -12,7 +12,8 @@
 
 static int copy_data(struct archive *a, const char *dest, struct strbuf *err)
 {
-	char *tmp = xasprintf("%s.tmp", dest);
+	/* the cache is shared by every VM: a temporary file of our own */
+	char *tmp = xasprintf("%s.%ld.tmp", dest, (long)getpid());
 	const void *buf;
 	size_t size;
 	la_int64_t off;
