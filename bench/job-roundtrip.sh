@@ -80,13 +80,26 @@ fi
 # --- where the time of one @job goes ---
 real_qemu=$(command -v qemu-system-x86_64)
 mkdir -p wrap
+# It notes when QEMU starts, and when SeaBIOS writes the first byte of
+# its log to the debug port (0x402), which is when the firmware runs: a
+# FIFO in its place, read on by the same process till QEMU closes it.
 cat >wrap/qemu-system-x86_64 <<EOF
 #!/bin/sh
-case "\$*" in *rescue-console.log*) date +%s.%N >"$scratch/qemu-start" ;; esac
+case "\$*" in
+*rescue-console.log*)
+	date +%s.%N >"$scratch/qemu-start"
+	rm -f "$scratch/fw.fifo"
+	mkfifo "$scratch/fw.fifo"
+	{ head -c 1 >/dev/null && date +%s.%N >"$scratch/fw-start"
+	  cat >/dev/null; } <"$scratch/fw.fifo" >/dev/null 2>&1 &
+	set -- "\$@" -chardev file,id=fwlog,path="$scratch/fw.fifo" \\
+		-device isa-debugcon,iobase=0x402,chardev=fwlog
+	;;
+esac
 exec "$real_qemu" "\$@"
 EOF
 chmod 755 wrap/qemu-system-x86_64
-rm -f qemu-start
+rm -f qemu-start fw-start
 t0=$(now)
 # --accel: the wrapper is another QEMU binary to the probe's cache
 PATH=$scratch/wrap:$PATH "$vm" -q --accel=$accel @job noop >/dev/null
@@ -97,7 +110,9 @@ out=.work/.out
 	exit 1
 }
 printf '\nWhere the time of one @job goes, seconds\n\n'
-awk -v t0="$t0" -v t_end="$t_end" -v q0="$(cat qemu-start)" \
+fw=
+[ ! -f fw-start ] || fw=$(cat fw-start)
+awk -v t0="$t0" -v t_end="$t_end" -v q0="$(cat qemu-start)" -v fw="$fw" \
     -v m_started="$(stat -c %.9Y $out/STARTED)" \
     -v m_times="$(stat -c %.9Y $out/TIMES)" '
 	{ u[$1] = $2 }
@@ -108,7 +123,12 @@ awk -v t0="$t0" -v t_end="$t_end" -v q0="$(cat qemu-start)" \
 		print "| stage | seconds |"
 		print "|---|---|"
 		row("vm before QEMU starts", q0 - t0)
-		row("QEMU start to kernel (firmware, loading kernel and initramfs)", k - q0)
+		if (fw != "") {
+			row("QEMU start to firmware", fw - q0)
+			row("firmware to kernel (loading kernel and initramfs)", k - fw)
+		} else {
+			row("QEMU start to kernel (firmware, loading kernel and initramfs)", k - q0)
+		}
 		row("kernel to /init (initramfs unpacked)", u["init"])
 		row("/init: drivers for the shares (virtio, 9p)", u["modules"] - u["init"])
 		row("/init: mounting the shares", u["shares"] - u["modules"])

@@ -10,7 +10,8 @@ test_expect "the breakdown is printed and its parts add up to the wall time" '
 	N=1 GUESTFISH=0 bash "$TOP/bench/job-roundtrip.sh" >out 2>err &&
 	contains out "^| vm @job (trivial job) | [0-9.]* |" &&
 	contains out "^Where the time of one @job goes" &&
-	for stage in "vm before QEMU starts" "QEMU start to kernel" \
+	for stage in "vm before QEMU starts" "QEMU start to firmware" \
+		"firmware to kernel" \
 		"kernel to /init" "/init: drivers for the shares" \
 		"waiting for the disk and network drivers" "the job" \
 		"job end to power-off" "power-off to vm exit"; do
