@@ -82,24 +82,27 @@ real_qemu=$(command -v qemu-system-x86_64)
 mkdir -p wrap
 # It notes when QEMU starts, and when SeaBIOS writes the first byte of
 # its log to the debug port (0x402), which is when the firmware runs: a
-# FIFO in its place, read on by the same process till QEMU closes it.
+# FIFO in its place, read on by the same process till QEMU closes it
+# (fw.start only when a byte came; at most 5 minutes, should QEMU never
+# open it).
 cat >wrap/qemu-system-x86_64 <<EOF
 #!/bin/sh
 case "\$*" in
 *rescue-console.log*)
 	date +%s.%N >"$scratch/qemu-start"
-	rm -f "$scratch/fw.fifo"
-	mkfifo "$scratch/fw.fifo"
-	{ head -c 1 >/dev/null && date +%s.%N >"$scratch/fw-start"
-	  cat >/dev/null; } <"$scratch/fw.fifo" >/dev/null 2>&1 &
-	set -- "\$@" -chardev file,id=fwlog,path="$scratch/fw.fifo" \\
+	rm -f "$scratch/fw"
+	mkfifo "$scratch/fw"
+	timeout 300 sh -c '{ head -c 1 >"\$1.byte" && [ -s "\$1.byte" ] &&
+		date +%s.%N >"\$1.start"; cat >/dev/null; } <"\$1"' \\
+		sh "$scratch/fw" >/dev/null 2>&1 &
+	set -- "\$@" -chardev file,id=fwlog,path="$scratch/fw" \\
 		-device isa-debugcon,iobase=0x402,chardev=fwlog
 	;;
 esac
 exec "$real_qemu" "\$@"
 EOF
 chmod 755 wrap/qemu-system-x86_64
-rm -f qemu-start fw-start
+rm -f qemu-start fw.start fw.byte
 t0=$(now)
 # --accel: the wrapper is another QEMU binary to the probe's cache
 PATH=$scratch/wrap:$PATH "$vm" -q --accel=$accel @job noop >/dev/null
@@ -111,7 +114,7 @@ out=.work/.out
 }
 printf '\nWhere the time of one @job goes, seconds\n\n'
 fw=
-[ ! -f fw-start ] || fw=$(cat fw-start)
+[ ! -f fw.start ] || fw=$(cat fw.start)
 awk -v t0="$t0" -v t_end="$t_end" -v q0="$(cat qemu-start)" -v fw="$fw" \
     -v m_started="$(stat -c %.9Y $out/STARTED)" \
     -v m_times="$(stat -c %.9Y $out/TIMES)" '

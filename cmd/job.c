@@ -235,7 +235,7 @@ static int kernel_from_iso(struct vm_ctx *ctx, const char *iso,
 }
 
 /*
- * The rescue kernel for a BIOS boot: the ELF inside the bzImage when it
+ * The rescue kernel for a direct boot: the ELF inside the bzImage when it
  * has a PVH entry (extracted once, beside it; "vmlinux.none" notes that it
  * has none), so that no decompressor runs in the guest.  Anything that
  * goes wrong leaves the bzImage, which boots too.
@@ -255,10 +255,12 @@ static char *pvh_kernel(const char *bzimage, bool dry_run)
 	if (fs_exists(elf) || (dry_run && !fs_exists(none)))
 		goto out;
 	r = fs_exists(none) ? -ENOTSUP : kernel_extract_pvh(bzimage, elf, &err);
-	if (r == -ENOTSUP && !fs_exists(none))
-		fs_write_atomic(none, "", 0, 0644);
-	else if (r)
+	if (r == -ENOTSUP) {
+		if (!fs_exists(none))
+			fs_write_atomic(none, "", 0, 0644);
+	} else if (r) {
 		log_warn("booting the rescue's bzImage: %s", err.buf);
+	}
 	if (r) {
 		free(elf);
 		elf = xstrdup(bzimage);
@@ -374,15 +376,17 @@ static int boot_rescue(struct vm_ctx *ctx, struct job *j)
 	plan.q.no_vga = kernel != NULL;
 	plan.q.append = kernel ? RESCUE_APPEND : NULL;
 	/*
-	 * Under SeaBIOS: the kernel without its decompressor (PVH), and PCI
-	 * interrupts routed by the BIOS's table, not by the ACPI interpreter
-	 * (0.1 s per PCI device under TCG).  OVMF boots only bzImages and
-	 * has no such table.
+	 * A kernel booted directly is booted by SeaBIOS (OVMF, which boots
+	 * only bzImages, is for boot = cdrom): without its decompressor
+	 * (PVH).  On the pc machine its PCI interrupts are routed by
+	 * SeaBIOS's table, not by the ACPI interpreter (0.1 s per PCI device
+	 * under TCG); that table is the PIIX chipset's, not q35's.
 	 */
 	if (kernel && !plan.q.uefi) {
 		pvh = pvh_kernel(kernel, ctx->dry_run);
 		plan.q.kernel = pvh;
-		plan.q.append = RESCUE_APPEND " pci=noacpi";
+		if (!plan.q.q35)
+			plan.q.append = RESCUE_APPEND " pci=noacpi";
 	}
 	qemu_argv_build(&plan.q, &qargv);
 	if (!ctx->dry_run) {

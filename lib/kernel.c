@@ -117,6 +117,8 @@ static int decompress(const unsigned char *buf, size_t size,
 	char chunk[1 << 16];
 	int r = 0;
 
+	if (!a)
+		return -ENOMEM;
 	archive_read_support_filter_all(a);
 	archive_read_support_format_raw(a);
 	if (archive_read_open_memory(a, buf, size) != ARCHIVE_OK ||
@@ -136,14 +138,9 @@ static int decompress(const unsigned char *buf, size_t size,
 		if (n == 0)
 			break;
 		if (n < 0) {
-			/*
-			 * Data after the compressed stream (some kernels
-			 * append their size) is no error once the kernel is
-			 * whole; kernel_elf_pvh() decides that.
-			 */
-			if (out->len)
-				break;
-			strbuf_addstr(err, archive_error_string(a));
+			const char *why = archive_error_string(a);
+
+			strbuf_addstr(err, why ? why : "cannot decompress");
 			r = -EIO;
 			goto out;
 		}
@@ -162,7 +159,8 @@ out:
 int kernel_extract_pvh(const char *bzimage, const char *dest,
 		       struct strbuf *err)
 {
-	struct strbuf img = STRBUF_INIT, elf = STRBUF_INIT;
+	struct strbuf img = STRBUF_INIT, elf = STRBUF_INIT, first = STRBUF_INIT;
+	const unsigned char *p;
 	char *own;
 	size_t off, len;
 	int r;
@@ -178,7 +176,17 @@ int kernel_extract_pvh(const char *bzimage, const char *dest,
 		r = -ENOTSUP;
 		goto out;
 	}
-	r = decompress((const unsigned char *)img.buf + off, len, &elf, err);
+	/*
+	 * The kernel's build appends the decompressed size (4 bytes) to the
+	 * payload, which the xz and zstd readers take for a broken stream:
+	 * the payload without it first, then all of it.
+	 */
+	p = (const unsigned char *)img.buf + off;
+	r = len > 4 ? decompress(p, len - 4, &elf, &first) : -ENOTSUP;
+	if (r) {
+		strbuf_reset(&elf);
+		r = decompress(p, len, &elf, err);
+	}
 	if (r)
 		goto out;
 	if (!kernel_elf_pvh((const unsigned char *)elf.buf, elf.len)) {
@@ -191,15 +199,16 @@ int kernel_extract_pvh(const char *bzimage, const char *dest,
 	 */
 	own = xasprintf("%s.%ld", dest, (long)getpid());
 	r = fs_write_atomic(own, elf.buf, elf.len, 0644);
-	if (!r && rename(own, dest) < 0) {
+	if (!r && rename(own, dest) < 0)
 		r = -errno;
+	if (r)
 		unlink(own);
-	}
 	if (r)
 		strbuf_addf(err, "%s: %s", dest, strerror(-r));
 	free(own);
 out:
 	strbuf_release(&img);
 	strbuf_release(&elf);
+	strbuf_release(&first);
 	return r;
 }

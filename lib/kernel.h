@@ -27,8 +27,8 @@ int kernel_payload(const unsigned char *buf, size_t size, size_t *off,
 bool kernel_elf_pvh(const unsigned char *buf, size_t size);
 
 /*
- * Write the kernel inside bzimage, uncompressed, to dest (via dest.tmp and
- * rename) when it boots by PVH.  Returns 0, -ENOTSUP when bzimage holds
+ * Write the kernel inside bzimage, uncompressed, to dest (via a temporary
+ * file of this process's and rename) when it boots by PVH.  Returns 0, -ENOTSUP when bzimage holds
  * no such kernel (boot the bzImage instead), or another -errno with err
  * saying what failed.
  */
