@@ -69,7 +69,8 @@ int fs_fsync_dir(const char *path)
 int fs_write_atomic(const char *path, const void *data, size_t len,
 		    mode_t mode)
 {
-	char *tmp = xasprintf("%s.tmp", path);
+	/* of this process's: a file two vm may write at once (the cache) */
+	char *tmp = xasprintf("%s.%ld.tmp", path, (long)getpid());
 	int fd = -1, r;
 
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,

@@ -11,7 +11,11 @@
 /* Write all of data to fd (EINTR retried): 0 or -errno. */
 int fs_write_all(int fd, const void *data, size_t len);
 
-/* Write data to path via path.tmp + fsync + rename.  Returns 0 or -errno. */
+/*
+ * Write data to path via path.PID.tmp + fsync + rename (two processes
+ * writing the same path at once each write their own; the last rename
+ * wins).  Returns 0 or -errno.
+ */
 int fs_write_atomic(const char *path, const void *data, size_t len,
 		    mode_t mode);
 

@@ -15,10 +15,7 @@
 #include <elf.h>
 #include <errno.h>
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "fsutil.h"
 
@@ -161,7 +158,6 @@ int kernel_extract_pvh(const char *bzimage, const char *dest,
 {
 	struct strbuf img = STRBUF_INIT, elf = STRBUF_INIT, first = STRBUF_INIT;
 	const unsigned char *p;
-	char *own;
 	size_t off, len;
 	int r;
 
@@ -193,19 +189,9 @@ int kernel_extract_pvh(const char *bzimage, const char *dest,
 		r = -ENOTSUP;
 		goto out;
 	}
-	/*
-	 * The cache is shared by every VM: two vm extracting at once each
-	 * write a file of their own, and the last rename wins.
-	 */
-	own = xasprintf("%s.%ld", dest, (long)getpid());
-	r = fs_write_atomic(own, elf.buf, elf.len, 0644);
-	if (!r && rename(own, dest) < 0)
-		r = -errno;
-	if (r)
-		unlink(own);
+	r = fs_write_atomic(dest, elf.buf, elf.len, 0644);
 	if (r)
 		strbuf_addf(err, "%s: %s", dest, strerror(-r));
-	free(own);
 out:
 	strbuf_release(&img);
 	strbuf_release(&elf);

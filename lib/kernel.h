@@ -27,10 +27,10 @@ int kernel_payload(const unsigned char *buf, size_t size, size_t *off,
 bool kernel_elf_pvh(const unsigned char *buf, size_t size);
 
 /*
- * Write the kernel inside bzimage, uncompressed, to dest (via a temporary
- * file of this process's and rename) when it boots by PVH.  Returns 0, -ENOTSUP when bzimage holds
- * no such kernel (boot the bzImage instead), or another -errno with err
- * saying what failed.
+ * Write the kernel inside bzimage, uncompressed, to dest (fs_write_atomic)
+ * when it boots by PVH.  Returns 0, -ENOTSUP when bzimage holds no such
+ * kernel (boot the bzImage instead), or another -errno with err saying
+ * what failed.
  */
 int kernel_extract_pvh(const char *bzimage, const char *dest,
 		       struct strbuf *err);
