@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <openssl/evp.h>
+#include <string.h>
 
 int sha256_init(struct sha256 *s)
 {
@@ -22,25 +23,41 @@ void sha256_update(struct sha256 *s, const void *data, size_t len)
 		s->err = -EIO;
 }
 
-int sha256_final_hex(struct sha256 *s, char hex[65])
+int sha256_final(struct sha256 *s, unsigned char out[32])
 {
-	static const char digits[] = "0123456789abcdef";
 	unsigned char d[EVP_MAX_MD_SIZE];
-	unsigned int n = 0, i;
+	unsigned int n = 0;
 	int r = s->err;
 
 	if (!r && (!EVP_DigestFinal_ex(s->ctx, d, &n) || n != 32))
 		r = -EIO;
 	sha256_release(s);
-	hex[0] = '\0';
-	if (r)
-		return r;
+	if (!r)
+		memcpy(out, d, 32);
+	return r;
+}
+
+void sha256_to_hex(const unsigned char d[32], char hex[65])
+{
+	static const char digits[] = "0123456789abcdef";
+	int i;
+
 	for (i = 0; i < 32; i++) {
 		hex[2 * i] = digits[d[i] >> 4];
 		hex[2 * i + 1] = digits[d[i] & 15];
 	}
 	hex[64] = '\0';
-	return 0;
+}
+
+int sha256_final_hex(struct sha256 *s, char hex[65])
+{
+	unsigned char d[32];
+	int r = sha256_final(s, d);
+
+	hex[0] = '\0';
+	if (!r)
+		sha256_to_hex(d, hex);
+	return r;
 }
 
 void sha256_release(struct sha256 *s)

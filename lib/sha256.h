@@ -32,6 +32,12 @@ void sha256_update(struct sha256 *s, const void *data, size_t len);
  */
 int sha256_final_hex(struct sha256 *s, char hex[65]);
 
+/* The same, as 32 bytes. */
+int sha256_final(struct sha256 *s, unsigned char out[32]);
+
+/* 32 bytes as 64 lowercase hex digits and a NUL. */
+void sha256_to_hex(const unsigned char d[32], char hex[65]);
+
 /* Release a digest that is not to be finished; harmless after the end. */
 void sha256_release(struct sha256 *s);
 

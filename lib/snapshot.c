@@ -14,6 +14,7 @@
 #include <zlib.h>
 
 #include "fsutil.h"
+#include "manifest.h"
 #include "proc.h"
 #include "sha256.h"
 
@@ -129,8 +130,15 @@ static int file_regions(int fd, uint64_t size, struct region **out, int *n)
 	return 0;
 }
 
+/* Files kept by blocks (disks, UEFI variables, saved RAM), not whole. */
+static bool block_stored(const char *name)
+{
+	return snap_disk_index(name) >= 0 || snap_image_index(name) >= 0 ||
+	       !strcmp(name, "efivars.bin") || !strcmp(name, "saved-state");
+}
+
 static int write_mem(struct archive *a, const char *name, const char *data,
-		     time_t ts, struct strbuf *manifest, struct strbuf *err)
+		     time_t ts, struct manifest *m, struct strbuf *err)
 {
 	struct archive_entry *e = archive_entry_new();
 	struct digest d;
@@ -149,7 +157,7 @@ static int write_mem(struct archive *a, const char *name, const char *data,
 		r = -EIO;
 	}
 	archive_entry_free(e);
-	if (manifest && !r) {
+	if (m && !r) {
 		digest_init(&d);
 		digest_data(&d, 0, data, len);
 		r = digest_final(&d, len, hex);
@@ -157,130 +165,294 @@ static int write_mem(struct archive *a, const char *name, const char *data,
 		if (r)
 			strbuf_addf(err, "%s: SHA-256: %s", name, strerror(-r));
 		else
-			strbuf_addf(manifest, "%s %zu %s\n", hex, len, name);
+			manifest_add(m, name, len, hex);
 	}
 	return r;
 }
 
-static int write_file(struct archive *a, const struct snap_file *f,
-		      char *buf, const char *zeros, uint64_t *done,
-		      uint64_t total, const struct snap_progress *progress,
-		      struct strbuf *manifest, struct strbuf *err)
-{
-	struct archive_entry *e = NULL;
-	struct region *reg = NULL;
-	struct digest d;
-	struct stat st;
-	uint64_t pos = 0, size;
-	char hex[65];
-	int fd, nreg = 0, i, r = 0;
+/* What one file of a snapshot is being written with. */
+struct wfile {
+	const struct snap_file *f;
+	int fd;
+	uint64_t size;
+	char *buf;
+	const char *zeros;
+	uint64_t *done, total;
+	const struct snap_progress *progress;
+	struct strbuf *err;
+};
 
-	digest_init(&d);
-	fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		r = fd < 0 ? -errno : -EINVAL;
-		strbuf_addf(err, "%s: %s", f->path, strerror(-r));
-		goto out;
+/* pread all of [off, off + len) into buf; shorter is "file shrank". */
+static int read_at(struct wfile *w, uint64_t off, size_t len)
+{
+	size_t have = 0;
+
+	while (have < len) {
+		ssize_t got = pread(w->fd, w->buf + have, len - have,
+				    (off_t)(off + have));
+
+		if (got < 0 && errno == EINTR && !proc_interrupted())
+			continue;
+		if (proc_interrupted()) {
+			strbuf_addstr(w->err, "interrupted");
+			return -EINTR;
+		}
+		if (got <= 0) {
+			strbuf_addf(w->err, "%s: %s", w->f->path,
+				    got < 0 ? strerror(errno) :
+					      "file shrank while read");
+			return got < 0 ? -errno : -EIO;
+		}
+		have += (size_t)got;
 	}
-	size = (uint64_t)st.st_size;
-	r = file_regions(fd, size, &reg, &nreg);
-	if (r) {
-		strbuf_addf(err, "%s: %s", f->path, strerror(-r));
-		goto out;
+	return 0;
+}
+
+/*
+ * The digests of every block of the file, reading only its data: the
+ * first pass of a file stored as a delta, which must know which blocks
+ * changed before the entry's header (its sparse map) is written.
+ */
+static int hash_blocks(struct wfile *w, const struct region *reg, int nreg,
+		       struct blkhash *h)
+{
+	int i, r = 0;
+
+	for (i = 0; !r && i < nreg; i++) {
+		uint64_t pos = reg[i].off, end = reg[i].off + reg[i].len;
+
+		while (!r && pos < end) {
+			size_t n = end - pos < CHUNK ? (size_t)(end - pos) : CHUNK;
+
+			r = read_at(w, pos, n);
+			if (!r && blkhash_feed(h, pos, w->buf, n))
+				r = -EIO;
+			pos += n;
+			*w->done += n;
+			tick(w->progress, *w->done, w->total);
+		}
 	}
-	e = archive_entry_new();
-	archive_entry_set_pathname(e, f->name);
-	archive_entry_set_filetype(e, AE_IFREG);
-	archive_entry_set_perm(e, st.st_mode & 0777);
-	archive_entry_set_size(e, (la_int64_t)size);
-	archive_entry_set_mtime(e, st.st_mtime, 0);
-	/* A sparse map unless the file is one region of data. */
-	if (!(nreg == 1 && reg[0].off == 0 && reg[0].len == size)) {
-		for (i = 0; i < nreg; i++)
-			archive_entry_sparse_add_entry(e, (la_int64_t)reg[i].off,
-						       (la_int64_t)reg[i].len);
-		if (!nreg)
-			archive_entry_sparse_add_entry(e, (la_int64_t)size, 0);
-	}
-	if (archive_write_header(a, e) != ARCHIVE_OK) {
-		strbuf_addf(err, "%s: %s", f->name, archive_error_string(a));
+	if (!r && blkhash_finish(h))
 		r = -EIO;
-		goto out;
+	if (r == -EIO && !w->err->len)
+		strbuf_addf(w->err, "%s: SHA-256 failed", w->f->path);
+	return r;
+}
+
+/*
+ * The blocks to store of a file whose parent has it: those not zeros
+ * that differ from the parent's (or lie where its blocks differ in
+ * length), as runs of bytes.
+ */
+static struct region *changed_runs(const struct blkhash *h,
+				   const struct mf_file *pf, int *n)
+{
+	struct region *r = NULL;
+	size_t i;
+	int count = 0;
+
+	for (i = 0; i < h->nblk; i++) {
+		uint64_t off = (uint64_t)i * h->bsize;
+		uint32_t len = manifest_block_len(h->size, h->bsize, i);
+
+		if (manifest_block_zero(h->blk[i]))
+			continue;
+		if (i < pf->nblk &&
+		    manifest_block_len(pf->size, pf->bsize, i) == len &&
+		    !memcmp(pf->blk[i], h->blk[i], 32))
+			continue;
+		if (count && r[count - 1].off + r[count - 1].len == off) {
+			r[count - 1].len += len;
+			continue;
+		}
+		r = xrealloc(r, (size_t)(count + 1) * sizeof(*r));
+		r[count].off = off;
+		r[count].len = len;
+		count++;
 	}
-	/*
-	 * The pax writer takes the file's whole length and drops what falls
-	 * in holes; holes are fed from a zero buffer, never read.
-	 */
+	*n = count;
+	return r;
+}
+
+/*
+ * The entry's data: the pax writer takes the file's whole length and
+ * drops what falls in holes, so holes are fed from a zero buffer, never
+ * read.  What is read goes to d (a whole file's digest) or h (blocks).
+ */
+static int write_regions(struct archive *a, struct wfile *w,
+			 const struct region *reg, int nreg, struct digest *d,
+			 struct blkhash *h, bool count)
+{
+	uint64_t pos = 0;
+	int i;
+
 	for (i = 0; i <= nreg; i++) {
-		uint64_t hole_end = i < nreg ? reg[i].off : size;
+		uint64_t hole_end = i < nreg ? reg[i].off : w->size;
 
 		while (pos < hole_end) {
 			size_t n = hole_end - pos < CHUNK ? hole_end - pos : CHUNK;
 
-			if (archive_write_data(a, zeros, n) != (la_ssize_t)n) {
-				strbuf_addf(err, "%s: %s", f->name,
-					    archive_error_string(a));
-				r = -EIO;
-				goto out;
-			}
+			if (archive_write_data(a, w->zeros, n) != (la_ssize_t)n)
+				goto bad_archive;
 			pos += n;
 		}
 		if (i == nreg)
 			break;
 		while (pos < reg[i].off + reg[i].len) {
 			uint64_t left = reg[i].off + reg[i].len - pos;
-			size_t want = left < CHUNK ? left : CHUNK;
-			ssize_t got = pread(fd, buf, want, (off_t)pos);
+			size_t n = left < CHUNK ? left : CHUNK;
+			int r = read_at(w, pos, n);
 
-			if (got < 0 && errno == EINTR && !proc_interrupted())
-				continue;
-			if (proc_interrupted()) {
-				strbuf_addstr(err, "interrupted");
-				r = -EINTR;
-				goto out;
+			if (r)
+				return r;
+			if (d)
+				digest_data(d, pos, w->buf, n);
+			if (h && blkhash_feed(h, pos, w->buf, n)) {
+				strbuf_addf(w->err, "%s: SHA-256 failed",
+					    w->f->path);
+				return -EIO;
 			}
-			if (got <= 0) {
-				r = got < 0 ? -errno : -EIO;
-				strbuf_addf(err, "%s: %s", f->path,
-					    got < 0 ? strerror(errno) :
-						      "file shrank while read");
-				goto out;
+			if (archive_write_data(a, w->buf, n) != (la_ssize_t)n)
+				goto bad_archive;
+			pos += n;
+			if (count) {
+				*w->done += n;
+				tick(w->progress, *w->done, w->total);
 			}
-			digest_data(&d, pos, buf, (size_t)got);
-			if (archive_write_data(a, buf, (size_t)got) != got) {
-				strbuf_addf(err, "%s: %s", f->name,
-					    archive_error_string(a));
-				r = -EIO;
-				goto out;
-			}
-			pos += (uint64_t)got;
-			*done += (uint64_t)got;
-			tick(progress, *done, total);
 		}
 	}
-	r = digest_final(&d, size, hex);
-	if (r) {
-		strbuf_addf(err, "%s: SHA-256: %s", f->path, strerror(-r));
+	return 0;
+bad_archive:
+	strbuf_addf(w->err, "%s: %s", w->f->name, archive_error_string(a));
+	return -EIO;
+}
+
+/*
+ * One file.  A block-stored file gets the digest of every block;
+ * with pf (the parent's file of that name, by the same blocks), only
+ * the blocks that differ from it are stored, found in a first pass.
+ */
+static int write_file(struct archive *a, struct wfile *w,
+		      const struct mf_file *pf, struct manifest *m)
+{
+	struct archive_entry *e = NULL;
+	struct region *reg = NULL, *runs = NULL;
+	const struct region *store;
+	struct blkhash first, check;
+	struct digest d;
+	struct stat st;
+	bool by_blocks = block_stored(w->f->name);
+	char hex[65];
+	int nreg = 0, nruns = 0, nstore, i, r = 0;
+
+	digest_init(&d);
+	memset(&first, 0, sizeof(first));
+	memset(&check, 0, sizeof(check));
+	w->fd = open(w->f->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (w->fd < 0 || fstat(w->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		r = w->fd < 0 ? -errno : -EINVAL;
+		strbuf_addf(w->err, "%s: %s", w->f->path, strerror(-r));
 		goto out;
 	}
-	strbuf_addf(manifest, "%s %llu %s\n", hex, (unsigned long long)size,
-		    f->name);
+	w->size = (uint64_t)st.st_size;
+	r = file_regions(w->fd, w->size, &reg, &nreg);
+	if (r) {
+		strbuf_addf(w->err, "%s: %s", w->f->path, strerror(-r));
+		goto out;
+	}
+	store = reg;
+	nstore = nreg;
+	if (by_blocks && pf) {
+		blkhash_init(&first, w->size, MANIFEST_BLOCK, true);
+		r = hash_blocks(w, reg, nreg, &first);
+		if (r)
+			goto out;
+		runs = changed_runs(&first, pf, &nruns);
+		store = runs;
+		nstore = nruns;
+		blkhash_init(&check, w->size, MANIFEST_BLOCK, false);
+	} else if (by_blocks) {
+		blkhash_init(&first, w->size, MANIFEST_BLOCK, true);
+	}
+	e = archive_entry_new();
+	archive_entry_set_pathname(e, w->f->name);
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, st.st_mode & 0777);
+	archive_entry_set_size(e, (la_int64_t)w->size);
+	archive_entry_set_mtime(e, st.st_mtime, 0);
+	/* A sparse map unless the file is one region of data. */
+	if (!(nstore == 1 && store[0].off == 0 && store[0].len == w->size)) {
+		for (i = 0; i < nstore; i++)
+			archive_entry_sparse_add_entry(e, (la_int64_t)store[i].off,
+						       (la_int64_t)store[i].len);
+		if (!nstore)
+			archive_entry_sparse_add_entry(e, (la_int64_t)w->size, 0);
+	}
+	if (archive_write_header(a, e) != ARCHIVE_OK) {
+		strbuf_addf(w->err, "%s: %s", w->f->name,
+			    archive_error_string(a));
+		r = -EIO;
+		goto out;
+	}
+	if (pf && by_blocks) {
+		r = write_regions(a, w, store, nstore, NULL, &check, false);
+		if (!r && blkhash_finish(&check))
+			r = -EIO;
+		/* what was stored is what the first pass saw */
+		for (i = 0; !r && (size_t)i < check.nblk; i++)
+			if (check.seen[i] && memcmp(check.blk[i], first.blk[i], 32))
+				r = -EIO;
+		if (r == -EIO && !w->err->len)
+			strbuf_addf(w->err, "%s changed while it was read",
+				    w->f->path);
+	} else {
+		r = write_regions(a, w, store, nstore, by_blocks ? NULL : &d,
+				  by_blocks ? &first : NULL, true);
+		if (!r && by_blocks && blkhash_finish(&first)) {
+			strbuf_addf(w->err, "%s: SHA-256 failed", w->f->path);
+			r = -EIO;
+		}
+	}
+	if (r)
+		goto out;
+	if (by_blocks) {
+		struct mf_file *mf = manifest_add(m, w->f->name, w->size, NULL);
+
+		mf->blocks = true;
+		mf->bsize = MANIFEST_BLOCK;
+		mf->nblk = first.nblk;
+		mf->blk = first.blk;
+		first.blk = NULL;
+		r = manifest_seal_blocks(mf);
+	} else {
+		r = digest_final(&d, w->size, hex);
+		if (!r)
+			manifest_add(m, w->f->name, w->size, hex);
+	}
+	if (r)
+		strbuf_addf(w->err, "%s: SHA-256: %s", w->f->path, strerror(-r));
 out:
+	blkhash_release(&first);
+	blkhash_release(&check);
 	digest_release(&d);
 	if (e)
 		archive_entry_free(e);
 	free(reg);
-	if (fd >= 0)
-		close(fd);
+	free(runs);
+	if (w->fd >= 0)
+		close(w->fd);
+	w->fd = -1;
 	return r;
 }
 
-/* Bytes of data (not holes) in the files, for progress. */
-static uint64_t data_bytes(const struct snap_file *files, int n)
+/* Bytes of data (not holes) in the files, for progress; and all bytes. */
+static uint64_t data_bytes(const struct snap_file *files, int n,
+			   uint64_t *all)
 {
 	uint64_t total = 0;
 	int i, j;
 
+	*all = 0;
 	for (i = 0; i < n; i++) {
 		struct region *reg = NULL;
 		struct stat st;
@@ -288,10 +460,12 @@ static uint64_t data_bytes(const struct snap_file *files, int n)
 
 		if (fd < 0)
 			continue;
-		if (!fstat(fd, &st) &&
-		    !file_regions(fd, (uint64_t)st.st_size, &reg, &nreg))
-			for (j = 0; j < nreg; j++)
-				total += reg[j].len;
+		if (!fstat(fd, &st)) {
+			*all += (uint64_t)st.st_size;
+			if (!file_regions(fd, (uint64_t)st.st_size, &reg, &nreg))
+				for (j = 0; j < nreg; j++)
+					total += reg[j].len;
+		}
 		free(reg);
 		close(fd);
 	}
@@ -380,22 +554,39 @@ int snap_write(const char *path, const struct snap_file *files, int n,
 	       int level, const struct snap_progress *progress,
 	       struct strbuf *err)
 {
-	struct strbuf manifest = STRBUF_INIT, opt = STRBUF_INIT;
+	struct snap_wopts o;
+
+	memset(&o, 0, sizeof(o));
+	o.description = description;
+	o.ts = ts;
+	o.compressor = compressor;
+	o.level = level;
+	o.progress = progress;
+	return snap_write_opts(path, files, n, &o, err);
+}
+
+int snap_write_opts(const char *path, const struct snap_file *files, int n,
+		    struct snap_wopts *o, struct strbuf *err)
+{
+	struct strbuf text = STRBUF_INIT, opt = STRBUF_INIT, chain = STRBUF_INIT;
 	struct archive *a = archive_write_new();
+	struct manifest m;
 	char *buf = xmalloc(CHUNK), *zeros = xcalloc(1, CHUNK), *tmp = NULL;
-	char tsbuf[32];
-	uint64_t done = 0, total = data_bytes(files, n);
+	char tsbuf[32], pstate[65];
+	uint64_t done = 0, all = 0, total = data_bytes(files, n, &all);
 	bool opened = false;
 	int i, r = 0, fd = -1;
 
+	manifest_init(&m);
+	o->state[0] = '\0';
 	archive_write_set_format_pax_restricted(a);
-	if (compressor) {
-		strbuf_addf(&opt, "%s -%d", compressor, level);
+	if (o->compressor) {
+		strbuf_addf(&opt, "%s -%d", o->compressor, o->level);
 		r = archive_write_add_filter_program(a, opt.buf);
 	} else {
 		r = archive_write_add_filter_gzip(a);
 		if (r == ARCHIVE_OK) {
-			strbuf_addf(&opt, "gzip:compression-level=%d", level);
+			strbuf_addf(&opt, "gzip:compression-level=%d", o->level);
 			r = archive_write_set_options(a, opt.buf);
 		}
 	}
@@ -405,6 +596,19 @@ int snap_write(const char *path, const struct snap_file *files, int n,
 		goto out;
 	}
 	archive_write_set_bytes_in_last_block(a, 1);
+	if (o->parent) {
+		if (!o->parent_m || manifest_state(o->parent_m, pstate)) {
+			strbuf_addf(err, "the MANIFEST of %s is not usable",
+				    o->parent);
+			r = -EINVAL;
+			goto out;
+		}
+		m.parent = xstrdup(o->parent);
+		memcpy(m.parent_state, pstate, sizeof(pstate));
+		strbuf_addf(&chain, "parent %s %s\n", o->parent, pstate);
+	}
+	strbuf_addf(&chain, "block %u\nsize %llu\n", MANIFEST_BLOCK,
+		    (unsigned long long)all);
 	if (fs_exists(path)) {
 		r = -EEXIST;
 		strbuf_addf(err, "%s: %s", path, strerror(-r));
@@ -423,16 +627,31 @@ int snap_write(const char *path, const struct snap_file *files, int n,
 		goto out;
 	}
 	opened = true;
-	snprintf(tsbuf, sizeof(tsbuf), "%lld\n", (long long)ts);
-	r = write_mem(a, "TS", tsbuf, ts, &manifest, err);
+	snprintf(tsbuf, sizeof(tsbuf), "%lld\n", (long long)o->ts);
+	r = write_mem(a, "TS", tsbuf, o->ts, &m, err);
 	if (!r)
-		r = write_mem(a, "DESCRIPTION", description ? description : "",
-			      ts, &manifest, err);
-	for (i = 0; !r && i < n; i++)
-		r = write_file(a, &files[i], buf, zeros, &done, total, progress,
-			       &manifest, err);
+		r = write_mem(a, "DESCRIPTION",
+			      o->description ? o->description : "", o->ts, &m,
+			      err);
 	if (!r)
-		r = write_mem(a, MANIFEST, manifest.buf, ts, NULL, err);
+		r = write_mem(a, "CHAIN", chain.buf, o->ts, &m, err);
+	for (i = 0; !r && i < n; i++) {
+		struct wfile w = { &files[i], -1, 0, buf, zeros, &done, total,
+				   o->progress, err };
+		const struct mf_file *pf = manifest_find(o->parent_m,
+							 files[i].name);
+
+		if (!o->parent || !pf || !pf->blocks ||
+		    pf->bsize != MANIFEST_BLOCK)
+			pf = NULL;	/* stored whole */
+		r = write_file(a, &w, pf, &m);
+	}
+	if (!r)
+		r = manifest_format(&m, true, &text);
+	if (!r)
+		r = manifest_state(&m, o->state);
+	if (!r)
+		r = write_mem(a, MANIFEST, text.buf, o->ts, NULL, err);
 	if (!r) {
 		opened = false;
 		if (archive_write_close(a) != ARCHIVE_OK) {
@@ -474,18 +693,42 @@ out:
 		close(fd);
 	if (tmp)
 		unlink(tmp);
-	strbuf_release(&manifest);
+	if (r)
+		o->state[0] = '\0';
+	manifest_release(&m);
+	strbuf_release(&text);
 	strbuf_release(&opt);
+	strbuf_release(&chain);
 	free(buf);
 	free(zeros);
 	free(tmp);
 	return r;
 }
 
+#define MAX_FILE_SIZE (1ull << 44)	/* 16 TiB: more is a damaged header */
+
 struct got_file {
 	char *name;
 	uint64_t size;
-	char hex[65];
+	char hex[65];		/* a file stored whole: its digest */
+	bool by_blocks;		/* else: its block digests in h */
+	struct blkhash h;
+	const struct mf_file *base;	/* a delta: the base's file */
+};
+
+/* What CHAIN says: the parent, the block size, the size restored. */
+struct chain_info {
+	bool v2;
+	char *parent;
+	char pstate[65];
+	uint32_t bsize;
+	uint64_t size;
+};
+
+/* Progress over the archives of a chain: compressed bytes read. */
+struct rprog {
+	const struct snap_progress *progress;
+	uint64_t base, total;
 };
 
 /* N for PREFIX-N.img, written as vm writes it; -1 for anything else. */
@@ -523,70 +766,14 @@ static bool plain_name(const char *s)
 {
 	static const char *const fixed[] = { "TS", "DESCRIPTION", "guest.conf",
 					     "vm.defaults", "efivars.bin",
-					     "saved-state", MANIFEST, NULL };
+					     "saved-state", "CHAIN", MANIFEST,
+					     NULL };
 	size_t i;
 
 	for (i = 0; fixed[i]; i++)
 		if (!strcmp(s, fixed[i]))
 			return true;
 	return snap_disk_index(s) >= 0 || snap_image_index(s) >= 0;
-}
-
-/* The MANIFEST's lines against what was extracted. */
-static int check_manifest(const char *text, struct got_file *got, int ngot,
-			  struct strbuf *err)
-{
-	struct strvec lines = STRVEC_INIT;
-	bool *seen = xcalloc((size_t)ngot + 1, sizeof(*seen));
-	const char *p = text;
-	int r = 0, i;
-	size_t l;
-
-	while (*p) {
-		const char *nl = strchr(p, '\n');
-		size_t len = nl ? (size_t)(nl - p) : strlen(p);
-		char *line = xasprintf("%.*s", (int)len, p);
-
-		strvec_push(&lines, line);
-		free(line);
-		p += len + (nl ? 1 : 0);
-	}
-	for (l = 0; l < lines.nr && !r; l++) {
-		char hex[65], name[128];
-		unsigned long long size;
-
-		if (sscanf(lines.v[l], "%64s %llu %127s", hex, &size, name) != 3) {
-			strbuf_addf(err, "MANIFEST line %zu is malformed", l + 1);
-			r = -EINVAL;
-			break;
-		}
-		for (i = 0; i < ngot; i++)
-			if (!strcmp(got[i].name, name))
-				break;
-		if (i == ngot) {
-			strbuf_addf(err, "%s is in the MANIFEST but not in the archive",
-				    name);
-			r = -EINVAL;
-		} else if (got[i].size != size) {
-			strbuf_addf(err, "%s has %llu bytes, the MANIFEST says %llu",
-				    name, (unsigned long long)got[i].size, size);
-			r = -EINVAL;
-		} else if (strcmp(got[i].hex, hex)) {
-			strbuf_addf(err, "checksum mismatch in %s", name);
-			r = -EINVAL;
-		} else {
-			seen[i] = true;
-		}
-	}
-	for (i = 0; !r && i < ngot; i++) {
-		if (!seen[i]) {
-			strbuf_addf(err, "%s is not in the MANIFEST", got[i].name);
-			r = -EINVAL;
-		}
-	}
-	free(seen);
-	strvec_clear(&lines);
-	return r;
 }
 
 /*
@@ -615,23 +802,47 @@ static int pwrite_all(int fd, const void *p, size_t len, off_t off)
 }
 
 static int extract_entry(struct archive *a, struct archive_entry *e,
-			 int dirfd, struct got_file *g, uint64_t *done,
-			 uint64_t total, const struct snap_progress *progress,
-			 struct strbuf *err)
+			 int dirfd, struct got_file *g,
+			 const struct chain_info *c, const struct snap_base *base,
+			 struct rprog *p, struct strbuf *err)
 {
 	struct digest d;
 	uint64_t size = (uint64_t)archive_entry_size(e);
-	int fd, r = 0;
+	const struct mf_file *bf = NULL;
+	int fd = -1, r = 0;
 
 	digest_init(&d);
-	fd = openat(dirfd, g->name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
-		    O_NOFOLLOW, 0600);
-	if (fd < 0) {
-		r = -errno;
-		strbuf_addf(err, "%s: %s", g->name,
-			    r == -EEXIST ? "stored twice" : strerror(-r));
+	g->size = size;
+	g->by_blocks = c->v2 && block_stored(g->name);
+	if (g->by_blocks && c->parent && base)
+		bf = manifest_find(base->m, g->name);
+	if (bf && (!bf->blocks || bf->bsize != c->bsize))
+		bf = NULL;
+	g->base = bf;
+	if (archive_entry_size(e) < 0 || size > MAX_FILE_SIZE) {
+		strbuf_addf(err, "archive is damaged at %s (a size of %lld bytes)",
+			    g->name, (long long)archive_entry_size(e));
+		r = -EINVAL;
 		goto out;
 	}
+	if (dirfd >= 0 && bf) {
+		fd = openat(dirfd, g->name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	} else if (dirfd >= 0) {
+		if (unlinkat(dirfd, g->name, 0) < 0 && errno != ENOENT) {
+			r = -errno;
+			strbuf_addf(err, "%s: %s", g->name, strerror(-r));
+			goto out;
+		}
+		fd = openat(dirfd, g->name, O_WRONLY | O_CREAT | O_EXCL |
+			    O_CLOEXEC | O_NOFOLLOW, 0600);
+	}
+	if (dirfd >= 0 && fd < 0) {
+		r = -errno;
+		strbuf_addf(err, "%s: %s", g->name, strerror(-r));
+		goto out;
+	}
+	if (g->by_blocks)
+		blkhash_init(&g->h, size, c->bsize, !bf);
 	for (;;) {
 		const void *blk;
 		size_t len;
@@ -657,25 +868,49 @@ static int extract_entry(struct archive *a, struct archive_entry *e,
 			r = -EINTR;
 			goto out;
 		}
-		r = pwrite_all(fd, blk, len, (off_t)off);
-		if (r) {
-			strbuf_addf(err, "%s: %s", g->name, strerror(-r));
+		if (off < 0 || (uint64_t)off + len > size) {
+			strbuf_addf(err, "archive is damaged at %s (data beyond its size)",
+				    g->name);
+			r = -EIO;
 			goto out;
 		}
-		digest_data(&d, (uint64_t)off, blk, len);
-		/* compressed bytes read against the archive's size */
-		*done = (uint64_t)archive_filter_bytes(a, -1);
-		tick(progress, *done, total);
+		if (fd >= 0) {
+			r = pwrite_all(fd, blk, len, (off_t)off);
+			if (r) {
+				strbuf_addf(err, "%s: %s", g->name, strerror(-r));
+				goto out;
+			}
+		}
+		if (!g->by_blocks) {
+			digest_data(&d, (uint64_t)off, blk, len);
+		} else if (blkhash_feed(&g->h, (uint64_t)off, blk, len)) {
+			strbuf_addf(err, "archive is damaged at %s (a block stored in part)",
+				    g->name);
+			r = -EIO;
+			goto out;
+		}
+		/* compressed bytes read against the archives' size */
+		tick(p->progress, p->base + (uint64_t)archive_filter_bytes(a, -1),
+		     p->total);
 	}
-	if (ftruncate(fd, (off_t)size) < 0 || fsync(fd) < 0) {
+	if (g->by_blocks && blkhash_finish(&g->h)) {
+		strbuf_addf(err, "archive is damaged at %s (a block stored in part)",
+			    g->name);
+		r = -EIO;
+		goto out;
+	}
+	/* a delta is cut to size and has its holes made once checked */
+	if (fd >= 0 && !bf &&
+	    (ftruncate(fd, (off_t)size) < 0 || fsync(fd) < 0)) {
 		r = -errno;
 		strbuf_addf(err, "%s: %s", g->name, strerror(-r));
 		goto out;
 	}
-	g->size = size;
-	r = digest_final(&d, size, g->hex);
-	if (r)
-		strbuf_addf(err, "%s: SHA-256: %s", g->name, strerror(-r));
+	if (!g->by_blocks) {
+		r = digest_final(&d, size, g->hex);
+		if (r)
+			strbuf_addf(err, "%s: SHA-256: %s", g->name, strerror(-r));
+	}
 out:
 	digest_release(&d);
 	if (fd >= 0)
@@ -845,19 +1080,241 @@ static void no_space(const char *path, struct strbuf *err)
 	free(m);
 }
 
-int snap_extract(const char *path, const char *dir,
-		 const struct snap_progress *progress, struct strbuf *err)
+/* Make [off, off + len) of fd read as zeros, as a hole where it can. */
+static int zero_range(int fd, uint64_t off, uint64_t len)
+{
+	static const char z[1u << 16];
+
+	if (!fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		       (off_t)off, (off_t)len))
+		return 0;
+	if (errno != EOPNOTSUPP && errno != ENOSYS)
+		return -errno;
+	while (len) {
+		size_t n = len < sizeof(z) ? (size_t)len : sizeof(z);
+		int r = pwrite_all(fd, z, n, (off_t)off);
+
+		if (r)
+			return r;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/*
+ * A file stored by blocks against its MANIFEST line.  Every block of
+ * the result is proven: one stored here has the digest the MANIFEST
+ * gives; one not stored is zeros (made a hole) or, in a delta, the
+ * base's block of the same length and digest, which the base's own
+ * check proved.  With dirfd, a delta is then cut to size.
+ */
+static int check_blocks(int dirfd, const struct got_file *g,
+			const struct mf_file *f, const char *self,
+			struct strbuf *err)
+{
+	const struct mf_file *bf = g->base;
+	int fd = -1, r = 0;
+	size_t i;
+
+	if (dirfd >= 0 && bf) {
+		fd = openat(dirfd, g->name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0 || ftruncate(fd, (off_t)f->size) < 0) {
+			r = -errno;
+			strbuf_addf(err, "%s: %s", g->name, strerror(-r));
+			goto out;
+		}
+	}
+	for (i = 0; i < f->nblk && !r; i++) {
+		uint32_t len = manifest_block_len(f->size, f->bsize, i);
+
+		if (!bf || g->h.seen[i]) {
+			if (memcmp(g->h.blk[i], f->blk[i], 32)) {
+				strbuf_addf(err, "checksum mismatch in %s (block %zu)",
+					    g->name, i);
+				r = -EINVAL;
+			}
+		} else if (manifest_block_zero(f->blk[i])) {
+			if (fd >= 0 && i < bf->nblk &&
+			    !manifest_block_zero(bf->blk[i])) {
+				r = zero_range(fd, (uint64_t)i * f->bsize, len);
+				if (r)
+					strbuf_addf(err, "%s: %s", g->name,
+						    strerror(-r));
+			}
+		} else if (i >= bf->nblk ||
+			   manifest_block_len(bf->size, bf->bsize, i) != len ||
+			   memcmp(bf->blk[i], f->blk[i], 32)) {
+			strbuf_addf(err, "block %zu of %s is neither in %s nor in its parent",
+				    i, g->name, self);
+			r = -EINVAL;
+		}
+	}
+	if (!r && fd >= 0 && fsync(fd) < 0) {
+		r = -errno;
+		strbuf_addf(err, "%s: %s", g->name, strerror(-r));
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+/* The MANIFEST against what was read; with dirfd, deltas finished. */
+static int check_manifest(int dirfd, const struct manifest *m,
+			  const struct chain_info *c,
+			  const struct snap_base *base, struct got_file *got,
+			  int ngot, const char *self, struct strbuf *err)
+{
+	bool *seen = xcalloc((size_t)ngot + 1, sizeof(*seen));
+	size_t k;
+	int r = 0, i;
+
+	if (c->parent && (!m->parent || strcmp(m->parent, c->parent) ||
+			  strcmp(m->parent_state, c->pstate))) {
+		strbuf_addstr(err, "CHAIN and MANIFEST name different parents");
+		r = -EINVAL;
+	} else if (!c->parent && m->parent) {
+		strbuf_addf(err, "MANIFEST names a parent (%s), CHAIN none",
+			    m->parent);
+		r = -EINVAL;
+	}
+	for (k = 0; k < m->n && !r; k++) {
+		const struct mf_file *f = &m->f[k];
+
+		for (i = 0; i < ngot; i++)
+			if (!strcmp(got[i].name, f->name))
+				break;
+		if (i == ngot) {
+			strbuf_addf(err, "%s is in the MANIFEST but not in the archive",
+				    f->name);
+			r = -EINVAL;
+		} else if (got[i].size != f->size) {
+			strbuf_addf(err, "%s has %llu bytes, the MANIFEST says %llu",
+				    f->name, (unsigned long long)got[i].size,
+				    (unsigned long long)f->size);
+			r = -EINVAL;
+		} else if (got[i].by_blocks != f->blocks ||
+			   (f->blocks && f->bsize != c->bsize)) {
+			strbuf_addf(err, "MANIFEST: %s is not stored as it says",
+				    f->name);
+			r = -EINVAL;
+		} else if (f->blocks) {
+			r = check_blocks(dirfd, &got[i], f, self, err);
+			seen[i] = true;
+		} else if (strcmp(got[i].hex, f->hex)) {
+			strbuf_addf(err, "checksum mismatch in %s", f->name);
+			r = -EINVAL;
+		} else {
+			seen[i] = true;
+		}
+	}
+	for (i = 0; !r && i < ngot; i++) {
+		if (!seen[i]) {
+			strbuf_addf(err, "%s is not in the MANIFEST", got[i].name);
+			r = -EINVAL;
+		}
+	}
+	/* what the base had and this snapshot has not goes */
+	for (k = 0; !r && dirfd >= 0 && base && k < base->m->n; k++)
+		if (!manifest_find(m, base->m->f[k].name) &&
+		    unlinkat(dirfd, base->m->f[k].name, 0) < 0 &&
+		    errno != ENOENT) {
+			r = -errno;
+			strbuf_addf(err, "%s: %s", base->m->f[k].name,
+				    strerror(-r));
+		}
+	free(seen);
+	return r;
+}
+
+/* CHAIN: "parent NAME STATE", "block N", "size N", each at most once. */
+static int parse_chain(const char *text, struct chain_info *c)
+{
+	const char *p = text;
+
+	c->v2 = true;
+	while (*p) {
+		const char *nl = strchr(p, '\n');
+		char *line = xasprintf("%.*s", (int)(nl ? nl - p : (long)strlen(p)),
+				       p);
+		char k[16], v1[128], v2[80], extra[2];
+		int n = sscanf(line, "%15s %127s %79s %1s", k, v1, v2, extra);
+		uint64_t x;
+		bool ok = false;
+
+		if (n == 3 && !strcmp(k, "parent") && !c->parent &&
+		    name_is_valid(v1) && strlen(v2) == 64 &&
+		    strspn(v2, "0123456789abcdef") == 64) {
+			c->parent = xstrdup(v1);
+			memcpy(c->pstate, v2, 65);
+			ok = true;
+		} else if (n == 2 && !strcmp(k, "block") && !c->bsize &&
+			   !parse_uint(v1, 4096, 1u << 24, &x) && !(x & (x - 1))) {
+			c->bsize = (uint32_t)x;
+			ok = true;
+		} else if (n == 2 && !strcmp(k, "size") &&
+			   !parse_uint(v1, 0, UINT64_MAX, &x)) {
+			c->size = x;
+			ok = true;
+		}
+		free(line);
+		if (!ok)
+			return -EINVAL;
+		p = nl ? nl + 1 : p + strlen(p);
+	}
+	return c->bsize ? 0 : -EINVAL;
+}
+
+/* A small entry (CHAIN, MANIFEST) into sb; -E2BIG past max. */
+static int read_small(struct archive *a, size_t max, struct strbuf *sb)
+{
+	const void *blk;
+	size_t len;
+	la_int64_t off;
+	int r;
+
+	while ((r = archive_read_data_block(a, &blk, &len, &off)) ==
+	       ARCHIVE_OK) {
+		if (sb->len + len > max)
+			return -E2BIG;
+		strbuf_add(sb, blk, len);
+	}
+	return r == ARCHIVE_EOF ? 0 : -EIO;
+}
+
+static void chain_release(struct chain_info *c)
+{
+	free(c->parent);
+	memset(c, 0, sizeof(*c));
+}
+
+static const char *base_of(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	return s ? s + 1 : path;
+}
+
+int snap_apply(const char *path, const char *dir, const struct snap_base *base,
+	       struct manifest *out, uint64_t *done, uint64_t total,
+	       const struct snap_progress *progress, struct strbuf *err)
 {
 	struct got_file got[MAX_FILES];
-	struct strbuf manifest = STRBUF_INIT;
+	struct strbuf text = STRBUF_INIT;
+	struct chain_info c;
+	struct rprog p = { progress, done ? *done : 0, total };
+	struct manifest m;
 	struct archive *a;
 	struct archive_entry *e;
 	struct stat st;
-	uint64_t done = 0, total = 0;
-	bool have_manifest = false;
+	bool have_manifest = false, have_files = false;
 	int ngot = 0, dirfd = -1, r = 0, i;
 
 	memset(got, 0, sizeof(got));
+	memset(&c, 0, sizeof(c));
+	manifest_init(&m);
+	manifest_init(out);
 	/* A plain tar would read as well; a snapshot is gzip or nothing. */
 	if (gzip_check_magic(path, err))
 		return -EINVAL;
@@ -867,13 +1324,16 @@ int snap_extract(const char *path, const char *dir,
 		goto out;
 	}
 	/* Progress counts compressed bytes read: the only total known. */
-	if (!stat(path, &st))
-		total = (uint64_t)st.st_size;
-	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-	if (dirfd < 0) {
-		r = -errno;
-		strbuf_addf(err, "%s: %s", dir, strerror(-r));
-		goto out;
+	if (!p.total && !stat(path, &st))
+		p.total = (uint64_t)st.st_size;
+	if (dir) {
+		dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+			     O_NOFOLLOW);
+		if (dirfd < 0) {
+			r = -errno;
+			strbuf_addf(err, "%s: %s", dir, strerror(-r));
+			goto out;
+		}
 	}
 	for (;;) {
 		const char *name;
@@ -906,29 +1366,20 @@ int snap_extract(const char *path, const char *dir,
 			r = -EINVAL;
 			goto out;
 		}
-		if (!strcmp(name, MANIFEST)) {
-			const void *blk;
-			size_t len;
-			la_int64_t off;
-
-			while ((r = archive_read_data_block(a, &blk, &len,
-							    &off)) ==
-			       ARCHIVE_OK) {
-				if (manifest.len + len > (1u << 20))
-					break;
-				strbuf_add(&manifest, blk, len);
-			}
-			if (r == ARCHIVE_OK) {
-				strbuf_addstr(err, "MANIFEST is larger than 1 MiB");
+		for (i = 0; i < ngot; i++)
+			if (!strcmp(got[i].name, name)) {
+				strbuf_addf(err, "%s: stored twice", name);
 				r = -EINVAL;
 				goto out;
 			}
-			if (r != ARCHIVE_EOF) {
-				strbuf_addstr(err, "archive is truncated at MANIFEST");
-				r = -EIO;
+		if (!strcmp(name, MANIFEST)) {
+			r = read_small(a, MANIFEST_MAX, &text);
+			if (r) {
+				strbuf_addstr(err, r == -E2BIG ? "MANIFEST is too large" :
+						  "archive is truncated at MANIFEST");
+				r = r == -E2BIG ? -EINVAL : -EIO;
 				goto out;
 			}
-			r = 0;
 			have_manifest = true;
 			continue;
 		}
@@ -938,8 +1389,48 @@ int snap_extract(const char *path, const char *dir,
 			goto out;
 		}
 		got[ngot].name = xstrdup(name);
-		r = extract_entry(a, e, dirfd, &got[ngot], &done, total,
-				  progress, err);
+		if (!strcmp(name, "CHAIN")) {
+			struct strbuf ct = STRBUF_INIT;
+			struct digest d;
+
+			ngot++;
+			r = have_files ? -EINVAL : read_small(a, 4096, &ct);
+			if (!r)
+				r = parse_chain(ct.buf ? ct.buf : "", &c);
+			if (r) {
+				strbuf_addstr(err, have_files ? "archive holds CHAIN after its files" :
+						    "CHAIN is malformed");
+				strbuf_release(&ct);
+				r = -EINVAL;
+				goto out;
+			}
+			digest_init(&d);
+			digest_data(&d, 0, ct.buf ? ct.buf : "", ct.len);
+			got[ngot - 1].size = ct.len;
+			r = digest_final(&d, ct.len, got[ngot - 1].hex);
+			digest_release(&d);
+			strbuf_release(&ct);
+			if (r) {
+				strbuf_addstr(err, "CHAIN: SHA-256 failed");
+				goto out;
+			}
+			if (c.parent && !base) {
+				strbuf_addf(err, "%s is incremental: it needs its parent %s",
+					    base_of(path), c.parent);
+				r = -ENOENT;
+				goto out;
+			}
+			if (c.parent && strcmp(base->state, c.pstate)) {
+				strbuf_addf(err, "its parent %s is not the snapshot it was made from (%s was replaced)",
+					    c.parent, base->name);
+				r = -EINVAL;
+				goto out;
+			}
+			continue;
+		}
+		if (block_stored(name))
+			have_files = true;
+		r = extract_entry(a, e, dirfd, &got[ngot], &c, base, &p, err);
 		ngot++;
 		if (r)
 			goto out;
@@ -950,26 +1441,49 @@ int snap_extract(const char *path, const char *dir,
 		r = -EIO;
 		goto out;
 	}
-	r = check_manifest(manifest.buf, got, ngot, err);
-	if (!r && fsync(dirfd) < 0) {
+	r = manifest_parse(text.buf ? text.buf : "", text.len, &m, err);
+	if (!r)
+		r = check_manifest(dirfd, &m, &c, c.parent ? base : NULL, got,
+				   ngot, base_of(path), err);
+	if (!r && dirfd >= 0 && fsync(dirfd) < 0) {
 		r = -errno;
 		strbuf_addf(err, "%s: %s", dir, strerror(-r));
+	}
+	if (!r) {
+		*out = m;
+		manifest_init(&m);
 	}
 out:
 	r = interrupted_instead(r, err);
 	if (r == -ENOSPC || r == -EDQUOT) {
 		r = -ENOSPC;
-		no_space(dir, err);
-	} else if (r == -EIO || r == -EINVAL) {
+		no_space(dir ? dir : path, err);
+	} else if (r == -EIO || (r == -EINVAL && !c.v2)) {
 		explain_gzip(path, ngot ? got[ngot - 1].name : NULL, err);
 	}
+	if (done && a)
+		*done = p.base + (uint64_t)archive_filter_bytes(a, -1);
 	if (dirfd >= 0)
 		close(dirfd);
 	if (a)
 		archive_read_free(a);
-	for (i = 0; i < ngot; i++)
+	for (i = 0; i < ngot; i++) {
 		free(got[i].name);
-	strbuf_release(&manifest);
+		blkhash_release(&got[i].h);
+	}
+	manifest_release(&m);
+	chain_release(&c);
+	strbuf_release(&text);
+	return r;
+}
+
+int snap_extract(const char *path, const char *dir,
+		 const struct snap_progress *progress, struct strbuf *err)
+{
+	struct manifest m;
+	int r = snap_apply(path, dir, NULL, &m, NULL, 0, progress, err);
+
+	manifest_release(&m);
 	return r;
 }
 
@@ -987,29 +1501,43 @@ int snap_read_meta(const char *path, struct snap_meta *meta,
 	a = open_reader(path, false, err);
 	if (!a)
 		return -EIO;
-	/* TS and DESCRIPTION come first: no need to read the disks. */
-	while (found < 2 && archive_read_next_header(a, &e) == ARCHIVE_OK) {
+	/* TS, DESCRIPTION and CHAIN come first: no need to read the disks. */
+	while (found < 3 && archive_read_next_header(a, &e) == ARCHIVE_OK) {
 		const char *name = archive_entry_pathname(e);
-		char buf[4096];
-		la_ssize_t n;
+		struct strbuf sb = STRBUF_INIT;
 
-		if (!name || (strcmp(name, "TS") && strcmp(name, "DESCRIPTION")))
+		if (!name || (strcmp(name, "TS") && strcmp(name, "DESCRIPTION") &&
+			      strcmp(name, "CHAIN")))
 			break;
-		n = archive_read_data(a, buf, sizeof(buf) - 1);
-		if (n < 0) {
+		if (read_small(a, 4096, &sb)) {
+			strbuf_release(&sb);
 			r = -EIO;
 			break;
 		}
-		buf[n] = '\0';
 		if (!strcmp(name, "TS")) {
-			meta->ts = (time_t)strtoll(buf, NULL, 10);
+			meta->ts = (time_t)strtoll(sb.buf ? sb.buf : "0", NULL, 10);
+		} else if (!strcmp(name, "CHAIN")) {
+			struct chain_info c;
+
+			memset(&c, 0, sizeof(c));
+			if (parse_chain(sb.buf ? sb.buf : "", &c)) {
+				r = -EINVAL;
+			} else {
+				meta->chained = true;
+				meta->parent = c.parent;
+				c.parent = NULL;
+				memcpy(meta->parent_state, c.pstate, 65);
+				meta->data = c.size;
+			}
+			chain_release(&c);
 		} else {
-			char *nl = strchr(buf, '\n');
+			char *nl = sb.buf ? strchr(sb.buf, '\n') : NULL;
 
 			if (nl)
 				*nl = '\0';
-			meta->description = xstrdup(buf);
+			meta->description = xstrdup(sb.buf ? sb.buf : "");
 		}
+		strbuf_release(&sb);
 		found++;
 	}
 	if (!meta->description)
@@ -1018,6 +1546,13 @@ int snap_read_meta(const char *path, struct snap_meta *meta,
 	if (r)
 		strbuf_addf(err, "%s: cannot read", path);
 	return r;
+}
+
+void snap_meta_release(struct snap_meta *meta)
+{
+	free(meta->description);
+	free(meta->parent);
+	memset(meta, 0, sizeof(*meta));
 }
 
 /* A raw gzip stream into a sparse file: zero blocks become holes. */

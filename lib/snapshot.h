@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "manifest.h"
 #include "str.h"
 
 /* guest.conf allows at most 16 disks: disk-0.img to disk-15.img. */
@@ -57,6 +58,48 @@ int snap_write(const char *path, const struct snap_file *files, int n,
 	       struct strbuf *err);
 
 /*
+ * snap_write with a parent: a snapshot that stores only the blocks of
+ * each disk that differ from the parent's (parent_m, its MANIFEST) and
+ * names it (parent) with its STATE; files the parent has not, or has
+ * not by blocks, are stored whole.  parent NULL: a full snapshot.
+ * state gets the new snapshot's STATE (manifest.h).
+ */
+struct snap_wopts {
+	const char *description;
+	time_t ts;
+	const char *compressor;
+	int level;
+	const char *parent;
+	const struct manifest *parent_m;
+	const struct snap_progress *progress;
+	char state[65];
+};
+int snap_write_opts(const char *path, const struct snap_file *files, int n,
+		    struct snap_wopts *o, struct strbuf *err);
+
+/* The snapshot an incremental one is applied on, already restored. */
+struct snap_base {
+	const char *name;
+	const struct manifest *m;	/* its MANIFEST */
+	char state[65];			/* and its STATE */
+};
+
+/*
+ * Apply one snapshot of a chain to dir, which holds base restored (or
+ * is empty, base NULL, for a full one); dir NULL checks only, reading
+ * the archive to its end.  Every block of every file is proven against
+ * the MANIFEST (see check_blocks), an incremental one's parent must be
+ * base with the STATE it names, files base has and this one has not
+ * are removed.  out gets the MANIFEST (caller releases, also on
+ * failure).  done/total: progress across the chain, in compressed
+ * bytes (done may be NULL; total 0: this archive's size).  Returns as
+ * snap_extract, and -ENOENT when an incremental snapshot has no base.
+ */
+int snap_apply(const char *path, const char *dir, const struct snap_base *base,
+	       struct manifest *out, uint64_t *done, uint64_t total,
+	       const struct snap_progress *progress, struct strbuf *err);
+
+/*
  * Extract a snapshot into the empty directory dir, checking everything:
  * gzip and tar integrity, only plain regular files named in the
  * MANIFEST (no paths, links or devices), and every size and SHA-256.
@@ -73,10 +116,14 @@ struct snap_meta {
 	time_t ts;
 	char *description;	/* caller frees */
 	uint64_t size;		/* of the archive file */
-	uint64_t data;		/* bytes of the VM's files, from MANIFEST */
+	uint64_t data;		/* bytes of the files it restores, from CHAIN */
+	bool chained;		/* has CHAIN: made by a vm that knows chains */
+	char *parent;		/* its parent, or NULL: a full snapshot */
+	char parent_state[65];
 };
 int snap_read_meta(const char *path, struct snap_meta *meta,
 		   struct strbuf *err);
+void snap_meta_release(struct snap_meta *meta);
 
 /*
  * The reference's layout: a directory with disk-N.img.gz, guest.env,

@@ -1,0 +1,407 @@
+/*
+ * Incremental snapshots in lib/snapshot and lib/manifest: chains of 1
+ * to 6 with random writes between them, each restore compared byte for
+ * byte with the disk as it was; one byte changed; a disk that shrank,
+ * grew or was replaced; zeros written over data (holes again); a
+ * damaged ancestor; a parent replaced by another of the same name; the
+ * MANIFEST's own checks.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "fsutil.h"
+#include "manifest.h"
+#include "snapshot.h"
+#include "str.h"
+
+struct t {
+	char dir[64];
+	char *disk, *state;
+	struct manifest m[8];	/* MANIFEST of snapshot i */
+	char st[8][65];
+	char *snap[8];
+	unsigned seed;
+};
+
+static unsigned rnd(struct t *t)
+{
+	t->seed = t->seed * 1103515245u + 12345u;
+	return t->seed >> 8;
+}
+
+static void setup_t(struct t *t, unsigned seed)
+{
+	memset(t, 0, sizeof(*t));
+	snprintf(t->dir, sizeof(t->dir), "/tmp/test_increment.XXXXXX");
+	assert_non_null(mkdtemp(t->dir));
+	t->disk = xasprintf("%s/disk", t->dir);
+	t->seed = seed;
+}
+
+static void teardown_t(struct t *t)
+{
+	int i;
+
+	for (i = 0; i < 8; i++) {
+		manifest_release(&t->m[i]);
+		free(t->snap[i]);
+	}
+	fs_rm_rf(t->dir);
+	free(t->disk);
+}
+
+/* Random bytes at random places: n writes of up to max bytes. */
+static void scribble(struct t *t, uint64_t size, int n, size_t max)
+{
+	int fd = open(t->disk, O_WRONLY | O_CREAT, 0600), i;
+	char *buf = xmalloc(max);
+
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)size), 0);
+	for (i = 0; i < n; i++) {
+		size_t len = 1 + rnd(t) % max, k;
+		uint64_t off = ((uint64_t)rnd(t) << 8 | rnd(t) % 256) %
+			       (size - len);
+
+		for (k = 0; k < len; k++)
+			buf[k] = (char)(rnd(t) | 1);
+		assert_int_equal(pwrite(fd, buf, len, (off_t)off),
+				 (ssize_t)len);
+	}
+	close(fd);
+	free(buf);
+}
+
+/* Snapshot i of t->disk, on snapshot i - 1 when inc. */
+static void backup(struct t *t, int i, bool inc)
+{
+	struct strbuf err = STRBUF_INIT;
+	struct snap_file f = { "disk-0.img", t->disk };
+	struct snap_wopts o;
+	char name[8];
+	int r;
+
+	memset(&o, 0, sizeof(o));
+	o.description = "t";
+	o.ts = 1;
+	o.level = 1;
+	snprintf(name, sizeof(name), "S%d", i - 1);
+	if (inc) {
+		o.parent = name;
+		o.parent_m = &t->m[i - 1];
+	}
+	t->snap[i] = xasprintf("%s/S%d.tar.gz", t->dir, i);
+	r = snap_write_opts(t->snap[i], &f, 1, &o, &err);
+	if (r)
+		fail_msg("backup %d: %s", i, err.buf);
+	memcpy(t->st[i], o.state, 65);
+	/* what it wrote is what a reader finds */
+	{
+		struct snap_base b = { name, &t->m[i - 1 < 0 ? 0 : i - 1], "" };
+
+		memcpy(b.state, t->st[i - 1 < 0 ? 0 : i - 1], 65);
+		r = snap_apply(t->snap[i], NULL, inc ? &b : NULL, &t->m[i],
+			       NULL, 0, NULL, &err);
+	}
+	if (r)
+		fail_msg("verify %d: %s", i, err.buf);
+	strbuf_release(&err);
+}
+
+/* Restore snapshots from..to into dir; returns 0 or the error. */
+static int restore(struct t *t, int from, int to, const char *dir,
+		   struct strbuf *err)
+{
+	struct manifest prev, cur;
+	char name[8];
+	int i, r = 0;
+
+	fs_rm_rf(dir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	manifest_init(&prev);
+	for (i = from; i <= to && !r; i++) {
+		struct snap_base b = { name, &prev, "" };
+
+		snprintf(name, sizeof(name), "S%d", i - 1);
+		manifest_state(&prev, b.state);
+		r = snap_apply(t->snap[i], dir, i == from ? NULL : &b, &cur,
+			       NULL, 0, NULL, err);
+		manifest_release(&prev);
+		prev = cur;
+	}
+	manifest_release(&prev);
+	return r;
+}
+
+static void assert_same(const char *a, const char *b)
+{
+	struct strbuf x = STRBUF_INIT, y = STRBUF_INIT;
+
+	assert_int_equal(fs_read_file(a, 1 << 28, &x), 0);
+	assert_int_equal(fs_read_file(b, 1 << 28, &y), 0);
+	assert_int_equal(x.len, y.len);
+	if (x.len && memcmp(x.buf, y.buf, x.len))
+		fail_msg("%s differs from %s", a, b);
+	strbuf_release(&x);
+	strbuf_release(&y);
+}
+
+static off_t file_size(const char *p)
+{
+	struct stat st;
+
+	assert_int_equal(stat(p, &st), 0);
+	return st.st_size;
+}
+
+/* Chains of 1 to 6: every snapshot restores to its disk exactly. */
+static void test_chains(void **state)
+{
+	struct strbuf err = STRBUF_INIT;
+	int len, i;
+
+	(void)state;
+	for (len = 1; len <= 6; len++) {
+		struct t t;
+		char *copy[8] = { NULL }, *out;
+
+		setup_t(&t, (unsigned)len * 7919u);
+		out = xasprintf("%s/out", t.dir);
+		for (i = 0; i < len; i++) {
+			scribble(&t, 3u << 20, i ? 8 : 400, i ? 2000 : 20000);
+			copy[i] = xasprintf("%s/copy%d", t.dir, i);
+			assert_int_equal(fs_copy_file(t.disk, copy[i], 0600), 0);
+			backup(&t, i, i > 0);
+		}
+		for (i = 0; i < len; i++) {
+			char *got = xasprintf("%s/disk-0.img", out);
+
+			strbuf_reset(&err);
+			if (restore(&t, 0, i, out, &err))
+				fail_msg("restore S%d of %d: %s", i, len, err.buf);
+			assert_same(got, copy[i]);
+			free(got);
+		}
+		/* an incremental one stores far less than the full one */
+		if (len > 1 && file_size(t.snap[1]) * 2 > file_size(t.snap[0]))
+			fail_msg("S1 is %lld bytes, S0 %lld",
+				 (long long)file_size(t.snap[1]),
+				 (long long)file_size(t.snap[0]));
+		for (i = 0; i < len; i++)
+			free(copy[i]);
+		free(out);
+		teardown_t(&t);
+	}
+	strbuf_release(&err);
+}
+
+/* One byte; zeros over data; a disk that grew, then shrank, then another. */
+static void test_edges(void **state)
+{
+	struct strbuf err = STRBUF_INIT;
+	struct t t;
+	char *out, *got, *copy;
+	int fd, i;
+
+	(void)state;
+	setup_t(&t, 42);
+	out = xasprintf("%s/out", t.dir);
+	got = xasprintf("%s/out/disk-0.img", t.dir);
+	copy = xasprintf("%s/copy", t.dir);
+	scribble(&t, (1u << 20) + 4097, 30, 50000);	/* not whole blocks */
+	backup(&t, 0, false);
+	for (i = 1; i <= 5; i++) {
+		fd = open(t.disk, O_RDWR);
+		assert_true(fd >= 0);
+		switch (i) {
+		case 1:	/* one byte */
+			assert_int_equal(pwrite(fd, "\x5a", 1, 70000), 1);
+			break;
+		case 2:	/* zeros over data: the block becomes a hole again */
+		{
+			char *z = xcalloc(1, 1u << 17);
+
+			assert_int_equal(pwrite(fd, z, 1u << 17, 0), 1 << 17);
+			free(z);
+			break;
+		}
+		case 3:	/* grew */
+			assert_int_equal(ftruncate(fd, (5 << 20) + 3), 0);
+			assert_int_equal(pwrite(fd, "end", 3, 5 << 20), 3);
+			break;
+		case 4:	/* shrank, to the middle of a block */
+			assert_int_equal(ftruncate(fd, 300001), 0);
+			break;
+		case 5:	/* replaced by another disk */
+			close(fd);
+			unlink(t.disk);
+			t.seed = 99;
+			scribble(&t, 2u << 20, 20, 30000);
+			fd = open(t.disk, O_RDONLY);
+			break;
+		}
+		close(fd);
+		assert_int_equal(fs_copy_file(t.disk, copy, 0600), 0);
+		backup(&t, i, true);
+		strbuf_reset(&err);
+		if (restore(&t, 0, i, out, &err))
+			fail_msg("restore S%d: %s", i, err.buf);
+		assert_same(got, copy);
+		unlink(copy);
+	}
+	/* the one-byte change stored one block (of random bytes) */
+	if (file_size(t.snap[1]) > 65536 + 8192)
+		fail_msg("one byte took %lld bytes", (long long)file_size(t.snap[1]));
+	/* zeros written over data are a hole once restored */
+	assert_int_equal(restore(&t, 0, 2, out, &err), 0);
+	fd = open(got, O_RDONLY);
+	assert_true(fd >= 0);
+	if (lseek(fd, 0, SEEK_DATA) < (off_t)(1u << 17))
+		fail_msg("data at %lld: the zeroed blocks are not a hole",
+			 (long long)lseek(fd, 0, SEEK_DATA));
+	close(fd);
+	free(out);
+	free(got);
+	free(copy);
+	teardown_t(&t);
+	strbuf_release(&err);
+}
+
+/* A damaged ancestor and a replaced parent are named; nothing passes. */
+static void test_broken_chains(void **state)
+{
+	struct strbuf err = STRBUF_INIT;
+	struct t t;
+	char *out, *keep;
+	FILE *fp;
+	long size;
+	int c;
+
+	(void)state;
+	setup_t(&t, 7);
+	out = xasprintf("%s/out", t.dir);
+	keep = xasprintf("%s/keep", t.dir);
+	scribble(&t, 2u << 20, 30, 30000);
+	backup(&t, 0, false);
+	scribble(&t, 2u << 20, 3, 30000);
+	backup(&t, 1, true);
+	scribble(&t, 2u << 20, 3, 30000);
+	backup(&t, 2, true);
+	/* no parent given: refused, named */
+	assert_int_equal(restore(&t, 2, 2, out, &err), -ENOENT);
+	if (!strstr(err.buf, "needs its parent S1"))
+		fail_msg("no parent: %s", err.buf);
+	/* S1 replaced by a snapshot of another disk, same name */
+	assert_int_equal(fs_copy_file(t.snap[1], keep, 0600), 0);
+	unlink(t.snap[1]);
+	free(t.snap[1]);
+	manifest_release(&t.m[1]);
+	scribble(&t, 2u << 20, 3, 30000);
+	backup(&t, 1, true);
+	strbuf_reset(&err);
+	assert_int_not_equal(restore(&t, 0, 2, out, &err), 0);
+	if (!strstr(err.buf, "not the snapshot it was made from"))
+		fail_msg("replaced parent: %s", err.buf);
+	/* the right S1 back, then damaged in its middle */
+	unlink(t.snap[1]);
+	assert_int_equal(rename(keep, t.snap[1]), 0);
+	strbuf_reset(&err);
+	assert_int_equal(restore(&t, 0, 2, out, &err), 0);
+	fp = fopen(t.snap[1], "r+b");
+	fseek(fp, 0, SEEK_END);
+	size = ftell(fp);
+	fseek(fp, size / 2, SEEK_SET);
+	c = fgetc(fp);
+	fseek(fp, size / 2, SEEK_SET);
+	fputc(c ^ 0x55, fp);
+	fclose(fp);
+	strbuf_reset(&err);
+	assert_int_not_equal(restore(&t, 0, 2, out, &err), 0);
+	assert_true(err.len > 0);
+	assert_null(strchr(err.buf, '\n'));
+	free(out);
+	free(keep);
+	teardown_t(&t);
+	strbuf_release(&err);
+}
+
+static void test_manifest_text(void **state)
+{
+	static const char *const bad[] = {
+		"abc 1 TS\n",
+		"blocks disk-0.img 65536 z1\n",	/* no file line */
+		"parent S0 123\n",
+		"parent ../x 0000000000000000000000000000000000000000000000000000000000000001\n",
+		NULL,
+	};
+	struct strbuf err = STRBUF_INIT, text = STRBUF_INIT;
+	struct manifest m, back;
+	struct mf_file *f;
+	char a[65], b[65];
+	size_t i;
+
+	(void)state;
+	manifest_init(&m);
+	f = manifest_add(&m, "disk-0.img", 3 * 65536 + 5, NULL);
+	f->blocks = true;
+	f->bsize = 65536;
+	f->nblk = manifest_nblocks(f->size, f->bsize);
+	assert_int_equal(f->nblk, 4);
+	f->blk = xcalloc(4, 32);
+	memset(f->blk[2], 7, 32);
+	assert_int_equal(manifest_seal_blocks(f), 0);
+	m.parent = xstrdup("S0");
+	memset(m.parent_state, 'a', 64);
+	assert_int_equal(manifest_format(&m, true, &text), 0);
+	if (!strstr(text.buf, " z2 0707") || !strstr(text.buf, " z1\nparent S0 aaaa"))
+		fail_msg("text: %s", text.buf);
+	assert_int_equal(manifest_parse(text.buf, text.len, &back, &err), 0);
+	assert_int_equal(manifest_state(&m, a), 0);
+	assert_int_equal(manifest_state(&back, b), 0);
+	assert_string_equal(a, b);
+	assert_string_equal(back.parent, "S0");
+	/* the state does not depend on the parent */
+	free(back.parent);
+	back.parent = NULL;
+	assert_int_equal(manifest_state(&back, b), 0);
+	assert_string_equal(a, b);
+	manifest_release(&back);
+	/* a token changed: the file's digest no longer matches */
+	text.buf[strstr(text.buf, " z2 07") - text.buf + 4] = '8';
+	assert_int_equal(manifest_parse(text.buf, text.len, &back, &err),
+			 -EINVAL);
+	if (!strstr(err.buf, "does not match its blocks"))
+		fail_msg("token: %s", err.buf);
+	for (i = 0; bad[i]; i++) {
+		strbuf_reset(&err);
+		if (!manifest_parse(bad[i], strlen(bad[i]), &back, &err))
+			fail_msg("taken: %s", bad[i]);
+		assert_null(strchr(err.buf, '\n'));
+	}
+	manifest_release(&m);
+	strbuf_release(&err);
+	strbuf_release(&text);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_manifest_text),
+		cmocka_unit_test(test_chains),
+		cmocka_unit_test(test_edges),
+		cmocka_unit_test(test_broken_chains),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
