@@ -107,29 +107,79 @@ static int collect(struct vm_ctx *ctx, struct strvec *names,
 }
 
 
-/*
- * Where the archive cannot be an unnamed file (no O_TMPFILE), a @backup
- * killed with SIGKILL leaves .NAME.tar.gz.tmpPID; we hold the VM's lock,
- * so any such file is a dead one's.
- */
-static void sweep_partial(const char *dir)
+/* Whether names (a snapshot's files) and m hold the same disks. */
+static bool same_disks(const struct strvec *names, const struct manifest *m)
 {
-	struct dirent *e;
-	DIR *d = opendir(dir);
+	size_t i, mine = 0, theirs = 0;
 
-	while (d && (e = readdir(d))) {
-		const char *t = strstr(e->d_name, ".tar.gz.tmp");
+	for (i = 0; i < names->nr; i++) {
+		const char *nm = names->v[i];
+		const struct mf_file *f;
 
-		if (e->d_name[0] == '.' && t && t[11] >= '0' && t[11] <= '9' &&
-		    strspn(t + 11, "0123456789") == strlen(t + 11)) {
-			char *p = xasprintf("%s/%s", dir, e->d_name);
-
-			unlink(p);
-			free(p);
-		}
+		if (snap_disk_index(nm) < 0 && snap_image_index(nm) < 0)
+			continue;
+		mine++;
+		f = manifest_find(m, nm);
+		if (!f || !f->blocks)
+			return false;
 	}
-	if (d)
-		closedir(d);
+	for (i = 0; i < m->n; i++)
+		if (snap_disk_index(m->f[i].name) >= 0 ||
+		    snap_image_index(m->f[i].name) >= 0)
+			theirs++;
+	return mine == theirs;
+}
+
+/*
+ * The snapshot this one is stored on: LAST, unless the setting asks for
+ * a full one, LAST's chain is full_every long, or LAST cannot serve (the
+ * reference's layout, an old or unreadable MANIFEST, other disks).
+ * Returns LAST with its MANIFEST in *pm, or NULL (a full snapshot).
+ */
+static const struct backup *pick_parent(struct vm_ctx *ctx,
+					const struct backup *list, int n,
+					const struct strvec *names,
+					struct manifest *pm)
+{
+	struct strbuf err = STRBUF_INIT;
+	const struct backup **chain = NULL;
+	const struct backup *b = NULL;
+	char *last = NULL;
+	int k;
+
+	manifest_init(pm);
+	if (ctx->conf.full_every == 1)
+		goto out;
+	last = backups_last(ctx);
+	b = last ? backups_find(ctx, list, n, last) : NULL;
+	if (!b || b->legacy) {
+		b = NULL;
+		goto out;
+	}
+	k = backups_chain(list, n, b, &chain, &err);
+	if (k < 0) {
+		log_warn("a full snapshot: LAST's chain is broken (%s)", err.buf);
+		b = NULL;
+	} else if (ctx->conf.full_every && (unsigned)k >= ctx->conf.full_every) {
+		log_info("a full snapshot: the chain of %s holds %d (full_every = %u)",
+			 b->name, k, ctx->conf.full_every);
+		b = NULL;
+	} else if (snap_read_manifest(b->path, pm, &err)) {
+		log_warn("a full snapshot: the MANIFEST of %s cannot be read (%s)",
+			 b->name, err.buf);
+		b = NULL;
+	} else if (!same_disks(names, pm)) {
+		log_info("a full snapshot: the disks are not those of %s",
+			 b->name);
+		b = NULL;
+	}
+	if (!b)
+		manifest_release(pm);
+out:
+	free(chain);
+	free(last);
+	strbuf_release(&err);
+	return b;
 }
 
 int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
@@ -138,6 +188,9 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 	struct strbuf err = STRBUF_INIT;
 	struct snap_file *files = NULL;
 	struct backup *list = NULL, made;
+	const struct backup *parent = NULL;
+	struct manifest pm;
+	struct snap_wopts o;
 	struct log_progress bar;
 	struct snap_progress prog = { log_progress_cb, &bar };
 	char *name = NULL, *dir = NULL, *final = NULL;
@@ -145,6 +198,7 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 	int n, ndisks, ret = 1, r;
 	size_t i, nimages = 0;
 
+	manifest_init(&pm);
 	n = backups_list(ctx, &list);
 	if (n < 0) {
 		log_error("cannot read %s/backups: %s", ctx->hostdir,
@@ -221,11 +275,14 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 	report_set_str(ctx->result, "description", argc > 1 ? argv[1] : "");
 	report_set(ctx->result, "files",
 		   report_strv((const char *const *)names.v, names.nr));
+	parent = pick_parent(ctx, list, n, &names, &pm);
+	report_set_str(ctx->result, "parent", parent ? parent->name : NULL);
 	if (ctx->dry_run) {
 		char *list_s = strvec_join(&names, " ", true);
 
-		say_dry(ctx, "snapshot %s (level %u): %s", final,
-			ctx->conf.compress_level, list_s);
+		say_dry(ctx, "snapshot %s (level %u%s%s): %s", final,
+			ctx->conf.compress_level, parent ? ", on " : ", full",
+			parent ? parent->name : "", list_s);
 		free(list_s);
 		ret = 0;
 		goto out;
@@ -243,11 +300,17 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 	pigz = fs_which("pigz");
 	if (!pigz)
 		log_warn("pigz not found: compressing with one thread (apt-get install pigz)");
-	sweep_partial(dir);
+	backups_sweep(dir);
 	log_progress_start(&bar, "backup %s", name);
-	r = snap_write(final, files, (int)names.nr, argc > 1 ? argv[1] : "",
-		       time(NULL), pigz ? "pigz" : NULL,
-		       (int)ctx->conf.compress_level, &prog, &err);
+	memset(&o, 0, sizeof(o));
+	o.description = argc > 1 ? argv[1] : "";
+	o.ts = time(NULL);
+	o.compressor = pigz ? "pigz" : NULL;
+	o.level = (int)ctx->conf.compress_level;
+	o.parent = parent ? parent->name : NULL;
+	o.parent_m = parent ? &pm : NULL;
+	o.progress = &prog;
+	r = snap_write_opts(final, files, (int)names.nr, &o, &err);
 	log_progress_end(&bar, !r);
 	if (r) {
 		log_error("cannot back up %s as %s: %s", ctx->conf.name, name,
@@ -273,10 +336,13 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 			report_set_int(ctx->result, "size",
 				       (int64_t)st.st_size);
 	}
-	log_info("snapshot %s of %s stored in %s (%d disk%s)", name,
-		 ctx->conf.name, final, ndisks, ndisks == 1 ? "" : "s");
+	log_info("snapshot %s of %s stored in %s (%d disk%s, %s%s)", name,
+		 ctx->conf.name, final, ndisks, ndisks == 1 ? "" : "s",
+		 parent ? "what changed since " : "full",
+		 parent ? parent->name : "");
 	ret = 0;
 out:
+	manifest_release(&pm);
 	backups_free(list, n > 0 ? n : 0);
 	strvec_clear(&names);
 	strvec_clear(&paths);

@@ -50,13 +50,13 @@ int cmd_snapshots(struct vm_ctx *ctx, int argc, char **argv)
 	last = backups_last(ctx);
 	arr = json_object_new_array();
 	if (n && !ctx->json)
-		printf("%-12s %-20s %10s  %s\n", "NAME", "TIME", "SIZE",
-		       "DESCRIPTION");
+		printf("%-12s %-20s %10s %-12s %11s  %s\n", "NAME", "TIME",
+		       "SIZE", "PARENT", "RESTORES", "DESCRIPTION");
 	for (i = 0; i < n; i++) {
 		struct snap_meta m;
 		bool is_last = last && !strcmp(last, list[i].name);
 		struct json_object *o = json_object_new_object();
-		char when[32] = "?", size[32] = "-";
+		char when[32] = "?", size[32] = "-", full[32] = "-";
 		struct tm tm;
 
 		if (list[i].legacy)
@@ -75,15 +75,24 @@ int cmd_snapshots(struct vm_ctx *ctx, int argc, char **argv)
 			       list[i].legacy ? "directory" : "tarball");
 		report_set_str(o, "description",
 			       m.description ? m.description : "");
+		/* the parent it restores with; the files a restore writes */
+		report_set_str(o, "parent", m.parent);
+		if (m.chained)
+			report_set_int(o, "restore_size", (int64_t)m.data);
 		json_object_array_add(arr, o);
 		if (m.size)
 			snprintf(size, sizeof(size), "%.1f MiB",
 				 (double)m.size / (1 << 20));
+		if (m.chained)
+			snprintf(full, sizeof(full), "%.1f MiB",
+				 (double)m.data / (1 << 20));
 		if (!ctx->json)
-			printf("%-12s %-20s %10s  %s%s\n", list[i].name, when,
-			       size, m.description ? m.description : "",
+			printf("%-12s %-20s %10s %-12s %11s  %s%s\n",
+			       list[i].name, when, size,
+			       m.parent ? m.parent : "-", full,
+			       m.description ? m.description : "",
 			       is_last ? "  <- LAST" : "");
-		free(m.description);
+		snap_meta_release(&m);
 	}
 	if (!n && !ctx->json)
 		log_info("%s has no snapshots", ctx->hostdir);

@@ -52,7 +52,9 @@ static const struct verb verbs[] = {
 	{ "snapshots", cmd_snapshots, 0, 0, 0, "",
 	  "list the snapshots with time, size, description; LAST marked" },
 	{ "forget", cmd_forget, 1, 1, VERB_LOCK, "NAME",
-	  "delete a snapshot (not the one LAST points to)" },
+	  "delete a snapshot (not LAST); its children get what they need of it" },
+	{ "verify", cmd_verify, 0, 1, 0, "[NAME]",
+	  "check snapshots (or NAME) end to end: archives, digests, parents" },
 	{ "last", cmd_last, 1, 1, VERB_LOCK, "NAME",
 	  "point LAST at snapshot NAME" },
 	{ "inspect", cmd_inspect, 0, 1, VERB_LOCK | VERB_DISKS, "[PATH]",
@@ -68,7 +70,7 @@ static const struct verb verbs[] = {
 enum {
 	OPT_NO_KEEP_CD = 256, OPT_NO_UEFI, OPT_NO_NETDEV, OPT_USE_TMPDIR,
 	OPT_INPLACE, OPT_NO_TMPDIR, OPT_ACCEL, OPT_DRY_RUN, OPT_JSON, OPT_SHA256,
-	OPT_BOOT_TIMEOUT, OPT_BASE,
+	OPT_BOOT_TIMEOUT, OPT_BASE, OPT_FULL,
 };
 
 struct opt_desc {
@@ -128,6 +130,8 @@ static const struct opt_desc opts[] = {
 	  "accelerator; auto probes KVM and falls back to TCG (auto)" },
 	{ OPT_BOOT_TIMEOUT, "boot-timeout", "SECS", "rescue.boot_timeout",
 	  NULL, "how long a job's rescue, or @start's guest, may take to be up (120)" },
+	{ OPT_FULL, "full", NULL, "vm.full_every", "1",
+	  "@backup: a full snapshot, not one on LAST (same as full_every = 1)" },
 	{ OPT_DRY_RUN, "dry-run", NULL, NULL, NULL,
 	  "print the commands, run and change nothing" },
 	{ OPT_SHA256, "sha256", "HEX", "vm.bootimage_sha256", NULL,

@@ -26,6 +26,7 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv);
 int cmd_restore(struct vm_ctx *ctx, int argc, char **argv);
 int cmd_snapshots(struct vm_ctx *ctx, int argc, char **argv);
 int cmd_forget(struct vm_ctx *ctx, int argc, char **argv);
+int cmd_verify(struct vm_ctx *ctx, int argc, char **argv);
 int cmd_last(struct vm_ctx *ctx, int argc, char **argv);
 int cmd_inspect(struct vm_ctx *ctx, int argc, char **argv);
 int cmd_inspect_worker(struct vm_ctx *ctx, int argc, char **argv);

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -167,5 +168,259 @@ int backups_set_last(const struct vm_ctx *ctx, const struct backup *b)
 	int r = fs_symlink_replace(base ? base + 1 : b->path, link);
 
 	free(link);
+	return r;
+}
+
+int backups_chain(const struct backup *list, int n, const struct backup *b,
+		  const struct backup ***out, struct strbuf *err)
+{
+	const struct backup **c = NULL;
+	const struct backup *at = b;
+	int k = 0, i, r = 0;
+
+	*out = NULL;
+	while (at) {
+		struct snap_meta m;
+		struct strbuf e = STRBUF_INIT;
+		const struct backup *up = NULL;
+
+		if (k == n) {
+			strbuf_addf(err, "the parents of %s form a loop", b->name);
+			r = -ELOOP;
+			break;
+		}
+		c = xrealloc(c, (size_t)(k + 1) * sizeof(*c));
+		c[k++] = at;
+		if (at->legacy)
+			break;
+		if (snap_read_meta(at->path, &m, &e)) {
+			/* the archive's own read says what is wrong with it */
+			snap_meta_release(&m);
+			strbuf_release(&e);
+			break;
+		}
+		strbuf_release(&e);
+		for (i = 0; m.parent && i < n; i++)
+			if (!list[i].legacy && !strcmp(list[i].name, m.parent))
+				up = &list[i];
+		if (m.parent && !up) {
+			strbuf_addf(err, "%s needs its parent %s, which is not in backups/",
+				    at->name, m.parent);
+			r = -ENOENT;
+		}
+		snap_meta_release(&m);
+		if (r)
+			break;
+		at = up;
+	}
+	if (r) {
+		free(c);
+		return r;
+	}
+	/* oldest first */
+	for (i = 0; i < k / 2; i++) {
+		const struct backup *t = c[i];
+
+		c[i] = c[k - 1 - i];
+		c[k - 1 - i] = t;
+	}
+	*out = c;
+	return k;
+}
+
+int backups_apply(const struct backup *const *chain, int k, const char *dir,
+		  const struct snap_progress *prog, struct manifest *m,
+		  struct strbuf *err)
+{
+	struct manifest prev;
+	struct snap_base base;
+	uint64_t done = 0, total = 0;
+	struct stat st;
+	int i, r = 0;
+
+	manifest_init(&prev);
+	manifest_init(m);
+	for (i = 0; i < k; i++)
+		if (!stat(chain[i]->path, &st))
+			total += (uint64_t)st.st_size;
+	for (i = 0; i < k && !r; i++) {
+		struct strbuf e = STRBUF_INIT;
+
+		if (i) {
+			base.name = chain[i - 1]->name;
+			base.m = &prev;
+			r = manifest_state(&prev, base.state);
+		}
+		if (!r)
+			r = snap_apply(chain[i]->path, dir, i ? &base : NULL, m,
+				       &done, total, prog, &e);
+		if (r && i < k - 1)
+			strbuf_addf(err, "%s (a parent of %s): %s", chain[i]->name,
+				    chain[k - 1]->name, e.buf);
+		else if (r)
+			strbuf_add(err, e.buf ? e.buf : "", e.len);
+		strbuf_release(&e);
+		manifest_release(&prev);
+		prev = *m;
+		manifest_init(m);
+	}
+	if (!r)
+		*m = prev;
+	else
+		manifest_release(&prev);
+	return r;
+}
+
+/*
+ * Where the archive cannot be an unnamed file (no O_TMPFILE), a @backup
+ * killed with SIGKILL leaves .NAME.tar.gz.tmpPID; we hold the VM's lock,
+ * so any such file is a dead one's (and so is an interrupted fold of
+ * @forget, which writes .NAME.tar.gz.tmpPID and renames it).
+ */
+void backups_sweep(const char *dir)
+{
+	struct dirent *e;
+	DIR *d = opendir(dir);
+
+	while (d && (e = readdir(d))) {
+		const char *t = strstr(e->d_name, ".tar.gz.tmp");
+
+		if (e->d_name[0] == '.' && t && t[11] >= '0' && t[11] <= '9' &&
+		    strspn(t + 11, "0123456789") == strlen(t + 11)) {
+			char *p = xasprintf("%s/%s", dir, e->d_name);
+
+			unlink(p);
+			free(p);
+		}
+	}
+	if (d)
+		closedir(d);
+}
+
+int backups_fold(const struct vm_ctx *ctx, const struct backup *list, int n,
+		 const struct backup *p, const struct backup *child,
+		 const char *compressor, int level, struct strbuf *err)
+{
+	const struct backup **chain = NULL;
+	const struct backup *pp = NULL;
+	struct manifest m, ppm;
+	struct snap_meta cm, pm;
+	struct snap_wopts o;
+	struct snap_file *files = NULL;
+	struct strvec paths = STRVEC_INIT;
+	struct strbuf desc = STRBUF_INIT;
+	char *dir = NULL, *tmp = NULL, *bdir = NULL, *slash, state[65];
+	int k, i, nf = 0, r;
+
+	manifest_init(&m);
+	manifest_init(&ppm);
+	memset(&cm, 0, sizeof(cm));
+	memset(&pm, 0, sizeof(pm));
+	k = backups_chain(list, n, child, &chain, err);
+	if (k < 0) {
+		r = k;
+		goto out;
+	}
+	if (k < 2 || chain[k - 2] != p) {
+		strbuf_addf(err, "%s is not built on %s", child->name, p->name);
+		r = -EINVAL;
+		goto out;
+	}
+	r = snap_read_meta(child->path, &cm, err);
+	if (!r)
+		r = snap_read_meta(p->path, &pm, err);
+	if (r)
+		goto out;
+	for (i = 0; pm.parent && i < n; i++)
+		if (!list[i].legacy && !strcmp(list[i].name, pm.parent))
+			pp = &list[i];
+	if (pm.parent && !pp) {
+		strbuf_addf(err, "%s needs its parent %s, which is not in backups/",
+			    p->name, pm.parent);
+		r = -ENOENT;
+		goto out;
+	}
+	if (pp && (r = snap_read_manifest(pp->path, &ppm, err)))
+		goto out;
+	/* the child as it restores, in a private directory */
+	r = vm_new_private_dir(ctx, &dir);
+	if (r) {
+		strbuf_addf(err, "cannot make a directory to fold in: %s",
+			    strerror(-r));
+		goto out;
+	}
+	r = backups_apply(chain, k, dir, NULL, &m, err);
+	if (r)
+		goto out;
+	files = xcalloc(m.n + 1, sizeof(*files));
+	for (i = 0; i < (int)m.n; i++) {
+		const char *name = m.f[i].name;
+
+		if (!strcmp(name, "TS") || !strcmp(name, "DESCRIPTION") ||
+		    !strcmp(name, "CHAIN"))
+			continue;
+		strvec_pushf(&paths, "%s/%s", dir, name);
+		files[nf].name = name;
+		files[nf].path = paths.v[paths.nr - 1];
+		nf++;
+	}
+	{
+		char *d = xasprintf("%s/DESCRIPTION", dir);
+
+		r = fs_read_file(d, 1 << 20, &desc);
+		free(d);
+		if (r) {
+			strbuf_addf(err, "DESCRIPTION of %s: %s", child->name,
+				    strerror(-r));
+			goto out;
+		}
+	}
+	/* beside it, then over it: either file restores, at every moment */
+	bdir = xstrdup(child->path);
+	slash = strrchr(bdir, '/');
+	if (slash)
+		*slash = '\0';
+	tmp = xasprintf("%s/.%s.tmp%ld", bdir, slash ? slash + 1 : bdir,
+			(long)getpid());
+	unlink(tmp);
+	memset(&o, 0, sizeof(o));
+	o.description = desc.buf ? desc.buf : "";
+	o.ts = cm.ts;
+	o.compressor = compressor;
+	o.level = level;
+	o.parent = pp ? pp->name : NULL;
+	o.parent_m = pp ? &ppm : NULL;
+	r = snap_write_opts(tmp, files, nf, &o, err);
+	if (r)
+		goto out;
+	r = manifest_state(&m, state);
+	if (!r && strcmp(state, o.state)) {
+		strbuf_addf(err, "the folded %s would not restore as before",
+			    child->name);
+		r = -EIO;
+	}
+	if (!r && rename(tmp, child->path) < 0) {
+		r = -errno;
+		strbuf_addf(err, "cannot replace %s: %s", child->path,
+			    strerror(-r));
+	}
+	if (!r)
+		fs_fsync_dir(bdir);
+out:
+	if (tmp)
+		unlink(tmp);
+	if (dir)
+		fs_rm_rf(dir);
+	free(dir);
+	free(tmp);
+	free(bdir);
+	free(files);
+	free(chain);
+	strvec_clear(&paths);
+	strbuf_release(&desc);
+	manifest_release(&m);
+	manifest_release(&ppm);
+	snap_meta_release(&cm);
+	snap_meta_release(&pm);
 	return r;
 }

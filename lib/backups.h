@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 
+#include "snapshot.h"
 #include "vm.h"
 
 struct backup {
@@ -33,5 +34,41 @@ const struct backup *backups_find(const struct vm_ctx *ctx,
 
 /* Point LAST at name atomically (new link + rename). */
 int backups_set_last(const struct vm_ctx *ctx, const struct backup *b);
+
+/*
+ * The chain b restores with: its parents up to a full snapshot (or one
+ * of the reference's layout, or one that cannot be read, which
+ * restoring then names), oldest first, b last.  *out (caller frees)
+ * points into list.  Returns the count, or -ENOENT when a parent is
+ * not in backups/ (err names both), -ELOOP.
+ */
+int backups_chain(const struct backup *list, int n, const struct backup *b,
+		  const struct backup ***out, struct strbuf *err);
+
+/*
+ * Restore a chain (backups_chain) into the empty directory dir, each
+ * link on the one before; dir NULL: check every archive without
+ * writing.  m gets the MANIFEST of the last (caller releases, also on
+ * failure).  A fault of a parent is named: "S1 (a parent of S3): ...".
+ */
+int backups_apply(const struct backup *const *chain, int k, const char *dir,
+		  const struct snap_progress *prog, struct manifest *m,
+		  struct strbuf *err);
+
+/*
+ * Store child (built on p) again so that it no longer needs p: what it
+ * takes of p goes into it, it names p's parent instead (or none: a full
+ * snapshot), and it restores exactly as before (its STATE is checked),
+ * so its own children stay valid.  Written beside it and renamed over
+ * it: at every moment the old or the new file restores.  Needs room for
+ * the child's files in a private directory (TMPDIR).  Returns 0 or
+ * -errno with err.
+ */
+int backups_fold(const struct vm_ctx *ctx, const struct backup *list, int n,
+		 const struct backup *p, const struct backup *child,
+		 const char *compressor, int level, struct strbuf *err);
+
+/* Remove what a killed @backup or @forget left in backups/ (dir). */
+void backups_sweep(const char *dir);
 
 #endif

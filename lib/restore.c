@@ -677,8 +677,8 @@ static int place_images(struct vm_ctx *ctx, const char *dir,
 static int swap_in(struct vm_ctx *ctx, const char *dir,
 		   struct placed *images, int nimages)
 {
-	static const char *const drop[] = { "TS", "DESCRIPTION", "guest.env",
-					    NULL };
+	static const char *const drop[] = { "TS", "DESCRIPTION", "CHAIN",
+					    "guest.env", NULL };
 	char *old = ctx->workdir && !ctx->inplace ? xstrdup(ctx->workdir) :
 						    NULL;
 	struct kept conf, defs;
@@ -866,10 +866,18 @@ int restore_snapshot(struct vm_ctx *ctx, const char *name,
 	}
 	sweep_killed(ctx, dir);
 	sweep_images(ctx);
-	if (b->legacy)
+	if (b->legacy) {
 		r = snap_extract_legacy(b->path, dir, prog, &e);
-	else
-		r = snap_extract(b->path, dir, prog, &e);
+	} else {
+		const struct backup **chain = NULL;
+		struct manifest m;
+		int k = backups_chain(list, n, b, &chain, &e);
+
+		r = k < 0 ? k : backups_apply(chain, k, dir, prog, &m, &e);
+		if (k >= 0)
+			manifest_release(&m);
+		free(chain);
+	}
 	if (!r && b->legacy)
 		r = legacy_conf(ctx, dir, &e);
 	if (r) {

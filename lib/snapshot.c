@@ -1721,3 +1721,49 @@ int snap_extract_legacy(const char *srcdir, const char *dir,
 	}
 	return r;
 }
+
+int snap_read_manifest(const char *path, struct manifest *m,
+		       struct strbuf *err)
+{
+	struct strbuf text = STRBUF_INIT;
+	struct archive *a;
+	struct archive_entry *e;
+	int r = -EIO, ar;
+
+	manifest_init(m);
+	if (gzip_check_magic(path, err))
+		return -EINVAL;
+	a = open_reader(path, true, err);
+	if (!a)
+		return -EIO;
+	while ((ar = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
+		const char *name = archive_entry_pathname(e);
+
+		if (proc_interrupted()) {
+			r = -EINTR;
+			break;
+		}
+		if (!name || strcmp(name, MANIFEST)) {
+			if (archive_read_data_skip(a) != ARCHIVE_OK)
+				break;
+			continue;
+		}
+		r = read_small(a, MANIFEST_MAX, &text);
+		if (r) {
+			r = -EIO;
+			break;
+		}
+		r = manifest_parse(text.buf ? text.buf : "", text.len, m, err);
+		goto out;
+	}
+	if (r == -EINTR)
+		strbuf_addstr(err, "interrupted");
+	else
+		strbuf_addstr(err, "no MANIFEST could be read");
+	if (r == -EIO)
+		explain_gzip(path, NULL, err);
+out:
+	archive_read_free(a);
+	strbuf_release(&text);
+	return r;
+}

@@ -100,6 +100,15 @@ int snap_apply(const char *path, const char *dir, const struct snap_base *base,
 	       const struct snap_progress *progress, struct strbuf *err);
 
 /*
+ * The MANIFEST of the archive at path, parsed but not checked against
+ * the data (that is snap_apply's): what a new snapshot on this one
+ * needs.  Reads (and inflates) the whole archive.  Returns 0 or -errno
+ * with err.
+ */
+int snap_read_manifest(const char *path, struct manifest *m,
+		       struct strbuf *err);
+
+/*
  * Extract a snapshot into the empty directory dir, checking everything:
  * gzip and tar integrity, only plain regular files named in the
  * MANIFEST (no paths, links or devices), and every size and SHA-256.
