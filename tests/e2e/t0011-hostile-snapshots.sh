@@ -9,7 +9,7 @@
 . "$(dirname "$0")/../lib.sh"
 
 # the test's own files beside the VM's, which state leaves out
-SCRATCH="before\|after\|err\|out\|offsets\|flips\|good\|.*\.sum\|small\|big\.tar\.gz"
+SCRATCH="before\|after\|err\|out\|outcomes\|offsets\|flips\|good\|.*\.sum\|small\|big\.tar\.gz"
 
 # state: everything a failed command must leave as it was, in one text:
 # the .work and .host links, HOSTDIR's and WORKDIR's files with their
@@ -446,6 +446,81 @@ test_expect "SIGINT and SIGKILL during @backup: no partial snapshot, LAST unchan
 			backup_killed $sig $delay || exit 1
 		done || exit 1
 	done
+'
+
+test_expect "SIGINT and SIGKILL during an incremental @backup: no partial snapshot, LAST unchanged" '
+	vm -q --no-uefi -D VIRT=64M:raw @create J &&
+	head -c 40000000 /dev/urandom | dd of=.work/disk-0.img conv=notrunc status=none &&
+	vm -q @backup base && head -c 20000000 /dev/urandom |
+		dd of=.work/disk-0.img bs=1M seek=10 conv=notrunc status=none &&
+	vm -q @backup keep && test -n "$(tar -xzOf backups/keep.tar.gz CHAIN | grep "^parent base ")" &&
+	head -c 20000000 /dev/urandom | dd of=.work/disk-0.img bs=1M seek=5 conv=notrunc status=none &&
+	slow_pigz 0.5 && export PATH=$TEST_TMP/bin:$PATH &&
+	state >before &&
+	for sig in INT KILL; do
+		for delay in 0.1 0.3 0.5 0.7 1.5; do
+			backup_killed $sig $delay || exit 1
+		done || exit 1
+	done
+'
+
+# fold_killed SIG DELAY: in a copy of the VM F0 (in place), @forget S1
+# (S2 built on it, S3 on S2) killed: every snapshot left restores to its
+# disk, @verify holds, nothing else is left in backups/
+fold_killed() {
+	check_args fold_killed "SIG DELAY" 2 2 "$@" &&
+	rm -rf F && cp -a F0 F && cd F &&
+	killed_at "$1" "$2" @forget S1 &&
+	echo "$1 $2 status $rc: $(ls backups | tr "\n" " ")" >>../outcomes &&
+	vm -q @verify 2>../err &&
+	for i in 0 1 2 3; do
+		[ ! -e backups/S$i.tar.gz ] || {
+			vm -q @restore S$i && cmp disk-0.img ../disk.$i
+		} || return 1
+	done &&
+	if [ $rc -eq 0 ]; then test ! -e backups/S1.tar.gz; fi &&
+	test -z "$(ls -A backups | grep -v -e "^S[0-3]\.tar\.gz$" -e "^LAST$")" &&
+	cd .. || {
+		echo "$1 after $2 s: status $rc" >&2 && cat out err >&2 && return 1
+	}
+}
+
+test_expect "SIGINT and SIGKILL during a fold by @forget: every snapshot still restores" '
+	mkdir F0 && cd F0 &&
+	vm -q --inplace --no-uefi -D VIRT=64M:raw @create F &&
+	head -c 30000000 /dev/urandom | dd of=disk-0.img conv=notrunc status=none &&
+	cp disk-0.img ../disk.0 && vm -q @backup &&
+	for i in 1 2 3; do
+		head -c 3000000 /dev/urandom | dd of=disk-0.img bs=1M seek=$((i * 9)) conv=notrunc status=none &&
+		cp disk-0.img ../disk.$i && vm -q @backup || exit 1
+	done &&
+	cd .. && slow_pigz 0.3 && export PATH=$TEST_TMP/bin:$PATH &&
+	for sig in INT KILL; do
+		for delay in 0.2 0.6 1 1.5 2.5; do
+			fold_killed $sig $delay || exit 1
+		done || exit 1
+	done &&
+	cat outcomes && grep -q "status 0" outcomes && grep -q "status 13[07]" outcomes
+'
+
+test_expect "SIGINT and SIGKILL during a chain restore: the old VM or the snapshot, never a mix" '
+	vm -q --no-uefi -D VIRT=64M:raw @create C &&
+	head -c 40000000 /dev/urandom | dd of=.work/disk-0.img conv=notrunc status=none &&
+	vm -q @backup root &&
+	head -c 2000000 /dev/urandom | dd of=.work/disk-0.img bs=1M seek=3 conv=notrunc status=none &&
+	vm -q @backup mid &&
+	head -c 2000000 /dev/urandom | dd of=.work/disk-0.img bs=1M seek=30 conv=notrunc status=none &&
+	vm -q @backup big && sha256sum .work/disk-0.img | cut -d" " -f1 >big.sum &&
+	printf unsaved | dd of=.work/disk-0.img conv=notrunc status=none &&
+	sha256sum .work/disk-0.img | cut -d" " -f1 >unsaved.sum &&
+	slow_pigz 0.3 && export PATH=$TEST_TMP/bin:$PATH &&
+	for sig in INT KILL; do
+		for delay in 0.1 0.35 0.6 0.9 1.2 3; do
+			restore_killed $sig $delay || exit 1
+		done || exit 1
+	done &&
+	cat outcomes && grep -q "status 13[07] $(cut -c1-8 unsaved.sum)" outcomes &&
+	grep -q " $(cut -c1-8 big.sum)$" outcomes
 '
 
 test_expect "a full backups/: @backup says no space left on MOUNT; nothing changed" '

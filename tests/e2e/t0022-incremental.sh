@@ -1,0 +1,142 @@
+#!/bin/bash
+# Incremental snapshots: @backup on LAST stores what changed, @restore
+# rebuilds a chain exactly, @verify checks without restoring, @forget
+# folds a parent into its children, --full and full_every start chains,
+# and a damaged or replaced parent is named with nothing changed.  No
+# QEMU is booted: the disks are written directly (qemu-io for qcow2).
+# Interrupts of all three are in t0011.
+. "$(dirname "$0")/../lib.sh"
+
+# keep N: copies of the VM's disk and UEFI variables as snapshot N has them
+keep() {
+	check_args keep N 1 1 "$@" &&
+	for f in disk-0.img efivars.bin; do
+		[ ! -e ".work/$f" ] || cp --sparse=always ".work/$f" "kept.$1.$f" || return 1
+	done
+}
+
+# same N: the working files are, byte for byte, what keep N saved (cmp
+# names the first difference)
+same() {
+	check_args same N 1 1 "$@" &&
+	for f in disk-0.img efivars.bin; do
+		{ [ ! -e "kept.$1.$f" ] || cmp "kept.$1.$f" ".work/$f"; } || return 1
+	done
+}
+
+# qwrite OFFSET SIZE: random bytes into the qcow2 disk, as a guest's write
+qwrite() {
+	check_args qwrite "OFFSET SIZE" 2 2 "$@" &&
+	head -c "$2" /dev/urandom >rnd.bin &&
+	qemu-io -f qcow2 -c "write -s rnd.bin $1 $2" .work/disk-0.img >/dev/null
+}
+
+# parent_of NAME: the parent @snapshots --json names ("null": none)
+parent_of() {
+	check_args parent_of NAME 1 1 "$@" &&
+	vm -q --json @snapshots | python3 -c '
+import json, sys
+for s in json.load(sys.stdin)["result"]["snapshots"]:
+    if s["name"] == sys.argv[1]: print(s["parent"] or "null")' "$1"
+}
+
+size_of() { stat -c %s "backups/$1.tar.gz"; }
+
+test_expect "a chain of 6 on a qcow2 disk with UEFI variables: each restores byte for byte" '
+	vm -q -p "" -D VIRT=256M @create Q && test -f .work/efivars.bin &&
+	qwrite 0 24M && keep 0 && vm -q @backup &&
+	for i in 1 2 3 4 5; do
+		qwrite $((i * 3))M 200k && qwrite $((100 + i))M 64k &&
+		printf "var$i" | dd of=.work/efivars.bin bs=1 seek=$((i * 1000)) conv=notrunc status=none &&
+		keep $i && vm -q @backup || exit 1
+	done &&
+	test "$(parent_of S0)" = null && test "$(parent_of S3)" = S2 &&
+	test "$(parent_of S5)" = S4 &&
+	echo "full $(size_of S0), incremental $(size_of S1)" >&2 &&
+	test $(($(size_of S1) * 20)) -lt "$(size_of S0)" &&
+	for i in 3 0 5 1 4 2; do
+		vm -q @restore S$i && same $i || exit 1
+	done &&
+	qemu-img check -q .work/disk-0.img &&
+	vm @verify 2>err && contains err "6 snapshots checked"
+'
+
+test_expect "a raw disk that grows, shrinks, is replaced, changes by one byte: exact restores" '
+	vm -q --no-uefi -p "" -D VIRT=8M:raw @create R &&
+	head -c 3M /dev/urandom | dd of=.work/disk-0.img conv=notrunc status=none &&
+	keep 0 && vm -q @backup &&
+	printf z | dd of=.work/disk-0.img bs=1 seek=123457 conv=notrunc status=none &&
+	keep 1 && vm -q @backup && test "$(size_of S1)" -lt 150000 &&
+	truncate -s 12M .work/disk-0.img && printf end >>.work/disk-0.img &&
+	keep 2 && vm -q @backup &&
+	truncate -s 1000001 .work/disk-0.img && keep 3 && vm -q @backup &&
+	rm .work/disk-0.img && head -c 2M /dev/urandom >.work/disk-0.img &&
+	keep 4 && vm -q @backup &&
+	dd if=/dev/zero of=.work/disk-0.img bs=64k count=8 conv=notrunc status=none &&
+	keep 5 && vm -q @backup &&
+	for i in 0 1 2 3 4 5; do
+		vm -q @restore S$i && same $i || exit 1
+	done &&
+	test "$(parent_of S4)" = S3 &&
+	test "$(stat -c %b .work/disk-0.img)" -lt $((2 * 2048 - 900))
+'
+
+test_expect "--full and full_every start new chains; other disks make a full one" '
+	vm -q --no-uefi -p "" -D VIRT=4M:raw @create F &&
+	head -c 1M /dev/urandom | dd of=.work/disk-0.img conv=notrunc status=none &&
+	vm -q @backup @backup && test "$(parent_of S1)" = S0 &&
+	vm -q --full @backup && test "$(parent_of S2)" = null &&
+	echo "full_every = 3" >>guest.conf &&
+	vm -q @backup @backup @backup 2>err &&
+	test "$(parent_of S3)" = S2 && test "$(parent_of S4)" = S3 &&
+	test "$(parent_of S5)" = null &&
+	vm @snapshots >list && contains list "^S4 .* S3 " &&
+	vm -q --json @snapshots | grep -q "\"restore_size\":4194" &&
+	sed -i "s/^disks = .*/disks = VIRT=4M:raw,VIRT=1M:raw/" guest.conf &&
+	truncate -s 1M .work/disk-1.img && vm @backup 2>err &&
+	contains err "a full snapshot: the disks are not those of S5" &&
+	test "$(parent_of S6)" = null && vm -q @backup && test "$(parent_of S7)" = S6
+'
+
+test_expect "a damaged or replaced parent is named; the working files stay as they were" '
+	vm -q --no-uefi -p "" -D VIRT=8M:raw @create D &&
+	head -c 4M /dev/urandom | dd of=.work/disk-0.img conv=notrunc status=none &&
+	vm -q @backup && qwrite_raw() { head -c "$2" /dev/urandom | dd of=.work/disk-0.img bs=1 seek="$1" conv=notrunc status=none; } &&
+	qwrite_raw 100000 70000 && vm -q @backup &&
+	qwrite_raw 900000 70000 && vm -q @backup &&
+	printf unsaved | dd of=.work/disk-0.img conv=notrunc status=none && keep now &&
+	cp backups/S1.tar.gz S1.good &&
+	python3 -c "
+f = open(\"backups/S1.tar.gz\", \"r+b\"); f.seek(40000)
+b = f.read(1); f.seek(40000); f.write(bytes([b[0] ^ 0x21]))" &&
+	must_fail 1 vm @restore S2 2>err && contains err "cannot restore S2: S1 (a parent of S2): " &&
+	same now &&
+	must_fail 1 vm @verify 2>err && contains err "S1: " && contains err "S2: its parent S1 does not check out" &&
+	contains err "S0: ok" &&
+	rm backups/S1.tar.gz && must_fail 1 vm @restore S2 2>err &&
+	contains err "S2 needs its parent S1, which is not in backups/" && same now &&
+	vm -q @last S0 && vm -q --full @backup S1 && vm -q @last S2 &&
+	must_fail 1 vm @restore S2 2>err &&
+	contains err "its parent S1 is not the snapshot it was made from" && same now &&
+	mv S1.good backups/S1.tar.gz && vm -q @restore S2 && vm -q @verify
+'
+
+test_expect "@forget folds a parent into its children: every snapshot restores as before" '
+	vm -q --no-uefi -p "" -D VIRT=8M:raw @create G &&
+	head -c 4M /dev/urandom | dd of=.work/disk-0.img conv=notrunc status=none && keep 0 &&
+	vm -q @backup &&
+	for i in 1 2 3; do
+		head -c 100000 /dev/urandom | dd of=.work/disk-0.img bs=1 seek=$((i * 1000000)) conv=notrunc status=none &&
+		keep $i && vm -q @backup || exit 1
+	done &&
+	vm @forget S1 2>err && contains err "S2 is built on S1" &&
+	test ! -e backups/S1.tar.gz && test "$(parent_of S2)" = S0 &&
+	vm -q @verify && vm -q @restore S2 && same 2 && vm -q @restore S3 && same 3 &&
+	vm -q @forget S0 && test "$(parent_of S2)" = null &&
+	test "$(size_of S2)" -gt 4000000 &&
+	vm -q @verify && vm -q @restore S2 && same 2 && vm -q @restore S3 && same 3 &&
+	must_fail 1 vm @forget S3 2>err && contains err "LAST points to it" &&
+	test -z "$(ls -A backups | grep -v -e "^S[23]\.tar\.gz$" -e "^LAST$")"
+'
+
+test_done
