@@ -9,8 +9,15 @@
 #      pigz over the whole file.
 #   3. SHA-256, which every MANIFEST needs: the old lib/sha256.c against
 #      libcrypto (bench/sha256.sh).
+#   4. incremental snapshots on a 2 GiB raw ext4 image with 1.5 GiB
+#      allocated: a full @backup against tar -cS | pigz, @restore against
+#      pigz -d | tar -xS of the same archive, an incremental @backup after
+#      1% of the data was rewritten (as 64 KiB writes at random places,
+#      a guest's), and the restore of a 5-deep chain against a full
+#      snapshot of the same disk.
 # Prints Markdown tables.  LEVEL (default 6) and RUNS (default 3; the
-# median is shown) can be set.  Needs pigz, e2fsprogs; takes minutes.
+# median is shown) can be set; PARTS (default "1 2 3 4") picks parts.
+# Needs pigz, e2fsprogs; takes minutes.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 vm=$top/vm
@@ -37,16 +44,30 @@ time_of() {
 mib() { awk -v b="$(stat -c %s "$1")" 'BEGIN { printf "%.1f", b / 1048576 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
+parts=${PARTS:-1 2 3 4}
+part() { [[ " $parts " == *" $1 "* ]]; }
+
+# content MIB: about MIB MiB of libraries (binary), documentation (text)
+# and 64 MiB of random data in ./content
+content() {
+	local want=$1 n=0
+	mkdir -p content/lib content/doc
+	cp -a /usr/share/doc/. content/doc/ 2>/dev/null || true
+	head -c $((64 << 20)) /dev/urandom >content/random.bin
+	while [ "$(du -sm content | cut -f1)" -lt "$want" ]; do
+		n=$((n + 1))
+		find /usr/lib/x86_64-linux-gnu -maxdepth 1 -type f -name '*.so*' -size -40M |
+			sort | while read -r f; do
+				[ "$(du -sm content | cut -f1)" -lt "$want" ] || break
+				cp "$f" "content/lib/$n.$(basename "$f")"
+			done
+	done
+}
+
+if part 1; then
 # --- 1. a realistic 1 GiB image ---
 # libraries (binary), documentation (text), random data: about 600 MiB
-mkdir -p content/lib content/doc
-cp -a /usr/share/doc/. content/doc/ 2>/dev/null || true
-find /usr/lib/x86_64-linux-gnu -maxdepth 1 -type f -name '*.so*' -size -40M |
-	sort | while read -r f; do
-		[ "$(du -sm content | cut -f1)" -lt 520 ] || break
-		cp "$f" content/lib/
-	done
-head -c $((64 << 20)) /dev/urandom >content/random.bin
+content 584
 mkfs.ext4 -q -F -d content -L bench disk.img 1G
 rm -rf content
 used=$(du -m disk.img | cut -f1)
@@ -87,9 +108,12 @@ printf '| tar -S, pigz -%s | %s | %s | %s | 1.00 |\n' \
 printf '| reference: pigz -9 per file | %s | %s | %s | %s |\n' \
 	"$t_ref_b" "$t_ref_r" "$s_ref" "$(ratio "$t_ref_b" "$t_tar_b")"
 
-# --- 2. a 20 GiB raw image with 200 MiB of data ---
 "$vm" -q @destroy
-rm -rf backups guest.conf
+rm -rf backups guest.conf .work
+fi
+
+if part 2; then
+# --- 2. a 20 GiB raw image with 200 MiB of data ---
 "$vm" -q --no-uefi -p '' -D VIRT=20G:raw @create sparse
 for i in 0 1 2 3; do
 	dd if=/dev/urandom of=.work/disk-0.img bs=1M count=50 \
@@ -108,6 +132,85 @@ printf '| vm @backup | %s | %s |\n' "$t_vm" "$s_vm"
 printf '| pigz over the whole file | %s | %s |\n' "$t_pigz" "$s_pigz"
 printf '\nvm @backup is %sx faster here\n' "$(ratio "$t_pigz" "$t_vm")"
 
+"$vm" -q @destroy
+rm -rf backups guest.conf .work
+fi
+
 # --- 3. the digest every snapshot's MANIFEST needs: vm's old SHA-256
 # (lib/sha256.c before libcrypto) and libcrypto's, side by side ---
-bash "$top/bench/sha256.sh"
+! part 3 || bash "$top/bench/sha256.sh"
+
+part 4 || exit 0
+# --- 4. incremental snapshots ---
+runs=${RUNS:-3}
+content 1536
+mkfs.ext4 -q -F -d content -L inc disk.img 2G
+rm -rf content
+used=$(du -m disk.img | cut -f1)
+"$vm" -q --no-uefi -p '' -D VIRT=2G:raw @create inc
+cp --sparse=always disk.img .work/disk-0.img
+rm disk.img
+printf 'compress_level = %s\n' "$level" >>guest.conf
+w=$(readlink .work)
+# rewrite 1% of the allocated data: random 64 KiB writes inside it
+churn() {
+	python3 - "$w/disk-0.img" "$1" <<-\EOF
+	import os, random, sys
+	path, seed = sys.argv[1], int(sys.argv[2])
+	rnd = random.Random(seed)
+	fd = os.open(path, os.O_RDWR)
+	size = os.fstat(fd).st_size
+	regions, pos = [], 0
+	while pos < size:                       # the data regions
+	    try: d = os.lseek(fd, pos, os.SEEK_DATA)
+	    except OSError: break
+	    h = os.lseek(fd, d, os.SEEK_HOLE); regions.append((d, h)); pos = h
+	blocks = [b for d, h in regions for b in range(d // 65536, h // 65536)]
+	want = sum(h - d for d, h in regions) // 100 // 65536
+	for b in rnd.sample(blocks, want):
+	    os.pwrite(fd, os.urandom(65536), b * 65536)
+	os.close(fd)
+	print(want * 65536 >> 20, "MiB in", want, "writes of 64 KiB")
+	EOF
+}
+full_backup() { rm -f backups/*; "$vm" -q --full @backup f; }
+t_full=$(time_of full_backup)
+s_full=$(mib backups/f.tar.gz)
+tar_backup() { tar -C "$w" -cSf - disk-0.img | pigz -"$level" >tar.tgz; }
+t_tar=$(time_of tar_backup)
+s_tar=$(mib tar.tgz)
+t_vm_r=$(time_of "$vm" -q @restore f)
+w=$(readlink .work)
+# the same archive by the plain tools
+tar_restore() { rm -rf out && mkdir out && pigz -d <backups/f.tar.gz | tar -C out -xSf -; }
+t_tar_r=$(time_of tar_restore)
+rm -rf out tar.tgz
+changed=$(churn 1)
+inc_backup() { rm -f backups/i.tar.gz; "$vm" -q @last f; "$vm" -q @backup i; }
+t_inc=$(time_of inc_backup)
+s_inc=$(mib backups/i.tar.gz)
+# a chain of 5: f, then four of 1% each; against a full one of the last
+rm -f backups/i.tar.gz
+"$vm" -q @last f
+for i in 2 3 4 5; do
+	churn "$i" >/dev/null
+	"$vm" -q @backup "c$i"
+done
+"$vm" -q --full @backup same
+"$vm" -q @last c5
+t_chain=$(time_of "$vm" -q @restore c5)
+t_one=$(time_of "$vm" -q @restore same)
+printf '\nIncremental snapshots: 2 GiB raw ext4 image, %s MiB allocated; gzip level %s; %s cores; median of %s runs\n\n' \
+	"$used" "$level" "$(nproc)" "$runs"
+printf '| what | vm s | plain tools s | vm / plain | archive MiB |\n|---|---|---|---|---|\n'
+printf '| full backup (tar -cS, pigz -%s) | %s | %s | %s | %s (tar: %s) |\n' \
+	"$level" "$t_full" "$t_tar" "$(ratio "$t_full" "$t_tar")" "$s_full" "$s_tar"
+printf '| restore (pigz -d, tar -xS, same archive) | %s | %s | %s | |\n' \
+	"$t_vm_r" "$t_tar_r" "$(ratio "$t_vm_r" "$t_tar_r")"
+printf '\n| what | s | vs full | archive MiB | vs full |\n|---|---|---|---|---|\n'
+printf '| full @backup | %s | 1.00 | %s | 1.00 |\n' "$t_full" "$s_full"
+printf '| incremental @backup after %s | %s | %s | %s | %s |\n' "$changed" \
+	"$t_inc" "$(ratio "$t_inc" "$t_full")" "$s_inc" "$(ratio "$s_inc" "$s_full")"
+printf '| @restore of a full snapshot | %s | 1.00 | | |\n' "$t_one"
+printf '| @restore of a 5-deep chain, same disk | %s | %s | | |\n' \
+	"$t_chain" "$(ratio "$t_chain" "$t_one")"
