@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "../lib/download.h"
 #include "../lib/restore.h"
 
 int cmd_restore(struct vm_ctx *ctx, int argc, char **argv)
@@ -22,9 +23,15 @@ int cmd_restore(struct vm_ctx *ctx, int argc, char **argv)
 	}
 	report_set_str(ctx->result, "name", name);
 	if (ctx->dry_run) {
-		say_dry(ctx, "restore %s/backups/%s into %s", ctx->hostdir,
-			name, ctx->inplace ? ctx->hostdir :
-					     "a new working directory");
+		const char *into = ctx->inplace ? ctx->hostdir :
+						  "a new working directory";
+
+		if (download_is_url(name))
+			say_dry(ctx, "restore %s (and its parents beside it) into %s",
+				name, into);
+		else
+			say_dry(ctx, "restore %s/backups/%s into %s",
+				ctx->hostdir, name, into);
 		ret = 0;
 		goto out;
 	}

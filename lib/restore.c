@@ -803,8 +803,9 @@ int restore_pick(const struct vm_ctx *ctx, const char *want, char **name,
 		return n;
 	}
 	b = backups_find(ctx, list, n, want);
-	if (b) {
-		*name = xstrdup(b->name);
+	if (b || download_is_url(want)) {
+		/* a URL is fetched by restore_snapshot */
+		*name = xstrdup(b ? b->name : want);
 		goto out;
 	}
 	r = -ENOENT;
@@ -824,6 +825,86 @@ out:
 	return r;
 }
 
+/*
+ * A snapshot by URL (http, https, ftp, file; "#sha256=HEX" pins it) and
+ * the parents it names, fetched through the download cache from the
+ * same base URL (BASE/PARENT.tar.gz): *list (caller frees) gets them as
+ * snapshots, the one asked for first, each path the cached copy.  The
+ * parents need no digest of their own: each child names its parent's
+ * STATE, which the restore checks.
+ */
+static int fetch_chain(struct vm_ctx *ctx, const char *spec,
+		       struct backup **list, int *n, struct strbuf *err)
+{
+	struct strbuf note = STRBUF_INIT;
+	char *url = NULL, *frag = NULL, *base, *slash, *at;
+	int r, k = 0, i;
+
+	*list = NULL;
+	*n = 0;
+	if (download_split(spec, &url, &frag)) {
+		strbuf_addf(err, "%s: a fragment must be #sha256= and 64 hex digits",
+			    spec);
+		return -EINVAL;
+	}
+	slash = strrchr(url, '/');
+	if (!slash || !str_ends_with(slash + 1, ".tar.gz") ||
+	    strlen(slash + 1) <= 7) {
+		strbuf_addf(err, "%s: a snapshot's URL names its NAME.tar.gz",
+			    url);
+		r = -EINVAL;
+		goto out;
+	}
+	base = xasprintf("%.*s", (int)(slash - url), url);
+	at = xstrdup(spec);
+	for (r = 0; !r;) {
+		const char *file = strrchr(at, '/') + 1;
+		char *name = xasprintf("%.*s", (int)(strcspn(file, "#") - 7),
+				       file);
+		struct snap_meta m;
+		char *path = NULL;
+
+		for (i = 0; i < k; i++)
+			if (!strcmp((*list)[i].name, name))
+				r = -ELOOP;
+		if (r || !name_is_valid(name)) {
+			strbuf_addf(err, r ? "the parents of %s form a loop" :
+					     "bad snapshot name '%s' in the URL",
+				    r ? (*list)[0].name : name);
+			r = r ? r : -EINVAL;
+			free(name);
+			break;
+		}
+		strbuf_reset(&note);
+		r = vm_fetch(ctx, at, NULL, NULL, NULL, &path, NULL, &note, err);
+		if (r) {
+			free(name);
+			break;
+		}
+		*list = xrealloc(*list, (size_t)(k + 1) * sizeof(**list));
+		(*list)[k].name = name;
+		(*list)[k].path = path;
+		(*list)[k].legacy = false;
+		k++;
+		r = snap_read_meta(path, &m, err);
+		free(at);
+		at = NULL;
+		if (!r && m.parent)
+			at = xasprintf("%s/%s.tar.gz", base, m.parent);
+		snap_meta_release(&m);
+		if (!at)
+			break;
+	}
+	free(at);
+	free(base);
+	*n = k;
+out:
+	free(url);
+	free(frag);
+	strbuf_release(&note);
+	return r;
+}
+
 int restore_snapshot(struct vm_ctx *ctx, const char *name,
 		     const struct snap_progress *prog, struct strbuf *err)
 {
@@ -837,13 +918,22 @@ int restore_snapshot(struct vm_ctx *ctx, const char *name,
 	size_t i;
 	int n, r, nimages = 0;
 
-	n = backups_list(ctx, &list);
-	if (n < 0) {
-		strbuf_addf(err, "cannot read %s/backups: %s", ctx->hostdir,
-			    strerror(-n));
-		return n;
+	if (download_is_url(name)) {
+		r = fetch_chain(ctx, name, &list, &n, &e);
+		if (r) {
+			strbuf_addf(err, "cannot restore %s: %s", name, e.buf);
+			goto out;
+		}
+		b = &list[0];
+	} else {
+		n = backups_list(ctx, &list);
+		if (n < 0) {
+			strbuf_addf(err, "cannot read %s/backups: %s",
+				    ctx->hostdir, strerror(-n));
+			return n;
+		}
+		b = backups_find(ctx, list, n, name);
 	}
-	b = backups_find(ctx, list, n, name);
 	if (!b) {
 		strbuf_addf(err, "cannot restore %s: no such snapshot in %s/backups (see @snapshots)",
 			    name, ctx->hostdir);

@@ -67,9 +67,11 @@ test_expect "a chain of the verbs that need no guest: one valid line each" '
 	desc=$(printf "caf\351 ok") &&
 	vm --json --no-uefi -D VIRT=64M @create J @snapshots @backup S0 "$desc" \
 		@backup S1 @last S0 @forget S1 @snapshots @kill @stop \
-		@destroy @restore @destroy >out 2>err &&
+		@destroy @restore @destroy @verify >out 2>err &&
 	check out create snapshots backup backup last forget snapshots kill \
-		stop destroy restore destroy &&
+		stop destroy restore destroy verify &&
+	test "$(field out 4 "s[\"result\"][\"parent\"]")" = S0 &&
+	test "$(field out 13 "s[\"result\"][\"snapshots\"][0][\"ok\"]")" = True &&
 	test "$(field out 3 "s[\"result\"][\"description\"]")" = "caf$(printf "\357\277\275") ok" &&
 	test "$(field out 7 "s[\"result\"][\"last\"]")" = S0 &&
 	test "$(field out 7 "len(s[\"result\"][\"snapshots\"])")" = 1 &&

@@ -139,4 +139,36 @@ test_expect "@forget folds a parent into its children: every snapshot restores a
 	test -z "$(ls -A backups | grep -v -e "^S[23]\.tar\.gz$" -e "^LAST$")"
 '
 
+test_expect "@restore URL: a chain published by a plain web server, fetched and verified" '
+	mkdir pub && cd pub &&
+	vm -q --no-uefi -p "" -D VIRT=8M:raw @create P &&
+	head -c 3M /dev/urandom | dd of=.work/disk-0.img conv=notrunc status=none && vm -q @backup &&
+	printf one | dd of=.work/disk-0.img bs=1 seek=5000 conv=notrunc status=none && vm -q @backup &&
+	printf two | dd of=.work/disk-0.img bs=1 seek=2500000 conv=notrunc status=none && vm -q @backup &&
+	cp .work/disk-0.img ../golden.img && cd .. &&
+	{ python3 "$TOP/tests/data/httpd.py" pub/backups port log & } && srv=$! &&
+	{ trap "kill $srv 2>/dev/null || true" EXIT; } &&
+	wait_for 10 test -s port && url=http://127.0.0.1:$(cat port) &&
+	mkdir runner && cd runner &&
+	vm -q --no-uefi -p "" -D VIRT=8M:raw @create R &&
+	vm @restore "$url/S2.tar.gz" 2>err && cmp .work/disk-0.img ../golden.img &&
+	grep -c "GET /S[012].tar.gz" ../log &&
+	grep -q "GET /S0.tar.gz" ../log && grep -q "GET /S1.tar.gz" ../log &&
+	sum=$(sha256sum ../pub/backups/S2.tar.gz | cut -d" " -f1) &&
+	printf x | dd of=.work/disk-0.img conv=notrunc status=none && keep before &&
+	vm -q @restore "$url/S2.tar.gz#sha256=$sum" && cmp .work/disk-0.img ../golden.img &&
+	printf x | dd of=.work/disk-0.img conv=notrunc status=none && keep before &&
+	must_fail 1 vm @restore "$url/S2.tar.gz#sha256=$(printf "%064d" 0)" 2>err &&
+	contains err "checksum mismatch" && same before &&
+	mv ../pub/backups/S1.tar.gz ../S1.away &&
+	must_fail 1 vm @restore "$url/S9.tar.gz" 2>err && contains err "HTTP 404" &&
+	same before &&
+	rm -rf "$XDG_CACHE_HOME/vm/downloads" &&
+	must_fail 1 vm @restore "$url/S2.tar.gz" 2>err && contains err "S1.tar.gz" &&
+	same before &&
+	must_fail 1 vm @restore "$url/notes.txt" 2>err &&
+	contains err "a snapshot.s URL names its NAME.tar.gz" &&
+	kill $srv
+'
+
 test_done
