@@ -164,7 +164,7 @@ static const struct backup *pick_parent(struct vm_ctx *ctx,
 		log_info("a full snapshot: the chain of %s holds %d (full_every = %u)",
 			 b->name, k, ctx->conf.full_every);
 		b = NULL;
-	} else if (snap_read_manifest(b->path, pm, &err)) {
+	} else if (backups_read_manifest(b, pm, &err)) {
 		log_warn("a full snapshot: the MANIFEST of %s cannot be read (%s)",
 			 b->name, err.buf);
 		b = NULL;
@@ -185,7 +185,7 @@ out:
 int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 {
 	struct strvec names = STRVEC_INIT, paths = STRVEC_INIT;
-	struct strbuf err = STRBUF_INIT;
+	struct strbuf err = STRBUF_INIT, mtext = STRBUF_INIT;
 	struct snap_file *files = NULL;
 	struct backup *list = NULL, made;
 	const struct backup *parent = NULL;
@@ -310,6 +310,7 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 	o.parent = parent ? parent->name : NULL;
 	o.parent_m = parent ? &pm : NULL;
 	o.progress = &prog;
+	o.manifest = &mtext;
 	r = snap_write_opts(final, files, (int)names.nr, &o, &err);
 	log_progress_end(&bar, !r);
 	if (r) {
@@ -323,6 +324,8 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 	made.name = name;
 	made.path = final;
 	made.legacy = false;
+	/* the next @backup on this one need not inflate it to read it */
+	backups_keep_manifest(&made, mtext.buf ? mtext.buf : "", mtext.len);
 	r = backups_set_last(ctx, &made);
 	if (r) {
 		log_error("snapshot %s is stored, but LAST could not be moved: %s",
@@ -347,6 +350,7 @@ out:
 	strvec_clear(&names);
 	strvec_clear(&paths);
 	strbuf_release(&err);
+	strbuf_release(&mtext);
 	free(files);
 	free(name);
 	free(dir);

@@ -99,6 +99,12 @@ int cmd_forget(struct vm_ctx *ctx, int argc, char **argv)
 		ret = 0;
 	} else {
 		r = fs_rm_rf(b->path);
+		if (!r) {
+			char *dir = vm_host_path(ctx, "backups");
+
+			backups_sweep(dir);	/* and so its MANIFEST's copy */
+			free(dir);
+		}
 		if (r)
 			log_error("cannot forget %s: %s", b->name, strerror(-r));
 		else

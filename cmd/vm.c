@@ -48,7 +48,7 @@ static const struct verb verbs[] = {
 	{ "backup", cmd_backup, 0, 2, VERB_LOCK | VERB_DISKS, "[NAME [DESCRIPTION]]",
 	  "snapshot the VM into backups/NAME.tar.gz (S0, S1, ...) and move LAST" },
 	{ "restore", cmd_restore, 0, 1, VERB_LOCK | VERB_DISKS, "[NAME]",
-	  "replace the working files with a snapshot (default LAST), verified first" },
+	  "replace the working files with a snapshot (LAST, NAME or a URL), verified first" },
 	{ "snapshots", cmd_snapshots, 0, 0, 0, "",
 	  "list the snapshots with time, size, description; LAST marked" },
 	{ "forget", cmd_forget, 1, 1, VERB_LOCK, "NAME",

@@ -291,6 +291,18 @@ void backups_sweep(const char *dir)
 
 			unlink(p);
 			free(p);
+		} else if (e->d_name[0] == '.' &&
+			   str_ends_with(e->d_name, ".manifest")) {
+			/* the copy of a MANIFEST whose snapshot is gone */
+			char *p = xasprintf("%s/%s", dir, e->d_name);
+			char *a = xasprintf("%s/%.*s.tar.gz", dir,
+					    (int)strlen(e->d_name) - 10,
+					    e->d_name + 1);
+
+			if (!fs_exists(a))
+				unlink(p);
+			free(p);
+			free(a);
 		}
 	}
 	if (d)
@@ -308,7 +320,7 @@ int backups_fold(const struct vm_ctx *ctx, const struct backup *list, int n,
 	struct snap_wopts o;
 	struct snap_file *files = NULL;
 	struct strvec paths = STRVEC_INIT;
-	struct strbuf desc = STRBUF_INIT;
+	struct strbuf desc = STRBUF_INIT, text = STRBUF_INIT;
 	char *dir = NULL, *tmp = NULL, *bdir = NULL, *slash, state[65];
 	int k, i, nf = 0, r;
 
@@ -340,7 +352,7 @@ int backups_fold(const struct vm_ctx *ctx, const struct backup *list, int n,
 		r = -ENOENT;
 		goto out;
 	}
-	if (pp && (r = snap_read_manifest(pp->path, &ppm, err)))
+	if (pp && (r = backups_read_manifest(pp, &ppm, err)))
 		goto out;
 	/* the child as it restores, in a private directory */
 	r = vm_new_private_dir(ctx, &dir);
@@ -390,6 +402,7 @@ int backups_fold(const struct vm_ctx *ctx, const struct backup *list, int n,
 	o.level = level;
 	o.parent = pp ? pp->name : NULL;
 	o.parent_m = pp ? &ppm : NULL;
+	o.manifest = &text;
 	r = snap_write_opts(tmp, files, nf, &o, err);
 	if (r)
 		goto out;
@@ -404,8 +417,10 @@ int backups_fold(const struct vm_ctx *ctx, const struct backup *list, int n,
 		strbuf_addf(err, "cannot replace %s: %s", child->path,
 			    strerror(-r));
 	}
-	if (!r)
+	if (!r) {
 		fs_fsync_dir(bdir);
+		backups_keep_manifest(child, text.buf ? text.buf : "", text.len);
+	}
 out:
 	if (tmp)
 		unlink(tmp);
@@ -418,9 +433,80 @@ out:
 	free(chain);
 	strvec_clear(&paths);
 	strbuf_release(&desc);
+	strbuf_release(&text);
 	manifest_release(&m);
 	manifest_release(&ppm);
 	snap_meta_release(&cm);
 	snap_meta_release(&pm);
+	return r;
+}
+
+/*
+ * The MANIFEST of a snapshot is at the end of its archive: reading it
+ * means inflating the whole archive.  @backup keeps a copy beside the
+ * archive, .NAME.manifest, headed by the archive's identity (device,
+ * inode, size, change and modification times, as git's index does), and
+ * takes it only while the archive is that same file.  A copy is only a
+ * shortcut: a restore and @verify read the archives themselves.
+ */
+static char *cache_path(const struct backup *b)
+{
+	const char *slash = strrchr(b->path, '/');
+
+	return xasprintf("%.*s/.%s.manifest", slash ? (int)(slash - b->path) : 1,
+			 slash ? b->path : ".", b->name);
+}
+
+static void identity(const struct stat *st, struct strbuf *out)
+{
+	strbuf_addf(out, "vm-manifest %llu %llu %llu %lld.%09ld %lld.%09ld\n",
+		    (unsigned long long)st->st_dev,
+		    (unsigned long long)st->st_ino,
+		    (unsigned long long)st->st_size,
+		    (long long)st->st_ctim.tv_sec, st->st_ctim.tv_nsec,
+		    (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
+}
+
+void backups_keep_manifest(const struct backup *b, const char *text,
+			   size_t len)
+{
+	struct strbuf sb = STRBUF_INIT;
+	struct stat st;
+	char *p = cache_path(b);
+
+	if (stat(b->path, &st) == 0 && !b->legacy) {
+		identity(&st, &sb);
+		strbuf_add(&sb, text, len);
+		fs_write_atomic(p, sb.buf, sb.len, 0600);
+	}
+	strbuf_release(&sb);
+	free(p);
+}
+
+int backups_read_manifest(const struct backup *b, struct manifest *m,
+			  struct strbuf *err)
+{
+	struct strbuf sb = STRBUF_INIT, id = STRBUF_INIT, e = STRBUF_INIT;
+	struct stat st;
+	char *p = cache_path(b);
+	int r = -ENOENT;
+
+	manifest_init(m);
+	if (stat(b->path, &st) == 0 && !fs_read_file(p, MANIFEST_MAX, &sb)) {
+		identity(&st, &id);
+		if (sb.len >= id.len && !memcmp(sb.buf, id.buf, id.len))
+			r = manifest_parse(sb.buf + id.len, sb.len - id.len, m,
+					   &e);
+	}
+	if (r) {
+		strbuf_reset(&sb);
+		r = snap_read_manifest(b->path, m, err);
+		if (!r && !manifest_format(m, true, &sb))
+			backups_keep_manifest(b, sb.buf, sb.len);
+	}
+	strbuf_release(&sb);
+	strbuf_release(&id);
+	strbuf_release(&e);
+	free(p);
 	return r;
 }

@@ -68,6 +68,17 @@ int backups_fold(const struct vm_ctx *ctx, const struct backup *list, int n,
 		 const struct backup *p, const struct backup *child,
 		 const char *compressor, int level, struct strbuf *err);
 
+/*
+ * The MANIFEST of snapshot b, from the copy @backup keeps beside it
+ * (.NAME.manifest) while the archive is the same file, else from the
+ * archive (read to its end, and the copy made again).  Returns 0 or
+ * -errno with err.
+ */
+int backups_read_manifest(const struct backup *b, struct manifest *m,
+			  struct strbuf *err);
+void backups_keep_manifest(const struct backup *b, const char *text,
+			   size_t len);
+
 /* Remove what a killed @backup or @forget left in backups/ (dir). */
 void backups_sweep(const char *dir);
 

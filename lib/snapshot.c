@@ -652,6 +652,8 @@ int snap_write_opts(const char *path, const struct snap_file *files, int n,
 		r = manifest_state(&m, o->state);
 	if (!r)
 		r = write_mem(a, MANIFEST, text.buf, o->ts, NULL, err);
+	if (!r && o->manifest)
+		strbuf_add(o->manifest, text.buf, text.len);
 	if (!r) {
 		opened = false;
 		if (archive_write_close(a) != ARCHIVE_OK) {

@@ -171,4 +171,21 @@ test_expect "@restore URL: a chain published by a plain web server, fetched and 
 	kill $srv
 '
 
+test_expect "the MANIFEST copy beside a snapshot is taken only while the archive is that file" '
+	vm -q --no-uefi -p "" -D VIRT=8M:raw @create M &&
+	head -c 3M /dev/urandom | dd of=.work/disk-0.img conv=notrunc status=none &&
+	vm -q @backup A && test -s backups/.A.manifest &&
+	cp backups/A.tar.gz a.first &&
+	head -c 3M /dev/urandom | dd of=.work/disk-0.img conv=notrunc status=none &&
+	vm -q --full @backup B &&
+	cp backups/B.tar.gz backups/A.tar.gz && vm -q @last A &&
+	printf x | dd of=.work/disk-0.img bs=1 seek=100 conv=notrunc status=none &&
+	keep 0 && vm -q @backup C && test "$(parent_of C)" = A &&
+	test "$(size_of C)" -lt 200000 &&
+	vm -q @restore C && same 0 &&
+	cp a.first backups/A.tar.gz && must_fail 1 vm @restore C 2>err &&
+	contains err "its parent A is not the snapshot it was made from" &&
+	rm backups/A.tar.gz && vm -q @last B @backup D && test ! -e backups/.A.manifest
+'
+
 test_done
