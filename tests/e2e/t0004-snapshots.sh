@@ -65,7 +65,8 @@ test_expect "names: S0, S1, ... and LAST follows; explicit names are checked" '
 	must_fail 2 vm @backup LAST 2>err && contains err "bad snapshot name" &&
 	must_fail 2 vm @backup ../up 2>err && contains err "bad snapshot name" &&
 	test "$(readlink backups/LAST)" = S2.tar.gz &&
-	test ! -e up.tar.gz && test -z "$(ls -A backups | grep -v -e "^S[0-2].tar.gz$" -e "^golden.tar.gz$" -e "^LAST$")"
+	test ! -e up.tar.gz && test -z "$(ls -A backups | grep -v -e "^S[0-2].tar.gz$" -e "^golden.tar.gz$" -e "^LAST$" \
+		-e "^\.S[0-2]\.manifest$" -e "^\.golden\.manifest$")"
 '
 
 test_expect "@snapshots shows time, size, description and LAST; --json parses" '
@@ -163,7 +164,7 @@ test_expect "SIGINT during @backup leaves no partial snapshot and LAST unchanged
 	rc=0 && { wait $pid || rc=$?; } &&
 	test $rc -eq 130 &&
 	contains out "interrupted" &&
-	test "$(ls -A backups | sort | tr "\n" " ")" = "LAST keep.tar.gz " &&
+	test "$(ls -A backups | sort | tr "\n" " ")" = ".keep.manifest LAST keep.tar.gz " &&
 	test "$(readlink backups/LAST)" = keep.tar.gz
 '
 

@@ -479,7 +479,12 @@ fold_killed() {
 		} || return 1
 	done &&
 	if [ $rc -eq 0 ]; then test ! -e backups/S1.tar.gz; fi &&
-	test -z "$(ls -A backups | grep -v -e "^S[0-3]\.tar\.gz$" -e "^LAST$")" &&
+	# (what a SIGKILL leaves, .S2.tar.gz.tmpPID, the next @forget sweeps)
+	test -z "$(ls -A backups | grep -v -e "^S[0-3]\.tar\.gz$" -e "^LAST$" \
+		-e "^\.S[0-3]\.manifest$" -e "^\.S2\.tar\.gz\.tmp[0-9]*$")" &&
+	if [ "$1" = INT ]; then
+		test -z "$(ls -A backups | grep "\.tmp")"
+	fi &&
 	cd .. || {
 		echo "$1 after $2 s: status $rc" >&2 && cat out err >&2 && return 1
 	}
