@@ -26,7 +26,7 @@ static bool check_one(const struct backup *list, int n, int i,
 	struct strbuf err = STRBUF_INIT;
 	struct snap_meta meta;
 	struct snap_base base;
-	int p = -1, j, r;
+	int p = -1, r;
 
 	if (c->done[i])
 		return c->ok[i];
@@ -35,9 +35,12 @@ static bool check_one(const struct backup *list, int n, int i,
 		strbuf_reset(&err);
 		/* snap_apply names the fault */
 	}
-	for (j = 0; meta.parent && j < n; j++)
-		if (!list[j].legacy && !strcmp(list[j].name, meta.parent))
-			p = j;
+	{
+		const struct backup *up = backups_parent(list, n, meta.parent);
+
+		if (up)
+			p = (int)(up - list);
+	}
 	if (meta.parent && p < 0) {
 		strbuf_addf(&err, "its parent %s is not in backups/", meta.parent);
 		r = -ENOENT;

@@ -171,6 +171,17 @@ int backups_set_last(const struct vm_ctx *ctx, const struct backup *b)
 	return r;
 }
 
+const struct backup *backups_parent(const struct backup *list, int n,
+				    const char *name)
+{
+	int i;
+
+	for (i = 0; name && i < n; i++)
+		if (!list[i].legacy && !strcmp(list[i].name, name))
+			return &list[i];
+	return NULL;
+}
+
 int backups_chain(const struct backup *list, int n, const struct backup *b,
 		  const struct backup ***out, struct strbuf *err)
 {
@@ -200,9 +211,7 @@ int backups_chain(const struct backup *list, int n, const struct backup *b,
 			break;
 		}
 		strbuf_release(&e);
-		for (i = 0; m.parent && i < n; i++)
-			if (!list[i].legacy && !strcmp(list[i].name, m.parent))
-				up = &list[i];
+		up = backups_parent(list, n, m.parent);
 		if (m.parent && !up) {
 			strbuf_addf(err, "%s needs its parent %s, which is not in backups/",
 				    at->name, m.parent);
@@ -343,9 +352,7 @@ int backups_fold(const struct vm_ctx *ctx, const struct backup *list, int n,
 		r = snap_read_meta(p->path, &pm, err);
 	if (r)
 		goto out;
-	for (i = 0; pm.parent && i < n; i++)
-		if (!list[i].legacy && !strcmp(list[i].name, pm.parent))
-			pp = &list[i];
+	pp = backups_parent(list, n, pm.parent);
 	if (pm.parent && !pp) {
 		strbuf_addf(err, "%s needs its parent %s, which is not in backups/",
 			    p->name, pm.parent);

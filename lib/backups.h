@@ -35,6 +35,11 @@ const struct backup *backups_find(const struct vm_ctx *ctx,
 /* Point LAST at name atomically (new link + rename). */
 int backups_set_last(const struct vm_ctx *ctx, const struct backup *b);
 
+/* The snapshot in list a CHAIN's parent NAME is (never the reference
+ * layout, which has no MANIFEST), or NULL; NULL name: NULL. */
+const struct backup *backups_parent(const struct backup *list, int n,
+				    const char *name);
+
 /*
  * The chain b restores with: its parents up to a full snapshot (or one
  * of the reference's layout, or one that cannot be read, which
