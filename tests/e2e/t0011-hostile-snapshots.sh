@@ -158,12 +158,15 @@ restore_killed() {
 }
 
 # backup_killed SIG DELAY: @backup new killed: no trace of it, unless
-# it finished (then it is forgotten, and LAST put back)
+# it finished or was linked (then it verifies, is forgotten, and LAST
+# is put back)
 backup_killed() {
 	check_args backup_killed "SIG DELAY" 2 2 "$@" &&
 	killed_at "$1" "$2" @backup new &&
-	if [ $rc -eq 0 ]; then
-		vm -q @last keep @forget new
+	# a kill between the link of new.tar.gz and the move of LAST leaves
+	# a whole snapshot that LAST does not name yet: it must verify
+	if [ $rc -eq 0 ] || [ -e backups/new.tar.gz ]; then
+		vm -q @verify new && vm -q @last keep @forget new
 	fi &&
 	unchanged || {
 		echo "$1 after $2 s: status $rc" >&2 && cat out >&2 && return 1
