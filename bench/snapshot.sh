@@ -15,8 +15,11 @@
 #      1% of the data was rewritten (as 64 KiB writes at random places,
 #      a guest's), and the restore of a 5-deep chain against a full
 #      snapshot of the same disk.
+#   5. where @restore's time goes, on part 1's image: pigz -d alone, the
+#      plain tools and vm @restore of the same archive, and perf's CPU
+#      samples of one @restore by process and by function (needs perf).
 # Prints Markdown tables.  LEVEL (default 6) and RUNS (default 3; the
-# median is shown) can be set; PARTS (default "1 2 3 4") picks parts.
+# median is shown) can be set; PARTS (default "1 2 3 4 5") picks parts.
 # Needs pigz, e2fsprogs; takes minutes.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -44,7 +47,7 @@ time_of() {
 mib() { awk -v b="$(stat -c %s "$1")" 'BEGIN { printf "%.1f", b / 1048576 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
-parts=${PARTS:-1 2 3 4}
+parts=${PARTS:-1 2 3 4 5}
 part() { [[ " $parts " == *" $1 "* ]]; }
 
 # content MIB: about MIB MiB of libraries (binary), documentation (text)
@@ -64,19 +67,23 @@ content() {
 	done
 }
 
+# realistic_vm NAME: a VM NAME in . whose one disk is a 1 GiB raw ext4
+# image of libraries (binary), documentation (text) and random data, about
+# 600 MiB; sets used (MiB allocated)
+realistic_vm() {
+	content 584
+	mkfs.ext4 -q -F -d content -L "$1" disk.img 1G
+	rm -rf content
+	used=$(du -m disk.img | cut -f1)
+	"$vm" -q --no-uefi -p '' -D VIRT=1G:raw @create "$1"
+	cp --sparse=always disk.img .work/disk-0.img
+	rm disk.img
+	printf 'compress_level = %s\n' "$level" >>guest.conf
+}
+
 if part 1; then
 # --- 1. a realistic 1 GiB image ---
-# libraries (binary), documentation (text), random data: about 600 MiB
-content 584
-mkfs.ext4 -q -F -d content -L bench disk.img 1G
-rm -rf content
-used=$(du -m disk.img | cut -f1)
-
-"$vm" -q --no-uefi -p '' -D VIRT=1G:raw @create bench
-cp --sparse=always disk.img .work/disk-0.img
-rm disk.img
-printf 'compress_level = %s\n' "$level" >>guest.conf
-w=$(readlink .work)
+realistic_vm bench
 
 vm_backup() { rm -f backups/b.tar.gz backups/LAST; "$vm" -q @backup b; }
 t_vm_b=$(time_of vm_backup)
@@ -140,7 +147,7 @@ fi
 # (lib/sha256.c before libcrypto) and libcrypto's, side by side ---
 ! part 3 || bash "$top/bench/sha256.sh"
 
-part 4 || exit 0
+if part 4; then
 # --- 4. incremental snapshots ---
 runs=${RUNS:-3}
 content 1536
@@ -214,3 +221,43 @@ printf '| incremental @backup after %s | %s | %s | %s | %s |\n' "$changed" \
 printf '| @restore of a full snapshot | %s | 1.00 | | |\n' "$t_one"
 printf '| @restore of a 5-deep chain, same disk | %s | %s | | |\n' \
 	"$t_chain" "$(ratio "$t_chain" "$t_one")"
+"$vm" -q @destroy
+rm -rf backups guest.conf .work
+fi
+
+if part 5; then
+# --- 5. where @restore's time goes: perf over restores of part 1's image ---
+command -v perf >/dev/null || { echo "part 5 needs perf (Debian: linux-perf)" >&2; exit 1; }
+realistic_vm prof
+"$vm" -q @backup p
+a=$scratch/backups/p.tar.gz
+inflate() { pigz -d <"$a" >/dev/null; }
+t_inflate=$(time_of inflate)
+tar_restore() { rm -rf out && mkdir out && pigz -d <"$a" | tar -C out -xSf -; }
+t_tar=$(time_of tar_restore)
+rm -rf out
+t_vm=$(time_of "$vm" -q @restore p)
+# CPU samples at $hz a second, children (pigz -d) included, kernel too
+hz=999
+perf record -q -F "$hz" -o perf.data -- "$vm" -q @restore p >/dev/null 2>&1
+# cpu_of LINES: "PCT SAMPLES NAME..." -> Markdown rows with CPU seconds
+cpu_rows() {
+	awk -v hz="$hz" '$1 ~ /%$/ && $2 ~ /^[0-9]+$/ {
+		name = $3; for (i = 4; i <= NF; i++) name = name " " $i
+		printf "| %s | %s | %.2f |\n", name, $1, $2 / hz }'
+}
+printf '\nWhere @restore spends its time: 1 GiB raw ext4 image, %s MiB allocated; gzip level %s; %s cores; median of %s runs\n\n' \
+	"$used" "$level" "$(nproc)" "$runs"
+printf '| what | wall s |\n|---|---|\n'
+printf '| pigz -d of the archive to /dev/null (inflating alone) | %s |\n' "$t_inflate"
+printf '| pigz -d \\| tar -xS (same archive) | %s |\n' "$t_tar"
+printf '| vm @restore | %s |\n' "$t_vm"
+printf '\nCPU by process (perf record -F %s, one @restore):\n\n| process | share | CPU s |\n|---|---|---|\n' "$hz"
+perf report -i perf.data --stdio --no-children -n -g none --sort comm -q 2>/dev/null | cpu_rows
+printf '\nCPU by function, 2%% and more (process, library, function):\n\n| where | share | CPU s |\n|---|---|---|\n'
+perf report -i perf.data --stdio --no-children -n -g none --sort comm,dso,sym \
+	--percent-limit 2 -q 2>/dev/null | cpu_rows
+rm -f perf.data
+"$vm" -q @destroy
+rm -rf backups guest.conf .work
+fi
