@@ -1557,7 +1557,10 @@ void snap_meta_release(struct snap_meta *meta)
 	memset(meta, 0, sizeof(*meta));
 }
 
-/* A raw gzip stream into a sparse file: zero blocks become holes. */
+/*
+ * A raw gzip stream into a sparse file: zero blocks become holes.  With
+ * dst NULL the stream is only read to its end and its trailer checked.
+ */
 static int gunzip_sparse(const char *src, const char *dst, uint64_t *done,
 			 uint64_t total, const struct snap_progress *progress,
 			 struct strbuf *err)
@@ -1577,8 +1580,8 @@ static int gunzip_sparse(const char *src, const char *dst, uint64_t *done,
 		r = -EIO;
 		goto out;
 	}
-	fd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (fd < 0) {
+	fd = dst ? open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644) : -1;
+	if (dst && fd < 0) {
 		r = -errno;
 		strbuf_addf(err, "%s: %s", dst, strerror(-r));
 		goto out;
@@ -1602,7 +1605,7 @@ static int gunzip_sparse(const char *src, const char *dst, uint64_t *done,
 			r = -EIO;
 			goto out;
 		}
-		for (o = 0; o < n; o += 4096) {
+		for (o = 0; fd >= 0 && o < n; o += 4096) {
 			size_t len = (size_t)(n - o) < 4096 ? (size_t)(n - o) :
 							      4096;
 
@@ -1624,7 +1627,7 @@ static int gunzip_sparse(const char *src, const char *dst, uint64_t *done,
 			goto out;
 		}
 	}
-	if (ftruncate(fd, (off_t)pos) < 0 || fsync(fd) < 0) {
+	if (fd >= 0 && (ftruncate(fd, (off_t)pos) < 0 || fsync(fd) < 0)) {
 		r = -errno;
 		strbuf_addf(err, "%s: %s", dst, strerror(-r));
 		goto out;
@@ -1685,7 +1688,7 @@ int snap_extract_legacy(const char *srcdir, const char *dir,
 		    str_ends_with(e->d_name, ".img.gz")) {
 			plain = xasprintf("%.*s", (int)strlen(e->d_name) - 3,
 					  e->d_name);
-			dst = xasprintf("%s/%s", dir, plain);
+			dst = dir ? xasprintf("%s/%s", dir, plain) : NULL;
 			/* a link to /dev/zero, a FIFO, a raw image: refused */
 			{
 				struct strbuf why = STRBUF_INIT;
@@ -1701,11 +1704,11 @@ int snap_extract_legacy(const char *srcdir, const char *dir,
 						  progress, err);
 			disks++;
 			free(plain);
-		} else if (!strcmp(e->d_name, "guest.env") ||
+		} else if (dir && (!strcmp(e->d_name, "guest.env") ||
 			   !strcmp(e->d_name, "TS") ||
 			   !strcmp(e->d_name, "DESCRIPTION") ||
 			   !strcmp(e->d_name, "efivars.bin") ||
-			   !strcmp(e->d_name, "vm.defaults")) {
+			   !strcmp(e->d_name, "vm.defaults"))) {
 			dst = xasprintf("%s/%s", dir, e->d_name);
 			r = fs_copy_file(src, dst, 0644);
 			if (r)

@@ -138,7 +138,9 @@ void snap_meta_release(struct snap_meta *meta);
 /*
  * The reference's layout: a directory with disk-N.img.gz, guest.env,
  * TS and DESCRIPTION.  Decompress the disks into dir (sparse), copy the
- * rest.  Returns 0 or -errno with err.
+ * rest.  With dir NULL only check: every disk-N.img.gz inflates to its
+ * end and its gzip trailer holds, and there is at least one.  Returns 0
+ * or -errno with err.
  */
 int snap_extract_legacy(const char *srcdir, const char *dir,
 			const struct snap_progress *progress,

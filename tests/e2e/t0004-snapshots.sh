@@ -204,6 +204,7 @@ test_expect "a snapshot in the reference layout (backups/NAME/) restores" '
 	printf "GUESTNAME=\"OLD\"\nCORES=1\nMEMORY=\"512M\"\n" >backups/2023-05-10/guest.env &&
 	echo 1683700000 >backups/2023-05-10/TS && echo "from the shell tool" >backups/2023-05-10/DESCRIPTION &&
 	vm @snapshots >out && contains out "2023-05-10 .*from the shell tool" &&
+	vm @verify 2023-05-10 2>err && contains err "^vm: 2023-05-10: ok" &&
 	rm guest.conf && vm @destroy @restore 2023-05-10 &&
 	sums .work >after && cmp before after &&
 	contains guest.conf "^name = OLD" &&

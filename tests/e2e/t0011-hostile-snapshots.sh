@@ -352,19 +352,36 @@ test_expect "@restore --inplace of a hostile archive leaves HOSTDIR as it was" '
 	done
 '
 
-test_expect "snapshots in the reference layout: a stray disk, a cut or flipped disk-0.img.gz" '
-	small_vm R && mkdir -p backups/stray backups/cut backups/flip &&
+test_expect "snapshots in the reference layout: a stray disk, a cut, flipped or lying disk-0.img.gz; @verify of each" '
+	small_vm R && mkdir -p backups/stray backups/cut backups/flip backups/crc &&
 	gzip -c good/disk-0.img >backups/stray/disk-0.img.gz &&
 	cp backups/stray/disk-0.img.gz backups/stray/disk-1.img.gz &&
 	head -c 100000 backups/stray/disk-0.img.gz >backups/cut/disk-0.img.gz &&
 	cp backups/stray/disk-0.img.gz backups/flip/disk-0.img.gz &&
+	cp backups/stray/disk-0.img.gz backups/crc/disk-0.img.gz &&
 	python3 -c "
 f = open(\"backups/flip/disk-0.img.gz\", \"r+b\"); f.seek(200000)
-b = f.read(1); f.seek(200000); f.write(bytes([b[0] ^ 4]))" &&
+b = f.read(1); f.seek(200000); f.write(bytes([b[0] ^ 4]))
+f = open(\"backups/crc/disk-0.img.gz\", \"r+b\"); f.seek(-8, 2)
+b = f.read(1); f.seek(-8, 2); f.write(bytes([b[0] ^ 1]))" &&
 	state >before &&
 	refused stray "disk-1.img is there, but guest.conf names 1 disk" &&
 	refused cut "disk-0.img.gz: archive is truncated" &&
-	refused flip "disk-0.img.gz: archive is damaged at byte [0-9]"
+	refused flip "disk-0.img.gz: archive is damaged at byte [0-9]" &&
+	refused crc "disk-0.img.gz: archive is damaged at byte [0-9]" &&
+	vm -q @verify stray &&
+	for k in cut flip crc; do
+		must_fail 1 vm @verify $k 2>err &&
+		contains err "^vm: $k: disk-0.img.gz: archive is" &&
+		test "$(grep -vc "^vm: @verify failed" err)" = 1 || exit 1
+	done &&
+	must_fail 1 vm --json @verify >out 2>/dev/null &&
+	python3 -c "
+import json, sys
+r = {s[\"name\"]: s for s in json.load(open(\"out\"))[\"result\"][\"snapshots\"]}
+assert r[\"stray\"][\"ok\"] and r[\"stray\"][\"checked\"].startswith(\"gzip\"), r
+assert not any(r[k][\"ok\"] for k in (\"cut\", \"flip\", \"crc\")), r" &&
+	unchanged
 '
 
 test_expect "@backup refuses a WORKDIR restore would refuse, before writing anything" '
