@@ -89,7 +89,7 @@ static void backup(struct t *t, int i, bool inc)
 	struct strbuf err = STRBUF_INIT;
 	struct snap_file f = { "disk-0.img", t->disk };
 	struct snap_wopts o;
-	char name[8];
+	char name[16];	/* "S" and any int */
 	int r;
 
 	memset(&o, 0, sizeof(o));
@@ -124,7 +124,7 @@ static int restore(struct t *t, int from, int to, const char *dir,
 		   struct strbuf *err)
 {
 	struct manifest prev, cur;
-	char name[8];
+	char name[16];
 	int i, r = 0;
 
 	fs_rm_rf(dir);
