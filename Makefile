@@ -1,6 +1,7 @@
 # vm: drive QEMU virtual machines from one line.
 #   make            build ./vm
 #   make check      unit + end-to-end tests; ends with "N passed, N failed"
+#   make check-unit unit tests and lint only
 #   make deps       install the Debian packages to build, run and test
 #   make rescue     build the rescue image into rescue/out/
 #   make demo       a real pipeline end to end in a scratch directory
@@ -106,8 +107,14 @@ unit: $(UNIT_BIN)
 rescue: vm
 	bash rescue/build-rescue --out rescue/out
 
+# make check [JOBS=N | -jN]: e2e files N at a time (default 2);
+# E2E="tests/e2e/t0003-job.sh ..." for some files only.
 check: vm $(UNIT_BIN) rescue
-	@bash tests/run.sh $(UNIT_BIN)
+	@bash tests/run.sh $(if $(JOBS),-j $(JOBS)) $(UNIT_BIN)
+
+# unit tests and lint only: seconds
+check-unit: vm $(UNIT_BIN)
+	@E2E= bash tests/run.sh $(UNIT_BIN)
 
 lint:
 	@! grep -nE '\b(strcpy|strcat|sprintf|vsprintf|strncpy|strtok|atoi|system|popen|alloca|gets)\s*\(' \
@@ -157,5 +164,5 @@ uninstall:
 clean:
 	rm -rf $(B) vm
 
-.PHONY: all unit check lint deps demo install uninstall clean rescue man FORCE
+.PHONY: all unit check check-unit lint deps demo install uninstall clean rescue man FORCE
 -include $(shell find $(B)/lib $(B)/cmd -name '*.d' -type f 2>/dev/null)

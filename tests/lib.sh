@@ -19,8 +19,14 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/vm-test.XXXXXX")
 export TEST_TMP=$T
 export HOME=$T/home
 export XDG_CONFIG_HOME=$HOME/.config
-# The KVM verdict and the rescue build are shared by all tests.
-export XDG_CACHE_HOME=${VM_TEST_CACHE:-$TOP/build/test-cache}
+# Each test file has caches of its own (downloads, the KVM verdict, the
+# rescue's kernel), so files can run side by side (tests/run.sh -j).
+# What is only built, never asserted on, is shared: the autorun ISOs
+# (built under a lock, see autorun_iso) and libguestfs's appliance.
+export XDG_CACHE_HOME=$T/cache
+VM_TEST_SHARED=${VM_TEST_CACHE:-$TOP/build/test-cache}
+export LIBGUESTFS_CACHEDIR=$VM_TEST_SHARED/guestfs
+mkdir -p "$VM_TEST_SHARED/isos" "$LIBGUESTFS_CACHEDIR"
 export TMPDIR=$T/tmp
 export VM_SYSTEM_CONFIG=$T/etc-vm.conf
 export NO_COLOR=1
@@ -205,10 +211,40 @@ need_rescue() {
 	echo "not ok 1 - no rescue image: run make rescue"
 	exit 1
 }
-# autorun_iso NAME DIR: an ISO whose /autorun/autorun runs at boot
+# autorun_iso NAME DIR: an ISO whose /autorun/autorun runs at boot; test
+# files running side by side build each NAME once, one at a time
 autorun_iso() {
 	check_args autorun_iso "NAME DIR" 2 2 "$@"
-	QUIET=1 bash "$TOP/rescue/build-rescue" --out "$XDG_CACHE_HOME/isos" \
+	QUIET=1 flock -w 600 "$VM_TEST_SHARED/isos/.lock" \
+		bash "$TOP/rescue/build-rescue" --out "$VM_TEST_SHARED/isos" \
 		--name "$1" --autorun "$2" >&2 || return 1
-	echo "$XDG_CACHE_HOME/isos/$1.iso"
+	echo "$VM_TEST_SHARED/isos/$1.iso"
+}
+
+# free_port: a TCP port on 127.0.0.1 that nothing listens on now
+free_port() {
+	check_args free_port "no arguments" 0 0 "$@"
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# private_tmp CMD...: run CMD with a /tmp of its own (a mount namespace
+# whose /tmp holds only this test file's directory), for a check of what
+# a program leaves in /tmp that other test files must not disturb
+private_tmp() {
+	check_args private_tmp "CMD..." 1 - "$@"
+	local n
+	n=$(mktemp -d "$T/newtmp.XXXXXX") || return 1
+	unshare -m --propagation private bash -c '
+		set -e
+		n=$1 t=$2 here=$3
+		shift 3
+		mount -t tmpfs -o mode=1777 tmpfs "$n"
+		case $t in /tmp/*)
+			mkdir -p "$n/${t#/tmp/}"
+			mount --bind "$t" "$n/${t#/tmp/}"
+		esac
+		mount --move "$n" /tmp
+		cd "$here"
+		exec "$@"
+	' private_tmp "$n" "$T" "$PWD" "$@"
 }

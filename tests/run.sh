@@ -1,54 +1,134 @@
 #!/bin/bash
 # make check: the unit tests (cmocka, TAP), chainlint over the e2e tests
 # (tests/lint.sh) and every tests/e2e/t*.sh, then one line
-# "N passed, N failed".  Arguments: the unit test binaries.
+# "N passed, N failed".
+#
+#   tests/run.sh [-j N] [UNIT_BINARY...]
+#
+# The e2e files run N at a time (-j N, else JOBS, else make's -jN, else
+# 2): each is hermetic (tests/lib.sh gives it its own TMPDIR, HOME, XDG
+# directories and caches), so they may run side by side.  Each file's
+# output is printed whole when it ends, with its time; the five slowest
+# are listed at the end.  E2E="tests/e2e/t0003-job.sh ..." runs only
+# those files; UNIT=0 skips the unit tests and E2E= (empty) skips the
+# e2e files (make check-unit).
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 1
-passed=0 failed=0
-out=$(mktemp)
-trap 'rm -f "$out"' EXIT
 
-# sets p and f from $out and adds them to the totals
+jobs=${JOBS:-}
+if [ -z "$jobs" ]; then
+	# make -j3 check: GNU make passes "-j3" in MAKEFLAGS
+	for w in ${MAKEFLAGS:-}; do
+		[[ $w =~ ^-j([0-9]+)$ ]] && jobs=${BASH_REMATCH[1]}
+	done
+fi
+while [ $# -gt 0 ]; do
+	case $1 in
+	-j) jobs=${2:-}; shift 2 || shift ;;
+	-j*) jobs=${1#-j}; shift ;;
+	*) break ;;
+	esac
+done
+jobs=${jobs:-2}
+if ! [[ $jobs =~ ^[0-9]+$ ]] || [ "$jobs" -lt 1 ] || [ "$jobs" -gt 64 ]; then
+	echo "tests/run.sh: -j takes a number from 1 to 64, got '$jobs'" >&2
+	exit 2
+fi
+
+passed=0 failed=0
+res=$(mktemp -d "${TMPDIR:-/tmp}/vm-check.XXXXXX") || exit 1
+pids=()
+# a ^C or a kill of make check ends every file still running
+trap 'for p in "${pids[@]}"; do kill -TERM -- "-$p" 2>/dev/null; done
+      rm -rf "$res"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# count FILE: sets p and f from FILE's TAP lines and adds them up
 count() {
-	p=$(grep -cE '^ok ' "$out")
-	f=$(grep -cE '^not ok ' "$out")
+	p=$(grep -cE '^ok ' "$1")
+	f=$(grep -cE '^not ok ' "$1")
 	passed=$((passed + p))
 	failed=$((failed + f))
 }
 
-for t in "$@"; do
-	echo "# unit: $t"
-	CMOCKA_MESSAGE_OUTPUT=TAP timeout 120 "$t" >"$out" 2>&1
-	rc=$?
-	grep -E '^(not ok|#)' "$out" | sed 's/^/  /'
-	count
-	if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then
-		echo "  not ok - $t crashed (status $rc)"
-		cat "$out" | tail -n 20
-		failed=$((failed + 1))
-	fi
-	echo "  $p passed, $f failed"
-done
+if [ "${UNIT:-1}" != 0 ]; then
+	for t in "$@"; do
+		echo "# unit: $t"
+		CMOCKA_MESSAGE_OUTPUT=TAP timeout 120 "$t" >"$res/unit" 2>&1
+		rc=$?
+		grep -E '^(not ok|#)' "$res/unit" | sed 's/^/  /'
+		count "$res/unit"
+		if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then
+			echo "  not ok - $t crashed (status $rc)"
+			tail -n 20 "$res/unit"
+			failed=$((failed + 1))
+		fi
+		echo "  $p passed, $f failed"
+	done
+fi
 
-# tap KIND FILE: run a TAP script; a script that fails without a
-# "not ok" line still counts as one failure
-tap() {
-	echo "# $1: $2"
-	timeout 1800 bash "$2" >"$out" 2>&1
-	rc=$?
-	sed 's/^/  /' "$out"
-	count
-	if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then
-		echo "  not ok - $2 exited with status $rc"
+# report KIND FILE N: print file N's output and time, count its results;
+# a script that fails without a "not ok" line still counts as one failure
+report() {
+	local kind=$1 file=$2 n=$3 rc secs
+	rc=$(cat "$res/$n.rc" 2>/dev/null || echo 255)
+	secs=$(cat "$res/$n.secs" 2>/dev/null || echo 0)
+	echo "# $kind: $file (${secs} s)"
+	sed 's/^/  /' "$res/$n.out"
+	count "$res/$n.out"
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		echo "  not ok - $file exited with status $rc"
 		failed=$((failed + 1))
 	fi
+	printf '%s %s\n' "$secs" "$file" >>"$res/times"
 }
 
-tap lint tests/lint.sh
-for t in ${E2E:-tests/e2e/t*.sh}; do
-	tap e2e "$t"
+# start N FILE: run one TAP script in the background, in a process group
+# of its own so that an interrupt reaches everything it started
+start() {
+	setsid bash -c '
+		s=$(date +%s%N)
+		timeout 1800 bash "$1" >"$2.out" 2>&1 </dev/null
+		echo $? >"$2.rc"
+		e=$(date +%s%N)
+		echo $(( (e - s) / 1000000000 )) >"$2.secs"
+	' run "$2" "$res/$1" &
+	pids+=($!)
+	file_of[$!]=$2
+	num_of[$!]=$1
+}
+
+declare -A file_of num_of
+start lint tests/lint.sh
+wait "${pids[0]}"
+report lint tests/lint.sh lint
+pids=()
+
+files=(${E2E-tests/e2e/t*.sh})
+i=0 running=0 wall=$(date +%s)
+while [ $i -lt ${#files[@]} ] || [ $running -gt 0 ]; do
+	if [ $i -lt ${#files[@]} ] && [ $running -lt "$jobs" ]; then
+		start $i "${files[$i]}"
+		i=$((i + 1)) running=$((running + 1))
+		continue
+	fi
+	done_pid=
+	wait -n -p done_pid "${pids[@]}"
+	[ -n "$done_pid" ] || continue
+	running=$((running - 1))
+	report e2e "${file_of[$done_pid]}" "${num_of[$done_pid]}"
+	for k in "${!pids[@]}"; do
+		[ "${pids[$k]}" != "$done_pid" ] || unset 'pids[k]'
+	done
+	pids=("${pids[@]}")
 done
 
+if [ -s "$res/times" ] && [ ${#files[@]} -gt 1 ]; then
+	echo "# slowest (of ${#files[@]} files, $jobs at a time):"
+	sort -rn "$res/times" | head -n 5 | sed 's/^/#   /'
+	echo "# e2e wall time: $(($(date +%s) - wall)) s"
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

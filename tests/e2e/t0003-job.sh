@@ -170,7 +170,7 @@ test_expect "add-ssh-keys installs the key, with 0600 and a backup; again, it ad
 test_expect "run-ssh: log in through the forward, run a command, release it" '
 	mkdir -p "$HOME/.ssh" && rm -f "$HOME/.ssh/id_ed25519"* &&
 	ssh-keygen -q -t ed25519 -N "" -C vm-test -f "$HOME/.ssh/id_ed25519" &&
-	port=$(python3 -c "import socket; s = socket.socket(); s.bind((\"127.0.0.1\", 0)); print(s.getsockname()[1])") &&
+	port=$(free_port) &&
 	vm --no-uefi -D AHCI=1G @create J &&
 	printf "[rescue]\nforwards = tcp:127.0.0.1:$port-:22\n" >>guest.conf &&
 	{ "$VM_BIN" @job run-ssh >job.out 2>&1 & } &&

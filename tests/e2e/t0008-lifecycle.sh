@@ -232,7 +232,7 @@ test_expect "@start waits for the SSH banner; @ssh runs a command, its status" '
 	mkdir sshd && cp "$TOP/tests/data/autorun-sshd/autorun" sshd/ &&
 	cp "$HOME/.ssh/id_ed25519.pub" sshd/authorized_keys &&
 	iso=$(autorun_iso "test-sshd-$test_count" "$PWD/sshd") &&
-	port=$(python3 -c "import socket; s=socket.socket(); s.bind((\"127.0.0.1\", 0)); print(s.getsockname()[1])") &&
+	port=$(free_port) &&
 	vm --no-uefi -f "tcp:127.0.0.1:$port-:22" @create T "$iso" &&
 	vm @start &&
 	contains .work/console.log "SSHD-GUEST: dropbear is up" &&

@@ -12,7 +12,6 @@
 need_rescue
 D=$T/disks
 export LIBGUESTFS_BACKEND=direct LIBGUESTFS_BACKEND_SETTINGS=force_tcg
-export LIBGUESTFS_CACHEDIR=$XDG_CACHE_HOME/guestfs
 mkdir -p "$D" "$LIBGUESTFS_CACHEDIR"
 
 # tree ROOT PRETTY: guestfish commands for a minimal system under ROOT
