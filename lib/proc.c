@@ -80,6 +80,8 @@ int proc_exit_code(int status)
  * async-signal-safe calls, so it gets a resolved path, a complete
  * environment and open fds, and does nothing but dup2, sigaction,
  * sigprocmask, setpgid, prctl, chdir, close_range/close, execve, _exit.
+ * It starts with every signal blocked (proc_spawn) and unblocks them
+ * only once each disposition is back to the default.
  */
 struct spawn_prep {
 	char *path;		/* the executable, resolved in PATH */
@@ -221,6 +223,7 @@ int proc_spawn(char *const argv[], const struct proc_opts *o, pid_t *pid)
 {
 	struct proc_opts def = PROC_OPTS_INIT;
 	struct spawn_prep sp;
+	sigset_t all, old;
 	pid_t parent = getpid(), p;
 	int pfd[2] = { -1, -1 }, e = 0, r;
 	ssize_t n;
@@ -234,13 +237,25 @@ int proc_spawn(char *const argv[], const struct proc_opts *o, pid_t *pid)
 		r = -errno;
 		goto out;
 	}
+	/*
+	 * Every signal is blocked across fork(), as git's run-command does:
+	 * the child resets the dispositions before it unblocks them, so it
+	 * never runs vm's handler (which would pass the signal on to vm's
+	 * foreground child, or mark the child as interrupted).  The parent
+	 * gets its mask back at once; what arrived meanwhile is delivered.
+	 */
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, &old);
 	p = fork();
-	if (p < 0) {
-		r = -errno;
-		goto out;
-	}
 	if (p == 0)
 		child_exec(argv, o, &sp, pfd[1], parent);
+	e = errno;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (p < 0) {
+		r = -e;
+		goto out;
+	}
+	e = 0;
 	/* Also here, so the group exists before we may signal it. */
 	if (o->new_pgrp && !o->new_session)
 		setpgid(p, p);

@@ -39,8 +39,10 @@ fi
 passed=0 failed=0
 res=$(mktemp -d "${TMPDIR:-/tmp}/vm-check.XXXXXX") || exit 1
 pids=()
-# a ^C or a kill of make check ends every file still running
-trap 'for p in "${pids[@]}"; do kill -TERM -- "-$p" 2>/dev/null; done
+# a ^C or a kill of make check ends every file still running: each runs
+# in a session of its own (start), which holds all it started, its
+# QEMUs included (timeout and vm put them in process groups of their own)
+trap 'for p in "${pids[@]}"; do pkill -TERM -s "$p" 2>/dev/null; done
       rm -rf "$res"' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
@@ -85,8 +87,8 @@ report() {
 	printf '%s %s\n' "$secs" "$file" >>"$res/times"
 }
 
-# start N FILE: run one TAP script in the background, in a process group
-# of its own so that an interrupt reaches everything it started
+# start N FILE: run one TAP script in the background, in a session of its
+# own so that an interrupt reaches everything it started
 start() {
 	setsid bash -c '
 		s=$(date +%s%N)

@@ -1,7 +1,8 @@
 /*
  * Unit tests for lib/proc: a child in its own process group ends with
  * its whole group on a timeout, also members that ignore SIGTERM; and
- * on a signal to vm, also when the group's leader went before vm saw it.
+ * on a signal to vm, also when the group's leader went before vm saw it;
+ * a child starts with default signals and never runs vm's handler.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +11,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -144,6 +146,117 @@ static void test_signal_ends_group_when_leader_went_first(void **state)
 	free(pidfile);
 }
 
+/* In a process of its own (a "vm"): exit 0 when check() returned 0. */
+static void in_child(int (*check)(void))
+{
+	pid_t p = fork();
+	int st;
+
+	assert_true(p >= 0);
+	if (p == 0)
+		_exit(check());
+	assert_int_equal(waitpid(p, &st, 0), p);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+/*
+ * A child starts with every signal unblocked, none ignored and none
+ * caught, while vm ignores SIGPIPE, catches SIGINT/TERM/HUP and has
+ * SIGUSR2 blocked; vm's own mask is as it was after the spawn.
+ */
+static int child_signals(void)
+{
+	struct proc_opts o = PROC_OPTS_INIT;
+	struct strbuf out = STRBUF_INIT;
+	char cat[] = "cat", status[] = "/proc/self/status";
+	char *const argv[] = { cat, status, NULL };
+	sigset_t usr2, now;
+
+	proc_signals_init();
+	sigemptyset(&usr2);
+	sigaddset(&usr2, SIGUSR2);
+	sigprocmask(SIG_BLOCK, &usr2, NULL);
+	if (proc_capture(argv, &o, 10000, &out) != 0)
+		return 1;
+	if (!strstr(out.buf, "\nSigBlk:\t0000000000000000\n"))
+		return 2;
+	if (!strstr(out.buf, "\nSigIgn:\t0000000000000000\n"))
+		return 3;
+	if (!strstr(out.buf, "\nSigCgt:\t0000000000000000\n"))
+		return 4;
+	sigprocmask(SIG_SETMASK, NULL, &now);
+	if (!sigismember(&now, SIGUSR2) || sigismember(&now, SIGINT))
+		return 5;
+	strbuf_release(&out);
+	return 0;
+}
+
+static void test_child_signals_reset(void **state)
+{
+	(void)state;
+	in_child(child_signals);
+}
+
+static pid_t vm_pid;
+static int ran_in_child = -1;	/* write end: pids that ran the handler */
+
+static void on_usr1(int sig)
+{
+	pid_t me = getpid();
+
+	(void)sig;
+	if (me != vm_pid && write(ran_in_child, &me, sizeof(me)) < 0)
+		_exit(99);
+}
+
+/*
+ * While signals rain on vm and its children, no child runs vm's handler
+ * between fork() and exec() (signals are blocked across fork).
+ */
+static int no_handler_in_child(void)
+{
+	char t[] = "true";
+	char *const argv[] = { t, NULL };
+	struct sigaction sa;
+	pid_t rain;
+	int pfd[2], i, hits = 0;
+
+	if (pipe2(pfd, O_CLOEXEC | O_NONBLOCK) < 0 || setpgid(0, 0) < 0)
+		return 1;
+	vm_pid = getpid();
+	ran_in_child = pfd[1];
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_usr1;
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGUSR1, &sa, NULL);
+	rain = fork();
+	if (rain == 0) {
+		/* the rain is in the group too: it must not count itself */
+		signal(SIGUSR1, SIG_IGN);
+		for (;;)
+			kill(-vm_pid, SIGUSR1);
+	}
+	for (i = 0; i < 60; i++) {
+		struct proc_opts o = PROC_OPTS_INIT;
+
+		o.die_with_parent = false;
+		/* true may well die of the rain after its exec: no matter */
+		proc_run(argv, &o, 10000);
+	}
+	kill(rain, SIGKILL);
+	waitpid(rain, NULL, 0);
+	while (read(pfd[0], &rain, sizeof(rain)) == sizeof(rain))
+		hits++;
+	return hits ? 2 : 0;
+}
+
+static void test_no_handler_in_child(void **state)
+{
+	(void)state;
+	in_child(no_handler_in_child);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -151,6 +264,8 @@ int main(void)
 		cmocka_unit_test(test_timeout_kills_what_ignores_term),
 		cmocka_unit_test(test_no_group_no_reach),
 		cmocka_unit_test(test_signal_ends_group_when_leader_went_first),
+		cmocka_unit_test(test_child_signals_reset),
+		cmocka_unit_test(test_no_handler_in_child),
 	};
 
 	return cmocka_run_group_tests(tests, scratch_group_setup,
