@@ -14,6 +14,7 @@
 #include <zlib.h>
 
 #include "fsutil.h"
+#include "gzpipe.h"
 #include "manifest.h"
 #include "proc.h"
 #include "sha256.h"
@@ -570,6 +571,7 @@ int snap_write_opts(const char *path, const struct snap_file *files, int n,
 {
 	struct strbuf text = STRBUF_INIT, opt = STRBUF_INIT, chain = STRBUF_INIT;
 	struct archive *a = archive_write_new();
+	struct gzpipe gz = GZPIPE_INIT;
 	struct manifest m;
 	char *buf = xmalloc(CHUNK), *zeros = xcalloc(1, CHUNK), *tmp = NULL;
 	char tsbuf[32], pstate[65];
@@ -580,9 +582,13 @@ int snap_write_opts(const char *path, const struct snap_file *files, int n,
 	manifest_init(&m);
 	o->state[0] = '\0';
 	archive_write_set_format_pax_restricted(a);
+	/*
+	 * A compressor program is started by us (gzpipe, through
+	 * proc_spawn), not by libarchive's program filter: one spawn path,
+	 * signals reset in the child, killed if vm dies.
+	 */
 	if (o->compressor) {
-		strbuf_addf(&opt, "%s -%d", o->compressor, o->level);
-		r = archive_write_add_filter_program(a, opt.buf);
+		r = archive_write_add_filter_none(a);
 	} else {
 		r = archive_write_add_filter_gzip(a);
 		if (r == ARCHIVE_OK) {
@@ -621,7 +627,15 @@ int snap_write_opts(const char *path, const struct snap_file *files, int n,
 		strbuf_addf(err, "%s: %s", path, strerror(-r));
 		goto out;
 	}
-	if (archive_write_open_fd(a, fd) != ARCHIVE_OK) {
+	if (o->compressor) {
+		r = gzpipe_deflate(o->compressor, o->level, fd, &gz);
+		if (r) {
+			strbuf_addf(err, "cannot start %s: %s", o->compressor,
+				    strerror(-r));
+			goto out;
+		}
+	}
+	if (archive_write_open_fd(a, gz.pid ? gz.fd : fd) != ARCHIVE_OK) {
 		strbuf_addf(err, "%s: %s", path, archive_error_string(a));
 		r = -EIO;
 		goto out;
@@ -662,6 +676,14 @@ int snap_write_opts(const char *path, const struct snap_file *files, int n,
 			r = -EIO;
 		}
 	}
+	if (!r) {
+		struct strbuf why = STRBUF_INIT;
+
+		r = gzpipe_finish(&gz, &why);
+		if (r)
+			strbuf_addf(err, "%s: %s", path, why.buf);
+		strbuf_release(&why);
+	}
 	if (!r && proc_interrupted()) {
 		strbuf_addstr(err, "interrupted");
 		r = -EINTR;
@@ -691,6 +713,7 @@ out:
 	if (opened)
 		archive_write_close(a);
 	archive_write_free(a);
+	gzpipe_release(&gz);
 	if (fd >= 0)
 		close(fd);
 	if (tmp)
@@ -731,7 +754,16 @@ struct chain_info {
 struct rprog {
 	const struct snap_progress *progress;
 	uint64_t base, total;
+	const struct gzpipe *gz;	/* pigz inflating, or NULL */
 };
+
+/* Compressed bytes of this archive read so far. */
+static uint64_t rprog_bytes(const struct rprog *p, struct archive *a)
+{
+	if (p->gz && p->gz->src >= 0)
+		return gzpipe_consumed(p->gz);
+	return (uint64_t)archive_filter_bytes(a, -1);
+}
 
 /* N for PREFIX-N.img, written as vm writes it; -1 for anything else. */
 static int name_index(const char *name, const char *prefix)
@@ -892,8 +924,7 @@ static int extract_entry(struct archive *a, struct archive_entry *e,
 			goto out;
 		}
 		/* compressed bytes read against the archives' size */
-		tick(p->progress, p->base + (uint64_t)archive_filter_bytes(a, -1),
-		     p->total);
+		tick(p->progress, p->base + rprog_bytes(p, a), p->total);
 	}
 	if (g->by_blocks && blkhash_finish(&g->h)) {
 		strbuf_addf(err, "archive is damaged at %s (a block stored in part)",
@@ -920,29 +951,59 @@ out:
 	return r;
 }
 
+/*
+ * A reader of the tar.gz at path.  fast: pigz -d in a process of ours
+ * (gz) inflates while this one hashes and writes; otherwise (or without
+ * pigz) libarchive's zlib does both in turn.  The caller has checked the
+ * gzip magic.  End it with close_reader().
+ */
 static struct archive *open_reader(const char *path, bool fast,
-				   struct strbuf *err)
+				   struct gzpipe *gz, struct strbuf *err)
 {
 	struct archive *a = archive_read_new();
 	char *pigz = fast ? fs_which("pigz") : NULL;
+	int r = 0;
 
-	/*
-	 * pigz -d in its own process inflates while this one hashes and
-	 * writes; without it, libarchive's zlib does both in turn.
-	 */
-	if (pigz)
-		archive_read_support_filter_program_signature(
-			a, "pigz -d -q", "\x1f\x8b", 2);
-	else
-		archive_read_support_filter_gzip(a);
+	*gz = (struct gzpipe)GZPIPE_INIT;
+	if (pigz) {
+		r = gzpipe_inflate(pigz, path, gz);
+		if (r)
+			strbuf_addf(err, "%s: cannot start pigz: %s", path,
+				    strerror(-r));
+	}
 	free(pigz);
-	archive_read_support_format_tar(a);
-	if (archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK) {
-		strbuf_addf(err, "%s: %s", path, archive_error_string(a));
+	if (r) {
 		archive_read_free(a);
 		return NULL;
 	}
+	if (!gz->pid)
+		archive_read_support_filter_gzip(a);
+	archive_read_support_format_tar(a);
+	if ((gz->pid ? archive_read_open_fd(a, gz->fd, 1 << 16) :
+		       archive_read_open_filename(a, path, 1 << 16)) !=
+	    ARCHIVE_OK) {
+		strbuf_addf(err, "%s: %s", path, archive_error_string(a));
+		archive_read_free(a);
+		gzpipe_release(gz);
+		return NULL;
+	}
 	return a;
+}
+
+/*
+ * End a reader.  r: the outcome so far; when it is success, the
+ * inflating pigz must have ended well too (a bad CRC at the stream's end
+ * is only seen there).  Returns the outcome.
+ */
+static int close_reader(struct archive *a, struct gzpipe *gz, int r,
+			struct strbuf *err)
+{
+	if (a)
+		archive_read_free(a);
+	if (!r)
+		r = gzpipe_finish(gz, err);
+	gzpipe_release(gz);
+	return r;
 }
 
 enum gz_fault { GZ_OK, GZ_NOT_GZIP, GZ_TRUNCATED, GZ_DAMAGED, GZ_IO };
@@ -1305,7 +1366,8 @@ int snap_apply(const char *path, const char *dir, const struct snap_base *base,
 	struct got_file got[MAX_FILES];
 	struct strbuf text = STRBUF_INIT;
 	struct chain_info c;
-	struct rprog p = { progress, done ? *done : 0, total };
+	struct rprog p = { progress, done ? *done : 0, total, NULL };
+	struct gzpipe gz = GZPIPE_INIT;
 	struct manifest m;
 	struct archive *a;
 	struct archive_entry *e;
@@ -1320,11 +1382,12 @@ int snap_apply(const char *path, const char *dir, const struct snap_base *base,
 	/* A plain tar would read as well; a snapshot is gzip or nothing. */
 	if (gzip_check_magic(path, err))
 		return -EINVAL;
-	a = open_reader(path, true, err);
+	a = open_reader(path, true, &gz, err);
 	if (!a) {
 		r = -EIO;
 		goto out;
 	}
+	p.gz = &gz;
 	/* Progress counts compressed bytes read: the only total known. */
 	if (!p.total && !stat(path, &st))
 		p.total = (uint64_t)st.st_size;
@@ -1437,6 +1500,10 @@ int snap_apply(const char *path, const char *dir, const struct snap_base *base,
 		if (r)
 			goto out;
 	}
+	/* the stream's end (its CRC and length) is only checked by pigz */
+	r = gzpipe_finish(&gz, err);
+	if (r)
+		goto out;
 	if (!have_manifest) {
 		strbuf_addstr(err, ngot ? "archive is truncated: no MANIFEST at its end" :
 					  "archive holds no files (no MANIFEST)");
@@ -1464,11 +1531,12 @@ out:
 		explain_gzip(path, ngot ? got[ngot - 1].name : NULL, err);
 	}
 	if (done && a)
-		*done = p.base + (uint64_t)archive_filter_bytes(a, -1);
+		*done = p.base + rprog_bytes(&p, a);
 	if (dirfd >= 0)
 		close(dirfd);
 	if (a)
 		archive_read_free(a);
+	gzpipe_release(&gz);
 	for (i = 0; i < ngot; i++) {
 		free(got[i].name);
 		blkhash_release(&got[i].h);
@@ -1492,6 +1560,7 @@ int snap_extract(const char *path, const char *dir,
 int snap_read_meta(const char *path, struct snap_meta *meta,
 		   struct strbuf *err)
 {
+	struct gzpipe gz;	/* unused: libarchive's zlib reads */
 	struct archive *a;
 	struct archive_entry *e;
 	struct stat st;
@@ -1500,7 +1569,7 @@ int snap_read_meta(const char *path, struct snap_meta *meta,
 	memset(meta, 0, sizeof(*meta));
 	if (stat(path, &st) == 0)
 		meta->size = (uint64_t)st.st_size;
-	a = open_reader(path, false, err);
+	a = open_reader(path, false, &gz, err);
 	if (!a)
 		return -EIO;
 	/* TS, DESCRIPTION and CHAIN come first: no need to read the disks. */
@@ -1731,6 +1800,7 @@ int snap_read_manifest(const char *path, struct manifest *m,
 		       struct strbuf *err)
 {
 	struct strbuf text = STRBUF_INIT;
+	struct gzpipe gz;
 	struct archive *a;
 	struct archive_entry *e;
 	int r = -EIO, ar;
@@ -1738,7 +1808,7 @@ int snap_read_manifest(const char *path, struct manifest *m,
 	manifest_init(m);
 	if (gzip_check_magic(path, err))
 		return -EINVAL;
-	a = open_reader(path, true, err);
+	a = open_reader(path, true, &gz, err);
 	if (!a)
 		return -EIO;
 	while ((ar = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
@@ -1768,7 +1838,12 @@ int snap_read_manifest(const char *path, struct manifest *m,
 	if (r == -EIO)
 		explain_gzip(path, NULL, err);
 out:
-	archive_read_free(a);
+	if (close_reader(a, &gz, r, err) && !r) {
+		/* the MANIFEST read, but the stream after it is not sound */
+		manifest_release(m);
+		r = -EIO;
+		explain_gzip(path, NULL, err);
+	}
 	strbuf_release(&text);
 	return r;
 }
