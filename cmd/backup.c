@@ -45,11 +45,11 @@ static int collect(struct vm_ctx *ctx, struct strvec *names,
 	int i, n = 0, r = 0;
 
 	strvec_push(names, "guest.conf");
-	p = vm_host_path(ctx, "guest.conf");
+	p = vm_host_path(&ctx->vm, "guest.conf");
 	strvec_push(paths, p);
 	free(p);
-	d = ctx->workdir ? opendir(ctx->workdir) : NULL;
-	if (!d && ctx->workdir)
+	d = ctx->vm.workdir ? opendir(ctx->vm.workdir) : NULL;
+	if (!d && ctx->vm.workdir)
 		return -errno;
 	while (d && (e = readdir(d))) {
 		i = snap_disk_index(e->d_name);
@@ -64,40 +64,41 @@ static int collect(struct vm_ctx *ctx, struct strvec *names,
 		if (!disks[i])
 			continue;
 		strvec_push(names, disks[i]);
-		p = vm_work_path(ctx, disks[i]);
+		p = vm_work_path(&ctx->vm, disks[i]);
 		strvec_push(paths, p);
 		free(p);
 		free((void *)(uintptr_t)disks[i]);
 	}
 	/* a VM made from images only: they are its disks */
-	for (i = 0; i < (int)ctx->conf.images.nr && i < SNAP_MAX_DISKS; i++) {
+	for (i = 0; i < (int)ctx->vm.conf.images.nr && i < SNAP_MAX_DISKS;
+	     i++) {
 		char name[32];
 
-		if (!restore_holds_image(&ctx->conf, (size_t)i))
+		if (!restore_holds_image(&ctx->vm.conf, (size_t)i))
 			continue;
 		snprintf(name, sizeof(name), "image-%d.img", i);
 		strvec_push(names, name);
-		p = restore_image_path(ctx, &ctx->conf, (size_t)i);
+		p = restore_image_path(&ctx->vm, &ctx->vm.conf, (size_t)i);
 		strvec_push(paths, p);
 		free(p);
 		n++;
 	}
-	if (!ctx->workdir)
+	if (!ctx->vm.workdir)
 		return r ? r : n;
-	p = vm_work_path(ctx, "efivars.bin");
+	p = vm_work_path(&ctx->vm, "efivars.bin");
 	if (optional_file(p, &r)) {
 		strvec_push(names, "efivars.bin");
 		strvec_push(paths, p);
 	}
 	free(p);
 	/* a VM stopped with --save keeps its state with the disks */
-	p = vm_work_path(ctx, "saved-state");
+	p = vm_work_path(&ctx->vm, "saved-state");
 	if (optional_file(p, &r)) {
 		strvec_push(names, "saved-state");
 		strvec_push(paths, p);
 	}
 	free(p);
-	p = vm_host_path(ctx, "vm.defaults");
+	p = vm_host_path(&ctx->vm, "vm.defaults");
 	if (optional_file(p, &r)) {
 		strvec_push(names, "vm.defaults");
 		strvec_push(paths, p);
@@ -148,10 +149,10 @@ static const struct backup *pick_parent(struct vm_ctx *ctx,
 	int k;
 
 	manifest_init(pm);
-	if (ctx->conf.full_every == 1)
+	if (ctx->vm.conf.full_every == 1)
 		goto out;
-	last = backups_last(ctx);
-	b = last ? backups_find(ctx, list, n, last) : NULL;
+	last = backups_last(&ctx->vm);
+	b = last ? backups_find(&ctx->vm, list, n, last) : NULL;
 	if (!b || b->legacy) {
 		b = NULL;
 		goto out;
@@ -160,9 +161,10 @@ static const struct backup *pick_parent(struct vm_ctx *ctx,
 	if (k < 0) {
 		log_warn("a full snapshot: LAST's chain is broken (%s)", err.buf);
 		b = NULL;
-	} else if (ctx->conf.full_every && (unsigned)k >= ctx->conf.full_every) {
+	} else if (ctx->vm.conf.full_every &&
+		   (unsigned)k >= ctx->vm.conf.full_every) {
 		log_info("a full snapshot: the chain of %s holds %d (full_every = %u)",
-			 b->name, k, ctx->conf.full_every);
+			 b->name, k, ctx->vm.conf.full_every);
 		b = NULL;
 	} else if (backups_read_manifest(b, pm, &err)) {
 		log_warn("a full snapshot: the MANIFEST of %s cannot be read (%s)",
@@ -199,9 +201,9 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 	size_t i, nimages = 0;
 
 	manifest_init(&pm);
-	n = backups_list(ctx, &list);
+	n = backups_list(&ctx->vm, &list);
 	if (n < 0) {
-		log_error("cannot read %s/backups: %s", ctx->hostdir,
+		log_error("cannot read %s/backups: %s", ctx->vm.hostdir,
 			  strerror(-n));
 		return 1;
 	}
@@ -213,7 +215,7 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 			ret = 2;	/* a usage error */
 			goto out;
 		}
-		if (backups_find(ctx, list, n, name)) {
+		if (backups_find(&ctx->vm, list, n, name)) {
 			log_error("snapshot %s already exists (@forget it first, or pick another name)",
 				  name);
 			goto out;
@@ -221,23 +223,23 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 	} else {
 		name = backups_next_name(list, n);
 	}
-	for (i = 0; i < ctx->conf.images.nr; i++)
-		if (restore_holds_image(&ctx->conf, i))
+	for (i = 0; i < ctx->vm.conf.images.nr; i++)
+		if (restore_holds_image(&ctx->vm.conf, i))
 			nimages++;
-	if (!nimages && ctx->conf.images.nr && !ctx->conf.disks.nr) {
+	if (!nimages && ctx->vm.conf.images.nr && !ctx->vm.conf.disks.nr) {
 		log_error("nothing to back up: the images of %s are CDs or downloads (-i %s), which it never writes",
-			  ctx->conf.name, ctx->conf.images.v[0].path);
+			  ctx->vm.conf.name, ctx->vm.conf.images.v[0].path);
 		goto out;
 	}
-	if (!nimages && (!ctx->workdir || !vm_count_disks(ctx))) {
+	if (!nimages && (!ctx->vm.workdir || !vm_count_disks(&ctx->vm))) {
 		log_error("nothing to back up: %s has no disks (@create it, or @restore a snapshot)",
-			  ctx->conf.name);
+			  ctx->vm.conf.name);
 		goto out;
 	}
-	conf = vm_host_path(ctx, "guest.conf");
-	if (!fs_exists(conf) && !ctx->dry_run) {
+	conf = vm_host_path(&ctx->vm, "guest.conf");
+	if (!fs_exists(conf) && !ctx->vm.dry_run) {
 		/* The snapshot must say what the disks are. */
-		r = conf_write_guest(&ctx->conf, conf);
+		r = conf_write_guest(&ctx->vm.conf, conf);
 		if (r) {
 			log_error("cannot write %s: %s", conf, strerror(-r));
 			goto out;
@@ -247,12 +249,13 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 	 * What restore would refuse is refused here, before anything is
 	 * written: the same check on the VM's own files.
 	 */
-	if (!ctx->dry_run || fs_exists(conf)) {
-		r = restore_check(ctx, ctx->hostdir,
-				  ctx->workdir ? ctx->workdir : ctx->hostdir, false,
-				  NULL, &err);
+	if (!ctx->vm.dry_run || fs_exists(conf)) {
+		r = restore_check(&ctx->vm, ctx->vm.hostdir,
+				  ctx->vm.workdir ? ctx->vm.workdir
+						  : ctx->vm.hostdir,
+				  false, NULL, &err);
 		if (r) {
-			log_error("cannot back up %s: %s", ctx->conf.name,
+			log_error("cannot back up %s: %s", ctx->vm.conf.name,
 				  err.buf);
 			goto out;
 		}
@@ -260,15 +263,15 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 	ndisks = collect(ctx, &names, &paths);
 	if (ndisks < 0) {
 		if (ndisks != -EINVAL)	/* else collect said which file */
-			log_error("cannot read %s: %s", ctx->workdir,
+			log_error("cannot read %s: %s", ctx->vm.workdir,
 				  strerror(-ndisks));
 		goto out;
 	}
 	if (!ndisks) {
-		log_error("nothing to back up in %s", ctx->workdir);
+		log_error("nothing to back up in %s", ctx->vm.workdir);
 		goto out;
 	}
-	dir = vm_host_path(ctx, "backups");
+	dir = vm_host_path(&ctx->vm, "backups");
 	final = xasprintf("%s/%s.tar.gz", dir, name);
 	report_set_str(ctx->result, "name", name);
 	report_set_str(ctx->result, "file", final);
@@ -277,11 +280,11 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 		   report_strv((const char *const *)names.v, names.nr));
 	parent = pick_parent(ctx, list, n, &names, &pm);
 	report_set_str(ctx->result, "parent", parent ? parent->name : NULL);
-	if (ctx->dry_run) {
+	if (ctx->vm.dry_run) {
 		char *list_s = strvec_join(&names, " ", true);
 
 		say_dry(ctx, "snapshot %s (level %u%s%s): %s", final,
-			ctx->conf.compress_level, parent ? ", on " : ", full",
+			ctx->vm.conf.compress_level, parent ? ", on " : ", full",
 			parent ? parent->name : "", list_s);
 		free(list_s);
 		ret = 0;
@@ -306,7 +309,7 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 	o.description = argc > 1 ? argv[1] : "";
 	o.ts = time(NULL);
 	o.compressor = pigz ? "pigz" : NULL;
-	o.level = (int)ctx->conf.compress_level;
+	o.level = (int)ctx->vm.conf.compress_level;
 	o.parent = parent ? parent->name : NULL;
 	o.parent_m = parent ? &pm : NULL;
 	o.progress = &prog;
@@ -314,7 +317,7 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 	r = snap_write_opts(final, files, (int)names.nr, &o, &err);
 	log_progress_end(&bar, !r);
 	if (r) {
-		log_error("cannot back up %s as %s: %s", ctx->conf.name, name,
+		log_error("cannot back up %s as %s: %s", ctx->vm.conf.name, name,
 			  err.buf);
 		if (r == -EINTR)
 			ret = 128 + proc_interrupted();
@@ -326,7 +329,7 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 	made.legacy = false;
 	/* the next @backup on this one need not inflate it to read it */
 	backups_keep_manifest(&made, mtext.buf ? mtext.buf : "", mtext.len);
-	r = backups_set_last(ctx, &made);
+	r = backups_set_last(&ctx->vm, &made);
 	if (r) {
 		log_error("snapshot %s is stored, but LAST could not be moved: %s",
 			  name, strerror(-r));
@@ -340,7 +343,7 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 				       (int64_t)st.st_size);
 	}
 	log_info("snapshot %s of %s stored in %s (%d disk%s, %s%s)", name,
-		 ctx->conf.name, final, ndisks, ndisks == 1 ? "" : "s",
+		 ctx->vm.conf.name, final, ndisks, ndisks == 1 ? "" : "s",
 		 parent ? "what changed since " : "full",
 		 parent ? parent->name : "");
 	ret = 0;

@@ -90,17 +90,17 @@ int cmd_console(struct vm_ctx *ctx, int argc, char **argv)
 
 	(void)argc;
 	(void)argv;
-	r = runstate_running(ctx->hostdir, &rs, &err);
+	r = runstate_running(ctx->vm.hostdir, &rs, &err);
 	if (r <= 0) {
 		log_error("cannot attach to the console of %s: %s",
-			  ctx->conf.name, r < 0 ? err.buf : "it is not running");
+			  ctx->vm.conf.name, r < 0 ? err.buf : "it is not running");
 		strbuf_release(&err);
 		return 1;
 	}
 	fd = fs_unix_connect(rs.console);
 	if (fd < 0) {
 		log_error("cannot attach to the console of %s: %s",
-			  ctx->conf.name,
+			  ctx->vm.conf.name,
 			  fd == -EACCES ? "permission denied (only its owner, or the control_group, may)" :
 			  strerror(-fd));
 		goto out;
@@ -110,20 +110,20 @@ int cmd_console(struct vm_ctx *ctx, int argc, char **argv)
 		cfmakeraw(&raw);
 		tcsetattr(0, TCSANOW, &raw);
 		fprintf(stderr, "vm: attached to the console of %s; Ctrl-] detaches\r\n",
-			ctx->conf.name);
+			ctx->vm.conf.name);
 	} else {
 		tty = false;
 	}
-	r = relay(fd, tty, ctx->conf.timeout);
+	r = relay(fd, tty, ctx->vm.conf.timeout);
 	if (tty) {
 		tcsetattr(0, TCSANOW, &saved);
 		fprintf(stderr, "\r\n");
 	}
 	close(fd);
 	if (r == 0)
-		log_info("the console of %s closed: it stopped", ctx->conf.name);
+		log_info("the console of %s closed: it stopped", ctx->vm.conf.name);
 	else if (r == 1)
-		log_info("detached from the console of %s", ctx->conf.name);
+		log_info("detached from the console of %s", ctx->vm.conf.name);
 	ret = r == -EINTR ? 128 + proc_interrupted() : 0;
 out:
 	runstate_release(&rs);

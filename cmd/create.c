@@ -32,9 +32,9 @@ static int check_fresh(struct vm_ctx *ctx)
 {
 	struct strbuf what = STRBUF_INIT, how = STRBUF_INIT;
 	char *p;
-	int disks = vm_count_disks(ctx), r = 0;
+	int disks = vm_count_disks(&ctx->vm), r = 0;
 
-	p = vm_host_path(ctx, "guest.conf");
+	p = vm_host_path(&ctx->vm, "guest.conf");
 	if (fs_exists(p)) {
 		strbuf_addstr(&what, "settings (guest.conf)");
 		strbuf_addstr(&how, "remove guest.conf");
@@ -42,10 +42,10 @@ static int check_fresh(struct vm_ctx *ctx)
 	free(p);
 	if (disks) {
 		strbuf_addf(&what, "%s%d disk%s in %s", what.len ? ", " : "",
-			    disks, disks == 1 ? "" : "s", ctx->workdir);
+			    disks, disks == 1 ? "" : "s", ctx->vm.workdir);
 		strbuf_addf(&how, "%srun vm @destroy", how.len ? ", " : "");
 	}
-	p = vm_host_path(ctx, "backups");
+	p = vm_host_path(&ctx->vm, "backups");
 	if (dir_has_entries(p)) {
 		strbuf_addf(&what, "%ssnapshots (backups/)",
 			    what.len ? ", " : "");
@@ -53,8 +53,9 @@ static int check_fresh(struct vm_ctx *ctx)
 	}
 	free(p);
 	if (what.len) {
-		log_error("cannot create %s: %s already has %s (%s first, or use another directory)",
-			  ctx->conf.name, ctx->hostdir, what.buf, how.buf);
+		log_error(
+			"cannot create %s: %s already has %s (%s first, or use another directory)",
+			ctx->vm.conf.name, ctx->vm.hostdir, what.buf, how.buf);
 		r = -EEXIST;
 	}
 	strbuf_release(&what);
@@ -66,14 +67,14 @@ static int check_fresh(struct vm_ctx *ctx)
 static int make_disks(struct vm_ctx *ctx, const struct base_found *base,
 		      struct strvec *made)
 {
-	const struct disk_spec *d = ctx->conf.disks.v;
+	const struct disk_spec *d = ctx->vm.conf.disks.v;
 	/* a disk on a base is the base's size unless -D asked for more */
-	bool sized = conf_layer_of(&ctx->conf, "vm", "disks") > LAYER_DEFAULT;
+	bool sized = conf_layer_of(&ctx->vm.conf, "vm", "disks") > LAYER_DEFAULT;
 	size_t i;
 	int r = 0;
 
-	for (i = 0; i < ctx->conf.disks.nr; i++) {
-		char *path = xasprintf("%s/disk-%zu.img", ctx->workdir, i);
+	for (i = 0; i < ctx->vm.conf.disks.nr; i++) {
+		char *path = xasprintf("%s/disk-%zu.img", ctx->vm.workdir, i);
 		char *size = xasprintf("%llu",
 				       (unsigned long long)d[i].size);
 		struct strbuf out = STRBUF_INIT;
@@ -88,7 +89,7 @@ static int make_disks(struct vm_ctx *ctx, const struct base_found *base,
 		strvec_pushl(&av, "--", path, NULL);
 		if (!(i == 0 && base && !sized))
 			strvec_push(&av, size);
-		if (ctx->dry_run) {
+		if (ctx->vm.dry_run) {
 			char *j = strvec_join(&av, " ", true);
 
 			say_dry(ctx, "%s", j);
@@ -130,8 +131,8 @@ static int fetch(struct vm_ctx *ctx, const char *what, const char *spec,
 	int r;
 
 	log_progress_start(&bar, "%s", what);
-	r = vm_fetch(ctx, spec, want_sha, log_progress_cb, &bar, local, sha,
-		     &note, err);
+	r = vm_fetch(&ctx->vm, spec, want_sha, log_progress_cb, &bar, local,
+		     sha, &note, err);
 	log_progress_end(&bar, !r);
 	if (note.len)
 		log_warn("%s", note.buf);
@@ -145,14 +146,15 @@ static int fetch(struct vm_ctx *ctx, const char *what, const char *spec,
  */
 static int find_base(struct vm_ctx *ctx, struct base_found *b)
 {
-	struct vm_conf *c = &ctx->conf;
+	struct vm_conf *c = &ctx->vm.conf;
+	struct base_env env = vm_base_env(&ctx->vm);
 	struct strbuf err = STRBUF_INIT;
 	char *local = NULL, *sha = NULL;
 	int r;
 
 	r = fetch(ctx, "base", c->base, NULL, &local, &sha, &err);
 	if (!r)
-		r = base_find(ctx, c->base, local, sha, b, &err);
+		r = base_find(&env, c->base, local, sha, b, &err);
 	if (!r && conf_layer_of(c, "vm", "disks") > LAYER_DEFAULT &&
 	    c->disks.v[0].size < b->size) {
 		strbuf_addf(&err, "%s is ", local);
@@ -173,7 +175,7 @@ static int find_base(struct vm_ctx *ctx, struct base_found *b)
 	strbuf_reset(&err);
 	conf_set(c, "vm", "base", b->record, LAYER_CLI, &err);
 	conf_set(c, "vm", "base_format", b->format, LAYER_CLI, &err);
-	if (!ctx->dry_run)
+	if (!ctx->vm.dry_run)
 		conf_set(c, "vm", "base_sha256", b->sha256, LAYER_CLI, &err);
 	strbuf_release(&err);
 	return 0;
@@ -182,12 +184,12 @@ static int find_base(struct vm_ctx *ctx, struct base_found *b)
 /* --json: the VM made, and the files made for it. */
 static void report(struct vm_ctx *ctx, const struct strvec *made)
 {
-	report_set_str(ctx->result, "name", ctx->conf.name);
-	report_set_str(ctx->result, "hostdir", ctx->hostdir);
-	report_set_str(ctx->result, "workdir", ctx->workdir);
+	report_set_str(ctx->result, "name", ctx->vm.conf.name);
+	report_set_str(ctx->result, "hostdir", ctx->vm.hostdir);
+	report_set_str(ctx->result, "workdir", ctx->vm.workdir);
 	report_set_str(ctx->result, "bootimage",
-		       *ctx->conf.bootimage ? ctx->conf.bootimage : NULL);
-	report_set_bool(ctx->result, "uefi", ctx->conf.uefi);
+		       *ctx->vm.conf.bootimage ? ctx->vm.conf.bootimage : NULL);
+	report_set_bool(ctx->result, "uefi", ctx->vm.conf.uefi);
 	report_set(ctx->result, "files",
 		   report_strv((const char *const *)made->v, made->nr));
 }
@@ -203,20 +205,20 @@ int cmd_create(struct vm_ctx *ctx, int argc, char **argv)
 	int r = 1;
 	size_t i;
 
-	if (conf_set(&ctx->conf, "vm", "name", name, LAYER_CLI, &err)) {
+	if (conf_set(&ctx->vm.conf, "vm", "name", name, LAYER_CLI, &err)) {
 		log_error("cannot create '%s': %s", name, err.buf);
 		r = 2;	/* a usage error, as a bad option value is */
 		goto out;
 	}
-	fmt0 = ctx->conf.disks.nr ? ctx->conf.disks.v[0].format : NULL;
-	if (*ctx->conf.base &&
-	    (!ctx->conf.disks.nr || (fmt0 && strcmp(fmt0, "qcow2")))) {
+	fmt0 = ctx->vm.conf.disks.nr ? ctx->vm.conf.disks.v[0].format : NULL;
+	if (*ctx->vm.conf.base &&
+	    (!ctx->vm.conf.disks.nr || (fmt0 && strcmp(fmt0, "qcow2")))) {
 		log_error("cannot create %s: --base needs disk 0 to be qcow2, the overlay on it (-D %s)",
-			  name, ctx->conf.disks.nr ? "TYPE=SIZE" : "'' names none");
+			  name, ctx->vm.conf.disks.nr ? "TYPE=SIZE" : "'' names none");
 		r = 2;
 		goto out;
 	}
-	if (!ctx->conf.disks.nr && !ctx->conf.images.nr) {
+	if (!ctx->vm.conf.disks.nr && !ctx->vm.conf.images.nr) {
 		log_error("cannot create %s: no disks and no images (give -D TYPE=SIZE, or -i TYPE=PATH for an existing image)",
 			  name);
 		r = 2;
@@ -225,17 +227,17 @@ int cmd_create(struct vm_ctx *ctx, int argc, char **argv)
 	if (check_fresh(ctx))
 		goto out;
 	/* An image that is not there is said now, not at the first @run. */
-	for (i = 0; i < ctx->conf.images.nr; i++) {
+	for (i = 0; i < ctx->vm.conf.images.nr; i++) {
 		char *img;
 
-		if (vm_image_path(ctx, ctx->conf.images.v[i].path, &img,
+		if (vm_image_path(&ctx->vm, ctx->vm.conf.images.v[i].path, &img,
 				  &err)) {
 			log_error("cannot create %s: %s", name, err.buf);
 			goto out;
 		}
 		free(img);
 	}
-	if (*ctx->conf.base) {
+	if (*ctx->vm.conf.base) {
 		r = find_base(ctx, &base);
 		if (r)
 			goto out;
@@ -243,7 +245,7 @@ int cmd_create(struct vm_ctx *ctx, int argc, char **argv)
 	if (argc > 1) {
 		char *local = NULL, *sha = NULL, hex[65] = "";
 
-		r = fetch(ctx, "ISO", argv[1], ctx->conf.bootimage_sha256,
+		r = fetch(ctx, "ISO", argv[1], ctx->vm.conf.bootimage_sha256,
 			  &local, &sha, &err);
 		if (r) {
 			log_error("cannot create %s: ISO %s", name, err.buf);
@@ -256,11 +258,11 @@ int cmd_create(struct vm_ctx *ctx, int argc, char **argv)
 
 			download_split(argv[1], &iso, &frag);
 			free(frag);
-			if (!sha && !ctx->dry_run &&
+			if (!sha && !ctx->vm.dry_run &&
 			    !download_file_sha256(local, hex))
 				sha = xstrdup(hex);
 			if (sha)
-				conf_set(&ctx->conf, "vm", "bootimage_sha256",
+				conf_set(&ctx->vm.conf, "vm", "bootimage_sha256",
 					 sha, LAYER_CLI, &err);
 		} else {
 			iso = xstrdup(local);
@@ -268,49 +270,49 @@ int cmd_create(struct vm_ctx *ctx, int argc, char **argv)
 		free(local);
 		free(sha);
 		strbuf_reset(&err);
-		if (conf_set(&ctx->conf, "vm", "bootimage", iso, LAYER_CLI,
+		if (conf_set(&ctx->vm.conf, "vm", "bootimage", iso, LAYER_CLI,
 			     &err)) {
 			log_error("cannot create %s: ISO %s: %s", name, iso,
 				  err.buf);
 			r = 1;
 			goto out;
 		}
-		conf_set(&ctx->conf, "vm", "firstboot", "yes", LAYER_CLI, &err);
+		conf_set(&ctx->vm.conf, "vm", "firstboot", "yes", LAYER_CLI, &err);
 	} else {
-		conf_set(&ctx->conf, "vm", "bootimage", "", LAYER_CLI, &err);
-		conf_set(&ctx->conf, "vm", "firstboot", "no", LAYER_CLI, &err);
+		conf_set(&ctx->vm.conf, "vm", "bootimage", "", LAYER_CLI, &err);
+		conf_set(&ctx->vm.conf, "vm", "firstboot", "no", LAYER_CLI, &err);
 	}
-	bp = *ctx->conf.base ? &base : NULL;
+	bp = *ctx->vm.conf.base ? &base : NULL;
 	r = 1;	/* every failure from here on */
-	if (ctx->conf.uefi && !qemu_ovmf_vars()) {
+	if (ctx->vm.conf.uefi && !qemu_ovmf_vars()) {
 		log_error("cannot create %s: UEFI firmware not found (install the ovmf package, or use --no-uefi)",
 			  name);
 		goto out;
 	}
 
-	if (ctx->dry_run) {
-		if (!ctx->workdir) {
-			free(ctx->workdir);
-			ctx->workdir = vm_host_path(ctx, ".work");
+	if (ctx->vm.dry_run) {
+		if (!ctx->vm.workdir) {
+			free(ctx->vm.workdir);
+			ctx->vm.workdir = vm_host_path(&ctx->vm, ".work");
 		}
 		r = make_disks(ctx, bp, &made) ? 1 : 0;
 		goto out;
 	}
-	if (!ctx->workdir || ctx->inplace) {
-		r = vm_make_workdir(ctx);
+	if (!ctx->vm.workdir || ctx->vm.inplace) {
+		r = vm_make_workdir(&ctx->vm);
 		if (r) {
 			log_error("cannot create %s: working directory: %s",
 				  name, strerror(-r));
 			r = 1;
 			goto out;
 		}
-		new_workdir = !ctx->inplace;
+		new_workdir = !ctx->vm.inplace;
 	}
 	r = 1;
 	if (make_disks(ctx, bp, &made))
 		goto fail;
-	if (ctx->conf.uefi) {
-		vars = vm_work_path(ctx, "efivars.bin");
+	if (ctx->vm.conf.uefi) {
+		vars = vm_work_path(&ctx->vm, "efivars.bin");
 		r = fs_copy_file(qemu_ovmf_vars(), vars, 0600);
 		if (r) {
 			log_error("cannot create %s: copy UEFI variables to %s: %s",
@@ -320,8 +322,8 @@ int cmd_create(struct vm_ctx *ctx, int argc, char **argv)
 		}
 		strvec_push(&made, vars);
 	}
-	conf_path = vm_host_path(ctx, "guest.conf");
-	r = conf_write_guest(&ctx->conf, conf_path);
+	conf_path = vm_host_path(&ctx->vm, "guest.conf");
+	r = conf_write_guest(&ctx->vm.conf, conf_path);
 	if (r) {
 		log_error("cannot create %s: write %s: %s", name, conf_path,
 			  strerror(-r));
@@ -330,8 +332,8 @@ int cmd_create(struct vm_ctx *ctx, int argc, char **argv)
 	}
 	wrote_conf = true;
 	report(ctx, &made);
-	log_info("created %s in %s (working files in %s)", name, ctx->hostdir,
-		 ctx->workdir);
+	log_info("created %s in %s (working files in %s)", name, ctx->vm.hostdir,
+		 ctx->vm.workdir);
 	r = 0;
 	goto out;
 fail:
@@ -341,13 +343,13 @@ fail:
 	if (wrote_conf)
 		unlink(conf_path);
 	if (new_workdir) {
-		char *link = vm_host_path(ctx, ".work");
+		char *link = vm_host_path(&ctx->vm, ".work");
 
-		fs_rm_rf(ctx->workdir);
+		fs_rm_rf(ctx->vm.workdir);
 		unlink(link);
 		free(link);
-		free(ctx->workdir);
-		ctx->workdir = NULL;
+		free(ctx->vm.workdir);
+		ctx->vm.workdir = NULL;
 	}
 out:
 	base_found_release(&base);

@@ -31,7 +31,7 @@ static bool is_work_file(const char *name)
 static int destroy_inplace(struct vm_ctx *ctx, int *removed)
 {
 	/* In a dry run: say what would go, one file a line. */
-	DIR *d = opendir(ctx->workdir);
+	DIR *d = opendir(ctx->vm.workdir);
 	struct dirent *e;
 	int r = 0;
 
@@ -43,8 +43,8 @@ static int destroy_inplace(struct vm_ctx *ctx, int *removed)
 
 		if (!is_work_file(e->d_name))
 			continue;
-		p = vm_work_path(ctx, e->d_name);
-		if (ctx->dry_run) {
+		p = vm_work_path(&ctx->vm, e->d_name);
+		if (ctx->vm.dry_run) {
 			say_dry(ctx, "rm -rf %s", p);
 			free(p);
 			continue;
@@ -62,47 +62,47 @@ static int destroy_inplace(struct vm_ctx *ctx, int *removed)
 
 int cmd_destroy(struct vm_ctx *ctx, int argc, char **argv)
 {
-	char *link = vm_host_path(ctx, ".work");
+	char *link = vm_host_path(&ctx->vm, ".work");
 	int r = 0, removed = 0;
 
 	(void)argc;
 	(void)argv;
-	if (!ctx->workdir) {
+	if (!ctx->vm.workdir) {
 		/* A .work link whose directory is gone (reboot, tmp cleaner). */
-		if (fs_is_symlink(link) && !ctx->dry_run)
+		if (fs_is_symlink(link) && !ctx->vm.dry_run)
 			unlink(link);
 		report_set_bool(ctx->result, "destroyed", false);
 		log_info("%s has no working files: nothing to destroy",
-			 ctx->conf.name);
+			 ctx->vm.conf.name);
 		free(link);
 		return 0;
 	}
-	if (ctx->inplace) {
+	if (ctx->vm.inplace) {
 		r = destroy_inplace(ctx, &removed);
-		if (ctx->dry_run)
+		if (ctx->vm.dry_run)
 			goto out;
-	} else if (ctx->dry_run) {
-		say_dry(ctx, "rm -rf %s", ctx->workdir);
+	} else if (ctx->vm.dry_run) {
+		say_dry(ctx, "rm -rf %s", ctx->vm.workdir);
 		say_dry(ctx, "rm -f %s", link);
 		goto out;
 	} else {
-		r = fs_rm_rf(ctx->workdir);
+		r = fs_rm_rf(ctx->vm.workdir);
 		if (!r && unlink(link) < 0 && errno != ENOENT)
 			r = -errno;
 		removed = 1;
 	}
 	if (r) {
-		log_error("cannot destroy %s: %s: %s", ctx->conf.name,
-			  ctx->workdir, strerror(-r));
+		log_error("cannot destroy %s: %s: %s", ctx->vm.conf.name,
+			  ctx->vm.workdir, strerror(-r));
 		free(link);
 		return 1;
 	}
 	report_set_bool(ctx->result, "destroyed", true);
-	report_set_str(ctx->result, "workdir", ctx->workdir);
-	log_info("destroyed the working files of %s (%s)", ctx->conf.name,
-		 ctx->workdir);
-	free(ctx->workdir);
-	ctx->workdir = NULL;
+	report_set_str(ctx->result, "workdir", ctx->vm.workdir);
+	log_info("destroyed the working files of %s (%s)", ctx->vm.conf.name,
+		 ctx->vm.workdir);
+	free(ctx->vm.workdir);
+	ctx->vm.workdir = NULL;
 out:
 	free(link);
 	return 0;

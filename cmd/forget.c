@@ -43,12 +43,12 @@ static int fold_children(struct vm_ctx *ctx, const struct backup *list,
 	int k = children(list, n, b, kids), i, r = 0;
 	char *pigz = k ? fs_which("pigz") : NULL, *dir;
 
-	dir = vm_host_path(ctx, "backups");
+	dir = vm_host_path(&ctx->vm, "backups");
 	backups_sweep(dir);
 	for (i = 0; i < k && !r; i++) {
 		const struct backup *c = &list[kids[i]];
 
-		if (ctx->dry_run) {
+		if (ctx->vm.dry_run) {
 			say_dry(ctx, "store %s again with what it needs of %s",
 				c->name, b->name);
 			continue;
@@ -56,8 +56,8 @@ static int fold_children(struct vm_ctx *ctx, const struct backup *list,
 		log_info("%s is built on %s: storing it again with what it needs of %s",
 			 c->name, b->name, b->name);
 		strbuf_reset(&err);
-		r = backups_fold(ctx, list, n, b, c, pigz ? "pigz" : NULL,
-				 (int)ctx->conf.compress_level, &err);
+		r = backups_fold(&ctx->vm, list, n, b, c, pigz ? "pigz" : NULL,
+				 (int)ctx->vm.conf.compress_level, &err);
 		if (r)
 			log_error("cannot forget %s: %s depends on it and could not take what it needs of it: %s",
 				  b->name, c->name, err.buf);
@@ -77,15 +77,15 @@ int cmd_forget(struct vm_ctx *ctx, int argc, char **argv)
 	int n, r, ret = 1;
 
 	(void)argc;
-	n = backups_list(ctx, &list);
+	n = backups_list(&ctx->vm, &list);
 	if (n < 0) {
-		log_error("cannot read %s/backups: %s", ctx->hostdir,
+		log_error("cannot read %s/backups: %s", ctx->vm.hostdir,
 			  strerror(-n));
 		return 1;
 	}
-	b = strcmp(argv[0], "LAST") ? backups_find(ctx, list, n, argv[0]) :
+	b = strcmp(argv[0], "LAST") ? backups_find(&ctx->vm, list, n, argv[0]) :
 				      NULL;
-	last = backups_last(ctx);
+	last = backups_last(&ctx->vm);
 	if (!b) {
 		log_error("cannot forget %s: no such snapshot (see @snapshots)",
 			  argv[0]);
@@ -94,13 +94,13 @@ int cmd_forget(struct vm_ctx *ctx, int argc, char **argv)
 			  b->name);
 	} else if (fold_children(ctx, list, n, b)) {
 		ret = proc_interrupted() ? 128 + proc_interrupted() : 1;
-	} else if (ctx->dry_run) {
+	} else if (ctx->vm.dry_run) {
 		say_dry(ctx, "rm -rf %s", b->path);
 		ret = 0;
 	} else {
 		r = fs_rm_rf(b->path);
 		if (!r) {
-			char *dir = vm_host_path(ctx, "backups");
+			char *dir = vm_host_path(&ctx->vm, "backups");
 
 			backups_sweep(dir);	/* and so its MANIFEST's copy */
 			free(dir);

@@ -260,24 +260,24 @@ static int worker_argv(struct vm_ctx *ctx, const char *path, struct strvec *av,
 {
 	size_t k;
 
-	strvec_pushl(av, "vm", "@inspect-worker", ctx->accel,
+	strvec_pushl(av, "vm", "@inspect-worker", ctx->vm.accel,
 		     ctx->json ? "json" : "text", path ? path : "-", NULL);
-	for (k = 0; k < ctx->conf.images.nr; k++) {
-		const struct disk_spec *d = &ctx->conf.images.v[k];
+	for (k = 0; k < ctx->vm.conf.images.nr; k++) {
+		const struct disk_spec *d = &ctx->vm.conf.images.v[k];
 		char *img;
 		int r;
 
 		if (d->bus == BUS_CDROM)
 			continue;
-		r = vm_image_path(ctx, d->path, &img, err);
+		r = vm_image_path(&ctx->vm, d->path, &img, err);
 		if (r)
 			return r;
 		strvec_pushf(av, "%s=%s", d->format ? d->format : "qcow2", img);
 		free(img);
 	}
-	for (k = 0; k < ctx->conf.disks.nr; k++) {
-		const struct disk_spec *d = &ctx->conf.disks.v[k];
-		char *disk = xasprintf("%s/disk-%zu.img", ctx->workdir, k);
+	for (k = 0; k < ctx->vm.conf.disks.nr; k++) {
+		const struct disk_spec *d = &ctx->vm.conf.disks.v[k];
+		char *disk = xasprintf("%s/disk-%zu.img", ctx->vm.workdir, k);
 
 		if (!fs_exists(disk)) {
 			free(disk);
@@ -413,7 +413,7 @@ int cmd_inspect(struct vm_ctx *ctx, int argc, char **argv)
 	struct strbuf note = STRBUF_INIT, out = STRBUF_INIT, err = STRBUF_INIT;
 	struct strvec av = STRVEC_INIT;
 	struct proc_opts o = PROC_OPTS_INIT;
-	unsigned limit = ctx->conf.timeout ? ctx->conf.timeout :
+	unsigned limit = ctx->vm.conf.timeout ? ctx->vm.conf.timeout :
 					     INSPECT_TIMEOUT_S;
 	long long deadline;
 	int pfd[2], st, ret = 1, r;
@@ -424,28 +424,29 @@ int cmd_inspect(struct vm_ctx *ctx, int argc, char **argv)
 			  argv[0]);
 		return 2;
 	}
-	if (!ctx->workdir || (!vm_count_disks(ctx) && !ctx->conf.images.nr)) {
+	if (!ctx->vm.workdir ||
+	    (!vm_count_disks(&ctx->vm) && !ctx->vm.conf.images.nr)) {
 		log_error("cannot inspect %s: it has no disks (@create it, or @restore a snapshot)",
-			  ctx->conf.name);
+			  ctx->vm.conf.name);
 		return 1;
 	}
-	r = launch_resolve_accel(ctx, &note);
+	r = launch_resolve_accel(&ctx->vm, &note);
 	if (r)
-		log_error("cannot inspect %s: %s", ctx->conf.name, note.buf);
+		log_error("cannot inspect %s: %s", ctx->vm.conf.name, note.buf);
 	else if (note.len)
 		log_warn("%s", note.buf);
 	strbuf_release(&note);
 	if (r)
 		return 1;
-	if (ctx->dry_run) {
+	if (ctx->vm.dry_run) {
 		say_dry(ctx, "inspect %s read-only with libguestfs (%s)",
-			ctx->workdir, ctx->accel);
+			ctx->vm.workdir, ctx->vm.accel);
 		return 0;
 	}
 	r = worker_tmpdir(&tmp, &env);
 	if (r) {
 		log_error("cannot inspect %s: temporary directory: %s",
-			  ctx->conf.name, strerror(-r));
+			  ctx->vm.conf.name, strerror(-r));
 		return 1;
 	}
 	if (pipe2(pfd, O_CLOEXEC) < 0) {
@@ -454,7 +455,7 @@ int cmd_inspect(struct vm_ctx *ctx, int argc, char **argv)
 	}
 	r = worker_argv(ctx, argc > 0 ? argv[0] : NULL, &av, &err);
 	if (r) {
-		log_error("cannot inspect %s: %s", ctx->conf.name, err.buf);
+		log_error("cannot inspect %s: %s", ctx->vm.conf.name, err.buf);
 		close(pfd[0]);
 		close(pfd[1]);
 		strvec_clear(&av);
@@ -476,7 +477,7 @@ int cmd_inspect(struct vm_ctx *ctx, int argc, char **argv)
 	strvec_clear(&av);
 	if (r) {
 		close(pfd[0]);
-		log_error("cannot inspect %s: %s", ctx->conf.name, strerror(-r));
+		log_error("cannot inspect %s: %s", ctx->vm.conf.name, strerror(-r));
 		goto out;
 	}
 	proc_set_foreground(-pid);
@@ -504,20 +505,20 @@ int cmd_inspect(struct vm_ctx *ctx, int argc, char **argv)
 	if ((r == 0 || (r == 3 && !argc)) && ctx->json && report(ctx, argc ? argv[0] : NULL,
 						       &out)) {
 		log_error("cannot inspect %s: the worker's answer is not JSON",
-			  ctx->conf.name);
+			  ctx->vm.conf.name);
 	} else if (r == 0 || r == 3) {
 		if (!ctx->json)
 			fwrite(out.buf, 1, out.len, stdout);
 		if (r == 3 && argc > 0)
 			log_error("no operating system found on the disks of %s",
-				  ctx->conf.name);
+				  ctx->vm.conf.name);
 		else if (r == 3 && !ctx->json)
 			log_info("no operating system found on the disks of %s",
-				 ctx->conf.name);
+				 ctx->vm.conf.name);
 		ret = r == 3 && argc > 0 ? 1 : 0;
 	} else {
 		strbuf_trim_trailing(&out);
-		log_error("cannot inspect %s: %s", ctx->conf.name,
+		log_error("cannot inspect %s: %s", ctx->vm.conf.name,
 			  out.len ? out.buf : "libguestfs failed");
 	}
 out:

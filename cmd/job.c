@@ -31,8 +31,8 @@ struct job {
 
 static char *find_job(struct vm_ctx *ctx, const char *name, char **dir)
 {
-	char *jobs = xasprintf("%s/jobs", ctx->datadir);
-	const char *dirs[] = { ctx->hostdir, jobs, NULL };
+	char *jobs = xasprintf("%s/jobs", ctx->vm.datadir);
+	const char *dirs[] = { ctx->vm.hostdir, jobs, NULL };
 	char *path = NULL;
 	size_t i;
 
@@ -76,17 +76,17 @@ static void build_env(struct vm_ctx *ctx, struct job *j)
 	bool defaults;
 	size_t i;
 
-	strvec_pushf(&j->env, "HOSTDIR=%s", ctx->hostdir);
-	strvec_pushf(&j->env, "WORKDIR=%s", ctx->workdir);
+	strvec_pushf(&j->env, "HOSTDIR=%s", ctx->vm.hostdir);
+	strvec_pushf(&j->env, "WORKDIR=%s", ctx->vm.workdir);
 	strvec_pushf(&j->env, "INDIR=%s", j->indir);
 	strvec_pushf(&j->env, "OUTDIR=%s", j->outdir);
-	strvec_pushf(&j->env, "JOBSDIR=%s/jobs", ctx->datadir);
+	strvec_pushf(&j->env, "JOBSDIR=%s/jobs", ctx->vm.datadir);
 	strvec_pushf(&j->env, "JOBDIR=%s", j->dir);
 	strvec_pushf(&j->env, "JOBNAME=%s", j->name);
-	strvec_pushf(&j->env, "LIBEXEC=%s", ctx->datadir);
-	strvec_pushf(&j->env, "GUESTNAME=%s", ctx->conf.name);
+	strvec_pushf(&j->env, "LIBEXEC=%s", ctx->vm.datadir);
+	strvec_pushf(&j->env, "GUESTNAME=%s", ctx->vm.conf.name);
 	strvec_pushf(&j->env, "VM_FUNCTIONS=%s/jobs/functions.sh",
-		     ctx->datadir);
+		     ctx->vm.datadir);
 	/*
 	 * The built-in sshkeys name the usual key files, of which a user has
 	 * one or none: those that do not exist are left out, as ssh-copy-id
@@ -95,9 +95,9 @@ static void build_env(struct vm_ctx *ctx, struct job *j)
 	 * functions.sh makes the bash array SSHKEYS (an array cannot be
 	 * exported).
 	 */
-	defaults = conf_layer_of(&ctx->conf, "vm", "sshkeys") == LAYER_DEFAULT;
-	for (i = 0; i < ctx->conf.sshkeys.nr; i++) {
-		char *k = fs_expand_home(ctx->conf.sshkeys.v[i]);
+	defaults = conf_layer_of(&ctx->vm.conf, "vm", "sshkeys") == LAYER_DEFAULT;
+	for (i = 0; i < ctx->vm.conf.sshkeys.nr; i++) {
+		char *k = fs_expand_home(ctx->vm.conf.sshkeys.v[i]);
 
 		if (!defaults || access(k, F_OK) == 0) {
 			if (quoted.len)
@@ -108,7 +108,7 @@ static void build_env(struct vm_ctx *ctx, struct job *j)
 	}
 	strvec_pushf(&j->env, "VM_SSHKEYS_QUOTED=%s", quoted.buf);
 	strbuf_release(&quoted);
-	conf_each(&ctx->conf, env_add_setting, &j->env);
+	conf_each(&ctx->vm.conf, env_add_setting, &j->env);
 }
 
 /* NAME.pre / NAME.post under bash, with fatal and run defined. */
@@ -118,7 +118,7 @@ static int run_host_script(struct vm_ctx *ctx, struct job *j,
 	char *path = xasprintf("%s/%s.%s", j->dir, j->name, suffix);
 	struct strvec av = STRVEC_INIT;
 	struct proc_opts o = PROC_OPTS_INIT;
-	unsigned limit = ctx->conf.timeout ? ctx->conf.timeout :
+	unsigned limit = ctx->vm.conf.timeout ? ctx->vm.conf.timeout :
 					     HOST_SCRIPT_TIMEOUT_S;
 	int r;
 
@@ -131,7 +131,7 @@ static int run_host_script(struct vm_ctx *ctx, struct job *j,
 	o.stdin_fd = -1;
 	/* What the script starts ends with it on a timeout or a signal. */
 	o.new_pgrp = true;
-	o.cwd = ctx->hostdir;
+	o.cwd = ctx->vm.hostdir;
 	o.env_add = j->env.v;
 	r = proc_run(av.v, &o, (int)limit * 1000);
 	if (r == -ETIMEDOUT)
@@ -172,7 +172,7 @@ static int fresh_dir(const char *path, mode_t mode)
 /* HOSTDIR/last-job: "NAME STATUS EPOCH", for @status. */
 static void record_job(struct vm_ctx *ctx, const char *name, int status)
 {
-	char *path = vm_host_path(ctx, "last-job");
+	char *path = vm_host_path(&ctx->vm, "last-job");
 	char *line = xasprintf("%s %d %lld\n", name, status,
 			       (long long)time(NULL));
 
@@ -183,9 +183,9 @@ static void record_job(struct vm_ctx *ctx, const char *name, int status)
 
 static const char *rescue_iso(struct vm_ctx *ctx, char **own)
 {
-	if (ctx->conf.rescue.iso && *ctx->conf.rescue.iso)
-		return ctx->conf.rescue.iso;
-	*own = xasprintf("%s/rescue/out/rescue-x86_64.iso", ctx->datadir);
+	if (ctx->vm.conf.rescue.iso && *ctx->vm.conf.rescue.iso)
+		return ctx->vm.conf.rescue.iso;
+	*own = xasprintf("%s/rescue/out/rescue-x86_64.iso", ctx->vm.datadir);
 	return *own;
 }
 
@@ -211,10 +211,10 @@ static int kernel_from_iso(struct vm_ctx *ctx, const char *iso,
 		h *= 1099511628211ULL;
 	}
 	free(key);
-	dir = xasprintf("%s/rescue-%016llx", ctx->cache_dir, h);
+	dir = xasprintf("%s/rescue-%016llx", ctx->vm.cache_dir, h);
 	*kernel = xasprintf("%s/vmlinuz", dir);
 	*initrd = xasprintf("%s/initrd.img", dir);
-	if ((fs_exists(*kernel) && fs_exists(*initrd)) || ctx->dry_run) {
+	if ((fs_exists(*kernel) && fs_exists(*initrd)) || ctx->vm.dry_run) {
 		free(dir);
 		return 0;
 	}
@@ -273,7 +273,7 @@ out:
 
 static void show_console_tail(struct vm_ctx *ctx)
 {
-	char *path = vm_work_path(ctx, "rescue-console.log");
+	char *path = vm_work_path(&ctx->vm, "rescue-console.log");
 	struct strbuf tail = STRBUF_INIT;
 
 	fs_tail(path, 15, &tail);
@@ -315,7 +315,7 @@ static const char *outcome_name(enum job_outcome o)
 
 static int boot_rescue(struct vm_ctx *ctx, struct job *j)
 {
-	struct vm_conf *c = &ctx->conf;
+	struct vm_conf *c = &ctx->vm.conf;
 	struct strbuf err = STRBUF_INIT, note = STRBUF_INIT;
 	struct strvec qargv = STRVEC_INIT;
 	struct job_result res;
@@ -328,23 +328,24 @@ static int boot_rescue(struct vm_ctx *ctx, struct job *j)
 	pid_t pid;
 	int r, ret = 1;
 
-	r = vm_fetch(ctx, iso, NULL, NULL, NULL, &local, NULL, &note, &err);
+	r = vm_fetch(&ctx->vm, iso, NULL, NULL, NULL, &local, NULL, &note,
+		     &err);
 	if (note.len)
 		log_warn("%s", note.buf);
 	strbuf_reset(&note);
 	if (r) {
-		if (vm_datadir_is_tree(ctx->datadir))
+		if (vm_datadir_is_tree(ctx->vm.datadir))
 			log_error("rescue ISO %s (build it: make rescue; or set iso in [rescue])",
 				  err.buf);
 		else
 			log_error("rescue ISO %s (build it: %s/rescue/build-rescue; or set iso in [rescue])",
-				  err.buf, ctx->datadir);
+				  err.buf, ctx->vm.datadir);
 		goto out;
 	}
 	iso = local;
 	if (!cdrom && kernel_from_iso(ctx, iso, &kernel, &initrd))
 		goto out;
-	r = launch_resolve_accel(ctx, &note);
+	r = launch_resolve_accel(&ctx->vm, &note);
 	if (r) {
 		log_error("cannot start the rescue for %s: %s", c->name,
 			  note.buf);
@@ -352,13 +353,14 @@ static int boot_rescue(struct vm_ctx *ctx, struct job *j)
 	}
 	if (note.len)
 		log_warn("%s", note.buf);
-	r = vm_plan_build(ctx, PLAN_RESCUE, cdrom ? iso : NULL, &plan, &err);
+	r = vm_plan_build(&ctx->vm, PLAN_RESCUE, cdrom ? iso : NULL, &plan,
+			  &err);
 	planned = true;
 	if (r) {
 		log_error("cannot start the rescue for %s: %s", c->name, err.buf);
 		goto out;
 	}
-	if (plan.q.uefi && !ctx->dry_run) {
+	if (plan.q.uefi && !ctx->vm.dry_run) {
 		r = qemu_ovmf_vars() ? fs_copy_file(qemu_ovmf_vars(),
 						    plan.q.ovmf_vars, 0600) :
 				       -ENOENT;
@@ -383,19 +385,19 @@ static int boot_rescue(struct vm_ctx *ctx, struct job *j)
 	 * under TCG); that table is the PIIX chipset's, not q35's.
 	 */
 	if (kernel && !plan.q.uefi) {
-		pvh = pvh_kernel(kernel, ctx->dry_run);
+		pvh = pvh_kernel(kernel, ctx->vm.dry_run);
 		plan.q.kernel = pvh;
 		if (!plan.q.q35)
 			plan.q.append = RESCUE_APPEND " pci=noacpi";
 	}
 	qemu_argv_build(&plan.q, &qargv);
-	if (!ctx->dry_run) {
-		char *log = vm_work_path(ctx, "rescue-console.log");
+	if (!ctx->vm.dry_run) {
+		char *log = vm_work_path(&ctx->vm, "rescue-console.log");
 
 		unlink(log);	/* its tail must be this boot's */
 		free(log);
 	}
-	r = launch_start(ctx, &qargv, "rescue", -1, &pid, &errlog, &dry, &err);
+	r = launch_start(&ctx->vm, &qargv, "rescue", -1, &pid, &errlog, &dry, &err);
 	if (dry) {
 		say_dry(ctx, "%s", dry);
 		free(dry);
@@ -407,7 +409,7 @@ static int boot_rescue(struct vm_ctx *ctx, struct job *j)
 			  err.buf);
 		goto out;
 	}
-	log_info("rescue for %s started (%s); job %s", c->name, ctx->accel,
+	log_info("rescue for %s started (%s); job %s", c->name, ctx->vm.accel,
 		 j->name);
 	fflush(stdout);
 	jobwait_run(pid, j->outdir, c->rescue.boot_timeout, c->timeout,
@@ -420,7 +422,7 @@ static int boot_rescue(struct vm_ctx *ctx, struct job *j)
 			 j->name, max.buf);
 		strbuf_release(&max);
 	}
-	report_set_str(ctx->result, "accel", ctx->accel);
+	report_set_str(ctx->result, "accel", ctx->vm.accel);
 	report_set_str(ctx->result, "outcome", outcome_name(res.outcome));
 	/* Whatever happened, no rescue outlives the job. */
 	if (res.qemu_exit < 0)
@@ -508,21 +510,22 @@ int cmd_job(struct vm_ctx *ctx, int argc, char **argv)
 	j.script = find_job(ctx, j.name, &j.dir);
 	if (!j.script) {
 		log_error("job %s not found: no %s/%s.job nor %s/jobs/%s.job",
-			  j.name, ctx->hostdir, j.name, ctx->datadir, j.name);
+			  j.name, ctx->vm.hostdir, j.name, ctx->vm.datadir,
+			  j.name);
 		return 1;
 	}
-	if (!ctx->workdir) {
+	if (!ctx->vm.workdir) {
 		log_error("cannot run job %s: %s has no working files (@create it first)",
-			  j.name, ctx->conf.name);
+			  j.name, ctx->vm.conf.name);
 		goto out;
 	}
-	j.indir = vm_work_path(ctx, ".in");
-	j.outdir = vm_work_path(ctx, ".out");
+	j.indir = vm_work_path(&ctx->vm, ".in");
+	j.outdir = vm_work_path(&ctx->vm, ".out");
 	rescue_conf = xasprintf("%s/%s.rescue", j.dir, j.name);
 	if (access(rescue_conf, R_OK) == 0) {
 		/* The job says what rescue it needs (run-ssh: a forward). */
-		r = conf_load_section_file(&ctx->conf, rescue_conf, LAYER_JOB,
-					   "rescue", &err);
+		r = conf_load_section_file(&ctx->vm.conf, rescue_conf,
+					   LAYER_JOB, "rescue", &err);
 		if (r) {
 			log_error("%s", err.buf);
 			goto out;
@@ -532,7 +535,7 @@ int cmd_job(struct vm_ctx *ctx, int argc, char **argv)
 	build_env(ctx, &j);
 	report_set_str(ctx->result, "job", j.name);
 	report_set_str(ctx->result, "script", j.script);
-	if (ctx->dry_run) {
+	if (ctx->vm.dry_run) {
 		ret = boot_rescue(ctx, &j);
 		goto out;
 	}
@@ -585,7 +588,7 @@ out:
 	/* What NAME.rescue set was for this job alone. */
 	if (reload) {
 		strbuf_reset(&err);
-		if (vm_reload_conf(ctx, &err)) {
+		if (vm_reload_conf(&ctx->vm, &err)) {
 			log_error("%s", err.buf);
 			ret = ret ? ret : 1;
 		}

@@ -18,17 +18,17 @@ int cmd_kill(struct vm_ctx *ctx, int argc, char **argv)
 
 	(void)argc;
 	(void)argv;
-	r = runstate_running(ctx->hostdir, &rs, &err);
+	r = runstate_running(ctx->vm.hostdir, &rs, &err);
 	if (r <= 0) {
 		if (r < 0)
-			log_error("cannot kill %s: %s", ctx->conf.name, err.buf);
+			log_error("cannot kill %s: %s", ctx->vm.conf.name, err.buf);
 		else
-			log_info("%s is not running", ctx->conf.name);
+			log_info("%s is not running", ctx->vm.conf.name);
 		report_set_bool(ctx->result, "killed", false);
 		strbuf_release(&err);
 		return r < 0 ? 1 : 0;
 	}
-	if (ctx->dry_run) {
+	if (ctx->vm.dry_run) {
 		say_dry(ctx, "kill -KILL %ld", (long)rs.qemu_pid);
 		ret = 0;
 		goto out;
@@ -47,7 +47,7 @@ int cmd_kill(struct vm_ctx *ctx, int argc, char **argv)
 			qmp_close(&q);
 		}
 		if (r && r != -EPIPE) {
-			log_error("cannot kill %s: %s", ctx->conf.name,
+			log_error("cannot kill %s: %s", ctx->vm.conf.name,
 				  r == -EACCES || r == -EPERM ?
 				  "permission denied (only its owner, or the control_group, may)" :
 				  err.len ? err.buf : strerror(-r));
@@ -57,14 +57,14 @@ int cmd_kill(struct vm_ctx *ctx, int argc, char **argv)
 	if (runstate_wait_gone(rs.qemu_pid, rs.qemu_start, GONE_MS) ||
 	    runstate_wait_gone(rs.pid, rs.pid_start, GONE_MS)) {
 		log_error("cannot kill %s: QEMU (pid %ld) is still there",
-			  ctx->conf.name, (long)rs.qemu_pid);
+			  ctx->vm.conf.name, (long)rs.qemu_pid);
 		goto out;
 	}
 	if (ctx->supervisor == rs.pid)
 		ctx->supervisor = 0;
 	report_set_bool(ctx->result, "killed", true);
 	report_set_int(ctx->result, "qemu_pid", rs.qemu_pid);
-	log_info("%s killed", ctx->conf.name);
+	log_info("%s killed", ctx->vm.conf.name);
 	ret = 0;
 out:
 	runstate_release(&rs);

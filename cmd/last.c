@@ -13,21 +13,21 @@ int cmd_last(struct vm_ctx *ctx, int argc, char **argv)
 	int n, ret = 1;
 
 	(void)argc;
-	n = backups_list(ctx, &list);
+	n = backups_list(&ctx->vm, &list);
 	if (n < 0) {
-		log_error("cannot read %s/backups: %s", ctx->hostdir,
+		log_error("cannot read %s/backups: %s", ctx->vm.hostdir,
 			  strerror(-n));
 		return 1;
 	}
-	b = backups_find(ctx, list, n, argv[0]);
+	b = backups_find(&ctx->vm, list, n, argv[0]);
 	if (!b)
 		log_error("no snapshot %s (see @snapshots)", argv[0]);
-	else if (ctx->dry_run) {
+	else if (ctx->vm.dry_run) {
 		say_dry(ctx, "ln -sfn %s %s/backups/LAST", b->path,
-			ctx->hostdir);
+			ctx->vm.hostdir);
 		ret = 0;
 	}
-	else if (backups_set_last(ctx, b))
+	else if (backups_set_last(&ctx->vm, b))
 		log_error("cannot move LAST to %s", b->name);
 	else {
 		log_info("LAST is now %s", b->name);

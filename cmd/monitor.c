@@ -21,9 +21,9 @@ int cmd_monitor(struct vm_ctx *ctx, int argc, char **argv)
 	char *line = NULL;
 	int r, i, ret = 1;
 
-	r = runstate_running(ctx->hostdir, &rs, &err);
+	r = runstate_running(ctx->vm.hostdir, &rs, &err);
 	if (r <= 0) {
-		log_error("cannot reach the monitor of %s: %s", ctx->conf.name,
+		log_error("cannot reach the monitor of %s: %s", ctx->vm.conf.name,
 			  r < 0 ? err.buf : "it is not running");
 		strbuf_release(&err);
 		return 1;
@@ -33,7 +33,7 @@ int cmd_monitor(struct vm_ctx *ctx, int argc, char **argv)
 	line = strbuf_detach(&out);
 	r = qmp_connect(&q, rs.monitor, MONITOR_TIMEOUT_MS, &err);
 	if (r) {
-		log_error("cannot reach the monitor of %s: %s", ctx->conf.name,
+		log_error("cannot reach the monitor of %s: %s", ctx->vm.conf.name,
 			  r == -EACCES ? "permission denied (only its owner, or the control_group, may)" :
 			  err.buf);
 		goto out;

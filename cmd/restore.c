@@ -17,13 +17,13 @@ int cmd_restore(struct vm_ctx *ctx, int argc, char **argv)
 	char *name = NULL;
 	int r, ret = 1;
 
-	if (restore_pick(ctx, want, &name, &err)) {
+	if (restore_pick(&ctx->vm, want, &name, &err)) {
 		log_error("%s", err.buf);
 		goto out;
 	}
 	report_set_str(ctx->result, "name", name);
-	if (ctx->dry_run) {
-		const char *into = ctx->inplace ? ctx->hostdir :
+	if (ctx->vm.dry_run) {
+		const char *into = ctx->vm.inplace ? ctx->vm.hostdir :
 						  "a new working directory";
 
 		if (download_is_url(name))
@@ -31,12 +31,12 @@ int cmd_restore(struct vm_ctx *ctx, int argc, char **argv)
 				name, into);
 		else
 			say_dry(ctx, "restore %s/backups/%s into %s",
-				ctx->hostdir, name, into);
+				ctx->vm.hostdir, name, into);
 		ret = 0;
 		goto out;
 	}
 	log_progress_start(&bar, "restore %s", name);
-	r = restore_snapshot(ctx, name, &prog, &err);
+	r = restore_snapshot(&ctx->vm, name, &prog, &err);
 	log_progress_end(&bar, !r);
 	if (r) {
 		log_error("%s", err.buf);
@@ -44,9 +44,9 @@ int cmd_restore(struct vm_ctx *ctx, int argc, char **argv)
 			ret = 128 + proc_interrupted();
 		goto out;
 	}
-	report_set_str(ctx->result, "workdir", ctx->workdir);
+	report_set_str(ctx->result, "workdir", ctx->vm.workdir);
 	log_info("restored %s from snapshot %s (working files in %s)",
-		 ctx->conf.name, name, ctx->workdir);
+		 ctx->vm.conf.name, name, ctx->vm.workdir);
 	ret = 0;
 out:
 	strbuf_release(&err);

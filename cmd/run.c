@@ -64,7 +64,7 @@ static int share_qmp(struct vm_ctx *ctx, const char *sock, gid_t gid)
 			return -ETIMEDOUT;
 		nanosleep(&ts, NULL);
 	}
-	return vm_share_socket(ctx, sock, gid);
+	return vm_share_socket(&ctx->vm, sock, gid);
 }
 
 /* HOSTDIR/run.json: this vm runs QEMU pid now. */
@@ -85,16 +85,16 @@ static void record_start(struct vm_ctx *ctx, const struct vm_plan *plan,
 	rs->sockets = q->sockets;
 	rs->memory = q->memory_mib << 20;
 	strvec_pushv(&rs->forwards, plan->forwards.v);
-	rs->ssh_port = conf_forward_host_port(&ctx->conf, 22);
+	rs->ssh_port = conf_forward_host_port(&ctx->vm.conf, 22);
 	if (q->spice_port && q->spice_host && *q->spice_host)
 		rs->spice = xasprintf("%s:%u", q->spice_host, q->spice_port);
-	rs->workdir = xstrdup(ctx->workdir);
+	rs->workdir = xstrdup(ctx->vm.workdir);
 	rs->console = xstrdup(plan->console_sock);
 	rs->monitor = xstrdup(q->qmp_sock);
 	rs->console_log = xstrdup(plan->console_log);
-	if (runstate_write(ctx->hostdir, rs))
+	if (runstate_write(ctx->vm.hostdir, rs))
 		log_warn("cannot write %s/%s: @status will not see %s",
-			 ctx->hostdir, RUNSTATE_FILE, ctx->conf.name);
+			 ctx->vm.hostdir, RUNSTATE_FILE, ctx->vm.conf.name);
 }
 
 struct ready {
@@ -109,8 +109,8 @@ static void on_ready(void *data)
 
 	free(rd->rs->state);
 	rd->rs->state = xstrdup("running");
-	runstate_write(rd->ctx->hostdir, rd->rs);
-	sd_notifyf(0, "READY=1\nSTATUS=%s is running", rd->ctx->conf.name);
+	runstate_write(rd->ctx->vm.hostdir, rd->rs);
+	sd_notifyf(0, "READY=1\nSTATUS=%s is running", rd->ctx->vm.conf.name);
 }
 
 /* --json's "ended": how QEMU's run ended (r as launch_supervise says). */
@@ -127,7 +127,7 @@ static const char *how_it_ended(int r, const char *saved)
 
 int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 {
-	struct vm_conf *c = &ctx->conf;
+	struct vm_conf *c = &ctx->vm.conf;
 	struct strbuf err = STRBUF_INIT, note = STRBUF_INIT;
 	struct strvec qargv = STRVEC_INIT;
 	struct vm_plan plan;
@@ -146,18 +146,19 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 	long long t0 = 0;
 	int r, ret = 1;
 
-	if (!ctx->dry_run && runstate_running(ctx->hostdir, &rs, &err) == 1) {
+	if (!ctx->vm.dry_run &&
+	    runstate_running(ctx->vm.hostdir, &rs, &err) == 1) {
 		log_error("cannot run %s: it is running already (pid %ld); stop it first with vm @stop",
 			  c->name, (long)rs.pid);
 		runstate_release(&rs);
 		return 1;
 	}
 	strbuf_reset(&err);
-	if ((!ctx->workdir || !vm_count_disks(ctx)) && !ctx->dry_run &&
-	    (last = backups_last(ctx))) {
+	if ((!ctx->vm.workdir || !vm_count_disks(&ctx->vm)) &&
+	    !ctx->vm.dry_run && (last = backups_last(&ctx->vm))) {
 		/* As the reference does: no working files, take LAST. */
 		free(last);
-		r = restore_pick(ctx, "LAST", &last, &err);
+		r = restore_pick(&ctx->vm, "LAST", &last, &err);
 		if (!r) {
 			struct log_progress bar;
 			struct snap_progress prog = { log_progress_cb, &bar };
@@ -165,7 +166,7 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 			log_info("%s has no working files: restoring snapshot %s first",
 				 c->name, last);
 			log_progress_start(&bar, "restore %s", last);
-			r = restore_snapshot(ctx, last, &prog, &err);
+			r = restore_snapshot(&ctx->vm, last, &prog, &err);
 			log_progress_end(&bar, !r);
 			free(last);
 		}
@@ -189,7 +190,8 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 		struct log_progress bar;
 
 		log_progress_start(&bar, "ISO");
-		r = vm_fetch(ctx, cdrom, argc > 0 ? NULL : c->bootimage_sha256,
+		r = vm_fetch(&ctx->vm, cdrom,
+			     argc > 0 ? NULL : c->bootimage_sha256,
 			     log_progress_cb, &bar, &iso, NULL, &note, &err);
 		log_progress_end(&bar, !r);
 		if (note.len)
@@ -201,23 +203,23 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 		}
 		cdrom = iso;
 	}
-	if (!ctx->workdir) {
-		if (ctx->dry_run) {
-			ctx->workdir = vm_host_path(ctx, ".work");
+	if (!ctx->vm.workdir) {
+		if (ctx->vm.dry_run) {
+			ctx->vm.workdir = vm_host_path(&ctx->vm, ".work");
 		} else {
 			log_error("cannot run %s: it has no working files in %s (@create it first)",
-				  c->name, ctx->hostdir);
+				  c->name, ctx->vm.hostdir);
 			goto out;
 		}
 	}
-	r = launch_resolve_accel(ctx, &note);
+	r = launch_resolve_accel(&ctx->vm, &note);
 	if (r) {
 		log_error("cannot run %s: %s", c->name, note.buf);
 		goto out;
 	}
 	if (note.len)
 		log_warn("%s", note.buf);
-	r = vm_plan_build(ctx, PLAN_RUN, cdrom, &plan, &err);
+	r = vm_plan_build(&ctx->vm, PLAN_RUN, cdrom, &plan, &err);
 	planned = true;
 	if (r) {
 		log_error("cannot run %s: %s", c->name, err.buf);
@@ -225,7 +227,7 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 	}
 	plan.q.cdrom_first = cdrom && (firstboot || argc > 0);
 	plan.q.no_reboot = firstboot;
-	saved = vm_work_path(ctx, SAVED_STATE);
+	saved = vm_work_path(&ctx->vm, SAVED_STATE);
 	if (fs_exists(saved)) {
 		/* @stop --save left the running state: carry on from it */
 		resume_fd = open(saved, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -238,8 +240,8 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 		plan.q.incoming = incoming;
 	}
 	qemu_argv_build(&plan.q, &qargv);
-	if (!ctx->dry_run) {
-		r = vm_control_gid(ctx, &gid, &err);
+	if (!ctx->vm.dry_run) {
+		r = vm_control_gid(&ctx->vm, &gid, &err);
 		if (!r)
 			r = console_mux_open(&mux, plan.console_sock,
 					     gid == (gid_t)-1 ? 0600 : 0660,
@@ -247,7 +249,7 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 					     CONSOLE_LOG_MAX);
 		muxed = true;
 		if (!r)
-			r = vm_share_socket(ctx, plan.console_sock, gid);
+			r = vm_share_socket(&ctx->vm, plan.console_sock, gid);
 		if (r) {
 			log_error("cannot run %s: console %s: %s", c->name,
 				  plan.console_sock,
@@ -256,7 +258,7 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 		}
 	}
 	t0 = proc_now_ms();
-	r = launch_start(ctx, &qargv, "vm", resume_fd, &pid, &errlog, &dry,
+	r = launch_start(&ctx->vm, &qargv, "vm", resume_fd, &pid, &errlog, &dry,
 			 &err);
 	if (dry) {
 		say_dry(ctx, "%s", dry);
@@ -268,7 +270,7 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 		log_error("cannot run %s: %s", c->name, err.buf);
 		goto out;
 	}
-	report_set_str(ctx->result, "accel", ctx->accel);
+	report_set_str(ctx->result, "accel", ctx->vm.accel);
 	report_set_int(ctx->result, "qemu_pid", pid);
 	report_set_bool(ctx->result, "firstboot", firstboot);
 	/* QEMU waits for its console client before it runs the guest; one
@@ -289,9 +291,9 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	log_info("%s is running (%s%s); serial console: %s/console.log",
-		 c->name, ctx->accel,
+		 c->name, ctx->vm.accel,
 		 plan.q.spice_port ? ", SPICE display" : ", headless",
-		 ctx->workdir);
+		 ctx->vm.workdir);
 	record_start(ctx, &plan, pid, &rs);
 	w.qemu = pid;
 	w.qmp_sock = plan.q.qmp_sock;
@@ -306,7 +308,7 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 	ready.ctx = ctx;
 	ready.rs = &rs;
 	r = launch_supervise(&w);
-	runstate_remove(ctx->hostdir, getpid());
+	runstate_remove(ctx->vm.hostdir, getpid());
 ended:
 	console_mux_close(&mux);
 	muxed = false;
@@ -339,7 +341,7 @@ ended:
 			 c->name);
 	} else if (firstboot) {
 		/* The installer has had its boot; later boots use the disks. */
-		r = vm_guest_conf_set(ctx, "firstboot", "no", &err);
+		r = vm_guest_conf_set(&ctx->vm, "firstboot", "no", &err);
 		if (r) {
 			log_error("cannot record the first boot: %s", err.buf);
 			goto out;

@@ -41,13 +41,13 @@ int cmd_snapshots(struct vm_ctx *ctx, int argc, char **argv)
 
 	(void)argc;
 	(void)argv;
-	n = backups_list(ctx, &list);
+	n = backups_list(&ctx->vm, &list);
 	if (n < 0) {
-		log_error("cannot read %s/backups: %s", ctx->hostdir,
+		log_error("cannot read %s/backups: %s", ctx->vm.hostdir,
 			  strerror(-n));
 		return 1;
 	}
-	last = backups_last(ctx);
+	last = backups_last(&ctx->vm);
 	arr = json_object_new_array();
 	if (n && !ctx->json)
 		printf("%-12s %-20s %10s %-12s %11s  %s\n", "NAME", "TIME",
@@ -95,7 +95,7 @@ int cmd_snapshots(struct vm_ctx *ctx, int argc, char **argv)
 		snap_meta_release(&m);
 	}
 	if (!n && !ctx->json)
-		log_info("%s has no snapshots", ctx->hostdir);
+		log_info("%s has no snapshots", ctx->vm.hostdir);
 	fflush(stdout);
 	report_set(ctx->result, "snapshots", arr);
 	report_set_str(ctx->result, "last", last);

@@ -23,27 +23,27 @@ int cmd_ssh(struct vm_ctx *ctx, int argc, char **argv)
 	unsigned port;
 	int i, r, ret = 1;
 
-	r = runstate_running(ctx->hostdir, &rs, &err);
-	if (r <= 0 && !ctx->dry_run) {
-		log_error("cannot ssh into %s: %s", ctx->conf.name,
+	r = runstate_running(ctx->vm.hostdir, &rs, &err);
+	if (r <= 0 && !ctx->vm.dry_run) {
+		log_error("cannot ssh into %s: %s", ctx->vm.conf.name,
 			  r < 0 ? err.buf : "it is not running (vm @start)");
 		strbuf_release(&err);
 		return 1;
 	}
-	port = r > 0 ? rs.ssh_port : conf_forward_host_port(&ctx->conf, 22);
+	port = r > 0 ? rs.ssh_port : conf_forward_host_port(&ctx->vm.conf, 22);
 	if (!port) {
 		log_error("cannot ssh into %s: no forward reaches its port 22 (add one: -f tcp::2222-:22)",
-			  ctx->conf.name);
+			  ctx->vm.conf.name);
 		goto out;
 	}
-	if (ctx->conf.sshkeys.nr) {
-		char *pub = fs_expand_home(ctx->conf.sshkeys.v[0]);
+	if (ctx->vm.conf.sshkeys.nr) {
+		char *pub = fs_expand_home(ctx->vm.conf.sshkeys.v[0]);
 
 		if (str_ends_with(pub, ".pub"))
 			pub[strlen(pub) - 4] = '\0';
 		key = pub;
 	}
-	known = vm_host_path(ctx, "known_hosts");
+	known = vm_host_path(&ctx->vm, "known_hosts");
 	strvec_pushl(&av, "ssh", "-p", NULL);
 	strvec_pushf(&av, "%u", port);
 	/* the guest's key is learnt once, then held to: no prompt, no MITM */
@@ -52,12 +52,12 @@ int cmd_ssh(struct vm_ctx *ctx, int argc, char **argv)
 	strvec_pushf(&av, "-oUserKnownHostsFile=%s", known);
 	if (key && fs_exists(key))
 		strvec_pushl(&av, "-i", key, "-o", "IdentitiesOnly=yes", NULL);
-	strvec_pushf(&av, "%s@127.0.0.1", ctx->conf.ssh_user);
+	strvec_pushf(&av, "%s@127.0.0.1", ctx->vm.conf.ssh_user);
 	if (argc > 0)
 		strvec_push(&av, "--");
 	for (i = 0; i < argc; i++)
 		strvec_push(&av, argv[i]);
-	if (ctx->dry_run) {
+	if (ctx->vm.dry_run) {
 		char *j = strvec_join(&av, " ", true);
 
 		printf("%s\n", j);
@@ -68,7 +68,7 @@ int cmd_ssh(struct vm_ctx *ctx, int argc, char **argv)
 	fflush(NULL);
 	r = proc_run(av.v, &o, -1);
 	if (r < 0) {
-		log_error("cannot ssh into %s: ssh: %s", ctx->conf.name,
+		log_error("cannot ssh into %s: ssh: %s", ctx->vm.conf.name,
 			  r == -ENOENT ? "not found (install openssh-client)" :
 			  strerror(-r));
 		goto out;

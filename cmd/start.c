@@ -32,7 +32,7 @@ static int open_log(struct vm_ctx *ctx, char **path)
 	struct stat st;
 	int fd;
 
-	*path = vm_host_path(ctx, LOG_NAME);
+	*path = vm_host_path(&ctx->vm, LOG_NAME);
 	if (stat(*path, &st) == 0 && st.st_size > LOG_MAX) {
 		char *old = xasprintf("%s.1", *path);
 
@@ -83,9 +83,9 @@ static void show_tails(struct vm_ctx *ctx, const char *log)
 		fprintf(stderr, "vm: the supervisor's log (%s) ends with:\n%s",
 			log, t.buf);
 	strbuf_reset(&t);
-	vm_find_workdir(ctx, &t);
+	vm_find_workdir(&ctx->vm, &t);
 	strbuf_reset(&t);
-	con = vm_work_path(ctx, "console.log");
+	con = vm_work_path(&ctx->vm, "console.log");
 	fs_tail(con, 8, &t);
 	if (t.len)
 		fprintf(stderr, "vm: the serial console (%s) ends with:\n%s",
@@ -128,7 +128,7 @@ static void report(struct vm_ctx *ctx, pid_t pid, const char *log)
 	struct strbuf err = STRBUF_INIT;
 	struct runstate rs;
 
-	if (runstate_running(ctx->hostdir, &rs, &err) == 1) {
+	if (runstate_running(ctx->vm.hostdir, &rs, &err) == 1) {
 		runstate_report(&rs, ctx->result);
 		runstate_release(&rs);
 	} else {
@@ -145,22 +145,22 @@ int cmd_start(struct vm_ctx *ctx, int argc, char **argv)
 	struct proc_opts o = PROC_OPTS_INIT;
 	struct runstate rs;
 	char *log = NULL, *ndir = NULL, *npath = NULL;
-	unsigned secs = ctx->conf.rescue.boot_timeout;
+	unsigned secs = ctx->vm.conf.rescue.boot_timeout;
 	int lfd = -1, nfd = -1, r, st = 0, ret = 1;
 	pid_t pid;
 
-	if (runstate_running(ctx->hostdir, &rs, &err) == 1) {
+	if (runstate_running(ctx->vm.hostdir, &rs, &err) == 1) {
 		log_error("cannot start %s: it is running already (pid %ld)",
-			  ctx->conf.name, (long)rs.pid);
+			  ctx->vm.conf.name, (long)rs.pid);
 		runstate_release(&rs);
 		goto out;
 	}
 	strvec_push(&av, "vm");
 	strvec_pushv(&av, ctx->opt_words.v);
-	strvec_pushl(&av, "-d", ctx->hostdir, "@run", NULL);
+	strvec_pushl(&av, "-d", ctx->vm.hostdir, "@run", NULL);
 	if (argc > 0)
 		strvec_push(&av, argv[0]);
-	if (ctx->dry_run) {
+	if (ctx->vm.dry_run) {
 		char *j = strvec_join(&av, " ", true);
 
 		say_dry(ctx, "in the background: %s", j);
@@ -170,30 +170,30 @@ int cmd_start(struct vm_ctx *ctx, int argc, char **argv)
 	}
 	lfd = open_log(ctx, &log);
 	if (lfd < 0) {
-		log_error("cannot start %s: %s: %s", ctx->conf.name, log,
+		log_error("cannot start %s: %s: %s", ctx->vm.conf.name, log,
 			  strerror(-lfd));
 		goto out;
 	}
 	nfd = notify_socket(&ndir, &npath);
 	if (nfd < 0) {
-		log_error("cannot start %s: notify socket: %s", ctx->conf.name,
+		log_error("cannot start %s: notify socket: %s", ctx->vm.conf.name,
 			  strerror(-nfd));
 		goto out;
 	}
 	strvec_pushf(&env, "NOTIFY_SOCKET=%s", npath);
-	strvec_pushf(&env, "VM_LOCK_FD=%d", ctx->lock_fd);
+	strvec_pushf(&env, "VM_LOCK_FD=%d", ctx->vm.lock_fd);
 	strvec_push(&env, "VM_SUPERVISOR=1");
 	o.exe = "/proc/self/exe";
 	o.env_add = env.v;
 	o.stdin_fd = -1;
 	o.stdout_fd = o.stderr_fd = lfd;
-	o.keep_fd = ctx->lock_fd;
+	o.keep_fd = ctx->vm.lock_fd;
 	/* It must outlive this vm and its terminal. */
 	o.die_with_parent = false;
 	o.new_session = true;
 	r = proc_spawn(av.v, &o, &pid);
 	if (r) {
-		log_error("cannot start %s: %s", ctx->conf.name, strerror(-r));
+		log_error("cannot start %s: %s", ctx->vm.conf.name, strerror(-r));
 		goto out;
 	}
 	ctx->supervisor = pid;
@@ -201,14 +201,14 @@ int cmd_start(struct vm_ctx *ctx, int argc, char **argv)
 	if (!r) {
 		report(ctx, pid, log);
 		log_info("%s is running in the background (supervisor pid %ld); see vm @status, stop with vm @stop",
-			 ctx->conf.name, (long)pid);
+			 ctx->vm.conf.name, (long)pid);
 		ret = 0;
 		goto out;
 	}
 	if (r == -ECHILD) {
 		ctx->supervisor = 0;
 		log_error("cannot start %s: it ended before it was up (status %d)",
-			  ctx->conf.name, proc_exit_code(st));
+			  ctx->vm.conf.name, proc_exit_code(st));
 	} else {
 		/* the supervisor passes SIGTERM on to QEMU */
 		kill(pid, SIGTERM);
@@ -219,10 +219,10 @@ int cmd_start(struct vm_ctx *ctx, int argc, char **argv)
 		ctx->supervisor = 0;
 		if (r == -EINTR)
 			log_error("cannot start %s: interrupted; it was stopped",
-				  ctx->conf.name);
+				  ctx->vm.conf.name);
 		else
 			log_error("cannot start %s: not up within %u s (--boot-timeout); it was stopped",
-				  ctx->conf.name, secs);
+				  ctx->vm.conf.name, secs);
 	}
 	show_tails(ctx, log);
 	if (r == -EINTR)

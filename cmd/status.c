@@ -63,7 +63,7 @@ static void gather(struct vm_ctx *ctx, struct facts *f)
 	memset(f, 0, sizeof(f[0]));
 	f->rs = (struct runstate)RUNSTATE_INIT;
 	f->state = "stopped";
-	if (runstate_running(ctx->hostdir, &f->rs, &err) == 1) {
+	if (runstate_running(ctx->vm.hostdir, &f->rs, &err) == 1) {
 		const char *q = qemu_state(&f->rs);
 
 		f->running = true;
@@ -72,14 +72,14 @@ static void gather(struct vm_ctx *ctx, struct facts *f)
 							      "starting";
 		if (q && !strcmp(q, "paused"))
 			f->state = "paused";
-	} else if (ctx->workdir) {
-		p = vm_work_path(ctx, SAVED_STATE);
+	} else if (ctx->vm.workdir) {
+		p = vm_work_path(&ctx->vm, SAVED_STATE);
 		f->saved = fs_exists(p);
 		free(p);
 		if (f->saved)
 			f->state = "saved";
 	}
-	p = vm_host_path(ctx, "last-job");
+	p = vm_host_path(&ctx->vm, "last-job");
 	if (!fs_read_file(p, 4096, &text)) {
 		char name[65];
 		long long t;
@@ -91,10 +91,10 @@ static void gather(struct vm_ctx *ctx, struct facts *f)
 		}
 	}
 	free(p);
-	f->nsnap = backups_list(ctx, &list);
-	f->last = backups_last(ctx);
+	f->nsnap = backups_list(&ctx->vm, &list);
+	f->last = backups_last(&ctx->vm);
 	if (f->last) {
-		const struct backup *b = backups_find(ctx, list, f->nsnap,
+		const struct backup *b = backups_find(&ctx->vm, list, f->nsnap,
 						      f->last);
 		struct snap_meta m;
 
@@ -135,7 +135,7 @@ static void print_text(struct vm_ctx *ctx, const struct facts *f)
 	char t[32];
 	size_t i;
 
-	printf("%s: %s\n", ctx->conf.name, f->state);
+	printf("%s: %s\n", ctx->vm.conf.name, f->state);
 	if (f->running) {
 		long long up = (long long)(time(NULL) - rs->started);
 
@@ -158,8 +158,8 @@ static void print_text(struct vm_ctx *ctx, const struct facts *f)
 		printf("  %-10s %s\n", "console", rs->console);
 		printf("  %-10s %s\n", "monitor", rs->monitor);
 		printf("  %-10s %s\n", "workdir", rs->workdir);
-	} else if (ctx->workdir) {
-		printf("  %-10s %s\n", "workdir", ctx->workdir);
+	} else if (ctx->vm.workdir) {
+		printf("  %-10s %s\n", "workdir", ctx->vm.workdir);
 	}
 	if (f->job) {
 		when(f->job_time, t, sizeof(t));
@@ -178,10 +178,10 @@ static void report(struct vm_ctx *ctx, const struct facts *f)
 	const struct runstate *rs = &f->rs;
 	struct json_object *o = ctx->result, *j = NULL, *l = NULL;
 
-	report_set_str(o, "name", ctx->conf.name);
+	report_set_str(o, "name", ctx->vm.conf.name);
 	report_set_str(o, "state", f->state);
-	report_set_str(o, "hostdir", ctx->hostdir);
-	report_set_str(o, "workdir", f->running ? rs->workdir : ctx->workdir);
+	report_set_str(o, "hostdir", ctx->vm.hostdir);
+	report_set_str(o, "workdir", f->running ? rs->workdir : ctx->vm.workdir);
 	if (f->running)
 		runstate_report(rs, o);
 	if (f->job) {

@@ -126,7 +126,7 @@ int cmd_stop(struct vm_ctx *ctx, int argc, char **argv)
 	struct strbuf err = STRBUF_INIT;
 	struct runstate rs;
 	struct qmp q = QMP_INIT;
-	uint64_t secs = ctx->conf.shutdown_timeout;
+	uint64_t secs = ctx->vm.conf.shutdown_timeout;
 	long long t0 = proc_now_ms();
 	bool save = false;
 	int i, r, ret = 1;
@@ -140,18 +140,18 @@ int cmd_stop(struct vm_ctx *ctx, int argc, char **argv)
 			return 2;
 		}
 	}
-	r = runstate_running(ctx->hostdir, &rs, &err);
+	r = runstate_running(ctx->vm.hostdir, &rs, &err);
 	if (r < 0) {
-		log_error("cannot stop %s: %s", ctx->conf.name, err.buf);
+		log_error("cannot stop %s: %s", ctx->vm.conf.name, err.buf);
 		goto out_err;
 	}
 	if (r == 0) {
 		report_set_str(ctx->result, "stopped", "not_running");
-		log_info("%s is not running", ctx->conf.name);
+		log_info("%s is not running", ctx->vm.conf.name);
 		strbuf_release(&err);
 		return 0;
 	}
-	if (ctx->dry_run) {
+	if (ctx->vm.dry_run) {
 		if (save)
 			say_dry(ctx, "QMP %s: stop, migrate to %s/%s, quit",
 				rs.monitor, rs.workdir, SAVED_STATE);
@@ -165,18 +165,18 @@ int cmd_stop(struct vm_ctx *ctx, int argc, char **argv)
 	r = qmp_connect(&q, rs.monitor, QMP_TIMEOUT_MS, &err);
 	if (r == -EACCES || r == -EPERM) {
 		log_error("cannot stop %s: permission denied (only its owner, or the control_group, may)",
-			  ctx->conf.name);
+			  ctx->vm.conf.name);
 		goto out;
 	}
 	if (!r && save) {
-		runstate_set_state(ctx->hostdir, rs.pid, "stopping");
+		runstate_set_state(ctx->vm.hostdir, rs.pid, "stopping");
 		r = save_state(&q, &rs, &err);
 		if (r) {
 			log_error("cannot save the state of %s: %s (it goes on running)",
-				  ctx->conf.name, err.buf);
+				  ctx->vm.conf.name, err.buf);
 			qmp_execute(&q, "cont", NULL, -1, QMP_TIMEOUT_MS, NULL,
 				    &err);
-			runstate_set_state(ctx->hostdir, rs.pid, "running");
+			runstate_set_state(ctx->vm.hostdir, rs.pid, "running");
 			goto out;
 		}
 		strbuf_reset(&err);
@@ -189,30 +189,31 @@ int cmd_stop(struct vm_ctx *ctx, int argc, char **argv)
 			owner_gone(ctx, &rs);
 			report(ctx, "saved", t0);
 			log_info("%s saved its state in %.1f s and stopped; @run or @start resumes it",
-				 ctx->conf.name,
+				 ctx->vm.conf.name,
 				 (double)(proc_now_ms() - t0) / 1000);
 			ret = 0;
 			goto out;
 		}
-		log_error("cannot stop %s after saving: %s", ctx->conf.name,
+		log_error("cannot stop %s after saving: %s", ctx->vm.conf.name,
 			  err.len ? err.buf : "QEMU did not quit");
 		goto out;
 	}
 	if (!r) {
-		runstate_set_state(ctx->hostdir, rs.pid, "stopping");
+		runstate_set_state(ctx->vm.hostdir, rs.pid, "stopping");
 		r = qmp_execute(&q, "system_powerdown", NULL, -1,
 				QMP_TIMEOUT_MS, NULL, &err);
 	}
 	if (r) {
 		log_warn("%s: cannot ask for an ACPI power-down: %s",
-			 ctx->conf.name, err.buf);
+			 ctx->vm.conf.name, err.buf);
 		strbuf_reset(&err);
 	} else if (runstate_wait_gone(rs.qemu_pid, rs.qemu_start,
 				      (int)secs * 1000) == 0) {
 		owner_gone(ctx, &rs);
 		report(ctx, "powerdown", t0);
 		log_info("%s powered off (ACPI power-down) in %.1f s",
-			 ctx->conf.name, (double)(proc_now_ms() - t0) / 1000);
+			 ctx->vm.conf.name,
+			 (double)(proc_now_ms() - t0) / 1000);
 		ret = 0;
 		goto out;
 	}
@@ -227,20 +228,21 @@ int cmd_stop(struct vm_ctx *ctx, int argc, char **argv)
 			owner_gone(ctx, &rs);
 			report(ctx, "quit", t0);
 			log_error("%s did not power off within %llu s: stopped with QMP quit",
-				  ctx->conf.name, (unsigned long long)secs);
+				  ctx->vm.conf.name, (unsigned long long)secs);
 			goto out;
 		}
 	}
 	if (kill(rs.qemu_pid, SIGKILL) < 0) {
 		log_error("cannot stop %s: kill QEMU (pid %ld): %s",
-			  ctx->conf.name, (long)rs.qemu_pid, strerror(errno));
+			  ctx->vm.conf.name, (long)rs.qemu_pid,
+			  strerror(errno));
 		goto out;
 	}
 	runstate_wait_gone(rs.qemu_pid, rs.qemu_start, QUIT_GRACE_MS);
 	owner_gone(ctx, &rs);
 	report(ctx, "killed", t0);
 	log_error("%s did not power off within %llu s and QMP quit did not end it: killed",
-		  ctx->conf.name, (unsigned long long)secs);
+		  ctx->vm.conf.name, (unsigned long long)secs);
 out:
 	qmp_close(&q);
 	runstate_release(&rs);

@@ -71,14 +71,15 @@ int cmd_verify(struct vm_ctx *ctx, int argc, char **argv)
 	struct json_object *arr;
 	int n, i, bad = 0, want = -1, count = 0;
 
-	n = backups_list(ctx, &list);
+	n = backups_list(&ctx->vm, &list);
 	if (n < 0) {
-		log_error("cannot read %s/backups: %s", ctx->hostdir,
+		log_error("cannot read %s/backups: %s", ctx->vm.hostdir,
 			  strerror(-n));
 		return 1;
 	}
 	if (argc) {
-		const struct backup *b = backups_find(ctx, list, n, argv[0]);
+		const struct backup *b =
+			backups_find(&ctx->vm, list, n, argv[0]);
 
 		if (!b) {
 			log_error("cannot verify %s: no such snapshot (see @snapshots)",
@@ -125,7 +126,7 @@ int cmd_verify(struct vm_ctx *ctx, int argc, char **argv)
 	}
 	report_set(ctx->result, "snapshots", arr);
 	if (!n)
-		log_info("%s has no snapshots", ctx->hostdir);
+		log_info("%s has no snapshots", ctx->vm.hostdir);
 	else if (!bad && count)
 		log_info("%d snapshot%s checked: every archive reads, every digest holds, every parent is there",
 			 count, count == 1 ? "" : "s");

@@ -226,11 +226,11 @@ static bool refuse_running(struct vm_ctx *ctx)
 {
 	struct strbuf err = STRBUF_INIT;
 	struct runstate rs;
-	bool up = runstate_running(ctx->hostdir, &rs, &err) == 1;
+	bool up = runstate_running(ctx->vm.hostdir, &rs, &err) == 1;
 
 	if (up) {
 		log_error("%s is running (pid %ld%s): stop it first with vm @stop (or @kill)",
-			  ctx->conf.name, (long)rs.pid,
+			  ctx->vm.conf.name, (long)rs.pid,
 			  rs.background ? ", started by @start" : "");
 		runstate_release(&rs);
 	}
@@ -282,7 +282,7 @@ static void unmake_hostdir(struct vm_ctx *ctx)
 
 	if (!ctx->made_dir)
 		return;
-	conf = vm_host_path(ctx, "guest.conf");
+	conf = vm_host_path(&ctx->vm, "guest.conf");
 	if (!fs_exists(conf) && !fs_is_symlink(conf))
 		fs_rm_rf(ctx->made_dir);
 	free(conf);
@@ -297,23 +297,23 @@ static int open_vm(struct vm_ctx *ctx, const char *hostdir_opt,
 	bool need_lock = false;
 	int i, ret = 1;
 
-	vm_resolve_hostdir(hostdir_opt, &ctx->hostdir);
-	if (!fs_is_dir(ctx->hostdir)) {
-		if (!(steps[0].verb->flags & VERB_MKDIR) || ctx->dry_run) {
-			log_error("VM directory %s does not exist", ctx->hostdir);
+	vm_resolve_hostdir(hostdir_opt, &ctx->vm.hostdir);
+	if (!fs_is_dir(ctx->vm.hostdir)) {
+		if (!(steps[0].verb->flags & VERB_MKDIR) || ctx->vm.dry_run) {
+			log_error("VM directory %s does not exist", ctx->vm.hostdir);
 			goto out;
 		}
 		int r;
 
-		ctx->made_dir = top_missing(ctx->hostdir);
-		r = fs_mkdir_p(ctx->hostdir, 0755);
+		ctx->made_dir = top_missing(ctx->vm.hostdir);
+		r = fs_mkdir_p(ctx->vm.hostdir, 0755);
 		if (r) {
-			log_error("cannot make VM directory %s: %s", ctx->hostdir,
+			log_error("cannot make VM directory %s: %s", ctx->vm.hostdir,
 				  strerror(-r));
 			goto out;
 		}
 	}
-	if (vm_load_conf(ctx, cli, &err)) {
+	if (vm_load_conf(&ctx->vm, cli, &err)) {
 		log_error("%s", err.buf);
 		ret = err.len && strstr(err.buf, "option ") == err.buf ? 2 : 1;
 		goto out;
@@ -321,8 +321,8 @@ static int open_vm(struct vm_ctx *ctx, const char *hostdir_opt,
 	for (i = 0; i < nsteps; i++)
 		if (steps[i].verb->flags & VERB_LOCK)
 			need_lock = true;
-	if (need_lock && !ctx->dry_run) {
-		int r = vm_lock(ctx);
+	if (need_lock && !ctx->vm.dry_run) {
+		int r = vm_lock(&ctx->vm);
 
 		/*
 		 * Whoever holds the lock owns a directory two @create made at
@@ -335,15 +335,15 @@ static int open_vm(struct vm_ctx *ctx, const char *hostdir_opt,
 		if (r == -EBUSY) {
 			if (!refuse_running(ctx))
 				log_error("VM in %s is busy: another vm is using it",
-					  ctx->hostdir);
+					  ctx->vm.hostdir);
 			goto out;
 		} else if (r) {
-			log_error("cannot lock %s/.lock: %s", ctx->hostdir,
+			log_error("cannot lock %s/.lock: %s", ctx->vm.hostdir,
 				  strerror(-r));
 			goto out;
 		}
 	}
-	if (vm_find_workdir(ctx, &err)) {
+	if (vm_find_workdir(&ctx->vm, &err)) {
 		log_error("%s", err.buf);
 		goto out;
 	}
@@ -351,6 +351,20 @@ static int open_vm(struct vm_ctx *ctx, const char *hostdir_opt,
 out:
 	strbuf_release(&err);
 	return ret;
+}
+
+void vm_ctx_init(struct vm_ctx *ctx)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	vm_init(&ctx->vm);
+	ctx->opt_words = (struct strvec)STRVEC_INIT;
+}
+
+void vm_ctx_release(struct vm_ctx *ctx)
+{
+	vm_release(&ctx->vm);
+	free(ctx->made_dir);
+	strvec_clear(&ctx->opt_words);
 }
 
 void say_dry(struct vm_ctx *ctx, const char *fmt, ...)
@@ -506,7 +520,7 @@ int main(int argc, char **argv)
 			ctx.quiet = true;
 			continue;
 		case OPT_DRY_RUN:
-			ctx.dry_run = true;
+			ctx.vm.dry_run = true;
 			continue;
 		case OPT_JSON:
 			ctx.json = true;
@@ -559,8 +573,8 @@ int main(int argc, char **argv)
 		}
 	}
 	proc_signals_init();
-	ctx.datadir = vm_find_datadir(getenv("VM_DATADIR"), VM_DATADIR);
-	ctx.cache_dir = find_cache_dir();
+	ctx.vm.datadir = vm_find_datadir(getenv("VM_DATADIR"), VM_DATADIR);
+	ctx.vm.cache_dir = find_cache_dir();
 	for (i = 0; i < nsteps; i++)
 		if (!(steps[i].verb->flags & VERB_NOVM))
 			need_vm = true;

@@ -12,6 +12,28 @@
 #include "../lib/vm.h"
 
 /*
+ * One invocation of vm: the VM it works on, and the command line's own
+ * state, which lib/ never sees.
+ */
+struct vm_ctx {
+	struct vm vm;
+	bool quiet;
+	bool json;
+	struct json_object *result; /* what this step reports under
+				     * --json (see report.h), or NULL */
+	bool color;
+	int step, nsteps;	 /* position in the chain, for messages */
+	struct strvec opt_words; /* the options as given, for @start */
+	pid_t supervisor;	 /* the @run this vm started (@start), or 0 */
+	char *made_dir;		 /* the top directory this run made for
+				  * HOSTDIR (@create), removed if no VM
+				  * came of it; or NULL */
+};
+
+void vm_ctx_init(struct vm_ctx *ctx);
+void vm_ctx_release(struct vm_ctx *ctx);
+
+/*
  * What --dry-run would do, one line: printed, or under --json added to
  * the step's "dry_run" list.
  */

@@ -51,9 +51,9 @@ static int natural_cmp(const void *pa, const void *pb)
 	return (unsigned char)*a - (unsigned char)*b;
 }
 
-int backups_list(const struct vm_ctx *ctx, struct backup **out)
+int backups_list(const struct vm *vm, struct backup **out)
 {
-	char *dir = vm_host_path(ctx, "backups");
+	char *dir = vm_host_path(vm, "backups");
 	struct backup *b = NULL;
 	struct dirent *e;
 	DIR *d;
@@ -105,9 +105,9 @@ int backups_list(const struct vm_ctx *ctx, struct backup **out)
 	return n;
 }
 
-char *backups_last(const struct vm_ctx *ctx)
+char *backups_last(const struct vm *vm)
 {
-	char *link = vm_host_path(ctx, "backups/LAST");
+	char *link = vm_host_path(vm, "backups/LAST");
 	char buf[PATH_MAX];
 	ssize_t n = readlink(link, buf, sizeof(buf) - 1);
 
@@ -140,7 +140,7 @@ char *backups_next_name(const struct backup *b, int n)
 	return xasprintf("S%llu", next);
 }
 
-const struct backup *backups_find(const struct vm_ctx *ctx,
+const struct backup *backups_find(const struct vm *vm,
 				  const struct backup *b, int n,
 				  const char *name)
 {
@@ -149,7 +149,7 @@ const struct backup *backups_find(const struct vm_ctx *ctx,
 	int i;
 
 	if (!strcmp(name, "LAST")) {
-		last = backups_last(ctx);
+		last = backups_last(vm);
 		if (!last)
 			return NULL;
 		name = last;
@@ -161,9 +161,9 @@ const struct backup *backups_find(const struct vm_ctx *ctx,
 	return hit;
 }
 
-int backups_set_last(const struct vm_ctx *ctx, const struct backup *b)
+int backups_set_last(const struct vm *vm, const struct backup *b)
 {
-	char *link = vm_host_path(ctx, "backups/LAST");
+	char *link = vm_host_path(vm, "backups/LAST");
 	const char *base = strrchr(b->path, '/');
 	int r = fs_symlink_replace(base ? base + 1 : b->path, link);
 
@@ -318,7 +318,7 @@ void backups_sweep(const char *dir)
 		closedir(d);
 }
 
-int backups_fold(const struct vm_ctx *ctx, const struct backup *list, int n,
+int backups_fold(const struct vm *vm, const struct backup *list, int n,
 		 const struct backup *p, const struct backup *child,
 		 const char *compressor, int level, struct strbuf *err)
 {
@@ -362,7 +362,7 @@ int backups_fold(const struct vm_ctx *ctx, const struct backup *list, int n,
 	if (pp && (r = backups_read_manifest(pp, &ppm, err)))
 		goto out;
 	/* the child as it restores, in a private directory */
-	r = vm_new_private_dir(ctx, &dir);
+	r = vm_new_private_dir(vm, &dir);
 	if (r) {
 		strbuf_addf(err, "cannot make a directory to fold in: %s",
 			    strerror(-r));

@@ -18,22 +18,22 @@ struct backup {
  * Returns the count (0 when there is no backups/) or -errno; the caller
  * frees with backups_free.
  */
-int backups_list(const struct vm_ctx *ctx, struct backup **out);
+int backups_list(const struct vm *vm, struct backup **out);
 void backups_free(struct backup *b, int n);
 
 /* The snapshot LAST names, or NULL; caller frees. */
-char *backups_last(const struct vm_ctx *ctx);
+char *backups_last(const struct vm *vm);
 
 /* The next free S<n> after the highest one; caller frees. */
 char *backups_next_name(const struct backup *b, int n);
 
 /* Find NAME ("LAST" resolves the link) in the list, or NULL. */
-const struct backup *backups_find(const struct vm_ctx *ctx,
+const struct backup *backups_find(const struct vm *vm,
 				  const struct backup *b, int n,
 				  const char *name);
 
 /* Point LAST at name atomically (new link + rename). */
-int backups_set_last(const struct vm_ctx *ctx, const struct backup *b);
+int backups_set_last(const struct vm *vm, const struct backup *b);
 
 /* The snapshot in list a CHAIN's parent NAME is (never the reference
  * layout, which has no MANIFEST), or NULL; NULL name: NULL. */
@@ -69,7 +69,7 @@ int backups_apply(const struct backup *const *chain, int k, const char *dir,
  * the child's files in a private directory (TMPDIR).  Returns 0 or
  * -errno with err.
  */
-int backups_fold(const struct vm_ctx *ctx, const struct backup *list, int n,
+int backups_fold(const struct vm *vm, const struct backup *list, int n,
 		 const struct backup *p, const struct backup *child,
 		 const char *compressor, int level, struct strbuf *err);
 

@@ -25,15 +25,15 @@ const char *base_of(const struct vm_conf *c)
 	return conf_layer_of(c, "vm", "base") >= LAYER_GUEST ? c->base : "";
 }
 
-int base_from_cli(struct vm_ctx *ctx, struct strbuf *err)
+int base_from_cli(struct vm_conf *c, const char *hostdir, struct strbuf *err)
 {
-	struct vm_conf *c = &ctx->conf, g;
+	struct vm_conf g;
 	char *path, *want, *frag = NULL;
 	int r;
 
 	if (conf_layer_of(c, "vm", "base") != LAYER_CLI)
 		return 0;
-	path = vm_host_path(ctx, "guest.conf");
+	path = xasprintf("%s/guest.conf", hostdir);
 	if (access(path, F_OK)) {
 		free(path);
 		return 0;	/* not made yet: --base is @create's */
@@ -66,7 +66,7 @@ int base_from_cli(struct vm_ctx *ctx, struct strbuf *err)
 	return r;
 }
 
-int base_find(const struct vm_ctx *ctx, const char *spec, const char *local,
+int base_find(const struct base_env *env, const char *spec, const char *local,
 	      const char *sha, struct base_found *out, struct strbuf *err)
 {
 	struct image_info info;
@@ -81,7 +81,7 @@ int base_find(const struct vm_ctx *ctx, const char *spec, const char *local,
 	else
 		out->record = xstrdup(local);
 	free(frag);
-	if (ctx->dry_run && download_is_url(local)) {
+	if (env->dry_run && download_is_url(local)) {
 		/* not downloaded in a dry run */
 		out->format = xstrdup("FORMAT");
 		return 0;
@@ -105,7 +105,7 @@ int base_find(const struct vm_ctx *ctx, const char *spec, const char *local,
 	image_info_release(&info);
 	if (sha) {
 		snprintf(out->sha256, sizeof(out->sha256), "%s", sha);
-	} else if (!ctx->dry_run) {
+	} else if (!env->dry_run) {
 		r = download_file_sha256(local, out->sha256);
 		if (r) {
 			strbuf_addf(err, "%s: %s", local, strerror(-r));
@@ -133,7 +133,7 @@ void base_found_release(struct base_found *b)
  * newer file there is not what disk 0 lays over.  It is fetched, pinned
  * to its digest, only when the cache does not have it.
  */
-static int base_local(const struct vm_ctx *ctx, const struct vm_conf *c,
+static int base_local(const struct base_env *env, const struct vm_conf *c,
 		      char **local, struct strbuf *err)
 {
 	struct strbuf note = STRBUF_INIT;
@@ -145,10 +145,10 @@ static int base_local(const struct vm_ctx *ctx, const struct vm_conf *c,
 		return 0;
 	}
 	memset(&o, 0, sizeof(o));
-	o.cache_dir = ctx->cache_dir;
+	o.cache_dir = env->cache_dir;
 	o.no_network = true;
 	r = download_fetch(c->base, &o, local, &note, err);
-	if (r || ctx->dry_run || !download_is_url(*local))
+	if (r || env->dry_run || !download_is_url(*local))
 		goto out;
 	free(*local);
 	o.no_network = false;
@@ -322,7 +322,7 @@ int base_check_image(const char *path, struct strbuf *err)
 	return r;
 }
 
-int base_check_disks(const struct vm_ctx *ctx, const struct vm_conf *c,
+int base_check_disks(const struct base_env *env, const struct vm_conf *c,
 		     const char *diskdir, char **base, struct strbuf *err)
 {
 	char *local = NULL, *stamp = NULL;
@@ -336,19 +336,19 @@ int base_check_disks(const struct vm_ctx *ctx, const struct vm_conf *c,
 		return -EINVAL;
 	}
 	if (*base_of(c)) {
-		r = base_local(ctx, c, &local, err);
+		r = base_local(env, c, &local, err);
 		if (r)
 			return r;
-		if (ctx->dry_run) {
+		if (env->dry_run) {
 			*base = local;
 			return 0;
 		}
-		if (ctx->workdir && !strcmp(diskdir, ctx->workdir))
+		if (env->workdir && !strcmp(diskdir, env->workdir))
 			stamp = xasprintf("%s/%s", diskdir, STAMP);
 		r = check_base(c, local, stamp, err);
 		free(stamp);
 	}
-	for (i = 0; !r && !ctx->dry_run && i < c->disks.nr; i++) {
+	for (i = 0; !r && !env->dry_run && i < c->disks.nr; i++) {
 		const char *f = c->disks.v[i].format;
 		char *disk;
 

@@ -6,7 +6,18 @@
 #ifndef VM_BASE_H
 #define VM_BASE_H
 
-#include "vm.h"
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conf.h"
+#include "str.h"
+
+/* What the checks need of the VM and of this run. */
+struct base_env {
+	const char *cache_dir; /* vm's cache ($XDG_CACHE_HOME/vm) */
+	const char *workdir;   /* the VM's WORKDIR (its check stamp), or NULL */
+	bool dry_run;	       /* download nothing, hash nothing */
+};
 
 /* c's base image, or "" (only guest.conf and options name one). */
 const char *base_of(const struct vm_conf *c);
@@ -16,7 +27,7 @@ const char *base_of(const struct vm_conf *c);
  * or a later command): it must be the one guest.conf records, which then
  * stands.  Anything else is an "option --base: ..." error.
  */
-int base_from_cli(struct vm_ctx *ctx, struct strbuf *err);
+int base_from_cli(struct vm_conf *c, const char *hostdir, struct strbuf *err);
 
 /*
  * The base of a VM being made from spec (a path or a URL) whose file is
@@ -31,7 +42,7 @@ struct base_found {
 	char sha256[65];
 	uint64_t size;		/* virtual size */
 };
-int base_find(const struct vm_ctx *ctx, const char *spec, const char *local,
+int base_find(const struct base_env *env, const char *spec, const char *local,
 	      const char *sha, struct base_found *out, struct strbuf *err);
 void base_found_release(struct base_found *b);
 
@@ -42,7 +53,7 @@ void base_found_release(struct base_found *b);
  * then only that base, whose digest must still be the recorded one (a
  * URL base's disk is pointed at this machine's cached copy).  The digest
  * is computed only when the base's file changed since the last check in
- * ctx's WORKDIR.  *base: the base's file, or NULL when c has none.
+ * vm's WORKDIR.  *base: the base's file, or NULL when c has none.
  */
 /*
  * An image a snapshot holds (restore_holds_image) is self-contained:
@@ -50,7 +61,7 @@ void base_found_release(struct base_found *b);
  */
 int base_check_image(const char *path, struct strbuf *err);
 
-int base_check_disks(const struct vm_ctx *ctx, const struct vm_conf *c,
+int base_check_disks(const struct base_env *env, const struct vm_conf *c,
 		     const char *diskdir, char **base, struct strbuf *err);
 
 #endif

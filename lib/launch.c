@@ -17,16 +17,16 @@
 #include "proc.h"
 #include "qmp.h"
 
-int launch_resolve_accel(struct vm_ctx *ctx, struct strbuf *note)
+int launch_resolve_accel(struct vm *vm, struct strbuf *note)
 {
 	char *bin;
 	int r;
 
-	if (ctx->accel)
+	if (vm->accel)
 		return 0;
-	bin = qemu_binary(ctx->conf.arch);
-	r = qemu_pick_accel(ctx->conf.accel, bin, ctx->cache_dir, !ctx->dry_run,
-			    &ctx->accel, note);
+	bin = qemu_binary(vm->conf.arch);
+	r = qemu_pick_accel(vm->conf.accel, bin, vm->cache_dir, !vm->dry_run,
+			    &vm->accel, note);
 	free(bin);
 	return r;
 }
@@ -75,7 +75,7 @@ int launch_spawn(const struct strvec *argv, const char *errlog, int keep_fd,
 	return r;
 }
 
-int launch_start(struct vm_ctx *ctx, const struct strvec *argv,
+int launch_start(struct vm *vm, const struct strvec *argv,
 		 const char *prefix, int keep_fd, pid_t *pid, char **errlog,
 		 char **dry, struct strbuf *err)
 {
@@ -84,18 +84,18 @@ int launch_start(struct vm_ctx *ctx, const struct strvec *argv,
 
 	*errlog = NULL;
 	*dry = NULL;
-	if (ctx->dry_run) {
+	if (vm->dry_run) {
 		*dry = strvec_join(argv, " ", true);
 		return 0;
 	}
 	name = xasprintf("run-%s.sh", prefix);
-	script = vm_work_path(ctx, name);
+	script = vm_work_path(vm, name);
 	free(name);
 	/* The script is for people; failing to write it stops nothing. */
 	launch_write_script(argv, script);
 	free(script);
 	name = xasprintf("%s-qemu.log", prefix);
-	*errlog = vm_work_path(ctx, name);
+	*errlog = vm_work_path(vm, name);
 	free(name);
 	r = launch_spawn(argv, *errlog, keep_fd, pid);
 	if (r)

@@ -9,11 +9,11 @@
 #include "vm.h"
 
 /*
- * Resolve ctx->accel once per vm process (see qemu_pick_accel).  *note
+ * Resolve vm->accel once per vm process (see qemu_pick_accel).  *note
  * receives a warning for the user when KVM was not usable, or on
  * failure the reason, for the error line.
  */
-int launch_resolve_accel(struct vm_ctx *ctx, struct strbuf *note);
+int launch_resolve_accel(struct vm *vm, struct strbuf *note);
 
 /* Write argv, shell-quoted, as an executable sh script at path. */
 int launch_write_script(const struct strvec *argv, const char *path);
@@ -33,7 +33,7 @@ int launch_spawn(const struct strvec *argv, const char *errlog, int keep_fd,
  * command instead and nothing starts.  Returns 0 or -errno, with err
  * saying what failed.
  */
-int launch_start(struct vm_ctx *ctx, const struct strvec *argv,
+int launch_start(struct vm *vm, const struct strvec *argv,
 		 const char *prefix, int keep_fd, pid_t *pid, char **errlog,
 		 char **dry, struct strbuf *err);
 

@@ -17,7 +17,7 @@
 #include "runstate.h"
 
 /* The reference's guest.env as a guest.conf, for a VM that has none. */
-static int convert_guest_env(struct vm_ctx *ctx, const char *env,
+static int convert_guest_env(struct vm *vm, const char *env,
 			     const char *dir, const char *dest, int ndisks)
 {
 	static const char *const map[][2] = {
@@ -77,7 +77,7 @@ static int convert_guest_env(struct vm_ctx *ctx, const char *env,
 	}
 	conf_set(&g, "vm", "disks", disks.buf, LAYER_GUEST, &err);
 	if (!g.name || !strcmp(g.name, "vm"))
-		conf_set(&g, "vm", "name", ctx->conf.name, LAYER_GUEST, &err);
+		conf_set(&g, "vm", "name", vm->conf.name, LAYER_GUEST, &err);
 	r = conf_write_guest(&g, dest);
 	conf_release(&g);
 	strbuf_release(&text);
@@ -103,10 +103,10 @@ static int count_disks_in(const char *dir)
 }
 
 /* Move name from dir to HOSTDIR (replacing), if dir has it. */
-static int to_hostdir(struct vm_ctx *ctx, const char *dir, const char *name)
+static int to_hostdir(struct vm *vm, const char *dir, const char *name)
 {
 	char *src = xasprintf("%s/%s", dir, name);
-	char *dst = vm_host_path(ctx, name);
+	char *dst = vm_host_path(vm, name);
 	int r = 0;
 
 	if (fs_exists(src)) {
@@ -137,34 +137,27 @@ bool restore_holds_image(const struct vm_conf *c, size_t i)
 	       !download_is_url(c->images.v[i].path);
 }
 
-char *restore_image_path(const struct vm_ctx *ctx, const struct vm_conf *c,
+char *restore_image_path(const struct vm *vm, const struct vm_conf *c,
 			 size_t i)
 {
-	return vm_image_file(ctx, c->images.v[i].path);
+	return vm_image_file(vm, c->images.v[i].path);
 }
 
 /*
- * ctx's settings as the next start would load them with confdir's
- * guest.conf: the same code (vm_load_conf), on a scratch context.  *out
+ * vm's settings as the next start would load them with confdir's
+ * guest.conf: the same code as every start (vm_settings_load).  *out
  * (initialised) is released and replaced, also on failure.
  */
-static int load_as_next_start(const struct vm_ctx *ctx, const char *confdir,
+static int load_as_next_start(const struct vm *vm, const char *confdir,
 			      bool with_cli, struct vm_conf *out,
 			      struct strbuf *err)
 {
 	struct strvec none = STRVEC_INIT;
-	struct vm_ctx t;
-	int r;
 
-	memset(&t, 0, sizeof(t));
-	conf_init(&t.conf);
-	t.lock_fd = -1;
-	t.hostdir = xstrdup(confdir);
-	r = vm_load_conf(&t, with_cli && ctx->cli ? ctx->cli : &none, err);
-	free(t.hostdir);
 	conf_release(out);
-	*out = t.conf;
-	return r;
+	conf_init(out);
+	return vm_settings_load(confdir, with_cli && vm->cli ? vm->cli : &none,
+				out, err);
 }
 
 /*
@@ -173,11 +166,11 @@ static int load_as_next_start(const struct vm_ctx *ctx, const char *confdir,
  * back only where the VM's own guest.conf names the same image.  *n
  * gets how many there are.
  */
-static int check_images(const struct vm_ctx *ctx, const struct vm_conf *g,
+static int check_images(const struct vm *vm, const struct vm_conf *g,
 			const char *diskdir, bool own, size_t *n,
 			struct strbuf *err)
 {
-	char *mine = vm_host_path(ctx, "guest.conf");
+	char *mine = vm_host_path(vm, "guest.conf");
 	struct strbuf e = STRBUF_INIT;
 	struct vm_conf cur;
 	struct dirent *de;
@@ -196,7 +189,7 @@ static int check_images(const struct vm_ctx *ctx, const struct vm_conf *g,
 
 		if (!restore_holds_image(g, i))
 			continue;
-		at = restore_image_path(ctx, g, i);
+		at = restore_image_path(vm, g, i);
 		if (i >= SNAP_MAX_DISKS) {
 			strbuf_addf(err, "image %s: a snapshot holds at most %d images",
 				    at, SNAP_MAX_DISKS);
@@ -256,10 +249,11 @@ static int check_images(const struct vm_ctx *ctx, const struct vm_conf *g,
 	return r;
 }
 
-int restore_check(const struct vm_ctx *ctx, const char *confdir,
+int restore_check(const struct vm *vm, const char *confdir,
 		  const char *diskdir, bool hide_dir, int *ndisks,
 		  struct strbuf *err)
 {
+	struct base_env env = vm_base_env(vm);
 	struct strbuf e = STRBUF_INIT;
 	char *conf = xasprintf("%s/guest.conf", confdir), *p;
 	struct vm_conf g;
@@ -280,10 +274,10 @@ int restore_check(const struct vm_ctx *ctx, const char *confdir,
 		goto out;
 	}
 	/* with this run's options, as the reload after the swap does */
-	r = load_as_next_start(ctx, confdir, true, &g, &e);
+	r = load_as_next_start(vm, confdir, true, &g, &e);
 	if (!r) {
 		/* and without, as a later start may: that one counts disks */
-		r = load_as_next_start(ctx, confdir, false, &g, &e);
+		r = load_as_next_start(vm, confdir, false, &g, &e);
 	}
 	if (r) {
 		const char *m = e.buf;
@@ -321,9 +315,9 @@ int restore_check(const struct vm_ctx *ctx, const char *confdir,
 		}
 	}
 	nr = g.disks.nr;
-	own = !strcmp(confdir, ctx->hostdir) &&
-	      !strcmp(diskdir, ctx->workdir ? ctx->workdir : ctx->hostdir);
-	r = check_images(ctx, &g, diskdir, own, &nimages, err);
+	own = !strcmp(confdir, vm->hostdir) &&
+	      !strcmp(diskdir, vm->workdir ? vm->workdir : vm->hostdir);
+	r = check_images(vm, &g, diskdir, own, &nimages, err);
 	if (r)
 		goto out;
 	if (!nr && !nimages) {
@@ -371,7 +365,7 @@ int restore_check(const struct vm_ctx *ctx, const char *confdir,
 		}
 	}
 	/* what QEMU would open through the disks, and the base they need */
-	r = base_check_disks(ctx, &g, diskdir, &p, err);
+	r = base_check_disks(&env, &g, diskdir, &p, err);
 	free(p);
 	if (r)
 		goto out;
@@ -425,7 +419,7 @@ static bool same_dir(const char *a, const char *b)
 	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
-static void sweep_killed(const struct vm_ctx *ctx, const char *mine)
+static void sweep_killed(const struct vm *vm, const char *mine)
 {
 	char *parent = xstrdup(mine), *slash = strrchr(parent, '/');
 	struct dirent *e;
@@ -452,12 +446,12 @@ static void sweep_killed(const struct vm_ctx *ctx, const char *mine)
 		    S_ISDIR(st.st_mode) && st.st_uid == geteuid())
 			fs_rm_rf(p);
 		else if (!same_dir(p, mine) &&
-		    (!ctx->workdir || !same_dir(p, ctx->workdir)) &&
+		    (!vm->workdir || !same_dir(p, vm->workdir)) &&
 		    lstat(p, &st) == 0 && S_ISDIR(st.st_mode) &&
 		    st.st_uid == geteuid() && lstat(m, &st) == 0 &&
 		    S_ISREG(st.st_mode) && st.st_size < 4096 &&
 		    fs_read_file(m, 4096, &who) == 0 &&
-		    !strcmp(who.buf, ctx->hostdir))
+		    !strcmp(who.buf, vm->hostdir))
 			fs_rm_rf(p);
 		strbuf_release(&who);
 		free(m);
@@ -474,7 +468,7 @@ struct kept {
 	bool had;
 };
 
-static void keep_host_file(const struct vm_ctx *ctx, const char *dir,
+static void keep_host_file(const struct vm *vm, const char *dir,
 			   const char *name, struct kept *k)
 {
 	char *src = xasprintf("%s/%s", dir, name);
@@ -483,8 +477,8 @@ static void keep_host_file(const struct vm_ctx *ctx, const char *dir,
 	k->old = NULL;
 	k->had = false;
 	if (fs_exists(src)) {
-		k->path = vm_host_path(ctx, name);
-		k->old = xasprintf("%s/.%s.before-restore", ctx->hostdir, name);
+		k->path = vm_host_path(vm, name);
+		k->old = xasprintf("%s/.%s.before-restore", vm->hostdir, name);
 		unlink(k->old);
 		k->had = link(k->path, k->old) == 0;
 	}
@@ -540,16 +534,16 @@ static char *beside(const char *path, const char *suffix)
 }
 
 /* What a restore killed while it copied images left beside them. */
-static void sweep_images(const struct vm_ctx *ctx)
+static void sweep_images(const struct vm *vm)
 {
 	size_t i;
 
-	for (i = 0; i < ctx->conf.images.nr; i++) {
+	for (i = 0; i < vm->conf.images.nr; i++) {
 		char *at, *real, *tmp, *tmp2;
 
-		if (!restore_holds_image(&ctx->conf, i))
+		if (!restore_holds_image(&vm->conf, i))
 			continue;
-		at = restore_image_path(ctx, &ctx->conf, i);
+		at = restore_image_path(vm, &vm->conf, i);
 		real = fs_realpath(at);
 		tmp = beside(real, "vm-restore.tmp");
 		tmp2 = xasprintf("%s.tmp", tmp);	/* fs_copy_file's */
@@ -612,7 +606,7 @@ static void release_images(struct placed *pl, int n, bool undo)
 	free(pl);
 }
 
-static int place_images(struct vm_ctx *ctx, const char *dir,
+static int place_images(struct vm *vm, const char *dir,
 			struct placed **out, int *nout, struct strbuf *err)
 {
 	char *conf = xasprintf("%s/guest.conf", dir);
@@ -631,7 +625,7 @@ static int place_images(struct vm_ctx *ctx, const char *dir,
 			free(src);
 			continue;
 		}
-		at = restore_image_path(ctx, &g, (size_t)i);
+		at = restore_image_path(vm, &g, (size_t)i);
 		pl[n].dest = fs_realpath(at);
 		pl[n].tmp = beside(pl[n].dest, "vm-restore.tmp");
 		pl[n].old = beside(pl[n].dest, "before-restore");
@@ -674,21 +668,21 @@ static int place_images(struct vm_ctx *ctx, const char *dir,
  * Put the restored (and checked) files in place of the current ones;
  * the images place_images put back are kept or undone with them.
  */
-static int swap_in(struct vm_ctx *ctx, const char *dir,
+static int swap_in(struct vm *vm, const char *dir,
 		   struct placed *images, int nimages)
 {
 	static const char *const drop[] = { "TS", "DESCRIPTION", "CHAIN",
 					    "guest.env", NULL };
-	char *old = ctx->workdir && !ctx->inplace ? xstrdup(ctx->workdir) :
+	char *old = vm->workdir && !vm->inplace ? xstrdup(vm->workdir) :
 						    NULL;
 	struct kept conf, defs;
 	int r, i;
 
-	keep_host_file(ctx, dir, "guest.conf", &conf);
-	keep_host_file(ctx, dir, "vm.defaults", &defs);
-	r = to_hostdir(ctx, dir, "guest.conf");
+	keep_host_file(vm, dir, "guest.conf", &conf);
+	keep_host_file(vm, dir, "vm.defaults", &defs);
+	r = to_hostdir(vm, dir, "guest.conf");
 	if (!r)
-		r = to_hostdir(ctx, dir, "vm.defaults");
+		r = to_hostdir(vm, dir, "vm.defaults");
 	for (i = 0; drop[i]; i++) {
 		char *p = xasprintf("%s/%s", dir, drop[i]);
 
@@ -697,7 +691,7 @@ static int swap_in(struct vm_ctx *ctx, const char *dir,
 	}
 	if (r)
 		goto out;
-	if (ctx->inplace) {
+	if (vm->inplace) {
 		DIR *d;
 		struct dirent *e;
 
@@ -706,12 +700,12 @@ static int swap_in(struct vm_ctx *ctx, const char *dir,
 		 * must a saved-state of the old disks: the next @run would
 		 * resume that RAM on the restored disks.
 		 */
-		d = opendir(ctx->hostdir);
+		d = opendir(vm->hostdir);
 		while (d && (e = readdir(d))) {
 			if ((str_starts_with(e->d_name, "disk-") &&
 			     str_ends_with(e->d_name, ".img")) ||
 			    !strcmp(e->d_name, SAVED_STATE)) {
-				char *p = vm_host_path(ctx, e->d_name);
+				char *p = vm_host_path(vm, e->d_name);
 
 				unlink(p);
 				free(p);
@@ -722,7 +716,7 @@ static int swap_in(struct vm_ctx *ctx, const char *dir,
 		d = opendir(dir);
 		while (d && (e = readdir(d)) && !r)
 			if (e->d_name[0] != '.')
-				r = to_hostdir(ctx, dir, e->d_name);
+				r = to_hostdir(vm, dir, e->d_name);
 		if (d)
 			closedir(d);
 		if (!r)
@@ -733,9 +727,9 @@ static int swap_in(struct vm_ctx *ctx, const char *dir,
 
 		/* killed from here on, the old WORKDIR is the one to sweep */
 		if (theirs)
-			fs_write_atomic(theirs, ctx->hostdir,
-					strlen(ctx->hostdir), 0600);
-		r = vm_adopt_workdir(ctx, dir);
+			fs_write_atomic(theirs, vm->hostdir,
+					strlen(vm->hostdir), 0600);
+		r = vm_adopt_workdir(vm, dir);
 		if (!r) {
 			unlink(mine);
 			if (old)
@@ -768,15 +762,15 @@ static bool fs_exists_in(const char *dir, const char *name)
  * A legacy snapshot brings guest.env, not guest.conf: for a VM that has
  * no guest.conf, convert it in dir, where it is checked like any other.
  */
-static int legacy_conf(struct vm_ctx *ctx, const char *dir, struct strbuf *err)
+static int legacy_conf(struct vm *vm, const char *dir, struct strbuf *err)
 {
-	char *hostconf = vm_host_path(ctx, "guest.conf");
+	char *hostconf = vm_host_path(vm, "guest.conf");
 	char *env = xasprintf("%s/guest.env", dir);
 	char *dest = xasprintf("%s/guest.conf", dir);
 	int r = 0;
 
 	if (!fs_exists(hostconf) && fs_exists(env)) {
-		r = convert_guest_env(ctx, env, dir, dest, count_disks_in(dir));
+		r = convert_guest_env(vm, env, dir, dest, count_disks_in(dir));
 		if (r)
 			strbuf_addf(err, "cannot convert guest.env: %s",
 				    strerror(-r));
@@ -787,7 +781,7 @@ static int legacy_conf(struct vm_ctx *ctx, const char *dir, struct strbuf *err)
 	return r;
 }
 
-int restore_pick(const struct vm_ctx *ctx, const char *want, char **name,
+int restore_pick(const struct vm *vm, const char *want, char **name,
 		 struct strbuf *err)
 {
 	struct backup *list = NULL;
@@ -796,29 +790,29 @@ int restore_pick(const struct vm_ctx *ctx, const char *want, char **name,
 	int n, r = 0;
 
 	*name = NULL;
-	n = backups_list(ctx, &list);
+	n = backups_list(vm, &list);
 	if (n < 0) {
-		strbuf_addf(err, "cannot read %s/backups: %s", ctx->hostdir,
+		strbuf_addf(err, "cannot read %s/backups: %s", vm->hostdir,
 			    strerror(-n));
 		return n;
 	}
-	b = backups_find(ctx, list, n, want);
+	b = backups_find(vm, list, n, want);
 	if (b || download_is_url(want)) {
 		/* a URL is fetched by restore_snapshot */
 		*name = xstrdup(b ? b->name : want);
 		goto out;
 	}
 	r = -ENOENT;
-	last = strcmp(want, "LAST") ? NULL : backups_last(ctx);
+	last = strcmp(want, "LAST") ? NULL : backups_last(vm);
 	if (last)
 		strbuf_addf(err, "cannot restore: LAST points to %s, which does not exist (@last NAME moves it)",
 			    last);
 	else if (!strcmp(want, "LAST"))
 		strbuf_addf(err, "cannot restore: %s has no snapshots (no backups/LAST)",
-			    ctx->hostdir);
+			    vm->hostdir);
 	else
 		strbuf_addf(err, "cannot restore %s: no such snapshot in %s/backups (see @snapshots)",
-			    want, ctx->hostdir);
+			    want, vm->hostdir);
 	free(last);
 out:
 	backups_free(list, n);
@@ -833,7 +827,7 @@ out:
  * parents need no digest of their own: each child names its parent's
  * STATE, which the restore checks.
  */
-static int fetch_chain(struct vm_ctx *ctx, const char *spec,
+static int fetch_chain(struct vm *vm, const char *spec,
 		       struct backup **list, int *n, struct strbuf *err)
 {
 	struct strbuf note = STRBUF_INIT;
@@ -876,7 +870,7 @@ static int fetch_chain(struct vm_ctx *ctx, const char *spec,
 			break;
 		}
 		strbuf_reset(&note);
-		r = vm_fetch(ctx, at, NULL, NULL, NULL, &path, NULL, &note, err);
+		r = vm_fetch(vm, at, NULL, NULL, NULL, &path, NULL, &note, err);
 		if (r) {
 			free(name);
 			break;
@@ -905,7 +899,7 @@ out:
 	return r;
 }
 
-int restore_snapshot(struct vm_ctx *ctx, const char *name,
+int restore_snapshot(struct vm *vm, const char *name,
 		     const struct snap_progress *prog, struct strbuf *err)
 {
 	struct strbuf e = STRBUF_INIT, e2 = STRBUF_INIT;
@@ -919,43 +913,43 @@ int restore_snapshot(struct vm_ctx *ctx, const char *name,
 	int n, r, nimages = 0;
 
 	if (download_is_url(name)) {
-		r = fetch_chain(ctx, name, &list, &n, &e);
+		r = fetch_chain(vm, name, &list, &n, &e);
 		if (r) {
 			strbuf_addf(err, "cannot restore %s: %s", name, e.buf);
 			goto out;
 		}
 		b = &list[0];
 	} else {
-		n = backups_list(ctx, &list);
+		n = backups_list(vm, &list);
 		if (n < 0) {
 			strbuf_addf(err, "cannot read %s/backups: %s",
-				    ctx->hostdir, strerror(-n));
+				    vm->hostdir, strerror(-n));
 			return n;
 		}
-		b = backups_find(ctx, list, n, name);
+		b = backups_find(vm, list, n, name);
 	}
 	if (!b) {
 		strbuf_addf(err, "cannot restore %s: no such snapshot in %s/backups (see @snapshots)",
-			    name, ctx->hostdir);
+			    name, vm->hostdir);
 		r = -ENOENT;
 		goto out;
 	}
-	r = vm_new_private_dir(ctx, &dir);
+	r = vm_new_private_dir(vm, &dir);
 	if (r) {
 		strbuf_addf(err, "cannot restore %s: %s", b->name,
-			    no_space_text(r, ctx->inplace ? ctx->hostdir :
+			    no_space_text(r, vm->inplace ? vm->hostdir :
 					  getenv("TMPDIR")));
 		goto out;
 	}
 	mark = xasprintf("%s/" MARK, dir);
-	r = fs_write_atomic(mark, ctx->hostdir, strlen(ctx->hostdir), 0600);
+	r = fs_write_atomic(mark, vm->hostdir, strlen(vm->hostdir), 0600);
 	if (r) {
 		strbuf_addf(err, "cannot restore %s: %s", b->name,
 			    no_space_text(r, dir));
 		goto fail;
 	}
-	sweep_killed(ctx, dir);
-	sweep_images(ctx);
+	sweep_killed(vm, dir);
+	sweep_images(vm);
 	if (b->legacy) {
 		r = snap_extract_legacy(b->path, dir, prog, &e);
 	} else {
@@ -969,7 +963,7 @@ int restore_snapshot(struct vm_ctx *ctx, const char *name,
 		free(chain);
 	}
 	if (!r && b->legacy)
-		r = legacy_conf(ctx, dir, &e);
+		r = legacy_conf(vm, dir, &e);
 	if (r) {
 		strbuf_addf(err, "cannot restore %s: %s", b->name,
 			    r == -ENOSPC && !str_starts_with(e.buf, "no space") ?
@@ -978,8 +972,8 @@ int restore_snapshot(struct vm_ctx *ctx, const char *name,
 	}
 	/* Everything it brings must work before anything is replaced. */
 	confdir = b->legacy && !fs_exists_in(dir, "guest.conf") ?
-			  ctx->hostdir : dir;
-	r = restore_check(ctx, confdir, dir, confdir == dir, NULL, &e2);
+			  vm->hostdir : dir;
+	r = restore_check(vm, confdir, dir, confdir == dir, NULL, &e2);
 	if (r) {
 		strbuf_addf(err, "cannot restore %s: %s", b->name, e2.buf);
 		goto fail;
@@ -989,13 +983,13 @@ int restore_snapshot(struct vm_ctx *ctx, const char *name,
 		r = -EINTR;
 		goto fail;
 	}
-	r = place_images(ctx, dir, &images, &nimages, &e2);
+	r = place_images(vm, dir, &images, &nimages, &e2);
 	if (r) {
 		/* each image is as it was */
 		strbuf_addf(err, "cannot restore %s: %s", b->name, e2.buf);
 		goto fail;
 	}
-	r = swap_in(ctx, dir, images, nimages);
+	r = swap_in(vm, dir, images, nimages);
 	if (r) {
 		/* kept: --inplace, the old disks may be gone already */
 		strbuf_addf(err, "cannot put the restored files of %s in place (they are in %s): %s",
@@ -1003,26 +997,26 @@ int restore_snapshot(struct vm_ctx *ctx, const char *name,
 		goto out;
 	}
 	strbuf_reset(&e);
-	was_inplace = ctx->inplace;
-	r = vm_reload_conf(ctx, &e);
+	was_inplace = vm->inplace;
+	r = vm_reload_conf(vm, &e);
 	if (r) {
 		strbuf_addf(err, "restored %s, but its settings do not load: %s",
 			    b->name, e.buf);
 		goto out;
 	}
-	if (ctx->inplace != was_inplace) {
+	if (vm->inplace != was_inplace) {
 		/* The files are where this run put them, whatever the
 		 * snapshot's guest.conf said. */
-		ctx->inplace = was_inplace;
+		vm->inplace = was_inplace;
 		strbuf_reset(&e);
-		r = vm_guest_conf_set(ctx, "use_tmpdir",
+		r = vm_guest_conf_set(vm, "use_tmpdir",
 				      was_inplace ? "no" : "yes", &e);
 		if (r) {
 			strbuf_addf(err, "restored %s, but: %s", b->name, e.buf);
 			goto out;
 		}
 	}
-	r = vm_find_workdir(ctx, err);
+	r = vm_find_workdir(vm, err);
 	goto out;
 fail:
 	/* The working files were not touched. */

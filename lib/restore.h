@@ -10,7 +10,7 @@
  * The snapshot want names ("LAST" or NAME).  Returns 0 with *name
  * (caller frees), -ENOENT with err saying what is missing, or -errno.
  */
-int restore_pick(const struct vm_ctx *ctx, const char *want, char **name,
+int restore_pick(const struct vm *vm, const char *want, char **name,
 		 struct strbuf *err);
 
 /*
@@ -22,7 +22,7 @@ int restore_pick(const struct vm_ctx *ctx, const char *want, char **name,
 bool restore_holds_image(const struct vm_conf *c, size_t i);
 
 /* Where images item i is: its path, against HOSTDIR when relative. */
-char *restore_image_path(const struct vm_ctx *ctx, const struct vm_conf *c,
+char *restore_image_path(const struct vm *vm, const struct vm_conf *c,
 			 size_t i);
 
 /*
@@ -45,7 +45,7 @@ char *restore_image_path(const struct vm_ctx *ctx, const struct vm_conf *c,
  * Returns 0, or -EINVAL / -ENOENT / -errno with err in one line
  * (a guest.conf in confdir is named "guest.conf" when hide_dir).
  */
-int restore_check(const struct vm_ctx *ctx, const char *confdir,
+int restore_check(const struct vm *vm, const char *confdir,
 		  const char *diskdir, bool hide_dir, int *ndisks,
 		  struct strbuf *err);
 
@@ -59,7 +59,7 @@ int restore_check(const struct vm_ctx *ctx, const char *confdir,
  * the next restore of the same VM.  Returns 0, -EINTR when
  * interrupted, or -errno; err holds a one-line message.
  */
-int restore_snapshot(struct vm_ctx *ctx, const char *name,
+int restore_snapshot(struct vm *vm, const char *name,
 		     const struct snap_progress *prog, struct strbuf *err);
 
 #endif

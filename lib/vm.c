@@ -17,26 +17,23 @@
 #include "download.h"
 #include "fsutil.h"
 
-void vm_ctx_init(struct vm_ctx *ctx)
+void vm_init(struct vm *vm)
 {
-	memset(ctx, 0, sizeof(*ctx));
-	conf_init(&ctx->conf);
-	ctx->lock_fd = -1;
-	ctx->opt_words = (struct strvec)STRVEC_INIT;
+	memset(vm, 0, sizeof(*vm));
+	conf_init(&vm->conf);
+	vm->lock_fd = -1;
 }
 
-void vm_ctx_release(struct vm_ctx *ctx)
+void vm_release(struct vm *vm)
 {
-	conf_release(&ctx->conf);
-	free(ctx->hostdir);
-	free(ctx->workdir);
-	free(ctx->datadir);
-	free(ctx->cache_dir);
-	free(ctx->made_dir);
-	strvec_clear(&ctx->opt_words);
-	if (ctx->lock_fd >= 0)
-		close(ctx->lock_fd);
-	ctx->lock_fd = -1;
+	conf_release(&vm->conf);
+	free(vm->hostdir);
+	free(vm->workdir);
+	free(vm->datadir);
+	free(vm->cache_dir);
+	if (vm->lock_fd >= 0)
+		close(vm->lock_fd);
+	vm->lock_fd = -1;
 }
 
 static bool has_jobs(const char *dir)
@@ -134,9 +131,9 @@ static int inherited_lock(const char *path)
 	return (int)n;
 }
 
-int vm_lock(struct vm_ctx *ctx)
+int vm_lock(struct vm *vm)
 {
-	char *path = vm_host_path(ctx, ".lock");
+	char *path = vm_host_path(vm, ".lock");
 	int fd, r = 0;
 
 	fd = inherited_lock(path);
@@ -151,13 +148,13 @@ int vm_lock(struct vm_ctx *ctx)
 		close(fd);
 		return r;
 	}
-	ctx->lock_fd = fd;
+	vm->lock_fd = fd;
 	return 0;
 }
 
-int vm_control_gid(const struct vm_ctx *ctx, gid_t *gid, struct strbuf *err)
+int vm_control_gid(const struct vm *vm, gid_t *gid, struct strbuf *err)
 {
-	const char *name = ctx->conf.control_group;
+	const char *name = vm->conf.control_group;
 	struct group *g;
 
 	*gid = (gid_t)-1;
@@ -176,9 +173,9 @@ int vm_control_gid(const struct vm_ctx *ctx, gid_t *gid, struct strbuf *err)
  * With WORKDIR 0710 a group member can open any file whose name it
  * knows: no file in it may be readable by anyone but the owner.
  */
-static int workdir_private_files(const struct vm_ctx *ctx)
+static int workdir_private_files(const struct vm *vm)
 {
-	DIR *d = opendir(ctx->workdir);
+	DIR *d = opendir(vm->workdir);
 	struct dirent *e;
 	int r = 0;
 
@@ -197,35 +194,35 @@ static int workdir_private_files(const struct vm_ctx *ctx)
 	return r;
 }
 
-int vm_share_socket(const struct vm_ctx *ctx, const char *sock, gid_t gid)
+int vm_share_socket(const struct vm *vm, const char *sock, gid_t gid)
 {
 	int r;
 
 	if (gid == (gid_t)-1)
 		return 0;
-	r = workdir_private_files(ctx);
+	r = workdir_private_files(vm);
 	if (r)
 		return r;
 	/* the group may pass through WORKDIR, not list or read it */
-	if (chown(ctx->workdir, (uid_t)-1, gid) < 0 ||
-	    chmod(ctx->workdir, 0710) < 0 ||
+	if (chown(vm->workdir, (uid_t)-1, gid) < 0 ||
+	    chmod(vm->workdir, 0710) < 0 ||
 	    chown(sock, (uid_t)-1, gid) < 0 || chmod(sock, 0660) < 0)
 		return -errno;
 	return 0;
 }
 
-char *vm_work_path(const struct vm_ctx *ctx, const char *name)
+char *vm_work_path(const struct vm *vm, const char *name)
 {
-	return xasprintf("%s/%s", ctx->workdir ? ctx->workdir : ctx->hostdir,
+	return xasprintf("%s/%s", vm->workdir ? vm->workdir : vm->hostdir,
 			 name);
 }
 
-char *vm_host_path(const struct vm_ctx *ctx, const char *name)
+char *vm_host_path(const struct vm *vm, const char *name)
 {
-	return xasprintf("%s/%s", ctx->hostdir, name);
+	return xasprintf("%s/%s", vm->hostdir, name);
 }
 
-int vm_find_workdir(struct vm_ctx *ctx, struct strbuf *err)
+int vm_find_workdir(struct vm *vm, struct strbuf *err)
 {
 	struct stat st;
 	char buf[PATH_MAX], back[PATH_MAX];
@@ -233,13 +230,13 @@ int vm_find_workdir(struct vm_ctx *ctx, struct strbuf *err)
 	ssize_t n, m;
 	int r = 0;
 
-	free(ctx->workdir);
-	ctx->workdir = NULL;
-	if (ctx->inplace) {
-		ctx->workdir = xstrdup(ctx->hostdir);
+	free(vm->workdir);
+	vm->workdir = NULL;
+	if (vm->inplace) {
+		vm->workdir = xstrdup(vm->hostdir);
 		return 0;
 	}
-	link = vm_host_path(ctx, ".work");
+	link = vm_host_path(vm, ".work");
 	n = readlink(link, buf, sizeof(buf) - 1);
 	free(link);
 	if (n <= 0)
@@ -273,17 +270,17 @@ int vm_find_workdir(struct vm_ctx *ctx, struct strbuf *err)
 	}
 	if (m <= 0) {
 		strbuf_addf(err, "%s/.work names %s, which is not a working directory of a VM (no .host link in it)",
-			    ctx->hostdir, w);
+			    vm->hostdir, w);
 		free(w);
 		return -EXDEV;
 	}
 	back[m] = '\0';
 	b = fs_realpath(back);
-	if (!strcmp(b, ctx->hostdir)) {
-		ctx->workdir = w;
+	if (!strcmp(b, vm->hostdir)) {
+		vm->workdir = w;
 	} else {
 		strbuf_addf(err, "working directory %s belongs to %s, not %s (if the VM was moved: ln -sfn %s %s/.host)",
-			    w, b, ctx->hostdir, ctx->hostdir, w);
+			    w, b, vm->hostdir, vm->hostdir, w);
 		free(w);
 		r = -EXDEV;
 	}
@@ -291,7 +288,7 @@ int vm_find_workdir(struct vm_ctx *ctx, struct strbuf *err)
 	return r;
 }
 
-int vm_new_private_dir(const struct vm_ctx *ctx, char **path)
+int vm_new_private_dir(const struct vm *vm, char **path)
 {
 	static const char al[] = "abcdefghijklmnopqrstuvwxyz0123456789";
 	const char *tmp = getenv("TMPDIR");
@@ -308,8 +305,8 @@ int vm_new_private_dir(const struct vm_ctx *ctx, char **path)
 			name[i] = al[rnd[i] % (sizeof(al) - 1)];
 		name[8] = '\0';
 		/* mkdtemp wants the X's last; the name has a .tmp suffix. */
-		if (ctx->inplace)
-			*path = xasprintf("%s/.restore-%s.tmp", ctx->hostdir,
+		if (vm->inplace)
+			*path = xasprintf("%s/.restore-%s.tmp", vm->hostdir,
 					  name);
 		else
 			*path = xasprintf("%s/vm-%s.tmp",
@@ -324,53 +321,53 @@ int vm_new_private_dir(const struct vm_ctx *ctx, char **path)
 	}
 }
 
-int vm_adopt_workdir(struct vm_ctx *ctx, const char *dir)
+int vm_adopt_workdir(struct vm *vm, const char *dir)
 {
-	char *link = vm_host_path(ctx, ".work");
+	char *link = vm_host_path(vm, ".work");
 	char *back = xasprintf("%s/.host", dir);
 	int r;
 
-	r = fs_symlink_replace(ctx->hostdir, back);
+	r = fs_symlink_replace(vm->hostdir, back);
 	if (!r)
 		r = fs_symlink_replace(dir, link);
 	if (!r) {
-		free(ctx->workdir);
-		ctx->workdir = xstrdup(dir);
+		free(vm->workdir);
+		vm->workdir = xstrdup(dir);
 	}
 	free(link);
 	free(back);
 	return r;
 }
 
-int vm_make_workdir(struct vm_ctx *ctx)
+int vm_make_workdir(struct vm *vm)
 {
 	char *dir;
 	int r;
 
-	if (ctx->inplace) {
-		free(ctx->workdir);
-		ctx->workdir = xstrdup(ctx->hostdir);
+	if (vm->inplace) {
+		free(vm->workdir);
+		vm->workdir = xstrdup(vm->hostdir);
 		return 0;
 	}
-	r = vm_new_private_dir(ctx, &dir);
+	r = vm_new_private_dir(vm, &dir);
 	if (r)
 		return r;
-	r = vm_adopt_workdir(ctx, dir);
+	r = vm_adopt_workdir(vm, dir);
 	if (r)
 		fs_rm_rf(dir);
 	free(dir);
 	return r;
 }
 
-int vm_count_disks(const struct vm_ctx *ctx)
+int vm_count_disks(const struct vm *vm)
 {
 	DIR *d;
 	struct dirent *e;
 	int n = 0;
 
-	if (!ctx->workdir)
+	if (!vm->workdir)
 		return 0;
-	d = opendir(ctx->workdir);
+	d = opendir(vm->workdir);
 	if (!d)
 		return 0;
 	while ((e = readdir(d))) {
@@ -408,8 +405,8 @@ static int apply_cli(struct vm_conf *c, const struct strvec *cli,
 	return 0;
 }
 
-static int load_layers(struct vm_ctx *ctx, const struct strvec *cli,
-		       struct strbuf *err)
+static int load_layers(struct vm_conf *c, const char *hostdir,
+		       const struct strvec *cli, struct strbuf *err)
 {
 	const char *sys = getenv("VM_SYSTEM_CONFIG");
 	const char *xdg = getenv("XDG_CONFIG_HOME");
@@ -418,11 +415,11 @@ static int load_layers(struct vm_ctx *ctx, const struct strvec *cli,
 	int r;
 
 	/* The command line first: lower layers never override it. */
-	r = apply_cli(&ctx->conf, cli, err);
+	r = apply_cli(c, cli, err);
 	if (r)
 		return r;
-	r = conf_load_file(&ctx->conf, sys ? sys : "/etc/vm.conf",
-			   LAYER_SYSTEM, true, err);
+	r = conf_load_file(c, sys ? sys : "/etc/vm.conf", LAYER_SYSTEM, true,
+			   err);
 	if (r)
 		return r;
 	if (xdg && *xdg)
@@ -430,52 +427,65 @@ static int load_layers(struct vm_ctx *ctx, const struct strvec *cli,
 	else if (home)
 		user = xasprintf("%s/.config/vm.conf", home);
 	if (user) {
-		r = conf_load_file(&ctx->conf, user, LAYER_USER, true, err);
+		r = conf_load_file(c, user, LAYER_USER, true, err);
 		free(user);
 		if (r)
 			return r;
 	}
-	guest = vm_host_path(ctx, "guest.conf");
-	r = conf_load_file(&ctx->conf, guest, LAYER_GUEST, true, err);
+	guest = xasprintf("%s/guest.conf", hostdir);
+	r = conf_load_file(c, guest, LAYER_GUEST, true, err);
 	free(guest);
 	return r;
 }
 
-int vm_load_conf(struct vm_ctx *ctx, const struct strvec *cli,
-		 struct strbuf *err)
+int vm_settings_load(const char *hostdir, const struct strvec *cli,
+		     struct vm_conf *c, struct strbuf *err)
 {
 	char *profile;
 	int r;
 
 	/* Pass one learns the rescue profile; pass two applies [rescue.X]. */
-	r = load_layers(ctx, cli, err);
+	r = load_layers(c, hostdir, cli, err);
 	if (r)
 		return r;
-	profile = xstrdup(ctx->conf.rescue_profile ? ctx->conf.rescue_profile :
-						     "");
+	profile = xstrdup(c->rescue_profile ? c->rescue_profile : "");
 	if (*profile) {
 		struct strbuf e = STRBUF_INIT;
 
-		conf_release(&ctx->conf);
-		conf_init(&ctx->conf);
-		conf_set(&ctx->conf, "vm", "rescue", profile, LAYER_DEFAULT, &e);
+		conf_release(c);
+		conf_init(c);
+		conf_set(c, "vm", "rescue", profile, LAYER_DEFAULT, &e);
 		strbuf_release(&e);
-		r = load_layers(ctx, cli, err);
+		r = load_layers(c, hostdir, cli, err);
 	}
 	free(profile);
 	if (!r)
-		r = base_from_cli(ctx, err);
+		r = base_from_cli(c, hostdir, err);
+	return r;
+}
+
+struct base_env vm_base_env(const struct vm *vm)
+{
+	struct base_env env = {vm->cache_dir, vm->workdir, vm->dry_run};
+
+	return env;
+}
+
+int vm_load_conf(struct vm *vm, const struct strvec *cli, struct strbuf *err)
+{
+	int r = vm_settings_load(vm->hostdir, cli, &vm->conf, err);
+
 	if (!r) {
-		ctx->inplace = !ctx->conf.use_tmpdir;
-		ctx->cli = cli;
+		vm->inplace = !vm->conf.use_tmpdir;
+		vm->cli = cli;
 	}
 	return r;
 }
 
-int vm_guest_conf_set(struct vm_ctx *ctx, const char *key, const char *value,
+int vm_guest_conf_set(struct vm *vm, const char *key, const char *value,
 		      struct strbuf *err)
 {
-	char *path = vm_host_path(ctx, "guest.conf");
+	char *path = vm_host_path(vm, "guest.conf");
 	struct vm_conf g;
 	int r;
 
@@ -490,22 +500,22 @@ int vm_guest_conf_set(struct vm_ctx *ctx, const char *key, const char *value,
 				    strerror(-r));
 	}
 	if (!r)
-		conf_set(&ctx->conf, "vm", key, value, LAYER_GUEST, err);
+		conf_set(&vm->conf, "vm", key, value, LAYER_GUEST, err);
 	conf_release(&g);
 	free(path);
 	return r;
 }
 
-int vm_reload_conf(struct vm_ctx *ctx, struct strbuf *err)
+int vm_reload_conf(struct vm *vm, struct strbuf *err)
 {
-	const struct strvec *cli = ctx->cli;
+	const struct strvec *cli = vm->cli;
 
-	conf_release(&ctx->conf);
-	conf_init(&ctx->conf);
-	return vm_load_conf(ctx, cli, err);
+	conf_release(&vm->conf);
+	conf_init(&vm->conf);
+	return vm_load_conf(vm, cli, err);
 }
 
-int vm_fetch(const struct vm_ctx *ctx, const char *spec, const char *want_sha,
+int vm_fetch(const struct vm *vm, const char *spec, const char *want_sha,
 	     void (*progress)(void *, uint64_t, uint64_t), void *pdata,
 	     char **path, char **sha256, struct strbuf *note,
 	     struct strbuf *err)
@@ -538,14 +548,14 @@ int vm_fetch(const struct vm_ctx *ctx, const char *spec, const char *want_sha,
 		return -EINVAL;
 	}
 	memset(&o, 0, sizeof(o));
-	o.cache_dir = ctx->cache_dir;
+	o.cache_dir = vm->cache_dir;
 	o.sha256 = frag ? frag : want_sha && *want_sha ? want_sha : NULL;
 	o.offline_ok = true;
-	o.no_network = ctx->dry_run;
+	o.no_network = vm->dry_run;
 	o.progress = progress;
 	o.progress_data = pdata;
-	o.max_bytes = ctx->conf.download_max;
-	o.timeout_s = ctx->conf.download_timeout;
+	o.max_bytes = vm->conf.download_max;
+	o.timeout_s = vm->conf.download_timeout;
 	r = download_fetch(url, &o, path, note, err);
 	if (!r && sha256 && o.sha256)
 		*sha256 = xstrdup(o.sha256);
@@ -554,10 +564,10 @@ int vm_fetch(const struct vm_ctx *ctx, const char *spec, const char *want_sha,
 	return r;
 }
 
-char *vm_expand_macros(const struct vm_ctx *ctx, const char *s, bool *empty)
+char *vm_expand_macros(const struct vm *vm, const char *s, bool *empty)
 {
 	struct strbuf out = STRBUF_INIT;
-	const struct vm_conf *c = &ctx->conf;
+	const struct vm_conf *c = &vm->conf;
 	char *media = c->media && *c->media ? fs_expand_home(c->media) : NULL;
 
 	*empty = false;
@@ -573,11 +583,11 @@ char *vm_expand_macros(const struct vm_ctx *ctx, const char *s, bool *empty)
 		len = (size_t)(end - s - 1);
 #define IS(n) (len == strlen(n) && !strncmp(s + 1, n, len))
 		if (IS("HOSTDIR")) {
-			val = xstrdup(ctx->hostdir);
+			val = xstrdup(vm->hostdir);
 		} else if (IS("INDIR")) {
-			val = vm_work_path(ctx, ".in");
+			val = vm_work_path(vm, ".in");
 		} else if (IS("DATADIR") || IS("OUTDIR")) {
-			val = vm_work_path(ctx, ".out");
+			val = vm_work_path(vm, ".out");
 		} else if (IS("MEDIA") || IS("MIRROR")) {
 			const char *sub = IS("MEDIA") ? c->media_storage :
 							c->media_mirror;
@@ -604,13 +614,13 @@ char *vm_expand_macros(const struct vm_ctx *ctx, const char *s, bool *empty)
 	return strbuf_detach(&out);
 }
 
-char *vm_image_file(const struct vm_ctx *ctx, const char *spec)
+char *vm_image_file(const struct vm *vm, const char *spec)
 {
 	return spec[0] == '/' ? xstrdup(spec) :
-				xasprintf("%s/%s", ctx->hostdir, spec);
+				xasprintf("%s/%s", vm->hostdir, spec);
 }
 
-int vm_image_path(const struct vm_ctx *ctx, const char *spec, char **abs,
+int vm_image_path(const struct vm *vm, const char *spec, char **abs,
 		  struct strbuf *err)
 {
 	char *a;
@@ -618,16 +628,16 @@ int vm_image_path(const struct vm_ctx *ctx, const char *spec, char **abs,
 	*abs = NULL;
 	if (download_is_url(spec)) {
 		struct strbuf note = STRBUF_INIT;
-		int r = vm_fetch(ctx, spec, NULL, NULL, NULL, &a, NULL, &note,
+		int r = vm_fetch(vm, spec, NULL, NULL, NULL, &a, NULL, &note,
 				 err);
 
 		strbuf_release(&note);
 		if (r)
 			return r;
 	} else {
-		a = vm_image_file(ctx, spec);
+		a = vm_image_file(vm, spec);
 	}
-	if (!ctx->dry_run && !download_is_url(a) && access(a, R_OK) < 0) {
+	if (!vm->dry_run && !download_is_url(a) && access(a, R_OK) < 0) {
 		strbuf_addf(err, "image %s: %s", a, strerror(errno));
 		free(a);
 		return -ENOENT;
@@ -636,10 +646,11 @@ int vm_image_path(const struct vm_ctx *ctx, const char *spec, char **abs,
 	return 0;
 }
 
-static int plan_disks(struct vm_ctx *ctx, struct vm_plan *p,
+static int plan_disks(struct vm *vm, struct vm_plan *p,
 		      struct strbuf *err)
 {
-	const struct vm_conf *c = &ctx->conf;
+	const struct vm_conf *c = &vm->conf;
+	struct base_env env = vm_base_env(vm);
 	char *base;
 	size_t i;
 	int r;
@@ -656,7 +667,7 @@ static int plan_disks(struct vm_ctx *ctx, struct vm_plan *p,
 		char *abs;
 
 		disk_spec_copy(d, &c->images.v[i]);
-		r = vm_image_path(ctx, c->images.v[i].path, &abs, err);
+		r = vm_image_path(vm, c->images.v[i].path, &abs, err);
 		if (r)
 			return r;
 		free(d->path);
@@ -668,14 +679,14 @@ static int plan_disks(struct vm_ctx *ctx, struct vm_plan *p,
 		struct disk_spec *d = &p->disks[c->images.nr + i];
 
 		disk_spec_copy(d, &c->disks.v[i]);
-		d->path = xasprintf("%s/disk-%zu.img", ctx->workdir, i);
-		if (!ctx->dry_run && !fs_exists(d->path)) {
+		d->path = xasprintf("%s/disk-%zu.img", vm->workdir, i);
+		if (!vm->dry_run && !fs_exists(d->path)) {
 			strbuf_addf(err, "disk %s is missing (was the VM created? try @create)",
 				    d->path);
 			return -ENOENT;
 		}
 	}
-	r = base_check_disks(ctx, c, ctx->workdir, &base, err);
+	r = base_check_disks(&env, c, vm->workdir, &base, err);
 	if (r || !base)
 		return r;
 	p->disks[c->images.nr].backing = base;
@@ -683,7 +694,7 @@ static int plan_disks(struct vm_ctx *ctx, struct vm_plan *p,
 	return 0;
 }
 
-static int plan_shares(struct vm_ctx *ctx, const struct share_list *specs,
+static int plan_shares(struct vm *vm, const struct share_list *specs,
 		       struct vm_plan *p, struct strbuf *err)
 {
 	size_t i;
@@ -694,7 +705,7 @@ static int plan_shares(struct vm_ctx *ctx, const struct share_list *specs,
 		bool empty;
 		char *dir;
 
-		dir = vm_expand_macros(ctx, specs->v[i].dir, &empty);
+		dir = vm_expand_macros(vm, specs->v[i].dir, &empty);
 		if (empty) {
 			/* an optional share, such as a mirror not set up */
 			free(dir);
@@ -702,13 +713,13 @@ static int plan_shares(struct vm_ctx *ctx, const struct share_list *specs,
 		}
 		s->id = xstrdup(specs->v[i].id);
 		s->rw = specs->v[i].rw;
-		s->dir = dir[0] == '/' ? dir : xasprintf("%s/%s", ctx->hostdir,
+		s->dir = dir[0] == '/' ? dir : xasprintf("%s/%s", vm->hostdir,
 							 dir);
 		if (s->dir != dir)
 			free(dir);
 		/* In a dry run @job has not made .in and .out yet. */
 		if (!fs_is_dir(s->dir) &&
-		    !(ctx->dry_run && str_starts_with(s->dir, ctx->workdir))) {
+		    !(vm->dry_run && str_starts_with(s->dir, vm->workdir))) {
 			strbuf_addf(err, "share %s: directory %s does not exist",
 				    s->id, s->dir);
 			p->nshares++;
@@ -740,10 +751,10 @@ static const char *own(struct vm_plan *p, char *s)
 	return p->owned.v[p->owned.nr - 1];
 }
 
-int vm_plan_build(struct vm_ctx *ctx, enum plan_mode mode, const char *cdrom,
+int vm_plan_build(struct vm *vm, enum plan_mode mode, const char *cdrom,
 		  struct vm_plan *p, struct strbuf *err)
 {
-	const struct vm_conf *c = &ctx->conf;
+	const struct vm_conf *c = &vm->conf;
 	bool rescue = mode == PLAN_RESCUE;
 	const struct forward_list *fwd;
 	const char *dirs[6];
@@ -756,14 +767,14 @@ int vm_plan_build(struct vm_ctx *ctx, enum plan_mode mode, const char *cdrom,
 	p->extra = (struct strvec)STRVEC_INIT;
 	p->forwards = (struct strvec)STRVEC_INIT;
 	p->owned = (struct strvec)STRVEC_INIT;
-	if (!ctx->workdir) {
+	if (!vm->workdir) {
 		strbuf_addstr(err, "the VM has no working files (try @create)");
 		return -ENOENT;
 	}
-	r = plan_disks(ctx, p, err);
+	r = plan_disks(vm, p, err);
 	if (r)
 		return r;
-	r = plan_shares(ctx, rescue ? &c->rescue.shares : &c->shares, p, err);
+	r = plan_shares(vm, rescue ? &c->rescue.shares : &c->shares, p, err);
 	if (r)
 		return r;
 	fwd = rescue ? &c->rescue.forwards : &c->forwards;
@@ -773,7 +784,7 @@ int vm_plan_build(struct vm_ctx *ctx, enum plan_mode mode, const char *cdrom,
 	p->q.binary = own(p, qemu_binary(c->arch));
 	p->q.name = own(p, rescue ? xasprintf("%s-rescue", c->name) :
 				    xstrdup(c->name));
-	p->q.accel = ctx->accel ? ctx->accel : "tcg";
+	p->q.accel = vm->accel ? vm->accel : "tcg";
 	p->q.q35 = c->uefi;
 	p->q.uefi = c->uefi &&
 		    (!rescue || c->rescue.boot == RESCUE_BOOT_CDROM);
@@ -781,13 +792,13 @@ int vm_plan_build(struct vm_ctx *ctx, enum plan_mode mode, const char *cdrom,
 		p->q.ovmf_code = qemu_ovmf_code();
 		/* The rescue gets fresh variables: it must not add boot
 		 * entries to the VM's own NVRAM. */
-		p->q.ovmf_vars = own(p, vm_work_path(ctx, rescue ?
+		p->q.ovmf_vars = own(p, vm_work_path(vm, rescue ?
 				     "rescue-efivars.bin" : "efivars.bin"));
 		if (!p->q.ovmf_code) {
 			strbuf_addstr(err, "UEFI firmware not found (install the ovmf package, or use --no-uefi)");
 			return -ENOENT;
 		}
-		if (!ctx->dry_run && !rescue && !fs_exists(p->q.ovmf_vars)) {
+		if (!vm->dry_run && !rescue && !fs_exists(p->q.ovmf_vars)) {
 			strbuf_addf(err, "UEFI variables %s are missing (use --no-uefi, or @create the VM again)",
 				    p->q.ovmf_vars);
 			return -ENOENT;
@@ -807,26 +818,26 @@ int vm_plan_build(struct vm_ctx *ctx, enum plan_mode mode, const char *cdrom,
 	p->q.spice_port = rescue ? 0 : c->port;
 	p->q.spice_host = c->host;
 	if (rescue) {
-		p->q.console_log = own(p, vm_work_path(ctx,
+		p->q.console_log = own(p, vm_work_path(vm,
 						      "rescue-console.log"));
-		p->q.console_sock = own(p, vm_work_path(ctx,
+		p->q.console_sock = own(p, vm_work_path(vm,
 						       "rescue-console.sock"));
 	} else {
 		/* vm serves the console to many and keeps the log */
-		p->q.console_sock = own(p, vm_work_path(ctx,
+		p->q.console_sock = own(p, vm_work_path(vm,
 						       "qemu-console.sock"));
-		p->console_sock = own(p, vm_work_path(ctx, "console.sock"));
-		p->console_log = own(p, vm_work_path(ctx, "console.log"));
+		p->console_sock = own(p, vm_work_path(vm, "console.sock"));
+		p->console_log = own(p, vm_work_path(vm, "console.log"));
 	}
-	p->q.qmp_sock = own(p, vm_work_path(ctx, rescue ? "rescue-qmp.sock" :
+	p->q.qmp_sock = own(p, vm_work_path(vm, rescue ? "rescue-qmp.sock" :
 							 "qmp.sock"));
 	if (!rescue) {
 		if (xdg && *xdg)
 			cfg = xstrdup(xdg);
 		else if (home)
 			cfg = xasprintf("%s/.config", home);
-		dirs[0] = ctx->workdir;
-		dirs[1] = ctx->hostdir;
+		dirs[0] = vm->workdir;
+		dirs[1] = vm->hostdir;
 		dirs[2] = cfg ? cfg : "/nonexistent";
 		dirs[3] = "/etc";
 		dirs[4] = NULL;

@@ -19,7 +19,7 @@
 /* A scratch HOSTDIR, WORKDIR, HOME and XDG_CONFIG_HOME for one test. */
 struct fix {
 	char *root, *host, *work, *home, *xdg;
-	struct vm_ctx ctx;
+	struct vm vm;
 };
 
 static int setup(void **state)
@@ -43,10 +43,10 @@ static int setup(void **state)
 	setenv("XDG_CONFIG_HOME", f->xdg, 1);
 	unsetenv("VM_OVMF_CODE");
 	unsetenv("VM_OVMF_VARS");
-	vm_ctx_init(&f->ctx);
-	f->ctx.hostdir = xstrdup(f->host);
-	f->ctx.workdir = xstrdup(f->work);
-	f->ctx.accel = "tcg";
+	vm_init(&f->vm);
+	f->vm.hostdir = xstrdup(f->host);
+	f->vm.workdir = xstrdup(f->work);
+	f->vm.accel = "tcg";
 	*state = f;
 	return 0;
 }
@@ -55,7 +55,7 @@ static int teardown(void **state)
 {
 	struct fix *f = *state;
 
-	vm_ctx_release(&f->ctx);
+	vm_release(&f->vm);
 	fs_rm_rf(f->root);
 	free(f->root);
 	free(f->host);
@@ -96,7 +96,7 @@ static void set(struct fix *f, const char *section, const char *key,
 {
 	struct strbuf err = STRBUF_INIT;
 
-	if (conf_set(&f->ctx.conf, section, key, value, LAYER_CLI, &err))
+	if (conf_set(&f->vm.conf, section, key, value, LAYER_CLI, &err))
 		fail_msg("conf_set %s.%s=%s: %s", section, key, value, err.buf);
 	strbuf_release(&err);
 }
@@ -112,7 +112,7 @@ static void expands(struct fix *f, const char *s, const char *want,
 		    bool want_empty)
 {
 	bool empty = !want_empty;
-	char *got = vm_expand_macros(&f->ctx, s, &empty);
+	char *got = vm_expand_macros(&f->vm, s, &empty);
 
 	assert_string_equal(got, want);
 	if (empty != want_empty)
@@ -157,8 +157,8 @@ static void test_expand_without_workdir(void **state)
 	struct fix *f = *state;
 	char *indir = in(f->host, ".in"), *outdir = in(f->host, ".out");
 
-	free(f->ctx.workdir);
-	f->ctx.workdir = NULL;
+	free(f->vm.workdir);
+	f->vm.workdir = NULL;
 	expands(f, "@INDIR@", indir, false);
 	expands(f, "@DATADIR@", outdir, false);
 	free(indir);
@@ -263,7 +263,7 @@ static void test_plan_run(void **state)
 	run_vm(f);
 	put(f->host, "vm.defaults",
 	    "# extra arguments for web1\n-usb -device usb-tablet\n");
-	r = vm_plan_build(&f->ctx, PLAN_RUN, NULL, &plan, &err);
+	r = vm_plan_build(&f->vm, PLAN_RUN, NULL, &plan, &err);
 	if (r)
 		fail_msg("vm_plan_build: %d %s", r, err.buf);
 	assert_string_equal(err.buf, "");
@@ -348,7 +348,7 @@ static void test_plan_run_cdrom(void **state)
 
 	set(f, "vm", "uefi", "no");
 	touch(f->work, "disk-0.img");
-	assert_int_equal(vm_plan_build(&f->ctx, PLAN_RUN, iso, &plan, &err), 0);
+	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, iso, &plan, &err), 0);
 	assert_non_null(plan.q.cdrom);
 	assert_string_equal(plan.q.cdrom, want);
 	assert_false(plan.q.cdrom_first);
@@ -375,7 +375,7 @@ static void test_plan_rescue(void **state)
 	mkdir_in(f->work, ".in");
 	mkdir_in(f->work, ".out");
 	put(f->host, "vm.defaults", "-usb\n");
-	r = vm_plan_build(&f->ctx, PLAN_RESCUE, NULL, &plan, &err);
+	r = vm_plan_build(&f->vm, PLAN_RESCUE, NULL, &plan, &err);
 	if (r)
 		fail_msg("vm_plan_build: %d %s", r, err.buf);
 	assert_string_equal(plan.q.name, "vm-rescue");
@@ -428,7 +428,7 @@ static void test_plan_missing_share_dir(void **state)
 	set(f, "vm", "uefi", "no");
 	set(f, "vm", "shares", "data:@HOSTDIR@/nope");
 	touch(f->work, "disk-0.img");
-	assert_int_equal(vm_plan_build(&f->ctx, PLAN_RUN, NULL, &plan, &err),
+	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, &plan, &err),
 			 -ENOENT);
 	assert_contains(err.buf, "share data");
 	assert_contains(err.buf, dir);
@@ -449,7 +449,7 @@ static void test_plan_share_is_a_file(void **state)
 	set(f, "vm", "shares", "file:notadir");
 	touch(f->work, "disk-0.img");
 	touch(f->host, "notadir");
-	assert_int_equal(vm_plan_build(&f->ctx, PLAN_RUN, NULL, &plan, &err),
+	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, &plan, &err),
 			 -ENOENT);
 	assert_contains(err.buf, "share file:");
 	assert_contains(err.buf, "/notadir does not exist");
@@ -467,7 +467,7 @@ static void test_plan_empty_macro_share_left_out(void **state)
 	set(f, "vm", "shares", "mirror:@MIRROR@");
 	set(f, "vm", "shares", "home:@HOSTDIR@");
 	touch(f->work, "disk-0.img");
-	assert_int_equal(vm_plan_build(&f->ctx, PLAN_RUN, NULL, &plan, &err), 0);
+	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, &plan, &err), 0);
 	assert_int_equal(plan.q.nshares, 1);
 	assert_string_equal(plan.q.shares[0].id, "home");
 	assert_string_equal(plan.q.shares[0].dir, f->host);
@@ -485,7 +485,7 @@ static void test_plan_missing_disk(void **state)
 	set(f, "vm", "uefi", "no");
 	set(f, "vm", "disks", "AHCI=30G,NVME=10G");
 	touch(f->work, "disk-0.img");
-	assert_int_equal(vm_plan_build(&f->ctx, PLAN_RUN, NULL, &plan, &err),
+	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, &plan, &err),
 			 -ENOENT);
 	assert_contains(err.buf, disk1);
 	assert_contains(err.buf, "is missing");
@@ -493,8 +493,8 @@ static void test_plan_missing_disk(void **state)
 	strbuf_reset(&err);
 
 	/* A dry run plans without the files. */
-	f->ctx.dry_run = true;
-	assert_int_equal(vm_plan_build(&f->ctx, PLAN_RUN, NULL, &plan, &err), 0);
+	f->vm.dry_run = true;
+	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, &plan, &err), 0);
 	assert_int_equal(plan.q.ndisks, 2);
 	assert_string_equal(plan.q.disks[1].path, disk1);
 	vm_plan_release(&plan);
@@ -508,9 +508,9 @@ static void test_plan_no_workdir(void **state)
 	struct strbuf err = STRBUF_INIT;
 	struct vm_plan plan;
 
-	free(f->ctx.workdir);
-	f->ctx.workdir = NULL;
-	assert_int_equal(vm_plan_build(&f->ctx, PLAN_RUN, NULL, &plan, &err),
+	free(f->vm.workdir);
+	f->vm.workdir = NULL;
+	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, &plan, &err),
 			 -ENOENT);
 	assert_contains(err.buf, "no working files");
 	vm_plan_release(&plan);
@@ -532,7 +532,7 @@ static void test_plan_images(void **state)
 	touch(f->work, "disk-0.img");
 	touch(f->host, "tools.iso");
 	touch(f->root, "extra.img");
-	assert_int_equal(vm_plan_build(&f->ctx, PLAN_RUN, NULL, &plan, &err), 0);
+	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, &plan, &err), 0);
 	/* images first, in their order: the boot order follows them */
 	assert_int_equal(plan.q.ndisks, 3);
 	assert_int_equal(plan.q.disks[0].bus, BUS_CDROM);
@@ -546,13 +546,13 @@ static void test_plan_images(void **state)
 
 	/* no disks at all: the images are the VM's disks */
 	set(f, "vm", "disks", "");
-	assert_int_equal(vm_plan_build(&f->ctx, PLAN_RUN, NULL, &plan, &err), 0);
+	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, &plan, &err), 0);
 	assert_int_equal(plan.q.ndisks, 2);
 	assert_string_equal(plan.q.disks[1].path, extra);
 	vm_plan_release(&plan);
 
 	assert_int_equal(unlink(extra), 0);
-	assert_int_equal(vm_plan_build(&f->ctx, PLAN_RUN, NULL, &plan, &err),
+	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, &plan, &err),
 			 -ENOENT);
 	assert_contains(err.buf, "image ");
 	assert_contains(err.buf, extra);
@@ -575,7 +575,7 @@ static void test_plan_uefi(void **state)
 	touch(f->work, "disk-0.img");
 	touch(f->root, "OVMF_CODE.fd");
 	setenv("VM_OVMF_CODE", code, 1);
-	assert_int_equal(vm_plan_build(&f->ctx, PLAN_RUN, NULL, &plan, &err),
+	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, &plan, &err),
 			 -ENOENT);
 	assert_contains(err.buf, "UEFI variables");
 	assert_contains(err.buf, vars);
@@ -583,7 +583,7 @@ static void test_plan_uefi(void **state)
 	strbuf_reset(&err);
 
 	touch(f->work, "efivars.bin");
-	assert_int_equal(vm_plan_build(&f->ctx, PLAN_RUN, NULL, &plan, &err), 0);
+	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, &plan, &err), 0);
 	assert_true(plan.q.uefi);
 	assert_true(plan.q.q35);
 	assert_string_equal(plan.q.ovmf_code, code);
@@ -591,7 +591,7 @@ static void test_plan_uefi(void **state)
 	vm_plan_release(&plan);
 
 	assert_int_equal(unlink(code), 0);
-	assert_int_equal(vm_plan_build(&f->ctx, PLAN_RUN, NULL, &plan, &err),
+	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, &plan, &err),
 			 -ENOENT);
 	assert_contains(err.buf, "UEFI firmware not found");
 	vm_plan_release(&plan);
@@ -610,7 +610,7 @@ static void test_plan_defaults_order(void **state)
 	set(f, "vm", "uefi", "no");
 	touch(f->work, "disk-0.img");
 	put(f->xdg, "vm.defaults", "-from-xdg\n");
-	assert_int_equal(vm_plan_build(&f->ctx, PLAN_RUN, NULL, &plan, &err), 0);
+	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, &plan, &err), 0);
 	want = in(f->xdg, "vm.defaults");
 	assert_string_equal(plan.defaults_file, want);
 	free(want);
@@ -619,12 +619,12 @@ static void test_plan_defaults_order(void **state)
 	vm_plan_release(&plan);
 
 	put(f->host, "vm.defaults", "-from-host\n");
-	assert_int_equal(vm_plan_build(&f->ctx, PLAN_RUN, NULL, &plan, &err), 0);
+	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, &plan, &err), 0);
 	assert_string_equal(plan.q.extra->v[0], "-from-host");
 	vm_plan_release(&plan);
 
 	put(f->work, "vm.defaults", "-from-work\n");
-	assert_int_equal(vm_plan_build(&f->ctx, PLAN_RUN, NULL, &plan, &err), 0);
+	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, &plan, &err), 0);
 	assert_string_equal(plan.q.extra->v[0], "-from-work");
 	assert_int_equal(plan.q.extra->nr, 1);
 	vm_plan_release(&plan);
@@ -642,7 +642,7 @@ static void test_plan_defaults_home_config(void **state)
 	mkdir_in(f->home, ".config");
 	put(f->home, ".config/vm.defaults", "-from-home\n");
 	unsetenv("XDG_CONFIG_HOME");
-	assert_int_equal(vm_plan_build(&f->ctx, PLAN_RUN, NULL, &plan, &err), 0);
+	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, &plan, &err), 0);
 	setenv("XDG_CONFIG_HOME", f->xdg, 1);
 	assert_non_null(plan.q.extra);
 	assert_int_equal(plan.q.extra->nr, 1);
@@ -661,7 +661,7 @@ static void test_plan_bad_defaults(void **state)
 	set(f, "vm", "uefi", "no");
 	touch(f->work, "disk-0.img");
 	put(f->host, "vm.defaults", "-append 'console=ttyS0\n");
-	assert_int_equal(vm_plan_build(&f->ctx, PLAN_RUN, NULL, &plan, &err),
+	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, &plan, &err),
 			 -EINVAL);
 	assert_contains(err.buf, file);
 	assert_contains(err.buf, "unterminated quote");
@@ -676,7 +676,7 @@ static void test_load_conf_cli_typed(void **state)
 	struct fix *f = *state;
 	struct strbuf err = STRBUF_INIT;
 	struct strvec cli = STRVEC_INIT;
-	const struct vm_conf *c = &f->ctx.conf;
+	const struct vm_conf *c = &f->vm.conf;
 	char *none = in(f->root, "no-system.conf");
 	struct vm_plan plan;
 	int r;
@@ -689,7 +689,7 @@ static void test_load_conf_cli_typed(void **state)
 		     "--forward", "vm.forwards", "udp::5353-:53",
 		     "--share", "vm.shares", "data:rw:@HOSTDIR@/my data",
 		     "--no-uefi", "vm.uefi", "no", NULL);
-	r = vm_load_conf(&f->ctx, &cli, &err);
+	r = vm_load_conf(&f->vm, &cli, &err);
 	unsetenv("VM_SYSTEM_CONFIG");
 	if (r)
 		fail_msg("vm_load_conf: %d %s", r, err.buf);
@@ -712,9 +712,9 @@ static void test_load_conf_cli_typed(void **state)
 	assert_true(c->shares.v[0].rw);
 
 	/* The plan takes them as they are. */
-	f->ctx.dry_run = true;
+	f->vm.dry_run = true;
 	mkdir_in(f->host, "my data");
-	r = vm_plan_build(&f->ctx, PLAN_RUN, NULL, &plan, &err);
+	r = vm_plan_build(&f->vm, PLAN_RUN, NULL, &plan, &err);
 	if (r)
 		fail_msg("vm_plan_build: %d %s", r, err.buf);
 	assert_int_equal(plan.q.memory_mib, 1536);
@@ -727,7 +727,7 @@ static void test_load_conf_cli_typed(void **state)
 	assert_int_equal(plan.q.nshares, 1);
 	assert_true(plan.q.shares[0].rw);
 	vm_plan_release(&plan);
-	f->ctx.cli = NULL;
+	f->vm.cli = NULL;
 	strvec_clear(&cli);
 	free(none);
 	strbuf_release(&err);
