@@ -13,9 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../lib/iso.h"
 #include "../lib/jobwait.h"
-#include "../lib/kernel.h"
 #include "../lib/launch.h"
 
 /* Host scripts get an hour unless --timeout says otherwise. */
@@ -181,96 +179,6 @@ static void record_job(struct vm_ctx *ctx, const char *name, int status)
 	free(path);
 }
 
-static const char *rescue_iso(struct vm_ctx *ctx, char **own)
-{
-	if (ctx->vm.conf.rescue.iso && *ctx->vm.conf.rescue.iso)
-		return ctx->vm.conf.rescue.iso;
-	*own = xasprintf("%s/rescue/out/rescue-x86_64.iso", ctx->vm.datadir);
-	return *own;
-}
-
-/* The ISO's kernel and initramfs, extracted once per ISO version. */
-static int kernel_from_iso(struct vm_ctx *ctx, const char *iso,
-			   char **kernel, char **initrd)
-{
-	static const char *const names[] = { "boot/vmlinuz",
-					     "boot/initrd.img" };
-	struct strbuf err = STRBUF_INIT;
-	struct stat st;
-	unsigned long long h = 1469598103934665603ULL;
-	const char *dests[2];
-	char *dir, *key, *p;
-	int r;
-
-	if (stat(iso, &st) < 0)
-		return -errno;
-	key = xasprintf("%s|%lld|%lld", iso, (long long)st.st_size,
-			(long long)st.st_mtime);
-	for (p = key; *p; p++) {
-		h ^= (unsigned char)*p;
-		h *= 1099511628211ULL;
-	}
-	free(key);
-	dir = xasprintf("%s/rescue-%016llx", ctx->vm.cache_dir, h);
-	*kernel = xasprintf("%s/vmlinuz", dir);
-	*initrd = xasprintf("%s/initrd.img", dir);
-	if ((fs_exists(*kernel) && fs_exists(*initrd)) || ctx->vm.dry_run) {
-		free(dir);
-		return 0;
-	}
-	r = fs_mkdir_p(dir, 0700);
-	if (!r) {
-		dests[0] = *kernel;
-		dests[1] = *initrd;
-		r = iso_extract(iso, names, dests, 2, &err);
-		if (r)
-			log_error("cannot boot the rescue kernel: %s (set boot = cdrom in [rescue] for other ISOs)",
-				  err.buf);
-	} else {
-		log_error("cannot make %s: %s", dir, strerror(-r));
-	}
-	strbuf_release(&err);
-	free(dir);
-	return r;
-}
-
-/*
- * The rescue kernel for a direct boot: the ELF inside the bzImage when it
- * has a PVH entry (extracted once, beside it; "vmlinux.none" notes that it
- * has none), so that no decompressor runs in the guest.  Anything that
- * goes wrong leaves the bzImage, which boots too.
- */
-static char *pvh_kernel(const char *bzimage, bool dry_run)
-{
-	struct strbuf err = STRBUF_INIT;
-	char *dir = xstrdup(bzimage), *slash = strrchr(dir, '/');
-	char *elf, *none;
-	int r;
-
-	if (slash)
-		*slash = '\0';
-	elf = xasprintf("%s/vmlinux", slash ? dir : ".");
-	none = xasprintf("%s/vmlinux.none", slash ? dir : ".");
-	free(dir);
-	if (fs_exists(elf) || (dry_run && !fs_exists(none)))
-		goto out;
-	r = fs_exists(none) ? -ENOTSUP : kernel_extract_pvh(bzimage, elf, &err);
-	if (r == -ENOTSUP) {
-		if (!fs_exists(none))
-			fs_write_atomic(none, "", 0, 0644);
-	} else if (r) {
-		log_warn("booting the rescue's bzImage: %s", err.buf);
-	}
-	if (r) {
-		free(elf);
-		elf = xstrdup(bzimage);
-	}
-out:
-	strbuf_release(&err);
-	free(none);
-	return elf;
-}
-
 static void show_console_tail(struct vm_ctx *ctx)
 {
 	char *path = vm_work_path(&ctx->vm, "rescue-console.log");
@@ -301,103 +209,105 @@ static const char *outcome_name(enum job_outcome o)
 }
 
 /*
- * The rescue kernel's command line: what a throw-away guest does not need
- * is skipped (README: Benchmarks): other UARTs, crypto self-tests (and
- * the one initcall that runs its own: KDF108's), timer and TSC checks,
- * BIOS EDD probing, the in-guest Spectre/Meltdown mitigations, which cost
- * most under TCG and guard nothing the host relies on, kprobe events and
- * the "encrypted" key type.
+ * Say how the rescue's run of job j ended (res); vm's exit status: the
+ * job's own when it left one.
  */
-#define RESCUE_APPEND \
-	"console=ttyS0 quiet panic=-1 8250.nr_uarts=1 cryptomgr.notests " \
-	"no_timer_check tsc=reliable edd=off mitigations=off " \
-	"initcall_blacklist=crypto_kdf108_init,init_kprobe_trace,init_encrypted"
+static int job_outcome(struct vm_ctx *ctx, const struct job *j,
+		       const struct job_result *r, const char *errlog)
+{
+	const struct vm_conf *c = &ctx->vm.conf;
+	int ret = 1;
+
+	switch (r->outcome) {
+	case JOB_DONE:
+		ret = r->status;
+		report_set_int(ctx->result, "job_status", r->status);
+		if (ret)
+			log_error("job %s failed with status %d (log: %s/job.log)",
+				  j->name, ret, j->outdir);
+		break;
+	case JOB_BOOT_TIMEOUT:
+		log_error("the rescue did not start job %s within the boot timeout of %u s; QEMU was stopped",
+			  j->name, c->rescue.boot_timeout);
+		show_console_tail(ctx);
+		break;
+	case JOB_TIMEOUT:
+		log_error("job %s was stopped: timeout of %u s expired",
+			  j->name, c->timeout);
+		ret = 124;
+		break;
+	case JOB_DIED: {
+		struct strbuf tail = STRBUF_INIT;
+
+		fs_tail(errlog, 5, &tail);
+		log_error("the rescue for job %s ended without a status (QEMU exit %d)%s%s",
+			  j->name, r->qemu_exit, tail.len ? "; QEMU said:\n" : "",
+			  tail.buf);
+		strbuf_release(&tail);
+		show_console_tail(ctx);
+		break;
+	}
+	case JOB_BAD_STATUS:
+		log_error("job %s left a bad %s/STATUS: %s",
+			  j->name, j->outdir,
+			  r->error == -ELOOP ? "a symbolic link" :
+			  r->error == -EINVAL ? "not a regular file" :
+			  r->error == -EFBIG ? "longer than 64 bytes" :
+			  r->error == -EBADMSG ? "not a number from 0 to 255" :
+			  strerror(-r->error));
+		break;
+	case JOB_INTERRUPTED:
+		log_error("job %s was interrupted; QEMU was stopped", j->name);
+		ret = 128 + proc_interrupted();
+		break;
+	case JOB_ERROR:
+		log_error("cannot follow job %s: %s", j->name,
+			  strerror(-r->error));
+		break;
+	}
+	return ret;
+}
 
 static int boot_rescue(struct vm_ctx *ctx, struct job *j)
 {
 	struct vm_conf *c = &ctx->vm.conf;
 	struct strbuf err = STRBUF_INIT, note = STRBUF_INIT;
 	struct strvec qargv = STRVEC_INIT;
+	struct rescue_image rb = RESCUE_IMAGE_INIT;
+	struct launch_req req = { PLAN_RESCUE, NULL, false, true, &rb, -1 };
 	struct job_result res;
 	struct vm_plan plan;
-	bool planned = false, cdrom = c->rescue.boot == RESCUE_BOOT_CDROM;
-	char *own_iso = NULL, *kernel = NULL, *initrd = NULL, *errlog = NULL;
-	char *pvh = NULL, *dry;
-	const char *iso = rescue_iso(ctx, &own_iso);
-	char *local = NULL;
+	bool planned = false;
+	char *errlog = NULL, *dry;
 	pid_t pid;
 	int r, ret = 1;
 
-	r = vm_fetch(&ctx->vm, iso, NULL, NULL, NULL, &local, NULL, &note,
-		     &err);
+	r = rescue_find(&ctx->vm, &rb, &note, &err);
 	if (note.len)
 		log_warn("%s", note.buf);
 	strbuf_reset(&note);
 	if (r) {
-		if (vm_datadir_is_tree(ctx->vm.datadir))
-			log_error("rescue ISO %s (build it: make rescue; or set iso in [rescue])",
-				  err.buf);
-		else
-			log_error("rescue ISO %s (build it: %s/rescue/build-rescue; or set iso in [rescue])",
-				  err.buf, ctx->vm.datadir);
+		log_error("%s", err.buf);
 		goto out;
 	}
-	iso = local;
-	if (!cdrom && kernel_from_iso(ctx, iso, &kernel, &initrd))
-		goto out;
-	r = launch_resolve_accel(&ctx->vm, &note);
-	if (r) {
-		log_error("cannot start the rescue for %s: %s", c->name,
-			  note.buf);
-		goto out;
-	}
+	req.cdrom = rb.cdrom ? rb.iso : NULL;
+	req.cdrom_first = rb.cdrom;
+	r = launch_prepare(&ctx->vm, &req, &plan, &qargv, &note, &err);
+	planned = true;
 	if (note.len)
 		log_warn("%s", note.buf);
-	r = vm_plan_build(&ctx->vm, PLAN_RESCUE, cdrom ? iso : NULL, &plan,
-			  &err);
-	planned = true;
 	if (r) {
 		log_error("cannot start the rescue for %s: %s", c->name, err.buf);
 		goto out;
 	}
-	if (plan.q.uefi && !ctx->vm.dry_run) {
-		r = qemu_ovmf_vars() ? fs_copy_file(qemu_ovmf_vars(),
-						    plan.q.ovmf_vars, 0600) :
-				       -ENOENT;
-		if (r) {
-			log_error("cannot make UEFI variables for the rescue: %s",
-				  strerror(-r));
-			goto out;
-		}
-	}
-	plan.q.cdrom_first = cdrom;
-	plan.q.no_reboot = true;
-	plan.q.kernel = kernel;
-	plan.q.initrd = initrd;
-	/* A kernel booted directly talks on the serial console only: no VGA. */
-	plan.q.no_vga = kernel != NULL;
-	plan.q.append = kernel ? RESCUE_APPEND : NULL;
-	/*
-	 * A kernel booted directly is booted by SeaBIOS (OVMF, which boots
-	 * only bzImages, is for boot = cdrom): without its decompressor
-	 * (PVH).  On the pc machine its PCI interrupts are routed by
-	 * SeaBIOS's table, not by the ACPI interpreter (0.1 s per PCI device
-	 * under TCG); that table is the PIIX chipset's, not q35's.
-	 */
-	if (kernel && !plan.q.uefi) {
-		pvh = pvh_kernel(kernel, ctx->vm.dry_run);
-		plan.q.kernel = pvh;
-		if (!plan.q.q35)
-			plan.q.append = RESCUE_APPEND " pci=noacpi";
-	}
-	qemu_argv_build(&plan.q, &qargv);
 	if (!ctx->vm.dry_run) {
 		char *log = vm_work_path(&ctx->vm, "rescue-console.log");
 
 		unlink(log);	/* its tail must be this boot's */
 		free(log);
 	}
-	r = launch_start(&ctx->vm, &qargv, "rescue", -1, &pid, &errlog, &dry, &err);
+	r = launch_start(&ctx->vm, &qargv, "rescue", -1, &pid, &errlog, &dry,
+			 &err);
 	if (dry) {
 		say_dry(ctx, "%s", dry);
 		free(dry);
@@ -428,64 +338,14 @@ static int boot_rescue(struct vm_ctx *ctx, struct job *j)
 	if (res.qemu_exit < 0)
 		proc_terminate(pid, 3000);
 	proc_set_foreground(0);
-	switch (res.outcome) {
-	case JOB_DONE:
-		ret = res.status;
-		report_set_int(ctx->result, "job_status", res.status);
-		if (ret)
-			log_error("job %s failed with status %d (log: %s/job.log)",
-				  j->name, ret, j->outdir);
-		break;
-	case JOB_BOOT_TIMEOUT:
-		log_error("the rescue did not start job %s within the boot timeout of %u s; QEMU was stopped",
-			  j->name, c->rescue.boot_timeout);
-		show_console_tail(ctx);
-		break;
-	case JOB_TIMEOUT:
-		log_error("job %s was stopped: timeout of %u s expired",
-			  j->name, c->timeout);
-		ret = 124;
-		break;
-	case JOB_DIED: {
-		struct strbuf tail = STRBUF_INIT;
-
-		fs_tail(errlog, 5, &tail);
-		log_error("the rescue for job %s ended without a status (QEMU exit %d)%s%s",
-			  j->name, res.qemu_exit, tail.len ? "; QEMU said:\n" : "",
-			  tail.buf);
-		strbuf_release(&tail);
-		show_console_tail(ctx);
-		break;
-	}
-	case JOB_BAD_STATUS:
-		log_error("job %s left a bad %s/STATUS: %s",
-			  j->name, j->outdir,
-			  res.error == -ELOOP ? "a symbolic link" :
-			  res.error == -EINVAL ? "not a regular file" :
-			  res.error == -EFBIG ? "longer than 64 bytes" :
-			  res.error == -EBADMSG ? "not a number from 0 to 255" :
-			  strerror(-res.error));
-		break;
-	case JOB_INTERRUPTED:
-		log_error("job %s was interrupted; QEMU was stopped", j->name);
-		ret = 128 + proc_interrupted();
-		break;
-	case JOB_ERROR:
-		log_error("cannot follow job %s: %s", j->name,
-			  strerror(-res.error));
-		break;
-	}
+	ret = job_outcome(ctx, j, &res, errlog);
 out:
 	if (planned)
 		vm_plan_release(&plan);
 	strvec_clear(&qargv);
 	strbuf_release(&err);
 	strbuf_release(&note);
-	free(own_iso);
-	free(local);
-	free(kernel);
-	free(pvh);
-	free(initrd);
+	rescue_image_release(&rb);
 	free(errlog);
 	return ret;
 }

@@ -125,141 +125,282 @@ static const char *how_it_ended(int r, const char *saved)
 	return fs_exists(saved) ? "saved" : "poweroff";
 }
 
-int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
-{
-	struct vm_conf *c = &ctx->vm.conf;
-	struct strbuf err = STRBUF_INIT, note = STRBUF_INIT;
-	struct strvec qargv = STRVEC_INIT;
+/* One @run: what its steps share. */
+struct run {
+	struct vm_ctx *ctx;
+	struct launch_req req;
 	struct vm_plan plan;
-	char *saved = NULL, *incoming = NULL;
-	int resume_fd = -1, st = 0;
-	struct runstate rs = RUNSTATE_INIT;
-	struct launch_watch w = { 0 };
+	bool planned;
+	struct strvec qargv;
+	char *iso;		/* the ISO's local file, or NULL */
+	bool firstboot;
+	char *saved;		/* WORKDIR's saved state (may not exist) */
+	int resume_fd;		/* it, open, when resuming; or -1 */
 	struct console_mux mux;
-	bool muxed = false;
-	gid_t gid = (gid_t)-1;
-	struct ready ready;
-	const char *cdrom = NULL;
-	char *errlog = NULL, *dry, *last, *iso = NULL;
-	bool firstboot = false, planned = false;
+	bool muxed;
+	gid_t gid;
 	pid_t pid;
-	long long t0 = 0;
-	int r, ret = 1;
+	char *errlog;
+	struct runstate rs;
+	long long t0;
+};
 
-	if (!ctx->vm.dry_run &&
-	    runstate_running(ctx->vm.hostdir, &rs, &err) == 1) {
-		log_error("cannot run %s: it is running already (pid %ld); stop it first with vm @stop",
-			  c->name, (long)rs.pid);
-		runstate_release(&rs);
-		return 1;
-	}
-	strbuf_reset(&err);
-	if ((!ctx->vm.workdir || !vm_count_disks(&ctx->vm)) &&
-	    !ctx->vm.dry_run && (last = backups_last(&ctx->vm))) {
-		/* As the reference does: no working files, take LAST. */
+/*
+ * As the reference does: no working files, take LAST.  0, or the exit
+ * status after saying why.
+ */
+static int restore_if_empty(struct vm_ctx *ctx)
+{
+	struct strbuf err = STRBUF_INIT;
+	struct log_progress bar;
+	struct snap_progress prog = { log_progress_cb, &bar };
+	char *last;
+	int r;
+
+	if ((ctx->vm.workdir && vm_count_disks(&ctx->vm)) ||
+	    ctx->vm.dry_run || !(last = backups_last(&ctx->vm)))
+		return 0;
+	free(last);
+	r = restore_pick(&ctx->vm, "LAST", &last, &err);
+	if (!r) {
+		log_info("%s has no working files: restoring snapshot %s first",
+			 ctx->vm.conf.name, last);
+		log_progress_start(&bar, "restore %s", last);
+		r = restore_snapshot(&ctx->vm, last, &prog, &err);
+		log_progress_end(&bar, !r);
 		free(last);
-		r = restore_pick(&ctx->vm, "LAST", &last, &err);
-		if (!r) {
-			struct log_progress bar;
-			struct snap_progress prog = { log_progress_cb, &bar };
-
-			log_info("%s has no working files: restoring snapshot %s first",
-				 c->name, last);
-			log_progress_start(&bar, "restore %s", last);
-			r = restore_snapshot(&ctx->vm, last, &prog, &err);
-			log_progress_end(&bar, !r);
-			free(last);
-		}
-		if (r) {
-			log_error("%s", err.buf);
-			ret = r == -EINTR ? 128 + proc_interrupted() : 1;
-			goto out;
-		}
-		/* c now holds the snapshot's settings */
 	}
+	if (r)
+		log_error("%s", err.buf);
+	strbuf_release(&err);
+	/* on success the settings are the snapshot's now */
+	return !r ? 0 : r == -EINTR ? 128 + proc_interrupted() : 1;
+}
+
+/* The ISO to attach: @run's argument, the installer, or a kept CD. */
+static int pick_cdrom(struct run *run, int argc, char **argv)
+{
+	const struct vm_conf *c = &run->ctx->vm.conf;
+	struct strbuf err = STRBUF_INIT, note = STRBUF_INIT;
+	struct log_progress bar;
+	const char *cdrom = NULL;
+	int r;
+
 	if (argc > 0) {
 		cdrom = argv[0];
 	} else if (c->firstboot && c->bootimage && *c->bootimage) {
 		cdrom = c->bootimage;
-		firstboot = true;
+		run->firstboot = true;
 	} else if (c->keep_cd && c->bootimage && *c->bootimage) {
 		cdrom = c->bootimage;
 	}
-	if (cdrom) {
-		/* A URL comes from the cache (checked, or offline as is). */
-		struct log_progress bar;
-
-		log_progress_start(&bar, "ISO");
-		r = vm_fetch(&ctx->vm, cdrom,
-			     argc > 0 ? NULL : c->bootimage_sha256,
-			     log_progress_cb, &bar, &iso, NULL, &note, &err);
-		log_progress_end(&bar, !r);
-		if (note.len)
-			log_warn("%s", note.buf);
-		strbuf_reset(&note);
-		if (r) {
-			log_error("cannot run %s: ISO %s", c->name, err.buf);
-			goto out;
-		}
-		cdrom = iso;
-	}
-	if (!ctx->vm.workdir) {
-		if (ctx->vm.dry_run) {
-			ctx->vm.workdir = vm_host_path(&ctx->vm, ".work");
-		} else {
-			log_error("cannot run %s: it has no working files in %s (@create it first)",
-				  c->name, ctx->vm.hostdir);
-			goto out;
-		}
-	}
-	r = launch_resolve_accel(&ctx->vm, &note);
-	if (r) {
-		log_error("cannot run %s: %s", c->name, note.buf);
-		goto out;
-	}
+	if (!cdrom)
+		return 0;
+	/* A URL comes from the cache (checked, or offline as is). */
+	log_progress_start(&bar, "ISO");
+	r = vm_fetch(&run->ctx->vm, cdrom,
+		     argc > 0 ? NULL : c->bootimage_sha256, log_progress_cb,
+		     &bar, &run->iso, NULL, &note, &err);
+	log_progress_end(&bar, !r);
 	if (note.len)
 		log_warn("%s", note.buf);
-	r = vm_plan_build(&ctx->vm, PLAN_RUN, cdrom, &plan, &err);
-	planned = true;
+	if (r)
+		log_error("cannot run %s: ISO %s", c->name, err.buf);
+	run->req.cdrom = run->iso;
+	run->req.cdrom_first = run->iso && (run->firstboot || argc > 0);
+	run->req.no_reboot = run->firstboot;
+	strbuf_release(&err);
+	strbuf_release(&note);
+	return r;
+}
+
+/* The plan and QEMU's argv, resuming from saved state if there is one. */
+static int prepare(struct run *run)
+{
+	struct vm_ctx *ctx = run->ctx;
+	const char *name = ctx->vm.conf.name;
+	struct strbuf err = STRBUF_INIT, note = STRBUF_INIT;
+	int r;
+
+	if (!ctx->vm.workdir) {
+		if (!ctx->vm.dry_run) {
+			log_error("cannot run %s: it has no working files in %s (@create it first)",
+				  name, ctx->vm.hostdir);
+			return -ENOENT;
+		}
+		ctx->vm.workdir = vm_host_path(&ctx->vm, ".work");
+	}
+	run->saved = vm_work_path(&ctx->vm, SAVED_STATE);
+	if (fs_exists(run->saved)) {
+		/* @stop --save left the running state: carry on from it */
+		run->resume_fd = open(run->saved,
+				      O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (run->resume_fd < 0) {
+			r = -errno;
+			log_error("cannot run %s: %s: %s", name, run->saved,
+				  strerror(-r));
+			return r;
+		}
+	}
+	run->req.resume_fd = run->resume_fd;
+	r = launch_prepare(&ctx->vm, &run->req, &run->plan, &run->qargv,
+			   &note, &err);
+	run->planned = true;
+	if (note.len)
+		log_warn("%s", note.buf);
+	if (r)
+		log_error("cannot run %s: %s", name, err.buf);
+	strbuf_release(&err);
+	strbuf_release(&note);
+	return r;
+}
+
+/* The console vm serves (for @console), shared with the control_group. */
+static int open_console(struct run *run)
+{
+	struct vm *vm = &run->ctx->vm;
+	const char *sock = run->plan.console_sock;
+	struct strbuf err = STRBUF_INIT;
+	int r;
+
+	r = vm_control_gid(vm, &run->gid, &err);
+	if (!r)
+		r = console_mux_open(&run->mux, sock,
+				     run->gid == (gid_t)-1 ? 0600 : 0660,
+				     run->gid, run->plan.console_log,
+				     CONSOLE_LOG_MAX);
+	run->muxed = true;
+	if (!r)
+		r = vm_share_socket(vm, sock, run->gid);
+	if (r)
+		log_error("cannot run %s: console %s: %s", vm->conf.name, sock,
+			  err.len ? err.buf : strerror(-r));
+	strbuf_release(&err);
+	return r;
+}
+
+/*
+ * QEMU runs: serve its console and watch it until it ends.  Returns how
+ * it ended as launch_supervise says (QEMU's exit code, -ETIMEDOUT,
+ * -EINTR), or -ECANCELED when it could not be watched (said already).
+ */
+static int supervise(struct run *run)
+{
+	struct vm_ctx *ctx = run->ctx;
+	const struct qemu_plan *q = &run->plan.q;
+	struct launch_watch w = { 0 };
+	struct ready ready = { ctx, &run->rs };
+	int st = 0, r;
+
+	/* QEMU waits for its console client before it runs the guest; one
+	 * that ends first (a bad option, say) is reported as it ended */
+	r = attach_console(&run->mux, q->console_sock, run->pid, &st);
+	if (r == -ECHILD) {
+		proc_set_foreground(0);
+		return proc_exit_code(st);
+	}
+	if (!r)
+		r = share_qmp(ctx, q->qmp_sock, run->gid);
 	if (r) {
-		log_error("cannot run %s: %s", c->name, err.buf);
+		proc_terminate(run->pid, 3000);
+		report_failure(run->errlog, r == -ETIMEDOUT ?
+			       "QEMU did not open its console in time" :
+			       "cannot attach to QEMU's console");
+		return -ECANCELED;
+	}
+	log_info("%s is running (%s%s); serial console: %s/console.log",
+		 ctx->vm.conf.name, ctx->vm.accel,
+		 q->spice_port ? ", SPICE display" : ", headless",
+		 ctx->vm.workdir);
+	record_start(ctx, &run->plan, run->pid, &run->rs);
+	w.qemu = run->pid;
+	w.qmp_sock = q->qmp_sock;
+	w.ssh_port = run->rs.ssh_port;
+	w.timeout_s = ctx->vm.conf.timeout;
+	w.on_ready = on_ready;
+	w.data = &ready;
+	w.mux = &run->mux;
+	w.resume = run->resume_fd >= 0 ? run->saved : NULL;
+	if (run->resume_fd >= 0)
+		log_info("%s resumes from its saved state", ctx->vm.conf.name);
+	r = launch_supervise(&w);
+	runstate_remove(ctx->vm.hostdir, getpid());
+	return r;
+}
+
+/* QEMU has ended (r as supervise says): report; vm's exit status. */
+static int ended(struct run *run, int r)
+{
+	struct vm_ctx *ctx = run->ctx;
+	const char *name = ctx->vm.conf.name;
+	struct strbuf err = STRBUF_INIT;
+
+	console_mux_close(&run->mux);
+	run->muxed = false;
+	unlink(run->plan.q.qmp_sock);
+	unlink(run->plan.q.console_sock);
+	report_set_int(ctx->result, "seconds",
+		       (proc_now_ms() - run->t0 + 500) / 1000);
+	report_set_str(ctx->result, "ended", how_it_ended(r, run->saved));
+	if (r == -ETIMEDOUT) {
+		log_error("%s was stopped: --timeout of %u s expired", name,
+			  ctx->vm.conf.timeout);
+		return 1;
+	}
+	if (r == -EINTR) {
+		log_error("%s was stopped: vm was interrupted", name);
+		return 128 + proc_interrupted();
+	}
+	if (r) {
+		char *what = xasprintf("QEMU for %s exited with status %d",
+				       name, r);
+
+		report_failure(run->errlog, what);
+		free(what);
+		return 1;
+	}
+	if (fs_exists(run->saved)) {
+		/* stopped with --save: the next run resumes, as it is now */
+		log_info("%s saved its state; the next @run or @start resumes it",
+			 name);
+	} else if (run->firstboot) {
+		/* The installer has had its boot; later boots use the disks. */
+		r = vm_guest_conf_set(&ctx->vm, "firstboot", "no", &err);
+		if (r)
+			log_error("cannot record the first boot: %s", err.buf);
+	}
+	strbuf_release(&err);
+	return r ? 1 : 0;
+}
+
+int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
+{
+	struct run run = { .ctx = ctx, .resume_fd = -1, .gid = (gid_t)-1 };
+	struct strbuf err = STRBUF_INIT;
+	char *dry;
+	int r, ret = 1;
+
+	run.req = (struct launch_req){ PLAN_RUN, NULL, false, false, NULL, -1 };
+	run.qargv = (struct strvec)STRVEC_INIT;
+	run.rs = (struct runstate)RUNSTATE_INIT;
+	if (!ctx->vm.dry_run &&
+	    runstate_running(ctx->vm.hostdir, &run.rs, &err) == 1) {
+		log_error("cannot run %s: it is running already (pid %ld); stop it first with vm @stop",
+			  ctx->vm.conf.name, (long)run.rs.pid);
 		goto out;
 	}
-	plan.q.cdrom_first = cdrom && (firstboot || argc > 0);
-	plan.q.no_reboot = firstboot;
-	saved = vm_work_path(&ctx->vm, SAVED_STATE);
-	if (fs_exists(saved)) {
-		/* @stop --save left the running state: carry on from it */
-		resume_fd = open(saved, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		if (resume_fd < 0) {
-			log_error("cannot run %s: %s: %s", c->name, saved,
-				  strerror(errno));
-			goto out;
-		}
-		incoming = xasprintf("fd:%d", resume_fd);
-		plan.q.incoming = incoming;
-	}
-	qemu_argv_build(&plan.q, &qargv);
-	if (!ctx->vm.dry_run) {
-		r = vm_control_gid(&ctx->vm, &gid, &err);
-		if (!r)
-			r = console_mux_open(&mux, plan.console_sock,
-					     gid == (gid_t)-1 ? 0600 : 0660,
-					     gid, plan.console_log,
-					     CONSOLE_LOG_MAX);
-		muxed = true;
-		if (!r)
-			r = vm_share_socket(&ctx->vm, plan.console_sock, gid);
-		if (r) {
-			log_error("cannot run %s: console %s: %s", c->name,
-				  plan.console_sock,
-				  err.len ? err.buf : strerror(-r));
-			goto out;
-		}
-	}
-	t0 = proc_now_ms();
-	r = launch_start(&ctx->vm, &qargv, "vm", resume_fd, &pid, &errlog, &dry,
-			 &err);
+	strbuf_reset(&err);
+	ret = restore_if_empty(ctx);
+	if (ret)
+		goto out;
+	ret = 1;
+	if (pick_cdrom(&run, argc, argv) || prepare(&run))
+		goto out;
+	if (!ctx->vm.dry_run && open_console(&run))
+		goto out;
+	run.t0 = proc_now_ms();
+	r = launch_start(&ctx->vm, &run.qargv, "vm", run.resume_fd, &run.pid,
+			 &run.errlog, &dry, &err);
 	if (dry) {
 		say_dry(ctx, "%s", dry);
 		free(dry);
@@ -267,101 +408,27 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	if (r) {
-		log_error("cannot run %s: %s", c->name, err.buf);
+		log_error("cannot run %s: %s", ctx->vm.conf.name, err.buf);
 		goto out;
 	}
 	report_set_str(ctx->result, "accel", ctx->vm.accel);
-	report_set_int(ctx->result, "qemu_pid", pid);
-	report_set_bool(ctx->result, "firstboot", firstboot);
-	/* QEMU waits for its console client before it runs the guest; one
-	 * that ends first (a bad option, say) is reported as it ended */
-	r = attach_console(&mux, plan.q.console_sock, pid, &st);
-	if (r == -ECHILD) {
-		proc_set_foreground(0);
-		r = proc_exit_code(st);
-		goto ended;
-	}
-	if (!r)
-		r = share_qmp(ctx, plan.q.qmp_sock, gid);
-	if (r) {
-		proc_terminate(pid, 3000);
-		report_failure(errlog, r == -ETIMEDOUT ?
-			       "QEMU did not open its console in time" :
-			       "cannot attach to QEMU's console");
-		goto out;
-	}
-	log_info("%s is running (%s%s); serial console: %s/console.log",
-		 c->name, ctx->vm.accel,
-		 plan.q.spice_port ? ", SPICE display" : ", headless",
-		 ctx->vm.workdir);
-	record_start(ctx, &plan, pid, &rs);
-	w.qemu = pid;
-	w.qmp_sock = plan.q.qmp_sock;
-	w.ssh_port = rs.ssh_port;
-	w.timeout_s = c->timeout;
-	w.on_ready = on_ready;
-	w.data = &ready;
-	w.mux = &mux;
-	w.resume = resume_fd >= 0 ? saved : NULL;
-	if (resume_fd >= 0)
-		log_info("%s resumes from its saved state", c->name);
-	ready.ctx = ctx;
-	ready.rs = &rs;
-	r = launch_supervise(&w);
-	runstate_remove(ctx->vm.hostdir, getpid());
-ended:
-	console_mux_close(&mux);
-	muxed = false;
-	unlink(plan.q.qmp_sock);
-	unlink(plan.q.console_sock);
-	report_set_int(ctx->result, "seconds",
-		       (proc_now_ms() - t0 + 500) / 1000);
-	report_set_str(ctx->result, "ended", how_it_ended(r, saved));
-	if (r == -ETIMEDOUT) {
-		log_error("%s was stopped: --timeout of %u s expired", c->name,
-			  c->timeout);
-		goto out;
-	}
-	if (r == -EINTR) {
-		log_error("%s was stopped: vm was interrupted", c->name);
-		ret = 128 + proc_interrupted();
-		goto out;
-	}
-	if (r) {
-		char *what = xasprintf("QEMU for %s exited with status %d",
-				       c->name, r);
-
-		report_failure(errlog, what);
-		free(what);
-		goto out;
-	}
-	if (fs_exists(saved)) {
-		/* stopped with --save: the next run resumes, as it is now */
-		log_info("%s saved its state; the next @run or @start resumes it",
-			 c->name);
-	} else if (firstboot) {
-		/* The installer has had its boot; later boots use the disks. */
-		r = vm_guest_conf_set(&ctx->vm, "firstboot", "no", &err);
-		if (r) {
-			log_error("cannot record the first boot: %s", err.buf);
-			goto out;
-		}
-	}
-	ret = 0;
+	report_set_int(ctx->result, "qemu_pid", run.pid);
+	report_set_bool(ctx->result, "firstboot", run.firstboot);
+	r = supervise(&run);
+	if (r != -ECANCELED)
+		ret = ended(&run, r);
 out:
-	if (muxed)
-		console_mux_close(&mux);
-	if (resume_fd >= 0)
-		close(resume_fd);
-	free(saved);
-	free(incoming);
-	if (planned)
-		vm_plan_release(&plan);
-	runstate_release(&rs);
-	strvec_clear(&qargv);
+	if (run.muxed)
+		console_mux_close(&run.mux);
+	if (run.resume_fd >= 0)
+		close(run.resume_fd);
+	free(run.saved);
+	if (run.planned)
+		vm_plan_release(&run.plan);
+	runstate_release(&run.rs);
+	strvec_clear(&run.qargv);
 	strbuf_release(&err);
-	strbuf_release(&note);
-	free(errlog);
-	free(iso);
+	free(run.errlog);
+	free(run.iso);
 	return ret;
 }

@@ -75,6 +75,80 @@ int launch_spawn(const struct strvec *argv, const char *errlog, int keep_fd,
 	return r;
 }
 
+/* A rescue booted from its kernel rather than as a CD. */
+static void direct_boot(const struct vm *vm, const struct rescue_image *rb,
+			struct vm_plan *plan, struct strbuf *note)
+{
+	struct qemu_plan *q = &plan->q;
+	char *pvh;
+
+	q->kernel = rb->kernel;
+	q->initrd = rb->initrd;
+	/* A kernel booted directly talks on the serial console only. */
+	q->no_vga = true;
+	q->append = rescue_append(false);
+	/* OVMF boots only bzImages; SeaBIOS boots the PVH entry. */
+	if (q->uefi)
+		return;
+	pvh = rescue_pvh_kernel(rb->kernel, vm->dry_run, note);
+	strvec_push(&plan->owned, pvh);
+	free(pvh);
+	q->kernel = plan->owned.v[plan->owned.nr - 1];
+	/* SeaBIOS's PCI routing table is the PIIX chipset's, not q35's */
+	if (!q->q35)
+		q->append = rescue_append(true);
+}
+
+int launch_prepare(struct vm *vm, const struct launch_req *req,
+		   struct vm_plan *plan, struct strvec *argv,
+		   struct strbuf *note, struct strbuf *err)
+{
+	const struct rescue_image *rb = req->rescue;
+	struct base_env env = vm_base_env(vm);
+	char *base = NULL;
+	int r;
+
+	memset(plan, 0, sizeof(*plan));
+	r = launch_resolve_accel(vm, note);
+	if (r) {
+		strbuf_addstr(err, note->len ? note->buf : "");
+		strbuf_reset(note);
+		return r;
+	}
+	/*
+	 * The disks and the base they lay over are checked (and a moved
+	 * base's path set in disk 0's header) before the plan, which only
+	 * reads the settings.
+	 */
+	if (vm->workdir)
+		r = base_check_disks(&env, &vm->conf, vm->workdir, &base, err);
+	if (!r)
+		r = vm_plan_build(vm, req->mode, req->cdrom, base, plan, err);
+	free(base);
+	if (r)
+		return r;
+	if (req->mode == PLAN_RESCUE && plan->q.uefi && !vm->dry_run) {
+		r = qemu_ovmf_vars() ? fs_copy_file(qemu_ovmf_vars(),
+						    plan->q.ovmf_vars, 0600) :
+				       -ENOENT;
+		if (r) {
+			strbuf_addf(err, "cannot make UEFI variables for the rescue: %s",
+				    strerror(-r));
+			return r;
+		}
+	}
+	plan->q.cdrom_first = req->cdrom_first;
+	plan->q.no_reboot = req->no_reboot;
+	if (rb && rb->kernel)
+		direct_boot(vm, rb, plan, note);
+	if (req->resume_fd >= 0) {
+		strvec_pushf(&plan->owned, "fd:%d", req->resume_fd);
+		plan->q.incoming = plan->owned.v[plan->owned.nr - 1];
+	}
+	qemu_argv_build(&plan->q, argv);
+	return 0;
+}
+
 int launch_start(struct vm *vm, const struct strvec *argv,
 		 const char *prefix, int keep_fd, pid_t *pid, char **errlog,
 		 char **dry, struct strbuf *err)

@@ -6,6 +6,7 @@
 
 #include "str.h"
 #include "console.h"
+#include "rescue.h"
 #include "vm.h"
 
 /*
@@ -14,6 +15,29 @@
  * failure the reason, for the error line.
  */
 int launch_resolve_accel(struct vm *vm, struct strbuf *note);
+
+/* What a boot asks beyond the VM's settings (launch_prepare). */
+struct launch_req {
+	enum plan_mode mode;
+	const char *cdrom;	/* ISO to attach, or NULL */
+	bool cdrom_first;	/* and boot from it */
+	bool no_reboot;		/* a reboot ends QEMU */
+	const struct rescue_image *rescue;	/* PLAN_RESCUE: how it boots */
+	int resume_fd;		/* saved state to carry on from, or -1 */
+};
+
+/*
+ * The one way a VM's QEMU is made ready, for @run (and so @start and
+ * vm@.service) and for @job's rescue: resolve the accelerator, build
+ * the plan (vm_plan_build), apply req to it (a rescue kernel booted
+ * directly, fresh UEFI variables for the rescue, saved state), then
+ * build QEMU's argv.  Start it with launch_start.  *plan is always left
+ * for vm_plan_release, *note may hold warnings for the user; returns 0
+ * or -errno with the reason in err.
+ */
+int launch_prepare(struct vm *vm, const struct launch_req *req,
+		   struct vm_plan *plan, struct strvec *argv,
+		   struct strbuf *note, struct strbuf *err);
 
 /* Write argv, shell-quoted, as an executable sh script at path. */
 int launch_write_script(const struct strvec *argv, const char *path);

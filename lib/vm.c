@@ -646,12 +646,10 @@ int vm_image_path(const struct vm *vm, const char *spec, char **abs,
 	return 0;
 }
 
-static int plan_disks(struct vm *vm, struct vm_plan *p,
+static int plan_disks(struct vm *vm, const char *base, struct vm_plan *p,
 		      struct strbuf *err)
 {
 	const struct vm_conf *c = &vm->conf;
-	struct base_env env = vm_base_env(vm);
-	char *base;
 	size_t i;
 	int r;
 
@@ -686,10 +684,9 @@ static int plan_disks(struct vm *vm, struct vm_plan *p,
 			return -ENOENT;
 		}
 	}
-	r = base_check_disks(&env, c, vm->workdir, &base, err);
-	if (r || !base)
-		return r;
-	p->disks[c->images.nr].backing = base;
+	if (!base || !c->disks.nr)
+		return 0;
+	p->disks[c->images.nr].backing = xstrdup(base);
 	p->disks[c->images.nr].backing_format = xstrdup(c->base_format);
 	return 0;
 }
@@ -752,7 +749,7 @@ static const char *own(struct vm_plan *p, char *s)
 }
 
 int vm_plan_build(struct vm *vm, enum plan_mode mode, const char *cdrom,
-		  struct vm_plan *p, struct strbuf *err)
+		  const char *base, struct vm_plan *p, struct strbuf *err)
 {
 	const struct vm_conf *c = &vm->conf;
 	bool rescue = mode == PLAN_RESCUE;
@@ -771,7 +768,7 @@ int vm_plan_build(struct vm *vm, enum plan_mode mode, const char *cdrom,
 		strbuf_addstr(err, "the VM has no working files (try @create)");
 		return -ENOENT;
 	}
-	r = plan_disks(vm, p, err);
+	r = plan_disks(vm, base, p, err);
 	if (r)
 		return r;
 	r = plan_shares(vm, rescue ? &c->rescue.shares : &c->shares, p, err);

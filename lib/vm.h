@@ -177,10 +177,13 @@ struct vm_plan {
  * buses, extra images, shares with @HOSTDIR@ @MIRROR@ @MEDIA@ @INDIR@
  * @DATADIR@ expanded (a share whose macro is empty is left out; a missing
  * directory is an error), vm.defaults.  Needs vm->accel and a WORKDIR.
- * cdrom: ISO to attach, or NULL.
+ * cdrom: ISO to attach, or NULL.  base: the local file of the base
+ * image disk 0 lays over, as base_check_disks found and checked it
+ * before (the plan reads and writes no image), or NULL when the VM has
+ * none.
  */
 int vm_plan_build(struct vm *vm, enum plan_mode mode, const char *cdrom,
-		  struct vm_plan *plan, struct strbuf *err);
+		  const char *base, struct vm_plan *plan, struct strbuf *err);
 void vm_plan_release(struct vm_plan *plan);
 
 /* Expand the share macros in s; *empty set when a macro had no value. */

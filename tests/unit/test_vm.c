@@ -263,7 +263,7 @@ static void test_plan_run(void **state)
 	run_vm(f);
 	put(f->host, "vm.defaults",
 	    "# extra arguments for web1\n-usb -device usb-tablet\n");
-	r = vm_plan_build(&f->vm, PLAN_RUN, NULL, &plan, &err);
+	r = vm_plan_build(&f->vm, PLAN_RUN, NULL, NULL, &plan, &err);
 	if (r)
 		fail_msg("vm_plan_build: %d %s", r, err.buf);
 	assert_string_equal(err.buf, "");
@@ -348,7 +348,7 @@ static void test_plan_run_cdrom(void **state)
 
 	set(f, "vm", "uefi", "no");
 	touch(f->work, "disk-0.img");
-	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, iso, &plan, &err), 0);
+	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, iso, NULL, &plan, &err), 0);
 	assert_non_null(plan.q.cdrom);
 	assert_string_equal(plan.q.cdrom, want);
 	assert_false(plan.q.cdrom_first);
@@ -375,7 +375,7 @@ static void test_plan_rescue(void **state)
 	mkdir_in(f->work, ".in");
 	mkdir_in(f->work, ".out");
 	put(f->host, "vm.defaults", "-usb\n");
-	r = vm_plan_build(&f->vm, PLAN_RESCUE, NULL, &plan, &err);
+	r = vm_plan_build(&f->vm, PLAN_RESCUE, NULL, NULL, &plan, &err);
 	if (r)
 		fail_msg("vm_plan_build: %d %s", r, err.buf);
 	assert_string_equal(plan.q.name, "vm-rescue");
@@ -428,7 +428,7 @@ static void test_plan_missing_share_dir(void **state)
 	set(f, "vm", "uefi", "no");
 	set(f, "vm", "shares", "data:@HOSTDIR@/nope");
 	touch(f->work, "disk-0.img");
-	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, &plan, &err),
+	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, NULL, &plan, &err),
 			 -ENOENT);
 	assert_contains(err.buf, "share data");
 	assert_contains(err.buf, dir);
@@ -449,7 +449,7 @@ static void test_plan_share_is_a_file(void **state)
 	set(f, "vm", "shares", "file:notadir");
 	touch(f->work, "disk-0.img");
 	touch(f->host, "notadir");
-	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, &plan, &err),
+	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, NULL, &plan, &err),
 			 -ENOENT);
 	assert_contains(err.buf, "share file:");
 	assert_contains(err.buf, "/notadir does not exist");
@@ -467,7 +467,7 @@ static void test_plan_empty_macro_share_left_out(void **state)
 	set(f, "vm", "shares", "mirror:@MIRROR@");
 	set(f, "vm", "shares", "home:@HOSTDIR@");
 	touch(f->work, "disk-0.img");
-	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, &plan, &err), 0);
+	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, NULL, &plan, &err), 0);
 	assert_int_equal(plan.q.nshares, 1);
 	assert_string_equal(plan.q.shares[0].id, "home");
 	assert_string_equal(plan.q.shares[0].dir, f->host);
@@ -485,7 +485,7 @@ static void test_plan_missing_disk(void **state)
 	set(f, "vm", "uefi", "no");
 	set(f, "vm", "disks", "AHCI=30G,NVME=10G");
 	touch(f->work, "disk-0.img");
-	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, &plan, &err),
+	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, NULL, &plan, &err),
 			 -ENOENT);
 	assert_contains(err.buf, disk1);
 	assert_contains(err.buf, "is missing");
@@ -494,7 +494,7 @@ static void test_plan_missing_disk(void **state)
 
 	/* A dry run plans without the files. */
 	f->vm.dry_run = true;
-	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, &plan, &err), 0);
+	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, NULL, &plan, &err), 0);
 	assert_int_equal(plan.q.ndisks, 2);
 	assert_string_equal(plan.q.disks[1].path, disk1);
 	vm_plan_release(&plan);
@@ -510,7 +510,7 @@ static void test_plan_no_workdir(void **state)
 
 	free(f->vm.workdir);
 	f->vm.workdir = NULL;
-	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, &plan, &err),
+	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, NULL, &plan, &err),
 			 -ENOENT);
 	assert_contains(err.buf, "no working files");
 	vm_plan_release(&plan);
@@ -532,7 +532,7 @@ static void test_plan_images(void **state)
 	touch(f->work, "disk-0.img");
 	touch(f->host, "tools.iso");
 	touch(f->root, "extra.img");
-	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, &plan, &err), 0);
+	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, NULL, &plan, &err), 0);
 	/* images first, in their order: the boot order follows them */
 	assert_int_equal(plan.q.ndisks, 3);
 	assert_int_equal(plan.q.disks[0].bus, BUS_CDROM);
@@ -546,13 +546,13 @@ static void test_plan_images(void **state)
 
 	/* no disks at all: the images are the VM's disks */
 	set(f, "vm", "disks", "");
-	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, &plan, &err), 0);
+	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, NULL, &plan, &err), 0);
 	assert_int_equal(plan.q.ndisks, 2);
 	assert_string_equal(plan.q.disks[1].path, extra);
 	vm_plan_release(&plan);
 
 	assert_int_equal(unlink(extra), 0);
-	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, &plan, &err),
+	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, NULL, &plan, &err),
 			 -ENOENT);
 	assert_contains(err.buf, "image ");
 	assert_contains(err.buf, extra);
@@ -575,7 +575,7 @@ static void test_plan_uefi(void **state)
 	touch(f->work, "disk-0.img");
 	touch(f->root, "OVMF_CODE.fd");
 	setenv("VM_OVMF_CODE", code, 1);
-	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, &plan, &err),
+	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, NULL, &plan, &err),
 			 -ENOENT);
 	assert_contains(err.buf, "UEFI variables");
 	assert_contains(err.buf, vars);
@@ -583,7 +583,7 @@ static void test_plan_uefi(void **state)
 	strbuf_reset(&err);
 
 	touch(f->work, "efivars.bin");
-	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, &plan, &err), 0);
+	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, NULL, &plan, &err), 0);
 	assert_true(plan.q.uefi);
 	assert_true(plan.q.q35);
 	assert_string_equal(plan.q.ovmf_code, code);
@@ -591,7 +591,7 @@ static void test_plan_uefi(void **state)
 	vm_plan_release(&plan);
 
 	assert_int_equal(unlink(code), 0);
-	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, &plan, &err),
+	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, NULL, &plan, &err),
 			 -ENOENT);
 	assert_contains(err.buf, "UEFI firmware not found");
 	vm_plan_release(&plan);
@@ -610,7 +610,7 @@ static void test_plan_defaults_order(void **state)
 	set(f, "vm", "uefi", "no");
 	touch(f->work, "disk-0.img");
 	put(f->xdg, "vm.defaults", "-from-xdg\n");
-	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, &plan, &err), 0);
+	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, NULL, &plan, &err), 0);
 	want = in(f->xdg, "vm.defaults");
 	assert_string_equal(plan.defaults_file, want);
 	free(want);
@@ -619,12 +619,12 @@ static void test_plan_defaults_order(void **state)
 	vm_plan_release(&plan);
 
 	put(f->host, "vm.defaults", "-from-host\n");
-	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, &plan, &err), 0);
+	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, NULL, &plan, &err), 0);
 	assert_string_equal(plan.q.extra->v[0], "-from-host");
 	vm_plan_release(&plan);
 
 	put(f->work, "vm.defaults", "-from-work\n");
-	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, &plan, &err), 0);
+	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, NULL, &plan, &err), 0);
 	assert_string_equal(plan.q.extra->v[0], "-from-work");
 	assert_int_equal(plan.q.extra->nr, 1);
 	vm_plan_release(&plan);
@@ -642,7 +642,7 @@ static void test_plan_defaults_home_config(void **state)
 	mkdir_in(f->home, ".config");
 	put(f->home, ".config/vm.defaults", "-from-home\n");
 	unsetenv("XDG_CONFIG_HOME");
-	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, &plan, &err), 0);
+	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, NULL, &plan, &err), 0);
 	setenv("XDG_CONFIG_HOME", f->xdg, 1);
 	assert_non_null(plan.q.extra);
 	assert_int_equal(plan.q.extra->nr, 1);
@@ -661,7 +661,7 @@ static void test_plan_bad_defaults(void **state)
 	set(f, "vm", "uefi", "no");
 	touch(f->work, "disk-0.img");
 	put(f->host, "vm.defaults", "-append 'console=ttyS0\n");
-	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, &plan, &err),
+	assert_int_equal(vm_plan_build(&f->vm, PLAN_RUN, NULL, NULL, &plan, &err),
 			 -EINVAL);
 	assert_contains(err.buf, file);
 	assert_contains(err.buf, "unterminated quote");
@@ -714,7 +714,7 @@ static void test_load_conf_cli_typed(void **state)
 	/* The plan takes them as they are. */
 	f->vm.dry_run = true;
 	mkdir_in(f->host, "my data");
-	r = vm_plan_build(&f->vm, PLAN_RUN, NULL, &plan, &err);
+	r = vm_plan_build(&f->vm, PLAN_RUN, NULL, NULL, &plan, &err);
 	if (r)
 		fail_msg("vm_plan_build: %d %s", r, err.buf);
 	assert_int_equal(plan.q.memory_mib, 1536);
