@@ -6,7 +6,7 @@
 #   tests/run.sh [-j N] [UNIT_BINARY...]
 #
 # The e2e files run N at a time (-j N, else JOBS, else make's -jN, else
-# 2): each is hermetic (tests/lib.sh gives it its own TMPDIR, HOME, XDG
+# 2), the longest first (by the last run's times): each is hermetic (tests/lib.sh gives it its own TMPDIR, HOME, XDG
 # directories and caches), so they may run side by side.  Each file's
 # output is printed whole when it ends, with its time; the five slowest
 # are listed at the end.  E2E="tests/e2e/t0003-job.sh ..." runs only
@@ -109,6 +109,16 @@ report lint tests/lint.sh lint
 pids=()
 
 files=(${E2E-tests/e2e/t*.sh})
+# Longest first, by the times of the last run (build/e2e-times), so that
+# the files that end the run are short ones; a file not timed yet first.
+times=$top/build/e2e-times
+if [ -s "$times" ] && [ ${#files[@]} -gt 1 ]; then
+	mapfile -t files < <(
+		for f in "${files[@]}"; do
+			t=$(awk -v f="$f" '$2 == f { print $1; exit }' "$times")
+			echo "${t:-99999} $f"
+		done | sort -k1,1nr -k2,2 | cut -d' ' -f2-)
+fi
 i=0 running=0 wall=$(date +%s)
 while [ $i -lt ${#files[@]} ] || [ $running -gt 0 ]; do
 	if [ $i -lt ${#files[@]} ] && [ $running -lt "$jobs" ]; then
@@ -127,9 +137,17 @@ while [ $i -lt ${#files[@]} ] || [ $running -gt 0 ]; do
 	pids=("${pids[@]}")
 done
 
+# keep this run's times for the next one's order
+if [ -s "$res/times" ] && mkdir -p "$top/build"; then
+	{ grep -v ' tests/lint.sh$' "$res/times"
+	  [ ! -s "$times" ] || awk 'NR == FNR { seen[$2] = 1; next }
+		!seen[$2]' "$res/times" "$times"
+	} >"$times.tmp" && mv "$times.tmp" "$times"
+fi
 if [ -s "$res/times" ] && [ ${#files[@]} -gt 1 ]; then
 	echo "# slowest (of ${#files[@]} files, $jobs at a time):"
-	sort -rn "$res/times" | head -n 5 | sed 's/^/#   /'
+	grep -v ' tests/lint.sh$' "$res/times" | sort -rn | head -n 5 |
+		sed 's/^/#   /'
 	echo "# e2e wall time: $(($(date +%s) - wall)) s"
 fi
 echo "$passed passed, $failed failed"
