@@ -44,14 +44,14 @@ CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer \
 LDFLAGS  += -fsanitize=address,undefined
 FORTIFY  :=
 endif
-CPPFLAGS += $(FORTIFY) -D_GNU_SOURCE -DVM_VERSION='"$(VERSION)"' \
+CPPFLAGS += -Ilib $(FORTIFY) -D_GNU_SOURCE -DVM_VERSION='"$(VERSION)"' \
             -DVM_DATADIR='"$(DATADIR)"' -DWITH_GUESTFS=$(WITH_GUESTFS)
 CFLAGS   += $(PKG_CFLAGS)
 
 B        := build
-LIB_SRC  := $(wildcard lib/*.c)
+LIB_SRC  := $(wildcard lib/*/*.c)
 CMD_SRC  := $(wildcard cmd/*.c)
-LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o) $(B)/lib/accel_probe_bin.o
+LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o) $(B)/lib/qemu/accel_probe_bin.o
 CMD_OBJ  := $(CMD_SRC:%.c=$(B)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
@@ -75,31 +75,31 @@ $(B)/config.stamp: FORCE
 $(B)/libvm.a: $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
-$(B)/%.o: %.c $(wildcard lib/*.h cmd/*.h) Makefile $(B)/config.stamp
+$(B)/%.o: %.c $(wildcard lib/*/*.h cmd/*.h) Makefile $(B)/config.stamp
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -c -o $@ $<
 
 # The KVM probe guest: a boot sector assembled here, embedded as bytes.
-$(B)/lib/accel-probe.bin: lib/accel-probe.S
+$(B)/lib/qemu/accel-probe.bin: lib/qemu/accel-probe.S
 	@mkdir -p $(dir $@)
-	$(CC) -c -o $(B)/lib/accel-probe.o $<
+	$(CC) -c -o $(B)/lib/qemu/accel-probe.o $<
 	ld -m elf_x86_64 -Ttext=0x7c00 --oformat binary -e _start \
-		-o $@ $(B)/lib/accel-probe.o
+		-o $@ $(B)/lib/qemu/accel-probe.o
 
-$(B)/lib/accel_probe_bin.c: $(B)/lib/accel-probe.bin
-	{ echo '/* generated from lib/accel-probe.S */'; \
+$(B)/lib/qemu/accel_probe_bin.c: $(B)/lib/qemu/accel-probe.bin
+	{ echo '/* generated from lib/qemu/accel-probe.S */'; \
 	  echo 'const unsigned char accel_probe_bin[] = {'; \
 	  od -An -v -tx1 $< | sed 's/ \([0-9a-f][0-9a-f]\)/0x\1,/g'; \
 	  echo '};'; \
 	  echo "const unsigned int accel_probe_bin_len = $$(wc -c <$<);"; \
 	} >$@
 
-$(B)/lib/accel_probe_bin.o: $(B)/lib/accel_probe_bin.c
+$(B)/lib/qemu/accel_probe_bin.o: $(B)/lib/qemu/accel_probe_bin.c
 	$(CC) $(CFLAGS) -Wno-missing-variable-declarations -c -o $@ $<
 
 $(B)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(B)/libvm.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -Ilib $(LDFLAGS) -o $@ $< $(B)/libvm.a \
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libvm.a \
 		$(PKG_LIBS) -lcmocka
 
 unit: $(UNIT_BIN)
@@ -118,7 +118,7 @@ check-unit: vm $(UNIT_BIN)
 
 lint:
 	@! grep -nE '\b(strcpy|strcat|sprintf|vsprintf|strncpy|strtok|atoi|system|popen|alloca|gets)\s*\(' \
-		lib/*.c cmd/*.c tests/unit/*.c || { echo "banned calls above"; exit 1; }
+		lib/*/*.c cmd/*.c tests/unit/*.c || { echo "banned calls above"; exit 1; }
 	@bash tests/chainlint.sh tests/e2e/t*.sh || \
 		{ echo "test bodies above can swallow a failure"; exit 1; }
 	@echo "lint: ok"

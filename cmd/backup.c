@@ -10,9 +10,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../lib/backups.h"
-#include "../lib/restore.h"
-#include "../lib/snapshot.h"
+#include "snapshot/backups.h"
+#include "snapshot/restore.h"
+#include "snapshot/snapshot.h"
 
 /*
  * A file stored when it is there: a regular file, or (*r = -EINVAL) a

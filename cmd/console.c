@@ -12,7 +12,7 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "../lib/runstate.h"
+#include "qemu/runstate.h"
 
 #define DETACH 0x1d	/* Ctrl-] */
 

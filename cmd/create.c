@@ -1,8 +1,8 @@
 /* @create NAME [ISO]: settings, empty disks and UEFI variables. */
 #include "vm.h"
 
-#include "../lib/base.h"
-#include "../lib/download.h"
+#include "vm/base.h"
+#include "net/download.h"
 
 #include <dirent.h>
 #include <errno.h>

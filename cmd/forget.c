@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../lib/backups.h"
-#include "../lib/snapshot.h"
+#include "snapshot/backups.h"
+#include "snapshot/snapshot.h"
 
 /* The snapshots whose parent is b, into kids (indexes); their count. */
 static int children(const struct backup *list, int n, const struct backup *b,

@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../lib/launch.h"
+#include "vm/launch.h"
 
 #if WITH_GUESTFS
 #include <guestfs.h>

@@ -13,8 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../lib/jobwait.h"
-#include "../lib/launch.h"
+#include "qemu/jobwait.h"
+#include "vm/launch.h"
 
 /* Host scripts get an hour unless --timeout says otherwise. */
 #define HOST_SCRIPT_TIMEOUT_S 3600

@@ -5,8 +5,8 @@
 #include <signal.h>
 #include <string.h>
 
-#include "../lib/qmp.h"
-#include "../lib/runstate.h"
+#include "qemu/qmp.h"
+#include "qemu/runstate.h"
 
 #define GONE_MS 10000
 

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../lib/backups.h"
+#include "snapshot/backups.h"
 
 int cmd_last(struct vm_ctx *ctx, int argc, char **argv)
 {

@@ -8,8 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../lib/qmp.h"
-#include "../lib/runstate.h"
+#include "qemu/qmp.h"
+#include "qemu/runstate.h"
 
 #define MONITOR_TIMEOUT_MS 30000
 

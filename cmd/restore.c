@@ -5,8 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../lib/download.h"
-#include "../lib/restore.h"
+#include "net/download.h"
+#include "snapshot/restore.h"
 
 int cmd_restore(struct vm_ctx *ctx, int argc, char **argv)
 {

@@ -9,11 +9,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../lib/backups.h"
-#include "../lib/console.h"
-#include "../lib/launch.h"
-#include "../lib/restore.h"
-#include "../lib/runstate.h"
+#include "snapshot/backups.h"
+#include "qemu/console.h"
+#include "vm/launch.h"
+#include "snapshot/restore.h"
+#include "qemu/runstate.h"
 
 #include <systemd/sd-daemon.h>
 #include <time.h>

@@ -7,8 +7,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "../lib/backups.h"
-#include "../lib/snapshot.h"
+#include "snapshot/backups.h"
+#include "snapshot/snapshot.h"
 
 /* The reference layout keeps TS and DESCRIPTION as files. */
 static void legacy_meta(const struct backup *b, struct snap_meta *m)

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../lib/runstate.h"
+#include "qemu/runstate.h"
 
 int cmd_ssh(struct vm_ctx *ctx, int argc, char **argv)
 {

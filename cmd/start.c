@@ -20,7 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../lib/runstate.h"
+#include "qemu/runstate.h"
 
 #define LOG_NAME "vm.log"
 #define LOG_MAX (1u << 20)

@@ -10,10 +10,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "../lib/backups.h"
-#include "../lib/qmp.h"
-#include "../lib/runstate.h"
-#include "../lib/snapshot.h"
+#include "snapshot/backups.h"
+#include "qemu/qmp.h"
+#include "qemu/runstate.h"
+#include "snapshot/snapshot.h"
 
 #define QMP_STATUS_TIMEOUT_MS 2000
 

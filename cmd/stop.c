@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../lib/qmp.h"
-#include "../lib/runstate.h"
+#include "qemu/qmp.h"
+#include "qemu/runstate.h"
 
 #define QMP_TIMEOUT_MS 5000
 #define QUIT_GRACE_MS 5000

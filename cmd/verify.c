@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../lib/backups.h"
-#include "../lib/snapshot.h"
+#include "snapshot/backups.h"
+#include "snapshot/snapshot.h"
 
 /*
  * What was checked so far: a snapshot whose MANIFEST is here was read

@@ -5,7 +5,7 @@
  */
 #include "vm.h"
 
-#include "../lib/runstate.h"
+#include "qemu/runstate.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -2,14 +2,14 @@
 #ifndef VM_CMD_H
 #define VM_CMD_H
 
-#include "../lib/chain.h"
-#include "../lib/conf.h"
-#include "../lib/fsutil.h"
-#include "../lib/report.h"
-#include "../lib/log.h"
-#include "../lib/proc.h"
-#include "../lib/str.h"
-#include "../lib/vm.h"
+#include "cli/chain.h"
+#include "conf/conf.h"
+#include "util/fsutil.h"
+#include "util/report.h"
+#include "util/log.h"
+#include "util/proc.h"
+#include "util/str.h"
+#include "vm/vm.h"
 
 /*
  * One invocation of vm: the VM it works on, and the command line's own

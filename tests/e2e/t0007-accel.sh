@@ -1,7 +1,7 @@
 #!/bin/bash
 # --accel: how auto decides on a host without KVM, with a KVM that opens
 # but does not run guests, and with one that works.  VM_KVM_DEVICE (see
-# kvm_device in lib/qemu.c) stands in for /dev/kvm and a fake QEMU for the
+# kvm_device in lib/qemu/qemu.c) stands in for /dev/kvm and a fake QEMU for the
 # probe's outcome, so each path is taken whatever this host is; the last
 # tests run the real probe with the real QEMU.
 . "$(dirname "$0")/../lib.sh"
@@ -113,7 +113,7 @@ test_expect "the probe guest reaches long mode and exits 85 under the real QEMU"
 	rc=0 &&
 	{ timeout 60 qemu-system-x86_64 -nodefaults -display none \
 		-machine pc,accel=tcg -m 16 -device isa-debug-exit \
-		-drive file="$TOP/build/lib/accel-probe.bin",format=raw,if=ide ||
+		-drive file="$TOP/build/lib/qemu/accel-probe.bin",format=raw,if=ide ||
 		rc=$?; } &&
 	test $rc -eq 85
 '

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "str.h"
+#include "util/str.h"
 
 #ifdef SRCDIR
 #define GOLDEN_DIR SRCDIR "/tests/golden"

@@ -8,8 +8,8 @@
 
 #include <stdlib.h>
 
-#include "fsutil.h"
-#include "str.h"
+#include "util/fsutil.h"
+#include "util/str.h"
 
 static char *tmpdir;
 

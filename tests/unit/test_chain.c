@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chain.h"
+#include "cli/chain.h"
 
 static int dummy(struct vm_ctx *ctx, int argc, char **argv)
 {

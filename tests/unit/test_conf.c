@@ -13,8 +13,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "conf.h"
-#include "fsutil.h"
+#include "conf/conf.h"
+#include "util/fsutil.h"
 #include "scratch.h"
 
 #define MiB (1ULL << 20)

@@ -17,8 +17,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "console.h"
-#include "proc.h"
+#include "qemu/console.h"
+#include "util/proc.h"
 #include "scratch.h"
 
 static int listen_at(const char *path)

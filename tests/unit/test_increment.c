@@ -20,10 +20,10 @@
 
 #include <cmocka.h>
 
-#include "fsutil.h"
-#include "manifest.h"
-#include "snapshot.h"
-#include "str.h"
+#include "util/fsutil.h"
+#include "snapshot/manifest.h"
+#include "snapshot/snapshot.h"
+#include "util/str.h"
 
 struct t {
 	char dir[64];

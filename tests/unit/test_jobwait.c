@@ -16,8 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "jobwait.h"
-#include "proc.h"
+#include "qemu/jobwait.h"
+#include "util/proc.h"
 #include "scratch.h"
 
 /* A fresh out directory: STARTED and FINISHED, STATUS as given. */

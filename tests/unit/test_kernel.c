@@ -14,8 +14,8 @@
 #include <archive.h>
 #include <archive_entry.h>
 
-#include "fsutil.h"
-#include "kernel.h"
+#include "util/fsutil.h"
+#include "qemu/kernel.h"
 #include "scratch.h"
 
 static void put32(unsigned char *p, uint32_t v)

@@ -6,7 +6,7 @@
 
 #include <string.h>
 
-#include "log.h"
+#include "util/log.h"
 
 #define MiB (1024ULL * 1024)
 

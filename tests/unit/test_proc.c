@@ -18,7 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "proc.h"
+#include "util/proc.h"
 #include "scratch.h"
 
 /* The pid bash wrote into path. */

@@ -12,9 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fsutil.h"
+#include "util/fsutil.h"
 #include "scratch.h"
-#include "qemu.h"
+#include "qemu/qemu.h"
 
 #include "golden.h"
 

@@ -7,8 +7,8 @@
 
 #include <cmocka.h>
 
-#include "sha256.h"
-#include "str.h"
+#include "util/sha256.h"
+#include "util/str.h"
 
 static void test_vectors(void **state)
 {

@@ -16,9 +16,9 @@
 
 #include <cmocka.h>
 
-#include "fsutil.h"
-#include "snapshot.h"
-#include "str.h"
+#include "util/fsutil.h"
+#include "snapshot/snapshot.h"
+#include "util/str.h"
 
 static void test_disk_names(void **state)
 {

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "report.h"
-#include "str.h"
+#include "util/report.h"
+#include "util/str.h"
 
 /* strbuf_add_shquoted(s) as a new string. */
 static char *shq(const char *s)

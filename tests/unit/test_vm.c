@@ -11,8 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fsutil.h"
-#include "vm.h"
+#include "util/fsutil.h"
+#include "vm/vm.h"
 
 #include "golden.h"
 

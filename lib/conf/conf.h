@@ -1,0 +1,234 @@
+/* Settings: defaults, INI files (inih), command-line overrides. */
+#ifndef VM_CONF_H
+#define VM_CONF_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/str.h"
+
+/* Where a value came from; a higher layer overrides a lower one. */
+enum conf_layer {
+	LAYER_DEFAULT = 0,
+	LAYER_SYSTEM,	/* /etc/vm.conf */
+	LAYER_USER,	/* $XDG_CONFIG_HOME/vm.conf */
+	LAYER_JOB,	/* a job's NAME.rescue, while the job runs */
+	LAYER_GUEST,	/* HOSTDIR/guest.conf */
+	LAYER_CLI,	/* command line */
+	LAYER_MAX
+};
+
+enum disk_bus { BUS_AHCI, BUS_NVME, BUS_SCSI, BUS_VIRT, BUS_CDROM };
+
+struct disk_spec {
+	enum disk_bus bus;
+	uint64_t size;		/* bytes, for disks @create makes */
+	char *format;		/* NULL: qcow2 (raw for CDROM) */
+	char *path;		/* NULL: WORKDIR/disk-N.img */
+	bool scratch;		/* writes go to a throw-away overlay */
+	/*
+	 * Not from the configuration: the planner's base image under a
+	 * qcow2 disk, given to QEMU whatever the disk's header names.
+	 */
+	char *backing;
+	char *backing_format;
+};
+
+/* A share ID:[rw:]DIR (DIR may hold macros such as @HOSTDIR@). */
+struct share_spec {
+	char *id;
+	char *dir;
+	bool rw;
+	/*
+	 * Not from the configuration: set by the planner for a rw share
+	 * whose directory has no user xattrs (mapped-file instead of
+	 * mapped-xattr, see qemu_argv_build).
+	 */
+	bool mapped_file;
+};
+
+enum fwd_proto { FWD_TCP, FWD_UDP };
+
+/*
+ * A user-networking rule for -netdev and, for a hostfwd rule, its parts.
+ * A guestfwd rule keeps only its text.
+ */
+struct forward_spec {
+	char *rule;		/* "hostfwd=tcp::5555-:22", "guestfwd=..." */
+	bool guestfwd;		/* the parts below are unset */
+	enum fwd_proto proto;
+	char *host_addr;	/* "" for every address; IPv6 without [] */
+	unsigned host_port;	/* 1-65535 */
+	char *guest_addr;	/* "" for the guest's own */
+	unsigned guest_port;	/* 1-65535 */
+};
+
+/*
+ * The settings that hold several items keep them as { T *v; size_t nr; }
+ * (conf.c relies on that shape).
+ */
+struct disk_list {
+	struct disk_spec *v;
+	size_t nr;
+};
+
+struct share_list {
+	struct share_spec *v;
+	size_t nr;
+};
+
+struct forward_list {
+	struct forward_spec *v;
+	size_t nr;
+};
+
+struct path_list {
+	char **v;
+	size_t nr;
+};
+
+enum accel_mode { ACCEL_AUTO, ACCEL_KVM, ACCEL_TCG };
+enum rescue_boot { RESCUE_BOOT_KERNEL, RESCUE_BOOT_CDROM };
+
+/* One [rescue] profile. */
+struct rescue_conf {
+	char *iso;
+	unsigned cores;
+	uint64_t memory;	/* bytes */
+	struct forward_list forwards;
+	struct share_list shares;
+	enum rescue_boot boot;
+	unsigned boot_timeout;	/* seconds until STARTED */
+	uint64_t job_log_max;	/* bytes of job.log shown and kept */
+};
+
+struct vm_conf {
+	char *name;
+	char *arch;
+	unsigned cores;
+	unsigned sockets;
+	uint64_t memory;	/* bytes, 16M to 16T */
+	struct disk_list disks;	/* WORKDIR/disk-N.img: bus, size, fmt */
+	struct disk_list images;	/* extra images: bus, format, path */
+	struct forward_list forwards;
+	struct share_list shares;
+	bool uefi;
+	bool keep_cd;
+	bool netdev;
+	bool use_tmpdir;
+	unsigned port;		/* SPICE port; 0: no SPICE */
+	char *host;		/* SPICE address */
+	enum accel_mode accel;
+	unsigned timeout;	/* seconds, 0: none */
+	char *bootimage;	/* ISO given to @create: a path or a URL */
+	char *bootimage_sha256;	/* its SHA-256 when it came by URL */
+	char *base;		/* "" or the image disk 0 lays over (path, URL) */
+	char *base_format;	/* its format, as @create found it */
+	char *base_sha256;	/* its SHA-256 at @create */
+	bool firstboot;
+	struct path_list sshkeys;	/* as given: ~ not expanded */
+	char *media;
+	char *media_mirror;
+	char *media_storage;
+	char *rescue_profile;	/* "" or NAME of [rescue.NAME] */
+	unsigned compress_level;	/* gzip level of snapshots, 1-9 */
+	unsigned full_every;	/* a chain holds at most this many; 0: no cap */
+	unsigned shutdown_timeout;	/* @stop: seconds of ACPI power-down */
+	char *control_group;	/* "" or a group that may control the VM */
+	char *ssh_user;		/* @ssh logs in as this user */
+	uint64_t download_max;	/* bytes; 0: what the cache can spare */
+	unsigned download_timeout;	/* seconds for a whole download */
+	struct rescue_conf rescue;
+
+	/* Layer each key was last set from, indexed like the key table. */
+	unsigned char layer[64];
+	/* Layer whose list keys are being filled (for reset-on-new-layer). */
+	unsigned char list_layer[64];
+};
+
+/* Fill c with the built-in defaults.  Owns its strings until release. */
+void conf_init(struct vm_conf *c);
+void conf_release(struct vm_conf *c);
+
+/*
+ * Set section/key to value from the given layer.  Lists append; an empty
+ * value empties the list; the first value from a new layer replaces the
+ * older layer's list.  A value that fails changes nothing, and a value
+ * is refused when guest.conf could not read it back as written.
+ * Returns 0, -ENOENT (unknown section or key) or -EINVAL (bad value);
+ * err receives the reason without the key name.
+ */
+int conf_set(struct vm_conf *c, const char *section, const char *key,
+	     const char *value, enum conf_layer layer, struct strbuf *err);
+
+/*
+ * Load an INI file at the given layer.  A missing file is not an error
+ * when optional.  Returns 0, -ENOENT (missing, not optional) or -EINVAL;
+ * err receives "file:line: message".
+ */
+int conf_load_file(struct vm_conf *c, const char *path, enum conf_layer layer,
+		   bool optional, struct strbuf *err);
+
+/*
+ * Like conf_load_file, but the file may hold only [section] (a job's
+ * NAME.rescue may say which rescue it needs, nothing else).
+ */
+int conf_load_section_file(struct vm_conf *c, const char *path,
+			   enum conf_layer layer, const char *section,
+			   struct strbuf *err);
+
+/*
+ * Write the settings a VM keeps in guest.conf: its identity (name,
+ * arch, disks, uefi, bootimage, firstboot) plus every key that was set at
+ * LAYER_GUEST or above, except the ones about a single run (accel,
+ * timeout, rescue profile, boot_timeout) when they came from options.
+ * Written to path.tmp, fsynced, renamed.
+ */
+int conf_write_guest(const struct vm_conf *c, const char *path);
+
+/*
+ * The layer section/key was last set from (LAYER_DEFAULT when never set,
+ * or -EINVAL for an unknown key): a job tells a default it may skip from
+ * a value the user chose.
+ */
+int conf_layer_of(const struct vm_conf *c, const char *section,
+		  const char *key);
+
+/* Look up the current value of section/key as text (for VM_* exports). */
+void conf_each(const struct vm_conf *c,
+	       void (*fn)(const char *section, const char *key,
+			  const char *value, void *data),
+	       void *data);
+
+/*
+ * Parse "AHCI=30G,NVME=10G" into specs (the setter of vm.disks; public for
+ * the tests).  Returns count or -EINVAL.
+ */
+int disks_parse(const char *spec, struct disk_spec **out, struct strbuf *err);
+/* Parse one -i value TYPE=[FMT=]PATH. */
+int image_parse(const char *spec, struct disk_spec *out, struct strbuf *err);
+void disk_specs_free(struct disk_spec *d, int n);
+/* Fill dst with a copy of src that owns its strings. */
+void disk_spec_copy(struct disk_spec *dst, const struct disk_spec *src);
+const char *disk_bus_name(enum disk_bus b);
+
+/* Parse ID:[rw:]DIR into its parts, which it owns. */
+int share_parse(const char *spec, struct share_spec *out, struct strbuf *err);
+void share_spec_release(struct share_spec *s);
+
+/*
+ * Parse a forward: [hostfwd=]PROTO:[ADDR]:PORT-[ADDR]:PORT with PROTO tcp
+ * or udp and ADDR possibly [IPv6], or guestfwd=RULE (kept as text).  out
+ * owns its strings.  Returns 0 or -EINVAL.
+ */
+int forward_parse(const char *spec, struct forward_spec *out,
+		  struct strbuf *err);
+void forward_spec_release(struct forward_spec *f);
+
+/*
+ * The host port of the first tcp rule in vm.forwards that goes to
+ * guest_port (e.g. 22 for ssh), or 0 when there is none.
+ */
+unsigned conf_forward_host_port(const struct vm_conf *c, unsigned guest_port);
+
+#endif

@@ -1,0 +1,548 @@
+#include "net/download.h"
+
+#include <ctype.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/fsutil.h"
+#include "util/proc.h"
+#include "util/sha256.h"
+
+#define ATTEMPTS 3
+#define CONNECT_TIMEOUT_S 30L
+#define LOW_SPEED_TIME_S 60L
+
+bool download_is_url(const char *s)
+{
+	return str_starts_with(s, "http://") || str_starts_with(s, "https://") ||
+	       str_starts_with(s, "ftp://") || str_starts_with(s, "file://");
+}
+
+static bool is_hex64(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < 64; i++)
+		if (!isxdigit((unsigned char)s[i]))
+			return false;
+	return s[64] == '\0';
+}
+
+int download_split(const char *spec, char **url, char **sha256)
+{
+	const char *hash = strchr(spec, '#');
+
+	*sha256 = NULL;
+	if (!hash) {
+		*url = xstrdup(spec);
+		return 0;
+	}
+	*url = xasprintf("%.*s", (int)(hash - spec), spec);
+	if (!str_starts_with(hash, "#sha256=") || !is_hex64(hash + 8)) {
+		free(*url);
+		*url = NULL;
+		return -EINVAL;
+	}
+	*sha256 = xstrdup(hash + 8);
+	for (char *p = *sha256; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	return 0;
+}
+
+/* cache/downloads/KEY-NAME: a URL digest, then a readable name. */
+static int cache_path(const char *dir, const char *url, char **path)
+{
+	char hex[65], name[65];
+	const char *base = strrchr(url, '/');
+	size_t i, n = 0;
+	int r = sha256_hex_of(url, strlen(url), hex);
+
+	*path = NULL;
+	if (r)
+		return r;
+	for (base = base ? base + 1 : url; *base && *base != '?' && n < 64;
+	     base++)
+		if (isalnum((unsigned char)*base) || strchr("._-", *base))
+			name[n++] = *base;
+	name[n] = '\0';
+	i = n ? 16 : 64;
+	*path = xasprintf("%s/downloads/%.*s%s%s", dir, (int)i, hex,
+			  n ? "-" : "", name);
+	return 0;
+}
+
+struct xfer {
+	int fd;
+	bool resuming;
+	bool truncated_once;
+	CURL *curl;
+	struct strbuf etag, modified;
+	const struct dl_opts *o;
+	curl_off_t base;
+	uint64_t size;		/* of the .part as it stands */
+	uint64_t cap;		/* it may not grow past this */
+	bool len_checked;	/* Content-Length compared with cap */
+	bool too_big;
+};
+
+/* A download may not leave its file system with less than this free. */
+static uint64_t fs_reserve(const struct statvfs *v)
+{
+	uint64_t total = (uint64_t)v->f_blocks * v->f_frsize;
+	uint64_t pct = total / 20;
+
+	return pct < (1ULL << 30) ? pct : 1ULL << 30;
+}
+
+/* What the .part may grow to: the setting, and what the disk can spare. */
+static uint64_t download_cap(const char *dir, const char *part,
+			     const struct dl_opts *o)
+{
+	struct statvfs v;
+	struct stat st;
+	uint64_t cap = UINT64_MAX, avail, have = 0;
+
+	if (statvfs(dir, &v) == 0) {
+		avail = (uint64_t)v.f_bavail * v.f_frsize;
+		if (stat(part, &st) == 0)
+			have = (uint64_t)st.st_size;
+		cap = (avail > fs_reserve(&v) ? avail - fs_reserve(&v) : 0) +
+		      have;
+	}
+	if (o->max_bytes && o->max_bytes < cap)
+		cap = o->max_bytes;
+	return cap;
+}
+
+static size_t on_data(char *p, size_t size, size_t n, void *data)
+{
+	struct xfer *x = data;
+	size_t len = size * n, off = 0;
+
+	if (x->resuming && !x->truncated_once) {
+		long code = 0;
+
+		/* A server that ignores Range sends it all again. */
+		curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &code);
+		if (code == 200) {
+			if (ftruncate(x->fd, 0) < 0 ||
+			    lseek(x->fd, 0, SEEK_SET) < 0)
+				return 0;
+			x->base = 0;
+			x->size = 0;
+		}
+		x->truncated_once = true;
+	}
+	if (!x->len_checked) {
+		curl_off_t cl = -1;
+
+		/* A size the server announces is refused before it arrives. */
+		curl_easy_getinfo(x->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T,
+				  &cl);
+		if (cl > 0 && x->size + (uint64_t)cl > x->cap)
+			x->too_big = true;
+		x->len_checked = true;
+	}
+	if (x->too_big || x->size + len > x->cap) {
+		x->too_big = true;
+		return 0;
+	}
+	while (off < len) {
+		ssize_t w = write(x->fd, p + off, len - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return 0;
+		off += (size_t)w;
+		x->size += (size_t)w;
+	}
+	return len;
+}
+
+static void header_value(const char *line, size_t len, const char *name,
+			 struct strbuf *out)
+{
+	size_t nl = strlen(name);
+
+	if (len <= nl || strncasecmp(line, name, nl))
+		return;
+	strbuf_reset(out);
+	strbuf_add(out, line + nl, len - nl);
+	strbuf_trim_trailing(out);
+	while (out->len && (out->buf[0] == ' ' || out->buf[0] == '\t')) {
+		memmove(out->buf, out->buf + 1, out->len);
+		out->len--;
+	}
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *data)
+{
+	struct xfer *x = data;
+	size_t len = size * n;
+
+	header_value(p, len, "ETag:", &x->etag);
+	header_value(p, len, "Last-Modified:", &x->modified);
+	return len;
+}
+
+static int on_progress(void *data, curl_off_t total, curl_off_t now,
+		       curl_off_t ut, curl_off_t un)
+{
+	struct xfer *x = data;
+
+	(void)ut;
+	(void)un;
+	if (proc_interrupted())
+		return 1;
+	/* total 0: the server has not said (yet) */
+	if (x->o->progress && (total > 0 || now > 0))
+		x->o->progress(x->o->progress_data,
+			       (uint64_t)(x->base + now),
+			       total > 0 ? (uint64_t)(x->base + total) : 0);
+	return 0;
+}
+
+static void describe(CURLcode c, long http, const char *url,
+		     const char *curlerr, struct strbuf *err)
+{
+	strbuf_addf(err, "cannot download %s: ", url);
+	switch (c) {
+	case CURLE_HTTP_RETURNED_ERROR:
+		strbuf_addf(err, "the server answered HTTP %ld", http);
+		break;
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+		strbuf_addstr(err, "the host name does not resolve (DNS)");
+		break;
+	case CURLE_COULDNT_CONNECT:
+		strbuf_addstr(err, "connection refused or unreachable");
+		break;
+	case CURLE_OPERATION_TIMEDOUT:
+		strbuf_addstr(err, "timed out");
+		break;
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CACERT_BADFILE:
+		strbuf_addf(err, "TLS error (%s)", curlerr);
+		break;
+	case CURLE_FILE_COULDNT_READ_FILE:
+		strbuf_addstr(err, "no such file");
+		break;
+	default:
+		strbuf_addstr(err, *curlerr ? curlerr : curl_easy_strerror(c));
+		break;
+	}
+}
+
+/* The server could not be reached at all: the cache may stand in. */
+static bool unreachable(CURLcode c)
+{
+	return c == CURLE_COULDNT_RESOLVE_HOST || c == CURLE_COULDNT_CONNECT ||
+	       c == CURLE_COULDNT_RESOLVE_PROXY ||
+	       c == CURLE_OPERATION_TIMEDOUT;
+}
+
+static void read_meta(const char *path, struct strbuf *etag,
+		      struct strbuf *modified)
+{
+	struct strbuf m = STRBUF_INIT;
+	char *line, *save = NULL;
+
+	if (fs_read_file(path, 4096, &m))
+		return;
+	for (line = strtok_r(m.buf, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		if (str_starts_with(line, "etag "))
+			strbuf_addstr(etag, line + 5);
+		else if (str_starts_with(line, "modified "))
+			strbuf_addstr(modified, line + 9);
+	}
+	strbuf_release(&m);
+}
+
+int download_file_sha256(const char *path, char hex[65])
+{
+	char *buf = xmalloc(1 << 20);
+	struct sha256 s;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), r = 0;
+
+	hex[0] = '\0';
+	if (fd < 0) {
+		free(buf);
+		return -errno;
+	}
+	sha256_init(&s);
+	while ((n = read(fd, buf, 1 << 20)) > 0)
+		sha256_update(&s, buf, (size_t)n);
+	if (n < 0)
+		r = -errno;
+	close(fd);
+	free(buf);
+	if (r)
+		sha256_release(&s);
+	else
+		r = sha256_final_hex(&s, hex);
+	return r;
+}
+
+/* A mismatch deletes the file: it must not be used by accident later. */
+static int verify(const char *file, const char *url, const struct dl_opts *o,
+		  struct strbuf *err)
+{
+	char hex[65];
+	int r;
+
+	if (!o->sha256)
+		return 0;
+	r = download_file_sha256(file, hex);
+	if (r) {
+		strbuf_addf(err, "%s: %s", file, strerror(-r));
+		return r;
+	}
+	if (strcasecmp(hex, o->sha256)) {
+		unlink(file);
+		strbuf_addf(err, "checksum mismatch for %s: expected %s, got %s (the download was deleted)",
+			    url, o->sha256, hex);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+enum outcome { GOT_NEW, NOT_MODIFIED, FAILED };
+
+/*
+ * One transfer into part (appended to when it has bytes).  With a cached
+ * copy's validators, a 304 answer means "keep it".
+ */
+static enum outcome transfer(const char *url, const char *part,
+			     const char *etag, const char *modified,
+			     long long deadline_ms, struct xfer *x,
+			     CURLcode *code, long *http, char *curlerr)
+{
+	struct curl_slist *hdrs = NULL;
+	struct stat st;
+	CURL *c = curl_easy_init();
+	enum outcome out = FAILED;
+	char *h;
+
+	*http = 0;
+	if (!c) {
+		*code = CURLE_OUT_OF_MEMORY;
+		return FAILED;
+	}
+	x->fd = open(part, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (x->fd < 0) {
+		*code = CURLE_WRITE_ERROR;
+		snprintf(curlerr, CURL_ERROR_SIZE, "%s: %s", part,
+			 strerror(errno));
+		curl_easy_cleanup(c);
+		return FAILED;
+	}
+	fstat(x->fd, &st);
+	x->curl = c;
+	x->base = st.st_size;
+	x->size = (uint64_t)st.st_size;
+	x->len_checked = false;
+	x->resuming = st.st_size > 0;
+	x->truncated_once = false;
+	strbuf_reset(&x->etag);
+	strbuf_reset(&x->modified);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+	curl_easy_setopt(c, CURLOPT_FAILONERROR, 1L);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT_S);
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, LOW_SPEED_TIME_S);
+	if (deadline_ms) {
+		long long left = deadline_ms - proc_now_ms();
+
+		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, left > 1 ? (long)left : 1L);
+	}
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "vm/" "0.1");
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curlerr);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, x);
+	if (x->resuming)
+		curl_easy_setopt(c, CURLOPT_RESUME_FROM_LARGE,
+				 (curl_off_t)st.st_size);
+	if (etag && *etag) {
+		h = xasprintf("If-None-Match: %s", etag);
+		hdrs = curl_slist_append(hdrs, h);
+		free(h);
+	}
+	if (modified && *modified) {
+		h = xasprintf("If-Modified-Since: %s", modified);
+		hdrs = curl_slist_append(hdrs, h);
+		free(h);
+	}
+	if (hdrs)
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	curlerr[0] = '\0';
+	*code = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, http);
+	if (*code == CURLE_OK)
+		out = *http == 304 ? NOT_MODIFIED : GOT_NEW;
+	if (fsync(x->fd) < 0 && out == GOT_NEW)
+		out = FAILED;
+	close(x->fd);
+	x->fd = -1;
+	curl_slist_free_all(hdrs);
+	curl_easy_cleanup(c);
+	return out;
+}
+
+int download_fetch(const char *url, const struct dl_opts *o, char **path,
+		   struct strbuf *note, struct strbuf *err)
+{
+	struct strbuf etag = STRBUF_INIT, modified = STRBUF_INIT, meta = STRBUF_INIT;
+	struct xfer x = { .fd = -1, .etag = STRBUF_INIT,
+			  .modified = STRBUF_INIT, .o = o };
+	char curlerr[CURL_ERROR_SIZE];
+	char *final, *part, *metap, *dir;
+	bool cached;
+	enum outcome got = FAILED;
+	CURLcode code = CURLE_OK;
+	long http = 0;
+	long long deadline = 0;
+	int attempt, r;
+
+	*path = NULL;
+	r = cache_path(o->cache_dir, url, &final);
+	if (r) {
+		strbuf_addf(err, "cannot hash %s: %s", url, strerror(-r));
+		return r;
+	}
+	part = xasprintf("%s.part", final);
+	metap = xasprintf("%s.meta", final);
+	dir = xasprintf("%s/downloads", o->cache_dir);
+	cached = fs_exists(final);
+	if (o->no_network) {
+		/* a dry run: the cached file, or the URL itself */
+		*path = xstrdup(cached ? final : url);
+		goto out;
+	}
+	r = fs_mkdir_p(dir, 0700);
+	if (r) {
+		strbuf_addf(err, "cannot make %s: %s", dir, strerror(-r));
+		goto out;
+	}
+	if (cached) {
+		read_meta(metap, &etag, &modified);
+		unlink(part);
+	}
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	x.cap = download_cap(dir, part, o);
+	if (o->timeout_s)
+		deadline = proc_now_ms() + (long long)o->timeout_s * 1000;
+	for (attempt = 0; attempt < ATTEMPTS; attempt++) {
+		got = transfer(url, part, cached ? etag.buf : NULL,
+			       cached ? modified.buf : NULL, deadline, &x,
+			       &code, &http, curlerr);
+		if (got != FAILED || proc_interrupted() || x.too_big ||
+		    (deadline && proc_now_ms() >= deadline))
+			break;
+		/* a dropped connection: resume what arrived */
+		if (code != CURLE_PARTIAL_FILE && code != CURLE_RECV_ERROR &&
+		    code != CURLE_GOT_NOTHING)
+			break;
+	}
+	if (got == FAILED && code == CURLE_RANGE_ERROR) {
+		unlink(part);	/* the server cannot resume: start over */
+		got = transfer(url, part, NULL, NULL, deadline, &x, &code,
+			       &http, curlerr);
+	}
+	if (got == NOT_MODIFIED) {
+		unlink(part);
+		r = verify(final, url, o, err);
+		if (!r)
+			*path = xstrdup(final);
+		goto out;
+	}
+	if (got == FAILED && x.too_big) {
+		/* it filled what it may: nothing of it is worth keeping */
+		unlink(part);
+		if (o->max_bytes && x.cap == o->max_bytes)
+			strbuf_addf(err, "cannot download %s: larger than download_max (",
+				    url);
+		else
+			strbuf_addf(err, "cannot download %s: larger than the space %s can spare (",
+				    url, dir);
+		strbuf_add_size(err, x.cap);
+		strbuf_addstr(err, ")");
+		r = -EFBIG;
+		goto out;
+	}
+	if (got == FAILED && deadline && code == CURLE_OPERATION_TIMEDOUT &&
+	    proc_now_ms() >= deadline) {
+		strbuf_addf(err, "cannot download %s: not done within download_timeout (%u s; %s kept to resume)",
+			    url, o->timeout_s, part);
+		r = -ETIMEDOUT;
+		goto out;
+	}
+	if (got == FAILED) {
+		if (proc_interrupted() || code == CURLE_ABORTED_BY_CALLBACK) {
+			strbuf_addf(err, "download of %s interrupted (%s kept to resume)",
+				    url, part);
+			r = -EINTR;
+			goto out;
+		}
+		if (cached && o->offline_ok && unreachable(code)) {
+			unlink(part);
+			strbuf_addf(note, "%s cannot be reached: using the cached copy",
+				    url);
+			r = verify(final, url, o, err);
+			if (!r)
+				*path = xstrdup(final);
+			goto out;
+		}
+		if (code == CURLE_HTTP_RETURNED_ERROR)
+			unlink(part);	/* nothing of it is worth keeping */
+		describe(code, http, url, curlerr, err);
+		r = -EIO;
+		goto out;
+	}
+	r = verify(part, url, o, err);
+	if (r)
+		goto out;
+	if (rename(part, final) < 0) {
+		r = -errno;
+		strbuf_addf(err, "%s: %s", final, strerror(-r));
+		goto out;
+	}
+	strbuf_addf(&meta, "url %s\n", url);
+	if (x.etag.len)
+		strbuf_addf(&meta, "etag %s\n", x.etag.buf);
+	if (x.modified.len)
+		strbuf_addf(&meta, "modified %s\n", x.modified.buf);
+	fs_write_atomic(metap, meta.buf, meta.len, 0644);
+	*path = xstrdup(final);
+out:
+	strbuf_release(&etag);
+	strbuf_release(&modified);
+	strbuf_release(&meta);
+	strbuf_release(&x.etag);
+	strbuf_release(&x.modified);
+	free(final);
+	free(part);
+	free(metap);
+	free(dir);
+	return r;
+}

@@ -1,0 +1,51 @@
+/* ISOs and images by URL: a libcurl download into a cache. */
+#ifndef VM_DOWNLOAD_H
+#define VM_DOWNLOAD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/str.h"
+
+struct dl_opts {
+	const char *cache_dir;	/* files go to cache_dir/downloads */
+	const char *sha256;	/* expected digest (hex), or NULL */
+	bool offline_ok;	/* use a cached copy when the server is gone */
+	bool no_network;	/* dry run: only what the cache has */
+	uint64_t max_bytes;	/* refuse a larger file; 0: no cap but space */
+	unsigned timeout_s;	/* all attempts together; 0: none */
+	void (*progress)(void *data, uint64_t done, uint64_t total);
+	void *progress_data;
+};
+
+/* http://, https://, ftp:// or file:// */
+bool download_is_url(const char *s);
+
+/*
+ * Split "URL#sha256=HEX" into the URL and the digest (either may be
+ * given; *sha256 is NULL without a fragment).  Caller frees both.
+ * Returns -EINVAL for a malformed digest.
+ */
+int download_split(const char *spec, char **url, char **sha256);
+
+/*
+ * Make url available as a local file and return its path (caller frees).
+ * The cache is keyed by the URL; downloads go to NAME.part and are
+ * renamed when complete and verified; a partial file is resumed with a
+ * Range request (also after the server drops the connection: up to three
+ * attempts).  A cached file is checked with ETag / Last-Modified; when
+ * the server cannot be reached and offline_ok, it is used as it is and
+ * *note says so.  A digest mismatch deletes the file.  Returns 0, or
+ * -errno / -EIO with err a one-line reason (HTTP status, DNS, refused,
+ * timeout, TLS), -EINTR when interrupted (the .part is kept), -EFBIG
+ * when the file is larger than max_bytes or than the cache's file system
+ * can spare (it always keeps 1 GiB or 5% free, the smaller; the .part is
+ * deleted), -ETIMEDOUT past timeout_s.
+ */
+int download_fetch(const char *url, const struct dl_opts *o, char **path,
+		   struct strbuf *note, struct strbuf *err);
+
+/* SHA-256 of a whole file, as 64 hex digits.  Returns 0 or -errno. */
+int download_file_sha256(const char *path, char hex[65]);
+
+#endif

@@ -1,0 +1,86 @@
+/*
+ * The record of a running VM: HOSTDIR/run.json, written by the vm that
+ * runs QEMU (a foreground @run, or the supervisor @start leaves) and
+ * read by @status, @stop, @kill, @monitor and @console without the lock.
+ */
+#ifndef VM_RUNSTATE_H
+#define VM_RUNSTATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "util/str.h"
+
+struct json_object;
+
+#define RUNSTATE_FILE "run.json"
+/* WORKDIR/saved-state: RAM and devices, left by @stop --save */
+#define SAVED_STATE "saved-state"
+
+struct runstate {
+	char *state;		/* starting, running, stopping */
+	pid_t pid;		/* the vm that owns QEMU */
+	unsigned long long pid_start;	/* its start time (/proc, ticks) */
+	pid_t qemu_pid;
+	unsigned long long qemu_start;
+	time_t started;		/* wall clock, when QEMU started */
+	bool background;	/* left by @start */
+	char *accel;
+	unsigned cores, sockets;
+	uint64_t memory;	/* bytes */
+	struct strvec forwards;	/* QEMU rules, hostfwd=tcp::5555-:22 */
+	unsigned ssh_port;	/* host port forwarded to guest 22, or 0 */
+	char *spice;		/* host:port, or NULL when headless */
+	char *workdir;
+	char *console;		/* console socket to attach to */
+	char *monitor;		/* QMP socket */
+	char *console_log;
+};
+
+#define RUNSTATE_INIT { .forwards = STRVEC_INIT }
+
+void runstate_release(struct runstate *s);
+
+/* The record's facts as fields of the JSON object o (see README). */
+void runstate_report(const struct runstate *s, struct json_object *o);
+
+/* Start time of pid from /proc/PID/stat (ticks since boot); 0 when it
+ * is gone or a zombie. */
+unsigned long long runstate_proc_start(pid_t pid);
+
+/* Write s to HOSTDIR/run.json atomically (mode 0644). */
+int runstate_write(const char *hostdir, const struct runstate *s);
+
+/*
+ * Read HOSTDIR/run.json.  Returns 0, -ENOENT when there is none, or
+ * -EINVAL when it does not parse (err says why).  Says nothing about
+ * whether the VM still runs: see runstate_alive.
+ */
+int runstate_read(const char *hostdir, struct runstate *s,
+		  struct strbuf *err);
+
+/* True when the owner and its QEMU are the processes the file names. */
+bool runstate_alive(const struct runstate *s);
+
+/* Remove HOSTDIR/run.json if it is the record of pid. */
+void runstate_remove(const char *hostdir, pid_t pid);
+
+/*
+ * Read the record and tell whether that VM runs now: 1 (s filled), 0
+ * (not running; s released), or -errno.
+ */
+int runstate_running(const char *hostdir, struct runstate *s,
+		     struct strbuf *err);
+
+/*
+ * Wait up to timeout_ms for the process pid (started at start) to be
+ * gone; a child of ours is reaped.  Returns 0, -ETIMEDOUT or -EINTR.
+ */
+int runstate_wait_gone(pid_t pid, unsigned long long start, int timeout_ms);
+
+/* Rewrite the record's state (e.g. "stopping"), if it is still pid's. */
+void runstate_set_state(const char *hostdir, pid_t pid, const char *state);
+
+#endif

@@ -1,0 +1,519 @@
+#include "snapshot/backups.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/fsutil.h"
+
+#define SUFFIX ".tar.gz"
+
+void backups_free(struct backup *b, int n)
+{
+	int i;
+
+	for (i = 0; b && i < n; i++) {
+		free(b[i].name);
+		free(b[i].path);
+	}
+	free(b);
+}
+
+/* S2 before S10: compare digit runs as numbers. */
+static int natural_cmp(const void *pa, const void *pb)
+{
+	const char *a = ((const struct backup *)pa)->name;
+	const char *b = ((const struct backup *)pb)->name;
+
+	while (*a && *b) {
+		if (isdigit((unsigned char)*a) && isdigit((unsigned char)*b)) {
+			char *ea, *eb;
+			unsigned long long x = strtoull(a, &ea, 10);
+			unsigned long long y = strtoull(b, &eb, 10);
+
+			if (x != y)
+				return x < y ? -1 : 1;
+			a = ea;
+			b = eb;
+			continue;
+		}
+		if (*a != *b)
+			return (unsigned char)*a - (unsigned char)*b;
+		a++;
+		b++;
+	}
+	return (unsigned char)*a - (unsigned char)*b;
+}
+
+int backups_list(const struct vm *vm, struct backup **out)
+{
+	char *dir = vm_host_path(vm, "backups");
+	struct backup *b = NULL;
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	*out = NULL;
+	d = opendir(dir);
+	if (!d) {
+		int r = errno == ENOENT ? 0 : -errno;
+
+		free(dir);
+		return r;
+	}
+	while ((e = readdir(d))) {
+		char *path = xasprintf("%s/%s", dir, e->d_name);
+		struct stat st;
+		char *name = NULL;
+		bool legacy = false;
+
+		if (lstat(path, &st) == 0 && e->d_name[0] != '.' &&
+		    strcmp(e->d_name, "LAST")) {
+			if (S_ISREG(st.st_mode) &&
+			    str_ends_with(e->d_name, SUFFIX)) {
+				name = xasprintf("%.*s",
+						 (int)(strlen(e->d_name) -
+						       strlen(SUFFIX)),
+						 e->d_name);
+			} else if (S_ISDIR(st.st_mode)) {
+				name = xstrdup(e->d_name);
+				legacy = true;
+			}
+		}
+		if (name && name_is_valid(name)) {
+			b = xrealloc(b, (size_t)(n + 1) * sizeof(*b));
+			b[n].name = name;
+			b[n].path = path;
+			b[n].legacy = legacy;
+			n++;
+		} else {
+			free(name);
+			free(path);
+		}
+	}
+	closedir(d);
+	free(dir);
+	if (n)
+		qsort(b, (size_t)n, sizeof(*b), natural_cmp);
+	*out = b;
+	return n;
+}
+
+char *backups_last(const struct vm *vm)
+{
+	char *link = vm_host_path(vm, "backups/LAST");
+	char buf[PATH_MAX];
+	ssize_t n = readlink(link, buf, sizeof(buf) - 1);
+
+	free(link);
+	if (n <= 0)
+		return NULL;
+	buf[n] = '\0';
+	if (str_ends_with(buf, SUFFIX))
+		buf[n - (ssize_t)strlen(SUFFIX)] = '\0';
+	/* the link is ours: a plain name in backups/ */
+	return name_is_valid(buf) ? xstrdup(buf) : NULL;
+}
+
+char *backups_next_name(const struct backup *b, int n)
+{
+	unsigned long long next = 0;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		const char *s = b[i].name;
+		char *end;
+		unsigned long long v;
+
+		if (s[0] != 'S' || !isdigit((unsigned char)s[1]))
+			continue;
+		v = strtoull(s + 1, &end, 10);
+		if (!*end && v + 1 > next)
+			next = v + 1;
+	}
+	return xasprintf("S%llu", next);
+}
+
+const struct backup *backups_find(const struct vm *vm,
+				  const struct backup *b, int n,
+				  const char *name)
+{
+	char *last = NULL;
+	const struct backup *hit = NULL;
+	int i;
+
+	if (!strcmp(name, "LAST")) {
+		last = backups_last(vm);
+		if (!last)
+			return NULL;
+		name = last;
+	}
+	for (i = 0; i < n && !hit; i++)
+		if (!strcmp(b[i].name, name))
+			hit = &b[i];
+	free(last);
+	return hit;
+}
+
+int backups_set_last(const struct vm *vm, const struct backup *b)
+{
+	char *link = vm_host_path(vm, "backups/LAST");
+	const char *base = strrchr(b->path, '/');
+	int r = fs_symlink_replace(base ? base + 1 : b->path, link);
+
+	free(link);
+	return r;
+}
+
+const struct backup *backups_parent(const struct backup *list, int n,
+				    const char *name)
+{
+	int i;
+
+	for (i = 0; name && i < n; i++)
+		if (!list[i].legacy && !strcmp(list[i].name, name))
+			return &list[i];
+	return NULL;
+}
+
+int backups_chain(const struct backup *list, int n, const struct backup *b,
+		  const struct backup ***out, struct strbuf *err)
+{
+	const struct backup **c = NULL;
+	const struct backup *at = b;
+	int k = 0, i, r = 0;
+
+	*out = NULL;
+	while (at) {
+		struct snap_meta m;
+		struct strbuf e = STRBUF_INIT;
+		const struct backup *up = NULL;
+
+		if (k == n) {
+			strbuf_addf(err, "the parents of %s form a loop", b->name);
+			r = -ELOOP;
+			break;
+		}
+		c = xrealloc(c, (size_t)(k + 1) * sizeof(*c));
+		c[k++] = at;
+		if (at->legacy)
+			break;
+		if (snap_read_meta(at->path, &m, &e)) {
+			/* the archive's own read says what is wrong with it */
+			snap_meta_release(&m);
+			strbuf_release(&e);
+			break;
+		}
+		strbuf_release(&e);
+		up = backups_parent(list, n, m.parent);
+		if (m.parent && !up) {
+			strbuf_addf(err, "%s needs its parent %s, which is not in backups/",
+				    at->name, m.parent);
+			r = -ENOENT;
+		}
+		snap_meta_release(&m);
+		if (r)
+			break;
+		at = up;
+	}
+	if (r) {
+		free(c);
+		return r;
+	}
+	/* oldest first */
+	for (i = 0; i < k / 2; i++) {
+		const struct backup *t = c[i];
+
+		c[i] = c[k - 1 - i];
+		c[k - 1 - i] = t;
+	}
+	*out = c;
+	return k;
+}
+
+int backups_apply(const struct backup *const *chain, int k, const char *dir,
+		  const struct snap_progress *prog, struct manifest *m,
+		  struct strbuf *err)
+{
+	struct manifest prev;
+	struct snap_base base;
+	uint64_t done = 0, total = 0;
+	struct stat st;
+	int i, r = 0;
+
+	manifest_init(&prev);
+	manifest_init(m);
+	for (i = 0; i < k; i++)
+		if (!stat(chain[i]->path, &st))
+			total += (uint64_t)st.st_size;
+	for (i = 0; i < k && !r; i++) {
+		struct strbuf e = STRBUF_INIT;
+
+		if (i) {
+			base.name = chain[i - 1]->name;
+			base.m = &prev;
+			r = manifest_state(&prev, base.state);
+		}
+		if (!r)
+			r = snap_apply(chain[i]->path, dir, i ? &base : NULL, m,
+				       &done, total, prog, &e);
+		if (r && i < k - 1)
+			strbuf_addf(err, "%s (a parent of %s): %s", chain[i]->name,
+				    chain[k - 1]->name, e.buf);
+		else if (r)
+			strbuf_add(err, e.buf ? e.buf : "", e.len);
+		strbuf_release(&e);
+		manifest_release(&prev);
+		prev = *m;
+		manifest_init(m);
+	}
+	if (!r)
+		*m = prev;
+	else
+		manifest_release(&prev);
+	return r;
+}
+
+/*
+ * Where the archive cannot be an unnamed file (no O_TMPFILE), a @backup
+ * killed with SIGKILL leaves .NAME.tar.gz.tmpPID; we hold the VM's lock,
+ * so any such file is a dead one's (and so is an interrupted fold of
+ * @forget, which writes .NAME.tar.gz.tmpPID and renames it).
+ */
+void backups_sweep(const char *dir)
+{
+	struct dirent *e;
+	DIR *d = opendir(dir);
+
+	while (d && (e = readdir(d))) {
+		const char *t = strstr(e->d_name, ".tar.gz.tmp");
+
+		if (e->d_name[0] == '.' && t && t[11] >= '0' && t[11] <= '9' &&
+		    strspn(t + 11, "0123456789") == strlen(t + 11)) {
+			char *p = xasprintf("%s/%s", dir, e->d_name);
+
+			unlink(p);
+			free(p);
+		} else if (e->d_name[0] == '.' &&
+			   str_ends_with(e->d_name, ".manifest")) {
+			/* the copy of a MANIFEST whose snapshot is gone */
+			char *p = xasprintf("%s/%s", dir, e->d_name);
+			char *a = xasprintf("%s/%.*s.tar.gz", dir,
+					    (int)strlen(e->d_name) - 10,
+					    e->d_name + 1);
+
+			if (!fs_exists(a))
+				unlink(p);
+			free(p);
+			free(a);
+		}
+	}
+	if (d)
+		closedir(d);
+}
+
+int backups_fold(const struct vm *vm, const struct backup *list, int n,
+		 const struct backup *p, const struct backup *child,
+		 const char *compressor, int level, struct strbuf *err)
+{
+	const struct backup **chain = NULL;
+	const struct backup *pp = NULL;
+	struct manifest m, ppm;
+	struct snap_meta cm, pm;
+	struct snap_wopts o;
+	struct snap_file *files = NULL;
+	struct strvec paths = STRVEC_INIT;
+	struct strbuf desc = STRBUF_INIT, text = STRBUF_INIT;
+	char *dir = NULL, *tmp = NULL, *bdir = NULL, *slash, state[65];
+	int k, i, nf = 0, r;
+
+	manifest_init(&m);
+	manifest_init(&ppm);
+	memset(&cm, 0, sizeof(cm));
+	memset(&pm, 0, sizeof(pm));
+	k = backups_chain(list, n, child, &chain, err);
+	if (k < 0) {
+		r = k;
+		goto out;
+	}
+	if (k < 2 || chain[k - 2] != p) {
+		strbuf_addf(err, "%s is not built on %s", child->name, p->name);
+		r = -EINVAL;
+		goto out;
+	}
+	r = snap_read_meta(child->path, &cm, err);
+	if (!r)
+		r = snap_read_meta(p->path, &pm, err);
+	if (r)
+		goto out;
+	pp = backups_parent(list, n, pm.parent);
+	if (pm.parent && !pp) {
+		strbuf_addf(err, "%s needs its parent %s, which is not in backups/",
+			    p->name, pm.parent);
+		r = -ENOENT;
+		goto out;
+	}
+	if (pp && (r = backups_read_manifest(pp, &ppm, err)))
+		goto out;
+	/* the child as it restores, in a private directory */
+	r = vm_new_private_dir(vm, &dir);
+	if (r) {
+		strbuf_addf(err, "cannot make a directory to fold in: %s",
+			    strerror(-r));
+		goto out;
+	}
+	r = backups_apply(chain, k, dir, NULL, &m, err);
+	if (r)
+		goto out;
+	files = xcalloc(m.n + 1, sizeof(*files));
+	for (i = 0; i < (int)m.n; i++) {
+		const char *name = m.f[i].name;
+
+		if (!strcmp(name, "TS") || !strcmp(name, "DESCRIPTION") ||
+		    !strcmp(name, "CHAIN"))
+			continue;
+		strvec_pushf(&paths, "%s/%s", dir, name);
+		files[nf].name = name;
+		files[nf].path = paths.v[paths.nr - 1];
+		nf++;
+	}
+	{
+		char *d = xasprintf("%s/DESCRIPTION", dir);
+
+		r = fs_read_file(d, 1 << 20, &desc);
+		free(d);
+		if (r) {
+			strbuf_addf(err, "DESCRIPTION of %s: %s", child->name,
+				    strerror(-r));
+			goto out;
+		}
+	}
+	/* beside it, then over it: either file restores, at every moment */
+	bdir = xstrdup(child->path);
+	slash = strrchr(bdir, '/');
+	if (slash)
+		*slash = '\0';
+	tmp = xasprintf("%s/.%s.tmp%ld", bdir, slash ? slash + 1 : bdir,
+			(long)getpid());
+	unlink(tmp);
+	memset(&o, 0, sizeof(o));
+	o.description = desc.buf ? desc.buf : "";
+	o.ts = cm.ts;
+	o.compressor = compressor;
+	o.level = level;
+	o.parent = pp ? pp->name : NULL;
+	o.parent_m = pp ? &ppm : NULL;
+	o.manifest = &text;
+	r = snap_write_opts(tmp, files, nf, &o, err);
+	if (r)
+		goto out;
+	r = manifest_state(&m, state);
+	if (!r && strcmp(state, o.state)) {
+		strbuf_addf(err, "the folded %s would not restore as before",
+			    child->name);
+		r = -EIO;
+	}
+	if (!r && rename(tmp, child->path) < 0) {
+		r = -errno;
+		strbuf_addf(err, "cannot replace %s: %s", child->path,
+			    strerror(-r));
+	}
+	if (!r) {
+		fs_fsync_dir(bdir);
+		backups_keep_manifest(child, text.buf ? text.buf : "", text.len);
+	}
+out:
+	if (tmp)
+		unlink(tmp);
+	if (dir)
+		fs_rm_rf(dir);
+	free(dir);
+	free(tmp);
+	free(bdir);
+	free(files);
+	free(chain);
+	strvec_clear(&paths);
+	strbuf_release(&desc);
+	strbuf_release(&text);
+	manifest_release(&m);
+	manifest_release(&ppm);
+	snap_meta_release(&cm);
+	snap_meta_release(&pm);
+	return r;
+}
+
+/*
+ * The MANIFEST of a snapshot is at the end of its archive: reading it
+ * means inflating the whole archive.  @backup keeps a copy beside the
+ * archive, .NAME.manifest, headed by the archive's identity (device,
+ * inode, size, change and modification times, as git's index does), and
+ * takes it only while the archive is that same file.  A copy is only a
+ * shortcut: a restore and @verify read the archives themselves.
+ */
+static char *cache_path(const struct backup *b)
+{
+	const char *slash = strrchr(b->path, '/');
+
+	return xasprintf("%.*s/.%s.manifest", slash ? (int)(slash - b->path) : 1,
+			 slash ? b->path : ".", b->name);
+}
+
+static void identity(const struct stat *st, struct strbuf *out)
+{
+	strbuf_addf(out, "vm-manifest %llu %llu %llu %lld.%09ld %lld.%09ld\n",
+		    (unsigned long long)st->st_dev,
+		    (unsigned long long)st->st_ino,
+		    (unsigned long long)st->st_size,
+		    (long long)st->st_ctim.tv_sec, st->st_ctim.tv_nsec,
+		    (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
+}
+
+void backups_keep_manifest(const struct backup *b, const char *text,
+			   size_t len)
+{
+	struct strbuf sb = STRBUF_INIT;
+	struct stat st;
+	char *p = cache_path(b);
+
+	if (stat(b->path, &st) == 0 && !b->legacy) {
+		identity(&st, &sb);
+		strbuf_add(&sb, text, len);
+		fs_write_atomic(p, sb.buf, sb.len, 0600);
+	}
+	strbuf_release(&sb);
+	free(p);
+}
+
+int backups_read_manifest(const struct backup *b, struct manifest *m,
+			  struct strbuf *err)
+{
+	struct strbuf sb = STRBUF_INIT, id = STRBUF_INIT, e = STRBUF_INIT;
+	struct stat st;
+	char *p = cache_path(b);
+	int r = -ENOENT;
+
+	manifest_init(m);
+	if (stat(b->path, &st) == 0 && !fs_read_file(p, MANIFEST_MAX, &sb)) {
+		identity(&st, &id);
+		if (sb.len >= id.len && !memcmp(sb.buf, id.buf, id.len))
+			r = manifest_parse(sb.buf + id.len, sb.len - id.len, m,
+					   &e);
+	}
+	if (r) {
+		strbuf_reset(&sb);
+		r = snap_read_manifest(b->path, m, err);
+		if (!r && !manifest_format(m, true, &sb))
+			backups_keep_manifest(b, sb.buf, sb.len);
+	}
+	strbuf_release(&sb);
+	strbuf_release(&id);
+	strbuf_release(&e);
+	free(p);
+	return r;
+}

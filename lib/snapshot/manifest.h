@@ -1,0 +1,113 @@
+/*
+ * A snapshot's MANIFEST: what every file it restores to holds, and for
+ * disks, the digest of every block, so that a snapshot can store only
+ * the blocks that differ from its parent's and a restore can prove each
+ * block of the result.  Pure: text in, text out, no files.
+ *
+ *   HEX SIZE NAME                 a file: its size, its digest
+ *   blocks NAME BSIZE TOKEN...    a disk's blocks, in order
+ *   parent NAME STATE             the snapshot this one builds on
+ *
+ * A TOKEN is a block's SHA-256 in hex, or zN for N blocks that read as
+ * zeros.  A block-stored file's HEX is the SHA-256 of its TOKEN text.
+ * STATE, the digest of what a snapshot restores to, is the SHA-256 of
+ * the MANIFEST text without its parent line and without the CHAIN file
+ * (which names the parent): folding a parent into its child changes how
+ * the child is stored, never its state, so grandchildren stay valid.
+ */
+#ifndef VM_MANIFEST_H
+#define VM_MANIFEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/sha256.h"
+#include "util/str.h"
+
+/* The qcow2 cluster size: a guest's write of one cluster is one block. */
+#define MANIFEST_BLOCK (64u << 10)
+/* What a reader takes: a hostile archive cannot make us allocate more. */
+#define MANIFEST_MAX (256u << 20)
+
+struct mf_file {
+	char *name;
+	uint64_t size;
+	char hex[65];
+	bool blocks;		/* stored by blocks: blk holds nblk digests */
+	uint32_t bsize;
+	size_t nblk;
+	unsigned char (*blk)[32];	/* all zero bytes: a block of zeros */
+};
+
+struct manifest {
+	struct mf_file *f;
+	size_t n;
+	char *parent;		/* NULL: a full snapshot */
+	char parent_state[65];
+};
+
+void manifest_init(struct manifest *m);
+void manifest_release(struct manifest *m);
+
+/* Add a file (copied name); its blocks, when any, are set by the caller. */
+struct mf_file *manifest_add(struct manifest *m, const char *name,
+			     uint64_t size, const char *hex);
+const struct mf_file *manifest_find(const struct manifest *m,
+				    const char *name);
+
+/* Blocks of a file of size bytes, and the length of block i. */
+size_t manifest_nblocks(uint64_t size, uint32_t bsize);
+uint32_t manifest_block_len(uint64_t size, uint32_t bsize, size_t i);
+
+/* Set f->hex from f's block digests (the TOKEN text's SHA-256). */
+int manifest_seal_blocks(struct mf_file *f);
+
+/*
+ * The text, with or without the parent line.  Returns 0 or -EIO (the
+ * digest of a block-stored file could not be made).
+ */
+int manifest_format(const struct manifest *m, bool with_parent,
+		    struct strbuf *out);
+
+/* STATE (see above) into hex.  Returns 0 or -EIO. */
+int manifest_state(const struct manifest *m, char hex[65]);
+
+/*
+ * Parse MANIFEST text.  Every line is checked: hex digits, sizes, the
+ * block count against the size, a block-stored file's HEX against its
+ * tokens, one line per name.  Returns 0 or -EINVAL with err in one line.
+ */
+int manifest_parse(const char *text, size_t len, struct manifest *m,
+		   struct strbuf *err);
+
+/* Whether two digests of blocks are the same, and whether one is zeros. */
+bool manifest_block_zero(const unsigned char d[32]);
+
+/*
+ * Block digests of a file as its bytes arrive in order of offset: gaps
+ * read as zeros when pad, else (a stored delta) each block fed must be
+ * whole and gaps are blocks not stored.  seen[i] says block i was fed.
+ */
+struct blkhash {
+	uint64_t size;
+	uint32_t bsize;
+	bool pad;
+	size_t nblk, cur;
+	uint64_t filled;	/* bytes of block cur fed so far */
+	bool open, nonzero;
+	struct sha256 sha;
+	unsigned char (*blk)[32];
+	bool *seen;
+	int err;
+};
+
+void blkhash_init(struct blkhash *h, uint64_t size, uint32_t bsize, bool pad);
+/* data NULL: len zero bytes.  Returns 0, -EINVAL (not in order, or a
+ * partial block of a delta) or -EIO. */
+int blkhash_feed(struct blkhash *h, uint64_t off, const void *data,
+		 size_t len);
+int blkhash_finish(struct blkhash *h);
+void blkhash_release(struct blkhash *h);
+
+#endif

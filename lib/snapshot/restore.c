@@ -1,0 +1,1035 @@
+#include "snapshot/restore.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "snapshot/backups.h"
+#include "vm/base.h"
+#include "net/download.h"
+#include "util/fsutil.h"
+#include "util/proc.h"
+#include "qemu/runstate.h"
+
+/* The reference's guest.env as a guest.conf, for a VM that has none. */
+static int convert_guest_env(struct vm *vm, const char *env,
+			     const char *dir, const char *dest, int ndisks)
+{
+	static const char *const map[][2] = {
+		{ "GUESTNAME", "name" }, { "CORES", "cores" },
+		{ "MEMORY", "memory" }, { "SOCKETS", "sockets" },
+		{ "BOOTIMAGE", "bootimage" },
+	};
+	struct strbuf text = STRBUF_INIT, err = STRBUF_INIT, disks = STRBUF_INIT;
+	struct vm_conf g;
+	char *line, *save = NULL;
+	int i, r;
+
+	conf_init(&g);
+	r = fs_read_file(env, 1 << 20, &text);
+	for (line = r ? NULL : strtok_r(text.buf, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *eq = strchr(line, '='), *v;
+		size_t k, len;
+
+		if (!eq)
+			continue;
+		*eq = '\0';
+		v = eq + 1;
+		len = strlen(v);
+		if (len >= 2 && (v[0] == '"' || v[0] == '\'') &&
+		    v[len - 1] == v[0]) {
+			v[len - 1] = '\0';
+			v++;
+		}
+		for (k = 0; k < sizeof(map) / sizeof(map[0]); k++)
+			if (!strcmp(line, map[k][0]))
+				conf_set(&g, "vm", map[k][1], v, LAYER_GUEST,
+					 &err);
+	}
+	/* The reference made AHCI disks; the format is in the file. */
+	for (i = 0; i < ndisks; i++) {
+		char *p = xasprintf("%s/disk-%d.img", dir, i);
+		struct strbuf head = STRBUF_INIT;
+		struct stat st;
+		bool qcow = false;
+		int fd = open(p, O_RDONLY | O_CLOEXEC);
+
+		if (fd >= 0) {
+			char magic[4];
+
+			qcow = read(fd, magic, 4) == 4 &&
+			       !memcmp(magic, "QFI\xfb", 4);
+			close(fd);
+		}
+		if (qcow || stat(p, &st) < 0)
+			strbuf_addf(&disks, "%sAHCI=30G", i ? "," : "");
+		else
+			strbuf_addf(&disks, "%sAHCI=%lluK:raw", i ? "," : "",
+				    (unsigned long long)st.st_size >> 10);
+		strbuf_release(&head);
+		free(p);
+	}
+	conf_set(&g, "vm", "disks", disks.buf, LAYER_GUEST, &err);
+	if (!g.name || !strcmp(g.name, "vm"))
+		conf_set(&g, "vm", "name", vm->conf.name, LAYER_GUEST, &err);
+	r = conf_write_guest(&g, dest);
+	conf_release(&g);
+	strbuf_release(&text);
+	strbuf_release(&err);
+	strbuf_release(&disks);
+	return r;
+}
+
+static int count_disks_in(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d)))
+		if (str_starts_with(e->d_name, "disk-") &&
+		    str_ends_with(e->d_name, ".img"))
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* Move name from dir to HOSTDIR (replacing), if dir has it. */
+static int to_hostdir(struct vm *vm, const char *dir, const char *name)
+{
+	char *src = xasprintf("%s/%s", dir, name);
+	char *dst = vm_host_path(vm, name);
+	int r = 0;
+
+	if (fs_exists(src)) {
+		/* settings are for everyone to read; disks stay private */
+		if (!strcmp(name, "guest.conf") || !strcmp(name, "vm.defaults"))
+			chmod(src, 0644);
+		if (rename(src, dst) < 0) {
+			r = -errno;
+			/* $TMPDIR may be another file system than HOSTDIR */
+			if (r == -EXDEV) {
+				r = fs_copy_file(src, dst,
+						 str_starts_with(name, "disk-") ?
+						 0600 : 0644);
+				if (!r)
+					unlink(src);
+			}
+		}
+	}
+	free(src);
+	free(dst);
+	return r;
+}
+
+bool restore_holds_image(const struct vm_conf *c, size_t i)
+{
+	return !c->disks.nr && i < c->images.nr &&
+	       c->images.v[i].bus != BUS_CDROM &&
+	       !download_is_url(c->images.v[i].path);
+}
+
+char *restore_image_path(const struct vm *vm, const struct vm_conf *c,
+			 size_t i)
+{
+	return vm_image_file(vm, c->images.v[i].path);
+}
+
+/*
+ * vm's settings as the next start would load them with confdir's
+ * guest.conf: the same code as every start (vm_settings_load).  *out
+ * (initialised) is released and replaced, also on failure.
+ */
+static int load_as_next_start(const struct vm *vm, const char *confdir,
+			      bool with_cli, struct vm_conf *out,
+			      struct strbuf *err)
+{
+	struct strvec none = STRVEC_INIT;
+
+	conf_release(out);
+	conf_init(out);
+	return vm_settings_load(confdir, with_cli && vm->cli ? vm->cli : &none,
+				out, err);
+}
+
+/*
+ * The image-N.img of a VM made from images only (restore_check): in
+ * place (own) the images themselves, else the extracted ones, which go
+ * back only where the VM's own guest.conf names the same image.  *n
+ * gets how many there are.
+ */
+static int check_images(const struct vm *vm, const struct vm_conf *g,
+			const char *diskdir, bool own, size_t *n,
+			struct strbuf *err)
+{
+	char *mine = vm_host_path(vm, "guest.conf");
+	struct strbuf e = STRBUF_INIT;
+	struct vm_conf cur;
+	struct dirent *de;
+	struct stat st;
+	bool have_cur;
+	size_t i;
+	DIR *d;
+	int r = 0;
+
+	*n = 0;
+	conf_init(&cur);
+	have_cur = !own && fs_exists(mine) &&
+		   !conf_load_file(&cur, mine, LAYER_GUEST, false, &e);
+	for (i = 0; i < g->images.nr && !r; i++) {
+		char *at, *p;
+
+		if (!restore_holds_image(g, i))
+			continue;
+		at = restore_image_path(vm, g, i);
+		if (i >= SNAP_MAX_DISKS) {
+			strbuf_addf(err, "image %s: a snapshot holds at most %d images",
+				    at, SNAP_MAX_DISKS);
+			r = -EINVAL;
+		} else if (!own && (!have_cur || !restore_holds_image(&cur, i) ||
+				    strcmp(cur.images.v[i].path,
+					   g->images.v[i].path))) {
+			strbuf_addf(err, "image-%zu.img is the image %s, which %s; it is restored only into the VM that names it",
+				    i, at, have_cur ?
+				    "this VM's guest.conf does not name there" :
+				    "this VM has no guest.conf to name");
+			r = -EINVAL;
+		} else if (!own && stat(at, &st) == 0 && !S_ISREG(st.st_mode)) {
+			strbuf_addf(err, "image %s is not a regular file; vm restores only into one",
+				    at);
+			r = -EINVAL;
+		}
+		p = own ? xstrdup(at) : xasprintf("%s/image-%zu.img", diskdir, i);
+		if (!r && (own ? stat(p, &st) : lstat(p, &st)) < 0) {
+			r = -errno;
+			if (own)
+				strbuf_addf(err, "image %s: %s", at,
+					    strerror(-r));
+			else
+				strbuf_addf(err, "image-%zu.img (the image %s) is missing",
+					    i, at);
+		} else if (!r && !S_ISREG(st.st_mode)) {
+			strbuf_addf(err, "image %s is not a regular file; snapshots hold only regular files",
+				    at);
+			r = -EINVAL;
+		}
+		if (!r)
+			r = base_check_image(p, err);
+		if (!r)
+			(*n)++;
+		free(p);
+		free(at);
+	}
+	d = r || own ? NULL : opendir(diskdir);
+	while (d && (de = readdir(d)) && !r) {
+		int k;
+
+		if (!str_starts_with(de->d_name, "image-"))
+			continue;
+		k = snap_image_index(de->d_name);
+		if (k < 0 || !restore_holds_image(g, (size_t)k)) {
+			strbuf_addf(err, "%s is there, but guest.conf names no such image",
+				    de->d_name);
+			r = -EINVAL;
+		}
+	}
+	if (d)
+		closedir(d);
+	conf_release(&cur);
+	strbuf_release(&e);
+	free(mine);
+	return r;
+}
+
+int restore_check(const struct vm *vm, const char *confdir,
+		  const char *diskdir, bool hide_dir, int *ndisks,
+		  struct strbuf *err)
+{
+	struct base_env env = vm_base_env(vm);
+	struct strbuf e = STRBUF_INIT;
+	char *conf = xasprintf("%s/guest.conf", confdir), *p;
+	struct vm_conf g;
+	struct dirent *de;
+	struct stat st;
+	size_t nr = 0, nimages = 0, i;
+	DIR *d = NULL;
+	bool own;
+	int r;
+
+	conf_init(&g);
+	r = lstat(conf, &st) < 0 ? -errno : !S_ISREG(st.st_mode) ? -EINVAL : 0;
+	if (r) {
+		strbuf_addf(err, "%s %s", hide_dir ? "guest.conf" : conf,
+			    r == -ENOENT ? "is missing" :
+			    r == -EINVAL ? "is not a regular file" :
+			    strerror(-r));
+		goto out;
+	}
+	/* with this run's options, as the reload after the swap does */
+	r = load_as_next_start(vm, confdir, true, &g, &e);
+	if (!r) {
+		/* and without, as a later start may: that one counts disks */
+		r = load_as_next_start(vm, confdir, false, &g, &e);
+	}
+	if (r) {
+		const char *m = e.buf;
+		size_t dl = strlen(confdir);
+
+		if (hide_dir && !strncmp(m, confdir, dl) && m[dl] == '/')
+			m += dl + 1;
+		strbuf_addf(err, "its settings do not load: %s", m);
+		goto out;
+	}
+	/*
+	 * vm.defaults, when there is one, splits into QEMU's words: that of
+	 * confdir and the one the snapshot brings (a legacy snapshot's
+	 * settings are checked in HOSTDIR, its vm.defaults comes with it).
+	 */
+	for (i = 0; i < 2 && !r; i++) {
+		const char *const dirs[] = { i ? diskdir : confdir, NULL };
+		struct strvec words = STRVEC_INIT;
+		char *found = NULL;
+
+		if (i && !strcmp(diskdir, confdir))
+			break;
+		r = qemu_read_defaults(dirs, &words, &found, &e);
+		strvec_clear(&words);
+		free(found);
+		if (r) {
+			const char *m = e.buf, *base = dirs[0];
+			size_t dl = strlen(base);
+
+			if ((hide_dir || i) && !strncmp(m, base, dl) &&
+			    m[dl] == '/')
+				m += dl + 1;
+			strbuf_addstr(err, m);
+			goto out;
+		}
+	}
+	nr = g.disks.nr;
+	own = !strcmp(confdir, vm->hostdir) &&
+	      !strcmp(diskdir, vm->workdir ? vm->workdir : vm->hostdir);
+	r = check_images(vm, &g, diskdir, own, &nimages, err);
+	if (r)
+		goto out;
+	if (!nr && !nimages) {
+		strbuf_addstr(err, "guest.conf names no disks");
+		r = -EINVAL;
+		goto out;
+	}
+	for (i = 0; i < nr; i++) {
+		p = xasprintf("%s/disk-%zu.img", diskdir, i);
+		r = lstat(p, &st) < 0 ? -errno :
+		    !S_ISREG(st.st_mode) ? -EINVAL : 0;
+		free(p);
+		if (r) {
+			strbuf_addf(err, "disk-%zu.img %s (guest.conf names %zu disk%s)",
+				    i, r == -ENOENT ? "is missing" :
+				    r == -EINVAL ? "is not a regular file" :
+				    strerror(-r), nr, nr == 1 ? "" : "s");
+			goto out;
+		}
+	}
+	d = opendir(diskdir);
+	if (!d) {
+		r = -errno;
+		strbuf_addf(err, "%s: %s", diskdir, strerror(-r));
+		goto out;
+	}
+	while ((de = readdir(d))) {
+		int k;
+
+		if (!str_starts_with(de->d_name, "disk-") ||
+		    !str_ends_with(de->d_name, ".img"))
+			continue;
+		k = snap_disk_index(de->d_name);
+		if (k < 0) {
+			strbuf_addf(err, "%s is not a disk name vm uses (disk-0.img to disk-%d.img)",
+				    de->d_name, SNAP_MAX_DISKS - 1);
+			r = -EINVAL;
+			goto out;
+		}
+		if ((size_t)k >= nr) {
+			strbuf_addf(err, "%s is there, but guest.conf names %zu disk%s",
+				    de->d_name, nr, nr == 1 ? "" : "s");
+			r = -EINVAL;
+			goto out;
+		}
+	}
+	/* what QEMU would open through the disks, and the base they need */
+	r = base_check_disks(&env, &g, diskdir, &p, err);
+	free(p);
+	if (r)
+		goto out;
+	if (ndisks)
+		*ndisks = (int)(nr + nimages);
+out:
+	if (d)
+		closedir(d);
+	conf_release(&g);
+	strbuf_release(&e);
+	free(conf);
+	return r;
+}
+
+#define MARK ".restoring"
+
+/*
+ * A restore killed with SIGKILL leaves its directory: it is marked with
+ * the HOSTDIR it was for, and the next restore of that VM (holding its
+ * lock) removes every marked directory beside its own but the WORKDIR.
+ */
+/*
+ * rm -rf may meet the mark first: a kill halfway would leave an unmarked
+ * half.  Renamed to NAME.doomed.tmp first (atomic), it is garbage by its
+ * name alone, whoever finds it.
+ */
+#define DOOMED ".doomed.tmp"
+
+static void remove_old_workdir(const char *old)
+{
+	char *doomed = NULL;
+
+	if (str_ends_with(old, ".tmp") && !str_ends_with(old, DOOMED)) {
+		doomed = xasprintf("%.*s" DOOMED, (int)(strlen(old) - 4), old);
+		if (rename(old, doomed) < 0) {
+			free(doomed);
+			doomed = NULL;
+		}
+	}
+	fs_rm_rf(doomed ? doomed : old);
+	free(doomed);
+}
+
+/* By inode: TMPDIR=/tmp/ or a symlinked TMPDIR must not fool it. */
+static bool same_dir(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	if (stat(a, &sa) < 0 || stat(b, &sb) < 0)
+		return !strcmp(a, b);
+	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+static void sweep_killed(const struct vm *vm, const char *mine)
+{
+	char *parent = xstrdup(mine), *slash = strrchr(parent, '/');
+	struct dirent *e;
+	DIR *d;
+
+	if (!slash) {
+		free(parent);
+		return;
+	}
+	*slash = '\0';
+	d = opendir(parent);
+	while (d && (e = readdir(d))) {
+		struct strbuf who = STRBUF_INIT;
+		struct stat st;
+		char *p, *m;
+
+		if (!str_ends_with(e->d_name, ".tmp") ||
+		    (!str_starts_with(e->d_name, "vm-") &&
+		     !str_starts_with(e->d_name, ".restore-")))
+			continue;
+		p = xasprintf("%s/%s", parent, e->d_name);
+		m = xasprintf("%s/" MARK, p);
+		if (str_ends_with(e->d_name, DOOMED) && lstat(p, &st) == 0 &&
+		    S_ISDIR(st.st_mode) && st.st_uid == geteuid())
+			fs_rm_rf(p);
+		else if (!same_dir(p, mine) &&
+		    (!vm->workdir || !same_dir(p, vm->workdir)) &&
+		    lstat(p, &st) == 0 && S_ISDIR(st.st_mode) &&
+		    st.st_uid == geteuid() && lstat(m, &st) == 0 &&
+		    S_ISREG(st.st_mode) && st.st_size < 4096 &&
+		    fs_read_file(m, 4096, &who) == 0 &&
+		    !strcmp(who.buf, vm->hostdir))
+			fs_rm_rf(p);
+		strbuf_release(&who);
+		free(m);
+		free(p);
+	}
+	if (d)
+		closedir(d);
+	free(parent);
+}
+
+/* A file of HOSTDIR that the swap replaces, kept until it is done. */
+struct kept {
+	char *path, *old;
+	bool had;
+};
+
+static void keep_host_file(const struct vm *vm, const char *dir,
+			   const char *name, struct kept *k)
+{
+	char *src = xasprintf("%s/%s", dir, name);
+
+	k->path = NULL;
+	k->old = NULL;
+	k->had = false;
+	if (fs_exists(src)) {
+		k->path = vm_host_path(vm, name);
+		k->old = xasprintf("%s/.%s.before-restore", vm->hostdir, name);
+		unlink(k->old);
+		k->had = link(k->path, k->old) == 0;
+	}
+	free(src);
+}
+
+/* Undo (failed) or forget (done) what keep_host_file kept. */
+static void release_host_file(struct kept *k, bool undo)
+{
+	if (k->path && undo) {
+		if (k->had)
+			rename(k->old, k->path);
+		else
+			unlink(k->path);
+	} else if (k->old) {
+		unlink(k->old);
+	}
+	free(k->path);
+	free(k->old);
+}
+
+/* "no space left on MOUNT" for -ENOSPC, else the errno's text. */
+static const char *no_space_text(int r, const char *where)
+{
+	static char buf[4200];
+	char *m;
+
+	if (r != -ENOSPC && r != -EDQUOT)
+		return strerror(-r);
+	m = fs_mount_point(where && *where ? where : "/tmp");
+	snprintf(buf, sizeof(buf), "no space left on %s", m);
+	free(m);
+	return buf;
+}
+
+/*
+ * An image of a VM made from images only, put back where the snapshot's
+ * guest.conf (checked against the VM's own) names it: copied next to it
+ * first, the old one kept as a link until the whole swap is done.
+ */
+struct placed {
+	char *dest, *tmp, *old;
+	bool had, moved;
+};
+
+/* dir/.NAME.SUFFIX beside path */
+static char *beside(const char *path, const char *suffix)
+{
+	const char *slash = strrchr(path, '/');
+
+	return xasprintf("%.*s.%s.%s", (int)(slash - path + 1), path,
+			 slash + 1, suffix);
+}
+
+/* What a restore killed while it copied images left beside them. */
+static void sweep_images(const struct vm *vm)
+{
+	size_t i;
+
+	for (i = 0; i < vm->conf.images.nr; i++) {
+		char *at, *real, *tmp, *tmp2;
+
+		if (!restore_holds_image(&vm->conf, i))
+			continue;
+		at = restore_image_path(vm, &vm->conf, i);
+		real = fs_realpath(at);
+		tmp = beside(real, "vm-restore.tmp");
+		tmp2 = xasprintf("%s.tmp", tmp);	/* fs_copy_file's */
+		unlink(tmp);
+		unlink(tmp2);
+		free(tmp2);
+		free(tmp);
+		free(real);
+		free(at);
+	}
+}
+
+static int stage_image(const char *src, struct placed *pl)
+{
+	struct stat st;
+	mode_t mode = 0600;
+	int fd, r = 0;
+
+	if (stat(pl->dest, &st) == 0)
+		mode = st.st_mode & 07777;
+	unlink(pl->tmp);
+	if (rename(src, pl->tmp) == 0) {
+		chmod(pl->tmp, mode);
+		fd = open(pl->tmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0 || fsync(fd) < 0)
+			r = -errno;
+		if (fd >= 0)
+			close(fd);
+	} else if (errno == EXDEV) {
+		/* $TMPDIR may be another file system than the image's */
+		r = fs_copy_file(src, pl->tmp, mode);
+	} else {
+		r = -errno;
+	}
+	if (r)
+		unlink(pl->tmp);
+	return r;
+}
+
+/* Undo (failed) or forget (done) what place_images did. */
+static void release_images(struct placed *pl, int n, bool undo)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		if (undo && pl[i].moved) {
+			if (pl[i].had)
+				rename(pl[i].old, pl[i].dest);
+			else
+				unlink(pl[i].dest);
+		} else if (pl[i].had) {
+			unlink(pl[i].old);
+		}
+		if (pl[i].tmp)
+			unlink(pl[i].tmp);
+		free(pl[i].dest);
+		free(pl[i].tmp);
+		free(pl[i].old);
+	}
+	free(pl);
+}
+
+static int place_images(struct vm *vm, const char *dir,
+			struct placed **out, int *nout, struct strbuf *err)
+{
+	char *conf = xasprintf("%s/guest.conf", dir);
+	struct placed *pl = xcalloc(SNAP_MAX_DISKS, sizeof(*pl));
+	struct strbuf e = STRBUF_INIT;
+	struct vm_conf g;
+	int n = 0, r = 0, i;
+
+	conf_init(&g);
+	if (fs_exists(conf))
+		r = conf_load_file(&g, conf, LAYER_GUEST, false, &e);
+	for (i = 0; !r && i < SNAP_MAX_DISKS; i++) {
+		char *src = xasprintf("%s/image-%d.img", dir, i), *at;
+
+		if (!fs_exists(src) || !restore_holds_image(&g, (size_t)i)) {
+			free(src);
+			continue;
+		}
+		at = restore_image_path(vm, &g, (size_t)i);
+		pl[n].dest = fs_realpath(at);
+		pl[n].tmp = beside(pl[n].dest, "vm-restore.tmp");
+		pl[n].old = beside(pl[n].dest, "before-restore");
+		r = stage_image(src, &pl[n]);
+		if (r)
+			strbuf_addf(err, "cannot write %s: %s", pl[n].tmp,
+				    no_space_text(r, pl[n].dest));
+		n++;
+		free(at);
+		free(src);
+	}
+	/* all copied: now the renames, each old one kept as a link */
+	for (i = 0; !r && i < n; i++) {
+		unlink(pl[i].old);
+		pl[i].had = link(pl[i].dest, pl[i].old) == 0;
+		if (rename(pl[i].tmp, pl[i].dest) < 0) {
+			r = -errno;
+			strbuf_addf(err, "cannot replace %s: %s", pl[i].dest,
+				    strerror(-r));
+			break;
+		}
+		pl[i].moved = true;
+		free(pl[i].tmp);
+		pl[i].tmp = NULL;
+	}
+	conf_release(&g);
+	strbuf_release(&e);
+	free(conf);
+	if (r) {
+		release_images(pl, n, true);
+		pl = NULL;
+		n = 0;
+	}
+	*out = pl;
+	*nout = n;
+	return r;
+}
+
+/*
+ * Put the restored (and checked) files in place of the current ones;
+ * the images place_images put back are kept or undone with them.
+ */
+static int swap_in(struct vm *vm, const char *dir,
+		   struct placed *images, int nimages)
+{
+	static const char *const drop[] = { "TS", "DESCRIPTION", "CHAIN",
+					    "guest.env", NULL };
+	char *old = vm->workdir && !vm->inplace ? xstrdup(vm->workdir) :
+						    NULL;
+	struct kept conf, defs;
+	int r, i;
+
+	keep_host_file(vm, dir, "guest.conf", &conf);
+	keep_host_file(vm, dir, "vm.defaults", &defs);
+	r = to_hostdir(vm, dir, "guest.conf");
+	if (!r)
+		r = to_hostdir(vm, dir, "vm.defaults");
+	for (i = 0; drop[i]; i++) {
+		char *p = xasprintf("%s/%s", dir, drop[i]);
+
+		unlink(p);
+		free(p);
+	}
+	if (r)
+		goto out;
+	if (vm->inplace) {
+		DIR *d;
+		struct dirent *e;
+
+		/*
+		 * Old disks the snapshot does not have must go too, and so
+		 * must a saved-state of the old disks: the next @run would
+		 * resume that RAM on the restored disks.
+		 */
+		d = opendir(vm->hostdir);
+		while (d && (e = readdir(d))) {
+			if ((str_starts_with(e->d_name, "disk-") &&
+			     str_ends_with(e->d_name, ".img")) ||
+			    !strcmp(e->d_name, SAVED_STATE)) {
+				char *p = vm_host_path(vm, e->d_name);
+
+				unlink(p);
+				free(p);
+			}
+		}
+		if (d)
+			closedir(d);
+		d = opendir(dir);
+		while (d && (e = readdir(d)) && !r)
+			if (e->d_name[0] != '.')
+				r = to_hostdir(vm, dir, e->d_name);
+		if (d)
+			closedir(d);
+		if (!r)
+			fs_rm_rf(dir);
+	} else {
+		char *mine = xasprintf("%s/" MARK, dir);
+		char *theirs = old ? xasprintf("%s/" MARK, old) : NULL;
+
+		/* killed from here on, the old WORKDIR is the one to sweep */
+		if (theirs)
+			fs_write_atomic(theirs, vm->hostdir,
+					strlen(vm->hostdir), 0600);
+		r = vm_adopt_workdir(vm, dir);
+		if (!r) {
+			unlink(mine);
+			if (old)
+				remove_old_workdir(old);
+		} else if (theirs) {
+			unlink(theirs);
+		}
+		free(mine);
+		free(theirs);
+	}
+out:
+	release_host_file(&conf, r != 0);
+	release_host_file(&defs, r != 0);
+	release_images(images, nimages, r != 0);
+	free(old);
+	return r;
+}
+
+
+static bool fs_exists_in(const char *dir, const char *name)
+{
+	char *p = xasprintf("%s/%s", dir, name);
+	bool r = fs_exists(p);
+
+	free(p);
+	return r;
+}
+
+/*
+ * A legacy snapshot brings guest.env, not guest.conf: for a VM that has
+ * no guest.conf, convert it in dir, where it is checked like any other.
+ */
+static int legacy_conf(struct vm *vm, const char *dir, struct strbuf *err)
+{
+	char *hostconf = vm_host_path(vm, "guest.conf");
+	char *env = xasprintf("%s/guest.env", dir);
+	char *dest = xasprintf("%s/guest.conf", dir);
+	int r = 0;
+
+	if (!fs_exists(hostconf) && fs_exists(env)) {
+		r = convert_guest_env(vm, env, dir, dest, count_disks_in(dir));
+		if (r)
+			strbuf_addf(err, "cannot convert guest.env: %s",
+				    strerror(-r));
+	}
+	free(hostconf);
+	free(env);
+	free(dest);
+	return r;
+}
+
+int restore_pick(const struct vm *vm, const char *want, char **name,
+		 struct strbuf *err)
+{
+	struct backup *list = NULL;
+	const struct backup *b;
+	char *last;
+	int n, r = 0;
+
+	*name = NULL;
+	n = backups_list(vm, &list);
+	if (n < 0) {
+		strbuf_addf(err, "cannot read %s/backups: %s", vm->hostdir,
+			    strerror(-n));
+		return n;
+	}
+	b = backups_find(vm, list, n, want);
+	if (b || download_is_url(want)) {
+		/* a URL is fetched by restore_snapshot */
+		*name = xstrdup(b ? b->name : want);
+		goto out;
+	}
+	r = -ENOENT;
+	last = strcmp(want, "LAST") ? NULL : backups_last(vm);
+	if (last)
+		strbuf_addf(err, "cannot restore: LAST points to %s, which does not exist (@last NAME moves it)",
+			    last);
+	else if (!strcmp(want, "LAST"))
+		strbuf_addf(err, "cannot restore: %s has no snapshots (no backups/LAST)",
+			    vm->hostdir);
+	else
+		strbuf_addf(err, "cannot restore %s: no such snapshot in %s/backups (see @snapshots)",
+			    want, vm->hostdir);
+	free(last);
+out:
+	backups_free(list, n);
+	return r;
+}
+
+/*
+ * A snapshot by URL (http, https, ftp, file; "#sha256=HEX" pins it) and
+ * the parents it names, fetched through the download cache from the
+ * same base URL (BASE/PARENT.tar.gz): *list (caller frees) gets them as
+ * snapshots, the one asked for first, each path the cached copy.  The
+ * parents need no digest of their own: each child names its parent's
+ * STATE, which the restore checks.
+ */
+static int fetch_chain(struct vm *vm, const char *spec,
+		       struct backup **list, int *n, struct strbuf *err)
+{
+	struct strbuf note = STRBUF_INIT;
+	char *url = NULL, *frag = NULL, *base, *slash, *at;
+	int r, k = 0, i;
+
+	*list = NULL;
+	*n = 0;
+	if (download_split(spec, &url, &frag)) {
+		strbuf_addf(err, "%s: a fragment must be #sha256= and 64 hex digits",
+			    spec);
+		return -EINVAL;
+	}
+	slash = strrchr(url, '/');
+	if (!slash || !str_ends_with(slash + 1, ".tar.gz") ||
+	    strlen(slash + 1) <= 7) {
+		strbuf_addf(err, "%s: a snapshot's URL names its NAME.tar.gz",
+			    url);
+		r = -EINVAL;
+		goto out;
+	}
+	base = xasprintf("%.*s", (int)(slash - url), url);
+	at = xstrdup(spec);
+	for (r = 0; !r;) {
+		const char *file = strrchr(at, '/') + 1;
+		char *name = xasprintf("%.*s", (int)(strcspn(file, "#") - 7),
+				       file);
+		struct snap_meta m;
+		char *path = NULL;
+
+		for (i = 0; i < k; i++)
+			if (!strcmp((*list)[i].name, name))
+				r = -ELOOP;
+		if (r || !name_is_valid(name)) {
+			strbuf_addf(err, r ? "the parents of %s form a loop" :
+					     "bad snapshot name '%s' in the URL",
+				    r ? (*list)[0].name : name);
+			r = r ? r : -EINVAL;
+			free(name);
+			break;
+		}
+		strbuf_reset(&note);
+		r = vm_fetch(vm, at, NULL, NULL, NULL, &path, NULL, &note, err);
+		if (r) {
+			free(name);
+			break;
+		}
+		*list = xrealloc(*list, (size_t)(k + 1) * sizeof(**list));
+		(*list)[k].name = name;
+		(*list)[k].path = path;
+		(*list)[k].legacy = false;
+		k++;
+		r = snap_read_meta(path, &m, err);
+		free(at);
+		at = NULL;
+		if (!r && m.parent)
+			at = xasprintf("%s/%s.tar.gz", base, m.parent);
+		snap_meta_release(&m);
+		if (!at)
+			break;
+	}
+	free(at);
+	free(base);
+	*n = k;
+out:
+	free(url);
+	free(frag);
+	strbuf_release(&note);
+	return r;
+}
+
+int restore_snapshot(struct vm *vm, const char *name,
+		     const struct snap_progress *prog, struct strbuf *err)
+{
+	struct strbuf e = STRBUF_INIT, e2 = STRBUF_INIT;
+	struct backup *list = NULL;
+	const struct backup *b;
+	const char *confdir;
+	char *dir = NULL, *mark = NULL;
+	struct placed *images = NULL;
+	bool was_inplace;
+	size_t i;
+	int n, r, nimages = 0;
+
+	if (download_is_url(name)) {
+		r = fetch_chain(vm, name, &list, &n, &e);
+		if (r) {
+			strbuf_addf(err, "cannot restore %s: %s", name, e.buf);
+			goto out;
+		}
+		b = &list[0];
+	} else {
+		n = backups_list(vm, &list);
+		if (n < 0) {
+			strbuf_addf(err, "cannot read %s/backups: %s",
+				    vm->hostdir, strerror(-n));
+			return n;
+		}
+		b = backups_find(vm, list, n, name);
+	}
+	if (!b) {
+		strbuf_addf(err, "cannot restore %s: no such snapshot in %s/backups (see @snapshots)",
+			    name, vm->hostdir);
+		r = -ENOENT;
+		goto out;
+	}
+	r = vm_new_private_dir(vm, &dir);
+	if (r) {
+		strbuf_addf(err, "cannot restore %s: %s", b->name,
+			    no_space_text(r, vm->inplace ? vm->hostdir :
+					  getenv("TMPDIR")));
+		goto out;
+	}
+	mark = xasprintf("%s/" MARK, dir);
+	r = fs_write_atomic(mark, vm->hostdir, strlen(vm->hostdir), 0600);
+	if (r) {
+		strbuf_addf(err, "cannot restore %s: %s", b->name,
+			    no_space_text(r, dir));
+		goto fail;
+	}
+	sweep_killed(vm, dir);
+	sweep_images(vm);
+	if (b->legacy) {
+		r = snap_extract_legacy(b->path, dir, prog, &e);
+	} else {
+		const struct backup **chain = NULL;
+		struct manifest m;
+		int k = backups_chain(list, n, b, &chain, &e);
+
+		r = k < 0 ? k : backups_apply(chain, k, dir, prog, &m, &e);
+		if (k >= 0)
+			manifest_release(&m);
+		free(chain);
+	}
+	if (!r && b->legacy)
+		r = legacy_conf(vm, dir, &e);
+	if (r) {
+		strbuf_addf(err, "cannot restore %s: %s", b->name,
+			    r == -ENOSPC && !str_starts_with(e.buf, "no space") ?
+			    no_space_text(r, dir) : e.buf);
+		goto fail;
+	}
+	/* Everything it brings must work before anything is replaced. */
+	confdir = b->legacy && !fs_exists_in(dir, "guest.conf") ?
+			  vm->hostdir : dir;
+	r = restore_check(vm, confdir, dir, confdir == dir, NULL, &e2);
+	if (r) {
+		strbuf_addf(err, "cannot restore %s: %s", b->name, e2.buf);
+		goto fail;
+	}
+	if (proc_interrupted()) {
+		strbuf_addf(err, "cannot restore %s: interrupted", b->name);
+		r = -EINTR;
+		goto fail;
+	}
+	r = place_images(vm, dir, &images, &nimages, &e2);
+	if (r) {
+		/* each image is as it was */
+		strbuf_addf(err, "cannot restore %s: %s", b->name, e2.buf);
+		goto fail;
+	}
+	r = swap_in(vm, dir, images, nimages);
+	if (r) {
+		/* kept: --inplace, the old disks may be gone already */
+		strbuf_addf(err, "cannot put the restored files of %s in place (they are in %s): %s",
+			    b->name, dir, strerror(-r));
+		goto out;
+	}
+	strbuf_reset(&e);
+	was_inplace = vm->inplace;
+	r = vm_reload_conf(vm, &e);
+	if (r) {
+		strbuf_addf(err, "restored %s, but its settings do not load: %s",
+			    b->name, e.buf);
+		goto out;
+	}
+	if (vm->inplace != was_inplace) {
+		/* The files are where this run put them, whatever the
+		 * snapshot's guest.conf said. */
+		vm->inplace = was_inplace;
+		strbuf_reset(&e);
+		r = vm_guest_conf_set(vm, "use_tmpdir",
+				      was_inplace ? "no" : "yes", &e);
+		if (r) {
+			strbuf_addf(err, "restored %s, but: %s", b->name, e.buf);
+			goto out;
+		}
+	}
+	r = vm_find_workdir(vm, err);
+	goto out;
+fail:
+	/* The working files were not touched. */
+	fs_rm_rf(dir);
+out:
+	/* a hostile guest.conf must not write to the terminal */
+	for (i = 0; i < err->len; i++)
+		if ((unsigned char)err->buf[i] < 0x20 || err->buf[i] == 0x7f)
+			err->buf[i] = '?';
+	backups_free(list, n);
+	strbuf_release(&e);
+	strbuf_release(&e2);
+	free(mark);
+	free(dir);
+	return r;
+}

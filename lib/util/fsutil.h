@@ -1,0 +1,111 @@
+/* Files and directories: atomic writes, safe reads, removal, copies. */
+#ifndef VM_FSUTIL_H
+#define VM_FSUTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "util/str.h"
+
+/* Write all of data to fd (EINTR retried): 0 or -errno. */
+int fs_write_all(int fd, const void *data, size_t len);
+
+/*
+ * Write data to path via path.PID.tmp + fsync + rename (two processes
+ * writing the same path at once each write their own; the last rename
+ * wins).  Returns 0 or -errno.
+ */
+int fs_write_atomic(const char *path, const void *data, size_t len,
+		    mode_t mode);
+
+/*
+ * Read at most max bytes of a regular file of the host's (symlinks are
+ * followed).  Opened non-blocking, so a FIFO or device never hangs us.
+ * Returns 0, -EISDIR for a directory, -EINVAL for any other file that is
+ * not regular, -EFBIG when larger than max, or -errno.
+ */
+int fs_read_file(const char *path, size_t max, struct strbuf *out);
+
+/* What an error of fs_read_file() means, for "PATH: WHAT" messages. */
+const char *fs_read_strerror(int r);
+
+/*
+ * Read a file the guest may have written: relative to a directory fd and
+ * never through a symlink in its last component (-ELOOP).
+ */
+int fs_read_file_at(int dirfd, const char *name, size_t max,
+		    struct strbuf *out);
+
+/* mkdir -p; existing directories are fine. */
+int fs_mkdir_p(const char *path, mode_t mode);
+
+/*
+ * Remove path and everything under it without following symlinks
+ * (a link is removed, never its target).  Missing path is not an error.
+ */
+int fs_rm_rf(const char *path);
+
+/*
+ * Copy a regular file (sparse-aware), to dst.tmp then rename.  Anything
+ * else is refused as fs_read_file() does.
+ */
+int fs_copy_file(const char *src, const char *dst, mode_t mode);
+
+bool fs_exists(const char *path);
+bool fs_is_dir(const char *path);
+/* lstat-based: true for a symlink, even a dangling one. */
+bool fs_is_symlink(const char *path);
+
+/*
+ * Whether files in dir can carry user.* extended attributes (tried on dir
+ * itself, left as it was).  False on file systems without them (older
+ * tmpfs, some network file systems) and on any error.
+ */
+bool fs_has_user_xattrs(const char *dir);
+
+/* fsync a directory, so names made or renamed in it last. */
+int fs_fsync_dir(const char *path);
+
+/* Make a symlink atomically replacing whatever link was at path. */
+int fs_symlink_replace(const char *target, const char *path);
+
+/* Absolute, normalised form of path (need not exist).  Caller frees. */
+char *fs_abspath(const char *path);
+
+/*
+ * A new private directory (0700) $TMPDIR/PREFIX-XXXXXX (/tmp without
+ * TMPDIR) in *dir, caller frees.  Returns 0 or -errno.
+ */
+int fs_mkdtemp(const char *prefix, char **dir);
+
+/*
+ * The real path of path, symlinks and .. resolved; for a path that does
+ * not exist yet, the real path of what exists above it plus the rest.
+ * Caller frees.
+ */
+char *fs_realpath(const char *path);
+
+/* Expand a leading ~/ with $HOME.  Caller frees. */
+char *fs_expand_home(const char *path);
+
+/* The program's path in $PATH (or prog itself with a '/'); NULL if none. */
+char *fs_which(const char *prog);
+
+/*
+ * Connect a stream socket to the unix socket at path (CLOEXEC).  Returns
+ * the fd, or -errno (-ENAMETOOLONG for a path too long for sun_path).
+ */
+int fs_unix_connect(const char *path);
+
+/* Write the last n lines of a file into out (for error reports). */
+void fs_tail(const char *path, int n, struct strbuf *out);
+
+/*
+ * The mount point of the file system that holds path (or, when path does
+ * not exist, its nearest existing parent), as an absolute path, for
+ * "no space left on MOUNT".  Caller frees; never NULL.
+ */
+char *fs_mount_point(const char *path);
+
+#endif

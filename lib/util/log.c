@@ -1,0 +1,250 @@
+#include "util/log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static bool use_color;
+static bool quiet;
+static bool banners = true;
+static char *last_error;	/* the last log_error line, whole */
+
+void log_init(bool no_colors)
+{
+	const char *nc = getenv("NO_COLOR");
+	const char *term = getenv("TERM");
+
+	use_color = !no_colors && !(nc && *nc) && isatty(STDERR_FILENO) &&
+		    !(term && !*term) && !(term && !__builtin_strcmp(term, "dumb"));
+}
+
+bool log_color(void)
+{
+	return use_color;
+}
+
+void log_set_quiet(bool q)
+{
+	quiet = q;
+}
+
+void log_set_banners(bool on)
+{
+	banners = on;
+}
+
+static void emit(FILE *f, const char *color, const char *prefix,
+		 const char *fmt, va_list ap)
+{
+	bool c = use_color && isatty(fileno(f));
+
+	if (c)
+		fputs(color, f);
+	fputs(prefix, f);
+	vfprintf(f, fmt, ap);
+	if (c)
+		fputs("\033[0m", f);
+	fputc('\n', f);
+	fflush(f);
+}
+
+void log_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	free(last_error);
+	va_start(ap, fmt);
+	if (vasprintf(&last_error, fmt, ap) < 0)
+		last_error = NULL;
+	va_end(ap);
+	va_start(ap, fmt);
+	emit(stderr, "\033[1;31m", "vm: ", fmt, ap);
+	va_end(ap);
+}
+
+const char *log_last_error(void)
+{
+	return last_error;
+}
+
+void log_clear_error(void)
+{
+	free(last_error);
+	last_error = NULL;
+}
+
+void log_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	emit(stderr, "\033[33m", "vm: warning: ", fmt, ap);
+	va_end(ap);
+}
+
+void log_info(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (quiet)
+		return;
+	va_start(ap, fmt);
+	emit(stderr, "\033[36m", "vm: ", fmt, ap);
+	va_end(ap);
+}
+
+void log_step(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (quiet || !banners)
+		return;
+	fflush(stderr);
+	va_start(ap, fmt);
+	emit(stdout, "\033[1;32m", "*** ", fmt, ap);
+	va_end(ap);
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void human(char *buf, size_t n, double v)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	int u = 0;
+
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, n, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+}
+
+void log_progress_format(char *buf, size_t n, const char *label,
+			 uint64_t done, uint64_t base, uint64_t total,
+			 long long elapsed_ms, bool eta)
+{
+	char d[32], tot[32], rate[32], left[32] = "", pct[8] = "";
+	double bps = 0;
+
+	/* what was there before this run (a resumed download) is no speed */
+	if (elapsed_ms > 0 && done > base)
+		bps = (double)(done - base) * 1000.0 / (double)elapsed_ms;
+	human(d, sizeof(d), (double)done);
+	human(rate, sizeof(rate), bps);
+	if (total) {
+		human(tot, sizeof(tot), (double)total);
+		snprintf(pct, sizeof(pct), "%3d%%  ",
+			 done >= total ? 100 : (int)(done * 100 / total));
+	}
+	if (eta && bps > 0 && total > done) {
+		long long s = (long long)((double)(total - done) / bps);
+
+		snprintf(left, sizeof(left), "  ETA %lld:%02lld", s / 60, s % 60);
+	}
+	snprintf(buf, n, "%s %s%s%s%s  %s/s%s", label, pct, d, total ? " / " : "",
+		 total ? tot : "", rate, left);
+}
+
+/* Off a terminal a line is due after 10 s and 10% (or 10 s, no total). */
+#define LOG_LINE_MS 10000
+
+void log_progress_start(struct log_progress *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	memset(p, 0, sizeof(*p));
+	va_start(ap, fmt);
+	vsnprintf(p->label, sizeof(p->label), fmt, ap);
+	va_end(ap);
+	p->start_ms = now_ms();
+	p->tty = isatty(STDERR_FILENO);
+	p->active = !quiet;
+}
+
+void log_progress_update(struct log_progress *p, uint64_t done,
+			 uint64_t total)
+{
+	long long t = now_ms();
+	char line[160];
+
+	if (!p->active)
+		return;
+	if (!p->seen) {
+		p->seen = true;
+		p->base = done;
+		p->line_ms = t;
+		p->line_done = done;
+		if (!p->tty) {
+			char tot[32] = "";
+
+			if (total)
+				human(tot, sizeof(tot), (double)total);
+			fprintf(stderr, "vm: %s: started%s%s%s\n", p->label,
+				total ? " (" : "", tot, total ? ")" : "");
+			fflush(stderr);
+		}
+	}
+	p->done = done;
+	p->total = total;
+	if (p->tty) {
+		if (t - p->last_ms < 200 && (!total || done < total))
+			return;
+		p->last_ms = t;
+		log_progress_format(line, sizeof(line), p->label, done, p->base,
+				    total, t - p->start_ms, true);
+		fprintf(stderr, "\r\033[K%s", line);
+		fflush(stderr);
+		p->drawn = true;
+		return;
+	}
+	if (t - p->line_ms < LOG_LINE_MS ||
+	    (total && (done - p->line_done) * 10 < total) ||
+	    (total && done >= total))
+		return;
+	p->line_ms = t;
+	p->line_done = done;
+	log_progress_format(line, sizeof(line), p->label, done, p->base, total,
+			    t - p->start_ms, true);
+	fprintf(stderr, "vm: %s\n", line);
+	fflush(stderr);
+}
+
+void log_progress_cb(void *data, uint64_t done, uint64_t total)
+{
+	log_progress_update(data, done, total);
+}
+
+void log_progress_end(struct log_progress *p, bool ok)
+{
+	long long el = now_ms() - p->start_ms;
+	char d[32], rate[32];
+
+	if (p->active && p->drawn) {
+		fputc('\n', stderr);
+		fflush(stderr);
+	}
+	if (ok && p->total > p->done)
+		p->done = p->total;	/* all of it, whatever was last drawn */
+	if (p->active && p->seen && ok) {
+		double bps = el > 0 && p->done > p->base ?
+			(double)(p->done - p->base) * 1000.0 / (double)el : 0;
+
+		human(d, sizeof(d), (double)p->done);
+		human(rate, sizeof(rate), bps);
+		if (!p->tty) {
+			fprintf(stderr, "vm: %s: %s in %lld.%01lld s (%s/s)\n",
+				p->label, d, el / 1000, (el % 1000) / 100, rate);
+			fflush(stderr);
+		}
+	}
+	p->active = false;
+}

@@ -1,0 +1,74 @@
+/* Results for --json, built with json-c; see report.h. */
+#include "util/report.h"
+
+#include <stdlib.h>
+
+struct json_object *report_str(const char *s)
+{
+	struct json_object *o;
+	char *u;
+
+	if (!s)
+		return NULL;
+	u = str_utf8_valid(s);
+	o = json_object_new_string(u);
+	free(u);
+	return o;
+}
+
+struct json_object *report_strv(const char *const *v, size_t n)
+{
+	struct json_object *a = json_object_new_array();
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		json_object_array_add(a, report_str(v[i]));
+	return a;
+}
+
+void report_set(struct json_object *o, const char *key, struct json_object *v)
+{
+	if (!o) {
+		json_object_put(v);
+		return;
+	}
+	json_object_object_add(o, key, v);
+}
+
+void report_set_str(struct json_object *o, const char *key, const char *v)
+{
+	if (o)
+		report_set(o, key, report_str(v));
+}
+
+void report_set_int(struct json_object *o, const char *key, int64_t v)
+{
+	if (o)
+		report_set(o, key, json_object_new_int64(v));
+}
+
+void report_set_bool(struct json_object *o, const char *key, bool v)
+{
+	if (o)
+		report_set(o, key, json_object_new_boolean(v));
+}
+
+void report_push_str(struct json_object *o, const char *key, const char *s)
+{
+	struct json_object *a;
+
+	if (!o)
+		return;
+	if (!json_object_object_get_ex(o, key, &a) ||
+	    !json_object_is_type(a, json_type_array)) {
+		a = json_object_new_array();
+		json_object_object_add(o, key, a);
+	}
+	json_object_array_add(a, report_str(s));
+}
+
+const char *report_line(struct json_object *o)
+{
+	return json_object_to_json_string_ext(
+		o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+}

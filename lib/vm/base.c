@@ -1,0 +1,367 @@
+#include "vm/base.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "net/download.h"
+#include "util/fsutil.h"
+#include "qemu/image.h"
+#include "util/proc.h"
+
+#define STAMP "base.ok"
+#define QEMU_IMG_TIMEOUT_MS (60 * 1000)
+
+const char *base_of(const struct vm_conf *c)
+{
+	/*
+	 * A base in /etc/vm.conf or the user's file is for @create; a VM
+	 * made before it, or without it, has none.
+	 */
+	return conf_layer_of(c, "vm", "base") >= LAYER_GUEST ? c->base : "";
+}
+
+int base_from_cli(struct vm_conf *c, const char *hostdir, struct strbuf *err)
+{
+	struct vm_conf g;
+	char *path, *want, *frag = NULL;
+	int r;
+
+	if (conf_layer_of(c, "vm", "base") != LAYER_CLI)
+		return 0;
+	path = xasprintf("%s/guest.conf", hostdir);
+	if (access(path, F_OK)) {
+		free(path);
+		return 0;	/* not made yet: --base is @create's */
+	}
+	conf_init(&g);
+	r = conf_load_file(&g, path, LAYER_GUEST, false, err);
+	free(path);
+	if (r) {
+		conf_release(&g);
+		return r;
+	}
+	if (download_is_url(c->base))
+		download_split(c->base, &want, &frag);
+	else
+		want = fs_abspath(c->base);
+	free(frag);
+	if (!*g.base) {
+		strbuf_addf(err, "option --base: %s was made without a base; --base is for @create",
+			    c->name);
+		r = -EINVAL;
+	} else if (strcmp(want, g.base)) {
+		strbuf_addf(err, "option --base: %s lays over %s, not %s; --base is for @create",
+			    c->name, g.base, c->base);
+		r = -EINVAL;
+	} else {
+		r = conf_set(c, "vm", "base", g.base, LAYER_CLI, err);
+	}
+	free(want);
+	conf_release(&g);
+	return r;
+}
+
+int base_find(const struct base_env *env, const char *spec, const char *local,
+	      const char *sha, struct base_found *out, struct strbuf *err)
+{
+	struct image_info info;
+	struct strbuf e = STRBUF_INIT;
+	char *frag = NULL;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	out->local = xstrdup(local);
+	if (download_is_url(spec))
+		download_split(spec, &out->record, &frag);
+	else
+		out->record = xstrdup(local);
+	free(frag);
+	if (env->dry_run && download_is_url(local)) {
+		/* not downloaded in a dry run */
+		out->format = xstrdup("FORMAT");
+		return 0;
+	}
+	/* probed once, here, on the user's own file; recorded from then on */
+	r = image_info(local, NULL, &info, &e);
+	if (r) {
+		strbuf_addf(err, "%s: %s", local, e.buf);
+		goto fail;
+	}
+	if (info.backing || info.data_file) {
+		strbuf_addf(err, "%s is itself an overlay on %s; give that one, or flatten it first (qemu-img convert -O qcow2)",
+			    local, info.backing ? info.backing : info.data_file);
+		image_info_release(&info);
+		r = -EINVAL;
+		goto fail;
+	}
+	out->format = info.format;
+	out->size = info.virtual_size;
+	info.format = NULL;
+	image_info_release(&info);
+	if (sha) {
+		snprintf(out->sha256, sizeof(out->sha256), "%s", sha);
+	} else if (!env->dry_run) {
+		r = download_file_sha256(local, out->sha256);
+		if (r) {
+			strbuf_addf(err, "%s: %s", local, strerror(-r));
+			goto fail;
+		}
+	}
+	strbuf_release(&e);
+	return 0;
+fail:
+	strbuf_release(&e);
+	base_found_release(out);
+	return r;
+}
+
+void base_found_release(struct base_found *b)
+{
+	free(b->record);
+	free(b->local);
+	free(b->format);
+	memset(b, 0, sizeof(*b));
+}
+
+/*
+ * A URL base is the cache's copy as it is, without asking the server: a
+ * newer file there is not what disk 0 lays over.  It is fetched, pinned
+ * to its digest, only when the cache does not have it.
+ */
+static int base_local(const struct base_env *env, const struct vm_conf *c,
+		      char **local, struct strbuf *err)
+{
+	struct strbuf note = STRBUF_INIT;
+	struct dl_opts o;
+	int r;
+
+	if (!download_is_url(c->base)) {
+		*local = xstrdup(c->base);
+		return 0;
+	}
+	memset(&o, 0, sizeof(o));
+	o.cache_dir = env->cache_dir;
+	o.no_network = true;
+	r = download_fetch(c->base, &o, local, &note, err);
+	if (r || env->dry_run || !download_is_url(*local))
+		goto out;
+	free(*local);
+	o.no_network = false;
+	o.offline_ok = true;
+	o.sha256 = *c->base_sha256 ? c->base_sha256 : NULL;
+	o.max_bytes = c->download_max;
+	o.timeout_s = c->download_timeout;
+	r = download_fetch(c->base, &o, local, &note, err);
+out:
+	strbuf_release(&note);
+	return r;
+}
+
+/* The base's file is the one recorded; its digest only when it changed. */
+static int check_base(const struct vm_conf *c, const char *local,
+		      const char *stamp, struct strbuf *err)
+{
+	struct strbuf seen = STRBUF_INIT, id = STRBUF_INIT;
+	struct stat st;
+	char hex[65];
+	int r;
+
+	if (!*c->base_sha256 || !*c->base_format) {
+		strbuf_addf(err, "guest.conf names base %s but not its base_format and base_sha256 (vm @create records them)",
+			    c->base);
+		return -EINVAL;
+	}
+	if (stat(local, &st) < 0) {
+		r = -errno;
+		strbuf_addf(err, "base %s of disk 0: %s", local, strerror(-r));
+		return r;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		strbuf_addf(err, "base %s of disk 0 is not a regular file",
+			    local);
+		return -EINVAL;
+	}
+	/* ctime: nothing changes a file without changing it */
+	strbuf_addf(&id, "%s %s %ju %ju %jd %lld.%09ld\n", c->base_sha256,
+		    local, (uintmax_t)st.st_dev, (uintmax_t)st.st_ino,
+		    (intmax_t)st.st_size, (long long)st.st_ctim.tv_sec,
+		    st.st_ctim.tv_nsec);
+	if (stamp && !fs_read_file(stamp, 4096, &seen) &&
+	    !strcmp(seen.buf, id.buf)) {
+		r = 0;
+		goto out;
+	}
+	r = download_file_sha256(local, hex);
+	if (r) {
+		strbuf_addf(err, "base %s of disk 0: %s", local, strerror(-r));
+		goto out;
+	}
+	if (strcasecmp(hex, c->base_sha256)) {
+		strbuf_addf(err, "base %s has changed since the VM was made (SHA-256 %.16s..., guest.conf says %.16s...): disk 0 holds only the changes on top of it; put the original back",
+			    local, hex, c->base_sha256);
+		r = -ESTALE;
+		goto out;
+	}
+	if (stamp)
+		fs_write_atomic(stamp, id.buf, id.len, 0600);
+out:
+	strbuf_release(&seen);
+	strbuf_release(&id);
+	return r;
+}
+
+/* Point disk's header at this machine's copy of its (checked) base. */
+static int rebase(const char *disk, const char *base, const char *format,
+		  struct strbuf *err)
+{
+	struct strvec av = STRVEC_INIT;
+	struct proc_opts o = PROC_OPTS_INIT;
+	int r;
+
+	strvec_pushl(&av, "qemu-img", "rebase", "-q", "-u", "-f", "qcow2",
+		     "-b", base, "-F", format, "--", disk, NULL);
+	o.stdin_fd = -1;
+	r = proc_run(av.v, &o, QEMU_IMG_TIMEOUT_MS);
+	strvec_clear(&av);
+	if (r)
+		strbuf_addf(err, "%s: cannot point it at its base %s (qemu-img rebase %s)",
+			    disk, base, r < 0 ? strerror(-r) : "failed");
+	return r ? -EIO : 0;
+}
+
+/* A file QEMU would not open as qcow2 names nothing it would follow. */
+static bool is_qcow2(const char *disk)
+{
+	static const char magic[4] = { 'Q', 'F', 'I', (char)0xfb };
+	char got[4];
+	int fd = open(disk, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	bool yes;
+
+	if (fd < 0)
+		return true;	/* qemu-img says why */
+	yes = read(fd, got, sizeof(got)) == (ssize_t)sizeof(got) &&
+	      !memcmp(got, magic, sizeof(got));
+	close(fd);
+	return yes;
+}
+
+/* 1 with *info for a qcow2 file, 0 for another, or -errno with err. */
+static int qcow2_info(const char *path, struct image_info *info,
+		      struct strbuf *err)
+{
+	struct strbuf e = STRBUF_INIT;
+	int r;
+
+	if (!is_qcow2(path))
+		return 0;
+	r = image_info(path, "qcow2", info, &e);
+	if (r)
+		strbuf_addf(err, "%s: %s", path, e.buf);
+	strbuf_release(&e);
+	return r ? r : 1;
+}
+
+static int check_header(const struct vm_conf *c, const char *disk, size_t i,
+			const char *base, struct strbuf *err)
+{
+	struct image_info info;
+	int r;
+
+	r = qcow2_info(disk, &info, err);
+	if (r < 0)
+		return r;
+	if (!r) {
+		if (i == 0 && base) {
+			strbuf_addf(err, "%s is not an overlay, but guest.conf lays it over %s",
+				    disk, c->base);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	r = -EINVAL;
+	if (info.data_file)
+		strbuf_addf(err, "%s keeps its data in another file (%s); vm does not use such disks",
+			    disk, info.data_file);
+	else if (info.backing && (i || !base))
+		strbuf_addf(err, "%s names a backing file (%s) guest.conf does not; vm does not open it",
+			    disk, info.backing);
+	else if (!info.backing && i == 0 && base)
+		strbuf_addf(err, "%s is not an overlay, but guest.conf lays it over %s",
+			    disk, c->base);
+	else if (info.backing && strcmp(info.backing, base) &&
+		 !download_is_url(c->base))
+		strbuf_addf(err, "%s lays over %s, but guest.conf says %s (--base is for @create only)",
+			    disk, info.backing, base);
+	else if (info.backing && strcmp(info.backing, base))
+		r = rebase(disk, base, c->base_format, err);
+	else
+		r = 0;
+	image_info_release(&info);
+	return r;
+}
+
+int base_check_image(const char *path, struct strbuf *err)
+{
+	struct image_info info;
+	int r = qcow2_info(path, &info, err);
+
+	if (r <= 0)
+		return r;
+	r = 0;
+	if (info.backing || info.data_file) {
+		strbuf_addf(err, "%s keeps data in another file (%s); a snapshot holds only self-contained images (flatten it: qemu-img convert -O qcow2)",
+			    path, info.backing ? info.backing : info.data_file);
+		r = -EINVAL;
+	}
+	image_info_release(&info);
+	return r;
+}
+
+int base_check_disks(const struct base_env *env, const struct vm_conf *c,
+		     const char *diskdir, char **base, struct strbuf *err)
+{
+	char *local = NULL, *stamp = NULL;
+	size_t i;
+	int r = 0;
+
+	*base = NULL;
+	if (*base_of(c) && !c->disks.nr) {
+		strbuf_addf(err, "guest.conf names base %s but no disk to lay over it",
+			    c->base);
+		return -EINVAL;
+	}
+	if (*base_of(c)) {
+		r = base_local(env, c, &local, err);
+		if (r)
+			return r;
+		if (env->dry_run) {
+			*base = local;
+			return 0;
+		}
+		if (env->workdir && !strcmp(diskdir, env->workdir))
+			stamp = xasprintf("%s/%s", diskdir, STAMP);
+		r = check_base(c, local, stamp, err);
+		free(stamp);
+	}
+	for (i = 0; !r && !env->dry_run && i < c->disks.nr; i++) {
+		const char *f = c->disks.v[i].format;
+		char *disk;
+
+		if (f && strcmp(f, "qcow2"))
+			continue;
+		disk = xasprintf("%s/disk-%zu.img", diskdir, i);
+		/* a missing disk is for the caller to report as missing */
+		r = fs_exists(disk) ? check_header(c, disk, i, local, err) : 0;
+		free(disk);
+	}
+	if (r)
+		free(local);
+	else
+		*base = local;
+	return r;
+}

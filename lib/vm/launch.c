@@ -1,0 +1,326 @@
+#include "vm/launch.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "util/fsutil.h"
+#include "util/proc.h"
+#include "qemu/qmp.h"
+
+int launch_resolve_accel(struct vm *vm, struct strbuf *note)
+{
+	char *bin;
+	int r;
+
+	if (vm->accel)
+		return 0;
+	bin = qemu_binary(vm->conf.arch);
+	r = qemu_pick_accel(vm->conf.accel, bin, vm->cache_dir, !vm->dry_run,
+			    &vm->accel, note);
+	free(bin);
+	return r;
+}
+
+int launch_write_script(const struct strvec *argv, const char *path)
+{
+	struct strbuf sb = STRBUF_INIT;
+	size_t i;
+	int r;
+
+	strbuf_addstr(&sb, "#!/bin/sh\n# The QEMU command vm ran last; "
+			   "run it again by hand if you like.\nexec");
+	for (i = 0; i < argv->nr; i++) {
+		strbuf_addstr(&sb, i && argv->v[i][0] == '-' ? " \\\n    " :
+								" ");
+		strbuf_add_shquoted(&sb, argv->v[i]);
+	}
+	strbuf_addstr(&sb, " \"$@\"\n");
+	r = fs_write_atomic(path, sb.buf, sb.len, 0755);
+	strbuf_release(&sb);
+	return r;
+}
+
+int launch_spawn(const struct strvec *argv, const char *errlog, int keep_fd,
+		 pid_t *pid)
+{
+	struct proc_opts o = PROC_OPTS_INIT;
+	int fd, r;
+
+	fd = open(errlog, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
+		  O_NOFOLLOW, 0644);
+	if (fd < 0)
+		return -errno;
+	o.stdin_fd = -1;
+	o.stderr_fd = fd;
+	/* QEMU's sockets are born private; vm widens them for a group */
+	o.umask = 077;
+	o.keep_fd = keep_fd;
+	/* Our own process group: a terminal ^C reaches vm, which passes it
+	 * on, so QEMU never dies before vm has noticed. */
+	o.new_pgrp = true;
+	r = proc_spawn(argv->v, &o, pid);
+	close(fd);
+	if (!r)
+		proc_set_foreground(-*pid);
+	return r;
+}
+
+/* A rescue booted from its kernel rather than as a CD. */
+static void direct_boot(const struct vm *vm, const struct rescue_image *rb,
+			struct vm_plan *plan, struct strbuf *note)
+{
+	struct qemu_plan *q = &plan->q;
+	char *pvh;
+
+	q->kernel = rb->kernel;
+	q->initrd = rb->initrd;
+	/* A kernel booted directly talks on the serial console only. */
+	q->no_vga = true;
+	q->append = rescue_append(false);
+	/* OVMF boots only bzImages; SeaBIOS boots the PVH entry. */
+	if (q->uefi)
+		return;
+	pvh = rescue_pvh_kernel(rb->kernel, vm->dry_run, note);
+	strvec_push(&plan->owned, pvh);
+	free(pvh);
+	q->kernel = plan->owned.v[plan->owned.nr - 1];
+	/* SeaBIOS's PCI routing table is the PIIX chipset's, not q35's */
+	if (!q->q35)
+		q->append = rescue_append(true);
+}
+
+int launch_prepare(struct vm *vm, const struct launch_req *req,
+		   struct vm_plan *plan, struct strvec *argv,
+		   struct strbuf *note, struct strbuf *err)
+{
+	const struct rescue_image *rb = req->rescue;
+	struct base_env env = vm_base_env(vm);
+	char *base = NULL;
+	int r;
+
+	memset(plan, 0, sizeof(*plan));
+	r = launch_resolve_accel(vm, note);
+	if (r) {
+		strbuf_addstr(err, note->len ? note->buf : "");
+		strbuf_reset(note);
+		return r;
+	}
+	/*
+	 * The disks and the base they lay over are checked (and a moved
+	 * base's path set in disk 0's header) before the plan, which only
+	 * reads the settings.
+	 */
+	if (vm->workdir)
+		r = base_check_disks(&env, &vm->conf, vm->workdir, &base, err);
+	if (!r)
+		r = vm_plan_build(vm, req->mode, req->cdrom, base, plan, err);
+	free(base);
+	if (r)
+		return r;
+	if (req->mode == PLAN_RESCUE && plan->q.uefi && !vm->dry_run) {
+		r = qemu_ovmf_vars() ? fs_copy_file(qemu_ovmf_vars(),
+						    plan->q.ovmf_vars, 0600) :
+				       -ENOENT;
+		if (r) {
+			strbuf_addf(err, "cannot make UEFI variables for the rescue: %s",
+				    strerror(-r));
+			return r;
+		}
+	}
+	plan->q.cdrom_first = req->cdrom_first;
+	plan->q.no_reboot = req->no_reboot;
+	if (rb && rb->kernel)
+		direct_boot(vm, rb, plan, note);
+	if (req->resume_fd >= 0) {
+		strvec_pushf(&plan->owned, "fd:%d", req->resume_fd);
+		plan->q.incoming = plan->owned.v[plan->owned.nr - 1];
+	}
+	qemu_argv_build(&plan->q, argv);
+	return 0;
+}
+
+int launch_start(struct vm *vm, const struct strvec *argv,
+		 const char *prefix, int keep_fd, pid_t *pid, char **errlog,
+		 char **dry, struct strbuf *err)
+{
+	char *name, *script;
+	int r;
+
+	*errlog = NULL;
+	*dry = NULL;
+	if (vm->dry_run) {
+		*dry = strvec_join(argv, " ", true);
+		return 0;
+	}
+	name = xasprintf("run-%s.sh", prefix);
+	script = vm_work_path(vm, name);
+	free(name);
+	/* The script is for people; failing to write it stops nothing. */
+	launch_write_script(argv, script);
+	free(script);
+	name = xasprintf("%s-qemu.log", prefix);
+	*errlog = vm_work_path(vm, name);
+	free(name);
+	r = launch_spawn(argv, *errlog, keep_fd, pid);
+	if (r)
+		strbuf_addf(err, "%s: %s", argv->v[0],
+			    r == -ENOENT ? "not found (install qemu-system-x86)" :
+			    strerror(-r));
+	return r;
+}
+
+int launch_wait(pid_t pid, unsigned timeout_s)
+{
+	int st, r;
+
+	r = proc_wait(pid, timeout_s ? (int)timeout_s * 1000 : -1, &st);
+	if (r) {
+		proc_terminate(pid, 3000);
+		return r;
+	}
+	proc_set_foreground(0);
+	return proc_exit_code(st);
+}
+
+bool launch_ssh_banner(unsigned port, int timeout_ms)
+{
+	long long deadline = proc_now_ms() + timeout_ms;
+	struct sockaddr_in a;
+	char buf[8];
+	size_t got = 0;
+	bool ok = false;
+	int fd;
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return false;
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_port = htons((uint16_t)port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0 &&
+	    errno != EINPROGRESS)
+		goto out;
+	/* user networking accepts at once, then forwards or hangs up:
+	 * only a banner says that sshd in the guest is there */
+	while (got < 4) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		long long left = deadline - proc_now_ms();
+		ssize_t n;
+
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+			goto out;
+		n = read(fd, buf + got, 4 - got);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n <= 0)
+			goto out;
+		got += (size_t)n;
+	}
+	ok = !memcmp(buf, "SSH-", 4);
+out:
+	close(fd);
+	return ok;
+}
+
+bool launch_qmp_answers(const char *path, int timeout_ms, char *status)
+{
+	struct strbuf err = STRBUF_INIT;
+	struct json_object *ret = NULL, *v;
+	struct qmp q = QMP_INIT;
+	bool ok;
+
+	ok = !qmp_connect(&q, path, timeout_ms, &err) &&
+	     !qmp_execute(&q, "query-status", NULL, -1, timeout_ms, &ret,
+			  &err);
+	if (ok && status) {
+		status[0] = '\0';
+		if (json_object_object_get_ex(ret, "status", &v))
+			snprintf(status, 32, "%s", json_object_get_string(v));
+	}
+	json_object_put(ret);
+	qmp_close(&q);
+	strbuf_release(&err);
+	return ok;
+}
+
+int launch_supervise(struct launch_watch *w)
+{
+	long long deadline = w->timeout_s ?
+		proc_now_ms() + (long long)w->timeout_s * 1000 : -1;
+	long long next_probe = 0;
+	int pidfd = (int)syscall(SYS_pidfd_open, w->qemu, 0);
+	bool qmp_ok = false;
+	int r;
+
+	for (;;) {
+		struct pollfd p[CONSOLE_MAX_CLIENTS + 3];
+		long long now = proc_now_ms();
+		int n = 0, st, slice = 250;
+
+		if (waitpid(w->qemu, &st, WNOHANG) == w->qemu) {
+			proc_set_foreground(0);
+			/*
+			 * Our handler passed a signal on to QEMU, which ended
+			 * before we looked: that end is vm's interrupt.
+			 */
+			r = proc_interrupted() ? -EINTR : proc_exit_code(st);
+			break;
+		}
+		if (proc_interrupted()) {
+			proc_terminate(w->qemu, 3000);
+			r = -EINTR;
+			break;
+		}
+		if (deadline >= 0 && now >= deadline) {
+			proc_terminate(w->qemu, 3000);
+			r = -ETIMEDOUT;
+			break;
+		}
+		if (deadline >= 0 && deadline - now < slice)
+			slice = (int)(deadline - now);
+		if (w->mux)
+			n = console_mux_pollfds(w->mux, p);
+		if (pidfd >= 0) {
+			p[n].fd = pidfd;
+			p[n].events = POLLIN;
+			p[n++].revents = 0;
+		}
+		if (poll(p, (nfds_t)n, slice) > 0 && w->mux)
+			console_mux_handle(w->mux, p, n);
+		if (w->ready || proc_now_ms() < next_probe)
+			continue;
+		/* probes are short and spaced, so QEMU's end is seen soon */
+		next_probe = proc_now_ms() + 1000;
+		if (!qmp_ok) {
+			char status[32];
+
+			qmp_ok = launch_qmp_answers(w->qmp_sock, 1000, status);
+			/* a resumed guest is up once its state has loaded */
+			if (qmp_ok && w->resume) {
+				qmp_ok = !strcmp(status, "running");
+				if (qmp_ok)
+					unlink(w->resume);
+			}
+		}
+		if (qmp_ok && (!w->ssh_port ||
+			       launch_ssh_banner(w->ssh_port, 1500))) {
+			w->ready = true;
+			if (w->on_ready)
+				w->on_ready(w->data);
+		}
+	}
+	if (pidfd >= 0)
+		close(pidfd);
+	return r;
+}

@@ -1,0 +1,863 @@
+#include "vm/vm.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vm/base.h"
+#include "net/download.h"
+#include "util/fsutil.h"
+
+void vm_init(struct vm *vm)
+{
+	memset(vm, 0, sizeof(*vm));
+	conf_init(&vm->conf);
+	vm->lock_fd = -1;
+}
+
+void vm_release(struct vm *vm)
+{
+	conf_release(&vm->conf);
+	free(vm->hostdir);
+	free(vm->workdir);
+	free(vm->datadir);
+	free(vm->cache_dir);
+	if (vm->lock_fd >= 0)
+		close(vm->lock_fd);
+	vm->lock_fd = -1;
+}
+
+static bool has_jobs(const char *dir)
+{
+	char *jobs = xasprintf("%s/jobs", dir);
+	bool ok = fs_is_dir(jobs);
+
+	free(jobs);
+	return ok;
+}
+
+char *vm_find_datadir(const char *env, const char *fallback)
+{
+	char self[PATH_MAX];
+	char *slash, *share;
+	ssize_t n;
+
+	if (env && *env)
+		return xstrdup(env);
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0)
+		return xstrdup(fallback);
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	if (!slash)
+		return xstrdup(fallback);
+	*slash = '\0';
+	if (vm_datadir_is_tree(self) && has_jobs(self))
+		return xstrdup(self);
+	/* PREFIX/bin/vm has its data in PREFIX/share/vm. */
+	share = xasprintf("%s/../share/vm", self);
+	if (has_jobs(share)) {
+		char *abs = fs_abspath(share);
+
+		free(share);
+		return abs;
+	}
+	free(share);
+	return xstrdup(fallback);
+}
+
+bool vm_datadir_is_tree(const char *datadir)
+{
+	char *mk = xasprintf("%s/Makefile", datadir);
+	char *rb = xasprintf("%s/rescue/build-rescue", datadir);
+	bool tree = fs_exists(mk) && fs_exists(rb);
+
+	free(mk);
+	free(rb);
+	return tree;
+}
+
+int vm_resolve_hostdir(const char *opt, char **hostdir)
+{
+	char buf[PATH_MAX];
+	char *dir, *link, *guest;
+	ssize_t n;
+
+	/* One VM, one name: a symlink or .. must take the same lock. */
+	dir = fs_realpath(opt && *opt ? opt : ".");
+	link = xasprintf("%s/.host", dir);
+	guest = xasprintf("%s/guest.conf", dir);
+	n = readlink(link, buf, sizeof(buf) - 1);
+	/* A WORKDIR (it has .host, no settings of its own) means its VM. */
+	if (n > 0 && !fs_exists(guest)) {
+		buf[n] = '\0';
+		free(dir);
+		dir = fs_realpath(buf);
+	}
+	free(guest);
+	free(link);
+	*hostdir = dir;
+	return 0;
+}
+
+/*
+ * The supervisor @start leaves is handed the lock it took (VM_LOCK_FD):
+ * the same open file, so the flock goes on without a gap.  Only an fd
+ * that is HOSTDIR/.lock is taken.
+ */
+static int inherited_lock(const char *path)
+{
+	const char *e = getenv("VM_LOCK_FD");
+	struct stat a, b;
+	uint64_t n;
+
+	if (!e)
+		return -1;
+	unsetenv("VM_LOCK_FD");
+	if (parse_uint(e, 3, INT_MAX, &n) || fstat((int)n, &a) < 0 ||
+	    stat(path, &b) < 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+		return -1;
+	if (fcntl((int)n, F_SETFD, FD_CLOEXEC) < 0)
+		return -1;
+	return (int)n;
+}
+
+int vm_lock(struct vm *vm)
+{
+	char *path = vm_host_path(vm, ".lock");
+	int fd, r = 0;
+
+	fd = inherited_lock(path);
+	if (fd < 0)
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+			  0644);
+	free(path);
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		close(fd);
+		return r;
+	}
+	vm->lock_fd = fd;
+	return 0;
+}
+
+int vm_control_gid(const struct vm *vm, gid_t *gid, struct strbuf *err)
+{
+	const char *name = vm->conf.control_group;
+	struct group *g;
+
+	*gid = (gid_t)-1;
+	if (!name || !*name)
+		return 0;
+	g = getgrnam(name);
+	if (!g) {
+		strbuf_addf(err, "control_group '%s': no such group", name);
+		return -ENOENT;
+	}
+	*gid = g->gr_gid;
+	return 0;
+}
+
+/*
+ * With WORKDIR 0710 a group member can open any file whose name it
+ * knows: no file in it may be readable by anyone but the owner.
+ */
+static int workdir_private_files(const struct vm *vm)
+{
+	DIR *d = opendir(vm->workdir);
+	struct dirent *e;
+	int r = 0;
+
+	if (!d)
+		return -errno;
+	while ((e = readdir(d))) {
+		struct stat st;
+
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode) || !(st.st_mode & 077))
+			continue;
+		if (fchmodat(dirfd(d), e->d_name, st.st_mode & 0700, 0) < 0)
+			r = -errno;
+	}
+	closedir(d);
+	return r;
+}
+
+int vm_share_socket(const struct vm *vm, const char *sock, gid_t gid)
+{
+	int r;
+
+	if (gid == (gid_t)-1)
+		return 0;
+	r = workdir_private_files(vm);
+	if (r)
+		return r;
+	/* the group may pass through WORKDIR, not list or read it */
+	if (chown(vm->workdir, (uid_t)-1, gid) < 0 ||
+	    chmod(vm->workdir, 0710) < 0 ||
+	    chown(sock, (uid_t)-1, gid) < 0 || chmod(sock, 0660) < 0)
+		return -errno;
+	return 0;
+}
+
+char *vm_work_path(const struct vm *vm, const char *name)
+{
+	return xasprintf("%s/%s", vm->workdir ? vm->workdir : vm->hostdir,
+			 name);
+}
+
+char *vm_host_path(const struct vm *vm, const char *name)
+{
+	return xasprintf("%s/%s", vm->hostdir, name);
+}
+
+int vm_find_workdir(struct vm *vm, struct strbuf *err)
+{
+	struct stat st;
+	char buf[PATH_MAX], back[PATH_MAX];
+	char *link, *w, *hl, *b;
+	ssize_t n, m;
+	int r = 0;
+
+	free(vm->workdir);
+	vm->workdir = NULL;
+	if (vm->inplace) {
+		vm->workdir = xstrdup(vm->hostdir);
+		return 0;
+	}
+	link = vm_host_path(vm, ".work");
+	n = readlink(link, buf, sizeof(buf) - 1);
+	free(link);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	w = fs_realpath(buf);
+	if (stat(w, &st) < 0) {
+		int e = errno;
+
+		free(w);
+		/* Gone (a reboot emptied TMPDIR): the snapshot is the VM. */
+		if (e == ENOENT || e == ENOTDIR)
+			return 0;
+		/* there but out of reach (EIO, ESTALE): never a new one */
+		strbuf_addf(err, "working directory %s: %s", buf, strerror(e));
+		return -EIO;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		strbuf_addf(err, "working directory %s is not a directory", w);
+		free(w);
+		return -EIO;
+	}
+	/* Only a directory that names us back is ours. */
+	hl = xasprintf("%s/.host", w);
+	m = readlink(hl, back, sizeof(back) - 1);
+	free(hl);
+	if (m <= 0 && errno == EACCES) {
+		/* another user's VM: @status may look, not touch */
+		free(w);
+		return 0;
+	}
+	if (m <= 0) {
+		strbuf_addf(err, "%s/.work names %s, which is not a working directory of a VM (no .host link in it)",
+			    vm->hostdir, w);
+		free(w);
+		return -EXDEV;
+	}
+	back[m] = '\0';
+	b = fs_realpath(back);
+	if (!strcmp(b, vm->hostdir)) {
+		vm->workdir = w;
+	} else {
+		strbuf_addf(err, "working directory %s belongs to %s, not %s (if the VM was moved: ln -sfn %s %s/.host)",
+			    w, b, vm->hostdir, vm->hostdir, w);
+		free(w);
+		r = -EXDEV;
+	}
+	free(b);
+	return r;
+}
+
+int vm_new_private_dir(const struct vm *vm, char **path)
+{
+	static const char al[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+	const char *tmp = getenv("TMPDIR");
+	int tries, r;
+
+	for (tries = 0;; tries++) {
+		unsigned char rnd[8];
+		char name[9];
+		size_t i;
+
+		if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+			return -EIO;
+		for (i = 0; i < 8; i++)
+			name[i] = al[rnd[i] % (sizeof(al) - 1)];
+		name[8] = '\0';
+		/* mkdtemp wants the X's last; the name has a .tmp suffix. */
+		if (vm->inplace)
+			*path = xasprintf("%s/.restore-%s.tmp", vm->hostdir,
+					  name);
+		else
+			*path = xasprintf("%s/vm-%s.tmp",
+					  tmp && *tmp ? tmp : "/tmp", name);
+		if (mkdir(*path, 0700) == 0)
+			return 0;
+		r = -errno;
+		free(*path);
+		*path = NULL;
+		if (r != -EEXIST || tries > 100)
+			return r;
+	}
+}
+
+int vm_adopt_workdir(struct vm *vm, const char *dir)
+{
+	char *link = vm_host_path(vm, ".work");
+	char *back = xasprintf("%s/.host", dir);
+	int r;
+
+	r = fs_symlink_replace(vm->hostdir, back);
+	if (!r)
+		r = fs_symlink_replace(dir, link);
+	if (!r) {
+		free(vm->workdir);
+		vm->workdir = xstrdup(dir);
+	}
+	free(link);
+	free(back);
+	return r;
+}
+
+int vm_make_workdir(struct vm *vm)
+{
+	char *dir;
+	int r;
+
+	if (vm->inplace) {
+		free(vm->workdir);
+		vm->workdir = xstrdup(vm->hostdir);
+		return 0;
+	}
+	r = vm_new_private_dir(vm, &dir);
+	if (r)
+		return r;
+	r = vm_adopt_workdir(vm, dir);
+	if (r)
+		fs_rm_rf(dir);
+	free(dir);
+	return r;
+}
+
+int vm_count_disks(const struct vm *vm)
+{
+	DIR *d;
+	struct dirent *e;
+	int n = 0;
+
+	if (!vm->workdir)
+		return 0;
+	d = opendir(vm->workdir);
+	if (!d)
+		return 0;
+	while ((e = readdir(d))) {
+		if (str_starts_with(e->d_name, "disk-") &&
+		    str_ends_with(e->d_name, ".img"))
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+static int apply_cli(struct vm_conf *c, const struct strvec *cli,
+		     struct strbuf *err)
+{
+	size_t i;
+
+	for (i = 0; i + 2 < cli->nr; i += 3) {
+		/* triples: option name, "section.key", value */
+		const char *opt = cli->v[i], *sk = cli->v[i + 1];
+		const char *val = cli->v[i + 2];
+		const char *dot = strchr(sk, '.');
+		char *sect = xasprintf("%.*s", (int)(dot - sk), sk);
+		struct strbuf e = STRBUF_INIT;
+		int r;
+
+		r = conf_set(c, sect, dot + 1, val, LAYER_CLI, &e);
+		free(sect);
+		if (r) {
+			strbuf_addf(err, "option %s: %s", opt, e.buf);
+			strbuf_release(&e);
+			return r;
+		}
+		strbuf_release(&e);
+	}
+	return 0;
+}
+
+static int load_layers(struct vm_conf *c, const char *hostdir,
+		       const struct strvec *cli, struct strbuf *err)
+{
+	const char *sys = getenv("VM_SYSTEM_CONFIG");
+	const char *xdg = getenv("XDG_CONFIG_HOME");
+	const char *home = getenv("HOME");
+	char *user = NULL, *guest = NULL;
+	int r;
+
+	/* The command line first: lower layers never override it. */
+	r = apply_cli(c, cli, err);
+	if (r)
+		return r;
+	r = conf_load_file(c, sys ? sys : "/etc/vm.conf", LAYER_SYSTEM, true,
+			   err);
+	if (r)
+		return r;
+	if (xdg && *xdg)
+		user = xasprintf("%s/vm.conf", xdg);
+	else if (home)
+		user = xasprintf("%s/.config/vm.conf", home);
+	if (user) {
+		r = conf_load_file(c, user, LAYER_USER, true, err);
+		free(user);
+		if (r)
+			return r;
+	}
+	guest = xasprintf("%s/guest.conf", hostdir);
+	r = conf_load_file(c, guest, LAYER_GUEST, true, err);
+	free(guest);
+	return r;
+}
+
+int vm_settings_load(const char *hostdir, const struct strvec *cli,
+		     struct vm_conf *c, struct strbuf *err)
+{
+	char *profile;
+	int r;
+
+	/* Pass one learns the rescue profile; pass two applies [rescue.X]. */
+	r = load_layers(c, hostdir, cli, err);
+	if (r)
+		return r;
+	profile = xstrdup(c->rescue_profile ? c->rescue_profile : "");
+	if (*profile) {
+		struct strbuf e = STRBUF_INIT;
+
+		conf_release(c);
+		conf_init(c);
+		conf_set(c, "vm", "rescue", profile, LAYER_DEFAULT, &e);
+		strbuf_release(&e);
+		r = load_layers(c, hostdir, cli, err);
+	}
+	free(profile);
+	if (!r)
+		r = base_from_cli(c, hostdir, err);
+	return r;
+}
+
+struct base_env vm_base_env(const struct vm *vm)
+{
+	struct base_env env = {vm->cache_dir, vm->workdir, vm->dry_run};
+
+	return env;
+}
+
+int vm_load_conf(struct vm *vm, const struct strvec *cli, struct strbuf *err)
+{
+	int r = vm_settings_load(vm->hostdir, cli, &vm->conf, err);
+
+	if (!r) {
+		vm->inplace = !vm->conf.use_tmpdir;
+		vm->cli = cli;
+	}
+	return r;
+}
+
+int vm_guest_conf_set(struct vm *vm, const char *key, const char *value,
+		      struct strbuf *err)
+{
+	char *path = vm_host_path(vm, "guest.conf");
+	struct vm_conf g;
+	int r;
+
+	conf_init(&g);
+	r = conf_load_file(&g, path, LAYER_GUEST, false, err);
+	if (!r)
+		r = conf_set(&g, "vm", key, value, LAYER_GUEST, err);
+	if (!r) {
+		r = conf_write_guest(&g, path);
+		if (r)
+			strbuf_addf(err, "cannot write %s: %s", path,
+				    strerror(-r));
+	}
+	if (!r)
+		conf_set(&vm->conf, "vm", key, value, LAYER_GUEST, err);
+	conf_release(&g);
+	free(path);
+	return r;
+}
+
+int vm_reload_conf(struct vm *vm, struct strbuf *err)
+{
+	const struct strvec *cli = vm->cli;
+
+	conf_release(&vm->conf);
+	conf_init(&vm->conf);
+	return vm_load_conf(vm, cli, err);
+}
+
+int vm_fetch(const struct vm *vm, const char *spec, const char *want_sha,
+	     void (*progress)(void *, uint64_t, uint64_t), void *pdata,
+	     char **path, char **sha256, struct strbuf *note,
+	     struct strbuf *err)
+{
+	struct dl_opts o;
+	char *url = NULL, *frag = NULL;
+	int r;
+
+	*path = NULL;
+	if (sha256)
+		*sha256 = NULL;
+	if (!download_is_url(spec)) {
+		if (access(spec, R_OK) < 0) {
+			r = -errno;
+			strbuf_addf(err, "%s: %s", spec, strerror(-r));
+			return r;
+		}
+		*path = fs_abspath(spec);
+		return 0;
+	}
+	if (download_split(spec, &url, &frag)) {
+		strbuf_addf(err, "%s: a fragment must be #sha256= and 64 hex digits",
+			    spec);
+		return -EINVAL;
+	}
+	if (frag && want_sha && *want_sha && strcasecmp(frag, want_sha)) {
+		strbuf_addf(err, "%s: two different SHA-256 digests given", url);
+		free(url);
+		free(frag);
+		return -EINVAL;
+	}
+	memset(&o, 0, sizeof(o));
+	o.cache_dir = vm->cache_dir;
+	o.sha256 = frag ? frag : want_sha && *want_sha ? want_sha : NULL;
+	o.offline_ok = true;
+	o.no_network = vm->dry_run;
+	o.progress = progress;
+	o.progress_data = pdata;
+	o.max_bytes = vm->conf.download_max;
+	o.timeout_s = vm->conf.download_timeout;
+	r = download_fetch(url, &o, path, note, err);
+	if (!r && sha256 && o.sha256)
+		*sha256 = xstrdup(o.sha256);
+	free(url);
+	free(frag);
+	return r;
+}
+
+char *vm_expand_macros(const struct vm *vm, const char *s, bool *empty)
+{
+	struct strbuf out = STRBUF_INIT;
+	const struct vm_conf *c = &vm->conf;
+	char *media = c->media && *c->media ? fs_expand_home(c->media) : NULL;
+
+	*empty = false;
+	while (*s) {
+		const char *end;
+		char *val = NULL;
+		size_t len;
+
+		if (*s != '@' || !(end = strchr(s + 1, '@'))) {
+			strbuf_addch(&out, *s++);
+			continue;
+		}
+		len = (size_t)(end - s - 1);
+#define IS(n) (len == strlen(n) && !strncmp(s + 1, n, len))
+		if (IS("HOSTDIR")) {
+			val = xstrdup(vm->hostdir);
+		} else if (IS("INDIR")) {
+			val = vm_work_path(vm, ".in");
+		} else if (IS("DATADIR") || IS("OUTDIR")) {
+			val = vm_work_path(vm, ".out");
+		} else if (IS("MEDIA") || IS("MIRROR")) {
+			const char *sub = IS("MEDIA") ? c->media_storage :
+							c->media_mirror;
+
+			if (sub && *sub && (sub[0] == '/' || sub[0] == '~'))
+				val = fs_expand_home(sub);
+			else if (sub && *sub && media)
+				val = xasprintf("%s/%s", media, sub);
+			else if (IS("MEDIA") && media)
+				val = xstrdup(media);
+		} else {
+			strbuf_addch(&out, *s++);
+			continue;
+		}
+#undef IS
+		if (!val)
+			*empty = true;
+		else
+			strbuf_addstr(&out, val);
+		free(val);
+		s = end + 1;
+	}
+	free(media);
+	return strbuf_detach(&out);
+}
+
+char *vm_image_file(const struct vm *vm, const char *spec)
+{
+	return spec[0] == '/' ? xstrdup(spec) :
+				xasprintf("%s/%s", vm->hostdir, spec);
+}
+
+int vm_image_path(const struct vm *vm, const char *spec, char **abs,
+		  struct strbuf *err)
+{
+	char *a;
+
+	*abs = NULL;
+	if (download_is_url(spec)) {
+		struct strbuf note = STRBUF_INIT;
+		int r = vm_fetch(vm, spec, NULL, NULL, NULL, &a, NULL, &note,
+				 err);
+
+		strbuf_release(&note);
+		if (r)
+			return r;
+	} else {
+		a = vm_image_file(vm, spec);
+	}
+	if (!vm->dry_run && !download_is_url(a) && access(a, R_OK) < 0) {
+		strbuf_addf(err, "image %s: %s", a, strerror(errno));
+		free(a);
+		return -ENOENT;
+	}
+	*abs = a;
+	return 0;
+}
+
+static int plan_disks(struct vm *vm, const char *base, struct vm_plan *p,
+		      struct strbuf *err)
+{
+	const struct vm_conf *c = &vm->conf;
+	size_t i;
+	int r;
+
+	/*
+	 * What a failure leaves unfilled is all NULL and released alike.
+	 * Images come first: the boot order follows them, then the disks
+	 * (a VM made from an existing image boots that image).
+	 */
+	p->ndisks = (int)(c->disks.nr + c->images.nr);
+	p->disks = xcalloc((size_t)p->ndisks, sizeof(*p->disks));
+	for (i = 0; i < c->images.nr; i++) {
+		struct disk_spec *d = &p->disks[i];
+		char *abs;
+
+		disk_spec_copy(d, &c->images.v[i]);
+		r = vm_image_path(vm, c->images.v[i].path, &abs, err);
+		if (r)
+			return r;
+		free(d->path);
+		d->path = abs;
+		/* the download cache's copy is never written */
+		d->scratch = download_is_url(c->images.v[i].path);
+	}
+	for (i = 0; i < c->disks.nr; i++) {
+		struct disk_spec *d = &p->disks[c->images.nr + i];
+
+		disk_spec_copy(d, &c->disks.v[i]);
+		d->path = xasprintf("%s/disk-%zu.img", vm->workdir, i);
+		if (!vm->dry_run && !fs_exists(d->path)) {
+			strbuf_addf(err, "disk %s is missing (was the VM created? try @create)",
+				    d->path);
+			return -ENOENT;
+		}
+	}
+	if (!base || !c->disks.nr)
+		return 0;
+	p->disks[c->images.nr].backing = xstrdup(base);
+	p->disks[c->images.nr].backing_format = xstrdup(c->base_format);
+	return 0;
+}
+
+static int plan_shares(struct vm *vm, const struct share_list *specs,
+		       struct vm_plan *p, struct strbuf *err)
+{
+	size_t i;
+
+	p->shares = xcalloc(specs->nr + 1, sizeof(*p->shares));
+	for (i = 0; i < specs->nr; i++) {
+		struct share_spec *s = &p->shares[p->nshares];
+		bool empty;
+		char *dir;
+
+		dir = vm_expand_macros(vm, specs->v[i].dir, &empty);
+		if (empty) {
+			/* an optional share, such as a mirror not set up */
+			free(dir);
+			continue;
+		}
+		s->id = xstrdup(specs->v[i].id);
+		s->rw = specs->v[i].rw;
+		s->dir = dir[0] == '/' ? dir : xasprintf("%s/%s", vm->hostdir,
+							 dir);
+		if (s->dir != dir)
+			free(dir);
+		/* In a dry run @job has not made .in and .out yet. */
+		if (!fs_is_dir(s->dir) &&
+		    !(vm->dry_run && str_starts_with(s->dir, vm->workdir))) {
+			strbuf_addf(err, "share %s: directory %s does not exist",
+				    s->id, s->dir);
+			p->nshares++;
+			return -ENOENT;
+		}
+		/*
+		 * QEMU's mapped-xattr needs user xattrs; mapped-file not.  A
+		 * dry run may come before @job made .out: ask its parent.
+		 */
+		if (s->rw) {
+			char *probe = xstrdup(s->dir), *slash;
+
+			if (!fs_is_dir(probe) && (slash = strrchr(probe, '/')) &&
+			    slash != probe)
+				*slash = '\0';
+			s->mapped_file = fs_is_dir(probe) &&
+					 !fs_has_user_xattrs(probe);
+			free(probe);
+		}
+		p->nshares++;
+	}
+	return 0;
+}
+
+static const char *own(struct vm_plan *p, char *s)
+{
+	strvec_push(&p->owned, s);
+	free(s);
+	return p->owned.v[p->owned.nr - 1];
+}
+
+int vm_plan_build(struct vm *vm, enum plan_mode mode, const char *cdrom,
+		  const char *base, struct vm_plan *p, struct strbuf *err)
+{
+	const struct vm_conf *c = &vm->conf;
+	bool rescue = mode == PLAN_RESCUE;
+	const struct forward_list *fwd;
+	const char *dirs[6];
+	char *cfg = NULL;
+	const char *home = getenv("HOME"), *xdg = getenv("XDG_CONFIG_HOME");
+	size_t i;
+	int r;
+
+	memset(p, 0, sizeof(*p));
+	p->extra = (struct strvec)STRVEC_INIT;
+	p->forwards = (struct strvec)STRVEC_INIT;
+	p->owned = (struct strvec)STRVEC_INIT;
+	if (!vm->workdir) {
+		strbuf_addstr(err, "the VM has no working files (try @create)");
+		return -ENOENT;
+	}
+	r = plan_disks(vm, base, p, err);
+	if (r)
+		return r;
+	r = plan_shares(vm, rescue ? &c->rescue.shares : &c->shares, p, err);
+	if (r)
+		return r;
+	fwd = rescue ? &c->rescue.forwards : &c->forwards;
+	for (i = 0; i < fwd->nr; i++)
+		strvec_push(&p->forwards, fwd->v[i].rule);
+
+	p->q.binary = own(p, qemu_binary(c->arch));
+	p->q.name = own(p, rescue ? xasprintf("%s-rescue", c->name) :
+				    xstrdup(c->name));
+	p->q.accel = vm->accel ? vm->accel : "tcg";
+	p->q.q35 = c->uefi;
+	p->q.uefi = c->uefi &&
+		    (!rescue || c->rescue.boot == RESCUE_BOOT_CDROM);
+	if (p->q.uefi) {
+		p->q.ovmf_code = qemu_ovmf_code();
+		/* The rescue gets fresh variables: it must not add boot
+		 * entries to the VM's own NVRAM. */
+		p->q.ovmf_vars = own(p, vm_work_path(vm, rescue ?
+				     "rescue-efivars.bin" : "efivars.bin"));
+		if (!p->q.ovmf_code) {
+			strbuf_addstr(err, "UEFI firmware not found (install the ovmf package, or use --no-uefi)");
+			return -ENOENT;
+		}
+		if (!vm->dry_run && !rescue && !fs_exists(p->q.ovmf_vars)) {
+			strbuf_addf(err, "UEFI variables %s are missing (use --no-uefi, or @create the VM again)",
+				    p->q.ovmf_vars);
+			return -ENOENT;
+		}
+	}
+	p->q.sockets = rescue ? 1 : c->sockets;
+	p->q.cores = rescue ? c->rescue.cores : c->cores;
+	p->q.memory_mib = (rescue ? c->rescue.memory : c->memory) >> 20;
+	p->q.disks = p->disks;
+	p->q.ndisks = p->ndisks;
+	if (cdrom)
+		p->q.cdrom = own(p, fs_abspath(cdrom));
+	p->q.netdev = c->netdev;
+	p->q.forwards = &p->forwards;
+	p->q.shares = p->shares;
+	p->q.nshares = p->nshares;
+	p->q.spice_port = rescue ? 0 : c->port;
+	p->q.spice_host = c->host;
+	if (rescue) {
+		p->q.console_log = own(p, vm_work_path(vm,
+						      "rescue-console.log"));
+		p->q.console_sock = own(p, vm_work_path(vm,
+						       "rescue-console.sock"));
+	} else {
+		/* vm serves the console to many and keeps the log */
+		p->q.console_sock = own(p, vm_work_path(vm,
+						       "qemu-console.sock"));
+		p->console_sock = own(p, vm_work_path(vm, "console.sock"));
+		p->console_log = own(p, vm_work_path(vm, "console.log"));
+	}
+	p->q.qmp_sock = own(p, vm_work_path(vm, rescue ? "rescue-qmp.sock" :
+							 "qmp.sock"));
+	if (!rescue) {
+		if (xdg && *xdg)
+			cfg = xstrdup(xdg);
+		else if (home)
+			cfg = xasprintf("%s/.config", home);
+		dirs[0] = vm->workdir;
+		dirs[1] = vm->hostdir;
+		dirs[2] = cfg ? cfg : "/nonexistent";
+		dirs[3] = "/etc";
+		dirs[4] = NULL;
+		r = qemu_read_defaults(dirs, &p->extra, &p->defaults_file, err);
+		free(cfg);
+		if (r)
+			return r;
+		p->q.extra = &p->extra;
+	}
+	return 0;
+}
+
+void vm_plan_release(struct vm_plan *p)
+{
+	int i;
+
+	disk_specs_free(p->disks, p->ndisks);
+	for (i = 0; p->shares && i < p->nshares; i++)
+		share_spec_release(&p->shares[i]);
+	free(p->shares);
+	strvec_clear(&p->extra);
+	strvec_clear(&p->forwards);
+	strvec_clear(&p->owned);
+	free(p->defaults_file);
+	memset(p, 0, sizeof(*p));
+}

@@ -1,0 +1,192 @@
+/* One VM: its directories, lock, settings and QEMU plan. */
+#ifndef VM_VM_H
+#define VM_VM_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "vm/base.h"
+#include "conf/conf.h"
+#include "qemu/qemu.h"
+#include "util/str.h"
+
+/*
+ * One VM, as lib/ knows it: its directories, its lock and its merged
+ * settings.  What one invocation of vm does with it (output modes, the
+ * chain, what this run made) is the command line's, in cmd/.
+ */
+struct vm {
+	struct vm_conf conf;
+	char *hostdir;		/* absolute; settings, jobs, backups/ */
+	char *workdir;		/* absolute; disks, logs; NULL: none yet */
+	bool inplace;		/* workdir == hostdir */
+	int lock_fd;
+	bool dry_run;		/* plan and say; change nothing */
+	const char *accel;	/* resolved "kvm"/"tcg", NULL: not yet */
+	char *datadir;		/* installed jobs/ and rescue/ */
+	char *cache_dir;	/* $XDG_CACHE_HOME/vm */
+	const struct strvec *cli; /* the command-line settings layer */
+};
+
+void vm_init(struct vm *vm);
+
+/*
+ * DATADIR, the directory of jobs/ and rescue/: env (VM_DATADIR) when
+ * set; else the build tree vm runs from (its jobs/ and rescue/ beside
+ * the binary); else BINDIR/../share/vm of an installed binary, wherever
+ * it was installed; else the compiled-in fallback.  Caller frees.
+ */
+char *vm_find_datadir(const char *env, const char *fallback);
+
+/* True when datadir is a source tree (it has a Makefile), not installed. */
+bool vm_datadir_is_tree(const char *datadir);
+void vm_release(struct vm *vm);
+
+/*
+ * HOSTDIR from -d or the current directory, as its real path (so every
+ * name of one VM takes the same lock); for a WORKDIR (it has a .host
+ * link and no guest.conf), the HOSTDIR that link names.
+ */
+int vm_resolve_hostdir(const char *opt, char **hostdir);
+
+/*
+ * Take the VM's lock (flock on HOSTDIR/.lock).  -EBUSY when another vm
+ * holds it; the fd is kept in vm until release.
+ */
+int vm_lock(struct vm *vm);
+
+/*
+ * Find the existing WORKDIR: HOSTDIR itself in place, else where the
+ * HOSTDIR/.work link points when that directory links back.  Sets
+ * vm->workdir or leaves it NULL (no link, or its target is gone).  A
+ * target that exists but does not name us back is -EXDEV with err set:
+ * never a reason to make a new WORKDIR over the old.  Creates nothing.
+ */
+int vm_find_workdir(struct vm *vm, struct strbuf *err);
+
+/*
+ * Create a fresh private WORKDIR (mkdtemp under $TMPDIR, mode 0700) with
+ * the .work and .host links, replacing a dangling .work link.
+ */
+int vm_make_workdir(struct vm *vm);
+
+/*
+ * Make a new private (0700) directory $TMPDIR/vm-XXXXXXXX.tmp, or with
+ * --inplace HOSTDIR/.restore-XXXXXXXX.tmp.  Caller frees *path.
+ */
+int vm_new_private_dir(const struct vm *vm, char **path);
+
+/*
+ * Make dir the VM's WORKDIR: its .host link, then HOSTDIR/.work moved to
+ * it atomically.  The old WORKDIR is not removed here.
+ */
+int vm_adopt_workdir(struct vm *vm, const char *dir);
+
+/*
+ * The control_group setting as a gid: (gid_t)-1 when none is set,
+ * -ENOENT with err when the group does not exist.
+ */
+int vm_control_gid(const struct vm *vm, gid_t *gid, struct strbuf *err);
+
+/*
+ * Open a socket of the VM's to its control_group: the socket 0660 and
+ * WORKDIR 0710, both of that group.  Nothing to do without the setting.
+ */
+int vm_share_socket(const struct vm *vm, const char *sock, gid_t gid);
+
+/* Path of a file in WORKDIR / HOSTDIR; caller frees. */
+char *vm_work_path(const struct vm *vm, const char *name);
+char *vm_host_path(const struct vm *vm, const char *name);
+
+/* Number of disk-N.img files in WORKDIR (0 with no WORKDIR). */
+int vm_count_disks(const struct vm *vm);
+
+/*
+ * Load every settings layer into vm->conf: defaults, the system file
+ * ($VM_SYSTEM_CONFIG or /etc/vm.conf), the user file
+ * ($XDG_CONFIG_HOME/vm.conf), HOSTDIR/guest.conf, then the command-line
+ * settings in cli (pairs "section.key", value).
+ */
+int vm_load_conf(struct vm *vm, const struct strvec *cli, struct strbuf *err);
+
+/*
+ * The settings a VM in hostdir has (every layer, as vm_load_conf merges
+ * them) into c (initialised): for a directory that is not this VM's,
+ * such as a snapshot's extracted guest.conf.
+ */
+int vm_settings_load(const char *hostdir, const struct strvec *cli,
+		     struct vm_conf *c, struct strbuf *err);
+
+/* What the base image checks (base.h) need of vm. */
+struct base_env vm_base_env(const struct vm *vm);
+
+/*
+ * Change one [vm] key in HOSTDIR/guest.conf alone (not the merged
+ * settings, so this run's options are not saved by accident).
+ */
+int vm_guest_conf_set(struct vm *vm, const char *key, const char *value,
+		      struct strbuf *err);
+
+/*
+ * Load the settings again from scratch (after a job's NAME.rescue
+ * changed them for that job alone).
+ */
+int vm_reload_conf(struct vm *vm, struct strbuf *err);
+
+/* A local `images` path as an absolute one (relative: to HOSTDIR). */
+char *vm_image_file(const struct vm *vm, const char *spec);
+
+/*
+ * Where an `images` entry's file is: an absolute path, one relative to
+ * HOSTDIR, or a URL's copy in the download cache (fetched if need be).
+ * Fails, saying why in err, when the file cannot be read.
+ */
+int vm_image_path(const struct vm *vm, const char *spec, char **abs,
+		  struct strbuf *err);
+
+/*
+ * An ISO or image given as a path or a URL ("URL#sha256=HEX" too): a
+ * path is returned as it is (absolute); a URL is fetched into the cache
+ * (see download_fetch).  want_sha: digest it must have, or NULL.
+ * *path is the caller's; *sha256 (may be NULL) gets the digest asked for.
+ */
+int vm_fetch(const struct vm *vm, const char *spec, const char *want_sha,
+	     void (*progress)(void *, uint64_t, uint64_t), void *pdata,
+	     char **path, char **sha256, struct strbuf *note,
+	     struct strbuf *err);
+
+enum plan_mode { PLAN_RUN, PLAN_RESCUE };
+
+/* A QEMU plan with the storage its strings live in. */
+struct vm_plan {
+	struct qemu_plan q;
+	struct disk_spec *disks;
+	int ndisks;
+	struct share_spec *shares;
+	int nshares;
+	struct strvec extra;
+	struct strvec forwards;
+	struct strvec owned;	/* strings the plan points into */
+	char *defaults_file;	/* vm.defaults used, or NULL */
+	const char *console_sock;	/* PLAN_RUN: the console vm serves */
+	const char *console_log;	/* PLAN_RUN: the log vm keeps */
+};
+
+/*
+ * Resolve the settings into a QEMU plan: disks in WORKDIR on their
+ * buses, extra images, shares with @HOSTDIR@ @MIRROR@ @MEDIA@ @INDIR@
+ * @DATADIR@ expanded (a share whose macro is empty is left out; a missing
+ * directory is an error), vm.defaults.  Needs vm->accel and a WORKDIR.
+ * cdrom: ISO to attach, or NULL.  base: the local file of the base
+ * image disk 0 lays over, as base_check_disks found and checked it
+ * before (the plan reads and writes no image), or NULL when the VM has
+ * none.
+ */
+int vm_plan_build(struct vm *vm, enum plan_mode mode, const char *cdrom,
+		  const char *base, struct vm_plan *plan, struct strbuf *err);
+void vm_plan_release(struct vm_plan *plan);
+
+/* Expand the share macros in s; *empty set when a macro had no value. */
+char *vm_expand_macros(const struct vm *vm, const char *s, bool *empty);
+
+#endif
