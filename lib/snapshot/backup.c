@@ -1,0 +1,355 @@
+#include "snapshot/backup.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "snapshot/restore.h"
+#include "util/fsutil.h"
+#include "util/proc.h"
+
+/*
+ * A file stored when it is there: a regular file, or (*r = -EINVAL, the
+ * first such file named in err) a symlink, directory or other thing
+ * restore would not bring back.
+ */
+static bool optional_file(const char *path, int *r, struct strbuf *err)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0)
+		return false;
+	if (!S_ISREG(st.st_mode)) {
+		if (!*r)
+			strbuf_addf(err, "cannot back up %s: it is not a regular file",
+				    path);
+		*r = -EINVAL;
+		return false;
+	}
+	return true;
+}
+
+static void add_file(struct backup_job *job, const char *name, char *path)
+{
+	strvec_push(&job->names, name);
+	strvec_push(&job->paths, path);
+	free(path);
+}
+
+/* The disk-N.img of WORKDIR in order; how many, or -errno. */
+static int collect_disks(const struct vm *vm, struct backup_job *job)
+{
+	char *disks[SNAP_MAX_DISKS] = { NULL };
+	struct dirent *e;
+	DIR *d;
+	int i, n = 0;
+
+	if (!vm->workdir)
+		return 0;
+	d = opendir(vm->workdir);
+	if (!d)
+		return -errno;
+	while ((e = readdir(d))) {
+		i = snap_disk_index(e->d_name);
+		if (i >= 0 && !disks[i]) {
+			disks[i] = xstrdup(e->d_name);
+			n++;
+		}
+	}
+	closedir(d);
+	for (i = 0; i < SNAP_MAX_DISKS; i++) {
+		if (!disks[i])
+			continue;
+		add_file(job, disks[i], vm_work_path(vm, disks[i]));
+		free(disks[i]);
+	}
+	return n;
+}
+
+/* guest.conf, the disks in order, efivars.bin, vm.defaults. */
+static int collect(const struct vm *vm, struct backup_job *job,
+		   struct strbuf *err)
+{
+	int i, n, r = 0;
+
+	add_file(job, "guest.conf", vm_host_path(vm, "guest.conf"));
+	n = collect_disks(vm, job);
+	if (n < 0) {
+		strbuf_addf(err, "cannot read %s: %s", vm->workdir,
+			    strerror(-n));
+		return n;
+	}
+	/* a VM made from images only: they are its disks */
+	for (i = 0; i < (int)vm->conf.images.nr && i < SNAP_MAX_DISKS; i++) {
+		char name[32];
+
+		if (!restore_holds_image(&vm->conf, (size_t)i))
+			continue;
+		snprintf(name, sizeof(name), "image-%d.img", i);
+		add_file(job, name, restore_image_path(vm, &vm->conf, (size_t)i));
+		n++;
+	}
+	if (vm->workdir) {
+		static const char *const work[] = { "efivars.bin",
+						    /* a VM stopped with --save
+						     * keeps its state */
+						    "saved-state" };
+		char *p;
+
+		for (i = 0; i < 2; i++) {
+			p = vm_work_path(vm, work[i]);
+			if (optional_file(p, &r, err))
+				add_file(job, work[i], p);
+			else
+				free(p);
+		}
+		p = vm_host_path(vm, "vm.defaults");
+		if (optional_file(p, &r, err))
+			add_file(job, "vm.defaults", p);
+		else
+			free(p);
+	}
+	return r ? r : n;
+}
+
+/* Whether the job's disks are those m holds. */
+static bool same_disks(const struct backup_job *job, const struct manifest *m)
+{
+	size_t i, mine = 0, theirs = 0;
+
+	for (i = 0; i < job->names.nr; i++) {
+		const char *nm = job->names.v[i];
+		const struct mf_file *f;
+
+		if (snap_disk_index(nm) < 0 && snap_image_index(nm) < 0)
+			continue;
+		mine++;
+		f = manifest_find(m, nm);
+		if (!f || !f->blocks)
+			return false;
+	}
+	for (i = 0; i < m->n; i++)
+		if (snap_disk_index(m->f[i].name) >= 0 ||
+		    snap_image_index(m->f[i].name) >= 0)
+			theirs++;
+	return mine == theirs;
+}
+
+/*
+ * The snapshot this one is stored on: LAST, unless the setting asks for
+ * a full one, LAST's chain is full_every long, or LAST cannot serve (the
+ * reference's layout, an old or unreadable MANIFEST, other disks): then
+ * job->parent stays NULL and why_full says why.
+ */
+static void pick_parent(const struct vm *vm, struct backup_job *job)
+{
+	struct strbuf err = STRBUF_INIT;
+	const struct backup **chain = NULL;
+	const struct backup *b = NULL;
+	unsigned every = vm->conf.full_every;
+	char *last = NULL;
+	int k;
+
+	if (every == 1)
+		goto out;
+	last = backups_last(vm);
+	b = last ? backups_find(vm, job->list, job->n, last) : NULL;
+	if (!b || b->legacy) {
+		b = NULL;
+		goto out;
+	}
+	k = backups_chain(job->list, job->n, b, &chain, &err);
+	if (k < 0) {
+		job->why_full = xasprintf("a full snapshot: LAST's chain is broken (%s)",
+					  err.buf);
+		job->why_full_warns = true;
+	} else if (every && (unsigned)k >= every) {
+		job->why_full = xasprintf("a full snapshot: the chain of %s holds %d (full_every = %u)",
+					  b->name, k, every);
+	} else if (backups_read_manifest(b, &job->pm, &err)) {
+		job->why_full = xasprintf("a full snapshot: the MANIFEST of %s cannot be read (%s)",
+					  b->name, err.buf);
+		job->why_full_warns = true;
+	} else if (!same_disks(job, &job->pm)) {
+		job->why_full = xasprintf("a full snapshot: the disks are not those of %s",
+					  b->name);
+	} else {
+		job->parent = b->name;
+	}
+	if (!job->parent) {
+		manifest_release(&job->pm);
+		manifest_init(&job->pm);
+	}
+out:
+	free(chain);
+	free(last);
+	strbuf_release(&err);
+}
+
+/* Whether vm has anything to back up; err says why not. */
+static int has_disks(const struct vm *vm, struct strbuf *err)
+{
+	const struct vm_conf *c = &vm->conf;
+	size_t i, nimages = 0;
+
+	for (i = 0; i < c->images.nr; i++)
+		if (restore_holds_image(c, i))
+			nimages++;
+	if (!nimages && c->images.nr && !c->disks.nr) {
+		strbuf_addf(err, "nothing to back up: the images of %s are CDs or downloads (-i %s), which it never writes",
+			    c->name, c->images.v[0].path);
+		return -ENOENT;
+	}
+	if (!nimages && (!vm->workdir || !vm_count_disks(vm))) {
+		strbuf_addf(err, "nothing to back up: %s has no disks (@create it, or @restore a snapshot)",
+			    c->name);
+		return -ENOENT;
+	}
+	return 0;
+}
+
+/*
+ * What restore would refuse is refused here, before anything is
+ * written: the same check on the VM's own files.  The snapshot must say
+ * what the disks are: a missing guest.conf is written first.
+ */
+static int check_as_restore(struct vm *vm, struct strbuf *err)
+{
+	struct strbuf e = STRBUF_INIT;
+	char *conf = vm_host_path(vm, "guest.conf");
+	int r = 0;
+
+	if (!fs_exists(conf) && !vm->dry_run) {
+		r = conf_write_guest(&vm->conf, conf);
+		if (r)
+			strbuf_addf(err, "cannot write %s: %s", conf,
+				    strerror(-r));
+	}
+	if (!r && (!vm->dry_run || fs_exists(conf))) {
+		r = restore_check(vm, vm->hostdir,
+				  vm->workdir ? vm->workdir : vm->hostdir,
+				  false, NULL, &e);
+		if (r)
+			strbuf_addf(err, "cannot back up %s: %s", vm->conf.name,
+				    e.buf);
+	}
+	strbuf_release(&e);
+	free(conf);
+	return r;
+}
+
+int backup_prepare(struct vm *vm, const char *name, struct backup_job *job,
+		   struct strbuf *err)
+{
+	char *dir;
+	int r;
+
+	memset(job, 0, sizeof(*job));
+	job->names = (struct strvec)STRVEC_INIT;
+	job->paths = (struct strvec)STRVEC_INIT;
+	manifest_init(&job->pm);
+	job->n = backups_list(vm, &job->list);
+	if (job->n < 0) {
+		r = job->n;
+		job->n = 0;
+		strbuf_addf(err, "cannot read %s/backups: %s", vm->hostdir,
+			    strerror(-r));
+		return r;
+	}
+	if (name && backups_find(vm, job->list, job->n, name)) {
+		strbuf_addf(err, "snapshot %s already exists (@forget it first, or pick another name)",
+			    name);
+		return -EEXIST;
+	}
+	job->name = name ? xstrdup(name) :
+			   backups_next_name(job->list, job->n);
+	r = has_disks(vm, err);
+	if (!r)
+		r = check_as_restore(vm, err);
+	if (r)
+		return r;
+	job->ndisks = collect(vm, job, err);
+	if (job->ndisks < 0)
+		return job->ndisks;
+	if (!job->ndisks) {
+		strbuf_addf(err, "nothing to back up in %s", vm->workdir);
+		return -ENOENT;
+	}
+	dir = vm_host_path(vm, "backups");
+	job->file = xasprintf("%s/%s.tar.gz", dir, job->name);
+	free(dir);
+	pick_parent(vm, job);
+	return 0;
+}
+
+int backup_store(struct vm *vm, struct backup_job *job,
+		 const char *description, const char *compressor,
+		 const struct snap_progress *progress, struct strbuf *err)
+{
+	struct strbuf e = STRBUF_INIT, mtext = STRBUF_INIT;
+	struct snap_file *files = xcalloc(job->names.nr, sizeof(*files));
+	char *dir = vm_host_path(vm, "backups");
+	struct backup made;
+	struct snap_wopts o;
+	size_t i;
+	int r;
+
+	r = fs_mkdir_p(dir, 0755);
+	if (r) {
+		strbuf_addf(err, "cannot make %s: %s", dir, strerror(-r));
+		goto out;
+	}
+	for (i = 0; i < job->names.nr; i++) {
+		files[i].name = job->names.v[i];
+		files[i].path = job->paths.v[i];
+	}
+	backups_sweep(dir);
+	memset(&o, 0, sizeof(o));
+	o.description = description ? description : "";
+	o.ts = time(NULL);
+	o.compressor = compressor;
+	o.level = (int)vm->conf.compress_level;
+	o.parent = job->parent;
+	o.parent_m = job->parent ? &job->pm : NULL;
+	o.progress = progress;
+	o.manifest = &mtext;
+	r = snap_write_opts(job->file, files, (int)job->names.nr, &o, &e);
+	if (r) {
+		strbuf_addf(err, "cannot back up %s as %s: %s", vm->conf.name,
+			    job->name, e.buf);
+		goto out;
+	}
+	fs_fsync_dir(dir);
+	made.name = job->name;
+	made.path = job->file;
+	made.legacy = false;
+	/* the next @backup on this one need not inflate it to read it */
+	backups_keep_manifest(&made, mtext.buf ? mtext.buf : "", mtext.len);
+	r = backups_set_last(vm, &made);
+	if (r)
+		strbuf_addf(err, "snapshot %s is stored, but LAST could not be moved: %s",
+			    job->name, strerror(-r));
+out:
+	strbuf_release(&e);
+	strbuf_release(&mtext);
+	free(files);
+	free(dir);
+	return r;
+}
+
+void backup_job_release(struct backup_job *job)
+{
+	free(job->name);
+	free(job->file);
+	strvec_clear(&job->names);
+	strvec_clear(&job->paths);
+	free(job->why_full);
+	manifest_release(&job->pm);
+	backups_free(job->list, job->n);
+	memset(job, 0, sizeof(*job));
+}

@@ -1,0 +1,59 @@
+/*
+ * A snapshot of a VM into HOSTDIR/backups: what restore (restore.h) puts
+ * back, as a library call of the same standing.  backup_prepare decides
+ * everything (name, files, the snapshot it is stored on) and changes
+ * nothing but a missing guest.conf; backup_store writes it and moves
+ * LAST.  Errors are whole lines for the user (without "vm: ").
+ */
+#ifndef VM_BACKUP_H
+#define VM_BACKUP_H
+
+#include <stdbool.h>
+
+#include "snapshot/backups.h"
+#include "snapshot/manifest.h"
+#include "snapshot/snapshot.h"
+#include "util/str.h"
+#include "vm/vm.h"
+
+struct backup_job {
+	char *name;		/* the snapshot's name */
+	char *file;		/* HOSTDIR/backups/NAME.tar.gz */
+	struct strvec names;	/* the files it holds, in order */
+	struct strvec paths;	/* where each of them is */
+	int ndisks;		/* disks and images among them */
+	const char *parent;	/* stored on this snapshot, or NULL: full */
+	char *why_full;		/* why not on LAST, or NULL */
+	bool why_full_warns;	/* that is a warning, not only news */
+	/* the backups/ listing and the parent's MANIFEST */
+	struct backup *list;
+	int n;
+	struct manifest pm;
+};
+
+/*
+ * Decide the snapshot name (NULL: the next free S<n>) of vm: its files
+ * (guest.conf, the disks in order, the images it owns, efivars.bin,
+ * saved-state, vm.defaults), checked as restore would check them, and
+ * its parent (LAST, unless full_every, a broken chain, an unreadable
+ * MANIFEST or other disks make it full).  Writes only a missing
+ * guest.conf (not in a dry run).  Returns 0, -EEXIST (the name is
+ * taken), -ENOENT (nothing to back up) or -errno, with err.  job is
+ * set up here: release it with backup_job_release whatever this returns.
+ */
+int backup_prepare(struct vm *vm, const char *name, struct backup_job *job,
+		   struct strbuf *err);
+
+/*
+ * Write the snapshot job prepared, with description, compressed by
+ * compressor (argv[0] of pigz, or NULL for zlib) at vm's level, and
+ * point LAST at it.  Returns 0, -EINTR when vm was interrupted, or
+ * -errno, with err; nothing is left but a whole snapshot.
+ */
+int backup_store(struct vm *vm, struct backup_job *job,
+		 const char *description, const char *compressor,
+		 const struct snap_progress *progress, struct strbuf *err);
+
+void backup_job_release(struct backup_job *job);
+
+#endif
