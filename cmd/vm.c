@@ -435,21 +435,42 @@ static int json_stdout(void)
 	return fd;
 }
 
-int main(int argc, char **argv)
+/* What the options before the first verb say. */
+struct options {
+	struct strvec cli;	/* settings: triples for vm_settings_load */
+	const char *hostdir;	/* -d, or NULL */
+	bool no_colors;
+};
+
+/* One option's complaint, as a usage error. */
+static int bad_option(const struct opt_desc *o, const char *shortopts,
+		      char **argv)
 {
-	struct option longopts[NOPTS + 1];
-	struct strvec cli = STRVEC_INIT;
-	struct strbuf err = STRBUF_INIT, shortopts = STRBUF_INIT;
-	struct chain_step *steps = NULL;
-	struct vm_ctx ctx;
-	const char *hostdir_opt = NULL;
-	bool no_colors = false, need_vm = false;
-	int nsteps, i, c, ret = 0, json_fd = -1;
-	bool *json_words = xcalloc((size_t)argc + 1, sizeof(*json_words));
+	log_init(false);
+	if (!o) {
+		if (optopt && optopt < 256 && optopt != '?')
+			log_error("option -%c %s (see vm -h)", optopt,
+				  strchr(shortopts, optopt) ? "needs a value" :
+							      "is unknown");
+		else
+			log_error("bad option '%s' (see vm -h)",
+				  argv[optind - 1]);
+	} else if (o->val < 256) {
+		log_error("option -%c/--%s needs a value, not '%s' (write --%s=%s if that is the value)",
+			  o->val, o->name, optarg, o->name, optarg);
+	} else {
+		log_error("option --%s needs a value, not '%s' (write --%s=%s if that is the value)",
+			  o->name, optarg, o->name, optarg);
+	}
+	return 2;
+}
+
+/* getopt_long's tables from opts[]. */
+static void option_tables(struct option *longopts, struct strbuf *shortopts)
+{
 	size_t k;
 
-	vm_ctx_init(&ctx);
-	strbuf_addch(&shortopts, '+');
+	strbuf_addch(shortopts, '+');
 	for (k = 0; k < NOPTS; k++) {
 		longopts[k].name = opts[k].name;
 		longopts[k].has_arg = opts[k].arg ? required_argument :
@@ -457,33 +478,39 @@ int main(int argc, char **argv)
 		longopts[k].flag = NULL;
 		longopts[k].val = opts[k].val;
 		if (opts[k].val < 256) {
-			strbuf_addch(&shortopts, opts[k].val);
+			strbuf_addch(shortopts, opts[k].val);
 			if (opts[k].arg)
-				strbuf_addch(&shortopts, ':');
+				strbuf_addch(shortopts, ':');
 		}
 	}
 	memset(&longopts[NOPTS], 0, sizeof(longopts[NOPTS]));
+}
 
+/*
+ * The options before the first verb.  Returns -1 to go on, or what vm
+ * exits with now (0 after -h or -v, 2 for a bad option).
+ */
+static int parse_options(int argc, char **argv, struct vm_ctx *ctx,
+			 struct options *op)
+{
+	struct option longopts[NOPTS + 1];
+	struct strbuf shortopts = STRBUF_INIT;
+	bool *json_words = xcalloc((size_t)argc + 1, sizeof(*json_words));
+	int c, i, ret = -1;
+	size_t k;
+
+	option_tables(longopts, &shortopts);
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, shortopts.buf, longopts, NULL)) !=
-	       -1) {
+	while (ret < 0 && (c = getopt_long(argc, argv, shortopts.buf,
+					   longopts, NULL)) != -1) {
 		const struct opt_desc *o = NULL;
 
 		for (k = 0; k < NOPTS; k++)
 			if (opts[k].val == c)
 				o = &opts[k];
 		if (c == '?' || c == ':' || !o) {
-			log_init(false);
-			if (optopt && optopt < 256 && optopt != '?')
-				log_error("option -%c %s (see vm -h)", optopt,
-					  strchr(shortopts.buf, optopt) ?
-						  "needs a value" :
-						  "is unknown");
-			else
-				log_error("bad option '%s' (see vm -h)",
-					  argv[optind - 1]);
-			ret = 2;
-			goto out;
+			ret = bad_option(NULL, shortopts.buf, argv);
+			break;
 		}
 		/*
 		 * "vm --cores @run" is a missing value, not cores = @run: a
@@ -492,79 +519,140 @@ int main(int argc, char **argv)
 		 */
 		if (o->arg && optarg == argv[optind - 1] &&
 		    (optarg[0] == '@' || (optarg[0] == '-' && optarg[1]))) {
-			log_init(false);
-			if (o->val < 256)
-				log_error("option -%c/--%s needs a value, not '%s' (write --%s=%s if that is the value)",
-					  o->val, o->name, optarg, o->name,
-					  optarg);
-			else
-				log_error("option --%s needs a value, not '%s' (write --%s=%s if that is the value)",
-					  o->name, optarg, o->name, optarg);
-			ret = 2;
-			goto out;
+			ret = bad_option(o, shortopts.buf, argv);
+			break;
 		}
 		switch (c) {
 		case 'h':
 			usage(stdout);
-			goto out;
+			ret = 0;
+			continue;
 		case 'v':
 			printf("vm %s\n", VM_VERSION);
-			goto out;
+			ret = 0;
+			continue;
 		case 'd':
-			hostdir_opt = optarg;
+			op->hostdir = optarg;
 			continue;
 		case 'n':
-			no_colors = true;
+			op->no_colors = true;
 			continue;
 		case 'q':
-			ctx.quiet = true;
+			ctx->quiet = true;
 			continue;
 		case OPT_DRY_RUN:
-			ctx.vm.dry_run = true;
+			ctx->vm.dry_run = true;
 			continue;
 		case OPT_JSON:
-			ctx.json = true;
+			ctx->json = true;
 			json_words[optind - 1] = true;
 			continue;
 		default:
 			break;
 		}
 		if (o->val < 256)
-			strvec_pushf(&cli, "-%c/--%s", o->val, o->name);
+			strvec_pushf(&op->cli, "-%c/--%s", o->val, o->name);
 		else
-			strvec_pushf(&cli, "--%s", o->name);
-		strvec_push(&cli, o->key);
-		strvec_push(&cli, o->fixed ? o->fixed : optarg);
+			strvec_pushf(&op->cli, "--%s", o->name);
+		strvec_push(&op->cli, o->key);
+		strvec_push(&op->cli, o->fixed ? o->fixed : optarg);
 	}
 	/* the options again for @start's @run, which reports nothing */
-	for (i = 1; i < optind; i++)
+	for (i = 1; ret < 0 && i < optind; i++)
 		if (!json_words[i])
-			strvec_push(&ctx.opt_words, argv[i]);
-	log_init(no_colors);
+			strvec_push(&ctx->opt_words, argv[i]);
+	free(json_words);
+	strbuf_release(&shortopts);
+	return ret;
+}
+
+/* The whole chain checked before anything runs: 0, or 2 (usage). */
+static int check_chain(const struct vm_ctx *ctx, int argc, char **argv,
+		       struct chain_step **steps, int *nsteps)
+{
+	struct strbuf err = STRBUF_INIT;
+	int i, ret = 0;
+
+	*nsteps = chain_parse(verbs, NVERBS, argc, argv, steps, &err);
+	if (*nsteps < 0 || bare_word_typo(argc, argv, *steps, &err)) {
+		log_error("%s", err.buf);
+		ret = 2;
+	}
+	for (i = 0; !ret && ctx->json && i < *nsteps; i++)
+		if ((*steps)[i].verb->flags & VERB_NOJSON) {
+			log_error("@%s has nothing to report in JSON: its output is the guest's own (drop --json)",
+				  (*steps)[i].verb->name);
+			ret = 2;
+		}
+	strbuf_release(&err);
+	return ret;
+}
+
+/* Run the verbs left to right, stopping at the first failure. */
+static int run_chain(struct vm_ctx *ctx, const struct chain_step *steps,
+		     int nsteps, bool banners, int json_fd)
+{
+	int i, ret = 0;
+
+	ctx->nsteps = nsteps;
+	for (i = 0; i < nsteps; i++) {
+		const struct verb *v = steps[i].verb;
+
+		ctx->step = i + 1;
+		if (banners)
+			print_step(&steps[i]);
+		log_clear_error();
+		if (ctx->json)
+			ctx->result = json_object_new_object();
+		if ((v->flags & VERB_DISKS) && refuse_running(ctx))
+			ret = 1;
+		else
+			ret = v->fn(ctx, steps[i].argc, steps[i].argv);
+		if (proc_interrupted())
+			ret = 128 + proc_interrupted();
+		/* a result that cannot be told is a failure */
+		if (json_fd >= 0) {
+			fflush(stdout);
+			if (print_result(json_fd, &steps[i], ret, ctx->result) &&
+			    !ret)
+				ret = 1;
+		}
+		json_object_put(ctx->result);
+		ctx->result = NULL;
+		if (ret == 3 && (v->flags & VERB_ANSWER))
+			break;
+		if (ret) {
+			if (nsteps > 1)
+				log_error("@%s failed (step %d of %d)", v->name,
+					  i + 1, nsteps);
+			else
+				log_error("@%s failed", v->name);
+			break;
+		}
+	}
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	struct options op = { STRVEC_INIT, NULL, false };
+	struct chain_step *steps = NULL;
+	struct vm_ctx ctx;
+	bool need_vm = false;
+	int nsteps = 0, i, ret, json_fd = -1;
+
+	vm_ctx_init(&ctx);
+	ret = parse_options(argc, argv, &ctx, &op);
+	if (ret >= 0)
+		goto out;
+	log_init(op.no_colors);
 	/* Machine-readable output must be all that is on stdout. */
 	log_set_quiet(ctx.quiet);
 	log_set_banners(!ctx.quiet && !ctx.json);
 	ctx.color = log_color();
-
-	nsteps = chain_parse(verbs, NVERBS, argc - optind, argv + optind,
-			     &steps, &err);
-	if (nsteps < 0) {
-		log_error("%s", err.buf);
-		ret = 2;
+	ret = check_chain(&ctx, argc - optind, argv + optind, &steps, &nsteps);
+	if (ret)
 		goto out;
-	}
-	if (bare_word_typo(argc - optind, argv + optind, steps, &err)) {
-		log_error("%s", err.buf);
-		ret = 2;
-		goto out;
-	}
-	for (i = 0; ctx.json && i < nsteps; i++)
-		if (steps[i].verb->flags & VERB_NOJSON) {
-			log_error("@%s has nothing to report in JSON: its output is the guest's own (drop --json)",
-				  steps[i].verb->name);
-			ret = 2;
-			goto out;
-		}
 	if (ctx.json) {
 		json_fd = json_stdout();
 		if (json_fd < 0) {
@@ -579,7 +667,7 @@ int main(int argc, char **argv)
 		if (!(steps[i].verb->flags & VERB_NOVM))
 			need_vm = true;
 	if (need_vm) {
-		ret = open_vm(&ctx, hostdir_opt, &cli, steps, nsteps);
+		ret = open_vm(&ctx, op.hostdir, &op.cli, steps, nsteps);
 		if (ret) {
 			unmake_hostdir(&ctx);
 			/* 2: the command line is wrong, as for chain_parse */
@@ -588,53 +676,14 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-
-	ctx.nsteps = nsteps;
-	for (i = 0; i < nsteps; i++) {
-		ctx.step = i + 1;
-		if (need_vm)
-			print_step(&steps[i]);
-		log_clear_error();
-		if (ctx.json)
-			ctx.result = json_object_new_object();
-		if ((steps[i].verb->flags & VERB_DISKS) && refuse_running(&ctx)) {
-			ret = 1;
-		} else {
-			ret = steps[i].verb->fn(&ctx, steps[i].argc,
-						steps[i].argv);
-		}
-		if (proc_interrupted())
-			ret = 128 + proc_interrupted();
-		/* a result that cannot be told is a failure */
-		if (json_fd >= 0) {
-			fflush(stdout);
-			if (print_result(json_fd, &steps[i], ret, ctx.result) &&
-			    !ret)
-				ret = 1;
-		}
-		json_object_put(ctx.result);
-		ctx.result = NULL;
-		if (ret == 3 && (steps[i].verb->flags & VERB_ANSWER))
-			break;
-		if (ret) {
-			if (nsteps > 1)
-				log_error("@%s failed (step %d of %d)",
-					  steps[i].verb->name, i + 1, nsteps);
-			else
-				log_error("@%s failed", steps[i].verb->name);
-			break;
-		}
-	}
+	ret = run_chain(&ctx, steps, nsteps, need_vm, json_fd);
 	if (ret)
 		unmake_hostdir(&ctx);
 out:
 	if (json_fd >= 0)
 		close(json_fd);
-	free(json_words);
 	free(steps);
-	strvec_clear(&cli);
-	strbuf_release(&err);
-	strbuf_release(&shortopts);
+	strvec_clear(&op.cli);
 	vm_ctx_release(&ctx);
 	return ret;
 }
