@@ -350,13 +350,49 @@ out:
 	return ret;
 }
 
+/*
+ * The settings of the job's rescue: the VM's layers with the job's
+ * NAME.rescue among them (run-ssh: a forward), merged into a copy of
+ * their own; the VM's settings stay as they are.  0, or -errno said.
+ */
+static int job_settings(struct vm *vm, const char *rescue_conf,
+			struct vm_conf *jc)
+{
+	struct conf_file job = CONF_FILE_INIT, guest = CONF_FILE_INIT;
+	const struct conf_file *files[4];
+	struct strvec none = STRVEC_INIT;
+	struct strbuf err = STRBUF_INIT;
+	char *path = vm_host_path(vm, "guest.conf");
+	int r;
+
+	conf_init(jc);
+	r = vm_settings_files(vm, &job, &guest, files, &err);
+	if (!r)
+		r = conf_file_read(&job, rescue_conf, LAYER_JOB, "rescue",
+				   false, &err);
+	/* guest.conf as it is now: a step before may have written it */
+	if (!r)
+		r = conf_file_read(&guest, path, LAYER_GUEST, NULL, true, &err);
+	if (!r)
+		r = vm_settings_merge(files, 4, vm->cli ? vm->cli : &none, jc,
+				      &err);
+	if (r)
+		log_error("%s", err.buf);
+	conf_file_release(&job);
+	conf_file_release(&guest);
+	strbuf_release(&err);
+	free(path);
+	return r;
+}
+
 int cmd_job(struct vm_ctx *ctx, int argc, char **argv)
 {
 	struct strbuf err = STRBUF_INIT;
 	struct job j;
+	struct vm_conf vm_conf;
 	char *dest = NULL, *rescue_conf = NULL;
 	long long t0 = proc_now_ms();
-	bool reload = false;
+	bool own_conf = false;
 	int ret = 1, r;
 
 	(void)argc;
@@ -383,14 +419,16 @@ int cmd_job(struct vm_ctx *ctx, int argc, char **argv)
 	j.outdir = vm_work_path(&ctx->vm, ".out");
 	rescue_conf = xasprintf("%s/%s.rescue", j.dir, j.name);
 	if (access(rescue_conf, R_OK) == 0) {
-		/* The job says what rescue it needs (run-ssh: a forward). */
-		r = conf_load_section_file(&ctx->vm.conf, rescue_conf,
-					   LAYER_JOB, "rescue", &err);
-		if (r) {
-			log_error("%s", err.buf);
+		/* The job says what rescue it needs: for this job alone. */
+		struct vm_conf jc;
+
+		if (job_settings(&ctx->vm, rescue_conf, &jc)) {
+			conf_release(&jc);
 			goto out;
 		}
-		reload = true;
+		vm_conf = ctx->vm.conf;
+		ctx->vm.conf = jc;
+		own_conf = true;
 	}
 	build_env(ctx, &j);
 	report_set_str(ctx->result, "job", j.name);
@@ -446,12 +484,9 @@ out_in:
 	}
 out:
 	/* What NAME.rescue set was for this job alone. */
-	if (reload) {
-		strbuf_reset(&err);
-		if (vm_reload_conf(&ctx->vm, &err)) {
-			log_error("%s", err.buf);
-			ret = ret ? ret : 1;
-		}
+	if (own_conf) {
+		conf_release(&ctx->vm.conf);
+		ctx->vm.conf = vm_conf;
 	}
 	strbuf_release(&err);
 	free(rescue_conf);

@@ -1052,13 +1052,34 @@ int conf_set(struct vm_conf *c, const char *section, const char *key,
 	return r;
 }
 
+static unsigned files_read;
+
+unsigned conf_files_read(void)
+{
+	return files_read;
+}
+
 struct load_ctx {
-	struct vm_conf *c;
-	enum conf_layer layer;
+	struct conf_file *f;
+	struct vm_conf scratch;	/* where each entry is checked */
 	const char *only;	/* the one section allowed, or NULL */
 	struct strbuf msg;
-	int count;
 };
+
+void conf_file_add(struct conf_file *f, const char *section, const char *key,
+		   const char *value)
+{
+	struct conf_entry *e;
+
+	if (f->nr == f->alloc) {
+		f->alloc = f->alloc ? 2 * f->alloc : 16;
+		f->v = xrealloc(f->v, f->alloc * sizeof(*f->v));
+	}
+	e = &f->v[f->nr++];
+	e->section = xstrdup(section);
+	e->key = xstrdup(key);
+	e->value = xstrdup(value);
+}
 
 static int ini_cb(void *user, const char *section, const char *name,
 		  const char *value)
@@ -1067,7 +1088,6 @@ static int ini_cb(void *user, const char *section, const char *name,
 	struct strbuf err = STRBUF_INIT;
 	int r;
 
-	lc->count++;
 	if (!*section) {
 		strbuf_addf(&err, "key '%s' outside a section (use [vm])",
 			    name);
@@ -1077,7 +1097,8 @@ static int ini_cb(void *user, const char *section, const char *name,
 			    lc->only, section);
 		r = -EINVAL;
 	} else {
-		r = conf_set(lc->c, section, name, value, lc->layer, &err);
+		r = conf_set(&lc->scratch, section, name, value, lc->f->layer,
+			     &err);
 		/* a bad value names its key: "guest.conf:3: cores: ..." */
 		if (r && !str_starts_with(err.buf, "unknown ") &&
 		    !str_starts_with(err.buf, "bad rescue profile")) {
@@ -1089,6 +1110,8 @@ static int ini_cb(void *user, const char *section, const char *name,
 			strbuf_release(&k);
 		}
 	}
+	if (!r)
+		conf_file_add(lc->f, section, name, value);
 	if (r && !lc->msg.len)
 		strbuf_addstr(&lc->msg, err.buf);
 	strbuf_release(&err);
@@ -1098,14 +1121,17 @@ static int ini_cb(void *user, const char *section, const char *name,
 /* No settings file of ours comes near this; /dev/zero never ends. */
 #define CONF_FILE_MAX (1 << 20)
 
-static int load_file(struct vm_conf *c, const char *path,
-		     enum conf_layer layer, const char *only, bool optional,
-		     struct strbuf *err)
+int conf_file_read(struct conf_file *f, const char *path,
+		   enum conf_layer layer, const char *only, bool optional,
+		   struct strbuf *err)
 {
-	struct load_ctx lc = { c, layer, only, STRBUF_INIT, 0 };
+	struct load_ctx lc = { f, { 0 }, only, STRBUF_INIT };
 	struct strbuf text = STRBUF_INIT;
 	int r;
 
+	*f = (struct conf_file)CONF_FILE_INIT;
+	f->path = xstrdup(path);
+	f->layer = layer;
 	r = fs_read_file(path, CONF_FILE_MAX, &text);
 	if (r) {
 		if (r == -ENOENT && optional)
@@ -1118,12 +1144,15 @@ static int load_file(struct vm_conf *c, const char *path,
 		strbuf_release(&text);
 		return r;
 	}
+	files_read++;
 	if (memchr(text.buf, '\0', text.len)) {
 		strbuf_addf(err, "%s: binary data, not a settings file", path);
 		strbuf_release(&text);
 		return -EINVAL;
 	}
+	conf_init(&lc.scratch);
 	r = ini_parse_string(text.buf, ini_cb, &lc);
+	conf_release(&lc.scratch);
 	strbuf_release(&text);
 	if (r > 0) {
 		strbuf_addf(err, "%s:%d: %s", path, r,
@@ -1134,6 +1163,67 @@ static int load_file(struct vm_conf *c, const char *path,
 		r = -EINVAL;
 	}
 	strbuf_release(&lc.msg);
+	return r;
+}
+
+int conf_file_apply(const struct conf_file *f, struct vm_conf *c,
+		    struct strbuf *err)
+{
+	size_t i;
+
+	for (i = 0; i < f->nr; i++) {
+		const struct conf_entry *e = &f->v[i];
+		struct strbuf e2 = STRBUF_INIT;
+		int r = conf_set(c, e->section, e->key, e->value, f->layer,
+				 &e2);
+
+		/* checked when read: only a change since could fail here */
+		if (r) {
+			strbuf_addf(err, "%s: %s: %s", f->path, e->key, e2.buf);
+			strbuf_release(&e2);
+			return r;
+		}
+		strbuf_release(&e2);
+	}
+	return 0;
+}
+
+const char *conf_file_value(const struct conf_file *f, const char *section,
+			    const char *key)
+{
+	size_t i = f->nr;
+
+	while (i-- > 0)
+		if (!strcmp(f->v[i].section, section) &&
+		    !strcmp(f->v[i].key, key))
+			return f->v[i].value;
+	return NULL;
+}
+
+void conf_file_release(struct conf_file *f)
+{
+	size_t i;
+
+	for (i = 0; i < f->nr; i++) {
+		free(f->v[i].section);
+		free(f->v[i].key);
+		free(f->v[i].value);
+	}
+	free(f->v);
+	free(f->path);
+	*f = (struct conf_file)CONF_FILE_INIT;
+}
+
+static int load_file(struct vm_conf *c, const char *path,
+		     enum conf_layer layer, const char *only, bool optional,
+		     struct strbuf *err)
+{
+	struct conf_file f;
+	int r = conf_file_read(&f, path, layer, only, optional, err);
+
+	if (!r)
+		r = conf_file_apply(&f, c, err);
+	conf_file_release(&f);
 	return r;
 }
 

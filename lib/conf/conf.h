@@ -162,6 +162,54 @@ int conf_set(struct vm_conf *c, const char *section, const char *key,
 	     const char *value, enum conf_layer layer, struct strbuf *err);
 
 /*
+ * A settings file read once: its entries in order, each already checked
+ * as conf_set checks it (errors say "file:line: message").  Merging the
+ * layers again (a rescue profile, a job's NAME.rescue) applies these
+ * entries; the file is not read again.
+ */
+struct conf_entry {
+	char *section, *key, *value;
+};
+
+struct conf_file {
+	char *path;
+	enum conf_layer layer;
+	struct conf_entry *v;
+	size_t nr, alloc;
+};
+
+#define CONF_FILE_INIT { NULL, LAYER_DEFAULT, NULL, 0, 0 }
+
+/*
+ * Read path as a settings file of layer (only: the one section it may
+ * hold, or NULL).  A missing file is an empty one when optional.
+ * Returns 0, -ENOENT (missing, not optional), -EINVAL or -errno with err.
+ */
+int conf_file_read(struct conf_file *f, const char *path,
+		   enum conf_layer layer, const char *only, bool optional,
+		   struct strbuf *err);
+
+/* Apply f's entries to c at f's layer (conf_set).  0 or -errno with err. */
+int conf_file_apply(const struct conf_file *f, struct vm_conf *c,
+		    struct strbuf *err);
+
+/* The last value f gives section.key, or NULL. */
+const char *conf_file_value(const struct conf_file *f, const char *section,
+			    const char *key);
+
+/* Add section.key = value to f (a change written to its file). */
+void conf_file_add(struct conf_file *f, const char *section, const char *key,
+		   const char *value);
+
+void conf_file_release(struct conf_file *f);
+
+/*
+ * How many settings files this process has read (parsed): each is read
+ * once however often the layers are merged (test_conf counts).
+ */
+unsigned conf_files_read(void);
+
+/*
  * Load an INI file at the given layer.  A missing file is not an error
  * when optional.  Returns 0, -ENOENT (missing, not optional) or -EINVAL;
  * err receives "file:line: message".

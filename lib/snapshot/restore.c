@@ -145,19 +145,16 @@ char *restore_image_path(const struct vm *vm, const struct vm_conf *c,
 
 /*
  * vm's settings as the next start would load them with confdir's
- * guest.conf: the same code as every start (vm_settings_load).  *out
+ * guest.conf: the same code as every start (vm_settings_for).  *out
  * (initialised) is released and replaced, also on failure.
  */
-static int load_as_next_start(const struct vm *vm, const char *confdir,
+static int load_as_next_start(struct vm *vm, const char *confdir,
 			      bool with_cli, struct vm_conf *out,
 			      struct strbuf *err)
 {
-	struct strvec none = STRVEC_INIT;
-
 	conf_release(out);
 	conf_init(out);
-	return vm_settings_load(confdir, with_cli && vm->cli ? vm->cli : &none,
-				out, err);
+	return vm_settings_for(vm, confdir, with_cli, out, err);
 }
 
 /*
@@ -249,7 +246,7 @@ static int check_images(const struct vm *vm, const struct vm_conf *g,
 	return r;
 }
 
-int restore_check(const struct vm *vm, const char *confdir,
+int restore_check(struct vm *vm, const char *confdir,
 		  const char *diskdir, bool hide_dir, int *ndisks,
 		  struct strbuf *err)
 {

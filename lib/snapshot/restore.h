@@ -45,7 +45,7 @@ char *restore_image_path(const struct vm *vm, const struct vm_conf *c,
  * Returns 0, or -EINVAL / -ENOENT / -errno with err in one line
  * (a guest.conf in confdir is named "guest.conf" when hide_dir).
  */
-int restore_check(const struct vm *vm, const char *confdir,
+int restore_check(struct vm *vm, const char *confdir,
 		  const char *diskdir, bool hide_dir, int *ndisks,
 		  struct strbuf *err);
 

@@ -25,44 +25,35 @@ const char *base_of(const struct vm_conf *c)
 	return conf_layer_of(c, "vm", "base") >= LAYER_GUEST ? c->base : "";
 }
 
-int base_from_cli(struct vm_conf *c, const char *hostdir, struct strbuf *err)
+int base_from_cli(struct vm_conf *c, const struct conf_file *guest,
+		  struct strbuf *err)
 {
-	struct vm_conf g;
-	char *path, *want, *frag = NULL;
+	const char *recorded;
+	char *want, *frag = NULL;
 	int r;
 
-	if (conf_layer_of(c, "vm", "base") != LAYER_CLI)
-		return 0;
-	path = xasprintf("%s/guest.conf", hostdir);
-	if (access(path, F_OK)) {
-		free(path);
+	if (conf_layer_of(c, "vm", "base") != LAYER_CLI || !guest)
 		return 0;	/* not made yet: --base is @create's */
-	}
-	conf_init(&g);
-	r = conf_load_file(&g, path, LAYER_GUEST, false, err);
-	free(path);
-	if (r) {
-		conf_release(&g);
-		return r;
-	}
+	recorded = conf_file_value(guest, "vm", "base");
+	if (!recorded)
+		recorded = "";
 	if (download_is_url(c->base))
 		download_split(c->base, &want, &frag);
 	else
 		want = fs_abspath(c->base);
 	free(frag);
-	if (!*g.base) {
+	if (!*recorded) {
 		strbuf_addf(err, "option --base: %s was made without a base; --base is for @create",
 			    c->name);
 		r = -EINVAL;
-	} else if (strcmp(want, g.base)) {
+	} else if (strcmp(want, recorded)) {
 		strbuf_addf(err, "option --base: %s lays over %s, not %s; --base is for @create",
-			    c->name, g.base, c->base);
+			    c->name, recorded, c->base);
 		r = -EINVAL;
 	} else {
-		r = conf_set(c, "vm", "base", g.base, LAYER_CLI, err);
+		r = conf_set(c, "vm", "base", recorded, LAYER_CLI, err);
 	}
 	free(want);
-	conf_release(&g);
 	return r;
 }
 

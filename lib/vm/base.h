@@ -25,9 +25,11 @@ const char *base_of(const struct vm_conf *c);
 /*
  * --base names the base of a VM already made (a chain after @create,
  * or a later command): it must be the one guest.conf records, which then
- * stands.  Anything else is an "option --base: ..." error.
+ * stands.  Anything else is an "option --base: ..." error.  guest: the
+ * guest.conf read, or NULL when there is none yet (--base is @create's).
  */
-int base_from_cli(struct vm_conf *c, const char *hostdir, struct strbuf *err);
+int base_from_cli(struct vm_conf *c, const struct conf_file *guest,
+		  struct strbuf *err);
 
 /*
  * The base of a VM being made from spec (a path or a URL) whose file is

@@ -26,6 +26,10 @@ void vm_init(struct vm *vm)
 
 void vm_release(struct vm *vm)
 {
+	int i;
+
+	for (i = 0; i < VM_FILES; i++)
+		conf_file_release(&vm->files[i]);
 	conf_release(&vm->conf);
 	free(vm->hostdir);
 	free(vm->workdir);
@@ -405,47 +409,34 @@ static int apply_cli(struct vm_conf *c, const struct strvec *cli,
 	return 0;
 }
 
-static int load_layers(struct vm_conf *c, const char *hostdir,
-		       const struct strvec *cli, struct strbuf *err)
+/*
+ * The one merge of the settings layers, in one precedence: built-in
+ * defaults < system file < user file < a job's NAME.rescue < guest.conf <
+ * command line (conf_set keeps the higher layer whatever the order).
+ */
+static int merge_once(const struct conf_file *const *files, int n,
+		      const struct strvec *cli, struct vm_conf *c,
+		      struct strbuf *err)
 {
-	const char *sys = getenv("VM_SYSTEM_CONFIG");
-	const char *xdg = getenv("XDG_CONFIG_HOME");
-	const char *home = getenv("HOME");
-	char *user = NULL, *guest = NULL;
-	int r;
+	int i, r;
 
 	/* The command line first: lower layers never override it. */
 	r = apply_cli(c, cli, err);
-	if (r)
-		return r;
-	r = conf_load_file(c, sys ? sys : "/etc/vm.conf", LAYER_SYSTEM, true,
-			   err);
-	if (r)
-		return r;
-	if (xdg && *xdg)
-		user = xasprintf("%s/vm.conf", xdg);
-	else if (home)
-		user = xasprintf("%s/.config/vm.conf", home);
-	if (user) {
-		r = conf_load_file(c, user, LAYER_USER, true, err);
-		free(user);
-		if (r)
-			return r;
-	}
-	guest = xasprintf("%s/guest.conf", hostdir);
-	r = conf_load_file(c, guest, LAYER_GUEST, true, err);
-	free(guest);
+	for (i = 0; !r && i < n; i++)
+		if (files[i])
+			r = conf_file_apply(files[i], c, err);
 	return r;
 }
 
-int vm_settings_load(const char *hostdir, const struct strvec *cli,
-		     struct vm_conf *c, struct strbuf *err)
+int vm_settings_merge(const struct conf_file *const *files, int n,
+		      const struct strvec *cli, struct vm_conf *c,
+		      struct strbuf *err)
 {
 	char *profile;
 	int r;
 
 	/* Pass one learns the rescue profile; pass two applies [rescue.X]. */
-	r = load_layers(c, hostdir, cli, err);
+	r = merge_once(files, n, cli, c, err);
 	if (r)
 		return r;
 	profile = xstrdup(c->rescue_profile ? c->rescue_profile : "");
@@ -456,11 +447,77 @@ int vm_settings_load(const char *hostdir, const struct strvec *cli,
 		conf_init(c);
 		conf_set(c, "vm", "rescue", profile, LAYER_DEFAULT, &e);
 		strbuf_release(&e);
-		r = load_layers(c, hostdir, cli, err);
+		r = merge_once(files, n, cli, c, err);
 	}
 	free(profile);
+	return r;
+}
+
+/* The system and user files, read once per vm. */
+static int read_host_files(struct vm *vm, struct strbuf *err)
+{
+	const char *sys = getenv("VM_SYSTEM_CONFIG");
+	const char *xdg = getenv("XDG_CONFIG_HOME");
+	const char *home = getenv("HOME");
+	char *user = NULL;
+	int r;
+
+	if (vm->host_files_read)
+		return 0;
+	r = conf_file_read(&vm->files[VM_FILE_SYSTEM],
+			   sys ? sys : "/etc/vm.conf", LAYER_SYSTEM, NULL,
+			   true, err);
+	if (r)
+		return r;
+	if (xdg && *xdg)
+		user = xasprintf("%s/vm.conf", xdg);
+	else if (home)
+		user = xasprintf("%s/.config/vm.conf", home);
+	if (user) {
+		r = conf_file_read(&vm->files[VM_FILE_USER], user, LAYER_USER,
+				   NULL, true, err);
+		free(user);
+		if (r)
+			return r;
+	}
+	vm->host_files_read = true;
+	return 0;
+}
+
+int vm_settings_files(struct vm *vm, const struct conf_file *extra,
+		      const struct conf_file *guest,
+		      const struct conf_file *files[4], struct strbuf *err)
+{
+	int r = read_host_files(vm, err);
+
+	files[0] = &vm->files[VM_FILE_SYSTEM];
+	files[1] = &vm->files[VM_FILE_USER];
+	files[2] = extra;
+	files[3] = guest;
+	return r;
+}
+
+int vm_settings_for(struct vm *vm, const char *confdir, bool with_cli,
+		    struct vm_conf *c, struct strbuf *err)
+{
+	struct strvec none = STRVEC_INIT;
+	struct conf_file guest = CONF_FILE_INIT;
+	const struct conf_file *files[4];
+	char *path = xasprintf("%s/guest.conf", confdir);
+	int r;
+
+	/* in the order of the layers: a bad user file is told first */
+	r = vm_settings_files(vm, NULL, &guest, files, err);
 	if (!r)
-		r = base_from_cli(c, hostdir, err);
+		r = conf_file_read(&guest, path, LAYER_GUEST, NULL, true, err);
+	if (!r)
+		r = vm_settings_merge(files, 4,
+				      with_cli && vm->cli ? vm->cli : &none, c,
+				      err);
+	if (!r)
+		r = base_from_cli(c, fs_exists(path) ? &guest : NULL, err);
+	conf_file_release(&guest);
+	free(path);
 	return r;
 }
 
@@ -473,12 +530,14 @@ struct base_env vm_base_env(const struct vm *vm)
 
 int vm_load_conf(struct vm *vm, const struct strvec *cli, struct strbuf *err)
 {
-	int r = vm_settings_load(vm->hostdir, cli, &vm->conf, err);
+	int r;
 
-	if (!r) {
+	vm->cli = cli;
+	conf_release(&vm->conf);
+	conf_init(&vm->conf);
+	r = vm_settings_for(vm, vm->hostdir, true, &vm->conf, err);
+	if (!r)
 		vm->inplace = !vm->conf.use_tmpdir;
-		vm->cli = cli;
-	}
 	return r;
 }
 
@@ -508,11 +567,8 @@ int vm_guest_conf_set(struct vm *vm, const char *key, const char *value,
 
 int vm_reload_conf(struct vm *vm, struct strbuf *err)
 {
-	const struct strvec *cli = vm->cli;
-
-	conf_release(&vm->conf);
-	conf_init(&vm->conf);
-	return vm_load_conf(vm, cli, err);
+	/* guest.conf may be another file now (a restore): it is read anew */
+	return vm_load_conf(vm, vm->cli, err);
 }
 
 int vm_fetch(const struct vm *vm, const char *spec, const char *want_sha,

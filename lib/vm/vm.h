@@ -25,8 +25,13 @@ struct vm {
 	const char *accel;	/* resolved "kvm"/"tcg", NULL: not yet */
 	char *datadir;		/* installed jobs/ and rescue/ */
 	char *cache_dir;	/* $XDG_CACHE_HOME/vm */
-	const struct strvec *cli; /* the command-line settings layer */
+	const struct strvec *cli;	/* the command-line settings layer */
+	/* the system and user settings files, as read once */
+	struct conf_file files[2];
+	bool host_files_read;
 };
+
+enum { VM_FILE_SYSTEM, VM_FILE_USER, VM_FILES };
 
 void vm_init(struct vm *vm);
 
@@ -105,17 +110,38 @@ int vm_count_disks(const struct vm *vm);
  * Load every settings layer into vm->conf: defaults, the system file
  * ($VM_SYSTEM_CONFIG or /etc/vm.conf), the user file
  * ($XDG_CONFIG_HOME/vm.conf), HOSTDIR/guest.conf, then the command-line
- * settings in cli (pairs "section.key", value).
+ * settings in cli (triples: option, "section.key", value).  The system
+ * and user files are read once per vm, whatever is loaded again.
  */
 int vm_load_conf(struct vm *vm, const struct strvec *cli, struct strbuf *err);
 
 /*
- * The settings a VM in hostdir has (every layer, as vm_load_conf merges
- * them) into c (initialised): for a directory that is not this VM's,
- * such as a snapshot's extracted guest.conf.
+ * The one merge of the settings layers (defaults < system file < user
+ * file < a job's NAME.rescue < guest.conf < command line cli), with a
+ * rescue profile's [rescue.NAME] applied when one is chosen: files (n
+ * of them, NULL entries skipped) are each read once by the caller and
+ * never read here.  c (initialised) gets the result.
  */
-int vm_settings_load(const char *hostdir, const struct strvec *cli,
-		     struct vm_conf *c, struct strbuf *err);
+int vm_settings_merge(const struct conf_file *const *files, int n,
+		      const struct strvec *cli, struct vm_conf *c,
+		      struct strbuf *err);
+
+/*
+ * The files vm_settings_merge takes for vm, in their order: the system
+ * and user files (read once per vm), extra (a job's NAME.rescue, or
+ * NULL) and guest.  0 or -errno with err (a bad system or user file).
+ */
+int vm_settings_files(struct vm *vm, const struct conf_file *extra,
+		      const struct conf_file *guest,
+		      const struct conf_file *files[4], struct strbuf *err);
+
+/*
+ * The settings a VM whose guest.conf is in confdir has: vm's own
+ * (vm_load_conf), or a snapshot's extracted guest.conf; the command
+ * line's only with with_cli.  c (initialised) gets the result.
+ */
+int vm_settings_for(struct vm *vm, const char *confdir, bool with_cli,
+		    struct vm_conf *c, struct strbuf *err);
 
 /* What the base image checks (base.h) need of vm. */
 struct base_env vm_base_env(const struct vm *vm);
@@ -128,8 +154,8 @@ int vm_guest_conf_set(struct vm *vm, const char *key, const char *value,
 		      struct strbuf *err);
 
 /*
- * Load the settings again from scratch (after a job's NAME.rescue
- * changed them for that job alone).
+ * Load the settings again, after guest.conf was replaced (a restore):
+ * guest.conf is read anew, the system and user files are not.
  */
 int vm_reload_conf(struct vm *vm, struct strbuf *err);
 

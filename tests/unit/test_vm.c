@@ -733,6 +733,76 @@ static void test_load_conf_cli_typed(void **state)
 	strbuf_release(&err);
 }
 
+/*
+ * Each settings file is read once, however often the layers are merged:
+ * a rescue profile's second pass and a job's merge read none of them
+ * again; a reload reads guest.conf alone (a restore may have replaced
+ * it), another directory's guest.conf is one more file.
+ */
+static void test_settings_read_once(void **state)
+{
+	struct fix *f = *state;
+	struct strbuf err = STRBUF_INIT;
+	struct strvec cli = STRVEC_INIT;
+	struct conf_file job, guest;
+	const struct conf_file *files[4];
+	struct vm_conf jc, other;
+	char *sys = in(f->root, "system.conf");
+	char *jobf = in(f->root, "T.rescue"), *gf = in(f->host, "guest.conf");
+	char *odir = in(f->root, "other");
+	unsigned n0;
+
+	put(f->root, "system.conf", "[vm]\nmemory = 1G\n");
+	put(f->xdg, "vm.conf", "[vm]\ncores = 2\n[rescue.big]\nmemory = 2G\n");
+	put(f->host, "guest.conf", "[vm]\nname = T\nrescue = big\n");
+	put(f->root, "T.rescue", "[rescue]\ncores = 3\n");
+	mkdir_in(f->root, "other");
+	put(f->root, "other/guest.conf", "[vm]\nname = O\n");
+	setenv("VM_SYSTEM_CONFIG", sys, 1);
+	strvec_pushl(&cli, "--cores", "vm.cores", "4", NULL);
+	n0 = conf_files_read();
+	if (vm_load_conf(&f->vm, &cli, &err))
+		fail_msg("vm_load_conf: %s", err.buf);
+	/* system, user, guest: the profile's second pass read nothing */
+	assert_int_equal(conf_files_read() - n0, 3);
+	assert_true(f->vm.conf.memory == 1ULL << 30);
+	assert_int_equal(f->vm.conf.cores, 4);
+	assert_true(f->vm.conf.rescue.memory == 2ULL << 30);
+	/* a job's own merge: its file and guest.conf as it is now */
+	assert_int_equal(conf_file_read(&job, jobf, LAYER_JOB, "rescue", false,
+					&err), 0);
+	assert_int_equal(conf_file_read(&guest, gf, LAYER_GUEST, NULL, true,
+					&err), 0);
+	assert_int_equal(vm_settings_files(&f->vm, &job, &guest, files, &err),
+			 0);
+	conf_init(&jc);
+	assert_int_equal(vm_settings_merge(files, 4, &cli, &jc, &err), 0);
+	assert_int_equal(conf_files_read() - n0, 5);
+	assert_int_equal(jc.rescue.cores, 3);
+	assert_true(jc.rescue.memory == 2ULL << 30);
+	assert_int_equal(f->vm.conf.rescue.cores != 3, true);
+	/* a reload reads guest.conf again, nothing else */
+	assert_int_equal(vm_reload_conf(&f->vm, &err), 0);
+	assert_int_equal(conf_files_read() - n0, 6);
+	conf_init(&other);
+	assert_int_equal(vm_settings_for(&f->vm, odir, false, &other, &err),
+			 0);
+	assert_int_equal(conf_files_read() - n0, 7);
+	assert_string_equal(other.name, "O");
+	assert_int_equal(other.cores, 2);
+	unsetenv("VM_SYSTEM_CONFIG");
+	conf_release(&other);
+	conf_release(&jc);
+	conf_file_release(&job);
+	conf_file_release(&guest);
+	strvec_clear(&cli);
+	strbuf_release(&err);
+	free(sys);
+	free(jobf);
+	free(gf);
+	free(odir);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -756,6 +826,7 @@ int main(void)
 		T(test_plan_defaults_home_config),
 		T(test_plan_bad_defaults),
 		T(test_load_conf_cli_typed),
+		T(test_settings_read_once),
 	};
 #undef T
 
