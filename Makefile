@@ -72,7 +72,9 @@ $(B)/config.stamp: FORCE
 		exit 1; }
 	@echo '$(BUILD_CONFIG)' | cmp -s - $@ || echo '$(BUILD_CONFIG)' >$@
 
+# Made anew: a member of a source file since moved or removed must go.
 $(B)/libvm.a: $(LIB_OBJ)
+	rm -f $@
 	$(AR) rcs $@ $^
 
 $(B)/%.o: %.c $(wildcard lib/*/*.h cmd/*.h) Makefile $(B)/config.stamp

@@ -1,0 +1,638 @@
+/* The snapshot writer: a tarball of whole files and changed blocks. */
+#include "snapshot/snapshot.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <sys/statvfs.h>
+
+#include "snapshot/gzpipe.h"
+#include "snapshot/manifest.h"
+#include "snapshot/snapint.h"
+#include "util/fsutil.h"
+#include "util/proc.h"
+
+struct region {
+	uint64_t off, len;
+};
+
+/* The data regions of fd (one region where holes cannot be seen). */
+static int file_regions(int fd, uint64_t size, struct region **out, int *n)
+{
+	struct region *r = NULL;
+	uint64_t pos = 0;
+	int count = 0;
+
+	while (pos < size) {
+		off_t data = lseek(fd, (off_t)pos, SEEK_DATA), hole;
+
+		if (data < 0) {
+			if (errno == ENXIO)
+				break;
+			if (errno != EINVAL) {
+				free(r);
+				return -errno;
+			}
+			data = (off_t)pos;	/* no SEEK_DATA: all data */
+			hole = (off_t)size;
+		} else {
+			hole = lseek(fd, data, SEEK_HOLE);
+			if (hole < 0)
+				hole = (off_t)size;
+		}
+		r = xrealloc(r, (size_t)(count + 1) * sizeof(*r));
+		r[count].off = (uint64_t)data;
+		r[count].len = (uint64_t)hole - (uint64_t)data;
+		count++;
+		pos = (uint64_t)hole;
+	}
+	*out = r;
+	*n = count;
+	return 0;
+}
+
+
+static int write_mem(struct archive *a, const char *name, const char *data,
+		     time_t ts, struct manifest *m, struct strbuf *err)
+{
+	struct archive_entry *e = archive_entry_new();
+	struct snap_digest d;
+	char hex[65];
+	size_t len = strlen(data);
+	int r = 0;
+
+	archive_entry_set_pathname(e, name);
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, 0644);
+	archive_entry_set_size(e, (la_int64_t)len);
+	archive_entry_set_mtime(e, ts, 0);
+	if (archive_write_header(a, e) != ARCHIVE_OK ||
+	    (len && archive_write_data(a, data, len) != (la_ssize_t)len)) {
+		strbuf_addf(err, "%s: %s", name, archive_error_string(a));
+		r = -EIO;
+	}
+	archive_entry_free(e);
+	if (m && !r) {
+		snap_digest_init(&d);
+		snap_digest_data(&d, 0, data, len);
+		r = snap_digest_final(&d, len, hex);
+		snap_digest_release(&d);
+		if (r)
+			strbuf_addf(err, "%s: SHA-256: %s", name, strerror(-r));
+		else
+			manifest_add(m, name, len, hex);
+	}
+	return r;
+}
+
+/* What one file of a snapshot is being written with. */
+struct wfile {
+	const struct snap_file *f;
+	int fd;
+	uint64_t size;
+	char *buf;
+	const char *zeros;
+	uint64_t *done, total;
+	const struct snap_progress *progress;
+	struct strbuf *err;
+};
+
+/* pread all of [off, off + len) into buf; shorter is "file shrank". */
+static int read_at(struct wfile *w, uint64_t off, size_t len)
+{
+	size_t have = 0;
+
+	while (have < len) {
+		ssize_t got = pread(w->fd, w->buf + have, len - have,
+				    (off_t)(off + have));
+
+		if (got < 0 && errno == EINTR && !proc_interrupted())
+			continue;
+		if (proc_interrupted()) {
+			strbuf_addstr(w->err, "interrupted");
+			return -EINTR;
+		}
+		if (got <= 0) {
+			strbuf_addf(w->err, "%s: %s", w->f->path,
+				    got < 0 ? strerror(errno) :
+					      "file shrank while read");
+			return got < 0 ? -errno : -EIO;
+		}
+		have += (size_t)got;
+	}
+	return 0;
+}
+
+/*
+ * The digests of every block of the file, reading only its data: the
+ * first pass of a file stored as a delta, which must know which blocks
+ * changed before the entry's header (its sparse map) is written.
+ */
+static int hash_blocks(struct wfile *w, const struct region *reg, int nreg,
+		       struct blkhash *h)
+{
+	int i, r = 0;
+
+	for (i = 0; !r && i < nreg; i++) {
+		uint64_t pos = reg[i].off, end = reg[i].off + reg[i].len;
+
+		while (!r && pos < end) {
+			size_t n = end - pos < SNAP_CHUNK ? (size_t)(end - pos) : SNAP_CHUNK;
+
+			r = read_at(w, pos, n);
+			if (!r && blkhash_feed(h, pos, w->buf, n))
+				r = -EIO;
+			pos += n;
+			*w->done += n;
+			snap_tick(w->progress, *w->done, w->total);
+		}
+	}
+	if (!r && blkhash_finish(h))
+		r = -EIO;
+	if (r == -EIO && !w->err->len)
+		strbuf_addf(w->err, "%s: SHA-256 failed", w->f->path);
+	return r;
+}
+
+/*
+ * The blocks to store of a file whose parent has it: those not zeros
+ * that differ from the parent's (or lie where its blocks differ in
+ * length), as runs of bytes.
+ */
+static struct region *changed_runs(const struct blkhash *h,
+				   const struct mf_file *pf, int *n)
+{
+	struct region *r = NULL;
+	size_t i;
+	int count = 0;
+
+	for (i = 0; i < h->nblk; i++) {
+		uint64_t off = (uint64_t)i * h->bsize;
+		uint32_t len = manifest_block_len(h->size, h->bsize, i);
+
+		if (manifest_block_zero(h->blk[i]))
+			continue;
+		if (i < pf->nblk &&
+		    manifest_block_len(pf->size, pf->bsize, i) == len &&
+		    !memcmp(pf->blk[i], h->blk[i], 32))
+			continue;
+		if (count && r[count - 1].off + r[count - 1].len == off) {
+			r[count - 1].len += len;
+			continue;
+		}
+		r = xrealloc(r, (size_t)(count + 1) * sizeof(*r));
+		r[count].off = off;
+		r[count].len = len;
+		count++;
+	}
+	*n = count;
+	return r;
+}
+
+/*
+ * The entry's data: the pax writer takes the file's whole length and
+ * drops what falls in holes, so holes are fed from a zero buffer, never
+ * read.  What is read goes to d (a whole file's digest) or h (blocks).
+ */
+static int write_regions(struct archive *a, struct wfile *w,
+			 const struct region *reg, int nreg, struct snap_digest *d,
+			 struct blkhash *h, bool count)
+{
+	uint64_t pos = 0;
+	int i;
+
+	for (i = 0; i <= nreg; i++) {
+		uint64_t hole_end = i < nreg ? reg[i].off : w->size;
+
+		while (pos < hole_end) {
+			size_t n = hole_end - pos < SNAP_CHUNK ? hole_end - pos : SNAP_CHUNK;
+
+			if (archive_write_data(a, w->zeros, n) != (la_ssize_t)n)
+				goto bad_archive;
+			pos += n;
+		}
+		if (i == nreg)
+			break;
+		while (pos < reg[i].off + reg[i].len) {
+			uint64_t left = reg[i].off + reg[i].len - pos;
+			size_t n = left < SNAP_CHUNK ? left : SNAP_CHUNK;
+			int r = read_at(w, pos, n);
+
+			if (r)
+				return r;
+			if (d)
+				snap_digest_data(d, pos, w->buf, n);
+			if (h && blkhash_feed(h, pos, w->buf, n)) {
+				strbuf_addf(w->err, "%s: SHA-256 failed",
+					    w->f->path);
+				return -EIO;
+			}
+			if (archive_write_data(a, w->buf, n) != (la_ssize_t)n)
+				goto bad_archive;
+			pos += n;
+			if (count) {
+				*w->done += n;
+				snap_tick(w->progress, *w->done, w->total);
+			}
+		}
+	}
+	return 0;
+bad_archive:
+	strbuf_addf(w->err, "%s: %s", w->f->name, archive_error_string(a));
+	return -EIO;
+}
+
+/*
+ * One file.  A block-stored file gets the digest of every block;
+ * with pf (the parent's file of that name, by the same blocks), only
+ * the blocks that differ from it are stored, found in a first pass.
+ */
+static int write_file(struct archive *a, struct wfile *w,
+		      const struct mf_file *pf, struct manifest *m)
+{
+	struct archive_entry *e = NULL;
+	struct region *reg = NULL, *runs = NULL;
+	const struct region *store;
+	struct blkhash first, check;
+	struct snap_digest d;
+	struct stat st;
+	bool by_blocks = snap_block_stored(w->f->name);
+	char hex[65];
+	int nreg = 0, nruns = 0, nstore, i, r = 0;
+
+	snap_digest_init(&d);
+	memset(&first, 0, sizeof(first));
+	memset(&check, 0, sizeof(check));
+	w->fd = open(w->f->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (w->fd < 0 || fstat(w->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		r = w->fd < 0 ? -errno : -EINVAL;
+		strbuf_addf(w->err, "%s: %s", w->f->path, strerror(-r));
+		goto out;
+	}
+	w->size = (uint64_t)st.st_size;
+	r = file_regions(w->fd, w->size, &reg, &nreg);
+	if (r) {
+		strbuf_addf(w->err, "%s: %s", w->f->path, strerror(-r));
+		goto out;
+	}
+	store = reg;
+	nstore = nreg;
+	if (by_blocks && pf) {
+		blkhash_init(&first, w->size, MANIFEST_BLOCK, true);
+		r = hash_blocks(w, reg, nreg, &first);
+		if (r)
+			goto out;
+		runs = changed_runs(&first, pf, &nruns);
+		store = runs;
+		nstore = nruns;
+		blkhash_init(&check, w->size, MANIFEST_BLOCK, false);
+	} else if (by_blocks) {
+		blkhash_init(&first, w->size, MANIFEST_BLOCK, true);
+	}
+	e = archive_entry_new();
+	archive_entry_set_pathname(e, w->f->name);
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, st.st_mode & 0777);
+	archive_entry_set_size(e, (la_int64_t)w->size);
+	archive_entry_set_mtime(e, st.st_mtime, 0);
+	/* A sparse map unless the file is one region of data. */
+	if (!(nstore == 1 && store[0].off == 0 && store[0].len == w->size)) {
+		for (i = 0; i < nstore; i++)
+			archive_entry_sparse_add_entry(e, (la_int64_t)store[i].off,
+						       (la_int64_t)store[i].len);
+		if (!nstore)
+			archive_entry_sparse_add_entry(e, (la_int64_t)w->size, 0);
+	}
+	if (archive_write_header(a, e) != ARCHIVE_OK) {
+		strbuf_addf(w->err, "%s: %s", w->f->name,
+			    archive_error_string(a));
+		r = -EIO;
+		goto out;
+	}
+	if (pf && by_blocks) {
+		r = write_regions(a, w, store, nstore, NULL, &check, false);
+		if (!r && blkhash_finish(&check))
+			r = -EIO;
+		/* what was stored is what the first pass saw */
+		for (i = 0; !r && (size_t)i < check.nblk; i++)
+			if (check.seen[i] && memcmp(check.blk[i], first.blk[i], 32))
+				r = -EIO;
+		if (r == -EIO && !w->err->len)
+			strbuf_addf(w->err, "%s changed while it was read",
+				    w->f->path);
+	} else {
+		r = write_regions(a, w, store, nstore, by_blocks ? NULL : &d,
+				  by_blocks ? &first : NULL, true);
+		if (!r && by_blocks && blkhash_finish(&first)) {
+			strbuf_addf(w->err, "%s: SHA-256 failed", w->f->path);
+			r = -EIO;
+		}
+	}
+	if (r)
+		goto out;
+	if (by_blocks) {
+		struct mf_file *mf = manifest_add(m, w->f->name, w->size, NULL);
+
+		mf->blocks = true;
+		mf->bsize = MANIFEST_BLOCK;
+		mf->nblk = first.nblk;
+		mf->blk = first.blk;
+		first.blk = NULL;
+		r = manifest_seal_blocks(mf);
+	} else {
+		r = snap_digest_final(&d, w->size, hex);
+		if (!r)
+			manifest_add(m, w->f->name, w->size, hex);
+	}
+	if (r)
+		strbuf_addf(w->err, "%s: SHA-256: %s", w->f->path, strerror(-r));
+out:
+	blkhash_release(&first);
+	blkhash_release(&check);
+	snap_digest_release(&d);
+	if (e)
+		archive_entry_free(e);
+	free(reg);
+	free(runs);
+	if (w->fd >= 0)
+		close(w->fd);
+	w->fd = -1;
+	return r;
+}
+
+/* Bytes of data (not holes) in the files, for progress; and all bytes. */
+static uint64_t data_bytes(const struct snap_file *files, int n,
+			   uint64_t *all)
+{
+	uint64_t total = 0;
+	int i, j;
+
+	*all = 0;
+	for (i = 0; i < n; i++) {
+		struct region *reg = NULL;
+		struct stat st;
+		int fd = open(files[i].path, O_RDONLY | O_CLOEXEC), nreg = 0;
+
+		if (fd < 0)
+			continue;
+		if (!fstat(fd, &st)) {
+			*all += (uint64_t)st.st_size;
+			if (!file_regions(fd, (uint64_t)st.st_size, &reg, &nreg))
+				for (j = 0; j < nreg; j++)
+					total += reg[j].len;
+		}
+		free(reg);
+		close(fd);
+	}
+	return total;
+}
+
+/*
+ * Through pigz a full disk reaches libarchive as a broken pipe; the
+ * file system of the (not yet removed) partial archive tells the truth.
+ */
+static bool fs_full(const char *path)
+{
+	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+	struct statvfs sv;
+	bool full;
+
+	if (slash)
+		*slash = '\0';
+	full = statvfs(slash ? dir : ".", &sv) == 0 &&
+	       (uint64_t)sv.f_bavail * sv.f_frsize < 2 * SNAP_CHUNK;
+	free(dir);
+	return full;
+}
+
+/*
+ * The archive's file: unnamed (O_TMPFILE) in path's directory where the
+ * file system can, so that no kill leaves a partial file; else a hidden
+ * name beside path (*tmp, caller frees and unlinks).
+ */
+static int open_unnamed(const char *path, char **tmp)
+{
+	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+	const char *base = slash ? slash + 1 : path;
+	int fd;
+
+	*tmp = NULL;
+	if (slash)
+		*slash = '\0';
+	fd = open(slash ? dir : ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR ||
+		       errno == EINVAL)) {
+		*tmp = xasprintf("%s/.%s.tmp%ld", slash ? dir : ".", base,
+				 (long)getpid());
+		fd = open(*tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0) {
+			free(*tmp);
+			*tmp = NULL;
+		}
+	}
+	free(dir);
+	return fd < 0 ? -errno : fd;
+}
+
+/* Give the finished file its name; never over one that appeared. */
+static int link_unnamed(int fd, const char *tmp, const char *path)
+{
+	char proc[64];
+
+	if (tmp)
+		return link(tmp, path) < 0 ? -errno : 0;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0)
+		return 0;
+	if (errno != ENOENT)
+		return -errno;
+	/* no /proc: the fd itself (needs CAP_DAC_READ_SEARCH) */
+	return linkat(fd, "", AT_FDCWD, path, AT_EMPTY_PATH) < 0 ? -errno : 0;
+}
+
+int snap_write(const char *path, const struct snap_file *files, int n,
+	       const char *description, time_t ts, const char *compressor,
+	       int level, const struct snap_progress *progress,
+	       struct strbuf *err)
+{
+	struct snap_wopts o;
+
+	memset(&o, 0, sizeof(o));
+	o.description = description;
+	o.ts = ts;
+	o.compressor = compressor;
+	o.level = level;
+	o.progress = progress;
+	return snap_write_opts(path, files, n, &o, err);
+}
+
+int snap_write_opts(const char *path, const struct snap_file *files, int n,
+		    struct snap_wopts *o, struct strbuf *err)
+{
+	struct strbuf text = STRBUF_INIT, opt = STRBUF_INIT, chain = STRBUF_INIT;
+	struct archive *a = archive_write_new();
+	struct gzpipe gz = GZPIPE_INIT;
+	struct manifest m;
+	char *buf = xmalloc(SNAP_CHUNK), *zeros = xcalloc(1, SNAP_CHUNK), *tmp = NULL;
+	char tsbuf[32], pstate[65];
+	uint64_t done = 0, all = 0, total = data_bytes(files, n, &all);
+	bool opened = false;
+	int i, r = 0, fd = -1;
+
+	manifest_init(&m);
+	o->state[0] = '\0';
+	archive_write_set_format_pax_restricted(a);
+	/*
+	 * A compressor program is started by us (gzpipe, through
+	 * proc_spawn), not by libarchive's program filter: one spawn path,
+	 * signals reset in the child, killed if vm dies.
+	 */
+	if (o->compressor) {
+		r = archive_write_add_filter_none(a);
+	} else {
+		r = archive_write_add_filter_gzip(a);
+		if (r == ARCHIVE_OK) {
+			strbuf_addf(&opt, "gzip:compression-level=%d", o->level);
+			r = archive_write_set_options(a, opt.buf);
+		}
+	}
+	if (r != ARCHIVE_OK) {
+		strbuf_addf(err, "compressor: %s", archive_error_string(a));
+		r = -EIO;
+		goto out;
+	}
+	archive_write_set_bytes_in_last_block(a, 1);
+	if (o->parent) {
+		if (!o->parent_m || manifest_state(o->parent_m, pstate)) {
+			strbuf_addf(err, "the SNAP_MANIFEST of %s is not usable",
+				    o->parent);
+			r = -EINVAL;
+			goto out;
+		}
+		m.parent = xstrdup(o->parent);
+		memcpy(m.parent_state, pstate, sizeof(pstate));
+		strbuf_addf(&chain, "parent %s %s\n", o->parent, pstate);
+	}
+	strbuf_addf(&chain, "block %u\nsize %llu\n", MANIFEST_BLOCK,
+		    (unsigned long long)all);
+	if (fs_exists(path)) {
+		r = -EEXIST;
+		strbuf_addf(err, "%s: %s", path, strerror(-r));
+		goto out;
+	}
+	/* Disk images are private, like the WORKDIR they come from. */
+	fd = open_unnamed(path, &tmp);
+	if (fd < 0) {
+		r = fd;
+		strbuf_addf(err, "%s: %s", path, strerror(-r));
+		goto out;
+	}
+	if (o->compressor) {
+		r = gzpipe_deflate(o->compressor, o->level, fd, &gz);
+		if (r) {
+			strbuf_addf(err, "cannot start %s: %s", o->compressor,
+				    strerror(-r));
+			goto out;
+		}
+	}
+	if (archive_write_open_fd(a, gz.pid ? gz.fd : fd) != ARCHIVE_OK) {
+		strbuf_addf(err, "%s: %s", path, archive_error_string(a));
+		r = -EIO;
+		goto out;
+	}
+	opened = true;
+	snprintf(tsbuf, sizeof(tsbuf), "%lld\n", (long long)o->ts);
+	r = write_mem(a, "TS", tsbuf, o->ts, &m, err);
+	if (!r)
+		r = write_mem(a, "DESCRIPTION",
+			      o->description ? o->description : "", o->ts, &m,
+			      err);
+	if (!r)
+		r = write_mem(a, "CHAIN", chain.buf, o->ts, &m, err);
+	for (i = 0; !r && i < n; i++) {
+		struct wfile w = { &files[i], -1, 0, buf, zeros, &done, total,
+				   o->progress, err };
+		const struct mf_file *pf = manifest_find(o->parent_m,
+							 files[i].name);
+
+		if (!o->parent || !pf || !pf->blocks ||
+		    pf->bsize != MANIFEST_BLOCK)
+			pf = NULL;	/* stored whole */
+		r = write_file(a, &w, pf, &m);
+	}
+	if (!r)
+		r = manifest_format(&m, true, &text);
+	if (!r)
+		r = manifest_state(&m, o->state);
+	if (!r)
+		r = write_mem(a, SNAP_MANIFEST, text.buf, o->ts, NULL, err);
+	if (!r && o->manifest)
+		strbuf_add(o->manifest, text.buf, text.len);
+	if (!r) {
+		opened = false;
+		if (archive_write_close(a) != ARCHIVE_OK) {
+			strbuf_addf(err, "%s: %s", path,
+				    archive_error_string(a));
+			r = -EIO;
+		}
+	}
+	if (!r) {
+		struct strbuf why = STRBUF_INIT;
+
+		r = gzpipe_finish(&gz, &why);
+		if (r)
+			strbuf_addf(err, "%s: %s", path, why.buf);
+		strbuf_release(&why);
+	}
+	if (!r && proc_interrupted()) {
+		strbuf_addstr(err, "interrupted");
+		r = -EINTR;
+	}
+	if (!r && fsync(fd) < 0) {
+		r = -errno;
+		strbuf_addf(err, "%s: %s", path, strerror(-r));
+	}
+	if (!r) {
+		r = link_unnamed(fd, tmp, path);
+		if (r)
+			strbuf_addf(err, "cannot store %s: %s", path,
+				    strerror(-r));
+	}
+out:
+	r = snap_interrupted_instead(r, err);
+	if (r == -EIO && (archive_errno(a) == ENOSPC || fs_full(path)))
+		r = -ENOSPC;
+	if (r == -ENOSPC || r == -EDQUOT) {
+		r = -ENOSPC;
+		snap_no_space(path, err);
+	}
+	/*
+	 * Close even after a failure: archive_write_fail() would skip the
+	 * close callbacks and leak libarchive's file state and buffer.
+	 */
+	if (opened)
+		archive_write_close(a);
+	archive_write_free(a);
+	gzpipe_release(&gz);
+	if (fd >= 0)
+		close(fd);
+	if (tmp)
+		unlink(tmp);
+	if (r)
+		o->state[0] = '\0';
+	manifest_release(&m);
+	strbuf_release(&text);
+	strbuf_release(&opt);
+	strbuf_release(&chain);
+	free(buf);
+	free(zeros);
+	free(tmp);
+	return r;
+}
+
