@@ -86,7 +86,7 @@ out:
 
 /*
  * After a failed read of path: replace err with the gzip-level cause
- * when there is one (the tar or SNAP_MANIFEST message is its echo).  at:
+ * when there is one (the tar or MANIFEST message is its echo).  at:
  * the entry being read, or NULL.
  */
 void snap_explain_gzip(const char *path, const char *at, struct strbuf *err)

@@ -295,8 +295,8 @@ static int zero_range(int fd, uint64_t off, uint64_t len)
 }
 
 /*
- * A file stored by blocks against its SNAP_MANIFEST line.  Every block of
- * the result is proven: one stored here has the digest the SNAP_MANIFEST
+ * A file stored by blocks against its MANIFEST line.  Every block of
+ * the result is proven: one stored here has the digest the MANIFEST
  * gives; one not stored is zeros (made a hole) or, in a delta, the
  * base's block of the same length and digest, which the base's own
  * check proved.  With dirfd, a delta is then cut to size.
@@ -352,7 +352,7 @@ out:
 	return r;
 }
 
-/* The SNAP_MANIFEST against what was read; with dirfd, deltas finished. */
+/* The MANIFEST against what was read; with dirfd, deltas finished. */
 static int check_manifest(int dirfd, const struct manifest *m,
 			  const struct chain_info *c,
 			  const struct snap_base *base, struct got_file *got,
@@ -364,7 +364,7 @@ static int check_manifest(int dirfd, const struct manifest *m,
 
 	if (c->parent && (!m->parent || strcmp(m->parent, c->parent) ||
 			  strcmp(m->parent_state, c->pstate))) {
-		strbuf_addstr(err, "CHAIN and SNAP_MANIFEST name different parents");
+		strbuf_addstr(err, "CHAIN and MANIFEST name different parents");
 		r = -EINVAL;
 	} else if (!c->parent && m->parent) {
 		strbuf_addf(err, "MANIFEST names a parent (%s), CHAIN none",
@@ -378,11 +378,11 @@ static int check_manifest(int dirfd, const struct manifest *m,
 			if (!strcmp(got[i].name, f->name))
 				break;
 		if (i == ngot) {
-			strbuf_addf(err, "%s is in the SNAP_MANIFEST but not in the archive",
+			strbuf_addf(err, "%s is in the MANIFEST but not in the archive",
 				    f->name);
 			r = -EINVAL;
 		} else if (got[i].size != f->size) {
-			strbuf_addf(err, "%s has %llu bytes, the SNAP_MANIFEST says %llu",
+			strbuf_addf(err, "%s has %llu bytes, the MANIFEST says %llu",
 				    f->name, (unsigned long long)got[i].size,
 				    (unsigned long long)f->size);
 			r = -EINVAL;
@@ -458,7 +458,7 @@ static int parse_chain(const char *text, struct chain_info *c)
 	return c->bsize ? 0 : -EINVAL;
 }
 
-/* A small entry (CHAIN, SNAP_MANIFEST) into sb; -E2BIG past max. */
+/* A small entry (CHAIN, MANIFEST) into sb; -E2BIG past max. */
 static int read_small(struct archive *a, size_t max, struct strbuf *sb)
 {
 	const void *blk;
@@ -634,8 +634,8 @@ int snap_apply(const char *path, const char *dir, const struct snap_base *base,
 	if (r)
 		goto out;
 	if (!have_manifest) {
-		strbuf_addstr(err, ngot ? "archive is truncated: no SNAP_MANIFEST at its end" :
-					  "archive holds no files (no SNAP_MANIFEST)");
+		strbuf_addstr(err, ngot ? "archive is truncated: no MANIFEST at its end" :
+					  "archive holds no files (no MANIFEST)");
 		r = -EIO;
 		goto out;
 	}
@@ -793,12 +793,12 @@ int snap_read_manifest(const char *path, struct manifest *m,
 	if (r == -EINTR)
 		strbuf_addstr(err, "interrupted");
 	else
-		strbuf_addstr(err, "no SNAP_MANIFEST could be read");
+		strbuf_addstr(err, "no MANIFEST could be read");
 	if (r == -EIO)
 		snap_explain_gzip(path, NULL, err);
 out:
 	if (close_reader(a, &gz, r, err) && !r) {
-		/* the SNAP_MANIFEST read, but the stream after it is not sound */
+		/* the MANIFEST read, but the stream after it is not sound */
 		manifest_release(m);
 		r = -EIO;
 		snap_explain_gzip(path, NULL, err);

@@ -510,7 +510,7 @@ int snap_write_opts(const char *path, const struct snap_file *files, int n,
 	archive_write_set_bytes_in_last_block(a, 1);
 	if (o->parent) {
 		if (!o->parent_m || manifest_state(o->parent_m, pstate)) {
-			strbuf_addf(err, "the SNAP_MANIFEST of %s is not usable",
+			strbuf_addf(err, "the MANIFEST of %s is not usable",
 				    o->parent);
 			r = -EINVAL;
 			goto out;
