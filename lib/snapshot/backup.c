@@ -88,10 +88,10 @@ static int collect(const struct vm *vm, struct backup_job *job,
 	for (i = 0; i < (int)vm->conf.images.nr && i < SNAP_MAX_DISKS; i++) {
 		char name[32];
 
-		if (!restore_holds_image(&vm->conf, (size_t)i))
+		if (!restorable_image(&vm->conf, (size_t)i))
 			continue;
 		snprintf(name, sizeof(name), "image-%d.img", i);
-		add_file(job, name, restore_image_path(vm, &vm->conf, (size_t)i));
+		add_file(job, name, restorable_image_path(vm, &vm->conf, (size_t)i));
 		n++;
 	}
 	if (vm->workdir) {
@@ -198,7 +198,7 @@ static int has_disks(const struct vm *vm, struct strbuf *err)
 	size_t i, nimages = 0;
 
 	for (i = 0; i < c->images.nr; i++)
-		if (restore_holds_image(c, i))
+		if (restorable_image(c, i))
 			nimages++;
 	if (!nimages && c->images.nr && !c->disks.nr) {
 		strbuf_addf(err, "nothing to back up: the images of %s are CDs or downloads (-i %s), which it never writes",
@@ -231,7 +231,7 @@ static int check_as_restore(struct vm *vm, struct strbuf *err)
 				    strerror(-r));
 	}
 	if (!r && (!vm->dry_run || fs_exists(conf))) {
-		r = restore_check(vm, vm->hostdir,
+		r = restorable_check(vm, vm->hostdir,
 				  vm->workdir ? vm->workdir : vm->hostdir,
 				  false, NULL, &e);
 		if (r)

@@ -65,6 +65,36 @@ void snap_tick(const struct snap_progress *p, uint64_t done, uint64_t total)
 		p->fn(p->data, done, total);
 }
 
+/* N for PREFIX-N.img, written as vm writes it; -1 for anything else. */
+static int name_index(const char *name, const char *prefix)
+{
+	size_t pl = strlen(prefix);
+	const char *p = name + pl;
+	int v = 0;
+
+	if (strncmp(name, prefix, pl) || !*p)
+		return -1;
+	/* "disk-0.img", never "disk-00.img" or "disk-+1.img" */
+	if (*p == '0' && p[1] != '.')
+		return -1;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		v = v * 10 + (*p - '0');
+		if (v >= SNAP_MAX_DISKS)
+			return -1;
+	}
+	return p > name + pl && !strcmp(p, ".img") ? v : -1;
+}
+
+int snap_disk_index(const char *name)
+{
+	return name_index(name, "disk-");
+}
+
+int snap_image_index(const char *name)
+{
+	return name_index(name, "image-");
+}
+
 /* Files kept by blocks (disks, UEFI variables, saved RAM), not whole. */
 bool snap_block_stored(const char *name)
 {

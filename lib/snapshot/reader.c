@@ -55,36 +55,6 @@ static uint64_t rprog_bytes(const struct rprog *p, struct archive *a)
 	return (uint64_t)archive_filter_bytes(a, -1);
 }
 
-/* N for PREFIX-N.img, written as vm writes it; -1 for anything else. */
-static int name_index(const char *name, const char *prefix)
-{
-	size_t pl = strlen(prefix);
-	const char *p = name + pl;
-	int v = 0;
-
-	if (strncmp(name, prefix, pl) || !*p)
-		return -1;
-	/* "disk-0.img", never "disk-00.img" or "disk-+1.img" */
-	if (*p == '0' && p[1] != '.')
-		return -1;
-	for (; *p >= '0' && *p <= '9'; p++) {
-		v = v * 10 + (*p - '0');
-		if (v >= SNAP_MAX_DISKS)
-			return -1;
-	}
-	return p > name + pl && !strcmp(p, ".img") ? v : -1;
-}
-
-int snap_disk_index(const char *name)
-{
-	return name_index(name, "disk-");
-}
-
-int snap_image_index(const char *name)
-{
-	return name_index(name, "image-");
-}
-
 /* Only what @backup writes: a crafted archive cannot drop a job file. */
 static bool plain_name(const char *s)
 {

@@ -58,7 +58,7 @@ void base_found_release(struct base_found *b);
  * vm's WORKDIR.  *base: the base's file, or NULL when c has none.
  */
 /*
- * An image a snapshot holds (restore_holds_image) is self-contained:
+ * An image a snapshot holds (restorable_image) is self-contained:
  * a qcow2 one names no backing or data file.  0, or -EINVAL with err.
  */
 int base_check_image(const char *path, struct strbuf *err);

@@ -1,0 +1,81 @@
+/* A snapshot chain fetched by URL through the download cache. */
+#include "snapshot/fetch.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net/download.h"
+#include "util/fsutil.h"
+
+int snap_fetch_chain(struct vm *vm, const char *spec, struct backup **list,
+		     int *n, struct strbuf *err)
+{
+	struct strbuf note = STRBUF_INIT;
+	char *url = NULL, *frag = NULL, *base, *slash, *at;
+	int r, k = 0, i;
+
+	*list = NULL;
+	*n = 0;
+	if (download_split(spec, &url, &frag)) {
+		strbuf_addf(err, "%s: a fragment must be #sha256= and 64 hex digits",
+			    spec);
+		return -EINVAL;
+	}
+	slash = strrchr(url, '/');
+	if (!slash || !str_ends_with(slash + 1, ".tar.gz") ||
+	    strlen(slash + 1) <= 7) {
+		strbuf_addf(err, "%s: a snapshot's URL names its NAME.tar.gz",
+			    url);
+		r = -EINVAL;
+		goto out;
+	}
+	base = xasprintf("%.*s", (int)(slash - url), url);
+	at = xstrdup(spec);
+	for (r = 0; !r;) {
+		const char *file = strrchr(at, '/') + 1;
+		char *name = xasprintf("%.*s", (int)(strcspn(file, "#") - 7),
+				       file);
+		struct snap_meta m;
+		char *path = NULL;
+
+		for (i = 0; i < k; i++)
+			if (!strcmp((*list)[i].name, name))
+				r = -ELOOP;
+		if (r || !name_is_valid(name)) {
+			strbuf_addf(err, r ? "the parents of %s form a loop" :
+					     "bad snapshot name '%s' in the URL",
+				    r ? (*list)[0].name : name);
+			r = r ? r : -EINVAL;
+			free(name);
+			break;
+		}
+		strbuf_reset(&note);
+		r = vm_fetch(vm, at, NULL, NULL, NULL, &path, NULL, &note, err);
+		if (r) {
+			free(name);
+			break;
+		}
+		*list = xrealloc(*list, (size_t)(k + 1) * sizeof(**list));
+		(*list)[k].name = name;
+		(*list)[k].path = path;
+		(*list)[k].legacy = false;
+		k++;
+		r = snap_read_meta(path, &m, err);
+		free(at);
+		at = NULL;
+		if (!r && m.parent)
+			at = xasprintf("%s/%s.tar.gz", base, m.parent);
+		snap_meta_release(&m);
+		if (!at)
+			break;
+	}
+	free(at);
+	free(base);
+	*n = k;
+out:
+	free(url);
+	free(frag);
+	strbuf_release(&note);
+	return r;
+}
