@@ -295,7 +295,7 @@ static int boot_rescue(struct vm_ctx *ctx, struct job *j)
 	r = launch_prepare(&ctx->vm, &req, &plan, &qargv, &note, &err);
 	planned = true;
 	if (note.len)
-		log_warn("%s", note.buf);
+		log_warn_lines(note.buf);
 	if (r) {
 		log_error("cannot start the rescue for %s: %s", c->name, err.buf);
 		goto out;
@@ -376,6 +376,8 @@ static int job_settings(struct vm *vm, const char *rescue_conf,
 	if (!r)
 		r = vm_settings_merge(files, 4, vm->cli ? vm->cli : &none, jc,
 				      &err);
+	if (!r)
+		r = base_from_cli(jc, fs_exists(path) ? &guest : NULL, &err);
 	if (r)
 		log_error("%s", err.buf);
 	conf_file_release(&job);

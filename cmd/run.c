@@ -247,7 +247,7 @@ static int prepare(struct run *run)
 			   &note, &err);
 	run->planned = true;
 	if (note.len)
-		log_warn("%s", note.buf);
+		log_warn_lines(note.buf);
 	if (r)
 		log_error("cannot run %s: %s", name, err.buf);
 	strbuf_release(&err);
@@ -264,12 +264,14 @@ static int open_console(struct run *run)
 	int r;
 
 	r = vm_control_gid(vm, &run->gid, &err);
-	if (!r)
+	if (!r) {
 		r = console_mux_open(&run->mux, sock,
 				     run->gid == (gid_t)-1 ? 0600 : 0660,
 				     run->gid, run->plan.console_log,
 				     CONSOLE_LOG_MAX);
-	run->muxed = true;
+		/* closed at the end, whatever the open did */
+		run->muxed = true;
+	}
 	if (!r)
 		r = vm_share_socket(vm, sock, run->gid);
 	if (r)

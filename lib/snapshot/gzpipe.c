@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -129,16 +130,49 @@ uint64_t gzpipe_consumed(const struct gzpipe *g)
 	return at > 0 ? (uint64_t)at : 0;
 }
 
+/*
+ * Inflate: read what pigz still has to give (a tar reader stops at the
+ * archive's end marker), so that it reaches the stream's end and checks
+ * its trailer instead of dying of SIGPIPE.  Bounded by the wait's deadline.
+ */
+static void gzpipe_drain(struct gzpipe *g)
+{
+	long long deadline = proc_now_ms() + GZPIPE_WAIT_MS;
+	char buf[1 << 16];
+
+	for (;;) {
+		struct pollfd p = { g->fd, POLLIN, 0 };
+		long long left = deadline - proc_now_ms();
+		ssize_t n;
+
+		if (left <= 0 || proc_interrupted())
+			return;
+		if (poll(&p, 1, left > 1000 ? 1000 : (int)left) <= 0)
+			continue;
+		n = read(g->fd, buf, sizeof(buf));
+		if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+			return;
+	}
+}
+
 int gzpipe_finish(struct gzpipe *g, struct strbuf *err)
 {
 	int st = 0, r;
 
+	if (g->fd >= 0 && g->src >= 0 && g->pid)
+		gzpipe_drain(g);
 	if (g->fd >= 0)
 		close(g->fd);
 	g->fd = -1;
 	if (!g->pid)
 		return 0;
 	r = proc_wait(g->pid, GZPIPE_WAIT_MS, &st);
+	if (r == -ECHILD) {
+		/* reaped by someone else: its end is not known */
+		g->pid = 0;
+		strbuf_addstr(err, "the compressor's end was lost");
+		return -EIO;
+	}
 	if (r) {
 		proc_terminate(g->pid, PROC_GRACE_MS);
 		g->pid = 0;
@@ -148,8 +182,6 @@ int gzpipe_finish(struct gzpipe *g, struct strbuf *err)
 	}
 	g->pid = 0;
 	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
-		return 0;
-	if (WIFSIGNALED(st) && WTERMSIG(st) == SIGPIPE)
 		return 0;
 	if (WIFSIGNALED(st))
 		strbuf_addf(err, "the compressor was killed by signal %d",

@@ -39,9 +39,10 @@ int gzpipe_deflate(const char *prog, int level, int out_fd,
 uint64_t gzpipe_consumed(const struct gzpipe *g);
 
 /*
- * Close our end of the pipe and wait (bounded) for the program.  One
- * that ended because we stopped reading (SIGPIPE) ended well: a tar
- * reader stops at the archive's end marker.  Returns 0, -EIO with the
+ * Close our end of the pipe and wait (bounded) for the program; an
+ * inflating one is first read to its end (a tar reader stops at the
+ * archive's end marker), so that it checks the stream's trailer: only
+ * an exit status of 0 is success.  Returns 0, -EIO with the
  * reason in err when it failed (the first line of what it said, which
  * is never printed: the caller reports once), -EINTR when vm was interrupted,
  * -ETIMEDOUT.  The program is gone either way; gzpipe_consumed() still

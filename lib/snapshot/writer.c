@@ -483,7 +483,7 @@ int snap_write_opts(const char *path, const struct snap_file *files, int n,
 	char tsbuf[32], pstate[65];
 	uint64_t done = 0, all = 0, total = data_bytes(files, n, &all);
 	bool opened = false;
-	int i, r = 0, fd = -1;
+	int i, r = 0, fd = -1, aerr;
 
 	manifest_init(&m);
 	o->state[0] = '\0';
@@ -605,13 +605,7 @@ int snap_write_opts(const char *path, const struct snap_file *files, int n,
 				    strerror(-r));
 	}
 out:
-	r = snap_interrupted_instead(r, err);
-	if (r == -EIO && (archive_errno(a) == ENOSPC || fs_full(path)))
-		r = -ENOSPC;
-	if (r == -ENOSPC || r == -EDQUOT) {
-		r = -ENOSPC;
-		snap_no_space(path, err);
-	}
+	aerr = archive_errno(a);
 	/*
 	 * Close even after a failure: archive_write_fail() would skip the
 	 * close callbacks and leak libarchive's file state and buffer.
@@ -619,6 +613,27 @@ out:
 	if (opened)
 		archive_write_close(a);
 	archive_write_free(a);
+	/* pigz that failed (a full disk, a quota) says why; libarchive only
+	 * met the pipe's end */
+	if (r == -EIO && gz.pid && !proc_interrupted()) {
+		struct strbuf why = STRBUF_INIT;
+
+		if (gzpipe_finish(&gz, &why) == -EIO) {
+			strbuf_reset(err);
+			strbuf_addf(err, "%s: %s", path, why.buf);
+			if (strstr(why.buf, "No space left") ||
+			    strstr(why.buf, "quota exceeded"))
+				r = -ENOSPC;
+		}
+		strbuf_release(&why);
+	}
+	r = snap_interrupted_instead(r, err);
+	if (r == -EIO && (aerr == ENOSPC || fs_full(path)))
+		r = -ENOSPC;
+	if (r == -ENOSPC || r == -EDQUOT) {
+		r = -ENOSPC;
+		snap_no_space(path, err);
+	}
 	gzpipe_release(&gz);
 	if (fd >= 0)
 		close(fd);

@@ -85,6 +85,16 @@ void log_warn(const char *fmt, ...)
 	va_end(ap);
 }
 
+void log_warn_lines(const char *text)
+{
+	while (text && *text) {
+		size_t n = strcspn(text, "\n");
+
+		log_warn("%.*s", (int)n, text);
+		text += n + (text[n] == '\n');
+	}
+}
+
 void log_info(const char *fmt, ...)
 {
 	va_list ap;

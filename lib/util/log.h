@@ -24,6 +24,8 @@ const char *log_last_error(void);
 void log_clear_error(void);
 /* "vm: warning: <msg>" on stderr, yellow on a terminal. */
 __attribute__((format(printf, 1, 2))) void log_warn(const char *fmt, ...);
+/* A warning a line: text holds one or more, each ended or split by \n. */
+void log_warn_lines(const char *text);
 /* "vm: <msg>" on stderr unless quiet. */
 __attribute__((format(printf, 1, 2))) void log_info(const char *fmt, ...);
 /* A step banner on stdout: "*** <msg>", bold on a terminal. */

@@ -127,6 +127,8 @@ char *rescue_pvh_kernel(const char *bzimage, bool dry_run,
 		if (!fs_exists(none))
 			fs_write_atomic(none, "", 0, 0644);
 	} else if (r) {
+		if (note->len)
+			strbuf_addch(note, '\n');
 		strbuf_addf(note, "booting the rescue's bzImage: %s", err.buf);
 	}
 	if (r) {

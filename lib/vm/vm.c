@@ -464,6 +464,8 @@ static int read_host_files(struct vm *vm, struct strbuf *err)
 
 	if (vm->host_files_read)
 		return 0;
+	conf_file_release(&vm->files[VM_FILE_SYSTEM]);
+	conf_file_release(&vm->files[VM_FILE_USER]);
 	r = conf_file_read(&vm->files[VM_FILE_SYSTEM],
 			   sys ? sys : "/etc/vm.conf", LAYER_SYSTEM, NULL,
 			   true, err);
@@ -506,7 +508,19 @@ int vm_settings_for(struct vm *vm, const char *confdir, bool with_cli,
 	char *path = xasprintf("%s/guest.conf", confdir);
 	int r;
 
-	/* in the order of the layers: a bad user file is told first */
+	/* the command line is told first, as when it was applied first */
+	if (with_cli && vm->cli) {
+		struct vm_conf scratch;
+
+		conf_init(&scratch);
+		r = apply_cli(&scratch, vm->cli, err);
+		conf_release(&scratch);
+		if (r) {
+			free(path);
+			return r;
+		}
+	}
+	/* then in the order of the layers: a bad user file before guest.conf */
 	r = vm_settings_files(vm, NULL, &guest, files, err);
 	if (!r)
 		r = conf_file_read(&guest, path, LAYER_GUEST, NULL, true, err);

@@ -193,6 +193,16 @@ test_expect "a control_group member may stop it; the sockets are 0660 of that gr
 	no_qemu
 '
 
+test_expect "a control_group that does not exist stops @run in one line, reading nothing" '
+	vm --no-uefi @create T "$RESCUE" &&
+	printf "control_group = vm-no-such-group\n" >>guest.conf &&
+	mkfifo in &&
+	{ sleep 30 >in & } &&
+	must_fail 1 timeout 20 "$VM_BIN" @run <in 2>err &&
+	contains err "vm-no-such-group" &&
+	no_qemu
+'
+
 test_expect "the supervisor outlives the terminal @start ran in" '
 	vm --no-uefi @create T "$RESCUE" &&
 	script -qec "$VM_BIN @start" /dev/null >out 2>&1 &&

@@ -438,6 +438,15 @@ test_expect "a damaged small archive says where, not a child status" '
 	refused cut "archive is truncated" && lacks err "Child process"
 '
 
+test_expect "a snapshot whose gzip trailer lies is refused, though its tar reads whole" '
+	small_vm D && cp backups/good.tar.gz backups/crc.tar.gz &&
+	size=$(stat -c %s backups/crc.tar.gz) &&
+	printf "\377\377\377\377" |
+		dd of=backups/crc.tar.gz bs=1 seek=$((size - 8)) conv=notrunc status=none &&
+	state >before &&
+	refused crc "archive is damaged at byte [0-9]" && lacks err "Child process"
+'
+
 test_expect "SIGINT and SIGKILL at each phase of @restore: the old VM or the snapshot, never a mix" '
 	vm -q --no-uefi -D VIRT=64M:raw @create K &&
 	head -c 40000000 /dev/urandom | dd of=.work/disk-0.img conv=notrunc status=none &&
