@@ -350,43 +350,6 @@ out:
 	return ret;
 }
 
-/*
- * The settings of the job's rescue: the VM's layers with the job's
- * NAME.rescue among them (run-ssh: a forward), merged into a copy of
- * their own; the VM's settings stay as they are.  0, or -errno said.
- */
-static int job_settings(struct vm *vm, const char *rescue_conf,
-			struct vm_conf *jc)
-{
-	struct conf_file job = CONF_FILE_INIT, guest = CONF_FILE_INIT;
-	const struct conf_file *files[4];
-	struct strvec none = STRVEC_INIT;
-	struct strbuf err = STRBUF_INIT;
-	char *path = vm_host_path(vm, "guest.conf");
-	int r;
-
-	conf_init(jc);
-	r = vm_settings_files(vm, &job, &guest, files, &err);
-	if (!r)
-		r = conf_file_read(&job, rescue_conf, LAYER_JOB, "rescue",
-				   false, &err);
-	/* guest.conf as it is now: a step before may have written it */
-	if (!r)
-		r = conf_file_read(&guest, path, LAYER_GUEST, NULL, true, &err);
-	if (!r)
-		r = vm_settings_merge(files, 4, vm->cli ? vm->cli : &none, jc,
-				      &err);
-	if (!r)
-		r = base_from_cli(jc, fs_exists(path) ? &guest : NULL, &err);
-	if (r)
-		log_error("%s", err.buf);
-	conf_file_release(&job);
-	conf_file_release(&guest);
-	strbuf_release(&err);
-	free(path);
-	return r;
-}
-
 int cmd_job(struct vm_ctx *ctx, int argc, char **argv)
 {
 	struct strbuf err = STRBUF_INIT;
@@ -421,10 +384,17 @@ int cmd_job(struct vm_ctx *ctx, int argc, char **argv)
 	j.outdir = vm_work_path(&ctx->vm, ".out");
 	rescue_conf = xasprintf("%s/%s.rescue", j.dir, j.name);
 	if (access(rescue_conf, R_OK) == 0) {
-		/* The job says what rescue it needs: for this job alone. */
+		/*
+		 * The job says what rescue it needs: the VM's layers with
+		 * NAME.rescue among them, merged into a copy for this job
+		 * alone; the VM's settings come back untouched after.
+		 */
 		struct vm_conf jc;
 
-		if (job_settings(&ctx->vm, rescue_conf, &jc)) {
+		conf_init(&jc);
+		if (vm_settings_for(&ctx->vm, ctx->vm.hostdir, true,
+				    rescue_conf, &jc, &err)) {
+			log_error("%s", err.buf);
 			conf_release(&jc);
 			goto out;
 		}

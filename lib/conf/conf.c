@@ -1066,8 +1066,8 @@ struct load_ctx {
 	struct strbuf msg;
 };
 
-void conf_file_add(struct conf_file *f, const char *section, const char *key,
-		   const char *value)
+static void conf_file_add(struct conf_file *f, const char *section,
+			  const char *key, const char *value)
 {
 	struct conf_entry *e;
 
@@ -1214,30 +1214,16 @@ void conf_file_release(struct conf_file *f)
 	*f = (struct conf_file)CONF_FILE_INIT;
 }
 
-static int load_file(struct vm_conf *c, const char *path,
-		     enum conf_layer layer, const char *only, bool optional,
-		     struct strbuf *err)
+int conf_load_file(struct vm_conf *c, const char *path, enum conf_layer layer,
+		   bool optional, struct strbuf *err)
 {
 	struct conf_file f;
-	int r = conf_file_read(&f, path, layer, only, optional, err);
+	int r = conf_file_read(&f, path, layer, NULL, optional, err);
 
 	if (!r)
 		r = conf_file_apply(&f, c, err);
 	conf_file_release(&f);
 	return r;
-}
-
-int conf_load_file(struct vm_conf *c, const char *path, enum conf_layer layer,
-		   bool optional, struct strbuf *err)
-{
-	return load_file(c, path, layer, NULL, optional, err);
-}
-
-int conf_load_section_file(struct vm_conf *c, const char *path,
-			   enum conf_layer layer, const char *section,
-			   struct strbuf *err)
-{
-	return load_file(c, path, layer, section, false, err);
 }
 
 static void key_to_text(const struct vm_conf *c, const struct conf_key *k,

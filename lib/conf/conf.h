@@ -197,15 +197,11 @@ int conf_file_apply(const struct conf_file *f, struct vm_conf *c,
 const char *conf_file_value(const struct conf_file *f, const char *section,
 			    const char *key);
 
-/* Add section.key = value to f (a change written to its file). */
-void conf_file_add(struct conf_file *f, const char *section, const char *key,
-		   const char *value);
-
 void conf_file_release(struct conf_file *f);
 
 /*
  * How many settings files this process has read (parsed): each is read
- * once however often the layers are merged (test_conf counts).
+ * once however often the layers are merged (test_vm counts).
  */
 unsigned conf_files_read(void);
 
@@ -216,14 +212,6 @@ unsigned conf_files_read(void);
  */
 int conf_load_file(struct vm_conf *c, const char *path, enum conf_layer layer,
 		   bool optional, struct strbuf *err);
-
-/*
- * Like conf_load_file, but the file may hold only [section] (a job's
- * NAME.rescue may say which rescue it needs, nothing else).
- */
-int conf_load_section_file(struct vm_conf *c, const char *path,
-			   enum conf_layer layer, const char *section,
-			   struct strbuf *err);
 
 /*
  * Write the settings a VM keeps in guest.conf: its identity (name,

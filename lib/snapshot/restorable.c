@@ -45,7 +45,7 @@ static int load_as_next_start(struct vm *vm, const char *confdir,
 {
 	conf_release(out);
 	conf_init(out);
-	return vm_settings_for(vm, confdir, with_cli, out, err);
+	return vm_settings_for(vm, confdir, with_cli, NULL, out, err);
 }
 
 /*

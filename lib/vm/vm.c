@@ -428,9 +428,14 @@ static int merge_once(const struct conf_file *const *files, int n,
 	return r;
 }
 
-int vm_settings_merge(const struct conf_file *const *files, int n,
-		      const struct strvec *cli, struct vm_conf *c,
-		      struct strbuf *err)
+/*
+ * The one merge: files (n of them, NULL entries skipped), each read once
+ * by the caller and never here, and cli; with a rescue profile chosen,
+ * its [rescue.NAME] applies.  c (initialised) gets the result.
+ */
+static int settings_merge(const struct conf_file *const *files, int n,
+			  const struct strvec *cli, struct vm_conf *c,
+			  struct strbuf *err)
 {
 	char *profile;
 	int r;
@@ -486,9 +491,14 @@ static int read_host_files(struct vm *vm, struct strbuf *err)
 	return 0;
 }
 
-int vm_settings_files(struct vm *vm, const struct conf_file *extra,
-		      const struct conf_file *guest,
-		      const struct conf_file *files[4], struct strbuf *err)
+/*
+ * The files settings_merge takes, in their order: the system and user
+ * files (read once per vm), extra (a job's NAME.rescue, or NULL) and
+ * guest.
+ */
+static int settings_files(struct vm *vm, const struct conf_file *extra,
+			  const struct conf_file *guest,
+			  const struct conf_file *files[4], struct strbuf *err)
 {
 	int r = read_host_files(vm, err);
 
@@ -500,13 +510,13 @@ int vm_settings_files(struct vm *vm, const struct conf_file *extra,
 }
 
 int vm_settings_for(struct vm *vm, const char *confdir, bool with_cli,
-		    struct vm_conf *c, struct strbuf *err)
+		    const char *job_file, struct vm_conf *c, struct strbuf *err)
 {
 	struct strvec none = STRVEC_INIT;
-	struct conf_file guest = CONF_FILE_INIT;
+	struct conf_file job = CONF_FILE_INIT, guest = CONF_FILE_INIT;
 	const struct conf_file *files[4];
 	char *path = xasprintf("%s/guest.conf", confdir);
-	int r;
+	int r = 0;
 
 	/* the command line is told first, as when it was applied first */
 	if (with_cli && vm->cli) {
@@ -515,21 +525,23 @@ int vm_settings_for(struct vm *vm, const char *confdir, bool with_cli,
 		conf_init(&scratch);
 		r = apply_cli(&scratch, vm->cli, err);
 		conf_release(&scratch);
-		if (r) {
-			free(path);
-			return r;
-		}
 	}
 	/* then in the order of the layers: a bad user file before guest.conf */
-	r = vm_settings_files(vm, NULL, &guest, files, err);
+	if (!r)
+		r = settings_files(vm, job_file ? &job : NULL, &guest, files,
+				   err);
+	if (!r && job_file)
+		r = conf_file_read(&job, job_file, LAYER_JOB, "rescue", false,
+				   err);
 	if (!r)
 		r = conf_file_read(&guest, path, LAYER_GUEST, NULL, true, err);
 	if (!r)
-		r = vm_settings_merge(files, 4,
+		r = settings_merge(files, 4,
 				      with_cli && vm->cli ? vm->cli : &none, c,
 				      err);
 	if (!r)
 		r = base_from_cli(c, fs_exists(path) ? &guest : NULL, err);
+	conf_file_release(&job);
 	conf_file_release(&guest);
 	free(path);
 	return r;
@@ -549,7 +561,7 @@ int vm_load_conf(struct vm *vm, const struct strvec *cli, struct strbuf *err)
 	vm->cli = cli;
 	conf_release(&vm->conf);
 	conf_init(&vm->conf);
-	r = vm_settings_for(vm, vm->hostdir, true, &vm->conf, err);
+	r = vm_settings_for(vm, vm->hostdir, true, NULL, &vm->conf, err);
 	if (!r)
 		vm->inplace = !vm->conf.use_tmpdir;
 	return r;

@@ -116,32 +116,15 @@ int vm_count_disks(const struct vm *vm);
 int vm_load_conf(struct vm *vm, const struct strvec *cli, struct strbuf *err);
 
 /*
- * The one merge of the settings layers (defaults < system file < user
- * file < a job's NAME.rescue < guest.conf < command line cli), with a
- * rescue profile's [rescue.NAME] applied when one is chosen: files (n
- * of them, NULL entries skipped) are each read once by the caller and
- * never read here.  c (initialised) gets the result.
- */
-int vm_settings_merge(const struct conf_file *const *files, int n,
-		      const struct strvec *cli, struct vm_conf *c,
-		      struct strbuf *err);
-
-/*
- * The files vm_settings_merge takes for vm, in their order: the system
- * and user files (read once per vm), extra (a job's NAME.rescue, or
- * NULL) and guest.  0 or -errno with err (a bad system or user file).
- */
-int vm_settings_files(struct vm *vm, const struct conf_file *extra,
-		      const struct conf_file *guest,
-		      const struct conf_file *files[4], struct strbuf *err);
-
-/*
  * The settings a VM whose guest.conf is in confdir has: vm's own
  * (vm_load_conf), or a snapshot's extracted guest.conf; the command
- * line's only with with_cli.  c (initialised) gets the result.
+ * line's only with with_cli.  job_file: a job's NAME.rescue (only
+ * [rescue]) merged among them, for that job alone, or NULL.  guest.conf
+ * is read as it is now (a step before may have written it); the system
+ * and user files are read once per vm.  c (initialised) gets the result.
  */
 int vm_settings_for(struct vm *vm, const char *confdir, bool with_cli,
-		    struct vm_conf *c, struct strbuf *err);
+		    const char *job_file, struct vm_conf *c, struct strbuf *err);
 
 /* What the base image checks (base.h) need of vm. */
 struct base_env vm_base_env(const struct vm *vm);

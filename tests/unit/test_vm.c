@@ -744,11 +744,9 @@ static void test_settings_read_once(void **state)
 	struct fix *f = *state;
 	struct strbuf err = STRBUF_INIT;
 	struct strvec cli = STRVEC_INIT;
-	struct conf_file job, guest;
-	const struct conf_file *files[4];
 	struct vm_conf jc, other;
 	char *sys = in(f->root, "system.conf");
-	char *jobf = in(f->root, "T.rescue"), *gf = in(f->host, "guest.conf");
+	char *jobf = in(f->root, "T.rescue");
 	char *odir = in(f->root, "other");
 	unsigned n0;
 
@@ -769,14 +767,9 @@ static void test_settings_read_once(void **state)
 	assert_int_equal(f->vm.conf.cores, 4);
 	assert_true(f->vm.conf.rescue.memory == 2ULL << 30);
 	/* a job's own merge: its file and guest.conf as it is now */
-	assert_int_equal(conf_file_read(&job, jobf, LAYER_JOB, "rescue", false,
-					&err), 0);
-	assert_int_equal(conf_file_read(&guest, gf, LAYER_GUEST, NULL, true,
-					&err), 0);
-	assert_int_equal(vm_settings_files(&f->vm, &job, &guest, files, &err),
-			 0);
 	conf_init(&jc);
-	assert_int_equal(vm_settings_merge(files, 4, &cli, &jc, &err), 0);
+	assert_int_equal(vm_settings_for(&f->vm, f->host, true, jobf, &jc,
+					 &err), 0);
 	assert_int_equal(conf_files_read() - n0, 5);
 	assert_int_equal(jc.rescue.cores, 3);
 	assert_true(jc.rescue.memory == 2ULL << 30);
@@ -785,21 +778,18 @@ static void test_settings_read_once(void **state)
 	assert_int_equal(vm_reload_conf(&f->vm, &err), 0);
 	assert_int_equal(conf_files_read() - n0, 6);
 	conf_init(&other);
-	assert_int_equal(vm_settings_for(&f->vm, odir, false, &other, &err),
-			 0);
+	assert_int_equal(vm_settings_for(&f->vm, odir, false, NULL, &other,
+					 &err), 0);
 	assert_int_equal(conf_files_read() - n0, 7);
 	assert_string_equal(other.name, "O");
 	assert_int_equal(other.cores, 2);
 	unsetenv("VM_SYSTEM_CONFIG");
 	conf_release(&other);
 	conf_release(&jc);
-	conf_file_release(&job);
-	conf_file_release(&guest);
 	strvec_clear(&cli);
 	strbuf_release(&err);
 	free(sys);
 	free(jobf);
-	free(gf);
 	free(odir);
 }
 
