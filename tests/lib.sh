@@ -48,7 +48,16 @@ test_count=0
 test_failed=0
 LOG=$T/log
 
-vm() { "$VM_BIN" "$@"; }
+# libguestfs run as root keeps its sockets in /tmp whatever TMPDIR says:
+# every @inspect (and t0020's guestfish) holds this lock shared, and the
+# check of what @inspect leaves in /tmp (t0006) holds it alone
+GUESTFS_LOCK=$VM_TEST_SHARED/libguestfs-tmp.lock
+vm() {
+	case " $* " in
+	*" @inspect "*) flock -s -w 1800 "$GUESTFS_LOCK" "$VM_BIN" "$@" ;;
+	*) "$VM_BIN" "$@" ;;
+	esac
+}
 
 # The QEMUs whose command line names our temp dir: those are ours (a
 # VM's own directory, $PWD in a test, is not on it: its disks are in
@@ -225,26 +234,4 @@ autorun_iso() {
 free_port() {
 	check_args free_port "no arguments" 0 0 "$@"
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# private_tmp CMD...: run CMD with a /tmp of its own (a mount namespace
-# whose /tmp holds only this test file's directory), for a check of what
-# a program leaves in /tmp that other test files must not disturb
-private_tmp() {
-	check_args private_tmp "CMD..." 1 - "$@"
-	local n
-	n=$(mktemp -d "$T/newtmp.XXXXXX") || return 1
-	unshare -m --propagation private bash -c '
-		set -e
-		n=$1 t=$2 here=$3
-		shift 3
-		mount -t tmpfs -o mode=1777 tmpfs "$n"
-		case $t in /tmp/*)
-			mkdir -p "$n/${t#/tmp/}"
-			mount --bind "$t" "$n/${t#/tmp/}"
-		esac
-		mount --move "$n" /tmp
-		cd "$here"
-		exec "$@"
-	' private_tmp "$n" "$T" "$PWD" "$@"
 }

@@ -98,7 +98,7 @@ test_expect "guestfish lays out the five disks" '
 	echo "mkdir-p /home/alice" && echo "write /home/alice/note \"on data/home\\n\"" &&
 	echo umount-all
 	} >layout.gf &&
-	timeout 600 guestfish -f layout.gf &&
+	timeout 600 flock -s -w 1800 "$GUESTFS_LOCK" guestfish -f layout.gf &&
 	# BAD keeps its superblock (blkid still says ext4) but loses its
 	# group descriptors: it cannot be mounted
 	dd if=/dev/zero of="$D/two.img" bs=1024 seek=$((409600 / 2 + 2)) \
