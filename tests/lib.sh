@@ -84,7 +84,7 @@ trap 'kill_ours; rm -rf "$T"' EXIT
 
 test_expect() {
 	check_args test_expect "DESCRIPTION CODE" 2 2 "$@"
-	local desc=$1 code=$2 dir rc
+	local desc=$1 code=$2 dir rc secs
 	test_count=$((test_count + 1))
 	if [ -n "${TEST_RUN:-}" ] &&
 	   [[ ",${TEST_RUN// /,}," != *",$test_count,"* ]]; then
@@ -93,6 +93,7 @@ test_expect() {
 	fi
 	dir=$T/t$test_count
 	mkdir -p "$dir/vm"
+	secs=$SECONDS
 	(
 		reset_env "$dir"
 		cd "$dir/vm" || exit 99
@@ -103,12 +104,12 @@ test_expect() {
 		set -e -o pipefail
 		eval "$code"
 	) >"$LOG" 2>&1 </dev/null
-	rc=$?
+	rc=$? secs=$((SECONDS - secs))
 	if [ $rc -eq 0 ]; then
-		echo "ok $test_count - $desc"
+		echo "ok $test_count - $desc ($secs s)"
 	else
 		test_failed=$((test_failed + 1))
-		echo "not ok $test_count - $desc (status $rc)"
+		echo "not ok $test_count - $desc (status $rc, $secs s)"
 		sed 's/^/#   /' "$LOG" | tail -n 40
 	fi
 	# nothing a test started may outlive it

@@ -109,13 +109,16 @@ report lint tests/lint.sh lint
 pids=()
 
 files=(${E2E-tests/e2e/t*.sh})
-# Longest first, by the times of the last run (build/e2e-times), so that
-# the files that end the run are short ones; a file not timed yet first.
+# Longest first, by the times of the last run here (build/e2e-times),
+# else of a run kept with the tests (tests/e2e/times, for a fresh
+# clone), so that the files that end the run are short ones; a file
+# never timed first.
 times=$top/build/e2e-times
-if [ -s "$times" ] && [ ${#files[@]} -gt 1 ]; then
+if [ ${#files[@]} -gt 1 ]; then
 	mapfile -t files < <(
 		for f in "${files[@]}"; do
-			t=$(awk -v f="$f" '$2 == f { print $1; exit }' "$times")
+			t=$(cat "$times" tests/e2e/times 2>/dev/null |
+				awk -v f="$f" '$2 == f { print $1; exit }')
 			echo "${t:-99999} $f"
 		done | sort -k1,1nr -k2,2 | cut -d' ' -f2-)
 fi
