@@ -1066,8 +1066,8 @@ struct load_ctx {
 	struct strbuf msg;
 };
 
-static void conf_file_add(struct conf_file *f, const char *section,
-			  const char *key, const char *value)
+void conf_file_add(struct conf_file *f, const char *section,
+		   const char *key, const char *value)
 {
 	struct conf_entry *e;
 

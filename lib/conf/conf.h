@@ -197,6 +197,13 @@ int conf_file_apply(const struct conf_file *f, struct vm_conf *c,
 const char *conf_file_value(const struct conf_file *f, const char *section,
 			    const char *key);
 
+/*
+ * Add section.key = value after f's entries (for a key of one value, it
+ * is the one conf_file_value and conf_file_apply see from now on).
+ */
+void conf_file_add(struct conf_file *f, const char *section,
+		   const char *key, const char *value);
+
 void conf_file_release(struct conf_file *f);
 
 /*

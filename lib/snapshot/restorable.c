@@ -54,11 +54,10 @@ static int load_as_next_start(struct vm *vm, const char *confdir,
  * back only where the VM's own guest.conf names the same image.  *n
  * gets how many there are.
  */
-static int check_images(const struct vm *vm, const struct vm_conf *g,
+static int check_images(struct vm *vm, const struct vm_conf *g,
 			const char *diskdir, bool own, size_t *n,
 			struct strbuf *err)
 {
-	char *mine = vm_host_path(vm, "guest.conf");
 	struct strbuf e = STRBUF_INIT;
 	struct vm_conf cur;
 	struct dirent *de;
@@ -70,8 +69,7 @@ static int check_images(const struct vm *vm, const struct vm_conf *g,
 
 	*n = 0;
 	conf_init(&cur);
-	have_cur = !own && fs_exists(mine) &&
-		   !conf_load_file(&cur, mine, LAYER_GUEST, false, &e);
+	have_cur = !own && !vm_guest_settings(vm, vm->hostdir, &cur, &e);
 	for (i = 0; i < g->images.nr && !r; i++) {
 		char *at, *p;
 
@@ -133,7 +131,6 @@ static int check_images(const struct vm *vm, const struct vm_conf *g,
 		closedir(d);
 	conf_release(&cur);
 	strbuf_release(&e);
-	free(mine);
 	return r;
 }
 

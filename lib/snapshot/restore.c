@@ -360,15 +360,15 @@ static void release_images(struct placed *pl, int n, bool undo)
 static int place_images(struct vm *vm, const char *dir,
 			struct placed **out, int *nout, struct strbuf *err)
 {
-	char *conf = xasprintf("%s/guest.conf", dir);
 	struct placed *pl = xcalloc(SNAP_MAX_DISKS, sizeof(*pl));
-	struct strbuf e = STRBUF_INIT;
 	struct vm_conf g;
 	int n = 0, r = 0, i;
 
 	conf_init(&g);
-	if (fs_exists(conf))
-		r = conf_load_file(&g, conf, LAYER_GUEST, false, &e);
+	/* checked (restorable_check) and not read again */
+	r = vm_guest_settings(vm, dir, &g, err);
+	if (r == -ENOENT)
+		r = 0;
 	for (i = 0; !r && i < SNAP_MAX_DISKS; i++) {
 		char *src = xasprintf("%s/image-%d.img", dir, i), *at;
 
@@ -403,8 +403,6 @@ static int place_images(struct vm *vm, const char *dir,
 		pl[i].tmp = NULL;
 	}
 	conf_release(&g);
-	strbuf_release(&e);
-	free(conf);
 	if (r) {
 		release_images(pl, n, true);
 		pl = NULL;

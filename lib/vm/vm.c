@@ -17,6 +17,15 @@
 #include "net/download.h"
 #include "util/fsutil.h"
 
+/* A guest.conf as read in this run, and what the file was then. */
+struct vm_guest_file {
+	struct conf_file f;
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+};
+
 void vm_init(struct vm *vm)
 {
 	memset(vm, 0, sizeof(*vm));
@@ -30,6 +39,13 @@ void vm_release(struct vm *vm)
 
 	for (i = 0; i < VM_FILES; i++)
 		conf_file_release(&vm->files[i]);
+	for (i = 0; i < (int)vm->nguests; i++) {
+		conf_file_release(&vm->guests[i]->f);
+		free(vm->guests[i]);
+	}
+	free(vm->guests);
+	vm->guests = NULL;
+	vm->nguests = 0;
 	conf_release(&vm->conf);
 	free(vm->hostdir);
 	free(vm->workdir);
@@ -491,31 +507,70 @@ static int read_host_files(struct vm *vm, struct strbuf *err)
 	return 0;
 }
 
-/*
- * The files settings_merge takes, in their order: the system and user
- * files (read once per vm), extra (a job's NAME.rescue, or NULL) and
- * guest.
- */
-static int settings_files(struct vm *vm, const struct conf_file *extra,
-			  const struct conf_file *guest,
-			  const struct conf_file *files[4], struct strbuf *err)
+static bool same_file(const struct vm_guest_file *g, const struct stat *st)
 {
-	int r = read_host_files(vm, err);
+	return g->dev == st->st_dev && g->ino == st->st_ino &&
+	       g->size == st->st_size &&
+	       g->mtime.tv_sec == st->st_mtim.tv_sec &&
+	       g->mtime.tv_nsec == st->st_mtim.tv_nsec;
+}
 
-	files[0] = &vm->files[VM_FILE_SYSTEM];
-	files[1] = &vm->files[VM_FILE_USER];
-	files[2] = extra;
-	files[3] = guest;
-	return r;
+static void remember(struct vm_guest_file *g, const struct stat *st)
+{
+	g->dev = st->st_dev;
+	g->ino = st->st_ino;
+	g->size = st->st_size;
+	g->mtime = st->st_mtim;
+}
+
+/*
+ * confdir's guest.conf: *out NULL when there is none.  A file read in
+ * this run and unchanged since (a restore renames the one it checked
+ * into HOSTDIR) is not read again.
+ */
+static int guest_file(struct vm *vm, const char *confdir,
+		      const struct conf_file **out, struct strbuf *err)
+{
+	char *path = xasprintf("%s/guest.conf", confdir);
+	struct vm_guest_file *g;
+	struct stat st;
+	size_t i;
+	int r;
+
+	*out = NULL;
+	if (stat(path, &st) < 0 && errno == ENOENT) {
+		free(path);
+		return 0;
+	}
+	for (i = 0; i < vm->nguests; i++)
+		if (same_file(vm->guests[i], &st)) {
+			free(vm->guests[i]->f.path);
+			vm->guests[i]->f.path = path;
+			*out = &vm->guests[i]->f;
+			return 0;
+		}
+	g = xcalloc(1, sizeof(*g));
+	r = conf_file_read(&g->f, path, LAYER_GUEST, NULL, false, err);
+	free(path);
+	if (r) {
+		conf_file_release(&g->f);
+		free(g);
+		return r;
+	}
+	remember(g, &st);
+	vm->guests = xrealloc(vm->guests,
+			      (vm->nguests + 1) * sizeof(*vm->guests));
+	vm->guests[vm->nguests++] = g;
+	*out = &g->f;
+	return 0;
 }
 
 int vm_settings_for(struct vm *vm, const char *confdir, bool with_cli,
 		    const char *job_file, struct vm_conf *c, struct strbuf *err)
 {
 	struct strvec none = STRVEC_INIT;
-	struct conf_file job = CONF_FILE_INIT, guest = CONF_FILE_INIT;
-	const struct conf_file *files[4];
-	char *path = xasprintf("%s/guest.conf", confdir);
+	struct conf_file job = CONF_FILE_INIT;
+	const struct conf_file *files[4], *guest = NULL;
 	int r = 0;
 
 	/* the command line is told first, as when it was applied first */
@@ -528,23 +583,35 @@ int vm_settings_for(struct vm *vm, const char *confdir, bool with_cli,
 	}
 	/* then in the order of the layers: a bad user file before guest.conf */
 	if (!r)
-		r = settings_files(vm, job_file ? &job : NULL, &guest, files,
-				   err);
+		r = read_host_files(vm, err);
 	if (!r && job_file)
 		r = conf_file_read(&job, job_file, LAYER_JOB, "rescue", false,
 				   err);
 	if (!r)
-		r = conf_file_read(&guest, path, LAYER_GUEST, NULL, true, err);
+		r = guest_file(vm, confdir, &guest, err);
+	files[0] = &vm->files[VM_FILE_SYSTEM];
+	files[1] = &vm->files[VM_FILE_USER];
+	files[2] = job_file ? &job : NULL;
+	files[3] = guest;
 	if (!r)
 		r = settings_merge(files, 4,
 				      with_cli && vm->cli ? vm->cli : &none, c,
 				      err);
 	if (!r)
-		r = base_from_cli(c, fs_exists(path) ? &guest : NULL, err);
+		r = base_from_cli(c, guest, err);
 	conf_file_release(&job);
-	conf_file_release(&guest);
-	free(path);
 	return r;
+}
+
+int vm_guest_settings(struct vm *vm, const char *confdir, struct vm_conf *g,
+		      struct strbuf *err)
+{
+	const struct conf_file *f;
+	int r = guest_file(vm, confdir, &f, err);
+
+	if (!r && !f)
+		return -ENOENT;
+	return r ? r : conf_file_apply(f, g, err);
 }
 
 struct base_env vm_base_env(const struct vm *vm)
@@ -571,29 +638,47 @@ int vm_guest_conf_set(struct vm *vm, const char *key, const char *value,
 		      struct strbuf *err)
 {
 	char *path = vm_host_path(vm, "guest.conf");
-	struct vm_conf g;
+	const struct conf_file *f;
+	struct vm_guest_file *g = NULL;
+	struct vm_conf c;
+	struct stat st;
+	size_t i;
 	int r;
 
-	conf_init(&g);
-	r = conf_load_file(&g, path, LAYER_GUEST, false, err);
+	conf_init(&c);
+	r = guest_file(vm, vm->hostdir, &f, err);
+	if (!r && !f) {
+		strbuf_addf(err, "%s: %s", path, strerror(ENOENT));
+		r = -ENOENT;
+	}
 	if (!r)
-		r = conf_set(&g, "vm", key, value, LAYER_GUEST, err);
+		r = conf_file_apply(f, &c, err);
+	if (!r)
+		r = conf_set(&c, "vm", key, value, LAYER_GUEST, err);
 	if (!r) {
-		r = conf_write_guest(&g, path);
+		r = conf_write_guest(&c, path);
 		if (r)
 			strbuf_addf(err, "cannot write %s: %s", path,
 				    strerror(-r));
 	}
+	/* what was written is known: the next load need not read it */
+	for (i = 0; !r && i < vm->nguests; i++)
+		if (&vm->guests[i]->f == f)
+			g = vm->guests[i];
+	if (g && stat(path, &st) == 0) {
+		conf_file_add(&g->f, "vm", key, value);
+		remember(g, &st);
+	}
 	if (!r)
 		conf_set(&vm->conf, "vm", key, value, LAYER_GUEST, err);
-	conf_release(&g);
+	conf_release(&c);
 	free(path);
 	return r;
 }
 
 int vm_reload_conf(struct vm *vm, struct strbuf *err)
 {
-	/* guest.conf may be another file now (a restore): it is read anew */
+	/* guest.conf may be another file now (a restore) */
 	return vm_load_conf(vm, vm->cli, err);
 }
 

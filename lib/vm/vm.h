@@ -29,6 +29,9 @@ struct vm {
 	/* the system and user settings files, as read once */
 	struct conf_file files[2];
 	bool host_files_read;
+	/* each guest.conf read in this run, known by its inode and mtime */
+	struct vm_guest_file **guests;
+	size_t nguests;
 };
 
 enum { VM_FILE_SYSTEM, VM_FILE_USER, VM_FILES };
@@ -120,11 +123,21 @@ int vm_load_conf(struct vm *vm, const struct strvec *cli, struct strbuf *err);
  * (vm_load_conf), or a snapshot's extracted guest.conf; the command
  * line's only with with_cli.  job_file: a job's NAME.rescue (only
  * [rescue]) merged among them, for that job alone, or NULL.  guest.conf
- * is read as it is now (a step before may have written it); the system
- * and user files are read once per vm.  c (initialised) gets the result.
+ * is taken as it is now (a step before may have written it), but a file
+ * read before and unchanged since (same inode, size and mtime, whatever
+ * its name now) is not read again; the system and user files are read
+ * once per vm.  c (initialised) gets the result.
  */
 int vm_settings_for(struct vm *vm, const char *confdir, bool with_cli,
 		    const char *job_file, struct vm_conf *c, struct strbuf *err);
+
+/*
+ * confdir's guest.conf alone (no other layer), typed, read as
+ * vm_settings_for reads it: into g (initialised).  -ENOENT (err
+ * untouched) when there is none.
+ */
+int vm_guest_settings(struct vm *vm, const char *confdir, struct vm_conf *g,
+		      struct strbuf *err);
 
 /* What the base image checks (base.h) need of vm. */
 struct base_env vm_base_env(const struct vm *vm);
@@ -138,7 +151,8 @@ int vm_guest_conf_set(struct vm *vm, const char *key, const char *value,
 
 /*
  * Load the settings again, after guest.conf was replaced (a restore):
- * guest.conf is read anew, the system and user files are not.
+ * guest.conf is read if it is a file not read before, the system and
+ * user files are not.
  */
 int vm_reload_conf(struct vm *vm, struct strbuf *err);
 

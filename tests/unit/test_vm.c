@@ -766,23 +766,43 @@ static void test_settings_read_once(void **state)
 	assert_true(f->vm.conf.memory == 1ULL << 30);
 	assert_int_equal(f->vm.conf.cores, 4);
 	assert_true(f->vm.conf.rescue.memory == 2ULL << 30);
-	/* a job's own merge: its file and guest.conf as it is now */
+	/* a job's own merge: its file, and guest.conf as it was */
 	conf_init(&jc);
 	assert_int_equal(vm_settings_for(&f->vm, f->host, true, jobf, &jc,
 					 &err), 0);
-	assert_int_equal(conf_files_read() - n0, 5);
+	assert_int_equal(conf_files_read() - n0, 4);
 	assert_int_equal(jc.rescue.cores, 3);
 	assert_true(jc.rescue.memory == 2ULL << 30);
 	assert_int_equal(f->vm.conf.rescue.cores != 3, true);
-	/* a reload reads guest.conf again, nothing else */
+	/* a reload of an unchanged guest.conf reads nothing */
 	assert_int_equal(vm_reload_conf(&f->vm, &err), 0);
-	assert_int_equal(conf_files_read() - n0, 6);
+	assert_int_equal(conf_files_read() - n0, 4);
+	/* a key set is known without reading the file back */
+	assert_int_equal(vm_guest_conf_set(&f->vm, "firstboot", "no", &err),
+			 0);
+	assert_int_equal(vm_reload_conf(&f->vm, &err), 0);
+	assert_int_equal(conf_files_read() - n0, 4);
+	assert_false(f->vm.conf.firstboot);
+	assert_true(f->vm.conf.memory == 1ULL << 30);
+	/* guest.conf changed by another (a step before): read as it is now */
+	put(f->host, "guest.conf", "[vm]\nname = T\nrescue = big\nmemory = 3G\n");
+	assert_int_equal(vm_reload_conf(&f->vm, &err), 0);
+	assert_int_equal(conf_files_read() - n0, 5);
+	assert_true(f->vm.conf.memory == 3ULL << 30);
+	/* another directory's, once however often its settings are merged */
 	conf_init(&other);
 	assert_int_equal(vm_settings_for(&f->vm, odir, false, NULL, &other,
 					 &err), 0);
-	assert_int_equal(conf_files_read() - n0, 7);
+	assert_int_equal(conf_files_read() - n0, 6);
 	assert_string_equal(other.name, "O");
 	assert_int_equal(other.cores, 2);
+	conf_release(&other);
+	conf_init(&other);
+	assert_int_equal(vm_settings_for(&f->vm, odir, true, NULL, &other,
+					 &err), 0);
+	assert_int_equal(vm_guest_settings(&f->vm, odir, &other, &err), 0);
+	assert_int_equal(conf_files_read() - n0, 6);
+	assert_int_equal(other.cores, 4);
 	unsetenv("VM_SYSTEM_CONFIG");
 	conf_release(&other);
 	conf_release(&jc);
