@@ -409,140 +409,175 @@ static enum outcome transfer(const char *url, const char *part,
 	return out;
 }
 
-int download_fetch(const char *url, const struct dl_opts *o, char **path,
-		   struct strbuf *note, struct strbuf *err)
-{
-	struct strbuf etag = STRBUF_INIT, modified = STRBUF_INIT, meta = STRBUF_INIT;
-	struct xfer x = { .fd = -1, .etag = STRBUF_INIT,
-			  .modified = STRBUF_INIT, .o = o };
-	char curlerr[CURL_ERROR_SIZE];
+/* One download_fetch: the cache's names for url and what came of it. */
+struct fetch {
+	const char *url;
+	const struct dl_opts *o;
 	char *final, *part, *metap, *dir;
 	bool cached;
-	enum outcome got = FAILED;
-	CURLcode code = CURLE_OK;
-	long http = 0;
-	long long deadline = 0;
-	int attempt, r;
+	struct strbuf etag, modified;	/* the cached copy's validators */
+	struct xfer x;
+	char curlerr[CURL_ERROR_SIZE];
+	CURLcode code;
+	long http;
+	long long deadline;
+};
 
-	*path = NULL;
-	r = cache_path(o->cache_dir, url, &final);
-	if (r) {
-		strbuf_addf(err, "cannot hash %s: %s", url, strerror(-r));
-		return r;
-	}
-	part = xasprintf("%s.part", final);
-	metap = xasprintf("%s.meta", final);
-	dir = xasprintf("%s/downloads", o->cache_dir);
-	cached = fs_exists(final);
-	if (o->no_network) {
-		/* a dry run: the cached file, or the URL itself */
-		*path = xstrdup(cached ? final : url);
-		goto out;
-	}
-	r = fs_mkdir_p(dir, 0700);
-	if (r) {
-		strbuf_addf(err, "cannot make %s: %s", dir, strerror(-r));
-		goto out;
-	}
-	if (cached) {
-		read_meta(metap, &etag, &modified);
-		unlink(part);
-	}
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	x.cap = download_cap(dir, part, o);
-	if (o->timeout_s)
-		deadline = proc_now_ms() + (long long)o->timeout_s * 1000;
+/* Transfer, resuming a dropped connection, starting over when need be. */
+static enum outcome fetch_transfer(struct fetch *f)
+{
+	enum outcome got = FAILED;
+	int attempt;
+
 	for (attempt = 0; attempt < ATTEMPTS; attempt++) {
-		got = transfer(url, part, cached ? etag.buf : NULL,
-			       cached ? modified.buf : NULL, deadline, &x,
-			       &code, &http, curlerr);
-		if (got != FAILED || proc_interrupted() || x.too_big ||
-		    (deadline && proc_now_ms() >= deadline))
+		got = transfer(f->url, f->part, f->cached ? f->etag.buf : NULL,
+			       f->cached ? f->modified.buf : NULL, f->deadline,
+			       &f->x, &f->code, &f->http, f->curlerr);
+		if (got != FAILED || proc_interrupted() || f->x.too_big ||
+		    (f->deadline && proc_now_ms() >= f->deadline))
 			break;
 		/* a dropped connection: resume what arrived */
-		if (code != CURLE_PARTIAL_FILE && code != CURLE_RECV_ERROR &&
-		    code != CURLE_GOT_NOTHING)
+		if (f->code != CURLE_PARTIAL_FILE &&
+		    f->code != CURLE_RECV_ERROR &&
+		    f->code != CURLE_GOT_NOTHING)
 			break;
 	}
-	if (got == FAILED && code == CURLE_RANGE_ERROR) {
-		unlink(part);	/* the server cannot resume: start over */
-		got = transfer(url, part, NULL, NULL, deadline, &x, &code,
-			       &http, curlerr);
+	if (got == FAILED && f->code == CURLE_RANGE_ERROR) {
+		unlink(f->part);	/* the server cannot resume: start over */
+		got = transfer(f->url, f->part, NULL, NULL, f->deadline,
+			       &f->x, &f->code, &f->http, f->curlerr);
 	}
-	if (got == NOT_MODIFIED) {
-		unlink(part);
-		r = verify(final, url, o, err);
-		if (!r)
-			*path = xstrdup(final);
-		goto out;
-	}
-	if (got == FAILED && x.too_big) {
+	return got;
+}
+
+/* A transfer that failed: what is kept, and why, in err (or note). */
+static int fetch_failed(struct fetch *f, char **path, struct strbuf *note,
+			struct strbuf *err)
+{
+	const struct dl_opts *o = f->o;
+	const char *url = f->url;
+	int r;
+
+	if (f->x.too_big) {
 		/* it filled what it may: nothing of it is worth keeping */
-		unlink(part);
-		if (o->max_bytes && x.cap == o->max_bytes)
+		unlink(f->part);
+		if (o->max_bytes && f->x.cap == o->max_bytes)
 			strbuf_addf(err, "cannot download %s: larger than download_max (",
 				    url);
 		else
 			strbuf_addf(err, "cannot download %s: larger than the space %s can spare (",
-				    url, dir);
-		strbuf_add_size(err, x.cap);
+				    url, f->dir);
+		strbuf_add_size(err, f->x.cap);
 		strbuf_addstr(err, ")");
-		r = -EFBIG;
-		goto out;
+		return -EFBIG;
 	}
-	if (got == FAILED && deadline && code == CURLE_OPERATION_TIMEDOUT &&
-	    proc_now_ms() >= deadline) {
+	if (f->deadline && f->code == CURLE_OPERATION_TIMEDOUT &&
+	    proc_now_ms() >= f->deadline) {
 		strbuf_addf(err, "cannot download %s: not done within download_timeout (%u s; %s kept to resume)",
-			    url, o->timeout_s, part);
-		r = -ETIMEDOUT;
-		goto out;
+			    url, o->timeout_s, f->part);
+		return -ETIMEDOUT;
 	}
-	if (got == FAILED) {
-		if (proc_interrupted() || code == CURLE_ABORTED_BY_CALLBACK) {
-			strbuf_addf(err, "download of %s interrupted (%s kept to resume)",
-				    url, part);
-			r = -EINTR;
-			goto out;
-		}
-		if (cached && o->offline_ok && unreachable(code)) {
-			unlink(part);
-			strbuf_addf(note, "%s cannot be reached: using the cached copy",
-				    url);
-			r = verify(final, url, o, err);
-			if (!r)
-				*path = xstrdup(final);
-			goto out;
-		}
-		if (code == CURLE_HTTP_RETURNED_ERROR)
-			unlink(part);	/* nothing of it is worth keeping */
-		describe(code, http, url, curlerr, err);
-		r = -EIO;
-		goto out;
+	if (proc_interrupted() || f->code == CURLE_ABORTED_BY_CALLBACK) {
+		strbuf_addf(err, "download of %s interrupted (%s kept to resume)",
+			    url, f->part);
+		return -EINTR;
 	}
-	r = verify(part, url, o, err);
+	if (f->cached && o->offline_ok && unreachable(f->code)) {
+		unlink(f->part);
+		strbuf_addf(note, "%s cannot be reached: using the cached copy",
+			    url);
+		r = verify(f->final, url, o, err);
+		if (!r)
+			*path = xstrdup(f->final);
+		return r;
+	}
+	if (f->code == CURLE_HTTP_RETURNED_ERROR)
+		unlink(f->part);	/* nothing of it is worth keeping */
+	describe(f->code, f->http, url, f->curlerr, err);
+	return -EIO;
+}
+
+/* A whole download: checked, then the cached copy, with its validators. */
+static int fetch_keep(struct fetch *f, char **path, struct strbuf *err)
+{
+	struct strbuf meta = STRBUF_INIT;
+	int r = verify(f->part, f->url, f->o, err);
+
 	if (r)
-		goto out;
-	if (rename(part, final) < 0) {
+		return r;
+	if (rename(f->part, f->final) < 0) {
 		r = -errno;
-		strbuf_addf(err, "%s: %s", final, strerror(-r));
+		strbuf_addf(err, "%s: %s", f->final, strerror(-r));
+		return r;
+	}
+	strbuf_addf(&meta, "url %s\n", f->url);
+	if (f->x.etag.len)
+		strbuf_addf(&meta, "etag %s\n", f->x.etag.buf);
+	if (f->x.modified.len)
+		strbuf_addf(&meta, "modified %s\n", f->x.modified.buf);
+	fs_write_atomic(f->metap, meta.buf, meta.len, 0644);
+	strbuf_release(&meta);
+	*path = xstrdup(f->final);
+	return 0;
+}
+
+int download_fetch(const char *url, const struct dl_opts *o, char **path,
+		   struct strbuf *note, struct strbuf *err)
+{
+	struct fetch f = { .url = url, .o = o, .etag = STRBUF_INIT,
+			   .modified = STRBUF_INIT,
+			   .x = { .fd = -1, .etag = STRBUF_INIT,
+				  .modified = STRBUF_INIT, .o = o } };
+	enum outcome got;
+	int r;
+
+	*path = NULL;
+	r = cache_path(o->cache_dir, url, &f.final);
+	if (r) {
+		strbuf_addf(err, "cannot hash %s: %s", url, strerror(-r));
+		return r;
+	}
+	f.part = xasprintf("%s.part", f.final);
+	f.metap = xasprintf("%s.meta", f.final);
+	f.dir = xasprintf("%s/downloads", o->cache_dir);
+	f.cached = fs_exists(f.final);
+	if (o->no_network) {
+		/* a dry run: the cached file, or the URL itself */
+		*path = xstrdup(f.cached ? f.final : url);
 		goto out;
 	}
-	strbuf_addf(&meta, "url %s\n", url);
-	if (x.etag.len)
-		strbuf_addf(&meta, "etag %s\n", x.etag.buf);
-	if (x.modified.len)
-		strbuf_addf(&meta, "modified %s\n", x.modified.buf);
-	fs_write_atomic(metap, meta.buf, meta.len, 0644);
-	*path = xstrdup(final);
+	r = fs_mkdir_p(f.dir, 0700);
+	if (r) {
+		strbuf_addf(err, "cannot make %s: %s", f.dir, strerror(-r));
+		goto out;
+	}
+	if (f.cached) {
+		read_meta(f.metap, &f.etag, &f.modified);
+		unlink(f.part);
+	}
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	f.x.cap = download_cap(f.dir, f.part, o);
+	if (o->timeout_s)
+		f.deadline = proc_now_ms() + (long long)o->timeout_s * 1000;
+	got = fetch_transfer(&f);
+	if (got == NOT_MODIFIED) {
+		unlink(f.part);
+		r = verify(f.final, url, o, err);
+		if (!r)
+			*path = xstrdup(f.final);
+	} else if (got == FAILED) {
+		r = fetch_failed(&f, path, note, err);
+	} else {
+		r = fetch_keep(&f, path, err);
+	}
 out:
-	strbuf_release(&etag);
-	strbuf_release(&modified);
-	strbuf_release(&meta);
-	strbuf_release(&x.etag);
-	strbuf_release(&x.modified);
-	free(final);
-	free(part);
-	free(metap);
-	free(dir);
+	strbuf_release(&f.etag);
+	strbuf_release(&f.modified);
+	strbuf_release(&f.x.etag);
+	strbuf_release(&f.x.modified);
+	free(f.final);
+	free(f.part);
+	free(f.metap);
+	free(f.dir);
 	return r;
 }
