@@ -170,6 +170,42 @@ static int read_status(int dirfd, int *status)
 	return r;
 }
 
+/*
+ * QEMU ended or the guest wrote FINISHED: true when that ends the wait
+ * (res->outcome set), false while STATUS is still to come.
+ */
+static bool job_ended(pid_t qemu, int dirfd, struct log_stream *ls,
+		      struct job_result *res)
+{
+	int r = read_status(dirfd, &res->status), st;
+	long long deadline;
+
+	if (r && r != -ENOENT) {
+		res->outcome = JOB_BAD_STATUS;
+		res->error = r;
+		return true;
+	}
+	if (!r) {
+		res->outcome = JOB_DONE;
+		/* let the guest power off by itself */
+		if (res->qemu_exit < 0 &&
+		    proc_wait(qemu, POWEROFF_GRACE_MS, &st) == 0)
+			res->qemu_exit = proc_exit_code(st);
+		/* the rest of the log, still bounded */
+		deadline = proc_now_ms() + POWEROFF_GRACE_MS;
+		while (drain_log(dirfd, ls, deadline) && !proc_interrupted() &&
+		       proc_now_ms() < deadline)
+			;
+		return true;
+	}
+	if (res->qemu_exit >= 0) {
+		/* QEMU that ended of the signal vm passed on */
+		res->outcome = proc_interrupted() ? JOB_INTERRUPTED : JOB_DIED;
+		return true;
+	}
+	return false;
+}
+
 void jobwait_run(pid_t qemu, const char *outdir, unsigned boot_timeout_s,
 		 unsigned job_timeout_s, int log_fd, uint64_t log_max,
 		 struct job_result *res)
@@ -209,35 +245,9 @@ void jobwait_run(pid_t qemu, const char *outdir, unsigned boot_timeout_s,
 		w = waitpid(qemu, &st, WNOHANG);
 		if (w == qemu)
 			res->qemu_exit = proc_exit_code(st);
-		if (res->qemu_exit >= 0 || finished) {
-			int r = read_status(dirfd, &res->status);
-
-			if (r && r != -ENOENT) {
-				res->outcome = JOB_BAD_STATUS;
-				res->error = r;
-				break;
-			}
-			if (!r) {
-				res->outcome = JOB_DONE;
-				/* let the guest power off by itself */
-				if (res->qemu_exit < 0 &&
-				    proc_wait(qemu, POWEROFF_GRACE_MS, &st) == 0)
-					res->qemu_exit = proc_exit_code(st);
-				/* the rest of the log, still bounded */
-				deadline = proc_now_ms() + POWEROFF_GRACE_MS;
-				while (drain_log(dirfd, &ls, deadline) &&
-				       !proc_interrupted() &&
-				       proc_now_ms() < deadline)
-					;
-				break;
-			}
-			if (res->qemu_exit >= 0) {
-				/* QEMU that ended of the signal vm passed on */
-				res->outcome = proc_interrupted() ?
-					JOB_INTERRUPTED : JOB_DIED;
-				break;
-			}
-		}
+		if ((res->qemu_exit >= 0 || finished) &&
+		    job_ended(qemu, dirfd, &ls, res))
+			break;
 		if (proc_interrupted()) {
 			res->outcome = JOB_INTERRUPTED;
 			break;
