@@ -915,15 +915,84 @@ static const char *own(struct vm_plan *p, char *s)
 	return p->owned.v[p->owned.nr - 1];
 }
 
+/* The firmware: UEFI (code and this boot's variables) or none (BIOS). */
+static int plan_firmware(struct vm *vm, bool rescue, struct vm_plan *p,
+			 struct strbuf *err)
+{
+	const struct vm_conf *c = &vm->conf;
+
+	p->q.q35 = c->uefi;
+	p->q.uefi = c->uefi &&
+		    (!rescue || c->rescue.boot == RESCUE_BOOT_CDROM);
+	if (!p->q.uefi)
+		return 0;
+	p->q.ovmf_code = qemu_ovmf_code();
+	/* The rescue gets fresh variables: it must not add boot
+	 * entries to the VM's own NVRAM. */
+	p->q.ovmf_vars = own(p, vm_work_path(vm, rescue ?
+			     "rescue-efivars.bin" : "efivars.bin"));
+	if (!p->q.ovmf_code) {
+		strbuf_addstr(err, "UEFI firmware not found (install the ovmf package, or use --no-uefi)");
+		return -ENOENT;
+	}
+	if (!vm->dry_run && !rescue && !fs_exists(p->q.ovmf_vars)) {
+		strbuf_addf(err, "UEFI variables %s are missing (use --no-uefi, or @create the VM again)",
+			    p->q.ovmf_vars);
+		return -ENOENT;
+	}
+	return 0;
+}
+
+/* The console and the monitor: the rescue's or the VM's own. */
+static void plan_sockets(struct vm *vm, bool rescue, struct vm_plan *p)
+{
+	if (rescue) {
+		p->q.console_log = own(p, vm_work_path(vm,
+						      "rescue-console.log"));
+		p->q.console_sock = own(p, vm_work_path(vm,
+						       "rescue-console.sock"));
+	} else {
+		/* vm serves the console to many and keeps the log */
+		p->q.console_sock = own(p, vm_work_path(vm,
+						       "qemu-console.sock"));
+		p->console_sock = own(p, vm_work_path(vm, "console.sock"));
+		p->console_log = own(p, vm_work_path(vm, "console.log"));
+	}
+	p->q.qmp_sock = own(p, vm_work_path(vm, rescue ? "rescue-qmp.sock" :
+							 "qmp.sock"));
+}
+
+/* The VM's vm.defaults (the first found): QEMU words of the user's. */
+static int plan_defaults(struct vm *vm, struct vm_plan *p,
+			 struct strbuf *err)
+{
+	const char *home = getenv("HOME"), *xdg = getenv("XDG_CONFIG_HOME");
+	const char *dirs[5];
+	char *cfg = NULL;
+	int r;
+
+	if (xdg && *xdg)
+		cfg = xstrdup(xdg);
+	else if (home)
+		cfg = xasprintf("%s/.config", home);
+	dirs[0] = vm->workdir;
+	dirs[1] = vm->hostdir;
+	dirs[2] = cfg ? cfg : "/nonexistent";
+	dirs[3] = "/etc";
+	dirs[4] = NULL;
+	r = qemu_read_defaults(dirs, &p->extra, &p->defaults_file, err);
+	free(cfg);
+	if (!r)
+		p->q.extra = &p->extra;
+	return r;
+}
+
 int vm_plan_build(struct vm *vm, enum plan_mode mode, const char *cdrom,
 		  const char *base, struct vm_plan *p, struct strbuf *err)
 {
 	const struct vm_conf *c = &vm->conf;
 	bool rescue = mode == PLAN_RESCUE;
 	const struct forward_list *fwd;
-	const char *dirs[6];
-	char *cfg = NULL;
-	const char *home = getenv("HOME"), *xdg = getenv("XDG_CONFIG_HOME");
 	size_t i;
 	int r;
 
@@ -949,25 +1018,9 @@ int vm_plan_build(struct vm *vm, enum plan_mode mode, const char *cdrom,
 	p->q.name = own(p, rescue ? xasprintf("%s-rescue", c->name) :
 				    xstrdup(c->name));
 	p->q.accel = vm->accel ? vm->accel : "tcg";
-	p->q.q35 = c->uefi;
-	p->q.uefi = c->uefi &&
-		    (!rescue || c->rescue.boot == RESCUE_BOOT_CDROM);
-	if (p->q.uefi) {
-		p->q.ovmf_code = qemu_ovmf_code();
-		/* The rescue gets fresh variables: it must not add boot
-		 * entries to the VM's own NVRAM. */
-		p->q.ovmf_vars = own(p, vm_work_path(vm, rescue ?
-				     "rescue-efivars.bin" : "efivars.bin"));
-		if (!p->q.ovmf_code) {
-			strbuf_addstr(err, "UEFI firmware not found (install the ovmf package, or use --no-uefi)");
-			return -ENOENT;
-		}
-		if (!vm->dry_run && !rescue && !fs_exists(p->q.ovmf_vars)) {
-			strbuf_addf(err, "UEFI variables %s are missing (use --no-uefi, or @create the VM again)",
-				    p->q.ovmf_vars);
-			return -ENOENT;
-		}
-	}
+	r = plan_firmware(vm, rescue, p, err);
+	if (r)
+		return r;
 	p->q.sockets = rescue ? 1 : c->sockets;
 	p->q.cores = rescue ? c->rescue.cores : c->cores;
 	p->q.memory_mib = (rescue ? c->rescue.memory : c->memory) >> 20;
@@ -981,37 +1034,8 @@ int vm_plan_build(struct vm *vm, enum plan_mode mode, const char *cdrom,
 	p->q.nshares = p->nshares;
 	p->q.spice_port = rescue ? 0 : c->port;
 	p->q.spice_host = c->host;
-	if (rescue) {
-		p->q.console_log = own(p, vm_work_path(vm,
-						      "rescue-console.log"));
-		p->q.console_sock = own(p, vm_work_path(vm,
-						       "rescue-console.sock"));
-	} else {
-		/* vm serves the console to many and keeps the log */
-		p->q.console_sock = own(p, vm_work_path(vm,
-						       "qemu-console.sock"));
-		p->console_sock = own(p, vm_work_path(vm, "console.sock"));
-		p->console_log = own(p, vm_work_path(vm, "console.log"));
-	}
-	p->q.qmp_sock = own(p, vm_work_path(vm, rescue ? "rescue-qmp.sock" :
-							 "qmp.sock"));
-	if (!rescue) {
-		if (xdg && *xdg)
-			cfg = xstrdup(xdg);
-		else if (home)
-			cfg = xasprintf("%s/.config", home);
-		dirs[0] = vm->workdir;
-		dirs[1] = vm->hostdir;
-		dirs[2] = cfg ? cfg : "/nonexistent";
-		dirs[3] = "/etc";
-		dirs[4] = NULL;
-		r = qemu_read_defaults(dirs, &p->extra, &p->defaults_file, err);
-		free(cfg);
-		if (r)
-			return r;
-		p->q.extra = &p->extra;
-	}
-	return 0;
+	plan_sockets(vm, rescue, p);
+	return rescue ? 0 : plan_defaults(vm, p, err);
 }
 
 void vm_plan_release(struct vm_plan *p)
