@@ -64,16 +64,14 @@ static void ahci_port(struct strvec *a, int *used, struct strbuf *bus)
 	(*used)++;
 }
 
-void qemu_argv_build(const struct qemu_plan *p, struct strvec *a)
+/* The machine: name, type, CPUs, memory and firmware. */
+static void argv_machine(const struct qemu_plan *p, struct strvec *a,
+			 struct strbuf *sb)
 {
-	struct strbuf sb = STRBUF_INIT, bus = STRBUF_INIT;
-	int ahci = 0, scsi = 0, i, boot = 0;
-	size_t f;
-
 	strvec_push(a, p->binary);
 	strvec_push(a, "-name");
-	strbuf_add_qemu_escaped(&sb, p->name);
-	strvec_pushf(a, "%s,process=vm-%s", sb.buf, sb.buf);
+	strbuf_add_qemu_escaped(sb, p->name);
+	strvec_pushf(a, "%s,process=vm-%s", sb->buf, sb->buf);
 	strvec_push(a, "-nodefaults");
 	strvec_push(a, "-machine");
 	strvec_pushf(a, "%s,accel=%s", p->q35 ? "q35" : "pc", p->accel);
@@ -86,17 +84,25 @@ void qemu_argv_build(const struct qemu_plan *p, struct strvec *a)
 	strvec_pushf(a, "%lluM", (unsigned long long)p->memory_mib);
 
 	if (p->uefi) {
-		strbuf_reset(&sb);
-		strbuf_addstr(&sb, "if=pflash,format=raw,unit=0,readonly=on,file=");
-		strbuf_add_qemu_escaped(&sb, p->ovmf_code);
+		strbuf_reset(sb);
+		strbuf_addstr(sb, "if=pflash,format=raw,unit=0,readonly=on,file=");
+		strbuf_add_qemu_escaped(sb, p->ovmf_code);
 		strvec_push(a, "-drive");
-		strvec_push(a, sb.buf);
-		strbuf_reset(&sb);
-		strbuf_addstr(&sb, "if=pflash,format=raw,unit=1,file=");
-		strbuf_add_qemu_escaped(&sb, p->ovmf_vars);
+		strvec_push(a, sb->buf);
+		strbuf_reset(sb);
+		strbuf_addstr(sb, "if=pflash,format=raw,unit=1,file=");
+		strbuf_add_qemu_escaped(sb, p->ovmf_vars);
 		strvec_push(a, "-drive");
-		strvec_push(a, sb.buf);
+		strvec_push(a, sb->buf);
 	}
+}
+
+/* The disks, each on its bus in order, the CD-ROM, a kernel to boot. */
+static void argv_disks(const struct qemu_plan *p, struct strvec *a,
+		       struct strbuf *sb)
+{
+	struct strbuf bus = STRBUF_INIT;
+	int ahci = 0, scsi = 0, i, boot = 0;
 
 	if (p->cdrom && p->cdrom_first)
 		boot = 1;
@@ -116,28 +122,28 @@ void qemu_argv_build(const struct qemu_plan *p, struct strvec *a)
 		switch (d->bus) {
 		case BUS_AHCI:
 		case BUS_CDROM:
-			strbuf_reset(&sb);
-			strbuf_addf(&sb, "%s,drive=%s,bus=%s",
+			strbuf_reset(sb);
+			strbuf_addf(sb, "%s,drive=%s,bus=%s",
 				    d->bus == BUS_CDROM ? "ide-cd" : "ide-hd",
 				    id, bus.buf);
 			break;
 		case BUS_NVME:
-			strbuf_reset(&sb);
-			strbuf_addf(&sb, "nvme,drive=%s,serial=vmdisk%d", id, i);
+			strbuf_reset(sb);
+			strbuf_addf(sb, "nvme,drive=%s,serial=vmdisk%d", id, i);
 			break;
 		case BUS_SCSI:
-			strbuf_reset(&sb);
-			strbuf_addf(&sb, "scsi-hd,drive=%s,bus=scsi0.0", id);
+			strbuf_reset(sb);
+			strbuf_addf(sb, "scsi-hd,drive=%s,bus=scsi0.0", id);
 			break;
 		case BUS_VIRT:
-			strbuf_reset(&sb);
-			strbuf_addf(&sb, "virtio-blk-pci,drive=%s", id);
+			strbuf_reset(sb);
+			strbuf_addf(sb, "virtio-blk-pci,drive=%s", id);
 			break;
 		}
 		/* A direct kernel boot owns boot order; disks get none. */
 		if (!p->kernel)
-			strbuf_addf(&sb, ",bootindex=%d", boot + i);
-		strvec_push(a, sb.buf);
+			strbuf_addf(sb, ",bootindex=%d", boot + i);
+		strvec_push(a, sb->buf);
 	}
 	if (p->cdrom) {
 		static const struct disk_spec cd = { .bus = BUS_CDROM };
@@ -163,19 +169,25 @@ void qemu_argv_build(const struct qemu_plan *p, struct strvec *a)
 			strvec_push(a, p->append);
 		}
 	}
+	strbuf_release(&bus);
+}
 
-	strvec_push(a, "-device");
-	strvec_push(a, "virtio-rng-pci");
+/* The user network with its forwards, and the 9p shares. */
+static void argv_net_shares(const struct qemu_plan *p, struct strvec *a,
+			    struct strbuf *sb)
+{
+	size_t f;
+	int i;
 
 	if (p->netdev) {
-		strbuf_reset(&sb);
-		strbuf_addstr(&sb, "user,id=net0");
+		strbuf_reset(sb);
+		strbuf_addstr(sb, "user,id=net0");
 		for (f = 0; p->forwards && f < p->forwards->nr; f++) {
-			strbuf_addch(&sb, ',');
-			strbuf_add_qemu_escaped(&sb, p->forwards->v[f]);
+			strbuf_addch(sb, ',');
+			strbuf_add_qemu_escaped(sb, p->forwards->v[f]);
 		}
 		strvec_push(a, "-netdev");
-		strvec_push(a, sb.buf);
+		strvec_push(a, sb->buf);
 		strvec_push(a, "-device");
 		strvec_push(a, "virtio-net-pci,netdev=net0");
 	}
@@ -183,7 +195,7 @@ void qemu_argv_build(const struct qemu_plan *p, struct strvec *a)
 	for (i = 0; i < p->nshares; i++) {
 		const struct share_spec *s = &p->shares[i];
 
-		strbuf_reset(&sb);
+		strbuf_reset(sb);
 		/*
 		 * A share the guest writes keeps the guest's modes and owners
 		 * out of the host's inodes: QEMU makes files 0600 and
@@ -191,29 +203,34 @@ void qemu_argv_build(const struct qemu_plan *p, struct strvec *a)
 		 * nodes or symlinks.  A read-only share shows the host's
 		 * files as they are.
 		 */
-		strbuf_addf(&sb, "local,id=fs%d,security_model=%s,path=", i,
+		strbuf_addf(sb, "local,id=fs%d,security_model=%s,path=", i,
 			    !s->rw ? "none" :
 			    s->mapped_file ? "mapped-file" : "mapped-xattr");
-		strbuf_add_qemu_escaped(&sb, s->dir);
+		strbuf_add_qemu_escaped(sb, s->dir);
 		if (!s->rw)
-			strbuf_addstr(&sb, ",readonly=on");
+			strbuf_addstr(sb, ",readonly=on");
 		strvec_push(a, "-fsdev");
-		strvec_push(a, sb.buf);
+		strvec_push(a, sb->buf);
 		strvec_push(a, "-device");
-		strbuf_reset(&sb);
-		strbuf_add_qemu_escaped(&sb, s->id);
+		strbuf_reset(sb);
+		strbuf_add_qemu_escaped(sb, s->id);
 		strvec_pushf(a, "virtio-9p-pci,fsdev=fs%d,mount_tag=%s", i,
-			     sb.buf);
+			     sb->buf);
 	}
+}
 
+/* A SPICE display with the agent's channel, or a headless one. */
+static void argv_display(const struct qemu_plan *p, struct strvec *a,
+			 struct strbuf *sb)
+{
 	if (p->spice_port && p->spice_host && *p->spice_host) {
-		strbuf_reset(&sb);
-		strbuf_add_qemu_escaped(&sb, p->spice_host);
+		strbuf_reset(sb);
+		strbuf_add_qemu_escaped(sb, p->spice_host);
 		strvec_push(a, "-vga");
 		strvec_push(a, "qxl");
 		strvec_push(a, "-spice");
 		strvec_pushf(a, "port=%u,addr=%s,disable-ticketing=on",
-			     p->spice_port, sb.buf);
+			     p->spice_port, sb->buf);
 		strvec_push(a, "-device");
 		strvec_push(a, "virtio-serial-pci");
 		strvec_push(a, "-chardev");
@@ -226,30 +243,48 @@ void qemu_argv_build(const struct qemu_plan *p, struct strvec *a)
 		strvec_push(a, "-display");
 		strvec_push(a, "none");
 	}
+}
 
-	strbuf_reset(&sb);
+/* The serial console and the QMP monitor. */
+static void argv_sockets(const struct qemu_plan *p, struct strvec *a,
+			 struct strbuf *sb)
+{
+	strbuf_reset(sb);
 	/* Without a log of its own, QEMU waits for the vm that serves the
 	 * console (and keeps the log), so no output is lost. */
-	strbuf_addf(&sb, "socket,id=con0,server=on,wait=%s,path=",
+	strbuf_addf(sb, "socket,id=con0,server=on,wait=%s,path=",
 		    p->console_log ? "off" : "on");
-	strbuf_add_qemu_escaped(&sb, p->console_sock);
+	strbuf_add_qemu_escaped(sb, p->console_sock);
 	if (p->console_log) {
-		strbuf_addstr(&sb, ",logfile=");
-		strbuf_add_qemu_escaped(&sb, p->console_log);
-		strbuf_addstr(&sb, ",logappend=on");
+		strbuf_addstr(sb, ",logfile=");
+		strbuf_add_qemu_escaped(sb, p->console_log);
+		strbuf_addstr(sb, ",logappend=on");
 	}
 	strvec_push(a, "-chardev");
-	strvec_push(a, sb.buf);
+	strvec_push(a, sb->buf);
 	strvec_push(a, "-serial");
 	strvec_push(a, "chardev:con0");
 	if (p->qmp_sock) {
-		strbuf_reset(&sb);
-		strbuf_addstr(&sb, "unix:");
-		strbuf_add_qemu_escaped(&sb, p->qmp_sock);
-		strbuf_addstr(&sb, ",server=on,wait=off");
+		strbuf_reset(sb);
+		strbuf_addstr(sb, "unix:");
+		strbuf_add_qemu_escaped(sb, p->qmp_sock);
+		strbuf_addstr(sb, ",server=on,wait=off");
 		strvec_push(a, "-qmp");
-		strvec_push(a, sb.buf);
+		strvec_push(a, sb->buf);
 	}
+}
+
+void qemu_argv_build(const struct qemu_plan *p, struct strvec *a)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	argv_machine(p, a, &sb);
+	argv_disks(p, a, &sb);
+	strvec_push(a, "-device");
+	strvec_push(a, "virtio-rng-pci");
+	argv_net_shares(p, a, &sb);
+	argv_display(p, a, &sb);
+	argv_sockets(p, a, &sb);
 	if (p->no_reboot)
 		strvec_push(a, "-no-reboot");
 	if (p->incoming) {
@@ -259,7 +294,6 @@ void qemu_argv_build(const struct qemu_plan *p, struct strvec *a)
 	if (p->extra)
 		strvec_pushv(a, p->extra->v);
 	strbuf_release(&sb);
-	strbuf_release(&bus);
 }
 
 char *qemu_binary(const char *arch)
