@@ -840,13 +840,10 @@ static int set_list(struct vm_conf *c, const struct conf_key *k,
 	return r;
 }
 
-static int set_value(struct vm_conf *c, const struct conf_key *k,
-		     const char *v, enum conf_layer layer, struct strbuf *err)
+/* A string: free text, a name, a profile's name or a SHA-256. */
+static int set_text(struct vm_conf *c, const struct conf_key *k,
+		    const char *v, struct strbuf *err)
 {
-	uint64_t n;
-	bool b;
-	int r;
-
 	switch (k->type) {
 	case K_STR:
 		set_str(FIELD(c, k, char *), v);
@@ -881,6 +878,19 @@ static int set_value(struct vm_conf *c, const struct conf_key *k,
 		}
 		set_str(FIELD(c, k, char *), v);
 		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+/* A number: a count, a size, a port or a duration, each in its range. */
+static int set_number(struct vm_conf *c, const struct conf_key *k,
+		      const char *v, struct strbuf *err)
+{
+	uint64_t n;
+	int r;
+
+	switch (k->type) {
 	case K_UINT:
 		r = parse_uint(v, k->min, k->max, &n);
 		if (r) {
@@ -919,13 +929,6 @@ static int set_value(struct vm_conf *c, const struct conf_key *k,
 		}
 		*FIELD(c, k, uint64_t) = n;
 		return 0;
-	case K_BOOL:
-		if (parse_bool(v, &b)) {
-			strbuf_addf(err, "'%s' is not yes or no", v);
-			return -EINVAL;
-		}
-		*FIELD(c, k, bool) = b;
-		return 0;
 	case K_PORT:
 		if (!*v) {
 			*FIELD(c, k, unsigned) = 0;
@@ -949,6 +952,25 @@ static int set_value(struct vm_conf *c, const struct conf_key *k,
 		*FIELD(c, k, unsigned) = s;
 		return 0;
 	}
+	default:
+		return -EINVAL;
+	}
+}
+
+/* One of a few words: yes or no, an accelerator, a rescue's boot. */
+static int set_choice(struct vm_conf *c, const struct conf_key *k,
+		      const char *v, struct strbuf *err)
+{
+	bool b;
+
+	switch (k->type) {
+	case K_BOOL:
+		if (parse_bool(v, &b)) {
+			strbuf_addf(err, "'%s' is not yes or no", v);
+			return -EINVAL;
+		}
+		*FIELD(c, k, bool) = b;
+		return 0;
 	case K_ACCEL:
 		if (!strcmp(v, "auto"))
 			c->accel = ACCEL_AUTO;
@@ -971,6 +993,31 @@ static int set_value(struct vm_conf *c, const struct conf_key *k,
 			return -EINVAL;
 		}
 		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+static int set_value(struct vm_conf *c, const struct conf_key *k,
+		     const char *v, enum conf_layer layer, struct strbuf *err)
+{
+	switch (k->type) {
+	case K_STR:
+	case K_NAME:
+	case K_SHA:
+	case K_PROFILE:
+		return set_text(c, k, v, err);
+	case K_UINT:
+	case K_MEM:
+	case K_CAP:
+	case K_BYTES:
+	case K_PORT:
+	case K_SECS:
+		return set_number(c, k, v, err);
+	case K_BOOL:
+	case K_ACCEL:
+	case K_BOOT:
+		return set_choice(c, k, v, err);
 	case K_DISKS:
 		return set_disks(c, k, v, err);
 	case K_LIST:
