@@ -194,101 +194,108 @@ static void report(struct vm_ctx *ctx, const struct strvec *made)
 		   report_strv((const char *const *)made->v, made->nr));
 }
 
-int cmd_create(struct vm_ctx *ctx, int argc, char **argv)
+/*
+ * Usage errors (2) before what is in the way (1), so that a bad command
+ * line is said as such whatever the directory holds.
+ */
+static int check_create(struct vm_ctx *ctx, const char *name,
+			struct strbuf *err)
 {
-	struct strvec made = STRVEC_INIT;
-	struct strbuf err = STRBUF_INIT;
-	struct base_found base = { 0 }, *bp;
-	const char *name = argv[0], *fmt0;
-	char *iso = NULL, *conf_path = NULL, *vars = NULL;
-	bool new_workdir = false, wrote_conf = false;
-	int r = 1;
+	const char *fmt0;
 	size_t i;
 
-	if (conf_set(&ctx->vm.conf, "vm", "name", name, LAYER_CLI, &err)) {
-		log_error("cannot create '%s': %s", name, err.buf);
-		r = 2;	/* a usage error, as a bad option value is */
-		goto out;
+	if (conf_set(&ctx->vm.conf, "vm", "name", name, LAYER_CLI, err)) {
+		log_error("cannot create '%s': %s", name, err->buf);
+		return 2;	/* a usage error, as a bad option value is */
 	}
 	fmt0 = ctx->vm.conf.disks.nr ? ctx->vm.conf.disks.v[0].format : NULL;
 	if (*ctx->vm.conf.base &&
 	    (!ctx->vm.conf.disks.nr || (fmt0 && strcmp(fmt0, "qcow2")))) {
 		log_error("cannot create %s: --base needs disk 0 to be qcow2, the overlay on it (-D %s)",
 			  name, ctx->vm.conf.disks.nr ? "TYPE=SIZE" : "'' names none");
-		r = 2;
-		goto out;
+		return 2;
 	}
 	if (!ctx->vm.conf.disks.nr && !ctx->vm.conf.images.nr) {
 		log_error("cannot create %s: no disks and no images (give -D TYPE=SIZE, or -i TYPE=PATH for an existing image)",
 			  name);
-		r = 2;
-		goto out;
+		return 2;
 	}
 	if (check_fresh(ctx))
-		goto out;
+		return 1;
 	/* An image that is not there is said now, not at the first @run. */
 	for (i = 0; i < ctx->vm.conf.images.nr; i++) {
 		char *img;
 
 		if (vm_image_path(&ctx->vm, ctx->vm.conf.images.v[i].path, &img,
-				  &err)) {
-			log_error("cannot create %s: %s", name, err.buf);
-			goto out;
+				  err)) {
+			log_error("cannot create %s: %s", name, err->buf);
+			return 1;
 		}
 		free(img);
 	}
-	if (*ctx->vm.conf.base) {
-		r = find_base(ctx, &base);
-		if (r)
-			goto out;
+	return 0;
+}
+
+/* [ISO] (spec, or NULL): the installer the first @run boots. */
+static int set_bootimage(struct vm_ctx *ctx, const char *name,
+			 const char *spec, struct strbuf *err)
+{
+	char *iso = NULL, *local = NULL, *sha = NULL, hex[65] = "";
+	int r;
+
+	if (!spec) {
+		conf_set(&ctx->vm.conf, "vm", "bootimage", "", LAYER_CLI, err);
+		conf_set(&ctx->vm.conf, "vm", "firstboot", "no", LAYER_CLI,
+			 err);
+		return 0;
 	}
-	if (argc > 1) {
-		char *local = NULL, *sha = NULL, hex[65] = "";
+	r = fetch(ctx, "ISO", spec, ctx->vm.conf.bootimage_sha256, &local,
+		  &sha, err);
+	if (r) {
+		log_error("cannot create %s: ISO %s", name, err->buf);
+		return 1;
+	}
+	/* A URL is kept as the URL, pinned to what was fetched. */
+	if (download_is_url(spec)) {
+		char *frag;
 
-		r = fetch(ctx, "ISO", argv[1], ctx->vm.conf.bootimage_sha256,
-			  &local, &sha, &err);
-		if (r) {
-			log_error("cannot create %s: ISO %s", name, err.buf);
-			r = 1;
-			goto out;
-		}
-		/* A URL is kept as the URL, pinned to what was fetched. */
-		if (download_is_url(argv[1])) {
-			char *frag;
-
-			download_split(argv[1], &iso, &frag);
-			free(frag);
-			if (!sha && !ctx->vm.dry_run &&
-			    !download_file_sha256(local, hex))
-				sha = xstrdup(hex);
-			if (sha)
-				conf_set(&ctx->vm.conf, "vm", "bootimage_sha256",
-					 sha, LAYER_CLI, &err);
-		} else {
-			iso = xstrdup(local);
-		}
-		free(local);
-		free(sha);
-		strbuf_reset(&err);
-		if (conf_set(&ctx->vm.conf, "vm", "bootimage", iso, LAYER_CLI,
-			     &err)) {
-			log_error("cannot create %s: ISO %s: %s", name, iso,
-				  err.buf);
-			r = 1;
-			goto out;
-		}
-		conf_set(&ctx->vm.conf, "vm", "firstboot", "yes", LAYER_CLI, &err);
+		download_split(spec, &iso, &frag);
+		free(frag);
+		if (!sha && !ctx->vm.dry_run &&
+		    !download_file_sha256(local, hex))
+			sha = xstrdup(hex);
+		if (sha)
+			conf_set(&ctx->vm.conf, "vm", "bootimage_sha256", sha,
+				 LAYER_CLI, err);
 	} else {
-		conf_set(&ctx->vm.conf, "vm", "bootimage", "", LAYER_CLI, &err);
-		conf_set(&ctx->vm.conf, "vm", "firstboot", "no", LAYER_CLI, &err);
+		iso = xstrdup(local);
 	}
-	bp = *ctx->vm.conf.base ? &base : NULL;
-	r = 1;	/* every failure from here on */
-	if (ctx->vm.conf.uefi && !qemu_ovmf_vars()) {
-		log_error("cannot create %s: UEFI firmware not found (install the ovmf package, or use --no-uefi)",
-			  name);
-		goto out;
-	}
+	free(local);
+	free(sha);
+	strbuf_reset(err);
+	r = conf_set(&ctx->vm.conf, "vm", "bootimage", iso, LAYER_CLI, err);
+	if (r)
+		log_error("cannot create %s: ISO %s: %s", name, iso, err->buf);
+	else
+		conf_set(&ctx->vm.conf, "vm", "firstboot", "yes", LAYER_CLI,
+			 err);
+	free(iso);
+	return r ? 1 : 0;
+}
+
+/*
+ * The working directory, the disks (over bp, the base, or none), the
+ * UEFI variables and guest.conf: all of them, or on a failure none.  A
+ * dry run says what the disks would be.
+ */
+static int make_vm(struct vm_ctx *ctx, const char *name,
+		   const struct base_found *bp)
+{
+	struct strvec made = STRVEC_INIT;
+	char *conf_path = NULL, *vars = NULL;
+	bool new_workdir = false, wrote_conf = false;
+	size_t i;
+	int r;
 
 	if (ctx->vm.dry_run) {
 		if (!ctx->vm.workdir) {
@@ -352,11 +359,40 @@ fail:
 		ctx->vm.workdir = NULL;
 	}
 out:
-	base_found_release(&base);
 	strvec_clear(&made);
-	strbuf_release(&err);
-	free(iso);
 	free(conf_path);
 	free(vars);
+	return r;
+}
+
+int cmd_create(struct vm_ctx *ctx, int argc, char **argv)
+{
+	struct strbuf err = STRBUF_INIT;
+	struct base_found base = { 0 }, *bp;
+	const char *name = argv[0];
+	int r;
+
+	r = check_create(ctx, name, &err);
+	if (r)
+		goto out;
+	if (*ctx->vm.conf.base) {
+		r = find_base(ctx, &base);
+		if (r)
+			goto out;
+	}
+	r = set_bootimage(ctx, name, argc > 1 ? argv[1] : NULL, &err);
+	if (r)
+		goto out;
+	bp = *ctx->vm.conf.base ? &base : NULL;
+	r = 1;	/* every failure from here on */
+	if (ctx->vm.conf.uefi && !qemu_ovmf_vars()) {
+		log_error("cannot create %s: UEFI firmware not found (install the ovmf package, or use --no-uefi)",
+			  name);
+		goto out;
+	}
+	r = make_vm(ctx, name, bp);
+out:
+	base_found_release(&base);
+	strbuf_release(&err);
 	return r == 2 ? 2 : r ? 1 : 0;
 }
