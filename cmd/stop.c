@@ -121,132 +121,166 @@ static void report(struct vm_ctx *ctx, const char *how, long long t0)
 		   json_object_new_double((double)(proc_now_ms() - t0) / 1000));
 }
 
+/* One @stop: what its steps share. */
+struct stop {
+	struct vm_ctx *ctx;
+	struct runstate rs;
+	struct qmp q;
+	struct strbuf err;
+	uint64_t secs;		/* the ACPI power-down's time */
+	long long t0;
+};
+
+/* QEMU has ended: wait for the vm that ran it; --json: how. */
+static void stopped(struct stop *s, const char *how)
+{
+	owner_gone(s->ctx, &s->rs);
+	report(s->ctx, how, s->t0);
+}
+
+/* --save: the running state into WORKDIR, then quit; vm's exit status. */
+static int save_and_quit(struct stop *s)
+{
+	struct vm_ctx *ctx = s->ctx;
+	const struct runstate *rs = &s->rs;
+	int r;
+
+	runstate_set_state(ctx->vm.hostdir, rs->pid, "stopping");
+	r = save_state(&s->q, rs, &s->err);
+	if (r) {
+		log_error("cannot save the state of %s: %s (it goes on running)",
+			  ctx->vm.conf.name, s->err.buf);
+		qmp_execute(&s->q, "cont", NULL, -1, QMP_TIMEOUT_MS, NULL,
+			    &s->err);
+		runstate_set_state(ctx->vm.hostdir, rs->pid, "running");
+		return 1;
+	}
+	strbuf_reset(&s->err);
+	r = qmp_execute(&s->q, "quit", NULL, -1, QMP_TIMEOUT_MS, NULL,
+			&s->err);
+	if (r == -EPIPE)
+		r = 0;
+	if (!r && !runstate_wait_gone(rs->qemu_pid, rs->qemu_start,
+				      QUIT_GRACE_MS)) {
+		stopped(s, "saved");
+		log_info("%s saved its state in %.1f s and stopped; @run or @start resumes it",
+			 ctx->vm.conf.name,
+			 (double)(proc_now_ms() - s->t0) / 1000);
+		return 0;
+	}
+	log_error("cannot stop %s after saving: %s", ctx->vm.conf.name,
+		  s->err.len ? s->err.buf : "QEMU did not quit");
+	return 1;
+}
+
+/*
+ * ACPI power-down, then QMP quit, then SIGKILL; r: how connecting to
+ * QMP went.  vm's exit status: only the power-down is a success.
+ */
+static int power_off(struct stop *s, int r)
+{
+	struct vm_ctx *ctx = s->ctx;
+	const struct runstate *rs = &s->rs;
+
+	if (!r) {
+		runstate_set_state(ctx->vm.hostdir, rs->pid, "stopping");
+		r = qmp_execute(&s->q, "system_powerdown", NULL, -1,
+				QMP_TIMEOUT_MS, NULL, &s->err);
+	}
+	if (r) {
+		log_warn("%s: cannot ask for an ACPI power-down: %s",
+			 ctx->vm.conf.name, s->err.buf);
+		strbuf_reset(&s->err);
+	} else if (runstate_wait_gone(rs->qemu_pid, rs->qemu_start,
+				      (int)s->secs * 1000) == 0) {
+		stopped(s, "powerdown");
+		log_info("%s powered off (ACPI power-down) in %.1f s",
+			 ctx->vm.conf.name,
+			 (double)(proc_now_ms() - s->t0) / 1000);
+		return 0;
+	}
+	if (proc_interrupted())
+		return 1;
+	if (!r || s->q.fd >= 0) {
+		strbuf_reset(&s->err);
+		if (!qmp_execute(&s->q, "quit", NULL, -1, QMP_TIMEOUT_MS, NULL,
+				 &s->err) &&
+		    runstate_wait_gone(rs->qemu_pid, rs->qemu_start,
+				       QUIT_GRACE_MS) == 0) {
+			stopped(s, "quit");
+			log_error("%s did not power off within %llu s: stopped with QMP quit",
+				  ctx->vm.conf.name,
+				  (unsigned long long)s->secs);
+			return 1;
+		}
+	}
+	if (kill(rs->qemu_pid, SIGKILL) < 0) {
+		log_error("cannot stop %s: kill QEMU (pid %ld): %s",
+			  ctx->vm.conf.name, (long)rs->qemu_pid,
+			  strerror(errno));
+		return 1;
+	}
+	runstate_wait_gone(rs->qemu_pid, rs->qemu_start, QUIT_GRACE_MS);
+	stopped(s, "killed");
+	log_error("%s did not power off within %llu s and QMP quit did not end it: killed",
+		  ctx->vm.conf.name, (unsigned long long)s->secs);
+	return 1;
+}
+
 int cmd_stop(struct vm_ctx *ctx, int argc, char **argv)
 {
-	struct strbuf err = STRBUF_INIT;
-	struct runstate rs;
-	struct qmp q = QMP_INIT;
-	uint64_t secs = ctx->vm.conf.shutdown_timeout;
-	long long t0 = proc_now_ms();
+	struct stop s = { .ctx = ctx, .rs = RUNSTATE_INIT, .q = QMP_INIT,
+			  .err = STRBUF_INIT };
 	bool save = false;
 	int i, r, ret = 1;
 
+	s.secs = ctx->vm.conf.shutdown_timeout;
+	s.t0 = proc_now_ms();
 	for (i = 0; i < argc; i++) {
 		if (!strcmp(argv[i], "--save")) {
 			save = true;
-		} else if (parse_uint(argv[i], 0, 86400, &secs)) {
+		} else if (parse_uint(argv[i], 0, 86400, &s.secs)) {
 			log_error("@stop takes [--save] [SECS], seconds from 0 to 86400, not '%s'",
 				  argv[i]);
 			return 2;
 		}
 	}
-	r = runstate_running(ctx->vm.hostdir, &rs, &err);
+	r = runstate_running(ctx->vm.hostdir, &s.rs, &s.err);
 	if (r < 0) {
-		log_error("cannot stop %s: %s", ctx->vm.conf.name, err.buf);
+		log_error("cannot stop %s: %s", ctx->vm.conf.name, s.err.buf);
 		goto out_err;
 	}
 	if (r == 0) {
 		report_set_str(ctx->result, "stopped", "not_running");
 		log_info("%s is not running", ctx->vm.conf.name);
-		strbuf_release(&err);
+		strbuf_release(&s.err);
 		return 0;
 	}
 	if (ctx->vm.dry_run) {
 		if (save)
 			say_dry(ctx, "QMP %s: stop, migrate to %s/%s, quit",
-				rs.monitor, rs.workdir, SAVED_STATE);
+				s.rs.monitor, s.rs.workdir, SAVED_STATE);
 		else
 			say_dry(ctx, "QMP %s: system_powerdown; after %llu s quit; then kill -KILL %ld",
-				rs.monitor, (unsigned long long)secs,
-				(long)rs.qemu_pid);
+				s.rs.monitor, (unsigned long long)s.secs,
+				(long)s.rs.qemu_pid);
 		ret = 0;
 		goto out;
 	}
-	r = qmp_connect(&q, rs.monitor, QMP_TIMEOUT_MS, &err);
+	r = qmp_connect(&s.q, s.rs.monitor, QMP_TIMEOUT_MS, &s.err);
 	if (r == -EACCES || r == -EPERM) {
 		log_error("cannot stop %s: permission denied (only its owner, or the control_group, may)",
 			  ctx->vm.conf.name);
 		goto out;
 	}
-	if (!r && save) {
-		runstate_set_state(ctx->vm.hostdir, rs.pid, "stopping");
-		r = save_state(&q, &rs, &err);
-		if (r) {
-			log_error("cannot save the state of %s: %s (it goes on running)",
-				  ctx->vm.conf.name, err.buf);
-			qmp_execute(&q, "cont", NULL, -1, QMP_TIMEOUT_MS, NULL,
-				    &err);
-			runstate_set_state(ctx->vm.hostdir, rs.pid, "running");
-			goto out;
-		}
-		strbuf_reset(&err);
-		r = qmp_execute(&q, "quit", NULL, -1, QMP_TIMEOUT_MS, NULL,
-				&err);
-		if (r == -EPIPE)
-			r = 0;
-		if (!r && !runstate_wait_gone(rs.qemu_pid, rs.qemu_start,
-					      QUIT_GRACE_MS)) {
-			owner_gone(ctx, &rs);
-			report(ctx, "saved", t0);
-			log_info("%s saved its state in %.1f s and stopped; @run or @start resumes it",
-				 ctx->vm.conf.name,
-				 (double)(proc_now_ms() - t0) / 1000);
-			ret = 0;
-			goto out;
-		}
-		log_error("cannot stop %s after saving: %s", ctx->vm.conf.name,
-			  err.len ? err.buf : "QEMU did not quit");
-		goto out;
-	}
-	if (!r) {
-		runstate_set_state(ctx->vm.hostdir, rs.pid, "stopping");
-		r = qmp_execute(&q, "system_powerdown", NULL, -1,
-				QMP_TIMEOUT_MS, NULL, &err);
-	}
-	if (r) {
-		log_warn("%s: cannot ask for an ACPI power-down: %s",
-			 ctx->vm.conf.name, err.buf);
-		strbuf_reset(&err);
-	} else if (runstate_wait_gone(rs.qemu_pid, rs.qemu_start,
-				      (int)secs * 1000) == 0) {
-		owner_gone(ctx, &rs);
-		report(ctx, "powerdown", t0);
-		log_info("%s powered off (ACPI power-down) in %.1f s",
-			 ctx->vm.conf.name,
-			 (double)(proc_now_ms() - t0) / 1000);
-		ret = 0;
-		goto out;
-	}
-	if (proc_interrupted())
-		goto out;
-	if (!r || q.fd >= 0) {
-		strbuf_reset(&err);
-		if (!qmp_execute(&q, "quit", NULL, -1, QMP_TIMEOUT_MS, NULL,
-				 &err) &&
-		    runstate_wait_gone(rs.qemu_pid, rs.qemu_start,
-				       QUIT_GRACE_MS) == 0) {
-			owner_gone(ctx, &rs);
-			report(ctx, "quit", t0);
-			log_error("%s did not power off within %llu s: stopped with QMP quit",
-				  ctx->vm.conf.name, (unsigned long long)secs);
-			goto out;
-		}
-	}
-	if (kill(rs.qemu_pid, SIGKILL) < 0) {
-		log_error("cannot stop %s: kill QEMU (pid %ld): %s",
-			  ctx->vm.conf.name, (long)rs.qemu_pid,
-			  strerror(errno));
-		goto out;
-	}
-	runstate_wait_gone(rs.qemu_pid, rs.qemu_start, QUIT_GRACE_MS);
-	owner_gone(ctx, &rs);
-	report(ctx, "killed", t0);
-	log_error("%s did not power off within %llu s and QMP quit did not end it: killed",
-		  ctx->vm.conf.name, (unsigned long long)secs);
+	if (!r && save)
+		ret = save_and_quit(&s);
+	else
+		ret = power_off(&s, r);
 out:
-	qmp_close(&q);
-	runstate_release(&rs);
+	qmp_close(&s.q);
+	runstate_release(&s.rs);
 out_err:
-	strbuf_release(&err);
+	strbuf_release(&s.err);
 	return ret;
 }
