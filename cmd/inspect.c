@@ -144,25 +144,15 @@ static void describe_fs(guestfs_h *g, const char *dev, const char *type,
 }
 
 /*
- * The worker: all libguestfs work, in a vm of its own that the verb
- * started (so it can be stopped at the deadline with everything it
- * started).  Output on fd; exit 0, 1 or 3 (no OS).  disks: FMT=PATH.
+ * The disks (FMT=PATH) read-only, then the appliance: 0, or -1 with
+ * what libguestfs said on fd.
  */
-static int inspect_worker(const char *accel, bool json, const char *path,
-			  int ndisks, char **disks, int fd)
+static int add_disks(guestfs_h *g, const char *accel, int ndisks,
+		     char **disks, int fd)
 {
-	struct out o = { STRBUF_INIT, json, NULL };
-	struct json_object *all = json ? json_object_new_object() : NULL;
-	struct json_object *oses = json_object_new_array();
-	struct json_object *fsa = json_object_new_array();
-	guestfs_h *g = guestfs_create();
-	char **roots = NULL, **fss = NULL;
 	const char *tcg[] = { "force_tcg", NULL };
-	int i, ret = 1;
-	size_t k;
+	int i;
 
-	if (!g)
-		return 1;
 	guestfs_set_error_handler(g, NULL, NULL);
 	if (!strcmp(accel, "tcg"))
 		guestfs_set_backend_settings(g, (char *const *)(uintptr_t)tcg);
@@ -171,7 +161,7 @@ static int inspect_worker(const char *accel, bool json, const char *path,
 		char *fmt;
 
 		if (!eq)
-			goto out;
+			return -1;
 		fmt = xasprintf("%.*s", (int)(eq - disks[i]), disks[i]);
 		if (guestfs_add_drive_opts(g, eq + 1,
 					   GUESTFS_ADD_DRIVE_OPTS_FORMAT, fmt,
@@ -180,65 +170,102 @@ static int inspect_worker(const char *accel, bool json, const char *path,
 			dprintf(fd, "cannot add %s: %s\n", eq + 1,
 				guestfs_last_error(g));
 			free(fmt);
-			goto out;
+			return -1;
 		}
 		free(fmt);
 	}
 	if (guestfs_launch(g) < 0) {
 		dprintf(fd, "libguestfs could not start: %s\n",
 			guestfs_last_error(g));
-		goto out;
+		return -1;
 	}
-	roots = guestfs_inspect_os(g);
-	if (path) {
-		char *data;
-		size_t size;
+	return 0;
+}
 
-		if (!roots || !roots[0]) {
-			ret = 3;
-			goto out;
-		}
-		mount_os(g, roots[0]);
-		data = guestfs_read_file(g, path, &size);
-		if (!data) {
-			dprintf(fd, "%s: %s\n", path, guestfs_last_error(g));
-			goto out;
-		}
-		strbuf_add(&o.text, data, size);
-		free(data);
-		ret = 0;
-		goto out;
+/* PATH from the first OS found, into text; the worker's exit code. */
+static int read_guest_file(guestfs_h *g, char **roots, const char *path,
+			   struct strbuf *text, int fd)
+{
+	char *data;
+	size_t size;
+
+	if (!roots || !roots[0])
+		return 3;
+	mount_os(g, roots[0]);
+	data = guestfs_read_file(g, path, &size);
+	if (!data) {
+		dprintf(fd, "%s: %s\n", path, guestfs_last_error(g));
+		return 1;
 	}
+	strbuf_add(text, data, size);
+	free(data);
+	return 0;
+}
+
+/* Each OS and each filesystem into o; the worker's exit code. */
+static int describe_all(guestfs_h *g, char **roots, struct out *o)
+{
+	struct json_object *all = o->json ? json_object_new_object() : NULL;
+	struct json_object *oses = json_object_new_array();
+	struct json_object *fsa = json_object_new_array();
+	char **fss;
+	size_t k;
+	int i;
+
 	for (i = 0; roots && roots[i]; i++) {
-		o.cur = json_object_new_object();
-		describe_os(g, roots[i], &o);
-		json_object_array_add(oses, o.cur);
+		o->cur = json_object_new_object();
+		describe_os(g, roots[i], o);
+		json_object_array_add(oses, o->cur);
 	}
-	if ((!roots || !roots[0]) && !o.json)
-		strbuf_addstr(&o.text, "no operating system found\n");
+	if ((!roots || !roots[0]) && !o->json)
+		strbuf_addstr(&o->text, "no operating system found\n");
 	fss = guestfs_list_filesystems(g);
 	for (k = 0; fss && fss[k]; k += 2) {
-		o.cur = json_object_new_object();
-		describe_fs(g, fss[k], fss[k + 1], &o);
-		json_object_array_add(fsa, o.cur);
+		o->cur = json_object_new_object();
+		describe_fs(g, fss[k], fss[k + 1], o);
+		json_object_array_add(fsa, o->cur);
 	}
 	if (all) {
 		report_set(all, "os", json_object_get(oses));
 		report_set(all, "filesystems", json_object_get(fsa));
-		strbuf_addf(&o.text, "%s\n", report_line(all));
+		strbuf_addf(&o->text, "%s\n", report_line(all));
 	}
-	ret = roots && roots[0] ? 0 : 3;
+	free_list(fss);
+	json_object_put(all);
+	json_object_put(oses);
+	json_object_put(fsa);
+	return roots && roots[0] ? 0 : 3;
+}
+
+/*
+ * The worker: all libguestfs work, in a vm of its own that the verb
+ * started (so it can be stopped at the deadline with everything it
+ * started).  Output on fd; exit 0, 1 or 3 (no OS).  disks: FMT=PATH.
+ */
+static int inspect_worker(const char *accel, bool json, const char *path,
+			  int ndisks, char **disks, int fd)
+{
+	struct out o = { STRBUF_INIT, json, NULL };
+	guestfs_h *g = guestfs_create();
+	char **roots = NULL;
+	int ret = 1;
+
+	if (!g)
+		return 1;
+	if (add_disks(g, accel, ndisks, disks, fd))
+		goto out;
+	roots = guestfs_inspect_os(g);
+	if (path)
+		ret = read_guest_file(g, roots, path, &o.text, fd);
+	else
+		ret = describe_all(g, roots, &o);
 out:
 	if (o.text.len && write(fd, o.text.buf, o.text.len) < 0)
 		ret = 1;
 	free_list(roots);
-	free_list(fss);
 	guestfs_shutdown(g);
 	guestfs_close(g);
 	strbuf_release(&o.text);
-	json_object_put(all);
-	json_object_put(oses);
-	json_object_put(fsa);
 	return ret;
 }
 
@@ -406,18 +433,11 @@ static int report(struct vm_ctx *ctx, const char *path,
 	return 0;
 }
 
-int cmd_inspect(struct vm_ctx *ctx, int argc, char **argv)
+/* What must hold before the worker starts: 0, or vm's exit status. */
+static int check_inspect(struct vm_ctx *ctx, int argc, char **argv)
 {
-	struct strvec env = STRVEC_INIT;
-	char *tmp = NULL;
-	struct strbuf note = STRBUF_INIT, out = STRBUF_INIT, err = STRBUF_INIT;
-	struct strvec av = STRVEC_INIT;
-	struct proc_opts o = PROC_OPTS_INIT;
-	unsigned limit = ctx->vm.conf.timeout ? ctx->vm.conf.timeout :
-					     INSPECT_TIMEOUT_S;
-	long long deadline;
-	int pfd[2], st, ret = 1, r;
-	pid_t pid;
+	struct strbuf note = STRBUF_INIT;
+	int r;
 
 	if (argc > 0 && argv[0][0] != '/') {
 		log_error("@inspect PATH wants an absolute path in the guest, not '%s'",
@@ -436,30 +456,34 @@ int cmd_inspect(struct vm_ctx *ctx, int argc, char **argv)
 	else if (note.len)
 		log_warn("%s", note.buf);
 	strbuf_release(&note);
-	if (r)
+	return r ? 1 : 0;
+}
+
+/*
+ * The worker, with env, until the deadline; what it wrote in out.
+ * Returns 0 with its exit code in *code, or vm's exit status after
+ * saying why.
+ */
+static int run_worker(struct vm_ctx *ctx, const char *path,
+		      const struct strvec *env, struct strbuf *out, int *code)
+{
+	struct strbuf err = STRBUF_INIT;
+	struct strvec av = STRVEC_INIT;
+	struct proc_opts o = PROC_OPTS_INIT;
+	unsigned limit = ctx->vm.conf.timeout ? ctx->vm.conf.timeout :
+						INSPECT_TIMEOUT_S;
+	long long deadline;
+	int pfd[2], st, r, ret = 1;
+	pid_t pid;
+
+	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return 1;
-	if (ctx->vm.dry_run) {
-		say_dry(ctx, "inspect %s read-only with libguestfs (%s)",
-			ctx->vm.workdir, ctx->vm.accel);
-		return 0;
-	}
-	r = worker_tmpdir(&tmp, &env);
-	if (r) {
-		log_error("cannot inspect %s: temporary directory: %s",
-			  ctx->vm.conf.name, strerror(-r));
-		return 1;
-	}
-	if (pipe2(pfd, O_CLOEXEC) < 0) {
-		ret = 1;
-		goto out;
-	}
-	r = worker_argv(ctx, argc > 0 ? argv[0] : NULL, &av, &err);
+	r = worker_argv(ctx, path, &av, &err);
 	if (r) {
 		log_error("cannot inspect %s: %s", ctx->vm.conf.name, err.buf);
 		close(pfd[0]);
 		close(pfd[1]);
 		strvec_clear(&av);
-		ret = 1;
 		goto out;
 	}
 	/*
@@ -471,7 +495,7 @@ int cmd_inspect(struct vm_ctx *ctx, int argc, char **argv)
 	o.stdin_fd = -1;
 	o.stdout_fd = pfd[1];
 	o.new_pgrp = true;
-	o.env_add = env.v;
+	o.env_add = env->v;
 	r = proc_spawn(av.v, &o, &pid);
 	close(pfd[1]);
 	strvec_clear(&av);
@@ -483,7 +507,7 @@ int cmd_inspect(struct vm_ctx *ctx, int argc, char **argv)
 	proc_set_foreground(-pid);
 	deadline = proc_now_ms() + (long long)limit * 1000;
 	/* a guest file may be large: keep up to 1 GiB of it */
-	proc_read_until(pfd[0], deadline, 1u << 30, &out);
+	proc_read_until(pfd[0], deadline, 1u << 30, out);
 	close(pfd[0]);
 	r = proc_wait(pid, (int)(deadline - proc_now_ms()) > 0 ?
 				   (int)(deadline - proc_now_ms()) : 1, &st);
@@ -501,33 +525,74 @@ int cmd_inspect(struct vm_ctx *ctx, int argc, char **argv)
 		ret = r == -EINTR ? 128 + proc_interrupted() : 1;
 		goto out;
 	}
-	r = proc_exit_code(st);
-	if ((r == 0 || (r == 3 && !argc)) && ctx->json && report(ctx, argc ? argv[0] : NULL,
-						       &out)) {
+	*code = proc_exit_code(st);
+	ret = 0;
+out:
+	strbuf_release(&err);
+	return ret;
+}
+
+/*
+ * What the worker said (out) as it ended (r; 3: no OS found), shown or
+ * reported; vm's exit status.
+ */
+static int show(struct vm_ctx *ctx, const char *path, int r,
+		struct strbuf *out)
+{
+	int ret = 1;
+
+	if ((r == 0 || (r == 3 && !path)) && ctx->json &&
+	    report(ctx, path, out)) {
 		log_error("cannot inspect %s: the worker's answer is not JSON",
 			  ctx->vm.conf.name);
 	} else if (r == 0 || r == 3) {
 		if (!ctx->json)
-			fwrite(out.buf, 1, out.len, stdout);
-		if (r == 3 && argc > 0)
+			fwrite(out->buf, 1, out->len, stdout);
+		if (r == 3 && path)
 			log_error("no operating system found on the disks of %s",
 				  ctx->vm.conf.name);
 		else if (r == 3 && !ctx->json)
 			log_info("no operating system found on the disks of %s",
 				 ctx->vm.conf.name);
-		ret = r == 3 && argc > 0 ? 1 : 0;
+		ret = r == 3 && path ? 1 : 0;
 	} else {
-		strbuf_trim_trailing(&out);
+		strbuf_trim_trailing(out);
 		log_error("cannot inspect %s: %s", ctx->vm.conf.name,
-			  out.len ? out.buf : "libguestfs failed");
+			  out->len ? out->buf : "libguestfs failed");
 	}
-out:
+	return ret;
+}
+
+int cmd_inspect(struct vm_ctx *ctx, int argc, char **argv)
+{
+	const char *path = argc > 0 ? argv[0] : NULL;
+	struct strvec env = STRVEC_INIT;
+	struct strbuf out = STRBUF_INIT;
+	char *tmp = NULL;
+	int ret, r, code = 0;
+
+	ret = check_inspect(ctx, argc, argv);
+	if (ret)
+		return ret;
+	if (ctx->vm.dry_run) {
+		say_dry(ctx, "inspect %s read-only with libguestfs (%s)",
+			ctx->vm.workdir, ctx->vm.accel);
+		return 0;
+	}
+	r = worker_tmpdir(&tmp, &env);
+	if (r) {
+		log_error("cannot inspect %s: temporary directory: %s",
+			  ctx->vm.conf.name, strerror(-r));
+		return 1;
+	}
+	ret = run_worker(ctx, path, &env, &out, &code);
+	if (!ret)
+		ret = show(ctx, path, code, &out);
 	/* libguestfs killed at a deadline leaves its sockets behind */
 	fs_rm_rf(tmp);
 	free(tmp);
 	strvec_clear(&env);
 	strbuf_release(&out);
-	strbuf_release(&err);
 	return ret;
 }
 #else
