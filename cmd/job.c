@@ -278,7 +278,7 @@ static int boot_rescue(struct vm_ctx *ctx, struct job *j)
 	struct job_result res;
 	struct vm_plan plan;
 	bool planned = false;
-	char *errlog = NULL, *dry;
+	char *errlog = NULL;
 	pid_t pid;
 	int r, ret = 1;
 
@@ -306,17 +306,10 @@ static int boot_rescue(struct vm_ctx *ctx, struct job *j)
 		unlink(log);	/* its tail must be this boot's */
 		free(log);
 	}
-	r = launch_start(&ctx->vm, &qargv, "rescue", -1, &pid, &errlog, &dry,
-			 &err);
-	if (dry) {
-		say_dry(ctx, "%s", dry);
-		free(dry);
-		ret = 0;
-		goto out;
-	}
+	r = start_qemu(ctx, &qargv, "rescue", -1, &pid, &errlog,
+		       "start the rescue for", &err);
 	if (r) {
-		log_error("cannot start the rescue for %s: %s", c->name,
-			  err.buf);
+		ret = r > 0 ? 0 : 1;	/* > 0: a dry run, said */
 		goto out;
 	}
 	log_info("rescue for %s started (%s); job %s", c->name, ctx->vm.accel,

@@ -379,7 +379,6 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 {
 	struct run run = { .ctx = ctx, .resume_fd = -1, .gid = (gid_t)-1 };
 	struct strbuf err = STRBUF_INIT;
-	char *dry;
 	int r, ret = 1;
 
 	run.req = (struct launch_req){ PLAN_RUN, NULL, false, false, NULL, -1 };
@@ -401,16 +400,10 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 	if (!ctx->vm.dry_run && open_console(&run))
 		goto out;
 	run.t0 = proc_now_ms();
-	r = launch_start(&ctx->vm, &run.qargv, "vm", run.resume_fd, &run.pid,
-			 &run.errlog, &dry, &err);
-	if (dry) {
-		say_dry(ctx, "%s", dry);
-		free(dry);
-		ret = 0;
-		goto out;
-	}
+	r = start_qemu(ctx, &run.qargv, "vm", run.resume_fd, &run.pid,
+		       &run.errlog, "run", &err);
 	if (r) {
-		log_error("cannot run %s: %s", ctx->vm.conf.name, err.buf);
+		ret = r > 0 ? 0 : 1;	/* > 0: a dry run, said */
 		goto out;
 	}
 	report_set_str(ctx->result, "accel", ctx->vm.accel);

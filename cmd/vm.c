@@ -6,6 +6,7 @@
 #include "vm.h"
 
 #include "qemu/runstate.h"
+#include "vm/launch.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -380,6 +381,26 @@ void say_dry(struct vm_ctx *ctx, const char *fmt, ...)
 	else
 		printf("%s\n", sb.buf);
 	strbuf_release(&sb);
+}
+
+int start_qemu(struct vm_ctx *ctx, const struct strvec *argv,
+	       const char *prefix, int keep_fd, pid_t *pid, char **errlog,
+	       const char *doing, struct strbuf *err)
+{
+	char *dry;
+	int r;
+
+	r = launch_start(&ctx->vm, argv, prefix, keep_fd, pid, errlog, &dry,
+			 err);
+	if (dry) {
+		say_dry(ctx, "%s", dry);
+		free(dry);
+		return 1;
+	}
+	if (r)
+		log_error("cannot %s %s: %s", doing, ctx->vm.conf.name,
+			  err->buf);
+	return r;
 }
 
 /*
