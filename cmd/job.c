@@ -25,6 +25,7 @@ struct job {
 	char *dir;		/* where it was found */
 	char *indir, *outdir;
 	struct strvec env;	/* for .pre and .post */
+	char *dest;		/* INDIR/job.sh, once NAME.pre has passed */
 };
 
 static char *find_job(struct vm_ctx *ctx, const char *name, char **dir)
@@ -343,12 +344,90 @@ out:
 	return ret;
 }
 
-int cmd_job(struct vm_ctx *ctx, int argc, char **argv)
+/*
+ * The job says what rescue it needs: the VM's layers with NAME.rescue
+ * among them, merged into a copy for this job alone; the VM's settings
+ * (in *saved, *own true) come back untouched after.  0, or -1 after
+ * saying why.
+ */
+static int job_settings(struct vm_ctx *ctx, const struct job *j,
+			struct vm_conf *saved, bool *own)
 {
 	struct strbuf err = STRBUF_INIT;
+	char *rescue_conf = xasprintf("%s/%s.rescue", j->dir, j->name);
+	int r = 0;
+
+	if (access(rescue_conf, R_OK) == 0) {
+		struct vm_conf jc;
+
+		conf_init(&jc);
+		if (vm_settings_for(&ctx->vm, ctx->vm.hostdir, true,
+				    rescue_conf, &jc, &err)) {
+			log_error("%s", err.buf);
+			conf_release(&jc);
+			r = -1;
+		} else {
+			*saved = ctx->vm.conf;
+			ctx->vm.conf = jc;
+			*own = true;
+		}
+	}
+	free(rescue_conf);
+	strbuf_release(&err);
+	return r;
+}
+
+/*
+ * NAME.pre, NAME.job into INDIR (unless .pre put one there), the
+ * rescue, NAME.post; vm's exit status.
+ */
+static int run_steps(struct vm_ctx *ctx, struct job *j)
+{
+	int ret, r;
+
+	r = run_host_script(ctx, j, "pre");
+	if (r)
+		return host_script_status(r);
+	j->dest = xasprintf("%s/job.sh", j->indir);
+	if (!fs_exists(j->dest)) {
+		r = fs_copy_file(j->script, j->dest, 0644);
+		if (r) {
+			log_error("cannot copy %s to %s: %s", j->script,
+				  j->dest, fs_read_strerror(r));
+			return 1;
+		}
+	}
+	ret = boot_rescue(ctx, j);
+	if (ret == 0) {
+		r = run_host_script(ctx, j, "post");
+		if (r)
+			ret = host_script_status(r);
+	}
+	return ret;
+}
+
+/* However the job ended (ret): INDIR goes; last-job and --json say. */
+static void finish_job(struct vm_ctx *ctx, const struct job *j, int ret,
+		       long long t0)
+{
+	fs_rm_rf(j->indir);
+	record_job(ctx, j->name, ret);
+	report_set_int(ctx->result, "seconds",
+		       (proc_now_ms() - t0 + 500) / 1000);
+	report_set_str(ctx->result, "outdir", j->outdir);
+	if (j->dest) {
+		char *log = xasprintf("%s/job.log", j->outdir);
+
+		if (fs_exists(log))
+			report_set_str(ctx->result, "log", log);
+		free(log);
+	}
+}
+
+int cmd_job(struct vm_ctx *ctx, int argc, char **argv)
+{
 	struct job j;
 	struct vm_conf vm_conf;
-	char *dest = NULL, *rescue_conf = NULL;
 	long long t0 = proc_now_ms();
 	bool own_conf = false;
 	int ret = 1, r;
@@ -375,26 +454,8 @@ int cmd_job(struct vm_ctx *ctx, int argc, char **argv)
 	}
 	j.indir = vm_work_path(&ctx->vm, ".in");
 	j.outdir = vm_work_path(&ctx->vm, ".out");
-	rescue_conf = xasprintf("%s/%s.rescue", j.dir, j.name);
-	if (access(rescue_conf, R_OK) == 0) {
-		/*
-		 * The job says what rescue it needs: the VM's layers with
-		 * NAME.rescue among them, merged into a copy for this job
-		 * alone; the VM's settings come back untouched after.
-		 */
-		struct vm_conf jc;
-
-		conf_init(&jc);
-		if (vm_settings_for(&ctx->vm, ctx->vm.hostdir, true,
-				    rescue_conf, &jc, &err)) {
-			log_error("%s", err.buf);
-			conf_release(&jc);
-			goto out;
-		}
-		vm_conf = ctx->vm.conf;
-		ctx->vm.conf = jc;
-		own_conf = true;
-	}
+	if (job_settings(ctx, &j, &vm_conf, &own_conf))
+		goto out;
 	build_env(ctx, &j);
 	report_set_str(ctx->result, "job", j.name);
 	report_set_str(ctx->result, "script", j.script);
@@ -414,48 +475,15 @@ int cmd_job(struct vm_ctx *ctx, int argc, char **argv)
 			  strerror(-r));
 		goto out;
 	}
-	r = run_host_script(ctx, &j, "pre");
-	if (r) {
-		ret = host_script_status(r);
-		goto out_in;
-	}
-	dest = xasprintf("%s/job.sh", j.indir);
-	if (!fs_exists(dest)) {
-		r = fs_copy_file(j.script, dest, 0644);
-		if (r) {
-			log_error("cannot copy %s to %s: %s", j.script, dest,
-				  fs_read_strerror(r));
-			goto out_in;
-		}
-	}
-	ret = boot_rescue(ctx, &j);
-	if (ret == 0) {
-		r = run_host_script(ctx, &j, "post");
-		if (r)
-			ret = host_script_status(r);
-	}
-out_in:
-	fs_rm_rf(j.indir);
-	record_job(ctx, j.name, ret);
-	report_set_int(ctx->result, "seconds",
-		       (proc_now_ms() - t0 + 500) / 1000);
-	report_set_str(ctx->result, "outdir", j.outdir);
-	if (dest) {
-		char *log = xasprintf("%s/job.log", j.outdir);
-
-		if (fs_exists(log))
-			report_set_str(ctx->result, "log", log);
-		free(log);
-	}
+	ret = run_steps(ctx, &j);
+	finish_job(ctx, &j, ret, t0);
 out:
 	/* What NAME.rescue set was for this job alone. */
 	if (own_conf) {
 		conf_release(&ctx->vm.conf);
 		ctx->vm.conf = vm_conf;
 	}
-	strbuf_release(&err);
-	free(rescue_conf);
-	free(dest);
+	free(j.dest);
 	free(j.script);
 	free(j.dir);
 	free(j.indir);
