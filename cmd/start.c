@@ -138,11 +138,69 @@ static void report(struct vm_ctx *ctx, pid_t pid, const char *log)
 	strbuf_release(&err);
 }
 
+/*
+ * The supervisor: av (this vm's @run), out of our session, holding
+ * the VM's lock, its output into lfd, told to say READY=1 at npath.
+ */
+static int spawn_supervisor(struct vm_ctx *ctx, const struct strvec *av,
+			    int lfd, const char *npath, pid_t *pid)
+{
+	struct strvec env = STRVEC_INIT;
+	struct proc_opts o = PROC_OPTS_INIT;
+	int r;
+
+	strvec_pushf(&env, "NOTIFY_SOCKET=%s", npath);
+	strvec_pushf(&env, "VM_LOCK_FD=%d", ctx->vm.lock_fd);
+	strvec_push(&env, "VM_SUPERVISOR=1");
+	o.exe = "/proc/self/exe";
+	o.env_add = env.v;
+	o.stdin_fd = -1;
+	o.stdout_fd = o.stderr_fd = lfd;
+	o.keep_fd = ctx->vm.lock_fd;
+	/* It must outlive this vm and its terminal. */
+	o.die_with_parent = false;
+	o.new_session = true;
+	r = proc_spawn(av->v, &o, pid);
+	strvec_clear(&env);
+	return r;
+}
+
+/*
+ * The supervisor did not say it was up (r as wait_ready says, st its
+ * status if it ended): stop it, say why; vm's exit status.
+ */
+static int not_up(struct vm_ctx *ctx, pid_t pid, int r, int st,
+		  unsigned secs, const char *log)
+{
+	if (r == -ECHILD) {
+		ctx->supervisor = 0;
+		log_error("cannot start %s: it ended before it was up (status %d)",
+			  ctx->vm.conf.name, proc_exit_code(st));
+	} else {
+		/* the supervisor passes SIGTERM on to QEMU */
+		kill(pid, SIGTERM);
+		if (runstate_wait_gone(pid, 0, STOP_GRACE_MS)) {
+			kill(pid, SIGKILL);
+			runstate_wait_gone(pid, 0, STOP_GRACE_MS);
+		}
+		ctx->supervisor = 0;
+		if (r == -EINTR)
+			log_error("cannot start %s: interrupted; it was stopped",
+				  ctx->vm.conf.name);
+		else
+			log_error("cannot start %s: not up within %u s (--boot-timeout); it was stopped",
+				  ctx->vm.conf.name, secs);
+	}
+	show_tails(ctx, log);
+	if (r == -EINTR)
+		return 128 + proc_interrupted();
+	return 1;
+}
+
 int cmd_start(struct vm_ctx *ctx, int argc, char **argv)
 {
 	struct strbuf err = STRBUF_INIT;
-	struct strvec av = STRVEC_INIT, env = STRVEC_INIT;
-	struct proc_opts o = PROC_OPTS_INIT;
+	struct strvec av = STRVEC_INIT;
 	struct runstate rs;
 	char *log = NULL, *ndir = NULL, *npath = NULL;
 	unsigned secs = ctx->vm.conf.rescue.boot_timeout;
@@ -180,18 +238,7 @@ int cmd_start(struct vm_ctx *ctx, int argc, char **argv)
 			  strerror(-nfd));
 		goto out;
 	}
-	strvec_pushf(&env, "NOTIFY_SOCKET=%s", npath);
-	strvec_pushf(&env, "VM_LOCK_FD=%d", ctx->vm.lock_fd);
-	strvec_push(&env, "VM_SUPERVISOR=1");
-	o.exe = "/proc/self/exe";
-	o.env_add = env.v;
-	o.stdin_fd = -1;
-	o.stdout_fd = o.stderr_fd = lfd;
-	o.keep_fd = ctx->vm.lock_fd;
-	/* It must outlive this vm and its terminal. */
-	o.die_with_parent = false;
-	o.new_session = true;
-	r = proc_spawn(av.v, &o, &pid);
+	r = spawn_supervisor(ctx, &av, lfd, npath, &pid);
 	if (r) {
 		log_error("cannot start %s: %s", ctx->vm.conf.name, strerror(-r));
 		goto out;
@@ -205,28 +252,7 @@ int cmd_start(struct vm_ctx *ctx, int argc, char **argv)
 		ret = 0;
 		goto out;
 	}
-	if (r == -ECHILD) {
-		ctx->supervisor = 0;
-		log_error("cannot start %s: it ended before it was up (status %d)",
-			  ctx->vm.conf.name, proc_exit_code(st));
-	} else {
-		/* the supervisor passes SIGTERM on to QEMU */
-		kill(pid, SIGTERM);
-		if (runstate_wait_gone(pid, 0, STOP_GRACE_MS)) {
-			kill(pid, SIGKILL);
-			runstate_wait_gone(pid, 0, STOP_GRACE_MS);
-		}
-		ctx->supervisor = 0;
-		if (r == -EINTR)
-			log_error("cannot start %s: interrupted; it was stopped",
-				  ctx->vm.conf.name);
-		else
-			log_error("cannot start %s: not up within %u s (--boot-timeout); it was stopped",
-				  ctx->vm.conf.name, secs);
-	}
-	show_tails(ctx, log);
-	if (r == -EINTR)
-		ret = 128 + proc_interrupted();
+	ret = not_up(ctx, pid, r, st, secs, log);
 out:
 	if (nfd >= 0)
 		close(nfd);
@@ -240,7 +266,6 @@ out:
 	free(npath);
 	free(ndir);
 	strvec_clear(&av);
-	strvec_clear(&env);
 	strbuf_release(&err);
 	return ret;
 }
