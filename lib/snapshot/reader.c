@@ -71,6 +71,93 @@ static bool plain_name(const char *s)
 }
 
 
+/*
+ * With dirfd, the file an entry is written to: a delta's in place (its
+ * base's blocks are kept), else a new one.  *fd stays -1 without dirfd.
+ */
+static int open_target(int dirfd, const struct got_file *g, bool in_place,
+		       int *fd, struct strbuf *err)
+{
+	int r;
+
+	if (dirfd >= 0 && in_place) {
+		*fd = openat(dirfd, g->name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	} else if (dirfd >= 0) {
+		if (unlinkat(dirfd, g->name, 0) < 0 && errno != ENOENT) {
+			r = -errno;
+			strbuf_addf(err, "%s: %s", g->name, strerror(-r));
+			return r;
+		}
+		*fd = openat(dirfd, g->name, O_WRONLY | O_CREAT | O_EXCL |
+			     O_CLOEXEC | O_NOFOLLOW, 0600);
+	}
+	if (dirfd >= 0 && *fd < 0) {
+		r = -errno;
+		strbuf_addf(err, "%s: %s", g->name, strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
+/*
+ * An entry's data, each block checked against the size its header gave
+ * before it is written (fd >= 0) and hashed: into d (a file stored
+ * whole) or g->h (by blocks).
+ */
+static int read_entry_data(struct archive *a, int fd, struct got_file *g,
+			   struct snap_digest *d, struct rprog *p,
+			   struct strbuf *err)
+{
+	int r;
+
+	for (;;) {
+		const void *blk;
+		size_t len;
+		la_int64_t off;
+		int ar = archive_read_data_block(a, &blk, &len, &off);
+
+		if (ar == ARCHIVE_EOF)
+			break;
+		if (ar != ARCHIVE_OK) {
+			const char *why = archive_error_string(a);
+
+			strbuf_addf(err, "archive is %s at %s",
+				    why && strstr(why, "runcated") ? "truncated" :
+								     "damaged",
+				    g->name);
+			if (why && !strstr(why, "runcated"))
+				strbuf_addf(err, " (%s)", why);
+			return -EIO;
+		}
+		if (proc_interrupted()) {
+			strbuf_addstr(err, "interrupted");
+			return -EINTR;
+		}
+		if (off < 0 || (uint64_t)off + len > g->size) {
+			strbuf_addf(err, "archive is damaged at %s (data beyond its size)",
+				    g->name);
+			return -EIO;
+		}
+		if (fd >= 0) {
+			r = snap_pwrite_all(fd, blk, len, (off_t)off);
+			if (r) {
+				strbuf_addf(err, "%s: %s", g->name, strerror(-r));
+				return r;
+			}
+		}
+		if (!g->by_blocks) {
+			snap_digest_data(d, (uint64_t)off, blk, len);
+		} else if (blkhash_feed(&g->h, (uint64_t)off, blk, len)) {
+			strbuf_addf(err, "archive is damaged at %s (a block stored in part)",
+				    g->name);
+			return -EIO;
+		}
+		/* compressed bytes read against the archives' size */
+		snap_tick(p->progress, p->base + rprog_bytes(p, a), p->total);
+	}
+	return 0;
+}
+
 static int extract_entry(struct archive *a, struct archive_entry *e,
 			 int dirfd, struct got_file *g,
 			 const struct chain_info *c, const struct snap_base *base,
@@ -95,73 +182,14 @@ static int extract_entry(struct archive *a, struct archive_entry *e,
 		r = -EINVAL;
 		goto out;
 	}
-	if (dirfd >= 0 && bf) {
-		fd = openat(dirfd, g->name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-	} else if (dirfd >= 0) {
-		if (unlinkat(dirfd, g->name, 0) < 0 && errno != ENOENT) {
-			r = -errno;
-			strbuf_addf(err, "%s: %s", g->name, strerror(-r));
-			goto out;
-		}
-		fd = openat(dirfd, g->name, O_WRONLY | O_CREAT | O_EXCL |
-			    O_CLOEXEC | O_NOFOLLOW, 0600);
-	}
-	if (dirfd >= 0 && fd < 0) {
-		r = -errno;
-		strbuf_addf(err, "%s: %s", g->name, strerror(-r));
+	r = open_target(dirfd, g, bf != NULL, &fd, err);
+	if (r)
 		goto out;
-	}
 	if (g->by_blocks)
 		blkhash_init(&g->h, size, c->bsize, !bf);
-	for (;;) {
-		const void *blk;
-		size_t len;
-		la_int64_t off;
-		int ar = archive_read_data_block(a, &blk, &len, &off);
-
-		if (ar == ARCHIVE_EOF)
-			break;
-		if (ar != ARCHIVE_OK) {
-			const char *why = archive_error_string(a);
-
-			strbuf_addf(err, "archive is %s at %s",
-				    why && strstr(why, "runcated") ? "truncated" :
-								     "damaged",
-				    g->name);
-			if (why && !strstr(why, "runcated"))
-				strbuf_addf(err, " (%s)", why);
-			r = -EIO;
-			goto out;
-		}
-		if (proc_interrupted()) {
-			strbuf_addstr(err, "interrupted");
-			r = -EINTR;
-			goto out;
-		}
-		if (off < 0 || (uint64_t)off + len > size) {
-			strbuf_addf(err, "archive is damaged at %s (data beyond its size)",
-				    g->name);
-			r = -EIO;
-			goto out;
-		}
-		if (fd >= 0) {
-			r = snap_pwrite_all(fd, blk, len, (off_t)off);
-			if (r) {
-				strbuf_addf(err, "%s: %s", g->name, strerror(-r));
-				goto out;
-			}
-		}
-		if (!g->by_blocks) {
-			snap_digest_data(&d, (uint64_t)off, blk, len);
-		} else if (blkhash_feed(&g->h, (uint64_t)off, blk, len)) {
-			strbuf_addf(err, "archive is damaged at %s (a block stored in part)",
-				    g->name);
-			r = -EIO;
-			goto out;
-		}
-		/* compressed bytes read against the archives' size */
-		snap_tick(p->progress, p->base + rprog_bytes(p, a), p->total);
-	}
+	r = read_entry_data(a, fd, g, &d, p, err);
+	if (r)
+		goto out;
 	if (g->by_blocks && blkhash_finish(&g->h)) {
 		strbuf_addf(err, "archive is damaged at %s (a block stored in part)",
 			    g->name);
@@ -458,191 +486,264 @@ static const char *base_of(const char *path)
 	return s ? s + 1 : path;
 }
 
-int snap_apply(const char *path, const char *dir, const struct snap_base *base,
-	       struct manifest *out, uint64_t *done, uint64_t total,
-	       const struct snap_progress *progress, struct strbuf *err)
-{
+/* What snap_apply() holds while it reads one archive of a chain. */
+struct apply {
+	const char *path, *dir;
+	const struct snap_base *base;
 	struct got_file got[MAX_FILES];
-	struct strbuf text = STRBUF_INIT;
+	int ngot;
 	struct chain_info c;
-	struct rprog p = { progress, done ? *done : 0, total, NULL };
-	struct gzpipe gz = GZPIPE_INIT;
+	struct strbuf text;	/* the MANIFEST as read */
+	bool have_manifest, have_files;
 	struct manifest m;
+	struct rprog p;
+	struct gzpipe gz;
 	struct archive *a;
-	struct archive_entry *e;
-	struct stat st;
-	bool have_manifest = false, have_files = false;
-	int ngot = 0, dirfd = -1, r = 0, i;
+	int dirfd;
+};
 
-	memset(got, 0, sizeof(got));
-	memset(&c, 0, sizeof(c));
-	manifest_init(&m);
-	manifest_init(out);
-	/* A plain tar would read as well; a snapshot is gzip or nothing. */
-	if (snap_gzip_check_magic(path, err))
-		return -EINVAL;
-	a = open_reader(path, true, &gz, err);
-	if (!a) {
-		r = -EIO;
-		goto out;
-	}
-	p.gz = &gz;
+/* The archive opened (pigz inflating), and dir when there is one. */
+static int apply_open(struct apply *s, struct strbuf *err)
+{
+	struct stat st;
+	int r;
+
+	s->a = open_reader(s->path, true, &s->gz, err);
+	if (!s->a)
+		return -EIO;
+	s->p.gz = &s->gz;
 	/* Progress counts compressed bytes read: the only total known. */
-	if (!p.total && !stat(path, &st))
-		p.total = (uint64_t)st.st_size;
-	if (dir) {
-		dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
-			     O_NOFOLLOW);
-		if (dirfd < 0) {
+	if (!s->p.total && !stat(s->path, &st))
+		s->p.total = (uint64_t)st.st_size;
+	if (s->dir) {
+		s->dirfd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+				O_NOFOLLOW);
+		if (s->dirfd < 0) {
 			r = -errno;
-			strbuf_addf(err, "%s: %s", dir, strerror(-r));
-			goto out;
+			strbuf_addf(err, "%s: %s", s->dir, strerror(-r));
+			return r;
 		}
 	}
+	return 0;
+}
+
+/*
+ * CHAIN (its name already in got[ngot]): before any file stored by
+ * blocks, well formed, and naming the parent this archive is applied
+ * on, when it has one.
+ */
+static int apply_chain(struct apply *s, struct strbuf *err)
+{
+	struct strbuf ct = STRBUF_INIT;
+	struct snap_digest d;
+	int r;
+
+	s->ngot++;
+	r = s->have_files ? -EINVAL : read_small(s->a, 4096, &ct);
+	if (!r)
+		r = parse_chain(ct.buf ? ct.buf : "", &s->c);
+	if (r) {
+		strbuf_addstr(err, s->have_files ?
+				   "archive holds CHAIN after its files" :
+				   "CHAIN is malformed");
+		strbuf_release(&ct);
+		return -EINVAL;
+	}
+	snap_digest_init(&d);
+	snap_digest_data(&d, 0, ct.buf ? ct.buf : "", ct.len);
+	s->got[s->ngot - 1].size = ct.len;
+	r = snap_digest_final(&d, ct.len, s->got[s->ngot - 1].hex);
+	snap_digest_release(&d);
+	strbuf_release(&ct);
+	if (r) {
+		strbuf_addstr(err, "CHAIN: SHA-256 failed");
+		return r;
+	}
+	if (s->c.parent && !s->base) {
+		strbuf_addf(err, "%s is incremental: it needs its parent %s",
+			    base_of(s->path), s->c.parent);
+		return -ENOENT;
+	}
+	if (s->c.parent && strcmp(s->base->state, s->c.pstate)) {
+		strbuf_addf(err, "its parent %s is not the snapshot it was made from (%s was replaced)",
+			    s->c.parent, s->base->name);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* An entry's name: one @backup writes, a plain file, not seen before. */
+static int check_name(const struct apply *s, struct archive_entry *e,
+		      const char *name, struct strbuf *err)
+{
+	int i;
+
+	if (!name || !plain_name(name) ||
+	    archive_entry_filetype(e) != AE_IFREG ||
+	    archive_entry_hardlink(e) || archive_entry_symlink(e)) {
+		strbuf_addf(err, "archive holds '%s', which is not a plain file name of a snapshot (links, paths, devices and other files are refused)",
+			    name ? name : "?");
+		return -EINVAL;
+	}
+	for (i = 0; i < s->ngot; i++)
+		if (!strcmp(s->got[i].name, name)) {
+			strbuf_addf(err, "%s: stored twice", name);
+			return -EINVAL;
+		}
+	return 0;
+}
+
+/* One entry whose name was checked: the MANIFEST, CHAIN or a file. */
+static int apply_entry(struct apply *s, struct archive_entry *e,
+		       const char *name, struct strbuf *err)
+{
+	int r;
+
+	if (!strcmp(name, SNAP_MANIFEST)) {
+		r = read_small(s->a, MANIFEST_MAX, &s->text);
+		if (r) {
+			strbuf_addstr(err, r == -E2BIG ?
+					  "MANIFEST is too large" :
+					  "archive is truncated at MANIFEST");
+			return r == -E2BIG ? -EINVAL : -EIO;
+		}
+		s->have_manifest = true;
+		return 0;
+	}
+	if (s->ngot == MAX_FILES) {
+		strbuf_addstr(err, "archive holds too many files");
+		return -EINVAL;
+	}
+	s->got[s->ngot].name = xstrdup(name);
+	if (!strcmp(name, "CHAIN"))
+		return apply_chain(s, err);
+	if (snap_block_stored(name))
+		s->have_files = true;
+	r = extract_entry(s->a, e, s->dirfd, &s->got[s->ngot], &s->c, s->base,
+			  &s->p, err);
+	s->ngot++;
+	return r;
+}
+
+/* Every entry to the archive's end; nothing may follow the MANIFEST. */
+static int apply_entries(struct apply *s, struct strbuf *err)
+{
+	struct archive_entry *e;
+	int r;
+
 	for (;;) {
 		const char *name;
-		int ar = archive_read_next_header(a, &e);
+		int ar = archive_read_next_header(s->a, &e);
 
 		if (ar == ARCHIVE_EOF)
-			break;
+			return 0;
 		if (ar != ARCHIVE_OK) {
-			const char *why = archive_error_string(a);
+			const char *why = archive_error_string(s->a);
 
 			strbuf_addf(err, "archive is %s%s%s",
 				    why && strstr(why, "runcated") ? "truncated" :
 								     "damaged",
-				    ngot ? " after " : "",
-				    ngot ? got[ngot - 1].name : "");
-			r = -EIO;
-			goto out;
+				    s->ngot ? " after " : "",
+				    s->ngot ? s->got[s->ngot - 1].name : "");
+			return -EIO;
 		}
-		if (have_manifest) {
+		if (s->have_manifest) {
 			strbuf_addstr(err, "archive has entries after its MANIFEST");
-			r = -EINVAL;
-			goto out;
+			return -EINVAL;
 		}
 		name = archive_entry_pathname(e);
-		if (!name || !plain_name(name) ||
-		    archive_entry_filetype(e) != AE_IFREG ||
-		    archive_entry_hardlink(e) || archive_entry_symlink(e)) {
-			strbuf_addf(err, "archive holds '%s', which is not a plain file name of a snapshot (links, paths, devices and other files are refused)",
-				    name ? name : "?");
-			r = -EINVAL;
-			goto out;
-		}
-		for (i = 0; i < ngot; i++)
-			if (!strcmp(got[i].name, name)) {
-				strbuf_addf(err, "%s: stored twice", name);
-				r = -EINVAL;
-				goto out;
-			}
-		if (!strcmp(name, SNAP_MANIFEST)) {
-			r = read_small(a, MANIFEST_MAX, &text);
-			if (r) {
-				strbuf_addstr(err, r == -E2BIG ? "MANIFEST is too large" :
-						  "archive is truncated at MANIFEST");
-				r = r == -E2BIG ? -EINVAL : -EIO;
-				goto out;
-			}
-			have_manifest = true;
-			continue;
-		}
-		if (ngot == MAX_FILES) {
-			strbuf_addstr(err, "archive holds too many files");
-			r = -EINVAL;
-			goto out;
-		}
-		got[ngot].name = xstrdup(name);
-		if (!strcmp(name, "CHAIN")) {
-			struct strbuf ct = STRBUF_INIT;
-			struct snap_digest d;
-
-			ngot++;
-			r = have_files ? -EINVAL : read_small(a, 4096, &ct);
-			if (!r)
-				r = parse_chain(ct.buf ? ct.buf : "", &c);
-			if (r) {
-				strbuf_addstr(err, have_files ? "archive holds CHAIN after its files" :
-						    "CHAIN is malformed");
-				strbuf_release(&ct);
-				r = -EINVAL;
-				goto out;
-			}
-			snap_digest_init(&d);
-			snap_digest_data(&d, 0, ct.buf ? ct.buf : "", ct.len);
-			got[ngot - 1].size = ct.len;
-			r = snap_digest_final(&d, ct.len, got[ngot - 1].hex);
-			snap_digest_release(&d);
-			strbuf_release(&ct);
-			if (r) {
-				strbuf_addstr(err, "CHAIN: SHA-256 failed");
-				goto out;
-			}
-			if (c.parent && !base) {
-				strbuf_addf(err, "%s is incremental: it needs its parent %s",
-					    base_of(path), c.parent);
-				r = -ENOENT;
-				goto out;
-			}
-			if (c.parent && strcmp(base->state, c.pstate)) {
-				strbuf_addf(err, "its parent %s is not the snapshot it was made from (%s was replaced)",
-					    c.parent, base->name);
-				r = -EINVAL;
-				goto out;
-			}
-			continue;
-		}
-		if (snap_block_stored(name))
-			have_files = true;
-		r = extract_entry(a, e, dirfd, &got[ngot], &c, base, &p, err);
-		ngot++;
+		r = check_name(s, e, name, err);
+		if (!r)
+			r = apply_entry(s, e, name, err);
 		if (r)
-			goto out;
+			return r;
 	}
+}
+
+/*
+ * The stream's end, then what was read against the MANIFEST; on
+ * success *out gets the MANIFEST.
+ */
+static int apply_finish(struct apply *s, struct manifest *out,
+			struct strbuf *err)
+{
+	int r;
+
 	/* the stream's end (its CRC and length) is only checked by pigz */
-	r = gzpipe_finish(&gz, err);
+	r = gzpipe_finish(&s->gz, err);
 	if (r)
-		goto out;
-	if (!have_manifest) {
-		strbuf_addstr(err, ngot ? "archive is truncated: no MANIFEST at its end" :
-					  "archive holds no files (no MANIFEST)");
-		r = -EIO;
-		goto out;
+		return r;
+	if (!s->have_manifest) {
+		strbuf_addstr(err, s->ngot ?
+			      "archive is truncated: no MANIFEST at its end" :
+			      "archive holds no files (no MANIFEST)");
+		return -EIO;
 	}
-	r = manifest_parse(text.buf ? text.buf : "", text.len, &m, err);
+	r = manifest_parse(s->text.buf ? s->text.buf : "", s->text.len, &s->m,
+			   err);
 	if (!r)
-		r = check_manifest(dirfd, &m, &c, c.parent ? base : NULL, got,
-				   ngot, base_of(path), err);
-	if (!r && dirfd >= 0 && fsync(dirfd) < 0) {
+		r = check_manifest(s->dirfd, &s->m, &s->c,
+				   s->c.parent ? s->base : NULL, s->got,
+				   s->ngot, base_of(s->path), err);
+	if (!r && s->dirfd >= 0 && fsync(s->dirfd) < 0) {
 		r = -errno;
-		strbuf_addf(err, "%s: %s", dir, strerror(-r));
+		strbuf_addf(err, "%s: %s", s->dir, strerror(-r));
 	}
 	if (!r) {
-		*out = m;
-		manifest_init(&m);
+		*out = s->m;
+		manifest_init(&s->m);
 	}
-out:
+	return r;
+}
+
+static void apply_release(struct apply *s)
+{
+	int i;
+
+	if (s->dirfd >= 0)
+		close(s->dirfd);
+	if (s->a)
+		archive_read_free(s->a);
+	gzpipe_release(&s->gz);
+	for (i = 0; i < s->ngot; i++) {
+		free(s->got[i].name);
+		blkhash_release(&s->got[i].h);
+	}
+	manifest_release(&s->m);
+	chain_release(&s->c);
+	strbuf_release(&s->text);
+}
+
+int snap_apply(const char *path, const char *dir, const struct snap_base *base,
+	       struct manifest *out, uint64_t *done, uint64_t total,
+	       const struct snap_progress *progress, struct strbuf *err)
+{
+	struct apply s = { .path = path, .dir = dir, .base = base,
+			   .text = STRBUF_INIT, .gz = GZPIPE_INIT, .dirfd = -1,
+			   .p = { progress, done ? *done : 0, total, NULL } };
+	int r;
+
+	manifest_init(&s.m);
+	manifest_init(out);
+	/* A plain tar would read as well; a snapshot is gzip or nothing. */
+	if (snap_gzip_check_magic(path, err))
+		return -EINVAL;
+	r = apply_open(&s, err);
+	if (!r)
+		r = apply_entries(&s, err);
+	if (!r)
+		r = apply_finish(&s, out, err);
 	r = snap_interrupted_instead(r, err);
 	if (r == -ENOSPC || r == -EDQUOT) {
 		r = -ENOSPC;
 		snap_no_space(dir ? dir : path, err);
-	} else if (r == -EIO || (r == -EINVAL && !c.v2)) {
-		snap_explain_gzip(path, ngot ? got[ngot - 1].name : NULL, err);
+	} else if (r == -EIO || (r == -EINVAL && !s.c.v2)) {
+		snap_explain_gzip(path, s.ngot ? s.got[s.ngot - 1].name : NULL,
+				  err);
 	}
-	if (done && a)
-		*done = p.base + rprog_bytes(&p, a);
-	if (dirfd >= 0)
-		close(dirfd);
-	if (a)
-		archive_read_free(a);
-	gzpipe_release(&gz);
-	for (i = 0; i < ngot; i++) {
-		free(got[i].name);
-		blkhash_release(&got[i].h);
-	}
-	manifest_release(&m);
-	chain_release(&c);
-	strbuf_release(&text);
+	if (done && s.a)
+		*done = s.p.base + rprog_bytes(&s.p, s.a);
+	apply_release(&s);
 	return r;
 }
 
