@@ -248,6 +248,98 @@ bad_archive:
 	return -EIO;
 }
 
+/* The file, opened (never through a link), and its data regions. */
+static int open_source(struct wfile *w, struct stat *st, struct region **reg,
+		       int *nreg)
+{
+	int r;
+
+	w->fd = open(w->f->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (w->fd < 0 || fstat(w->fd, st) < 0 || !S_ISREG(st->st_mode)) {
+		r = w->fd < 0 ? -errno : -EINVAL;
+		strbuf_addf(w->err, "%s: %s", w->f->path, strerror(-r));
+		return r;
+	}
+	w->size = (uint64_t)st->st_size;
+	r = file_regions(w->fd, w->size, reg, nreg);
+	if (r)
+		strbuf_addf(w->err, "%s: %s", w->f->path, strerror(-r));
+	return r;
+}
+
+/* The entry of a file whose stored runs are store (caller frees it). */
+static struct archive_entry *file_entry(const struct wfile *w,
+					const struct stat *st,
+					const struct region *store, int nstore)
+{
+	struct archive_entry *e = archive_entry_new();
+	int i;
+
+	archive_entry_set_pathname(e, w->f->name);
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, st->st_mode & 0777);
+	archive_entry_set_size(e, (la_int64_t)w->size);
+	archive_entry_set_mtime(e, st->st_mtime, 0);
+	/* A sparse map unless the file is one region of data. */
+	if (!(nstore == 1 && store[0].off == 0 && store[0].len == w->size)) {
+		for (i = 0; i < nstore; i++)
+			archive_entry_sparse_add_entry(e, (la_int64_t)store[i].off,
+						       (la_int64_t)store[i].len);
+		if (!nstore)
+			archive_entry_sparse_add_entry(e, (la_int64_t)w->size, 0);
+	}
+	return e;
+}
+
+/*
+ * A delta's second pass: the changed runs stored, their blocks hashed
+ * into check, which must agree with the first pass.
+ */
+static int write_delta(struct archive *a, struct wfile *w,
+		       const struct region *store, int nstore,
+		       const struct blkhash *first, struct blkhash *check)
+{
+	int i, r;
+
+	r = write_regions(a, w, store, nstore, NULL, check, false);
+	if (!r && blkhash_finish(check))
+		r = -EIO;
+	/* what was stored is what the first pass saw */
+	for (i = 0; !r && (size_t)i < check->nblk; i++)
+		if (check->seen[i] && memcmp(check->blk[i], first->blk[i], 32))
+			r = -EIO;
+	if (r == -EIO && !w->err->len)
+		strbuf_addf(w->err, "%s changed while it was read",
+			    w->f->path);
+	return r;
+}
+
+/* The file's line in m: its blocks' digests (taken from h) or d's. */
+static int add_to_manifest(struct wfile *w, bool by_blocks, struct blkhash *h,
+			   struct snap_digest *d, struct manifest *m)
+{
+	char hex[65];
+	int r;
+
+	if (by_blocks) {
+		struct mf_file *mf = manifest_add(m, w->f->name, w->size, NULL);
+
+		mf->blocks = true;
+		mf->bsize = MANIFEST_BLOCK;
+		mf->nblk = h->nblk;
+		mf->blk = h->blk;
+		h->blk = NULL;
+		r = manifest_seal_blocks(mf);
+	} else {
+		r = snap_digest_final(d, w->size, hex);
+		if (!r)
+			manifest_add(m, w->f->name, w->size, hex);
+	}
+	if (r)
+		strbuf_addf(w->err, "%s: SHA-256: %s", w->f->path, strerror(-r));
+	return r;
+}
+
 /*
  * One file.  A block-stored file gets the digest of every block;
  * with pf (the parent's file of that name, by the same blocks), only
@@ -263,24 +355,14 @@ static int write_file(struct archive *a, struct wfile *w,
 	struct snap_digest d;
 	struct stat st;
 	bool by_blocks = snap_block_stored(w->f->name);
-	char hex[65];
-	int nreg = 0, nruns = 0, nstore, i, r = 0;
+	int nreg = 0, nruns = 0, nstore, r = 0;
 
 	snap_digest_init(&d);
 	memset(&first, 0, sizeof(first));
 	memset(&check, 0, sizeof(check));
-	w->fd = open(w->f->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (w->fd < 0 || fstat(w->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		r = w->fd < 0 ? -errno : -EINVAL;
-		strbuf_addf(w->err, "%s: %s", w->f->path, strerror(-r));
+	r = open_source(w, &st, &reg, &nreg);
+	if (r)
 		goto out;
-	}
-	w->size = (uint64_t)st.st_size;
-	r = file_regions(w->fd, w->size, &reg, &nreg);
-	if (r) {
-		strbuf_addf(w->err, "%s: %s", w->f->path, strerror(-r));
-		goto out;
-	}
 	store = reg;
 	nstore = nreg;
 	if (by_blocks && pf) {
@@ -295,20 +377,7 @@ static int write_file(struct archive *a, struct wfile *w,
 	} else if (by_blocks) {
 		blkhash_init(&first, w->size, MANIFEST_BLOCK, true);
 	}
-	e = archive_entry_new();
-	archive_entry_set_pathname(e, w->f->name);
-	archive_entry_set_filetype(e, AE_IFREG);
-	archive_entry_set_perm(e, st.st_mode & 0777);
-	archive_entry_set_size(e, (la_int64_t)w->size);
-	archive_entry_set_mtime(e, st.st_mtime, 0);
-	/* A sparse map unless the file is one region of data. */
-	if (!(nstore == 1 && store[0].off == 0 && store[0].len == w->size)) {
-		for (i = 0; i < nstore; i++)
-			archive_entry_sparse_add_entry(e, (la_int64_t)store[i].off,
-						       (la_int64_t)store[i].len);
-		if (!nstore)
-			archive_entry_sparse_add_entry(e, (la_int64_t)w->size, 0);
-	}
+	e = file_entry(w, &st, store, nstore);
 	if (archive_write_header(a, e) != ARCHIVE_OK) {
 		strbuf_addf(w->err, "%s: %s", w->f->name,
 			    archive_error_string(a));
@@ -316,16 +385,7 @@ static int write_file(struct archive *a, struct wfile *w,
 		goto out;
 	}
 	if (pf && by_blocks) {
-		r = write_regions(a, w, store, nstore, NULL, &check, false);
-		if (!r && blkhash_finish(&check))
-			r = -EIO;
-		/* what was stored is what the first pass saw */
-		for (i = 0; !r && (size_t)i < check.nblk; i++)
-			if (check.seen[i] && memcmp(check.blk[i], first.blk[i], 32))
-				r = -EIO;
-		if (r == -EIO && !w->err->len)
-			strbuf_addf(w->err, "%s changed while it was read",
-				    w->f->path);
+		r = write_delta(a, w, store, nstore, &first, &check);
 	} else {
 		r = write_regions(a, w, store, nstore, by_blocks ? NULL : &d,
 				  by_blocks ? &first : NULL, true);
@@ -334,24 +394,8 @@ static int write_file(struct archive *a, struct wfile *w,
 			r = -EIO;
 		}
 	}
-	if (r)
-		goto out;
-	if (by_blocks) {
-		struct mf_file *mf = manifest_add(m, w->f->name, w->size, NULL);
-
-		mf->blocks = true;
-		mf->bsize = MANIFEST_BLOCK;
-		mf->nblk = first.nblk;
-		mf->blk = first.blk;
-		first.blk = NULL;
-		r = manifest_seal_blocks(mf);
-	} else {
-		r = snap_digest_final(&d, w->size, hex);
-		if (!r)
-			manifest_add(m, w->f->name, w->size, hex);
-	}
-	if (r)
-		strbuf_addf(w->err, "%s: SHA-256: %s", w->f->path, strerror(-r));
+	if (!r)
+		r = add_to_manifest(w, by_blocks, &first, &d, m);
 out:
 	blkhash_release(&first);
 	blkhash_release(&check);
@@ -472,27 +516,32 @@ int snap_write(const char *path, const struct snap_file *files, int n,
 	return snap_write_opts(path, files, n, &o, err);
 }
 
-int snap_write_opts(const char *path, const struct snap_file *files, int n,
-		    struct snap_wopts *o, struct strbuf *err)
-{
-	struct strbuf text = STRBUF_INIT, opt = STRBUF_INIT, chain = STRBUF_INIT;
-	struct archive *a = archive_write_new();
-	struct gzpipe gz = GZPIPE_INIT;
+/* What snap_write_opts() holds while it writes one archive. */
+struct wsnap {
+	const char *path;
+	struct snap_wopts *o;
+	struct archive *a;
+	struct gzpipe gz;
 	struct manifest m;
-	char *buf = xmalloc(SNAP_CHUNK), *zeros = xcalloc(1, SNAP_CHUNK), *tmp = NULL;
-	char tsbuf[32], pstate[65];
-	uint64_t done = 0, all = 0, total = data_bytes(files, n, &all);
-	bool opened = false;
-	int i, r = 0, fd = -1, aerr;
+	struct strbuf text, chain;	/* the MANIFEST, CHAIN */
+	char *buf, *zeros, *tmp;
+	uint64_t done, all, total;
+	int fd;
+	bool opened;			/* a has to be closed */
+};
 
-	manifest_init(&m);
-	o->state[0] = '\0';
+/*
+ * The archive's format and filter.  A compressor program is started by
+ * us (gzpipe, through proc_spawn), not by libarchive's program filter:
+ * one spawn path, signals reset in the child, killed if vm dies.
+ */
+static int wsnap_filter(struct archive *a, const struct snap_wopts *o,
+			struct strbuf *err)
+{
+	struct strbuf opt = STRBUF_INIT;
+	int r;
+
 	archive_write_set_format_pax_restricted(a);
-	/*
-	 * A compressor program is started by us (gzpipe, through
-	 * proc_spawn), not by libarchive's program filter: one spawn path,
-	 * signals reset in the child, killed if vm dies.
-	 */
 	if (o->compressor) {
 		r = archive_write_add_filter_none(a);
 	} else {
@@ -502,125 +551,158 @@ int snap_write_opts(const char *path, const struct snap_file *files, int n,
 			r = archive_write_set_options(a, opt.buf);
 		}
 	}
+	strbuf_release(&opt);
 	if (r != ARCHIVE_OK) {
 		strbuf_addf(err, "compressor: %s", archive_error_string(a));
-		r = -EIO;
-		goto out;
+		return -EIO;
 	}
 	archive_write_set_bytes_in_last_block(a, 1);
+	return 0;
+}
+
+/* CHAIN's text, and the parent with its STATE in the MANIFEST. */
+static int wsnap_chain(struct wsnap *s, struct strbuf *err)
+{
+	const struct snap_wopts *o = s->o;
+	char pstate[65];
+
 	if (o->parent) {
 		if (!o->parent_m || manifest_state(o->parent_m, pstate)) {
 			strbuf_addf(err, "the MANIFEST of %s is not usable",
 				    o->parent);
-			r = -EINVAL;
-			goto out;
+			return -EINVAL;
 		}
-		m.parent = xstrdup(o->parent);
-		memcpy(m.parent_state, pstate, sizeof(pstate));
-		strbuf_addf(&chain, "parent %s %s\n", o->parent, pstate);
+		s->m.parent = xstrdup(o->parent);
+		memcpy(s->m.parent_state, pstate, sizeof(pstate));
+		strbuf_addf(&s->chain, "parent %s %s\n", o->parent, pstate);
 	}
-	strbuf_addf(&chain, "block %u\nsize %llu\n", MANIFEST_BLOCK,
-		    (unsigned long long)all);
-	if (fs_exists(path)) {
+	strbuf_addf(&s->chain, "block %u\nsize %llu\n", MANIFEST_BLOCK,
+		    (unsigned long long)s->all);
+	return 0;
+}
+
+/* The archive's file (never over one at path), and its compressor. */
+static int wsnap_open(struct wsnap *s, struct strbuf *err)
+{
+	int r;
+
+	if (fs_exists(s->path)) {
 		r = -EEXIST;
-		strbuf_addf(err, "%s: %s", path, strerror(-r));
-		goto out;
+		strbuf_addf(err, "%s: %s", s->path, strerror(-r));
+		return r;
 	}
 	/* Disk images are private, like the WORKDIR they come from. */
-	fd = open_unnamed(path, &tmp);
-	if (fd < 0) {
-		r = fd;
-		strbuf_addf(err, "%s: %s", path, strerror(-r));
-		goto out;
+	s->fd = open_unnamed(s->path, &s->tmp);
+	if (s->fd < 0) {
+		r = s->fd;
+		strbuf_addf(err, "%s: %s", s->path, strerror(-r));
+		return r;
 	}
-	if (o->compressor) {
-		r = gzpipe_deflate(o->compressor, o->level, fd, &gz);
+	if (s->o->compressor) {
+		r = gzpipe_deflate(s->o->compressor, s->o->level, s->fd,
+				   &s->gz);
 		if (r) {
-			strbuf_addf(err, "cannot start %s: %s", o->compressor,
-				    strerror(-r));
-			goto out;
+			strbuf_addf(err, "cannot start %s: %s",
+				    s->o->compressor, strerror(-r));
+			return r;
 		}
 	}
-	if (archive_write_open_fd(a, gz.pid ? gz.fd : fd) != ARCHIVE_OK) {
-		strbuf_addf(err, "%s: %s", path, archive_error_string(a));
-		r = -EIO;
-		goto out;
+	if (archive_write_open_fd(s->a, s->gz.pid ? s->gz.fd : s->fd) !=
+	    ARCHIVE_OK) {
+		strbuf_addf(err, "%s: %s", s->path,
+			    archive_error_string(s->a));
+		return -EIO;
 	}
-	opened = true;
+	s->opened = true;
+	return 0;
+}
+
+/* TS, DESCRIPTION, CHAIN, the files, and last the MANIFEST of them all. */
+static int wsnap_entries(struct wsnap *s, const struct snap_file *files,
+			 int n, struct strbuf *err)
+{
+	const struct snap_wopts *o = s->o;
+	char tsbuf[32];
+	int i, r;
+
 	snprintf(tsbuf, sizeof(tsbuf), "%lld\n", (long long)o->ts);
-	r = write_mem(a, "TS", tsbuf, o->ts, &m, err);
+	r = write_mem(s->a, "TS", tsbuf, o->ts, &s->m, err);
 	if (!r)
-		r = write_mem(a, "DESCRIPTION",
-			      o->description ? o->description : "", o->ts, &m,
-			      err);
+		r = write_mem(s->a, "DESCRIPTION",
+			      o->description ? o->description : "", o->ts,
+			      &s->m, err);
 	if (!r)
-		r = write_mem(a, "CHAIN", chain.buf, o->ts, &m, err);
+		r = write_mem(s->a, "CHAIN", s->chain.buf, o->ts, &s->m, err);
 	for (i = 0; !r && i < n; i++) {
-		struct wfile w = { &files[i], -1, 0, buf, zeros, &done, total,
-				   o->progress, err };
+		struct wfile w = { &files[i], -1, 0, s->buf, s->zeros,
+				   &s->done, s->total, o->progress, err };
 		const struct mf_file *pf = manifest_find(o->parent_m,
 							 files[i].name);
 
 		if (!o->parent || !pf || !pf->blocks ||
 		    pf->bsize != MANIFEST_BLOCK)
 			pf = NULL;	/* stored whole */
-		r = write_file(a, &w, pf, &m);
+		r = write_file(s->a, &w, pf, &s->m);
 	}
 	if (!r)
-		r = manifest_format(&m, true, &text);
+		r = manifest_format(&s->m, true, &s->text);
 	if (!r)
-		r = manifest_state(&m, o->state);
+		r = manifest_state(&s->m, s->o->state);
 	if (!r)
-		r = write_mem(a, SNAP_MANIFEST, text.buf, o->ts, NULL, err);
+		r = write_mem(s->a, SNAP_MANIFEST, s->text.buf, o->ts, NULL,
+			      err);
 	if (!r && o->manifest)
-		strbuf_add(o->manifest, text.buf, text.len);
-	if (!r) {
-		opened = false;
-		if (archive_write_close(a) != ARCHIVE_OK) {
-			strbuf_addf(err, "%s: %s", path,
-				    archive_error_string(a));
-			r = -EIO;
-		}
-	}
-	if (!r) {
-		struct strbuf why = STRBUF_INIT;
+		strbuf_add(o->manifest, s->text.buf, s->text.len);
+	return r;
+}
 
-		r = gzpipe_finish(&gz, &why);
-		if (r)
-			strbuf_addf(err, "%s: %s", path, why.buf);
-		strbuf_release(&why);
+/* The archive ended, its compressor done, the file synced and named. */
+static int wsnap_close(struct wsnap *s, struct strbuf *err)
+{
+	struct strbuf why = STRBUF_INIT;
+	int r;
+
+	s->opened = false;
+	if (archive_write_close(s->a) != ARCHIVE_OK) {
+		strbuf_addf(err, "%s: %s", s->path,
+			    archive_error_string(s->a));
+		return -EIO;
 	}
+	r = gzpipe_finish(&s->gz, &why);
+	if (r)
+		strbuf_addf(err, "%s: %s", s->path, why.buf);
+	strbuf_release(&why);
 	if (!r && proc_interrupted()) {
 		strbuf_addstr(err, "interrupted");
 		r = -EINTR;
 	}
-	if (!r && fsync(fd) < 0) {
+	if (!r && fsync(s->fd) < 0) {
 		r = -errno;
-		strbuf_addf(err, "%s: %s", path, strerror(-r));
+		strbuf_addf(err, "%s: %s", s->path, strerror(-r));
 	}
 	if (!r) {
-		r = link_unnamed(fd, tmp, path);
+		r = link_unnamed(s->fd, s->tmp, s->path);
 		if (r)
-			strbuf_addf(err, "cannot store %s: %s", path,
+			strbuf_addf(err, "cannot store %s: %s", s->path,
 				    strerror(-r));
 	}
-out:
-	aerr = archive_errno(a);
-	/*
-	 * Close even after a failure: archive_write_fail() would skip the
-	 * close callbacks and leak libarchive's file state and buffer.
-	 */
-	if (opened)
-		archive_write_close(a);
-	archive_write_free(a);
+	return r;
+}
+
+/*
+ * After a failure, the cause where it is known better than libarchive
+ * knew it (aerr: its errno): pigz's own word, an interrupt, a full disk.
+ */
+static int wsnap_explain(struct wsnap *s, int r, int aerr, struct strbuf *err)
+{
 	/* pigz that failed (a full disk, a quota) says why; libarchive only
 	 * met the pipe's end */
-	if (r == -EIO && gz.pid && !proc_interrupted()) {
+	if (r == -EIO && s->gz.pid && !proc_interrupted()) {
 		struct strbuf why = STRBUF_INIT;
 
-		if (gzpipe_finish(&gz, &why) == -EIO) {
+		if (gzpipe_finish(&s->gz, &why) == -EIO) {
 			strbuf_reset(err);
-			strbuf_addf(err, "%s: %s", path, why.buf);
+			strbuf_addf(err, "%s: %s", s->path, why.buf);
 			if (strstr(why.buf, "No space left") ||
 			    strstr(why.buf, "quota exceeded"))
 				r = -ENOSPC;
@@ -628,26 +710,59 @@ out:
 		strbuf_release(&why);
 	}
 	r = snap_interrupted_instead(r, err);
-	if (r == -EIO && (aerr == ENOSPC || fs_full(path)))
+	if (r == -EIO && (aerr == ENOSPC || fs_full(s->path)))
 		r = -ENOSPC;
 	if (r == -ENOSPC || r == -EDQUOT) {
 		r = -ENOSPC;
-		snap_no_space(path, err);
+		snap_no_space(s->path, err);
 	}
-	gzpipe_release(&gz);
-	if (fd >= 0)
-		close(fd);
-	if (tmp)
-		unlink(tmp);
-	if (r)
-		o->state[0] = '\0';
-	manifest_release(&m);
-	strbuf_release(&text);
-	strbuf_release(&opt);
-	strbuf_release(&chain);
-	free(buf);
-	free(zeros);
-	free(tmp);
 	return r;
 }
 
+int snap_write_opts(const char *path, const struct snap_file *files, int n,
+		    struct snap_wopts *o, struct strbuf *err)
+{
+	struct wsnap s = { .path = path, .o = o, .gz = GZPIPE_INIT,
+			   .text = STRBUF_INIT, .chain = STRBUF_INIT,
+			   .fd = -1 };
+	int r, aerr;
+
+	s.a = archive_write_new();
+	s.buf = xmalloc(SNAP_CHUNK);
+	s.zeros = xcalloc(1, SNAP_CHUNK);
+	s.total = data_bytes(files, n, &s.all);
+	manifest_init(&s.m);
+	o->state[0] = '\0';
+	r = wsnap_filter(s.a, o, err);
+	if (!r)
+		r = wsnap_chain(&s, err);
+	if (!r)
+		r = wsnap_open(&s, err);
+	if (!r)
+		r = wsnap_entries(&s, files, n, err);
+	if (!r)
+		r = wsnap_close(&s, err);
+	aerr = archive_errno(s.a);
+	/*
+	 * Close even after a failure: archive_write_fail() would skip the
+	 * close callbacks and leak libarchive's file state and buffer.
+	 */
+	if (s.opened)
+		archive_write_close(s.a);
+	archive_write_free(s.a);
+	r = wsnap_explain(&s, r, aerr, err);
+	gzpipe_release(&s.gz);
+	if (s.fd >= 0)
+		close(s.fd);
+	if (s.tmp)
+		unlink(s.tmp);
+	if (r)
+		o->state[0] = '\0';
+	manifest_release(&s.m);
+	strbuf_release(&s.text);
+	strbuf_release(&s.chain);
+	free(s.buf);
+	free(s.zeros);
+	free(s.tmp);
+	return r;
+}
