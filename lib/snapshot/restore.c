@@ -414,6 +414,65 @@ static int place_images(struct vm *vm, const char *dir,
 }
 
 /*
+ * --inplace: the restored files move into HOSTDIR.  Old disks the
+ * snapshot does not have must go too, and so must a saved-state of the
+ * old disks: the next @run would resume that RAM on the restored disks.
+ */
+static int move_in_place(struct vm *vm, const char *dir)
+{
+	DIR *d;
+	struct dirent *e;
+	int r = 0;
+
+	d = opendir(vm->hostdir);
+	while (d && (e = readdir(d))) {
+		if ((str_starts_with(e->d_name, "disk-") &&
+		     str_ends_with(e->d_name, ".img")) ||
+		    !strcmp(e->d_name, SAVED_STATE)) {
+			char *p = vm_host_path(vm, e->d_name);
+
+			unlink(p);
+			free(p);
+		}
+	}
+	if (d)
+		closedir(d);
+	d = opendir(dir);
+	while (d && (e = readdir(d)) && !r)
+		if (e->d_name[0] != '.')
+			r = to_hostdir(vm, dir, e->d_name);
+	if (d)
+		closedir(d);
+	if (!r)
+		fs_rm_rf(dir);
+	return r;
+}
+
+/* dir becomes the WORKDIR; old (the one it replaces, or NULL) goes. */
+static int adopt_workdir(struct vm *vm, const char *dir, const char *old)
+{
+	char *mine = xasprintf("%s/" MARK, dir);
+	char *theirs = old ? xasprintf("%s/" MARK, old) : NULL;
+	int r;
+
+	/* killed from here on, the old WORKDIR is the one to sweep */
+	if (theirs)
+		fs_write_atomic(theirs, vm->hostdir,
+				strlen(vm->hostdir), 0600);
+	r = vm_adopt_workdir(vm, dir);
+	if (!r) {
+		unlink(mine);
+		if (old)
+			remove_old_workdir(old);
+	} else if (theirs) {
+		unlink(theirs);
+	}
+	free(mine);
+	free(theirs);
+	return r;
+}
+
+/*
  * Put the restored (and checked) files in place of the current ones;
  * the images place_images put back are kept or undone with them.
  */
@@ -440,55 +499,10 @@ static int swap_in(struct vm *vm, const char *dir,
 	}
 	if (r)
 		goto out;
-	if (vm->inplace) {
-		DIR *d;
-		struct dirent *e;
-
-		/*
-		 * Old disks the snapshot does not have must go too, and so
-		 * must a saved-state of the old disks: the next @run would
-		 * resume that RAM on the restored disks.
-		 */
-		d = opendir(vm->hostdir);
-		while (d && (e = readdir(d))) {
-			if ((str_starts_with(e->d_name, "disk-") &&
-			     str_ends_with(e->d_name, ".img")) ||
-			    !strcmp(e->d_name, SAVED_STATE)) {
-				char *p = vm_host_path(vm, e->d_name);
-
-				unlink(p);
-				free(p);
-			}
-		}
-		if (d)
-			closedir(d);
-		d = opendir(dir);
-		while (d && (e = readdir(d)) && !r)
-			if (e->d_name[0] != '.')
-				r = to_hostdir(vm, dir, e->d_name);
-		if (d)
-			closedir(d);
-		if (!r)
-			fs_rm_rf(dir);
-	} else {
-		char *mine = xasprintf("%s/" MARK, dir);
-		char *theirs = old ? xasprintf("%s/" MARK, old) : NULL;
-
-		/* killed from here on, the old WORKDIR is the one to sweep */
-		if (theirs)
-			fs_write_atomic(theirs, vm->hostdir,
-					strlen(vm->hostdir), 0600);
-		r = vm_adopt_workdir(vm, dir);
-		if (!r) {
-			unlink(mine);
-			if (old)
-				remove_old_workdir(old);
-		} else if (theirs) {
-			unlink(theirs);
-		}
-		free(mine);
-		free(theirs);
-	}
+	if (vm->inplace)
+		r = move_in_place(vm, dir);
+	else
+		r = adopt_workdir(vm, dir, old);
 out:
 	release_host_file(&conf, r != 0);
 	release_host_file(&defs, r != 0);
@@ -568,41 +582,80 @@ out:
 	return r;
 }
 
-int restore_snapshot(struct vm *vm, const char *name,
-		     const struct snap_progress *prog, struct strbuf *err)
+/* The chain that ends in b extracted into dir, e telling what failed. */
+static int extract_snapshot(struct vm *vm, const struct backup *list, int n,
+			    const struct backup *b, const char *dir,
+			    const struct snap_progress *prog, struct strbuf *e)
 {
-	struct strbuf e = STRBUF_INIT, e2 = STRBUF_INIT;
-	struct backup *list = NULL;
-	const struct backup *b;
+	int r;
+
+	if (b->legacy) {
+		r = snap_extract_legacy(b->path, dir, prog, e);
+	} else {
+		const struct backup **chain = NULL;
+		struct manifest m;
+		int k = backups_chain(list, n, b, &chain, e);
+
+		r = k < 0 ? k : backups_apply(chain, k, dir, prog, &m, e);
+		if (k >= 0)
+			manifest_release(&m);
+		free(chain);
+	}
+	if (!r && b->legacy)
+		r = legacy_conf(vm, dir, e);
+	return r;
+}
+
+/*
+ * After the swap: the VM's settings loaded again, the files where this
+ * run put them whatever the snapshot's guest.conf said, the WORKDIR
+ * found.
+ */
+static int reload_restored(struct vm *vm, const struct backup *b,
+			   struct strbuf *e, struct strbuf *err)
+{
+	bool was_inplace;
+	int r;
+
+	strbuf_reset(e);
+	was_inplace = vm->inplace;
+	r = vm_reload_conf(vm, e);
+	if (r) {
+		strbuf_addf(err, "restored %s, but its settings do not load: %s",
+			    b->name, e->buf);
+		return r;
+	}
+	if (vm->inplace != was_inplace) {
+		/* The files are where this run put them, whatever the
+		 * snapshot's guest.conf said. */
+		vm->inplace = was_inplace;
+		strbuf_reset(e);
+		r = vm_guest_conf_set(vm, "use_tmpdir",
+				      was_inplace ? "no" : "yes", e);
+		if (r) {
+			strbuf_addf(err, "restored %s, but: %s", b->name,
+				    e->buf);
+			return r;
+		}
+	}
+	return vm_find_workdir(vm, err);
+}
+
+/*
+ * Restore b (of list) through a private directory: extracted, checked,
+ * swapped in, reloaded.  e: what came before (a fetch's text).
+ */
+static int restore_from(struct vm *vm, const struct backup *list, int n,
+			const struct backup *b,
+			const struct snap_progress *prog, struct strbuf *e,
+			struct strbuf *err)
+{
+	struct strbuf e2 = STRBUF_INIT;
 	const char *confdir;
 	char *dir = NULL, *mark = NULL;
 	struct placed *images = NULL;
-	bool was_inplace;
-	size_t i;
-	int n, r, nimages = 0;
+	int r, nimages = 0;
 
-	if (download_is_url(name)) {
-		r = snap_fetch_chain(vm, name, &list, &n, &e);
-		if (r) {
-			strbuf_addf(err, "cannot restore %s: %s", name, e.buf);
-			goto out;
-		}
-		b = &list[0];
-	} else {
-		n = backups_list(vm, &list);
-		if (n < 0) {
-			strbuf_addf(err, "cannot read %s/backups: %s",
-				    vm->hostdir, strerror(-n));
-			return n;
-		}
-		b = backups_find(vm, list, n, name);
-	}
-	if (!b) {
-		strbuf_addf(err, "cannot restore %s: no such snapshot in %s/backups (see @snapshots)",
-			    name, vm->hostdir);
-		r = -ENOENT;
-		goto out;
-	}
 	r = vm_new_private_dir(vm, &dir);
 	if (r) {
 		strbuf_addf(err, "cannot restore %s: %s", b->name,
@@ -619,24 +672,12 @@ int restore_snapshot(struct vm *vm, const char *name,
 	}
 	sweep_killed(vm, dir);
 	sweep_images(vm);
-	if (b->legacy) {
-		r = snap_extract_legacy(b->path, dir, prog, &e);
-	} else {
-		const struct backup **chain = NULL;
-		struct manifest m;
-		int k = backups_chain(list, n, b, &chain, &e);
-
-		r = k < 0 ? k : backups_apply(chain, k, dir, prog, &m, &e);
-		if (k >= 0)
-			manifest_release(&m);
-		free(chain);
-	}
-	if (!r && b->legacy)
-		r = legacy_conf(vm, dir, &e);
+	r = extract_snapshot(vm, list, n, b, dir, prog, e);
 	if (r) {
 		strbuf_addf(err, "cannot restore %s: %s", b->name,
-			    r == -ENOSPC && !str_starts_with(e.buf, "no space") ?
-			    no_space_text(r, dir) : e.buf);
+			    r == -ENOSPC &&
+			    !str_starts_with(e->buf, "no space") ?
+			    no_space_text(r, dir) : e->buf);
 		goto fail;
 	}
 	/* Everything it brings must work before anything is replaced. */
@@ -665,31 +706,50 @@ int restore_snapshot(struct vm *vm, const char *name,
 			    b->name, dir, strerror(-r));
 		goto out;
 	}
-	strbuf_reset(&e);
-	was_inplace = vm->inplace;
-	r = vm_reload_conf(vm, &e);
-	if (r) {
-		strbuf_addf(err, "restored %s, but its settings do not load: %s",
-			    b->name, e.buf);
-		goto out;
-	}
-	if (vm->inplace != was_inplace) {
-		/* The files are where this run put them, whatever the
-		 * snapshot's guest.conf said. */
-		vm->inplace = was_inplace;
-		strbuf_reset(&e);
-		r = vm_guest_conf_set(vm, "use_tmpdir",
-				      was_inplace ? "no" : "yes", &e);
-		if (r) {
-			strbuf_addf(err, "restored %s, but: %s", b->name, e.buf);
-			goto out;
-		}
-	}
-	r = vm_find_workdir(vm, err);
+	r = reload_restored(vm, b, e, err);
 	goto out;
 fail:
 	/* The working files were not touched. */
 	fs_rm_rf(dir);
+out:
+	strbuf_release(&e2);
+	free(mark);
+	free(dir);
+	return r;
+}
+
+int restore_snapshot(struct vm *vm, const char *name,
+		     const struct snap_progress *prog, struct strbuf *err)
+{
+	struct strbuf e = STRBUF_INIT;
+	struct backup *list = NULL;
+	const struct backup *b;
+	size_t i;
+	int n, r;
+
+	if (download_is_url(name)) {
+		r = snap_fetch_chain(vm, name, &list, &n, &e);
+		if (r) {
+			strbuf_addf(err, "cannot restore %s: %s", name, e.buf);
+			goto out;
+		}
+		b = &list[0];
+	} else {
+		n = backups_list(vm, &list);
+		if (n < 0) {
+			strbuf_addf(err, "cannot read %s/backups: %s",
+				    vm->hostdir, strerror(-n));
+			return n;
+		}
+		b = backups_find(vm, list, n, name);
+	}
+	if (!b) {
+		strbuf_addf(err, "cannot restore %s: no such snapshot in %s/backups (see @snapshots)",
+			    name, vm->hostdir);
+		r = -ENOENT;
+		goto out;
+	}
+	r = restore_from(vm, list, n, b, prog, &e, err);
 out:
 	/* a hostile guest.conf must not write to the terminal */
 	for (i = 0; i < err->len; i++)
@@ -697,8 +757,5 @@ out:
 			err->buf[i] = '?';
 	backups_free(list, n);
 	strbuf_release(&e);
-	strbuf_release(&e2);
-	free(mark);
-	free(dir);
 	return r;
 }
