@@ -48,6 +48,31 @@ static int load_as_next_start(struct vm *vm, const char *confdir,
 	return vm_settings_for(vm, confdir, with_cli, NULL, out, err);
 }
 
+/* diskdir holds no image-N.img but those g names. */
+static int check_stray_images(const struct vm_conf *g, const char *diskdir,
+			      struct strbuf *err)
+{
+	struct dirent *de;
+	DIR *d = opendir(diskdir);
+	int r = 0;
+
+	while (d && (de = readdir(d)) && !r) {
+		int k;
+
+		if (!str_starts_with(de->d_name, "image-"))
+			continue;
+		k = snap_image_index(de->d_name);
+		if (k < 0 || !restorable_image(g, (size_t)k)) {
+			strbuf_addf(err, "%s is there, but guest.conf names no such image",
+				    de->d_name);
+			r = -EINVAL;
+		}
+	}
+	if (d)
+		closedir(d);
+	return r;
+}
+
 /*
  * The image-N.img of a VM made from images only (restorable_check): in
  * place (own) the images themselves, else the extracted ones, which go
@@ -60,11 +85,9 @@ static int check_images(struct vm *vm, const struct vm_conf *g,
 {
 	struct strbuf e = STRBUF_INIT;
 	struct vm_conf cur;
-	struct dirent *de;
 	struct stat st;
 	bool have_cur;
 	size_t i;
-	DIR *d;
 	int r = 0;
 
 	*n = 0;
@@ -114,42 +137,27 @@ static int check_images(struct vm *vm, const struct vm_conf *g,
 		free(p);
 		free(at);
 	}
-	d = r || own ? NULL : opendir(diskdir);
-	while (d && (de = readdir(d)) && !r) {
-		int k;
-
-		if (!str_starts_with(de->d_name, "image-"))
-			continue;
-		k = snap_image_index(de->d_name);
-		if (k < 0 || !restorable_image(g, (size_t)k)) {
-			strbuf_addf(err, "%s is there, but guest.conf names no such image",
-				    de->d_name);
-			r = -EINVAL;
-		}
-	}
-	if (d)
-		closedir(d);
+	if (!r && !own)
+		r = check_stray_images(g, diskdir, err);
 	conf_release(&cur);
 	strbuf_release(&e);
 	return r;
 }
 
-int restorable_check(struct vm *vm, const char *confdir,
-		  const char *diskdir, bool hide_dir, int *ndisks,
-		  struct strbuf *err)
+/*
+ * confdir/guest.conf is a regular file that loads into g as the next
+ * start would load it, and each vm.defaults reads as QEMU's words.
+ */
+static int check_settings(struct vm *vm, const char *confdir,
+			  const char *diskdir, bool hide_dir,
+			  struct vm_conf *g, struct strbuf *err)
 {
-	struct base_env env = vm_base_env(vm);
 	struct strbuf e = STRBUF_INIT;
-	char *conf = xasprintf("%s/guest.conf", confdir), *p;
-	struct vm_conf g;
-	struct dirent *de;
+	char *conf = xasprintf("%s/guest.conf", confdir);
 	struct stat st;
-	size_t nr = 0, nimages = 0, i;
-	DIR *d = NULL;
-	bool own;
+	size_t i;
 	int r;
 
-	conf_init(&g);
 	r = lstat(conf, &st) < 0 ? -errno : !S_ISREG(st.st_mode) ? -EINVAL : 0;
 	if (r) {
 		strbuf_addf(err, "%s %s", hide_dir ? "guest.conf" : conf,
@@ -159,10 +167,10 @@ int restorable_check(struct vm *vm, const char *confdir,
 		goto out;
 	}
 	/* with this run's options, as the reload after the swap does */
-	r = load_as_next_start(vm, confdir, true, &g, &e);
+	r = load_as_next_start(vm, confdir, true, g, &e);
 	if (!r) {
 		/* and without, as a later start may: that one counts disks */
-		r = load_as_next_start(vm, confdir, false, &g, &e);
+		r = load_as_next_start(vm, confdir, false, g, &e);
 	}
 	if (r) {
 		const char *m = e.buf;
@@ -199,17 +207,26 @@ int restorable_check(struct vm *vm, const char *confdir,
 			goto out;
 		}
 	}
-	nr = g.disks.nr;
-	own = !strcmp(confdir, vm->hostdir) &&
-	      !strcmp(diskdir, vm->workdir ? vm->workdir : vm->hostdir);
-	r = check_images(vm, &g, diskdir, own, &nimages, err);
-	if (r)
-		goto out;
-	if (!nr && !nimages) {
-		strbuf_addstr(err, "guest.conf names no disks");
-		r = -EINVAL;
-		goto out;
-	}
+out:
+	strbuf_release(&e);
+	free(conf);
+	return r;
+}
+
+/*
+ * diskdir holds disk-0.img to disk-(nr - 1).img as regular files, and
+ * no other disk-*.img.
+ */
+static int check_disk_files(const char *diskdir, size_t nr,
+			    struct strbuf *err)
+{
+	struct dirent *de;
+	struct stat st;
+	DIR *d = NULL;
+	size_t i;
+	char *p;
+	int r = 0;
+
 	for (i = 0; i < nr; i++) {
 		p = xasprintf("%s/disk-%zu.img", diskdir, i);
 		r = lstat(p, &st) < 0 ? -errno :
@@ -249,6 +266,41 @@ int restorable_check(struct vm *vm, const char *confdir,
 			goto out;
 		}
 	}
+out:
+	if (d)
+		closedir(d);
+	return r;
+}
+
+int restorable_check(struct vm *vm, const char *confdir,
+		  const char *diskdir, bool hide_dir, int *ndisks,
+		  struct strbuf *err)
+{
+	struct base_env env = vm_base_env(vm);
+	struct vm_conf g;
+	size_t nr = 0, nimages = 0;
+	char *p;
+	bool own;
+	int r;
+
+	conf_init(&g);
+	r = check_settings(vm, confdir, diskdir, hide_dir, &g, err);
+	if (r)
+		goto out;
+	nr = g.disks.nr;
+	own = !strcmp(confdir, vm->hostdir) &&
+	      !strcmp(diskdir, vm->workdir ? vm->workdir : vm->hostdir);
+	r = check_images(vm, &g, diskdir, own, &nimages, err);
+	if (r)
+		goto out;
+	if (!nr && !nimages) {
+		strbuf_addstr(err, "guest.conf names no disks");
+		r = -EINVAL;
+		goto out;
+	}
+	r = check_disk_files(diskdir, nr, err);
+	if (r)
+		goto out;
 	/* what QEMU would open through the disks, and the base they need */
 	r = base_check_disks(&env, &g, diskdir, &p, err);
 	free(p);
@@ -257,10 +309,6 @@ int restorable_check(struct vm *vm, const char *confdir,
 	if (ndisks)
 		*ndisks = (int)(nr + nimages);
 out:
-	if (d)
-		closedir(d);
 	conf_release(&g);
-	strbuf_release(&e);
-	free(conf);
 	return r;
 }
