@@ -318,133 +318,169 @@ void backups_sweep(const char *dir)
 		closedir(d);
 }
 
-int backups_fold(const struct vm *vm, const struct backup *list, int n,
-		 const struct backup *p, const struct backup *child,
-		 const char *compressor, int level, struct strbuf *err)
-{
-	const struct backup **chain = NULL;
-	const struct backup *pp = NULL;
-	struct manifest m, ppm;
-	struct snap_meta cm, pm;
-	struct snap_wopts o;
-	struct snap_file *files = NULL;
-	struct strvec paths = STRVEC_INIT;
-	struct strbuf desc = STRBUF_INIT, text = STRBUF_INIT;
-	char *dir = NULL, *tmp = NULL, *bdir = NULL, *slash, state[65];
-	int k, i, nf = 0, r;
+/* What backups_fold() holds across its steps. */
+struct fold {
+	const struct backup **chain;
+	int k;
+	const struct backup *pp;	/* p's parent, or NULL */
+	struct manifest m, ppm;		/* the child's, pp's */
+	struct snap_meta cm, pm;	/* the child's, p's */
+	struct snap_file *files;
+	int nf;
+	struct strvec paths;
+	struct strbuf desc, text;
+	char *dir, *tmp, *bdir;
+};
 
-	manifest_init(&m);
-	manifest_init(&ppm);
-	memset(&cm, 0, sizeof(cm));
-	memset(&pm, 0, sizeof(pm));
-	k = backups_chain(list, n, child, &chain, err);
-	if (k < 0) {
-		r = k;
-		goto out;
-	}
-	if (k < 2 || chain[k - 2] != p) {
+/* child is built on p; p's parent pp, when it has one, is in list. */
+static int fold_parents(struct fold *f, const struct backup *list, int n,
+			const struct backup *p, const struct backup *child,
+			struct strbuf *err)
+{
+	int r;
+
+	f->k = backups_chain(list, n, child, &f->chain, err);
+	if (f->k < 0)
+		return f->k;
+	if (f->k < 2 || f->chain[f->k - 2] != p) {
 		strbuf_addf(err, "%s is not built on %s", child->name, p->name);
-		r = -EINVAL;
-		goto out;
+		return -EINVAL;
 	}
-	r = snap_read_meta(child->path, &cm, err);
+	r = snap_read_meta(child->path, &f->cm, err);
 	if (!r)
-		r = snap_read_meta(p->path, &pm, err);
+		r = snap_read_meta(p->path, &f->pm, err);
 	if (r)
-		goto out;
-	pp = backups_parent(list, n, pm.parent);
-	if (pm.parent && !pp) {
+		return r;
+	f->pp = backups_parent(list, n, f->pm.parent);
+	if (f->pm.parent && !f->pp) {
 		strbuf_addf(err, "%s needs its parent %s, which is not in backups/",
-			    p->name, pm.parent);
-		r = -ENOENT;
-		goto out;
+			    p->name, f->pm.parent);
+		return -ENOENT;
 	}
-	if (pp && (r = backups_read_manifest(pp, &ppm, err)))
-		goto out;
-	/* the child as it restores, in a private directory */
-	r = vm_new_private_dir(vm, &dir);
+	if (f->pp && (r = backups_read_manifest(f->pp, &f->ppm, err)))
+		return r;
+	return 0;
+}
+
+/*
+ * The child as it restores, in a private directory: its files listed
+ * for the writer, its DESCRIPTION read.
+ */
+static int fold_restore(struct fold *f, const struct vm *vm,
+			const struct backup *child, struct strbuf *err)
+{
+	char *d;
+	int i, r;
+
+	r = vm_new_private_dir(vm, &f->dir);
 	if (r) {
 		strbuf_addf(err, "cannot make a directory to fold in: %s",
 			    strerror(-r));
-		goto out;
+		return r;
 	}
-	r = backups_apply(chain, k, dir, NULL, &m, err);
+	r = backups_apply(f->chain, f->k, f->dir, NULL, &f->m, err);
 	if (r)
-		goto out;
-	files = xcalloc(m.n + 1, sizeof(*files));
-	for (i = 0; i < (int)m.n; i++) {
-		const char *name = m.f[i].name;
+		return r;
+	f->files = xcalloc(f->m.n + 1, sizeof(*f->files));
+	for (i = 0; i < (int)f->m.n; i++) {
+		const char *name = f->m.f[i].name;
 
 		if (!strcmp(name, "TS") || !strcmp(name, "DESCRIPTION") ||
 		    !strcmp(name, "CHAIN"))
 			continue;
-		strvec_pushf(&paths, "%s/%s", dir, name);
-		files[nf].name = name;
-		files[nf].path = paths.v[paths.nr - 1];
-		nf++;
+		strvec_pushf(&f->paths, "%s/%s", f->dir, name);
+		f->files[f->nf].name = name;
+		f->files[f->nf].path = f->paths.v[f->paths.nr - 1];
+		f->nf++;
 	}
-	{
-		char *d = xasprintf("%s/DESCRIPTION", dir);
+	d = xasprintf("%s/DESCRIPTION", f->dir);
+	r = fs_read_file(d, 1 << 20, &f->desc);
+	free(d);
+	if (r)
+		strbuf_addf(err, "DESCRIPTION of %s: %s", child->name,
+			    strerror(-r));
+	return r;
+}
 
-		r = fs_read_file(d, 1 << 20, &desc);
-		free(d);
-		if (r) {
-			strbuf_addf(err, "DESCRIPTION of %s: %s", child->name,
-				    strerror(-r));
-			goto out;
-		}
-	}
-	/* beside it, then over it: either file restores, at every moment */
-	bdir = xstrdup(child->path);
-	slash = strrchr(bdir, '/');
+/*
+ * The child written again on pp, beside it and then over it: either
+ * file restores, at every moment.
+ */
+static int fold_write(struct fold *f, const struct backup *child,
+		      const char *compressor, int level, struct strbuf *err)
+{
+	struct snap_wopts o;
+	char *slash, state[65];
+	int r;
+
+	f->bdir = xstrdup(child->path);
+	slash = strrchr(f->bdir, '/');
 	if (slash)
 		*slash = '\0';
-	tmp = xasprintf("%s/.%s.tmp%ld", bdir, slash ? slash + 1 : bdir,
-			(long)getpid());
-	unlink(tmp);
+	f->tmp = xasprintf("%s/.%s.tmp%ld", f->bdir,
+			   slash ? slash + 1 : f->bdir, (long)getpid());
+	unlink(f->tmp);
 	memset(&o, 0, sizeof(o));
-	o.description = desc.buf ? desc.buf : "";
-	o.ts = cm.ts;
+	o.description = f->desc.buf ? f->desc.buf : "";
+	o.ts = f->cm.ts;
 	o.compressor = compressor;
 	o.level = level;
-	o.parent = pp ? pp->name : NULL;
-	o.parent_m = pp ? &ppm : NULL;
-	o.manifest = &text;
-	r = snap_write_opts(tmp, files, nf, &o, err);
+	o.parent = f->pp ? f->pp->name : NULL;
+	o.parent_m = f->pp ? &f->ppm : NULL;
+	o.manifest = &f->text;
+	r = snap_write_opts(f->tmp, f->files, f->nf, &o, err);
 	if (r)
-		goto out;
-	r = manifest_state(&m, state);
+		return r;
+	r = manifest_state(&f->m, state);
 	if (!r && strcmp(state, o.state)) {
 		strbuf_addf(err, "the folded %s would not restore as before",
 			    child->name);
 		r = -EIO;
 	}
-	if (!r && rename(tmp, child->path) < 0) {
+	if (!r && rename(f->tmp, child->path) < 0) {
 		r = -errno;
 		strbuf_addf(err, "cannot replace %s: %s", child->path,
 			    strerror(-r));
 	}
 	if (!r) {
-		fs_fsync_dir(bdir);
-		backups_keep_manifest(child, text.buf ? text.buf : "", text.len);
+		fs_fsync_dir(f->bdir);
+		backups_keep_manifest(child, f->text.buf ? f->text.buf : "",
+				      f->text.len);
 	}
-out:
-	if (tmp)
-		unlink(tmp);
-	if (dir)
-		fs_rm_rf(dir);
-	free(dir);
-	free(tmp);
-	free(bdir);
-	free(files);
-	free(chain);
-	strvec_clear(&paths);
-	strbuf_release(&desc);
-	strbuf_release(&text);
-	manifest_release(&m);
-	manifest_release(&ppm);
-	snap_meta_release(&cm);
-	snap_meta_release(&pm);
+	return r;
+}
+
+int backups_fold(const struct vm *vm, const struct backup *list, int n,
+		 const struct backup *p, const struct backup *child,
+		 const char *compressor, int level, struct strbuf *err)
+{
+	struct fold f = { .paths = STRVEC_INIT, .desc = STRBUF_INIT,
+			  .text = STRBUF_INIT };
+	int r;
+
+	manifest_init(&f.m);
+	manifest_init(&f.ppm);
+	r = fold_parents(&f, list, n, p, child, err);
+	if (!r)
+		r = fold_restore(&f, vm, child, err);
+	if (!r)
+		r = fold_write(&f, child, compressor, level, err);
+	if (f.tmp)
+		unlink(f.tmp);
+	if (f.dir)
+		fs_rm_rf(f.dir);
+	free(f.dir);
+	free(f.tmp);
+	free(f.bdir);
+	free(f.files);
+	free(f.chain);
+	strvec_clear(&f.paths);
+	strbuf_release(&f.desc);
+	strbuf_release(&f.text);
+	manifest_release(&f.m);
+	manifest_release(&f.ppm);
+	snap_meta_release(&f.cm);
+	snap_meta_release(&f.pm);
 	return r;
 }
 
