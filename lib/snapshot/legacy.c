@@ -17,6 +17,45 @@
 #include "util/fsutil.h"
 #include "util/proc.h"
 
+/* n bytes of buf at pos of fd; blocks of zeros are left as holes. */
+static int write_sparse(int fd, const char *buf, la_ssize_t n, uint64_t pos,
+			const char *dst, struct strbuf *err)
+{
+	static const char zero[4096];
+	la_ssize_t o;
+	int r;
+
+	for (o = 0; fd >= 0 && o < n; o += 4096) {
+		size_t len = (size_t)(n - o) < 4096 ? (size_t)(n - o) : 4096;
+
+		if (len == 4096 && !memcmp(buf + o, zero, 4096))
+			continue;
+		r = snap_pwrite_all(fd, buf + o, len,
+				    (off_t)(pos + (uint64_t)o));
+		if (r) {
+			strbuf_addf(err, "%s: %s", dst, strerror(-r));
+			return r;
+		}
+	}
+	return 0;
+}
+
+/* libarchive's gzip reader skips the CRC and length: zlib checks */
+static int check_trailer(const char *src, struct strbuf *err)
+{
+	struct strbuf why = STRBUF_INIT;
+	const char *base = strrchr(src, '/');
+	int r = 0;
+
+	snap_explain_gzip(src, NULL, &why);
+	if (why.len) {
+		strbuf_addf(err, "%s: %s", base ? base + 1 : src, why.buf);
+		r = -EIO;
+	}
+	strbuf_release(&why);
+	return r;
+}
+
 /*
  * A raw gzip stream into a sparse file: zero blocks become holes.  With
  * dst NULL the stream is only read to its end and its trailer checked.
@@ -25,7 +64,6 @@ static int gunzip_sparse(const char *src, const char *dst, uint64_t *done,
 			 uint64_t total, const struct snap_progress *progress,
 			 struct strbuf *err)
 {
-	static const char zero[4096];
 	struct archive *a = archive_read_new();
 	struct archive_entry *e;
 	char *buf = xmalloc(SNAP_CHUNK);
@@ -48,7 +86,6 @@ static int gunzip_sparse(const char *src, const char *dst, uint64_t *done,
 	}
 	for (;;) {
 		la_ssize_t n = archive_read_data(a, buf, SNAP_CHUNK);
-		la_ssize_t o;
 
 		if (n == 0)
 			break;
@@ -65,19 +102,9 @@ static int gunzip_sparse(const char *src, const char *dst, uint64_t *done,
 			r = -EIO;
 			goto out;
 		}
-		for (o = 0; fd >= 0 && o < n; o += 4096) {
-			size_t len = (size_t)(n - o) < 4096 ? (size_t)(n - o) :
-							      4096;
-
-			if (len == 4096 && !memcmp(buf + o, zero, 4096))
-				continue;
-			r = snap_pwrite_all(fd, buf + o, len,
-				       (off_t)(pos + (uint64_t)o));
-			if (r) {
-				strbuf_addf(err, "%s: %s", dst, strerror(-r));
-				goto out;
-			}
-		}
+		r = write_sparse(fd, buf, n, pos, dst, err);
+		if (r)
+			goto out;
 		pos += (uint64_t)n;
 		snap_tick(progress, *done + (uint64_t)archive_filter_bytes(a, -1),
 		     total);
@@ -93,19 +120,7 @@ static int gunzip_sparse(const char *src, const char *dst, uint64_t *done,
 		goto out;
 	}
 	*done += (uint64_t)archive_filter_bytes(a, -1);
-	/* libarchive's gzip reader skips the CRC and length: zlib checks */
-	{
-		struct strbuf why = STRBUF_INIT;
-		const char *base = strrchr(src, '/');
-
-		snap_explain_gzip(src, NULL, &why);
-		if (why.len) {
-			strbuf_addf(err, "%s: %s", base ? base + 1 : src,
-				    why.buf);
-			r = -EIO;
-		}
-		strbuf_release(&why);
-	}
+	r = check_trailer(src, err);
 out:
 	if (fd >= 0)
 		close(fd);
