@@ -4,6 +4,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +92,9 @@ struct xfer {
 	uint64_t cap;		/* it may not grow past this */
 	bool len_checked;	/* Content-Length compared with cap */
 	bool too_big;
+	/* what the last answer announced: -1 when it did not say */
+	long long length;	/* Content-Length */
+	long long range_start, range_total;	/* Content-Range */
 };
 
 /* A download may not leave its file system with less than this free. */
@@ -184,14 +188,71 @@ static void header_value(const char *line, size_t len, const char *name,
 	}
 }
 
+/* "Content-Length: N" or "Content-Range: bytes A-B/T": the numbers. */
+static void announced(struct xfer *x, const char *line, size_t len)
+{
+	struct strbuf v = STRBUF_INIT;
+	unsigned long long a, b, t;
+	int used = 0;
+
+	header_value(line, len, "Content-Length:", &v);
+	if (v.len && sscanf(v.buf, "%llu%n", &a, &used) == 1 &&
+	    (size_t)used == v.len && a <= LLONG_MAX)
+		x->length = (long long)a;
+	strbuf_reset(&v);
+	header_value(line, len, "Content-Range:", &v);
+	if (v.len && sscanf(v.buf, "bytes %llu-%llu/%llu%n", &a, &b, &t,
+			    &used) == 3 && (size_t)used == v.len &&
+	    a <= b && b < t && t <= LLONG_MAX) {
+		x->range_start = (long long)a;
+		x->range_total = (long long)t;
+	}
+	strbuf_release(&v);
+}
+
 static size_t on_header(char *p, size_t size, size_t n, void *data)
 {
 	struct xfer *x = data;
 	size_t len = size * n;
 
+	/* each answer (a redirect's too) starts with its status line */
+	if (len > 5 && !strncmp(p, "HTTP/", 5)) {
+		x->length = x->range_start = x->range_total = -1;
+		strbuf_reset(&x->etag);
+		strbuf_reset(&x->modified);
+	}
 	header_value(p, len, "ETag:", &x->etag);
 	header_value(p, len, "Last-Modified:", &x->modified);
+	announced(x, p, len);
 	return len;
+}
+
+/*
+ * A transfer curl calls complete, against what the server announced: a
+ * whole file of Content-Length bytes, or the rest of one from where the
+ * .part ended to its Content-Range total.  0, or -EIO with err.
+ */
+static int check_announced(const struct xfer *x, long http, const char *url,
+			   struct strbuf *err)
+{
+	long long want = -1;
+
+	if (http == 206) {
+		if (x->range_start != x->base) {
+			strbuf_addf(err, "cannot download %s: asked for the bytes from %lld on, the server sent them from %lld",
+				    url, (long long)x->base, x->range_start);
+			return -EIO;
+		}
+		want = x->range_total;
+	} else if (http == 200) {
+		want = x->length;
+	}
+	if (want >= 0 && (uint64_t)want != x->size) {
+		strbuf_addf(err, "cannot download %s: the server announced %lld bytes, %llu arrived",
+			    url, want, (unsigned long long)x->size);
+		return -EIO;
+	}
+	return 0;
 }
 
 static int on_progress(void *data, curl_off_t total, curl_off_t now,
@@ -356,6 +417,7 @@ static enum outcome transfer(const char *url, const char *part,
 	x->len_checked = false;
 	x->resuming = st.st_size > 0;
 	x->truncated_once = false;
+	x->length = x->range_start = x->range_total = -1;
 	strbuf_reset(&x->etag);
 	strbuf_reset(&x->modified);
 	curl_easy_setopt(c, CURLOPT_URL, url);
@@ -501,8 +563,13 @@ static int fetch_failed(struct fetch *f, char **path, struct strbuf *note,
 static int fetch_keep(struct fetch *f, char **path, struct strbuf *err)
 {
 	struct strbuf meta = STRBUF_INIT;
-	int r = verify(f->part, f->url, f->o, err);
+	int r = check_announced(&f->x, f->http, f->url, err);
 
+	if (r) {
+		unlink(f->part);	/* not what was announced: not kept */
+		return r;
+	}
+	r = verify(f->part, f->url, f->o, err);
 	if (r)
 		return r;
 	if (rename(f->part, f->final) < 0) {

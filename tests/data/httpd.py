@@ -7,7 +7,9 @@ request ("GET /path range=... status") to LOGFILE.  /drop/NAME serves NAME
 but cuts the first whole-file answer in the middle, as a dropped
 connection would.  /endless/NAME sends zeros without end and without a
 Content-Length; /huge/NAME announces 1 TiB; /slow/NAME trickles 16 bytes
-a second; /paced/NAME serves NAME at 256 KiB a second.
+a second; /paced/NAME serves NAME at 256 KiB a second; /droplie/NAME
+cuts the first answer as /drop/ does, then answers the resume with only
+half of the rest, its Content-Range still naming the whole file's size.
 """
 import email.utils
 import hashlib
@@ -70,8 +72,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.stream(b"x" * 16, 1)
         if path.startswith("/paced/"):
             return self.paced(os.path.join(ROOT, os.path.basename(path)))
-        drop = path.startswith("/drop/")
-        name = path[len("/drop/"):] if drop else path.lstrip("/")
+        lie = path.startswith("/droplie/")
+        drop = lie or path.startswith("/drop/")
+        name = path.split("/")[-1] if drop else path.lstrip("/")
         file = os.path.join(ROOT, os.path.basename(name))
         if not os.path.isfile(file):
             self.note(404)
@@ -98,9 +101,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
+            end = len(data)
+            if lie:
+                end = start + (len(data) - start) // 2
             self.send_response(206)
             self.send_header("Content-Range", "bytes %d-%d/%d" % (
-                start, len(data) - 1, len(data)))
+                start, end - 1, len(data)))
+            data = data[:end]
             status = 206
         else:
             self.send_response(200)

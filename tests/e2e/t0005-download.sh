@@ -54,6 +54,15 @@ test_expect "a download cut in the middle is resumed with a Range request" '
 	f=$(cached -x.iso) && test "$(sha256sum <"$f" | cut -d" " -f1)" = "$SUM"
 '
 
+test_expect "a resume answered with less than its Content-Range announces is not kept" '
+	rm -rf "$XDG_CACHE_HOME/vm/downloads" && : >"$SRV/log" &&
+	must_fail 1 vm --no-uefi @create T "$URL/droplie/x.iso" 2>err &&
+	grep -q "range=bytes=1500000- .*status=206" "$SRV/log" &&
+	contains err "cannot download $URL/droplie/x.iso: the server announced 3000000 bytes, 2250000 arrived$" &&
+	test -z "$(ls "$XDG_CACHE_HOME/vm/downloads")" &&
+	test ! -e guest.conf
+'
+
 test_expect "URL#sha256= and --sha256: a match works, a mismatch fails and deletes" '
 	rm -rf "$XDG_CACHE_HOME/vm/downloads" &&
 	vm --no-uefi @create T "$URL/x.iso#sha256=$SUM" &&
