@@ -133,6 +133,7 @@ struct vm_conf {
 	char *rescue_profile;	/* "" or NAME of [rescue.NAME] */
 	unsigned compress_level;	/* gzip level of snapshots, 1-9 */
 	unsigned full_every;	/* a chain holds at most this many; 0: no cap */
+	unsigned max_chain;	/* the longest chain @restore URL follows */
 	unsigned shutdown_timeout;	/* @stop: seconds of ACPI power-down */
 	char *control_group;	/* "" or a group that may control the VM */
 	char *ssh_user;		/* @ssh logs in as this user */

@@ -13,7 +13,8 @@
  * snapshots, the one asked for first, each path the cached copy.  The
  * parents need no digest of their own: each child names its parent's
  * STATE, which the restore checks.  Returns 0 or -errno with err
- * (-ELOOP: the parents name one another).
+ * (-ELOOP: the parents name one another, or there are more than
+ * max_chain); what a failed call downloaded is removed from the cache.
  */
 int snap_fetch_chain(struct vm *vm, const char *spec, struct backup **list,
 		     int *n, struct strbuf *err);

@@ -9,13 +9,17 @@ connection would.  /endless/NAME sends zeros without end and without a
 Content-Length; /huge/NAME announces 1 TiB; /slow/NAME trickles 16 bytes
 a second; /paced/NAME serves NAME at 256 KiB a second; /droplie/NAME
 cuts the first answer as /drop/ does, then answers the resume with only
-half of the rest, its Content-Range still naming the whole file's size.
+half of the rest, its Content-Range still naming the whole file's size;
+/chain/CN.tar.gz is a snapshot's head (TS, DESCRIPTION, CHAIN) whose
+parent is C(N+1), without end.
 """
 import email.utils
 import hashlib
 import http.server
+import io
 import os
 import sys
+import tarfile
 import time
 
 ROOT, PORTFILE, LOGFILE = sys.argv[1:4]
@@ -62,8 +66,29 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.flush()
             time.sleep(0.25)
 
+    def chain(self, name):
+        """A snapshot's head whose parent is the next number, ever on."""
+        parent = "C%d" % (int(name[1:-len(".tar.gz")]) + 1)
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as t:
+            for entry, text in (("TS", "0\n"), ("DESCRIPTION", ""),
+                                ("CHAIN", "parent %s %s\nblock 65536\n" %
+                                 (parent, "0" * 64))):
+                data = text.encode()
+                info = tarfile.TarInfo(entry)
+                info.size = len(data)
+                t.addfile(info, io.BytesIO(data))
+        body = buf.getvalue()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.note(200)
+        self.wfile.write(body)
+
     def do_GET(self):
         path = self.path
+        if path.startswith("/chain/C") and path.endswith(".tar.gz"):
+            return self.chain(os.path.basename(path))
         if path.startswith("/endless/"):
             return self.stream(bytes(1 << 16), 0)
         if path.startswith("/huge/"):

@@ -171,6 +171,24 @@ test_expect "@restore URL: a chain published by a plain web server, fetched and 
 	kill $srv
 '
 
+test_expect "@restore URL of parents without end stops at max_chain and keeps nothing it fetched" '
+	vm -q --no-uefi -p "" -D VIRT=8M:raw @create E &&
+	printf x | dd of=.work/disk-0.img conv=notrunc status=none && keep before &&
+	{ python3 "$TOP/tests/data/httpd.py" . port log & } && srv=$! &&
+	{ trap "kill $srv 2>/dev/null || true" EXIT; } &&
+	wait_for 10 test -s port && url=http://127.0.0.1:$(cat port) &&
+	must_fail 1 vm @restore "$url/chain/C0.tar.gz" 2>err &&
+	contains err "cannot restore $url/chain/C0.tar.gz: the chain of C0 is longer than max_chain (256 snapshots)$" &&
+	test "$(grep -c "GET /chain/C" log)" -eq 256 &&
+	test -z "$(ls -A "$XDG_CACHE_HOME/vm/downloads")" && same before &&
+	echo "max_chain = 5" >>guest.conf && : >log &&
+	must_fail 1 vm @restore "$url/chain/C7.tar.gz" 2>err &&
+	contains err "the chain of C7 is longer than max_chain (5 snapshots)$" &&
+	test "$(grep -c "GET /chain/C" log)" -eq 5 &&
+	test -z "$(ls -A "$XDG_CACHE_HOME/vm/downloads")" && same before &&
+	kill $srv
+'
+
 test_expect "the MANIFEST copy beside a snapshot is taken only while the archive is that file" '
 	vm -q --no-uefi -p "" -D VIRT=8M:raw @create M &&
 	head -c 3M /dev/urandom | dd of=.work/disk-0.img conv=notrunc status=none &&

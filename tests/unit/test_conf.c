@@ -1839,7 +1839,8 @@ static void test_conf_each(void **state)
 		"rescue.boot_timeout=120", "rescue.job_log_max=16M",
 		"rescue.shares=mirror:@MIRROR@ in:@INDIR@ out:rw:@DATADIR@",
 		"vm.shares='ab:/x y' cd:/z", "vm.keep_cd=no",
-		"vm.compress_level=6", "vm.full_every=8", "vm.shutdown_timeout=60",
+		"vm.compress_level=6", "vm.full_every=8", "vm.max_chain=256",
+		"vm.shutdown_timeout=60",
 		"vm.control_group=", "vm.ssh_user=root", "vm.download_max=0",
 		"vm.download_timeout=21600",
 	};
@@ -1850,7 +1851,7 @@ static void test_conf_each(void **state)
 	SET_OK(c, "vm", "shares", "ab:/x y");
 	SET_OK(c, "vm", "shares", "cd:/z");
 	conf_each(c, collect, &sv);
-	assert_int_equal(sv.nr, 43);
+	assert_int_equal(sv.nr, 44);
 	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
 		if (!has(&sv, want[i]))
 			fail_msg("conf_each gave no \"%s\"", want[i]);
