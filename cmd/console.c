@@ -15,6 +15,8 @@
 #include "qemu/runstate.h"
 
 #define DETACH 0x1d	/* Ctrl-] */
+/* vm serves the console to many: a full backlog is a brief one */
+#define CONNECT_TIMEOUT_MS 5000
 
 static int write_all(int fd, const char *buf, size_t n)
 {
@@ -97,7 +99,7 @@ int cmd_console(struct vm_ctx *ctx, int argc, char **argv)
 		strbuf_release(&err);
 		return 1;
 	}
-	fd = fs_unix_connect(rs.console);
+	fd = fs_unix_connect(rs.console, CONNECT_TIMEOUT_MS);
 	if (fd < 0) {
 		log_error("cannot attach to the console of %s: %s",
 			  ctx->vm.conf.name,

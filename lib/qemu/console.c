@@ -84,7 +84,8 @@ int console_mux_attach(struct console_mux *m, const char *qemu_sock,
 
 	for (;;) {
 		struct timespec ts = { 0, 20 * 1000000L };
-		int fd = fs_unix_connect(qemu_sock);
+		long long left = deadline - proc_now_ms();
+		int fd = fs_unix_connect(qemu_sock, left > 0 ? (int)left : 0);
 
 		if (fd >= 0) {
 			fcntl(fd, F_SETFL, O_NONBLOCK);

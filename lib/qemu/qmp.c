@@ -238,7 +238,12 @@ int qmp_connect(struct qmp *q, const char *path, int timeout_ms,
 	memset(q, 0, sizeof(*q));
 	q->fd = -1;
 	q->in = (struct strbuf)STRBUF_INIT;
-	fd = fs_unix_connect(path);
+	fd = fs_unix_connect(path, timeout_ms);
+	if (fd == -ETIMEDOUT) {
+		strbuf_addf(err, "%s: busy: other clients hold QEMU's monitor (no connection within %d ms)",
+			    path, timeout_ms);
+		return fd;
+	}
 	if (fd < 0) {
 		strbuf_addf(err, "%s: %s", path, strerror(-fd));
 		return fd;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 
 int fs_write_all(int fd, const void *data, size_t len)
 {
@@ -565,8 +566,17 @@ char *fs_which(const char *prog)
 	return hit;
 }
 
-int fs_unix_connect(const char *path)
+static long long now_ms(void)
 {
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+int fs_unix_connect(const char *path, int timeout_ms)
+{
+	long long deadline = now_ms() + timeout_ms;
 	struct sockaddr_un a;
 	int fd, r;
 
@@ -575,10 +585,21 @@ int fs_unix_connect(const char *path)
 	if (strlen(path) >= sizeof(a.sun_path))
 		return -ENAMETOOLONG;
 	memcpy(a.sun_path, path, strlen(path) + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+	/* non-blocking, a full backlog is EAGAIN at once: try again */
+	while ((r = connect(fd, (struct sockaddr *)&a, sizeof(a))) < 0 &&
+	       errno == EAGAIN) {
+		struct timespec ts = { 0, 20 * 1000000L };
+
+		if (now_ms() >= deadline) {
+			errno = ETIMEDOUT;
+			break;
+		}
+		nanosleep(&ts, NULL);	/* a signal only shortens it */
+	}
+	if (r < 0 || fcntl(fd, F_SETFL, 0) < 0) {
 		r = -errno;
 		close(fd);
 		return r;

@@ -93,10 +93,12 @@ char *fs_expand_home(const char *path);
 char *fs_which(const char *prog);
 
 /*
- * Connect a stream socket to the unix socket at path (CLOEXEC).  Returns
- * the fd, or -errno (-ENAMETOOLONG for a path too long for sun_path).
+ * Connect a stream socket to the unix socket at path (CLOEXEC), waiting
+ * at most timeout_ms while the listener's backlog is full (a client that
+ * holds it must not hang us).  Returns the fd (blocking), or -errno:
+ * -ETIMEDOUT, -ENAMETOOLONG for a path too long for sun_path.
  */
-int fs_unix_connect(const char *path);
+int fs_unix_connect(const char *path, int timeout_ms);
 
 /* Write the last n lines of a file into out (for error reports). */
 void fs_tail(const char *path, int n, struct strbuf *out);

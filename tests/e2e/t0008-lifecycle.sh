@@ -55,6 +55,24 @@ test_expect "@monitor runs HMP and QMP commands" '
 	vm @kill
 '
 
+test_expect "a client that holds QEMU's monitor makes @status, @monitor and @stop wait only their time" '
+	vm --no-uefi @create T "$RESCUE" &&
+	vm @start &&
+	{ python3 "$TOP/tests/data/hold-socket.py" .work/qmp.sock held & } &&
+	h=$! &&
+	wait_for 30 test -s held &&
+	s=$(date +%s) && vm @status >st && e=$(date +%s) &&
+	contains st "^T: running" && test $((e - s)) -le 10 &&
+	s=$(date +%s) && must_fail 1 vm -q @monitor info status 2>err &&
+	e=$(date +%s) &&
+	contains err "busy: other clients hold QEMU.s monitor" &&
+	test $((e - s)) -le 45 &&
+	s=$(date +%s) && must_fail 1 vm @stop 5 2>err && e=$(date +%s) &&
+	contains err "killed" && test $((e - s)) -le 40 &&
+	no_qemu &&
+	kill $h
+'
+
 test_expect "two consoles at once: both see the guest, input from one goes in" '
 	vm --no-uefi @create T "$RESCUE" &&
 	vm @start &&

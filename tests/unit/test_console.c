@@ -36,7 +36,7 @@ static int listen_at(const char *path)
 
 static int connect_to(const char *path)
 {
-	int fd = fs_unix_connect(path);
+	int fd = fs_unix_connect(path, 5000);
 
 	assert_true(fd >= 0);
 	return fd;
