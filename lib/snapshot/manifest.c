@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/proc.h"
+
 static const unsigned char zero32[32];
 static const char zeros[1u << 16];
 
@@ -185,12 +187,22 @@ static int parse_blocks(const char *p, const char *end, struct manifest *m,
 	bool bad = false;
 	int r = -EINVAL;
 
-	for (i = 0; name && i < m->n; i++)
+	size_t held = 0;
+
+	for (i = 0; name && i < m->n; i++) {
 		if (!strcmp(m->f[i].name, name))
 			f = &m->f[i];
+		held += m->f[i].nblk;
+	}
 	if (!name || !bs || !f || f->blocks ||
 	    parse_uint(bs, 4096, 1u << 24, &bsize) || (bsize & (bsize - 1))) {
 		strbuf_addf(err, "MANIFEST line %zu is malformed", lineno);
+		goto out;
+	}
+	/* a size the MANIFEST claims must not make us allocate at will */
+	if (f->size / bsize >= MANIFEST_MAX_BLOCKS - held) {
+		strbuf_addf(err, "MANIFEST: %s has more blocks than vm holds for one snapshot (%u)",
+			    f->name, MANIFEST_MAX_BLOCKS);
 		goto out;
 	}
 	f->blocks = true;
@@ -201,6 +213,12 @@ static int parse_blocks(const char *p, const char *end, struct manifest *m,
 	while ((tok = word(&p, end))) {
 		size_t len = strlen(tok);
 
+		if (!(i & 0xffff) && proc_interrupted()) {
+			free(tok);
+			strbuf_addstr(err, "interrupted");
+			r = -EINTR;
+			goto out;
+		}
 		if (tok[0] == 'z' && !parse_uint(tok + 1, 1, f->nblk, &n) &&
 		    tok[1] != '0' && n <= f->nblk - i) {
 			i += n;	/* already zeros */
@@ -295,7 +313,14 @@ int manifest_parse(const char *text, size_t len, struct manifest *m,
 				    parse_uint(w2, 0, UINT64_MAX, &size) ||
 				    (pass == 0 && manifest_find(m, w3)))
 					r = -EINVAL;
-				else if (pass == 0)
+				else if (pass == 0 && m->n >= MANIFEST_MAX_FILES) {
+					/* and so each lookup is short */
+					strbuf_addf(err, "MANIFEST names more than %d files",
+						    MANIFEST_MAX_FILES);
+					r = -EINVAL;
+					free(w4);
+					goto next_err_said;
+				} else if (pass == 0)
 					manifest_add(m, w3, size, w1);
 				free(w4);
 			}

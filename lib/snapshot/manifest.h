@@ -29,6 +29,10 @@
 #define MANIFEST_BLOCK (64u << 10)
 /* What a reader takes: a hostile archive cannot make us allocate more. */
 #define MANIFEST_MAX (256u << 20)
+/* The files of one snapshot are a few dozen (disks, images, settings). */
+#define MANIFEST_MAX_FILES 64
+/* Block digests held for one snapshot: 1 GiB of them, 2 TiB of disk. */
+#define MANIFEST_MAX_BLOCKS (1u << 25)
 
 struct mf_file {
 	char *name;

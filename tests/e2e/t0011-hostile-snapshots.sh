@@ -223,6 +223,11 @@ mksnap() {
 	if kind == "lie-unlisted":
 	    listed = "".join(l for l in manifest().splitlines(True) if not l.endswith(" guest.conf\n"))
 	if kind == "lie-garbage": listed = manifest() + "this is not a line\n"
+	if kind == "many-files":
+	    listed = manifest() + "".join("%s 1 f%d\n" % ("0" * 64, i) for i in range(100000))
+	if kind == "huge-blocks":
+	    listed = manifest().replace(" %d disk-0.img" % len(get("disk-0.img")[1]), " %d disk-0.img" % (1 << 52)) + \
+	        "blocks disk-0.img 4096 z%d\n" % (1 << 40)
 	def info(name, type, data=b"", link=""):
 	    i = tarfile.TarInfo(name); i.type = type; i.size = len(data); i.linkname = link
 	    return (i, data)
@@ -290,6 +295,8 @@ lie-size:disk-0.img has 4194304 bytes, the MANIFEST says 4194305
 lie-extra:disk-1.img is in the MANIFEST but not in the archive
 lie-unlisted:guest.conf is not in the MANIFEST
 lie-garbage:MANIFEST line 5 is malformed
+many-files:MANIFEST names more than 64 files$
+huge-blocks:MANIFEST: disk-0.img has more blocks than vm holds for one snapshot (33554432)$
 hardlink:archive holds .disk-1.img., which is not a plain file name
 symlink:archive holds .efivars.bin., which is not a plain file name
 chardev:archive holds .saved-state., which is not a plain file name
@@ -304,8 +311,8 @@ junk:not a gzip archive$
 gzip-junk:archive is damaged at byte [0-9]*$
 "
 
-test_expect "36 hostile archives: each refused in one line, the VM and its snapshots unchanged" '
-	test "$(echo "$HOSTILE" | grep -c .)" -eq 36 &&
+test_expect "38 hostile archives: each refused in one line, the VM and its snapshots unchanged" '
+	test "$(echo "$HOSTILE" | grep -c .)" -eq 38 &&
 	small_vm H &&
 	for k in $(echo "$HOSTILE" | cut -d: -f1); do
 		mksnap backups/$k.tar.gz $k || exit 1

@@ -394,10 +394,40 @@ static void test_manifest_text(void **state)
 	strbuf_release(&text);
 }
 
+/* A hostile MANIFEST: a bounded number of files and of blocks. */
+static void test_manifest_bounds(void **state)
+{
+	struct strbuf text = STRBUF_INIT, err = STRBUF_INIT;
+	struct manifest m;
+	char zeros[65];
+	int i;
+
+	(void)state;
+	memset(zeros, '0', 64);
+	zeros[64] = '\0';
+	/* the 65th file is refused: no line count makes the lookups long */
+	for (i = 0; i < 200000; i++)
+		strbuf_addf(&text, "%s 1 f%d\n", zeros, i);
+	assert_int_equal(manifest_parse(text.buf, text.len, &m, &err),
+			 -EINVAL);
+	assert_string_equal(err.buf, "MANIFEST names more than 64 files");
+	/* a claimed size whose blocks would not fit in memory */
+	strbuf_reset(&text);
+	strbuf_reset(&err);
+	strbuf_addf(&text, "%s %llu disk-0.img\nblocks disk-0.img 4096 z%llu\n",
+		    zeros, 1ULL << 52, 1ULL << 40);
+	assert_int_equal(manifest_parse(text.buf, text.len, &m, &err),
+			 -EINVAL);
+	assert_string_equal(err.buf, "MANIFEST: disk-0.img has more blocks than vm holds for one snapshot (33554432)");
+	strbuf_release(&text);
+	strbuf_release(&err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_manifest_text),
+		cmocka_unit_test(test_manifest_bounds),
 		cmocka_unit_test(test_chains),
 		cmocka_unit_test(test_edges),
 		cmocka_unit_test(test_broken_chains),
