@@ -372,12 +372,14 @@ static int fold_restore(struct fold *f, const struct vm *vm,
 	char *d;
 	int i, r;
 
-	r = vm_new_private_dir(vm, &f->dir);
+	/* marked: what a SIGKILL leaves, the next restore or fold sweeps */
+	r = vm_new_marked_dir(vm, &f->dir);
 	if (r) {
 		strbuf_addf(err, "cannot make a directory to fold in: %s",
 			    strerror(-r));
 		return r;
 	}
+	vm_sweep_private(vm, f->dir);
 	r = backups_apply(f->chain, f->k, f->dir, NULL, &f->m, err);
 	if (r)
 		return r;

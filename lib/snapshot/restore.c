@@ -131,26 +131,17 @@ static int to_hostdir(struct vm *vm, const char *dir, const char *name)
 	return r;
 }
 
-#define MARK ".restoring"
-
 /*
- * A restore killed with SIGKILL leaves its directory: it is marked with
- * the HOSTDIR it was for, and the next restore of that VM (holding its
- * lock) removes every marked directory beside its own but the WORKDIR.
+ * A directory whose name ends in NAME.doomed.tmp is garbage by its name
+ * alone (vm_sweep_private): the old WORKDIR is renamed so before rm -rf.
  */
-/*
- * rm -rf may meet the mark first: a kill halfway would leave an unmarked
- * half.  Renamed to NAME.doomed.tmp first (atomic), it is garbage by its
- * name alone, whoever finds it.
- */
-#define DOOMED ".doomed.tmp"
-
 static void remove_old_workdir(const char *old)
 {
 	char *doomed = NULL;
 
-	if (str_ends_with(old, ".tmp") && !str_ends_with(old, DOOMED)) {
-		doomed = xasprintf("%.*s" DOOMED, (int)(strlen(old) - 4), old);
+	if (str_ends_with(old, ".tmp") && !str_ends_with(old, VM_DOOMED)) {
+		doomed = xasprintf("%.*s" VM_DOOMED, (int)(strlen(old) - 4),
+				   old);
 		if (rename(old, doomed) < 0) {
 			free(doomed);
 			doomed = NULL;
@@ -158,59 +149,6 @@ static void remove_old_workdir(const char *old)
 	}
 	fs_rm_rf(doomed ? doomed : old);
 	free(doomed);
-}
-
-/* By inode: TMPDIR=/tmp/ or a symlinked TMPDIR must not fool it. */
-static bool same_dir(const char *a, const char *b)
-{
-	struct stat sa, sb;
-
-	if (stat(a, &sa) < 0 || stat(b, &sb) < 0)
-		return !strcmp(a, b);
-	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
-
-static void sweep_killed(const struct vm *vm, const char *mine)
-{
-	char *parent = xstrdup(mine), *slash = strrchr(parent, '/');
-	struct dirent *e;
-	DIR *d;
-
-	if (!slash) {
-		free(parent);
-		return;
-	}
-	*slash = '\0';
-	d = opendir(parent);
-	while (d && (e = readdir(d))) {
-		struct strbuf who = STRBUF_INIT;
-		struct stat st;
-		char *p, *m;
-
-		if (!str_ends_with(e->d_name, ".tmp") ||
-		    (!str_starts_with(e->d_name, "vm-") &&
-		     !str_starts_with(e->d_name, ".restore-")))
-			continue;
-		p = xasprintf("%s/%s", parent, e->d_name);
-		m = xasprintf("%s/" MARK, p);
-		if (str_ends_with(e->d_name, DOOMED) && lstat(p, &st) == 0 &&
-		    S_ISDIR(st.st_mode) && st.st_uid == geteuid())
-			fs_rm_rf(p);
-		else if (!same_dir(p, mine) &&
-		    (!vm->workdir || !same_dir(p, vm->workdir)) &&
-		    lstat(p, &st) == 0 && S_ISDIR(st.st_mode) &&
-		    st.st_uid == geteuid() && lstat(m, &st) == 0 &&
-		    S_ISREG(st.st_mode) && st.st_size < 4096 &&
-		    fs_read_file(m, 4096, &who) == 0 &&
-		    !strcmp(who.buf, vm->hostdir))
-			fs_rm_rf(p);
-		strbuf_release(&who);
-		free(m);
-		free(p);
-	}
-	if (d)
-		closedir(d);
-	free(parent);
 }
 
 /* A file of HOSTDIR that the swap replaces, kept until it is done. */
@@ -451,8 +389,8 @@ static int move_in_place(struct vm *vm, const char *dir)
 /* dir becomes the WORKDIR; old (the one it replaces, or NULL) goes. */
 static int adopt_workdir(struct vm *vm, const char *dir, const char *old)
 {
-	char *mine = xasprintf("%s/" MARK, dir);
-	char *theirs = old ? xasprintf("%s/" MARK, old) : NULL;
+	char *mine = xasprintf("%s/" VM_MARK, dir);
+	char *theirs = old ? xasprintf("%s/" VM_MARK, old) : NULL;
 	int r;
 
 	/* killed from here on, the old WORKDIR is the one to sweep */
@@ -652,25 +590,18 @@ static int restore_from(struct vm *vm, const struct backup *list, int n,
 {
 	struct strbuf e2 = STRBUF_INIT;
 	const char *confdir;
-	char *dir = NULL, *mark = NULL;
+	char *dir = NULL;
 	struct placed *images = NULL;
 	int r, nimages = 0;
 
-	r = vm_new_private_dir(vm, &dir);
+	r = vm_new_marked_dir(vm, &dir);
 	if (r) {
 		strbuf_addf(err, "cannot restore %s: %s", b->name,
 			    no_space_text(r, vm->inplace ? vm->hostdir :
 					  getenv("TMPDIR")));
 		goto out;
 	}
-	mark = xasprintf("%s/" MARK, dir);
-	r = fs_write_atomic(mark, vm->hostdir, strlen(vm->hostdir), 0600);
-	if (r) {
-		strbuf_addf(err, "cannot restore %s: %s", b->name,
-			    no_space_text(r, dir));
-		goto fail;
-	}
-	sweep_killed(vm, dir);
+	vm_sweep_private(vm, dir);
 	sweep_images(vm);
 	r = extract_snapshot(vm, list, n, b, dir, prog, e);
 	if (r) {
@@ -713,7 +644,6 @@ fail:
 	fs_rm_rf(dir);
 out:
 	strbuf_release(&e2);
-	free(mark);
 	free(dir);
 	return r;
 }

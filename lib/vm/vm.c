@@ -341,6 +341,77 @@ int vm_new_private_dir(const struct vm *vm, char **path)
 	}
 }
 
+int vm_new_marked_dir(const struct vm *vm, char **path)
+{
+	char *mark;
+	int r = vm_new_private_dir(vm, path);
+
+	if (r)
+		return r;
+	mark = xasprintf("%s/" VM_MARK, *path);
+	r = fs_write_atomic(mark, vm->hostdir, strlen(vm->hostdir), 0600);
+	free(mark);
+	if (r) {
+		fs_rm_rf(*path);
+		free(*path);
+		*path = NULL;
+	}
+	return r;
+}
+
+/* By inode: TMPDIR=/tmp/ or a symlinked TMPDIR must not fool it. */
+static bool same_dir(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	if (stat(a, &sa) < 0 || stat(b, &sb) < 0)
+		return !strcmp(a, b);
+	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+void vm_sweep_private(const struct vm *vm, const char *mine)
+{
+	char *parent = xstrdup(mine), *slash = strrchr(parent, '/');
+	struct dirent *e;
+	DIR *d;
+
+	if (!slash) {
+		free(parent);
+		return;
+	}
+	*slash = '\0';
+	d = opendir(parent);
+	while (d && (e = readdir(d))) {
+		struct strbuf who = STRBUF_INIT;
+		struct stat st;
+		char *p, *m;
+
+		if (!str_ends_with(e->d_name, ".tmp") ||
+		    (!str_starts_with(e->d_name, "vm-") &&
+		     !str_starts_with(e->d_name, ".restore-")))
+			continue;
+		p = xasprintf("%s/%s", parent, e->d_name);
+		m = xasprintf("%s/" VM_MARK, p);
+		if (str_ends_with(e->d_name, VM_DOOMED) && lstat(p, &st) == 0 &&
+		    S_ISDIR(st.st_mode) && st.st_uid == geteuid())
+			fs_rm_rf(p);
+		else if (!same_dir(p, mine) &&
+		    (!vm->workdir || !same_dir(p, vm->workdir)) &&
+		    lstat(p, &st) == 0 && S_ISDIR(st.st_mode) &&
+		    st.st_uid == geteuid() && lstat(m, &st) == 0 &&
+		    S_ISREG(st.st_mode) && st.st_size < 4096 &&
+		    fs_read_file(m, 4096, &who) == 0 &&
+		    !strcmp(who.buf, vm->hostdir))
+			fs_rm_rf(p);
+		strbuf_release(&who);
+		free(m);
+		free(p);
+	}
+	if (d)
+		closedir(d);
+	free(parent);
+}
+
 int vm_adopt_workdir(struct vm *vm, const char *dir)
 {
 	char *link = vm_host_path(vm, ".work");

@@ -85,6 +85,23 @@ int vm_make_workdir(struct vm *vm);
 int vm_new_private_dir(const struct vm *vm, char **path);
 
 /*
+ * A private directory for work a SIGKILL may leave behind (a restore, a
+ * fold): vm_new_private_dir, marked (VM_MARK) with the HOSTDIR it is
+ * for.  Caller frees *path.
+ */
+#define VM_MARK ".restoring"
+int vm_new_marked_dir(const struct vm *vm, char **path);
+
+/*
+ * What killed runs for this VM left beside mine (a marked directory, or
+ * one named NAME.doomed.tmp, VM_DOOMED): removed, but never mine nor the
+ * WORKDIR.  The caller holds the VM's lock, so no other run of it is
+ * using them.
+ */
+#define VM_DOOMED ".doomed.tmp"
+void vm_sweep_private(const struct vm *vm, const char *mine);
+
+/*
  * Make dir the VM's WORKDIR: its .host link, then HOSTDIR/.work moved to
  * it atomically.  The old WORKDIR is not removed here.
  */

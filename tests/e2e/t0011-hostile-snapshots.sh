@@ -515,6 +515,8 @@ fold_killed() {
 		} || return 1
 	done &&
 	if [ $rc -eq 0 ]; then test ! -e backups/S1.tar.gz; fi &&
+	# the restores above swept the directory a killed fold worked in
+	test -z "$(ls -A | grep "^\.restore-")" &&
 	# (what a SIGKILL leaves, .S2.tar.gz.tmpPID, the next @forget sweeps)
 	test -z "$(ls -A backups | grep -v -e "^S[0-3]\.tar\.gz$" -e "^LAST$" \
 		-e "^\.S[0-3]\.manifest$" -e "^\.S2\.tar\.gz\.tmp[0-9]*$")" &&
