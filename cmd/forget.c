@@ -71,12 +71,18 @@ static int fold_children(struct vm_ctx *ctx, const struct backup *list,
 
 int cmd_forget(struct vm_ctx *ctx, int argc, char **argv)
 {
+	struct strbuf err = STRBUF_INIT;
 	struct backup *list = NULL;
 	const struct backup *b;
 	char *last;
 	int n, r, ret = 1;
 
 	(void)argc;
+	if (backups_writable(&ctx->vm, &err)) {
+		log_error("cannot forget %s: %s", argv[0], err.buf);
+		strbuf_release(&err);
+		return 1;
+	}
 	n = backups_list(&ctx->vm, &list);
 	if (n < 0) {
 		log_error("cannot read %s/backups: %s", ctx->vm.hostdir,

@@ -8,11 +8,17 @@
 
 int cmd_last(struct vm_ctx *ctx, int argc, char **argv)
 {
+	struct strbuf err = STRBUF_INIT;
 	struct backup *list = NULL;
 	const struct backup *b;
 	int n, ret = 1;
 
 	(void)argc;
+	if (backups_writable(&ctx->vm, &err)) {
+		log_error("cannot move LAST: %s", err.buf);
+		strbuf_release(&err);
+		return 1;
+	}
 	n = backups_list(&ctx->vm, &list);
 	if (n < 0) {
 		log_error("cannot read %s/backups: %s", ctx->vm.hostdir,

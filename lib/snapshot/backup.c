@@ -246,6 +246,7 @@ static int check_as_restore(struct vm *vm, struct strbuf *err)
 int backup_prepare(struct vm *vm, const char *name, struct backup_job *job,
 		   struct strbuf *err)
 {
+	struct strbuf e = STRBUF_INIT;
 	char *dir;
 	int r;
 
@@ -253,6 +254,11 @@ int backup_prepare(struct vm *vm, const char *name, struct backup_job *job,
 	job->names = (struct strvec)STRVEC_INIT;
 	job->paths = (struct strvec)STRVEC_INIT;
 	manifest_init(&job->pm);
+	if (backups_writable(vm, &e)) {
+		strbuf_addf(err, "cannot back up %s: %s", vm->conf.name, e.buf);
+		strbuf_release(&e);
+		return -EINVAL;
+	}
 	job->n = backups_list(vm, &job->list);
 	if (job->n < 0) {
 		r = job->n;

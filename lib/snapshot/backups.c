@@ -105,20 +105,64 @@ int backups_list(const struct vm *vm, struct backup **out)
 	return n;
 }
 
-char *backups_last(const struct vm *vm)
+/* LAST's target as it is written, into buf; false with no link. */
+static bool read_last(const struct vm *vm, char buf[PATH_MAX])
 {
 	char *link = vm_host_path(vm, "backups/LAST");
-	char buf[PATH_MAX];
-	ssize_t n = readlink(link, buf, sizeof(buf) - 1);
+	ssize_t n = readlink(link, buf, PATH_MAX - 1);
 
 	free(link);
 	if (n <= 0)
-		return NULL;
+		return false;
 	buf[n] = '\0';
+	return true;
+}
+
+char *backups_last(const struct vm *vm)
+{
+	char buf[PATH_MAX];
+	size_t n;
+
+	if (!read_last(vm, buf))
+		return NULL;
+	n = strlen(buf);
 	if (str_ends_with(buf, SUFFIX))
-		buf[n - (ssize_t)strlen(SUFFIX)] = '\0';
+		buf[n - strlen(SUFFIX)] = '\0';
 	/* the link is ours: a plain name in backups/ */
 	return name_is_valid(buf) ? xstrdup(buf) : NULL;
+}
+
+char *backups_last_stray(const struct vm *vm)
+{
+	char buf[PATH_MAX], *last;
+
+	if (!read_last(vm, buf))
+		return NULL;
+	last = backups_last(vm);
+	free(last);
+	return last ? NULL : xstrdup(buf);
+}
+
+int backups_writable(const struct vm *vm, struct strbuf *err)
+{
+	char *dir = vm_host_path(vm, "backups");
+	struct stat st;
+	int r = 0;
+
+	if (lstat(dir, &st) < 0) {
+		r = errno == ENOENT ? 0 : -errno;
+		if (r)
+			strbuf_addf(err, "%s: %s", dir, strerror(-r));
+	} else if (S_ISLNK(st.st_mode)) {
+		strbuf_addf(err, "%s is a symbolic link: vm writes and removes snapshots only in a directory of the VM's own (mount another disk there instead)",
+			    dir);
+		r = -ELOOP;
+	} else if (!S_ISDIR(st.st_mode)) {
+		strbuf_addf(err, "%s is not a directory", dir);
+		r = -ENOTDIR;
+	}
+	free(dir);
+	return r;
 }
 
 char *backups_next_name(const struct backup *b, int n)

@@ -24,6 +24,19 @@ void backups_free(struct backup *b, int n);
 /* The snapshot LAST names, or NULL; caller frees. */
 char *backups_last(const struct vm *vm);
 
+/*
+ * LAST's target when it is not a snapshot's plain name in backups/ (a
+ * link that leads elsewhere), else NULL.  Caller frees.
+ */
+char *backups_last_stray(const struct vm *vm);
+
+/*
+ * HOSTDIR/backups may be written and cleaned: a directory, or none yet.
+ * A symbolic link (or anything else) is refused with err, -ELOOP or
+ * -ENOTDIR: vm never writes or removes files where a link leads.
+ */
+int backups_writable(const struct vm *vm, struct strbuf *err);
+
 /* The next free S<n> after the highest one; caller frees. */
 char *backups_next_name(const struct backup *b, int n);
 

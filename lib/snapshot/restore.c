@@ -508,6 +508,9 @@ int restore_pick(const struct vm *vm, const char *want, char **name,
 	if (last)
 		strbuf_addf(err, "cannot restore: LAST points to %s, which does not exist (@last NAME moves it)",
 			    last);
+	else if (!strcmp(want, "LAST") && (last = backups_last_stray(vm)))
+		strbuf_addf(err, "cannot restore: backups/LAST points outside backups/ (to %s; @last NAME moves it)",
+			    last);
 	else if (!strcmp(want, "LAST"))
 		strbuf_addf(err, "cannot restore: %s has no snapshots (no backups/LAST)",
 			    vm->hostdir);

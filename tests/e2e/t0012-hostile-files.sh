@@ -114,4 +114,23 @@ test_expect "a failed @create removes the directories it made" '
 	test "$(cat keep/file)" = mine && test -z "$(ls "$TMPDIR")"
 '
 
+test_expect "backups/ as a symbolic link is never written or cleaned; a LAST that leads outside is named" '
+	vm -q --no-uefi -D VIRT=4M:raw @create B && vm -q @backup S0 &&
+	vm -q @backup S1 && mv backups ../store &&
+	ln -s ../store backups && : >../store/.S2.tar.gz.tmp123 &&
+	ls -lA --time-style=+ ../store >before &&
+	must_fail 1 vm @backup 2>err &&
+	contains err "cannot back up B: $PWD/backups is a symbolic link: vm writes and removes snapshots only in a directory of the VM.s own" &&
+	must_fail 1 vm @forget S0 2>err &&
+	contains err "cannot forget S0: $PWD/backups is a symbolic link" &&
+	must_fail 1 vm @last S0 2>err &&
+	contains err "cannot move LAST: $PWD/backups is a symbolic link" &&
+	ls -lA --time-style=+ ../store >after && cmp before after &&
+	vm -q @restore S0 &&
+	rm backups && mv ../store backups && ln -sfn ../../etc backups/LAST &&
+	must_fail 1 vm @restore 2>err &&
+	contains err "cannot restore: backups/LAST points outside backups/ (to ../../etc; @last NAME moves it)$" &&
+	vm -q @last S1 && test "$(readlink backups/LAST)" = S1.tar.gz
+'
+
 test_done
