@@ -444,6 +444,11 @@ static int check_inspect(struct vm_ctx *ctx, int argc, char **argv)
 			  argv[0]);
 		return 2;
 	}
+	if (vm_workdir_for_images(&ctx->vm, &note) < 0) {
+		log_error("cannot inspect %s: %s", ctx->vm.conf.name, note.buf);
+		strbuf_release(&note);
+		return 1;
+	}
 	if (!ctx->vm.workdir ||
 	    (!vm_count_disks(&ctx->vm) && !ctx->vm.conf.images.nr)) {
 		log_error("cannot inspect %s: it has no disks (@create it, or @restore a snapshot)",

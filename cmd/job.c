@@ -426,6 +426,7 @@ static void finish_job(struct vm_ctx *ctx, const struct job *j, int ret,
 
 int cmd_job(struct vm_ctx *ctx, int argc, char **argv)
 {
+	struct strbuf err = STRBUF_INIT;
 	struct job j;
 	struct vm_conf vm_conf;
 	long long t0 = proc_now_ms();
@@ -446,6 +447,10 @@ int cmd_job(struct vm_ctx *ctx, int argc, char **argv)
 			  j.name, ctx->vm.hostdir, j.name, ctx->vm.datadir,
 			  j.name);
 		return 1;
+	}
+	if (vm_workdir_for_images(&ctx->vm, &err) < 0) {
+		log_error("cannot run job %s: %s", j.name, err.buf);
+		goto out;
 	}
 	if (!ctx->vm.workdir) {
 		log_error("cannot run job %s: %s has no working files (@create it first)",
@@ -489,5 +494,6 @@ out:
 	free(j.indir);
 	free(j.outdir);
 	strvec_clear(&j.env);
+	strbuf_release(&err);
 	return ret;
 }

@@ -157,7 +157,9 @@ static int restore_if_empty(struct vm_ctx *ctx)
 	char *last;
 	int r;
 
-	if ((ctx->vm.workdir && vm_count_disks(&ctx->vm)) ||
+	/* (a VM of images alone has them still: vm_workdir_for_images) */
+	if ((ctx->vm.workdir &&
+	     (vm_count_disks(&ctx->vm) || !ctx->vm.conf.disks.nr)) ||
 	    ctx->vm.dry_run || !(last = backups_last(&ctx->vm)))
 		return 0;
 	free(last);
@@ -391,6 +393,11 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	strbuf_reset(&err);
+	/* a VM of images alone has its disks still: no restore for it */
+	if (vm_workdir_for_images(&ctx->vm, &err) < 0) {
+		log_error("cannot run %s: %s", ctx->vm.conf.name, err.buf);
+		goto out;
+	}
 	ret = restore_if_empty(ctx);
 	if (ret)
 		goto out;

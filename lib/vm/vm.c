@@ -450,6 +450,34 @@ int vm_make_workdir(struct vm *vm)
 	return r;
 }
 
+int vm_workdir_for_images(struct vm *vm, struct strbuf *err)
+{
+	const char *tmpl;
+	char *vars;
+	int r;
+
+	if (vm->workdir || vm->conf.disks.nr || !vm->conf.images.nr ||
+	    vm->dry_run)
+		return 0;
+	r = vm_make_workdir(vm);
+	if (r) {
+		strbuf_addf(err, "cannot make its working directory: %s",
+			    strerror(-r));
+		return r;
+	}
+	if (!vm->conf.uefi)
+		return 1;
+	tmpl = qemu_ovmf_vars();
+	vars = vm_work_path(vm, "efivars.bin");
+	r = tmpl ? fs_copy_file(tmpl, vars, 0600) : -ENOENT;
+	if (r)
+		strbuf_addf(err, "cannot copy UEFI variables to %s: %s", vars,
+			    tmpl ? strerror(-r) :
+			    "UEFI firmware not found (install the ovmf package, or use --no-uefi)");
+	free(vars);
+	return r ? r : 1;
+}
+
 int vm_count_disks(const struct vm *vm)
 {
 	DIR *d;

@@ -79,6 +79,15 @@ int vm_find_workdir(struct vm *vm, struct strbuf *err);
 int vm_make_workdir(struct vm *vm);
 
 /*
+ * A VM made of images alone (no disks of its own) keeps its disks
+ * outside WORKDIR: a WORKDIR that @destroy removed is made anew, with
+ * fresh UEFI variables, for the verbs that boot or read it.  1 when one
+ * was made, 0 when there is one or the VM is not such a VM (or a dry
+ * run), -errno with err.
+ */
+int vm_workdir_for_images(struct vm *vm, struct strbuf *err);
+
+/*
  * Make a new private (0700) directory $TMPDIR/vm-XXXXXXXX.tmp, or with
  * --inplace HOSTDIR/.restore-XXXXXXXX.tmp.  Caller frees *path.
  */

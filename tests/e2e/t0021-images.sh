@@ -81,6 +81,26 @@ test_expect "a job sees the image as its disk; @inspect reads it" '
 	contains report "product *Test Image"
 '
 
+test_expect "a VM of images alone works again after @destroy: @run, @job, @inspect" '
+	installer_image "$PWD/seed.raw" &&
+	vm --no-uefi -D "" -i AHCI=raw="$PWD/seed.raw" @create D @backup @destroy &&
+	test ! -e .work &&
+	vm -t 120 @run >out 2>&1 &&
+	lacks out "restoring snapshot" &&
+	contains .work/console.log "AUTORUN-DONE on /dev/sda" &&
+	test "$(first_line seed.raw)" = VM-INSTALLED-BY-AUTORUN &&
+	printf "%s\n" "ls /dev/sda && echo job-ran" >see.job &&
+	vm @destroy @job see >out 2>&1 &&
+	contains out "^/dev/sda$" && contains out "^job-ran$" &&
+	vm @destroy && vm @inspect >report 2>&1 &&
+	contains report "no operating system found" &&
+	mkdir u && cd u && truncate -s 8M u.raw &&
+	vm -D "" -i VIRT=raw=u.raw @create U @destroy &&
+	test ! -e .work && echo "ls /dev/vda && echo job-ran" >see.job &&
+	vm @job see >out 2>&1 && contains out "^/dev/vda$" &&
+	cmp .work/efivars.bin /usr/share/OVMF/OVMF_VARS_4M.fd
+'
+
 test_expect "what cannot make a VM is refused, and nothing is made" '
 	must_fail 2 vm -D "" @create N 2>err &&
 	contains err "cannot create N: no disks and no images" &&
