@@ -72,6 +72,9 @@ static void gather(struct vm_ctx *ctx, struct facts *f)
 							      "starting";
 		if (q && !strcmp(q, "paused"))
 			f->state = "paused";
+	} else if (runstate_stale(ctx->vm.hostdir, false) == 1) {
+		/* left by a vm killed, or not vm's: never signalled */
+		f->state = "stale";
 	} else if (ctx->vm.workdir) {
 		p = vm_work_path(&ctx->vm, SAVED_STATE);
 		f->saved = fs_exists(p);
@@ -161,6 +164,9 @@ static void print_text(struct vm_ctx *ctx, const struct facts *f)
 	} else if (ctx->vm.workdir) {
 		printf("  %-10s %s\n", "workdir", ctx->vm.workdir);
 	}
+	if (!strcmp(f->state, "stale"))
+		printf("  %-10s names processes that are not this VM's running QEMU (the next vm that takes its lock removes it)\n",
+		       RUNSTATE_FILE);
 	if (f->job) {
 		when(f->job_time, t, sizeof(t));
 		printf("  %-10s %s, exit status %d, %s\n", "last job", f->job,

@@ -343,6 +343,8 @@ static int open_vm(struct vm_ctx *ctx, const char *hostdir_opt,
 				  strerror(-r));
 			goto out;
 		}
+		/* a VM that runs holds its lock: a record left now is stale */
+		runstate_stale(ctx->vm.hostdir, true);
 	}
 	if (vm_find_workdir(&ctx->vm, &err)) {
 		log_error("%s", err.buf);

@@ -183,12 +183,40 @@ out:
 
 static bool same_process(pid_t pid, unsigned long long start)
 {
-	if (pid <= 0)
+	if (pid <= 0 || !start)
 		return false;
 	if (kill(pid, 0) < 0 && errno != EPERM)
 		return false;
 	/* A pid can be reused: the start time tells them apart. */
-	return !start || runstate_proc_start(pid) == start;
+	return runstate_proc_start(pid) == start;
+}
+
+/*
+ * A QEMU that vm started: qemu-system-* named vm-NAME by its -name
+ * ...,process= (what any user may read of it: its comm and argv[0];
+ * /proc/PID/exe is its owner's alone, and the control_group asks too).
+ */
+static bool is_vm_qemu(pid_t pid)
+{
+	struct strbuf comm = STRBUF_INIT, cmd = STRBUF_INIT;
+	char *path = xasprintf("/proc/%ld/comm", (long)pid);
+	const char *base;
+	bool ok = false;
+
+	if (!fs_read_file(path, 4096, &comm) &&
+	    str_starts_with(comm.buf, "vm-")) {
+		free(path);
+		path = xasprintf("/proc/%ld/cmdline", (long)pid);
+		if (!fs_read_file(path, 65536, &cmd) && cmd.len) {
+			base = strrchr(cmd.buf, '/');
+			ok = str_starts_with(base ? base + 1 : cmd.buf,
+					     "qemu-system-");
+		}
+	}
+	free(path);
+	strbuf_release(&comm);
+	strbuf_release(&cmd);
+	return ok;
 }
 
 bool runstate_alive(const struct runstate *s)
@@ -196,7 +224,39 @@ bool runstate_alive(const struct runstate *s)
 	if (!same_process(s->pid, s->pid_start))
 		return false;
 	/* No QEMU yet is fine while starting. */
-	return !s->qemu_pid || same_process(s->qemu_pid, s->qemu_start);
+	return !s->qemu_pid || (same_process(s->qemu_pid, s->qemu_start) &&
+				is_vm_qemu(s->qemu_pid));
+}
+
+/* Some process has pid now (not a zombie): perhaps another one. */
+static bool pid_taken(pid_t pid)
+{
+	return pid > 0 && runstate_proc_start(pid) != 0;
+}
+
+int runstate_stale(const char *hostdir, bool remove)
+{
+	struct strbuf err = STRBUF_INIT;
+	struct runstate s = RUNSTATE_INIT;
+	int r = runstate_read(hostdir, &s, &err), stale = 0;
+
+	if (r == -ENOENT) {
+		r = 0;
+	} else if (r || !runstate_alive(&s)) {
+		/* processes gone: a stopped VM's leftover; alive: not ours */
+		stale = !r && (pid_taken(s.pid) || pid_taken(s.qemu_pid));
+		if (remove) {
+			char *path = xasprintf("%s/%s", hostdir,
+					       RUNSTATE_FILE);
+
+			unlink(path);
+			free(path);
+		}
+		r = 0;
+	}
+	runstate_release(&s);
+	strbuf_release(&err);
+	return r ? r : stale;
 }
 
 void runstate_remove(const char *hostdir, pid_t pid)

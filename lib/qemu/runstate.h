@@ -61,8 +61,22 @@ int runstate_write(const char *hostdir, const struct runstate *s);
 int runstate_read(const char *hostdir, struct runstate *s,
 		  struct strbuf *err);
 
-/* True when the owner and its QEMU are the processes the file names. */
+/*
+ * True when the owner and its QEMU are the processes the file names:
+ * each alive with the start time recorded, and the QEMU a qemu-system-*
+ * named vm-NAME.  A record that fails is never a reason to signal.
+ */
 bool runstate_alive(const struct runstate *s);
+
+/*
+ * HOSTDIR/run.json that names no running VM: 1 when it is stale (its
+ * pids are taken by processes that are not the ones it recorded, or
+ * not a QEMU vm started), 0 when there is none, it is alive or its
+ * processes are gone (a stopped VM's leftover).  With remove (a vm that
+ * holds the VM's lock, so no run of it is writing the record) any record
+ * that is not alive is removed, one that does not parse too.
+ */
+int runstate_stale(const char *hostdir, bool remove);
 
 /* Remove HOSTDIR/run.json if it is the record of pid. */
 void runstate_remove(const char *hostdir, pid_t pid);

@@ -133,4 +133,26 @@ test_expect "backups/ as a symbolic link is never written or cleaned; a LAST tha
 	vm -q @last S1 && test "$(readlink backups/LAST)" = S1.tar.gz
 '
 
+test_expect "a run.json whose pids are not its QEMU is stale: never signalled, removed under the lock" '
+	vm -q --no-uefi -D VIRT=4M:raw @create R &&
+	{ sleep 300 & } && a=$! && { sleep 300 & } && b=$! &&
+	python3 -c "
+import json, sys
+def start(p): return int(open(\"/proc/%d/stat\" % p).read().rsplit(\")\", 1)[1].split()[19])
+a, b = int(sys.argv[1]), int(sys.argv[2])
+print(json.dumps({\"state\": \"running\", \"pid\": a, \"pid_start\": start(a),
+                  \"qemu_pid\": b, \"qemu_start\": start(b)}))
+" $a $b >run.json &&
+	must_fail 3 vm @status >st && contains st "^R: stale$" &&
+	contains st "run.json *names processes that are not this VM.s running QEMU" &&
+	vm --json @status >sj || test $? -eq 3 &&
+	contains sj "\"state\":\"stale\"" &&
+	vm @kill >out 2>&1 && contains out "R is not running" &&
+	vm @stop >out 2>&1 && contains out "R is not running" &&
+	kill -0 $a && kill -0 $b && test -e run.json &&
+	vm -q @backup && test ! -e run.json &&
+	must_fail 3 vm @status >st && contains st "^R: stopped$" &&
+	kill $a $b
+'
+
 test_done
