@@ -13,7 +13,8 @@ static bool is_work_file(const char *name)
 {
 	static const char *const exact[] = {
 		"efivars.bin", "console.log", "console.log.1", "console.sock",
-		"qemu-console.sock", "saved-state", "vm-qemu.log",
+		"qemu-console.sock", "saved-state", "saved-state.disks",
+		"vm-qemu.log",
 		"qmp.sock", "run-vm.sh", "rescue-console.log",
 		"rescue-console.sock", "rescue-qmp.sock", "rescue-qemu.log",
 		"run-rescue.sh", "rescue-efivars.bin", ".in", ".out", ".host",

@@ -397,6 +397,10 @@ static int run_steps(struct vm_ctx *ctx, struct job *j)
 			return 1;
 		}
 	}
+	/* the job writes the disks: RAM saved against them is void now */
+	if (!ctx->vm.dry_run && vm_saved_drop(&ctx->vm) > 0)
+		log_warn("%s: the state @stop --save saved is dropped, as job %s writes its disks (the next @run or @start boots afresh)",
+			 ctx->vm.conf.name, j->name);
 	ret = boot_rescue(ctx, j);
 	if (ret == 0) {
 		r = run_host_script(ctx, j, "post");

@@ -233,6 +233,14 @@ static int prepare(struct run *run)
 		ctx->vm.workdir = vm_host_path(&ctx->vm, ".work");
 	}
 	run->saved = vm_work_path(&ctx->vm, SAVED_STATE);
+	if (fs_exists(run->saved) && !ctx->vm.dry_run &&
+	    vm_saved_check(&ctx->vm, &err)) {
+		/* its RAM on other disks would wreck their file systems */
+		log_error("cannot run %s: %s; to boot afresh, remove %s (the saved RAM is lost)",
+			  name, err.buf, run->saved);
+		strbuf_release(&err);
+		return -ESTALE;
+	}
 	if (fs_exists(run->saved)) {
 		/* @stop --save left the running state: carry on from it */
 		run->resume_fd = open(run->saved,
@@ -365,6 +373,9 @@ static int ended(struct run *run, int r)
 	}
 	if (fs_exists(run->saved)) {
 		/* stopped with --save: the next run resumes, as it is now */
+		if (vm_saved_bind(&ctx->vm))
+			log_warn("%s: cannot record its disks beside the saved state: a change to them will not be noticed",
+				 name);
 		log_info("%s saved its state; the next @run or @start resumes it",
 			 name);
 	} else if (run->firstboot) {

@@ -18,6 +18,8 @@ struct json_object;
 #define RUNSTATE_FILE "run.json"
 /* WORKDIR/saved-state: RAM and devices, left by @stop --save */
 #define SAVED_STATE "saved-state"
+/* WORKDIR/saved-state.disks: what the disks were when it was saved */
+#define SAVED_DISKS "saved-state.disks"
 
 struct runstate {
 	char *state;		/* starting, running, stopping */

@@ -366,7 +366,8 @@ static int move_in_place(struct vm *vm, const char *dir)
 	while (d && (e = readdir(d))) {
 		if ((str_starts_with(e->d_name, "disk-") &&
 		     str_ends_with(e->d_name, ".img")) ||
-		    !strcmp(e->d_name, SAVED_STATE)) {
+		    !strcmp(e->d_name, SAVED_STATE) ||
+		    !strcmp(e->d_name, SAVED_DISKS)) {
 			char *p = vm_host_path(vm, e->d_name);
 
 			unlink(p);

@@ -309,8 +309,14 @@ int launch_supervise(struct launch_watch *w)
 			/* a resumed guest is up once its state has loaded */
 			if (qmp_ok && w->resume) {
 				qmp_ok = !strcmp(status, "running");
-				if (qmp_ok)
+				if (qmp_ok) {
+					char *d = xasprintf("%s.disks",
+							    w->resume);
+
 					unlink(w->resume);
+					unlink(d);
+					free(d);
+				}
 			}
 		}
 		if (qmp_ok && (!w->ssh_port ||

@@ -15,6 +15,7 @@
 
 #include "vm/base.h"
 #include "net/download.h"
+#include "qemu/runstate.h"
 #include "util/fsutil.h"
 
 /* A guest.conf as read in this run, and what the file was then. */
@@ -476,6 +477,115 @@ int vm_workdir_for_images(struct vm *vm, struct strbuf *err)
 			    "UEFI firmware not found (install the ovmf package, or use --no-uefi)");
 	free(vars);
 	return r ? r : 1;
+}
+
+/* "SIZE MTIME PATH" for each file a saved state depends on. */
+static void saved_files(struct vm *vm, struct strbuf *out)
+{
+	struct strvec files = STRVEC_INIT;
+	struct stat st;
+	size_t i;
+
+	for (i = 0; i < 64; i++) {
+		char *p = xasprintf("%s/disk-%zu.img", vm->workdir, i);
+
+		if (lstat(p, &st) < 0) {
+			free(p);
+			break;
+		}
+		strvec_push(&files, p);
+		free(p);
+	}
+	strvec_pushf(&files, "%s/efivars.bin", vm->workdir);
+	for (i = 0; i < vm->conf.images.nr; i++)
+		if (!download_is_url(vm->conf.images.v[i].path)) {
+			char *p = vm_image_file(vm, vm->conf.images.v[i].path);
+
+			strvec_push(&files, p);
+			free(p);
+		}
+	for (i = 0; i < files.nr; i++) {
+		if (stat(files.v[i], &st) < 0)
+			strbuf_addf(out, "- - %s\n", files.v[i]);
+		else
+			strbuf_addf(out, "%lld %lld.%09ld %s\n",
+				    (long long)st.st_size,
+				    (long long)st.st_mtim.tv_sec,
+				    st.st_mtim.tv_nsec, files.v[i]);
+	}
+	strvec_clear(&files);
+}
+
+int vm_saved_bind(struct vm *vm)
+{
+	struct strbuf text = STRBUF_INIT;
+	char *path;
+	int r;
+
+	if (!vm->workdir)
+		return -ENOENT;
+	saved_files(vm, &text);
+	path = vm_work_path(vm, SAVED_DISKS);
+	r = fs_write_atomic(path, text.buf, text.len, 0600);
+	free(path);
+	strbuf_release(&text);
+	return r;
+}
+
+int vm_saved_check(struct vm *vm, struct strbuf *err)
+{
+	struct strbuf was = STRBUF_INIT, now = STRBUF_INIT;
+	char *path = vm_work_path(vm, SAVED_DISKS);
+	const char *a, *b;
+	int r = fs_read_file(path, 1 << 20, &was);
+
+	free(path);
+	if (r) {
+		strbuf_release(&was);
+		return 0;
+	}
+	saved_files(vm, &now);
+	for (a = was.buf, b = now.buf; *a || *b;) {
+		size_t la = strcspn(a, "\n"), lb = strcspn(b, "\n");
+
+		if (la != lb || memcmp(a, b, la)) {
+			const char *line = *b ? b : a;
+			const char *name = line;
+			int k;
+
+			/* the path is the third word of the line */
+			for (k = 0; k < 2 && name; k++) {
+				name = strchr(name, ' ');
+				name = name ? name + 1 : NULL;
+			}
+			strbuf_addf(err, "%.*s changed since @stop --save saved its state",
+				    name ? (int)strcspn(name, "\n") : 0,
+				    name ? name : "");
+			r = -ESTALE;
+			break;
+		}
+		a += la + (a[la] == '\n');
+		b += lb + (b[lb] == '\n');
+	}
+	strbuf_release(&was);
+	strbuf_release(&now);
+	return r;
+}
+
+int vm_saved_drop(struct vm *vm)
+{
+	char *state, *disks;
+	int had;
+
+	if (!vm->workdir)
+		return 0;
+	state = vm_work_path(vm, SAVED_STATE);
+	disks = vm_work_path(vm, SAVED_DISKS);
+	had = unlink(state) == 0;
+	unlink(disks);
+	free(state);
+	free(disks);
+	return had;
 }
 
 int vm_count_disks(const struct vm *vm)

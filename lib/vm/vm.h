@@ -132,6 +132,19 @@ int vm_share_socket(const struct vm *vm, const char *sock, gid_t gid);
 char *vm_work_path(const struct vm *vm, const char *name);
 char *vm_host_path(const struct vm *vm, const char *name);
 
+/*
+ * A saved state (@stop --save) is bound to the disks it was saved with:
+ * vm_saved_bind records each one's size and modification time (WORKDIR's
+ * disk-N.img and efivars.bin, local images) in WORKDIR/saved-state.disks
+ * once QEMU has ended; vm_saved_check tells whether they are still so:
+ * 0 (or no record: a state saved before records were kept), -ESTALE
+ * with err naming the first file that changed.  vm_saved_drop removes
+ * the state and its record: 1 when there was one.
+ */
+int vm_saved_bind(struct vm *vm);
+int vm_saved_check(struct vm *vm, struct strbuf *err);
+int vm_saved_drop(struct vm *vm);
+
 /* Number of disk-N.img files in WORKDIR (0 with no WORKDIR). */
 int vm_count_disks(const struct vm *vm);
 

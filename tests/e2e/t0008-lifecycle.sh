@@ -254,6 +254,23 @@ test_expect "@stop --save keeps RAM: the next @start resumes, a tmpfs file survi
 	vm @kill
 '
 
+test_expect "saved RAM goes back only onto the disks it was saved with: a changed disk is refused, a job drops it" '
+	vm --no-uefi -D AHCI=64M @create T "$RESCUE" &&
+	vm @start && wait_for 60 booted &&
+	vm @stop --save >out 2>&1 && contains out "T saved its state" &&
+	wait_for 10 test -s .work/saved-state.disks &&
+	contains .work/saved-state.disks "/disk-0.img$" &&
+	touch .work/disk-0.img &&
+	must_fail 1 vm @start 2>err &&
+	contains err "disk-0.img changed since @stop --save saved its state; to boot afresh, remove .*saved-state (the saved RAM is lost)" &&
+	no_qemu && test -s .work/saved-state &&
+	printf "true\n" >noop.job && vm @job noop 2>err &&
+	contains err "the state @stop --save saved is dropped, as job noop writes its disks" &&
+	test ! -e .work/saved-state && test ! -e .work/saved-state.disks &&
+	: >vm.log && vm @start && lacks vm.log "resumes from its saved state" &&
+	vm @kill
+'
+
 test_expect "@start waits for the SSH banner; @ssh runs a command, its status" '
 	mkdir -p "$HOME/.ssh" &&
 	ssh-keygen -q -t ed25519 -N "" -f "$HOME/.ssh/id_ed25519" &&
