@@ -206,6 +206,10 @@ static void announced(struct xfer *x, const char *line, size_t len)
 	    a <= b && b < t && t <= LLONG_MAX) {
 		x->range_start = (long long)a;
 		x->range_total = (long long)t;
+	} else if (v.len && (used = 0, sscanf(v.buf, "bytes %llu-%llu/*%n",
+					      &a, &b, &used)) == 2 &&
+		   used && (size_t)used == v.len && a <= b && b <= LLONG_MAX) {
+		x->range_start = (long long)a;	/* the total unknown */
 	}
 	strbuf_release(&v);
 }

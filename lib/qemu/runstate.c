@@ -228,10 +228,11 @@ bool runstate_alive(const struct runstate *s)
 				is_vm_qemu(s->qemu_pid));
 }
 
-/* Some process has pid now (not a zombie): perhaps another one. */
-static bool pid_taken(pid_t pid)
+/* Another process than the one recorded holds pid now. */
+static bool pid_taken(pid_t pid, unsigned long long start)
 {
-	return pid > 0 && runstate_proc_start(pid) != 0;
+	return pid > 0 && runstate_proc_start(pid) != 0 &&
+	       !same_process(pid, start);
 }
 
 int runstate_stale(const char *hostdir, bool remove)
@@ -244,7 +245,11 @@ int runstate_stale(const char *hostdir, bool remove)
 		r = 0;
 	} else if (r || !runstate_alive(&s)) {
 		/* processes gone: a stopped VM's leftover; alive: not ours */
-		stale = !r && (pid_taken(s.pid) || pid_taken(s.qemu_pid));
+		stale = !r && (pid_taken(s.pid, s.pid_start) ||
+			       pid_taken(s.qemu_pid, s.qemu_start) ||
+			       (s.qemu_pid > 0 &&
+				same_process(s.qemu_pid, s.qemu_start) &&
+				!is_vm_qemu(s.qemu_pid)));
 		if (remove) {
 			char *path = xasprintf("%s/%s", hostdir,
 					       RUNSTATE_FILE);

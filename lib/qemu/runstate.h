@@ -19,7 +19,7 @@ struct json_object;
 /* WORKDIR/saved-state: RAM and devices, left by @stop --save */
 #define SAVED_STATE "saved-state"
 /* WORKDIR/saved-state.disks: what the disks were when it was saved */
-#define SAVED_DISKS "saved-state.disks"
+#define SAVED_DISKS SAVED_STATE ".disks"
 
 struct runstate {
 	char *state;		/* starting, running, stopping */

@@ -243,6 +243,23 @@ static int check_as_restore(struct vm *vm, struct strbuf *err)
 	return r;
 }
 
+/* What restore takes (MANIFEST_MAX_BLOCKS): never write more. */
+static int within_blocks(const struct backup_job *job, struct strbuf *err)
+{
+	uint64_t blocks = 0;
+	struct stat st;
+	size_t i;
+
+	for (i = 0; i < job->paths.nr; i++)
+		if (stat(job->paths.v[i], &st) == 0)
+			blocks += ((uint64_t)st.st_size + MANIFEST_BLOCK - 1) /
+				  MANIFEST_BLOCK;
+	if (blocks < MANIFEST_MAX_BLOCKS)
+		return 0;
+	strbuf_addf(err, "its disks are larger than a snapshot holds (16 TiB in all)");
+	return -EFBIG;
+}
+
 int backup_prepare(struct vm *vm, const char *name, struct backup_job *job,
 		   struct strbuf *err)
 {
@@ -286,6 +303,9 @@ int backup_prepare(struct vm *vm, const char *name, struct backup_job *job,
 		strbuf_addf(err, "nothing to back up in %s", vm->workdir);
 		return -ENOENT;
 	}
+	r = within_blocks(job, err);
+	if (r)
+		return r;
 	dir = vm_host_path(vm, "backups");
 	job->file = xasprintf("%s/%s.tar.gz", dir, job->name);
 	free(dir);

@@ -139,8 +139,11 @@ char *backups_last_stray(const struct vm *vm)
 	if (!read_last(vm, buf))
 		return NULL;
 	last = backups_last(vm);
-	free(last);
-	return last ? NULL : xstrdup(buf);
+	if (last) {
+		free(last);
+		return NULL;
+	}
+	return xstrdup(buf);
 }
 
 int backups_writable(const struct vm *vm, struct strbuf *err)

@@ -187,7 +187,7 @@ static int parse_blocks(const char *p, const char *end, struct manifest *m,
 	bool bad = false;
 	int r = -EINVAL;
 
-	size_t held = 0;
+	size_t held = 0, ntok = 0;
 
 	for (i = 0; name && i < m->n; i++) {
 		if (!strcmp(m->f[i].name, name))
@@ -213,7 +213,7 @@ static int parse_blocks(const char *p, const char *end, struct manifest *m,
 	while ((tok = word(&p, end))) {
 		size_t len = strlen(tok);
 
-		if (!(i & 0xffff) && proc_interrupted()) {
+		if (!(++ntok & 0xffff) && proc_interrupted()) {
 			free(tok);
 			strbuf_addstr(err, "interrupted");
 			r = -EINTR;

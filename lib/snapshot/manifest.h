@@ -31,8 +31,13 @@
 #define MANIFEST_MAX (256u << 20)
 /* The files of one snapshot are a few dozen (disks, images, settings). */
 #define MANIFEST_MAX_FILES 64
-/* Block digests held for one snapshot: 1 GiB of them, 2 TiB of disk. */
-#define MANIFEST_MAX_BLOCKS (1u << 25)
+/*
+ * Block digests of one snapshot: 16 TiB of disk at 64 KiB blocks (8 GiB
+ * of address space, touched only where blocks are stored); @backup
+ * refuses disks larger than that in all, so it never writes a snapshot
+ * a restore refuses.
+ */
+#define MANIFEST_MAX_BLOCKS (1u << 28)
 
 struct mf_file {
 	char *name;

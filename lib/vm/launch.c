@@ -310,6 +310,7 @@ int launch_supervise(struct launch_watch *w)
 			if (qmp_ok && w->resume) {
 				qmp_ok = !strcmp(status, "running");
 				if (qmp_ok) {
+					/* its record, SAVED_DISKS */
 					char *d = xasprintf("%s.disks",
 							    w->resume);
 

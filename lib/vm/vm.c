@@ -471,49 +471,71 @@ int vm_workdir_for_images(struct vm *vm, struct strbuf *err)
 	tmpl = qemu_ovmf_vars();
 	vars = vm_work_path(vm, "efivars.bin");
 	r = tmpl ? fs_copy_file(tmpl, vars, 0600) : -ENOENT;
-	if (r)
+	if (r) {
+		char *link = vm_host_path(vm, ".work");
+
 		strbuf_addf(err, "cannot copy UEFI variables to %s: %s", vars,
 			    tmpl ? strerror(-r) :
 			    "UEFI firmware not found (install the ovmf package, or use --no-uefi)");
+		/* as it was: the next try makes it whole, or says why */
+		fs_rm_rf(vm->workdir);
+		unlink(link);
+		free(link);
+		free(vm->workdir);
+		vm->workdir = NULL;
+	}
 	free(vars);
 	return r ? r : 1;
 }
 
-/* "SIZE MTIME PATH" for each file a saved state depends on. */
+/* One file as "SIZE MTIME KEY" ("- - KEY" when it is not there). */
+static void saved_line(const char *path, const char *key, struct strbuf *out)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		strbuf_addf(out, "- - %s\n", key);
+	else
+		strbuf_addf(out, "%lld %lld.%09ld %s\n", (long long)st.st_size,
+			    (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
+			    key);
+}
+
+/*
+ * The files a saved state depends on, by names that do not change when
+ * the VM's directories move: WORKDIR's disks and UEFI variables, and
+ * each local image as guest.conf names it.
+ */
 static void saved_files(struct vm *vm, struct strbuf *out)
 {
-	struct strvec files = STRVEC_INIT;
 	struct stat st;
 	size_t i;
 
 	for (i = 0; i < 64; i++) {
-		char *p = xasprintf("%s/disk-%zu.img", vm->workdir, i);
+		char *name = xasprintf("disk-%zu.img", i);
+		char *p = vm_work_path(vm, name);
+		bool there = lstat(p, &st) == 0;
 
-		if (lstat(p, &st) < 0) {
-			free(p);
+		if (there)
+			saved_line(p, name, out);
+		free(p);
+		free(name);
+		if (!there)
 			break;
-		}
-		strvec_push(&files, p);
+	}
+	{
+		char *p = vm_work_path(vm, "efivars.bin");
+
+		saved_line(p, "efivars.bin", out);
 		free(p);
 	}
-	strvec_pushf(&files, "%s/efivars.bin", vm->workdir);
 	for (i = 0; i < vm->conf.images.nr; i++)
 		if (!download_is_url(vm->conf.images.v[i].path)) {
 			char *p = vm_image_file(vm, vm->conf.images.v[i].path);
 
-			strvec_push(&files, p);
+			saved_line(p, vm->conf.images.v[i].path, out);
 			free(p);
 		}
-	for (i = 0; i < files.nr; i++) {
-		if (stat(files.v[i], &st) < 0)
-			strbuf_addf(out, "- - %s\n", files.v[i]);
-		else
-			strbuf_addf(out, "%lld %lld.%09ld %s\n",
-				    (long long)st.st_size,
-				    (long long)st.st_mtim.tv_sec,
-				    st.st_mtim.tv_nsec, files.v[i]);
-	}
-	strvec_clear(&files);
 }
 
 int vm_saved_bind(struct vm *vm)
@@ -539,11 +561,15 @@ int vm_saved_check(struct vm *vm, struct strbuf *err)
 	const char *a, *b;
 	int r = fs_read_file(path, 1 << 20, &was);
 
-	free(path);
 	if (r) {
+		/* none: a state saved before records were kept */
+		if (r != -ENOENT)
+			strbuf_addf(err, "%s: %s", path, fs_read_strerror(r));
+		free(path);
 		strbuf_release(&was);
-		return 0;
+		return r == -ENOENT ? 0 : r;
 	}
+	free(path);
 	saved_files(vm, &now);
 	for (a = was.buf, b = now.buf; *a || *b;) {
 		size_t la = strcspn(a, "\n"), lb = strcspn(b, "\n");
@@ -747,9 +773,12 @@ static int guest_file(struct vm *vm, const char *confdir,
 	int r;
 
 	*out = NULL;
-	if (stat(path, &st) < 0 && errno == ENOENT) {
+	if (stat(path, &st) < 0) {
+		r = errno == ENOENT ? 0 : -errno;
+		if (r)
+			strbuf_addf(err, "%s: %s", path, strerror(-r));
 		free(path);
-		return 0;
+		return r;
 	}
 	for (i = 0; i < vm->nguests; i++)
 		if (same_file(vm->guests[i], &st)) {

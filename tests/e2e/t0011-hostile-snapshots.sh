@@ -296,7 +296,7 @@ lie-extra:disk-1.img is in the MANIFEST but not in the archive
 lie-unlisted:guest.conf is not in the MANIFEST
 lie-garbage:MANIFEST line 5 is malformed
 many-files:MANIFEST names more than 64 files$
-huge-blocks:MANIFEST: disk-0.img has more blocks than vm holds for one snapshot (33554432)$
+huge-blocks:MANIFEST: disk-0.img has more blocks than vm holds for one snapshot (268435456)$
 hardlink:archive holds .disk-1.img., which is not a plain file name
 symlink:archive holds .efivars.bin., which is not a plain file name
 chardev:archive holds .saved-state., which is not a plain file name

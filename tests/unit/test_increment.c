@@ -418,7 +418,7 @@ static void test_manifest_bounds(void **state)
 		    zeros, 1ULL << 52, 1ULL << 40);
 	assert_int_equal(manifest_parse(text.buf, text.len, &m, &err),
 			 -EINVAL);
-	assert_string_equal(err.buf, "MANIFEST: disk-0.img has more blocks than vm holds for one snapshot (33554432)");
+	assert_string_equal(err.buf, "MANIFEST: disk-0.img has more blocks than vm holds for one snapshot (268435456)");
 	strbuf_release(&text);
 	strbuf_release(&err);
 }
