@@ -291,6 +291,7 @@ static int set_bootimage(struct vm_ctx *ctx, const char *name,
 static int make_vm(struct vm_ctx *ctx, const char *name,
 		   const struct base_found *bp)
 {
+	struct strbuf err = STRBUF_INIT;
 	struct strvec made = STRVEC_INIT;
 	char *conf_path = NULL, *vars = NULL;
 	bool new_workdir = false, wrote_conf = false;
@@ -319,11 +320,9 @@ static int make_vm(struct vm_ctx *ctx, const char *name,
 	if (make_disks(ctx, bp, &made))
 		goto fail;
 	if (ctx->vm.conf.uefi) {
-		vars = vm_work_path(&ctx->vm, "efivars.bin");
-		r = fs_copy_file(qemu_ovmf_vars(), vars, 0600);
+		r = vm_copy_efivars(&ctx->vm, &vars, &err);
 		if (r) {
-			log_error("cannot create %s: copy UEFI variables to %s: %s",
-				  name, vars, strerror(-r));
+			log_error("cannot create %s: %s", name, err.buf);
 			r = 1;
 			goto fail;
 		}
@@ -359,6 +358,7 @@ fail:
 		ctx->vm.workdir = NULL;
 	}
 out:
+	strbuf_release(&err);
 	strvec_clear(&made);
 	free(conf_path);
 	free(vars);
@@ -386,8 +386,7 @@ int cmd_create(struct vm_ctx *ctx, int argc, char **argv)
 	bp = *ctx->vm.conf.base ? &base : NULL;
 	r = 1;	/* every failure from here on */
 	if (ctx->vm.conf.uefi && !qemu_ovmf_vars()) {
-		log_error("cannot create %s: UEFI firmware not found (install the ovmf package, or use --no-uefi)",
-			  name);
+		log_error("cannot create %s: " VM_NO_OVMF, name);
 		goto out;
 	}
 	r = make_vm(ctx, name, bp);

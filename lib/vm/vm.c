@@ -451,9 +451,21 @@ int vm_make_workdir(struct vm *vm)
 	return r;
 }
 
+int vm_copy_efivars(const struct vm *vm, char **path, struct strbuf *err)
+{
+	const char *tmpl = qemu_ovmf_vars();
+	int r;
+
+	*path = vm_work_path(vm, "efivars.bin");
+	r = tmpl ? fs_copy_file(tmpl, *path, 0600) : -ENOENT;
+	if (r)
+		strbuf_addf(err, "copy UEFI variables to %s: %s", *path,
+			    tmpl ? strerror(-r) : VM_NO_OVMF);
+	return r;
+}
+
 int vm_workdir_for_images(struct vm *vm, struct strbuf *err)
 {
-	const char *tmpl;
 	char *vars;
 	int r;
 
@@ -468,15 +480,10 @@ int vm_workdir_for_images(struct vm *vm, struct strbuf *err)
 	}
 	if (!vm->conf.uefi)
 		return 1;
-	tmpl = qemu_ovmf_vars();
-	vars = vm_work_path(vm, "efivars.bin");
-	r = tmpl ? fs_copy_file(tmpl, vars, 0600) : -ENOENT;
+	r = vm_copy_efivars(vm, &vars, err);
 	if (r) {
 		char *link = vm_host_path(vm, ".work");
 
-		strbuf_addf(err, "cannot copy UEFI variables to %s: %s", vars,
-			    tmpl ? strerror(-r) :
-			    "UEFI firmware not found (install the ovmf package, or use --no-uefi)");
 		/* as it was: the next try makes it whole, or says why */
 		fs_rm_rf(vm->workdir);
 		unlink(link);
@@ -1170,7 +1177,7 @@ static int plan_firmware(struct vm *vm, bool rescue, struct vm_plan *p,
 	p->q.ovmf_vars = own(p, vm_work_path(vm, rescue ?
 			     "rescue-efivars.bin" : "efivars.bin"));
 	if (!p->q.ovmf_code) {
-		strbuf_addstr(err, "UEFI firmware not found (install the ovmf package, or use --no-uefi)");
+		strbuf_addstr(err, VM_NO_OVMF);
 		return -ENOENT;
 	}
 	if (!vm->dry_run && !rescue && !fs_exists(p->q.ovmf_vars)) {

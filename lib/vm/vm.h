@@ -87,6 +87,16 @@ int vm_make_workdir(struct vm *vm);
  */
 int vm_workdir_for_images(struct vm *vm, struct strbuf *err);
 
+/* What a UEFI VM needs and this host lacks. */
+#define VM_NO_OVMF "UEFI firmware not found (install the ovmf package, or use --no-uefi)"
+
+/*
+ * A fresh copy of OVMF's variables template as WORKDIR/efivars.bin
+ * (*path, caller frees).  0, or -errno with err ("copy UEFI variables
+ * to PATH: ...").
+ */
+int vm_copy_efivars(const struct vm *vm, char **path, struct strbuf *err);
+
 /*
  * Make a new private (0700) directory $TMPDIR/vm-XXXXXXXX.tmp, or with
  * --inplace HOSTDIR/.restore-XXXXXXXX.tmp.  Caller frees *path.
