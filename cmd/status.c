@@ -73,7 +73,7 @@ static void gather(struct vm_ctx *ctx, struct facts *f)
 		if (q && !strcmp(q, "paused"))
 			f->state = "paused";
 	} else if (runstate_stale(ctx->vm.hostdir, false) == 1) {
-		/* left by a vm killed, or not vm's: never signalled */
+		/* its pids are other processes now: never signalled */
 		f->state = "stale";
 	} else if (ctx->vm.workdir) {
 		p = vm_work_path(&ctx->vm, SAVED_STATE);
