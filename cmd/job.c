@@ -307,7 +307,8 @@ static int boot_rescue(struct vm_ctx *ctx, struct job *j)
 		unlink(log);	/* its tail must be this boot's */
 		free(log);
 	}
-	r = start_qemu(ctx, &qargv, "rescue", -1, &pid, &errlog,
+	r = start_qemu(ctx, &qargv, "rescue",
+		       (const int[2]){ -1, plan.q.base_fd }, &pid, &errlog,
 		       "start the rescue for", &err);
 	if (r) {
 		ret = r > 0 ? 0 : 1;	/* > 0: a dry run, said */

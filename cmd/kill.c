@@ -40,7 +40,7 @@ int cmd_kill(struct vm_ctx *ctx, int argc, char **argv)
 
 		r = -e;
 		if (e == EPERM) {
-			r = qmp_connect(&q, rs.monitor, GONE_MS, &err);
+			r = runstate_control(&rs, &q, GONE_MS, &err);
 			if (!r)
 				r = qmp_execute(&q, "quit", NULL, -1, GONE_MS,
 						NULL, &err);

@@ -1,6 +1,8 @@
 /*
  * @monitor CMD...: an HMP command through QMP (@monitor info status);
  * with --json, CMD is a QMP command in JSON and the reply is the result.
+ * The owner talks to QEMU's monitor; a control_group member to vm's
+ * control socket, which passes only what cannot reach the host.
  */
 #include "vm.h"
 
@@ -8,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "qemu/control.h"
 #include "qemu/qmp.h"
 #include "qemu/runstate.h"
 
@@ -31,7 +34,13 @@ int cmd_monitor(struct vm_ctx *ctx, int argc, char **argv)
 	for (i = 0; i < argc; i++)
 		strbuf_addf(&out, "%s%s", i ? " " : "", argv[i]);
 	line = strbuf_detach(&out);
+	/* QEMU's monitor is its owner's; the rest go through vm's control */
 	r = qmp_connect(&q, rs.monitor, MONITOR_TIMEOUT_MS, &err);
+	if (r == -EACCES || r == -EPERM) {
+		qmp_close(&q);
+		strbuf_reset(&err);
+		r = runstate_control(&rs, &q, MONITOR_TIMEOUT_MS, &err);
+	}
 	if (r) {
 		log_error("cannot reach the monitor of %s: %s", ctx->vm.conf.name,
 			  r == -EACCES ? "permission denied (only its owner, or the control_group, may)" :
@@ -49,10 +58,14 @@ int cmd_monitor(struct vm_ctx *ctx, int argc, char **argv)
 		}
 		ret = 0;
 		if (json_object_object_get_ex(reply, "error", &e)) {
-			struct json_object *d = NULL;
+			struct json_object *d = NULL, *c = NULL;
 
 			json_object_object_get_ex(e, "desc", &d);
-			log_error("@monitor: QEMU says: %s",
+			json_object_object_get_ex(e, "class", &c);
+			log_error("@monitor: %s%s",
+				  c && !strcmp(json_object_get_string(c),
+					       CONTROL_REFUSED) ? "" :
+				  "QEMU says: ",
 				  d ? json_object_get_string(d) : "error");
 			ret = 1;
 		}

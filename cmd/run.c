@@ -11,6 +11,7 @@
 
 #include "snapshot/backups.h"
 #include "qemu/console.h"
+#include "qemu/control.h"
 #include "vm/launch.h"
 #include "snapshot/restore.h"
 #include "qemu/runstate.h"
@@ -50,23 +51,6 @@ static int attach_console(struct console_mux *mux, const char *sock,
 	return -ETIMEDOUT;
 }
 
-/* QEMU made its monitor socket private; the control_group gets it. */
-static int share_qmp(struct vm_ctx *ctx, const char *sock, gid_t gid)
-{
-	long long deadline = proc_now_ms() + QEMU_START_MS;
-
-	if (gid == (gid_t)-1)
-		return 0;
-	while (!fs_exists(sock)) {
-		struct timespec ts = { 0, 20 * 1000000L };
-
-		if (proc_now_ms() > deadline)
-			return -ETIMEDOUT;
-		nanosleep(&ts, NULL);
-	}
-	return vm_share_socket(&ctx->vm, sock, gid);
-}
-
 /* HOSTDIR/run.json: this vm runs QEMU pid now. */
 static void record_start(struct vm_ctx *ctx, const struct vm_plan *plan,
 			 pid_t pid, struct runstate *rs)
@@ -91,6 +75,7 @@ static void record_start(struct vm_ctx *ctx, const struct vm_plan *plan,
 	rs->workdir = xstrdup(ctx->vm.workdir);
 	rs->console = xstrdup(plan->console_sock);
 	rs->monitor = xstrdup(q->qmp_sock);
+	rs->control = xstrdup(plan->control_sock);
 	rs->console_log = xstrdup(plan->console_log);
 	if (runstate_write(ctx->vm.hostdir, rs))
 		log_warn("cannot write %s/%s: @status will not see %s",
@@ -138,6 +123,7 @@ struct run {
 	int resume_fd;		/* it, open, when resuming; or -1 */
 	struct console_mux mux;
 	bool muxed;
+	struct control ctl;	/* the control socket vm serves */
 	gid_t gid;
 	pid_t pid;
 	char *errlog;
@@ -265,7 +251,11 @@ static int prepare(struct run *run)
 	return r;
 }
 
-/* The console vm serves (for @console), shared with the control_group. */
+/*
+ * The console (for @console) and the control socket (for @stop,
+ * @status, @monitor...) vm serves, shared with the control_group;
+ * QEMU's own monitor stays its owner's.
+ */
 static int open_console(struct run *run)
 {
 	struct vm *vm = &run->ctx->vm;
@@ -284,9 +274,20 @@ static int open_console(struct run *run)
 	}
 	if (!r)
 		r = vm_share_socket(vm, sock, run->gid);
-	if (r)
+	if (r) {
 		log_error("cannot run %s: console %s: %s", vm->conf.name, sock,
 			  err.len ? err.buf : strerror(-r));
+		goto out;
+	}
+	sock = run->plan.control_sock;
+	r = control_open(&run->ctl, sock, run->gid == (gid_t)-1 ? 0600 : 0660,
+			 run->gid, run->plan.q.vm_qmp_sock, vm->workdir);
+	if (!r)
+		r = vm_share_socket(vm, sock, run->gid);
+	if (r)
+		log_error("cannot run %s: control socket %s: %s",
+			  vm->conf.name, sock, strerror(-r));
+out:
 	strbuf_release(&err);
 	return r;
 }
@@ -311,8 +312,6 @@ static int supervise(struct run *run)
 		proc_set_foreground(0);
 		return proc_exit_code(st);
 	}
-	if (!r)
-		r = share_qmp(ctx, q->qmp_sock, run->gid);
 	if (r) {
 		proc_terminate(run->pid, 3000);
 		report_failure(run->errlog, r == -ETIMEDOUT ?
@@ -326,7 +325,8 @@ static int supervise(struct run *run)
 		 ctx->vm.workdir);
 	record_start(ctx, &run->plan, run->pid, &run->rs);
 	w.qemu = run->pid;
-	w.qmp_sock = q->qmp_sock;
+	w.qmp_sock = q->vm_qmp_sock;
+	w.ctl = &run->ctl;
 	w.ssh_port = run->rs.ssh_port;
 	w.timeout_s = ctx->vm.conf.timeout;
 	w.on_ready = on_ready;
@@ -349,7 +349,9 @@ static int ended(struct run *run, int r)
 
 	console_mux_close(&run->mux);
 	run->muxed = false;
+	control_close(&run->ctl);
 	unlink(run->plan.q.qmp_sock);
+	unlink(run->plan.q.vm_qmp_sock);
 	unlink(run->plan.q.console_sock);
 	report_set_int(ctx->result, "seconds",
 		       (proc_now_ms() - run->t0 + 500) / 1000);
@@ -390,7 +392,8 @@ static int ended(struct run *run, int r)
 
 int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 {
-	struct run run = { .ctx = ctx, .resume_fd = -1, .gid = (gid_t)-1 };
+	struct run run = { .ctx = ctx, .resume_fd = -1, .gid = (gid_t)-1,
+			   .ctl = CONTROL_INIT };
 	struct strbuf err = STRBUF_INIT;
 	int r, ret = 1;
 
@@ -418,7 +421,9 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 	if (!ctx->vm.dry_run && open_console(&run))
 		goto out;
 	run.t0 = proc_now_ms();
-	r = start_qemu(ctx, &run.qargv, "vm", run.resume_fd, &run.pid,
+	r = start_qemu(ctx, &run.qargv, "vm",
+		       (const int[2]){ run.resume_fd, run.plan.q.base_fd },
+		       &run.pid,
 		       &run.errlog, "run", &err);
 	if (r) {
 		ret = r > 0 ? 0 : 1;	/* > 0: a dry run, said */
@@ -433,6 +438,7 @@ int cmd_run(struct vm_ctx *ctx, int argc, char **argv)
 out:
 	if (run.muxed)
 		console_mux_close(&run.mux);
+	control_close(&run.ctl);
 	if (run.resume_fd >= 0)
 		close(run.resume_fd);
 	free(run.saved);

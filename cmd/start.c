@@ -156,7 +156,7 @@ static int spawn_supervisor(struct vm_ctx *ctx, const struct strvec *av,
 	o.env_add = env.v;
 	o.stdin_fd = -1;
 	o.stdout_fd = o.stderr_fd = lfd;
-	o.keep_fd = ctx->vm.lock_fd;
+	o.keep_fds[0] = ctx->vm.lock_fd;
 	/* It must outlive this vm and its terminal. */
 	o.die_with_parent = false;
 	o.new_session = true;

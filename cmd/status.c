@@ -31,7 +31,7 @@ struct facts {
 	bool saved;
 };
 
-/* paused (or anything QEMU says) when its monitor lets us ask. */
+/* paused (or anything QEMU says) when its control socket lets us ask. */
 static const char *qemu_state(const struct runstate *rs)
 {
 	static char buf[32];
@@ -40,8 +40,7 @@ static const char *qemu_state(const struct runstate *rs)
 	const char *state = NULL;
 	struct qmp q = QMP_INIT;
 
-	if (rs->monitor &&
-	    !qmp_connect(&q, rs->monitor, QMP_STATUS_TIMEOUT_MS, &err) &&
+	if (!runstate_control(rs, &q, QMP_STATUS_TIMEOUT_MS, &err) &&
 	    !qmp_execute(&q, "query-status", NULL, -1, QMP_STATUS_TIMEOUT_MS,
 			 &ret, &err) &&
 	    json_object_object_get_ex(ret, "status", &v)) {
@@ -160,6 +159,8 @@ static void print_text(struct vm_ctx *ctx, const struct facts *f)
 		printf("  %-10s %s\n", "spice", rs->spice ? rs->spice : "none");
 		printf("  %-10s %s\n", "console", rs->console);
 		printf("  %-10s %s\n", "monitor", rs->monitor);
+		if (rs->control)
+			printf("  %-10s %s\n", "control", rs->control);
 		printf("  %-10s %s\n", "workdir", rs->workdir);
 	} else if (ctx->vm.workdir) {
 		printf("  %-10s %s\n", "workdir", ctx->vm.workdir);

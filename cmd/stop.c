@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "qemu/control.h"
 #include "qemu/qmp.h"
 #include "qemu/runstate.h"
 
@@ -21,7 +22,8 @@
 #define QUIT_GRACE_MS 5000
 /* after QEMU, the vm that ran it cleans up and lets go of the lock */
 #define OWNER_GRACE_MS 10000
-#define SAVE_TIMEOUT_MS (600 * 1000)
+/* the supervisor's own limit is 600 s: its answer comes first */
+#define SAVE_TIMEOUT_MS (610 * 1000)
 
 static int owner_gone(struct vm_ctx *ctx, const struct runstate *rs)
 {
@@ -32,84 +34,6 @@ static int owner_gone(struct vm_ctx *ctx, const struct runstate *rs)
 			 (long)rs->pid);
 	if (ctx->supervisor == rs->pid)
 		ctx->supervisor = 0;
-	return r;
-}
-
-/*
- * Migrate the running state into WORKDIR/saved-state through an fd
- * handed over QMP (getfd), no shell: QEMU pauses the guest when done.
- */
-static int save_state(struct qmp *q, const struct runstate *rs,
-		      struct strbuf *err)
-{
-	char *path = xasprintf("%s/%s", rs->workdir, SAVED_STATE);
-	char *tmp = xasprintf("%s.tmp", path);
-	struct json_object *args, *ret = NULL, *v;
-	long long deadline = proc_now_ms() + SAVE_TIMEOUT_MS;
-	int fd, r;
-
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-		  0600);
-	if (fd < 0) {
-		r = -errno;
-		strbuf_addf(err, "%s: %s", tmp, strerror(-r));
-		goto out;
-	}
-	args = json_object_new_object();
-	json_object_object_add(args, "fdname", json_object_new_string("vmsave"));
-	r = qmp_execute(q, "getfd", args, fd, QMP_TIMEOUT_MS, NULL, err);
-	json_object_put(args);
-	close(fd);
-	if (r)
-		goto out;
-	args = json_object_new_object();
-	json_object_object_add(args, "uri", json_object_new_string("fd:vmsave"));
-	r = qmp_execute(q, "migrate", args, -1, QMP_TIMEOUT_MS, NULL, err);
-	json_object_put(args);
-	while (!r) {
-		const char *st = "";
-		struct timespec ts = { 0, 200 * 1000000L };
-
-		r = qmp_execute(q, "query-migrate", NULL, -1, QMP_TIMEOUT_MS,
-				&ret, err);
-		if (r)
-			break;
-		if (json_object_object_get_ex(ret, "status", &v))
-			st = json_object_get_string(v);
-		if (!strcmp(st, "completed")) {
-			json_object_put(ret);
-			break;
-		}
-		if (!strcmp(st, "failed") || !strcmp(st, "cancelled")) {
-			strbuf_addstr(err, json_object_object_get_ex(
-					   ret, "error-desc", &v) ?
-					   json_object_get_string(v) :
-					   "migration failed");
-			r = -EIO;
-		} else if (proc_now_ms() > deadline) {
-			strbuf_addstr(err, "saving took too long");
-			r = -ETIMEDOUT;
-		}
-		json_object_put(ret);
-		ret = NULL;
-		if (!r)
-			nanosleep(&ts, NULL);
-	}
-	if (!r) {
-		fd = open(tmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		r = fd >= 0 && fsync(fd) == 0 ? 0 : -errno;
-		if (fd >= 0)
-			close(fd);
-	}
-	if (!r && rename(tmp, path) < 0)
-		r = -errno;
-	if (!r)
-		fs_fsync_dir(rs->workdir);
-out:
-	if (r)
-		unlink(tmp);
-	free(path);
-	free(tmp);
 	return r;
 }
 
@@ -146,7 +70,9 @@ static int save_and_quit(struct stop *s)
 	int r;
 
 	runstate_set_state(ctx->vm.hostdir, rs->pid, "stopping");
-	r = save_state(&s->q, rs, &s->err);
+	/* the vm that runs QEMU saves: it owns WORKDIR */
+	r = qmp_execute(&s->q, CONTROL_SAVE, NULL, -1, SAVE_TIMEOUT_MS, NULL,
+			&s->err);
 	if (r) {
 		log_error("cannot save the state of %s: %s (it goes on running)",
 			  ctx->vm.conf.name, s->err.buf);
@@ -258,16 +184,17 @@ int cmd_stop(struct vm_ctx *ctx, int argc, char **argv)
 	}
 	if (ctx->vm.dry_run) {
 		if (save)
-			say_dry(ctx, "QMP %s: stop, migrate to %s/%s, quit",
-				s.rs.monitor, s.rs.workdir, SAVED_STATE);
+			say_dry(ctx, "control %s: %s into %s/%s, quit",
+				s.rs.control ? s.rs.control : s.rs.monitor,
+				CONTROL_SAVE, s.rs.workdir, SAVED_STATE);
 		else
-			say_dry(ctx, "QMP %s: system_powerdown; after %llu s quit; then kill -KILL %ld",
-				s.rs.monitor, (unsigned long long)s.secs,
+			say_dry(ctx, "control %s: system_powerdown; after %llu s quit; then kill -KILL %ld",
+				s.rs.control ? s.rs.control : s.rs.monitor, (unsigned long long)s.secs,
 				(long)s.rs.qemu_pid);
 		ret = 0;
 		goto out;
 	}
-	r = qmp_connect(&s.q, s.rs.monitor, QMP_TIMEOUT_MS, &s.err);
+	r = runstate_control(&s.rs, &s.q, QMP_TIMEOUT_MS, &s.err);
 	if (r == -EACCES || r == -EPERM) {
 		log_error("cannot stop %s: permission denied (only its owner, or the control_group, may)",
 			  ctx->vm.conf.name);

@@ -386,13 +386,13 @@ void say_dry(struct vm_ctx *ctx, const char *fmt, ...)
 }
 
 int start_qemu(struct vm_ctx *ctx, const struct strvec *argv,
-	       const char *prefix, int keep_fd, pid_t *pid, char **errlog,
+	       const char *prefix, const int keep[2], pid_t *pid, char **errlog,
 	       const char *doing, struct strbuf *err)
 {
 	char *dry;
 	int r;
 
-	r = launch_start(&ctx->vm, argv, prefix, keep_fd, pid, errlog, &dry,
+	r = launch_start(&ctx->vm, argv, prefix, keep, pid, errlog, &dry,
 			 err);
 	if (dry) {
 		say_dry(ctx, "%s", dry);

@@ -42,13 +42,13 @@ __attribute__((format(printf, 2, 3))) void say_dry(struct vm_ctx *ctx,
 
 /*
  * The common start of @run and @job's rescue: QEMU with argv, started
- * as launch_start does (prefix, keep_fd, *pid, *errlog), or in a dry
+ * as launch_start does (prefix, keep, *pid, *errlog), or in a dry
  * run its command said (say_dry) instead.  Returns 0 when QEMU runs, 1
  * after a dry run, or -errno after saying "cannot DOING NAME: ERR"
  * (err: launch_start's, appended to).
  */
 int start_qemu(struct vm_ctx *ctx, const struct strvec *argv,
-	       const char *prefix, int keep_fd, pid_t *pid, char **errlog,
+	       const char *prefix, const int keep[2], pid_t *pid, char **errlog,
 	       const char *doing, struct strbuf *err);
 
 int cmd_create(struct vm_ctx *ctx, int argc, char **argv);

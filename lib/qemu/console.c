@@ -18,16 +18,6 @@
 #define CLIENT_BACKLOG (1u << 20)
 #define INPUT_BACKLOG (64u << 10)
 
-static int sun_set(struct sockaddr_un *a, const char *path)
-{
-	memset(a, 0, sizeof(*a));
-	a->sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(a->sun_path))
-		return -ENAMETOOLONG;
-	memcpy(a->sun_path, path, strlen(path) + 1);
-	return 0;
-}
-
 static int log_open(struct console_mux *m)
 {
 	struct stat st;
@@ -43,8 +33,6 @@ static int log_open(struct console_mux *m)
 int console_mux_open(struct console_mux *m, const char *path, mode_t mode,
 		     gid_t gid, const char *log_path, uint64_t log_max)
 {
-	struct sockaddr_un a;
-	mode_t old;
 	int r;
 
 	memset(m, 0, sizeof(*m));
@@ -53,27 +41,17 @@ int console_mux_open(struct console_mux *m, const char *path, mode_t mode,
 	m->path = xstrdup(path);
 	m->log_path = xstrdup(log_path);
 	m->log_max = log_max;
-	r = sun_set(&a, path);
-	if (r)
-		return r;
+	if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		return -ENAMETOOLONG;
 	r = log_open(m);
 	if (r)
 		return r;
-	m->listen = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-			   0);
-	if (m->listen < 0)
-		return -errno;
-	unlink(path);
-	/* never wider than asked, not even for a moment */
-	old = umask(0177);
-	r = bind(m->listen, (struct sockaddr *)&a, sizeof(a));
-	umask(old);
-	if (r < 0)
-		return -errno;
-	if (gid != (gid_t)-1 && chown(path, (uid_t)-1, gid) < 0)
-		return -errno;
-	if (chmod(path, mode) < 0 || listen(m->listen, 8) < 0)
-		return -errno;
+	m->listen = fs_unix_listen(path, mode, gid);
+	if (m->listen < 0) {
+		r = m->listen;
+		m->listen = -1;
+		return r;
+	}
 	return 0;
 }
 

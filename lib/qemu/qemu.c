@@ -21,7 +21,7 @@ extern const unsigned int accel_probe_bin_len;
 
 /* d: how path is attached (its path is not used) */
 static void push_drive(struct strvec *a, const char *id, const char *path,
-		       const struct disk_spec *d)
+		       const struct disk_spec *d, const char *backing)
 {
 	struct strbuf sb = STRBUF_INIT;
 	bool cdrom = d->bus == BUS_CDROM, readonly = cdrom;
@@ -34,7 +34,7 @@ static void push_drive(struct strvec *a, const char *id, const char *path,
 	if (d->backing) {
 		strbuf_addf(&sb, ",backing.driver=%s,backing.file.driver=file,backing.file.filename=",
 			    d->backing_format);
-		strbuf_add_qemu_escaped(&sb, d->backing);
+		strbuf_add_qemu_escaped(&sb, backing ? backing : d->backing);
 	}
 	if (cdrom)
 		strbuf_addstr(&sb, ",media=cdrom");
@@ -95,6 +95,10 @@ static void argv_machine(const struct qemu_plan *p, struct strvec *a,
 		strvec_push(a, "-drive");
 		strvec_push(a, sb->buf);
 	}
+	if (p->sandbox) {
+		strvec_push(a, "-sandbox");
+		strvec_push(a, QEMU_SANDBOX);
+	}
 }
 
 /* The disks, each on its bus in order, the CD-ROM, a kernel to boot. */
@@ -106,12 +110,24 @@ static void argv_disks(const struct qemu_plan *p, struct strvec *a,
 
 	if (p->cdrom && p->cdrom_first)
 		boot = 1;
+	for (i = 0; p->base_fd > 2 && i < p->ndisks; i++) {
+		if (!p->disks[i].backing)
+			continue;
+		/* the opaque says what the fd is: the base's path */
+		strbuf_reset(sb);
+		strbuf_addf(sb, "fd=%d,set=1,opaque=", p->base_fd);
+		strbuf_add_qemu_escaped(sb, p->disks[i].backing);
+		strvec_push(a, "-add-fd");
+		strvec_push(a, sb->buf);
+		break;
+	}
 	for (i = 0; i < p->ndisks; i++) {
 		const struct disk_spec *d = &p->disks[i];
 		char id[16];
 
 		snprintf(id, sizeof(id), "disk%d", i);
-		push_drive(a, id, d->path, d);
+		push_drive(a, id, d->path, d,
+			   p->base_fd > 2 ? "/dev/fdset/1" : NULL);
 		if (d->bus == BUS_SCSI && !scsi++) {
 			strvec_push(a, "-device");
 			strvec_push(a, "virtio-scsi-pci,id=scsi0");
@@ -148,7 +164,7 @@ static void argv_disks(const struct qemu_plan *p, struct strvec *a,
 	if (p->cdrom) {
 		static const struct disk_spec cd = { .bus = BUS_CDROM };
 
-		push_drive(a, "cd0", p->cdrom, &cd);
+		push_drive(a, "cd0", p->cdrom, &cd, NULL);
 		ahci_port(a, &ahci, &bus);
 		strvec_push(a, "-device");
 		if (p->kernel)
@@ -246,6 +262,19 @@ static void argv_display(const struct qemu_plan *p, struct strvec *a,
 }
 
 /* The serial console and the QMP monitor. */
+/* A QMP monitor at path, when there is one. */
+static void argv_qmp(const char *path, struct strvec *a, struct strbuf *sb)
+{
+	if (!path)
+		return;
+	strbuf_reset(sb);
+	strbuf_addstr(sb, "unix:");
+	strbuf_add_qemu_escaped(sb, path);
+	strbuf_addstr(sb, ",server=on,wait=off");
+	strvec_push(a, "-qmp");
+	strvec_push(a, sb->buf);
+}
+
 static void argv_sockets(const struct qemu_plan *p, struct strvec *a,
 			 struct strbuf *sb)
 {
@@ -264,14 +293,8 @@ static void argv_sockets(const struct qemu_plan *p, struct strvec *a,
 	strvec_push(a, sb->buf);
 	strvec_push(a, "-serial");
 	strvec_push(a, "chardev:con0");
-	if (p->qmp_sock) {
-		strbuf_reset(sb);
-		strbuf_addstr(sb, "unix:");
-		strbuf_add_qemu_escaped(sb, p->qmp_sock);
-		strbuf_addstr(sb, ",server=on,wait=off");
-		strvec_push(a, "-qmp");
-		strvec_push(a, sb->buf);
-	}
+	argv_qmp(p->qmp_sock, a, sb);
+	argv_qmp(p->vm_qmp_sock, a, sb);
 }
 
 void qemu_argv_build(const struct qemu_plan *p, struct strvec *a)
@@ -505,4 +528,26 @@ out:
 	strbuf_release(&key);
 	strbuf_release(&cached);
 	return r;
+}
+
+bool qemu_has_sandbox(const char *binary)
+{
+	static char *asked;
+	static bool has;
+
+	if (!asked || strcmp(asked, binary)) {
+		struct strvec av = STRVEC_INIT;
+		struct proc_opts o = PROC_OPTS_INIT;
+
+		/* options are taken in order: -version ends after -sandbox
+		 * has been parsed, or refused when seccomp is not built in */
+		strvec_pushl(&av, binary, "-sandbox", QEMU_SANDBOX, "-version",
+			     NULL);
+		o.stdin_fd = o.stdout_fd = o.stderr_fd = -1;
+		has = proc_run(av.v, &o, PROBE_TIMEOUT_MS) == 0;
+		strvec_clear(&av);
+		free(asked);
+		asked = xstrdup(binary);
+	}
+	return has;
 }

@@ -20,6 +20,9 @@ struct qemu_plan {
 	unsigned sockets, cores;
 	uint64_t memory_mib;
 	const struct disk_spec *disks;	/* path and format filled in */
+	int base_fd;			/* > 2: the disks' base, open read-only;
+					 * QEMU gets it as /dev/fdset/1 and so
+					 * can never write it.  Else by path. */
 	int ndisks;
 	const char *cdrom;		/* NULL: none */
 	bool cdrom_first;		/* boot the CD before the disks */
@@ -34,6 +37,9 @@ struct qemu_plan {
 					 * waits for one client, who logs */
 	const char *console_sock;	/* serial console to attach to */
 	const char *qmp_sock;		/* NULL: none */
+	const char *vm_qmp_sock;	/* a monitor vm alone uses (its control
+					 * socket's way to QEMU), or NULL */
+	bool sandbox;			/* -sandbox on with every deny */
 	bool no_reboot;
 	bool no_vga;			/* headless with no display adapter: a
 					 * guest on the serial console alone */
@@ -71,6 +77,14 @@ int qemu_read_defaults(const char *const *dirs, struct strvec *out,
 int qemu_pick_accel(enum accel_mode mode, const char *binary,
 		    const char *cache_dir, bool may_probe, const char **accel,
 		    struct strbuf *note);
+
+/*
+ * True when binary takes QEMU_SANDBOX (built with seccomp): asked once
+ * per process, by running it with the option and -version.
+ */
+#define QEMU_SANDBOX "on,obsolete=deny,elevateprivileges=deny," \
+		     "spawn=deny,resourcecontrol=deny"
+bool qemu_has_sandbox(const char *binary);
 
 /* First existing OVMF code / vars template, or NULL. */
 const char *qemu_ovmf_code(void);

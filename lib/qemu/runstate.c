@@ -26,6 +26,7 @@ void runstate_release(struct runstate *s)
 	free(s->workdir);
 	free(s->console);
 	free(s->monitor);
+	free(s->control);
 	free(s->console_log);
 	memset(s, 0, sizeof(*s));
 	s->forwards = (struct strvec)STRVEC_INIT;
@@ -100,6 +101,7 @@ int runstate_write(const char *hostdir, const struct runstate *s)
 	add_str(o, "workdir", s->workdir);
 	add_str(o, "console", s->console);
 	add_str(o, "monitor", s->monitor);
+	add_str(o, "control", s->control);
 	add_str(o, "console_log", s->console_log);
 	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
 					      JSON_C_TO_STRING_NOSLASHESCAPE);
@@ -169,6 +171,7 @@ int runstate_read(const char *hostdir, struct runstate *s,
 	s->workdir = json_str_dup(o, "workdir");
 	s->console = json_str_dup(o, "console");
 	s->monitor = json_str_dup(o, "monitor");
+	s->control = json_str_dup(o, "control");
 	s->console_log = json_str_dup(o, "console_log");
 	if (!s->state || s->pid <= 0) {
 		strbuf_addf(err, "%s: not the record of a running VM", path);
@@ -372,4 +375,20 @@ void runstate_report(const struct runstate *s, struct json_object *o)
 	report_set_str(o, "spice", s->spice);
 	report_set_str(o, "console", s->console);
 	report_set_str(o, "monitor", s->monitor);
+	report_set_str(o, "control", s->control);
+}
+
+int runstate_control(const struct runstate *s, struct qmp *q,
+		     int timeout_ms, struct strbuf *err)
+{
+	const char *path = s->control ? s->control : s->monitor;
+
+	if (!path) {
+		memset(q, 0, sizeof(*q));
+		q->fd = -1;
+		q->in = (struct strbuf)STRBUF_INIT;
+		strbuf_addstr(err, "its record names no control socket");
+		return -ENOENT;
+	}
+	return qmp_connect(q, path, timeout_ms, err);
 }

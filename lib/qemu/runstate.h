@@ -37,7 +37,9 @@ struct runstate {
 	char *spice;		/* host:port, or NULL when headless */
 	char *workdir;
 	char *console;		/* console socket to attach to */
-	char *monitor;		/* QMP socket */
+	char *monitor;		/* QEMU's QMP socket: its owner's */
+	char *control;		/* vm's control socket (qemu/control.h):
+				 * everyone's way to power, pause, ask */
 	char *console_log;
 };
 
@@ -95,6 +97,14 @@ int runstate_running(const char *hostdir, struct runstate *s,
  * gone; a child of ours is reaped.  Returns 0, -ETIMEDOUT or -EINTR.
  */
 int runstate_wait_gone(pid_t pid, unsigned long long start, int timeout_ms);
+
+/*
+ * Connect to the running VM's control socket (QEMU's monitor for a
+ * record written before there was one), as qmp_connect does.
+ */
+struct qmp;
+int runstate_control(const struct runstate *s, struct qmp *q,
+		     int timeout_ms, struct strbuf *err);
 
 /* Rewrite the record's state (e.g. "stopping"), if it is still pid's. */
 void runstate_set_state(const char *hostdir, pid_t pid, const char *state);

@@ -574,20 +574,35 @@ static long long now_ms(void)
 	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
+static int sun_set(struct sockaddr_un *a, const char *path)
+{
+	memset(a, 0, sizeof(*a));
+	a->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(a->sun_path))
+		return -ENAMETOOLONG;
+	memcpy(a->sun_path, path, strlen(path) + 1);
+	return 0;
+}
+
+/* A non-blocking stream socket and the address of path: fd or -errno. */
+static int unix_socket(const char *path, struct sockaddr_un *a)
+{
+	int fd;
+
+	if (sun_set(a, path))
+		return -ENAMETOOLONG;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	return fd < 0 ? -errno : fd;
+}
+
 int fs_unix_connect(const char *path, int timeout_ms)
 {
 	long long deadline = now_ms() + timeout_ms;
 	struct sockaddr_un a;
-	int fd, r;
+	int fd = unix_socket(path, &a), r;
 
-	memset(&a, 0, sizeof(a));
-	a.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(a.sun_path))
-		return -ENAMETOOLONG;
-	memcpy(a.sun_path, path, strlen(path) + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	/* non-blocking, a full backlog is EAGAIN at once: try again */
 	while ((r = connect(fd, (struct sockaddr *)&a, sizeof(a))) < 0 &&
 	       errno == EAGAIN) {
@@ -600,6 +615,29 @@ int fs_unix_connect(const char *path, int timeout_ms)
 		nanosleep(&ts, NULL);	/* a signal only shortens it */
 	}
 	if (r < 0 || fcntl(fd, F_SETFL, 0) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+int fs_unix_listen(const char *path, mode_t mode, gid_t gid)
+{
+	struct sockaddr_un a;
+	mode_t old;
+	int fd = unix_socket(path, &a), r;
+
+	if (fd < 0)
+		return fd;
+	unlink(path);
+	/* never wider than asked, not even for a moment */
+	old = umask(0177);
+	r = bind(fd, (struct sockaddr *)&a, sizeof(a));
+	umask(old);
+	if (r < 0 ||
+	    (gid != (gid_t)-1 && chown(path, (uid_t)-1, gid) < 0) ||
+	    chmod(path, mode) < 0 || listen(fd, 8) < 0) {
 		r = -errno;
 		close(fd);
 		return r;

@@ -100,6 +100,13 @@ char *fs_which(const char *prog);
  */
 int fs_unix_connect(const char *path, int timeout_ms);
 
+/*
+ * Listen on a unix socket at path (replacing a stale one), non-blocking
+ * and CLOEXEC, never wider than mode, of group gid unless (gid_t)-1.
+ * Returns the fd or -errno (-ENAMETOOLONG for too long a path).
+ */
+int fs_unix_listen(const char *path, mode_t mode, gid_t gid);
+
 /* Write the last n lines of a file into out (for error reports). */
 void fs_tail(const char *path, int n, struct strbuf *out);
 

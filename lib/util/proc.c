@@ -205,8 +205,10 @@ child_exec(char *const argv[], const struct proc_opts *o,
 		goto fail;
 	if (child_close_fds(errfd, sp->maxfd) < 0)
 		goto fail;
-	if (o->keep_fd > 2 && fcntl(o->keep_fd, F_SETFD, 0) < 0)
-		goto fail;
+	for (sig = 0; sig < 2; sig++)
+		if (o->keep_fds[sig] > 2 &&
+		    fcntl(o->keep_fds[sig], F_SETFD, 0) < 0)
+			goto fail;
 	if (o->cwd && chdir(o->cwd) < 0)
 		goto fail;
 	if (o->umask >= 0)

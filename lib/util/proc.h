@@ -18,13 +18,13 @@ struct proc_opts {
 	bool new_pgrp;		/* own process group (not sent tty ^C) */
 	bool new_session;	/* own session, no controlling terminal */
 	const char *exe;	/* program to run; NULL: argv[0] in PATH */
-	int keep_fd;		/* one more fd the child keeps, or -1 */
+	int keep_fds[2];	/* more fds the child keeps, or -1 */
 	int umask;		/* the child's umask, or -1 for ours */
 };
 
 #define PROC_INHERIT (-2)
 #define PROC_OPTS_INIT { PROC_INHERIT, PROC_INHERIT, PROC_INHERIT, NULL, \
-			 NULL, true, false, false, NULL, -1, -1 }
+			 NULL, true, false, false, NULL, { -1, -1 }, -1 }
 
 /*
  * Start argv[0] (searched in PATH) with argv: the one way vm starts a

@@ -31,6 +31,36 @@ int launch_resolve_accel(struct vm *vm, struct strbuf *note)
 	return r;
 }
 
+/*
+ * For each -add-fd fd=N,set=S,opaque=PATH: N<PATH, so that the script
+ * opens for QEMU what vm handed it (read-only, as vm did).
+ */
+static void add_fd_redirects(const struct strvec *argv, struct strbuf *sb)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < argv->nr; i++) {
+		const char *v = argv->v[i + 1], *o;
+		struct strbuf path = STRBUF_INIT;
+		int fd;
+
+		if (strcmp(argv->v[i], "-add-fd") || sscanf(v, "fd=%d", &fd) != 1)
+			continue;
+		o = strstr(v, ",opaque=");
+		if (!o)
+			continue;
+		/* QEMU's option syntax doubles a comma */
+		for (o += 8; *o; o++) {
+			strbuf_addch(&path, *o);
+			if (*o == ',' && o[1] == ',')
+				o++;
+		}
+		strbuf_addf(sb, " %d<", fd);
+		strbuf_add_shquoted(sb, path.buf);
+		strbuf_release(&path);
+	}
+}
+
 int launch_write_script(const struct strvec *argv, const char *path)
 {
 	struct strbuf sb = STRBUF_INIT;
@@ -44,14 +74,16 @@ int launch_write_script(const struct strvec *argv, const char *path)
 								" ");
 		strbuf_add_shquoted(&sb, argv->v[i]);
 	}
-	strbuf_addstr(&sb, " \"$@\"\n");
+	strbuf_addstr(&sb, " \"$@\"");
+	add_fd_redirects(argv, &sb);
+	strbuf_addch(&sb, '\n');
 	r = fs_write_atomic(path, sb.buf, sb.len, 0755);
 	strbuf_release(&sb);
 	return r;
 }
 
-int launch_spawn(const struct strvec *argv, const char *errlog, int keep_fd,
-		 pid_t *pid)
+int launch_spawn(const struct strvec *argv, const char *errlog,
+		 const int keep[2], pid_t *pid)
 {
 	struct proc_opts o = PROC_OPTS_INIT;
 	int fd, r;
@@ -64,7 +96,8 @@ int launch_spawn(const struct strvec *argv, const char *errlog, int keep_fd,
 	o.stderr_fd = fd;
 	/* QEMU's sockets are born private; vm widens them for a group */
 	o.umask = 077;
-	o.keep_fd = keep_fd;
+	o.keep_fds[0] = keep[0];
+	o.keep_fds[1] = keep[1];
 	/* Our own process group: a terminal ^C reaches vm, which passes it
 	 * on, so QEMU never dies before vm has noticed. */
 	o.new_pgrp = true;
@@ -97,6 +130,31 @@ static void direct_boot(const struct vm *vm, const struct rescue_image *rb,
 	/* SeaBIOS's PCI routing table is the PIIX chipset's, not q35's */
 	if (!q->q35)
 		q->append = rescue_append(true);
+}
+
+/*
+ * The base the disks lay over, opened read-only for QEMU: no monitor
+ * command (commit, a reopen) can then write it, as promised.
+ */
+static int open_base(const struct vm *vm, struct vm_plan *plan,
+		     struct strbuf *err)
+{
+	int i, fd;
+
+	plan->q.base_fd = -1;
+	for (i = 0; i < plan->ndisks && !vm->dry_run; i++) {
+		if (!plan->disks[i].backing)
+			continue;
+		fd = open(plan->disks[i].backing, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			strbuf_addf(err, "base image %s: %s",
+				    plan->disks[i].backing, strerror(errno));
+			return -errno;
+		}
+		plan->q.base_fd = fd;
+		break;
+	}
+	return 0;
 }
 
 int launch_prepare(struct vm *vm, const struct launch_req *req,
@@ -137,6 +195,16 @@ int launch_prepare(struct vm *vm, const struct launch_req *req,
 			return r;
 		}
 	}
+	r = open_base(vm, plan, err);
+	if (r)
+		return r;
+	/* what QEMU may do beyond emulating: not spawn, not setuid */
+	plan->q.sandbox = qemu_has_sandbox(plan->q.binary);
+	if (!plan->q.sandbox && note->len)
+		strbuf_addch(note, '\n');
+	if (!plan->q.sandbox)
+		strbuf_addf(note, "%s takes no -sandbox (built without seccomp): it runs unconfined",
+			    plan->q.binary);
 	plan->q.cdrom_first = req->cdrom_first;
 	plan->q.no_reboot = req->no_reboot;
 	if (rb && rb->kernel)
@@ -150,7 +218,7 @@ int launch_prepare(struct vm *vm, const struct launch_req *req,
 }
 
 int launch_start(struct vm *vm, const struct strvec *argv,
-		 const char *prefix, int keep_fd, pid_t *pid, char **errlog,
+		 const char *prefix, const int keep[2], pid_t *pid, char **errlog,
 		 char **dry, struct strbuf *err)
 {
 	char *name, *script;
@@ -171,7 +239,7 @@ int launch_start(struct vm *vm, const struct strvec *argv,
 	name = xasprintf("%s-qemu.log", prefix);
 	*errlog = vm_work_path(vm, name);
 	free(name);
-	r = launch_spawn(argv, *errlog, keep_fd, pid);
+	r = launch_spawn(argv, *errlog, keep, pid);
 	if (r)
 		strbuf_addf(err, "%s: %s", argv->v[0],
 			    r == -ENOENT ? "not found (install qemu-system-x86)" :
@@ -264,9 +332,9 @@ int launch_supervise(struct launch_watch *w)
 	int r;
 
 	for (;;) {
-		struct pollfd p[CONSOLE_MAX_CLIENTS + 3];
+		struct pollfd p[CONSOLE_MAX_CLIENTS + CONTROL_MAX_CLIENTS + 4];
 		long long now = proc_now_ms();
-		int n = 0, st, slice = 250;
+		int n = 0, st, slice = 250, got;
 
 		if (waitpid(w->qemu, &st, WNOHANG) == w->qemu) {
 			proc_set_foreground(0);
@@ -291,13 +359,19 @@ int launch_supervise(struct launch_watch *w)
 			slice = (int)(deadline - now);
 		if (w->mux)
 			n = console_mux_pollfds(w->mux, p);
+		if (w->ctl)
+			n += control_pollfds(w->ctl, p + n);
 		if (pidfd >= 0) {
 			p[n].fd = pidfd;
 			p[n].events = POLLIN;
 			p[n++].revents = 0;
 		}
-		if (poll(p, (nfds_t)n, slice) > 0 && w->mux)
+		got = poll(p, (nfds_t)n, slice);
+		if (got > 0 && w->mux)
 			console_mux_handle(w->mux, p, n);
+		/* every turn: it lets idle clients go too */
+		if (w->ctl)
+			control_handle(w->ctl, p, got > 0 ? n : 0);
 		if (w->ready || proc_now_ms() < next_probe)
 			continue;
 		/* probes are short and spaced, so QEMU's end is seen soon */

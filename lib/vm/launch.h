@@ -6,6 +6,7 @@
 
 #include "util/str.h"
 #include "qemu/console.h"
+#include "qemu/control.h"
 #include "vm/rescue.h"
 #include "vm/vm.h"
 
@@ -44,10 +45,11 @@ int launch_write_script(const struct strvec *argv, const char *path);
 
 /*
  * Start QEMU with stdin from /dev/null and stderr into errlog (created
- * anew), keeping keep_fd (or -1) open for it.  The child dies with vm.
+ * anew), keeping keep's fds (-1: none) open for it.  The child dies with vm.
  * Returns 0 and the pid, or -errno.
  */
-int launch_spawn(const struct strvec *argv, const char *errlog, int keep_fd,
+int launch_spawn(const struct strvec *argv, const char *errlog,
+		 const int keep[2],
 		 pid_t *pid);
 
 /*
@@ -58,7 +60,7 @@ int launch_spawn(const struct strvec *argv, const char *errlog, int keep_fd,
  * saying what failed.
  */
 int launch_start(struct vm *vm, const struct strvec *argv,
-		 const char *prefix, int keep_fd, pid_t *pid, char **errlog,
+		 const char *prefix, const int keep[2], pid_t *pid, char **errlog,
 		 char **dry, struct strbuf *err);
 
 /*
@@ -82,6 +84,7 @@ struct launch_watch {
 	void *data;
 	bool ready;
 	struct console_mux *mux;	/* the console to serve, or NULL */
+	struct control *ctl;		/* the control socket, or NULL */
 	const char *resume;	/* saved state being loaded: removed once
 				 * the guest runs again; NULL: none */
 };

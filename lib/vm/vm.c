@@ -1202,6 +1202,9 @@ static void plan_sockets(struct vm *vm, bool rescue, struct vm_plan *p)
 						       "qemu-console.sock"));
 		p->console_sock = own(p, vm_work_path(vm, "console.sock"));
 		p->console_log = own(p, vm_work_path(vm, "console.log"));
+		/* vm serves control to many; QEMU's monitor stays private */
+		p->control_sock = own(p, vm_work_path(vm, "control.sock"));
+		p->q.vm_qmp_sock = own(p, vm_work_path(vm, "vm-qmp.sock"));
 	}
 	p->q.qmp_sock = own(p, vm_work_path(vm, rescue ? "rescue-qmp.sock" :
 							 "qmp.sock"));
@@ -1287,6 +1290,9 @@ void vm_plan_release(struct vm_plan *p)
 {
 	int i;
 
+	if (p->q.base_fd > 2)
+		close(p->q.base_fd);
+	p->q.base_fd = -1;
 	disk_specs_free(p->disks, p->ndisks);
 	for (i = 0; p->shares && i < p->nshares; i++)
 		share_spec_release(&p->shares[i]);

@@ -242,6 +242,7 @@ struct vm_plan {
 	char *defaults_file;	/* vm.defaults used, or NULL */
 	const char *console_sock;	/* PLAN_RUN: the console vm serves */
 	const char *console_log;	/* PLAN_RUN: the log vm keeps */
+	const char *control_sock;	/* PLAN_RUN: control vm serves */
 };
 
 /*

@@ -55,22 +55,26 @@ test_expect "@monitor runs HMP and QMP commands" '
 	vm @kill
 '
 
-test_expect "a client that holds QEMU's monitor makes @status, @monitor and @stop wait only their time" '
+test_expect "a client that holds QEMU's monitor or vm's control socket makes @status, @monitor and @stop wait only their time" '
 	vm --no-uefi @create T "$RESCUE" &&
 	vm @start &&
 	{ python3 "$TOP/tests/data/hold-socket.py" .work/qmp.sock held & } &&
 	h=$! &&
 	wait_for 30 test -s held &&
+	{ python3 "$TOP/tests/data/hold-socket.py" --idle 20 .work/control.sock held2 & } &&
+	h2=$! &&
+	wait_for 30 test -s held2 &&
 	s=$(date +%s) && vm @status >st && e=$(date +%s) &&
 	contains st "^T: running" && test $((e - s)) -le 10 &&
 	s=$(date +%s) && must_fail 1 vm -q @monitor info status 2>err &&
 	e=$(date +%s) &&
 	contains err "busy: other clients hold QEMU.s monitor" &&
 	test $((e - s)) -le 45 &&
-	s=$(date +%s) && must_fail 1 vm @stop 5 2>err && e=$(date +%s) &&
-	contains err "killed" && test $((e - s)) -le 40 &&
+	wait_for 60 booted &&
+	s=$(date +%s) && vm @stop 60 >out 2>&1 && e=$(date +%s) &&
+	contains out "T powered off" && test $((e - s)) -le 70 &&
 	no_qemu &&
-	kill $h
+	kill $h $h2
 '
 
 test_expect "two consoles at once: both see the guest, input from one goes in" '
@@ -188,16 +192,19 @@ test_expect "another user may read @status but not stop the VM" '
 	vm @kill
 '
 
-test_expect "a control_group member may stop it; the sockets are 0660 of that group" '
+test_expect "a control_group member controls through vm, never QEMU: its monitor stays the owner's" '
 	vm --no-uefi @create T "$RESCUE" &&
 	printf "control_group = users\n" >>guest.conf &&
 	vm @start &&
 	w=$(readlink .work) &&
 	test "$(stat -c %a:%G "$w")" = 710:users &&
 	test "$(stat -c %a:%G "$w/console.sock")" = 660:users &&
-	test "$(stat -c %a:%G "$w/qmp.sock")" = 660:users &&
+	test "$(stat -c %a:%G "$w/control.sock")" = 660:users &&
+	test "$(stat -c %a:%U "$w/qmp.sock")" = 700:root &&
+	test "$(stat -c %a:%U "$w/vm-qmp.sock")" = 700:root &&
 	test "$(stat -c %a "$w/disk-0.img")" = 600 &&
 	chmod 755 "$TEST_TMP" "$PWD/.." "$PWD" "$PWD/../tmp" &&
+	mkdir -m 777 drop &&
 	as_member() {
 		setpriv --reuid=65534 --regid=65534 --groups=100 \
 			env HOME=/nonexistent XDG_CONFIG_HOME=/nonexistent \
@@ -205,10 +212,45 @@ test_expect "a control_group member may stop it; the sockets are 0660 of that gr
 	} &&
 	as_member -q @monitor info status >mon &&
 	contains mon "VM status: running" &&
+	as_member -q --json @monitor "{\"execute\": \"query-status\"}" >qmp &&
+	contains qmp "\"status\":\"running\"" &&
+	must_fail 1 as_member -q @monitor migrate "exec:cp $w/disk-0.img $PWD/drop/x" 2>err &&
+	contains err "^vm: @monitor migrate exec:.*: the control socket refuses HMP .migrate.: only info, help, system_powerdown, system_reset, stop, cont and quit pass" &&
+	must_fail 1 as_member -q @monitor screendump "$PWD/drop/shot" 2>err &&
+	contains err "refuses HMP .screendump." &&
+	must_fail 1 as_member -q @monitor drive_add 0 "file=$w/disk-0.img,if=none" 2>err &&
+	contains err "refuses HMP .drive_add." &&
+	must_fail 1 as_member -q --json @monitor "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"exec:touch $PWD/drop/y\"}}" 2>err &&
+	contains err "^vm: @monitor: the control socket refuses .migrate.: only power, pause and resume, reset and query-\* pass" &&
+	must_fail 1 as_member -q --json @monitor "{\"execute\": \"dump-guest-memory\", \"arguments\": {\"paging\": false, \"protocol\": \"file:$PWD/drop/mem\"}}" 2>err &&
+	contains err "refuses .dump-guest-memory." &&
+	must_fail 1 as_member -q --json @monitor "{\"execute\": \"human-monitor-command\", \"arguments\": {\"command-line\": \"  migrate exec:true\"}}" 2>err &&
+	contains err "refuses HMP .migrate." &&
+	sleep 1 && test -z "$(ls drop)" &&
+	vm -q @monitor info status >own &&
+	contains own "VM status: running" &&
 	wait_for 60 booted &&
 	as_member @stop 60 >out 2>&1 &&
 	contains out "T powered off" &&
 	no_qemu
+'
+
+test_expect "a control_group member may @stop --save: vm saves, into the owner's WORKDIR" '
+	vm --no-uefi -D AHCI=64M @create T "$RESCUE" &&
+	printf "control_group = users\n" >>guest.conf &&
+	vm @start &&
+	chmod 755 "$TEST_TMP" "$PWD/.." "$PWD" "$PWD/../tmp" &&
+	wait_for 60 booted &&
+	setpriv --reuid=65534 --regid=65534 --groups=100 \
+		env HOME=/nonexistent XDG_CONFIG_HOME=/nonexistent \
+		XDG_CACHE_HOME=/nonexistent "$VM_BIN" @stop --save >out 2>&1 &&
+	contains out "T saved its state" &&
+	no_qemu &&
+	test "$(stat -c %a:%U .work/saved-state)" = 600:root &&
+	wait_for 10 test -s .work/saved-state.disks &&
+	vm @start >out2 2>&1 &&
+	contains vm.log "T resumes from its saved state" &&
+	vm @kill
 '
 
 test_expect "a control_group that does not exist stops @run in one line, reading nothing" '

@@ -153,7 +153,9 @@ test_expect "--base: disk 0 is an overlay; the guest writes it, never the base" 
 		grep -c "\"virtual-size\": $(stat -c %s seed.raw),")" = 1 &&
 	vm -t 120 @run &&
 	contains .work/console.log "AUTORUN-DONE on /dev/sda" &&
-	contains .work/run-vm.sh "backing.driver=raw,backing.file.driver=file,backing.file.filename=$PWD/seed.raw" &&
+	contains .work/run-vm.sh "-add-fd fd=[0-9]*,set=1,opaque=$PWD/seed.raw" &&
+	contains .work/run-vm.sh "\"\$@\" [0-9]*<$PWD/seed.raw$" &&
+	contains .work/run-vm.sh "backing.driver=raw,backing.file.driver=file,backing.file.filename=/dev/fdset/1" &&
 	test "$(sha256sum <seed.raw)" = "$sum" &&
 	qemu-img convert -O raw .work/disk-0.img disk0.raw &&
 	test "$(first_line disk0.raw)" = VM-INSTALLED-BY-AUTORUN &&
@@ -168,6 +170,20 @@ test_expect "--base: disk 0 is an overlay; the guest writes it, never the base" 
 	mkdir ../plain && vm -d ../plain @create P &&
 	must_fail 2 vm -d ../plain --base seed.raw @snapshots 2>err &&
 	contains err "option --base: P was made without a base; --base is for @create"
+'
+
+test_expect "QEMU has the base read-only: even its owner's monitor cannot commit into it" '
+	truncate -s 32M seed.raw && echo original | dd of=seed.raw conv=notrunc status=none &&
+	sum=$(sha256sum <seed.raw) &&
+	vm --no-uefi -D VIRT=64M --base "$PWD/seed.raw" @create C &&
+	vm @start &&
+	vm -q @monitor qemu-io disk0 \"write -P 0x55 0 64k\" >w &&
+	vm -q @monitor commit disk0 >c &&
+	contains c "Permission denied" &&
+	must_fail 1 vm -q --json @monitor "{\"execute\": \"block-commit\", \"arguments\": {\"device\": \"disk0\"}}" 2>err &&
+	contains err "QEMU says: .*Permission denied" &&
+	vm @kill &&
+	test "$(sha256sum <seed.raw)" = "$sum"
 '
 
 test_expect "a changed base is refused by @run, @backup and @restore; nothing changes" '
@@ -237,7 +253,7 @@ test_expect "a base by URL: from the cache, never asked again, pinned; restored 
 	cached2=$(ls "$PWD"/cache2/vm/downloads/*-seed.raw) &&
 	test "$(backing .work/disk-0.img)" = "$cached2" &&
 	XDG_CACHE_HOME=$PWD/cache2 vm -t 120 @run &&
-	contains .work/run-vm.sh "backing.file.filename=$cached2"
+	contains .work/run-vm.sh "opaque=$cached2"
 '
 
 test_expect "-D '' -i: snapshots hold the image; @restore puts it back exactly" '

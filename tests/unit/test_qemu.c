@@ -510,6 +510,47 @@ static void test_console_served_by_vm(void **state)
 	strvec_clear(&a);
 }
 
+/*
+ * The confinement vm asks for: -sandbox with every deny, a monitor of
+ * vm's own beside the owner's, and the base by a read-only fd.
+ */
+static void test_sandbox_base_fd_vm_monitor(void **state)
+{
+	const struct disk_spec over[] = {
+		{ BUS_VIRT, 0, NULL, MUT("/W/disk-0.img"), false,
+		  MUT("/B/base.raw"), MUT("raw") },
+	};
+	struct strvec a = STRVEC_INIT;
+	struct qemu_plan p;
+
+	(void)state;
+	base_plan(&p);
+	p.disks = over;
+	p.sandbox = true;
+	p.base_fd = 7;
+	p.vm_qmp_sock = "/W/vm-qmp.sock";
+	qemu_argv_build(&p, &a);
+	assert_pair(&a, "-sandbox", "on,obsolete=deny,elevateprivileges=deny,"
+				    "spawn=deny,resourcecontrol=deny");
+	assert_pair(&a, "-add-fd", "fd=7,set=1,opaque=/B/base.raw");
+	assert_pair(&a, "-drive", "if=none,id=disk0,file=/W/disk-0.img,format=qcow2,"
+				  "backing.driver=raw,backing.file.driver=file,"
+				  "backing.file.filename=/dev/fdset/1,discard=unmap");
+	assert_pair(&a, "-qmp", "unix:/W/qmp.sock,server=on,wait=off");
+	assert_pair(&a, "-qmp", "unix:/W/vm-qmp.sock,server=on,wait=off");
+	strvec_clear(&a);
+	/* fds 0-2 are never the base's: by path, no fd set */
+	p.base_fd = 0;
+	p.sandbox = false;
+	qemu_argv_build(&p, &a);
+	assert_no_arg(&a, "-add-fd");
+	assert_no_arg(&a, "-sandbox");
+	assert_pair(&a, "-drive", "if=none,id=disk0,file=/W/disk-0.img,format=qcow2,"
+				  "backing.driver=raw,backing.file.driver=file,"
+				  "backing.file.filename=/B/base.raw,discard=unmap");
+	strvec_clear(&a);
+}
+
 static void test_build_is_pure(void **state)
 {
 	struct strvec a = STRVEC_INIT, b = STRVEC_INIT;
@@ -704,6 +745,7 @@ int main(void)
 		cmocka_unit_test(test_extra_args),
 		cmocka_unit_test(test_commas_escaped),
 		cmocka_unit_test(test_build_is_pure),
+		cmocka_unit_test(test_sandbox_base_fd_vm_monitor),
 		cmocka_unit_test(test_console_served_by_vm),
 		cmocka_unit_test(test_qemu_binary),
 		cmocka_unit_test(test_defaults_first_dir_wins),
