@@ -153,6 +153,7 @@ install: vm
 	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@WANTEDBY@|multi-user.target|' \
 		conf/vm@.service.in >$(DESTDIR)$(UNITDIR)/vm@.service
 	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@WANTEDBY@|default.target|' \
+		-e '/^# sandbox: begin/,/^# sandbox: end/d' \
 		conf/vm@.service.in >$(DESTDIR)$(USERUNITDIR)/vm@.service
 	chmod 644 $(DESTDIR)$(UNITDIR)/vm@.service \
 		$(DESTDIR)$(USERUNITDIR)/vm@.service

@@ -155,6 +155,9 @@ static int find_base(struct vm_ctx *ctx, struct base_found *b)
 	r = fetch(ctx, "base", c->base, NULL, &local, &sha, &err);
 	if (!r)
 		r = base_find(&env, c->base, local, sha, b, &err);
+	/* disk 0 will lay over the cached copy: the cache keeps it */
+	if (!r && !ctx->vm.dry_run && download_is_url(c->base))
+		download_pin(local, ctx->vm.hostdir);
 	if (!r && conf_layer_of(c, "vm", "disks") > LAYER_DEFAULT &&
 	    c->disks.v[0].size < b->size) {
 		strbuf_addf(&err, "%s is ", local);

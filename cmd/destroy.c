@@ -82,6 +82,13 @@ int cmd_destroy(struct vm_ctx *ctx, int argc, char **argv)
 		r = destroy_inplace(ctx, &removed);
 		if (ctx->vm.dry_run)
 			goto out;
+		if (!r) {
+			/* gone on purpose: @run may restore LAST */
+			char *mark = vm_host_path(&ctx->vm, VM_DESTROYED);
+
+			fs_write_atomic(mark, "", 0, 0644);
+			free(mark);
+		}
 	} else if (ctx->vm.dry_run) {
 		say_dry(ctx, "rm -rf %s", ctx->vm.workdir);
 		say_dry(ctx, "rm -f %s", link);

@@ -11,7 +11,7 @@
 int cmd_restore(struct vm_ctx *ctx, int argc, char **argv)
 {
 	const char *want = argc > 0 ? argv[0] : "LAST";
-	struct strbuf err = STRBUF_INIT;
+	struct strbuf err = STRBUF_INIT, note = STRBUF_INIT;
 	struct log_progress bar;
 	struct snap_progress prog = { log_progress_cb, &bar };
 	char *name = NULL;
@@ -36,8 +36,10 @@ int cmd_restore(struct vm_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	log_progress_start(&bar, "restore %s", name);
-	r = restore_snapshot(&ctx->vm, name, &prog, &err);
+	r = restore_snapshot(&ctx->vm, name, &prog, &note, &err);
 	log_progress_end(&bar, !r);
+	if (note.len)
+		log_warn("%s", note.buf);
 	if (r) {
 		log_error("%s", err.buf);
 		if (r == -EINTR)
@@ -50,6 +52,7 @@ int cmd_restore(struct vm_ctx *ctx, int argc, char **argv)
 	ret = 0;
 out:
 	strbuf_release(&err);
+	strbuf_release(&note);
 	free(name);
 	return ret;
 }

@@ -132,15 +132,17 @@ struct run {
 };
 
 /*
- * As the reference does: no working files, take LAST.  0, or the exit
- * status after saying why.
+ * As the reference does: no working files, take LAST.  Working files
+ * kept in place were meant to last: gone (not by @destroy), they are put
+ * back from LAST only when --restore-last says so.  0, or the exit status after saying
+ * why.
  */
 static int restore_if_empty(struct vm_ctx *ctx)
 {
-	struct strbuf err = STRBUF_INIT;
+	struct strbuf err = STRBUF_INIT, note = STRBUF_INIT;
 	struct log_progress bar;
 	struct snap_progress prog = { log_progress_cb, &bar };
-	char *last;
+	char *last, *mark;
 	int r;
 
 	/* (a VM of images alone has them still: vm_workdir_for_images) */
@@ -149,18 +151,34 @@ static int restore_if_empty(struct vm_ctx *ctx)
 	    ctx->vm.dry_run || !(last = backups_last(&ctx->vm)))
 		return 0;
 	free(last);
+	mark = vm_host_path(&ctx->vm, VM_DESTROYED);
 	r = restore_pick(&ctx->vm, "LAST", &last, &err);
+	if (!r && ctx->vm.inplace && !ctx->vm.restore_last &&
+	    !fs_exists(mark)) {
+		log_error("cannot run %s: its working files are gone from %s, where it keeps them; vm puts snapshot %s back only when told: --restore-last",
+			  ctx->vm.conf.name, ctx->vm.hostdir, last);
+		free(last);
+		free(mark);
+		strbuf_release(&err);
+		return 1;
+	}
 	if (!r) {
 		log_info("%s has no working files: restoring snapshot %s first",
 			 ctx->vm.conf.name, last);
 		log_progress_start(&bar, "restore %s", last);
-		r = restore_snapshot(&ctx->vm, last, &prog, &err);
+		r = restore_snapshot(&ctx->vm, last, &prog, &note, &err);
 		log_progress_end(&bar, !r);
+		if (note.len)
+			log_warn("%s", note.buf);
 		free(last);
 	}
 	if (r)
 		log_error("%s", err.buf);
+	else
+		unlink(mark);
+	free(mark);
 	strbuf_release(&err);
+	strbuf_release(&note);
 	/* on success the settings are the snapshot's now */
 	return !r ? 0 : r == -EINTR ? 128 + proc_interrupted() : 1;
 }

@@ -71,7 +71,8 @@ static const struct verb verbs[] = {
 enum {
 	OPT_NO_KEEP_CD = 256, OPT_NO_UEFI, OPT_NO_NETDEV, OPT_USE_TMPDIR,
 	OPT_INPLACE, OPT_NO_TMPDIR, OPT_ACCEL, OPT_DRY_RUN, OPT_JSON, OPT_SHA256,
-	OPT_BOOT_TIMEOUT, OPT_BASE, OPT_FULL,
+	OPT_BOOT_TIMEOUT, OPT_BASE, OPT_FULL, OPT_TRUST_SNAPSHOT,
+	OPT_RESTORE_LAST,
 };
 
 struct opt_desc {
@@ -135,6 +136,10 @@ static const struct opt_desc opts[] = {
 	  "@backup: a full snapshot, not one on LAST (same as full_every = 1)" },
 	{ OPT_DRY_RUN, "dry-run", NULL, NULL, NULL,
 	  "print the commands, run and change nothing" },
+	{ OPT_RESTORE_LAST, "restore-last", NULL, NULL, NULL,
+	  "@run, @start: restore LAST when the working files a VM keeps in place are gone" },
+	{ OPT_TRUST_SNAPSHOT, "trust-snapshot", NULL, NULL, NULL,
+	  "@restore: apply a snapshot's settings that reach the host even when you did not make it here" },
 	{ OPT_SHA256, "sha256", "HEX", "vm.bootimage_sha256", NULL,
 	  "SHA-256 the ISO given by URL must have (or URL#sha256=HEX)" },
 	{ OPT_JSON, "json", NULL, NULL, NULL,
@@ -565,6 +570,12 @@ static int parse_options(int argc, char **argv, struct vm_ctx *ctx,
 			continue;
 		case OPT_DRY_RUN:
 			ctx->vm.dry_run = true;
+			continue;
+		case OPT_TRUST_SNAPSHOT:
+			ctx->vm.trust_snapshot = true;
+			continue;
+		case OPT_RESTORE_LAST:
+			ctx->vm.restore_last = true;
 			continue;
 		case OPT_JSON:
 			ctx->json = true;

@@ -19,6 +19,17 @@ enum ktype {
 	K_CAP		/* a size, or 0 for none */
 };
 
+/*
+ * Where a setting reaches: the guest alone, or the host (its files,
+ * ports, programs, groups, policies).  A snapshot from elsewhere sets
+ * only the first kind (conf_keep_host_settings).
+ */
+enum reach {
+	R_GUEST,
+	R_HOST,
+	R_PATH,		/* the host when it names a local file outside HOSTDIR */
+};
+
 struct conf_key {
 	const char *section;
 	const char *name;
@@ -27,60 +38,78 @@ struct conf_key {
 	unsigned min, max;
 	bool identity;		/* always kept in guest.conf */
 	bool transient;		/* about one run: an option never saves it */
+	enum reach reach;	/* what a snapshot from elsewhere may set */
 };
 
 #define V(f) offsetof(struct vm_conf, f)
 static const struct conf_key keys[] = {
-	{ "vm", "name", K_NAME, V(name), 0, 0, true, false },
-	{ "vm", "arch", K_STR, V(arch), 0, 0, true, false },
-	{ "vm", "cores", K_UINT, V(cores), 1, 1024, false, false },
-	{ "vm", "sockets", K_UINT, V(sockets), 1, 64, false, false },
-	{ "vm", "memory", K_MEM, V(memory), 0, 0, false, false },
-	{ "vm", "disks", K_DISKS, V(disks), 0, 0, true, false },
-	{ "vm", "images", K_IMAGES, V(images), 0, 0, false, false },
-	{ "vm", "forwards", K_FWDS, V(forwards), 0, 0, false, false },
-	{ "vm", "shares", K_SHARES, V(shares), 0, 0, false, false },
-	{ "vm", "uefi", K_BOOL, V(uefi), 0, 0, true, false },
-	{ "vm", "keep_cd", K_BOOL, V(keep_cd), 0, 0, false, false },
-	{ "vm", "netdev", K_BOOL, V(netdev), 0, 0, false, false },
-	{ "vm", "use_tmpdir", K_BOOL, V(use_tmpdir), 0, 0, false, false },
-	{ "vm", "port", K_PORT, V(port), 0, 0, false, false },
-	{ "vm", "host", K_STR, V(host), 0, 0, false, false },
-	{ "vm", "accel", K_ACCEL, V(accel), 0, 0, false, true },
-	{ "vm", "timeout", K_SECS, V(timeout), 0, 0, false, true },
-	{ "vm", "bootimage", K_STR, V(bootimage), 0, 0, true, false },
+	{ "vm", "name", K_NAME, V(name), 0, 0, true, false, R_GUEST },
+	{ "vm", "arch", K_STR, V(arch), 0, 0, true, false, R_HOST },
+	{ "vm", "cores", K_UINT, V(cores), 1, 1024, false, false, R_GUEST },
+	{ "vm", "sockets", K_UINT, V(sockets), 1, 64, false, false, R_GUEST },
+	{ "vm", "memory", K_MEM, V(memory), 0, 0, false, false, R_GUEST },
+	{ "vm", "disks", K_DISKS, V(disks), 0, 0, true, false, R_GUEST },
+	{ "vm", "images", K_IMAGES, V(images), 0, 0, false, false, R_PATH },
+	{ "vm", "forwards", K_FWDS, V(forwards), 0, 0, false, false, R_HOST },
+	{ "vm", "shares", K_SHARES, V(shares), 0, 0, false, false, R_HOST },
+	{ "vm", "uefi", K_BOOL, V(uefi), 0, 0, true, false, R_GUEST },
+	{ "vm", "keep_cd", K_BOOL, V(keep_cd), 0, 0, false, false, R_GUEST },
+	{ "vm", "netdev", K_BOOL, V(netdev), 0, 0, false, false, R_GUEST },
+	{ "vm", "use_tmpdir", K_BOOL, V(use_tmpdir), 0, 0,
+	  false, false, R_HOST },
+	{ "vm", "port", K_PORT, V(port), 0, 0, false, false, R_HOST },
+	{ "vm", "host", K_STR, V(host), 0, 0, false, false, R_HOST },
+	{ "vm", "accel", K_ACCEL, V(accel), 0, 0, false, true, R_GUEST },
+	{ "vm", "timeout", K_SECS, V(timeout), 0, 0, false, true, R_GUEST },
+	{ "vm", "bootimage", K_STR, V(bootimage), 0, 0, true, false, R_HOST },
 	{ "vm", "bootimage_sha256", K_SHA, V(bootimage_sha256), 0, 0, true,
-	  false },
-	{ "vm", "base", K_STR, V(base), 0, 0, false, false },
-	{ "vm", "base_format", K_STR, V(base_format), 0, 0, false, false },
-	{ "vm", "base_sha256", K_SHA, V(base_sha256), 0, 0, false, false },
-	{ "vm", "firstboot", K_BOOL, V(firstboot), 0, 0, true, false },
-	{ "vm", "sshkeys", K_LIST, V(sshkeys), 0, 0, false, false },
-	{ "vm", "media", K_STR, V(media), 0, 0, false, false },
-	{ "vm", "media_mirror", K_STR, V(media_mirror), 0, 0, false, false },
-	{ "vm", "media_storage", K_STR, V(media_storage), 0, 0, false, false },
-	{ "vm", "rescue", K_PROFILE, V(rescue_profile), 0, 0, false, true },
-	{ "vm", "compress_level", K_UINT, V(compress_level), 1, 9, false, false },
-	{ "vm", "full_every", K_UINT, V(full_every), 0, 100000, false, false },
-	{ "vm", "max_chain", K_UINT, V(max_chain), 1, 100000, false, false },
+	  false, R_GUEST },
+	{ "vm", "base", K_STR, V(base), 0, 0, false, false, R_PATH },
+	{ "vm", "base_format", K_STR, V(base_format), 0, 0,
+	  false, false, R_GUEST },
+	{ "vm", "base_sha256", K_SHA, V(base_sha256), 0, 0,
+	  false, false, R_GUEST },
+	{ "vm", "firstboot", K_BOOL, V(firstboot), 0, 0, true, false, R_GUEST },
+	{ "vm", "sshkeys", K_LIST, V(sshkeys), 0, 0, false, false, R_HOST },
+	{ "vm", "media", K_STR, V(media), 0, 0, false, false, R_HOST },
+	{ "vm", "media_mirror", K_STR, V(media_mirror), 0, 0,
+	  false, false, R_HOST },
+	{ "vm", "media_storage", K_STR, V(media_storage), 0, 0,
+	  false, false, R_HOST },
+	{ "vm", "rescue", K_PROFILE, V(rescue_profile), 0, 0,
+	  false, true, R_GUEST },
+	{ "vm", "compress_level", K_UINT, V(compress_level), 1, 9,
+	  false, false, R_HOST },
+	{ "vm", "full_every", K_UINT, V(full_every), 0, 100000,
+	  false, false, R_HOST },
+	{ "vm", "max_chain", K_UINT, V(max_chain), 1, 100000,
+	  false, false, R_HOST },
 	{ "vm", "shutdown_timeout", K_SECS, V(shutdown_timeout), 0, 0, false,
-	  false },
+	  false, R_HOST },
 	{ "vm", "control_group", K_PROFILE, V(control_group), 0, 0, false,
-	  false },
-	{ "vm", "ssh_user", K_NAME, V(ssh_user), 0, 0, false, false },
-	{ "vm", "download_max", K_CAP, V(download_max), 0, 0, false, false },
+	  false, R_HOST },
+	{ "vm", "ssh_user", K_NAME, V(ssh_user), 0, 0, false, false, R_GUEST },
+	{ "vm", "download_max", K_CAP, V(download_max), 0, 0,
+	  false, false, R_HOST },
+	{ "vm", "download_cache_max", K_CAP, V(download_cache_max), 0, 0,
+	  false, false, R_HOST },
 	{ "vm", "download_timeout", K_SECS, V(download_timeout), 0, 0, false,
-	  false },
-	{ "rescue", "iso", K_STR, V(rescue.iso), 0, 0, false, false },
-	{ "rescue", "cores", K_UINT, V(rescue.cores), 1, 1024, false, false },
-	{ "rescue", "memory", K_MEM, V(rescue.memory), 0, 0, false, false },
-	{ "rescue", "forwards", K_FWDS, V(rescue.forwards), 0, 0, false, false },
-	{ "rescue", "shares", K_SHARES, V(rescue.shares), 0, 0, false, false },
-	{ "rescue", "boot", K_BOOT, V(rescue.boot), 0, 0, false, false },
+	  false, R_HOST },
+	{ "rescue", "iso", K_STR, V(rescue.iso), 0, 0, false, false, R_HOST },
+	{ "rescue", "cores", K_UINT, V(rescue.cores), 1, 1024,
+	  false, false, R_GUEST },
+	{ "rescue", "memory", K_MEM, V(rescue.memory), 0, 0,
+	  false, false, R_GUEST },
+	{ "rescue", "forwards", K_FWDS, V(rescue.forwards), 0, 0,
+	  false, false, R_HOST },
+	{ "rescue", "shares", K_SHARES, V(rescue.shares), 0, 0,
+	  false, false, R_HOST },
+	{ "rescue", "boot", K_BOOT, V(rescue.boot), 0, 0,
+	  false, false, R_GUEST },
 	{ "rescue", "boot_timeout", K_SECS, V(rescue.boot_timeout), 1, 0, false,
-	  true },
+	  true, R_GUEST },
 	{ "rescue", "job_log_max", K_BYTES, V(rescue.job_log_max), 0, 0, false,
-	  false },
+	  false, R_HOST },
 };
 #undef V
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -150,6 +179,7 @@ void conf_init(struct vm_conf *c)
 		{ "vm", "control_group", "" },
 		{ "vm", "ssh_user", "root" },
 		{ "vm", "download_max", "0" },
+		{ "vm", "download_cache_max", "20G" },
 		{ "vm", "download_timeout", "6h" },
 		{ "rescue", "iso", "" },
 		{ "rescue", "cores", "2" },
@@ -1398,4 +1428,114 @@ int conf_write_guest(const struct vm_conf *c, const char *path)
 	strbuf_release(&out);
 	strbuf_release(&v);
 	return r;
+}
+
+/* A path that names a local file outside dir (URLs and files under it
+ * do not). */
+static bool path_outside(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	if (!path || !*path || strstr(path, "://"))
+		return false;
+	if (strstr(path, "/../") || str_starts_with(path, "../") ||
+	    str_ends_with(path, "/.."))
+		return true;
+	if (path[0] != '/')
+		return false;	/* relative: to HOSTDIR */
+	return strncmp(path, dir, n) || path[n] != '/';
+}
+
+/* A value of k in c that reaches the host from hostdir. */
+static bool reaches_host(const struct vm_conf *c, const struct conf_key *k,
+			 const char *hostdir)
+{
+	size_t i;
+
+	if (k->reach == R_HOST)
+		return true;
+	if (k->reach != R_PATH)
+		return false;
+	if (k->type == K_IMAGES) {
+		for (i = 0; i < c->images.nr; i++)
+			if (path_outside(c->images.v[i].path, hostdir))
+				return true;
+		return false;
+	}
+	return path_outside(*CFIELD(c, k, char *const), hostdir);
+}
+
+/* dst's k becomes src's, value and layer. */
+static void copy_key(struct vm_conf *dst, const struct vm_conf *src,
+		     const struct conf_key *k)
+{
+	size_t i = (size_t)(k - keys);
+	struct strbuf v = STRBUF_INIT, err = STRBUF_INIT;
+	struct strvec items = STRVEC_INIT;
+	size_t j;
+
+	key_to_text(src, k, &v, &items);
+	if (is_list(k)) {
+		strbuf_reset(&v);
+		for (j = 0; j < items.nr; j++) {
+			if (j)
+				strbuf_addch(&v, ' ');
+			strbuf_add_shquoted(&v, items.v[j]);
+		}
+		list_clear(dst, k);
+		dst->list_layer[i] = (unsigned char)src->layer[i];
+	}
+	/* src holds it, so it parses */
+	if (v.len || !is_list(k))
+		set_value(dst, k, v.buf, (enum conf_layer)src->layer[i], &err);
+	dst->layer[i] = src->layer[i];
+	strbuf_release(&v);
+	strbuf_release(&err);
+	strvec_clear(&items);
+}
+
+static bool same_value(const struct vm_conf *a, const struct vm_conf *b,
+		       const struct conf_key *k)
+{
+	struct strbuf x = STRBUF_INIT, y = STRBUF_INIT;
+	struct strvec xi = STRVEC_INIT, yi = STRVEC_INIT;
+	bool same;
+	size_t j;
+
+	key_to_text(a, k, &x, &xi);
+	key_to_text(b, k, &y, &yi);
+	same = !strcmp(x.buf, y.buf) && xi.nr == yi.nr;
+	for (j = 0; same && j < xi.nr; j++)
+		same = !strcmp(xi.v[j], yi.v[j]);
+	strbuf_release(&x);
+	strbuf_release(&y);
+	strvec_clear(&xi);
+	strvec_clear(&yi);
+	return same;
+}
+
+void conf_keep_host_settings(struct vm_conf *snap, const struct vm_conf *host,
+			     const char *hostdir, struct strvec *dropped)
+{
+	size_t i, j;
+
+	for (i = 0; i < NKEYS; i++) {
+		const struct conf_key *k = &keys[i];
+		size_t n = strlen(k->name);
+
+		if (!reaches_host(snap, k, hostdir) || same_value(snap, host, k))
+			continue;
+		if (strcmp(k->section, "vm"))
+			strvec_pushf(dropped, "%s.%s", k->section, k->name);
+		else
+			strvec_push(dropped, k->name);
+		copy_key(snap, host, k);
+		/* what belongs to it goes with it: base_sha256, ... */
+		for (j = 0; j < NKEYS; j++)
+			if (j != i && !strcmp(keys[j].section, k->section) &&
+			    !strncmp(keys[j].name, k->name, n) &&
+			    keys[j].name[n] == '_' &&
+			    keys[j].reach == R_GUEST)
+				copy_key(snap, host, &keys[j]);
+	}
 }

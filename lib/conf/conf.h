@@ -138,6 +138,7 @@ struct vm_conf {
 	char *control_group;	/* "" or a group that may control the VM */
 	char *ssh_user;		/* @ssh logs in as this user */
 	uint64_t download_max;	/* bytes; 0: what the cache can spare */
+	uint64_t download_cache_max;	/* the cache's size; 0: no limit */
 	unsigned download_timeout;	/* seconds for a whole download */
 	struct rescue_conf rescue;
 
@@ -229,6 +230,18 @@ int conf_load_file(struct vm_conf *c, const char *path, enum conf_layer layer,
  * Written to path.tmp, fsynced, renamed.
  */
 int conf_write_guest(const struct vm_conf *c, const char *path);
+
+/*
+ * Make snap (a snapshot's settings, from elsewhere) keep host's value
+ * (this host's guest.conf over the defaults) of every setting that
+ * reaches the host: shares, forwards, listen addresses, control_group,
+ * arch (the QEMU binary), paths of ISOs, keys and media, host policies,
+ * and images or a base outside hostdir (not by URL).  Settings of the
+ * guest alone (CPUs, memory, disks, firmware...) stay the snapshot's.
+ * Each setting changed so is added to dropped as "section.key".
+ */
+void conf_keep_host_settings(struct vm_conf *snap, const struct vm_conf *host,
+			     const char *hostdir, struct strvec *dropped);
 
 /*
  * The layer section/key was last set from (LAYER_DEFAULT when never set,

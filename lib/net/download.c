@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -592,6 +593,168 @@ static int fetch_keep(struct fetch *f, char **path, struct strbuf *err)
 	return 0;
 }
 
+/* One more use of a cached file: its .meta's time is its last use. */
+static void used(const char *metap)
+{
+	int fd = open(metap, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd >= 0) {
+		futimens(fd, NULL);
+		close(fd);
+	}
+}
+
+void download_pin(const char *final, const char *hostdir)
+{
+	char *p = xasprintf("%s.pin", final);
+	struct strbuf have = STRBUF_INIT, line = STRBUF_INIT;
+
+	strbuf_addch(&have, '\n');
+	strbuf_addf(&line, "\n%s\n", hostdir);
+	fs_read_file(p, 1u << 20, &have);
+	if (!strstr(have.buf, line.buf)) {
+		strbuf_addstr(&have, line.buf + 1);
+		/* (the first byte is ours, not the file's) */
+		fs_write_atomic(p, have.buf + 1, have.len - 1, 0600);
+	}
+	strbuf_release(&have);
+	strbuf_release(&line);
+	free(p);
+}
+
+/* A VM that pinned file still names its URL in its guest.conf. */
+static bool pinned(const char *file)
+{
+	char *p = xasprintf("%s.pin", file), *m = xasprintf("%s.meta", file);
+	struct strbuf pins = STRBUF_INIT, meta = STRBUF_INIT;
+	char *url = NULL, *nl, *line, *next;
+	bool yes = false;
+
+	if (!fs_read_file(p, 1u << 20, &pins) &&
+	    !fs_read_file(m, 1u << 16, &meta) &&
+	    str_starts_with(meta.buf, "url ")) {
+		nl = strchr(meta.buf, '\n');
+		url = xasprintf("%.*s", nl ? (int)(nl - meta.buf - 4) :
+				(int)meta.len - 4, meta.buf + 4);
+	}
+	for (line = pins.buf; url && !yes && line && *line; line = next) {
+		struct strbuf conf = STRBUF_INIT;
+		char *c;
+
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		c = xasprintf("%s/guest.conf", line);
+		yes = !fs_read_file(c, 1u << 20, &conf) && strstr(conf.buf, url);
+		strbuf_release(&conf);
+		free(c);
+	}
+	free(url);
+	strbuf_release(&pins);
+	strbuf_release(&meta);
+	free(p);
+	free(m);
+	return yes;
+}
+
+struct cached {
+	char *path;
+	uint64_t size;
+	time_t used;
+};
+
+static int by_use(const void *a, const void *b)
+{
+	const struct cached *x = a, *y = b;
+
+	return x->used < y->used ? -1 : x->used > y->used;
+}
+
+/* The cache's files (not .meta, .pin, .part), with sizes and last uses. */
+static size_t list_cached(const char *dir, struct cached **out)
+{
+	DIR *d = opendir(dir);
+	struct cached *v = NULL;
+	size_t n = 0, alloc = 0;
+	struct dirent *e;
+
+	while (d && (e = readdir(d))) {
+		struct stat st, ms;
+		char *p, *m;
+
+		if (e->d_name[0] == '.' || str_ends_with(e->d_name, ".meta") ||
+		    str_ends_with(e->d_name, ".pin") ||
+		    str_ends_with(e->d_name, ".part"))
+			continue;
+		p = xasprintf("%s/%s", dir, e->d_name);
+		if (lstat(p, &st) < 0 || !S_ISREG(st.st_mode)) {
+			free(p);
+			continue;
+		}
+		m = xasprintf("%s.meta", p);
+		if (lstat(m, &ms) == 0 && ms.st_mtime > st.st_mtime)
+			st.st_mtime = ms.st_mtime;
+		free(m);
+		if (n == alloc) {
+			alloc = alloc ? 2 * alloc : 16;
+			v = xrealloc(v, alloc * sizeof(*v));
+		}
+		v[n].path = p;
+		v[n].size = (uint64_t)st.st_blocks * 512;
+		v[n++].used = st.st_mtime;
+	}
+	if (d)
+		closedir(d);
+	*out = v;
+	return n;
+}
+
+void download_trim(const char *cache_dir, uint64_t max, const char *keep,
+		   struct strvec *removed)
+{
+	char *dir = xasprintf("%s/downloads", cache_dir);
+	struct cached *v;
+	uint64_t total = 0;
+	size_t n = list_cached(dir, &v), i;
+
+	for (i = 0; i < n; i++)
+		total += v[i].size;
+	qsort(v, n, sizeof(*v), by_use);
+	for (i = 0; i < n && max && total > max; i++) {
+		char *side;
+
+		if ((keep && !strcmp(v[i].path, keep)) || pinned(v[i].path))
+			continue;
+		if (unlink(v[i].path) < 0)
+			continue;
+		side = xasprintf("%s.meta", v[i].path);
+		unlink(side);
+		free(side);
+		side = xasprintf("%s.pin", v[i].path);
+		unlink(side);
+		free(side);
+		total -= v[i].size;
+		if (removed)
+			strvec_push(removed, v[i].path);
+	}
+	for (i = 0; i < n; i++)
+		free(v[i].path);
+	free(v);
+	free(dir);
+}
+
+/* What a fetch that gave *path leaves in the cache: used, pinned, trimmed. */
+static void after_fetch(const struct fetch *f, const char *path)
+{
+	if (!path || strcmp(path, f->final))
+		return;
+	used(f->metap);
+	if (f->o->pin_dir)
+		download_pin(f->final, f->o->pin_dir);
+	if (f->o->cache_max)
+		download_trim(f->o->cache_dir, f->o->cache_max, f->final, NULL);
+}
+
 int download_fetch(const char *url, const struct dl_opts *o, char **path,
 		   struct strbuf *note, struct strbuf *err)
 {
@@ -615,6 +778,8 @@ int download_fetch(const char *url, const struct dl_opts *o, char **path,
 	if (o->no_network) {
 		/* a dry run: the cached file, or the URL itself */
 		*path = xstrdup(f.cached ? f.final : url);
+		if (f.cached && o->pin_dir)
+			download_pin(f.final, o->pin_dir);
 		goto out;
 	}
 	r = fs_mkdir_p(f.dir, 0700);
@@ -641,6 +806,8 @@ int download_fetch(const char *url, const struct dl_opts *o, char **path,
 	} else {
 		r = fetch_keep(&f, path, err);
 	}
+	if (!r)
+		after_fetch(&f, *path);
 out:
 	strbuf_release(&f.etag);
 	strbuf_release(&f.modified);

@@ -13,6 +13,10 @@ struct dl_opts {
 	bool offline_ok;	/* use a cached copy when the server is gone */
 	bool no_network;	/* dry run: only what the cache has */
 	uint64_t max_bytes;	/* refuse a larger file; 0: no cap but space */
+	uint64_t cache_max;	/* trim the cache to this; 0: no limit */
+	const char *pin_dir;	/* a VM's HOSTDIR that needs the file for as
+				 * long as its guest.conf names the URL (a
+				 * base): never trimmed meanwhile; or NULL */
 	unsigned timeout_s;	/* all attempts together; 0: none */
 	void (*progress)(void *data, uint64_t done, uint64_t total);
 	void *progress_data;
@@ -44,6 +48,21 @@ int download_split(const char *spec, char **url, char **sha256);
  */
 int download_fetch(const char *url, const struct dl_opts *o, char **path,
 		   struct strbuf *note, struct strbuf *err);
+
+/*
+ * hostdir (a VM's) needs the cached file path for as long as its
+ * guest.conf names the file's URL: a line of path.pin.
+ */
+void download_pin(const char *path, const char *hostdir);
+
+/*
+ * Trim cache_dir/downloads to max bytes: the files used least recently
+ * go first (a use is a download or a cache hit), except keep and those
+ * pinned (dl_opts.pin_dir) by a VM whose guest.conf still names their
+ * URL.  Each removed file is added to removed (may be NULL).
+ */
+void download_trim(const char *cache_dir, uint64_t max, const char *keep,
+		   struct strvec *removed);
 
 /* SHA-256 of a whole file, as 64 hex digits.  Returns 0 or -errno. */
 int download_file_sha256(const char *path, char hex[65]);

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "snapshot/restore.h"
+#include "snapshot/seal.h"
 #include "util/fsutil.h"
 #include "util/proc.h"
 
@@ -313,6 +314,17 @@ int backup_prepare(struct vm *vm, const char *name, struct backup_job *job,
 	return 0;
 }
 
+/* The file job stores as name, or NULL. */
+static const char *backup_file(const struct backup_job *job, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < job->names.nr; i++)
+		if (!strcmp(job->names.v[i], name))
+			return job->paths.v[i];
+	return NULL;
+}
+
 int backup_store(struct vm *vm, struct backup_job *job,
 		 const char *description, const char *compressor,
 		 const struct snap_progress *progress, struct strbuf *err)
@@ -322,6 +334,7 @@ int backup_store(struct vm *vm, struct backup_job *job,
 	char *dir = vm_host_path(vm, "backups");
 	struct backup made;
 	struct snap_wopts o;
+	char *seal = NULL;
 	size_t i;
 	int r;
 
@@ -344,6 +357,11 @@ int backup_store(struct vm *vm, struct backup_job *job,
 	o.parent_m = job->parent ? &job->pm : NULL;
 	o.progress = progress;
 	o.manifest = &mtext;
+	/* yours, from here: what a restore may apply as it is */
+	if (!vm->dry_run)
+		seal_make(backup_file(job, "guest.conf"),
+			  backup_file(job, "vm.defaults"), true, &seal);
+	o.seal = seal;
 	r = snap_write_opts(job->file, files, (int)job->names.nr, &o, &e);
 	if (r) {
 		strbuf_addf(err, "cannot back up %s as %s: %s", vm->conf.name,
@@ -365,6 +383,7 @@ out:
 	strbuf_release(&mtext);
 	free(files);
 	free(dir);
+	free(seal);
 	return r;
 }
 

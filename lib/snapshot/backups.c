@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "snapshot/seal.h"
 #include "util/fsutil.h"
 
 #define SUFFIX ".tar.gz"
@@ -375,7 +376,7 @@ struct fold {
 	struct snap_file *files;
 	int nf;
 	struct strvec paths;
-	struct strbuf desc, text;
+	struct strbuf desc, text, seal;
 	char *dir, *tmp, *bdir;
 };
 
@@ -435,7 +436,7 @@ static int fold_restore(struct fold *f, const struct vm *vm,
 		const char *name = f->m.f[i].name;
 
 		if (!strcmp(name, "TS") || !strcmp(name, "DESCRIPTION") ||
-		    !strcmp(name, "CHAIN"))
+		    !strcmp(name, "CHAIN") || !strcmp(name, SNAP_SEAL))
 			continue;
 		strvec_pushf(&f->paths, "%s/%s", f->dir, name);
 		f->files[f->nf].name = name;
@@ -444,6 +445,11 @@ static int fold_restore(struct fold *f, const struct vm *vm,
 	}
 	d = xasprintf("%s/DESCRIPTION", f->dir);
 	r = fs_read_file(d, 1 << 20, &f->desc);
+	free(d);
+	/* the settings do not change: their seal holds as it was */
+	d = xasprintf("%s/%s", f->dir, SNAP_SEAL);
+	if (!r && fs_read_file(d, 4096, &f->seal))
+		strbuf_reset(&f->seal);
 	free(d);
 	if (r)
 		strbuf_addf(err, "DESCRIPTION of %s: %s", child->name,
@@ -471,6 +477,7 @@ static int fold_write(struct fold *f, const struct backup *child,
 	unlink(f->tmp);
 	memset(&o, 0, sizeof(o));
 	o.description = f->desc.buf ? f->desc.buf : "";
+	o.seal = f->seal.len ? f->seal.buf : NULL;
 	o.ts = f->cm.ts;
 	o.compressor = compressor;
 	o.level = level;
@@ -504,6 +511,7 @@ int backups_fold(const struct vm *vm, const struct backup *list, int n,
 		 const char *compressor, int level, struct strbuf *err)
 {
 	struct fold f = { .paths = STRVEC_INIT, .desc = STRBUF_INIT,
+			  .seal = STRBUF_INIT,
 			  .text = STRBUF_INIT };
 	int r;
 
@@ -525,6 +533,7 @@ int backups_fold(const struct vm *vm, const struct backup *list, int n,
 	free(f.chain);
 	strvec_clear(&f.paths);
 	strbuf_release(&f.desc);
+	strbuf_release(&f.seal);
 	strbuf_release(&f.text);
 	manifest_release(&f.m);
 	manifest_release(&f.ppm);

@@ -15,6 +15,7 @@
 #include "snapshot/gzpipe.h"
 #include "snapshot/manifest.h"
 #include "snapshot/snapint.h"
+#include "snapshot/seal.h"
 #include "util/fsutil.h"
 #include "util/proc.h"
 
@@ -61,7 +62,7 @@ static bool plain_name(const char *s)
 	static const char *const fixed[] = { "TS", "DESCRIPTION", "guest.conf",
 					     "vm.defaults", "efivars.bin",
 					     "saved-state", "CHAIN", SNAP_MANIFEST,
-					     NULL };
+					     SNAP_SEAL, NULL };
 	size_t i;
 
 	for (i = 0; fixed[i]; i++)

@@ -13,8 +13,10 @@
 #include "snapshot/fetch.h"
 #include "vm/base.h"
 #include "net/download.h"
+#include "snapshot/seal.h"
 #include "util/fsutil.h"
 #include "util/proc.h"
+#include "qemu/qemu.h"
 #include "qemu/runstate.h"
 
 /* The reference's guest.env as a guest.conf, for a VM that has none. */
@@ -419,7 +421,7 @@ static int swap_in(struct vm *vm, const char *dir,
 		   struct placed *images, int nimages)
 {
 	static const char *const drop[] = { "TS", "DESCRIPTION", "CHAIN",
-					    "guest.env", NULL };
+					    "guest.env", SNAP_SEAL, NULL };
 	char *old = vm->workdir && !vm->inplace ? xstrdup(vm->workdir) :
 						    NULL;
 	struct kept conf, defs;
@@ -548,6 +550,89 @@ static int extract_snapshot(struct vm *vm, const struct backup *list, int n,
 	return r;
 }
 
+/* Files a and b hold the same bytes (b may be missing: then not). */
+static bool same_content(const char *a, const char *b)
+{
+	struct strbuf x = STRBUF_INIT, y = STRBUF_INIT;
+	bool same = !fs_read_file(a, 1u << 20, &x) &&
+		    !fs_read_file(b, 1u << 20, &y) && x.len == y.len &&
+		    !memcmp(x.buf, y.buf, x.len);
+
+	strbuf_release(&x);
+	strbuf_release(&y);
+	return same;
+}
+
+/* dir/vm.defaults reads as QEMU's words (else restorable_check says why). */
+static bool defaults_parse(const char *dir)
+{
+	const char *const dirs[] = { dir, NULL };
+	struct strvec words = STRVEC_INIT;
+	struct strbuf e = STRBUF_INIT;
+	char *found = NULL;
+	bool ok = !qemu_read_defaults(dirs, &words, &found, &e);
+
+	strvec_clear(&words);
+	strbuf_release(&e);
+	free(found);
+	return ok;
+}
+
+/*
+ * A snapshot from elsewhere is data: in dir, its guest.conf keeps this
+ * host's value of every setting that reaches the host, and its
+ * vm.defaults (QEMU's words) goes unless it is this host's.  note says
+ * what was not applied.
+ */
+static int keep_host_settings(struct vm *vm, const char *dir,
+			      const char *name, struct strbuf *note,
+			      struct strbuf *err)
+{
+	char *conf = xasprintf("%s/guest.conf", dir);
+	char *defs = xasprintf("%s/vm.defaults", dir);
+	char *hconf = vm_host_path(vm, "guest.conf");
+	char *hdefs = vm_host_path(vm, "vm.defaults");
+	struct strvec dropped = STRVEC_INIT;
+	struct strbuf e = STRBUF_INIT;
+	struct vm_conf snap, host;
+	char *list;
+	int r = 0;
+
+	conf_init(&snap);
+	conf_init(&host);
+	/* one that does not load is refused by restorable_check */
+	if (!conf_load_file(&snap, conf, LAYER_GUEST, false, &e)) {
+		/* this host's, or the defaults when it has none that loads */
+		if (conf_load_file(&host, hconf, LAYER_GUEST, true, &e)) {
+			conf_release(&host);
+			conf_init(&host);
+		}
+		conf_keep_host_settings(&snap, &host, vm->hostdir, &dropped);
+		if (dropped.nr && (r = conf_write_guest(&snap, conf)))
+			strbuf_addf(err, "%s: %s", conf, strerror(-r));
+	}
+	if (!r && fs_exists(defs) && !same_content(defs, hdefs) &&
+	    defaults_parse(dir)) {
+		r = unlink(defs) < 0 ? -errno : 0;
+		strvec_push(&dropped, "vm.defaults");
+	}
+	if (!r && dropped.nr) {
+		list = strvec_join(&dropped, ", ", false);
+		strbuf_addf(note, "%s is not a snapshot you made on this host: its %s %s not applied, this host's kept (--trust-snapshot applies them)",
+			    name, list, dropped.nr == 1 ? "was" : "were");
+		free(list);
+	}
+	conf_release(&snap);
+	conf_release(&host);
+	strvec_clear(&dropped);
+	strbuf_release(&e);
+	free(conf);
+	free(defs);
+	free(hconf);
+	free(hdefs);
+	return r;
+}
+
 /*
  * After the swap: the VM's settings loaded again, the files where this
  * run put them whatever the snapshot's guest.conf said, the WORKDIR
@@ -590,7 +675,7 @@ static int reload_restored(struct vm *vm, const struct backup *b,
 static int restore_from(struct vm *vm, const struct backup *list, int n,
 			const struct backup *b,
 			const struct snap_progress *prog, struct strbuf *e,
-			struct strbuf *err)
+			struct strbuf *note, struct strbuf *err)
 {
 	struct strbuf e2 = STRBUF_INIT;
 	const char *confdir;
@@ -614,6 +699,15 @@ static int restore_from(struct vm *vm, const struct backup *list, int n,
 			    !str_starts_with(e->buf, "no space") ?
 			    no_space_text(r, dir) : e->buf);
 		goto fail;
+	}
+	/* its settings as they are only when it is provably yours */
+	if (!vm->trust_snapshot && !seal_holds(dir)) {
+		r = keep_host_settings(vm, dir, b->name, note, &e2);
+		if (r) {
+			strbuf_addf(err, "cannot restore %s: %s", b->name,
+				    e2.buf);
+			goto fail;
+		}
 	}
 	/* Everything it brings must work before anything is replaced. */
 	confdir = b->legacy && !fs_exists_in(dir, "guest.conf") ?
@@ -642,6 +736,14 @@ static int restore_from(struct vm *vm, const struct backup *list, int n,
 		goto out;
 	}
 	r = reload_restored(vm, b, e, err);
+	if (!r) {
+		/* working files again: any that vanish now did not go by
+		 * @destroy */
+		char *mark = vm_host_path(vm, VM_DESTROYED);
+
+		unlink(mark);
+		free(mark);
+	}
 	goto out;
 fail:
 	/* The working files were not touched. */
@@ -653,7 +755,8 @@ out:
 }
 
 int restore_snapshot(struct vm *vm, const char *name,
-		     const struct snap_progress *prog, struct strbuf *err)
+		     const struct snap_progress *prog, struct strbuf *note,
+		     struct strbuf *err)
 {
 	struct strbuf e = STRBUF_INIT;
 	struct backup *list = NULL;
@@ -683,12 +786,15 @@ int restore_snapshot(struct vm *vm, const char *name,
 		r = -ENOENT;
 		goto out;
 	}
-	r = restore_from(vm, list, n, b, prog, &e, err);
+	r = restore_from(vm, list, n, b, prog, &e, note, err);
 out:
 	/* a hostile guest.conf must not write to the terminal */
 	for (i = 0; i < err->len; i++)
 		if ((unsigned char)err->buf[i] < 0x20 || err->buf[i] == 0x7f)
 			err->buf[i] = '?';
+	for (i = 0; i < note->len; i++)
+		if ((unsigned char)note->buf[i] < 0x20 || note->buf[i] == 0x7f)
+			note->buf[i] = '?';
 	backups_free(list, n);
 	strbuf_release(&e);
 	return r;

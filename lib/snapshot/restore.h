@@ -22,9 +22,13 @@ int restore_pick(const struct vm *vm, const char *want, char **name,
  * files, guest.conf, vm.defaults and .work are as they were, and the
  * temporary directory is gone.  One killed with SIGKILL is removed by
  * the next restore of the same VM.  Returns 0, -EINTR when
- * interrupted, or -errno; err holds a one-line message.
+ * interrupted, or -errno; err holds a one-line message.  A snapshot
+ * that is not sealed by this user (snapshot/seal.h) and not trusted
+ * (vm->trust_snapshot) sets only its guest's settings: note then names
+ * the settings and vm.defaults it had and that were not applied.
  */
 int restore_snapshot(struct vm *vm, const char *name,
-		     const struct snap_progress *prog, struct strbuf *err);
+		     const struct snap_progress *prog, struct strbuf *note,
+		     struct strbuf *err);
 
 #endif

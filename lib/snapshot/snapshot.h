@@ -74,6 +74,7 @@ struct snap_wopts {
 	const struct snap_progress *progress;
 	char state[65];
 	struct strbuf *manifest;	/* if not NULL: gets the MANIFEST text */
+	const char *seal;	/* SEAL's text (snapshot/seal.h), or NULL */
 };
 int snap_write_opts(const char *path, const struct snap_file *files, int n,
 		    struct snap_wopts *o, struct strbuf *err);

@@ -15,6 +15,7 @@
 #include "snapshot/gzpipe.h"
 #include "snapshot/manifest.h"
 #include "snapshot/snapint.h"
+#include "snapshot/seal.h"
 #include "util/fsutil.h"
 #include "util/proc.h"
 
@@ -617,7 +618,10 @@ static int wsnap_open(struct wsnap *s, struct strbuf *err)
 	return 0;
 }
 
-/* TS, DESCRIPTION, CHAIN, the files, and last the MANIFEST of them all. */
+/*
+ * TS, DESCRIPTION, CHAIN, the files, SEAL, and last the MANIFEST of
+ * them all.
+ */
 static int wsnap_entries(struct wsnap *s, const struct snap_file *files,
 			 int n, struct strbuf *err)
 {
@@ -644,6 +648,8 @@ static int wsnap_entries(struct wsnap *s, const struct snap_file *files,
 			pf = NULL;	/* stored whole */
 		r = write_file(s->a, &w, pf, &s->m);
 	}
+	if (!r && o->seal)
+		r = write_mem(s->a, SNAP_SEAL, o->seal, o->ts, &s->m, err);
 	if (!r)
 		r = manifest_format(&s->m, true, &s->text);
 	if (!r)

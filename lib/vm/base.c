@@ -138,6 +138,9 @@ static int base_local(const struct base_env *env, const struct vm_conf *c,
 	memset(&o, 0, sizeof(o));
 	o.cache_dir = env->cache_dir;
 	o.no_network = true;
+	/* disk 0 lays over it: the cache keeps it while the VM names it */
+	o.pin_dir = env->dry_run ? NULL : env->hostdir;
+	o.cache_max = c->download_cache_max;
 	r = download_fetch(c->base, &o, local, &note, err);
 	if (r || env->dry_run || !download_is_url(*local))
 		goto out;

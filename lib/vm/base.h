@@ -17,6 +17,7 @@ struct base_env {
 	const char *cache_dir; /* vm's cache ($XDG_CACHE_HOME/vm) */
 	const char *workdir;   /* the VM's WORKDIR (its check stamp), or NULL */
 	bool dry_run;	       /* download nothing, hash nothing */
+	const char *hostdir;   /* the VM's, which pins a base by URL */
 };
 
 /* c's base image, or "" (only guest.conf and options name one). */

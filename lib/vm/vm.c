@@ -861,7 +861,8 @@ int vm_guest_settings(struct vm *vm, const char *confdir, struct vm_conf *g,
 
 struct base_env vm_base_env(const struct vm *vm)
 {
-	struct base_env env = {vm->cache_dir, vm->workdir, vm->dry_run};
+	struct base_env env = {vm->cache_dir, vm->workdir, vm->dry_run,
+			       vm->hostdir};
 
 	return env;
 }
@@ -967,6 +968,7 @@ int vm_fetch(const struct vm *vm, const char *spec, const char *want_sha,
 	o.progress = progress;
 	o.progress_data = pdata;
 	o.max_bytes = vm->conf.download_max;
+	o.cache_max = vm->conf.download_cache_max;
 	o.timeout_s = vm->conf.download_timeout;
 	r = download_fetch(url, &o, path, note, err);
 	if (!r && sha256 && o.sha256)

@@ -22,6 +22,10 @@ struct vm {
 	bool inplace;		/* workdir == hostdir */
 	int lock_fd;
 	bool dry_run;		/* plan and say; change nothing */
+	bool trust_snapshot;	/* apply a snapshot's settings, sealed or
+				 * not (--trust-snapshot) */
+	bool restore_last;	/* @run may put LAST back in place of
+				 * working files kept in place and gone */
 	const char *accel;	/* resolved "kvm"/"tcg", NULL: not yet */
 	char *datadir;		/* installed jobs/ and rescue/ */
 	char *cache_dir;	/* $XDG_CACHE_HOME/vm */
@@ -118,6 +122,11 @@ int vm_new_marked_dir(const struct vm *vm, char **path);
  * using them.
  */
 #define VM_DOOMED ".doomed.tmp"
+/*
+ * HOSTDIR/.destroyed: @destroy removed the working files a VM keeps in
+ * place, so the next @run may put LAST back (they did not vanish).
+ */
+#define VM_DESTROYED ".destroyed"
 void vm_sweep_private(const struct vm *vm, const char *mine);
 
 /*

@@ -12,7 +12,7 @@ test_expect "vm -h lists every verb and option, exit 0" '
 		--image --keep-cd --no-keep-cd --memory --no-colors --port \
 		--quiet --rescue --share --timeout --uefi --no-uefi --no-netdev \
 		--use-tmpdir --inplace --no-tmpdir --accel --boot-timeout \
-		--dry-run --sha256 --json --version --help; do
+		--dry-run --trust-snapshot --sha256 --json --version --help; do
 		contains out "^ *\(-[a-zA-Z], \)\?$o[ =]" || exit 1
 	done &&
 	vm --version >v && contains v "^vm [0-9]"

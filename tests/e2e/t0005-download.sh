@@ -95,6 +95,29 @@ test_expect "endless data stops at download_max, the space is given back" '
 	test -z "$(ls "$XDG_CACHE_HOME/vm/downloads")" && test ! -e e
 '
 
+test_expect "the cache keeps download_cache_max: least recently used go first, never a base a VM lays over" '
+	rm -rf "$XDG_CACHE_HOME/vm/downloads" &&
+	for f in a b c; do head -c 3M /dev/urandom >"$SRV/files/lru-$f.iso" || exit 1; done &&
+	head -c 4M /dev/urandom >"$SRV/files/lru-base.raw" &&
+	printf "[vm]\ndownload_cache_max = 7M\n" >"$VM_SYSTEM_CONFIG" &&
+	vm -q --no-uefi -d "$PWD/a" @create A "$URL/lru-a.iso" &&
+	vm -q --no-uefi -d "$PWD/b" @create B "$URL/lru-b.iso" &&
+	sleep 1.1 && vm -q --no-uefi -d "$PWD/a2" @create A2 "$URL/lru-a.iso" &&
+	cached lru-a.iso && cached lru-b.iso &&
+	vm -q --no-uefi -d "$PWD/c" @create C "$URL/lru-c.iso" &&
+	cached lru-a.iso && cached lru-c.iso && ! cached lru-b.iso &&
+	test -z "$(ls "$XDG_CACHE_HOME"/vm/downloads/ | grep "lru-b")" &&
+	vm -q --no-uefi -D VIRT=8M -d "$PWD/e" --base "$URL/lru-base.raw" @create E &&
+	base=$(cached lru-base.raw) && contains "$base.pin" "^$PWD/e$" &&
+	sleep 1.1 && vm -q --no-uefi -d "$PWD/b2" @create B2 "$URL/lru-b.iso" &&
+	cached lru-base.raw && cached lru-b.iso &&
+	! cached lru-a.iso && ! cached lru-c.iso &&
+	rm -rf e && sleep 1.1 &&
+	vm -q --no-uefi -d "$PWD/c2" @create C2 "$URL/lru-c.iso" &&
+	! cached lru-base.raw && cached lru-b.iso && cached lru-c.iso &&
+	rm -f "$VM_SYSTEM_CONFIG" && rm -rf "$XDG_CACHE_HOME/vm/downloads"
+'
+
 test_expect "an announced size larger than the disk can spare is refused at once" '
 	must_fail 1 timeout 20 "$VM_BIN" --no-uefi -d "$PWD/h" @create H \
 		"$URL/huge/x.iso" 2>err &&

@@ -53,16 +53,27 @@ test_expect "without a rescue image the installed vm names the installed builder
 	lacks err "make rescue"
 '
 
-test_expect "vm@.service: systemd-analyze verify passes, and fails on a broken unit" '
+test_expect "vm@.service: systemd-analyze verify passes, the sandbox scores at most 4.5, a broken unit fails" '
 	make -s -C "$TOP" install PREFIX="$TEST_TMP/pfx" >out 2>&1 &&
 	u="$TEST_TMP/pfx/lib/systemd/system/vm@.service" &&
-	test -f "$TEST_TMP/pfx/lib/systemd/user/vm@.service" &&
-	contains "$u" "^ExecStart=$TEST_TMP/pfx/bin/vm -n -d %f @run$" &&
-	contains "$TEST_TMP/pfx/lib/systemd/user/vm@.service" "^WantedBy=default.target$" &&
+	uu="$TEST_TMP/pfx/lib/systemd/user/vm@.service" &&
+	test -f "$uu" &&
+	contains "$u" "^ExecStart=$TEST_TMP/pfx/bin/vm -n -d %f --inplace @run$" &&
+	contains "$uu" "^WantedBy=default.target$" &&
+	contains "$u" "^ProtectSystem=strict$" && contains "$u" "^ReadWritePaths=%f$" &&
+	contains "$u" "^DeviceAllow=/dev/kvm rw$" && contains "$u" "^Restart=on-failure$" &&
+	lacks "$uu" "ProtectSystem\|SystemCallFilter\|DeviceAllow" &&
+	contains "$uu" "^ExecStart=.* --inplace @run$" &&
 	inst=$(systemd-escape --path /srv/vms/web) &&
 	test "$inst" = srv-vms-web &&
 	systemd-analyze verify --man=no "$(dirname "$u")/vm@$inst.service" >v.out 2>&1 &&
 	test ! -s v.out &&
+	systemd-analyze verify --man=no "$(dirname "$uu")/vm@$inst.service" >vu.out 2>&1 &&
+	test ! -s vu.out &&
+	systemd-analyze security --offline=yes "$(dirname "$u")/vm@$inst.service" >sec.out 2>&1 &&
+	score=$(sed -n "s/.*Overall exposure level for vm@$inst.service: \([0-9.]*\) .*/\1/p" sec.out) &&
+	test -n "$score" && echo "exposure $score" &&
+	awk -v s="$score" "BEGIN { exit !(s <= 4.5) }" &&
 	mkdir bad && sed "s/^Type=notify/Type=sometimes/" "$u" >bad/vm@.service &&
 	{ systemd-analyze verify --man=no "$PWD/bad/vm@x.service" >b.out 2>&1 || true; } &&
 	contains b.out "Failed to parse service type"
@@ -70,7 +81,7 @@ test_expect "vm@.service: systemd-analyze verify passes, and fails on a broken u
 
 test_expect "the unit's ExecStart and ExecStop, run as systemd would" '
 	u="$TEST_TMP/pfx/lib/systemd/system/vm@.service" &&
-	vm --no-uefi @create S "$(rescue_iso)" &&
+	vm --no-uefi --inplace @create S "$(rescue_iso)" && test -f disk-0.img &&
 	secs=$(sed -n "s/^Environment=VM_STOP_TIMEOUT=//p" "$u") &&
 	start=$(sed -n "s/^ExecStart=//p" "$u" | sed "s|%f|$PWD|g") &&
 	stop=$(sed -n "s/^ExecStop=//p" "$u" | sed "s|%f|$PWD|g; s|\${VM_STOP_TIMEOUT}|$secs|") &&
@@ -90,12 +101,26 @@ test_expect "the unit's ExecStart and ExecStop, run as systemd would" '
 	main=$! &&
 	wait_for 120 grep -q READY main.out &&
 	contains main.out "^READY$" &&
-	wait_for 60 grep -q "root shell on ttyS0" .work/console.log &&
+	wait_for 60 grep -q "root shell on ttyS0" console.log &&
 	$stop >stop.out 2>&1 &&
 	contains stop.out "S powered off (ACPI power-down)" &&
 	wait $main &&
 	no_qemu &&
-	test ! -e run.json
+	test ! -e run.json &&
+	vm -q @backup S0 && ino=$(stat -c %i disk-0.img) &&
+	rm -rf "${TMPDIR:?}"/* && rm -f notify.sock main.out &&
+	{ python3 notify.py "$PWD/notify.sock" "$start" >main.out 2>main.err & } &&
+	main=$! &&
+	wait_for 120 grep -q READY main.out &&
+	lacks main.err "restoring" &&
+	test "$(stat -c %i disk-0.img)" = "$ino" &&
+	vm @kill && { wait $main || true; } && no_qemu &&
+	rm disk-0.img &&
+	must_fail 1 $start 2>err &&
+	contains err "cannot run S: its working files are gone from $PWD, where it keeps them; vm puts snapshot S0 back only when told: --restore-last" &&
+	test ! -e disk-0.img && no_qemu &&
+	{ vm --inplace --restore-last -t 1 @run 2>rl.err || true; } &&
+	contains rl.err "restoring snapshot S0 first" && test -f disk-0.img
 '
 
 test_expect "bash completion: verbs, options, snapshot and job names" '

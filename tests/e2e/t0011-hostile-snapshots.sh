@@ -593,4 +593,45 @@ test_expect "a full TMPDIR: @restore says no space left on MOUNT, not EAGAIN; no
 	test -z "$left" && unchanged
 '
 
+test_expect "a snapshot from elsewhere is data: its guest's settings apply, never what reaches the host" '
+	vm --no-uefi -D VIRT=64M @create T &&
+	printf "forwards = tcp:127.0.0.1:2222-:22\n" >>guest.conf &&
+	mkdir -p ../else/cfg ../secret && cp "$XDG_CONFIG_HOME/vm.conf" ../else/cfg/ &&
+	secret=$(cd ../secret && pwd) &&
+	(
+		cd ../else && export XDG_CONFIG_HOME=$PWD/cfg &&
+		"$VM_BIN" -q --no-uefi -D VIRT=64M @create T &&
+		printf "%s\n" "cores = 3" "memory = 768M" "shares = home:$secret" \
+			"forwards = tcp:127.0.0.1:5555-:22" "control_group = users" \
+			"images = VIRT=raw=/etc/passwd" "sshkeys = /etc/shadow" \
+			"arch = x86_64/../../tmp/q" "host = 0.0.0.0" >>guest.conf &&
+		printf "%s\n" "-pidfile $secret/pwned" >vm.defaults &&
+		"$VM_BIN" -q @backup S9
+	) &&
+	mkdir -p backups && cp ../else/backups/S9.tar.gz backups/ &&
+	vm @restore S9 2>err &&
+	contains err "^vm: warning: S9 is not a snapshot you made on this host: its arch, images, forwards, shares, host, sshkeys, control_group, vm.defaults were not applied, this host.s kept (--trust-snapshot applies them)$" &&
+	contains guest.conf "^cores = 3$" && contains guest.conf "^memory = 768M$" &&
+	contains guest.conf "^forwards = hostfwd=tcp:127.0.0.1:2222-:22$" &&
+	lacks guest.conf "secret\|5555\|control_group\|passwd\|shadow\|tmp/q\|0.0.0.0" &&
+	test ! -e vm.defaults && test ! -e .work/SEAL &&
+	{ python3 "$TOP/tests/data/httpd.py" ../else/backups port log & } && srv=$! &&
+	{ trap "kill $srv 2>/dev/null || true" EXIT; } &&
+	wait_for 10 test -s port && url=http://127.0.0.1:$(cat port) &&
+	mkdir ../fresh && cd ../fresh &&
+	vm @restore "$url/S9.tar.gz" 2>err &&
+	contains err "warning: S9 is not a snapshot you made on this host: its arch, images, forwards, shares, host, sshkeys, control_group, vm.defaults were not applied" &&
+	lacks guest.conf "secret\|5555\|control_group\|passwd\|shadow\|tmp/q\|0.0.0.0" &&
+	contains guest.conf "^cores = 3$" && test ! -e vm.defaults &&
+	kill $srv && cd ../vm &&
+	sed -i "/^images/d" ../else/guest.conf &&
+	(cd ../else && XDG_CONFIG_HOME=$PWD/cfg "$VM_BIN" -q @backup S8) &&
+	cp ../else/backups/S8.tar.gz backups/ &&
+	vm --trust-snapshot @restore S8 2>err && lacks err warning &&
+	contains guest.conf "5555" && contains guest.conf "control_group = users" &&
+	test -s vm.defaults &&
+	vm -q @backup S10 && vm @restore S10 2>err && lacks err warning &&
+	contains guest.conf "5555"
+'
+
 test_done

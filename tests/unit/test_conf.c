@@ -1842,6 +1842,7 @@ static void test_conf_each(void **state)
 		"vm.compress_level=6", "vm.full_every=8", "vm.max_chain=256",
 		"vm.shutdown_timeout=60",
 		"vm.control_group=", "vm.ssh_user=root", "vm.download_max=0",
+		"vm.download_cache_max=20G",
 		"vm.download_timeout=21600",
 	};
 	struct vm_conf *c = *state;
@@ -1851,11 +1852,88 @@ static void test_conf_each(void **state)
 	SET_OK(c, "vm", "shares", "ab:/x y");
 	SET_OK(c, "vm", "shares", "cd:/z");
 	conf_each(c, collect, &sv);
-	assert_int_equal(sv.nr, 44);
+	assert_int_equal(sv.nr, 45);
 	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
 		if (!has(&sv, want[i]))
 			fail_msg("conf_each gave no \"%s\"", want[i]);
 	strvec_clear(&sv);
+}
+
+/* A value set at LAYER_GUEST, which must take. */
+static void set_guest(struct vm_conf *c, const char *section, const char *key,
+		      const char *value)
+{
+	struct strbuf err = STRBUF_INIT;
+
+	if (conf_set(c, section, key, value, LAYER_GUEST, &err))
+		fail_msg("%s.%s = %s: %s", section, key, value, err.buf);
+	strbuf_release(&err);
+}
+
+/*
+ * A snapshot from elsewhere keeps the guest's settings it has and this
+ * host's of everything that reaches the host; paths under HOSTDIR and
+ * URLs are the guest's.
+ */
+static void test_keep_host_settings(void **state)
+{
+	struct vm_conf *snap = *state, host;
+	struct strvec dropped = STRVEC_INIT;
+	char *joined;
+
+	conf_init(&host);
+	set_guest(&host, "vm", "forwards", "tcp::2222-:22");
+	set_guest(snap, "vm", "cores", "3");
+	set_guest(snap, "vm", "memory", "768M");
+	set_guest(snap, "vm", "shares", "home:/home/owner");
+	set_guest(snap, "vm", "forwards", "tcp::5555-:22");
+	set_guest(snap, "vm", "control_group", "users");
+	set_guest(snap, "vm", "base", "/etc/shadow");
+	set_guest(snap, "vm", "base_format", "raw");
+	set_guest(snap, "vm", "base_sha256",
+		  "0000000000000000000000000000000000000000000000000000000000000000");
+	set_guest(snap, "vm", "images", "VIRT=raw=/h/vm/disk.raw");
+	set_guest(snap, "vm", "arch", "x86_64/../../tmp/q");
+	set_guest(snap, "rescue", "shares", "x:/");
+	set_guest(snap, "rescue", "memory", "2G");
+	conf_keep_host_settings(snap, &host, "/h/vm", &dropped);
+	joined = strvec_join(&dropped, ",", false);
+	assert_string_equal(joined, "arch,forwards,shares,base,control_group,rescue.shares");
+	free(joined);
+	assert_int_equal(snap->cores, 3);
+	assert_true(snap->memory == 768 * MiB);
+	assert_true(snap->rescue.memory == 2 * GiB);
+	assert_string_equal(snap->arch, "x86_64");
+	assert_int_equal(snap->shares.nr, 0);
+	assert_int_equal(snap->forwards.nr, 1);
+	assert_string_equal(snap->control_group, "");
+	/* what goes with the base went with it */
+	assert_string_equal(snap->base, "");
+	assert_string_equal(snap->base_format, "");
+	assert_string_equal(snap->base_sha256, "");
+	/* under HOSTDIR: the guest's */
+	assert_int_equal(snap->images.nr, 1);
+	assert_string_equal(snap->images.v[0].path, "/h/vm/disk.raw");
+	assert_int_equal(snap->rescue.shares.nr, 3);
+	assert_int_equal(conf_layer_of(snap, "vm", "shares"), LAYER_DEFAULT);
+	strvec_clear(&dropped);
+
+	/* an image outside, by ../ or absolute, reaches the host; a URL not */
+	set_guest(snap, "vm", "images", "");
+	set_guest(snap, "vm", "images", "VIRT=raw=/h/vm/../secret.raw");
+	set_guest(snap, "vm", "base", "https://example.org/base.qcow2");
+	conf_keep_host_settings(snap, &host, "/h/vm", &dropped);
+	joined = strvec_join(&dropped, ",", false);
+	assert_string_equal(joined, "images");
+	free(joined);
+	assert_string_equal(snap->base, "https://example.org/base.qcow2");
+	assert_int_equal(snap->images.nr, 0);
+	strvec_clear(&dropped);
+
+	/* the same values: nothing to say */
+	conf_keep_host_settings(snap, &host, "/h/vm", &dropped);
+	assert_int_equal(dropped.nr, 0);
+	conf_release(&host);
 }
 
 int main(void)
@@ -1873,6 +1951,7 @@ int main(void)
 		T(test_set_accel_and_boot),
 		T(test_set_durations),
 		T(test_set_disks_and_images),
+		T(test_keep_host_settings),
 		T(test_unknown_key_and_section),
 		T(test_list_append_replace_reset),
 		T(test_list_reset_at_new_layer_with_empty),
