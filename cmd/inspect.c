@@ -323,17 +323,39 @@ static int worker_argv(struct vm_ctx *ctx, const char *path, struct strvec *av,
  * directory of ours, removed whatever becomes of the worker.  The
  * appliance cache stays where libguestfs would keep it anyway.
  */
-static int worker_tmpdir(char **dir, struct strvec *env)
+static int worker_tmpdir(const struct vm *vm, char **dir,
+			 struct strvec *env)
 {
 	const char *tmp = getenv("TMPDIR"), *cache = getenv("LIBGUESTFS_CACHEDIR");
-	char *d;
+	char *d, *elf = NULL, *version = NULL;
+	bool pvh_set = false;
 	int r = fs_mkdtemp("vm-inspect", &d);
 
 	*dir = NULL;
 	if (r)
 		return r;
-	strvec_pushf(env, "LIBGUESTFS_CACHEDIR=%s",
-		     cache && *cache ? cache : tmp && *tmp ? tmp : "/var/tmp");
+	if (!cache || !*cache)
+		cache = tmp && *tmp ? tmp : "/var/tmp";
+	/* the user's SUPERMIN_KERNEL stands; else the PVH one, whose
+	 * appliance is cached apart from one built with the bzImage */
+	if (!getenv("SUPERMIN_KERNEL") &&
+	    !rescue_appliance_kernel(vm, &elf, &version)) {
+		char *pvh = xasprintf("%s/vm-pvh-%s", cache, version);
+
+		if (!fs_mkdir_p(pvh, 0700)) {
+			strvec_pushf(env, "SUPERMIN_KERNEL=%s", elf);
+			strvec_pushf(env, "SUPERMIN_KERNEL_VERSION=%s", version);
+			strvec_pushf(env, "SUPERMIN_MODULES=/lib/modules/%s",
+				     version);
+			strvec_pushf(env, "LIBGUESTFS_CACHEDIR=%s", pvh);
+			pvh_set = true;
+		}
+		free(pvh);
+	}
+	if (!pvh_set)
+		strvec_pushf(env, "LIBGUESTFS_CACHEDIR=%s", cache);
+	free(elf);
+	free(version);
 	strvec_pushf(env, "LIBGUESTFS_TMPDIR=%s", d);
 	strvec_pushf(env, "TMPDIR=%s", d);
 	/* a socket path has 108 bytes: a long TMPDIR keeps the default */
@@ -584,7 +606,7 @@ int cmd_inspect(struct vm_ctx *ctx, int argc, char **argv)
 			ctx->vm.workdir, ctx->vm.accel);
 		return 0;
 	}
-	r = worker_tmpdir(&tmp, &env);
+	r = worker_tmpdir(&ctx->vm, &tmp, &env);
 	if (r) {
 		log_error("cannot inspect %s: temporary directory: %s",
 			  ctx->vm.conf.name, strerror(-r));

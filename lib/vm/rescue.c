@@ -1,5 +1,6 @@
 #include "vm/rescue.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,4 +148,61 @@ void rescue_image_release(struct rescue_image *rb)
 	free(rb->kernel);
 	free(rb->initrd);
 	*rb = (struct rescue_image)RESCUE_IMAGE_INIT;
+}
+
+/* The newest V of /boot/vmlinuz-V with /lib/modules/V, or NULL. */
+static char *newest_kernel(void)
+{
+	DIR *d = opendir("/boot");
+	struct dirent *e;
+	char *best = NULL;
+
+	while (d && (e = readdir(d))) {
+		const char *v = e->d_name + 8;
+		char *mods;
+		bool ok;
+
+		if (strncmp(e->d_name, "vmlinuz-", 8) || !*v ||
+		    (best && strverscmp(v, best) <= 0))
+			continue;
+		mods = xasprintf("/lib/modules/%s", v);
+		ok = fs_is_dir(mods);
+		free(mods);
+		if (ok) {
+			free(best);
+			best = xstrdup(v);
+		}
+	}
+	if (d)
+		closedir(d);
+	return best;
+}
+
+int rescue_appliance_kernel(const struct vm *vm, char **elf, char **version)
+{
+	struct strbuf err = STRBUF_INIT;
+	char *v = newest_kernel(), *dir, *bz;
+	int r = 0;
+
+	*elf = *version = NULL;
+	if (!v)
+		return -ENOENT;
+	dir = xasprintf("%s/appliance-kernel/%s", vm->cache_dir, v);
+	*elf = xasprintf("%s/vmlinux", dir);
+	bz = xasprintf("/boot/vmlinuz-%s", v);
+	if (!fs_exists(*elf)) {
+		r = vm->dry_run ? -ENOENT : fs_mkdir_p(dir, 0700);
+		if (!r)
+			r = kernel_extract_pvh(bz, *elf, &err);
+	}
+	if (r) {
+		free(*elf);
+		free(v);
+		*elf = v = NULL;
+	}
+	*version = v;
+	strbuf_release(&err);
+	free(dir);
+	free(bz);
+	return r;
 }
