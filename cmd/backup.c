@@ -75,6 +75,9 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 	}
 	if (stat(job.file, &st) == 0)
 		report_set_int(ctx->result, "size", (int64_t)st.st_size);
+	if (!job.sealed)
+		log_warn("snapshot %s is not sealed (no key of yours in $XDG_CONFIG_HOME/vm/seal.key, and none could be made): a restore takes it for one from elsewhere",
+			 job.name);
 	log_info("snapshot %s of %s stored in %s (%d disk%s, %s%s)", job.name,
 		 ctx->vm.conf.name, job.file, job.ndisks,
 		 job.ndisks == 1 ? "" : "s",

@@ -70,24 +70,19 @@ static int save_and_quit(struct stop *s)
 	int r;
 
 	runstate_set_state(ctx->vm.hostdir, rs->pid, "stopping");
-	/* the vm that runs QEMU saves: it owns WORKDIR */
+	/* the vm that runs QEMU saves and quits it: it owns WORKDIR */
 	r = qmp_execute(&s->q, CONTROL_SAVE, NULL, -1, SAVE_TIMEOUT_MS, NULL,
-			&s->err);
-	if (r) {
-		log_error("cannot save the state of %s: %s (it goes on running)",
-			  ctx->vm.conf.name, s->err.buf);
-		qmp_execute(&s->q, "cont", NULL, -1, QMP_TIMEOUT_MS, NULL,
-			    &s->err);
-		runstate_set_state(ctx->vm.hostdir, rs->pid, "running");
-		return 1;
-	}
-	strbuf_reset(&s->err);
-	r = qmp_execute(&s->q, "quit", NULL, -1, QMP_TIMEOUT_MS, NULL,
 			&s->err);
 	if (r == -EPIPE)
 		r = 0;
-	if (!r && !runstate_wait_gone(rs->qemu_pid, rs->qemu_start,
-				      QUIT_GRACE_MS)) {
+	if (r) {
+		log_error("cannot save the state of %s: %s (it goes on running)",
+			  ctx->vm.conf.name, s->err.buf);
+		runstate_set_state(ctx->vm.hostdir, rs->pid, "running");
+		return 1;
+	}
+	if (!runstate_wait_gone(rs->qemu_pid, rs->qemu_start,
+				QUIT_GRACE_MS)) {
 		stopped(s, "saved");
 		log_info("%s saved its state in %.1f s and stopped; @run or @start resumes it",
 			 ctx->vm.conf.name,

@@ -54,7 +54,7 @@ static const struct conf_key keys[] = {
 	{ "vm", "shares", K_SHARES, V(shares), 0, 0, false, false, R_HOST },
 	{ "vm", "uefi", K_BOOL, V(uefi), 0, 0, true, false, R_GUEST },
 	{ "vm", "keep_cd", K_BOOL, V(keep_cd), 0, 0, false, false, R_GUEST },
-	{ "vm", "netdev", K_BOOL, V(netdev), 0, 0, false, false, R_GUEST },
+	{ "vm", "netdev", K_BOOL, V(netdev), 0, 0, false, false, R_HOST },
 	{ "vm", "use_tmpdir", K_BOOL, V(use_tmpdir), 0, 0,
 	  false, false, R_HOST },
 	{ "vm", "port", K_PORT, V(port), 0, 0, false, false, R_HOST },
@@ -1430,112 +1430,243 @@ int conf_write_guest(const struct vm_conf *c, const char *path)
 	return r;
 }
 
-/* A path that names a local file outside dir (URLs and files under it
- * do not). */
+/* A path that names a local file outside dir (a file under it does not). */
 static bool path_outside(const char *path, const char *dir)
 {
 	size_t n = strlen(dir);
 
-	if (!path || !*path || strstr(path, "://"))
+	if (!*path)
 		return false;
 	if (strstr(path, "/../") || str_starts_with(path, "../") ||
-	    str_ends_with(path, "/.."))
+	    str_ends_with(path, "/..") || !strcmp(path, ".."))
 		return true;
 	if (path[0] != '/')
 		return false;	/* relative: to HOSTDIR */
 	return strncmp(path, dir, n) || path[n] != '/';
 }
 
-/* A value of k in c that reaches the host from hostdir. */
-static bool reaches_host(const struct vm_conf *c, const struct conf_key *k,
-			 const char *hostdir)
+/*
+ * A file the host gives the guest: a local path outside dir, a file://
+ * URL, or (digest) a URL whose download no #sha256= pins.
+ */
+static bool file_reaches_host(const char *spec, const char *dir, bool digest)
+{
+	if (str_starts_with(spec, "file:"))
+		return true;
+	if (strstr(spec, "://"))
+		return digest && !strstr(spec, "#sha256=");
+	return path_outside(spec, dir);
+}
+
+/* What section.key = value of a snapshot's guest.conf reaches. */
+static bool entry_reaches_host(const struct conf_entry *e, const char *dir)
+{
+	const char *sect = str_starts_with(e->section, "rescue.") ? "rescue" :
+								     e->section;
+	const struct conf_key *k = find_key(sect, e->key);
+	struct strvec items = STRVEC_INIT;
+	bool yes = false;
+	size_t i;
+
+	if (!k || k->reach == R_GUEST)
+		return false;	/* an unknown key is refused when loaded */
+	if (k->reach == R_HOST)
+		return true;
+	if (k->type != K_IMAGES)	/* base: its digest is recorded */
+		return file_reaches_host(e->value, dir, false);
+	if (str_split_args(e->value, &items))
+		yes = true;
+	for (i = 0; !yes && i < items.nr; i++) {
+		struct disk_spec d;
+		struct strbuf err = STRBUF_INIT;
+		int bad = image_parse(items.v[i], &d, &err);
+
+		yes = bad || file_reaches_host(d.path, dir, true);
+		if (!bad) {
+			free(d.format);
+			free(d.path);
+		}
+		strbuf_release(&err);
+	}
+	strvec_clear(&items);
+	return yes;
+}
+
+/* The values f gives section.key, in order, as one text. */
+static char *values_of(const struct conf_file *f, const char *sect,
+		       const char *key)
+{
+	struct strbuf sb = STRBUF_INIT;
+	size_t i;
+
+	for (i = 0; i < f->nr; i++)
+		if (!strcmp(f->v[i].section, sect) && !strcmp(f->v[i].key, key))
+			strbuf_addf(&sb, "%s\n", f->v[i].value);
+	return strbuf_detach(&sb);
+}
+
+/* The built-in value of section.key as values_of gives a file's. */
+static char *default_values(const char *sect, const char *key)
+{
+	const struct conf_key *k = find_key(str_starts_with(sect, "rescue.") ?
+					    "rescue" : sect, key);
+	struct strbuf v = STRBUF_INIT;
+	struct strvec items = STRVEC_INIT;
+	struct vm_conf d;
+	size_t i;
+
+	if (!k)
+		return xstrdup("");
+	conf_init(&d);
+	key_to_text(&d, k, &v, &items);
+	if (is_list(k)) {
+		strbuf_reset(&v);
+		for (i = 0; i < items.nr; i++)
+			strbuf_addf(&v, "%s\n", items.v[i]);
+	} else {
+		strbuf_addch(&v, '\n');
+	}
+	conf_release(&d);
+	strvec_clear(&items);
+	return strbuf_detach(&v);
+}
+
+/* The key that decides for key: base for base_sha256, else key. */
+static const char *leader(const char *sect, const char *key)
 {
 	size_t i;
 
-	if (k->reach == R_HOST)
-		return true;
-	if (k->reach != R_PATH)
-		return false;
-	if (k->type == K_IMAGES) {
-		for (i = 0; i < c->images.nr; i++)
-			if (path_outside(c->images.v[i].path, hostdir))
-				return true;
-		return false;
+	if (str_starts_with(sect, "rescue."))
+		sect = "rescue";
+	for (i = 0; i < NKEYS; i++) {
+		size_t n = strlen(keys[i].name);
+
+		if (!strcmp(keys[i].section, sect) && keys[i].reach != R_GUEST &&
+		    !strncmp(key, keys[i].name, n) && key[n] == '_')
+			return keys[i].name;
 	}
-	return path_outside(*CFIELD(c, k, char *const), hostdir);
+	return key;
 }
 
-/* dst's k becomes src's, value and layer. */
-static void copy_key(struct vm_conf *dst, const struct vm_conf *src,
-		     const struct conf_key *k)
+/* Whether the snapshot's section.key stays, or this host's takes it. */
+static bool host_decides(const struct conf_file *snap, const char *sect,
+			 const char *key, const char *dir)
 {
-	size_t i = (size_t)(k - keys);
-	struct strbuf v = STRBUF_INIT, err = STRBUF_INIT;
-	struct strvec items = STRVEC_INIT;
-	size_t j;
+	size_t i;
 
-	key_to_text(src, k, &v, &items);
-	if (is_list(k)) {
-		strbuf_reset(&v);
-		for (j = 0; j < items.nr; j++) {
-			if (j)
-				strbuf_addch(&v, ' ');
-			strbuf_add_shquoted(&v, items.v[j]);
-		}
-		list_clear(dst, k);
-		dst->list_layer[i] = (unsigned char)src->layer[i];
-	}
-	/* src holds it, so it parses */
-	if (v.len || !is_list(k))
-		set_value(dst, k, v.buf, (enum conf_layer)src->layer[i], &err);
-	dst->layer[i] = src->layer[i];
-	strbuf_release(&v);
-	strbuf_release(&err);
-	strvec_clear(&items);
+	for (i = 0; i < snap->nr; i++)
+		if (!strcmp(snap->v[i].section, sect) &&
+		    !strcmp(snap->v[i].key, key) &&
+		    entry_reaches_host(&snap->v[i], dir))
+			return true;
+	return false;
 }
 
-static bool same_value(const struct vm_conf *a, const struct vm_conf *b,
-		       const struct conf_key *k)
+static bool listed(const struct strvec *v, const char *s)
 {
-	struct strbuf x = STRBUF_INIT, y = STRBUF_INIT;
-	struct strvec xi = STRVEC_INIT, yi = STRVEC_INIT;
-	bool same;
-	size_t j;
+	size_t i;
 
-	key_to_text(a, k, &x, &xi);
-	key_to_text(b, k, &y, &yi);
-	same = !strcmp(x.buf, y.buf) && xi.nr == yi.nr;
-	for (j = 0; same && j < xi.nr; j++)
-		same = !strcmp(xi.v[j], yi.v[j]);
-	strbuf_release(&x);
-	strbuf_release(&y);
-	strvec_clear(&xi);
-	strvec_clear(&yi);
-	return same;
+	for (i = 0; i < v->nr; i++)
+		if (!strcmp(v->v[i], s))
+			return true;
+	return false;
 }
 
-void conf_keep_host_settings(struct vm_conf *snap, const struct vm_conf *host,
-			     const char *hostdir, struct strvec *dropped)
+/* Every section.key either file sets, each once, as "section\nkey". */
+static void keys_set(const struct conf_file *a, const struct conf_file *b,
+		     struct strvec *out)
 {
+	const struct conf_file *f[2] = { a, b };
 	size_t i, j;
 
-	for (i = 0; i < NKEYS; i++) {
-		const struct conf_key *k = &keys[i];
-		size_t n = strlen(k->name);
+	for (j = 0; j < 2; j++)
+		for (i = 0; i < f[j]->nr; i++) {
+			char *id = xasprintf("%s\n%s", f[j]->v[i].section,
+					     f[j]->v[i].key);
 
-		if (!reaches_host(snap, k, hostdir) || same_value(snap, host, k))
-			continue;
-		if (strcmp(k->section, "vm"))
-			strvec_pushf(dropped, "%s.%s", k->section, k->name);
-		else
-			strvec_push(dropped, k->name);
-		copy_key(snap, host, k);
-		/* what belongs to it goes with it: base_sha256, ... */
-		for (j = 0; j < NKEYS; j++)
-			if (j != i && !strcmp(keys[j].section, k->section) &&
-			    !strncmp(keys[j].name, k->name, n) &&
-			    keys[j].name[n] == '_' &&
-			    keys[j].reach == R_GUEST)
-				copy_key(snap, host, &keys[j]);
+			if (!listed(out, id))
+				strvec_push(out, id);
+			free(id);
+		}
+}
+
+void conf_file_keep_host(const struct conf_file *snap,
+			 const struct conf_file *host, const char *hostdir,
+			 struct conf_file *out, struct strvec *dropped)
+{
+	struct strvec ids = STRVEC_INIT, hosts = STRVEC_INIT;
+	size_t i;
+
+	keys_set(snap, host, &ids);
+	/* the keys this host decides: those whose leader reaches it */
+	for (i = 0; i < ids.nr; i++) {
+		char *sect = xstrdup(ids.v[i]), *key = strchr(sect, '\n');
+		const char *lead;
+		char *a, *b;
+
+		*key++ = '\0';
+		lead = leader(sect, key);
+		if (host_decides(snap, sect, lead, hostdir) ||
+		    host_decides(host, sect, lead, hostdir)) {
+			strvec_push(&hosts, ids.v[i]);
+			a = values_of(snap, sect, key);
+			b = values_of(host, sect, key);
+			/* what this host has without a value of its own */
+			if (!*b) {
+				free(b);
+				b = default_values(sect, key);
+			}
+			if (*a && strcmp(a, b) && !strcmp(lead, key))
+				strvec_pushf(dropped, "%s%s%s",
+					     strcmp(sect, "vm") ? sect : "",
+					     strcmp(sect, "vm") ? "." : "", key);
+			free(a);
+			free(b);
+		}
+		free(sect);
 	}
+	for (i = 0; i < snap->nr; i++) {
+		char *id = xasprintf("%s\n%s", snap->v[i].section,
+				     snap->v[i].key);
+
+		if (!listed(&hosts, id))
+			conf_file_add(out, snap->v[i].section, snap->v[i].key,
+				      snap->v[i].value);
+		free(id);
+	}
+	for (i = 0; i < host->nr; i++) {
+		char *id = xasprintf("%s\n%s", host->v[i].section,
+				     host->v[i].key);
+
+		if (listed(&hosts, id))
+			conf_file_add(out, host->v[i].section, host->v[i].key,
+				      host->v[i].value);
+		free(id);
+	}
+	strvec_clear(&ids);
+	strvec_clear(&hosts);
+}
+
+int conf_file_write(const struct conf_file *f, const char *path)
+{
+	struct strbuf out = STRBUF_INIT;
+	struct strvec sections = STRVEC_INIT;
+	size_t i, j;
+	int r;
+
+	strbuf_addstr(&out, "# Settings of this VM (a snapshot's, this host's where they reach it).\n");
+	for (i = 0; i < f->nr; i++)
+		if (!listed(&sections, f->v[i].section))
+			strvec_push(&sections, f->v[i].section);
+	for (j = 0; j < sections.nr; j++) {
+		strbuf_addf(&out, "\n[%s]\n", sections.v[j]);
+		for (i = 0; i < f->nr; i++)
+			if (!strcmp(f->v[i].section, sections.v[j]))
+				strbuf_addf(&out, "%s = %s\n", f->v[i].key,
+					    f->v[i].value);
+	}
+	r = fs_write_atomic(path, out.buf, out.len, 0644);
+	strvec_clear(&sections);
+	strbuf_release(&out);
+	return r;
 }

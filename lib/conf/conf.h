@@ -232,16 +232,24 @@ int conf_load_file(struct vm_conf *c, const char *path, enum conf_layer layer,
 int conf_write_guest(const struct vm_conf *c, const char *path);
 
 /*
- * Make snap (a snapshot's settings, from elsewhere) keep host's value
- * (this host's guest.conf over the defaults) of every setting that
- * reaches the host: shares, forwards, listen addresses, control_group,
- * arch (the QEMU binary), paths of ISOs, keys and media, host policies,
- * and images or a base outside hostdir (not by URL).  Settings of the
- * guest alone (CPUs, memory, disks, firmware...) stay the snapshot's.
- * Each setting changed so is added to dropped as "section.key".
+ * A snapshot's guest.conf from elsewhere (snap, as read), made data:
+ * out gets its entries, except that every setting which reaches the host
+ * takes this host's entries (host: this VM's guest.conf as read, maybe
+ * empty), in every section, [rescue.PROFILE] ones too.  Reaching the
+ * host: shares, forwards, listen addresses, control_group, arch (the
+ * QEMU binary), paths of ISOs, keys and media, host policies, netdev,
+ * and images or a base that name a local file outside hostdir (or by
+ * file://; an image by URL without #sha256=).  The guest's own settings
+ * (CPUs, memory, disks, firmware...) stay the snapshot's.  Each setting
+ * the snapshot had and did not keep is added to dropped ("shares",
+ * "rescue.shares").
  */
-void conf_keep_host_settings(struct vm_conf *snap, const struct vm_conf *host,
-			     const char *hostdir, struct strvec *dropped);
+void conf_file_keep_host(const struct conf_file *snap,
+			 const struct conf_file *host, const char *hostdir,
+			 struct conf_file *out, struct strvec *dropped);
+
+/* Write f's entries to path, section by section (fs_write_atomic). */
+int conf_file_write(const struct conf_file *f, const char *path);
 
 /*
  * The layer section/key was last set from (LAYER_DEFAULT when never set,

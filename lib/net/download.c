@@ -630,13 +630,16 @@ static bool pinned(const char *file)
 	char *url = NULL, *nl, *line, *next;
 	bool yes = false;
 
-	if (!fs_read_file(p, 1u << 20, &pins) &&
-	    !fs_read_file(m, 1u << 16, &meta) &&
-	    str_starts_with(meta.buf, "url ")) {
-		nl = strchr(meta.buf, '\n');
-		url = xasprintf("%.*s", nl ? (int)(nl - meta.buf - 4) :
-				(int)meta.len - 4, meta.buf + 4);
+	if (fs_read_file(p, 1u << 20, &pins))
+		goto out;
+	if (fs_read_file(m, 1u << 16, &meta) ||
+	    !str_starts_with(meta.buf, "url ")) {
+		yes = true;	/* pinned, and no URL to tell for how long */
+		goto out;
 	}
+	nl = strchr(meta.buf, '\n');
+	url = xasprintf("%.*s", nl ? (int)(nl - meta.buf - 4) :
+			(int)meta.len - 4, meta.buf + 4);
 	for (line = pins.buf; url && !yes && line && *line; line = next) {
 		struct strbuf conf = STRBUF_INIT;
 		char *c;
@@ -649,6 +652,7 @@ static bool pinned(const char *file)
 		strbuf_release(&conf);
 		free(c);
 	}
+out:
 	free(url);
 	strbuf_release(&pins);
 	strbuf_release(&meta);
@@ -656,6 +660,9 @@ static bool pinned(const char *file)
 	free(m);
 	return yes;
 }
+
+/* a cached file used this recently is not trimmed */
+#define IN_USE_S 60
 
 struct cached {
 	char *path;
@@ -713,6 +720,7 @@ void download_trim(const char *cache_dir, uint64_t max, const char *keep,
 		   struct strvec *removed)
 {
 	char *dir = xasprintf("%s/downloads", cache_dir);
+	time_t now = time(NULL);
 	struct cached *v;
 	uint64_t total = 0;
 	size_t n = list_cached(dir, &v), i;
@@ -723,7 +731,10 @@ void download_trim(const char *cache_dir, uint64_t max, const char *keep,
 	for (i = 0; i < n && max && total > max; i++) {
 		char *side;
 
-		if ((keep && !strcmp(v[i].path, keep)) || pinned(v[i].path))
+		/* one used this minute may be about to open (this run's
+		 * other images, another vm's start): it stays */
+		if ((keep && !strcmp(v[i].path, keep)) ||
+		    now - v[i].used < IN_USE_S || pinned(v[i].path))
 			continue;
 		if (unlink(v[i].path) < 0)
 			continue;

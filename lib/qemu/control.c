@@ -92,8 +92,13 @@ const char *control_refusal(struct json_object *cmd, struct strbuf *why)
 	return why->buf;
 }
 
-int qmp_save_state(struct qmp *q, const char *dir, int timeout_ms,
-		   struct strbuf *err)
+/*
+ * Migrate the running state into dir/SAVED_STATE through an fd handed
+ * over QMP (getfd), no shell: QEMU pauses the guest when done.  The file
+ * is complete (synced, renamed into place) or absent.
+ */
+static int save_state(struct qmp *q, const char *dir, int timeout_ms,
+		      struct strbuf *err)
 {
 	char *path = xasprintf("%s/%s", dir, SAVED_STATE);
 	char *tmp = xasprintf("%s.tmp", path);
@@ -163,6 +168,33 @@ out:
 		unlink(tmp);
 	free(path);
 	free(tmp);
+	return r;
+}
+
+/*
+ * The state saved and QEMU ended, as one step: a guest that ran on after
+ * its state was saved would have that RAM resumed later over disks it
+ * has written since.  On failure the guest runs on and no state stays.
+ */
+static int save_and_quit(struct qmp *q, const char *dir, struct strbuf *err)
+{
+	struct strbuf e = STRBUF_INIT;
+	char *path;
+	int r = save_state(q, dir, SAVE_TIMEOUT_MS, err);
+
+	if (!r) {
+		r = qmp_execute(q, "quit", NULL, -1, FORWARD_TIMEOUT_MS, NULL,
+				err);
+		if (r == -EPIPE)
+			return 0;	/* QEMU went as it was asked to */
+		if (!r)
+			return 0;
+		path = xasprintf("%s/%s", dir, SAVED_STATE);
+		unlink(path);
+		free(path);
+	}
+	qmp_execute(q, "cont", NULL, -1, FORWARD_TIMEOUT_MS, NULL, &e);
+	strbuf_release(&e);
 	return r;
 }
 
@@ -280,7 +312,7 @@ static struct json_object *forward(struct control *c, const char *name,
 
 	r = qmp_connect(&q, c->qmp_sock, FORWARD_TIMEOUT_MS, &err);
 	if (!r && save)
-		r = qmp_save_state(&q, c->save_dir, SAVE_TIMEOUT_MS, &err);
+		r = save_and_quit(&q, c->save_dir, &err);
 	else if (!r)
 		r = qmp_execute(&q, name, args, -1, FORWARD_TIMEOUT_MS, &ret,
 				&err);
@@ -289,7 +321,7 @@ static struct json_object *forward(struct control *c, const char *name,
 		o = json_object_new_object();
 		json_object_object_add(o, "return",
 				       ret ? ret : json_object_new_object());
-	} else if (r == -EPIPE && !strcmp(name, "quit")) {
+	} else if (r == -EPIPE && (!strcmp(name, "quit") || save)) {
 		/* QEMU went as it was asked to */
 		o = json_tokener_parse("{\"return\": {}}");
 	} else {
@@ -335,6 +367,7 @@ static bool from_client(struct control *c, int i)
 	char buf[4096];
 	ssize_t n = read(cl->fd, buf, sizeof(buf));
 	size_t off = 0;
+	int served = 0;
 
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return true;
@@ -356,7 +389,8 @@ static bool from_client(struct control *c, int i)
 		off += json_tokener_get_parse_end(cl->tok);
 		json_tokener_reset(cl->tok);
 		cl->fed = 0;
-		if (o && !serve(c, i, o)) {
+		/* one client may not hold the others off with a queue */
+		if (o && (++served > CONTROL_MAX_QUEUED || !serve(c, i, o))) {
 			json_object_put(o);
 			return false;
 		}

@@ -3,7 +3,8 @@
  * (its owner and its control_group) in place of QEMU's own monitor.  It
  * speaks QMP (a greeting, qmp_capabilities, one command per message) and
  * lets through only commands that cannot name a host file or start a
- * program: power, pause and resume, reset, query-*, HMP's info.  Those
+ * program: power, pause and resume, reset, query-*, HMP's info; and
+ * vm-save, which vm carries out itself into the VM's own WORKDIR.  Those
  * go to QEMU through a monitor only vm uses.  libvirt draws the same
  * line for its read-only and unprivileged clients.
  */
@@ -23,9 +24,13 @@
 #define CONTROL_MAX_CLIENTS 8
 /* a request bigger than this is not a control request */
 #define CONTROL_MAX_REQUEST (64u << 10)
+/* requests one read may bring; a client that queues more is let go */
+#define CONTROL_MAX_QUEUED 4
 /* a client that sends no whole request in this long is let go */
 #define CONTROL_IDLE_MS 60000
-/* the command that saves the running state (see qmp_save_state) */
+/* the command that saves the running state and ends QEMU, as one step
+ * (migrated into WORKDIR/saved-state through a descriptor, then quit; on
+ * failure the guest runs on) */
 #define CONTROL_SAVE "vm-save"
 /* the error class of a refusal, so clients can tell it from QEMU's */
 #define CONTROL_REFUSED "VmRefused"
@@ -61,7 +66,10 @@ int control_pollfds(const struct control *c, struct pollfd *p);
 
 /*
  * Serve what the polled fds are ready for, and let idle clients go.
- * Call it on every turn of the loop: it blocks only while QEMU answers.
+ * Call it on every turn of the loop.  It blocks while QEMU answers what
+ * it was passed (up to 10 s a request, CONTROL_MAX_QUEUED a client a
+ * turn; a save up to 600 s), and up to 2 s for a client to take a
+ * reply; meanwhile the owner's @stop and @status ask QEMU's monitor.
  */
 void control_handle(struct control *c, const struct pollfd *p, int n);
 
@@ -72,14 +80,5 @@ void control_close(struct control *c);
  * saying why not.  The policy, apart for the tests.
  */
 const char *control_refusal(struct json_object *cmd, struct strbuf *why);
-
-/*
- * Migrate the running state into dir/SAVED_STATE through an fd handed
- * over QMP (getfd), no shell: QEMU pauses the guest when done.  The file
- * is complete (synced, renamed into place) or absent.  Returns 0 or
- * -errno with err.
- */
-int qmp_save_state(struct qmp *q, const char *dir, int timeout_ms,
-		   struct strbuf *err);
 
 #endif

@@ -261,7 +261,6 @@ static void argv_display(const struct qemu_plan *p, struct strvec *a,
 	}
 }
 
-/* The serial console and the QMP monitor. */
 /* A QMP monitor at path, when there is one. */
 static void argv_qmp(const char *path, struct strvec *a, struct strbuf *sb)
 {
@@ -275,6 +274,7 @@ static void argv_qmp(const char *path, struct strvec *a, struct strbuf *sb)
 	strvec_push(a, sb->buf);
 }
 
+/* The serial console and the QMP monitors (the owner's, vm's own). */
 static void argv_sockets(const struct qemu_plan *p, struct strvec *a,
 			 struct strbuf *sb)
 {

@@ -382,6 +382,7 @@ int runstate_control(const struct runstate *s, struct qmp *q,
 		     int timeout_ms, struct strbuf *err)
 {
 	const char *path = s->control ? s->control : s->monitor;
+	int r;
 
 	if (!path) {
 		memset(q, 0, sizeof(*q));
@@ -390,5 +391,14 @@ int runstate_control(const struct runstate *s, struct qmp *q,
 		strbuf_addstr(err, "its record names no control socket");
 		return -ENOENT;
 	}
-	return qmp_connect(q, path, timeout_ms, err);
+	r = qmp_connect(q, path, timeout_ms, err);
+	/* a vm busy with a client of its control socket (or gone): its
+	 * owner, who may, asks QEMU's own monitor instead */
+	if (r && r != -EACCES && s->control && s->monitor &&
+	    access(s->monitor, R_OK | W_OK) == 0) {
+		qmp_close(q);
+		strbuf_reset(err);
+		r = qmp_connect(q, s->monitor, timeout_ms, err);
+	}
+	return r;
 }

@@ -314,17 +314,6 @@ int backup_prepare(struct vm *vm, const char *name, struct backup_job *job,
 	return 0;
 }
 
-/* The file job stores as name, or NULL. */
-static const char *backup_file(const struct backup_job *job, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < job->names.nr; i++)
-		if (!strcmp(job->names.v[i], name))
-			return job->paths.v[i];
-	return NULL;
-}
-
 int backup_store(struct vm *vm, struct backup_job *job,
 		 const char *description, const char *compressor,
 		 const struct snap_progress *progress, struct strbuf *err)
@@ -334,7 +323,6 @@ int backup_store(struct vm *vm, struct backup_job *job,
 	char *dir = vm_host_path(vm, "backups");
 	struct backup made;
 	struct snap_wopts o;
-	char *seal = NULL;
 	size_t i;
 	int r;
 
@@ -358,11 +346,9 @@ int backup_store(struct vm *vm, struct backup_job *job,
 	o.progress = progress;
 	o.manifest = &mtext;
 	/* yours, from here: what a restore may apply as it is */
-	if (!vm->dry_run)
-		seal_make(backup_file(job, "guest.conf"),
-			  backup_file(job, "vm.defaults"), true, &seal);
-	o.seal = seal;
+	o.seal = true;
 	r = snap_write_opts(job->file, files, (int)job->names.nr, &o, &e);
+	job->sealed = o.sealed;
 	if (r) {
 		strbuf_addf(err, "cannot back up %s as %s: %s", vm->conf.name,
 			    job->name, e.buf);
@@ -383,7 +369,6 @@ out:
 	strbuf_release(&mtext);
 	free(files);
 	free(dir);
-	free(seal);
 	return r;
 }
 

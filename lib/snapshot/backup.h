@@ -29,6 +29,7 @@ struct backup_job {
 	struct backup *list;
 	int n;
 	struct manifest pm;
+	bool sealed;		/* backup_store wrote a SEAL */
 };
 
 /*

@@ -477,7 +477,7 @@ static int fold_write(struct fold *f, const struct backup *child,
 	unlink(f->tmp);
 	memset(&o, 0, sizeof(o));
 	o.description = f->desc.buf ? f->desc.buf : "";
-	o.seal = f->seal.len ? f->seal.buf : NULL;
+	o.seal_text = f->seal.len ? f->seal.buf : NULL;
 	o.ts = f->cm.ts;
 	o.compressor = compressor;
 	o.level = level;

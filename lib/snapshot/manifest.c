@@ -1,4 +1,5 @@
 #include "snapshot/manifest.h"
+#include "snapshot/seal.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -102,13 +103,19 @@ int manifest_seal_blocks(struct mf_file *f)
 	return r;
 }
 
+/*
+ * The MANIFEST's text; for_state leaves out CHAIN (and for_seal SEAL too,
+ * which seals the rest).
+ */
 static int format(const struct manifest *m, bool with_parent, bool for_state,
-		  struct strbuf *out)
+		  bool for_seal, struct strbuf *out)
 {
 	size_t i;
 
 	for (i = 0; i < m->n; i++) {
-		if (for_state && !strcmp(m->f[i].name, "CHAIN"))
+		if ((for_state || for_seal) && !strcmp(m->f[i].name, "CHAIN"))
+			continue;
+		if (for_seal && !strcmp(m->f[i].name, SNAP_SEAL))
 			continue;
 		strbuf_addf(out, "%s %llu %s\n", m->f[i].hex,
 			    (unsigned long long)m->f[i].size, m->f[i].name);
@@ -132,18 +139,30 @@ static int format(const struct manifest *m, bool with_parent, bool for_state,
 int manifest_format(const struct manifest *m, bool with_parent,
 		    struct strbuf *out)
 {
-	return format(m, with_parent, false, out);
+	return format(m, with_parent, false, false, out);
 }
 
-int manifest_state(const struct manifest *m, char hex[65])
+/* The digest of a format of m. */
+static int digest_of(const struct manifest *m, bool for_state, bool for_seal,
+		     char hex[65])
 {
 	struct strbuf t = STRBUF_INIT;
-	int r = format(m, false, true, &t);
+	int r = format(m, false, for_state, for_seal, &t);
 
 	if (!r)
 		r = sha256_hex_of(t.buf ? t.buf : "", t.len, hex);
 	strbuf_release(&t);
 	return r;
+}
+
+int manifest_seal_digest(const struct manifest *m, char hex[65])
+{
+	return digest_of(m, false, true, hex);
+}
+
+int manifest_state(const struct manifest *m, char hex[65])
+{
+	return digest_of(m, true, false, hex);
 }
 
 static bool is_hex64(const char *s, size_t len)

@@ -83,6 +83,13 @@ int manifest_format(const struct manifest *m, bool with_parent,
 int manifest_state(const struct manifest *m, char hex[65]);
 
 /*
+ * What a SEAL (snapshot/seal.h) covers: the digest of the MANIFEST's
+ * lines but CHAIN's and SEAL's: TS, DESCRIPTION and every file with its
+ * blocks, so a seal holds for exactly this content.
+ */
+int manifest_seal_digest(const struct manifest *m, char hex[65]);
+
+/*
  * Parse MANIFEST text.  Every line is checked: hex digits, sizes, the
  * block count against the size, a block-stored file's HEX against its
  * tokens, one line per name.  Returns 0 or -EINVAL with err in one line.

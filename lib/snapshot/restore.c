@@ -526,13 +526,18 @@ out:
 	return r;
 }
 
-/* The chain that ends in b extracted into dir, e telling what failed. */
+/*
+ * The chain that ends in b extracted into dir, e telling what failed;
+ * seal: the digest its SEAL must seal ("" for the reference layout).
+ */
 static int extract_snapshot(struct vm *vm, const struct backup *list, int n,
 			    const struct backup *b, const char *dir,
-			    const struct snap_progress *prog, struct strbuf *e)
+			    const struct snap_progress *prog, char seal[65],
+			    struct strbuf *e)
 {
 	int r;
 
+	seal[0] = '\0';
 	if (b->legacy) {
 		r = snap_extract_legacy(b->path, dir, prog, e);
 	} else {
@@ -541,6 +546,8 @@ static int extract_snapshot(struct vm *vm, const struct backup *list, int n,
 		int k = backups_chain(list, n, b, &chain, e);
 
 		r = k < 0 ? k : backups_apply(chain, k, dir, prog, &m, e);
+		if (!r && manifest_seal_digest(&m, seal))
+			seal[0] = '\0';
 		if (k >= 0)
 			manifest_release(&m);
 		free(chain);
@@ -579,10 +586,29 @@ static bool defaults_parse(const char *dir)
 }
 
 /*
+ * RAM and devices from elsewhere are a migration stream for QEMU's
+ * parser, and bound to nothing of ours: a snapshot from elsewhere boots
+ * afresh.
+ */
+static void drop_saved_state(const char *dir, struct strvec *dropped)
+{
+	char *p = xasprintf("%s/%s", dir, SAVED_STATE);
+	char *d = xasprintf("%s/%s", dir, SAVED_DISKS);
+
+	if (fs_exists(p)) {
+		unlink(p);
+		strvec_push(dropped, SAVED_STATE);
+	}
+	unlink(d);
+	free(p);
+	free(d);
+}
+
+/*
  * A snapshot from elsewhere is data: in dir, its guest.conf keeps this
- * host's value of every setting that reaches the host, and its
- * vm.defaults (QEMU's words) goes unless it is this host's.  note says
- * what was not applied.
+ * host's value of every setting that reaches the host (in any section),
+ * its vm.defaults (QEMU's words) goes unless it is this host's, and its
+ * saved state goes.  note says what was not applied.
  */
 static int keep_host_settings(struct vm *vm, const char *dir,
 			      const char *name, struct strbuf *note,
@@ -592,23 +618,23 @@ static int keep_host_settings(struct vm *vm, const char *dir,
 	char *defs = xasprintf("%s/vm.defaults", dir);
 	char *hconf = vm_host_path(vm, "guest.conf");
 	char *hdefs = vm_host_path(vm, "vm.defaults");
+	struct conf_file snap = CONF_FILE_INIT, host = CONF_FILE_INIT;
+	struct conf_file out = CONF_FILE_INIT;
 	struct strvec dropped = STRVEC_INIT;
 	struct strbuf e = STRBUF_INIT;
-	struct vm_conf snap, host;
-	char *list;
 	int r = 0;
 
-	conf_init(&snap);
-	conf_init(&host);
-	/* one that does not load is refused by restorable_check */
-	if (!conf_load_file(&snap, conf, LAYER_GUEST, false, &e)) {
-		/* this host's, or the defaults when it has none that loads */
-		if (conf_load_file(&host, hconf, LAYER_GUEST, true, &e)) {
-			conf_release(&host);
-			conf_init(&host);
+	/* one that does not read is refused by restorable_check */
+	if (!conf_file_read(&snap, conf, LAYER_GUEST, NULL, false, &e)) {
+		/* this host's, or none when it has none that reads */
+		if (conf_file_read(&host, hconf, LAYER_GUEST, NULL, true, &e)) {
+			conf_file_release(&host);
+			host = (struct conf_file)CONF_FILE_INIT;
 		}
-		conf_keep_host_settings(&snap, &host, vm->hostdir, &dropped);
-		if (dropped.nr && (r = conf_write_guest(&snap, conf)))
+		conf_file_keep_host(&snap, &host, vm->hostdir, &out, &dropped);
+		/* written always: what it had in any section is filtered */
+		r = conf_file_write(&out, conf);
+		if (r)
 			strbuf_addf(err, "%s: %s", conf, strerror(-r));
 	}
 	if (!r && fs_exists(defs) && !same_content(defs, hdefs) &&
@@ -616,14 +642,18 @@ static int keep_host_settings(struct vm *vm, const char *dir,
 		r = unlink(defs) < 0 ? -errno : 0;
 		strvec_push(&dropped, "vm.defaults");
 	}
+	if (!r)
+		drop_saved_state(dir, &dropped);
 	if (!r && dropped.nr) {
-		list = strvec_join(&dropped, ", ", false);
+		char *list = strvec_join(&dropped, ", ", false);
+
 		strbuf_addf(note, "%s is not a snapshot you made on this host: its %s %s not applied, this host's kept (--trust-snapshot applies them)",
 			    name, list, dropped.nr == 1 ? "was" : "were");
 		free(list);
 	}
-	conf_release(&snap);
-	conf_release(&host);
+	conf_file_release(&snap);
+	conf_file_release(&host);
+	conf_file_release(&out);
 	strvec_clear(&dropped);
 	strbuf_release(&e);
 	free(conf);
@@ -681,6 +711,7 @@ static int restore_from(struct vm *vm, const struct backup *list, int n,
 	const char *confdir;
 	char *dir = NULL;
 	struct placed *images = NULL;
+	char seal[65];
 	int r, nimages = 0;
 
 	r = vm_new_marked_dir(vm, &dir);
@@ -692,7 +723,7 @@ static int restore_from(struct vm *vm, const struct backup *list, int n,
 	}
 	vm_sweep_private(vm, dir);
 	sweep_images(vm);
-	r = extract_snapshot(vm, list, n, b, dir, prog, e);
+	r = extract_snapshot(vm, list, n, b, dir, prog, seal, e);
 	if (r) {
 		strbuf_addf(err, "cannot restore %s: %s", b->name,
 			    r == -ENOSPC &&
@@ -701,7 +732,7 @@ static int restore_from(struct vm *vm, const struct backup *list, int n,
 		goto fail;
 	}
 	/* its settings as they are only when it is provably yours */
-	if (!vm->trust_snapshot && !seal_holds(dir)) {
+	if (!vm->trust_snapshot && (!*seal || !seal_holds(dir, seal))) {
 		r = keep_host_settings(vm, dir, b->name, note, &e2);
 		if (r) {
 			strbuf_addf(err, "cannot restore %s: %s", b->name,

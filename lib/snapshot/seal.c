@@ -51,6 +51,7 @@ static int read_key(const char *path, unsigned char key[KEY_LEN])
 static int make_key(const char *dir, const char *path)
 {
 	unsigned char key[KEY_LEN];
+	char *tmp;
 	int r;
 
 	r = fs_mkdir_p(dir, 0700);
@@ -58,8 +59,14 @@ static int make_key(const char *dir, const char *path)
 		return r;
 	if (getrandom(key, sizeof(key), 0) != (ssize_t)sizeof(key))
 		return -EIO;
-	r = fs_write_atomic(path, key, sizeof(key), 0600);
+	tmp = xasprintf("%s.%ld", path, (long)getpid());
+	r = fs_write_atomic(tmp, key, sizeof(key), 0600);
 	memset(key, 0, sizeof(key));
+	/* the first key made stands: two @backup at once share it */
+	if (!r && link(tmp, path) < 0 && errno != EEXIST)
+		r = -errno;
+	unlink(tmp);
+	free(tmp);
 	return r;
 }
 
@@ -82,71 +89,42 @@ static int get_key(bool create, unsigned char key[KEY_LEN])
 	return r ? -ENOENT : 0;
 }
 
-/* "NAME HEX\n", or "NAME -\n" when the file is not there. */
-static int add_digest(struct strbuf *sb, const char *name, const char *path)
-{
-	struct strbuf data = STRBUF_INIT;
-	char hex[65];
-	int r = path ? fs_read_file(path, 1u << 20, &data) : -ENOENT;
-
-	if (r == -ENOENT) {
-		strbuf_addf(sb, "%s -\n", name);
-		r = 0;
-	} else if (!r) {
-		r = sha256_hex_of(data.buf, data.len, hex);
-		if (!r)
-			strbuf_addf(sb, "%s %s\n", name, hex);
-	}
-	strbuf_release(&data);
-	return r;
-}
-
-int seal_make(const char *conf, const char *defaults, bool create,
-	      char **text)
+int seal_make(const char *digest, bool create, char **text)
 {
 	unsigned char key[KEY_LEN], mac[EVP_MAX_MD_SIZE];
 	unsigned int len = 0;
-	struct strbuf what = STRBUF_INIT;
-	char hex[65];
+	char *what = xasprintf("vm-seal 2\n%s\n", digest), hex[65];
 	int r;
 
 	*text = NULL;
 	r = get_key(create, key);
-	if (!r)
-		r = add_digest(&what, "guest.conf", conf);
-	if (!r)
-		r = add_digest(&what, "vm.defaults", defaults);
 	if (!r && (!HMAC(EVP_sha256(), key, KEY_LEN,
-			 (const unsigned char *)what.buf, what.len, mac,
+			 (const unsigned char *)what, strlen(what), mac,
 			 &len) || len != 32))
 		r = -EIO;
 	if (!r) {
 		sha256_to_hex(mac, hex);
-		*text = xasprintf("vm-seal 1 %s\n", hex);
+		*text = xasprintf("vm-seal 2 %s\n", hex);
 	}
 	memset(key, 0, sizeof(key));
-	strbuf_release(&what);
+	free(what);
 	return r;
 }
 
-bool seal_holds(const char *dir)
+bool seal_holds(const char *dir, const char *digest)
 {
 	char *seal = xasprintf("%s/%s", dir, SNAP_SEAL);
-	char *conf = xasprintf("%s/guest.conf", dir);
-	char *defs = xasprintf("%s/vm.defaults", dir);
 	struct strbuf have = STRBUF_INIT;
 	char *want = NULL;
 	bool ok;
 
 	ok = !fs_read_file(seal, SEAL_MAX, &have) &&
-	     !seal_make(conf, defs, false, &want) &&
+	     !seal_make(digest, false, &want) &&
 	     /* the same length, compared whole (no early exit) */
 	     have.len == strlen(want) &&
 	     CRYPTO_memcmp(have.buf, want, have.len) == 0;
 	free(want);
 	strbuf_release(&have);
 	free(seal);
-	free(conf);
-	free(defs);
 	return ok;
 }

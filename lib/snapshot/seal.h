@@ -2,9 +2,10 @@
  * A snapshot's seal: proof, which a snapshot cannot forge, that this user
  * made it on this host.  @backup writes SEAL, an HMAC-SHA256 under a key
  * of the user's (XDG_CONFIG_HOME/vm/seal.key, 0600, made on first use)
- * of the settings it holds (guest.conf and vm.defaults).  A restore
- * applies the settings of a sealed snapshot as they are; any other
- * snapshot is from elsewhere, and only its guest's settings apply.
+ * of the snapshot's content: its MANIFEST's lines but CHAIN and SEAL
+ * (manifest_seal_digest), so every file and block.  A restore applies
+ * the settings of a sealed snapshot as they are; any other snapshot is
+ * from elsewhere, and only its guest's settings apply.
  */
 #ifndef VM_SEAL_H
 #define VM_SEAL_H
@@ -14,14 +15,13 @@
 #define SNAP_SEAL "SEAL"
 
 /*
- * The seal of the settings files conf and defaults (either may be
- * missing), as SEAL's text; with create, the key is made when there is
- * none.  Returns 0, -ENOENT (no key, or none could be made) or -errno.
+ * SEAL's text for content digest (64 hex digits); with create, the key is
+ * made when there is none.  Returns 0, -ENOENT (no key, or none could be
+ * made) or -errno.
  */
-int seal_make(const char *conf, const char *defaults, bool create,
-	      char **text);
+int seal_make(const char *digest, bool create, char **text);
 
-/* dir/SEAL is this user's seal of dir/guest.conf and dir/vm.defaults. */
-bool seal_holds(const char *dir);
+/* dir/SEAL is this user's seal of content digest. */
+bool seal_holds(const char *dir, const char *digest);
 
 #endif

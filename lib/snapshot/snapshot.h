@@ -74,7 +74,9 @@ struct snap_wopts {
 	const struct snap_progress *progress;
 	char state[65];
 	struct strbuf *manifest;	/* if not NULL: gets the MANIFEST text */
-	const char *seal;	/* SEAL's text (snapshot/seal.h), or NULL */
+	bool seal;		/* write this user's SEAL (snapshot/seal.h) */
+	const char *seal_text;	/* or carry this one (a fold); NULL: none */
+	bool sealed;		/* out: a SEAL was written */
 };
 int snap_write_opts(const char *path, const struct snap_file *files, int n,
 		    struct snap_wopts *o, struct strbuf *err);

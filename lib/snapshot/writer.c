@@ -619,6 +619,26 @@ static int wsnap_open(struct wsnap *s, struct strbuf *err)
 }
 
 /*
+ * SEAL: the one to carry (a fold's), or this user's of what is written;
+ * none, with o->sealed false, when there is no key for it.
+ */
+static int write_seal(struct wsnap *s, struct strbuf *err)
+{
+	struct snap_wopts *o = s->o;
+	char hex[65], *text = NULL;
+	int r = 0;
+
+	if (!o->seal_text && (manifest_seal_digest(&s->m, hex) ||
+			      seal_make(hex, true, &text)))
+		return 0;
+	r = write_mem(s->a, SNAP_SEAL, o->seal_text ? o->seal_text : text,
+		      o->ts, &s->m, err);
+	o->sealed = !r;
+	free(text);
+	return r;
+}
+
+/*
  * TS, DESCRIPTION, CHAIN, the files, SEAL, and last the MANIFEST of
  * them all.
  */
@@ -648,8 +668,8 @@ static int wsnap_entries(struct wsnap *s, const struct snap_file *files,
 			pf = NULL;	/* stored whole */
 		r = write_file(s->a, &w, pf, &s->m);
 	}
-	if (!r && o->seal)
-		r = write_mem(s->a, SNAP_SEAL, o->seal, o->ts, &s->m, err);
+	if (!r && (o->seal || o->seal_text))
+		r = write_seal(s, err);
 	if (!r)
 		r = manifest_format(&s->m, true, &s->text);
 	if (!r)

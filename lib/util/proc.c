@@ -176,7 +176,7 @@ child_exec(char *const argv[], const struct proc_opts *o,
 {
 	struct sigaction sa;
 	sigset_t none;
-	int sig, e;
+	int sig, e, k;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_DFL;
@@ -205,9 +205,8 @@ child_exec(char *const argv[], const struct proc_opts *o,
 		goto fail;
 	if (child_close_fds(errfd, sp->maxfd) < 0)
 		goto fail;
-	for (sig = 0; sig < 2; sig++)
-		if (o->keep_fds[sig] > 2 &&
-		    fcntl(o->keep_fds[sig], F_SETFD, 0) < 0)
+	for (k = 0; k < 2; k++)
+		if (o->keep_fds[k] > 2 && fcntl(o->keep_fds[k], F_SETFD, 0) < 0)
 			goto fail;
 	if (o->cwd && chdir(o->cwd) < 0)
 		goto fail;

@@ -55,8 +55,11 @@ static void add_fd_redirects(const struct strvec *argv, struct strbuf *sb)
 			if (*o == ',' && o[1] == ',')
 				o++;
 		}
-		strbuf_addf(sb, " %d<", fd);
-		strbuf_add_shquoted(sb, path.buf);
+		/* sh takes one digit before < */
+		if (fd <= 9) {
+			strbuf_addf(sb, " %d<", fd);
+			strbuf_add_shquoted(sb, path.buf);
+		}
 		strbuf_release(&path);
 	}
 }
@@ -147,9 +150,11 @@ static int open_base(const struct vm *vm, struct vm_plan *plan,
 			continue;
 		fd = open(plan->disks[i].backing, O_RDONLY | O_CLOEXEC);
 		if (fd < 0) {
+			int e = errno;
+
 			strbuf_addf(err, "base image %s: %s",
-				    plan->disks[i].backing, strerror(errno));
-			return -errno;
+				    plan->disks[i].backing, strerror(e));
+			return -e;
 		}
 		plan->q.base_fd = fd;
 		break;

@@ -95,6 +95,14 @@ test_expect "endless data stops at download_max, the space is given back" '
 	test -z "$(ls "$XDG_CACHE_HOME/vm/downloads")" && test ! -e e
 '
 
+# age NAME SECS: the cached NAME (and its .meta) last used SECS ago
+age() {
+	check_args age "NAME SECS" 2 2 "$@" &&
+	local f &&
+	f=$(cached "$1") &&
+	touch -d "@$(( $(date +%s) - $2 ))" "$f" "$f.meta"
+}
+
 test_expect "the cache keeps download_cache_max: least recently used go first, never a base a VM lays over" '
 	rm -rf "$XDG_CACHE_HOME/vm/downloads" &&
 	for f in a b c; do head -c 3M /dev/urandom >"$SRV/files/lru-$f.iso" || exit 1; done &&
@@ -102,17 +110,17 @@ test_expect "the cache keeps download_cache_max: least recently used go first, n
 	printf "[vm]\ndownload_cache_max = 7M\n" >"$VM_SYSTEM_CONFIG" &&
 	vm -q --no-uefi -d "$PWD/a" @create A "$URL/lru-a.iso" &&
 	vm -q --no-uefi -d "$PWD/b" @create B "$URL/lru-b.iso" &&
-	sleep 1.1 && vm -q --no-uefi -d "$PWD/a2" @create A2 "$URL/lru-a.iso" &&
-	cached lru-a.iso && cached lru-b.iso &&
+	age lru-a.iso 300 && age lru-b.iso 400 &&
 	vm -q --no-uefi -d "$PWD/c" @create C "$URL/lru-c.iso" &&
 	cached lru-a.iso && cached lru-c.iso && ! cached lru-b.iso &&
 	test -z "$(ls "$XDG_CACHE_HOME"/vm/downloads/ | grep "lru-b")" &&
 	vm -q --no-uefi -D VIRT=8M -d "$PWD/e" --base "$URL/lru-base.raw" @create E &&
 	base=$(cached lru-base.raw) && contains "$base.pin" "^$PWD/e$" &&
-	sleep 1.1 && vm -q --no-uefi -d "$PWD/b2" @create B2 "$URL/lru-b.iso" &&
-	cached lru-base.raw && cached lru-b.iso &&
-	! cached lru-a.iso && ! cached lru-c.iso &&
-	rm -rf e && sleep 1.1 &&
+	cached lru-c.iso && ! cached lru-a.iso &&
+	age lru-base.raw 500 && age lru-c.iso 200 &&
+	vm -q --no-uefi -d "$PWD/b2" @create B2 "$URL/lru-b.iso" &&
+	cached lru-base.raw && cached lru-b.iso && ! cached lru-c.iso &&
+	rm -rf e && age lru-b.iso 100 &&
 	vm -q --no-uefi -d "$PWD/c2" @create C2 "$URL/lru-c.iso" &&
 	! cached lru-base.raw && cached lru-b.iso && cached lru-c.iso &&
 	rm -f "$VM_SYSTEM_CONFIG" && rm -rf "$XDG_CACHE_HOME/vm/downloads"

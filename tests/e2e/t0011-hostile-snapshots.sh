@@ -212,6 +212,9 @@ mksnap() {
 	if kind == "absolute": files.append([os.environ["TEST_TMP"] + "/absolute", b"x"])
 	if kind == "planted": files.append(["evil.job", b"touch /tmp/planted"])
 	if kind == "dotfile": files.append([".work", b"x"])
+	if kind == "sealed-other-disk":
+	    get("disk-0.img")[1] = os.urandom(len(get("disk-0.img")[1]))
+	    files.append(["SEAL", rd("SEAL")])
 	def manifest():
 	    return "".join("%s %d %s\n" % (digest(d), len(d), n) for n, d in files)
 	if kind == "lie-sum":
@@ -605,14 +608,15 @@ test_expect "a snapshot from elsewhere is data: its guest's settings apply, neve
 			"forwards = tcp:127.0.0.1:5555-:22" "control_group = users" \
 			"images = VIRT=raw=/etc/passwd" "sshkeys = /etc/shadow" \
 			"arch = x86_64/../../tmp/q" "host = 0.0.0.0" >>guest.conf &&
+		printf "[rescue.big]\nshares = x:rw:%s\n" "$secret" >>guest.conf &&
 		printf "%s\n" "-pidfile $secret/pwned" >vm.defaults &&
 		"$VM_BIN" -q @backup S9
 	) &&
 	mkdir -p backups && cp ../else/backups/S9.tar.gz backups/ &&
 	vm @restore S9 2>err &&
-	contains err "^vm: warning: S9 is not a snapshot you made on this host: its arch, images, forwards, shares, host, sshkeys, control_group, vm.defaults were not applied, this host.s kept (--trust-snapshot applies them)$" &&
+	contains err "^vm: warning: S9 is not a snapshot you made on this host: its arch, shares, forwards, control_group, images, sshkeys, host, rescue.big.shares, vm.defaults were not applied, this host.s kept (--trust-snapshot applies them)$" &&
 	contains guest.conf "^cores = 3$" && contains guest.conf "^memory = 768M$" &&
-	contains guest.conf "^forwards = hostfwd=tcp:127.0.0.1:2222-:22$" &&
+	contains guest.conf "^forwards = .*tcp:127.0.0.1:2222-:22$" &&
 	lacks guest.conf "secret\|5555\|control_group\|passwd\|shadow\|tmp/q\|0.0.0.0" &&
 	test ! -e vm.defaults && test ! -e .work/SEAL &&
 	{ python3 "$TOP/tests/data/httpd.py" ../else/backups port log & } && srv=$! &&
@@ -620,7 +624,7 @@ test_expect "a snapshot from elsewhere is data: its guest's settings apply, neve
 	wait_for 10 test -s port && url=http://127.0.0.1:$(cat port) &&
 	mkdir ../fresh && cd ../fresh &&
 	vm @restore "$url/S9.tar.gz" 2>err &&
-	contains err "warning: S9 is not a snapshot you made on this host: its arch, images, forwards, shares, host, sshkeys, control_group, vm.defaults were not applied" &&
+	contains err "warning: S9 is not a snapshot you made on this host: its arch, shares, forwards, control_group, images, sshkeys, host, rescue.big.shares, vm.defaults were not applied" &&
 	lacks guest.conf "secret\|5555\|control_group\|passwd\|shadow\|tmp/q\|0.0.0.0" &&
 	contains guest.conf "^cores = 3$" && test ! -e vm.defaults &&
 	kill $srv && cd ../vm &&
@@ -632,6 +636,19 @@ test_expect "a snapshot from elsewhere is data: its guest's settings apply, neve
 	test -s vm.defaults &&
 	vm -q @backup S10 && vm @restore S10 2>err && lacks err warning &&
 	contains guest.conf "5555"
+'
+
+test_expect "a seal holds for its snapshot alone: another disk under a copied SEAL is from elsewhere" '
+	small_vm H &&
+	printf "forwards = tcp:127.0.0.1:2222-:22\n" >>guest.conf &&
+	vm -q @backup good2 && rm -rf good && mkdir good &&
+	tar -C good -xzf backups/good2.tar.gz && test -s good/SEAL &&
+	vm @restore good2 2>err && lacks err "not a snapshot you made" &&
+	sed -i "s/2222/3333/" guest.conf &&
+	mksnap backups/other.tar.gz sealed-other-disk &&
+	vm @restore other 2>err &&
+	contains err "warning: other is not a snapshot you made on this host: its forwards was not applied" &&
+	contains guest.conf "3333" && lacks guest.conf "2222"
 '
 
 test_done

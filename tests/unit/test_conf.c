@@ -1859,81 +1859,122 @@ static void test_conf_each(void **state)
 	strvec_clear(&sv);
 }
 
-/* A value set at LAYER_GUEST, which must take. */
-static void set_guest(struct vm_conf *c, const char *section, const char *key,
-		      const char *value)
+/* The values f gives section.key, joined by "|". */
+static char *vals(const struct conf_file *f, const char *sect, const char *key)
 {
-	struct strbuf err = STRBUF_INIT;
+	struct strbuf sb = STRBUF_INIT;
+	size_t i;
 
-	if (conf_set(c, section, key, value, LAYER_GUEST, &err))
-		fail_msg("%s.%s = %s: %s", section, key, value, err.buf);
-	strbuf_release(&err);
+	for (i = 0; i < f->nr; i++)
+		if (!strcmp(f->v[i].section, sect) && !strcmp(f->v[i].key, key))
+			strbuf_addf(&sb, "%s%s", sb.len ? "|" : "", f->v[i].value);
+	return strbuf_detach(&sb);
+}
+
+static void assert_vals(const struct conf_file *f, const char *sect,
+			const char *key, const char *want)
+{
+	char *v = vals(f, sect, key);
+
+	if (strcmp(v, want))
+		fail_msg("%s.%s: \"%s\", want \"%s\"", sect, key, v, want);
+	free(v);
 }
 
 /*
  * A snapshot from elsewhere keeps the guest's settings it has and this
- * host's of everything that reaches the host; paths under HOSTDIR and
- * URLs are the guest's.
+ * host's of everything that reaches the host, in every section; paths
+ * under HOSTDIR, and images by URL with a digest, are the guest's.
  */
 static void test_keep_host_settings(void **state)
 {
-	struct vm_conf *snap = *state, host;
+	struct conf_file snap = CONF_FILE_INIT, host = CONF_FILE_INIT;
+	struct conf_file out = CONF_FILE_INIT;
 	struct strvec dropped = STRVEC_INIT;
 	char *joined;
 
-	conf_init(&host);
-	set_guest(&host, "vm", "forwards", "tcp::2222-:22");
-	set_guest(snap, "vm", "cores", "3");
-	set_guest(snap, "vm", "memory", "768M");
-	set_guest(snap, "vm", "shares", "home:/home/owner");
-	set_guest(snap, "vm", "forwards", "tcp::5555-:22");
-	set_guest(snap, "vm", "control_group", "users");
-	set_guest(snap, "vm", "base", "/etc/shadow");
-	set_guest(snap, "vm", "base_format", "raw");
-	set_guest(snap, "vm", "base_sha256",
-		  "0000000000000000000000000000000000000000000000000000000000000000");
-	set_guest(snap, "vm", "images", "VIRT=raw=/h/vm/disk.raw");
-	set_guest(snap, "vm", "arch", "x86_64/../../tmp/q");
-	set_guest(snap, "rescue", "shares", "x:/");
-	set_guest(snap, "rescue", "memory", "2G");
-	conf_keep_host_settings(snap, &host, "/h/vm", &dropped);
+	(void)state;
+	conf_file_add(&host, "vm", "forwards", "tcp::2222-:22");
+	conf_file_add(&host, "vm", "cores", "1");
+	conf_file_add(&snap, "vm", "cores", "3");
+	conf_file_add(&snap, "vm", "shares", "home:/home/owner");
+	conf_file_add(&snap, "vm", "forwards", "tcp::5555-:22");
+	conf_file_add(&snap, "vm", "control_group", "users");
+	conf_file_add(&snap, "vm", "base", "/etc/shadow");
+	conf_file_add(&snap, "vm", "base_format", "raw");
+	conf_file_add(&snap, "vm", "images", "VIRT=raw=/h/vm/disk.raw");
+	conf_file_add(&snap, "vm", "arch", "x86_64/../../tmp/q");
+	conf_file_add(&snap, "vm", "sshkeys", "~/.ssh/id_ed25519.pub");
+	conf_file_add(&snap, "rescue.big", "shares", "out:rw:/home/u");
+	conf_file_add(&snap, "rescue.big", "memory", "4G");
+	conf_file_add(&snap, "rescue", "memory", "2G");
+	conf_file_keep_host(&snap, &host, "/h/vm", &out, &dropped);
 	joined = strvec_join(&dropped, ",", false);
-	assert_string_equal(joined, "arch,forwards,shares,base,control_group,rescue.shares");
+	assert_string_equal(joined, "shares,forwards,control_group,base,arch,sshkeys,rescue.big.shares");
 	free(joined);
-	assert_int_equal(snap->cores, 3);
-	assert_true(snap->memory == 768 * MiB);
-	assert_true(snap->rescue.memory == 2 * GiB);
-	assert_string_equal(snap->arch, "x86_64");
-	assert_int_equal(snap->shares.nr, 0);
-	assert_int_equal(snap->forwards.nr, 1);
-	assert_string_equal(snap->control_group, "");
-	/* what goes with the base went with it */
-	assert_string_equal(snap->base, "");
-	assert_string_equal(snap->base_format, "");
-	assert_string_equal(snap->base_sha256, "");
-	/* under HOSTDIR: the guest's */
-	assert_int_equal(snap->images.nr, 1);
-	assert_string_equal(snap->images.v[0].path, "/h/vm/disk.raw");
-	assert_int_equal(snap->rescue.shares.nr, 3);
-	assert_int_equal(conf_layer_of(snap, "vm", "shares"), LAYER_DEFAULT);
+	assert_vals(&out, "vm", "cores", "3");
+	assert_vals(&out, "vm", "forwards", "tcp::2222-:22");
+	assert_vals(&out, "vm", "shares", "");
+	assert_vals(&out, "vm", "control_group", "");
+	assert_vals(&out, "vm", "base", "");
+	assert_vals(&out, "vm", "base_format", "");	/* it goes with base */
+	assert_vals(&out, "vm", "arch", "");
+	assert_vals(&out, "vm", "images", "VIRT=raw=/h/vm/disk.raw");
+	assert_vals(&out, "rescue.big", "shares", "");
+	assert_vals(&out, "rescue.big", "memory", "4G");
+	assert_vals(&out, "rescue", "memory", "2G");
+	conf_file_release(&snap);
+	conf_file_release(&out);
 	strvec_clear(&dropped);
 
-	/* an image outside, by ../ or absolute, reaches the host; a URL not */
-	set_guest(snap, "vm", "images", "");
-	set_guest(snap, "vm", "images", "VIRT=raw=/h/vm/../secret.raw");
-	set_guest(snap, "vm", "base", "https://example.org/base.qcow2");
-	conf_keep_host_settings(snap, &host, "/h/vm", &dropped);
+	/* outside by ../, by file://, a URL with no digest: the host's */
+	snap = (struct conf_file)CONF_FILE_INIT;
+	out = (struct conf_file)CONF_FILE_INIT;
+	conf_file_add(&snap, "vm", "images", "VIRT=raw=/h/vm/../secret.raw");
+	conf_file_add(&snap, "vm", "base", "https://example.org/base.qcow2");
+	conf_file_keep_host(&snap, &host, "/h/vm", &out, &dropped);
 	joined = strvec_join(&dropped, ",", false);
 	assert_string_equal(joined, "images");
 	free(joined);
-	assert_string_equal(snap->base, "https://example.org/base.qcow2");
-	assert_int_equal(snap->images.nr, 0);
+	assert_vals(&out, "vm", "base", "https://example.org/base.qcow2");
+	conf_file_release(&snap);
+	conf_file_release(&out);
+	strvec_clear(&dropped);
+	snap = (struct conf_file)CONF_FILE_INIT;
+	out = (struct conf_file)CONF_FILE_INIT;
+	conf_file_add(&snap, "vm", "images", "VIRT=raw=file:///etc/shadow");
+	conf_file_add(&snap, "rescue", "iso", "/iso/x.iso");
+	conf_file_keep_host(&snap, &host, "/h/vm", &out, &dropped);
+	joined = strvec_join(&dropped, ",", false);
+	assert_string_equal(joined, "images,rescue.iso");
+	free(joined);
+	conf_file_release(&snap);
+	conf_file_release(&out);
+	strvec_clear(&dropped);
+	snap = (struct conf_file)CONF_FILE_INIT;
+	out = (struct conf_file)CONF_FILE_INIT;
+	conf_file_add(&snap, "vm", "images",
+		      "VIRT=raw=http://127.0.0.1:8/x.raw VIRT=raw=https://a/b#sha256="
+		      "0000000000000000000000000000000000000000000000000000000000000000");
+	conf_file_keep_host(&snap, &host, "/h/vm", &out, &dropped);
+	assert_int_equal(dropped.nr, 1);
+	conf_file_release(&snap);
+	conf_file_release(&out);
 	strvec_clear(&dropped);
 
-	/* the same values: nothing to say */
-	conf_keep_host_settings(snap, &host, "/h/vm", &dropped);
+	/* the host's own values: nothing to say, and they stay */
+	snap = (struct conf_file)CONF_FILE_INIT;
+	out = (struct conf_file)CONF_FILE_INIT;
+	conf_file_add(&snap, "vm", "forwards", "tcp::2222-:22");
+	conf_file_add(&snap, "vm", "images", "VIRT=raw=https://a/b#sha256="
+		      "0000000000000000000000000000000000000000000000000000000000000000");
+	conf_file_keep_host(&snap, &host, "/h/vm", &out, &dropped);
 	assert_int_equal(dropped.nr, 0);
-	conf_release(&host);
+	assert_vals(&out, "vm", "forwards", "tcp::2222-:22");
+	conf_file_release(&snap);
+	conf_file_release(&out);
+	conf_file_release(&host);
+	strvec_clear(&dropped);
 }
 
 int main(void)
