@@ -573,8 +573,17 @@ static int show(struct vm_ctx *ctx, const char *path, int r,
 		log_error("cannot inspect %s: the worker's answer is not JSON",
 			  ctx->vm.conf.name);
 	} else if (r == 0 || r == 3) {
-		if (!ctx->json)
+		if (!ctx->json && path) {
+			/* the file asked for, as it is (as cat prints it) */
 			fwrite(out->buf, 1, out->len, stdout);
+		} else if (!ctx->json) {
+			/* names and labels the guest chose: escaped */
+			struct strbuf safe = STRBUF_INIT;
+
+			strbuf_add_printable(&safe, out->buf, out->len, "\n\t");
+			fwrite(safe.buf, 1, safe.len, stdout);
+			strbuf_release(&safe);
+		}
 		if (r == 3 && path)
 			log_error("no operating system found on the disks of %s",
 				  ctx->vm.conf.name);

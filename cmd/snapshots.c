@@ -86,12 +86,20 @@ int cmd_snapshots(struct vm_ctx *ctx, int argc, char **argv)
 		if (m.chained)
 			snprintf(full, sizeof(full), "%.1f MiB",
 				 (double)m.data / (1 << 20));
-		if (!ctx->json)
+		if (!ctx->json) {
+			/* a snapshot's text is someone's: not for the
+			 * terminal to act on */
+			char *desc = str_printable(m.description ?
+						   m.description : "");
+			char *parent = str_printable(m.parent ? m.parent :
+						     "-");
+
 			printf("%-12s %-20s %10s %-12s %11s  %s%s\n",
-			       list[i].name, when, size,
-			       m.parent ? m.parent : "-", full,
-			       m.description ? m.description : "",
+			       list[i].name, when, size, parent, full, desc,
 			       is_last ? "  <- LAST" : "");
+			free(desc);
+			free(parent);
+		}
 		snap_meta_release(&m);
 	}
 	if (!n && !ctx->json)

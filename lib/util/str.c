@@ -553,3 +553,50 @@ out:
 	strbuf_release(&cur);
 	return ret;
 }
+
+/* One byte as a terminal should not see it. */
+static void add_escape(struct strbuf *sb, unsigned char c)
+{
+	if (c == '\t')
+		strbuf_addstr(sb, "\\t");
+	else if (c == '\r')
+		strbuf_addstr(sb, "\\r");
+	else if (c == '\n')
+		strbuf_addstr(sb, "\\n");
+	else
+		strbuf_addf(sb, "\\%03o", c);
+}
+
+void strbuf_add_printable(struct strbuf *sb, const char *s, size_t len,
+			  const char *keep)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		unsigned char c = p[i];
+
+		if ((c < 0x20 || c == 0x7f) && !(c && strchr(keep, c))) {
+			add_escape(sb, c);
+		} else if (c == 0xc2 && i + 1 < len && p[i + 1] >= 0x80 &&
+			   p[i + 1] <= 0x9f) {
+			/* U+0080..U+009F: CSI and its kind, for a UTF-8
+			 * terminal */
+			add_escape(sb, c);
+			add_escape(sb, p[++i]);
+		} else if (c == '\\' && i + 1 < len &&
+			   (p[i + 1] < 0x20 || p[i + 1] == 0x7f)) {
+			strbuf_addstr(sb, "\\\\");
+		} else {
+			strbuf_addch(sb, (char)c);
+		}
+	}
+}
+
+char *str_printable(const char *s)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	strbuf_add_printable(&sb, s, strlen(s), "");
+	return strbuf_detach(&sb);
+}

@@ -29,6 +29,18 @@ void strbuf_addch(struct strbuf *sb, int c);
 __attribute__((format(printf, 2, 3)))
 void strbuf_addf(struct strbuf *sb, const char *fmt, ...);
 void strbuf_vaddf(struct strbuf *sb, const char *fmt, va_list ap);
+/*
+ * Text from a guest, a snapshot or a server, safe for a terminal (as ls
+ * and git print names): control characters (C0 but those in keep, DEL,
+ * and C1 as UTF-8 encodes them) become \t, \r, \n or octal \ooo, and
+ * a backslash before one of those stays readable as \\.  keep: control
+ * characters let through as they are ("\n" for lines), or "".
+ */
+void strbuf_add_printable(struct strbuf *sb, const char *s, size_t len,
+			  const char *keep);
+/* The same into a new string (caller frees). */
+char *str_printable(const char *s);
+
 /* Shell-quote s (POSIX sh single quotes unless it is plainly safe). */
 void strbuf_add_shquoted(struct strbuf *sb, const char *s);
 /* Append s with every ',' doubled, as QEMU option values need. */

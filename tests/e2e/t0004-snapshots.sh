@@ -87,6 +87,20 @@ assert s[\"first\"][\"size\"] > 0 and s[\"first\"][\"time\"] > 1600000000
 "
 '
 
+test_expect "a description with escape sequences reaches the terminal escaped, JSON as it is" '
+	vm --no-uefi -D AHCI=64M @create N &&
+	vm -q @backup s1 "$(printf "red \033[31mX\033[0m\a")" &&
+	vm -q @snapshots >out &&
+	contains out "red \\\\033\\[31mX\\\\033\\[0m\\\\007" &&
+	test "$(tr -d -c "\033\007" <out | wc -c)" = 0 &&
+	vm --json @snapshots >json &&
+	python3 -c "
+import json
+s = json.load(open(\"json\"))[\"result\"][\"snapshots\"][0]
+assert s[\"description\"] == \"red \x1b[31mX\x1b[0m\x07\", s
+"
+'
+
 test_expect "a truncated snapshot and a flipped byte are refused; working files intact" '
 	vm --no-uefi -D VIRT=64M:raw @create C &&
 	head -c 20000000 /dev/urandom | dd of=.work/disk-0.img conv=notrunc status=none &&

@@ -740,6 +740,32 @@ static void test_json_escapes_and_utf8(void **state)
 	json_object_put(o);
 }
 
+/* What a guest or a snapshot wrote, printed as ls and git print names. */
+static void test_printable(void **state)
+{
+	static const struct { const char *in, *keep, *want; } cases[] = {
+		{ "plain text, UTF-8: \xc3\xa9t\xc3\xa9", "", "plain text, UTF-8: \xc3\xa9t\xc3\xa9" },
+		{ "red \x1b[31mX\x1b[0m", "", "red \\033[31mX\\033[0m" },
+		{ "a\tb\rc\nd", "", "a\\tb\\rc\\nd" },
+		{ "line1\nline2\n", "\n", "line1\nline2\n" },
+		{ "bell\x07 del\x7f", "", "bell\\007 del\\177" },
+		{ "csi \xc2\x9b" "2J", "", "csi \\302\\2332J" },
+		{ "nbsp \xc2\xa0ok", "", "nbsp \xc2\xa0ok" },
+		{ "back\\\x1bslash \\n", "", "back\\\\\\033slash \\n" },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct strbuf sb = STRBUF_INIT;
+
+		strbuf_add_printable(&sb, cases[i].in, strlen(cases[i].in),
+				     cases[i].keep);
+		assert_string_equal(sb.buf, cases[i].want);
+		strbuf_release(&sb);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -776,6 +802,7 @@ int main(void)
 		cmocka_unit_test(test_split_backslash_outside_quotes),
 		cmocka_unit_test(test_split_unterminated),
 		cmocka_unit_test(test_json_escapes_and_utf8),
+		cmocka_unit_test(test_printable),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
