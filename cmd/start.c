@@ -73,23 +73,29 @@ static int notify_socket(char **dir, char **path)
 	return fd;
 }
 
+/* The last lines of path, what a guest wrote escaped, ending the line. */
+static void show_tail(const char *what, const char *path)
+{
+	struct strbuf t = STRBUF_INIT, safe = STRBUF_INIT;
+
+	fs_tail(path, 8, &t);
+	strbuf_add_printable(&safe, t.buf ? t.buf : "", t.len, "\n\t");
+	if (t.len)
+		fprintf(stderr, "vm: %s (%s) ends with:\n%s\n", what, path,
+			safe.buf);
+	strbuf_release(&t);
+	strbuf_release(&safe);
+}
+
 static void show_tails(struct vm_ctx *ctx, const char *log)
 {
 	struct strbuf t = STRBUF_INIT;
 	char *con;
 
-	fs_tail(log, 8, &t);
-	if (t.len)
-		fprintf(stderr, "vm: the supervisor's log (%s) ends with:\n%s",
-			log, t.buf);
-	strbuf_reset(&t);
+	show_tail("the supervisor's log", log);
 	vm_find_workdir(&ctx->vm, &t);
-	strbuf_reset(&t);
 	con = vm_work_path(&ctx->vm, "console.log");
-	fs_tail(con, 8, &t);
-	if (t.len)
-		fprintf(stderr, "vm: the serial console (%s) ends with:\n%s",
-			con, t.buf);
+	show_tail("the serial console", con);
 	free(con);
 	strbuf_release(&t);
 }

@@ -263,6 +263,17 @@ test_expect "a control_group that does not exist stops @run in one line, reading
 	no_qemu
 '
 
+test_expect "a guest not up in time: @start says so, shows both tails escaped, each message on its line" '
+	port=$(free_port) &&
+	vm --no-uefi -f "tcp:127.0.0.1:$port-:22" @create T "$RESCUE" &&
+	must_fail 1 vm --boot-timeout 8 @start 2>err &&
+	contains err "^vm: cannot start T: not up within 8 s (--boot-timeout); it was stopped$" &&
+	contains err "^vm: the supervisor.s log (.*vm.log) ends with:$" &&
+	contains err "^vm: @start failed$" &&
+	test "$(tr -d -c "\033\007" <err | wc -c)" = 0 &&
+	no_qemu
+'
+
 test_expect "the supervisor outlives the terminal @start ran in" '
 	vm --no-uefi @create T "$RESCUE" &&
 	script -qec "$VM_BIN @start" /dev/null >out 2>&1 &&
