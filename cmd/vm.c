@@ -655,6 +655,9 @@ static int run_chain(struct vm_ctx *ctx, const struct chain_step *steps,
 		ctx->result = NULL;
 		if (ret == 3 && (v->flags & VERB_ANSWER))
 			break;
+		/* a hidden verb's caller says what went wrong, in its words */
+		if (ret && (v->flags & VERB_HIDDEN))
+			break;
 		if (ret) {
 			if (nsteps > 1)
 				log_error("@%s failed (step %d of %d)", v->name,

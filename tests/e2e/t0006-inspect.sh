@@ -63,8 +63,10 @@ assert r == {\"path\": \"/etc/hostname\", \"size\": 5, \"content\": \"web1\\n\",
 test_expect "an empty disk has no OS (exit 0); no disks is an error" '
 	vm --no-uefi -D AHCI=1G @create E &&
 	vm @inspect >out 2>err && contains err "no operating system found" &&
+	lacks err "inspect-worker" &&
 	must_fail 1 vm @inspect /etc/hostname 2>err &&
 	contains err "no operating system found on the disks of E" &&
+	lacks err "inspect-worker" &&
 	vm @destroy && must_fail 1 vm @inspect 2>err && contains err "has no disks"
 '
 
