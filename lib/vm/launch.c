@@ -162,6 +162,8 @@ static int open_base(const struct vm *vm, struct vm_plan *plan,
 	return 0;
 }
 
+static bool unconfined_told;
+
 int launch_prepare(struct vm *vm, const struct launch_req *req,
 		   struct vm_plan *plan, struct strvec *argv,
 		   struct strbuf *note, struct strbuf *err)
@@ -205,11 +207,13 @@ int launch_prepare(struct vm *vm, const struct launch_req *req,
 		return r;
 	/* what QEMU may do beyond emulating: not spawn, not setuid */
 	plan->q.sandbox = qemu_has_sandbox(plan->q.binary);
-	if (!plan->q.sandbox && note->len)
-		strbuf_addch(note, '\n');
-	if (!plan->q.sandbox)
+	if (!plan->q.sandbox && !unconfined_told) {
+		if (note->len)
+			strbuf_addch(note, '\n');
 		strbuf_addf(note, "%s takes no -sandbox (built without seccomp): it runs unconfined",
 			    plan->q.binary);
+		unconfined_told = true;	/* once a run, not a verb */
+	}
 	plan->q.cdrom_first = req->cdrom_first;
 	plan->q.no_reboot = req->no_reboot;
 	if (rb && rb->kernel)

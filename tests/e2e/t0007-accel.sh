@@ -8,12 +8,16 @@
 
 # fake_qemu: bin/qemu-system-x86_64 that appends its argv to $PWD/argv and
 # exits 0; as the probe (it has isa-debug-exit) it does what $FAKE_PROBE
-# says: pass (exit 85, as the probe guest does), fail (exit 1) or hang
+# says: pass (exit 85, as the probe guest does), fail (exit 1) or hang;
+# with FAKE_SANDBOX=no it is a QEMU without seccomp (no -sandbox)
 fake_qemu() {
 	mkdir -p bin &&
 	cat >bin/qemu-system-x86_64 <<-EOF &&
 	#!/bin/sh
 	printf '%s\n' "\$*" >>"$PWD/argv"
+	case "\$FAKE_SANDBOX \$*" in
+	"no "*-sandbox*-version*) exit 1 ;;
+	esac
 	case "\$*" in
 	*isa-debug-exit*)
 		case "\$FAKE_PROBE" in
@@ -45,6 +49,20 @@ test_expect "no KVM device: TCG with one warning, no probe, nothing cached" '
 	test "$(warnings err)" -eq 1 &&
 	test "$(probes)" -eq 0 && contains argv "accel=tcg" &&
 	test ! -e cache/vm
+'
+
+test_expect "a chain warns once: TCG and an unconfined QEMU are said once a run" '
+	fake_qemu && vm --no-uefi @create T &&
+	VM_KVM_DEVICE=$PWD/no-kvm vm --accel=auto @run @run 2>err &&
+	test "$(warnings err)" -eq 1 &&
+	test "$(grep -c "accel=tcg" argv)" -eq 2 &&
+	test "$(grep -c "accel=tcg.*-sandbox on,obsolete=deny" argv)" -eq 2 &&
+	: >argv &&
+	FAKE_SANDBOX=no VM_KVM_DEVICE=$PWD/no-kvm vm --accel=auto @run @run 2>err &&
+	test "$(warnings err)" -eq 2 &&
+	contains err "^vm: warning: qemu-system-x86_64 takes no -sandbox (built without seccomp): it runs unconfined$" &&
+	test "$(grep -c "accel=tcg" argv)" -eq 2 &&
+	test "$(grep -c "accel=tcg.*-sandbox" argv)" -eq 0
 '
 
 test_expect "a KVM that runs the probe: kvm, cached, no warning" '
