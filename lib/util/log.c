@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -11,6 +12,22 @@ static bool use_color;
 static bool quiet;
 static bool banners = true;
 static char *last_error;	/* the last log_error line, whole */
+static bool journal[3];		/* fd 1, 2: systemd's journal stream */
+
+/*
+ * fd is the stream systemd connected to the journal (JOURNAL_STREAM is
+ * its DEV:INO): a line there may start with its priority, <N>.
+ */
+bool log_fd_is_journal(int fd)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	return js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 &&
+	       fstat(fd, &st) == 0 && (unsigned long long)st.st_dev == dev &&
+	       (unsigned long long)st.st_ino == ino;
+}
 
 void log_init(bool no_colors)
 {
@@ -19,6 +36,8 @@ void log_init(bool no_colors)
 
 	use_color = !no_colors && !(nc && *nc) && isatty(STDERR_FILENO) &&
 		    !(term && !*term) && !(term && !__builtin_strcmp(term, "dumb"));
+	journal[1] = log_fd_is_journal(STDOUT_FILENO);
+	journal[2] = log_fd_is_journal(STDERR_FILENO);
 }
 
 bool log_color(void)
@@ -36,11 +55,21 @@ void log_set_banners(bool on)
 	banners = on;
 }
 
-static void emit(FILE *f, const char *color, const char *prefix,
+/* A progress line's start in the journal: info's priority. */
+static const char *info_level(void)
+{
+	return journal[2] ? "<6>" : "";
+}
+
+/* level: the syslog priority a journal line starts with (<3> error). */
+static void emit(FILE *f, int level, const char *color, const char *prefix,
 		 const char *fmt, va_list ap)
 {
 	bool c = use_color && isatty(fileno(f));
+	int fd = fileno(f);
 
+	if (fd >= 1 && fd <= 2 && journal[fd])
+		fprintf(f, "<%d>", level);
 	if (c)
 		fputs(color, f);
 	fputs(prefix, f);
@@ -61,7 +90,7 @@ void log_error(const char *fmt, ...)
 		last_error = NULL;
 	va_end(ap);
 	va_start(ap, fmt);
-	emit(stderr, "\033[1;31m", "vm: ", fmt, ap);
+	emit(stderr, 3, "\033[1;31m", "vm: ", fmt, ap);
 	va_end(ap);
 }
 
@@ -81,7 +110,7 @@ void log_warn(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	emit(stderr, "\033[33m", "vm: warning: ", fmt, ap);
+	emit(stderr, 4, "\033[33m", "vm: warning: ", fmt, ap);
 	va_end(ap);
 }
 
@@ -102,7 +131,7 @@ void log_info(const char *fmt, ...)
 	if (quiet)
 		return;
 	va_start(ap, fmt);
-	emit(stderr, "\033[36m", "vm: ", fmt, ap);
+	emit(stderr, 6, "\033[36m", "vm: ", fmt, ap);
 	va_end(ap);
 }
 
@@ -114,7 +143,7 @@ void log_step(const char *fmt, ...)
 		return;
 	fflush(stderr);
 	va_start(ap, fmt);
-	emit(stdout, "\033[1;32m", "*** ", fmt, ap);
+	emit(stdout, 6, "\033[1;32m", "*** ", fmt, ap);
 	va_end(ap);
 }
 
@@ -198,7 +227,8 @@ void log_progress_update(struct log_progress *p, uint64_t done,
 
 			if (total)
 				human(tot, sizeof(tot), (double)total);
-			fprintf(stderr, "vm: %s: started%s%s%s\n", p->label,
+			fprintf(stderr, "%svm: %s: started%s%s%s\n", info_level(),
+				p->label,
 				total ? " (" : "", tot, total ? ")" : "");
 			fflush(stderr);
 		}
@@ -224,7 +254,7 @@ void log_progress_update(struct log_progress *p, uint64_t done,
 	p->line_done = done;
 	log_progress_format(line, sizeof(line), p->label, done, p->base, total,
 			    t - p->start_ms, true);
-	fprintf(stderr, "vm: %s\n", line);
+	fprintf(stderr, "%svm: %s\n", info_level(), line);
 	fflush(stderr);
 }
 
@@ -251,8 +281,9 @@ void log_progress_end(struct log_progress *p, bool ok)
 		human(d, sizeof(d), (double)p->done);
 		human(rate, sizeof(rate), bps);
 		if (!p->tty) {
-			fprintf(stderr, "vm: %s: %s in %lld.%01lld s (%s/s)\n",
-				p->label, d, el / 1000, (el % 1000) / 100, rate);
+			fprintf(stderr, "%svm: %s: %s in %lld.%01lld s (%s/s)\n",
+				info_level(), p->label, d, el / 1000,
+				(el % 1000) / 100, rate);
 			fflush(stderr);
 		}
 	}

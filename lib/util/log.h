@@ -11,6 +11,13 @@
  * -n was not given; log_init decides once.
  */
 void log_init(bool no_colors);
+
+/*
+ * fd is systemd's journal stream (JOURNAL_STREAM names it): then each
+ * line vm writes there starts with its priority (<3> errors, <4>
+ * warnings, <6> the rest), so journalctl -p warning works.
+ */
+bool log_fd_is_journal(int fd);
 bool log_color(void);
 void log_set_quiet(bool quiet);
 /* Whether log_step prints its "***" banners (on stdout). */

@@ -238,4 +238,16 @@ test_expect "the chain stops at the first failure and names the step" '
 	test -L .work
 '
 
+test_expect "under systemd each line to the journal carries its priority" '
+	: >err && js=$(stat -c "%d:%i" err) &&
+	JOURNAL_STREAM=$js vm --no-uefi -D VIRT=8M @create J 2>>err &&
+	JOURNAL_STREAM=$js vm @backup 2>>err && contains err "^<6>vm: backup S0: started" &&
+	{ JOURNAL_STREAM=$js vm @backup "bad/name" 2>>err || true; } &&
+	contains err "^<6>vm: created J in " &&
+	contains err "^<3>vm: " &&
+	test "$(grep -c "^vm: " err)" -eq 0 &&
+	{ vm @forget nosuch 2>plain >/dev/null || true; } &&
+	contains plain "^vm: " && lacks plain "^<[0-9]>"
+'
+
 test_done
