@@ -250,4 +250,32 @@ test_expect "under systemd each line to the journal carries its priority" '
 	contains plain "^vm: " && lacks plain "^<[0-9]>"
 '
 
+test_expect "what the docs say holds: @snapshots in natural name order, which verbs lock, verify is a bare verb" '
+	vm -q --no-uefi -D VIRT=8M @create O &&
+	vm -q @backup S10 @backup S2 @backup S9 &&
+	vm -q @snapshots >out &&
+	test "$(awk "NR > 1 {print \$1}" out | tr "\n" " ")" = "S2 S9 S10 " &&
+	vm --json @snapshots >json &&
+	python3 -c "
+import json
+r = json.load(open(\"json\"))[\"result\"]
+assert [s[\"name\"] for s in r[\"snapshots\"]] == [\"S2\", \"S9\", \"S10\"], r
+" &&
+	vm backup verify 2>err && contains err "^vm: S10: ok$" &&
+	hold_lock .lock &&
+	for v in @status @snapshots @verify "@kill" "@stop"; do
+		s=0 && timeout 10 "$VM_BIN" -q $v >/dev/null 2>err || s=$? &&
+		if [ "$s" != 0 ] && [ "$s" != 3 ]; then
+			echo "$v under a held lock: $s" >&2 && cat err >&2 && exit 1
+		fi || exit 1
+	done &&
+	for v in "@backup" "@last S2" "@forget S9" "@destroy" "@restore"; do
+		s=0 && timeout 10 "$VM_BIN" -q $v >/dev/null 2>err || s=$? &&
+		if [ "$s" != 1 ] || ! grep -q "in use\|lock\|busy" err; then
+			echo "$v under a held lock: $s" >&2 && cat err >&2 && exit 1
+		fi || exit 1
+	done &&
+	kill $locker
+'
+
 test_done
