@@ -4,6 +4,7 @@
  *   vm [options] [--] [@]verb [args...] [@verb [args...]]...
  */
 #include "vm.h"
+#include "net/download.h"
 
 #include "qemu/runstate.h"
 #include "vm/launch.h"
@@ -294,6 +295,37 @@ static void unmake_hostdir(struct vm_ctx *ctx)
 	free(conf);
 }
 
+/*
+ * A directory with no VM in it: no guest.conf, no snapshots, no working
+ * files.  Only @create makes one there, and @restore of a snapshot by
+ * URL; anything else is told so (exit 2, 4 for @status, as systemctl
+ * has for no such unit) before anything is written, the lock included.
+ */
+static int no_vm_here(const struct vm_ctx *ctx,
+		      const struct chain_step *first)
+{
+	static const char *const marks[] = { "guest.conf", "backups",
+					     ".work", "disk-0.img", NULL };
+	size_t i;
+
+	if (first->verb->flags & VERB_MKDIR)
+		return 0;
+	if (!strcmp(first->verb->name, "restore") && first->argc > 0 &&
+	    download_is_url(first->argv[0]))
+		return 0;
+	for (i = 0; marks[i]; i++) {
+		char *p = xasprintf("%s/%s", ctx->vm.hostdir, marks[i]);
+		bool there = fs_exists(p) || fs_is_symlink(p);
+
+		free(p);
+		if (there)
+			return 0;
+	}
+	log_error("no VM in %s (make one with vm @create NAME)",
+		  ctx->vm.hostdir);
+	return !strcmp(first->verb->name, "status") ? 4 : 2;
+}
+
 /* HOSTDIR made or found, settings loaded, the lock taken: exit code. */
 static int open_vm(struct vm_ctx *ctx, const char *hostdir_opt,
 		   const struct strvec *cli, const struct chain_step *steps,
@@ -324,6 +356,11 @@ static int open_vm(struct vm_ctx *ctx, const char *hostdir_opt,
 		ret = err.len && strstr(err.buf, "option ") == err.buf ? 2 : 1;
 		goto out;
 	}
+	/* (after the options, whose errors come first) */
+	ret = no_vm_here(ctx, &steps[0]);
+	if (ret)
+		goto out;
+	ret = 1;
 	for (i = 0; i < nsteps; i++)
 		if (steps[i].verb->flags & VERB_LOCK)
 			need_lock = true;

@@ -64,7 +64,10 @@ test_expect "a bare word that is no file and no verb is a typo, with a suggestio
 	test "$(wc -l <err)" -eq 1 &&
 	must_fail 2 vm bakcup 2>err && contains err "did you mean @backup?" &&
 	lacks err "ISO" && test ! -e guest.conf &&
-	: >snapshot && vm --dry-run snapshot >out 2>&1 && contains out "snapshot"
+	: >snapshot && must_fail 2 vm --dry-run snapshot 2>out &&
+	contains out "^vm: no VM in $PWD" && lacks out "neither a file" &&
+	vm -q --no-uefi -D VIRT=8M @create S &&
+	vm --dry-run snapshot >out 2>&1 && contains out "snapshot"
 '
 
 test_expect "an option value that is a verb or an option is refused unless joined" '

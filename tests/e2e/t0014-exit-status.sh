@@ -52,6 +52,20 @@ test_expect "3: @status of a VM that is not running" '
 	vm --no-uefi @create T && test "$(status vm @status)" = 3
 '
 
+test_expect "2 and 4: no VM here; nothing is written, not even the lock" '
+	mkdir empty && cd empty &&
+	for c in "" "@run" "--dry-run @run" "@backup" "@snapshots" "@job x" \
+		"@inspect" "@restore" "@destroy" "@stop" "@console"; do
+		s=$(status vm $c) &&
+		if [ "$s" != 2 ]; then
+			echo "vm $c: $s, not 2" >&2 && exit 1
+		fi || exit 1
+	done &&
+	is 4 vm @status && contains is.out "^vm: no VM in $PWD (make one with vm @create NAME)$" &&
+	test "$(ls -A)" = is.out &&
+	vm -q --no-uefi -D VIRT=8M @create T && test -f guest.conf
+'
+
 test_expect "N: the job's own status; 124: a timeout; 128+N: a signal" '
 	vm --no-uefi -D AHCI=1G @create J &&
 	printf "exit 7\n" >seven.job &&
