@@ -337,10 +337,13 @@ static int supervise(struct run *run)
 			       "cannot attach to QEMU's console");
 		return -ECANCELED;
 	}
-	log_info("%s is running (%s%s); serial console: %s/console.log",
-		 ctx->vm.conf.name, ctx->vm.accel,
-		 q->spice_port ? ", SPICE display" : ", headless",
-		 ctx->vm.workdir);
+	if (q->spice_port)
+		log_info("%s is running (%s, SPICE display on spice://%s:%u); serial console: %s/console.log",
+			 ctx->vm.conf.name, ctx->vm.accel, q->spice_host,
+			 q->spice_port, ctx->vm.workdir);
+	else
+		log_info("%s is running (%s, headless); serial console: %s/console.log",
+			 ctx->vm.conf.name, ctx->vm.accel, ctx->vm.workdir);
 	record_start(ctx, &run->plan, run->pid, &run->rs);
 	w.qemu = run->pid;
 	w.qmp_sock = q->vm_qmp_sock;

@@ -1,7 +1,11 @@
 #include "vm/launch.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
+#include <sys/file.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,6 +166,129 @@ static int open_base(const struct vm *vm, struct vm_plan *plan,
 	return 0;
 }
 
+/* No one listens on host:port now (SO_REUSEADDR, as QEMU binds). */
+static bool port_free(const char *host, unsigned port)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_NUMERICSERV | AI_PASSIVE };
+	struct addrinfo *ai = NULL;
+	char serv[8];
+	bool free_ = false;
+	int fd, one = 1;
+
+	snprintf(serv, sizeof(serv), "%u", port);
+	if (getaddrinfo(*host ? host : NULL, serv, &hints, &ai) || !ai)
+		return true;	/* QEMU will say what is wrong with it */
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0) {
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		free_ = bind(fd, ai->ai_addr, ai->ai_addrlen) == 0;
+		close(fd);
+	}
+	freeaddrinfo(ai);
+	return free_;
+}
+
+/*
+ * A port vm's VMs have claimed: the lock CACHE/spice/PORT.lock, held by
+ * the vm that runs QEMU (two @start at once see each other's claim
+ * before either QEMU listens).  The fd, or -errno (-EBUSY: claimed).
+ */
+static int claim_port(const char *cache_dir, unsigned port)
+{
+	char *dir = xasprintf("%s/spice", cache_dir);
+	char *p = xasprintf("%s/%u.lock", dir, port);
+	int fd = -1;
+
+	if (!fs_mkdir_p(dir, 0700))
+		fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		fd = -errno;
+	else if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		close(fd);
+		fd = -EBUSY;
+	}
+	free(dir);
+	free(p);
+	return fd;
+}
+
+/* Which VM's QEMU serves SPICE on port, as " (VM NAME, QEMU pid N)". */
+static void port_owner(unsigned port, struct strbuf *who)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	char want[32];
+
+	snprintf(want, sizeof(want), "port=%u,", port);
+	while (d && (e = readdir(d)) && !who->len) {
+		struct strbuf cmd = STRBUF_INIT;
+		char *p, *name;
+		size_t i;
+
+		if (!isdigit((unsigned char)e->d_name[0]))
+			continue;
+		p = xasprintf("/proc/%s/cmdline", e->d_name);
+		if (!fs_read_file(p, 1u << 20, &cmd) && cmd.len &&
+		    strstr(cmd.buf, "qemu-system")) {
+			for (i = 0; i + 1 < cmd.len; i++)
+				if (!cmd.buf[i])
+					cmd.buf[i] = ' ';
+			name = strstr(cmd.buf, " -name ");
+			if (strstr(cmd.buf, want) && name)
+				strbuf_addf(who, " (VM %.*s, QEMU pid %s)",
+					    (int)strcspn(name + 7, ", "),
+					    name + 7, e->d_name);
+		}
+		strbuf_release(&cmd);
+		free(p);
+	}
+	if (d)
+		closedir(d);
+}
+
+/*
+ * The SPICE port: the one asked for, or by default the first free one
+ * from it up (5900, 5901...), claimed for as long as the plan lives.
+ */
+static int pick_spice_port(const struct vm *vm, struct vm_plan *plan,
+			   struct strbuf *err)
+{
+	struct qemu_plan *q = &plan->q;
+	/* this VM's own port (guest.conf, -p) is asked for; a default,
+	 * the system's or yours, is where the search starts */
+	bool asked = conf_layer_of(&vm->conf, "vm", "port") >= LAYER_GUEST;
+	unsigned p, last = asked ? q->spice_port : q->spice_port + 99;
+	struct strbuf who = STRBUF_INIT;
+	int fd;
+
+	if (!q->spice_port || vm->dry_run)
+		return 0;
+	for (p = q->spice_port; p <= last && p <= 65535; p++) {
+		fd = claim_port(vm->cache_dir, p);
+		if (fd == -EBUSY)
+			continue;
+		if (port_free(q->spice_host ? q->spice_host : "", p)) {
+			plan->spice_claim = fd > 0 ? fd : 0;
+			q->spice_port = p;
+			return 0;
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	if (!asked) {
+		strbuf_addf(err, "no free SPICE port from %u to %u (set port, or port = for none)",
+			    q->spice_port, last);
+		return -EADDRINUSE;
+	}
+	port_owner(q->spice_port, &who);
+	strbuf_addf(err, "SPICE port %u on %s is taken%s (-p to pick another, -p '' for none)",
+		    q->spice_port, q->spice_host ? q->spice_host : "",
+		    who.len ? who.buf : "");
+	strbuf_release(&who);
+	return -EADDRINUSE;
+}
+
 static bool unconfined_told;
 
 int launch_prepare(struct vm *vm, const struct launch_req *req,
@@ -203,6 +330,8 @@ int launch_prepare(struct vm *vm, const struct launch_req *req,
 		}
 	}
 	r = open_base(vm, plan, err);
+	if (!r)
+		r = pick_spice_port(vm, plan, err);
 	if (r)
 		return r;
 	/* what QEMU may do beyond emulating: not spawn, not setuid */

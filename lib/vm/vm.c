@@ -1295,6 +1295,9 @@ void vm_plan_release(struct vm_plan *p)
 	if (p->q.base_fd > 2)
 		close(p->q.base_fd);
 	p->q.base_fd = -1;
+	if (p->spice_claim > 0)
+		close(p->spice_claim);
+	p->spice_claim = 0;
 	disk_specs_free(p->disks, p->ndisks);
 	for (i = 0; p->shares && i < p->nshares; i++)
 		share_spec_release(&p->shares[i]);

@@ -252,6 +252,7 @@ struct vm_plan {
 	const char *console_sock;	/* PLAN_RUN: the console vm serves */
 	const char *console_log;	/* PLAN_RUN: the log vm keeps */
 	const char *control_sock;	/* PLAN_RUN: control vm serves */
+	int spice_claim;	/* > 0: the lock that claims q.spice_port */
 };
 
 /*

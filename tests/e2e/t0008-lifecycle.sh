@@ -274,6 +274,29 @@ test_expect "a guest not up in time: @start says so, shows both tails escaped, e
 	no_qemu
 '
 
+test_expect "two VMs at once on the default SPICE port: the second takes the next; one asked for and taken is one line" '
+	p=$(free_port) &&
+	printf "[vm]\nport = %s\naccel = tcg\nmemory = 512M\ncores = 1\n" "$p" \
+		>"$XDG_CONFIG_HOME/vm.conf" &&
+	vm -q --no-uefi -d "$PWD/a" @create A "$RESCUE" &&
+	vm -q --no-uefi -d "$PWD/b" @create B "$RESCUE" &&
+	{ vm -d "$PWD/a" @start 2>a.err & } && pa=$! &&
+	{ vm -d "$PWD/b" @start 2>b.err & } && pb=$! &&
+	wait $pa && wait $pb &&
+	sa=$(sed -n "s/^  spice *//p" <(vm -d "$PWD/a" @status)) &&
+	sb=$(sed -n "s/^  spice *//p" <(vm -d "$PWD/b" @status)) &&
+	test -n "$sa" && test -n "$sb" && test "$sa" != "$sb" &&
+	case "$sa $sb" in
+	"127.0.0.1:$p "*|*" 127.0.0.1:$p") : ;;
+	*) echo "neither took $p: $sa $sb" >&2 && exit 1 ;;
+	esac &&
+	grep -q "SPICE display on spice://127.0.0.1:" a/vm.log &&
+	vm -q --no-uefi -d "$PWD/c" @create C "$RESCUE" &&
+	must_fail 1 vm -d "$PWD/c" -p "${sa##*:}" @start 2>c.err &&
+	contains c.err "SPICE port ${sa##*:} on 127.0.0.1 is taken (VM [AB], QEMU pid [0-9]*) (-p to pick another, -p .. for none)" &&
+	vm -d "$PWD/a" @kill && vm -d "$PWD/b" @kill && no_qemu
+'
+
 test_expect "the supervisor outlives the terminal @start ran in" '
 	vm --no-uefi @create T "$RESCUE" &&
 	script -qec "$VM_BIN @start" /dev/null >out 2>&1 &&
