@@ -32,6 +32,7 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 	struct snap_progress prog = { log_progress_cb, &bar };
 	struct stat st;
 	char *pigz = NULL;
+	long long t0;
 	int r, ret = 1;
 
 	if (name && (!name_is_valid(name) || !strcmp(name, "LAST"))) {
@@ -63,6 +64,7 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 	pigz = fs_which("pigz");
 	if (!pigz)
 		log_warn("pigz not found: compressing with one thread (apt-get install pigz)");
+	t0 = proc_now_ms();
 	log_progress_start(&bar, "backup %s", job.name);
 	r = backup_store(&ctx->vm, &job, description, pigz ? "pigz" : NULL,
 			 &prog, &err);
@@ -75,6 +77,8 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 	}
 	if (stat(job.file, &st) == 0)
 		report_set_int(ctx->result, "size", (int64_t)st.st_size);
+	report_set(ctx->result, "seconds",
+		   json_object_new_double((double)(proc_now_ms() - t0) / 1000));
 	if (!job.sealed)
 		log_warn("snapshot %s is not sealed (no key of yours in $XDG_CONFIG_HOME/vm/seal.key, and none could be made): a restore takes it for one from elsewhere",
 			 job.name);

@@ -15,6 +15,7 @@ int cmd_restore(struct vm_ctx *ctx, int argc, char **argv)
 	struct log_progress bar;
 	struct snap_progress prog = { log_progress_cb, &bar };
 	char *name = NULL;
+	long long t0;
 	int r, ret = 1;
 
 	if (restore_pick(&ctx->vm, want, &name, &err)) {
@@ -35,6 +36,7 @@ int cmd_restore(struct vm_ctx *ctx, int argc, char **argv)
 		ret = 0;
 		goto out;
 	}
+	t0 = proc_now_ms();
 	log_progress_start(&bar, "restore %s", name);
 	r = restore_snapshot(&ctx->vm, name, &prog, &note, &err);
 	log_progress_end(&bar, !r);
@@ -47,6 +49,8 @@ int cmd_restore(struct vm_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	report_set_str(ctx->result, "workdir", ctx->vm.workdir);
+	report_set(ctx->result, "seconds",
+		   json_object_new_double((double)(proc_now_ms() - t0) / 1000));
 	log_info("restored %s from snapshot %s (working files in %s)",
 		 ctx->vm.conf.name, name, ctx->vm.workdir);
 	ret = 0;
