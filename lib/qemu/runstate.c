@@ -364,6 +364,8 @@ void runstate_report(const struct runstate *s, struct json_object *o)
 	report_set_int(o, "uptime", time(NULL) - s->started);
 	report_set_bool(o, "background", s->background);
 	report_set_str(o, "accel", s->accel);
+	report_set_int(o, "cpu_sockets", s->sockets);
+	/* the old name, beside the socket paths: kept one release */
 	report_set_int(o, "sockets", s->sockets);
 	report_set_int(o, "cores", s->cores);
 	report_set_int(o, "memory", (int64_t)s->memory);
