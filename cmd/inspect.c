@@ -107,9 +107,20 @@ static void describe_os(guestfs_h *g, const char *root, struct out *o)
 	STR("hostname", guestfs_inspect_get_hostname(g, root));
 	STR("arch", guestfs_inspect_get_arch(g, root));
 #undef STR
-	for (i = 0; mp && mp[i]; i += 2)
-		strbuf_addf(&mounts, "%s%s=%s", i ? " " : "", mp[i], mp[i + 1]);
-	field(o, "mountpoints", mounts.buf);
+	if (o->json) {
+		/* {"/": "/dev/sda1", "/boot": "/dev/sda2"} */
+		struct json_object *m = json_object_new_object();
+
+		for (i = 0; mp && mp[i] && mp[i + 1]; i += 2)
+			json_object_object_add(m, mp[i],
+					       json_object_new_string(mp[i + 1]));
+		report_set(o->cur, "mountpoints", m);
+	} else {
+		for (i = 0; mp && mp[i]; i += 2)
+			strbuf_addf(&mounts, "%s%s=%s", i ? " " : "", mp[i],
+				    mp[i + 1]);
+		field(o, "mountpoints", mounts.buf);
+	}
 	strbuf_release(&mounts);
 	free_list(mp);
 }

@@ -47,6 +47,7 @@ assert os[\"hostname\"] == \"web1\" and os[\"distribution\"] == \"debian\", os
 fs = {f[\"device\"]: f for f in d[\"filesystems\"]}
 assert fs[\"/dev/sda1\"][\"type\"] == \"ext4\" and fs[\"/dev/sda1\"][\"label\"] == \"ROOT\"
 assert fs[\"/dev/sda1\"][\"used\"] > 0
+assert os[\"mountpoints\"] == {\"/\": \"/dev/sda1\"}, os
 " &&
 	python3 "$TOP/tests/data/json-check.py" "$TOP/README.md" json inspect &&
 	vm -q @inspect /etc/hostname >file && test "$(cat file)" = web1 &&
