@@ -382,41 +382,35 @@ static int worker_tmpdir(const struct vm *vm, char **dir,
  * (chardev path=/tmp/libguestfsXXXXXX/guestfsd.sock): read it there,
  * from the processes of the worker's group, before the group is ended.
  */
-static void group_sockdirs(pid_t pgrp, struct strvec *dirs)
+struct sockdirs {
+	pid_t pgrp;
+	struct strvec *dirs;
+};
+
+static int sockdirs_of(pid_t pid, const char *cmdline, void *data)
 {
 	static const char pre[] = "/tmp/libguestfs";
-	DIR *d = opendir("/proc");
-	struct dirent *e;
+	struct sockdirs *s = data;
+	const char *hit;
 
-	if (!d)
-		return;
-	while ((e = readdir(d))) {
-		struct strbuf sb = STRBUF_INIT;
-		char *p;
-		const char *hit;
-		size_t i;
-		uint64_t pid;
+	if (getpgid(pid) != s->pgrp)
+		return 0;
+	for (hit = cmdline; (hit = strstr(hit, pre)); hit++) {
+		size_t n = strlen(pre);
 
-		if (parse_uint(e->d_name, 1, INT32_MAX, &pid) ||
-		    getpgid((pid_t)pid) != pgrp)
-			continue;
-		p = xasprintf("/proc/%s/cmdline", e->d_name);
-		fs_read_file(p, 1 << 16, &sb);
-		free(p);
-		for (i = 0; i < sb.len; i++)
-			if (!sb.buf[i])
-				sb.buf[i] = ' ';
-		for (hit = sb.buf; (hit = strstr(hit, pre)); hit++) {
-			size_t n = strlen(pre);
-
-			while (isalnum((unsigned char)hit[n]))
-				n++;
-			if (n == strlen(pre) + 6 && hit[n] == '/')
-				strvec_pushf(dirs, "%.*s", (int)n, hit);
-		}
-		strbuf_release(&sb);
+		while (isalnum((unsigned char)hit[n]))
+			n++;
+		if (n == strlen(pre) + 6 && hit[n] == '/')
+			strvec_pushf(s->dirs, "%.*s", (int)n, hit);
 	}
-	closedir(d);
+	return 0;
+}
+
+static void group_sockdirs(pid_t pgrp, struct strvec *dirs)
+{
+	struct sockdirs s = { pgrp, dirs };
+
+	proc_each_cmdline(sockdirs_of, &s);
 }
 
 /* Only a directory of ours, of sockets, that libguestfs made. */

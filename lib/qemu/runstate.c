@@ -387,9 +387,7 @@ int runstate_control(const struct runstate *s, struct qmp *q,
 	int r;
 
 	if (!path) {
-		memset(q, 0, sizeof(*q));
-		q->fd = -1;
-		q->in = (struct strbuf)STRBUF_INIT;
+		*q = (struct qmp)QMP_INIT;
 		strbuf_addstr(err, "its record names no control socket");
 		return -ENOENT;
 	}

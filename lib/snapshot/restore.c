@@ -785,6 +785,16 @@ out:
 	return r;
 }
 
+/* A hostile guest.conf must not write to the terminal: controls as ?. */
+static void unprintable_as_marks(struct strbuf *sb)
+{
+	size_t i;
+
+	for (i = 0; i < sb->len; i++)
+		if ((unsigned char)sb->buf[i] < 0x20 || sb->buf[i] == 0x7f)
+			sb->buf[i] = '?';
+}
+
 int restore_snapshot(struct vm *vm, const char *name,
 		     const struct snap_progress *prog, struct strbuf *note,
 		     struct strbuf *err)
@@ -792,7 +802,6 @@ int restore_snapshot(struct vm *vm, const char *name,
 	struct strbuf e = STRBUF_INIT;
 	struct backup *list = NULL;
 	const struct backup *b;
-	size_t i;
 	int n, r;
 
 	if (download_is_url(name)) {
@@ -820,12 +829,8 @@ int restore_snapshot(struct vm *vm, const char *name,
 	r = restore_from(vm, list, n, b, prog, &e, note, err);
 out:
 	/* a hostile guest.conf must not write to the terminal */
-	for (i = 0; i < err->len; i++)
-		if ((unsigned char)err->buf[i] < 0x20 || err->buf[i] == 0x7f)
-			err->buf[i] = '?';
-	for (i = 0; i < note->len; i++)
-		if ((unsigned char)note->buf[i] < 0x20 || note->buf[i] == 0x7f)
-			note->buf[i] = '?';
+	unprintable_as_marks(err);
+	unprintable_as_marks(note);
 	backups_free(list, n);
 	strbuf_release(&e);
 	return r;

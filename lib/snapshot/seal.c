@@ -20,16 +20,15 @@
 #define KEY_LEN 32
 #define SEAL_MAX 4096
 
-/* XDG_CONFIG_HOME/vm (or ~/.config/vm), or NULL. */
+/* XDG_CONFIG_HOME/vm (or ~/.config/vm) when absolute, or NULL. */
 static char *key_dir(void)
 {
-	const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+	char *cfg = fs_config_home(), *dir = NULL;
 
-	if (xdg && *xdg == '/')
-		return xasprintf("%s/vm", xdg);
-	if (home && *home == '/')
-		return xasprintf("%s/.config/vm", home);
-	return NULL;
+	if (cfg && cfg[0] == '/')
+		dir = xasprintf("%s/vm", cfg);
+	free(cfg);
+	return dir;
 }
 
 /* The key, only when it is this user's alone. */

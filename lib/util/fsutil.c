@@ -495,6 +495,17 @@ char *fs_realpath(const char *path)
 	return out;
 }
 
+char *fs_config_home(void)
+{
+	const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+
+	if (xdg && *xdg)
+		return xstrdup(xdg);
+	if (home && *home)
+		return xasprintf("%s/.config", home);
+	return NULL;
+}
+
 char *fs_expand_home(const char *path)
 {
 	const char *home = getenv("HOME");

@@ -86,6 +86,12 @@ int fs_mkdtemp(const char *prefix, char **dir);
  */
 char *fs_realpath(const char *path);
 
+/*
+ * The user's settings directory: $XDG_CONFIG_HOME, else ~/.config; NULL
+ * without either.  Caller frees.
+ */
+char *fs_config_home(void);
+
 /* Expand a leading ~/ with $HOME.  Caller frees. */
 char *fs_expand_home(const char *path);
 

@@ -1,5 +1,6 @@
 #include "util/proc.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -526,4 +527,33 @@ int proc_capture(char *const argv[], const struct proc_opts *o,
 		return r;
 	}
 	return proc_exit_code(st);
+}
+
+void proc_each_cmdline(int (*fn)(pid_t pid, const char *cmdline, void *data),
+		       void *data)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	int stop = 0;
+
+	while (d && !stop && (e = readdir(d))) {
+		struct strbuf sb = STRBUF_INIT;
+		uint64_t pid;
+		char *p;
+		size_t i;
+
+		if (parse_uint(e->d_name, 1, INT32_MAX, &pid))
+			continue;
+		p = xasprintf("/proc/%s/cmdline", e->d_name);
+		if (!fs_read_file(p, 1u << 20, &sb) && sb.len) {
+			for (i = 0; i < sb.len; i++)
+				if (!sb.buf[i])
+					sb.buf[i] = ' ';
+			stop = fn((pid_t)pid, sb.buf, data);
+		}
+		strbuf_release(&sb);
+		free(p);
+	}
+	if (d)
+		closedir(d);
 }

@@ -91,6 +91,14 @@ void proc_set_foreground(pid_t pid);
 /* The signal that asked vm to stop, or 0. */
 int proc_interrupted(void);
 
+/*
+ * Call fn for each process whose command line can be read, with its
+ * pid and its words joined by spaces (at most 1 MiB); fn returns
+ * nonzero to stop.  For finding our own QEMUs by what they were told.
+ */
+void proc_each_cmdline(int (*fn)(pid_t pid, const char *cmdline, void *data),
+		       void *data);
+
 /* Milliseconds on the monotonic clock. */
 long long proc_now_ms(void);
 

@@ -1,7 +1,5 @@
 #include "vm/launch.h"
 
-#include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -213,38 +211,31 @@ static int claim_port(const char *cache_dir, unsigned port)
 	return fd;
 }
 
+struct port_owner {
+	char want[32];		/* "port=N," of its -spice */
+	struct strbuf *who;
+};
+
+static int owner_of(pid_t pid, const char *cmdline, void *data)
+{
+	struct port_owner *o = data;
+	const char *name = strstr(cmdline, " -name ");
+
+	if (!strstr(cmdline, "qemu-system") || !strstr(cmdline, o->want) ||
+	    !name)
+		return 0;
+	strbuf_addf(o->who, " (VM %.*s, QEMU pid %ld)",
+		    (int)strcspn(name + 7, ", "), name + 7, (long)pid);
+	return 1;
+}
+
 /* Which VM's QEMU serves SPICE on port, as " (VM NAME, QEMU pid N)". */
 static void port_owner(unsigned port, struct strbuf *who)
 {
-	DIR *d = opendir("/proc");
-	struct dirent *e;
-	char want[32];
+	struct port_owner o = { .who = who };
 
-	snprintf(want, sizeof(want), "port=%u,", port);
-	while (d && (e = readdir(d)) && !who->len) {
-		struct strbuf cmd = STRBUF_INIT;
-		char *p, *name;
-		size_t i;
-
-		if (!isdigit((unsigned char)e->d_name[0]))
-			continue;
-		p = xasprintf("/proc/%s/cmdline", e->d_name);
-		if (!fs_read_file(p, 1u << 20, &cmd) && cmd.len &&
-		    strstr(cmd.buf, "qemu-system")) {
-			for (i = 0; i + 1 < cmd.len; i++)
-				if (!cmd.buf[i])
-					cmd.buf[i] = ' ';
-			name = strstr(cmd.buf, " -name ");
-			if (strstr(cmd.buf, want) && name)
-				strbuf_addf(who, " (VM %.*s, QEMU pid %s)",
-					    (int)strcspn(name + 7, ", "),
-					    name + 7, e->d_name);
-		}
-		strbuf_release(&cmd);
-		free(p);
-	}
-	if (d)
-		closedir(d);
+	snprintf(o.want, sizeof(o.want), "port=%u,", port);
+	proc_each_cmdline(owner_of, &o);
 }
 
 /*

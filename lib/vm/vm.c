@@ -720,9 +720,7 @@ static int settings_merge(const struct conf_file *const *files, int n,
 static int read_host_files(struct vm *vm, struct strbuf *err)
 {
 	const char *sys = getenv("VM_SYSTEM_CONFIG");
-	const char *xdg = getenv("XDG_CONFIG_HOME");
-	const char *home = getenv("HOME");
-	char *user = NULL;
+	char *cfg = fs_config_home(), *user = NULL;
 	int r;
 
 	if (vm->host_files_read)
@@ -732,12 +730,13 @@ static int read_host_files(struct vm *vm, struct strbuf *err)
 	r = conf_file_read(&vm->files[VM_FILE_SYSTEM],
 			   sys ? sys : "/etc/vm.conf", LAYER_SYSTEM, NULL,
 			   true, err);
-	if (r)
+	if (r) {
+		free(cfg);
 		return r;
-	if (xdg && *xdg)
-		user = xasprintf("%s/vm.conf", xdg);
-	else if (home)
-		user = xasprintf("%s/.config/vm.conf", home);
+	}
+	if (cfg)
+		user = xasprintf("%s/vm.conf", cfg);
+	free(cfg);
 	if (user) {
 		r = conf_file_read(&vm->files[VM_FILE_USER], user, LAYER_USER,
 				   NULL, true, err);
@@ -1216,15 +1215,10 @@ static void plan_sockets(struct vm *vm, bool rescue, struct vm_plan *p)
 static int plan_defaults(struct vm *vm, struct vm_plan *p,
 			 struct strbuf *err)
 {
-	const char *home = getenv("HOME"), *xdg = getenv("XDG_CONFIG_HOME");
 	const char *dirs[5];
-	char *cfg = NULL;
+	char *cfg = fs_config_home();
 	int r;
 
-	if (xdg && *xdg)
-		cfg = xstrdup(xdg);
-	else if (home)
-		cfg = xasprintf("%s/.config", home);
 	dirs[0] = vm->workdir;
 	dirs[1] = vm->hostdir;
 	dirs[2] = cfg ? cfg : "/nonexistent";
