@@ -53,10 +53,18 @@ LOG=$T/log
 # check of what @inspect leaves in /tmp (t0006) holds it alone
 GUESTFS_LOCK=$VM_TEST_SHARED/libguestfs-tmp.lock
 vm() {
+	local t0=$EPOCHREALTIME rc=0
 	case " $* " in
-	*" @inspect "*) flock -s -w 1800 "$GUESTFS_LOCK" "$VM_BIN" "$@" ;;
-	*) "$VM_BIN" "$@" ;;
+	*" @inspect "*) flock -s -w 1800 "$GUESTFS_LOCK" "$VM_BIN" "$@" || rc=$? ;;
+	*) "$VM_BIN" "$@" || rc=$? ;;
 	esac
+	# VM_TEST_PROFILE=FILE: one line per vm run, to see where time goes
+	if [ -n "${VM_TEST_PROFILE:-}" ]; then
+		printf '%s\t%s\t%s\t%s\n' "${0##*/}" "$test_count" \
+			"$(awk "BEGIN { printf \"%.1f\", ${EPOCHREALTIME/,/.} - ${t0/,/.} }")" \
+			"$*" >>"$VM_TEST_PROFILE"
+	fi
+	return $rc
 }
 
 # The QEMUs whose command line names our temp dir: those are ours (a

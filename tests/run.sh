@@ -11,7 +11,8 @@
 # output is printed whole when it ends, with its time; the five slowest
 # are listed at the end.  E2E="tests/e2e/t0003-job.sh ..." runs only
 # those files; UNIT=0 skips the unit tests and E2E= (empty) skips the
-# e2e files (make check-unit).
+# e2e files (make check-unit).  VM_TEST_PROFILE=FILE appends a line per
+# vm run (file, test number, seconds, arguments): where the time goes.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 1

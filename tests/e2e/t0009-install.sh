@@ -28,7 +28,8 @@ test_expect "the installed vm runs a job from its own data directory" '
 	printf "echo job ran in \$(uname -n)\n" >"$j/t-where.job" &&
 	export XDG_CACHE_HOME=$PWD/cache &&
 	"$ROOT$PFX/bin/vm" --no-uefi -D AHCI=64M @create I &&
-	"$ROOT$PFX/bin/vm" @job t-where >out 2>&1 &&
+	# (what it said, when it fails)
+	{ "$ROOT$PFX/bin/vm" @job t-where >out 2>&1 || ! cat out; } &&
 	contains out "pre: JOBSDIR=$j$" &&
 	contains out "job ran in rescue" &&
 	"$ROOT$PFX/bin/vm" --dry-run @job t-where >dry 2>&1 &&

@@ -62,7 +62,8 @@ pigz_pids_dead() {
 	done <"$TEST_TMP/pigz.pids"
 }
 
-# slow_pigz SECONDS: a pigz first on PATH that waits, then is pigz
+# slow_pigz SECONDS: a pigz that waits, then is pigz, for the vm that
+# killed_at kills (what checks the outcome runs at full speed)
 slow_pigz() {
 	check_args slow_pigz SECONDS 1 1 "$@" &&
 	mkdir -p "$TEST_TMP/bin" &&
@@ -72,7 +73,8 @@ slow_pigz() {
 	sleep $1
 	exec $(command -v pigz) "\$@"
 	EOF
-	chmod +x "$TEST_TMP/bin/pigz"
+	chmod +x "$TEST_TMP/bin/pigz" &&
+	slow_path=$TEST_TMP/bin:$PATH
 }
 
 # small_vm NAME: a VM with one small raw disk of random data, its good
@@ -124,7 +126,7 @@ killed_at() {
 	check_args killed_at "SIG DELAY VERB..." 3 - "$@" &&
 	local sig=$1 delay=$2 pid &&
 	shift 2 &&
-	{ "$VM_BIN" "$@" >out 2>&1 & } &&
+	{ PATH=${slow_path:-$PATH} "$VM_BIN" "$@" >out 2>&1 & } &&
 	pid=$! && sleep "$delay" &&
 	{ kill -"$sig" $pid 2>/dev/null || true; } &&
 	rc=0 && { wait $pid || rc=$?; } &&
@@ -463,7 +465,7 @@ test_expect "SIGINT and SIGKILL at each phase of @restore: the old VM or the sna
 	vm -q @backup big && sha256sum .work/disk-0.img | cut -d" " -f1 >big.sum &&
 	printf unsaved | dd of=.work/disk-0.img conv=notrunc status=none &&
 	sha256sum .work/disk-0.img | cut -d" " -f1 >unsaved.sum &&
-	slow_pigz 0.3 && export PATH=$TEST_TMP/bin:$PATH &&
+	slow_pigz 0.3 &&
 	for sig in INT KILL; do
 		for delay in 0.05 0.15 0.25 0.35 0.4 0.45 0.5 0.7 3; do
 			restore_killed $sig $delay || exit 1
@@ -478,7 +480,7 @@ test_expect "SIGINT and SIGKILL at each phase of @restore: the old VM or the sna
 test_expect "SIGINT and SIGKILL during @backup: no partial snapshot, LAST unchanged" '
 	vm -q --no-uefi -D VIRT=64M:raw @create I &&
 	head -c 40000000 /dev/urandom | dd of=.work/disk-0.img conv=notrunc status=none &&
-	vm -q @backup keep && slow_pigz 0.5 && export PATH=$TEST_TMP/bin:$PATH &&
+	vm -q @backup keep && slow_pigz 0.5 &&
 	state >before &&
 	for sig in INT KILL; do
 		for delay in 0.1 0.3 0.5 0.6 0.7 0.8 1.5; do
@@ -494,7 +496,7 @@ test_expect "SIGINT and SIGKILL during an incremental @backup: no partial snapsh
 		dd of=.work/disk-0.img bs=1M seek=10 conv=notrunc status=none &&
 	vm -q @backup keep && test -n "$(tar -xzOf backups/keep.tar.gz CHAIN | grep "^parent base ")" &&
 	head -c 20000000 /dev/urandom | dd of=.work/disk-0.img bs=1M seek=5 conv=notrunc status=none &&
-	slow_pigz 0.5 && export PATH=$TEST_TMP/bin:$PATH &&
+	slow_pigz 0.5 &&
 	state >before &&
 	for sig in INT KILL; do
 		for delay in 0.1 0.3 0.5 0.7 1.5; do
@@ -540,7 +542,7 @@ test_expect "SIGINT and SIGKILL during a fold by @forget: every snapshot still r
 		head -c 3000000 /dev/urandom | dd of=disk-0.img bs=1M seek=$((i * 9)) conv=notrunc status=none &&
 		cp disk-0.img ../disk.$i && vm -q @backup || exit 1
 	done &&
-	cd .. && slow_pigz 0.3 && export PATH=$TEST_TMP/bin:$PATH &&
+	cd .. && slow_pigz 0.3 &&
 	for sig in INT KILL; do
 		for delay in 0.2 0.6 1 1.5 2.5; do
 			fold_killed $sig $delay || exit 1
@@ -559,7 +561,7 @@ test_expect "SIGINT and SIGKILL during a chain restore: the old VM or the snapsh
 	vm -q @backup big && sha256sum .work/disk-0.img | cut -d" " -f1 >big.sum &&
 	printf unsaved | dd of=.work/disk-0.img conv=notrunc status=none &&
 	sha256sum .work/disk-0.img | cut -d" " -f1 >unsaved.sum &&
-	slow_pigz 0.3 && export PATH=$TEST_TMP/bin:$PATH &&
+	slow_pigz 0.3 &&
 	for sig in INT KILL; do
 		for delay in 0.1 0.35 0.6 0.9 1.2 3; do
 			restore_killed $sig $delay || exit 1
