@@ -157,10 +157,9 @@ int cmd_stop(struct vm_ctx *ctx, int argc, char **argv)
 
 	s.secs = ctx->vm.conf.shutdown_timeout;
 	s.t0 = proc_now_ms();
+	save = ctx->cur && chain_opt(ctx->cur, "save");
 	for (i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "--save")) {
-			save = true;
-		} else if (parse_uint(argv[i], 0, 86400, &s.secs)) {
+		if (parse_uint(argv[i], 0, 86400, &s.secs)) {
 			log_error("@stop takes [--save] [SECS], seconds from 0 to 86400, not '%s'",
 				  argv[i]);
 			return 2;

@@ -9,6 +9,7 @@
 #include "qemu/runstate.h"
 #include "vm/launch.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -26,46 +27,95 @@
 #define VM_DATADIR "/usr/local/share/vm"
 #endif
 
+static const char *const create_opts[] = { "base=", "inplace", "sha256=",
+					   NULL };
+static const char *const run_opts[] = { "inplace", "restore-last", "sha256=",
+					NULL };
+static const char *const stop_opts[] = { "save", NULL };
+static const char *const backup_opts[] = { "full", NULL };
+static const char *const restore_opts[] = { "inplace", "trust-snapshot",
+					    NULL };
+
 static const struct verb verbs[] = {
 	{ "create", cmd_create, 1, 2, VERB_LOCK | VERB_MKDIR | VERB_DISKS,
 	  "NAME [ISO]",
-	  "make a new VM here: settings, empty disks, UEFI variables" },
+	  "make a new VM here: settings, empty disks, UEFI variables",
+	  create_opts,
+	  "NAME\tthe VM's name: letters, digits, '.', '_', '-'\n"
+	  "ISO\tthe installer it boots first: a file or an http(s) URL\n",
+	  "vm -c 4 -m 4G -D VIRT=20G @create web1 debian-12.iso" },
 	{ "run", cmd_run, 0, 1, VERB_LOCK | VERB_DEFAULT | VERB_DISKS, "[ISO]",
-	  "boot the VM in the foreground (the first boot starts from its ISO)" },
+	  "boot the VM in the foreground (the first boot starts from its ISO)",
+	  run_opts,
+	  "ISO\tboot this ISO instead of the one @create was given\n",
+	  "vm -f tcp::2222-:22 @run" },
 	{ "start", cmd_start, 0, 1, VERB_LOCK | VERB_DISKS, "[ISO]",
-	  "boot the VM in the background; return once it is up" },
-	{ "stop", cmd_stop, 0, 2, 0, "[--save] [SECS]",
-	  "ACPI power-down, after SECS (60) QMP quit, then kill; --save: keep RAM" },
-	{ "kill", cmd_kill, 0, 0, 0, "", "end the VM's QEMU at once" },
+	  "boot the VM in the background; return once it is up", run_opts,
+	  "ISO\tboot this ISO instead of the one @create was given\n",
+	  "vm @start @ssh uptime" },
+	{ "stop", cmd_stop, 0, 1, 0, "[SECS]",
+	  "ACPI power-down, after SECS (60) QMP quit, then kill; --save: keep RAM",
+	  stop_opts,
+	  "SECS\thow long the guest has to power off before QEMU is told to quit\n",
+	  "vm @stop --save" },
+	{ "kill", cmd_kill, 0, 0, 0, "", "end the VM's QEMU at once", NULL,
+	  "", "vm @kill" },
 	{ "status", cmd_status, 0, 0, VERB_ANSWER, "",
-	  "state, pid, uptime, sockets, last job, snapshots; exit 3 when stopped" },
+	  "state, pid, uptime, sockets, last job, snapshots; exit 3 when stopped",
+	  NULL, "", "vm --json @status" },
 	{ "ssh", cmd_ssh, 0, -1, VERB_RAWARGS | VERB_NOJSON, "[CMD...]",
-	  "ssh to the guest through its port-22 forward (exit status: CMD's)" },
+	  "ssh to the guest through its port-22 forward (exit status: CMD's)",
+	  NULL,
+	  "CMD\ta command to run in the guest (none: an interactive login)\n",
+	  "vm @ssh uname -a" },
 	{ "console", cmd_console, 0, 0, VERB_NOJSON, "",
-	  "attach to the serial console (Ctrl-] detaches); shared by many" },
+	  "attach to the serial console (Ctrl-] detaches); shared by many",
+	  NULL, "", "vm @console" },
 	{ "monitor", cmd_monitor, 1, -1, VERB_RAWARGS, "CMD...",
-	  "run an HMP command (--json: a QMP command) and print the answer" },
+	  "run an HMP command (--json: a QMP command) and print the answer",
+	  NULL, "CMD\tan HMP command, or with --json a QMP one\n",
+	  "vm @monitor info status" },
 	{ "job", cmd_job, 1, 1, VERB_LOCK | VERB_DISKS, "NAME",
-	  "run NAME.job in a rescue guest with the VM's disks (.pre/.post on the host)" },
+	  "run NAME.job in a rescue guest with the VM's disks (.pre/.post on the host)",
+	  NULL,
+	  "NAME\tthe job: NAME.job here, or in vm's jobs directory\n",
+	  "vm @job add-ssh-keys" },
 	{ "backup", cmd_backup, 0, 2, VERB_LOCK | VERB_DISKS, "[NAME [DESCRIPTION]]",
-	  "snapshot the VM into backups/NAME.tar.gz (S0, S1, ...) and move LAST" },
+	  "snapshot the VM into backups/NAME.tar.gz (S0, S1, ...) and move LAST",
+	  backup_opts,
+	  "NAME\tthe snapshot's name (the next free S0, S1, ... when none)\n"
+	  "DESCRIPTION\tone line kept with it, shown by @snapshots\n",
+	  "vm @backup --full base \"before the upgrade\"" },
 	{ "restore", cmd_restore, 0, 1, VERB_LOCK | VERB_DISKS, "[NAME]",
-	  "replace the working files with a snapshot (LAST, NAME or a URL), verified first" },
+	  "replace the working files with a snapshot (LAST, NAME or a URL), verified first",
+	  restore_opts,
+	  "NAME\ta snapshot in backups/, LAST (the default) or an http(s) URL\n",
+	  "vm @restore S2 @run" },
 	{ "snapshots", cmd_snapshots, 0, 0, 0, "",
-	  "list the snapshots with time, size, description; LAST marked" },
+	  "list the snapshots with time, size, description; LAST marked",
+	  NULL, "", "vm @snapshots" },
 	{ "forget", cmd_forget, 1, 1, VERB_LOCK, "NAME",
-	  "delete a snapshot (not LAST); its children get what they need of it" },
+	  "delete a snapshot (not LAST); its children get what they need of it",
+	  NULL, "NAME\tthe snapshot to delete\n", "vm @forget S1" },
 	{ "verify", cmd_verify, 0, 1, 0, "[NAME]",
-	  "check snapshots (or NAME) end to end: archives, digests, parents" },
+	  "check snapshots (or NAME) end to end: archives, digests, parents",
+	  NULL, "NAME\tone snapshot (all of them when none)\n",
+	  "vm @verify" },
 	{ "last", cmd_last, 1, 1, VERB_LOCK, "NAME",
-	  "point LAST at snapshot NAME" },
+	  "point LAST at snapshot NAME", NULL,
+	  "NAME\tthe snapshot LAST is to name\n", "vm @last S1" },
 	{ "inspect", cmd_inspect, 0, 1, VERB_LOCK | VERB_DISKS, "[PATH]",
-	  "show the OSes and filesystems on the disks, or print file PATH (libguestfs, read-only)" },
+	  "show the OSes and filesystems on the disks, or print file PATH (libguestfs, read-only)",
+	  NULL,
+	  "PATH\tan absolute path in the guest's system, printed as it is\n",
+	  "vm @inspect /etc/os-release" },
 	{ "destroy", cmd_destroy, 0, 0, VERB_LOCK | VERB_DISKS, "",
-	  "remove the working files (disks, logs); keep settings and snapshots" },
+	  "remove the working files (disks, logs); keep settings and snapshots",
+	  NULL, "", "vm @destroy" },
 	/* @inspect's libguestfs half, in a process group of its own */
 	{ "inspect-worker", cmd_inspect_worker, 3, -1,
-	  VERB_HIDDEN | VERB_NOVM, "ACCEL json|text PATH|- FMT=DISK...", "" },
+	  VERB_HIDDEN | VERB_NOVM, "ACCEL json|text PATH|- FMT=DISK...", "",
+	  NULL, "", NULL },
 };
 #define NVERBS (sizeof(verbs) / sizeof(verbs[0]))
 
@@ -74,6 +124,8 @@ enum {
 	OPT_INPLACE, OPT_NO_TMPDIR, OPT_ACCEL, OPT_DRY_RUN, OPT_JSON, OPT_SHA256,
 	OPT_BOOT_TIMEOUT, OPT_BASE, OPT_FULL, OPT_TRUST_SNAPSHOT,
 	OPT_RESTORE_LAST,
+	/* from here: options that only go after a verb that takes them */
+	OPT_VERB_ONLY = 512, OPT_SAVE = OPT_VERB_ONLY,
 };
 
 struct opt_desc {
@@ -139,6 +191,8 @@ static const struct opt_desc opts[] = {
 	  "print the commands, run and change nothing" },
 	{ OPT_RESTORE_LAST, "restore-last", NULL, NULL, NULL,
 	  "@run, @start: restore LAST when the working files a VM keeps in place are gone" },
+	{ OPT_SAVE, "save", NULL, NULL, NULL,
+	  "@stop: save the guest's RAM into WORKDIR; @run or @start resumes it" },
 	{ OPT_TRUST_SNAPSHOT, "trust-snapshot", NULL, NULL, NULL,
 	  "@restore: apply a snapshot's settings that reach the host even when you did not make it here" },
 	{ OPT_SHA256, "sha256", "HEX", "vm.bootimage_sha256", NULL,
@@ -150,6 +204,80 @@ static const struct opt_desc opts[] = {
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
+static const struct opt_desc *find_opt(const char *name, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < NOPTS; i++)
+		if (strlen(opts[i].name) == len &&
+		    !strncmp(opts[i].name, name, len))
+			return &opts[i];
+	return NULL;
+}
+
+/* "@stop [--save] [SECS]": the verb, its options and its arguments. */
+static void verb_head(const struct verb *v, struct strbuf *sb)
+{
+	size_t k;
+
+	strbuf_addf(sb, "@%s", v->name);
+	for (k = 0; v->opts && v->opts[k]; k++) {
+		size_t len = strcspn(v->opts[k], "=");
+		const struct opt_desc *o = find_opt(v->opts[k], len);
+
+		strbuf_addf(sb, " [--%.*s%s%s]", (int)len, v->opts[k],
+			    o && o->arg ? "=" : "", o && o->arg ? o->arg : "");
+	}
+	if (*v->usage)
+		strbuf_addf(sb, " %s", v->usage);
+}
+
+/* An option's help without the "@verb: " it has among vm's options. */
+static const char *own_help(const char *help)
+{
+	const char *colon = strstr(help, ": ");
+
+	return help[0] == '@' && colon ? colon + 2 : help;
+}
+
+/* vm help VERB, vm @VERB --help: what it does, takes and an example. */
+static void verb_help(const struct verb *v, FILE *f)
+{
+	struct strbuf head = STRBUF_INIT;
+	const char *a;
+	size_t k;
+
+	verb_head(v, &head);
+	fprintf(f, "Usage: vm [options] %s\n%c%s.\n", head.buf,
+		toupper((unsigned char)v->help[0]), v->help + 1);
+	if (*v->args)
+		fprintf(f, "\nArguments:\n");
+	for (a = v->args; *a;) {
+		size_t tab = strcspn(a, "\t"), nl = strcspn(a, "\n");
+
+		fprintf(f, "  %-14.*s %.*s\n", (int)tab, a, (int)(nl - tab - 1),
+			a + tab + 1);
+		a += nl + (a[nl] == '\n');
+	}
+	fprintf(f, "\nOptions:\n");
+	for (k = 0; v->opts && v->opts[k]; k++) {
+		size_t len = strcspn(v->opts[k], "=");
+		const struct opt_desc *o = find_opt(v->opts[k], len);
+		char name[64];
+
+		if (!o)
+			continue;
+		snprintf(name, sizeof(name), "--%s%s%s", o->name,
+			 o->arg ? "=" : "", o->arg ? o->arg : "");
+		fprintf(f, "  %-26s %s\n", name, own_help(o->help));
+	}
+	fprintf(f, "  %-26s %s\n", "-h, --help", "print this help and exit");
+	if (v->example)
+		fprintf(f, "\nExample:\n  %s\n", v->example);
+	fprintf(f, "\nThe options of vm itself (vm -h) go before the first verb.\n");
+	strbuf_release(&head);
+}
+
 static void usage(FILE *f)
 {
 	size_t i;
@@ -158,20 +286,26 @@ static void usage(FILE *f)
 		"Usage: vm [options] [--] [@]verb [args...] [@verb [args...]]...\n"
 		"Drive one QEMU virtual machine per directory; verbs run left to right\n"
 		"and the chain stops at the first failure.  'vm' alone is '@run'.\n"
-		"\nVerbs:\n");
+		"\nVerbs (vm help VERB, or vm @VERB --help, says more):\n");
 	for (i = 0; i < NVERBS; i++) {
-		char head[64];
+		struct strbuf head = STRBUF_INIT;
 
 		if (verbs[i].flags & VERB_HIDDEN)
 			continue;
-		snprintf(head, sizeof(head), "@%s%s%s", verbs[i].name,
-			 *verbs[i].usage ? " " : "", verbs[i].usage);
-		fprintf(f, "  %-30s %s\n", head, verbs[i].help);
+		verb_head(&verbs[i], &head);
+		if (head.len > 30)
+			fprintf(f, "  %s\n  %-30s %s\n", head.buf, "",
+				verbs[i].help);
+		else
+			fprintf(f, "  %-30s %s\n", head.buf, verbs[i].help);
+		strbuf_release(&head);
 	}
 	fprintf(f, "\nOptions:\n");
 	for (i = 0; i < NOPTS; i++) {
 		char head[64];
 
+		if ((opts[i].val >= OPT_VERB_ONLY))
+			continue;
 		if (opts[i].val < 256)
 			snprintf(head, sizeof(head), "-%c, --%s%s%s",
 				 opts[i].val, opts[i].name,
@@ -186,6 +320,9 @@ static void usage(FILE *f)
 	fprintf(f,
 		"\nSettings: /etc/vm.conf < $XDG_CONFIG_HOME/vm.conf < a job's NAME.rescue\n"
 		"< HOSTDIR/guest.conf < options.  ISOs and images may be URLs.\n"
+		"A verb's options (--full, --save, ...) may follow it; --base, --full,\n"
+		"--inplace, --restore-last, --sha256 and --trust-snapshot may also come\n"
+		"before the first verb, and then hold for the whole chain.\n"
 		"Exit status: 0 ok, 1 failure, 2 usage, 3 @status: not running,\n"
 		"a job's own status, 128+N on signal N.\n"
 		"Examples:\n"
@@ -507,16 +644,99 @@ struct options {
 	bool no_colors;
 };
 
+/*
+ * An option that holds for the run, given before the first verb or after
+ * a verb that takes it: a setting for vm_settings_load, or a flag.
+ */
+static void set_option(const struct opt_desc *o, const char *arg,
+		       struct vm_ctx *ctx, struct options *op)
+{
+	switch (o->val) {
+	case OPT_TRUST_SNAPSHOT:
+		ctx->vm.trust_snapshot = true;
+		return;
+	case OPT_RESTORE_LAST:
+		ctx->vm.restore_last = true;
+		return;
+	default:
+		break;
+	}
+	if (!o->key)
+		return;
+	if (o->val < 256)
+		strvec_pushf(&op->cli, "-%c/--%s", o->val, o->name);
+	else
+		strvec_pushf(&op->cli, "--%s", o->name);
+	strvec_push(&op->cli, o->key);
+	strvec_push(&op->cli, o->fixed ? o->fixed : arg);
+}
+
+/* "@stop", or "@run, @start": the verbs that take option name. */
+static void verbs_taking(const char *name, struct strbuf *sb)
+{
+	size_t i, k, len = strlen(name);
+
+	for (i = 0; i < NVERBS; i++)
+		for (k = 0; verbs[i].opts && verbs[i].opts[k]; k++)
+			if (strcspn(verbs[i].opts[k], "=") == len &&
+			    !strncmp(verbs[i].opts[k], name, len))
+				strbuf_addf(sb, "%s@%s", sb->len ? ", " : "",
+					    verbs[i].name);
+}
+
+/* --save before the verbs: it goes after its verb. */
+static int verb_only(const struct opt_desc *o)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	verbs_taking(o->name, &sb);
+	log_init(false);
+	log_error("option --%s goes after %s (vm %s --%s)", o->name, sb.buf,
+		  sb.buf, o->name);
+	strbuf_release(&sb);
+	return 2;
+}
+
+/* The long option closest to word ("--memroy"), or NULL. */
+static const char *near_option(const char *word)
+{
+	size_t i, best = (size_t)-1, len;
+	const char *name = NULL;
+	char buf[64];
+
+	while (*word == '-')
+		word++;
+	len = strcspn(word, "=");
+	if (!len || len >= sizeof(buf))
+		return NULL;
+	memcpy(buf, word, len);
+	buf[len] = '\0';
+	for (i = 0; i < NOPTS; i++) {
+		size_t d = str_distance(buf, opts[i].name);
+
+		if (d < best) {
+			best = d;
+			name = opts[i].name;
+		}
+	}
+	return best <= 2 && best < len ? name : NULL;
+}
+
 /* One option's complaint, as a usage error. */
 static int bad_option(const struct opt_desc *o, const char *shortopts,
 		      char **argv)
 {
 	log_init(false);
 	if (!o) {
+		const char *near = near_option(argv[optind - 1]);
+
 		if (optopt && optopt < 256 && optopt != '?')
 			log_error("option -%c %s (see vm -h)", optopt,
 				  strchr(shortopts, optopt) ? "needs a value" :
 							      "is unknown");
+		else if (near)
+			log_error("bad option '%s' (did you mean --%s?)",
+				  argv[optind - 1], near);
 		else
 			log_error("bad option '%s' (see vm -h)",
 				  argv[optind - 1]);
@@ -608,12 +828,6 @@ static int parse_options(int argc, char **argv, struct vm_ctx *ctx,
 		case OPT_DRY_RUN:
 			ctx->vm.dry_run = true;
 			continue;
-		case OPT_TRUST_SNAPSHOT:
-			ctx->vm.trust_snapshot = true;
-			continue;
-		case OPT_RESTORE_LAST:
-			ctx->vm.restore_last = true;
-			continue;
 		case OPT_JSON:
 			ctx->json = true;
 			json_words[optind - 1] = true;
@@ -621,12 +835,11 @@ static int parse_options(int argc, char **argv, struct vm_ctx *ctx,
 		default:
 			break;
 		}
-		if (o->val < 256)
-			strvec_pushf(&op->cli, "-%c/--%s", o->val, o->name);
-		else
-			strvec_pushf(&op->cli, "--%s", o->name);
-		strvec_push(&op->cli, o->key);
-		strvec_push(&op->cli, o->fixed ? o->fixed : optarg);
+		if ((o->val >= OPT_VERB_ONLY)) {
+			ret = verb_only(o);
+			break;
+		}
+		set_option(o, optarg, ctx, op);
 	}
 	/* the options again for @start's @run, which reports nothing */
 	for (i = 1; ret < 0 && i < optind; i++)
@@ -637,6 +850,103 @@ static int parse_options(int argc, char **argv, struct vm_ctx *ctx,
 	return ret;
 }
 
+/*
+ * An option after verb v that v does not take: one of vm's own (it goes
+ * before the first verb), another verb's, or a typo.
+ */
+static void bad_verb_opt(const struct verb *v, const char *word,
+			 struct strbuf *err)
+{
+	const struct opt_desc *o = NULL;
+	struct strbuf others = STRBUF_INIT;
+	const char *near;
+	size_t i;
+
+	if (word[1] == '-') {
+		o = find_opt(word + 2, strcspn(word + 2, "="));
+	} else if (word[2] == '\0') {
+		for (i = 0; i < NOPTS && !o; i++)
+			if (opts[i].val == (unsigned char)word[1])
+				o = &opts[i];
+	}
+	if (o)
+		verbs_taking(o->name, &others);
+	if (others.len) {
+		strbuf_addf(err, "@%s has no option --%s (%s has)", v->name,
+			    o->name, others.buf);
+	} else if (o) {
+		strbuf_addf(err, "%s is an option of vm, not of @%s: put it before the first verb (vm %s ... @%s)",
+			    word, v->name, word, v->name);
+	} else {
+		strbuf_addf(err, "@%s has no option '%s'", v->name, word);
+		near = chain_opt_suggest(v, word);
+		if (near)
+			strbuf_addf(err, " (did you mean --%s?)", near);
+		else if ((near = near_option(word)))
+			strbuf_addf(err, " (did you mean --%s? it goes before the first verb)",
+				    near);
+	}
+	strbuf_release(&others);
+}
+
+/*
+ * The options given after the verbs, as if given before them (all but
+ * the verb's own flags, such as --save, which the verb reads), and for
+ * @start's @run too.
+ */
+static void verb_options(struct vm_ctx *ctx, struct options *op,
+			 const struct chain_step *steps, int nsteps)
+{
+	int i, k;
+
+	for (i = 0; i < nsteps; i++)
+		for (k = 0; k < steps[i].nopts; k++) {
+			const struct chain_opt *co = &steps[i].opts[k];
+			const struct opt_desc *o =
+				find_opt(co->name, strlen(co->name));
+
+			if (!o || (o->val >= OPT_VERB_ONLY))
+				continue;
+			set_option(o, co->value, ctx, op);
+			if (co->value)
+				strvec_pushf(&ctx->opt_words, "--%s=%s",
+					     co->name, co->value);
+			else
+				strvec_pushf(&ctx->opt_words, "--%s", co->name);
+		}
+}
+
+/*
+ * "vm help [VERB]": vm's help or a verb's, exit 0; or -1 when the words
+ * are not that.
+ */
+static int help_words(int argc, char **argv)
+{
+	const struct verb *v;
+	struct strbuf err = STRBUF_INIT;
+
+	if (argc < 1 || strcmp(argv[0], "help"))
+		return -1;
+	if (argc == 1) {
+		usage(stdout);
+		return 0;
+	}
+	v = argc == 2 ? chain_find(verbs, NVERBS, argv[1]) : NULL;
+	if (v && !(v->flags & VERB_HIDDEN)) {
+		verb_help(v, stdout);
+		return 0;
+	}
+	if (argc > 2) {
+		log_error("vm help takes one verb, got %d words", argc - 1);
+	} else {
+		strbuf_addf(&err, "no verb '%s'", argv[1]);
+		chain_suggest(verbs, NVERBS, argv[1], &err);
+		log_error("%s (vm -h lists them)", err.buf);
+	}
+	strbuf_release(&err);
+	return 2;
+}
+
 /* The whole chain checked before anything runs: 0, or 2 (usage). */
 static int check_chain(const struct vm_ctx *ctx, int argc, char **argv,
 		       struct chain_step **steps, int *nsteps)
@@ -644,7 +954,8 @@ static int check_chain(const struct vm_ctx *ctx, int argc, char **argv,
 	struct strbuf err = STRBUF_INIT;
 	int i, ret = 0;
 
-	*nsteps = chain_parse(verbs, NVERBS, argc, argv, steps, &err);
+	*nsteps = chain_parse_opts(verbs, NVERBS, argc, argv, bad_verb_opt,
+				   steps, &err);
 	if (*nsteps < 0 || bare_word_typo(argc, argv, *steps, &err)) {
 		log_error("%s", err.buf);
 		ret = 2;
@@ -670,6 +981,7 @@ static int run_chain(struct vm_ctx *ctx, const struct chain_step *steps,
 		const struct verb *v = steps[i].verb;
 
 		ctx->step = i + 1;
+		ctx->cur = &steps[i];
 		if (banners)
 			print_step(&steps[i]);
 		log_clear_error();
@@ -724,9 +1036,19 @@ int main(int argc, char **argv)
 	log_set_quiet(ctx.quiet);
 	log_set_banners(!ctx.quiet && !ctx.json);
 	ctx.color = log_color();
+	ret = help_words(argc - optind, argv + optind);
+	if (ret >= 0)
+		goto out;
 	ret = check_chain(&ctx, argc - optind, argv + optind, &steps, &nsteps);
 	if (ret)
 		goto out;
+	/* @VERB --help: that verb's help, and nothing else is done */
+	for (i = 0; i < nsteps; i++)
+		if (steps[i].help) {
+			verb_help(steps[i].verb, stdout);
+			goto out;
+		}
+	verb_options(&ctx, &op, steps, nsteps);
 	if (ctx.json) {
 		json_fd = json_stdout();
 		if (json_fd < 0) {

@@ -23,6 +23,7 @@ struct vm_ctx {
 				     * --json (see report.h), or NULL */
 	bool color;
 	int step, nsteps;	 /* position in the chain, for messages */
+	const struct chain_step *cur; /* the step running: its options */
 	struct strvec opt_words; /* the options as given, for @start */
 	pid_t supervisor;	 /* the @run this vm started (@start), or 0 */
 	char *made_dir;		 /* the top directory this run made for

@@ -81,14 +81,137 @@ static int check_count(const struct chain_step *s, struct strbuf *err)
 	return -EINVAL;
 }
 
-int chain_parse(const struct verb *table, size_t n, int argc, char **argv,
-		struct chain_step **out, struct strbuf *err)
+/* The entry of v->opts that word ("--name" or "--name=v") names, or NULL. */
+static const char *verb_opt(const struct verb *v, const char *word,
+			    size_t *namelen)
 {
-	struct chain_step *steps = xcalloc((size_t)argc + 1, sizeof(*steps));
-	const struct verb *run = NULL;
-	int nsteps = 0, i = 0;
+	const char *name = word + 2, *eq = strchr(name, '=');
+	size_t len = eq ? (size_t)(eq - name) : strlen(name);
 	size_t k;
 
+	if (strncmp(word, "--", 2) || !len || !v->opts)
+		return NULL;
+	for (k = 0; v->opts[k]; k++) {
+		const char *o = v->opts[k];
+		size_t ol = strcspn(o, "=");
+
+		if (ol == len && !strncmp(o, name, len)) {
+			*namelen = len;
+			return o;
+		}
+	}
+	return NULL;
+}
+
+const char *chain_opt_suggest(const struct verb *v, const char *word)
+{
+	static char best_name[64];
+	size_t k, best = (size_t)-1;
+	char buf[64];
+
+	while (*word == '-')
+		word++;
+	for (k = 0; v->opts && v->opts[k]; k++) {
+		size_t d, len = strcspn(v->opts[k], "=");
+
+		if (len >= sizeof(buf))
+			continue;
+		memcpy(buf, v->opts[k], len);
+		buf[len] = '\0';
+		d = str_distance(word, buf);
+		if (d < best) {
+			best = d;
+			memcpy(best_name, buf, len + 1);
+		}
+	}
+	return best <= 2 && best < strlen(word) ? best_name : NULL;
+}
+
+const char *chain_opt(const struct chain_step *s, const char *name)
+{
+	int k;
+
+	for (k = 0; k < s->nopts; k++)
+		if (!strcmp(s->opts[k].name, name))
+			return s->opts[k].value ? s->opts[k].value : "";
+	return NULL;
+}
+
+/*
+ * Option word argv[*i] of step s: into its opts (the value's word too),
+ * or -EINVAL with why in err.
+ */
+static int take_opt(struct chain_step *s, int argc, char **argv, int *i,
+		    char *names, chain_bad_opt_fn *bad_opt, struct strbuf *err)
+{
+	const char *w = argv[*i], *o;
+	struct chain_opt *co = &s->opts[s->nopts];
+	size_t len = 0;
+
+	if (!strcmp(w, "-h") || !strcmp(w, "--help")) {
+		s->help = true;
+		return 0;
+	}
+	o = verb_opt(s->verb, w, &len);
+	if (!o) {
+		if (bad_opt) {
+			bad_opt(s->verb, w, err);
+		} else {
+			const char *near = chain_opt_suggest(s->verb, w);
+
+			strbuf_addf(err, "@%s has no option '%s'", s->verb->name,
+				    w);
+			if (near)
+				strbuf_addf(err, " (did you mean --%s?)", near);
+		}
+		return -EINVAL;
+	}
+	/* the name, NUL-terminated, kept beside the words */
+	memcpy(names, w + 2, len);
+	names[len] = '\0';
+	co->word = w;
+	co->name = names;
+	co->value = NULL;
+	if (w[2 + len] == '=') {
+		if (o[len] != '=') {
+			strbuf_addf(err, "option --%s of @%s takes no value",
+				    co->name, s->verb->name);
+			return -EINVAL;
+		}
+		co->value = w + 3 + len;
+	} else if (o[len] == '=') {
+		if (*i + 1 >= argc || argv[*i + 1][0] == '@') {
+			strbuf_addf(err, "option --%s of @%s needs a value",
+				    co->name, s->verb->name);
+			return -EINVAL;
+		}
+		co->value = argv[++*i];
+	}
+	s->nopts++;
+	return 0;
+}
+
+int chain_parse_opts(const struct verb *table, size_t n, int argc,
+		     char **argv, chain_bad_opt_fn *bad_opt,
+		     struct chain_step **out, struct strbuf *err)
+{
+	size_t slots = (size_t)argc + 1, namesz = 0;
+	struct chain_step *steps;
+	struct chain_opt *opts;
+	const struct verb *run = NULL;
+	char **words, *names;
+	int nsteps = 0, i = 0, nw = 0, no = 0;
+	size_t k;
+
+	for (i = 0; i < argc; i++)
+		namesz += strlen(argv[i]) + 1;
+	i = 0;
+	/* one block, so that free(steps) frees it all */
+	steps = xcalloc(1, slots * (sizeof(*steps) + sizeof(*words) +
+				    sizeof(*opts)) + namesz + 1);
+	words = (char **)(steps + slots);
+	opts = (struct chain_opt *)(words + slots);
+	names = (char *)(opts + slots);
 	for (k = 0; k < n && !run; k++)
 		if (table[k].flags & VERB_DEFAULT)
 			run = &table[k];
@@ -100,12 +223,15 @@ int chain_parse(const struct verb *table, size_t n, int argc, char **argv,
 			goto fail;
 		}
 		steps[0].verb = run;
+		steps[0].argv = words;
+		steps[0].opts = opts;
 		*out = steps;
 		return 1;
 	}
 	while (i < argc) {
 		const struct verb *v = word_verb(table, n, argv[i]);
 		struct chain_step *s = &steps[nsteps];
+		bool opts_done = false;
 
 		if (!v && argv[i][0] == '@') {
 			strbuf_addf(err, "unknown command '%s'", argv[i]);
@@ -126,18 +252,40 @@ int chain_parse(const struct verb *table, size_t n, int argc, char **argv,
 			strbuf_addf(err, "'%s' is not a command", argv[i]);
 			goto fail;
 		}
-		s->argv = &argv[i];
+		s->argv = &words[nw];
+		s->opts = &opts[no];
 		while (i < argc && !ends_args(table, n, s->verb, argv[i])) {
-			if (argv[i][0] == '@') {
-				strbuf_addf(err, "unknown command '%s'",
-					    argv[i]);
-				chain_suggest(table, n, argv[i], err);
+			const char *w = argv[i];
+
+			if (w[0] == '@') {
+				strbuf_addf(err, "unknown command '%s'", w);
+				chain_suggest(table, n, w, err);
 				goto fail;
 			}
-			s->argc++;
+			if (bad_opt && !opts_done && !strcmp(w, "--")) {
+				opts_done = true;
+			} else if (bad_opt && !opts_done && w[0] == '-' && w[1] &&
+				   (!(s->verb->flags & VERB_RAWARGS) ||
+				    s->argc == 0)) {
+				int before = s->nopts;
+
+				if (take_opt(s, argc, argv, &i, names, bad_opt,
+					     err))
+					goto fail;
+				if (s->nopts > before)
+					names += strlen(names) + 1;
+			} else {
+				s->argv[s->argc++] = argv[i];
+				nw++;
+				/* a raw verb's command is all its own */
+				if (s->verb->flags & VERB_RAWARGS)
+					opts_done = true;
+			}
 			i++;
 		}
-		if (check_count(s, err))
+		nw++;		/* each step's words end in NULL */
+		no += s->nopts;
+		if (!s->help && check_count(s, err))
 			goto fail;
 		nsteps++;
 	}
@@ -146,4 +294,10 @@ int chain_parse(const struct verb *table, size_t n, int argc, char **argv,
 fail:
 	free(steps);
 	return -EINVAL;
+}
+
+int chain_parse(const struct verb *table, size_t n, int argc, char **argv,
+		struct chain_step **out, struct strbuf *err)
+{
+	return chain_parse_opts(table, n, argc, argv, NULL, out, err);
 }

@@ -2,6 +2,7 @@
 #ifndef VM_CHAIN_H
 #define VM_CHAIN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "util/str.h"
@@ -28,13 +29,39 @@ struct verb {
 	unsigned flags;
 	const char *usage;	/* "NAME [ISO]" */
 	const char *help;	/* one line */
+	/*
+	 * The options that may follow the verb, without "--"; a name that
+	 * ends in '=' takes a value ("base=": --base=IMAGE or --base IMAGE).
+	 * NULL-terminated, or NULL for none.
+	 */
+	const char *const *opts;
+	const char *args;	/* "NAME\twhat it is\n" per argument */
+	const char *example;	/* one command line, or NULL */
+};
+
+/* An option given after a verb: --name, --name=value or --name value. */
+struct chain_opt {
+	const char *word;	/* as given: "--base" or "--base=x.img" */
+	const char *name;	/* its name in the verb's opts, without '=' */
+	const char *value;	/* or NULL */
 };
 
 struct chain_step {
 	const struct verb *verb;
 	int argc;
-	char **argv;		/* points into the caller's argv */
+	char **argv;		/* the arguments, options taken out */
+	int nopts;
+	struct chain_opt *opts;
+	bool help;		/* -h or --help after the verb */
 };
+
+/*
+ * What to say of an option word no verb's opts name (err gets one line,
+ * e.g. that an option of vm itself goes before the first verb); NULL
+ * says "@verb has no option WORD".
+ */
+typedef void chain_bad_opt_fn(const struct verb *v, const char *word,
+			      struct strbuf *err);
 
 /*
  * Split words into steps.  A word names a verb when it is "@name" or a
@@ -48,6 +75,26 @@ struct chain_step {
  */
 int chain_parse(const struct verb *table, size_t n, int argc, char **argv,
 		struct chain_step **steps, struct strbuf *err);
+
+/*
+ * The same, where words that start with '-' after a verb are options
+ * (up to "--"; for a VERB_RAWARGS verb only those before its first
+ * argument): -h and --help set the step's help, the verb's own go to
+ * its opts, any other is refused (bad_opt says why, or NULL).  Argument
+ * counts are not checked for a step that asks for help.
+ */
+int chain_parse_opts(const struct verb *table, size_t n, int argc,
+		     char **argv, chain_bad_opt_fn *bad_opt,
+		     struct chain_step **steps, struct strbuf *err);
+
+/* The value of option name given to step s ("" for a flag), or NULL. */
+const char *chain_opt(const struct chain_step *s, const char *name);
+
+/*
+ * The verb option name (without '=') of verb v closest to word, for a
+ * "did you mean", or NULL.
+ */
+const char *chain_opt_suggest(const struct verb *v, const char *word);
 
 /* The table entry for name (with or without '@'), or NULL. */
 const struct verb *chain_find(const struct verb *table, size_t n,

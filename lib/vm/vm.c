@@ -720,11 +720,12 @@ static int settings_merge(const struct conf_file *const *files, int n,
 static int read_host_files(struct vm *vm, struct strbuf *err)
 {
 	const char *sys = getenv("VM_SYSTEM_CONFIG");
-	char *cfg = fs_config_home(), *user = NULL;
+	char *cfg, *user = NULL;
 	int r;
 
 	if (vm->host_files_read)
 		return 0;
+	cfg = fs_config_home();
 	conf_file_release(&vm->files[VM_FILE_SYSTEM]);
 	conf_file_release(&vm->files[VM_FILE_USER]);
 	r = conf_file_read(&vm->files[VM_FILE_SYSTEM],

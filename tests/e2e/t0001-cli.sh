@@ -53,7 +53,7 @@ test_expect "bad option values name the option and change nothing" '
 
 test_expect "a bad VM name is a usage error" '
 	must_fail 2 vm @create ../evil 2>err && contains err "bad name" &&
-	must_fail 2 vm @create -- 2>err && contains err "bad name .--." &&
+	must_fail 2 vm @create -- -- 2>err && contains err "bad name .--." &&
 	must_fail 2 vm @create "bad name" 2>err && contains err "bad name" &&
 	test ! -e guest.conf
 '
@@ -279,6 +279,104 @@ assert [s[\"name\"] for s in r[\"snapshots\"]] == [\"S2\", \"S9\", \"S10\"], r
 		fi || exit 1
 	done &&
 	kill $locker
+'
+
+test_expect "vm help, vm help VERB, @VERB --help and -h: usage, arguments, options, an example; exit 0, nothing written" '
+	# (what they print goes to the test'"'"'s directory above this one)
+	o=.. &&
+	vm help >$o/h && vm -h >$o/dash && cmp $o/h $o/dash &&
+	sed -n "s/^  @\([a-z]*\).*/\1/p" $o/dash >$o/verbs &&
+	test "$(wc -l <$o/verbs)" -ge 17 && lacks $o/verbs inspect-worker &&
+	while read -r v; do
+		vm help "$v" >$o/a && vm help "@$v" >$o/b && vm "@$v" --help >$o/c &&
+		vm "@$v" -h >$o/d && cmp $o/a $o/b && cmp $o/a $o/c && cmp $o/a $o/d &&
+		contains $o/a "^Usage: vm \[options\] @$v" && contains $o/a "^Example:$" &&
+		contains $o/a "^  vm .*@$v" && contains $o/a "^  -h, --help " || {
+			echo "help of @$v" >&2 && cat $o/a >&2 && exit 1
+		} || exit 1
+	done <$o/verbs &&
+	vm help backup >$o/out && contains $o/out "^  --full  *a full snapshot" &&
+	contains $o/out "^  DESCRIPTION  *one line" &&
+	vm @create T --help >$o/out && vm @job --help @run >$o/out &&
+	contains $o/out "^Usage: vm \[options\] @job NAME" &&
+	must_fail 2 vm help bakup 2>$o/err &&
+	contains $o/err "no verb .bakup. (did you mean @backup?)" &&
+	must_fail 2 vm help a b 2>$o/err && test -z "$(ls -A)"'
+
+test_expect "a verb's options follow it, anywhere; vm's own there are refused with where they go; typos get a suggestion" '
+	vm -q --no-uefi -D VIRT=8M:raw @create B &&
+	vm -q @backup --full ci1 && vm -q @backup ci2 "the second" --full &&
+	vm -q @backup ci3 &&
+	test "$(tar -xzOf backups/ci2.tar.gz CHAIN | grep -c "^parent")" = 0 &&
+	tar -xzOf backups/ci3.tar.gz CHAIN | grep -q "^parent ci2 " &&
+	vm -q @snapshots >out && contains out "the second" &&
+	vm -q @backup -- S9 -draft && vm -q @snapshots >out && contains out " -draft" &&
+	must_fail 2 vm @backup -m 4G 2>err && test "$(wc -l <err)" = 1 &&
+	contains err "^vm: -m is an option of vm, not of @backup: put it before the first verb" &&
+	must_fail 2 vm @run --memory=4G 2>err &&
+	contains err "^vm: --memory=4G is an option of vm, not of @run: put it before the first verb" &&
+	must_fail 2 vm @run --full 2>err && contains err "^vm: @run has no option --full (@backup has)$" &&
+	must_fail 2 vm @backup --ful 2>err && contains err "(did you mean --full?)$" &&
+	must_fail 2 vm @backup --cors 2>err &&
+	contains err "(did you mean --cores? it goes before the first verb)$" &&
+	must_fail 2 vm --memroy 4G @run 2>err && contains err "^vm: bad option .--memroy. (did you mean --memory?)$" &&
+	must_fail 2 vm --save @stop 2>err && contains err "^vm: option --save goes after @stop (vm @stop --save)$" &&
+	must_fail 2 vm @stop --save=1 2>err && contains err "option --save of @stop takes no value" &&
+	must_fail 2 vm @create --base 2>err && contains err "option --base of @create needs a value" &&
+	vm @stop --save 30 >out 2>&1 && contains out "B is not running" &&
+	vm -q @restore --inplace ci1 && test -f disk-0.img
+'
+
+test_expect "vm -h, vm help VERB and vm(1) list the same verbs, the same options of vm and of each verb" '
+	vm -h >h &&
+	sed -n "s/^  @\([a-z]*\).*/\1/p" h >verbs &&
+	while read -r v; do
+		vm help "$v" >"help.$v" || exit 1
+	done <verbs &&
+	python3 - "$TOP/vm.1" <<-\EOF
+	import re, sys
+	man = open(sys.argv[1]).read().split("\n")
+	def section(name):
+	    a = man.index(".SH " + name)
+	    b = next(i for i in range(a + 1, len(man)) if man[i].startswith(".SH "))
+	    return man[a:b]
+	def heads(lines):
+	    return [lines[i + 1] for i in range(len(lines) - 1) if lines[i] == ".TP"]
+	def longs(text):
+	    return set(re.findall(r"\\-\\-([a-z0-9]+(?:\\-[a-z0-9]+)*)", text))
+	man_verbs = {}
+	for h in heads(section("VERBS")):
+	    m = re.match(r"\.B[IR]? \"?@([a-z]+)", h)
+	    if m:
+	        man_verbs.setdefault(m.group(1), set()).update(
+	            o.replace("\\-", "-") for o in longs(h))
+	man_opts = set()
+	for h in heads(section("OPTIONS")):
+	    man_opts |= {o.replace("\\-", "-") for o in longs(h)}
+	help = open("h").read()
+	h_verbs = open("verbs").read().split()
+	opts = help.split("\nOptions:\n")[1].split("\n\n")[0]
+	h_opts = set(re.findall(r"--([a-z0-9-]+)", opts))
+	bad = []
+	if set(h_verbs) != set(man_verbs):
+	    bad.append("verbs: vm -h only %s, vm.1 only %s" % (
+	        sorted(set(h_verbs) - set(man_verbs)), sorted(set(man_verbs) - set(h_verbs))))
+	if h_opts != man_opts:
+	    bad.append("options: vm -h only %s, vm.1 only %s" % (
+	        sorted(h_opts - man_opts), sorted(man_opts - h_opts)))
+	for v in h_verbs:
+	    t = open("help." + v).read()
+	    o = t.split("\nOptions:\n")[1].split("\n\n")[0]
+	    own = set(re.findall(r"^  --([a-z0-9-]+)", o, re.M))
+	    if own != man_verbs.get(v, set()):
+	        bad.append("@%s: vm help only %s, vm.1 only %s" % (
+	            v, sorted(own - man_verbs.get(v, set())), sorted(man_verbs.get(v, set()) - own)))
+	    head = re.search(r"^  (@%s(?: [^ ]+)*)(?:  |$)" % v, help, re.M)
+	    if head and set(re.findall(r"--([a-z0-9-]+)", head.group(1))) != own:
+	        bad.append("@%s: vm -h and vm help differ" % v)
+	print("\n".join(bad) or "agree")
+	sys.exit(1 if bad else 0)
+	EOF
 '
 
 test_done

@@ -124,7 +124,7 @@ test_expect "the unit's ExecStart and ExecStop, run as systemd would" '
 	contains rl.err "restoring snapshot S0 first" && test -f disk-0.img
 '
 
-test_expect "bash completion: verbs, options, snapshot and job names" '
+test_expect "bash completion: verbs bare or not, options of vm or of the verb, values, files, snapshot and job names" '
 	c="$TEST_TMP/pfx/share/bash-completion/completions/vm" &&
 	test -f "$c" &&
 	vm --no-uefi -D AHCI=64M @create K @backup @backup &&
@@ -145,7 +145,22 @@ test_expect "bash completion: verbs, options, snapshot and job names" '
 	bash comp.sh "$c" "$TEST_TMP/pfx/bin/vm" @restore "" >s &&
 	test "$(cat s)" = "$(printf "S0\nS1")" &&
 	bash comp.sh "$c" "$TEST_TMP/pfx/bin/vm" @job "" >j &&
-	contains j "^mine$" && contains j "^add-ssh-keys$" && contains j "^run-ssh$"
+	contains j "^mine$" && contains j "^add-ssh-keys$" && contains j "^run-ssh$" &&
+	v="$TEST_TMP/pfx/bin/vm" &&
+	bash comp.sh "$c" "$v" back >b && contains b "^backup$" && contains b "^backups$" &&
+	bash comp.sh "$c" "$v" @backup -- >f && test "$(cat f)" = "$(printf -- "--full\n--help")" &&
+	bash comp.sh "$c" "$v" @backup S9 --f >f && test "$(cat f)" = --full &&
+	bash comp.sh "$c" "$v" @stop -- >f && test "$(cat f)" = "$(printf -- "--save\n--help")" &&
+	bash comp.sh "$c" "$v" --mem >m && test "$(cat m)" = --memory= &&
+	bash comp.sh "$c" "$v" --accel= >a &&
+	test "$(cat a)" = "$(printf -- "--accel=auto\n--accel=kvm\n--accel=tcg")" &&
+	bash comp.sh "$c" "$v" --accel=k >a && test "$(cat a)" = --accel=kvm &&
+	mkdir isos && : >isos/d12.iso &&
+	bash comp.sh "$c" "$v" @create K2 isos/ >i && test "$(cat i)" = isos/d12.iso &&
+	bash comp.sh "$c" "$v" --base=isos/ >i && test "$(cat i)" = --base=isos/d12.iso &&
+	bash comp.sh "$c" "$v" -d is >d && test "$(cat d)" = isos &&
+	bash comp.sh "$c" "$v" @restore S0 "" >r && lacks r "^S1$" &&
+	bash comp.sh "$c" "$v" @backup @sn >n && test "$(cat n)" = @snapshots
 '
 
 test_expect "make uninstall removes what make install put there" '

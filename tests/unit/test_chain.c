@@ -20,11 +20,11 @@ static int dummy(struct vm_ctx *ctx, int argc, char **argv)
 }
 
 static const struct verb table[] = {
-	{ "create", dummy, 1, 2, VERB_LOCK, "NAME [ISO]", "make a VM" },
-	{ "run", dummy, 0, 1, VERB_LOCK | VERB_DEFAULT, "[ISO]", "boot the VM" },
-	{ "destroy", dummy, 0, 0, VERB_LOCK, "", "remove the working files" },
-	{ "job", dummy, 1, 1, VERB_LOCK, "NAME", "run a job" },
-	{ "backup", dummy, 0, 2, VERB_LOCK, "[NAME [DIR]]", "save a snapshot" },
+	{ "create", dummy, 1, 2, VERB_LOCK, "NAME [ISO]", "make a VM", NULL, "", NULL },
+	{ "run", dummy, 0, 1, VERB_LOCK | VERB_DEFAULT, "[ISO]", "boot the VM", NULL, "", NULL },
+	{ "destroy", dummy, 0, 0, VERB_LOCK, "", "remove the working files", NULL, "", NULL },
+	{ "job", dummy, 1, 1, VERB_LOCK, "NAME", "run a job", NULL, "", NULL },
+	{ "backup", dummy, 0, 2, VERB_LOCK, "[NAME [DIR]]", "save a snapshot", NULL, "", NULL },
 };
 #define NTABLE (sizeof(table) / sizeof(table[0]))
 
@@ -112,7 +112,7 @@ static void test_bare_argument_is_run(void **state)
 	assert_int_equal(r, 1);
 	assert_string_equal(steps[0].verb->name, "run");
 	assert_int_equal(steps[0].argc, 1);
-	assert_ptr_equal(steps[0].argv, &w.argv[0]);
+	assert_ptr_equal(steps[0].argv[0], w.argv[0]);
 	assert_string_equal(steps[0].argv[0], "image.iso");
 	assert_int_equal(err.len, 0);
 	free(steps);
@@ -139,13 +139,13 @@ static void test_full_chain(void **state)
 
 	assert_ptr_equal(steps[0].verb, &table[0]);
 	assert_int_equal(steps[0].argc, 2);
-	assert_ptr_equal(steps[0].argv, &w.argv[1]);
+	assert_ptr_equal(steps[0].argv[0], w.argv[1]);
 	assert_string_equal(steps[0].argv[0], "WS10");
 	assert_string_equal(steps[0].argv[1], "/iso/x.iso");
 
 	assert_ptr_equal(steps[1].verb, &table[3]);
 	assert_int_equal(steps[1].argc, 1);
-	assert_ptr_equal(steps[1].argv, &w.argv[4]);
+	assert_ptr_equal(steps[1].argv[0], w.argv[4]);
 	assert_string_equal(steps[1].argv[0], "prepare");
 
 	assert_ptr_equal(steps[2].verb, &table[1]);
@@ -342,8 +342,8 @@ static void test_chain_find(void **state)
 static void test_suggest_skips_hidden_verbs(void **state)
 {
 	static const struct verb hidden[] = {
-		{ "run", dummy, 0, 1, 0, "[ISO]", "boot" },
-		{ "debug", dummy, 0, 0, VERB_HIDDEN, "", "internal" },
+		{ "run", dummy, 0, 1, 0, "[ISO]", "boot", NULL, "", NULL },
+		{ "debug", dummy, 0, 0, VERB_HIDDEN, "", "internal", NULL, "", NULL },
 	};
 	struct strbuf err = STRBUF_INIT;
 
@@ -366,9 +366,9 @@ static void test_suggest_skips_hidden_verbs(void **state)
 static void test_raw_arguments(void **state)
 {
 	static const struct verb raw[] = {
-		{ "status", dummy, 0, 0, 0, "", "status" },
-		{ "monitor", dummy, 1, -1, VERB_RAWARGS, "CMD...", "hmp" },
-		{ "stop", dummy, 0, 1, 0, "[SECS]", "stop" },
+		{ "status", dummy, 0, 0, 0, "", "status", NULL, "", NULL },
+		{ "monitor", dummy, 1, -1, VERB_RAWARGS, "CMD...", "hmp", NULL, "", NULL },
+		{ "stop", dummy, 0, 1, 0, "[SECS]", "stop", NULL, "", NULL },
 	};
 	static const char *const src[] = { "@monitor", "info", "status",
 					   "stop", "@stop", "5" };
@@ -394,11 +394,11 @@ static void test_raw_arguments(void **state)
 static void test_default_verb_is_a_flag(void **state)
 {
 	static const struct verb other[] = {
-		{ "run", dummy, 0, 1, 0, "[ISO]", "boot" },
-		{ "start", dummy, 0, 1, VERB_DEFAULT, "[ISO]", "start" },
+		{ "run", dummy, 0, 1, 0, "[ISO]", "boot", NULL, "", NULL },
+		{ "start", dummy, 0, 1, VERB_DEFAULT, "[ISO]", "start", NULL, "", NULL },
 	};
 	static const struct verb none[] = {
-		{ "run", dummy, 0, 1, 0, "[ISO]", "boot" },
+		{ "run", dummy, 0, 1, 0, "[ISO]", "boot", NULL, "", NULL },
 	};
 	static const char *const src[] = { "image.iso" };
 	struct strbuf err = STRBUF_INIT;
@@ -428,6 +428,121 @@ static void test_default_verb_is_a_flag(void **state)
 	strbuf_release(&err);
 }
 
+static const char *const bk_opts[] = { "full", "base=", NULL };
+
+static const struct verb opt_table[] = {
+	{ "backup", dummy, 0, 2, VERB_LOCK, "[NAME [DESCRIPTION]]", "save",
+	  bk_opts, "", NULL },
+	{ "ssh", dummy, 0, -1, VERB_RAWARGS, "[CMD...]", "ssh", NULL, "",
+	  NULL },
+	{ "run", dummy, 0, 1, VERB_DEFAULT, "[ISO]", "boot", NULL, "", NULL },
+};
+
+static void bad_opt_said(const struct verb *v, const char *word,
+			 struct strbuf *err)
+{
+	strbuf_addf(err, "said: %s %s", v->name, word);
+}
+
+/* Parse src with opt_table; the steps (caller frees) or NULL, and err. */
+static struct chain_step *parse_opts(const char *const *src, int n,
+				     struct words *w, int *nsteps,
+				     struct strbuf *err)
+{
+	struct chain_step *steps = NULL;
+
+	words_set(w, src, n);
+	*nsteps = chain_parse_opts(opt_table, 3, w->argc, w->argv,
+				   bad_opt_said, &steps, err);
+	return steps;
+}
+
+static void test_options_after_a_verb(void **state)
+{
+	static const char *const src[] = {
+		"@backup", "ci1", "--full", "desc", "--base", "x.img",
+		"@backup", "--base=y.img", "--", "--full",
+	};
+	struct strbuf err = STRBUF_INIT;
+	struct chain_step *s;
+	struct words w;
+	int n;
+
+	(void)state;
+	s = parse_opts(src, NWORDS(src), &w, &n, &err);
+	assert_non_null(s);
+	assert_int_equal(n, 2);
+	assert_int_equal(s[0].argc, 2);
+	assert_string_equal(s[0].argv[0], "ci1");
+	assert_string_equal(s[0].argv[1], "desc");
+	assert_int_equal(s[0].nopts, 2);
+	assert_string_equal(chain_opt(&s[0], "full"), "");
+	assert_string_equal(chain_opt(&s[0], "base"), "x.img");
+	assert_false(s[0].help);
+	/* after "--" a word that looks like an option is an argument */
+	assert_int_equal(s[1].argc, 1);
+	assert_string_equal(s[1].argv[0], "--full");
+	assert_string_equal(chain_opt(&s[1], "base"), "y.img");
+	assert_null(chain_opt(&s[1], "full"));
+	free(s);
+	words_free(&w);
+	strbuf_release(&err);
+}
+
+static void test_option_errors(void **state)
+{
+	static const char *const unknown[] = { "@backup", "--memory=4G" };
+	static const char *const novalue[] = { "@backup", "--base" };
+	static const char *const flagval[] = { "@backup", "--full=yes" };
+	struct strbuf err = STRBUF_INIT;
+	struct words w;
+	int n;
+
+	(void)state;
+	assert_null(parse_opts(unknown, 2, &w, &n, &err));
+	assert_int_equal(n, -EINVAL);
+	assert_string_equal(err.buf, "said: backup --memory=4G");
+	words_free(&w);
+	strbuf_reset(&err);
+	assert_null(parse_opts(novalue, 2, &w, &n, &err));
+	assert_string_equal(err.buf, "option --base of @backup needs a value");
+	words_free(&w);
+	strbuf_reset(&err);
+	assert_null(parse_opts(flagval, 2, &w, &n, &err));
+	assert_string_equal(err.buf, "option --full of @backup takes no value");
+	words_free(&w);
+	strbuf_release(&err);
+	assert_string_equal(chain_opt_suggest(&opt_table[0], "--ful"), "full");
+	assert_null(chain_opt_suggest(&opt_table[0], "--memory"));
+}
+
+static void test_help_skips_the_count(void **state)
+{
+	static const char *const src[] = { "@backup", "a", "b", "c", "-h" };
+	static const char *const raw[] = { "@ssh", "-h", "ls", "-la", "--help" };
+	struct strbuf err = STRBUF_INIT;
+	struct chain_step *s;
+	struct words w;
+	int n;
+
+	(void)state;
+	s = parse_opts(src, NWORDS(src), &w, &n, &err);
+	assert_non_null(s);
+	assert_true(s[0].help);
+	free(s);
+	words_free(&w);
+	/* a raw verb's command keeps its own options */
+	s = parse_opts(raw, NWORDS(raw), &w, &n, &err);
+	assert_non_null(s);
+	assert_true(s[0].help);
+	assert_int_equal(s[0].argc, 3);
+	assert_string_equal(s[0].argv[1], "-la");
+	assert_string_equal(s[0].argv[2], "--help");
+	free(s);
+	words_free(&w);
+	strbuf_release(&err);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -444,6 +559,9 @@ int main(void)
 		cmocka_unit_test(test_chain_find),
 		cmocka_unit_test(test_suggest_skips_hidden_verbs),
 		cmocka_unit_test(test_default_verb_is_a_flag),
+		cmocka_unit_test(test_options_after_a_verb),
+		cmocka_unit_test(test_option_errors),
+		cmocka_unit_test(test_help_skips_the_count),
 		cmocka_unit_test(test_raw_arguments),
 	};
 
