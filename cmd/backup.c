@@ -31,8 +31,8 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 	struct log_progress bar;
 	struct snap_progress prog = { log_progress_cb, &bar };
 	struct stat st;
-	char *pigz = NULL;
-	long long t0;
+	char *pigz = NULL, size[32];
+	long long t0, ms;
 	int r, ret = 1;
 
 	if (name && (!name_is_valid(name) || !strcmp(name, "LAST"))) {
@@ -77,16 +77,20 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 	}
 	if (stat(job.file, &st) == 0)
 		report_set_int(ctx->result, "size", (int64_t)st.st_size);
+	else
+		st.st_size = 0;
+	ms = proc_now_ms() - t0;
 	report_set(ctx->result, "seconds",
-		   json_object_new_double((double)(proc_now_ms() - t0) / 1000));
+		   json_object_new_double((double)ms / 1000));
 	if (!job.sealed)
 		log_warn("snapshot %s is not sealed (no key of yours in $XDG_CONFIG_HOME/vm/seal.key, and none could be made): a restore takes it for one from elsewhere",
 			 job.name);
-	log_info("snapshot %s of %s stored in %s (%d disk%s, %s%s)", job.name,
-		 ctx->vm.conf.name, job.file, job.ndisks,
+	log_size(size, sizeof(size), (uint64_t)st.st_size);
+	log_info("snapshot %s of %s stored in %s (%s, %d disk%s, %s%s) in %lld.%01lld s",
+		 job.name, ctx->vm.conf.name, job.file, size, job.ndisks,
 		 job.ndisks == 1 ? "" : "s",
 		 job.parent ? "what changed since " : "full",
-		 job.parent ? job.parent : "");
+		 job.parent ? job.parent : "", ms / 1000, ms % 1000 / 100);
 	ret = 0;
 out:
 	backup_job_release(&job);

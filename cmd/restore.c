@@ -14,8 +14,8 @@ int cmd_restore(struct vm_ctx *ctx, int argc, char **argv)
 	struct strbuf err = STRBUF_INIT, note = STRBUF_INIT;
 	struct log_progress bar;
 	struct snap_progress prog = { log_progress_cb, &bar };
-	char *name = NULL;
-	long long t0;
+	char *name = NULL, size[32];
+	long long t0, ms;
 	int r, ret = 1;
 
 	if (restore_pick(&ctx->vm, want, &name, &err)) {
@@ -49,10 +49,14 @@ int cmd_restore(struct vm_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	report_set_str(ctx->result, "workdir", ctx->vm.workdir);
+	ms = proc_now_ms() - t0;
 	report_set(ctx->result, "seconds",
-		   json_object_new_double((double)(proc_now_ms() - t0) / 1000));
-	log_info("restored %s from snapshot %s (working files in %s)",
-		 ctx->vm.conf.name, name, ctx->vm.workdir);
+		   json_object_new_double((double)ms / 1000));
+	/* the archives' size (a chain's are one), as the bar counts */
+	log_size(size, sizeof(size), bar.total);
+	log_info("restored %s from snapshot %s (%s read) in %lld.%01lld s (working files in %s)",
+		 ctx->vm.conf.name, name, size, ms / 1000, ms % 1000 / 100,
+		 ctx->vm.workdir);
 	ret = 0;
 out:
 	strbuf_release(&err);

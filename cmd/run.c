@@ -383,7 +383,10 @@ static int ended(struct run *run, int r)
 		return 1;
 	}
 	if (r == -EINTR) {
-		log_error("%s was stopped: vm was interrupted", name);
+		/* (@start ends one not up within its boot timeout so) */
+		log_error("%s was stopped: vm was interrupted (SIG%s)", name,
+			  sigabbrev_np(proc_interrupted()) ?
+				  sigabbrev_np(proc_interrupted()) : "?");
 		return 128 + proc_interrupted();
 	}
 	if (r) {

@@ -141,9 +141,10 @@ void log_step(const char *fmt, ...)
 
 	if (quiet || !banners)
 		return;
-	fflush(stderr);
+	/* chatter, not data: on stderr, after what stdout has so far */
+	fflush(stdout);
 	va_start(ap, fmt);
-	emit(stdout, 6, "\033[1;32m", "*** ", fmt, ap);
+	emit(stderr, 6, "\033[1;32m", "*** ", fmt, ap);
 	va_end(ap);
 }
 
@@ -165,6 +166,11 @@ static void human(char *buf, size_t n, double v)
 		u++;
 	}
 	snprintf(buf, n, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+}
+
+void log_size(char *buf, size_t n, uint64_t bytes)
+{
+	human(buf, n, (double)bytes);
 }
 
 void log_progress_format(char *buf, size_t n, const char *label,

@@ -20,7 +20,7 @@ void log_init(bool no_colors);
 bool log_fd_is_journal(int fd);
 bool log_color(void);
 void log_set_quiet(bool quiet);
-/* Whether log_step prints its "***" banners (on stdout). */
+/* Whether log_step prints its "***" banners (on stderr). */
 void log_set_banners(bool on);
 
 /* "vm: <msg>" on stderr, red on a terminal. */
@@ -35,7 +35,7 @@ __attribute__((format(printf, 1, 2))) void log_warn(const char *fmt, ...);
 void log_warn_lines(const char *text);
 /* "vm: <msg>" on stderr unless quiet. */
 __attribute__((format(printf, 1, 2))) void log_info(const char *fmt, ...);
-/* A step banner on stdout: "*** <msg>", bold on a terminal. */
+/* A step banner on stderr: "*** <msg>", bold on a terminal. */
 __attribute__((format(printf, 1, 2))) void log_step(const char *fmt, ...);
 
 /*
@@ -62,6 +62,9 @@ void log_progress_update(struct log_progress *p, uint64_t done,
 void log_progress_cb(void *data, uint64_t done, uint64_t total);
 /* ok: the work finished (off a terminal, the summary line is printed). */
 void log_progress_end(struct log_progress *p, bool ok);
+
+/* bytes as people read them: "512 B", "28.6 MiB". */
+void log_size(char *buf, size_t n, uint64_t bytes);
 
 /* One progress line into buf; pure, for the tests. */
 void log_progress_format(char *buf, size_t n, const char *label,

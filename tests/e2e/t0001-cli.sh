@@ -258,6 +258,11 @@ test_expect "what the docs say holds: @snapshots in natural name order, which ve
 	vm -q @backup S10 @backup S2 @backup S9 &&
 	vm -q @snapshots >out &&
 	test "$(awk "NR > 1 {print \$1}" out | tr "\n" " ")" = "S2 S9 S10 " &&
+	# the data alone on stdout, -q or not; the step banner on stderr
+	vm @snapshots >out2 2>err && cmp out out2 &&
+	contains err "^\*\*\* Executing command: snapshots()" &&
+	must_fail 3 vm @status >out 2>err && contains out "^O: stopped" &&
+	lacks out "Executing" && contains err "Executing command: status()" &&
 	vm --json @snapshots >json &&
 	python3 -c "
 import json

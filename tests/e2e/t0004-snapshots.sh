@@ -275,8 +275,12 @@ test_expect "@backup refuses while the VM is running" '
 test_expect "a progress bar on a terminal, none otherwise" '
 	vm --no-uefi -D VIRT=256M:raw @create Q &&
 	head -c 100000000 /dev/urandom | dd of=.work/disk-0.img conv=notrunc status=none &&
-	script -qec "\"$VM_BIN\" @backup tty" /dev/null >tty.out &&
+	script -qec "\"$VM_BIN\" @backup tty @restore tty" /dev/null >tty.out &&
 	grep -q "tty .*%.*MiB.*/s" tty.out &&
+	# the bar reaches 100%; the summaries give the size and the time
+	tr "\r" "\n" <tty.out | grep -q "restore tty 100%" &&
+	grep -q "stored in .*/tty.tar.gz ([0-9.]* MiB, 1 disk, full) in [0-9]*\.[0-9] s" tty.out &&
+	grep -q "restored Q from snapshot tty ([0-9.]* MiB read) in [0-9]*\.[0-9] s" tty.out &&
 	vm @backup notty 2>err && lacks err "%"
 '
 

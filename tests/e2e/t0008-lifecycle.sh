@@ -359,6 +359,9 @@ test_expect "@start waits for the SSH banner; @ssh runs a command, its status" '
 	contains .work/console.log "SSHD-GUEST: dropbear is up" &&
 	vm -q @ssh echo hello from \$\(uname -n\) >out &&
 	contains out "^hello from rescue$" &&
+	# stdout is the data alone, -q or not: h=$(vm @ssh hostname) works
+	h=$(vm @ssh uname -n 2>err) && test "$h" = rescue &&
+	contains err "^\*\*\* Executing command: ssh(.uname., .-n.)" &&
 	must_fail 7 vm -q @ssh exit 7 &&
 	test -s known_hosts &&
 	vm -q --dry-run @ssh true >dry &&

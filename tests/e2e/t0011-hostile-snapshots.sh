@@ -42,10 +42,11 @@ unchanged() {
 # "vm @VERB", "vm: cannot WHAT...", and the chain's "@VERB failed"
 one_line() {
 	check_args one_line "FILE VERB WHAT" 3 3 "$@" &&
-	# (progress lines for logs aside: "vm: restore S0: started (SIZE)")
+	# (step banners and progress lines for logs aside: "*** Executing
+	# command: ...", "vm: restore S0: started (SIZE)")
 	# (-a: a hostile guest.conf puts its bytes in the message; in the
 	# C locale grep would call it binary and count nothing)
-	if [ "$(grep -av "^vm: @$2 failed" "$1" |
+	if [ "$(grep -av -e "^vm: @$2 failed" -e "^\*\*\* " "$1" |
 		grep -acEv "^vm: (backup|restore) [^ ]*(: started|  +[0-9]+%)")" -ne 1 ]; then
 		sed 's/^/|  /' "$1" >&2 &&
 		echo "$1 is not one line (above)" >&2 && return 1
@@ -385,7 +386,7 @@ b = f.read(1); f.seek(-8, 2); f.write(bytes([b[0] ^ 1]))" &&
 	for k in cut flip crc; do
 		must_fail 1 vm @verify $k 2>err &&
 		contains err "^vm: $k: disk-0.img.gz: archive is" &&
-		test "$(grep -vc "^vm: @verify failed" err)" = 1 || exit 1
+		test "$(grep -vc -e "^vm: @verify failed" -e "^\*\*\* " err)" = 1 || exit 1
 	done &&
 	must_fail 1 vm --json @verify >out 2>/dev/null &&
 	python3 -c "
