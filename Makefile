@@ -138,7 +138,7 @@ man: vm.1
 install: vm
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/jobs \
 		$(DESTDIR)$(DATADIR)/rescue $(DESTDIR)$(MANDIR)/man1 \
-		$(DESTDIR)$(DOCDIR)
+		$(DESTDIR)$(DOCDIR)/docs
 	install -m 755 vm $(DESTDIR)$(BINDIR)/vm
 	cp -R jobs/. $(DESTDIR)$(DATADIR)/jobs/
 	install -m 755 rescue/build-rescue $(DESTDIR)$(DATADIR)/rescue/
@@ -146,6 +146,7 @@ install: vm
 	if [ -d rescue/out ]; then cp -R rescue/out $(DESTDIR)$(DATADIR)/rescue/; fi
 	install -m 644 vm.1 $(DESTDIR)$(MANDIR)/man1/vm.1
 	install -m 644 README.md README.ru.md $(DESTDIR)$(DOCDIR)/
+	install -m 644 docs/*.md $(DESTDIR)$(DOCDIR)/docs/
 	install -m 644 conf/vm.conf $(DESTDIR)$(DOCDIR)/vm.conf.example
 	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(USERUNITDIR) \
 		$(DESTDIR)$(COMPLETIONDIR)

@@ -433,7 +433,7 @@ static void remove_sockdirs(const struct strvec *dirs)
 
 /*
  * --json: the worker's {"os": [...], "filesystems": [...]} as the result;
- * for PATH, the file as text (see README: "binary" when it was not).
+ * for PATH, the file as text (see docs/json.md: "binary" when it was not).
  */
 static int report(struct vm_ctx *ctx, const char *path,
 		  const struct strbuf *out)

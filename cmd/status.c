@@ -179,7 +179,7 @@ static void print_text(struct vm_ctx *ctx, const struct facts *f)
 	printf("\n");
 }
 
-/* The same facts for --json; see README for the fields. */
+/* The same facts for --json; see docs/json.md for the fields. */
 static void report(struct vm_ctx *ctx, const struct facts *f)
 {
 	const struct runstate *rs = &f->rs;

@@ -328,7 +328,7 @@ static void usage(FILE *f)
 		"Examples:\n"
 		"  vm -c 8 -m 4G @create WS10 /iso/image.iso @job prepare @run @backup\n"
 		"  vm --no-uefi --timeout=30 @restore S2 @job add-ssh-keys\n"
-		"See vm(1) and README.md.\n");
+		"See vm(1), README.md and docs/.\n");
 }
 
 static char *find_cache_dir(void)

@@ -239,6 +239,35 @@ autorun_iso() {
 	echo "$VM_TEST_SHARED/isos/$1.iso"
 }
 
+# install_os DIR DISK HOSTNAME: what an installer leaves on the VM in
+# DIR, made by a job: an ext4 root on DISK's first partition (LABEL=ROOT)
+# with fstab, os-release, the host name and a shell
+install_os() {
+	check_args install_os "DIR DISK HOSTNAME" 3 3 "$@" &&
+	cat >"$1/install.job" <<-EOF &&
+	set -e
+	echo "type=83" | sfdisk -q $2
+	sleep 1
+	mkfs.ext4 -q -L ROOT ${2}1
+	mount ${2}1 /mnt
+	mkdir -p /mnt/etc /mnt/bin /mnt/root
+	echo "LABEL=ROOT / ext4 defaults 0 1" >/mnt/etc/fstab
+	echo $3 >/mnt/etc/hostname
+	printf 'ID=debian\nVERSION_ID="12"\nPRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\n' >/mnt/etc/os-release
+	cp /bin/busybox /mnt/bin/ls && cp /bin/busybox /mnt/bin/sh
+	umount /mnt
+	EOF
+	vm -d "$1" @job install
+}
+
+# block FILE NAME: the code between <!-- NAME --> and <!-- /NAME -->,
+# its 4-space Markdown indent removed
+block() {
+	check_args block "FILE NAME" 2 2 "$@" &&
+	sed -n "/^<!-- $2 -->\$/,/^<!-- \\/$2 -->\$/p" "$1" |
+		sed -n 's/^    //p'
+}
+
 # free_port: a TCP port on 127.0.0.1 that nothing listens on now
 free_port() {
 	check_args free_port "no arguments" 0 0 "$@"

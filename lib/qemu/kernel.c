@@ -3,7 +3,7 @@
  *
  * A bzImage decompresses itself before Linux starts; under TCG that is
  * the slowest part of a rescue's boot (Debian's xz kernel: about 3 s of
- * the guest's CPU, README: Benchmarks).  Booted as the ELF it holds,
+ * the guest's CPU, docs/benchmarks.md).  Booted as the ELF it holds,
  * through the PVH entry point QEMU finds in its notes, the kernel runs at
  * once.  The payload is found by the boot protocol's header fields and
  * decompressed with libarchive's filters (gzip, xz, lzma, bzip2, lz4,

@@ -47,7 +47,7 @@ struct runstate {
 
 void runstate_release(struct runstate *s);
 
-/* The record's facts as fields of the JSON object o (see README). */
+/* The record's facts as fields of the JSON object o (see docs/json.md). */
 void runstate_report(const struct runstate *s, struct json_object *o);
 
 /* Start time of pid from /proc/PID/stat (ticks since boot); 0 when it

@@ -43,7 +43,7 @@ char *rescue_pvh_kernel(const char *bzimage, bool dry_run,
 
 /*
  * The kernel's command line: what a throw-away guest does not need is
- * skipped (README: Benchmarks).  pci_noacpi: on the pc machine under
+ * skipped (docs/benchmarks.md).  pci_noacpi: on the pc machine under
  * SeaBIOS, its PCI interrupts are routed by SeaBIOS's table, not by the
  * ACPI interpreter (0.1 s per PCI device under TCG).
  */

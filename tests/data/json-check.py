@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""Check vm --json output against the schema table in README.md.
+"""Check vm --json output against the schema table in docs/json.md.
 
-    json-check.py README FILE [VERB...]
-    json-check.py --same README README.ru
+    json-check.py DOC FILE [VERB...]
+    json-check.py --same DOC OTHER
 
 FILE holds what vm printed on stdout: every line must be one JSON object,
 {"verb", "args", "status", "result"[, "error"]}, and every field of each
-result must be one that README's table (between <!-- json-schema --> and
+result must be one that DOC's table (between <!-- json-schema --> and
 <!-- /json-schema -->) documents for that verb, of the type it gives;
 fields marked in its fourth column are there whenever the step succeeded
 (status 0, or 3 from @status) and was not a --dry-run; a field whose
@@ -71,7 +71,7 @@ def check_obj(where, obj, fields, prefix, need_all):
     for k, v in obj.items():
         name = prefix + k
         if name not in fields:
-            fail(f"{where}: field {name} is not in README's table")
+            fail(f"{where}: field {name} is not in docs/json.md's table")
         types, _, allowed = fields[name]
         if not any(TYPES[t](v) for t in types):
             fail(f"{where}: field {name} = {v!r} is not {' or '.join(types)}")
@@ -94,7 +94,7 @@ def check_obj(where, obj, fields, prefix, need_all):
 
 def main():
     if len(sys.argv) == 4 and sys.argv[1] == "--same":
-        # the two READMEs document the same fields and types
+        # the two documents give the same fields and types
         a, b = schema(sys.argv[2]), schema(sys.argv[3])
         if a != b:
             fail(f"{sys.argv[2]} and {sys.argv[3]} have different json-schema tables")
@@ -142,7 +142,7 @@ def main():
         if step["status"] != 0 and i != len(lines) - 1:
             fail(f"{where}: a chain goes on after a step with status {step['status']}")
         if verb not in rows:
-            fail(f"{where}: verb {verb} has no rows in README's table")
+            fail(f"{where}: verb {verb} has no rows in docs/json.md's table")
         fields = dict(common)
         fields.update(rows[verb])
         res = step["result"]

@@ -6,26 +6,8 @@ need_rescue
 # supermin builds the libguestfs appliance once; keep it between tests
 mkdir -p "$LIBGUESTFS_CACHEDIR"
 
-# A small "installed OS" on the first disk, made by a rescue job.
-install_os() {
-	cat >install.job <<-\EOF &&
-	set -e
-	echo "type=83" | sfdisk -q /dev/sda
-	sleep 1
-	mkfs.ext4 -q -L ROOT /dev/sda1
-	mount /dev/sda1 /mnt
-	mkdir -p /mnt/etc /mnt/bin /mnt/root
-	echo "LABEL=ROOT / ext4 defaults 0 1" >/mnt/etc/fstab
-	echo web1 >/mnt/etc/hostname
-	printf 'ID=debian\nVERSION_ID="12"\nPRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\n' >/mnt/etc/os-release
-	cp /bin/busybox /mnt/bin/ls
-	umount /mnt
-	EOF
-	vm @job install
-}
-
 test_expect "@inspect reports the OS a job installed, and its filesystems" '
-	vm --no-uefi -D AHCI=1G @create I && install_os &&
+	vm --no-uefi -D AHCI=1G @create I && install_os . /dev/sda web1 &&
 	vm @inspect >out &&
 	contains out "^os /dev/sda1" &&
 	contains out "hostname  *web1" && contains out "distribution  *debian" &&
@@ -36,8 +18,8 @@ test_expect "@inspect reports the OS a job installed, and its filesystems" '
 	no_qemu
 '
 
-test_expect "@inspect --json is as README documents; @inspect PATH prints a guest file" '
-	vm --no-uefi -D AHCI=1G @create I && install_os &&
+test_expect "@inspect --json is as docs/json.md documents; @inspect PATH prints a guest file" '
+	vm --no-uefi -D AHCI=1G @create I && install_os . /dev/sda web1 &&
 	vm --json @inspect >json &&
 	python3 -c "
 import json
@@ -49,10 +31,10 @@ assert fs[\"/dev/sda1\"][\"type\"] == \"ext4\" and fs[\"/dev/sda1\"][\"label\"] 
 assert fs[\"/dev/sda1\"][\"used\"] > 0
 assert os[\"mountpoints\"] == {\"/\": \"/dev/sda1\"}, os
 " &&
-	python3 "$TOP/tests/data/json-check.py" "$TOP/README.md" json inspect &&
+	python3 "$TOP/tests/data/json-check.py" "$TOP/docs/json.md" json inspect &&
 	vm -q @inspect /etc/hostname >file && test "$(cat file)" = web1 &&
 	vm --json @inspect /etc/hostname >pj &&
-	python3 "$TOP/tests/data/json-check.py" "$TOP/README.md" pj inspect &&
+	python3 "$TOP/tests/data/json-check.py" "$TOP/docs/json.md" pj inspect &&
 	python3 -c "
 import json
 r = json.load(open(\"pj\"))[\"result\"]

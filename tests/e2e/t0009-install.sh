@@ -18,6 +18,7 @@ test_expect "make install PREFIX DESTDIR puts every file under the new prefix" '
 	test -f "$ROOT$PFX/share/man/man1/vm.1" &&
 	test -f "$ROOT$PFX/share/doc/vm/README.md" &&
 	test -f "$ROOT$PFX/share/doc/vm/README.ru.md" &&
+	test -f "$ROOT$PFX/share/doc/vm/docs/json.md" &&
 	test -f "$ROOT$PFX/share/doc/vm/vm.conf.example" &&
 	test ! -e "$ROOT/usr/local"
 '

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Every exit status of README's table, as a pipeline sees it.
+# Every exit status of vm(1)'s table, as a pipeline sees it.
 . "$(dirname "$0")/../lib.sh"
 
 need_rescue

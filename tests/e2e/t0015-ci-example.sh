@@ -1,21 +1,13 @@
 #!/bin/bash
-# The pipeline example of the README (section Pipelines) works as written:
-# the chain between <!-- ci-chain --> and <!-- /ci-chain --> in README.md
-# is the one README.ru.md and both CI jobs show, and it runs with real
+# The pipeline example of docs/pipelines.md works as written: the chain
+# between <!-- ci-chain --> and <!-- /ci-chain --> is the one both its CI
+# jobs show, and it runs with real
 # QEMU and the real rescue against a small unattended installer, stores
-# backups/S0.tar.gz, its JSON lines are as README documents and its jq
+# backups/S0.tar.gz, its JSON lines are as docs/json.md documents, its jq
 # lines read them, and that snapshot restores.
 . "$(dirname "$0")/../lib.sh"
 
 need_rescue
-
-# block FILE NAME: the code between <!-- NAME --> and <!-- /NAME -->,
-# its 4-space Markdown indent removed
-block() {
-	check_args block "FILE NAME" 2 2 "$@" &&
-	sed -n "/^<!-- $2 -->\$/,/^<!-- \\/$2 -->\$/p" "$1" |
-		sed -n 's/^    //p'
-}
 
 # shows FILE NAME CHAIN: block NAME of FILE holds the lines of CHAIN in a
 # row, whatever their indent there
@@ -31,31 +23,26 @@ shows() {
 	}
 }
 
-test_expect "README.md, README.ru.md and both CI jobs show the same chain" '
-	block "$TOP/README.md" ci-chain >chain.sh &&
+test_expect "docs/pipelines.md and both its CI jobs show the same chain" '
+	block "$TOP/docs/pipelines.md" ci-chain >chain.sh &&
 	contains chain.sh "@backup S0" && contains chain.sh "> *vm-steps.jsonl" &&
-	block "$TOP/README.ru.md" ci-chain >chain.ru.sh &&
-	diff -u chain.sh chain.ru.sh &&
-	block "$TOP/README.md" ci-jq >jq.sh && test -s jq.sh &&
-	block "$TOP/README.ru.md" ci-jq >jq.ru.sh && diff -u jq.sh jq.ru.sh &&
-	for readme in README.md README.ru.md; do
-		shows "$TOP/$readme" ci-github chain.sh &&
-		shows "$TOP/$readme" ci-gitlab chain.sh || exit 1
-	done
+	block "$TOP/docs/pipelines.md" ci-jq >jq.sh && test -s jq.sh &&
+	shows "$TOP/docs/pipelines.md" ci-github chain.sh &&
+	shows "$TOP/docs/pipelines.md" ci-gitlab chain.sh
 '
 
 test_expect "the chain builds S0 from an installer; S0 restores elsewhere" '
 	iso=$(autorun_iso test-install "$TOP/tests/data/autorun-install") &&
 	mkdir ../bin && ln -s "$VM_BIN" ../bin/vm &&
-	block "$TOP/README.md" ci-chain >../chain.sh &&
+	block "$TOP/docs/pipelines.md" ci-chain >../chain.sh &&
 	cp "$TOP/tests/data/demo-check.job" check.job &&
 	{ ISO=$iso PATH=$PWD/../bin:$PATH bash -e ../chain.sh 2>err ||
 		{ echo "the chain exited with status $?" && cat err && false; }; } &&
 	test -s backups/S0.tar.gz && test -f vm-steps.jsonl &&
 	no_qemu &&
-	python3 "$TOP/tests/data/json-check.py" "$TOP/README.md" vm-steps.jsonl \
+	python3 "$TOP/tests/data/json-check.py" "$TOP/docs/json.md" vm-steps.jsonl \
 		create run job backup &&
-	block "$TOP/README.md" ci-jq >../jq.sh &&
+	block "$TOP/docs/pipelines.md" ci-jq >../jq.sh &&
 	bash -e ../jq.sh >jq.out &&
 	size=$(stat -c %s backups/S0.tar.gz) &&
 	test "$(sed -n 1p jq.out)" = "$PWD/backups/S0.tar.gz $size" &&

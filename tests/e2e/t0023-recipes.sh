@@ -1,0 +1,131 @@
+#!/bin/bash
+# The README's recipes work as written: each is the code between
+# <!-- recipe-NAME --> and <!-- /recipe-NAME -->, run as it is, with a
+# small unattended installer in place of Debian's ISO (at the path the
+# recipe names) and a free port in place of 8000.  README.ru.md is a
+# translation of README.md: the same headings and the same code.
+. "$(dirname "$0")/../lib.sh"
+
+need_rescue
+ISO=$(autorun_iso test-install "$TOP/tests/data/autorun-install") || {
+	echo "not ok 1 - cannot build the test ISO (make rescue first)"
+	exit 1
+}
+
+# the recipes call vm from PATH
+mkdir -p "$T/bin" && ln -sf "$VM_BIN" "$T/bin/vm" && export PATH="$T/bin:$PATH"
+
+# recipe NAME: README's recipe NAME into ./NAME.sh (not empty)
+recipe() {
+	check_args recipe NAME 1 1 "$@" &&
+	block "$TOP/README.md" "recipe-$1" >"$1.sh" &&
+	test -s "$1.sh"
+}
+
+test_expect "README.md is short, has the five recipes and README.ru.md has its headings and code" '
+	test "$(wc -l <"$TOP/README.md")" -le 400 &&
+	for r in iso image job snapshots service; do
+		recipe $r || exit 1
+	done &&
+	python3 - "$TOP/README.md" "$TOP/README.ru.md" <<-\EOF
+	import re, sys
+	def shape(path):
+	    lines = open(path).read().split("\n")
+	    heads, code, block, prev = [], [], None, ""
+	    for i, l in enumerate(lines):
+	        nxt = lines[i + 1] if i + 1 < len(lines) else ""
+	        m = re.match(r"(#+) ", l)
+	        if m and block is None:
+	            heads.append(len(m.group(1)))
+	        if block is None and l.startswith("    ") and (prev == "" or prev.startswith("<!--")):
+	            block = [l]
+	        elif block is not None and (l.startswith("    ") or (l == "" and nxt.startswith("    "))):
+	            block.append(l)
+	        elif block is not None:
+	            code.append("\n".join(block))
+	            block = None
+	        if l.startswith("<!--"):
+	            code.append(l)
+	        prev = l
+	    return heads, code
+	en, ru = shape(sys.argv[1]), shape(sys.argv[2])
+	bad = []
+	if en[0] != ru[0]:
+	    bad.append("heading levels differ: %s against %s" % (en[0], ru[0]))
+	for k, (a, b) in enumerate(zip(en[1], ru[1])):
+	    if a != b:
+	        bad.append("code block %d differs:\n%s\n---\n%s" % (k + 1, a, b))
+	        break
+	if len(en[1]) != len(ru[1]):
+	    bad.append("%d code blocks against %d" % (len(en[1]), len(ru[1])))
+	print("\n".join(bad) or "%d headings, %d code blocks alike" % (len(en[0]), len(en[1])))
+	sys.exit(1 if bad else 0)
+	EOF
+'
+
+test_expect "recipe: a VM from an ISO, installed, kept as a snapshot, booted from its disk" '
+	mkdir -p "$HOME/Downloads" &&
+	ln -sf "$ISO" "$HOME/Downloads/debian-12-amd64-netinst.iso" &&
+	rm -rf "$HOME/vms/web1" && recipe iso &&
+	# all but the last line; the last boots the installed disk, which
+	# the test installer does not make bootable: it runs to a timeout
+	head -n -1 iso.sh >most.sh && tail -n 1 iso.sh >last.sh &&
+	test "$(cat last.sh)" = vm &&
+	{ bash -e most.sh >out 2>&1 || ! cat out; } &&
+	d=$HOME/vms/web1 &&
+	contains "$d/.work/console.log" "AUTORUN-DONE on /dev/vda" &&
+	contains "$d/guest.conf" "^firstboot = no" &&
+	test -s "$d/backups/installed.tar.gz" &&
+	: >"$d/.work/console.log" &&
+	printf "[vm]\ntimeout = 15\n" >>"$XDG_CONFIG_HOME/vm.conf" &&
+	must_fail 1 bash -e -c "cd \"$d\" && . \"$PWD/last.sh\"" 2>err &&
+	contains err "timeout of 15 s expired" &&
+	lacks "$d/.work/console.log" AUTORUN && no_qemu
+'
+
+test_expect "recipes: a provisioning job without booting, then snapshots rolled back, published and restored by URL" '
+	d=$HOME/vms/web1 && rm -rf "$d" "$HOME/vms/web1-copy" &&
+	mkdir -p "$d" && vm -q --no-uefi -D VIRT=64M -d "$d" @create web1 &&
+	install_os "$d" /dev/vda old &&
+	recipe job && { bash -e job.sh >out 2>err || ! cat out err; } &&
+	{ test "$(tail -n 1 out)" = web1 || ! cat out err; } &&
+	recipe snapshots && port=$(free_port) &&
+	sed "s/8000/$port/g" snapshots.sh >snap.sh &&
+	{ bash -e snap.sh >out 2>err || ! cat out err; } &&
+	{ contains out "^before  .*before the upgrade" || ! cat out err; } &&
+	contains err "restored web1 from snapshot http://127.0.0.1:$port/release.tar.gz" &&
+	# the copy holds what the first web1 had when it shipped
+	c=$HOME/vms/web1-copy && test -f "$c/guest.conf" &&
+	printf "cat \"\$(mount-system)/etc/hostname\"\n" >"$c/read.job" &&
+	vm -q -d "$c" @job read >out 2>&1 && contains out "^web1$" &&
+	no_qemu
+'
+
+test_expect "recipe: a VM from a disk image, up to @start (the test machine reaches no cloud image)" '
+	# the image: a disk with an installed system, served on 127.0.0.1
+	mkdir -p img srv && vm -q --no-uefi -D VIRT=64M -d "$PWD/img" @create img &&
+	install_os "$PWD/img" /dev/vda img &&
+	cp img/.work/disk-0.img srv/debian-12-nocloud-amd64.qcow2 &&
+	port=$(free_port) &&
+	{ python3 -m http.server --bind 127.0.0.1 "$port" --directory srv \
+		>srv.log 2>&1 & } &&
+	wait_for 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" 2>/dev/null &&
+	mkdir -p "$HOME/.ssh" && rm -f "$HOME/.ssh/id_ed25519" &&
+	ssh-keygen -q -t ed25519 -N "" -C recipe-key -f "$HOME/.ssh/id_ed25519" &&
+	rm -rf "$HOME/vms/deb12" && recipe image &&
+	# its first command, up to @start, with the served URL
+	sed -e "s|https://cloud.debian.org/images/cloud/bookworm/latest/|http://127.0.0.1:$port/|" \
+		-e "s| @start$||" -e "/^vm @ssh/d" -e "/^vm @stop/d" image.sh >part.sh &&
+	test "$(grep -c "^vm " part.sh)" = 1 && lacks part.sh "@start" &&
+	{ bash -e part.sh >out 2>&1 || ! cat out; } &&
+	contains out "1 key(s) added" &&
+	d=$HOME/vms/deb12 && contains "$d/guest.conf" "^base = http://127.0.0.1:$port/" &&
+	contains "$d/guest.conf" "^forwards = hostfwd=tcp:127.0.0.1:2222-:22" &&
+	printf "grep -c recipe-key \"\$(mount-system)/root/.ssh/authorized_keys\"\n" >"$d/keys.job" &&
+	vm -q -d "$d" @job keys >out 2>&1 && contains out "^1$" &&
+	# pinned to the served image (each @job checks the base against it)
+	sum=$(sha256sum srv/debian-12-nocloud-amd64.qcow2 | cut -d" " -f1) &&
+	contains "$d/guest.conf" "^base_sha256 = $sum$" && no_qemu
+'
+
+test_done
