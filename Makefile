@@ -138,6 +138,7 @@ man: vm.1
 install: vm
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/jobs \
 		$(DESTDIR)$(DATADIR)/rescue $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(MANDIR)/man5 \
 		$(DESTDIR)$(DOCDIR)/docs
 	install -m 755 vm $(DESTDIR)$(BINDIR)/vm
 	cp -R jobs/. $(DESTDIR)$(DATADIR)/jobs/
@@ -145,6 +146,7 @@ install: vm
 	cp -R rescue/guest $(DESTDIR)$(DATADIR)/rescue/
 	if [ -d rescue/out ]; then cp -R rescue/out $(DESTDIR)$(DATADIR)/rescue/; fi
 	install -m 644 vm.1 $(DESTDIR)$(MANDIR)/man1/vm.1
+	install -m 644 vm.conf.5 $(DESTDIR)$(MANDIR)/man5/vm.conf.5
 	install -m 644 README.md README.ru.md $(DESTDIR)$(DOCDIR)/
 	install -m 644 docs/*.md $(DESTDIR)$(DOCDIR)/docs/
 	install -m 644 conf/vm.conf $(DESTDIR)$(DOCDIR)/vm.conf.example
@@ -160,7 +162,8 @@ install: vm
 		$(DESTDIR)$(USERUNITDIR)/vm@.service
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/vm $(DESTDIR)$(MANDIR)/man1/vm.1
+	rm -f $(DESTDIR)$(BINDIR)/vm $(DESTDIR)$(MANDIR)/man1/vm.1 \
+		$(DESTDIR)$(MANDIR)/man5/vm.conf.5
 	rm -rf $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR)
 	rm -f $(DESTDIR)$(UNITDIR)/vm@.service $(DESTDIR)$(USERUNITDIR)/vm@.service \
 		$(DESTDIR)$(COMPLETIONDIR)/vm

@@ -16,6 +16,7 @@ test_expect "make install PREFIX DESTDIR puts every file under the new prefix" '
 	test -f "$ROOT$PFX/share/vm/rescue/guest/init" &&
 	test -f "$ROOT$PFX/share/vm/rescue/out/rescue-x86_64.iso" &&
 	test -f "$ROOT$PFX/share/man/man1/vm.1" &&
+	test -f "$ROOT$PFX/share/man/man5/vm.conf.5" &&
 	test -f "$ROOT$PFX/share/doc/vm/README.md" &&
 	test -f "$ROOT$PFX/share/doc/vm/README.ru.md" &&
 	test -f "$ROOT$PFX/share/doc/vm/docs/json.md" &&
@@ -170,6 +171,7 @@ test_expect "make uninstall removes what make install put there" '
 	test ! -e "$ROOT$PFX/share/vm" &&
 	test ! -e "$ROOT$PFX/share/doc/vm" &&
 	test ! -e "$ROOT$PFX/share/man/man1/vm.1" &&
+	test ! -e "$ROOT$PFX/share/man/man5/vm.conf.5" &&
 	make -s -C "$TOP" uninstall PREFIX="$TEST_TMP/pfx" &&
 	test ! -e "$TEST_TMP/pfx/lib/systemd/system/vm@.service" &&
 	test ! -e "$TEST_TMP/pfx/share/bash-completion/completions/vm" &&

@@ -1977,11 +1977,74 @@ static void test_keep_host_settings(void **state)
 	strvec_clear(&dropped);
 }
 
+/*
+ * vm.conf(5) and conf/vm.conf name every key of the table, in its
+ * section, and vm.conf(5) names no other (run from the top directory,
+ * as make check does).
+ */
+static void test_every_key_documented(void **state)
+{
+	struct vm_conf *c = *state;
+	struct strbuf man = STRBUF_INIT, ex = STRBUF_INIT;
+	struct strvec sv = STRVEC_INIT;
+	char *sect = NULL;
+	const char *p;
+	size_t i;
+
+	assert_int_equal(fs_read_file("vm.conf.5", 1 << 20, &man), 0);
+	assert_int_equal(fs_read_file("conf/vm.conf", 1 << 20, &ex), 0);
+	conf_each(c, collect, &sv);
+	assert_true(sv.nr > 40);
+	for (i = 0; i < sv.nr; i++) {
+		char *key = xstrdup(strchr(sv.v[i], '.') + 1);
+		char *head, *entry, *line, *in;
+
+		*strchr(key, '=') = '\0';
+		head = xasprintf(".SH SECTION [%.*s]\n",
+				 (int)(strchr(sv.v[i], '.') - sv.v[i]), sv.v[i]);
+		entry = xasprintf("\n.TP\n.B %s\n", key);
+		line = xasprintf("\n;%s =", key);
+		in = strstr(man.buf, head);
+		if (!in || !strstr(in, entry) ||
+		    (strstr(in + 1, ".SH ") &&
+		     strstr(in, entry) > strstr(in + 1, ".SH ")))
+			fail_msg("vm.conf.5 has no %s under %s", key, head);
+		if (!strstr(ex.buf, line))
+			fail_msg("conf/vm.conf has no ;%s =", key);
+		free(key);
+		free(head);
+		free(entry);
+		free(line);
+	}
+	/* and each key vm.conf(5) describes in a section is one */
+	for (p = man.buf; (p = strstr(p, "\n.")); p++) {
+		char name[64];
+
+		if (sscanf(p, "\n.SH SECTION [%63[a-z]]", name) == 1) {
+			free(sect);
+			sect = xstrdup(name);
+		} else if (!strncmp(p, "\n.SH ", 5)) {
+			free(sect);
+			sect = NULL;
+		} else if (sect && !strncmp(p, "\n.TP\n.B ", 8) &&
+			   sscanf(p + 8, "%63[a-z0-9_]", name) == 1 &&
+			   conf_layer_of(c, sect, name) == -EINVAL) {
+			fail_msg("vm.conf.5 describes %s.%s, which is no key", sect,
+				 name);
+		}
+	}
+	free(sect);
+	strvec_clear(&sv);
+	strbuf_release(&man);
+	strbuf_release(&ex);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, conf_setup, conf_teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_init_defaults),
+		T(test_every_key_documented),
 		cmocka_unit_test(test_init_release_init),
 		T(test_set_strings_and_names),
 		T(test_set_numbers),
