@@ -222,8 +222,8 @@ int cmd_start(struct vm_ctx *ctx, int argc, char **argv)
 	strvec_push(&av, "vm");
 	strvec_pushv(&av, ctx->opt_words.v);
 	strvec_pushl(&av, "-d", ctx->vm.hostdir, "@run", NULL);
-	if (argc > 0)
-		strvec_push(&av, argv[0]);
+	if (argc > 0)	/* an ISO named -x.iso is no option */
+		strvec_pushl(&av, "--", argv[0], NULL);
 	if (ctx->vm.dry_run) {
 		char *j = strvec_join(&av, " ", true);
 

@@ -729,7 +729,15 @@ static int bad_option(const struct opt_desc *o, const char *shortopts,
 	log_init(false);
 	if (!o) {
 		const char *near = near_option(argv[optind - 1]);
+		size_t k;
 
+		/* a long option at the end with no value: getopt says its val */
+		for (k = 0; optopt >= 256 && k < NOPTS; k++)
+			if (opts[k].val == optopt && opts[k].arg) {
+				log_error("option --%s needs a value (see vm -h)",
+					  opts[k].name);
+				return 2;
+			}
 		if (optopt && optopt < 256 && optopt != '?')
 			log_error("option -%c %s (see vm -h)", optopt,
 				  strchr(shortopts, optopt) ? "needs a value" :
@@ -1045,7 +1053,13 @@ int main(int argc, char **argv)
 	/* @VERB --help: that verb's help, and nothing else is done */
 	for (i = 0; i < nsteps; i++)
 		if (steps[i].help) {
-			verb_help(steps[i].verb, stdout);
+			if (steps[i].verb->flags & VERB_HIDDEN) {
+				log_error("unknown command '@%s'",
+					  steps[i].verb->name);
+				ret = 2;
+			} else {
+				verb_help(steps[i].verb, stdout);
+			}
 			goto out;
 		}
 	verb_options(&ctx, &op, steps, nsteps);

@@ -141,7 +141,8 @@ const char *chain_opt(const struct chain_step *s, const char *name)
  * Option word argv[*i] of step s: into its opts (the value's word too),
  * or -EINVAL with why in err.
  */
-static int take_opt(struct chain_step *s, int argc, char **argv, int *i,
+static int take_opt(const struct verb *table, size_t n,
+		    struct chain_step *s, int argc, char **argv, int *i,
 		    char *names, chain_bad_opt_fn *bad_opt, struct strbuf *err)
 {
 	const char *w = argv[*i], *o;
@@ -154,16 +155,7 @@ static int take_opt(struct chain_step *s, int argc, char **argv, int *i,
 	}
 	o = verb_opt(s->verb, w, &len);
 	if (!o) {
-		if (bad_opt) {
-			bad_opt(s->verb, w, err);
-		} else {
-			const char *near = chain_opt_suggest(s->verb, w);
-
-			strbuf_addf(err, "@%s has no option '%s'", s->verb->name,
-				    w);
-			if (near)
-				strbuf_addf(err, " (did you mean --%s?)", near);
-		}
+		bad_opt(s->verb, w, err);
 		return -EINVAL;
 	}
 	/* the name, NUL-terminated, kept beside the words */
@@ -180,9 +172,22 @@ static int take_opt(struct chain_step *s, int argc, char **argv, int *i,
 		}
 		co->value = w + 3 + len;
 	} else if (o[len] == '=') {
-		if (*i + 1 >= argc || argv[*i + 1][0] == '@') {
+		const char *v = *i + 1 < argc ? argv[*i + 1] : NULL;
+
+		if (!v) {
 			strbuf_addf(err, "option --%s of @%s needs a value",
 				    co->name, s->verb->name);
+			return -EINVAL;
+		}
+		/*
+		 * "@create --base --inplace" is a missing value, not base =
+		 * --inplace (nor "--base stop" a base named stop), as for the
+		 * options before the verbs; --base=x says it is meant
+		 */
+		if (v[0] == '@' || (v[0] == '-' && v[1]) ||
+		    chain_find(table, n, v)) {
+			strbuf_addf(err, "option --%s of @%s needs a value, not '%s' (write --%s=%s if that is the value)",
+				    co->name, s->verb->name, v, co->name, v);
 			return -EINVAL;
 		}
 		co->value = argv[++*i];
@@ -269,8 +274,8 @@ int chain_parse_opts(const struct verb *table, size_t n, int argc,
 				    s->argc == 0)) {
 				int before = s->nopts;
 
-				if (take_opt(s, argc, argv, &i, names, bad_opt,
-					     err))
+				if (take_opt(table, n, s, argc, argv, &i, names,
+					     bad_opt, err))
 					goto fail;
 				if (s->nopts > before)
 					names += strlen(names) + 1;

@@ -56,9 +56,8 @@ struct chain_step {
 };
 
 /*
- * What to say of an option word no verb's opts name (err gets one line,
- * e.g. that an option of vm itself goes before the first verb); NULL
- * says "@verb has no option WORD".
+ * What to say of an option word verb v's opts do not name: one line into
+ * err (e.g. that an option of vm itself goes before the first verb).
  */
 typedef void chain_bad_opt_fn(const struct verb *v, const char *word,
 			      struct strbuf *err);
@@ -80,8 +79,10 @@ int chain_parse(const struct verb *table, size_t n, int argc, char **argv,
  * The same, where words that start with '-' after a verb are options
  * (up to "--"; for a VERB_RAWARGS verb only those before its first
  * argument): -h and --help set the step's help, the verb's own go to
- * its opts, any other is refused (bad_opt says why, or NULL).  Argument
- * counts are not checked for a step that asks for help.
+ * its opts, any other is refused (bad_opt says why).  An option's value
+ * in the next word may not look like an option or a verb.  Argument
+ * counts are not checked for a step that asks for help.  chain_parse()
+ * takes no options: every word is an argument.
  */
 int chain_parse_opts(const struct verb *table, size_t n, int argc,
 		     char **argv, chain_bad_opt_fn *bad_opt,

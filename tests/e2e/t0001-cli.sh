@@ -328,6 +328,12 @@ test_expect "a verb's options follow it, anywhere; vm's own there are refused wi
 	must_fail 2 vm --save @stop 2>err && contains err "^vm: option --save goes after @stop (vm @stop --save)$" &&
 	must_fail 2 vm @stop --save=1 2>err && contains err "option --save of @stop takes no value" &&
 	must_fail 2 vm @create --base 2>err && contains err "option --base of @create needs a value" &&
+	must_fail 2 vm @create X --base --inplace 2>err &&
+	contains err "needs a value, not .--inplace. (write --base=--inplace if that is the value)" &&
+	must_fail 2 vm @create X --base stop 2>err && contains err "needs a value, not .stop." &&
+	must_fail 2 vm --accel 2>err && contains err "^vm: option --accel needs a value" &&
+	must_fail 2 vm @inspect-worker --help 2>err && contains err "unknown command" &&
+	vm --dry-run @start -- -x.iso >out 2>&1 && contains out "@run -- -x.iso$" &&
 	vm @stop --save 30 >out 2>&1 && contains out "B is not running" &&
 	vm -q @restore --inplace ci1 && test -f disk-0.img
 '

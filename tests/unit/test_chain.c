@@ -494,6 +494,8 @@ static void test_option_errors(void **state)
 	static const char *const unknown[] = { "@backup", "--memory=4G" };
 	static const char *const novalue[] = { "@backup", "--base" };
 	static const char *const flagval[] = { "@backup", "--full=yes" };
+	static const char *const optval[] = { "@backup", "--base", "--full" };
+	static const char *const verbval[] = { "@backup", "--base", "run" };
 	struct strbuf err = STRBUF_INIT;
 	struct words w;
 	int n;
@@ -510,6 +512,15 @@ static void test_option_errors(void **state)
 	strbuf_reset(&err);
 	assert_null(parse_opts(flagval, 2, &w, &n, &err));
 	assert_string_equal(err.buf, "option --full of @backup takes no value");
+	words_free(&w);
+	/* a value word that looks like an option or a verb is not taken */
+	strbuf_reset(&err);
+	assert_null(parse_opts(optval, 3, &w, &n, &err));
+	assert_string_equal(err.buf, "option --base of @backup needs a value, not '--full' (write --base=--full if that is the value)");
+	words_free(&w);
+	strbuf_reset(&err);
+	assert_null(parse_opts(verbval, 3, &w, &n, &err));
+	assert_string_equal(err.buf, "option --base of @backup needs a value, not 'run' (write --base=run if that is the value)");
 	words_free(&w);
 	strbuf_release(&err);
 	assert_string_equal(chain_opt_suggest(&opt_table[0], "--ful"), "full");
