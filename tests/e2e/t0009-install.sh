@@ -162,7 +162,20 @@ test_expect "bash completion: verbs bare or not, options of vm or of the verb, v
 	bash comp.sh "$c" "$v" --base=isos/ >i && test "$(cat i)" = --base=isos/d12.iso &&
 	bash comp.sh "$c" "$v" -d is >d && test "$(cat d)" = isos &&
 	bash comp.sh "$c" "$v" @restore S0 "" >r && lacks r "^S1$" &&
-	bash comp.sh "$c" "$v" @backup @sn >n && test "$(cat n)" = @snapshots
+	bash comp.sh "$c" "$v" @backup @sn >n && test "$(cat n)" = @snapshots &&
+	# as bash splits words at = and @ (COMP_WORDBREAKS): the part after
+	bash comp.sh "$c" "$v" --accel = k >a && test "$(cat a)" = kvm &&
+	bash comp.sh "$c" "$v" @ sn >n && test "$(cat n)" = snapshots &&
+	bash comp.sh "$c" "$v" --hostdir = "$PWD" @restore "" >s &&
+	test "$(cat s)" = "$(printf "S0\nS1")" &&
+	# a value in the next word is no argument; file names with spaces
+	mkdir "my isos" && : >"my isos/a b.iso" &&
+	bash comp.sh "$c" "$v" @create --base "" >i && contains i "^my isos$" &&
+	lacks i "^@" &&
+	bash comp.sh "$c" "$v" @create --base x K2 "my isos/" >i &&
+	test "$(cat i)" = "my isos/a b.iso" &&
+	bash comp.sh "$c" "$v" -c 4 @restore S0 "" >r && lacks r "^S1$" &&
+	bash comp.sh "$c" "$v" @create K2 --sha256 "" >h && test -z "$(cat h)"
 '
 
 test_expect "make uninstall removes what make install put there" '
