@@ -872,9 +872,11 @@ static void bad_verb_opt(const struct verb *v, const char *word,
 
 	if (word[1] == '-') {
 		o = find_opt(word + 2, strcspn(word + 2, "="));
-	} else if (word[2] == '\0') {
+	} else {
+		/* -m, or -c4 (a value joined to its short option) */
 		for (i = 0; i < NOPTS && !o; i++)
-			if (opts[i].val == (unsigned char)word[1])
+			if (opts[i].val == (unsigned char)word[1] &&
+			    (word[2] == '\0' || opts[i].arg))
 				o = &opts[i];
 	}
 	if (o)

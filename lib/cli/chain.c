@@ -206,6 +206,8 @@ int chain_parse_opts(const struct verb *table, size_t n, int argc,
 	const struct verb *run = NULL;
 	char **words, *names;
 	int nsteps = 0, i = 0, nw = 0, no = 0;
+	struct strbuf count_err = STRBUF_INIT;
+	bool any_help = false;
 	size_t k;
 
 	for (i = 0; i < argc; i++)
@@ -290,13 +292,21 @@ int chain_parse_opts(const struct verb *table, size_t n, int argc,
 		}
 		nw++;		/* each step's words end in NULL */
 		no += s->nopts;
-		if (!s->help && check_count(s, err))
-			goto fail;
+		/* the first count that is wrong, unless a step asks for help */
+		if (!s->help && !count_err.len)
+			check_count(s, &count_err);
+		any_help = any_help || s->help;
 		nsteps++;
 	}
+	if (count_err.len && !any_help) {
+		strbuf_addstr(err, count_err.buf);
+		goto fail;
+	}
+	strbuf_release(&count_err);
 	*out = steps;
 	return nsteps;
 fail:
+	strbuf_release(&count_err);
 	free(steps);
 	return -EINVAL;
 }

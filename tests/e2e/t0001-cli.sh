@@ -333,6 +333,8 @@ test_expect "a verb's options follow it, anywhere; vm's own there are refused wi
 	must_fail 2 vm @create X --base stop 2>err && contains err "needs a value, not .stop." &&
 	must_fail 2 vm --accel 2>err && contains err "^vm: option --accel needs a value" &&
 	must_fail 2 vm @inspect-worker --help 2>err && contains err "unknown command" &&
+	must_fail 2 vm @run -c4 2>err && contains err "^vm: -c4 is an option of vm, not of @run" &&
+	vm @backup a b c @job --help >out && contains out "^Usage: vm \[options\] @job" &&
 	vm --dry-run @start -- -x.iso >out 2>&1 && contains out "@run -- -x.iso$" &&
 	vm @stop --save 30 >out 2>&1 && contains out "B is not running" &&
 	vm -q @restore --inplace ci1 && test -f disk-0.img

@@ -530,6 +530,7 @@ static void test_option_errors(void **state)
 static void test_help_skips_the_count(void **state)
 {
 	static const char *const src[] = { "@backup", "a", "b", "c", "-h" };
+	static const char *const later[] = { "@backup", "a", "b", "c", "@run", "-h" };
 	static const char *const raw[] = { "@ssh", "-h", "ls", "-la", "--help" };
 	struct strbuf err = STRBUF_INIT;
 	struct chain_step *s;
@@ -540,6 +541,14 @@ static void test_help_skips_the_count(void **state)
 	s = parse_opts(src, NWORDS(src), &w, &n, &err);
 	assert_non_null(s);
 	assert_true(s[0].help);
+	free(s);
+	words_free(&w);
+	/* help asked for anywhere in the chain wins over a count */
+	s = parse_opts(later, NWORDS(later), &w, &n, &err);
+	assert_non_null(s);
+	assert_int_equal(n, 2);
+	assert_true(s[1].help);
+	assert_int_equal(err.len, 0);
 	free(s);
 	words_free(&w);
 	/* a raw verb's command keeps its own options */
