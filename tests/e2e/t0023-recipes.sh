@@ -106,6 +106,13 @@ test_expect "recipe: a VM from a disk image, up to @start (the test machine reac
 	# the image: a disk with an installed system, served on 127.0.0.1
 	mkdir -p img srv && vm -q --no-uefi -D VIRT=64M -d "$PWD/img" @create img &&
 	install_os "$PWD/img" /dev/vda img &&
+	# an ssh-keygen that says it ran, for the host-key job of the recipe
+	cat >img/keygen.job <<-\EOF &&
+	d=$(mount-system) && mkdir -p "$d/usr/bin" "$d/etc/ssh" &&
+	printf "#!/bin/sh\necho made-by-chroot >/etc/ssh/ssh_host_test_key\n" >"$d/usr/bin/ssh-keygen" &&
+	chmod 755 "$d/usr/bin/ssh-keygen" && mount-system -u
+	EOF
+	vm -q -d "$PWD/img" @job keygen &&
 	cp img/.work/disk-0.img srv/debian-12-nocloud-amd64.qcow2 &&
 	port=$(free_port) &&
 	{ python3 -m http.server --bind 127.0.0.1 "$port" --directory srv \
@@ -122,8 +129,10 @@ test_expect "recipe: a VM from a disk image, up to @start (the test machine reac
 	contains out "1 key(s) added" &&
 	d=$HOME/vms/deb12 && contains "$d/guest.conf" "^base = http://127.0.0.1:$port/" &&
 	contains "$d/guest.conf" "^forwards = hostfwd=tcp:127.0.0.1:2222-:22" &&
-	printf "grep -c recipe-key \"\$(mount-system)/root/.ssh/authorized_keys\"\n" >"$d/keys.job" &&
+	printf "%s\n" "r=\$(mount-system)" "grep -c recipe-key \"\$r/root/.ssh/authorized_keys\"" \
+		"cat \"\$r/etc/ssh/ssh_host_test_key\"" >"$d/keys.job" &&
 	vm -q -d "$d" @job keys >out 2>&1 && contains out "^1$" &&
+	contains out "^made-by-chroot$" &&
 	# pinned to the served image (each @job checks the base against it)
 	sum=$(sha256sum srv/debian-12-nocloud-amd64.qcow2 | cut -d" " -f1) &&
 	contains "$d/guest.conf" "^base_sha256 = $sum$" && no_qemu
