@@ -274,12 +274,22 @@ void log_progress_end(struct log_progress *p, bool ok)
 	long long el = now_ms() - p->start_ms;
 	char d[32], rate[32];
 
+	if (ok && p->total > p->done)
+		p->done = p->total;	/* all of it, whatever was last drawn */
 	if (p->active && p->drawn) {
+		char line[160];
+
+		/* the bar's last state: 100% (what came after the last
+		 * update, a gzip trailer say, drew nothing) */
+		if (ok) {
+			log_progress_format(line, sizeof(line), p->label,
+					    p->done, p->base, p->total, el,
+					    false);
+			fprintf(stderr, "\r\033[K%s", line);
+		}
 		fputc('\n', stderr);
 		fflush(stderr);
 	}
-	if (ok && p->total > p->done)
-		p->done = p->total;	/* all of it, whatever was last drawn */
 	if (p->active && p->seen && ok) {
 		double bps = el > 0 && p->done > p->base ?
 			(double)(p->done - p->base) * 1000.0 / (double)el : 0;

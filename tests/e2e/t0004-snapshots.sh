@@ -278,7 +278,8 @@ test_expect "a progress bar on a terminal, none otherwise" '
 	script -qec "\"$VM_BIN\" @backup tty @restore tty" /dev/null >tty.out &&
 	grep -q "tty .*%.*MiB.*/s" tty.out &&
 	# the bar reaches 100%; the summaries give the size and the time
-	tr "\r" "\n" <tty.out | grep -q "restore tty 100%" &&
+	tr "\r" "\n" <tty.out | grep "restore tty " | tail -n 1 | grep -q "restore tty 100%" &&
+	tr "\r" "\n" <tty.out | grep "backup tty " | tail -n 1 | grep -q "backup tty 100%" &&
 	grep -q "stored in .*/tty.tar.gz ([0-9.]* MiB, 1 disk, full) in [0-9]*\.[0-9] s" tty.out &&
 	grep -q "restored Q from snapshot tty ([0-9.]* MiB read) in [0-9]*\.[0-9] s" tty.out &&
 	vm @backup notty 2>err && lacks err "%"
