@@ -253,10 +253,13 @@ static void verb_help(const struct verb *v, FILE *f)
 	if (*v->args)
 		fprintf(f, "\nArguments:\n");
 	for (a = v->args; *a;) {
-		size_t tab = strcspn(a, "\t"), nl = strcspn(a, "\n");
+		size_t nl = strcspn(a, "\n"), tab = strcspn(a, "\t");
 
-		fprintf(f, "  %-14.*s %.*s\n", (int)tab, a, (int)(nl - tab - 1),
-			a + tab + 1);
+		/* "NAME\tits meaning"; a line without a tab is all name */
+		if (tab > nl)
+			tab = nl;
+		fprintf(f, "  %-14.*s %.*s\n", (int)tab, a,
+			(int)(nl - tab - (tab < nl)), a + tab + (tab < nl));
 		a += nl + (a[nl] == '\n');
 	}
 	fprintf(f, "\nOptions:\n");
@@ -700,26 +703,19 @@ static int verb_only(const struct opt_desc *o)
 /* The long option closest to word ("--memroy"), or NULL. */
 static const char *near_option(const char *word)
 {
-	size_t i, best = (size_t)-1, len;
-	const char *name = NULL;
-	char buf[64];
+	static struct str_near n;
+	char *w;
+	size_t i;
 
+	n = (struct str_near)STR_NEAR_INIT;
 	while (*word == '-')
 		word++;
-	len = strcspn(word, "=");
-	if (!len || len >= sizeof(buf))
-		return NULL;
-	memcpy(buf, word, len);
-	buf[len] = '\0';
-	for (i = 0; i < NOPTS; i++) {
-		size_t d = str_distance(buf, opts[i].name);
-
-		if (d < best) {
-			best = d;
-			name = opts[i].name;
-		}
-	}
-	return best <= 2 && best < len ? name : NULL;
+	w = xasprintf("%.*s", (int)strcspn(word, "="), word);
+	for (i = 0; i < NOPTS; i++)
+		str_near_try(&n, w, opts[i].name, strlen(opts[i].name));
+	word = str_near_pick(&n, w);
+	free(w);
+	return word;
 }
 
 /* One option's complaint, as a usage error. */

@@ -105,26 +105,15 @@ static const char *verb_opt(const struct verb *v, const char *word,
 
 const char *chain_opt_suggest(const struct verb *v, const char *word)
 {
-	static char best_name[64];
-	size_t k, best = (size_t)-1;
-	char buf[64];
+	static struct str_near n;
+	size_t k;
 
+	n = (struct str_near)STR_NEAR_INIT;
 	while (*word == '-')
 		word++;
-	for (k = 0; v->opts && v->opts[k]; k++) {
-		size_t d, len = strcspn(v->opts[k], "=");
-
-		if (len >= sizeof(buf))
-			continue;
-		memcpy(buf, v->opts[k], len);
-		buf[len] = '\0';
-		d = str_distance(word, buf);
-		if (d < best) {
-			best = d;
-			memcpy(best_name, buf, len + 1);
-		}
-	}
-	return best <= 2 && best < strlen(word) ? best_name : NULL;
+	for (k = 0; v->opts && v->opts[k]; k++)
+		str_near_try(&n, word, v->opts[k], strcspn(v->opts[k], "="));
+	return str_near_pick(&n, word);
 }
 
 const char *chain_opt(const struct chain_step *s, const char *name)

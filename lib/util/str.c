@@ -489,6 +489,28 @@ size_t str_distance(const char *a, const char *b)
 	return r;
 }
 
+void str_near_try(struct str_near *n, const char *word, const char *cand,
+		  size_t len)
+{
+	char buf[sizeof(n->name)];
+	size_t d;
+
+	if (len >= sizeof(buf))
+		return;
+	memcpy(buf, cand, len);
+	buf[len] = '\0';
+	d = str_distance(word, buf);
+	if (d < n->best) {
+		n->best = d;
+		memcpy(n->name, buf, len + 1);
+	}
+}
+
+const char *str_near_pick(const struct str_near *n, const char *word)
+{
+	return n->best <= 2 && n->best < strlen(word) ? n->name : NULL;
+}
+
 bool str_starts_with(const char *s, const char *prefix)
 {
 	return !strncmp(s, prefix, strlen(prefix));

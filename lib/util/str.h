@@ -111,6 +111,21 @@ bool name_is_valid(const char *s);
 /* Damerau-Levenshtein distance, for "did you mean". */
 size_t str_distance(const char *a, const char *b);
 
+/*
+ * The name closest to a word, for "did you mean": offer each candidate
+ * (its first len bytes) to str_near_try, then str_near_pick gives the
+ * closest, when it is at most 2 edits away and fewer than the word has
+ * letters, or NULL.
+ */
+struct str_near {
+	size_t best;
+	char name[64];
+};
+#define STR_NEAR_INIT { (size_t)-1, "" }
+void str_near_try(struct str_near *n, const char *word, const char *cand,
+		  size_t len);
+const char *str_near_pick(const struct str_near *n, const char *word);
+
 bool str_starts_with(const char *s, const char *prefix);
 bool str_ends_with(const char *s, const char *suffix);
 

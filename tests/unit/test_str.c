@@ -766,6 +766,23 @@ static void test_printable(void **state)
 	}
 }
 
+static void test_str_near(void **state)
+{
+	static const char *const names[] = { "memory=", "cores=", "full" };
+	struct str_near n = STR_NEAR_INIT;
+	struct str_near none = STR_NEAR_INIT;
+	size_t k;
+
+	(void)state;
+	for (k = 0; k < 3; k++)
+		str_near_try(&n, "memroy", names[k], strcspn(names[k], "="));
+	assert_string_equal(str_near_pick(&n, "memroy"), "memory");
+	/* a word too short to correct, and no candidate */
+	str_near_try(&none, "ab", "cd", 2);
+	assert_null(str_near_pick(&none, "ab"));
+	assert_null(str_near_pick(&none, "zz"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -803,6 +820,7 @@ int main(void)
 		cmocka_unit_test(test_split_unterminated),
 		cmocka_unit_test(test_json_escapes_and_utf8),
 		cmocka_unit_test(test_printable),
+		cmocka_unit_test(test_str_near),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
