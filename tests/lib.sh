@@ -183,6 +183,13 @@ contains() {
 	fi
 	return 1
 }
+# is GOT WANT: the two strings are the same; if not, say both
+is() {
+	check_args is "GOT WANT" 2 2 "$@"
+	[ "$1" = "$2" ] && return 0
+	echo "got '$1', want '$2'" >&2
+	return 1
+}
 lacks() {
 	check_args lacks "FILE PATTERN" 2 2 "$@"
 	local rc=0
@@ -200,7 +207,10 @@ wait_for() {
 	shift
 	while ! "$@"; do
 		i=$((i + 1))
-		[ $i -le $((secs * 10)) ] || return 1
+		[ $i -le $((secs * 10)) ] || {
+			echo "wait_for: '$*' not true within $secs s" >&2
+			return 1
+		}
 		sleep 0.1
 	done
 }

@@ -148,26 +148,26 @@ test_expect "@create ISO @run @job @backup: a guest, a job and its log, only JSO
 '
 
 test_expect "@start @status @monitor @stop and @kill of a running guest" '
-	vm --no-uefi -m 512M @create L "$RESCUE" 2>/dev/null &&
-	vm --json @start @status >out 2>err &&
+	vm --no-uefi -m 512M @create L "$RESCUE" &&
+	vm --json @start @status >out &&
 	check out start status &&
 	pid=$(field out 1 "s[\"result\"][\"pid\"]") && kill -0 "$pid" &&
-	test "$(field out 2 "s[\"result\"][\"state\"], s[\"result\"][\"pid\"]")" = "running $pid" &&
-	vm --json @monitor "{\"execute\": \"query-status\"}" >mon 2>/dev/null &&
+	is "$(field out 2 "s[\"result\"][\"state\"], s[\"result\"][\"pid\"]")" "running $pid" &&
+	vm --json @monitor "{\"execute\": \"query-status\"}" >mon &&
 	check mon monitor &&
-	test "$(field mon 1 "s[\"result\"][\"reply\"][\"return\"][\"status\"]")" = running &&
-	must_fail 1 vm --json @monitor "{\"execute\": \"no-such\"}" >mon2 2>/dev/null &&
+	is "$(field mon 1 "s[\"result\"][\"reply\"][\"return\"][\"status\"]")" running &&
+	must_fail 1 vm --json @monitor "{\"execute\": \"no-such\"}" >mon2 &&
 	check mon2 monitor &&
 	contains mon2 "\"error\":\"@monitor: QEMU says: " &&
-	vm --json --dry-run @stop @kill >dry 2>/dev/null && check dry stop kill &&
+	vm --json --dry-run @stop @kill >dry && check dry stop kill &&
 	contains dry "system_powerdown" && contains dry "kill -KILL $(field out 1 "s[\"result\"][\"qemu_pid\"]")" &&
 	kill -0 "$pid" &&
 	wait_for 60 booted &&
-	vm --json @stop 60 >st 2>/dev/null && check st stop &&
-	test "$(field st 1 "s[\"result\"][\"stopped\"]")" = powerdown &&
+	vm --json @stop 60 >st && check st stop &&
+	is "$(field st 1 "s[\"result\"][\"stopped\"]")" powerdown &&
 	no_qemu &&
-	vm @start 2>/dev/null && vm --json @kill >k 2>/dev/null && check k kill &&
-	test "$(field k 1 "s[\"result\"][\"killed\"]")" = True &&
+	vm @start && vm --json @kill >k && check k kill &&
+	is "$(field k 1 "s[\"result\"][\"killed\"]")" True &&
 	no_qemu
 '
 
