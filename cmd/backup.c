@@ -7,7 +7,83 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "qemu/live.h"
+#include "qemu/runstate.h"
 #include "snapshot/backup.h"
+
+/* A live backup: the VM's vm keeps its disks still while we read them. */
+struct live_side {
+	bool on;
+	bool dry;		/* a dry run would have gone live */
+	struct qmp q;
+	long long paused_ms;
+};
+
+/*
+ * Whether the VM runs (then freeze its disks through its vm: 0, or 1
+ * with the error said), or (-1) not: then take the lock it would hold.
+ */
+static int go_live(struct vm_ctx *ctx, struct backup_job *job,
+		   struct live_side *l)
+{
+	struct strbuf err = STRBUF_INIT;
+	struct runstate rs;
+	char *vars = NULL;
+	int r;
+
+	r = runstate_running(ctx->vm.hostdir, &rs, &err);
+	if (r != 1) {
+		strbuf_release(&err);
+		return -1;
+	}
+	if (ctx->vm.dry_run) {
+		say_dry(ctx, "live: %s freezes the disks of %s (control %s), then thaws them",
+			"its vm", ctx->vm.conf.name, rs.control ? rs.control : "-");
+		l->dry = true;
+		r = 0;
+		goto out;
+	}
+	r = rs.control ? live_remote_begin(&l->q, rs.control, &l->paused_ms,
+					   &vars, &err) : -ENOENT;
+	if (!rs.control)
+		strbuf_addstr(&err, "its vm serves no control socket");
+	if (!r && vars)
+		r = backup_job_use(job, "efivars.bin", vars);
+	if (r) {
+		log_error("cannot back up %s while it runs: %s",
+			  ctx->vm.conf.name, err.len ? err.buf : strerror(-r));
+		qmp_close(&l->q);
+		r = 1;
+		goto out;
+	}
+	l->on = true;
+	log_info("%s: its disks held still for a live backup (guest paused %lld ms)",
+		 ctx->vm.conf.name, l->paused_ms);
+out:
+	free(vars);
+	runstate_release(&rs);
+	strbuf_release(&err);
+	return r;
+}
+
+/*
+ * The disks go on from where the guest is now.  The snapshot is whole
+ * whatever this says: a thaw that fails (QEMU ended meanwhile) is for
+ * the VM's vm to finish, and it does, through QEMU or when QEMU ends.
+ */
+static void end_live(struct vm_ctx *ctx, struct live_side *l)
+{
+	struct strbuf err = STRBUF_INIT;
+
+	if (!l->on)
+		return;
+	if (live_remote_end(&l->q, &err))
+		log_warn("%s: its vm has not taken back its disks yet (%s); it does when QEMU ends",
+			 ctx->vm.conf.name, err.buf);
+	qmp_close(&l->q);
+	l->on = false;
+	strbuf_release(&err);
+}
 
 /* What --json says of the snapshot, before it is written. */
 static void report_job(struct vm_ctx *ctx, const struct backup_job *job,
@@ -27,6 +103,7 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 	const char *name = argc > 0 ? argv[0] : NULL;
 	const char *description = argc > 1 ? argv[1] : "";
 	struct backup_job job;
+	struct live_side live = { false, false, QMP_INIT, 0 };
 	struct strbuf err = STRBUF_INIT;
 	struct log_progress bar;
 	struct snap_progress prog = { log_progress_cb, &bar };
@@ -45,6 +122,23 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 		log_error("%s", err.buf);
 		goto out;
 	}
+	r = go_live(ctx, &job, &live);
+	if (r > 0)
+		goto out;
+	if (r < 0 && ctx->vm.lock_fd < 0 && !ctx->vm.dry_run) {
+		/* it ran when this chain began, and has stopped since */
+		r = vm_lock(&ctx->vm);
+		if (r) {
+			log_error("cannot back up %s: %s", ctx->vm.conf.name,
+				  r == -EBUSY ? "another vm is using it" :
+				  strerror(-r));
+			goto out;
+		}
+	}
+	report_set_str(ctx->result, "taken", live.on || live.dry ?
+		       "crash-consistent" : "offline");
+	if (live.on)
+		report_set_int(ctx->result, "paused_ms", live.paused_ms);
 	report_job(ctx, &job, description);
 	if (job.why_full && job.why_full_warns)
 		log_warn("%s", job.why_full);
@@ -69,6 +163,7 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 	r = backup_store(&ctx->vm, &job, description, pigz ? "pigz" : NULL,
 			 &prog, &err);
 	log_progress_end(&bar, !r);
+	end_live(ctx, &live);
 	if (r) {
 		log_error("%s", err.buf);
 		if (r == -EINTR)
@@ -93,6 +188,7 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 		 job.parent ? job.parent : "", ms / 1000, ms % 1000 / 100);
 	ret = 0;
 out:
+	end_live(ctx, &live);
 	backup_job_release(&job);
 	strbuf_release(&err);
 	free(pigz);

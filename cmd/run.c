@@ -269,6 +269,27 @@ static int prepare(struct run *run)
 	return r;
 }
 
+/* What a live @backup freezes: the disks QEMU writes, and the UEFI
+ * variables. */
+static void live_disks(struct run *run)
+{
+	const struct qemu_plan *q = &run->plan.q;
+	int i;
+
+	for (i = 0; i < q->ndisks; i++) {
+		const struct disk_spec *d = &q->disks[i];
+		char id[16];
+
+		/* a CD is read-only; a scratch disk's file is never written */
+		if (d->bus == BUS_CDROM || d->scratch)
+			continue;
+		snprintf(id, sizeof(id), "disk%d", i);
+		live_add_disk(&run->ctl.live, id, d->path);
+	}
+	control_set_live(&run->ctl, run->ctx->vm.workdir,
+			 q->uefi ? q->ovmf_vars : NULL);
+}
+
 /*
  * The console (for @console) and the control socket (for @stop,
  * @status, @monitor...) vm serves, shared with the control_group;
@@ -300,6 +321,8 @@ static int open_console(struct run *run)
 	sock = run->plan.control_sock;
 	r = control_open(&run->ctl, sock, run->gid == (gid_t)-1 ? 0600 : 0660,
 			 run->gid, run->plan.q.vm_qmp_sock, vm->workdir);
+	if (!r)
+		live_disks(run);
 	if (!r)
 		r = vm_share_socket(vm, sock, run->gid);
 	if (r)

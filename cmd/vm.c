@@ -6,6 +6,7 @@
 #include "vm.h"
 #include "net/download.h"
 
+#include "qemu/live.h"
 #include "qemu/runstate.h"
 #include "vm/launch.h"
 
@@ -80,7 +81,7 @@ static const struct verb verbs[] = {
 	  NULL,
 	  "NAME\tthe job: NAME.job here, or in vm's jobs directory\n",
 	  "vm @job add-ssh-keys" },
-	{ "backup", cmd_backup, 0, 2, VERB_LOCK | VERB_DISKS, "[NAME [DESCRIPTION]]",
+	{ "backup", cmd_backup, 0, 2, VERB_LOCK | VERB_DISKS | VERB_LIVE, "[NAME [DESCRIPTION]]",
 	  "snapshot the VM into backups/NAME.tar.gz (S0, S1, ...) and move LAST",
 	  backup_opts,
 	  "NAME\tthe snapshot's name (the next free S0, S1, ... when none)\n"
@@ -466,13 +467,46 @@ static int no_vm_here(const struct vm_ctx *ctx,
 	return !strcmp(first->verb->name, "status") ? 4 : 2;
 }
 
+/* Whether the VM runs (its vm then holds the lock). */
+static bool vm_is_running(struct vm_ctx *ctx)
+{
+	struct strbuf err = STRBUF_INIT;
+	struct runstate rs;
+	bool up = runstate_running(ctx->vm.hostdir, &rs, &err) == 1;
+
+	if (up)
+		runstate_release(&rs);
+	strbuf_release(&err);
+	return up;
+}
+
+/*
+ * A vm killed during a live @backup, with its QEMU, left the disks
+ * frozen: what the guest wrote since is in overlays in WORKDIR.  With
+ * the lock (so the VM is not running), commit them before anything
+ * reads the disks.
+ */
+static void recover_live(struct vm_ctx *ctx)
+{
+	struct strbuf err = STRBUF_INIT;
+	int n = live_recover(ctx->vm.workdir, &err);
+
+	if (n < 0)
+		log_warn("%s: what a live backup left in %s cannot be committed: %s",
+			 ctx->vm.conf.name, ctx->vm.workdir, err.buf);
+	else if (n > 0)
+		log_warn("%s: committed into its disks the %d overlay(s) an interrupted live backup left",
+			 ctx->vm.conf.name, n);
+	strbuf_release(&err);
+}
+
 /* HOSTDIR made or found, settings loaded, the lock taken: exit code. */
 static int open_vm(struct vm_ctx *ctx, const char *hostdir_opt,
 		   const struct strvec *cli, const struct chain_step *steps,
 		   int nsteps)
 {
 	struct strbuf err = STRBUF_INIT;
-	bool need_lock = false;
+	bool need_lock = false, live = true;
 	int i, ret = 1;
 
 	vm_resolve_hostdir(hostdir_opt, &ctx->vm.hostdir);
@@ -502,8 +536,11 @@ static int open_vm(struct vm_ctx *ctx, const char *hostdir_opt,
 		goto out;
 	ret = 1;
 	for (i = 0; i < nsteps; i++)
-		if (steps[i].verb->flags & VERB_LOCK)
+		if (steps[i].verb->flags & VERB_LOCK) {
 			need_lock = true;
+			if (!(steps[i].verb->flags & VERB_LIVE))
+				live = false;
+		}
 	if (need_lock && !ctx->vm.dry_run) {
 		int r = vm_lock(&ctx->vm);
 
@@ -515,7 +552,10 @@ static int open_vm(struct vm_ctx *ctx, const char *hostdir_opt,
 			free(ctx->made_dir);
 			ctx->made_dir = NULL;
 		}
-		if (r == -EBUSY) {
+		if (r == -EBUSY && live && vm_is_running(ctx)) {
+			/* its vm holds the lock: each step asks it */
+			r = 0;
+		} else if (r == -EBUSY) {
 			if (!refuse_running(ctx))
 				log_error("VM in %s is busy: another vm is using it",
 					  ctx->vm.hostdir);
@@ -526,12 +566,15 @@ static int open_vm(struct vm_ctx *ctx, const char *hostdir_opt,
 			goto out;
 		}
 		/* a VM that runs holds its lock: a record left now is stale */
-		runstate_stale(ctx->vm.hostdir, true);
+		if (ctx->vm.lock_fd >= 0)
+			runstate_stale(ctx->vm.hostdir, true);
 	}
 	if (vm_find_workdir(&ctx->vm, &err)) {
 		log_error("%s", err.buf);
 		goto out;
 	}
+	if (ctx->vm.lock_fd >= 0 && ctx->vm.workdir)
+		recover_live(ctx);
 	ret = 0;
 out:
 	strbuf_release(&err);
@@ -993,7 +1036,8 @@ static int run_chain(struct vm_ctx *ctx, const struct chain_step *steps,
 		log_clear_error();
 		if (ctx->json)
 			ctx->result = json_object_new_object();
-		if ((v->flags & VERB_DISKS) && refuse_running(ctx))
+		if ((v->flags & VERB_DISKS) && !(v->flags & VERB_LIVE) &&
+		    refuse_running(ctx))
 			ret = 1;
 		else
 			ret = v->fn(ctx, steps[i].argc, steps[i].argv);

@@ -183,9 +183,9 @@ contains() {
 	fi
 	return 1
 }
-# is GOT WANT: the two strings are the same; if not, say both
-is() {
-	check_args is "GOT WANT" 2 2 "$@"
+# equals GOT WANT: the two strings are the same; if not, say both
+equals() {
+	check_args equals "GOT WANT" 2 2 "$@"
 	[ "$1" = "$2" ] && return 0
 	echo "got '$1', want '$2'" >&2
 	return 1

@@ -19,6 +19,8 @@ enum verb_flags {
 	VERB_ANSWER = 1 << 6,	/* exit status 3 is an answer, no failure */
 	VERB_RAWARGS = 1 << 7,	/* only an @verb ends its arguments */
 	VERB_NOJSON = 1 << 8,	/* nothing to report: refused with --json */
+	VERB_LIVE = 1 << 9,	/* with VERB_DISKS: works on a running VM too,
+				 * without the lock its vm holds */
 };
 
 struct verb {

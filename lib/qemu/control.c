@@ -11,6 +11,7 @@
 
 #include "qemu/runstate.h"
 #include "util/fsutil.h"
+#include "util/log.h"
 #include "util/proc.h"
 
 /* how long QEMU may take over one command passed on */
@@ -75,7 +76,8 @@ const char *control_refusal(struct json_object *cmd, struct strbuf *why)
 		return why->buf;
 	}
 	if (listed(passes, name) || !strncmp(name, "query-", 6) ||
-	    !strcmp(name, CONTROL_SAVE))
+	    !strcmp(name, CONTROL_SAVE) || !strcmp(name, LIVE_BEGIN) ||
+	    !strcmp(name, LIVE_END))
 		return NULL;
 	if (!strcmp(name, "human-monitor-command")) {
 		if (hmp_passes_line(args, &word)) {
@@ -202,6 +204,8 @@ int control_open(struct control *c, const char *path, mode_t mode,
 		 gid_t gid, const char *qmp_sock, const char *save_dir)
 {
 	memset(c, 0, sizeof(*c));
+	c->live = (struct live)LIVE_INIT;
+	c->live_holder = -1;
 	c->path = xstrdup(path);
 	c->qmp_sock = xstrdup(qmp_sock);
 	c->save_dir = xstrdup(save_dir);
@@ -215,8 +219,36 @@ int control_open(struct control *c, const char *path, mode_t mode,
 	return 0;
 }
 
+/* Thaw what a live backup froze: through QEMU, or offline once it went. */
+static void live_end(struct control *c)
+{
+	struct strbuf err = STRBUF_INIT;
+	struct qmp q = QMP_INIT;
+	int r;
+
+	c->live_holder = -1;
+	if (!c->live.frozen)
+		return;
+	r = qmp_connect(&q, c->qmp_sock, FORWARD_TIMEOUT_MS, &err);
+	if (!r)
+		r = live_thaw(&c->live, &q, &err);
+	qmp_close(&q);
+	if (r && c->live.workdir) {
+		strbuf_reset(&err);
+		r = live_recover(c->live.workdir, &err);
+		if (r >= 0)
+			c->live.frozen = false;
+	}
+	if (c->live.frozen)
+		log_warn("the disks a live backup froze are not committed back yet: %s",
+			 err.buf);
+	strbuf_release(&err);
+}
+
 static void drop_client(struct control *c, int i)
 {
+	if (c->clients[i].fd == c->live_holder)
+		live_end(c);
 	close(c->clients[i].fd);
 	json_tokener_free(c->clients[i].tok);
 	c->clients[i] = c->clients[--c->nclients];
@@ -269,6 +301,17 @@ static struct json_object *error_reply(const char *class, const char *desc)
 	return o;
 }
 
+/* The uid at the other end of fd, or (uid_t)-1. */
+static uid_t peer_uid(int fd)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0)
+		return (uid_t)-1;
+	return cr.uid;
+}
+
 static void accept_client(struct control *c)
 {
 	int fd = accept4(c->listen, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -277,11 +320,13 @@ static void accept_client(struct control *c)
 	if (fd < 0)
 		return;
 	if (c->nclients == CONTROL_MAX_CLIENTS) {
-		/* the longest idle goes: clients that hold on block no one */
-		int i, old = 0;
+		/* the longest idle goes: clients that hold on block no one
+		 * (but the one a live backup waits for) */
+		int i, old = c->clients[0].fd == c->live_holder ? 1 : 0;
 
-		for (i = 1; i < c->nclients; i++)
-			if (c->clients[i].since < c->clients[old].since)
+		for (i = old + 1; i < c->nclients; i++)
+			if (c->clients[i].fd != c->live_holder &&
+			    c->clients[i].since < c->clients[old].since)
 				old = i;
 		drop_client(c, old);
 	}
@@ -297,6 +342,7 @@ static void accept_client(struct control *c)
 	c->clients[c->nclients].tok = json_tokener_new();
 	c->clients[c->nclients].fed = 0;
 	c->clients[c->nclients].since = proc_now_ms();
+	c->clients[c->nclients].uid = peer_uid(fd);
 	c->nclients++;
 }
 
@@ -332,6 +378,66 @@ static struct json_object *forward(struct control *c, const char *name,
 	return o;
 }
 
+/*
+ * vm-live-begin and vm-live-end from client i: only the VM's owner (the
+ * uid vm runs as) may freeze its disks, one live backup at a time, and
+ * only the client that froze them thaws them (or its going away does).
+ */
+static struct json_object *live_request(struct control *c, int i,
+					const char *name)
+{
+	struct strbuf err = STRBUF_INIT;
+	struct json_object *o, *ret;
+	struct qmp q = QMP_INIT;
+	bool begin = !strcmp(name, LIVE_BEGIN);
+	int r;
+
+	if (c->clients[i].uid != geteuid())
+		return error_reply(CONTROL_REFUSED,
+				   "only the VM's owner may back it up live");
+	if (!c->live.n)
+		return error_reply(CONTROL_REFUSED,
+				   "this VM has no disks QEMU writes");
+	if (begin && c->live_holder >= 0)
+		return error_reply(CONTROL_REFUSED,
+				   "a live backup of it is under way");
+	if (!begin && c->live_holder != c->clients[i].fd)
+		return error_reply(CONTROL_REFUSED,
+				   "no live backup of yours is under way");
+	r = qmp_connect(&q, c->qmp_sock, FORWARD_TIMEOUT_MS, &err);
+	if (!r && begin) {
+		r = live_freeze(&c->live, &q, &err);
+		if (!r)
+			c->live_holder = c->clients[i].fd;
+	} else if (!r) {
+		r = live_thaw(&c->live, &q, &err);
+		if (!r)
+			c->live_holder = -1;
+	}
+	qmp_close(&q);
+	if (r) {
+		o = error_reply(r == -EREMOTEIO ? "GenericError" :
+				"VmUnreachable", err.buf);
+		strbuf_release(&err);
+		return o;
+	}
+	ret = json_object_new_object();
+	if (begin) {
+		char *vars = c->live.vars ?
+			xasprintf("%s/%s", c->live.workdir, LIVE_VARS) : NULL;
+
+		json_object_object_add(ret, "paused-ms",
+				       json_object_new_int64(c->live.paused_ms));
+		json_object_object_add(ret, "efivars", vars ?
+				       json_object_new_string(vars) : NULL);
+		free(vars);
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "return", ret);
+	strbuf_release(&err);
+	return o;
+}
+
 /* One request from client i; false when the client must go. */
 static bool serve(struct control *c, int i, struct json_object *cmd)
 {
@@ -348,6 +454,9 @@ static bool serve(struct control *c, int i, struct json_object *cmd)
 		json_object_object_get_ex(cmd, "arguments", &args);
 		if (!strcmp(name, "qmp_capabilities"))
 			reply = json_tokener_parse("{\"return\": {}}");
+		else if (!strcmp(name, LIVE_BEGIN) ||
+			 !strcmp(name, LIVE_END))
+			reply = live_request(c, i, name);
 		else
 			reply = forward(c, name, args);
 	}
@@ -439,14 +548,27 @@ void control_handle(struct control *c, const struct pollfd *p, int n)
 			}
 	}
 	for (i = 0; i < c->nclients; i++)
-		if (now - c->clients[i].since > CONTROL_IDLE_MS)
+		if (now - c->clients[i].since > CONTROL_IDLE_MS &&
+		    c->clients[i].fd != c->live_holder)
 			drop_client(c, i--);
+}
+
+void control_set_live(struct control *c, const char *workdir,
+		      const char *vars)
+{
+	free(c->live.workdir);
+	free(c->live.vars);
+	c->live.workdir = xstrdup(workdir);
+	c->live.vars = vars ? xstrdup(vars) : NULL;
 }
 
 void control_close(struct control *c)
 {
 	while (c->nclients)
 		drop_client(c, 0);
+	/* (a holder dropped above thawed it; this is for none) */
+	live_end(c);
+	live_release(&c->live);
 	if (c->listen >= 0) {
 		close(c->listen);
 		unlink(c->path);

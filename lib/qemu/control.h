@@ -17,6 +17,7 @@
 
 #include <json-c/json.h>
 
+#include "qemu/live.h"
 #include "qemu/qmp.h"
 #include "util/str.h"
 
@@ -32,6 +33,8 @@
  * (migrated into WORKDIR/saved-state through a descriptor, then quit; on
  * failure the guest runs on) */
 #define CONTROL_SAVE "vm-save"
+/* and LIVE_BEGIN, LIVE_END (qemu/live.h): a live backup's point in
+ * time, for the VM's owner alone */
 /* the error class of a refusal, so clients can tell it from QEMU's */
 #define CONTROL_REFUSED "VmRefused"
 
@@ -40,6 +43,7 @@ struct control_client {
 	struct json_tokener *tok;
 	size_t fed;		/* bytes of the request being read */
 	long long since;	/* when it connected or last asked */
+	uid_t uid;		/* who it is */
 };
 
 struct control {
@@ -49,9 +53,11 @@ struct control {
 	char *save_dir;		/* where CONTROL_SAVE writes SAVED_STATE */
 	struct control_client clients[CONTROL_MAX_CLIENTS];
 	int nclients;
+	struct live live;	/* the disks a live backup freezes */
+	int live_holder;	/* the client that froze them, or -1 */
 };
 
-#define CONTROL_INIT { .listen = -1 }
+#define CONTROL_INIT { .listen = -1, .live = LIVE_INIT, .live_holder = -1 }
 
 /*
  * Serve path (mode, group gid unless (gid_t)-1), passing what is allowed
@@ -73,6 +79,14 @@ int control_pollfds(const struct control *c, struct pollfd *p);
  */
 void control_handle(struct control *c, const struct pollfd *p, int n);
 
+/*
+ * What a live backup freezes: the disks QEMU writes (live_add_disk on
+ * c->live), their WORKDIR and the variables' file (NULL: none).
+ */
+void control_set_live(struct control *c, const char *workdir,
+		      const char *vars);
+
+/* Thaws what a live backup left frozen (offline when QEMU has gone). */
 void control_close(struct control *c);
 
 /*

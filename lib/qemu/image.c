@@ -52,7 +52,8 @@ int image_info(const char *path, const char *format, struct image_info *out,
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	strvec_pushl(&av, "qemu-img", "info", "--output=json", NULL);
+	/* -U: a running VM's QEMU holds its disks; this reads only headers */
+	strvec_pushl(&av, "qemu-img", "info", "-U", "--output=json", NULL);
 	if (format)
 		strvec_pushl(&av, "-f", format, NULL);
 	strvec_pushl(&av, "--", path, NULL);

@@ -372,6 +372,20 @@ out:
 	return r;
 }
 
+int backup_job_use(struct backup_job *job, const char *name,
+		   const char *path)
+{
+	size_t i;
+
+	for (i = 0; i < job->names.nr; i++)
+		if (!strcmp(job->names.v[i], name)) {
+			free(job->paths.v[i]);
+			job->paths.v[i] = xstrdup(path);
+			return 0;
+		}
+	return -ENOENT;
+}
+
 void backup_job_release(struct backup_job *job)
 {
 	free(job->name);

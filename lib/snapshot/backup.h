@@ -55,6 +55,13 @@ int backup_store(struct vm *vm, struct backup_job *job,
 		 const char *description, const char *compressor,
 		 const struct snap_progress *progress, struct strbuf *err);
 
+/*
+ * Store the file named name from path instead (a live backup's copy of
+ * the UEFI variables); -ENOENT when the job holds no such file.
+ */
+int backup_job_use(struct backup_job *job, const char *name,
+		   const char *path);
+
 void backup_job_release(struct backup_job *job);
 
 #endif

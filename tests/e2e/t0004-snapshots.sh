@@ -262,14 +262,17 @@ test_expect "--inplace: backup and restore in HOSTDIR; @run restores LAST there 
 	sums . >again && cmp before again
 '
 
-test_expect "@backup refuses while the VM is running" '
+test_expect "@backup of a VM a foreground @run runs elsewhere is live, and leaves it running" '
 	vm --no-uefi -D AHCI=1G @create B &&
 	{ "$VM_BIN" -t 60 @run >run.out 2>&1 & } &&
 	pid=$! &&
-	wait_for 20 test -S .work/qmp.sock &&
-	rc=0 && { vm @backup 2>err || rc=$?; } &&
+	wait_for 20 test -S .work/control.sock &&
+	vm --json @backup >out 2>err && kill -0 $pid &&
+	contains out "\"taken\":\"crash-consistent\"" &&
+	test -z "$(ls -A .work/ | grep "^\.live-")" &&
 	kill -TERM $pid && { wait $pid || true; } &&
-	test $rc -eq 1 && contains err "B is running (pid [0-9]*): stop it first with vm @stop" && test ! -e backups/S0.tar.gz
+	contains err "B: its disks held still for a live backup" && test -f backups/S0.tar.gz &&
+	vm -q @restore S0
 '
 
 test_expect "a progress bar on a terminal, none otherwise" '

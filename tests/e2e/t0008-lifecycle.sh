@@ -147,7 +147,7 @@ test_expect "@kill ends QEMU at once; a killed supervisor takes QEMU along" '
 	contains st "^T: stopped"
 '
 
-test_expect "while it runs: @start again, @job, @backup, @destroy refuse at once" '
+test_expect "while it runs: @start again, @job, @restore, @destroy refuse at once; @backup is live" '
 	vm --no-uefi -D AHCI=64M @create T "$RESCUE" &&
 	vm @start &&
 	s=$(date +%s) &&
@@ -155,7 +155,10 @@ test_expect "while it runs: @start again, @job, @backup, @destroy refuse at once
 	contains err "T is running (pid [0-9]*, started by @start): stop it first with vm @stop" &&
 	must_fail 1 vm @job add-ssh-keys 2>err &&
 	contains err "stop it first with vm @stop" &&
-	must_fail 1 vm @backup 2>err &&
+	vm @backup 2>err && contains err "held still for a live backup" &&
+	must_fail 1 vm @restore 2>err &&
+	contains err "stop it first" &&
+	must_fail 1 vm @backup @restore 2>err &&
 	contains err "stop it first" &&
 	must_fail 1 vm @destroy 2>err &&
 	contains err "stop it first" &&

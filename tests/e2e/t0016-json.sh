@@ -152,10 +152,10 @@ test_expect "@start @status @monitor @stop and @kill of a running guest" '
 	vm --json @start @status >out &&
 	check out start status &&
 	pid=$(field out 1 "s[\"result\"][\"pid\"]") && kill -0 "$pid" &&
-	is "$(field out 2 "s[\"result\"][\"state\"], s[\"result\"][\"pid\"]")" "running $pid" &&
+	equals "$(field out 2 "s[\"result\"][\"state\"], s[\"result\"][\"pid\"]")" "running $pid" &&
 	vm --json @monitor "{\"execute\": \"query-status\"}" >mon &&
 	check mon monitor &&
-	is "$(field mon 1 "s[\"result\"][\"reply\"][\"return\"][\"status\"]")" running &&
+	equals "$(field mon 1 "s[\"result\"][\"reply\"][\"return\"][\"status\"]")" running &&
 	must_fail 1 vm --json @monitor "{\"execute\": \"no-such\"}" >mon2 &&
 	check mon2 monitor &&
 	contains mon2 "\"error\":\"@monitor: QEMU says: " &&
@@ -164,10 +164,10 @@ test_expect "@start @status @monitor @stop and @kill of a running guest" '
 	kill -0 "$pid" &&
 	wait_for 60 booted &&
 	vm --json @stop 60 >st && check st stop &&
-	is "$(field st 1 "s[\"result\"][\"stopped\"]")" powerdown &&
+	equals "$(field st 1 "s[\"result\"][\"stopped\"]")" powerdown &&
 	no_qemu &&
 	vm @start && vm --json @kill >k && check k kill &&
-	is "$(field k 1 "s[\"result\"][\"killed\"]")" True &&
+	equals "$(field k 1 "s[\"result\"][\"killed\"]")" True &&
 	no_qemu
 '
 

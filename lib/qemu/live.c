@@ -1,0 +1,367 @@
+#include "qemu/live.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/fsutil.h"
+#include "util/proc.h"
+
+/* one QMP command of a freeze or a thaw */
+#define LIVE_QMP_MS 10000
+/* qemu-img commit of an overlay left behind */
+#define LIVE_RECOVER_MS (600 * 1000)
+
+void live_add_disk(struct live *l, const char *id, const char *path)
+{
+	l->d = xrealloc(l->d, (size_t)(l->n + 1) * sizeof(*l->d));
+	memset(&l->d[l->n], 0, sizeof(l->d[0]));
+	l->d[l->n].id = xstrdup(id);
+	l->d[l->n].path = xstrdup(path);
+	l->n++;
+}
+
+void live_release(struct live *l)
+{
+	int i;
+
+	for (i = 0; i < l->n; i++) {
+		free(l->d[i].id);
+		free(l->d[i].path);
+		free(l->d[i].node);
+		free(l->d[i].overlay);
+	}
+	free(l->d);
+	free(l->workdir);
+	free(l->vars);
+	*l = (struct live)LIVE_INIT;
+}
+
+/* Each disk's node (the format layer QEMU writes), from query-block. */
+static int find_nodes(struct live *l, struct qmp *q, struct strbuf *err)
+{
+	struct json_object *ret = NULL, *dev, *v, *ins;
+	size_t k;
+	int i, r;
+
+	r = qmp_execute(q, "query-block", NULL, -1, LIVE_QMP_MS, &ret, err);
+	if (r)
+		return r;
+	for (i = 0; i < l->n; i++) {
+		free(l->d[i].node);
+		l->d[i].node = NULL;
+		for (k = 0; k < json_object_array_length(ret); k++) {
+			dev = json_object_array_get_idx(ret, k);
+			if (!json_object_object_get_ex(dev, "device", &v) ||
+			    strcmp(json_object_get_string(v), l->d[i].id) ||
+			    !json_object_object_get_ex(dev, "inserted", &ins))
+				continue;
+			l->d[i].node = json_str_dup(ins, "node-name");
+		}
+		if (!l->d[i].node) {
+			strbuf_addf(err, "QEMU has no disk %s", l->d[i].id);
+			r = -ENOENT;
+			break;
+		}
+	}
+	json_object_put(ret);
+	return r;
+}
+
+/* The transaction: an overlay on every disk at once. */
+static int snapshot_all(struct live *l, struct qmp *q, struct strbuf *err)
+{
+	struct json_object *args = json_object_new_object();
+	struct json_object *acts = json_object_new_array();
+	int i, r;
+
+	for (i = 0; i < l->n; i++) {
+		struct json_object *a = json_object_new_object();
+		struct json_object *d = json_object_new_object();
+
+		free(l->d[i].overlay);
+		l->d[i].overlay = xasprintf("%s/%s%s.qcow2", l->workdir,
+					    LIVE_PREFIX, l->d[i].id);
+		/* what an earlier, killed freeze left is ours to replace */
+		unlink(l->d[i].overlay);
+		json_object_object_add(d, "device",
+				       json_object_new_string(l->d[i].id));
+		json_object_object_add(d, "snapshot-file",
+				       json_object_new_string(l->d[i].overlay));
+		json_object_object_add(d, "format",
+				       json_object_new_string("qcow2"));
+		json_object_object_add(d, "mode",
+				       json_object_new_string("absolute-paths"));
+		json_object_object_add(a, "type",
+				       json_object_new_string("blockdev-snapshot-sync"));
+		json_object_object_add(a, "data", d);
+		json_object_array_add(acts, a);
+	}
+	json_object_object_add(args, "actions", acts);
+	r = qmp_execute(q, "transaction", args, -1, LIVE_QMP_MS, NULL, err);
+	json_object_put(args);
+	if (r)
+		for (i = 0; i < l->n; i++) {
+			unlink(l->d[i].overlay);
+			free(l->d[i].overlay);
+			l->d[i].overlay = NULL;
+		}
+	return r;
+}
+
+int live_freeze(struct live *l, struct qmp *q, struct strbuf *err)
+{
+	struct strbuf e = STRBUF_INIT;
+	char *copy = NULL;
+	bool snapped;
+	long long t0;
+	int r;
+
+	if (l->frozen) {
+		strbuf_addstr(err, "a live backup of it is under way");
+		return -EBUSY;
+	}
+	r = find_nodes(l, q, err);
+	if (r)
+		return r;
+	t0 = proc_now_ms();
+	r = qmp_execute(q, "stop", NULL, -1, LIVE_QMP_MS, NULL, err);
+	if (r)
+		return r;
+	r = snapshot_all(l, q, err);
+	snapped = !r;
+	if (!r && l->vars) {
+		copy = xasprintf("%s/%s", l->workdir, LIVE_VARS);
+		r = fs_copy_file(l->vars, copy, 0600);
+		if (r)
+			strbuf_addf(err, "cannot copy %s: %s", l->vars,
+				    strerror(-r));
+	}
+	/* the guest runs on, whatever became of the rest */
+	if (qmp_execute(q, "cont", NULL, -1, LIVE_QMP_MS, NULL, &e) && !r) {
+		strbuf_addf(err, "cannot resume the guest: %s", e.buf);
+		r = -EIO;
+	}
+	l->paused_ms = proc_now_ms() - t0;
+	l->frozen = snapped;
+	if (r && l->frozen) {
+		strbuf_reset(&e);
+		live_thaw(l, q, &e);
+	}
+	if (r && copy)
+		unlink(copy);
+	free(copy);
+	strbuf_release(&e);
+	return r;
+}
+
+/* job's state: "ready", "gone", or the status QEMU says. */
+static int job_state(struct qmp *q, const char *job, char *st, size_t n,
+		     struct strbuf *err)
+{
+	struct json_object *ret = NULL, *j, *v;
+	size_t k;
+	int r;
+
+	r = qmp_execute(q, "query-block-jobs", NULL, -1, LIVE_QMP_MS, &ret,
+			err);
+	if (r)
+		return r;
+	snprintf(st, n, "gone");
+	for (k = 0; k < json_object_array_length(ret); k++) {
+		j = json_object_array_get_idx(ret, k);
+		if (!json_object_object_get_ex(j, "device", &v) ||
+		    strcmp(json_object_get_string(v), job))
+			continue;
+		if (json_object_object_get_ex(j, "ready", &v) &&
+		    json_object_get_boolean(v))
+			snprintf(st, n, "ready");
+		else if (json_object_object_get_ex(j, "status", &v))
+			snprintf(st, n, "%s", json_object_get_string(v));
+	}
+	json_object_put(ret);
+	return 0;
+}
+
+/* Poll job until its state is want (or gone); 0, -ETIMEDOUT or -errno. */
+static int job_wait(struct qmp *q, const char *job, const char *want,
+		    long long deadline, struct strbuf *err)
+{
+	struct timespec ts = { 0, 20 * 1000000L };
+	char st[32];
+	int r;
+
+	for (;;) {
+		r = job_state(q, job, st, sizeof(st), err);
+		if (r)
+			return r;
+		if (!strcmp(st, want) || !strcmp(st, "gone"))
+			return !strcmp(st, want) ? 0 : -ECANCELED;
+		if (proc_now_ms() > deadline) {
+			strbuf_addf(err, "%s is still %s", job, st);
+			return -ETIMEDOUT;
+		}
+		nanosleep(&ts, NULL);
+	}
+}
+
+/* Commit disk d's overlay back into it (an active commit, pivoted). */
+static int commit_one(struct live_disk *d, struct qmp *q, struct strbuf *err)
+{
+	long long deadline = proc_now_ms() + LIVE_COMMIT_TIMEOUT_MS;
+	struct json_object *args = json_object_new_object();
+	char *job = xasprintf("vm-commit-%s", d->id);
+	int r;
+
+	json_object_object_add(args, "job-id", json_object_new_string(job));
+	json_object_object_add(args, "device", json_object_new_string(d->id));
+	/* into the disk, not further down into a base it has */
+	json_object_object_add(args, "base-node",
+			       json_object_new_string(d->node));
+	r = qmp_execute(q, "block-commit", args, -1, LIVE_QMP_MS, NULL, err);
+	json_object_put(args);
+	if (!r)
+		r = job_wait(q, job, "ready", deadline, err);
+	if (!r) {
+		args = json_object_new_object();
+		json_object_object_add(args, "device",
+				       json_object_new_string(job));
+		r = qmp_execute(q, "block-job-complete", args, -1, LIVE_QMP_MS,
+				NULL, err);
+		json_object_put(args);
+	}
+	if (!r) {
+		r = job_wait(q, job, "gone", deadline, err);
+		if (r == -ECANCELED)
+			r = 0;	/* gone is what was waited for */
+	}
+	if (r == -ECANCELED)
+		strbuf_addf(err, "the commit of %s ended before it was ready",
+			    d->id);
+	if (!r) {
+		unlink(d->overlay);
+		free(d->overlay);
+		d->overlay = NULL;
+	}
+	free(job);
+	return r;
+}
+
+int live_thaw(struct live *l, struct qmp *q, struct strbuf *err)
+{
+	char *copy;
+	int i, r, ret = 0;
+
+	if (!l->frozen)
+		return 0;
+	for (i = 0; i < l->n; i++) {
+		if (!l->d[i].overlay)
+			continue;
+		struct strbuf e = STRBUF_INIT;
+
+		r = commit_one(&l->d[i], q, &e);
+		if (r && !ret) {
+			strbuf_addf(err, "%s: %s", l->d[i].id, e.buf);
+			ret = r;
+		}
+		strbuf_release(&e);
+	}
+	copy = xasprintf("%s/%s", l->workdir, LIVE_VARS);
+	unlink(copy);
+	free(copy);
+	for (i = 0; i < l->n; i++)
+		if (l->d[i].overlay)
+			return ret;
+	l->frozen = false;
+	return ret;
+}
+
+int live_remote_begin(struct qmp *q, const char *control,
+		      long long *paused_ms, char **efivars,
+		      struct strbuf *err)
+{
+	struct json_object *ret = NULL, *v;
+	int r;
+
+	*efivars = NULL;
+	*paused_ms = 0;
+	r = qmp_connect(q, control, LIVE_QMP_MS, err);
+	if (r)
+		return r;
+	/* the freeze waits for QEMU's commands, each up to LIVE_QMP_MS */
+	r = qmp_execute(q, LIVE_BEGIN, NULL, -1, 4 * LIVE_QMP_MS, &ret,
+			err);
+	if (r)
+		return r;
+	if (json_object_object_get_ex(ret, "paused-ms", &v))
+		*paused_ms = json_object_get_int64(v);
+	*efivars = json_str_dup(ret, "efivars");
+	json_object_put(ret);
+	return 0;
+}
+
+int live_remote_end(struct qmp *q, struct strbuf *err)
+{
+	return qmp_execute(q, LIVE_END, NULL, -1,
+			   LIVE_COMMIT_TIMEOUT_MS + LIVE_QMP_MS, NULL, err);
+}
+
+/* qemu-img commit of one overlay into its disk, then its removal. */
+static int recover_one(const char *path, struct strbuf *err)
+{
+	struct proc_opts o = PROC_OPTS_INIT;
+	struct strvec av = STRVEC_INIT;
+	int r;
+
+	strvec_pushl(&av, "qemu-img", "commit", "-q", "-f", "qcow2", "--",
+		     path, NULL);
+
+	o.stdin_fd = -1;
+	o.stdout_fd = -1;
+	r = proc_run(av.v, &o, LIVE_RECOVER_MS);
+	strvec_clear(&av);
+	if (r) {
+		strbuf_addf(err, "qemu-img commit %s failed (%s)", path,
+			    r < 0 ? strerror(-r) : "see above");
+		return r < 0 ? r : -EIO;
+	}
+	if (unlink(path) < 0)
+		return -errno;
+	return 0;
+}
+
+int live_recover(const char *workdir, struct strbuf *err)
+{
+	struct dirent *e;
+	DIR *d = opendir(workdir);
+	int n = 0, r = 0;
+
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((e = readdir(d))) {
+		size_t len = strlen(e->d_name);
+		char *p;
+
+		if (strncmp(e->d_name, LIVE_PREFIX, strlen(LIVE_PREFIX)))
+			continue;
+		p = xasprintf("%s/%s", workdir, e->d_name);
+		/* only the regular files vm made; never through a link */
+		if (!strcmp(e->d_name, LIVE_VARS)) {
+			unlink(p);
+		} else if (e->d_type == DT_REG && len > 6 &&
+			   !strcmp(e->d_name + len - 6, ".qcow2")) {
+			int k = recover_one(p, err);
+
+			if (k && !r)
+				r = k;
+			n++;
+		}
+		free(p);
+	}
+	closedir(d);
+	return r ? r : n;
+}

@@ -1,0 +1,92 @@
+/*
+ * A point in time of a running VM's disks, for a live @backup: QEMU
+ * goes on writing into a new overlay (an external snapshot taken in one
+ * transaction, the guest paused only for it), so the disk files
+ * themselves hold still and can be read as files, as an offline @backup
+ * reads them, their blocks comparable with the last snapshot's.  Then
+ * the overlay is committed back into each disk (an active block-commit)
+ * and removed.  A copy of the UEFI variables is taken in the same pause.
+ *
+ * Why not a backup job or an NBD fleecing export: those give the guest's
+ * blocks, laid out anew; a snapshot holds the image files byte for byte
+ * (docs/snapshot-format.md), and an incremental one only the file blocks
+ * that changed.  See docs/verbs.md, "Live snapshots".
+ */
+#ifndef VM_LIVE_H
+#define VM_LIVE_H
+
+#include <stdbool.h>
+
+#include "qemu/qmp.h"
+#include "util/str.h"
+
+/* The overlays' and the variables' copy's names in WORKDIR. */
+#define LIVE_PREFIX ".live-"
+#define LIVE_VARS ".live-efivars.bin"
+/* the control socket's commands (qemu/control.h): begin freezes the
+ * disks and says where the variables' copy is; end, or the client's
+ * going away, thaws them */
+#define LIVE_BEGIN "vm-live-begin"
+#define LIVE_END "vm-live-end"
+/* how long one commit may take before vm gives up on it */
+#define LIVE_COMMIT_TIMEOUT_MS (600 * 1000)
+
+/* One disk QEMU writes: its drive id and file. */
+struct live_disk {
+	char *id;		/* -drive id=, e.g. disk0 */
+	char *path;		/* its file */
+	char *node;		/* its node, while frozen */
+	char *overlay;		/* WORKDIR/.live-ID.qcow2, while frozen */
+};
+
+struct live {
+	struct live_disk *d;
+	int n;
+	char *workdir;
+	char *vars;		/* the UEFI variables' file, or NULL */
+	bool frozen;
+	long long paused_ms;	/* the guest's pause for the last freeze */
+};
+
+#define LIVE_INIT { NULL, 0, NULL, NULL, false, 0 }
+
+/* A disk QEMU writes (id and path copied). */
+void live_add_disk(struct live *l, const char *id, const char *path);
+void live_release(struct live *l);
+
+/*
+ * Freeze: pause the guest, put an overlay on every disk in one
+ * transaction, copy the variables to WORKDIR/LIVE_VARS, resume.  The
+ * guest runs on whatever happens.  Returns 0 (l->frozen, l->paused_ms)
+ * or -errno with err; on failure nothing is left.
+ */
+int live_freeze(struct live *l, struct qmp *q, struct strbuf *err);
+
+/*
+ * Thaw: commit each overlay back into its disk, remove it and the
+ * variables' copy.  Returns 0 or -errno with err; a disk whose commit
+ * failed keeps its overlay (l->frozen stays set) for a later try.
+ */
+int live_thaw(struct live *l, struct qmp *q, struct strbuf *err);
+
+/*
+ * The other side, a live @backup: ask the vm that runs the VM, at its
+ * control socket, to freeze the disks.  Returns 0 with the guest's pause
+ * and where the variables' copy is (*efivars, NULL: none; caller frees),
+ * or -errno with err.  The disks stay frozen until live_remote_end, or
+ * until q is closed (by vm's end too, SIGKILL included).
+ */
+int live_remote_begin(struct qmp *q, const char *control,
+		      long long *paused_ms, char **efivars,
+		      struct strbuf *err);
+int live_remote_end(struct qmp *q, struct strbuf *err);
+
+/*
+ * QEMU has ended with the disks frozen, or an earlier vm was killed
+ * with them so: commit what WORKDIR's overlays hold into their disks
+ * with qemu-img and remove them.  How many there were, or -errno with
+ * err (an overlay that cannot be committed is kept).
+ */
+int live_recover(const char *workdir, struct strbuf *err);
+
+#endif

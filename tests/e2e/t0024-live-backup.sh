@@ -1,0 +1,143 @@
+#!/bin/bash
+# Live snapshots: @backup of a running VM holds its disks still through
+# the VM's own vm (an overlay taken in one QMP transaction, committed
+# back after), the guest paused only for that.  The guest here writes a
+# numbered sequence to its disk without a pause: every snapshot taken
+# while it writes restores to an unbroken prefix of it.  An interrupted
+# or killed live backup leaves the VM running on its own disks.
+. "$(dirname "$0")/../lib.sh"
+
+need_rescue
+WRITER=$(autorun_iso test-writer "$TOP/tests/data/autorun-writer") || {
+	echo "not ok 1 - cannot build the writer ISO"
+	exit 1
+}
+export WRITER
+
+# records: how many records the guest has written, by its console
+records() {
+	check_args records "no arguments" 0 0 "$@" &&
+	grep -a "WRITER: [0-9]" .work/console.log | tail -n 1 | tr -dc 0-9
+}
+# writing N: the guest has written at least N records
+writing() {
+	check_args writing N 1 1 "$@" &&
+	[ "$(records || echo 0)" -ge "$1" ] 2>/dev/null
+}
+# prefix SNAPSHOT DIR: SNAPSHOT restored into the VM in DIR holds an
+# unbroken prefix of the sequence; prints its length
+prefix() {
+	check_args prefix "SNAPSHOT DIR" 2 2 "$@" &&
+	(cd "$2" && vm -q @restore "$1" &&
+	 qemu-img convert -O raw .work/disk-0.img disk.raw &&
+	 python3 "$TOP/tests/data/seq-check.py" disk.raw)
+}
+# nothing_live: no overlay or copy a live backup makes is left
+nothing_live() {
+	check_args nothing_live "no arguments" 0 0 "$@" &&
+	test -z "$(ls -A .work/ | grep "^\.live-")"
+}
+# paused FILE: the --json line of a live @backup says it paused the
+# guest at most 100 ms
+paused() {
+	check_args paused FILE 1 1 "$@" &&
+	python3 -c '
+import json, sys
+r = json.loads(open(sys.argv[1]).read().splitlines()[0])["result"]
+assert r["taken"] == "crash-consistent", r
+assert 0 <= r["paused_ms"] <= 100, r["paused_ms"]' "$1"
+}
+
+test_expect "@backup of a running UEFI VM: a prefix of what the guest writes, its variables, paused at most 100 ms; the guest writes on" '
+	vm -D VIRT=64M @create W "$WRITER" &&
+	vm @start && wait_for 180 writing 100 &&
+	vm --json @backup L1 >l1 && paused l1 &&
+	python3 "$TOP/tests/data/json-check.py" "$TOP/docs/json.md" l1 backup &&
+	tar -tzf backups/L1.tar.gz >list && contains list "^efivars.bin$" &&
+	tar -xzOf backups/L1.tar.gz efivars.bin | cmp - .work/efivars.bin &&
+	nothing_live && vm -q @status >/dev/null &&
+	n1=$(records) && wait_for 60 writing $((n1 + 100)) &&
+	vm -q @backup L2 && nothing_live &&
+	mkdir r && cp guest.conf r/ && cp -a backups r/ &&
+	k1=$(prefix L1 r) && k2=$(prefix L2 r) &&
+	test "$k1" -ge 100 && test "$k2" -gt "$k1" &&
+	vm @stop 60 &&
+	qemu-img convert -O raw .work/disk-0.img final.raw &&
+	k=$(python3 "$TOP/tests/data/seq-check.py" final.raw) &&
+	test "$k" -gt "$k2" && nothing_live && no_qemu
+'
+
+# slow_pigz SECONDS: a pigz on $slow_path that waits first, for a vm
+# to be stopped while its disks are held still
+slow_pigz() {
+	check_args slow_pigz SECONDS 1 1 "$@" &&
+	mkdir -p "$TEST_TMP/bin" &&
+	printf "#!/bin/sh\nsleep %s\nexec %s \"\$@\"\n" "$1" \
+		"$(command -v pigz)" >"$TEST_TMP/bin/pigz" &&
+	chmod +x "$TEST_TMP/bin/pigz" &&
+	slow_path=$TEST_TMP/bin:$PATH
+}
+
+test_expect "SIGINT and SIGKILL of a live @backup: the VM runs on its own disks, nothing is left, the next @backup works" '
+	vm --no-uefi -D VIRT=64M @create W "$WRITER" &&
+	vm @start && wait_for 120 writing 100 && slow_pigz 30 &&
+	for sig in INT KILL; do
+		{ PATH=$slow_path "$VM_BIN" @backup "X$sig" >out 2>&1 & } &&
+		pid=$! && wait_for 30 test -e .work/.live-disk0.qcow2 &&
+		kill -$sig $pid && rc=0 && { wait $pid || rc=$?; } &&
+		test $rc -ne 0 && wait_for 30 nothing_live &&
+		test ! -e "backups/X$sig.tar.gz" &&
+		vm -q @status >/dev/null || exit 1
+	done &&
+	n=$(records) && wait_for 60 writing $((n + 50)) &&
+	vm -q @backup L && nothing_live &&
+	vm @stop 60 &&
+	qemu-img convert -O raw .work/disk-0.img final.raw &&
+	k=$(python3 "$TOP/tests/data/seq-check.py" final.raw) &&
+	test "$k" -gt "$n" &&
+	mkdir r && cp guest.conf r/ && cp -a backups r/ && prefix L r >/dev/null
+'
+
+# held_backup NAME: the writer VM running, a live @backup NAME of it in
+# the background ($!; its output in ./out), slowed so that it still
+# holds the disks still when this returns
+held_backup() {
+	check_args held_backup NAME 1 1 "$@" &&
+	vm --no-uefi -D VIRT=64M @create W "$WRITER" &&
+	vm @start && wait_for 120 writing 100 && slow_pigz 10 &&
+	{ PATH=$slow_path "$VM_BIN" @backup "$1" >out 2>&1 & } &&
+	wait_for 30 test -e .work/.live-disk0.qcow2
+}
+
+test_expect "QEMU ends during a live @backup: the snapshot is whole, what the guest wrote since is in the disk" '
+	held_backup K && pid=$! && n=$(records) &&
+	wait_for 60 writing $((n + 20)) &&
+	vm @kill && nothing_live && no_qemu &&
+	wait $pid && contains out "has not taken back its disks yet" &&
+	qemu-img convert -O raw .work/disk-0.img final.raw &&
+	k=$(python3 "$TOP/tests/data/seq-check.py" final.raw) &&
+	test "$k" -ge $((n + 20)) &&
+	mkdir r && cp guest.conf r/ && cp -a backups r/ &&
+	kk=$(prefix K r) && test "$kk" -ge 100 && test "$kk" -lt "$k"
+'
+
+# a vm and its QEMU killed while the disks are held still (as a power
+# cut would): the next vm that takes the lock commits what the overlay
+# holds before anything reads the disks
+test_expect "vm and QEMU killed during a live @backup: the next vm commits the overlay first" '
+	held_backup K && pid=$! && n=$(records) &&
+	wait_for 60 writing $((n + 20)) &&
+	sup=$(vm -q --json @status | python3 -c "import json, sys; print(json.load(sys.stdin)[\"result\"][\"pid\"])") &&
+	qpid=$(vm -q --json @status | python3 -c "import json, sys; print(json.load(sys.stdin)[\"result\"][\"qemu_pid\"])") &&
+	kill -KILL "$sup" "$qpid" && wait_for 10 no_qemu && kill -KILL $pid &&
+	test -e .work/.live-disk0.qcow2 &&
+	vm @backup A 2>err && contains err "committed into its disks the 1 overlay" &&
+	nothing_live &&
+	qemu-img convert -O raw .work/disk-0.img final.raw &&
+	k=$(python3 "$TOP/tests/data/seq-check.py" final.raw) &&
+	test "$k" -ge $((n + 20)) &&
+	mkdir r && cp guest.conf r/ && cp -a backups r/ &&
+	test "$(prefix A r)" = "$k"
+'
+
+test_done
