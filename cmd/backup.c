@@ -135,8 +135,9 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 			goto out;
 		}
 	}
-	report_set_str(ctx->result, "taken", live.on || live.dry ?
-		       "crash-consistent" : "offline");
+	if (live.on || live.dry)
+		job.taken = "crash-consistent";
+	report_set_str(ctx->result, "taken", job.taken ? job.taken : "offline");
 	if (live.on)
 		report_set_int(ctx->result, "paused_ms", live.paused_ms);
 	report_job(ctx, &job, description);

@@ -50,8 +50,9 @@ int cmd_snapshots(struct vm_ctx *ctx, int argc, char **argv)
 	last = backups_last(&ctx->vm);
 	arr = json_object_new_array();
 	if (n && !ctx->json)
-		printf("%-12s %-20s %10s %-12s %11s  %s\n", "NAME", "TIME",
-		       "SIZE", "PARENT", "RESTORES", "DESCRIPTION");
+		printf("%-12s %-20s %10s %-12s %11s  %-16s  %s\n", "NAME",
+		       "TIME", "SIZE", "PARENT", "RESTORES", "TAKEN",
+		       "DESCRIPTION");
 	for (i = 0; i < n; i++) {
 		struct snap_meta m;
 		bool is_last = last && !strcmp(last, list[i].name);
@@ -65,6 +66,8 @@ int cmd_snapshots(struct vm_ctx *ctx, int argc, char **argv)
 			strbuf_reset(&err);	/* shown with what it has */
 		if (list[i].legacy)
 			m.size = 0;
+		if (!m.taken[0])
+			snprintf(m.taken, sizeof(m.taken), "offline");
 		if (m.ts && localtime_r(&m.ts, &tm))
 			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
 		report_set_str(o, "name", list[i].name);
@@ -79,6 +82,7 @@ int cmd_snapshots(struct vm_ctx *ctx, int argc, char **argv)
 		report_set_str(o, "parent", m.parent);
 		if (m.chained)
 			report_set_int(o, "restore_size", (int64_t)m.data);
+		report_set_str(o, "taken", m.taken);
 		json_object_array_add(arr, o);
 		if (m.size)
 			snprintf(size, sizeof(size), "%.1f MiB",
@@ -94,9 +98,9 @@ int cmd_snapshots(struct vm_ctx *ctx, int argc, char **argv)
 			char *parent = str_printable(m.parent ? m.parent :
 						     "-");
 
-			printf("%-12s %-20s %10s %-12s %11s  %s%s\n",
-			       list[i].name, when, size, parent, full, desc,
-			       is_last ? "  <- LAST" : "");
+			printf("%-12s %-20s %10s %-12s %11s  %-16s  %s%s\n",
+			       list[i].name, when, size, parent, full, m.taken,
+			       desc, is_last ? "  <- LAST" : "");
 			free(desc);
 			free(parent);
 		}

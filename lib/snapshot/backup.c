@@ -347,6 +347,7 @@ int backup_store(struct vm *vm, struct backup_job *job,
 	o.manifest = &mtext;
 	/* yours, from here: what a restore may apply as it is */
 	o.seal = true;
+	o.taken = job->taken;
 	r = snap_write_opts(job->file, files, (int)job->names.nr, &o, &e);
 	job->sealed = o.sealed;
 	if (r) {

@@ -30,6 +30,7 @@ struct backup_job {
 	int n;
 	struct manifest pm;
 	bool sealed;		/* backup_store wrote a SEAL */
+	const char *taken;	/* a live one: how (SNAP_TAKEN); NULL offline */
 };
 
 /*

@@ -376,7 +376,7 @@ struct fold {
 	struct snap_file *files;
 	int nf;
 	struct strvec paths;
-	struct strbuf desc, text, seal;
+	struct strbuf desc, text, seal, taken;
 	char *dir, *tmp, *bdir;
 };
 
@@ -436,7 +436,8 @@ static int fold_restore(struct fold *f, const struct vm *vm,
 		const char *name = f->m.f[i].name;
 
 		if (!strcmp(name, "TS") || !strcmp(name, "DESCRIPTION") ||
-		    !strcmp(name, "CHAIN") || !strcmp(name, SNAP_SEAL))
+		    !strcmp(name, "CHAIN") || !strcmp(name, SNAP_SEAL) ||
+		    !strcmp(name, SNAP_TAKEN))
 			continue;
 		strvec_pushf(&f->paths, "%s/%s", f->dir, name);
 		f->files[f->nf].name = name;
@@ -450,6 +451,11 @@ static int fold_restore(struct fold *f, const struct vm *vm,
 	d = xasprintf("%s/%s", f->dir, SNAP_SEAL);
 	if (!r && fs_read_file(d, 4096, &f->seal))
 		strbuf_reset(&f->seal);
+	free(d);
+	/* how it was taken stays as the child says, byte for byte */
+	d = xasprintf("%s/%s", f->dir, SNAP_TAKEN);
+	if (!r && !fs_read_file(d, 64, &f->taken))
+		strbuf_trim_trailing(&f->taken);
 	free(d);
 	if (r)
 		strbuf_addf(err, "DESCRIPTION of %s: %s", child->name,
@@ -478,6 +484,7 @@ static int fold_write(struct fold *f, const struct backup *child,
 	memset(&o, 0, sizeof(o));
 	o.description = f->desc.buf ? f->desc.buf : "";
 	o.seal_text = f->seal.len ? f->seal.buf : NULL;
+	o.taken = f->taken.len ? f->taken.buf : NULL;
 	o.ts = f->cm.ts;
 	o.compressor = compressor;
 	o.level = level;
@@ -511,7 +518,7 @@ int backups_fold(const struct vm *vm, const struct backup *list, int n,
 		 const char *compressor, int level, struct strbuf *err)
 {
 	struct fold f = { .paths = STRVEC_INIT, .desc = STRBUF_INIT,
-			  .seal = STRBUF_INIT,
+			  .seal = STRBUF_INIT, .taken = STRBUF_INIT,
 			  .text = STRBUF_INIT };
 	int r;
 
@@ -534,6 +541,7 @@ int backups_fold(const struct vm *vm, const struct backup *list, int n,
 	strvec_clear(&f.paths);
 	strbuf_release(&f.desc);
 	strbuf_release(&f.seal);
+	strbuf_release(&f.taken);
 	strbuf_release(&f.text);
 	manifest_release(&f.m);
 	manifest_release(&f.ppm);

@@ -62,7 +62,7 @@ static bool plain_name(const char *s)
 	static const char *const fixed[] = { "TS", "DESCRIPTION", "guest.conf",
 					     "vm.defaults", "efivars.bin",
 					     "saved-state", "CHAIN", SNAP_MANIFEST,
-					     SNAP_SEAL, NULL };
+					     SNAP_SEAL, SNAP_TAKEN, NULL };
 	size_t i;
 
 	for (i = 0; fixed[i]; i++)
@@ -773,13 +773,15 @@ int snap_read_meta(const char *path, struct snap_meta *meta,
 	a = open_reader(path, false, &gz, err);
 	if (!a)
 		return -EIO;
-	/* TS, DESCRIPTION and CHAIN come first: no need to read the disks. */
-	while (found < 3 && archive_read_next_header(a, &e) == ARCHIVE_OK) {
+	snprintf(meta->taken, sizeof(meta->taken), "offline");
+	/* TS, DESCRIPTION, CHAIN and TAKEN come first: no need to read the
+	 * disks. */
+	while (found < 4 && archive_read_next_header(a, &e) == ARCHIVE_OK) {
 		const char *name = archive_entry_pathname(e);
 		struct strbuf sb = STRBUF_INIT;
 
 		if (!name || (strcmp(name, "TS") && strcmp(name, "DESCRIPTION") &&
-			      strcmp(name, "CHAIN")))
+			      strcmp(name, "CHAIN") && strcmp(name, SNAP_TAKEN)))
 			break;
 		if (read_small(a, 4096, &sb)) {
 			strbuf_release(&sb);
@@ -788,6 +790,13 @@ int snap_read_meta(const char *path, struct snap_meta *meta,
 		}
 		if (!strcmp(name, "TS")) {
 			meta->ts = (time_t)strtoll(sb.buf ? sb.buf : "0", NULL, 10);
+		} else if (!strcmp(name, SNAP_TAKEN)) {
+			/* someone's text: only the words vm writes */
+			snprintf(meta->taken, sizeof(meta->taken), "%s",
+				 sb.buf && (!strcmp(sb.buf, "crash-consistent\n") ||
+					    !strcmp(sb.buf, "frozen\n")) ?
+				 sb.buf : "unknown\n");
+			meta->taken[strcspn(meta->taken, "\n")] = '\0';
 		} else if (!strcmp(name, "CHAIN")) {
 			struct chain_info c;
 

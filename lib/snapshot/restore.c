@@ -421,7 +421,8 @@ static int swap_in(struct vm *vm, const char *dir,
 		   struct placed *images, int nimages)
 {
 	static const char *const drop[] = { "TS", "DESCRIPTION", "CHAIN",
-					    "guest.env", SNAP_SEAL, NULL };
+					    "guest.env", SNAP_SEAL, SNAP_TAKEN,
+					    NULL };
 	char *old = vm->workdir && !vm->inplace ? xstrdup(vm->workdir) :
 						    NULL;
 	struct kept conf, defs;

@@ -12,6 +12,12 @@
 #include "snapshot/manifest.h"
 #include "util/str.h"
 
+/*
+ * TAKEN: how a live snapshot was taken, one word and a newline
+ * ("crash-consistent", "frozen"); a snapshot of a stopped VM has none.
+ */
+#define SNAP_TAKEN "TAKEN"
+
 /* guest.conf allows at most 16 disks: disk-0.img to disk-15.img. */
 #define SNAP_MAX_DISKS 16
 
@@ -77,6 +83,8 @@ struct snap_wopts {
 	bool seal;		/* write this user's SEAL (snapshot/seal.h) */
 	const char *seal_text;	/* or carry this one (a fold); NULL: none */
 	bool sealed;		/* out: a SEAL was written */
+	const char *taken;	/* how it was taken (SNAP_TAKEN), or NULL:
+				 * offline, and no TAKEN entry */
 };
 int snap_write_opts(const char *path, const struct snap_file *files, int n,
 		    struct snap_wopts *o, struct strbuf *err);
@@ -133,6 +141,8 @@ struct snap_meta {
 	bool chained;		/* has CHAIN: made by a vm that knows chains */
 	char *parent;		/* its parent, or NULL: a full snapshot */
 	char parent_state[65];
+	char taken[20];		/* "offline" (no TAKEN), "crash-consistent",
+				 * "frozen", or "unknown" */
 };
 int snap_read_meta(const char *path, struct snap_meta *meta,
 		   struct strbuf *err);

@@ -639,8 +639,8 @@ static int write_seal(struct wsnap *s, struct strbuf *err)
 }
 
 /*
- * TS, DESCRIPTION, CHAIN, the files, SEAL, and last the MANIFEST of
- * them all.
+ * TS, DESCRIPTION, CHAIN, TAKEN (live ones), the files, SEAL, and last
+ * the MANIFEST of them all.
  */
 static int wsnap_entries(struct wsnap *s, const struct snap_file *files,
 			 int n, struct strbuf *err)
@@ -657,6 +657,12 @@ static int wsnap_entries(struct wsnap *s, const struct snap_file *files,
 			      &s->m, err);
 	if (!r)
 		r = write_mem(s->a, "CHAIN", s->chain.buf, o->ts, &s->m, err);
+	if (!r && o->taken) {
+		char *t = xasprintf("%s\n", o->taken);
+
+		r = write_mem(s->a, SNAP_TAKEN, t, o->ts, &s->m, err);
+		free(t);
+	}
 	for (i = 0; !r && i < n; i++) {
 		struct wfile w = { &files[i], -1, 0, s->buf, s->zeros,
 				   &s->done, s->total, o->progress, err };

@@ -198,6 +198,7 @@ mksnap() {
 	if kind == "bad-value": get("guest.conf")[1] += b"cores = many\n"
 	if kind == "bad-section": get("guest.conf")[1] += b"[nosuch]\nx = 1\n"
 	if kind == "binary-conf": get("guest.conf")[1] = os.urandom(300)
+	if kind == "taken-escape": files.insert(2, ["TAKEN", b"\x1b[31mlive\n"])
 	if kind == "no-conf": drop("guest.conf")
 	if kind == "bad-defaults": files.append(["vm.defaults", b"-name \"unterminated\n"])
 	if kind == "no-disks": drop("disk-0.img")
@@ -652,6 +653,15 @@ test_expect "a seal holds for its snapshot alone: another disk under a copied SE
 	vm @restore other 2>err &&
 	contains err "warning: other is not a snapshot you made on this host: its forwards was not applied" &&
 	contains guest.conf "3333" && lacks guest.conf "2222"
+'
+
+test_expect "a TAKEN vm does not write is shown as unknown, never as its bytes; the snapshot restores" '
+	small_vm T && mksnap backups/t.tar.gz taken-escape &&
+	vm -q @snapshots >out && contains out "^t  .* unknown  " &&
+	test "$(tr -d -c "\033" <out | wc -c)" = 0 &&
+	vm --json @snapshots >json && contains json "\"taken\":\"unknown\"" &&
+	python3 "$TOP/tests/data/json-check.py" "$TOP/docs/json.md" json snapshots &&
+	vm -q @restore t && test ! -e TAKEN && test ! -e .work/TAKEN
 '
 
 test_done

@@ -49,7 +49,7 @@ assert 0 <= r["paused_ms"] <= 100, r["paused_ms"]' "$1"
 }
 
 test_expect "@backup of a running UEFI VM: a prefix of what the guest writes, its variables, paused at most 100 ms; the guest writes on" '
-	vm -D VIRT=64M @create W "$WRITER" &&
+	vm -D VIRT=64M -f "tcp:127.0.0.1:$(free_port)-:80" @create W "$WRITER" &&
 	vm @start && wait_for 180 writing 100 &&
 	vm --json @backup L1 >l1 && paused l1 &&
 	python3 "$TOP/tests/data/json-check.py" "$TOP/docs/json.md" l1 backup &&
@@ -64,7 +64,20 @@ test_expect "@backup of a running UEFI VM: a prefix of what the guest writes, it
 	vm @stop 60 &&
 	qemu-img convert -O raw .work/disk-0.img final.raw &&
 	k=$(python3 "$TOP/tests/data/seq-check.py" final.raw) &&
-	test "$k" -gt "$k2" && nothing_live && no_qemu
+	test "$k" -gt "$k2" && nothing_live && no_qemu &&
+	vm --json @backup OFF >off && contains off "\"taken\":\"offline\"" &&
+	vm -q @snapshots >list &&
+	contains list "^L1  .* crash-consistent  " && contains list "^L2  .* crash-consistent  " &&
+	contains list "^OFF  .* offline  " &&
+	vm --json @snapshots >json &&
+	python3 "$TOP/tests/data/json-check.py" "$TOP/docs/json.md" json snapshots &&
+	# folding L1 into L2 keeps how L2 was taken, and its seal
+	vm -q @forget L1 && vm -q @verify && vm -q @snapshots >list &&
+	contains list "^L2  .* crash-consistent  " && lacks list "^L1 " &&
+	rm -rf r && mkdir r && cp guest.conf r/ && cp -a backups r/ &&
+	test "$(prefix L2 r)" = "$k2" &&
+	vm @restore L2 2>err && lacks err "not a snapshot you made" &&
+	contains guest.conf "^forwards = hostfwd=tcp:127.0.0.1:[0-9]*-:80$"
 '
 
 # slow_pigz SECONDS: a pigz on $slow_path that waits first, for a vm
