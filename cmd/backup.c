@@ -16,7 +16,7 @@ struct live_side {
 	bool on;
 	bool dry;		/* a dry run would have gone live */
 	struct qmp q;
-	long long paused_ms;
+	struct live_begun b;
 };
 
 /*
@@ -28,7 +28,6 @@ static int go_live(struct vm_ctx *ctx, struct backup_job *job,
 {
 	struct strbuf err = STRBUF_INIT;
 	struct runstate rs;
-	char *vars = NULL;
 	int r;
 
 	r = runstate_running(ctx->vm.hostdir, &rs, &err);
@@ -43,12 +42,13 @@ static int go_live(struct vm_ctx *ctx, struct backup_job *job,
 		r = 0;
 		goto out;
 	}
-	r = rs.control ? live_remote_begin(&l->q, rs.control, &l->paused_ms,
-					   &vars, &err) : -ENOENT;
+	r = rs.control ? live_remote_begin(&l->q, rs.control,
+					   ctx->vm.conf.guest_agent == AGENT_YES,
+					   &l->b, &err) : -ENOENT;
 	if (!rs.control)
 		strbuf_addstr(&err, "its vm serves no control socket");
-	if (!r && vars)
-		r = backup_job_use(job, "efivars.bin", vars);
+	if (!r && l->b.efivars)
+		r = backup_job_use(job, "efivars.bin", l->b.efivars);
 	if (r) {
 		log_error("cannot back up %s while it runs: %s",
 			  ctx->vm.conf.name, err.len ? err.buf : strerror(-r));
@@ -57,10 +57,16 @@ static int go_live(struct vm_ctx *ctx, struct backup_job *job,
 		goto out;
 	}
 	l->on = true;
-	log_info("%s: its disks held still for a live backup (guest paused %lld ms)",
-		 ctx->vm.conf.name, l->paused_ms);
+	job->taken = l->b.taken;
+	if (!strcmp(l->b.taken, "frozen"))
+		log_info("%s: its disks held still for a live backup (file systems frozen by its agent %lld ms, guest paused %lld ms)",
+			 ctx->vm.conf.name, l->b.fs_frozen_ms,
+			 l->b.paused_ms);
+	else
+		log_info("%s: its disks held still for a live backup (guest paused %lld ms); crash-consistent: %s",
+			 ctx->vm.conf.name, l->b.paused_ms,
+			 l->b.why ? l->b.why : "no agent");
 out:
-	free(vars);
 	runstate_release(&rs);
 	strbuf_release(&err);
 	return r;
@@ -85,6 +91,11 @@ static void end_live(struct vm_ctx *ctx, struct live_side *l)
 	strbuf_release(&err);
 }
 
+static void live_side_release(struct live_side *l)
+{
+	live_begun_release(&l->b);
+}
+
 /* What --json says of the snapshot, before it is written. */
 static void report_job(struct vm_ctx *ctx, const struct backup_job *job,
 		       const char *description)
@@ -103,7 +114,7 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 	const char *name = argc > 0 ? argv[0] : NULL;
 	const char *description = argc > 1 ? argv[1] : "";
 	struct backup_job job;
-	struct live_side live = { false, false, QMP_INIT, 0 };
+	struct live_side live = { false, false, QMP_INIT, { 0, 0, NULL, NULL, NULL } };
 	struct strbuf err = STRBUF_INIT;
 	struct log_progress bar;
 	struct snap_progress prog = { log_progress_cb, &bar };
@@ -135,11 +146,15 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 			goto out;
 		}
 	}
-	if (live.on || live.dry)
+	if (live.dry)
 		job.taken = "crash-consistent";
 	report_set_str(ctx->result, "taken", job.taken ? job.taken : "offline");
-	if (live.on)
-		report_set_int(ctx->result, "paused_ms", live.paused_ms);
+	if (live.on) {
+		report_set_int(ctx->result, "paused_ms", live.b.paused_ms);
+		if (live.b.fs_frozen_ms)
+			report_set_int(ctx->result, "frozen_ms",
+				       live.b.fs_frozen_ms);
+	}
 	report_job(ctx, &job, description);
 	if (job.why_full && job.why_full_warns)
 		log_warn("%s", job.why_full);
@@ -191,6 +206,7 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 out:
 	end_live(ctx, &live);
 	backup_job_release(&job);
+	live_side_release(&live);
 	strbuf_release(&err);
 	free(pigz);
 	return ret;

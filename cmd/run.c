@@ -287,7 +287,8 @@ static void live_disks(struct run *run)
 		live_add_disk(&run->ctl.live, id, d->path);
 	}
 	control_set_live(&run->ctl, run->ctx->vm.workdir,
-			 q->uefi ? q->ovmf_vars : NULL);
+			 q->uefi ? q->ovmf_vars : NULL, q->agent_sock,
+			 run->ctx->vm.conf.guest_agent == AGENT_YES);
 }
 
 /*

@@ -14,7 +14,7 @@
 
 enum ktype {
 	K_STR, K_NAME, K_UINT, K_MEM, K_BOOL, K_LIST, K_FWDS, K_SHARES,
-	K_DISKS, K_IMAGES, K_PORT, K_ACCEL, K_BOOT, K_SECS, K_PROFILE, K_SHA,
+	K_DISKS, K_IMAGES, K_PORT, K_ACCEL, K_AGENT, K_BOOT, K_SECS, K_PROFILE, K_SHA,
 	K_BYTES,	/* a size from 4K to 1T */
 	K_CAP		/* a size, or 0 for none */
 };
@@ -61,6 +61,8 @@ static const struct conf_key keys[] = {
 	{ "vm", "host", K_STR, V(host), 0, 0, false, false, R_HOST },
 	{ "vm", "accel", K_ACCEL, V(accel), 0, 0, false, true, R_GUEST },
 	{ "vm", "timeout", K_SECS, V(timeout), 0, 0, false, true, R_GUEST },
+	{ "vm", "guest_agent", K_AGENT, V(guest_agent), 0, 0, false, false,
+	  R_GUEST },
 	{ "vm", "bootimage", K_STR, V(bootimage), 0, 0, true, false, R_HOST },
 	{ "vm", "bootimage_sha256", K_SHA, V(bootimage_sha256), 0, 0, true,
 	  false, R_GUEST },
@@ -160,6 +162,7 @@ void conf_init(struct vm_conf *c)
 		{ "vm", "host", "127.0.0.1" },
 		{ "vm", "accel", "auto" },
 		{ "vm", "timeout", "0" },
+		{ "vm", "guest_agent", "auto" },
 		{ "vm", "bootimage", "" },
 		{ "vm", "bootimage_sha256", "" },
 		{ "vm", "base", "" },
@@ -1015,6 +1018,18 @@ static int set_choice(struct vm_conf *c, const struct conf_key *k,
 			return -EINVAL;
 		}
 		return 0;
+	case K_AGENT:
+		if (!strcmp(v, "auto"))
+			c->guest_agent = AGENT_AUTO;
+		else if (!strcmp(v, "yes"))
+			c->guest_agent = AGENT_YES;
+		else if (!strcmp(v, "no"))
+			c->guest_agent = AGENT_NO;
+		else {
+			strbuf_addf(err, "'%s' is not auto, yes or no", v);
+			return -EINVAL;
+		}
+		return 0;
 	case K_BOOT:
 		if (!strcmp(v, "kernel"))
 			c->rescue.boot = RESCUE_BOOT_KERNEL;
@@ -1048,6 +1063,7 @@ static int set_value(struct vm_conf *c, const struct conf_key *k,
 		return set_number(c, k, v, err);
 	case K_BOOL:
 	case K_ACCEL:
+	case K_AGENT:
 	case K_BOOT:
 		return set_choice(c, k, v, err);
 	case K_DISKS:
@@ -1348,6 +1364,10 @@ static void key_to_text(const struct vm_conf *c, const struct conf_key *k,
 	case K_ACCEL:
 		strbuf_addstr(out, c->accel == ACCEL_KVM ? "kvm" :
 			      c->accel == ACCEL_TCG ? "tcg" : "auto");
+		break;
+	case K_AGENT:
+		strbuf_addstr(out, c->guest_agent == AGENT_YES ? "yes" :
+			      c->guest_agent == AGENT_NO ? "no" : "auto");
 		break;
 	case K_BOOT:
 		strbuf_addstr(out, c->rescue.boot == RESCUE_BOOT_CDROM ?

@@ -88,6 +88,8 @@ struct path_list {
 };
 
 enum accel_mode { ACCEL_AUTO, ACCEL_KVM, ACCEL_TCG };
+/* guest_agent: freeze the guest's file systems for a live backup */
+enum agent_mode { AGENT_AUTO, AGENT_YES, AGENT_NO };
 enum rescue_boot { RESCUE_BOOT_KERNEL, RESCUE_BOOT_CDROM };
 
 /* One [rescue] profile. */
@@ -119,6 +121,7 @@ struct vm_conf {
 	unsigned port;		/* SPICE port; 0: no SPICE */
 	char *host;		/* SPICE address */
 	enum accel_mode accel;
+	enum agent_mode guest_agent;
 	unsigned timeout;	/* seconds, 0: none */
 	char *bootimage;	/* ISO given to @create: a path or a URL */
 	char *bootimage_sha256;	/* its SHA-256 when it came by URL */

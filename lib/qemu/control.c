@@ -384,7 +384,8 @@ static struct json_object *forward(struct control *c, const char *name,
  * only the client that froze them thaws them (or its going away does).
  */
 static struct json_object *live_request(struct control *c, int i,
-					const char *name)
+					const char *name,
+					struct json_object *args)
 {
 	struct strbuf err = STRBUF_INIT;
 	struct json_object *o, *ret;
@@ -406,7 +407,15 @@ static struct json_object *live_request(struct control *c, int i,
 				   "no live backup of yours is under way");
 	r = qmp_connect(&q, c->qmp_sock, FORWARD_TIMEOUT_MS, &err);
 	if (!r && begin) {
+		struct json_object *v;
+		bool required = c->live.agent_required;
+
+		/* the client's settings may ask for the agent too */
+		if (args && json_object_object_get_ex(args, "require-agent", &v) &&
+		    json_object_get_boolean(v))
+			c->live.agent_required = true;
 		r = live_freeze(&c->live, &q, &err);
+		c->live.agent_required = required;
 		if (!r)
 			c->live_holder = c->clients[i].fd;
 	} else if (!r) {
@@ -428,6 +437,13 @@ static struct json_object *live_request(struct control *c, int i,
 
 		json_object_object_add(ret, "paused-ms",
 				       json_object_new_int64(c->live.paused_ms));
+		json_object_object_add(ret, "fs-frozen-ms",
+				       json_object_new_int64(c->live.fs_frozen_ms));
+		json_object_object_add(ret, "taken",
+				       json_object_new_string(c->live.taken));
+		json_object_object_add(ret, "why", c->live.why.len ?
+				       json_object_new_string(c->live.why.buf) :
+				       NULL);
 		json_object_object_add(ret, "efivars", vars ?
 				       json_object_new_string(vars) : NULL);
 		free(vars);
@@ -456,7 +472,7 @@ static bool serve(struct control *c, int i, struct json_object *cmd)
 			reply = json_tokener_parse("{\"return\": {}}");
 		else if (!strcmp(name, LIVE_BEGIN) ||
 			 !strcmp(name, LIVE_END))
-			reply = live_request(c, i, name);
+			reply = live_request(c, i, name, args);
 		else
 			reply = forward(c, name, args);
 	}
@@ -554,12 +570,15 @@ void control_handle(struct control *c, const struct pollfd *p, int n)
 }
 
 void control_set_live(struct control *c, const char *workdir,
-		      const char *vars)
+		      const char *vars, const char *agent, bool required)
 {
 	free(c->live.workdir);
 	free(c->live.vars);
+	free(c->live.agent);
 	c->live.workdir = xstrdup(workdir);
 	c->live.vars = vars ? xstrdup(vars) : NULL;
+	c->live.agent = agent ? xstrdup(agent) : NULL;
+	c->live.agent_required = required;
 }
 
 void control_close(struct control *c)

@@ -81,10 +81,11 @@ void control_handle(struct control *c, const struct pollfd *p, int n);
 
 /*
  * What a live backup freezes: the disks QEMU writes (live_add_disk on
- * c->live), their WORKDIR and the variables' file (NULL: none).
+ * c->live), their WORKDIR, the variables' file and the guest agent's
+ * socket (NULL: none), and whether the agent must freeze the guest.
  */
 void control_set_live(struct control *c, const char *workdir,
-		      const char *vars);
+		      const char *vars, const char *agent, bool required);
 
 /* Thaws what a live backup left frozen (offline when QEMU has gone). */
 void control_close(struct control *c);

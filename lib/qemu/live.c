@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "util/fsutil.h"
+#include "util/log.h"
 #include "util/proc.h"
 
 /* one QMP command of a freeze or a thaw */
@@ -38,6 +39,8 @@ void live_release(struct live *l)
 	free(l->d);
 	free(l->workdir);
 	free(l->vars);
+	free(l->agent);
+	strbuf_release(&l->why);
 	*l = (struct live)LIVE_INIT;
 }
 
@@ -113,7 +116,75 @@ static int snapshot_all(struct live *l, struct qmp *q, struct strbuf *err)
 	return r;
 }
 
-int live_freeze(struct live *l, struct qmp *q, struct strbuf *err)
+/* Whether the guest has opened the agent's port (query-chardev). */
+static bool agent_listens(struct qmp *q)
+{
+	struct strbuf e = STRBUF_INIT;
+	struct json_object *ret = NULL, *c, *v;
+	bool open = false;
+	size_t k;
+
+	if (!qmp_execute(q, "query-chardev", NULL, -1, LIVE_QMP_MS, &ret, &e))
+		for (k = 0; k < json_object_array_length(ret); k++) {
+			c = json_object_array_get_idx(ret, k);
+			if (json_object_object_get_ex(c, "label", &v) &&
+			    !strcmp(json_object_get_string(v), "qga0") &&
+			    json_object_object_get_ex(c, "frontend-open", &v))
+				open = json_object_get_boolean(v);
+		}
+	json_object_put(ret);
+	strbuf_release(&e);
+	return open;
+}
+
+/*
+ * The guest's file systems frozen by its agent (ga connected): 0, or
+ * -errno with l->why saying why not (then nothing is frozen).
+ */
+static int fs_freeze(struct live *l, struct qmp *q, struct qmp *ga)
+{
+	struct strbuf e = STRBUF_INIT;
+	int r;
+
+	if (!agent_listens(q)) {
+		strbuf_addstr(&l->why, "no guest agent runs in it");
+		return -ENOENT;
+	}
+	r = qmp_agent_connect(ga, l->agent, LIVE_AGENT_MS, &e);
+	if (!r)
+		r = qmp_execute(ga, "guest-fsfreeze-freeze", NULL, -1,
+				LIVE_AGENT_MS, NULL, &e);
+	if (r) {
+		struct strbuf t = STRBUF_INIT;
+
+		strbuf_addf(&l->why, "its agent did not freeze it: %s", e.buf);
+		/* what it froze before it failed is thawed */
+		if (ga->fd >= 0)
+			qmp_execute(ga, "guest-fsfreeze-thaw", NULL, -1,
+				    LIVE_AGENT_MS, NULL, &t);
+		strbuf_release(&t);
+	}
+	strbuf_release(&e);
+	return r;
+}
+
+/* Thaw what fs_freeze froze: twice if need be; 0 or -errno with err. */
+static int fs_thaw(struct qmp *ga, struct strbuf *err)
+{
+	int r = qmp_execute(ga, "guest-fsfreeze-thaw", NULL, -1,
+			    LIVE_AGENT_MS, NULL, err);
+
+	if (r) {
+		strbuf_reset(err);
+		r = qmp_execute(ga, "guest-fsfreeze-thaw", NULL, -1,
+				LIVE_AGENT_MS, NULL, err);
+	}
+	return r;
+}
+
+/* live_freeze but the thaw of the file systems (*fs: they are frozen). */
+static int live_point(struct live *l, struct qmp *q, struct qmp *ga,
+		      bool *fs, long long *f0, struct strbuf *err)
 {
 	struct strbuf e = STRBUF_INIT;
 	char *copy = NULL;
@@ -128,6 +199,18 @@ int live_freeze(struct live *l, struct qmp *q, struct strbuf *err)
 	r = find_nodes(l, q, err);
 	if (r)
 		return r;
+	strbuf_reset(&l->why);
+	l->fs_frozen_ms = 0;
+	if (l->agent) {
+		*f0 = proc_now_ms();
+		*fs = fs_freeze(l, q, ga) == 0;
+		if (!*fs && l->agent_required) {
+			strbuf_addf(err, "guest_agent = yes, but %s", l->why.buf);
+			return -EAGAIN;
+		}
+	} else {
+		strbuf_addstr(&l->why, "guest_agent = no");
+	}
 	t0 = proc_now_ms();
 	r = qmp_execute(q, "stop", NULL, -1, LIVE_QMP_MS, NULL, err);
 	if (r)
@@ -156,6 +239,29 @@ int live_freeze(struct live *l, struct qmp *q, struct strbuf *err)
 		unlink(copy);
 	free(copy);
 	strbuf_release(&e);
+	return r;
+}
+
+int live_freeze(struct live *l, struct qmp *q, struct strbuf *err)
+{
+	struct qmp ga = QMP_INIT;
+	bool fs = false;
+	long long f0 = 0;
+	int r = live_point(l, q, &ga, &fs, &f0, err);
+
+	if (fs) {
+		struct strbuf e = STRBUF_INIT;
+
+		if (fs_thaw(&ga, &e)) {
+			log_warn("the guest's agent did not thaw its file systems: %s",
+				 e.buf);
+			fs = false;
+		}
+		l->fs_frozen_ms = proc_now_ms() - f0;
+		strbuf_release(&e);
+	}
+	qmp_close(&ga);
+	l->taken = !r && fs ? "frozen" : "crash-consistent";
 	return r;
 }
 
@@ -281,27 +387,47 @@ int live_thaw(struct live *l, struct qmp *q, struct strbuf *err)
 }
 
 int live_remote_begin(struct qmp *q, const char *control,
-		      long long *paused_ms, char **efivars,
+		      bool require_agent, struct live_begun *b,
 		      struct strbuf *err)
 {
-	struct json_object *ret = NULL, *v;
+	struct json_object *ret = NULL, *v, *args;
 	int r;
 
-	*efivars = NULL;
-	*paused_ms = 0;
+	memset(b, 0, sizeof(*b));
 	r = qmp_connect(q, control, LIVE_QMP_MS, err);
 	if (r)
 		return r;
-	/* the freeze waits for QEMU's commands, each up to LIVE_QMP_MS */
-	r = qmp_execute(q, LIVE_BEGIN, NULL, -1, 4 * LIVE_QMP_MS, &ret,
-			err);
+	/* QEMU's commands, each up to LIVE_QMP_MS, and the agent's two */
+	args = json_object_new_object();
+	json_object_object_add(args, "require-agent",
+			       json_object_new_boolean(require_agent));
+	r = qmp_execute(q, LIVE_BEGIN, args, -1,
+			4 * LIVE_QMP_MS + 4 * LIVE_AGENT_MS, &ret, err);
+	json_object_put(args);
 	if (r)
 		return r;
 	if (json_object_object_get_ex(ret, "paused-ms", &v))
-		*paused_ms = json_object_get_int64(v);
-	*efivars = json_str_dup(ret, "efivars");
+		b->paused_ms = json_object_get_int64(v);
+	if (json_object_object_get_ex(ret, "fs-frozen-ms", &v))
+		b->fs_frozen_ms = json_object_get_int64(v);
+	b->efivars = json_str_dup(ret, "efivars");
+	b->why = json_str_dup(ret, "why");
+	b->taken = json_str_dup(ret, "taken");
+	/* only the words this side knows go into a snapshot */
+	if (!b->taken || strcmp(b->taken, "frozen")) {
+		free(b->taken);
+		b->taken = xstrdup("crash-consistent");
+	}
 	json_object_put(ret);
 	return 0;
+}
+
+void live_begun_release(struct live_begun *b)
+{
+	free(b->taken);
+	free(b->why);
+	free(b->efivars);
+	memset(b, 0, sizeof(*b));
 }
 
 int live_remote_end(struct qmp *q, struct strbuf *err)

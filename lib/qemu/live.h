@@ -28,6 +28,8 @@
  * going away, thaws them */
 #define LIVE_BEGIN "vm-live-begin"
 #define LIVE_END "vm-live-end"
+/* how long the agent may take to freeze, or to thaw */
+#define LIVE_AGENT_MS 10000
 /* how long one commit may take before vm gives up on it */
 #define LIVE_COMMIT_TIMEOUT_MS (600 * 1000)
 
@@ -44,21 +46,31 @@ struct live {
 	int n;
 	char *workdir;
 	char *vars;		/* the UEFI variables' file, or NULL */
+	char *agent;		/* the guest agent's socket, or NULL */
+	bool agent_required;	/* guest_agent = yes: no freeze, no backup */
 	bool frozen;
-	long long paused_ms;	/* the guest's pause for the last freeze */
+	/* the last freeze: */
+	long long paused_ms;	/* the guest's pause */
+	long long fs_frozen_ms;	/* its file systems', by its agent; or 0 */
+	const char *taken;	/* "frozen" or "crash-consistent" */
+	struct strbuf why;	/* crash-consistent with an agent: why */
 };
 
-#define LIVE_INIT { NULL, 0, NULL, NULL, false, 0 }
+#define LIVE_INIT { NULL, 0, NULL, NULL, NULL, false, false, 0, 0, \
+		    "crash-consistent", STRBUF_INIT }
 
 /* A disk QEMU writes (id and path copied). */
 void live_add_disk(struct live *l, const char *id, const char *path);
 void live_release(struct live *l);
 
 /*
- * Freeze: pause the guest, put an overlay on every disk in one
- * transaction, copy the variables to WORKDIR/LIVE_VARS, resume.  The
- * guest runs on whatever happens.  Returns 0 (l->frozen, l->paused_ms)
- * or -errno with err; on failure nothing is left.
+ * Freeze: with an agent that answers, freeze the guest's file systems
+ * (guest-fsfreeze-freeze, bounded by LIVE_AGENT_MS); pause the guest,
+ * put an overlay on every disk in one transaction, copy the variables
+ * to WORKDIR/LIVE_VARS, resume; thaw the file systems, whatever
+ * happened.  The guest runs on whatever happens.  Returns 0 (l->frozen,
+ * l->paused_ms, l->taken) or -errno with err; on failure nothing is
+ * left.
  */
 int live_freeze(struct live *l, struct qmp *q, struct strbuf *err);
 
@@ -71,14 +83,23 @@ int live_thaw(struct live *l, struct qmp *q, struct strbuf *err);
 
 /*
  * The other side, a live @backup: ask the vm that runs the VM, at its
- * control socket, to freeze the disks.  Returns 0 with the guest's pause
- * and where the variables' copy is (*efivars, NULL: none; caller frees),
- * or -errno with err.  The disks stay frozen until live_remote_end, or
+ * control socket, to freeze the disks (require_agent: only with the
+ * guest's file systems frozen by its agent).  Returns 0 with the guest's pause
+ * and where the variables' copy is, how it was taken (b; release it
+ * with live_begun_release), or -errno with err.  The disks stay frozen until live_remote_end, or
  * until q is closed (by vm's end too, SIGKILL included).
  */
+struct live_begun {
+	long long paused_ms;	/* the guest's pause */
+	long long fs_frozen_ms;	/* its file systems' freeze, or 0 */
+	char *taken;		/* "frozen" or "crash-consistent" */
+	char *why;		/* crash-consistent: why, or NULL */
+	char *efivars;		/* the variables' copy, or NULL */
+};
 int live_remote_begin(struct qmp *q, const char *control,
-		      long long *paused_ms, char **efivars,
+		      bool require_agent, struct live_begun *b,
 		      struct strbuf *err);
+void live_begun_release(struct live_begun *b);
 int live_remote_end(struct qmp *q, struct strbuf *err);
 
 /*

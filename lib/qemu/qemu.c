@@ -295,6 +295,17 @@ static void argv_sockets(const struct qemu_plan *p, struct strvec *a,
 	strvec_push(a, "chardev:con0");
 	argv_qmp(p->qmp_sock, a, sb);
 	argv_qmp(p->vm_qmp_sock, a, sb);
+	if (p->agent_sock) {
+		strbuf_reset(sb);
+		strbuf_addstr(sb, "socket,id=qga0,server=on,wait=off,path=");
+		strbuf_add_qemu_escaped(sb, p->agent_sock);
+		strvec_push(a, "-chardev");
+		strvec_push(a, sb->buf);
+		strvec_push(a, "-device");
+		strvec_push(a, "virtio-serial-pci,id=qgaser0");
+		strvec_push(a, "-device");
+		strvec_push(a, "virtserialport,bus=qgaser0.0,chardev=qga0,name=org.qemu.guest_agent.0");
+	}
 }
 
 void qemu_argv_build(const struct qemu_plan *p, struct strvec *a)

@@ -39,6 +39,8 @@ struct qemu_plan {
 	const char *qmp_sock;		/* NULL: none */
 	const char *vm_qmp_sock;	/* a monitor vm alone uses (its control
 					 * socket's way to QEMU), or NULL */
+	const char *agent_sock;		/* the guest agent's channel
+					 * (org.qemu.guest_agent.0), or NULL */
 	bool sandbox;			/* -sandbox on with every deny */
 	bool no_reboot;
 	bool no_vga;			/* headless with no display adapter: a

@@ -251,6 +251,77 @@ int qmp_connect(struct qmp *q, const char *path, int timeout_ms,
 	return qmp_attach(q, fd, timeout_ms, err);
 }
 
+/* Drop what comes before the agent's 0xFF (its answer to a delimited
+ * sync), which starts its reply. */
+static int skip_to_delimiter(struct qmp *q, long long deadline)
+{
+	for (;;) {
+		char buf[4096], *ff;
+		ssize_t n;
+		int r = wait_fd(q->fd, POLLIN, deadline);
+
+		if (r)
+			return r;
+		n = read(q->fd, buf, sizeof(buf));
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EPIPE;
+		ff = memrchr(buf, 0xff, (size_t)n);
+		if (ff) {
+			strbuf_reset(&q->in);
+			q->pos = 0;
+			strbuf_add(&q->in, ff + 1, (size_t)(buf + n - ff - 1));
+			return 0;
+		}
+	}
+}
+
+int qmp_agent_connect(struct qmp *q, const char *path, int timeout_ms,
+		      struct strbuf *err)
+{
+	long long deadline = proc_now_ms() + timeout_ms;
+	long long id = (long long)getpid() * 1000 + (proc_now_ms() % 1000);
+	struct json_object *reply = NULL, *v;
+	struct strbuf line = STRBUF_INIT;
+	int fd, r;
+
+	memset(q, 0, sizeof(*q));
+	q->fd = -1;
+	q->in = (struct strbuf)STRBUF_INIT;
+	fd = fs_unix_connect(path, timeout_ms);
+	if (fd < 0) {
+		strbuf_addf(err, "%s: %s", path, strerror(-fd));
+		return fd;
+	}
+	q->fd = fd;
+	q->tok = json_tokener_new();
+	if (!q->tok)
+		return -ENOMEM;
+	strbuf_addf(&line, "\xff{\"execute\": \"guest-sync-delimited\", \"arguments\": {\"id\": %lld}}\n",
+		    id);
+	r = send_all(q, line.buf, line.len, -1, deadline);
+	strbuf_release(&line);
+	if (!r)
+		r = skip_to_delimiter(q, deadline);
+	while (!r) {
+		r = read_reply(q, deadline, &reply);
+		if (r)
+			break;
+		if (json_object_object_get_ex(reply, "return", &v) &&
+		    json_object_get_int64(v) == id) {
+			json_object_put(reply);
+			return 0;
+		}
+		json_object_put(reply);	/* an answer to someone before us */
+	}
+	strbuf_addf(err, "%s: %s", path,
+		    r == -ETIMEDOUT ? "no guest agent answers" :
+		    r == -EPIPE ? "the agent's channel closed" :
+		    r == -EPROTO ? "not a guest agent" : strerror(-r));
+	return r;
+}
+
 int qmp_execute(struct qmp *q, const char *command, struct json_object *args,
 		int fd, int timeout_ms, struct json_object **ret,
 		struct strbuf *err)

@@ -32,6 +32,16 @@ struct qmp {
 int qmp_connect(struct qmp *q, const char *path, int timeout_ms,
 		struct strbuf *err);
 
+/*
+ * Connect to a guest agent's socket (qemu-guest-agent through QEMU's
+ * virtio-serial port): no greeting, but a guest-sync-delimited, so that
+ * what an earlier client left half said is dropped on both sides.  Then
+ * qmp_execute runs the agent's commands.  Returns as qmp_connect does;
+ * -ETIMEDOUT when no agent answers.
+ */
+int qmp_agent_connect(struct qmp *q, const char *path, int timeout_ms,
+		      struct strbuf *err);
+
 /* The same on an fd already connected (taken over; tests use this). */
 int qmp_attach(struct qmp *q, int fd, int timeout_ms, struct strbuf *err);
 

@@ -1207,6 +1207,9 @@ static void plan_sockets(struct vm *vm, bool rescue, struct vm_plan *p)
 		/* vm serves control to many; QEMU's monitor stays private */
 		p->control_sock = own(p, vm_work_path(vm, "control.sock"));
 		p->q.vm_qmp_sock = own(p, vm_work_path(vm, "vm-qmp.sock"));
+		/* its file systems frozen for a live backup */
+		if (vm->conf.guest_agent != AGENT_NO)
+			p->q.agent_sock = own(p, vm_work_path(vm, "qga.sock"));
 	}
 	p->q.qmp_sock = own(p, vm_work_path(vm, rescue ? "rescue-qmp.sock" :
 							 "qmp.sock"));

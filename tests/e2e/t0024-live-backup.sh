@@ -12,7 +12,11 @@ WRITER=$(autorun_iso test-writer "$TOP/tests/data/autorun-writer") || {
 	echo "not ok 1 - cannot build the writer ISO"
 	exit 1
 }
-export WRITER
+AGENT=$(autorun_iso test-agent "$TOP/tests/data/autorun-agent") || {
+	echo "not ok 1 - cannot build the agent ISO"
+	exit 1
+}
+export WRITER AGENT
 
 # records: how many records the guest has written, by its console
 records() {
@@ -151,6 +155,58 @@ test_expect "vm and QEMU killed during a live @backup: the next vm commits the o
 	test "$k" -ge $((n + 20)) &&
 	mkdir r && cp guest.conf r/ && cp -a backups r/ &&
 	test "$(prefix A r)" = "$k"
+'
+
+# files SNAPSHOT DIR: SNAPSHOT restored into the VM in DIR holds a clean
+# ext4 (e2fsck finds nothing to do, no journal to replay) with the files
+# f0..fK-1 the agent guest writes, each holding its number; prints K
+files() {
+	check_args files "SNAPSHOT DIR" 2 2 "$@" &&
+	(cd "$2" && vm -q @restore "$1" &&
+	 qemu-img convert -O raw .work/disk-0.img fs.raw &&
+	 e2fsck -fn fs.raw >fsck.out 2>&1 &&
+	 debugfs -R "ls -p /" fs.raw 2>/dev/null |
+		awk -F/ "\$6 ~ /^f[0-9]+\$/ {print substr(\$6, 2)}" | sort -n >names &&
+	 k=$(wc -l <names) && test "$k" -gt 0 &&
+	 test "$(tail -n 1 names)" = $((k - 1)) &&
+	 test "$(debugfs -R "cat /f$((k - 1))" fs.raw 2>/dev/null)" = $((k - 1)) &&
+	 echo "$k") || { cat "$2/fsck.out" >&2 && false; }
+}
+
+test_expect "with qemu-guest-agent in the guest: its file systems frozen for the instant, the snapshot clean, the guest thawed and writing on, a SIGKILL too" '
+	vm --no-uefi -D VIRT=64M @create A "$AGENT" &&
+	vm @start && wait_for 180 writing 50 &&
+	contains .work/console.log "AGENT: qemu-ga runs on" &&
+	vm --json @backup F1 >f1 2>err &&
+	python3 "$TOP/tests/data/json-check.py" "$TOP/docs/json.md" f1 backup &&
+	contains f1 "\"taken\":\"frozen\"" && contains f1 "\"frozen_ms\":" &&
+	contains err "file systems frozen by its agent" &&
+	n=$(records) && wait_for 60 writing $((n + 50)) &&
+	vm -q @backup F2 && nothing_live && vm -q @snapshots >list &&
+	contains list "^F1  .* frozen  " && contains list "^F2  .* frozen  " &&
+	# killed while the disks are held: the guest was thawed, writes on
+	slow_pigz 10 &&
+	{ PATH=$slow_path "$VM_BIN" @backup K >out 2>&1 & } &&
+	pid=$! && wait_for 30 test -e .work/.live-disk0.qcow2 &&
+	kill -KILL $pid && { wait $pid || true; } && wait_for 30 nothing_live &&
+	n=$(records) && wait_for 60 writing $((n + 50)) &&
+	vm @kill &&
+	mkdir r && cp guest.conf r/ && cp -a backups r/ &&
+	k1=$(files F1 r) && k2=$(files F2 r) && test "$k2" -gt "$k1"
+'
+
+test_expect "no agent answers: auto takes a crash-consistent snapshot and says why; guest_agent = yes refuses, no adds no channel" '
+	vm --no-uefi -D VIRT=64M @create W "$WRITER" &&
+	vm @start && wait_for 120 writing 100 &&
+	vm --json @backup C >c 2>err && contains c "\"taken\":\"crash-consistent\"" &&
+	contains err "crash-consistent: no guest agent runs in it" &&
+	printf "[vm]\nguest_agent = yes\n" >>guest.conf &&
+	must_fail 1 vm @backup Y 2>err &&
+	contains err "^vm: cannot back up W while it runs: guest_agent = yes, but no guest agent runs in it$" &&
+	test ! -e backups/Y.tar.gz && nothing_live && vm -q @status >/dev/null &&
+	vm @kill && vm --dry-run @run >dry && contains dry "guest_agent.0" &&
+	sed -i "s/^guest_agent = yes$/guest_agent = no/" guest.conf &&
+	vm --dry-run @run >dry && lacks dry "guest_agent"
 '
 
 test_done
