@@ -18,6 +18,12 @@
 #   5. where @restore's time goes, on part 1's image: pigz -d alone, the
 #      plain tools and vm @restore of the same archive, and perf's CPU
 #      samples of one @restore by process and by function (needs perf).
+#   6. live snapshots of a running VM (the rescue image as its guest, a
+#      qcow2 disk with 2, 4 and 8 GiB allocated, half random, half text):
+#      a full @backup stopped and running, the guest's pause, and an
+#      incremental one after 80 MiB were rewritten at random places
+#      (64 KiB writes through QEMU, as the guest's go), running and
+#      stopped.  LIVE_SIZES (default "2 4 8") sets the sizes in GiB.
 # Prints Markdown tables.  LEVEL (default 6) and RUNS (default 3; the
 # median is shown) can be set; PARTS (default "1 2 3 4 5") picks parts.
 # Needs pigz, e2fsprogs; takes minutes.
@@ -260,4 +266,88 @@ perf report -i perf.data --stdio --no-children -n -g none --sort comm,dso,sym \
 rm -f perf.data
 "$vm" -q @destroy
 rm -rf backups guest.conf .work
+fi
+
+if part 6; then
+# --- 6. live snapshots: what a running VM costs, and what the change does ---
+iso=$top/rescue/out/rescue-x86_64.iso
+[ -f "$iso" ] || { echo "part 6 needs the rescue image (make rescue)" >&2; exit 1; }
+head -c $((256 << 20)) /dev/urandom >rnd.bin
+find /usr/share/doc -type f -name '*.gz' -print0 | xargs -0 zcat 2>/dev/null |
+	head -c $((256 << 20)) >txt.bin || true
+# fill GIB: GIB GiB of the disk written, 256 MiB of random data and of
+# text by turns
+fill() {
+	local i
+	for ((i = 0; i < $1 * 4; i++)); do
+		qemu-io -f qcow2 -c "write -s $([ $((i % 2)) = 0 ] && echo rnd.bin || echo txt.bin) $((i * 256))M 256M" \
+			.work/disk-0.img >/dev/null
+	done
+}
+# rewrite GIB SEED [SOCKET]: 80 MiB as 1280 writes of 64 KiB at random
+# places in the first GIB GiB; through QEMU's monitor at SOCKET when
+# the VM runs, else into the file
+rewrite() {
+	python3 - "$@" <<-\PY
+	import json, random, socket, subprocess, sys
+	gib, seed = int(sys.argv[1]), int(sys.argv[2])
+	r = random.Random(seed)
+	writes = ["write -P %d %d 64k" % (r.randrange(1, 255), r.randrange((gib << 30) >> 16) << 16)
+	          for _ in range(1280)]
+	if len(sys.argv) < 4:
+	    args = ["qemu-io", "-f", "qcow2"]
+	    for w in writes:
+	        args += ["-c", w]
+	    subprocess.run(args + [".work/disk-0.img"], check=True, stdout=subprocess.DEVNULL)
+	    sys.exit(0)
+	s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[3]); f = s.makefile("rw")
+	def rd():
+	    while True:
+	        m = json.loads(f.readline())
+	        if "event" not in m:
+	            return m
+	rd(); f.write('{"execute": "qmp_capabilities"}\n'); f.flush(); rd()
+	for w in writes:
+	    f.write(json.dumps({"execute": "human-monitor-command",
+	                        "arguments": {"command-line": 'qemu-io disk0 "%s"' % w}}) + "\n")
+	    f.flush()
+	    if "error" in rd():
+	        sys.exit("qemu-io through the monitor failed")
+	PY
+}
+# timed_backup ARGS...: one vm @backup; "SECONDS PAUSED_MS" (- when offline)
+timed_backup() {
+	local t0 t1
+	t0=$(now)
+	"$vm" -q --json @backup "$@" >b.json
+	t1=$(now)
+	python3 -c '
+import json, sys
+r = json.load(open("b.json"))["result"]
+print("%.2f %s" % (float(sys.argv[2]) - float(sys.argv[1]), r.get("paused_ms", "-")))' "$t0" "$t1"
+}
+printf '\nLive snapshots: a qcow2 disk, half random, half text; gzip level %s; %s cores; one run each; the guest is the rescue image under %s\n\n' \
+	"$level" "$(nproc)" "${LIVE_ACCEL:-tcg}"
+printf '| allocated | full, stopped s | full, running s | guest paused ms | incremental after 80 MiB, running s | paused ms | incremental after 80 MiB, stopped s | incremental running / full running |\n'
+printf '|---|---|---|---|---|---|---|---|\n'
+for gib in ${LIVE_SIZES:-2 4 8}; do
+	"$vm" -q --no-uefi -p '' --accel="${LIVE_ACCEL:-tcg}" -m 512M -c 1 \
+		-D "VIRT=$((gib + 1))G" @create "live$gib" "$iso"
+	printf 'compress_level = %s\n' "$level" >>guest.conf
+	fill "$gib"
+	read -r t_full_off _ < <(timed_backup --full off)
+	"$vm" -q --accel="${LIVE_ACCEL:-tcg}" @start
+	read -r t_full_live p_full < <(timed_backup --full on)
+	rewrite "$gib" 1 .work/qmp.sock
+	read -r t_inc_live p_inc < <(timed_backup inc)
+	"$vm" -q @kill
+	rewrite "$gib" 2
+	read -r t_inc_off _ < <(timed_backup inc2)
+	printf '| %s GiB | %s | %s | %s | %s | %s | %s | %s |\n' "$gib" \
+		"$t_full_off" "$t_full_live" "$p_full" "$t_inc_live" "$p_inc" \
+		"$t_inc_off" "$(ratio "$t_inc_live" "$t_full_live")"
+	"$vm" -q @destroy
+	rm -rf backups guest.conf .work vm.log
+done
+rm -f rnd.bin txt.bin b.json
 fi

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,6 +183,28 @@ static int fs_thaw(struct qmp *ga, struct strbuf *err)
 	return r;
 }
 
+/*
+ * What the host still caches goes to the disks now, while the guest
+ * runs: the overlays' creation in the transaction syncs WORKDIR's file
+ * system, and with ext4's ordered data that writes out every file's
+ * dirty data there first (a disk filled just before took the pause to
+ * 165 ms).  Synced first (syncfs of the file systems of WORKDIR and of
+ * each disk), the pause stays a few ms.
+ */
+static void preflush(const struct live *l)
+{
+	int i, fd;
+
+	for (i = -1; i < l->n; i++) {
+		fd = open(i < 0 ? l->workdir : l->d[i].path,
+			  O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd >= 0) {
+			syncfs(fd);
+			close(fd);
+		}
+	}
+}
+
 /* live_freeze but the thaw of the file systems (*fs: they are frozen). */
 static int live_point(struct live *l, struct qmp *q, struct qmp *ga,
 		      bool *fs, long long *f0, struct strbuf *err)
@@ -211,6 +234,7 @@ static int live_point(struct live *l, struct qmp *q, struct qmp *ga,
 	} else {
 		strbuf_addstr(&l->why, "guest_agent = no");
 	}
+	preflush(l);
 	t0 = proc_now_ms();
 	r = qmp_execute(q, "stop", NULL, -1, LIVE_QMP_MS, NULL, err);
 	if (r)
