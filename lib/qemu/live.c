@@ -35,6 +35,7 @@ void live_release(struct live *l)
 		free(l->d[i].id);
 		free(l->d[i].path);
 		free(l->d[i].node);
+		free(l->d[i].format);
 		free(l->d[i].overlay);
 	}
 	free(l->d);
@@ -48,7 +49,7 @@ void live_release(struct live *l)
 /* Each disk's node (the format layer QEMU writes), from query-block. */
 static int find_nodes(struct live *l, struct qmp *q, struct strbuf *err)
 {
-	struct json_object *ret = NULL, *dev, *v, *ins;
+	struct json_object *ret = NULL, *dev, *v, *ins, *img;
 	size_t k;
 	int i, r;
 
@@ -57,16 +58,26 @@ static int find_nodes(struct live *l, struct qmp *q, struct strbuf *err)
 		return r;
 	for (i = 0; i < l->n; i++) {
 		free(l->d[i].node);
-		l->d[i].node = NULL;
+		free(l->d[i].format);
+		l->d[i].node = l->d[i].format = NULL;
 		for (k = 0; k < json_object_array_length(ret); k++) {
 			dev = json_object_array_get_idx(ret, k);
 			if (!json_object_object_get_ex(dev, "device", &v) ||
 			    strcmp(json_object_get_string(v), l->d[i].id) ||
 			    !json_object_object_get_ex(dev, "inserted", &ins))
 				continue;
+			free(l->d[i].node);
 			l->d[i].node = json_str_dup(ins, "node-name");
+			if (json_object_object_get_ex(ins, "image", &img)) {
+				free(l->d[i].format);
+				l->d[i].format = json_str_dup(img, "format");
+				if (json_object_object_get_ex(img, "virtual-size",
+							      &v))
+					l->d[i].size = (unsigned long long)
+						json_object_get_int64(v);
+			}
 		}
-		if (!l->d[i].node) {
+		if (!l->d[i].node || !l->d[i].format || !l->d[i].size) {
 			strbuf_addf(err, "QEMU has no disk %s", l->d[i].id);
 			r = -ENOENT;
 			break;
@@ -76,7 +87,68 @@ static int find_nodes(struct live *l, struct qmp *q, struct strbuf *err)
 	return r;
 }
 
-/* The transaction: an overlay on every disk at once. */
+/*
+ * Disk d's overlay, made by us before the pause: private (0600, as the
+ * disks; WORKDIR may be its control_group's to enter), its header naming
+ * the disk as its backing file, for a commit by qemu-img if need be.
+ * -u: QEMU holds the disk, which is not opened.
+ */
+static int make_overlay(struct live_disk *d, const char *workdir,
+			struct strbuf *err)
+{
+	struct proc_opts o = PROC_OPTS_INIT;
+	struct strvec av = STRVEC_INIT;
+	int r;
+
+	free(d->overlay);
+	d->overlay = xasprintf("%s/%s%s.qcow2", workdir, LIVE_PREFIX, d->id);
+	/* what an earlier, killed freeze left is ours to replace */
+	unlink(d->overlay);
+	strvec_pushl(&av, "qemu-img", "create", "-q", "-f", "qcow2", "-u",
+		     "-F", d->format, "-b", d->path, d->overlay, NULL);
+	strvec_pushf(&av, "%llu", d->size);
+	o.stdin_fd = -1;
+	o.stdout_fd = -1;
+	o.umask = 077;
+	r = proc_run(av.v, &o, LIVE_QMP_MS);
+	strvec_clear(&av);
+	if (r) {
+		strbuf_addf(err, "qemu-img create %s failed (%s)", d->overlay,
+			    r < 0 ? strerror(-r) : "see above");
+		unlink(d->overlay);
+		free(d->overlay);
+		d->overlay = NULL;
+		return r < 0 ? r : -EIO;
+	}
+	return 0;
+}
+
+/* The overlays made, unused, removed. */
+static void drop_overlays(struct live *l)
+{
+	int i;
+
+	for (i = 0; i < l->n; i++)
+		if (l->d[i].overlay) {
+			unlink(l->d[i].overlay);
+			free(l->d[i].overlay);
+			l->d[i].overlay = NULL;
+		}
+}
+
+/* The overlays made, each on its disk; 0 or -errno (none is left). */
+static int make_overlays(struct live *l, struct strbuf *err)
+{
+	int i, r = 0;
+
+	for (i = 0; i < l->n && !r; i++)
+		r = make_overlay(&l->d[i], l->workdir, err);
+	if (r)
+		drop_overlays(l);
+	return r;
+}
+
+/* The transaction: every disk on its overlay at once. */
 static int snapshot_all(struct live *l, struct qmp *q, struct strbuf *err)
 {
 	struct json_object *args = json_object_new_object();
@@ -87,11 +159,6 @@ static int snapshot_all(struct live *l, struct qmp *q, struct strbuf *err)
 		struct json_object *a = json_object_new_object();
 		struct json_object *d = json_object_new_object();
 
-		free(l->d[i].overlay);
-		l->d[i].overlay = xasprintf("%s/%s%s.qcow2", l->workdir,
-					    LIVE_PREFIX, l->d[i].id);
-		/* what an earlier, killed freeze left is ours to replace */
-		unlink(l->d[i].overlay);
 		json_object_object_add(d, "device",
 				       json_object_new_string(l->d[i].id));
 		json_object_object_add(d, "snapshot-file",
@@ -99,7 +166,7 @@ static int snapshot_all(struct live *l, struct qmp *q, struct strbuf *err)
 		json_object_object_add(d, "format",
 				       json_object_new_string("qcow2"));
 		json_object_object_add(d, "mode",
-				       json_object_new_string("absolute-paths"));
+				       json_object_new_string("existing"));
 		json_object_object_add(a, "type",
 				       json_object_new_string("blockdev-snapshot-sync"));
 		json_object_object_add(a, "data", d);
@@ -109,11 +176,7 @@ static int snapshot_all(struct live *l, struct qmp *q, struct strbuf *err)
 	r = qmp_execute(q, "transaction", args, -1, LIVE_QMP_MS, NULL, err);
 	json_object_put(args);
 	if (r)
-		for (i = 0; i < l->n; i++) {
-			unlink(l->d[i].overlay);
-			free(l->d[i].overlay);
-			l->d[i].overlay = NULL;
-		}
+		drop_overlays(l);
 	return r;
 }
 
@@ -220,25 +283,32 @@ static int live_point(struct live *l, struct qmp *q, struct qmp *ga,
 		return -EBUSY;
 	}
 	r = find_nodes(l, q, err);
+	if (!r)
+		r = make_overlays(l, err);
 	if (r)
 		return r;
 	strbuf_reset(&l->why);
 	l->fs_frozen_ms = 0;
+	preflush(l);
 	if (l->agent) {
 		*f0 = proc_now_ms();
 		*fs = fs_freeze(l, q, ga) == 0;
 		if (!*fs && l->agent_required) {
 			strbuf_addf(err, "guest_agent = yes, but %s", l->why.buf);
-			return -EAGAIN;
+			r = -EAGAIN;
+		} else if (*fs) {
+			preflush(l);	/* what the freeze wrote */
 		}
 	} else {
 		strbuf_addstr(&l->why, "guest_agent = no");
 	}
-	preflush(l);
 	t0 = proc_now_ms();
-	r = qmp_execute(q, "stop", NULL, -1, LIVE_QMP_MS, NULL, err);
-	if (r)
+	if (!r)
+		r = qmp_execute(q, "stop", NULL, -1, LIVE_QMP_MS, NULL, err);
+	if (r) {
+		drop_overlays(l);
 		return r;
+	}
 	r = snapshot_all(l, q, err);
 	snapped = !r;
 	if (!r && l->vars) {

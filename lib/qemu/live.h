@@ -38,6 +38,8 @@ struct live_disk {
 	char *id;		/* -drive id=, e.g. disk0 */
 	char *path;		/* its file */
 	char *node;		/* its node, while frozen */
+	char *format;		/* and that node's format */
+	unsigned long long size;	/* its virtual size */
 	char *overlay;		/* WORKDIR/.live-ID.qcow2, while frozen */
 };
 

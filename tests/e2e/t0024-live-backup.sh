@@ -100,7 +100,7 @@ test_expect "SIGINT and SIGKILL of a live @backup: the VM runs on its own disks,
 	vm @start && wait_for 120 writing 100 && slow_pigz 30 &&
 	for sig in INT KILL; do
 		{ PATH=$slow_path "$VM_BIN" @backup "X$sig" >out 2>&1 & } &&
-		pid=$! && wait_for 30 test -e .work/.live-disk0.qcow2 &&
+		pid=$! && wait_for 30 grep -q "held still for a live backup" out &&
 		kill -$sig $pid && rc=0 && { wait $pid || rc=$?; } &&
 		test $rc -ne 0 && wait_for 30 nothing_live &&
 		test ! -e "backups/X$sig.tar.gz" &&
@@ -123,7 +123,9 @@ held_backup() {
 	vm --no-uefi -D VIRT=64M @create W "$WRITER" &&
 	vm @start && wait_for 120 writing 100 && slow_pigz 10 &&
 	{ PATH=$slow_path "$VM_BIN" @backup "$1" >out 2>&1 & } &&
-	wait_for 30 test -e .work/.live-disk0.qcow2
+	wait_for 30 grep -q "held still for a live backup" out &&
+	# the guest's writes meanwhile are as private as its disks
+	test "$(stat -c %a .work/.live-disk0.qcow2)" = 600
 }
 
 test_expect "QEMU ends during a live @backup: the snapshot is whole, what the guest wrote since is in the disk" '
@@ -187,7 +189,7 @@ test_expect "with qemu-guest-agent in the guest: its file systems frozen for the
 	# killed while the disks are held: the guest was thawed, writes on
 	slow_pigz 10 &&
 	{ PATH=$slow_path "$VM_BIN" @backup K >out 2>&1 & } &&
-	pid=$! && wait_for 30 test -e .work/.live-disk0.qcow2 &&
+	pid=$! && wait_for 30 grep -q "held still for a live backup" out &&
 	kill -KILL $pid && { wait $pid || true; } && wait_for 30 nothing_live &&
 	n=$(records) && wait_for 60 writing $((n + 50)) &&
 	vm @kill &&
