@@ -145,6 +145,8 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 				  strerror(-r));
 			goto out;
 		}
+		if (vm_recover_live(ctx))
+			goto out;
 	}
 	if (live.dry)
 		job.taken = "crash-consistent";

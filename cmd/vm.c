@@ -484,20 +484,22 @@ static bool vm_is_running(struct vm_ctx *ctx)
  * A vm killed during a live @backup, with its QEMU, left the disks
  * frozen: what the guest wrote since is in overlays in WORKDIR.  With
  * the lock (so the VM is not running), commit them before anything
- * reads the disks.
+ * reads the disks; 0, or 1 (said) when that failed: then nothing may
+ * read or run the disks, which lack the guest's last writes.
  */
-static void recover_live(struct vm_ctx *ctx)
+int vm_recover_live(struct vm_ctx *ctx)
 {
 	struct strbuf err = STRBUF_INIT;
 	int n = live_recover(ctx->vm.workdir, &err);
 
 	if (n < 0)
-		log_warn("%s: what a live backup left in %s cannot be committed: %s",
-			 ctx->vm.conf.name, ctx->vm.workdir, err.buf);
+		log_error("%s: the overlays an interrupted live backup left in %s cannot be committed into its disks: %s",
+			  ctx->vm.conf.name, ctx->vm.workdir, err.buf);
 	else if (n > 0)
 		log_warn("%s: committed into its disks the %d overlay(s) an interrupted live backup left",
 			 ctx->vm.conf.name, n);
 	strbuf_release(&err);
+	return n < 0;
 }
 
 /* HOSTDIR made or found, settings loaded, the lock taken: exit code. */
@@ -573,8 +575,8 @@ static int open_vm(struct vm_ctx *ctx, const char *hostdir_opt,
 		log_error("%s", err.buf);
 		goto out;
 	}
-	if (ctx->vm.lock_fd >= 0 && ctx->vm.workdir)
-		recover_live(ctx);
+	if (ctx->vm.lock_fd >= 0 && ctx->vm.workdir && vm_recover_live(ctx))
+		goto out;
 	ret = 0;
 out:
 	strbuf_release(&err);

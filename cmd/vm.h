@@ -34,6 +34,9 @@ struct vm_ctx {
 void vm_ctx_init(struct vm_ctx *ctx);
 void vm_ctx_release(struct vm_ctx *ctx);
 
+/* With the lock: commit what a killed live @backup left (cmd/vm.c). */
+int vm_recover_live(struct vm_ctx *ctx);
+
 /*
  * What --dry-run would do, one line: printed, or under --json added to
  * the step's "dry_run" list.

@@ -219,8 +219,12 @@ int control_open(struct control *c, const char *path, mode_t mode,
 	return 0;
 }
 
-/* Thaw what a live backup froze: through QEMU, or offline once it went. */
-static void live_end(struct control *c)
+/*
+ * Thaw what a live backup froze: through QEMU while it runs (a failure
+ * keeps the overlays, for a later try), with qemu-img once it has ended
+ * (never beside a running QEMU).  0, or -errno when still frozen.
+ */
+static int live_end(struct control *c)
 {
 	struct strbuf err = STRBUF_INIT;
 	struct qmp q = QMP_INIT;
@@ -228,21 +232,24 @@ static void live_end(struct control *c)
 
 	c->live_holder = -1;
 	if (!c->live.frozen)
-		return;
-	r = qmp_connect(&q, c->qmp_sock, FORWARD_TIMEOUT_MS, &err);
-	if (!r)
-		r = live_thaw(&c->live, &q, &err);
-	qmp_close(&q);
-	if (r && c->live.workdir) {
-		strbuf_reset(&err);
+		return 0;
+	if (!c->qemu_gone) {
+		r = qmp_connect(&q, c->qmp_sock, FORWARD_TIMEOUT_MS, &err);
+		if (!r)
+			r = live_thaw(&c->live, &q, &err);
+		qmp_close(&q);
+	} else {
 		r = live_recover(c->live.workdir, &err);
-		if (r >= 0)
-			c->live.frozen = false;
+		if (r >= 0) {
+			live_forget(&c->live);
+			r = 0;
+		}
 	}
-	if (c->live.frozen)
+	if (r)
 		log_warn("the disks a live backup froze are not committed back yet: %s",
 			 err.buf);
 	strbuf_release(&err);
+	return r;
 }
 
 static void drop_client(struct control *c, int i)
@@ -402,9 +409,20 @@ static struct json_object *live_request(struct control *c, int i,
 	if (begin && c->live_holder >= 0)
 		return error_reply(CONTROL_REFUSED,
 				   "a live backup of it is under way");
+	/* an earlier one whose thaw failed: try it again first */
+	if (begin && c->live.frozen && live_end(c))
+		return error_reply("VmUnreachable",
+				   "an earlier live backup's overlays could not be committed back yet");
 	if (!begin && c->live_holder != c->clients[i].fd)
 		return error_reply(CONTROL_REFUSED,
 				   "no live backup of yours is under way");
+	if (!begin && c->qemu_gone) {
+		/* QEMU has ended: done reading, the disks are committed now */
+		r = live_end(c);
+		return r ? error_reply("VmUnreachable",
+				       "QEMU has ended and the overlays could not be committed; the next vm that takes the lock does it") :
+			   json_tokener_parse("{\"return\": {}}");
+	}
 	r = qmp_connect(&q, c->qmp_sock, FORWARD_TIMEOUT_MS, &err);
 	if (!r && begin) {
 		struct json_object *v;
@@ -581,8 +599,32 @@ void control_set_live(struct control *c, const char *workdir,
 	c->live.agent_required = required;
 }
 
+/* QEMU has ended: serve the client a live backup is for until it is done. */
+static void wait_holder(struct control *c)
+{
+	long long deadline = proc_now_ms() + LIVE_HOLD_MS;
+	int i;
+
+	while (c->live_holder >= 0 && proc_now_ms() < deadline) {
+		struct pollfd p;
+
+		for (i = 0; i < c->nclients; i++)
+			if (c->clients[i].fd == c->live_holder)
+				break;
+		if (i == c->nclients)
+			break;
+		p.fd = c->live_holder;
+		p.events = POLLIN;
+		p.revents = 0;
+		if (poll(&p, 1, 1000) > 0 && !from_client(c, i))
+			drop_client(c, i);
+	}
+}
+
 void control_close(struct control *c)
 {
+	c->qemu_gone = true;
+	wait_holder(c);
 	while (c->nclients)
 		drop_client(c, 0);
 	/* (a holder dropped above thawed it; this is for none) */

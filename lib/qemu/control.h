@@ -55,6 +55,7 @@ struct control {
 	int nclients;
 	struct live live;	/* the disks a live backup freezes */
 	int live_holder;	/* the client that froze them, or -1 */
+	bool qemu_gone;		/* QEMU has ended: thaw offline */
 };
 
 #define CONTROL_INIT { .listen = -1, .live = LIVE_INIT, .live_holder = -1 }
@@ -87,7 +88,12 @@ void control_handle(struct control *c, const struct pollfd *p, int n);
 void control_set_live(struct control *c, const char *workdir,
 		      const char *vars, const char *agent, bool required);
 
-/* Thaws what a live backup left frozen (offline when QEMU has gone). */
+/*
+ * Call once QEMU has ended.  A live backup still reading the frozen
+ * disks is waited for (up to LIVE_HOLD_MS: until it says it is done or
+ * goes away), then what the guest wrote into the overlays is committed
+ * with qemu-img: never under a reader, never beside a running QEMU.
+ */
 void control_close(struct control *c);
 
 /*

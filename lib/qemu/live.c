@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,11 +47,27 @@ void live_release(struct live *l)
 	*l = (struct live)LIVE_INIT;
 }
 
+/* The object of array arr whose member key is the string value, or NULL. */
+static struct json_object *member_of(struct json_object *arr,
+				     const char *key, const char *value)
+{
+	struct json_object *o, *v;
+	size_t k;
+
+	for (k = 0; arr && k < json_object_array_length(arr); k++) {
+		o = json_object_array_get_idx(arr, k);
+		if (json_object_object_get_ex(o, key, &v) &&
+		    json_object_is_type(v, json_type_string) &&
+		    !strcmp(json_object_get_string(v), value))
+			return o;
+	}
+	return NULL;
+}
+
 /* Each disk's node (the format layer QEMU writes), from query-block. */
 static int find_nodes(struct live *l, struct qmp *q, struct strbuf *err)
 {
 	struct json_object *ret = NULL, *dev, *v, *ins, *img;
-	size_t k;
 	int i, r;
 
 	r = qmp_execute(q, "query-block", NULL, -1, LIVE_QMP_MS, &ret, err);
@@ -60,16 +77,10 @@ static int find_nodes(struct live *l, struct qmp *q, struct strbuf *err)
 		free(l->d[i].node);
 		free(l->d[i].format);
 		l->d[i].node = l->d[i].format = NULL;
-		for (k = 0; k < json_object_array_length(ret); k++) {
-			dev = json_object_array_get_idx(ret, k);
-			if (!json_object_object_get_ex(dev, "device", &v) ||
-			    strcmp(json_object_get_string(v), l->d[i].id) ||
-			    !json_object_object_get_ex(dev, "inserted", &ins))
-				continue;
-			free(l->d[i].node);
+		dev = member_of(ret, "device", l->d[i].id);
+		if (dev && json_object_object_get_ex(dev, "inserted", &ins)) {
 			l->d[i].node = json_str_dup(ins, "node-name");
 			if (json_object_object_get_ex(ins, "image", &img)) {
-				free(l->d[i].format);
 				l->d[i].format = json_str_dup(img, "format");
 				if (json_object_object_get_ex(img, "virtual-size",
 							      &v))
@@ -100,10 +111,17 @@ static int make_overlay(struct live_disk *d, const char *workdir,
 	struct strvec av = STRVEC_INIT;
 	int r;
 
+	char *path = xasprintf("%s/%s%s.qcow2", workdir, LIVE_PREFIX, d->id);
+
+	/* one left behind holds the guest's writes: never replaced */
+	if (fs_exists(path) || fs_is_symlink(path)) {
+		strbuf_addf(err, "%s is still there from an earlier live backup (stop the VM: the next vm commits it)",
+			    path);
+		free(path);
+		return -EEXIST;
+	}
 	free(d->overlay);
-	d->overlay = xasprintf("%s/%s%s.qcow2", workdir, LIVE_PREFIX, d->id);
-	/* what an earlier, killed freeze left is ours to replace */
-	unlink(d->overlay);
+	d->overlay = path;
 	strvec_pushl(&av, "qemu-img", "create", "-q", "-f", "qcow2", "-u",
 		     "-F", d->format, "-b", d->path, d->overlay, NULL);
 	strvec_pushf(&av, "%llu", d->size);
@@ -175,9 +193,26 @@ static int snapshot_all(struct live *l, struct qmp *q, struct strbuf *err)
 	json_object_object_add(args, "actions", acts);
 	r = qmp_execute(q, "transaction", args, -1, LIVE_QMP_MS, NULL, err);
 	json_object_put(args);
-	if (r)
+	/* only QEMU's refusal says it rolled back; otherwise it may have
+	 * switched: the overlays stay, frozen, to be committed */
+	if (r == -EREMOTEIO)
 		drop_overlays(l);
 	return r;
+}
+
+/* Whether the guest runs (query-status), as opposed to paused. */
+static bool guest_runs(struct qmp *q)
+{
+	struct strbuf e = STRBUF_INIT;
+	struct json_object *ret = NULL, *v;
+	bool running = true;
+
+	if (!qmp_execute(q, "query-status", NULL, -1, LIVE_QMP_MS, &ret, &e) &&
+	    json_object_object_get_ex(ret, "running", &v))
+		running = json_object_get_boolean(v);
+	json_object_put(ret);
+	strbuf_release(&e);
+	return running;
 }
 
 /* Whether the guest has opened the agent's port (query-chardev). */
@@ -186,16 +221,12 @@ static bool agent_listens(struct qmp *q)
 	struct strbuf e = STRBUF_INIT;
 	struct json_object *ret = NULL, *c, *v;
 	bool open = false;
-	size_t k;
 
-	if (!qmp_execute(q, "query-chardev", NULL, -1, LIVE_QMP_MS, &ret, &e))
-		for (k = 0; k < json_object_array_length(ret); k++) {
-			c = json_object_array_get_idx(ret, k);
-			if (json_object_object_get_ex(c, "label", &v) &&
-			    !strcmp(json_object_get_string(v), "qga0") &&
-			    json_object_object_get_ex(c, "frontend-open", &v))
-				open = json_object_get_boolean(v);
-		}
+	if (!qmp_execute(q, "query-chardev", NULL, -1, LIVE_QMP_MS, &ret, &e)) {
+		c = member_of(ret, "label", "qga0");
+		open = c && json_object_object_get_ex(c, "frontend-open", &v) &&
+		       json_object_get_boolean(v);
+	}
 	json_object_put(ret);
 	strbuf_release(&e);
 	return open;
@@ -221,7 +252,11 @@ static int fs_freeze(struct live *l, struct qmp *q, struct qmp *ga)
 	if (r) {
 		struct strbuf t = STRBUF_INIT;
 
-		strbuf_addf(&l->why, "its agent did not freeze it: %s", e.buf);
+		char *said = str_printable(e.buf ? e.buf : "");
+
+		/* the agent's words are the guest's: escaped */
+		strbuf_addf(&l->why, "its agent did not freeze it: %s", said);
+		free(said);
 		/* what it froze before it failed is thawed */
 		if (ga->fd >= 0)
 			qmp_execute(ga, "guest-fsfreeze-thaw", NULL, -1,
@@ -274,7 +309,7 @@ static int live_point(struct live *l, struct qmp *q, struct qmp *ga,
 {
 	struct strbuf e = STRBUF_INIT;
 	char *copy = NULL;
-	bool snapped;
+	bool snapped, was_running;
 	long long t0;
 	int r;
 
@@ -303,14 +338,16 @@ static int live_point(struct live *l, struct qmp *q, struct qmp *ga,
 		strbuf_addstr(&l->why, "guest_agent = no");
 	}
 	t0 = proc_now_ms();
-	if (!r)
+	/* a guest paused already (by its owner, or an I/O error) stays so */
+	was_running = guest_runs(q);
+	if (!r && was_running)
 		r = qmp_execute(q, "stop", NULL, -1, LIVE_QMP_MS, NULL, err);
 	if (r) {
 		drop_overlays(l);
 		return r;
 	}
 	r = snapshot_all(l, q, err);
-	snapped = !r;
+	snapped = r != -EREMOTEIO;
 	if (!r && l->vars) {
 		copy = xasprintf("%s/%s", l->workdir, LIVE_VARS);
 		r = fs_copy_file(l->vars, copy, 0600);
@@ -319,7 +356,8 @@ static int live_point(struct live *l, struct qmp *q, struct qmp *ga,
 				    strerror(-r));
 	}
 	/* the guest runs on, whatever became of the rest */
-	if (qmp_execute(q, "cont", NULL, -1, LIVE_QMP_MS, NULL, &e) && !r) {
+	if (was_running &&
+	    qmp_execute(q, "cont", NULL, -1, LIVE_QMP_MS, NULL, &e) && !r) {
 		strbuf_addf(err, "cannot resume the guest: %s", e.buf);
 		r = -EIO;
 	}
@@ -347,8 +385,11 @@ int live_freeze(struct live *l, struct qmp *q, struct strbuf *err)
 		struct strbuf e = STRBUF_INIT;
 
 		if (fs_thaw(&ga, &e)) {
+			char *said = str_printable(e.buf ? e.buf : "");
+
 			log_warn("the guest's agent did not thaw its file systems: %s",
-				 e.buf);
+				 said);
+			free(said);
 			fs = false;
 		}
 		l->fs_frozen_ms = proc_now_ms() - f0;
@@ -409,6 +450,24 @@ static int job_wait(struct qmp *q, const char *job, const char *want,
 	}
 }
 
+/* Whether disk d's device is on its own node again (query-block). */
+static bool back_on_disk(const struct live_disk *d, struct qmp *q)
+{
+	struct strbuf e = STRBUF_INIT;
+	struct json_object *ret = NULL, *dev, *v, *ins;
+	bool back = false;
+
+	if (!qmp_execute(q, "query-block", NULL, -1, LIVE_QMP_MS, &ret, &e)) {
+		dev = member_of(ret, "device", d->id);
+		back = dev && json_object_object_get_ex(dev, "inserted", &ins) &&
+		       json_object_object_get_ex(ins, "node-name", &v) &&
+		       !strcmp(json_object_get_string(v), d->node);
+	}
+	json_object_put(ret);
+	strbuf_release(&e);
+	return back;
+}
+
 /* Commit disk d's overlay back into it (an active commit, pivoted). */
 static int commit_one(struct live_disk *d, struct qmp *q, struct strbuf *err)
 {
@@ -438,6 +497,12 @@ static int commit_one(struct live_disk *d, struct qmp *q, struct strbuf *err)
 		r = job_wait(q, job, "gone", deadline, err);
 		if (r == -ECANCELED)
 			r = 0;	/* gone is what was waited for */
+	}
+	/* gone is no proof: a pivot that failed leaves the overlay on top */
+	if (!r && !back_on_disk(d, q)) {
+		strbuf_addf(err, "the commit of %s ended, but QEMU still writes its overlay",
+			    d->id);
+		r = -EIO;
 	}
 	if (r == -ECANCELED)
 		strbuf_addf(err, "the commit of %s ended before it was ready",
@@ -530,6 +595,17 @@ int live_remote_end(struct qmp *q, struct strbuf *err)
 			   LIVE_COMMIT_TIMEOUT_MS + LIVE_QMP_MS, NULL, err);
 }
 
+void live_forget(struct live *l)
+{
+	int i;
+
+	for (i = 0; i < l->n; i++) {
+		free(l->d[i].overlay);
+		l->d[i].overlay = NULL;
+	}
+	l->frozen = false;
+}
+
 /* qemu-img commit of one overlay into its disk, then its removal. */
 static int recover_one(const char *path, struct strbuf *err)
 {
@@ -554,6 +630,17 @@ static int recover_one(const char *path, struct strbuf *err)
 	return 0;
 }
 
+/* e is a regular file (not a link), whatever d_type says. */
+static bool regular_at(int dfd, const struct dirent *e)
+{
+	struct stat st;
+
+	if (e->d_type != DT_UNKNOWN)
+		return e->d_type == DT_REG;
+	return fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       S_ISREG(st.st_mode);
+}
+
 int live_recover(const char *workdir, struct strbuf *err)
 {
 	struct dirent *e;
@@ -572,8 +659,8 @@ int live_recover(const char *workdir, struct strbuf *err)
 		/* only the regular files vm made; never through a link */
 		if (!strcmp(e->d_name, LIVE_VARS)) {
 			unlink(p);
-		} else if (e->d_type == DT_REG && len > 6 &&
-			   !strcmp(e->d_name + len - 6, ".qcow2")) {
+		} else if (len > 6 && !strcmp(e->d_name + len - 6, ".qcow2") &&
+			   regular_at(dirfd(d), e)) {
 			int k = recover_one(p, err);
 
 			if (k && !r)

@@ -30,6 +30,9 @@
 #define LIVE_END "vm-live-end"
 /* how long the agent may take to freeze, or to thaw */
 #define LIVE_AGENT_MS 10000
+/* how long the vm whose QEMU has ended waits for a live backup that
+ * still reads the disks, before it commits under it */
+#define LIVE_HOLD_MS (6 * 3600 * 1000LL)
 /* how long one commit may take before vm gives up on it */
 #define LIVE_COMMIT_TIMEOUT_MS (600 * 1000)
 
@@ -103,6 +106,9 @@ int live_remote_begin(struct qmp *q, const char *control,
 		      struct strbuf *err);
 void live_begun_release(struct live_begun *b);
 int live_remote_end(struct qmp *q, struct strbuf *err);
+
+/* The overlays were committed by live_recover: nothing is frozen. */
+void live_forget(struct live *l);
 
 /*
  * QEMU has ended with the disks frozen, or an earlier vm was killed
