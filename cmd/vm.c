@@ -82,7 +82,7 @@ static const struct verb verbs[] = {
 	  "NAME\tthe job: NAME.job here, or in vm's jobs directory\n",
 	  "vm @job add-ssh-keys" },
 	{ "backup", cmd_backup, 0, 2, VERB_LOCK | VERB_DISKS | VERB_LIVE, "[NAME [DESCRIPTION]]",
-	  "snapshot the VM into backups/NAME.tar.gz (S0, S1, ...) and move LAST",
+	  "snapshot the VM, running or not, into backups/NAME.tar.gz and move LAST",
 	  backup_opts,
 	  "NAME\tthe snapshot's name (the next free S0, S1, ... when none)\n"
 	  "DESCRIPTION\tone line kept with it, shown by @snapshots\n",
