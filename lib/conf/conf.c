@@ -992,6 +992,44 @@ static int set_number(struct vm_conf *c, const struct conf_key *k,
 	}
 }
 
+/*
+ * The words of an enumerated key, in the order of its enum's values
+ * (accel_mode, agent_mode, rescue_boot), NULL-terminated.
+ */
+static const char *const *enum_words(enum ktype t)
+{
+	static const char *const accel[] = { "auto", "kvm", "tcg", NULL };
+	static const char *const agent[] = { "auto", "yes", "no", NULL };
+	static const char *const boot[] = { "kernel", "cdrom", NULL };
+
+	return t == K_ACCEL ? accel : t == K_AGENT ? agent : boot;
+}
+
+_Static_assert(sizeof(enum accel_mode) == sizeof(unsigned) &&
+	       sizeof(enum agent_mode) == sizeof(unsigned) &&
+	       sizeof(enum rescue_boot) == sizeof(unsigned),
+	       "enumerated keys are stored as unsigned");
+
+/* An enumerated key from one of its words. */
+static int set_word(struct vm_conf *c, const struct conf_key *k,
+		    const char *v, struct strbuf *err)
+{
+	const char *const *w = enum_words(k->type);
+	unsigned i, n;
+
+	for (i = 0; w[i]; i++)
+		if (!strcmp(v, w[i])) {
+			*FIELD(c, k, unsigned) = i;
+			return 0;
+		}
+	n = i;
+	strbuf_addf(err, "'%s' is not ", v);
+	for (i = 0; i < n; i++)
+		strbuf_addf(err, "%s%s", w[i],
+			    i + 2 < n ? ", " : i + 1 < n ? " or " : "");
+	return -EINVAL;
+}
+
 /* One of a few words: yes or no, an accelerator, a rescue's boot. */
 static int set_choice(struct vm_conf *c, const struct conf_key *k,
 		      const char *v, struct strbuf *err)
@@ -1007,39 +1045,9 @@ static int set_choice(struct vm_conf *c, const struct conf_key *k,
 		*FIELD(c, k, bool) = b;
 		return 0;
 	case K_ACCEL:
-		if (!strcmp(v, "auto"))
-			c->accel = ACCEL_AUTO;
-		else if (!strcmp(v, "kvm"))
-			c->accel = ACCEL_KVM;
-		else if (!strcmp(v, "tcg"))
-			c->accel = ACCEL_TCG;
-		else {
-			strbuf_addf(err, "'%s' is not auto, kvm or tcg", v);
-			return -EINVAL;
-		}
-		return 0;
 	case K_AGENT:
-		if (!strcmp(v, "auto"))
-			c->guest_agent = AGENT_AUTO;
-		else if (!strcmp(v, "yes"))
-			c->guest_agent = AGENT_YES;
-		else if (!strcmp(v, "no"))
-			c->guest_agent = AGENT_NO;
-		else {
-			strbuf_addf(err, "'%s' is not auto, yes or no", v);
-			return -EINVAL;
-		}
-		return 0;
 	case K_BOOT:
-		if (!strcmp(v, "kernel"))
-			c->rescue.boot = RESCUE_BOOT_KERNEL;
-		else if (!strcmp(v, "cdrom"))
-			c->rescue.boot = RESCUE_BOOT_CDROM;
-		else {
-			strbuf_addf(err, "'%s' is not kernel or cdrom", v);
-			return -EINVAL;
-		}
-		return 0;
+		return set_word(c, k, v, err);
 	default:
 		return -EINVAL;
 	}
@@ -1362,16 +1370,9 @@ static void key_to_text(const struct vm_conf *c, const struct conf_key *k,
 		strbuf_addstr(out, *CFIELD(c, k, bool) ? "yes" : "no");
 		break;
 	case K_ACCEL:
-		strbuf_addstr(out, c->accel == ACCEL_KVM ? "kvm" :
-			      c->accel == ACCEL_TCG ? "tcg" : "auto");
-		break;
 	case K_AGENT:
-		strbuf_addstr(out, c->guest_agent == AGENT_YES ? "yes" :
-			      c->guest_agent == AGENT_NO ? "no" : "auto");
-		break;
 	case K_BOOT:
-		strbuf_addstr(out, c->rescue.boot == RESCUE_BOOT_CDROM ?
-			      "cdrom" : "kernel");
+		strbuf_addstr(out, enum_words(k->type)[*CFIELD(c, k, unsigned)]);
 		break;
 	case K_LIST: case K_FWDS: case K_SHARES: case K_IMAGES: {
 		struct any_list l = list_get(c, k);
