@@ -398,6 +398,7 @@ static struct json_object *live_request(struct control *c, int i,
 	struct json_object *o, *ret;
 	struct qmp q = QMP_INIT;
 	bool begin = !strcmp(name, LIVE_BEGIN);
+	char *vars;
 	int r;
 
 	if (c->clients[i].uid != geteuid())
@@ -416,15 +417,15 @@ static struct json_object *live_request(struct control *c, int i,
 	if (!begin && c->live_holder != c->clients[i].fd)
 		return error_reply(CONTROL_REFUSED,
 				   "no live backup of yours is under way");
-	if (!begin && c->qemu_gone) {
-		/* QEMU has ended: done reading, the disks are committed now */
-		r = live_end(c);
-		return r ? error_reply("VmUnreachable",
-				       "QEMU has ended and the overlays could not be committed; the next vm that takes the lock does it") :
-			   json_tokener_parse("{\"return\": {}}");
-	}
+	/* done reading: thawed as when the client goes (a failure is for
+	 * the next begin, or QEMU's end, to try again) */
+	if (!begin)
+		return live_end(c) ?
+			error_reply("VmUnreachable",
+				    "the overlays could not be committed back yet; vm tries again") :
+			json_tokener_parse("{\"return\": {}}");
 	r = qmp_connect(&q, c->qmp_sock, FORWARD_TIMEOUT_MS, &err);
-	if (!r && begin) {
+	if (!r) {
 		struct json_object *v;
 		bool required = c->live.agent_required;
 
@@ -436,10 +437,6 @@ static struct json_object *live_request(struct control *c, int i,
 		c->live.agent_required = required;
 		if (!r)
 			c->live_holder = c->clients[i].fd;
-	} else if (!r) {
-		r = live_thaw(&c->live, &q, &err);
-		if (!r)
-			c->live_holder = -1;
 	}
 	qmp_close(&q);
 	if (r) {
@@ -449,23 +446,19 @@ static struct json_object *live_request(struct control *c, int i,
 		return o;
 	}
 	ret = json_object_new_object();
-	if (begin) {
-		char *vars = c->live.vars ?
-			xasprintf("%s/%s", c->live.workdir, LIVE_VARS) : NULL;
-
-		json_object_object_add(ret, "paused-ms",
-				       json_object_new_int64(c->live.paused_ms));
-		json_object_object_add(ret, "fs-frozen-ms",
-				       json_object_new_int64(c->live.fs_frozen_ms));
-		json_object_object_add(ret, "taken",
-				       json_object_new_string(c->live.taken));
-		json_object_object_add(ret, "why", c->live.why.len ?
-				       json_object_new_string(c->live.why.buf) :
-				       NULL);
-		json_object_object_add(ret, "efivars", vars ?
-				       json_object_new_string(vars) : NULL);
-		free(vars);
-	}
+	vars = c->live.vars ? xasprintf("%s/%s", c->live.workdir, LIVE_VARS) :
+			      NULL;
+	json_object_object_add(ret, "paused-ms",
+			       json_object_new_int64(c->live.paused_ms));
+	json_object_object_add(ret, "fs-frozen-ms",
+			       json_object_new_int64(c->live.fs_frozen_ms));
+	json_object_object_add(ret, "taken",
+			       json_object_new_string(c->live.taken));
+	json_object_object_add(ret, "why", c->live.why.len ?
+			       json_object_new_string(c->live.why.buf) : NULL);
+	json_object_object_add(ret, "efivars", vars ?
+			       json_object_new_string(vars) : NULL);
+	free(vars);
 	o = json_object_new_object();
 	json_object_object_add(o, "return", ret);
 	strbuf_release(&err);
