@@ -96,6 +96,34 @@ static void live_side_release(struct live_side *l)
 	live_begun_release(&l->b);
 }
 
+/* What --json says of how each disk's changes were found, and reads. */
+static void report_reads(struct vm_ctx *ctx, const struct backup_job *job)
+{
+	struct json_object *disks = json_object_new_array();
+	size_t i;
+
+	for (i = 0; job->reads && i < job->names.nr; i++) {
+		const struct backup_read *rd = &job->reads[i];
+		struct json_object *d;
+
+		if (!rd->by)
+			continue;
+		d = json_object_new_object();
+		json_object_object_add(d, "file",
+				       json_object_new_string(job->names.v[i]));
+		json_object_object_add(d, "by", json_object_new_string(rd->by));
+		if (rd->why)
+			json_object_object_add(d, "why",
+					       json_object_new_string(rd->why));
+		else
+			json_object_object_add(d, "marked",
+					       json_object_new_int64((int64_t)rd->marked));
+		json_object_array_add(disks, d);
+	}
+	report_set(ctx->result, "changes", disks);
+	report_set_int(ctx->result, "read", (int64_t)job->read);
+}
+
 /* What --json says of the snapshot, before it is written. */
 static void report_job(struct vm_ctx *ctx, const struct backup_job *job,
 		       const char *description)
@@ -188,6 +216,7 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 			ret = 128 + proc_interrupted();
 		goto out;
 	}
+	report_reads(ctx, &job);
 	if (stat(job.file, &st) == 0)
 		report_set_int(ctx->result, "size", (int64_t)st.st_size);
 	else

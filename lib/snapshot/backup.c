@@ -9,9 +9,12 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "snapshot/restore.h"
+#include "qemu/bitmap.h"
+#include "qemu/image.h"
+#include "snapshot/restorable.h"
 #include "snapshot/seal.h"
 #include "util/fsutil.h"
+#include "util/log.h"
 #include "util/proc.h"
 
 /*
@@ -314,6 +317,144 @@ int backup_prepare(struct vm *vm, const char *name, struct backup_job *job,
 	return 0;
 }
 
+/* How vm opens the stored file name (a disk or image), or NULL. */
+static const char *stored_format(const struct vm *vm, const char *name)
+{
+	const struct vm_conf *c = &vm->conf;
+	int i = snap_disk_index(name);
+	const struct disk_spec *d;
+
+	if (i >= 0)
+		d = (size_t)i < c->disks.nr ? &c->disks.v[i] : NULL;
+	else if ((i = snap_image_index(name)) >= 0)
+		d = (size_t)i < c->images.nr ? &c->images.v[i] : NULL;
+	else
+		return NULL;
+	if (!d)
+		return "qcow2";	/* as restore checked it */
+	return d->format ? d->format : d->bus == BUS_CDROM ? "raw" : "qcow2";
+}
+
+/*
+ * What bitmap name marks on the disk at path (file in the snapshot), at
+ * rest, as file runs that hold what they held then (rd->clean); or
+ * rd->why says why not.
+ * Returns 0, or -EINTR.
+ */
+static int read_bitmap(const struct vm *vm, const char *file,
+		       const char *path, const char *format, const char *name,
+		       struct backup_read *rd)
+{
+	struct strbuf e = STRBUF_INIT;
+	struct image_info info;
+	struct image_extent *map = NULL;
+	struct range *dirty = NULL;
+	size_t i, nmap = 0, ndirty = 0;
+	char *sock = NULL, size[32];
+	const char *why;
+	int r;
+
+	r = image_info(path, format, &info, &e);
+	if (r) {
+		rd->why = xasprintf("qemu-img cannot read it (%s)", e.buf);
+		goto out;
+	}
+	why = bitmap_unusable(&info, name);
+	if (why) {
+		rd->why = xstrdup(why);
+		goto out;
+	}
+	sock = vm_work_path(vm, "nbd.sock");
+	r = bitmap_read_file(path, sock, name, &dirty, &ndirty, &e);
+	if (!r)
+		r = image_map(path, &map, &nmap, &e);
+	if (r) {
+		rd->why = xasprintf("its bitmap cannot be read (%s)", e.buf);
+		goto out;
+	}
+	rd->by = "bitmap";
+	for (i = 0; i < ndirty; i++)
+		rd->marked += dirty[i].len;
+	rd->clean = bitmap_clean(map, nmap, dirty, ndirty, &rd->nclean);
+	log_size(size, sizeof(size), rd->marked);
+	log_info("%s: its bitmap marks %s written since the parent", file,
+		 size);
+out:
+	image_info_release(&info);
+	free(map);
+	free(dirty);
+	free(sock);
+	strbuf_release(&e);
+	return proc_interrupted() ? -EINTR : 0;
+}
+
+/*
+ * For each disk, how its changes since the parent are found: by its
+ * bitmap where one counts from the parent, else by comparing every
+ * block's digest (exact too, only slower).  Returns 0 or -EINTR.
+ */
+static int find_changes(const struct vm *vm, struct backup_job *job)
+{
+	char *name = NULL, state[65];
+	size_t i;
+	int r = 0;
+
+	job->reads = xcalloc(job->names.nr ? job->names.nr : 1,
+			     sizeof(*job->reads));
+	if (!job->parent)
+		return 0;
+	if (!job->taken && !manifest_state(&job->pm, state))
+		name = bitmap_name(state);
+	for (i = 0; !r && i < job->names.nr; i++) {
+		struct backup_read *rd = &job->reads[i];
+		const char *format = stored_format(vm, job->names.v[i]);
+
+		if (!format)
+			continue;
+		rd->by = "digests";
+		if (job->taken)
+			rd->why = xstrdup("the VM runs: its QEMU holds the bitmap");
+		else if (!name)
+			rd->why = xstrdup("the parent's STATE cannot be computed");
+		else
+			r = read_bitmap(vm, job->names.v[i], job->paths.v[i],
+					format, name, rd);
+		if (!r && rd->why && !job->taken)
+			log_info("%s: read whole and compared with %s block by block: %s",
+				 job->names.v[i], job->parent, rd->why);
+	}
+	free(name);
+	return r;
+}
+
+/*
+ * Every qcow2 disk of the stopped VM (job's files) gets one bitmap,
+ * counting from snapshot (whose STATE is state).  One that fails is
+ * said: its next @backup compares digests.
+ */
+static void restart_bitmaps(const struct vm *vm, const struct backup_job *job,
+			    const char *snapshot, const char *state)
+{
+	char *name = bitmap_name(state);
+	size_t i;
+
+	for (i = 0; i < job->names.nr; i++) {
+		const char *format = stored_format(vm, job->names.v[i]);
+		struct strbuf e = STRBUF_INIT;
+		struct image_info info;
+
+		if (!format || strcmp(format, "qcow2"))
+			continue;
+		if (image_info(job->paths.v[i], format, &info, &e) ||
+		    bitmap_restart(job->paths.v[i], &info, name, &e))
+			log_warn("%s: no bitmap counts from snapshot %s (%s): the next @backup reads it whole",
+				 job->names.v[i], snapshot, e.buf);
+		image_info_release(&info);
+		strbuf_release(&e);
+	}
+	free(name);
+}
+
 int backup_store(struct vm *vm, struct backup_job *job,
 		 const char *description, const char *compressor,
 		 const struct snap_progress *progress, struct strbuf *err)
@@ -331,9 +472,16 @@ int backup_store(struct vm *vm, struct backup_job *job,
 		strbuf_addf(err, "cannot make %s: %s", dir, strerror(-r));
 		goto out;
 	}
+	r = find_changes(vm, job);
+	if (r) {
+		strbuf_addf(err, "cannot back up %s: interrupted", vm->conf.name);
+		goto out;
+	}
 	for (i = 0; i < job->names.nr; i++) {
 		files[i].name = job->names.v[i];
 		files[i].path = job->paths.v[i];
+		files[i].clean = job->reads[i].clean;
+		files[i].nclean = job->reads[i].nclean;
 	}
 	backups_sweep(dir);
 	memset(&o, 0, sizeof(o));
@@ -350,6 +498,7 @@ int backup_store(struct vm *vm, struct backup_job *job,
 	o.taken = job->taken;
 	r = snap_write_opts(job->file, files, (int)job->names.nr, &o, &e);
 	job->sealed = o.sealed;
+	job->read = o.read;
 	if (r) {
 		strbuf_addf(err, "cannot back up %s as %s: %s", vm->conf.name,
 			    job->name, e.buf);
@@ -365,6 +514,8 @@ int backup_store(struct vm *vm, struct backup_job *job,
 	if (r)
 		strbuf_addf(err, "snapshot %s is stored, but LAST could not be moved: %s",
 			    job->name, strerror(-r));
+	else if (!job->taken)
+		restart_bitmaps(vm, job, job->name, o.state);
 out:
 	strbuf_release(&e);
 	strbuf_release(&mtext);
@@ -389,6 +540,13 @@ int backup_job_use(struct backup_job *job, const char *name,
 
 void backup_job_release(struct backup_job *job)
 {
+	size_t i;
+
+	for (i = 0; job->reads && i < job->names.nr; i++) {
+		free(job->reads[i].why);
+		free(job->reads[i].clean);
+	}
+	free(job->reads);
 	free(job->name);
 	free(job->file);
 	strvec_clear(&job->names);

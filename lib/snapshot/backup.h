@@ -16,6 +16,15 @@
 #include "util/str.h"
 #include "vm/vm.h"
 
+/* How the changes of one stored disk since the parent are found. */
+struct backup_read {
+	const char *by;		/* "bitmap", "digests"; NULL: stored whole */
+	char *why;		/* why not by its bitmap, or NULL */
+	struct range *clean;	/* by bitmap: file runs as in the parent */
+	size_t nclean;
+	uint64_t marked;	/* by bitmap: bytes of the disk it marks */
+};
+
 struct backup_job {
 	char *name;		/* the snapshot's name */
 	char *file;		/* HOSTDIR/backups/NAME.tar.gz */
@@ -31,6 +40,8 @@ struct backup_job {
 	struct manifest pm;
 	bool sealed;		/* backup_store wrote a SEAL */
 	const char *taken;	/* a live one: how (SNAP_TAKEN); NULL offline */
+	struct backup_read *reads;	/* by backup_store: one per file */
+	uint64_t read;		/* by backup_store: bytes read of the files */
 };
 
 /*
@@ -49,7 +60,10 @@ int backup_prepare(struct vm *vm, const char *name, struct backup_job *job,
 /*
  * Write the snapshot job prepared, with description, compressed by
  * compressor (argv[0] of pigz, or NULL for zlib) at vm's level, and
- * point LAST at it.  Returns 0, -EINTR when vm was interrupted, or
+ * point LAST at it.  A disk whose dirty bitmap counts from the parent
+ * is read only where the bitmap marks it (job->reads says, disk by
+ * disk, how its changes were found and why not by bitmap); after the
+ * snapshot every qcow2 disk gets a bitmap counting from it.  Returns 0, -EINTR when vm was interrupted, or
  * -errno, with err; nothing is left but a whole snapshot.
  */
 int backup_store(struct vm *vm, struct backup_job *job,

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "snapshot/manifest.h"
+#include "util/fsutil.h"
 #include "util/str.h"
 
 /*
@@ -44,6 +45,13 @@ struct snap_progress {
 struct snap_file {
 	const char *name;	/* plain name, e.g. "disk-0.img" */
 	const char *path;
+	/*
+	 * Runs of the file known to hold what they held in the parent's
+	 * file of this name (a dirty bitmap says so), in order: with a
+	 * parent, their whole blocks keep the parent's digests unread.
+	 */
+	const struct range *clean;
+	size_t nclean;
 };
 
 /*
@@ -85,6 +93,7 @@ struct snap_wopts {
 	bool sealed;		/* out: a SEAL was written */
 	const char *taken;	/* how it was taken (SNAP_TAKEN), or NULL:
 				 * offline, and no TAKEN entry */
+	uint64_t read;		/* out: bytes read from the files */
 };
 int snap_write_opts(const char *path, const struct snap_file *files, int n,
 		    struct snap_wopts *o, struct strbuf *err);

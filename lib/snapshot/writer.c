@@ -19,14 +19,10 @@
 #include "util/fsutil.h"
 #include "util/proc.h"
 
-struct region {
-	uint64_t off, len;
-};
-
 /* The data regions of fd (one region where holes cannot be seen). */
-static int file_regions(int fd, uint64_t size, struct region **out, int *n)
+static int file_regions(int fd, uint64_t size, struct range **out, int *n)
 {
-	struct region *r = NULL;
+	struct range *r = NULL;
 	uint64_t pos = 0;
 	int count = 0;
 
@@ -102,6 +98,7 @@ struct wfile {
 	uint64_t *done, total;
 	const struct snap_progress *progress;
 	struct strbuf *err;
+	uint64_t *read;		/* bytes read, for the caller */
 };
 
 /* pread all of [off, off + len) into buf; shorter is "file shrank". */
@@ -127,6 +124,7 @@ static int read_at(struct wfile *w, uint64_t off, size_t len)
 		}
 		have += (size_t)got;
 	}
+	*w->read += len;
 	return 0;
 }
 
@@ -135,7 +133,7 @@ static int read_at(struct wfile *w, uint64_t off, size_t len)
  * first pass of a file stored as a delta, which must know which blocks
  * changed before the entry's header (its sparse map) is written.
  */
-static int hash_blocks(struct wfile *w, const struct region *reg, int nreg,
+static int hash_blocks(struct wfile *w, const struct range *reg, int nreg,
 		       struct blkhash *h)
 {
 	int i, r = 0;
@@ -162,14 +160,112 @@ static int hash_blocks(struct wfile *w, const struct region *reg, int nreg,
 }
 
 /*
+ * Which blocks of the file its clean runs cover whole, where the
+ * parent's file has a block of the same length: those keep the
+ * parent's digests and are not read.  NULL when none.
+ */
+static bool *clean_blocks(const struct wfile *w, const struct mf_file *pf,
+			  size_t nblk)
+{
+	const struct snap_file *f = w->f;
+	bool *clean = NULL;
+	size_t i, c = 0;
+
+	for (i = 0; i < nblk && i < pf->nblk && c < f->nclean; i++) {
+		uint64_t off = (uint64_t)i * MANIFEST_BLOCK;
+		uint32_t len = manifest_block_len(w->size, MANIFEST_BLOCK, i);
+
+		while (c < f->nclean && f->clean[c].off + f->clean[c].len <= off)
+			c++;
+		if (c == f->nclean || f->clean[c].off > off ||
+		    f->clean[c].off + f->clean[c].len < off + len ||
+		    manifest_block_len(pf->size, pf->bsize, i) != len)
+			continue;
+		if (!clean)
+			clean = xcalloc(nblk, sizeof(*clean));
+		clean[i] = true;
+	}
+	return clean;
+}
+
+/*
+ * The data regions less the clean blocks that lie whole in one of them:
+ * what must be read.  Those left out are marked in skip (a clean block
+ * that is even in part a hole is read: the file is as it is).
+ */
+static struct range *less_clean(const struct wfile *w, const struct range *reg,
+				int nreg, const bool *clean, bool *skip,
+				int *n)
+{
+	struct range *out = NULL;
+	int i, count = 0;
+
+	for (i = 0; i < nreg; i++) {
+		uint64_t pos = reg[i].off, end = reg[i].off + reg[i].len;
+
+		while (pos < end) {
+			size_t b = (size_t)(pos / MANIFEST_BLOCK);
+			uint64_t bstart = (uint64_t)b * MANIFEST_BLOCK;
+			uint64_t bend = bstart + manifest_block_len(w->size, MANIFEST_BLOCK, b);
+			uint64_t stop = bend < end ? bend : end;
+
+			if (clean[b] && pos == bstart && stop == bend) {
+				skip[b] = true;
+			} else if (count && out[count - 1].off + out[count - 1].len == pos) {
+				out[count - 1].len += stop - pos;
+			} else {
+				out = xrealloc(out, (size_t)(count + 1) * sizeof(*out));
+				out[count].off = pos;
+				out[count].len = stop - pos;
+				count++;
+			}
+			pos = stop;
+		}
+	}
+	*n = count;
+	return out;
+}
+
+/*
+ * The first pass over a file with a parent: the blocks read and hashed,
+ * but those its clean runs vouch for, which take the parent's digests.
+ */
+static int hash_changed(struct wfile *w, const struct range *reg, int nreg,
+			const struct mf_file *pf, struct blkhash *h)
+{
+	bool *clean = clean_blocks(w, pf, h->nblk), *skip;
+	struct range *rd;
+	size_t i;
+	int nrd, r;
+
+	if (!clean)
+		return hash_blocks(w, reg, nreg, h);
+	skip = xcalloc(h->nblk, sizeof(*skip));
+	rd = less_clean(w, reg, nreg, clean, skip, &nrd);
+	for (i = 0; i < h->nblk; i++)
+		if (skip[i])
+			*w->done += manifest_block_len(w->size, MANIFEST_BLOCK, i);
+	r = hash_blocks(w, rd, nrd, h);
+	for (i = 0; !r && i < h->nblk; i++)
+		if (skip[i]) {
+			memcpy(h->blk[i], pf->blk[i], 32);
+			h->seen[i] = true;
+		}
+	free(rd);
+	free(skip);
+	free(clean);
+	return r;
+}
+
+/*
  * The blocks to store of a file whose parent has it: those not zeros
  * that differ from the parent's (or lie where its blocks differ in
  * length), as runs of bytes.
  */
-static struct region *changed_runs(const struct blkhash *h,
+static struct range *changed_runs(const struct blkhash *h,
 				   const struct mf_file *pf, int *n)
 {
-	struct region *r = NULL;
+	struct range *r = NULL;
 	size_t i;
 	int count = 0;
 
@@ -202,7 +298,7 @@ static struct region *changed_runs(const struct blkhash *h,
  * read.  What is read goes to d (a whole file's digest) or h (blocks).
  */
 static int write_regions(struct archive *a, struct wfile *w,
-			 const struct region *reg, int nreg, struct snap_digest *d,
+			 const struct range *reg, int nreg, struct snap_digest *d,
 			 struct blkhash *h, bool count)
 {
 	uint64_t pos = 0;
@@ -250,7 +346,7 @@ bad_archive:
 }
 
 /* The file, opened (never through a link), and its data regions. */
-static int open_source(struct wfile *w, struct stat *st, struct region **reg,
+static int open_source(struct wfile *w, struct stat *st, struct range **reg,
 		       int *nreg)
 {
 	int r;
@@ -271,7 +367,7 @@ static int open_source(struct wfile *w, struct stat *st, struct region **reg,
 /* The entry of a file whose stored runs are store (caller frees it). */
 static struct archive_entry *file_entry(const struct wfile *w,
 					const struct stat *st,
-					const struct region *store, int nstore)
+					const struct range *store, int nstore)
 {
 	struct archive_entry *e = archive_entry_new();
 	int i;
@@ -297,7 +393,7 @@ static struct archive_entry *file_entry(const struct wfile *w,
  * into check, which must agree with the first pass.
  */
 static int write_delta(struct archive *a, struct wfile *w,
-		       const struct region *store, int nstore,
+		       const struct range *store, int nstore,
 		       const struct blkhash *first, struct blkhash *check)
 {
 	int i, r;
@@ -350,8 +446,8 @@ static int write_file(struct archive *a, struct wfile *w,
 		      const struct mf_file *pf, struct manifest *m)
 {
 	struct archive_entry *e = NULL;
-	struct region *reg = NULL, *runs = NULL;
-	const struct region *store;
+	struct range *reg = NULL, *runs = NULL;
+	const struct range *store;
 	struct blkhash first, check;
 	struct snap_digest d;
 	struct stat st;
@@ -368,7 +464,7 @@ static int write_file(struct archive *a, struct wfile *w,
 	nstore = nreg;
 	if (by_blocks && pf) {
 		blkhash_init(&first, w->size, MANIFEST_BLOCK, true);
-		r = hash_blocks(w, reg, nreg, &first);
+		r = hash_changed(w, reg, nreg, pf, &first);
 		if (r)
 			goto out;
 		runs = changed_runs(&first, pf, &nruns);
@@ -420,7 +516,7 @@ static uint64_t data_bytes(const struct snap_file *files, int n,
 
 	*all = 0;
 	for (i = 0; i < n; i++) {
-		struct region *reg = NULL;
+		struct range *reg = NULL;
 		struct stat st;
 		int fd = open(files[i].path, O_RDONLY | O_CLOEXEC), nreg = 0;
 
@@ -665,7 +761,8 @@ static int wsnap_entries(struct wsnap *s, const struct snap_file *files,
 	}
 	for (i = 0; !r && i < n; i++) {
 		struct wfile w = { &files[i], -1, 0, s->buf, s->zeros,
-				   &s->done, s->total, o->progress, err };
+				   &s->done, s->total, o->progress, err,
+				   &s->o->read };
 		const struct mf_file *pf = manifest_find(o->parent_m,
 							 files[i].name);
 

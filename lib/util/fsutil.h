@@ -4,9 +4,15 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "util/str.h"
+
+/* A run of bytes of a file or a disk: [off, off + len). */
+struct range {
+	uint64_t off, len;
+};
 
 /* Write all of data to fd (EINTR retried): 0 or -errno. */
 int fs_write_all(int fd, const void *data, size_t len);

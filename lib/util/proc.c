@@ -498,6 +498,12 @@ int proc_read_until(int fd, long long deadline, size_t max,
 int proc_capture(char *const argv[], const struct proc_opts *o,
 		 int timeout_ms, struct strbuf *out)
 {
+	return proc_capture_max(argv, o, timeout_ms, 1u << 20, out);
+}
+
+int proc_capture_max(char *const argv[], const struct proc_opts *o,
+		     int timeout_ms, size_t max, struct strbuf *out)
+{
 	struct proc_opts po = PROC_OPTS_INIT;
 	long long deadline = proc_now_ms() + timeout_ms;
 	int pfd[2], r, st;
@@ -514,7 +520,7 @@ int proc_capture(char *const argv[], const struct proc_opts *o,
 		close(pfd[0]);
 		return r;
 	}
-	r = proc_read_until(pfd[0], deadline, 1u << 20, out);
+	r = proc_read_until(pfd[0], deadline, max, out);
 	close(pfd[0]);
 	if (r) {
 		proc_terminate(pid, 2000);

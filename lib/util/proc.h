@@ -69,6 +69,9 @@ int proc_run(char *const argv[], const struct proc_opts *o, int timeout_ms);
 /* Like proc_run, with the child's stdout collected (capped at 1 MiB). */
 int proc_capture(char *const argv[], const struct proc_opts *o,
 		 int timeout_ms, struct strbuf *out);
+/* The same, keeping up to max bytes of stdout (the rest is dropped). */
+int proc_capture_max(char *const argv[], const struct proc_opts *o,
+		     int timeout_ms, size_t max, struct strbuf *out);
 
 /*
  * Read fd into out (at most max bytes kept) until end of file, the

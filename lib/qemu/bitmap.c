@@ -1,0 +1,385 @@
+#include "qemu/bitmap.h"
+
+#include <errno.h>
+#include <libnbd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/proc.h"
+
+/* No answer from an NBD server for this long is a failure. */
+#define BITMAP_IO_TIMEOUT_S 30
+/* qemu-nbd opens the image and listens within this. */
+#define BITMAP_SERVE_TIMEOUT_MS (30 * 1000)
+#define QEMU_IMG_BITMAP_TIMEOUT_MS (60 * 1000)
+/* One NBD_CMD_BLOCK_STATUS asks about at most this much. */
+#define BITMAP_STATUS_CHUNK (1ull << 30)
+
+char *bitmap_name(const char *state)
+{
+	return xasprintf(BITMAP_PREFIX "%.64s", state);
+}
+
+const char *bitmap_unusable(const struct image_info *info, const char *name)
+{
+	size_t i;
+
+	if (!info->format || strcmp(info->format, "qcow2"))
+		return "a raw disk keeps no bitmap";
+	for (i = 0; i < info->nbitmaps; i++) {
+		const struct image_bitmap *b = &info->bitmaps[i];
+
+		if (strcmp(b->name, name))
+			continue;
+		if (b->in_use)
+			return "its bitmap was not saved (QEMU ended without closing the disk)";
+		if (!b->recording)
+			return "its bitmap was stopped";
+		return NULL;
+	}
+	return "it has no bitmap since that snapshot";
+}
+
+struct status_read {
+	const char *context;
+	struct range *r;
+	size_t n, cap;
+	uint64_t next;		/* where the replies reached */
+};
+
+static void add_run(struct status_read *s, uint64_t off, uint64_t len)
+{
+	if (s->n && s->r[s->n - 1].off + s->r[s->n - 1].len == off) {
+		s->r[s->n - 1].len += len;
+		return;
+	}
+	if (s->n == s->cap) {
+		s->cap = s->cap ? 2 * s->cap : 64;
+		s->r = xrealloc(s->r, s->cap * sizeof(*s->r));
+	}
+	s->r[s->n].off = off;
+	s->r[s->n].len = len;
+	s->n++;
+}
+
+/* One reply's extents: (length, flags) pairs from offset on. */
+static int on_extents(void *data, const char *context, uint64_t offset,
+		      uint32_t *entries, size_t n, int *error)
+{
+	struct status_read *s = data;
+	size_t i;
+
+	(void)error;
+	if (strcmp(context, s->context))
+		return 0;
+	for (i = 0; i + 1 < n; i += 2) {
+		/* bit 0 of qemu:dirty-bitmap: written since it began */
+		if (entries[i + 1] & 1)
+			add_run(s, offset, entries[i]);
+		offset += entries[i];
+	}
+	if (offset > s->next)
+		s->next = offset;
+	return 0;
+}
+
+/* A connected socket whose every read and write is bounded in time. */
+static int bounded_socket(const char *sock)
+{
+	struct timeval tv = { BITMAP_IO_TIMEOUT_S, 0 };
+	long long deadline = proc_now_ms() + 2000;
+	int fd;
+
+	/* a server between bind() and listen() refuses for a moment */
+	while ((fd = fs_unix_connect(sock, BITMAP_IO_TIMEOUT_S * 1000)) ==
+		       -ECONNREFUSED &&
+	       proc_now_ms() < deadline) {
+		struct timespec ts = { 0, 10 * 1000000L };
+
+		nanosleep(&ts, NULL);
+	}
+	if (fd < 0)
+		return fd;
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0) {
+		int r = -errno;
+
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/* Ask the server what the bitmap marks, chunk by chunk, to the end. */
+static int read_status(struct nbd_handle *h, struct status_read *s,
+		       struct strbuf *err)
+{
+	int64_t size = nbd_get_size(h);
+	uint64_t pos = 0;
+
+	if (size < 0) {
+		strbuf_addf(err, "%s", nbd_get_error());
+		return -EIO;
+	}
+	while (pos < (uint64_t)size) {
+		uint64_t left = (uint64_t)size - pos;
+		nbd_extent_callback cb = { .callback = on_extents, .user_data = s };
+
+		s->next = pos;
+		if (nbd_block_status(h, left < BITMAP_STATUS_CHUNK ? left :
+					  BITMAP_STATUS_CHUNK,
+				     pos, cb, 0) < 0) {
+			strbuf_addf(err, "%s", nbd_get_error());
+			return proc_interrupted() ? -EINTR : -EIO;
+		}
+		if (s->next <= pos) {
+			strbuf_addstr(err, "the NBD server said nothing of the bitmap");
+			return -EIO;
+		}
+		pos = s->next;
+	}
+	return 0;
+}
+
+int bitmap_read_nbd(const char *sock, const char *export, const char *name,
+		    struct range **dirty, size_t *n, struct strbuf *err)
+{
+	struct status_read s = { NULL, NULL, 0, 0, 0 };
+	struct nbd_handle *h;
+	char *context = xasprintf("qemu:dirty-bitmap:%s", name);
+	int fd, r = -EIO;
+
+	*dirty = NULL;
+	*n = 0;
+	s.context = context;
+	h = nbd_create();
+	if (!h) {
+		strbuf_addf(err, "%s", nbd_get_error());
+		free(context);
+		return -ENOMEM;
+	}
+	if (nbd_add_meta_context(h, context) < 0 ||
+	    (export && nbd_set_export_name(h, export) < 0)) {
+		strbuf_addf(err, "%s", nbd_get_error());
+		goto out;
+	}
+	fd = bounded_socket(sock);
+	if (fd < 0) {
+		strbuf_addf(err, "cannot reach the NBD server: %s", strerror(-fd));
+		r = fd;
+		goto out;
+	}
+	/* libnbd owns fd from here, also when the connection fails */
+	if (nbd_connect_socket(h, fd) < 0) {
+		strbuf_addf(err, "%s", nbd_get_error());
+		goto out;
+	}
+	if (nbd_can_meta_context(h, context) != 1) {
+		strbuf_addf(err, "the NBD server does not offer bitmap %s", name);
+		goto out;
+	}
+	r = read_status(h, &s, err);
+	if (!r) {
+		*dirty = s.r;
+		*n = s.n;
+		s.r = NULL;
+	}
+	nbd_shutdown(h, 0);
+out:
+	nbd_close(h);
+	free(s.r);
+	free(context);
+	return r;
+}
+
+/* qemu-nbd's first line of complaint, from its stderr in fd. */
+static void said(int fd, struct strbuf *err)
+{
+	char buf[512];
+	ssize_t got = pread(fd, buf, sizeof(buf) - 1, 0);
+	char *nl;
+
+	if (got <= 0)
+		return;
+	buf[got] = '\0';
+	nl = strchr(buf, '\n');
+	if (nl)
+		*nl = '\0';
+	strbuf_addf(err, ": %s", buf);
+}
+
+/* Wait until qemu-nbd (pid) listens at sock, or says why it cannot. */
+static int wait_serving(pid_t pid, const char *sock, int errfd,
+			struct strbuf *err)
+{
+	long long deadline = proc_now_ms() + BITMAP_SERVE_TIMEOUT_MS;
+
+	for (;;) {
+		struct timespec ts = { 0, 20 * 1000000L };
+		int st, r = proc_wait(pid, 0, &st);
+
+		if (r != -ETIMEDOUT) {
+			strbuf_addstr(err, r ? strerror(-r) : "qemu-nbd ended");
+			if (!r)
+				said(errfd, err);
+			return r ? r : -EIO;
+		}
+		if (fs_exists(sock))
+			return 0;
+		if (proc_now_ms() >= deadline) {
+			strbuf_addstr(err, "qemu-nbd did not start serving in time");
+			return -ETIMEDOUT;
+		}
+		nanosleep(&ts, NULL);
+	}
+}
+
+int bitmap_read_file(const char *path, const char *sock, const char *name,
+		     struct range **dirty, size_t *n, struct strbuf *err)
+{
+	struct proc_opts o = PROC_OPTS_INIT;
+	struct strvec av = STRVEC_INIT;
+	char *image = image_qcow2_alone(path);
+	int errfd = memfd_create("qemu-nbd-stderr", MFD_CLOEXEC), r;
+	pid_t pid;
+
+	*dirty = NULL;
+	*n = 0;
+	unlink(sock);
+	o.stdin_fd = -1;
+	o.stdout_fd = -1;
+	o.stderr_fd = errfd >= 0 ? errfd : -1;
+	o.new_pgrp = true;
+	strvec_pushl(&av, "qemu-nbd", "--read-only", "--shared=1", NULL);
+	strvec_pushf(&av, "--bitmap=%s", name);
+	strvec_pushf(&av, "--socket=%s", sock);
+	strvec_push(&av, image);
+	r = proc_spawn(av.v, &o, &pid);
+	if (r) {
+		strbuf_addstr(err, r == -ENOENT ? "qemu-nbd not found (install qemu-utils)" :
+				   strerror(-r));
+		goto out;
+	}
+	r = wait_serving(pid, sock, errfd, err);
+	if (!r)
+		r = bitmap_read_nbd(sock, NULL, name, dirty, n, err);
+	/* it serves one client, then ends; never left behind */
+	proc_terminate(pid, PROC_GRACE_MS);
+out:
+	unlink(sock);
+	if (errfd >= 0)
+		close(errfd);
+	free(image);
+	strvec_clear(&av);
+	return r;
+}
+
+static int cmp_off(const void *a, const void *b)
+{
+	const struct range *x = a, *y = b;
+
+	return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* Add the file run for guest [g, g + len) of extent e, if any. */
+static void add_clean(struct status_read *s, const struct image_extent *e,
+		      uint64_t g, uint64_t len)
+{
+	if (len)
+		add_run(s, e->offset + (g - e->start), len);
+}
+
+struct range *bitmap_clean(const struct image_extent *map, size_t nmap,
+			   const struct range *dirty, size_t ndirty,
+			   size_t *n)
+{
+	struct status_read s = { NULL, NULL, 0, 0, 0 };
+	size_t i, d = 0, j;
+
+	for (i = 0; i < nmap; i++) {
+		const struct image_extent *e = &map[i];
+		uint64_t g = e->start, end = e->start + e->len;
+
+		/* the dirty runs wholly before this extent are behind us */
+		while (d < ndirty && dirty[d].off + dirty[d].len <= g)
+			d++;
+		for (j = d; j < ndirty && dirty[j].off < end && g < end; j++) {
+			uint64_t ds = dirty[j].off, de = ds + dirty[j].len;
+
+			if (ds > g)
+				add_clean(&s, e, g, ds - g);
+			if (de > g)
+				g = de < end ? de : end;
+		}
+		if (g < end)
+			add_clean(&s, e, g, end - g);
+	}
+	/* in file order, adjacent runs as one */
+	if (s.n > 1) {
+		size_t k = 0;
+
+		qsort(s.r, s.n, sizeof(*s.r), cmp_off);
+		for (i = 1; i < s.n; i++) {
+			if (s.r[k].off + s.r[k].len == s.r[i].off)
+				s.r[k].len += s.r[i].len;
+			else
+				s.r[++k] = s.r[i];
+		}
+		s.n = k + 1;
+	}
+	*n = s.n;
+	return s.r;
+}
+
+/* qemu-img bitmap OP on path's bitmap name. */
+static int img_bitmap(const char *path, const char *op, const char *name,
+		      struct strbuf *err)
+{
+	struct proc_opts o = PROC_OPTS_INIT;
+	struct strbuf out = STRBUF_INIT;
+	struct strvec av = STRVEC_INIT;
+	char *image = image_qcow2_alone(path);
+	int errfd = memfd_create("qemu-img-stderr", MFD_CLOEXEC), r;
+
+	strvec_pushl(&av, "qemu-img", "bitmap", op, image, name, NULL);
+
+	o.stdin_fd = -1;
+	o.stderr_fd = errfd >= 0 ? errfd : -1;
+	r = proc_capture(av.v, &o, QEMU_IMG_BITMAP_TIMEOUT_MS, &out);
+	if (r) {
+		strbuf_addf(err, "qemu-img bitmap %s %s: %s", op, name,
+			    r < 0 ? strerror(-r) : "failed");
+		if (r > 0 && errfd >= 0)
+			said(errfd, err);
+	}
+	if (errfd >= 0)
+		close(errfd);
+	strbuf_release(&out);
+	strvec_clear(&av);
+	free(image);
+	return r < 0 ? r : r ? -EIO : 0;
+}
+
+int bitmap_restart(const char *path, const struct image_info *info,
+		   const char *name, struct strbuf *err)
+{
+	size_t i;
+	int r;
+
+	if (!info->format || strcmp(info->format, "qcow2"))
+		return 0;
+	/* what counted from another time goes, this one included */
+	for (i = 0; i < info->nbitmaps; i++) {
+		if (!str_starts_with(info->bitmaps[i].name, BITMAP_PREFIX))
+			continue;
+		r = img_bitmap(path, "--remove", info->bitmaps[i].name, err);
+		if (r)
+			return r;
+	}
+	return name ? img_bitmap(path, "--add", name, err) : 0;
+}
