@@ -24,6 +24,13 @@
 #      incremental one after 80 MiB were rewritten at random places
 #      (64 KiB writes through QEMU, as the guest's go), running and
 #      stopped.  LIVE_SIZES (default "2 4 8") sets the sizes in GiB.
+#   7. incremental by dirty bitmap against by digests, on part 6's disks
+#      and change (80 MiB rewritten at random places): after the change
+#      by the running guest (a live @backup), after it and a clean @stop,
+#      and after a @job that wrote it; each also with the bitmap taken
+#      away (the digest way, as before); the seconds and the bytes read
+#      from the disk (read_bytes of /proc/PID/io, caches dropped first:
+#      needs root) against a full @backup.  Uses LIVE_SIZES too.
 # Prints Markdown tables.  LEVEL (default 6) and RUNS (default 3; the
 # median is shown) can be set; PARTS (default "1 2 3 4 5") picks parts.
 # Needs pigz, e2fsprogs; takes minutes.
@@ -268,10 +275,10 @@ rm -f perf.data
 rm -rf backups guest.conf .work
 fi
 
-if part 6; then
-# --- 6. live snapshots: what a running VM costs, and what the change does ---
+if part 6 || part 7; then
+# --- 6 and 7: a running VM's disks, and a change by its guest ---
 iso=$top/rescue/out/rescue-x86_64.iso
-[ -f "$iso" ] || { echo "part 6 needs the rescue image (make rescue)" >&2; exit 1; }
+[ -f "$iso" ] || { echo "parts 6 and 7 need the rescue image (make rescue)" >&2; exit 1; }
 head -c $((256 << 20)) /dev/urandom >rnd.bin
 find /usr/share/doc -type f -name '*.gz' -print0 | xargs -0 zcat 2>/dev/null |
 	head -c $((256 << 20)) >txt.bin || true
@@ -315,6 +322,10 @@ rewrite() {
 	        sys.exit("qemu-io through the monitor failed")
 	PY
 }
+fi
+
+if part 6; then
+# --- 6. live snapshots: what a running VM costs, and what the change does ---
 # timed_backup ARGS...: one vm @backup; "SECONDS PAUSED_MS" (- when offline)
 timed_backup() {
 	local t0 t1
@@ -349,5 +360,104 @@ for gib in ${LIVE_SIZES:-2 4 8}; do
 	"$vm" -q @destroy
 	rm -rf backups guest.conf .work vm.log
 done
-rm -f rnd.bin txt.bin b.json
+rm -f b.json
 fi
+
+if part 7; then
+# --- 7. what an incremental @backup reads: the bitmap's marks or all ---
+[ "$(id -u)" = 0 ] || { echo "part 7 drops the page cache: run it as root" >&2; exit 1; }
+# measured ARGS...: one vm @backup, the caches dropped first: "SECONDS
+# READ_MIB MARKED_MIB BY" (read_bytes of vm and all it ran)
+measured() {
+	sync && echo 3 >/proc/sys/vm/drop_caches
+	python3 - "$vm" "$@" <<-\PY
+	import json, subprocess, sys, time
+	def io():
+	    return int(dict(l.split(": ") for l in open("/proc/self/io").read().splitlines())["read_bytes"])
+	r0, t0 = io(), time.monotonic()
+	out = subprocess.run([sys.argv[1], "-q", "--json", "@backup"] + sys.argv[2:],
+	                     check=True, capture_output=True, text=True).stdout
+	t, r = time.monotonic() - t0, io() - r0
+	res = json.loads(out.splitlines()[0])["result"]
+	ch = res.get("changes") or [{}]
+	print("%.2f %.1f %.1f %s" % (t, r / 1048576, ch[0].get("marked", 0) / 1048576,
+	                             ch[0].get("by", "full")))
+	PY
+}
+# unbitmap [SOCKET]: take the disk's bitmaps away (through QEMU's
+# monitor at SOCKET when it runs), so that the next @backup compares
+# digests, as before bitmaps
+unbitmap() {
+	python3 - "$@" <<-\PY
+	import json, socket, subprocess, sys
+	if len(sys.argv) < 2:
+	    info = json.loads(subprocess.run(["qemu-img", "info", "--output=json", ".work/disk-0.img"],
+	                                     check=True, capture_output=True, text=True).stdout)
+	    for b in info["format-specific"]["data"].get("bitmaps", []):
+	        subprocess.run(["qemu-img", "bitmap", "--remove", ".work/disk-0.img", b["name"]], check=True)
+	    sys.exit(0)
+	s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile("rw")
+	def cmd(c, **a):
+	    f.write(json.dumps({"execute": c, "arguments": a}) + "\n"); f.flush()
+	    while True:
+	        m = json.loads(f.readline())
+	        if "event" not in m:
+	            return m
+	f.readline(); cmd("qmp_capabilities")
+	for d in cmd("query-block")["return"]:
+	    if d["device"] != "disk0":
+	        continue
+	    for b in d["inserted"].get("dirty-bitmaps", []):
+	        cmd("block-dirty-bitmap-remove", node=d["inserted"]["node-name"], name=b["name"])
+	PY
+}
+# job_rewrite GIB SEED: a job that writes 80 MiB as 1280 writes of 64 KiB
+# at random places in the first GIB GiB of the disk, from the rescue
+job_rewrite() {
+	python3 - "$@" >rw.job <<-\PY
+	import random, sys
+	gib, seed = int(sys.argv[1]), int(sys.argv[2])
+	r = random.Random(seed)
+	offs = " ".join(str(r.randrange((gib << 30) >> 16)) for _ in range(1280))
+	print("for d in /dev/vda /dev/sda /dev/nvme0n1; do [ -b $d ] && break; done")
+	print("for o in %s; do" % offs)
+	print("  dd if=/dev/urandom of=$d bs=64k seek=$o count=1 conv=notrunc status=none || exit 1")
+	print("done; sync")
+	PY
+}
+printf '\nIncremental by bitmap and by digests: the disks and the 80 MiB change of part 6; gzip level %s; %s cores; one run each; caches dropped before each; the guest is the rescue image under %s; s = seconds, MiB = read from the disk by vm and what it ran\n\n' \
+	"$level" "$(nproc)" "${LIVE_ACCEL:-tcg}"
+printf '| allocated | full s | full MiB | running: bitmap s | MiB | marked MiB | running: digests s | MiB | after @stop: bitmap s | MiB | after @stop: digests s | MiB | after @job: bitmap s | MiB | bitmap running / full |\n'
+printf '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n'
+for gib in ${LIVE_SIZES:-2 4 8}; do
+	"$vm" -q --no-uefi -p '' --accel="${LIVE_ACCEL:-tcg}" -m 512M -c 1 \
+		-D "VIRT=$((gib + 1))G" @create "bm$gib" "$iso"
+	printf 'compress_level = %s\n' "$level" >>guest.conf
+	fill "$gib"
+	read -r t_full r_full _ _ < <(measured --full)
+	"$vm" -q --accel="${LIVE_ACCEL:-tcg}" @start
+	rewrite "$gib" 1 .work/qmp.sock
+	read -r t_run r_run m_run by_run < <(measured)
+	rewrite "$gib" 2 .work/qmp.sock
+	unbitmap .work/qmp.sock
+	read -r t_rund r_rund _ by_rund < <(measured)
+	rewrite "$gib" 3 .work/qmp.sock
+	"$vm" -q @stop 120
+	read -r t_stop r_stop _ by_stop < <(measured)
+	rewrite "$gib" 4
+	unbitmap
+	read -r t_stopd r_stopd _ by_stopd < <(measured)
+	job_rewrite "$gib" 5
+	"$vm" -q --accel="${LIVE_ACCEL:-tcg}" @job rw
+	read -r t_job r_job _ by_job < <(measured)
+	[ "$by_run $by_rund $by_stop $by_stopd $by_job" = "bitmap digests bitmap digests bitmap" ] ||
+		{ echo "part 7: not the way meant: $by_run $by_rund $by_stop $by_stopd $by_job" >&2; exit 1; }
+	printf '| %s GiB | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$gib" \
+		"$t_full" "$r_full" "$t_run" "$r_run" "$m_run" "$t_rund" "$r_rund" \
+		"$t_stop" "$r_stop" "$t_stopd" "$r_stopd" "$t_job" "$r_job" \
+		"$(ratio "$t_run" "$t_full")"
+	"$vm" -q @destroy
+	rm -rf backups guest.conf .work vm.log rw.job
+done
+fi
+rm -f rnd.bin txt.bin

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "qemu/bitmap.h"
 #include "qemu/live.h"
 #include "qemu/runstate.h"
 #include "snapshot/backup.h"
@@ -28,7 +29,8 @@ static int go_live(struct vm_ctx *ctx, struct backup_job *job,
 {
 	struct strbuf err = STRBUF_INIT;
 	struct runstate rs;
-	int r;
+	char *since;
+	int i, r;
 
 	r = runstate_running(ctx->vm.hostdir, &rs, &err);
 	if (r != 1) {
@@ -42,13 +44,18 @@ static int go_live(struct vm_ctx *ctx, struct backup_job *job,
 		r = 0;
 		goto out;
 	}
+	since = backup_since(job);
 	r = rs.control ? live_remote_begin(&l->q, rs.control,
 					   ctx->vm.conf.guest_agent == AGENT_YES,
-					   &l->b, &err) : -ENOENT;
+					   since, &l->b, &err) : -ENOENT;
+	free(since);
 	if (!rs.control)
 		strbuf_addstr(&err, "its vm serves no control socket");
 	if (!r && l->b.efivars)
 		r = backup_job_use(job, "efivars.bin", l->b.efivars);
+	for (i = 0; !r && i < l->b.nbm; i++)
+		backup_job_bitmap(job, l->b.bm[i].file, l->b.nbd,
+				  l->b.bm[i].export, l->b.bm[i].why);
 	if (r) {
 		log_error("cannot back up %s while it runs: %s",
 			  ctx->vm.conf.name, err.len ? err.buf : strerror(-r));
@@ -77,17 +84,22 @@ out:
  * whatever this says: a thaw that fails (QEMU ended meanwhile) is for
  * the VM's vm to finish, and it does, through QEMU or when QEMU ends.
  */
-static void end_live(struct vm_ctx *ctx, struct live_side *l)
+static void end_live(struct vm_ctx *ctx, struct live_side *l,
+		     const struct backup_job *job)
 {
 	struct strbuf err = STRBUF_INIT;
+	char *keep;
 
 	if (!l->on)
 		return;
-	if (live_remote_end(&l->q, &err))
+	/* the snapshot is LAST: the disks' bitmaps count from it */
+	keep = job->state[0] ? bitmap_name(job->state) : NULL;
+	if (live_remote_end(&l->q, keep, &err))
 		log_warn("%s: its vm has not taken back its disks yet (%s); it does when QEMU ends",
 			 ctx->vm.conf.name, err.buf);
 	qmp_close(&l->q);
 	l->on = false;
+	free(keep);
 	strbuf_release(&err);
 }
 
@@ -142,7 +154,8 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 	const char *name = argc > 0 ? argv[0] : NULL;
 	const char *description = argc > 1 ? argv[1] : "";
 	struct backup_job job;
-	struct live_side live = { false, false, QMP_INIT, { 0, 0, NULL, NULL, NULL } };
+	struct live_side live = { false, false, QMP_INIT,
+				  { 0, 0, NULL, NULL, NULL, NULL, NULL, 0 } };
 	struct strbuf err = STRBUF_INIT;
 	struct log_progress bar;
 	struct snap_progress prog = { log_progress_cb, &bar };
@@ -209,7 +222,7 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 	r = backup_store(&ctx->vm, &job, description, pigz ? "pigz" : NULL,
 			 &prog, &err);
 	log_progress_end(&bar, !r);
-	end_live(ctx, &live);
+	end_live(ctx, &live, &job);
 	if (r) {
 		log_error("%s", err.buf);
 		if (r == -EINTR)
@@ -235,7 +248,7 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 		 job.parent ? job.parent : "", ms / 1000, ms % 1000 / 100);
 	ret = 0;
 out:
-	end_live(ctx, &live);
+	end_live(ctx, &live, &job);
 	backup_job_release(&job);
 	live_side_release(&live);
 	strbuf_release(&err);

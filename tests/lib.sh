@@ -278,6 +278,26 @@ block() {
 		sed -n 's/^    //p'
 }
 
+# qwrite OFFSET SIZE: random bytes into the VM's qcow2 disk, as a
+# guest's write (qemu-io keeps the disk's dirty bitmap, as QEMU does)
+qwrite() {
+	check_args qwrite "OFFSET SIZE" 2 2 "$@" &&
+	head -c "$2" /dev/urandom >rnd.bin &&
+	qemu-io -f qcow2 -c "write -s rnd.bin $1 $2" .work/disk-0.img >/dev/null
+}
+
+# records: how many records the writer guest (tests/data/autorun-writer)
+# has written, by its console
+records() {
+	check_args records "no arguments" 0 0 "$@" &&
+	grep -a "WRITER: [0-9]" .work/console.log | tail -n 1 | tr -dc 0-9
+}
+# writing N: the writer guest has written at least N records
+writing() {
+	check_args writing N 1 1 "$@" &&
+	[ "$(records || echo 0)" -ge "$1" ] 2>/dev/null
+}
+
 # free_port: a TCP port on 127.0.0.1 that nothing listens on now
 free_port() {
 	check_args free_port "no arguments" 0 0 "$@"

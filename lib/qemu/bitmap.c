@@ -1,6 +1,7 @@
 #include "qemu/bitmap.h"
 
 #include <errno.h>
+#include <json-c/json.h>
 #include <libnbd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -255,6 +256,7 @@ int bitmap_read_file(const char *path, const char *sock, const char *name,
 	o.stdout_fd = -1;
 	o.stderr_fd = errfd >= 0 ? errfd : -1;
 	o.new_pgrp = true;
+	o.umask = 077;		/* its socket: ours alone */
 	strvec_pushl(&av, "qemu-nbd", "--read-only", "--shared=1", NULL);
 	strvec_pushf(&av, "--bitmap=%s", name);
 	strvec_pushf(&av, "--socket=%s", sock);
@@ -382,4 +384,255 @@ int bitmap_restart(const char *path, const struct image_info *info,
 			return r;
 	}
 	return name ? img_bitmap(path, "--add", name, err) : 0;
+}
+
+#define BITMAP_QMP_MS 10000
+
+/* The member of bitmaps named name, or NULL. */
+static struct json_object *find_bitmap(struct json_object *bitmaps,
+				       const char *name)
+{
+	size_t i;
+
+	for (i = 0; bitmaps && json_object_is_type(bitmaps, json_type_array) &&
+		    i < json_object_array_length(bitmaps); i++) {
+		struct json_object *b = json_object_array_get_idx(bitmaps, i);
+		struct json_object *v;
+
+		if (json_object_object_get_ex(b, "name", &v) &&
+		    json_object_is_type(v, json_type_string) &&
+		    !strcmp(json_object_get_string(v), name))
+			return b;
+	}
+	return NULL;
+}
+
+static bool flag(struct json_object *b, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(b, key, &v) &&
+	       json_object_get_boolean(v);
+}
+
+const char *bitmap_qmp_unusable(struct json_object *bitmaps,
+				const char *name)
+{
+	struct json_object *b = find_bitmap(bitmaps, name);
+
+	if (!b)
+		return "it has no bitmap since that snapshot";
+	if (flag(b, "inconsistent"))
+		return "its bitmap was not saved (QEMU ended without closing the disk)";
+	if (!flag(b, "recording") || !flag(b, "persistent"))
+		return "its bitmap was stopped";
+	return NULL;
+}
+
+/* One action of a transaction, or a command's arguments: node, name. */
+static struct json_object *node_name(const char *node, const char *name)
+{
+	struct json_object *d = json_object_new_object();
+
+	json_object_object_add(d, "node", json_object_new_string(node));
+	json_object_object_add(d, "name", json_object_new_string(name));
+	return d;
+}
+
+static void add_action(struct json_object *acts, const char *type,
+		       struct json_object *data)
+{
+	struct json_object *a = json_object_new_object();
+
+	json_object_object_add(a, "type", json_object_new_string(type));
+	json_object_object_add(a, "data", data);
+	json_object_array_add(acts, a);
+}
+
+/* The action that ORs bitmap from into target, both on node. */
+static void add_merge(struct json_object *acts, const char *node,
+		      const char *target, const char *from)
+{
+	struct json_object *d = json_object_new_object();
+	struct json_object *srcs = json_object_new_array();
+
+	json_object_array_add(srcs, json_object_new_string(from));
+	json_object_object_add(d, "node", json_object_new_string(node));
+	json_object_object_add(d, "target", json_object_new_string(target));
+	json_object_object_add(d, "bitmaps", srcs);
+	add_action(acts, "block-dirty-bitmap-merge", d);
+}
+
+static int remove_bitmap(struct qmp *q, const char *node, const char *name,
+			 struct strbuf *err)
+{
+	struct json_object *args = node_name(node, name);
+	int r = qmp_execute(q, "block-dirty-bitmap-remove", args, -1,
+			    BITMAP_QMP_MS, NULL, err);
+
+	json_object_put(args);
+	return r;
+}
+
+int bitmap_qmp_sweep(struct qmp *q, const char *node,
+		     struct json_object *bitmaps, struct strbuf *err)
+{
+	static const char *const ours[] = { BITMAP_NEXT, BITMAP_FROZEN };
+	size_t i;
+	int r;
+
+	for (i = 0; i < 2; i++) {
+		if (!find_bitmap(bitmaps, ours[i]))
+			continue;
+		r = remove_bitmap(q, node, ours[i], err);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+void bitmap_qmp_freeze(struct json_object *acts, const char *node,
+		       const char *since)
+{
+	struct json_object *d = node_name(node, BITMAP_NEXT);
+
+	json_object_object_add(d, "persistent", json_object_new_boolean(false));
+	add_action(acts, "block-dirty-bitmap-add", d);
+	if (!since)
+		return;
+	d = node_name(node, BITMAP_FROZEN);
+	json_object_object_add(d, "persistent", json_object_new_boolean(false));
+	json_object_object_add(d, "disabled", json_object_new_boolean(true));
+	add_action(acts, "block-dirty-bitmap-add", d);
+	add_merge(acts, node, BITMAP_FROZEN, since);
+}
+
+int bitmap_qmp_export(struct qmp *q, const char *sock, bool *serving,
+		      const char *node, const char *name, struct strbuf *err)
+{
+	struct json_object *args, *addr, *data, *bms;
+	int r;
+
+	if (!*serving) {
+		unlink(sock);
+		args = json_object_new_object();
+		addr = json_object_new_object();
+		data = json_object_new_object();
+		json_object_object_add(data, "path", json_object_new_string(sock));
+		json_object_object_add(addr, "type", json_object_new_string("unix"));
+		json_object_object_add(addr, "data", data);
+		json_object_object_add(args, "addr", addr);
+		r = qmp_execute(q, "nbd-server-start", args, -1, BITMAP_QMP_MS,
+				NULL, err);
+		json_object_put(args);
+		if (r)
+			return r;
+		*serving = true;
+	}
+	args = json_object_new_object();
+	bms = json_object_new_array();
+	json_object_array_add(bms, json_object_new_string(BITMAP_FROZEN));
+	json_object_object_add(args, "type", json_object_new_string("nbd"));
+	json_object_object_add(args, "id", json_object_new_string(name));
+	json_object_object_add(args, "node-name", json_object_new_string(node));
+	json_object_object_add(args, "name", json_object_new_string(name));
+	json_object_object_add(args, "writable", json_object_new_boolean(false));
+	json_object_object_add(args, "bitmaps", bms);
+	r = qmp_execute(q, "block-export-add", args, -1, BITMAP_QMP_MS, NULL,
+			err);
+	json_object_put(args);
+	return r;
+}
+
+void bitmap_qmp_unexport(struct qmp *q, const char *name, bool *serving)
+{
+	struct strbuf e = STRBUF_INIT;
+	struct json_object *args;
+
+	if (name) {
+		args = json_object_new_object();
+		json_object_object_add(args, "id", json_object_new_string(name));
+		/* its one client, the backup, has gone or is done */
+		json_object_object_add(args, "mode", json_object_new_string("hard"));
+		qmp_execute(q, "block-export-del", args, -1, BITMAP_QMP_MS,
+			    NULL, &e);
+		json_object_put(args);
+	}
+	if (*serving && !qmp_execute(q, "nbd-server-stop", NULL, -1,
+				     BITMAP_QMP_MS, NULL, &e))
+		*serving = false;
+	strbuf_release(&e);
+}
+
+/* device's node and its dirty-bitmaps list (a new reference). */
+static int node_bitmaps(struct qmp *q, const char *device, char **node,
+			struct json_object **bitmaps, struct strbuf *err)
+{
+	struct json_object *ret = NULL, *v, *ins;
+	size_t i;
+	int r = qmp_execute(q, "query-block", NULL, -1, BITMAP_QMP_MS, &ret,
+			    err);
+
+	*node = NULL;
+	*bitmaps = NULL;
+	for (i = 0; !r && i < json_object_array_length(ret); i++) {
+		struct json_object *dev = json_object_array_get_idx(ret, i);
+
+		if (!json_object_object_get_ex(dev, "device", &v) ||
+		    strcmp(json_object_get_string(v), device) ||
+		    !json_object_object_get_ex(dev, "inserted", &ins))
+			continue;
+		*node = json_str_dup(ins, "node-name");
+		if (json_object_object_get_ex(ins, "dirty-bitmaps", &v))
+			*bitmaps = json_object_get(v);
+	}
+	json_object_put(ret);
+	if (!r && !*node) {
+		strbuf_addf(err, "QEMU has no disk %s", device);
+		r = -ENOENT;
+	}
+	return r;
+}
+
+int bitmap_qmp_settle(struct qmp *q, const char *device, const char *keep,
+		      struct strbuf *err)
+{
+	struct json_object *bitmaps, *args, *acts, *d;
+	char *node;
+	size_t i;
+	int r = node_bitmaps(q, device, &node, &bitmaps, err);
+
+	if (r)
+		return r;
+	acts = json_object_new_array();
+	if (keep && find_bitmap(bitmaps, BITMAP_NEXT)) {
+		d = node_name(node, keep);
+		json_object_object_add(d, "persistent", json_object_new_boolean(true));
+		add_action(acts, "block-dirty-bitmap-add", d);
+		add_merge(acts, node, keep, BITMAP_NEXT);
+	}
+	for (i = 0; bitmaps && i < json_object_array_length(bitmaps); i++) {
+		struct json_object *v;
+		const char *name;
+
+		if (!json_object_object_get_ex(json_object_array_get_idx(bitmaps, i),
+					       "name", &v))
+			continue;
+		name = json_object_get_string(v);
+		/* ours go: the temporary two, and (keeping) every other */
+		if (!strcmp(name, BITMAP_NEXT) || !strcmp(name, BITMAP_FROZEN) ||
+		    (keep && str_starts_with(name, BITMAP_PREFIX) &&
+		     strcmp(name, keep)))
+			add_action(acts, "block-dirty-bitmap-remove",
+				   node_name(node, name));
+	}
+	args = json_object_new_object();
+	json_object_object_add(args, "actions", acts);
+	r = json_object_array_length(acts) ?
+		    qmp_execute(q, "transaction", args, -1, BITMAP_QMP_MS, NULL, err) :
+		    0;
+	json_object_put(args);
+	json_object_put(bitmaps);
+	free(node);
+	return r;
 }

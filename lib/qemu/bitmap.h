@@ -16,6 +16,7 @@
 #include <stddef.h>
 
 #include "qemu/image.h"
+#include "qemu/qmp.h"
 #include "util/fsutil.h"
 #include "util/str.h"
 
@@ -62,5 +63,58 @@ struct range *bitmap_clean(const struct image_extent *map, size_t nmap,
  */
 int bitmap_restart(const char *path, const struct image_info *info,
 		   const char *name, struct strbuf *err);
+
+/*
+ * A running VM's bitmaps, through its QEMU (a live @backup).  In the
+ * transaction that puts the overlays on, each qcow2 disk's node gets
+ * BITMAP_NEXT, which marks what is written from that instant on (the
+ * commit of the overlay included), and BITMAP_FROZEN, a still copy of
+ * the bitmap counting from the parent, which an NBD export offers (QEMU
+ * exports no bitmap that still records).  Both live only in QEMU: gone
+ * with it.  After the backup, BITMAP_NEXT becomes the disk's bitmap
+ * named after the new snapshot, or, when it failed, goes.
+ */
+#define BITMAP_NEXT "vm-live-next"
+#define BITMAP_FROZEN "vm-live-frozen"
+
+/*
+ * Why node's bitmap name (its query-block "dirty-bitmaps" list) cannot
+ * say what changed, or NULL.
+ */
+const char *bitmap_qmp_unusable(struct json_object *bitmaps,
+				const char *name);
+
+/*
+ * Remove what an earlier live backup may have left on node (its
+ * dirty-bitmaps list): BITMAP_NEXT and BITMAP_FROZEN.
+ */
+int bitmap_qmp_sweep(struct qmp *q, const char *node,
+		     struct json_object *bitmaps, struct strbuf *err);
+
+/*
+ * Add to the transaction acts, for node: BITMAP_NEXT, and when since is
+ * not NULL, BITMAP_FROZEN as a copy of since.
+ */
+void bitmap_qmp_freeze(struct json_object *acts, const char *node,
+		       const char *since);
+
+/*
+ * Offer node's BITMAP_FROZEN as NBD export name (the server listening
+ * at sock first, private: QEMU's sockets are born so).  Returns 0 or
+ * -errno with err.
+ */
+int bitmap_qmp_export(struct qmp *q, const char *sock, bool *serving,
+		      const char *node, const char *name, struct strbuf *err);
+
+/* Withdraw export name (NULL: none) and, when serving, the server. */
+void bitmap_qmp_unexport(struct qmp *q, const char *name, bool *serving);
+
+/*
+ * After the commit: keep NULL, drop BITMAP_NEXT and BITMAP_FROZEN from
+ * device's node; else make keep (persistent) of BITMAP_NEXT's marks,
+ * the only bitmap of ours.  Returns 0 or -errno with err.
+ */
+int bitmap_qmp_settle(struct qmp *q, const char *device, const char *keep,
+		      struct strbuf *err);
 
 #endif

@@ -231,8 +231,11 @@ static int live_end(struct control *c)
 	int r;
 
 	c->live_holder = -1;
-	if (!c->live.frozen)
+	if (!c->live.frozen) {
+		free(c->live.keep);
+		c->live.keep = NULL;
 		return 0;
+	}
 	if (!c->qemu_gone) {
 		r = qmp_connect(&q, c->qmp_sock, FORWARD_TIMEOUT_MS, &err);
 		if (!r)
@@ -248,6 +251,9 @@ static int live_end(struct control *c)
 	if (r)
 		log_warn("the disks a live backup froze are not committed back yet: %s",
 			 err.buf);
+	/* a later try of the thaw keeps no bitmap: nothing vouches for it */
+	free(c->live.keep);
+	c->live.keep = NULL;
 	strbuf_release(&err);
 	return r;
 }
@@ -386,6 +392,52 @@ static struct json_object *forward(struct control *c, const char *name,
 }
 
 /*
+ * The optional bitmap name args holds as key into *out (replacing it);
+ * false when it is not a name of ours.
+ */
+static bool bitmap_arg(struct json_object *args, const char *key, char **out)
+{
+	struct json_object *v;
+
+	free(*out);
+	*out = NULL;
+	if (!args || !json_object_object_get_ex(args, key, &v))
+		return true;
+	if (!json_object_is_type(v, json_type_string) ||
+	    !live_bitmap_name_ok(json_object_get_string(v)))
+		return false;
+	*out = xstrdup(json_object_get_string(v));
+	return true;
+}
+
+/* The begin reply's bitmaps: per disk, its export or why none. */
+static void begin_bitmaps(const struct live *l, struct json_object *ret)
+{
+	struct json_object *arr = json_object_new_array();
+	int i;
+
+	for (i = 0; i < l->n; i++) {
+		struct json_object *o = json_object_new_object();
+		const char *slash = strrchr(l->d[i].path, '/');
+
+		json_object_object_add(o, "file", json_object_new_string(
+						       slash ? slash + 1 : l->d[i].path));
+		json_object_object_add(o, "export", l->d[i].export ?
+				       json_object_new_string(l->d[i].export) : NULL);
+		json_object_object_add(o, "why", l->d[i].bm_why ?
+				       json_object_new_string(l->d[i].bm_why) : NULL);
+		json_object_array_add(arr, o);
+	}
+	json_object_object_add(ret, "bitmaps", arr);
+	if (l->serving) {
+		char *sock = xasprintf("%s/%s", l->workdir, LIVE_NBD);
+
+		json_object_object_add(ret, "nbd", json_object_new_string(sock));
+		free(sock);
+	}
+}
+
+/*
  * vm-live-begin and vm-live-end from client i: only the VM's owner (the
  * uid vm runs as) may freeze its disks, one live backup at a time, and
  * only the client that froze them thaws them (or its going away does).
@@ -418,7 +470,10 @@ static struct json_object *live_request(struct control *c, int i,
 		return error_reply(CONTROL_REFUSED,
 				   "no live backup of yours is under way");
 	/* done reading: thawed as when the client goes (a failure is for
-	 * the next begin, or QEMU's end, to try again) */
+	 * the next begin, or QEMU's end, to try again); its snapshot made,
+	 * the bitmaps count from it */
+	if (!begin && args && !bitmap_arg(args, "keep", &c->live.keep))
+		return error_reply(CONTROL_REFUSED, "not a bitmap name of vm's");
 	if (!begin)
 		return live_end(c) ?
 			error_reply("VmUnreachable",
@@ -433,7 +488,12 @@ static struct json_object *live_request(struct control *c, int i,
 		if (args && json_object_object_get_ex(args, "require-agent", &v) &&
 		    json_object_get_boolean(v))
 			c->live.agent_required = true;
-		r = live_freeze(&c->live, &q, &err);
+		if (!bitmap_arg(args, "since", &c->live.since)) {
+			strbuf_addstr(&err, "not a bitmap name of vm's");
+			r = -EINVAL;
+		}
+		if (!r)
+			r = live_freeze(&c->live, &q, &err);
 		c->live.agent_required = required;
 		if (!r)
 			c->live_holder = c->clients[i].fd;
@@ -459,6 +519,7 @@ static struct json_object *live_request(struct control *c, int i,
 	json_object_object_add(ret, "efivars", vars ?
 			       json_object_new_string(vars) : NULL);
 	free(vars);
+	begin_bitmaps(&c->live, ret);
 	o = json_object_new_object();
 	json_object_object_add(o, "return", ret);
 	strbuf_release(&err);

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "qemu/bitmap.h"
 #include "util/fsutil.h"
 #include "util/log.h"
 #include "util/proc.h"
@@ -38,8 +39,12 @@ void live_release(struct live *l)
 		free(l->d[i].node);
 		free(l->d[i].format);
 		free(l->d[i].overlay);
+		free(l->d[i].export);
+		free(l->d[i].bm_why);
 	}
 	free(l->d);
+	free(l->since);
+	free(l->keep);
 	free(l->workdir);
 	free(l->vars);
 	free(l->agent);
@@ -62,6 +67,34 @@ static struct json_object *member_of(struct json_object *arr,
 			return o;
 	}
 	return NULL;
+}
+
+/*
+ * What disk d's bitmaps allow (its query-block dirty-bitmaps): on a
+ * qcow2 node, BITMAP_NEXT, and BITMAP_FROZEN when l->since can serve;
+ * what an earlier live backup left goes first.
+ */
+static int plan_bitmaps(struct live *l, struct live_disk *d, struct qmp *q,
+			struct json_object *bitmaps, struct strbuf *err)
+{
+	const char *why = NULL;
+
+	d->tracked = d->copied = false;
+	free(d->bm_why);
+	d->bm_why = NULL;
+	if (strcmp(d->format, "qcow2")) {
+		d->bm_why = xstrdup("a raw disk keeps no bitmap");
+		return 0;
+	}
+	if (bitmap_qmp_sweep(q, d->node, bitmaps, err))
+		return -EIO;
+	d->tracked = true;
+	if (l->since)
+		why = bitmap_qmp_unusable(bitmaps, l->since);
+	d->copied = l->since && !why;
+	if (why)
+		d->bm_why = xstrdup(why);
+	return 0;
 }
 
 /* Each disk's node (the format layer QEMU writes), from query-block. */
@@ -93,6 +126,11 @@ static int find_nodes(struct live *l, struct qmp *q, struct strbuf *err)
 			r = -ENOENT;
 			break;
 		}
+		if (!json_object_object_get_ex(ins, "dirty-bitmaps", &v))
+			v = NULL;
+		r = plan_bitmaps(l, &l->d[i], q, v, err);
+		if (r)
+			break;
 	}
 	json_object_put(ret);
 	return r;
@@ -177,6 +215,10 @@ static int snapshot_all(struct live *l, struct qmp *q, struct strbuf *err)
 		struct json_object *a = json_object_new_object();
 		struct json_object *d = json_object_new_object();
 
+		/* the bitmaps turn at the very instant the overlay begins */
+		if (l->d[i].tracked)
+			bitmap_qmp_freeze(acts, l->d[i].node,
+					  l->d[i].copied ? l->since : NULL);
 		json_object_object_add(d, "device",
 				       json_object_new_string(l->d[i].id));
 		json_object_object_add(d, "snapshot-file",
@@ -303,6 +345,54 @@ static void preflush(const struct live *l)
 	}
 }
 
+/*
+ * Offer each disk's still copy of its bitmap over NBD, after the
+ * pause.  One that cannot be is read whole by the backup, which says
+ * why.
+ */
+static void export_bitmaps(struct live *l, struct qmp *q)
+{
+	char *sock = xasprintf("%s/%s", l->workdir, LIVE_NBD);
+	int i;
+
+	for (i = 0; i < l->n; i++) {
+		struct live_disk *d = &l->d[i];
+		struct strbuf e = STRBUF_INIT;
+
+		if (!d->copied)
+			continue;
+		if (bitmap_qmp_export(q, sock, &l->serving, d->node, d->id, &e)) {
+			d->bm_why = xasprintf("QEMU cannot offer its bitmap (%s)",
+					      e.buf);
+		} else {
+			d->export = xstrdup(d->id);
+		}
+		strbuf_release(&e);
+	}
+	free(sock);
+}
+
+/* Withdraw the exports, and the server. */
+static void unexport_bitmaps(struct live *l, struct qmp *q)
+{
+	int i;
+
+	for (i = 0; i < l->n; i++) {
+		if (!l->d[i].export)
+			continue;
+		bitmap_qmp_unexport(q, l->d[i].export, &l->serving);
+		free(l->d[i].export);
+		l->d[i].export = NULL;
+	}
+	bitmap_qmp_unexport(q, NULL, &l->serving);
+	if (!l->serving) {
+		char *sock = xasprintf("%s/%s", l->workdir, LIVE_NBD);
+
+		unlink(sock);
+		free(sock);
+	}
+}
+
 /* live_freeze but the thaw of the file systems (*fs: they are frozen). */
 static int live_point(struct live *l, struct qmp *q, struct qmp *ga,
 		      bool *fs, long long *f0, struct strbuf *err)
@@ -363,6 +453,8 @@ static int live_point(struct live *l, struct qmp *q, struct qmp *ga,
 	}
 	l->paused_ms = proc_now_ms() - t0;
 	l->frozen = snapped;
+	if (!r)
+		export_bitmaps(l, q);
 	if (r && l->frozen) {
 		strbuf_reset(&e);
 		live_thaw(l, q, &e);
@@ -516,6 +608,22 @@ static int commit_one(struct live_disk *d, struct qmp *q, struct strbuf *err)
 	return r;
 }
 
+/*
+ * Disk d is back on its file: its bitmap now counts from l->keep's
+ * snapshot (what was written since the instant, the commit included),
+ * or (no keep) the temporary ones go and the old one counts on.
+ */
+static void settle_bitmaps(struct live *l, struct live_disk *d, struct qmp *q)
+{
+	struct strbuf e = STRBUF_INIT;
+
+	if (d->tracked && bitmap_qmp_settle(q, d->id, l->keep, &e))
+		log_warn("%s: its bitmap could not be kept (%s): the next @backup reads it whole",
+			 d->path, e.buf);
+	d->tracked = d->copied = false;
+	strbuf_release(&e);
+}
+
 int live_thaw(struct live *l, struct qmp *q, struct strbuf *err)
 {
 	char *copy;
@@ -523,6 +631,7 @@ int live_thaw(struct live *l, struct qmp *q, struct strbuf *err)
 
 	if (!l->frozen)
 		return 0;
+	unexport_bitmaps(l, q);
 	for (i = 0; i < l->n; i++) {
 		if (!l->d[i].overlay)
 			continue;
@@ -533,6 +642,8 @@ int live_thaw(struct live *l, struct qmp *q, struct strbuf *err)
 			strbuf_addf(err, "%s: %s", l->d[i].id, e.buf);
 			ret = r;
 		}
+		if (!r)
+			settle_bitmaps(l, &l->d[i], q);
 		strbuf_release(&e);
 	}
 	copy = xasprintf("%s/%s", l->workdir, LIVE_VARS);
@@ -545,9 +656,44 @@ int live_thaw(struct live *l, struct qmp *q, struct strbuf *err)
 	return ret;
 }
 
+/* The begin reply's "bitmaps": one per disk, as the client reads them. */
+static void begun_bitmaps(struct json_object *ret, struct live_begun *b)
+{
+	struct json_object *arr, *o;
+	size_t i, n;
+
+	b->nbd = json_str_dup(ret, "nbd");
+	if (!json_object_object_get_ex(ret, "bitmaps", &arr) ||
+	    !json_object_is_type(arr, json_type_array))
+		return;
+	n = json_object_array_length(arr);
+	b->bm = xcalloc(n ? n : 1, sizeof(*b->bm));
+	for (i = 0; i < n; i++) {
+		o = json_object_array_get_idx(arr, i);
+		b->bm[b->nbm].file = json_str_dup(o, "file");
+		if (!b->bm[b->nbm].file)
+			continue;
+		b->bm[b->nbm].export = json_str_dup(o, "export");
+		b->bm[b->nbm].why = json_str_dup(o, "why");
+		b->nbm++;
+	}
+}
+
+bool live_bitmap_name_ok(const char *name)
+{
+	size_t i, n = strlen(BITMAP_PREFIX);
+
+	if (strncmp(name, BITMAP_PREFIX, n) || strlen(name) != n + 64)
+		return false;
+	for (i = n; name[i]; i++)
+		if (!strchr("0123456789abcdef", name[i]))
+			return false;
+	return true;
+}
+
 int live_remote_begin(struct qmp *q, const char *control,
-		      bool require_agent, struct live_begun *b,
-		      struct strbuf *err)
+		      bool require_agent, const char *since,
+		      struct live_begun *b, struct strbuf *err)
 {
 	struct json_object *ret = NULL, *v, *args;
 	int r;
@@ -560,6 +706,9 @@ int live_remote_begin(struct qmp *q, const char *control,
 	args = json_object_new_object();
 	json_object_object_add(args, "require-agent",
 			       json_object_new_boolean(require_agent));
+	if (since)
+		json_object_object_add(args, "since",
+				       json_object_new_string(since));
 	r = qmp_execute(q, LIVE_BEGIN, args, -1,
 			4 * LIVE_QMP_MS + 4 * LIVE_AGENT_MS, &ret, err);
 	json_object_put(args);
@@ -572,6 +721,7 @@ int live_remote_begin(struct qmp *q, const char *control,
 	b->efivars = json_str_dup(ret, "efivars");
 	b->why = json_str_dup(ret, "why");
 	b->taken = json_str_dup(ret, "taken");
+	begun_bitmaps(ret, b);
 	/* only the words this side knows go into a snapshot */
 	if (!b->taken || strcmp(b->taken, "frozen")) {
 		free(b->taken);
@@ -583,16 +733,34 @@ int live_remote_begin(struct qmp *q, const char *control,
 
 void live_begun_release(struct live_begun *b)
 {
+	int i;
+
+	for (i = 0; i < b->nbm; i++) {
+		free(b->bm[i].file);
+		free(b->bm[i].export);
+		free(b->bm[i].why);
+	}
+	free(b->bm);
+	free(b->nbd);
 	free(b->taken);
 	free(b->why);
 	free(b->efivars);
 	memset(b, 0, sizeof(*b));
 }
 
-int live_remote_end(struct qmp *q, struct strbuf *err)
+int live_remote_end(struct qmp *q, const char *keep, struct strbuf *err)
 {
-	return qmp_execute(q, LIVE_END, NULL, -1,
-			   LIVE_COMMIT_TIMEOUT_MS + LIVE_QMP_MS, NULL, err);
+	struct json_object *args = NULL;
+	int r;
+
+	if (keep) {
+		args = json_object_new_object();
+		json_object_object_add(args, "keep", json_object_new_string(keep));
+	}
+	r = qmp_execute(q, LIVE_END, args, -1,
+			LIVE_COMMIT_TIMEOUT_MS + LIVE_QMP_MS, NULL, err);
+	json_object_put(args);
+	return r;
 }
 
 void live_forget(struct live *l)
@@ -601,8 +769,12 @@ void live_forget(struct live *l)
 
 	for (i = 0; i < l->n; i++) {
 		free(l->d[i].overlay);
-		l->d[i].overlay = NULL;
+		free(l->d[i].export);
+		l->d[i].overlay = l->d[i].export = NULL;
+		l->d[i].tracked = l->d[i].copied = false;
 	}
+	/* what QEMU held of bitmaps and exports went with it */
+	l->serving = false;
 	l->frozen = false;
 }
 

@@ -44,6 +44,11 @@ struct live_disk {
 	char *format;		/* and that node's format */
 	unsigned long long size;	/* its virtual size */
 	char *overlay;		/* WORKDIR/.live-ID.qcow2, while frozen */
+	/* its dirty bitmaps (qemu/bitmap.h), while frozen: */
+	bool tracked;		/* BITMAP_NEXT marks what is written now */
+	bool copied;		/* BITMAP_FROZEN holds the since bitmap */
+	char *export;		/* the NBD export offering it, or NULL */
+	char *bm_why;		/* why no export, or NULL */
 };
 
 struct live {
@@ -59,10 +64,16 @@ struct live {
 	long long fs_frozen_ms;	/* its file systems', by its agent; or 0 */
 	const char *taken;	/* "frozen" or "crash-consistent" */
 	struct strbuf why;	/* crash-consistent with an agent: why */
+	char *since;		/* the bitmap counting from the parent, or NULL */
+	char *keep;		/* the bitmap to keep after the thaw, or NULL */
+	bool serving;		/* QEMU's NBD server listens at LIVE_NBD */
 };
 
 #define LIVE_INIT { NULL, 0, NULL, NULL, NULL, false, false, 0, 0, \
-		    "crash-consistent", STRBUF_INIT }
+		    "crash-consistent", STRBUF_INIT, NULL, NULL, false }
+
+/* QEMU's NBD server, offering the bitmaps, in WORKDIR while frozen */
+#define LIVE_NBD "nbd.sock"
 
 /* A disk QEMU writes (id and path copied). */
 void live_add_disk(struct live *l, const char *id, const char *path);
@@ -80,8 +91,9 @@ void live_release(struct live *l);
 int live_freeze(struct live *l, struct qmp *q, struct strbuf *err);
 
 /*
- * Thaw: commit each overlay back into its disk, remove it and the
- * variables' copy.  Returns 0 or -errno with err; a disk whose commit
+ * Thaw: withdraw the bitmaps' exports; commit each overlay back into
+ * its disk, remove it and the variables' copy; then each disk's
+ * BITMAP_NEXT becomes l->keep, or (keep NULL) goes.  Returns 0 or -errno with err; a disk whose commit
  * failed keeps its overlay (l->frozen stays set) for a later try.
  */
 int live_thaw(struct live *l, struct qmp *q, struct strbuf *err);
@@ -94,18 +106,32 @@ int live_thaw(struct live *l, struct qmp *q, struct strbuf *err);
  * with live_begun_release), or -errno with err.  The disks stay frozen until live_remote_end, or
  * until q is closed (by vm's end too, SIGKILL included).
  */
+struct live_bitmap {
+	char *file;		/* the disk's file name, e.g. disk-0.img */
+	char *export;		/* the NBD export offering BITMAP_FROZEN */
+	char *why;		/* or why none */
+};
 struct live_begun {
 	long long paused_ms;	/* the guest's pause */
 	long long fs_frozen_ms;	/* its file systems' freeze, or 0 */
 	char *taken;		/* "frozen" or "crash-consistent" */
 	char *why;		/* crash-consistent: why, or NULL */
 	char *efivars;		/* the variables' copy, or NULL */
+	char *nbd;		/* the NBD server's socket, or NULL */
+	struct live_bitmap *bm;	/* one per disk */
+	int nbm;
 };
+/* since: the bitmap counting from the parent (NULL: none is asked) */
 int live_remote_begin(struct qmp *q, const char *control,
-		      bool require_agent, struct live_begun *b,
-		      struct strbuf *err);
+		      bool require_agent, const char *since,
+		      struct live_begun *b, struct strbuf *err);
 void live_begun_release(struct live_begun *b);
-int live_remote_end(struct qmp *q, struct strbuf *err);
+/* keep: the bitmap the disks keep, counting from the new snapshot (NULL:
+ * the backup failed, no bitmap counts from it) */
+int live_remote_end(struct qmp *q, const char *keep, struct strbuf *err);
+
+/* Whether name is one a bitmap of ours may have (BITMAP_PREFIX, hex). */
+bool live_bitmap_name_ok(const char *name);
 
 /* The overlays were committed by live_recover: nothing is frozen. */
 void live_forget(struct live *l);

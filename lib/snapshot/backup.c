@@ -310,6 +310,7 @@ int backup_prepare(struct vm *vm, const char *name, struct backup_job *job,
 	r = within_blocks(job, err);
 	if (r)
 		return r;
+	job->reads = xcalloc(job->names.nr, sizeof(*job->reads));
 	dir = vm_host_path(vm, "backups");
 	job->file = xasprintf("%s/%s.tar.gz", dir, job->name);
 	free(dir);
@@ -336,15 +337,15 @@ static const char *stored_format(const struct vm *vm, const char *name)
 }
 
 /*
- * What bitmap name marks on the disk at path (file in the snapshot), at
- * rest, as file runs that hold what they held then (rd->clean); or
- * rd->why says why not.
+ * What bitmap name marks on the job's file k, as file runs that hold
+ * what they held then (rd->clean): through its QEMU's export (live), or
+ * qemu-nbd (at rest); or rd->why says why not.
  * Returns 0, or -EINTR.
  */
-static int read_bitmap(const struct vm *vm, const char *file,
-		       const char *path, const char *format, const char *name,
-		       struct backup_read *rd)
+static int read_bitmap(const struct vm *vm, const struct backup_job *job,
+		       size_t k, const char *name, struct backup_read *rd)
 {
+	const char *file = job->names.v[k], *path = job->paths.v[k];
 	struct strbuf e = STRBUF_INIT;
 	struct image_info info;
 	struct image_extent *map = NULL;
@@ -354,18 +355,25 @@ static int read_bitmap(const struct vm *vm, const char *file,
 	const char *why;
 	int r;
 
-	r = image_info(path, format, &info, &e);
-	if (r) {
-		rd->why = xasprintf("qemu-img cannot read it (%s)", e.buf);
-		goto out;
+	memset(&info, 0, sizeof(info));
+	if (rd->export) {
+		/* its QEMU offers a still copy; the file holds still too */
+		r = bitmap_read_nbd(job->nbd, rd->export, name, &dirty, &ndirty,
+				    &e);
+	} else {
+		r = image_info(path, stored_format(vm, file), &info, &e);
+		if (r) {
+			rd->why = xasprintf("qemu-img cannot read it (%s)", e.buf);
+			goto out;
+		}
+		why = bitmap_unusable(&info, name);
+		if (why) {
+			rd->why = xstrdup(why);
+			goto out;
+		}
+		sock = vm_work_path(vm, "nbd.sock");
+		r = bitmap_read_file(path, sock, name, &dirty, &ndirty, &e);
 	}
-	why = bitmap_unusable(&info, name);
-	if (why) {
-		rd->why = xstrdup(why);
-		goto out;
-	}
-	sock = vm_work_path(vm, "nbd.sock");
-	r = bitmap_read_file(path, sock, name, &dirty, &ndirty, &e);
 	if (!r)
 		r = image_map(path, &map, &nmap, &e);
 	if (r) {
@@ -395,16 +403,13 @@ out:
  */
 static int find_changes(const struct vm *vm, struct backup_job *job)
 {
-	char *name = NULL, state[65];
+	char *name;
 	size_t i;
 	int r = 0;
 
-	job->reads = xcalloc(job->names.nr ? job->names.nr : 1,
-			     sizeof(*job->reads));
 	if (!job->parent)
 		return 0;
-	if (!job->taken && !manifest_state(&job->pm, state))
-		name = bitmap_name(state);
+	name = backup_since(job);
 	for (i = 0; !r && i < job->names.nr; i++) {
 		struct backup_read *rd = &job->reads[i];
 		const char *format = stored_format(vm, job->names.v[i]);
@@ -412,14 +417,15 @@ static int find_changes(const struct vm *vm, struct backup_job *job)
 		if (!format)
 			continue;
 		rd->by = "digests";
-		if (job->taken)
-			rd->why = xstrdup("the VM runs: its QEMU holds the bitmap");
-		else if (!name)
+		if (job->taken && rd->export)
+			r = read_bitmap(vm, job, i, BITMAP_FROZEN, rd);
+		else if (job->taken && !rd->why)
+			rd->why = xstrdup("the VM's vm offers no bitmap");
+		else if (!job->taken && name)
+			r = read_bitmap(vm, job, i, name, rd);
+		else if (!job->taken)
 			rd->why = xstrdup("the parent's STATE cannot be computed");
-		else
-			r = read_bitmap(vm, job->names.v[i], job->paths.v[i],
-					format, name, rd);
-		if (!r && rd->why && !job->taken)
+		if (!r && rd->why)
 			log_info("%s: read whole and compared with %s block by block: %s",
 				 job->names.v[i], job->parent, rd->why);
 	}
@@ -516,6 +522,8 @@ int backup_store(struct vm *vm, struct backup_job *job,
 			    job->name, strerror(-r));
 	else if (!job->taken)
 		restart_bitmaps(vm, job, job->name, o.state);
+	if (!r)
+		memcpy(job->state, o.state, sizeof(job->state));
 out:
 	strbuf_release(&e);
 	strbuf_release(&mtext);
@@ -538,6 +546,35 @@ int backup_job_use(struct backup_job *job, const char *name,
 	return -ENOENT;
 }
 
+char *backup_since(const struct backup_job *job)
+{
+	char state[65];
+
+	if (!job->parent || manifest_state(&job->pm, state))
+		return NULL;
+	return bitmap_name(state);
+}
+
+void backup_job_bitmap(struct backup_job *job, const char *file,
+		       const char *nbd, const char *export, const char *why)
+{
+	size_t i;
+
+	for (i = 0; i < job->names.nr; i++) {
+		struct backup_read *rd = &job->reads[i];
+
+		if (strcmp(job->names.v[i], file))
+			continue;
+		free(rd->export);
+		free(rd->why);
+		rd->export = export && nbd ? xstrdup(export) : NULL;
+		rd->why = rd->export ? NULL :
+			  xstrdup(why ? why : "the VM's vm offers no bitmap");
+		if (rd->export && !job->nbd)
+			job->nbd = xstrdup(nbd);
+	}
+}
+
 void backup_job_release(struct backup_job *job)
 {
 	size_t i;
@@ -545,8 +582,10 @@ void backup_job_release(struct backup_job *job)
 	for (i = 0; job->reads && i < job->names.nr; i++) {
 		free(job->reads[i].why);
 		free(job->reads[i].clean);
+		free(job->reads[i].export);
 	}
 	free(job->reads);
+	free(job->nbd);
 	free(job->name);
 	free(job->file);
 	strvec_clear(&job->names);

@@ -23,6 +23,7 @@ struct backup_read {
 	struct range *clean;	/* by bitmap: file runs as in the parent */
 	size_t nclean;
 	uint64_t marked;	/* by bitmap: bytes of the disk it marks */
+	char *export;		/* live: the NBD export offering its bitmap */
 };
 
 struct backup_job {
@@ -40,8 +41,11 @@ struct backup_job {
 	struct manifest pm;
 	bool sealed;		/* backup_store wrote a SEAL */
 	const char *taken;	/* a live one: how (SNAP_TAKEN); NULL offline */
-	struct backup_read *reads;	/* by backup_store: one per file */
+	struct backup_read *reads;	/* one per file */
+	char *nbd;		/* live: the socket of the bitmaps' exports */
 	uint64_t read;		/* by backup_store: bytes read of the files */
+	char state[65];		/* by backup_store: the new snapshot's STATE,
+				 * once LAST names it; else "" */
 };
 
 /*
@@ -76,6 +80,19 @@ int backup_store(struct vm *vm, struct backup_job *job,
  */
 int backup_job_use(struct backup_job *job, const char *name,
 		   const char *path);
+
+/*
+ * The bitmap counting from the job's parent (BITMAP_PREFIX and its
+ * STATE), or NULL for a full one.  Caller frees.
+ */
+char *backup_since(const struct backup_job *job);
+
+/*
+ * A live backup: the file named file's bitmap since the parent is read
+ * from export at the NBD server nbd (export NULL: none, why says why).
+ */
+void backup_job_bitmap(struct backup_job *job, const char *file,
+		       const char *nbd, const char *export, const char *why);
 
 void backup_job_release(struct backup_job *job);
 

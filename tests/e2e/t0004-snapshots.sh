@@ -266,8 +266,10 @@ test_expect "@backup of a VM a foreground @run runs elsewhere is live, and leave
 	vm --no-uefi -D AHCI=1G @create B &&
 	{ "$VM_BIN" -t 60 @run >run.out 2>&1 & } &&
 	pid=$! &&
-	wait_for 20 test -S .work/control.sock &&
-	vm --json @backup >out 2>err && kill -0 $pid &&
+	# running as @status says it (the control socket comes earlier)
+	wait_for 60 vm -q @status &&
+	if ! vm --json @backup >out 2>err; then cat err >&2 && false; fi &&
+	kill -0 $pid &&
 	contains out "\"taken\":\"crash-consistent\"" &&
 	test -z "$(ls -A .work/ | grep "^\.live-")" &&
 	kill -TERM $pid && { wait $pid || true; } &&

@@ -24,13 +24,6 @@ same() {
 	done
 }
 
-# qwrite OFFSET SIZE: random bytes into the qcow2 disk, as a guest's write
-qwrite() {
-	check_args qwrite "OFFSET SIZE" 2 2 "$@" &&
-	head -c "$2" /dev/urandom >rnd.bin &&
-	qemu-io -f qcow2 -c "write -s rnd.bin $1 $2" .work/disk-0.img >/dev/null
-}
-
 # parent_of NAME: the parent @snapshots --json names ("null": none)
 parent_of() {
 	check_args parent_of NAME 1 1 "$@" &&

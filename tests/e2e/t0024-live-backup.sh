@@ -18,16 +18,6 @@ AGENT=$(autorun_iso test-agent "$TOP/tests/data/autorun-agent") || {
 }
 export WRITER AGENT
 
-# records: how many records the guest has written, by its console
-records() {
-	check_args records "no arguments" 0 0 "$@" &&
-	grep -a "WRITER: [0-9]" .work/console.log | tail -n 1 | tr -dc 0-9
-}
-# writing N: the guest has written at least N records
-writing() {
-	check_args writing N 1 1 "$@" &&
-	[ "$(records || echo 0)" -ge "$1" ] 2>/dev/null
-}
 # prefix SNAPSHOT DIR: SNAPSHOT restored into the VM in DIR holds an
 # unbroken prefix of the sequence; prints its length
 prefix() {
