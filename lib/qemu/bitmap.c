@@ -26,6 +26,18 @@ char *bitmap_name(const char *state)
 	return xasprintf(BITMAP_PREFIX "%.64s", state);
 }
 
+bool bitmap_name_ok(const char *name)
+{
+	size_t i, n = strlen(BITMAP_PREFIX);
+
+	if (strncmp(name, BITMAP_PREFIX, n) || strlen(name) != n + 64)
+		return false;
+	for (i = n; name[i]; i++)
+		if (!strchr("0123456789abcdef", name[i]))
+			return false;
+	return true;
+}
+
 const char *bitmap_unusable(const struct image_info *info, const char *name)
 {
 	size_t i;
@@ -43,7 +55,7 @@ const char *bitmap_unusable(const struct image_info *info, const char *name)
 			return "its bitmap was stopped";
 		return NULL;
 	}
-	return "it has no bitmap since that snapshot";
+	return BITMAP_NONE;
 }
 
 struct status_read {
@@ -421,7 +433,7 @@ const char *bitmap_qmp_unusable(struct json_object *bitmaps,
 	struct json_object *b = find_bitmap(bitmaps, name);
 
 	if (!b)
-		return "it has no bitmap since that snapshot";
+		return BITMAP_NONE;
 	if (flag(b, "inconsistent"))
 		return "its bitmap was not saved (QEMU ended without closing the disk)";
 	if (!flag(b, "recording") || !flag(b, "persistent"))

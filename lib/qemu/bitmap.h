@@ -13,6 +13,7 @@
 #ifndef VM_BITMAP_H
 #define VM_BITMAP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "qemu/image.h"
@@ -24,6 +25,12 @@
 
 /* The bitmap counting from the snapshot whose STATE is state (64 hex). */
 char *bitmap_name(const char *state);
+
+/* Whether name is one bitmap_name gives (BITMAP_PREFIX, 64 hex). */
+bool bitmap_name_ok(const char *name);
+
+/* What bitmap_unusable says of a disk with no such bitmap. */
+#define BITMAP_NONE "it has no bitmap since that snapshot"
 
 /*
  * Why the image's bitmap name cannot say what changed (a phrase such as

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "qemu/bitmap.h"
 #include "qemu/runstate.h"
 #include "util/fsutil.h"
 #include "util/log.h"
@@ -404,7 +405,7 @@ static bool bitmap_arg(struct json_object *args, const char *key, char **out)
 	if (!args || !json_object_object_get_ex(args, key, &v))
 		return true;
 	if (!json_object_is_type(v, json_type_string) ||
-	    !live_bitmap_name_ok(json_object_get_string(v)))
+	    !bitmap_name_ok(json_object_get_string(v)))
 		return false;
 	*out = xstrdup(json_object_get_string(v));
 	return true;

@@ -679,18 +679,6 @@ static void begun_bitmaps(struct json_object *ret, struct live_begun *b)
 	}
 }
 
-bool live_bitmap_name_ok(const char *name)
-{
-	size_t i, n = strlen(BITMAP_PREFIX);
-
-	if (strncmp(name, BITMAP_PREFIX, n) || strlen(name) != n + 64)
-		return false;
-	for (i = n; name[i]; i++)
-		if (!strchr("0123456789abcdef", name[i]))
-			return false;
-	return true;
-}
-
 int live_remote_begin(struct qmp *q, const char *control,
 		      bool require_agent, const char *since,
 		      struct live_begun *b, struct strbuf *err)

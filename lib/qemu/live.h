@@ -130,8 +130,6 @@ void live_begun_release(struct live_begun *b);
  * the backup failed, no bitmap counts from it) */
 int live_remote_end(struct qmp *q, const char *keep, struct strbuf *err);
 
-/* Whether name is one a bitmap of ours may have (BITMAP_PREFIX, hex). */
-bool live_bitmap_name_ok(const char *name);
 
 /* The overlays were committed by live_recover: nothing is frozen. */
 void live_forget(struct live *l);

@@ -337,6 +337,89 @@ static const char *stored_format(const struct vm *vm, const char *name)
 }
 
 /*
+ * A bitmap of ours on the disk (info) that counts from a snapshot X in
+ * backups/ other than the parent (the disks of an older one restored
+ * brought it): its name, with X's MANIFEST in xm and its name in *x; or
+ * NULL.  What changed since the parent is then what it marks and what
+ * X and the parent differ in.
+ */
+static const char *older_bitmap(const struct backup_job *job,
+				const struct image_info *info,
+				struct manifest *xm, const char **x)
+{
+	size_t i, plen = strlen(BITMAP_PREFIX);
+	int k;
+
+	for (i = 0; i < info->nbitmaps; i++) {
+		const struct image_bitmap *b = &info->bitmaps[i];
+
+		if (b->in_use || !b->recording || !bitmap_name_ok(b->name))
+			continue;
+		for (k = 0; k < job->n; k++) {
+			struct strbuf e = STRBUF_INIT;
+			char st[65];
+			bool found;
+
+			if (job->list[k].legacy)
+				continue;
+			manifest_release(xm);
+			manifest_init(xm);
+			found = !backups_read_manifest(&job->list[k], xm, &e) &&
+				!manifest_state(xm, st) &&
+				!strcmp(st, b->name + plen);
+			strbuf_release(&e);
+			if (found) {
+				*x = job->list[k].name;
+				return b->name;
+			}
+		}
+	}
+	manifest_release(xm);
+	manifest_init(xm);
+	return NULL;
+}
+
+/*
+ * Of the clean runs (as they were in X, file x), the whole blocks that
+ * X and the parent (l) hold alike: only those are as in the parent.
+ */
+static void same_in_both(struct backup_read *rd, const struct mf_file *x,
+			 const struct mf_file *l)
+{
+	struct range *out = NULL;
+	size_t i, n = 0;
+
+	for (i = 0; x && l && x->blocks && l->blocks &&
+		    x->bsize == MANIFEST_BLOCK && l->bsize == MANIFEST_BLOCK &&
+		    i < rd->nclean; i++) {
+		uint64_t end = rd->clean[i].off + rd->clean[i].len;
+		size_t b = (size_t)((rd->clean[i].off + MANIFEST_BLOCK - 1) /
+				    MANIFEST_BLOCK);
+
+		for (; ((uint64_t)b + 1) * MANIFEST_BLOCK <= end; b++) {
+			uint64_t off = (uint64_t)b * MANIFEST_BLOCK;
+
+			if (b >= x->nblk || b >= l->nblk ||
+			    manifest_block_len(x->size, MANIFEST_BLOCK, b) != MANIFEST_BLOCK ||
+			    manifest_block_len(l->size, MANIFEST_BLOCK, b) != MANIFEST_BLOCK ||
+			    memcmp(x->blk[b], l->blk[b], 32))
+				continue;
+			if (n && out[n - 1].off + out[n - 1].len == off) {
+				out[n - 1].len += MANIFEST_BLOCK;
+				continue;
+			}
+			out = xrealloc(out, (n + 1) * sizeof(*out));
+			out[n].off = off;
+			out[n].len = MANIFEST_BLOCK;
+			n++;
+		}
+	}
+	free(rd->clean);
+	rd->clean = out;
+	rd->nclean = n;
+}
+
+/*
  * What bitmap name marks on the job's file k, as file runs that hold
  * what they held then (rd->clean): through its QEMU's export (live), or
  * qemu-nbd (at rest); or rd->why says why not.
@@ -350,12 +433,14 @@ static int read_bitmap(const struct vm *vm, const struct backup_job *job,
 	struct image_info info;
 	struct image_extent *map = NULL;
 	struct range *dirty = NULL;
+	struct manifest xm;
 	size_t i, nmap = 0, ndirty = 0;
 	char *sock = NULL, size[32];
-	const char *why;
+	const char *why, *x = NULL;
 	int r;
 
 	memset(&info, 0, sizeof(info));
+	manifest_init(&xm);
 	if (rd->export) {
 		/* its QEMU offers a still copy; the file holds still too */
 		r = bitmap_read_nbd(job->nbd, rd->export, name, &dirty, &ndirty,
@@ -367,6 +452,10 @@ static int read_bitmap(const struct vm *vm, const struct backup_job *job,
 			goto out;
 		}
 		why = bitmap_unusable(&info, name);
+		/* none from the parent: one from another snapshot may do */
+		if (why && !strcmp(why, BITMAP_NONE) &&
+		    (name = older_bitmap(job, &info, &xm, &x)))
+			why = NULL;
 		if (why) {
 			rd->why = xstrdup(why);
 			goto out;
@@ -385,9 +474,17 @@ static int read_bitmap(const struct vm *vm, const struct backup_job *job,
 		rd->marked += dirty[i].len;
 	rd->clean = bitmap_clean(map, nmap, dirty, ndirty, &rd->nclean);
 	log_size(size, sizeof(size), rd->marked);
-	log_info("%s: its bitmap marks %s written since the parent", file,
-		 size);
+	if (x) {
+		same_in_both(rd, manifest_find(&xm, file),
+			     manifest_find(&job->pm, file));
+		log_info("%s: its bitmap marks %s written since %s; what %s and %s differ in is read too",
+			 file, size, x, x, job->parent);
+	} else {
+		log_info("%s: its bitmap marks %s written since the parent",
+			 file, size);
+	}
 out:
+	manifest_release(&xm);
 	image_info_release(&info);
 	free(map);
 	free(dirty);
@@ -435,13 +532,13 @@ static int find_changes(const struct vm *vm, struct backup_job *job)
 
 /*
  * Every qcow2 disk of the stopped VM (job's files) gets one bitmap,
- * counting from snapshot (whose STATE is state).  One that fails is
- * said: its next @backup compares digests.
+ * counting from snapshot (whose STATE is state); state NULL: none, the
+ * bitmaps of ours go.  One that fails is said.
  */
 static void restart_bitmaps(const struct vm *vm, const struct backup_job *job,
 			    const char *snapshot, const char *state)
 {
-	char *name = bitmap_name(state);
+	char *name = state ? bitmap_name(state) : NULL;
 	size_t i;
 
 	for (i = 0; i < job->names.nr; i++) {
@@ -451,9 +548,12 @@ static void restart_bitmaps(const struct vm *vm, const struct backup_job *job,
 
 		if (!format || strcmp(format, "qcow2"))
 			continue;
-		if (image_info(job->paths.v[i], format, &info, &e) ||
-		    bitmap_restart(job->paths.v[i], &info, name, &e))
+		if ((image_info(job->paths.v[i], format, &info, &e) ||
+		     bitmap_restart(job->paths.v[i], &info, name, &e)) && name)
 			log_warn("%s: no bitmap counts from snapshot %s (%s): the next @backup reads it whole",
+				 job->names.v[i], snapshot, e.buf);
+		else if (e.len)
+			log_warn("%s: the bitmaps snapshot %s brought could not be removed (%s): take the next @backup with --full",
 				 job->names.v[i], snapshot, e.buf);
 		image_info_release(&info);
 		strbuf_release(&e);
@@ -530,6 +630,21 @@ out:
 	free(files);
 	free(dir);
 	return r;
+}
+
+void backup_drop_bitmaps(const struct vm *vm, const char *snapshot)
+{
+	struct backup_job job;
+	struct strbuf e = STRBUF_INIT;
+
+	memset(&job, 0, sizeof(job));
+	job.names = (struct strvec)STRVEC_INIT;
+	job.paths = (struct strvec)STRVEC_INIT;
+	manifest_init(&job.pm);
+	if (collect(vm, &job, &e) >= 0)
+		restart_bitmaps(vm, &job, snapshot, NULL);
+	backup_job_release(&job);
+	strbuf_release(&e);
 }
 
 int backup_job_use(struct backup_job *job, const char *name,

@@ -75,6 +75,14 @@ int backup_store(struct vm *vm, struct backup_job *job,
 		 const struct snap_progress *progress, struct strbuf *err);
 
 /*
+ * The VM's disks came from snapshot, made elsewhere: the bitmaps of ours
+ * they hold go, since only a bitmap vm's own QEMUs kept says truly what
+ * did not change (one in a foreign file could claim anything).  A disk
+ * whose bitmaps cannot be removed is said.
+ */
+void backup_drop_bitmaps(const struct vm *vm, const char *snapshot);
+
+/*
  * Store the file named name from path instead (a live backup's copy of
  * the UEFI variables); -ENOENT when the job holds no such file.
  */

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "snapshot/backup.h"
 #include "snapshot/backups.h"
 #include "snapshot/fetch.h"
 #include "vm/base.h"
@@ -713,6 +714,7 @@ static int restore_from(struct vm *vm, const struct backup *list, int n,
 	char *dir = NULL;
 	struct placed *images = NULL;
 	char seal[65];
+	bool foreign = false;
 	int r, nimages = 0;
 
 	r = vm_new_marked_dir(vm, &dir);
@@ -732,8 +734,9 @@ static int restore_from(struct vm *vm, const struct backup *list, int n,
 			    no_space_text(r, dir) : e->buf);
 		goto fail;
 	}
+	foreign = !*seal || !seal_holds(dir, seal);
 	/* its settings as they are only when it is provably yours */
-	if (!vm->trust_snapshot && (!*seal || !seal_holds(dir, seal))) {
+	if (!vm->trust_snapshot && foreign) {
 		r = keep_host_settings(vm, dir, b->name, note, &e2);
 		if (r) {
 			strbuf_addf(err, "cannot restore %s: %s", b->name,
@@ -768,6 +771,9 @@ static int restore_from(struct vm *vm, const struct backup *list, int n,
 		goto out;
 	}
 	r = reload_restored(vm, b, e, err);
+	/* its disks' bitmaps too (trust_snapshot is for its settings) */
+	if (!r && foreign)
+		backup_drop_bitmaps(vm, b->name);
 	if (!r) {
 		/* working files again: any that vanish now did not go by
 		 * @destroy */

@@ -54,7 +54,7 @@ rewriting() {
 		END { exit !(k >= n) }" .work/console.log
 }
 
-test_expect "a stopped VM: each @backup reads only what the bitmap marks, --full starts over, every snapshot restores byte for byte" '
+test_expect "a stopped VM: each @backup reads only what the bitmap marks, --full starts over, a restored one brings its own, every snapshot restores byte for byte" '
 	vm -q -p "" --no-uefi -D VIRT=256M @create Q &&
 	qwrite 0 24M && keep 0 && vm --json @backup >j0 &&
 	changes j0 >c0 && contains c0 "^read [0-9]*$" && equals "$(wc -l <c0)" 1 &&
@@ -68,7 +68,14 @@ test_expect "a stopped VM: each @backup reads only what the bitmap marks, --full
 	changes j2 >c2 && contains c2 "^bitmap 65536$" &&
 	python3 "$TOP/tests/data/json-check.py" "$TOP/docs/json.md" j2 backup &&
 	vm -q @restore S0 && same 0 && vm -q @restore S1 && same 1 &&
-	vm -q @restore S2 && same 2 && vm -q @verify
+	vm -q @restore S2 && same 2 && vm -q @verify &&
+	# S2 restored brings the bitmap counting from F, its parent: it
+	# marks what F and S2 differ in, and what is written since
+	bitmaps >b && equals "$(wc -l <b)" 1 && qwrite 7M 64k && keep 3 &&
+	vm --json @backup >j3 2>err && changes j3 >c3 &&
+	contains c3 "^bitmap 131072$" &&
+	contains err "its bitmap marks 128.0 KiB written since F; what F and S2 differ in is read too" &&
+	vm -q @restore S0 && vm -q @restore S3 && same 3
 '
 
 test_expect "a raw disk has no bitmap: read whole and compared by digests, said, exact" '
@@ -80,6 +87,21 @@ test_expect "a raw disk has no bitmap: read whole and compared by digests, said,
 	changes j1 >c1 && contains c1 "^digests a raw disk keeps no bitmap$" &&
 	contains err "disk-0.img: read whole and compared with S0 block by block: a raw disk keeps no bitmap" &&
 	vm -q @restore S1 && same 1
+'
+
+test_expect "a snapshot made elsewhere brings no bitmap vm trusts: restored, its disks have none; the next @backup compares digests" '
+	mkdir other && cp "$XDG_CONFIG_HOME/vm.conf" other/ &&
+	XDG_CONFIG_HOME=$PWD/other vm -q -p "" --no-uefi -D VIRT=64M @create E &&
+	qwrite 0 4M && XDG_CONFIG_HOME=$PWD/other vm -q @backup &&
+	qwrite 2M 64k && XDG_CONFIG_HOME=$PWD/other vm -q @backup &&
+	# S1 holds the disk with the bitmap counting from S0: its maker
+	# restores it so, anyone else without
+	XDG_CONFIG_HOME=$PWD/other vm -q @restore S1 &&
+	bitmaps >b && equals "$(wc -l <b)" 1 &&
+	vm -q @restore S1 && bitmaps >b && equals "$(wc -l <b)" 0 &&
+	qwrite 1M 64k && keep 2 && vm --json @backup >j2 &&
+	changes j2 >c2 && contains c2 "^digests it has no bitmap since that snapshot$" &&
+	vm -q @restore S2 && same 2
 '
 
 test_expect "a @job that writes: the rescue keeps the bitmap, which marks exactly what the job wrote" '
