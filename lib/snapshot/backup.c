@@ -561,6 +561,22 @@ static void restart_bitmaps(const struct vm *vm, const struct backup_job *job,
 	free(name);
 }
 
+/*
+ * Whether the job stores the file name.  A VM stopped with --save keeps
+ * its disks as its saved RAM knows them, bitmaps too: they are not
+ * restarted (their bitmap counts on from an older snapshot, which serves
+ * too), or the next @start would find the disks changed and refuse.
+ */
+static bool holds(const struct backup_job *job, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < job->names.nr; i++)
+		if (!strcmp(job->names.v[i], name))
+			return true;
+	return false;
+}
+
 int backup_store(struct vm *vm, struct backup_job *job,
 		 const char *description, const char *compressor,
 		 const struct snap_progress *progress, struct strbuf *err)
@@ -620,7 +636,7 @@ int backup_store(struct vm *vm, struct backup_job *job,
 	if (r)
 		strbuf_addf(err, "snapshot %s is stored, but LAST could not be moved: %s",
 			    job->name, strerror(-r));
-	else if (!job->taken)
+	else if (!job->taken && !holds(job, "saved-state"))
 		restart_bitmaps(vm, job, job->name, o.state);
 	if (!r)
 		memcpy(job->state, o.state, sizeof(job->state));
