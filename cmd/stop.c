@@ -123,8 +123,12 @@ static int power_off(struct stop *s, int r)
 	if (proc_interrupted())
 		return 1;
 	if (!r || s->q.fd >= 0) {
+		/* anew: the control socket lets a client idle longer than
+		 * CONTROL_IDLE_MS go, and the wait may have been longer */
+		qmp_close(&s->q);
 		strbuf_reset(&s->err);
-		if (!qmp_execute(&s->q, "quit", NULL, -1, QMP_TIMEOUT_MS, NULL,
+		if (!runstate_control(&s->rs, &s->q, QMP_TIMEOUT_MS, &s->err) &&
+		    !qmp_execute(&s->q, "quit", NULL, -1, QMP_TIMEOUT_MS, NULL,
 				 &s->err) &&
 		    runstate_wait_gone(rs->qemu_pid, rs->qemu_start,
 				       QUIT_GRACE_MS) == 0) {
