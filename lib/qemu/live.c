@@ -805,10 +805,15 @@ int live_recover(const char *workdir, struct strbuf *err)
 {
 	struct dirent *e;
 	DIR *d = opendir(workdir);
+	char *sock;
 	int n = 0, r = 0;
 
 	if (!d)
 		return errno == ENOENT ? 0 : -errno;
+	/* the socket of the bitmaps' exports, left by a QEMU that ended */
+	sock = xasprintf("%s/%s", workdir, LIVE_NBD);
+	unlink(sock);
+	free(sock);
 	while ((e = readdir(d))) {
 		size_t len = strlen(e->d_name);
 		char *p;

@@ -137,7 +137,7 @@ void live_forget(struct live *l);
 /*
  * QEMU has ended with the disks frozen, or an earlier vm was killed
  * with them so: commit what WORKDIR's overlays hold into their disks
- * with qemu-img and remove them.  How many there were, or -errno with
+ * with qemu-img and remove them, and the NBD socket (LIVE_NBD).  How many there were, or -errno with
  * err (an overlay that cannot be committed is kept).
  */
 int live_recover(const char *workdir, struct strbuf *err);

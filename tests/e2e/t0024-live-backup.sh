@@ -26,10 +26,11 @@ prefix() {
 	 qemu-img convert -O raw .work/disk-0.img disk.raw &&
 	 python3 "$TOP/tests/data/seq-check.py" disk.raw)
 }
-# nothing_live: no overlay or copy a live backup makes is left
+# nothing_live: no overlay, copy or NBD socket (the bitmaps' exports) a
+# live backup makes is left
 nothing_live() {
 	check_args nothing_live "no arguments" 0 0 "$@" &&
-	test -z "$(ls -A .work/ | grep "^\.live-")"
+	test -z "$(ls -A .work/ | grep "^\.live-")" && test ! -e .work/nbd.sock
 }
 # paused FILE: the --json line of a live @backup says it paused the
 # guest at most 100 ms
@@ -86,34 +87,38 @@ slow_pigz() {
 }
 
 test_expect "SIGINT and SIGKILL of a live @backup: the VM runs on its own disks, nothing is left, the next @backup works" '
-	vm --no-uefi -D VIRT=64M @create W "$WRITER" &&
+	# on a snapshot: each live backup reads the bitmap QEMU exports
+	vm --no-uefi -D VIRT=64M @create W "$WRITER" && vm -q @backup &&
 	vm @start && wait_for 120 writing 100 && slow_pigz 30 &&
 	for sig in INT KILL; do
 		{ PATH=$slow_path "$VM_BIN" @backup "X$sig" >out 2>&1 & } &&
 		pid=$! && wait_for 30 grep -q "held still for a live backup" out &&
-		kill -$sig $pid && rc=0 && { wait $pid || rc=$?; } &&
+		test -S .work/nbd.sock && kill -$sig $pid && rc=0 && { wait $pid || rc=$?; } &&
 		test $rc -ne 0 && wait_for 30 nothing_live &&
 		test ! -e "backups/X$sig.tar.gz" &&
 		vm -q @status >/dev/null || exit 1
 	done &&
 	n=$(records) && wait_for 60 writing $((n + 50)) &&
-	vm -q @backup L && nothing_live &&
-	vm @stop 60 &&
+	# the bitmap the killed ones did not replace serves the next
+	vm --json @backup L >l && contains l "\"by\":\"bitmap\"" &&
+	nothing_live && vm @stop 60 &&
 	qemu-img convert -O raw .work/disk-0.img final.raw &&
 	k=$(python3 "$TOP/tests/data/seq-check.py" final.raw) &&
 	test "$k" -gt "$n" &&
 	mkdir r && cp guest.conf r/ && cp -a backups r/ && prefix L r >/dev/null
 '
 
-# held_backup NAME: the writer VM running, a live @backup NAME of it in
-# the background ($!; its output in ./out), slowed so that it still
-# holds the disks still when this returns
+# held_backup NAME: the writer VM running (on a snapshot, so that its
+# bitmap is exported), a live @backup NAME of it in the background ($!;
+# its output in ./out), slowed so that it still holds the disks still
+# when this returns
 held_backup() {
 	check_args held_backup NAME 1 1 "$@" &&
-	vm --no-uefi -D VIRT=64M @create W "$WRITER" &&
+	vm --no-uefi -D VIRT=64M @create W "$WRITER" && vm -q @backup &&
 	vm @start && wait_for 120 writing 100 && slow_pigz 10 &&
 	{ PATH=$slow_path "$VM_BIN" @backup "$1" >out 2>&1 & } &&
 	wait_for 30 grep -q "held still for a live backup" out &&
+	test -S .work/nbd.sock &&
 	# the guest's writes meanwhile are as private as its disks
 	test "$(stat -c %a .work/.live-disk0.qcow2)" = 600
 }
