@@ -38,24 +38,28 @@ bool bitmap_name_ok(const char *name)
 	return true;
 }
 
+/* Why bitmap b (NULL: there is none of that name) cannot serve, or NULL. */
+static const char *why_not(const struct image_bitmap *b)
+{
+	if (!b)
+		return BITMAP_NONE;
+	if (b->in_use)
+		return "its bitmap was not saved (QEMU ended without closing the disk)";
+	if (!b->recording)
+		return "its bitmap was stopped";
+	return NULL;
+}
+
 const char *bitmap_unusable(const struct image_info *info, const char *name)
 {
 	size_t i;
 
 	if (!info->format || strcmp(info->format, "qcow2"))
 		return "a raw disk keeps no bitmap";
-	for (i = 0; i < info->nbitmaps; i++) {
-		const struct image_bitmap *b = &info->bitmaps[i];
-
-		if (strcmp(b->name, name))
-			continue;
-		if (b->in_use)
-			return "its bitmap was not saved (QEMU ended without closing the disk)";
-		if (!b->recording)
-			return "its bitmap was stopped";
-		return NULL;
-	}
-	return BITMAP_NONE;
+	for (i = 0; i < info->nbitmaps; i++)
+		if (!strcmp(info->bitmaps[i].name, name))
+			return why_not(&info->bitmaps[i]);
+	return why_not(NULL);
 }
 
 struct status_read {
@@ -355,16 +359,15 @@ static int img_bitmap(const char *path, const char *op, const char *name,
 		      struct strbuf *err)
 {
 	struct proc_opts o = PROC_OPTS_INIT;
-	struct strbuf out = STRBUF_INIT;
 	struct strvec av = STRVEC_INIT;
 	char *image = image_qcow2_alone(path);
 	int errfd = memfd_create("qemu-img-stderr", MFD_CLOEXEC), r;
 
 	strvec_pushl(&av, "qemu-img", "bitmap", op, image, name, NULL);
-
 	o.stdin_fd = -1;
+	o.stdout_fd = -1;
 	o.stderr_fd = errfd >= 0 ? errfd : -1;
-	r = proc_capture(av.v, &o, QEMU_IMG_BITMAP_TIMEOUT_MS, &out);
+	r = proc_run(av.v, &o, QEMU_IMG_BITMAP_TIMEOUT_MS);
 	if (r) {
 		strbuf_addf(err, "qemu-img bitmap %s %s: %s", op, name,
 			    r < 0 ? strerror(-r) : "failed");
@@ -373,7 +376,6 @@ static int img_bitmap(const char *path, const char *op, const char *name,
 	}
 	if (errfd >= 0)
 		close(errfd);
-	strbuf_release(&out);
 	strvec_clear(&av);
 	free(image);
 	return r < 0 ? r : r ? -EIO : 0;
@@ -400,45 +402,19 @@ int bitmap_restart(const char *path, const struct image_info *info,
 
 #define BITMAP_QMP_MS 10000
 
-/* The member of bitmaps named name, or NULL. */
-static struct json_object *find_bitmap(struct json_object *bitmaps,
-				       const char *name)
-{
-	size_t i;
-
-	for (i = 0; bitmaps && json_object_is_type(bitmaps, json_type_array) &&
-		    i < json_object_array_length(bitmaps); i++) {
-		struct json_object *b = json_object_array_get_idx(bitmaps, i);
-		struct json_object *v;
-
-		if (json_object_object_get_ex(b, "name", &v) &&
-		    json_object_is_type(v, json_type_string) &&
-		    !strcmp(json_object_get_string(v), name))
-			return b;
-	}
-	return NULL;
-}
-
-static bool flag(struct json_object *b, const char *key)
-{
-	struct json_object *v;
-
-	return json_object_object_get_ex(b, key, &v) &&
-	       json_object_get_boolean(v);
-}
-
 const char *bitmap_qmp_unusable(struct json_object *bitmaps,
 				const char *name)
 {
-	struct json_object *b = find_bitmap(bitmaps, name);
+	struct json_object *o = json_member_of(bitmaps, "name", name);
+	struct image_bitmap b;
 
-	if (!b)
-		return BITMAP_NONE;
-	if (flag(b, "inconsistent"))
-		return "its bitmap was not saved (QEMU ended without closing the disk)";
-	if (!flag(b, "recording") || !flag(b, "persistent"))
-		return "its bitmap was stopped";
-	return NULL;
+	if (!o)
+		return why_not(NULL);
+	b.name = NULL;
+	b.in_use = json_is_true(o, "inconsistent");
+	b.recording = json_is_true(o, "recording") &&
+		      json_is_true(o, "persistent");
+	return why_not(&b);
 }
 
 /* One action of a transaction, or a command's arguments: node, name. */
@@ -494,7 +470,7 @@ int bitmap_qmp_sweep(struct qmp *q, const char *node,
 	int r;
 
 	for (i = 0; i < 2; i++) {
-		if (!find_bitmap(bitmaps, ours[i]))
+		if (!json_member_of(bitmaps, "name", ours[i]))
 			continue;
 		r = remove_bitmap(q, node, ours[i], err);
 		if (r)
@@ -580,20 +556,14 @@ void bitmap_qmp_unexport(struct qmp *q, const char *name, bool *serving)
 static int node_bitmaps(struct qmp *q, const char *device, char **node,
 			struct json_object **bitmaps, struct strbuf *err)
 {
-	struct json_object *ret = NULL, *v, *ins;
-	size_t i;
+	struct json_object *ret = NULL, *dev, *v, *ins;
 	int r = qmp_execute(q, "query-block", NULL, -1, BITMAP_QMP_MS, &ret,
 			    err);
 
 	*node = NULL;
 	*bitmaps = NULL;
-	for (i = 0; !r && i < json_object_array_length(ret); i++) {
-		struct json_object *dev = json_object_array_get_idx(ret, i);
-
-		if (!json_object_object_get_ex(dev, "device", &v) ||
-		    strcmp(json_object_get_string(v), device) ||
-		    !json_object_object_get_ex(dev, "inserted", &ins))
-			continue;
+	dev = r ? NULL : json_member_of(ret, "device", device);
+	if (dev && json_object_object_get_ex(dev, "inserted", &ins)) {
 		*node = json_str_dup(ins, "node-name");
 		if (json_object_object_get_ex(ins, "dirty-bitmaps", &v))
 			*bitmaps = json_object_get(v);
@@ -617,7 +587,7 @@ int bitmap_qmp_settle(struct qmp *q, const char *device, const char *keep,
 	if (r)
 		return r;
 	acts = json_object_new_array();
-	if (keep && find_bitmap(bitmaps, BITMAP_NEXT)) {
+	if (keep && json_member_of(bitmaps, "name", BITMAP_NEXT)) {
 		d = node_name(node, keep);
 		json_object_object_add(d, "persistent", json_object_new_boolean(true));
 		add_action(acts, "block-dirty-bitmap-add", d);

@@ -162,14 +162,6 @@ static int64_t json_u64(struct json_object *o, const char *key)
 	return json_object_get_int64(v);
 }
 
-static bool json_true(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-
-	return json_object_object_get_ex(o, key, &v) &&
-	       json_object_get_boolean(v);
-}
-
 int image_map_parse(const char *json, struct image_extent **out, size_t *n,
 		    struct strbuf *err)
 {
@@ -199,8 +191,8 @@ int image_map_parse(const char *json, struct image_extent **out, size_t *n,
 			return -EINVAL;
 		}
 		/* only data this file holds as it is, where the file says */
-		if (depth || off < 0 || !json_true(e, "data") ||
-		    json_true(e, "compressed"))
+		if (depth || off < 0 || !json_is_true(e, "data") ||
+		    json_is_true(e, "compressed"))
 			continue;
 		(*out)[*n].start = (uint64_t)start;
 		(*out)[*n].len = (uint64_t)l;

@@ -52,23 +52,6 @@ void live_release(struct live *l)
 	*l = (struct live)LIVE_INIT;
 }
 
-/* The object of array arr whose member key is the string value, or NULL. */
-static struct json_object *member_of(struct json_object *arr,
-				     const char *key, const char *value)
-{
-	struct json_object *o, *v;
-	size_t k;
-
-	for (k = 0; arr && k < json_object_array_length(arr); k++) {
-		o = json_object_array_get_idx(arr, k);
-		if (json_object_object_get_ex(o, key, &v) &&
-		    json_object_is_type(v, json_type_string) &&
-		    !strcmp(json_object_get_string(v), value))
-			return o;
-	}
-	return NULL;
-}
-
 /*
  * What disk d's bitmaps allow (its query-block dirty-bitmaps): on a
  * qcow2 node, BITMAP_NEXT, and BITMAP_FROZEN when l->since can serve;
@@ -110,7 +93,7 @@ static int find_nodes(struct live *l, struct qmp *q, struct strbuf *err)
 		free(l->d[i].node);
 		free(l->d[i].format);
 		l->d[i].node = l->d[i].format = NULL;
-		dev = member_of(ret, "device", l->d[i].id);
+		dev = json_member_of(ret, "device", l->d[i].id);
 		if (dev && json_object_object_get_ex(dev, "inserted", &ins)) {
 			l->d[i].node = json_str_dup(ins, "node-name");
 			if (json_object_object_get_ex(ins, "image", &img)) {
@@ -265,7 +248,7 @@ static bool agent_listens(struct qmp *q)
 	bool open = false;
 
 	if (!qmp_execute(q, "query-chardev", NULL, -1, LIVE_QMP_MS, &ret, &e)) {
-		c = member_of(ret, "label", "qga0");
+		c = json_member_of(ret, "label", "qga0");
 		open = c && json_object_object_get_ex(c, "frontend-open", &v) &&
 		       json_object_get_boolean(v);
 	}
@@ -550,7 +533,7 @@ static bool back_on_disk(const struct live_disk *d, struct qmp *q)
 	bool back = false;
 
 	if (!qmp_execute(q, "query-block", NULL, -1, LIVE_QMP_MS, &ret, &e)) {
-		dev = member_of(ret, "device", d->id);
+		dev = json_member_of(ret, "device", d->id);
 		back = dev && json_object_object_get_ex(dev, "inserted", &ins) &&
 		       json_object_object_get_ex(ins, "node-name", &v) &&
 		       !strcmp(json_object_get_string(v), d->node);

@@ -409,6 +409,32 @@ void qmp_close(struct qmp *q)
 	q->pos = 0;
 }
 
+bool json_is_true(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) &&
+	       json_object_get_boolean(v);
+}
+
+struct json_object *json_member_of(struct json_object *arr, const char *key,
+				   const char *value)
+{
+	struct json_object *o, *v;
+	size_t k;
+
+	if (!arr || !json_object_is_type(arr, json_type_array))
+		return NULL;
+	for (k = 0; k < json_object_array_length(arr); k++) {
+		o = json_object_array_get_idx(arr, k);
+		if (json_object_object_get_ex(o, key, &v) &&
+		    json_object_is_type(v, json_type_string) &&
+		    !strcmp(json_object_get_string(v), value))
+			return o;
+	}
+	return NULL;
+}
+
 char *json_str_dup(struct json_object *o, const char *key)
 {
 	struct json_object *v;

@@ -6,6 +6,7 @@
 #ifndef VM_QMP_H
 #define VM_QMP_H
 
+#include <stdbool.h>
 #include <json-c/json.h>
 
 #include "util/str.h"
@@ -76,5 +77,13 @@ void qmp_close(struct qmp *q);
  * NULL: for JSON that vm reads from QEMU, qemu-img and its own files.
  */
 char *json_str_dup(struct json_object *o, const char *key);
+
+/* Whether o's member key is there and true. */
+bool json_is_true(struct json_object *o, const char *key);
+
+/* The object of array arr whose member key is the string value, or NULL
+ * (also when arr is NULL or no array). */
+struct json_object *json_member_of(struct json_object *arr, const char *key,
+				   const char *value);
 
 #endif

@@ -540,6 +540,7 @@ static void restart_bitmaps(const struct vm *vm, const struct backup_job *job,
 {
 	char *name = state ? bitmap_name(state) : NULL;
 	size_t i;
+	int r;
 
 	for (i = 0; i < job->names.nr; i++) {
 		const char *format = stored_format(vm, job->names.v[i]);
@@ -548,11 +549,13 @@ static void restart_bitmaps(const struct vm *vm, const struct backup_job *job,
 
 		if (!format || strcmp(format, "qcow2"))
 			continue;
-		if ((image_info(job->paths.v[i], format, &info, &e) ||
-		     bitmap_restart(job->paths.v[i], &info, name, &e)) && name)
+		r = image_info(job->paths.v[i], format, &info, &e);
+		if (!r)
+			r = bitmap_restart(job->paths.v[i], &info, name, &e);
+		if (r && name)
 			log_warn("%s: no bitmap counts from snapshot %s (%s): the next @backup reads it whole",
 				 job->names.v[i], snapshot, e.buf);
-		else if (e.len)
+		else if (r)
 			log_warn("%s: the bitmaps snapshot %s brought could not be removed (%s): take the next @backup with --full",
 				 job->names.v[i], snapshot, e.buf);
 		image_info_release(&info);
