@@ -293,6 +293,14 @@ fill() {
 			.work/disk-0.img >/dev/null
 	done
 }
+# rescue_vm NAME GIB: a VM whose guest is the rescue image, on a qcow2
+# disk with GIB GiB of it written (fill), snapshots at gzip $level
+rescue_vm() {
+	"$vm" -q --no-uefi -p '' --accel="${LIVE_ACCEL:-tcg}" -m 512M -c 1 \
+		-D "VIRT=$(($2 + 1))G" @create "$1" "$iso"
+	printf 'compress_level = %s\n' "$level" >>guest.conf
+	fill "$2"
+}
 # rewrite GIB SEED [SOCKET]: 80 MiB as 1280 writes of 64 KiB at random
 # places in the first GIB GiB; through QEMU's monitor at SOCKET when
 # the VM runs, else into the file
@@ -344,10 +352,7 @@ printf '\nLive snapshots: a qcow2 disk, half random, half text; gzip level %s; %
 printf '| allocated | full, stopped s | full, running s | guest paused ms | incremental after 80 MiB, running s | paused ms | incremental after 80 MiB, stopped s | incremental running / full running |\n'
 printf '|---|---|---|---|---|---|---|---|\n'
 for gib in ${LIVE_SIZES:-2 4 8}; do
-	"$vm" -q --no-uefi -p '' --accel="${LIVE_ACCEL:-tcg}" -m 512M -c 1 \
-		-D "VIRT=$((gib + 1))G" @create "live$gib" "$iso"
-	printf 'compress_level = %s\n' "$level" >>guest.conf
-	fill "$gib"
+	rescue_vm "live$gib" "$gib"
 	read -r t_full_off _ < <(timed_backup --full off)
 	"$vm" -q --accel="${LIVE_ACCEL:-tcg}" @start
 	read -r t_full_live p_full < <(timed_backup --full on)
@@ -457,10 +462,7 @@ printf '\nIncremental by bitmap and by digests: the disks and the 80 MiB change 
 printf '| allocated | full s | full MiB | running: bitmap s | MiB | marked | running: digests s | MiB | after quit: bitmap s | MiB | marked | after quit: digests s | MiB | after @job: bitmap s | MiB | marked | bitmap running / full |\n'
 printf '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n'
 for gib in ${LIVE_SIZES:-2 4 8}; do
-	"$vm" -q --no-uefi -p '' --accel="${LIVE_ACCEL:-tcg}" -m 512M -c 1 \
-		-D "VIRT=$((gib + 1))G" @create "bm$gib" "$iso"
-	printf 'compress_level = %s\n' "$level" >>guest.conf
-	fill "$gib"
+	rescue_vm "bm$gib" "$gib"
 	read -r t_full r_full _ _ < <(measured --full)
 	"$vm" -q --accel="${LIVE_ACCEL:-tcg}" @start
 	rewrite "$gib" 1 .work/qmp.sock
