@@ -7,7 +7,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "qemu/bitmap.h"
 #include "qemu/live.h"
 #include "qemu/runstate.h"
 #include "snapshot/backup.h"
@@ -93,7 +92,7 @@ static void end_live(struct vm_ctx *ctx, struct live_side *l,
 	if (!l->on)
 		return;
 	/* the snapshot is LAST: the disks' bitmaps count from it */
-	keep = job->state[0] ? bitmap_name(job->state) : NULL;
+	keep = backup_keep(job);
 	if (live_remote_end(&l->q, keep, &err))
 		log_warn("%s: its vm has not taken back its disks yet (%s); it does when QEMU ends",
 			 ctx->vm.conf.name, err.buf);

@@ -482,12 +482,10 @@ static struct json_object *live_request(struct control *c, int i,
 			json_tokener_parse("{\"return\": {}}");
 	r = qmp_connect(&q, c->qmp_sock, FORWARD_TIMEOUT_MS, &err);
 	if (!r) {
-		struct json_object *v;
 		bool required = c->live.agent_required;
 
 		/* the client's settings may ask for the agent too */
-		if (args && json_object_object_get_ex(args, "require-agent", &v) &&
-		    json_object_get_boolean(v))
+		if (args && json_is_true(args, "require-agent"))
 			c->live.agent_required = true;
 		if (!bitmap_arg(args, "since", &c->live.since)) {
 			strbuf_addstr(&err, "not a bitmap name of vm's");

@@ -689,6 +689,11 @@ char *backup_since(const struct backup_job *job)
 	return bitmap_name(state);
 }
 
+char *backup_keep(const struct backup_job *job)
+{
+	return job->state[0] ? bitmap_name(job->state) : NULL;
+}
+
 void backup_job_bitmap(struct backup_job *job, const char *file,
 		       const char *nbd, const char *export, const char *why)
 {

@@ -96,6 +96,12 @@ int backup_job_use(struct backup_job *job, const char *name,
 char *backup_since(const struct backup_job *job);
 
 /*
+ * The bitmap the disks keep after the job, counting from its snapshot
+ * (once backup_store has made it LAST), or NULL.  Caller frees.
+ */
+char *backup_keep(const struct backup_job *job);
+
+/*
  * A live backup: the file named file's bitmap since the parent is read
  * from export at the NBD server nbd (export NULL: none, why says why).
  */
