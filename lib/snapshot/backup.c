@@ -175,7 +175,7 @@ static void pick_parent(const struct vm *vm, struct backup_job *job)
 	} else if (every && (unsigned)k >= every) {
 		job->why_full = xasprintf("a full snapshot: the chain of %s holds %d (full_every = %u)",
 					  b->name, k, every);
-	} else if (backups_read_manifest(b, &job->pm, &err)) {
+	} else if (backups_read_manifest(job->list, job->n, b, &job->pm, &err)) {
 		job->why_full = xasprintf("a full snapshot: the MANIFEST of %s cannot be read (%s)",
 					  b->name, err.buf);
 		job->why_full_warns = true;
@@ -364,7 +364,8 @@ static const char *older_bitmap(const struct backup_job *job,
 				continue;
 			manifest_release(xm);
 			manifest_init(xm);
-			found = !backups_read_manifest(&job->list[k], xm, &e) &&
+			found = !backups_read_manifest(job->list, job->n, &job->list[k], xm,
+						      &e) &&
 				!manifest_state(xm, st) &&
 				!strcmp(st, b->name + plen);
 			strbuf_release(&e);

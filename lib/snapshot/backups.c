@@ -405,7 +405,7 @@ static int fold_parents(struct fold *f, const struct backup *list, int n,
 			    p->name, f->pm.parent);
 		return -ENOENT;
 	}
-	if (f->pp && (r = backups_read_manifest(f->pp, &f->ppm, err)))
+	if (f->pp && (r = backups_read_manifest(list, n, f->pp, &f->ppm, err)))
 		return r;
 	return 0;
 }
@@ -592,30 +592,66 @@ void backups_keep_manifest(const struct backup *b, const char *text,
 	free(p);
 }
 
-int backups_read_manifest(const struct backup *b, struct manifest *m,
-			  struct strbuf *err)
+/*
+ * backups_read_manifest, depth parents down from the snapshot asked for
+ * (a chain that loops ends at n).
+ */
+static int read_manifest(const struct backup *list, int n,
+			 const struct backup *b, int depth, struct manifest *m,
+			 struct strbuf *err)
 {
 	struct strbuf sb = STRBUF_INIT, id = STRBUF_INIT, e = STRBUF_INIT;
+	const struct backup *pb;
+	struct manifest pm;
 	struct stat st;
 	char *p = cache_path(b);
+	bool cached = false;
 	int r = -ENOENT;
 
 	manifest_init(m);
+	manifest_init(&pm);
 	if (stat(b->path, &st) == 0 && !fs_read_file(p, MANIFEST_MAX, &sb)) {
 		identity(&st, &id);
 		if (sb.len >= id.len && !memcmp(sb.buf, id.buf, id.len))
 			r = manifest_parse(sb.buf + id.len, sb.len - id.len, m,
 					   &e);
+		cached = !r;
 	}
-	if (r) {
-		strbuf_reset(&sb);
+	if (r)
 		r = snap_read_manifest(b->path, m, err);
-		if (!r && !manifest_format(m, true, &sb))
+	if (!r && !manifest_resolved(m)) {
+		pb = backups_parent(list, n, m->parent);
+		if (!pb) {
+			strbuf_addf(err, "%s needs its parent %s, which is not in backups/",
+				    b->name, m->parent);
+			r = -ENOENT;
+		} else if (depth >= n) {
+			strbuf_addf(err, "the chain of %s loops", b->name);
+			r = -ELOOP;
+		} else {
+			r = read_manifest(list, n, pb, depth + 1, &pm, err);
+		}
+		if (!r)
+			r = manifest_resolve(m, &pm, err);
+	}
+	if (!r && !cached) {
+		strbuf_reset(&sb);
+		if (!manifest_format(m, &pm, &sb))
 			backups_keep_manifest(b, sb.buf, sb.len);
 	}
+	if (r)
+		manifest_release(m);
+	manifest_release(&pm);
 	strbuf_release(&sb);
 	strbuf_release(&id);
 	strbuf_release(&e);
 	free(p);
 	return r;
+}
+
+int backups_read_manifest(const struct backup *list, int n,
+			  const struct backup *b, struct manifest *m,
+			  struct strbuf *err)
+{
+	return read_manifest(list, n, b, 0, m, err);
 }

@@ -87,12 +87,14 @@ int backups_fold(const struct vm *vm, const struct backup *list, int n,
 		 const char *compressor, int level, struct strbuf *err);
 
 /*
- * The MANIFEST of snapshot b, from the copy @backup keeps beside it
- * (.NAME.manifest) while the archive is the same file, else from the
- * archive (read to its end, and the copy made again).  Returns 0 or
- * -errno with err.
+ * The MANIFEST of snapshot b (in list), from the copy @backup keeps
+ * beside it (.NAME.manifest) while the archive is the same file, else
+ * from the archive (read to its end, and the copy made again); its
+ * blocks that are its parent's (=N) taken from the parent's MANIFEST,
+ * read the same way.  Returns 0 or -errno with err.
  */
-int backups_read_manifest(const struct backup *b, struct manifest *m,
+int backups_read_manifest(const struct backup *list, int n,
+			  const struct backup *b, struct manifest *m,
 			  struct strbuf *err);
 void backups_keep_manifest(const struct backup *b, const char *text,
 			   size_t len);

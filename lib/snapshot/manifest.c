@@ -23,6 +23,7 @@ void manifest_release(struct manifest *m)
 	for (i = 0; i < m->n; i++) {
 		free(m->f[i].name);
 		free(m->f[i].blk);
+		free(m->f[i].inherit);
 	}
 	free(m->f);
 	free(m->parent);
@@ -54,6 +55,16 @@ const struct mf_file *manifest_find(const struct manifest *m,
 	return NULL;
 }
 
+bool manifest_resolved(const struct manifest *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->n; i++)
+		if (m->f[i].ninherit)
+			return false;
+	return true;
+}
+
 size_t manifest_nblocks(uint64_t size, uint32_t bsize)
 {
 	return (size_t)((size + bsize - 1) / bsize);
@@ -71,8 +82,22 @@ bool manifest_block_zero(const unsigned char d[32])
 	return !memcmp(d, zero32, 32);
 }
 
-/* The TOKEN text of f's blocks: hex digests, zN for runs of zeros. */
-static void add_tokens(const struct mf_file *f, struct strbuf *out)
+/* Whether block i of f is pf's block i: the same digest and length. */
+static bool same_block(const struct mf_file *f, const struct mf_file *pf,
+		       size_t i)
+{
+	return pf && i < pf->nblk &&
+	       manifest_block_len(f->size, f->bsize, i) ==
+		       manifest_block_len(pf->size, pf->bsize, i) &&
+	       !memcmp(f->blk[i], pf->blk[i], 32);
+}
+
+/*
+ * The TOKEN text of f's blocks: hex digests, zN for runs of zeros, and
+ * =N for runs the same as pf's (NULL: none).
+ */
+static void add_tokens(const struct mf_file *f, const struct mf_file *pf,
+		       struct strbuf *out)
 {
 	char hex[65];
 	size_t i = 0, run;
@@ -80,14 +105,19 @@ static void add_tokens(const struct mf_file *f, struct strbuf *out)
 	while (i < f->nblk) {
 		if (out->len && out->buf[out->len - 1] != ' ')
 			strbuf_addch(out, ' ');
-		if (manifest_block_zero(f->blk[i])) {
-			for (run = 0; i < f->nblk && manifest_block_zero(f->blk[i]);
+		if (same_block(f, pf, i)) {
+			for (run = 0; i < f->nblk && same_block(f, pf, i); i++)
+				run++;
+			strbuf_addf(out, "=%zu", run);
+		} else if (manifest_block_zero(f->blk[i])) {
+			for (run = 0; i < f->nblk && manifest_block_zero(f->blk[i]) &&
+				      !same_block(f, pf, i);
 			     i++)
 				run++;
 			strbuf_addf(out, "z%zu", run);
 		} else {
 			sha256_to_hex(f->blk[i++], hex);
-			strbuf_addstr(out, hex);
+			strbuf_add(out, hex, 64);
 		}
 	}
 }
@@ -97,7 +127,7 @@ int manifest_seal_blocks(struct mf_file *f)
 	struct strbuf t = STRBUF_INIT;
 	int r;
 
-	add_tokens(f, &t);
+	add_tokens(f, NULL, &t);
 	r = sha256_hex_of(t.buf ? t.buf : "", t.len, f->hex);
 	strbuf_release(&t);
 	return r;
@@ -105,13 +135,17 @@ int manifest_seal_blocks(struct mf_file *f)
 
 /*
  * The MANIFEST's text; for_state leaves out CHAIN (and for_seal SEAL too,
- * which seals the rest).
+ * which seals the rest); with_parent adds the parent line, and refers
+ * to the blocks of pm (NULL: none) that are the same.
  */
-static int format(const struct manifest *m, bool with_parent, bool for_state,
-		  bool for_seal, struct strbuf *out)
+static int format(const struct manifest *m, bool with_parent,
+		  const struct manifest *pm, bool for_state, bool for_seal,
+		  struct strbuf *out)
 {
 	size_t i;
 
+	if (!manifest_resolved(m))
+		return -EINVAL;
 	for (i = 0; i < m->n; i++) {
 		if ((for_state || for_seal) && !strcmp(m->f[i].name, "CHAIN"))
 			continue;
@@ -122,13 +156,18 @@ static int format(const struct manifest *m, bool with_parent, bool for_state,
 	}
 	for (i = 0; i < m->n; i++) {
 		const struct mf_file *f = &m->f[i];
+		const struct mf_file *pf = with_parent && m->parent ?
+						   manifest_find(pm, f->name) :
+						   NULL;
 
 		if (!f->blocks)
 			continue;
+		if (pf && (!pf->blocks || pf->bsize != f->bsize))
+			pf = NULL;
 		strbuf_addf(out, "blocks %s %u", f->name, f->bsize);
 		if (f->nblk)
 			strbuf_addch(out, ' ');
-		add_tokens(f, out);
+		add_tokens(f, pf, out);
 		strbuf_addch(out, '\n');
 	}
 	if (with_parent && m->parent)
@@ -136,10 +175,10 @@ static int format(const struct manifest *m, bool with_parent, bool for_state,
 	return 0;
 }
 
-int manifest_format(const struct manifest *m, bool with_parent,
+int manifest_format(const struct manifest *m, const struct manifest *parent,
 		    struct strbuf *out)
 {
-	return format(m, with_parent, false, false, out);
+	return format(m, true, parent, false, false, out);
 }
 
 /* The digest of a format of m. */
@@ -147,7 +186,7 @@ static int digest_of(const struct manifest *m, bool for_state, bool for_seal,
 		     char hex[65])
 {
 	struct strbuf t = STRBUF_INIT;
-	int r = format(m, false, for_state, for_seal, &t);
+	int r = format(m, false, NULL, for_state, for_seal, &t);
 
 	if (!r)
 		r = sha256_hex_of(t.buf ? t.buf : "", t.len, hex);
@@ -177,9 +216,40 @@ static bool is_hex64(const char *s, size_t len)
 	return true;
 }
 
-static int unhex(char c)
+/*
+ * Lower-case hex digits: their value, anything else 0x10 and up.  A
+ * table, as the digits of digests are random and a test per digit
+ * mispredicts every other one.
+ */
+static unsigned char hexval[256];
+
+static void hexval_init(void)
 {
-	return c <= '9' ? c - '0' : c - 'a' + 10;
+	int c;
+
+	if (hexval[0])
+		return;
+	memset(hexval, 0x10, sizeof(hexval));
+	for (c = 0; c < 10; c++)
+		hexval['0' + c] = (unsigned char)c;
+	for (c = 0; c < 6; c++)
+		hexval['a' + c] = (unsigned char)(10 + c);
+}
+
+/* 64 hex digits at s into 32 bytes; false when one is not a digit. */
+static bool unhex64(const char *s, unsigned char d[32])
+{
+	const unsigned char *u = (const unsigned char *)s;
+	unsigned bad = 0;
+	size_t k;
+
+	for (k = 0; k < 32; k++) {
+		unsigned hi = hexval[u[2 * k]], lo = hexval[u[2 * k + 1]];
+
+		bad |= hi | lo;
+		d[k] = (unsigned char)(hi << 4 | lo);
+	}
+	return bad < 0x10;
 }
 
 /* The next space-separated word of [*p, end) as a NUL-ended copy. */
@@ -195,14 +265,67 @@ static char *word(const char **p, const char *end)
 	return e > s ? xasprintf("%.*s", (int)(e - s), s) : NULL;
 }
 
+/*
+ * The next space-separated word of [*p, end), in place: its start, and
+ * its length in *len (0 at the end).  A block line has a word per block,
+ * hundreds of thousands of them: none is copied.
+ */
+static const char *next_word(const char **p, const char *end, size_t *len)
+{
+	const char *s = *p, *e;
+
+	while (s < end && *s == ' ')
+		s++;
+	e = memchr(s, ' ', (size_t)(end - s));
+	if (!e)
+		e = end;
+	*p = e;
+	*len = (size_t)(e - s);
+	return s;
+}
+
+/* "zN" (or "=N", as c says) with N from 1 (no leading zero) to max. */
+static bool run_token(const char *t, size_t len, char c, size_t max,
+		      size_t *n)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	if (len < 2 || len > 21 || t[0] != c || t[1] == '0')
+		return false;
+	for (i = 1; i < len; i++) {
+		if (t[i] < '0' || t[i] > '9' || v > (UINT64_MAX - 9) / 10)
+			return false;
+		v = v * 10 + (uint64_t)(t[i] - '0');
+	}
+	if (v > max)
+		return false;
+	*n = (size_t)v;
+	return true;
+}
+
+/* f's HEX against its blocks. */
+static int check_hex(struct mf_file *f, struct strbuf *err)
+{
+	char want[65];
+
+	memcpy(want, f->hex, sizeof(want));
+	if (manifest_seal_blocks(f) || strcmp(want, f->hex)) {
+		strbuf_addf(err, "MANIFEST: the digest of %s does not match its blocks",
+			    f->name);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* "blocks NAME BSIZE TOKEN..." after the first word. */
 static int parse_blocks(const char *p, const char *end, struct manifest *m,
 			size_t lineno, struct strbuf *err)
 {
-	char *name = word(&p, end), *bs = word(&p, end), *tok;
+	char *name = word(&p, end), *bs = word(&p, end);
 	struct mf_file *f = NULL;
-	uint64_t bsize = 0, n;
-	size_t i;
+	uint64_t bsize = 0;
+	size_t i, n;
 	bool bad = false;
 	int r = -EINVAL;
 
@@ -225,57 +348,54 @@ static int parse_blocks(const char *p, const char *end, struct manifest *m,
 		goto out;
 	}
 	f->blocks = true;
+	hexval_init();
 	f->bsize = (uint32_t)bsize;
 	f->nblk = manifest_nblocks(f->size, f->bsize);
 	f->blk = xcalloc(f->nblk ? f->nblk : 1, 32);
 	i = 0;
-	while ((tok = word(&p, end))) {
-		size_t len = strlen(tok);
+	for (;;) {
+		size_t len;
+		const char *tok = next_word(&p, end, &len);
 
+		if (!len)
+			break;
 		if (!(++ntok & 0xffff) && proc_interrupted()) {
-			free(tok);
 			strbuf_addstr(err, "interrupted");
 			r = -EINTR;
 			goto out;
 		}
-		if (tok[0] == 'z' && !parse_uint(tok + 1, 1, f->nblk, &n) &&
-		    tok[1] != '0' && n <= f->nblk - i) {
+		if (run_token(tok, len, 'z', f->nblk - i, &n)) {
 			i += n;	/* already zeros */
-		} else if (is_hex64(tok, len) && i < f->nblk) {
-			size_t k;
-
-			for (k = 0; k < 32; k++)
-				f->blk[i][k] = (unsigned char)(unhex(tok[2 * k]) << 4 |
-							       unhex(tok[2 * k + 1]));
-			if (manifest_block_zero(f->blk[i])) {
-				free(tok);
-				bad = true;	/* that digest means zeros */
-				break;
+		} else if (m->parent && run_token(tok, len, '=', f->nblk - i, &n)) {
+			/* the parent's, given by manifest_resolve() */
+			if (f->ninherit &&
+			    f->inherit[f->ninherit - 1].start +
+					    f->inherit[f->ninherit - 1].n == i) {
+				f->inherit[f->ninherit - 1].n += n;
+			} else {
+				f->inherit = xrealloc(f->inherit,
+						      (f->ninherit + 1) *
+							      sizeof(*f->inherit));
+				f->inherit[f->ninherit++] =
+					(struct mf_run){ .start = i, .n = n };
 			}
+			i += n;
+		} else if (len == 64 && i < f->nblk && unhex64(tok, f->blk[i]) &&
+			   /* that digest would mean zeros */
+			   !manifest_block_zero(f->blk[i])) {
 			i++;
 		} else {
-			free(tok);
 			bad = true;
 			break;
 		}
-		free(tok);
 	}
 	if (bad || p < end || i != f->nblk) {
 		strbuf_addf(err, "MANIFEST: the blocks of %s do not match its size",
 			    f->name);
 		goto out;
 	}
-	{
-		char want[65];
-
-		memcpy(want, f->hex, sizeof(want));
-		if (manifest_seal_blocks(f) || strcmp(want, f->hex)) {
-			strbuf_addf(err, "MANIFEST: the digest of %s does not match its blocks",
-				    f->name);
-			goto out;
-		}
-	}
-	r = 0;
+	/* with =N, once the parent's blocks are in (manifest_resolve) */
+	r = f->ninherit ? 0 : check_hex(f, err);
 out:
 	free(name);
 	free(bs);
@@ -356,6 +476,43 @@ next_err_said:
 	if (r)
 		manifest_release(m);
 	return r;
+}
+
+int manifest_resolve(struct manifest *m, const struct manifest *parent,
+		     struct strbuf *err)
+{
+	size_t k, j, i;
+
+	for (k = 0; k < m->n; k++) {
+		struct mf_file *f = &m->f[k];
+		const struct mf_file *pf = manifest_find(parent, f->name);
+
+		if (!f->ninherit)
+			continue;
+		if (!pf || !pf->blocks || pf->bsize != f->bsize || pf->ninherit)
+			goto missing;
+		for (j = 0; j < f->ninherit; j++) {
+			for (i = f->inherit[j].start;
+			     i < f->inherit[j].start + f->inherit[j].n; i++) {
+				if (i >= pf->nblk ||
+				    manifest_block_len(f->size, f->bsize, i) !=
+					    manifest_block_len(pf->size,
+							       pf->bsize, i))
+					goto missing;
+				memcpy(f->blk[i], pf->blk[i], 32);
+			}
+		}
+		free(f->inherit);
+		f->inherit = NULL;
+		f->ninherit = 0;
+		if (check_hex(f, err))
+			return -EINVAL;
+	}
+	return 0;
+missing:
+	strbuf_addf(err, "MANIFEST: %s refers to blocks its parent %s does not have",
+		    m->f[k].name, m->parent ? m->parent : "(none)");
+	return -EINVAL;
 }
 
 void blkhash_init(struct blkhash *h, uint64_t size, uint32_t bsize, bool pad)

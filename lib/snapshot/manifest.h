@@ -8,8 +8,12 @@
  *   blocks NAME BSIZE TOKEN...    a disk's blocks, in order
  *   parent NAME STATE             the snapshot this one builds on
  *
- * A TOKEN is a block's SHA-256 in hex, or zN for N blocks that read as
- * zeros.  A block-stored file's HEX is the SHA-256 of its TOKEN text.
+ * A TOKEN is a block's SHA-256 in hex, zN for N blocks that read as
+ * zeros, or (with a parent) =N for N blocks the same as the parent's
+ * blocks at the same places, so that the MANIFEST of a small change is
+ * small whatever the disk's size.  A block-stored file's HEX is the
+ * SHA-256 of its TOKEN text with no =N: digests and zN only, the text
+ * of a snapshot without parent.
  * STATE, the digest of what a snapshot restores to, is the SHA-256 of
  * the MANIFEST text without its parent line and without the CHAIN file
  * (which names the parent): folding a parent into its child changes how
@@ -47,6 +51,11 @@ struct mf_file {
 	uint32_t bsize;
 	size_t nblk;
 	unsigned char (*blk)[32];	/* all zero bytes: a block of zeros */
+	/* parsed =N runs whose digests are still the parent's to give */
+	struct mf_run {
+		size_t start, n;
+	} *inherit;
+	size_t ninherit;
 };
 
 struct manifest {
@@ -73,13 +82,16 @@ uint32_t manifest_block_len(uint64_t size, uint32_t bsize, size_t i);
 int manifest_seal_blocks(struct mf_file *f);
 
 /*
- * The text, with or without the parent line.  Returns 0 or -EIO (the
- * digest of a block-stored file could not be made).
+ * The text, with the parent line when m has a parent.  parent: the
+ * parent's MANIFEST, whose blocks the text refers to (=N) where m's are
+ * the same; NULL writes every digest.  Returns 0, or -EINVAL when m is
+ * not resolved (see manifest_resolve).
  */
-int manifest_format(const struct manifest *m, bool with_parent,
+int manifest_format(const struct manifest *m, const struct manifest *parent,
 		    struct strbuf *out);
 
-/* STATE (see above) into hex.  Returns 0 or -EIO. */
+/* STATE (see above) into hex.  Returns 0, -EIO, or -EINVAL (m not
+ * resolved). */
 int manifest_state(const struct manifest *m, char hex[65]);
 
 /*
@@ -92,10 +104,25 @@ int manifest_seal_digest(const struct manifest *m, char hex[65]);
 /*
  * Parse MANIFEST text.  Every line is checked: hex digits, sizes, the
  * block count against the size, a block-stored file's HEX against its
- * tokens, one line per name.  Returns 0 or -EINVAL with err in one line.
+ * tokens, one line per name.  A file with =N tokens is checked by
+ * manifest_resolve(), which must follow before m is used.  Returns 0 or
+ * -EINVAL with err in one line.
  */
 int manifest_parse(const char *text, size_t len, struct manifest *m,
 		   struct strbuf *err);
+
+/* Whether every block of m is known: no =N of its parent's left. */
+bool manifest_resolved(const struct manifest *m);
+
+/*
+ * Give m's =N blocks the digests of parent (the MANIFEST of the snapshot
+ * m names as its parent, resolved), then check each such file's HEX:
+ * a parent that is not the one m was written on gives other digests
+ * and is caught, unless its blocks there are the same.  Returns 0 or
+ * -EINVAL with err in one line.
+ */
+int manifest_resolve(struct manifest *m, const struct manifest *parent,
+		     struct strbuf *err);
 
 /* Whether two digests of blocks are the same, and whether one is zeros. */
 bool manifest_block_zero(const unsigned char d[32]);

@@ -682,6 +682,15 @@ static int apply_finish(struct apply *s, struct manifest *out,
 	}
 	r = manifest_parse(s->text.buf ? s->text.buf : "", s->text.len, &s->m,
 			   err);
+	/* blocks that are the parent's: base is that parent (apply_chain) */
+	if (!r && !manifest_resolved(&s->m)) {
+		if (s->c.parent && s->base)
+			r = manifest_resolve(&s->m, s->base->m, err);
+		else {
+			strbuf_addstr(err, "MANIFEST refers to a parent's blocks, CHAIN names no parent");
+			r = -EINVAL;
+		}
+	}
 	if (!r)
 		r = check_manifest(s->dirfd, &s->m, &s->c,
 				   s->c.parent ? s->base : NULL, s->got,

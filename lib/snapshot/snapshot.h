@@ -123,7 +123,8 @@ int snap_apply(const char *path, const char *dir, const struct snap_base *base,
 /*
  * The MANIFEST of the archive at path, parsed but not checked against
  * the data (that is snap_apply's): what a new snapshot on this one
- * needs.  Reads (and inflates) the whole archive.  Returns 0 or -errno
+ * needs, once its blocks that are its parent's are given
+ * (manifest_resolve).  Reads (and inflates) the whole archive.  Returns 0 or -errno
  * with err.
  */
 int snap_read_manifest(const char *path, struct manifest *m,

@@ -774,7 +774,8 @@ static int wsnap_entries(struct wsnap *s, const struct snap_file *files,
 	if (!r && (o->seal || o->seal_text))
 		r = write_seal(s, err);
 	if (!r)
-		r = manifest_format(&s->m, true, &s->text);
+		r = manifest_format(&s->m, o->parent ? o->parent_m : NULL,
+				    &s->text);
 	if (!r)
 		r = manifest_state(&s->m, s->o->state);
 	if (!r)

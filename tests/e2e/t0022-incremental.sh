@@ -199,4 +199,28 @@ test_expect "the MANIFEST copy beside a snapshot is taken only while the archive
 	rm backups/A.tar.gz && vm -q @last B @backup D && test ! -e backups/.A.manifest
 '
 
+test_expect "an incremental MANIFEST names only what changed; a forged =N is caught" '
+	vm -q --no-uefi -p "" -D VIRT=64M:raw @create F &&
+	head -c 40M /dev/urandom | dd of=.work/disk-0.img conv=notrunc status=none &&
+	vm -q @backup &&
+	head -c 64K /dev/urandom | dd of=.work/disk-0.img bs=64K seek=160 conv=notrunc status=none &&
+	keep 1 && vm -q @backup && keep 2 &&
+	tar -xzOf backups/S0.tar.gz MANIFEST >m0 && tar -xzOf backups/S1.tar.gz MANIFEST >m1 &&
+	grep -q "^blocks disk-0.img 65536 =160 [0-9a-f]\{64\} =863\$" m1 &&
+	echo "MANIFEST: full $(wc -c <m0), incremental $(wc -c <m1) bytes" >&2 &&
+	test "$(wc -c <m0)" -gt 40000 && test "$(wc -c <m1)" -lt 1000 &&
+	mkdir good && tar -C good -xzf backups/S1.tar.gz TS DESCRIPTION CHAIN guest.conf &&
+	sed "s/^blocks disk-0.img 65536 =160 [0-9a-f]\{64\} /blocks disk-0.img 65536 =160 =1 /" m1 >good/MANIFEST &&
+	! cmp -s m1 good/MANIFEST && cp kept.1.disk-0.img good/disk-0.img &&
+	python3 -c "
+import tarfile
+with tarfile.open(\"backups/S1.tar.gz\", \"w:gz\", format=tarfile.PAX_FORMAT) as t:
+    for n in (\"TS\", \"DESCRIPTION\", \"CHAIN\", \"guest.conf\", \"disk-0.img\", \"MANIFEST\"):
+        t.add(\"good/\" + n, arcname=n)" &&
+	printf changed | dd of=.work/disk-0.img conv=notrunc status=none && keep now &&
+	must_fail 1 vm @restore S1 2>err &&
+	contains err "MANIFEST: the digest of disk-0.img does not match its blocks" &&
+	same now
+'
+
 test_done

@@ -448,7 +448,7 @@ static void test_manifest_text(void **state)
 	assert_int_equal(manifest_seal_blocks(f), 0);
 	m.parent = xstrdup("S0");
 	memset(m.parent_state, 'a', 64);
-	assert_int_equal(manifest_format(&m, true, &text), 0);
+	assert_int_equal(manifest_format(&m, NULL, &text), 0);
 	if (!strstr(text.buf, " z2 0707") || !strstr(text.buf, " z1\nparent S0 aaaa"))
 		fail_msg("text: %s", text.buf);
 	assert_int_equal(manifest_parse(text.buf, text.len, &back, &err), 0);
@@ -477,6 +477,134 @@ static void test_manifest_text(void **state)
 	manifest_release(&m);
 	strbuf_release(&err);
 	strbuf_release(&text);
+}
+
+/* A disk of n blocks (the last one len bytes) with digests d[i] (0: zeros). */
+static struct mf_file *disk_of(struct manifest *m, size_t n, uint32_t len,
+			       const int *d)
+{
+	struct mf_file *f = manifest_add(m, "disk-0.img",
+					 (uint64_t)(n - 1) * 65536 + len, NULL);
+	size_t i;
+
+	f->blocks = true;
+	f->bsize = 65536;
+	f->nblk = n;
+	f->blk = xcalloc(n, 32);
+	for (i = 0; i < n; i++)
+		memset(f->blk[i], d[i], 32);
+	assert_int_equal(manifest_seal_blocks(f), 0);
+	return f;
+}
+
+/*
+ * The text of a small change is small: the blocks that are the parent's
+ * are =N, parsed as unknown until the parent gives them, and the STATE
+ * is that of the whole list.
+ */
+static void test_manifest_refers_to_parent(void **state)
+{
+	static const int pd[] = { 1, 2, 0, 3, 4, 5 }, cd[] = { 1, 9, 0, 3, 4, 5 };
+	struct strbuf err = STRBUF_INIT, text = STRBUF_INIT, t2 = STRBUF_INIT;
+	struct manifest pm, m, back, other;
+	char a[65], b[65];
+
+	(void)state;
+	manifest_init(&pm);
+	manifest_init(&m);
+	manifest_init(&other);
+	disk_of(&pm, 6, 65536, pd);
+	disk_of(&m, 6, 65536, cd);
+	m.parent = xstrdup("S0");
+	assert_int_equal(manifest_state(&pm, m.parent_state), 0);
+	assert_int_equal(manifest_format(&m, &pm, &text), 0);
+	/* one digest written, the rest the parent's (zeros too) */
+	if (!strstr(text.buf, " 65536 =1 0909") || !strstr(text.buf, " =4\nparent S0 "))
+		fail_msg("text: %s", text.buf);
+	assert_int_equal(manifest_parse(text.buf, text.len, &back, &err), 0);
+	assert_false(manifest_resolved(&back));
+	/* nothing reads an unresolved MANIFEST */
+	assert_int_equal(manifest_state(&back, b), -EINVAL);
+	assert_int_equal(manifest_format(&back, NULL, &t2), -EINVAL);
+	assert_int_equal(manifest_resolve(&back, &pm, &err), 0);
+	assert_true(manifest_resolved(&back));
+	assert_int_equal(manifest_state(&m, a), 0);
+	assert_int_equal(manifest_state(&back, b), 0);
+	assert_string_equal(a, b);
+	/* its STATE is that of the same blocks written out */
+	strbuf_reset(&t2);
+	assert_int_equal(manifest_format(&m, NULL, &t2), 0);
+	assert_null(strchr(t2.buf, '='));
+	manifest_release(&back);
+
+	/* a parent whose blocks differ where they are taken: caught */
+	{
+		static const int od[] = { 1, 2, 0, 3, 7, 5 };
+
+		disk_of(&other, 6, 65536, od);
+		assert_int_equal(manifest_parse(text.buf, text.len, &back, &err), 0);
+		strbuf_reset(&err);
+		assert_int_equal(manifest_resolve(&back, &other, &err), -EINVAL);
+		assert_string_equal(err.buf, "MANIFEST: the digest of disk-0.img does not match its blocks");
+		manifest_release(&back);
+		manifest_release(&other);
+	}
+	/* a parent without the disk, or shorter: refused */
+	{
+		static const int sd[] = { 1, 2, 0, 3, 4, 5 };
+
+		manifest_init(&other);
+		assert_int_equal(manifest_parse(text.buf, text.len, &back, &err), 0);
+		strbuf_reset(&err);
+		assert_int_equal(manifest_resolve(&back, &other, &err), -EINVAL);
+		assert_string_equal(err.buf, "MANIFEST: disk-0.img refers to blocks its parent S0 does not have");
+		manifest_release(&back);
+		/* the same blocks, but the parent's last is shorter */
+		disk_of(&other, 6, 4096, sd);
+		assert_int_equal(manifest_parse(text.buf, text.len, &back, &err), 0);
+		strbuf_reset(&err);
+		assert_int_equal(manifest_resolve(&back, &other, &err), -EINVAL);
+		assert_string_equal(err.buf, "MANIFEST: disk-0.img refers to blocks its parent S0 does not have");
+		manifest_release(&back);
+		manifest_release(&other);
+	}
+	/* a grown disk: its last block is not the parent's short one */
+	{
+		static const int gd[] = { 1, 2, 0, 3, 4, 5, 6 };
+
+		manifest_init(&other);
+		disk_of(&other, 7, 65536, gd);
+		other.parent = xstrdup("S0");
+		strbuf_reset(&t2);
+		manifest_release(&pm);
+		disk_of(&pm, 6, 100, pd);
+		assert_int_equal(manifest_format(&other, &pm, &t2), 0);
+		if (!strstr(t2.buf, " 65536 =5 0505"))
+			fail_msg("grown: %s", t2.buf);
+		manifest_release(&other);
+	}
+	/* =N needs a parent line, and stays within the file */
+	{
+		char *no_parent = xstrdup(text.buf);
+		char *over = xstrdup(text.buf);
+
+		*strstr(no_parent, "parent S0") = '\0';
+		strbuf_reset(&err);
+		assert_int_equal(manifest_parse(no_parent, strlen(no_parent), &back, &err),
+				 -EINVAL);
+		assert_non_null(strstr(err.buf, "do not match its size"));
+		strstr(over, " =4\n")[2] = '5';
+		strbuf_reset(&err);
+		assert_int_equal(manifest_parse(over, strlen(over), &back, &err),
+				 -EINVAL);
+		free(no_parent);
+		free(over);
+	}
+	manifest_release(&pm);
+	manifest_release(&m);
+	strbuf_release(&err);
+	strbuf_release(&text);
+	strbuf_release(&t2);
 }
 
 /* A hostile MANIFEST: a bounded number of files and of blocks. */
@@ -513,6 +641,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_clean_runs_keep_the_parents_blocks),
 		cmocka_unit_test(test_manifest_text),
+		cmocka_unit_test(test_manifest_refers_to_parent),
 		cmocka_unit_test(test_manifest_bounds),
 		cmocka_unit_test(test_chains),
 		cmocka_unit_test(test_edges),
