@@ -31,8 +31,9 @@
 #      button), and after a @job that wrote it; each also with the bitmap taken
 #      away (the digest way, as before); the seconds and the bytes read
 #      from the disk (read_bytes of /proc/PID/io, the disk file's pages
-#      dropped from the page cache first) against a full @backup.  Uses
-#      LIVE_SIZES too.
+#      dropped from the page cache first) against a full @backup; by
+#      bitmap the median of RUNS changes and @backups.  Uses LIVE_SIZES
+#      too.
 # Prints Markdown tables.  LEVEL (default 6) and RUNS (default 3; the
 # median is shown) can be set; PARTS (default "1 2 3 4 5") picks parts.
 # Needs pigz, e2fsprogs; takes minutes.
@@ -294,11 +295,12 @@ fill() {
 	done
 }
 # rescue_vm NAME GIB: a VM whose guest is the rescue image, on a qcow2
-# disk with GIB GiB of it written (fill), snapshots at gzip $level
+# disk with GIB GiB of it written (fill), snapshots at gzip $level, on
+# chains of any length (part 7 makes more than full_every's 8)
 rescue_vm() {
 	"$vm" -q --no-uefi -p '' --accel="${LIVE_ACCEL:-tcg}" -m 512M -c 1 \
 		-D "VIRT=$(($2 + 1))G" @create "$1" "$iso"
-	printf 'compress_level = %s\n' "$level" >>guest.conf
+	printf 'compress_level = %s\nfull_every = 0\n' "$level" >>guest.conf
 	fill "$2"
 }
 # rewrite GIB SEED [SOCKET]: 80 MiB as 1280 writes of 64 KiB at random
@@ -443,6 +445,9 @@ quit_cleanly() {
 	echo "part 7: QEMU did not end after quit" >&2
 	return 1
 }
+# median_run: of the lines measured printed (one a run), the one of the
+# median time
+median_run() { sort -n | awk '{ a[NR] = $0 } END { print a[int((NR + 1) / 2)] }'; }
 # job_rewrite GIB SEED: a job that writes 80 MiB as 1280 writes of 64 KiB
 # at random places in the first GIB GiB of the disk, from the rescue
 job_rewrite() {
@@ -457,28 +462,31 @@ job_rewrite() {
 	print("done; sync")
 	PY
 }
-printf '\nIncremental by bitmap and by digests: the disks and the 80 MiB change of part 6; gzip level %s; %s cores; one run each; the disk file dropped from the page cache before each; the guest is the rescue image under %s; s = seconds, MiB = read from the disk by vm and what it ran, marked = what the bitmap marked\n\n' \
-	"$level" "$(nproc)" "${LIVE_ACCEL:-tcg}"
+printf '\nIncremental by bitmap and by digests: the disks and the 80 MiB change of part 6; gzip level %s; %s cores; the disk file dropped from the page cache before each; the guest is the rescue image under %s; s = seconds, MiB = read from the disk by vm and what it ran, marked = what the bitmap marked; by bitmap: the median of %s runs (each after its own change), by digests and full: one run\n\n' \
+	"$level" "$(nproc)" "${LIVE_ACCEL:-tcg}" "$runs"
 printf '| allocated | full s | full MiB | running: bitmap s | MiB | marked | running: digests s | MiB | after quit: bitmap s | MiB | marked | after quit: digests s | MiB | after @job: bitmap s | MiB | marked | bitmap running / full |\n'
 printf '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n'
 for gib in ${LIVE_SIZES:-2 4 8}; do
 	rescue_vm "bm$gib" "$gib"
 	read -r t_full r_full _ _ < <(measured --full)
 	"$vm" -q --accel="${LIVE_ACCEL:-tcg}" @start
-	rewrite "$gib" 1 .work/qmp.sock
-	read -r t_run r_run m_run by_run < <(measured)
+	read -r t_run r_run m_run by_run < <(for ((k = 0; k < runs; k++)); do
+		rewrite "$gib" $((10 + k)) .work/qmp.sock && measured || exit 1
+	done | median_run)
 	rewrite "$gib" 2 .work/qmp.sock
 	unbitmap .work/qmp.sock
 	read -r t_rund r_rund _ by_rund < <(measured)
-	rewrite "$gib" 3 .work/qmp.sock
-	quit_cleanly
-	read -r t_stop r_stop m_stop by_stop < <(measured)
+	read -r t_stop r_stop m_stop by_stop < <(for ((k = 0; k < runs; k++)); do
+		{ [ "$k" = 0 ] || "$vm" -q --accel="${LIVE_ACCEL:-tcg}" @start >/dev/null; } &&
+		rewrite "$gib" $((20 + k)) .work/qmp.sock && quit_cleanly && measured || exit 1
+	done | median_run)
 	rewrite "$gib" 4
 	unbitmap
 	read -r t_stopd r_stopd _ by_stopd < <(measured)
-	job_rewrite "$gib" 5
-	"$vm" -q --accel="${LIVE_ACCEL:-tcg}" @job rw
-	read -r t_job r_job m_job by_job < <(measured)
+	read -r t_job r_job m_job by_job < <(for ((k = 0; k < runs; k++)); do
+		job_rewrite "$gib" $((30 + k)) &&
+		"$vm" -q --accel="${LIVE_ACCEL:-tcg}" @job rw >/dev/null && measured || exit 1
+	done | median_run)
 	[ "$by_run $by_rund $by_stop $by_stopd $by_job" = "bitmap digests bitmap digests bitmap" ] ||
 		{ echo "part 7: not the way meant: $by_run $by_rund $by_stop $by_stopd $by_job" >&2; exit 1; }
 	printf '| %s GiB | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$gib" \

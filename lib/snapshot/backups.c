@@ -553,7 +553,8 @@ int backups_fold(const struct vm *vm, const struct backup *list, int n,
 /*
  * The MANIFEST of a snapshot is at the end of its archive: reading it
  * means inflating the whole archive.  @backup keeps a copy beside the
- * archive, .NAME.manifest, headed by the archive's identity (device,
+ * archive, .NAME.manifest, with every digest written out (no =N: no
+ * parent is read to read it), headed by the archive's identity (device,
  * inode, size, change and modification times, as git's index does), and
  * takes it only while the archive is that same file.  A copy is only a
  * shortcut: a restore and @verify read the archives themselves.
@@ -636,7 +637,7 @@ static int read_manifest(const struct backup *list, int n,
 	}
 	if (!r && !cached) {
 		strbuf_reset(&sb);
-		if (!manifest_format(m, &pm, &sb))
+		if (!manifest_format(m, NULL, &sb))
 			backups_keep_manifest(b, sb.buf, sb.len);
 	}
 	if (r)

@@ -88,10 +88,11 @@ int backups_fold(const struct vm *vm, const struct backup *list, int n,
 
 /*
  * The MANIFEST of snapshot b (in list), from the copy @backup keeps
- * beside it (.NAME.manifest) while the archive is the same file, else
- * from the archive (read to its end, and the copy made again); its
+ * beside it (.NAME.manifest, every digest written out) while the
+ * archive is the same file, else from the archive (read to its end, its
  * blocks that are its parent's (=N) taken from the parent's MANIFEST,
- * read the same way.  Returns 0 or -errno with err.
+ * read the same way, and the copy made again).  Returns 0 or -errno
+ * with err.
  */
 int backups_read_manifest(const struct backup *list, int n,
 			  const struct backup *b, struct manifest *m,

@@ -373,9 +373,12 @@ static int parse_blocks(const char *p, const char *end, struct manifest *m,
 					    f->inherit[f->ninherit - 1].n == i) {
 				f->inherit[f->ninherit - 1].n += n;
 			} else {
-				f->inherit = xrealloc(f->inherit,
-						      (f->ninherit + 1) *
-							      sizeof(*f->inherit));
+				/* doubling: a hostile "=1 z1 =1 z1 ..." stays linear */
+				if (!(f->ninherit & (f->ninherit - 1)))
+					f->inherit = xrealloc(
+						f->inherit,
+						(f->ninherit ? 2 * f->ninherit : 1) *
+							sizeof(*f->inherit));
 				f->inherit[f->ninherit++] =
 					(struct mf_run){ .start = i, .n = n };
 			}

@@ -87,7 +87,9 @@ struct snap_wopts {
 	const struct manifest *parent_m;
 	const struct snap_progress *progress;
 	char state[65];
-	struct strbuf *manifest;	/* if not NULL: gets the MANIFEST text */
+	/* if not NULL: gets the MANIFEST text with every digest written out
+	 * (no =N), which needs no parent to read (the copy beside it) */
+	struct strbuf *manifest;
 	bool seal;		/* write this user's SEAL (snapshot/seal.h) */
 	const char *seal_text;	/* or carry this one (a fold); NULL: none */
 	bool sealed;		/* out: a SEAL was written */

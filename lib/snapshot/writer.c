@@ -782,7 +782,7 @@ static int wsnap_entries(struct wsnap *s, const struct snap_file *files,
 		r = write_mem(s->a, SNAP_MANIFEST, s->text.buf, o->ts, NULL,
 			      err);
 	if (!r && o->manifest)
-		strbuf_add(o->manifest, s->text.buf, s->text.len);
+		r = manifest_format(&s->m, NULL, o->manifest);
 	return r;
 }
 

@@ -632,6 +632,19 @@ static void test_manifest_bounds(void **state)
 	assert_int_equal(manifest_parse(text.buf, text.len, &m, &err),
 			 -EINVAL);
 	assert_string_equal(err.buf, "MANIFEST: disk-0.img has more blocks than vm holds for one snapshot (268435456)");
+	/* a million runs of the parent's blocks, one block each: parsed in
+	 * linear time, not a copy of all runs so far for every new one */
+	strbuf_reset(&text);
+	strbuf_reset(&err);
+	strbuf_addf(&text, "%s %llu disk-0.img\nblocks disk-0.img 65536", zeros,
+		    (unsigned long long)(2u << 20) * 65536);
+	for (i = 0; i < (1 << 20); i++)
+		strbuf_addstr(&text, " =1 z1");
+	strbuf_addf(&text, "\nparent S0 %s\n", zeros);
+	assert_int_equal(manifest_parse(text.buf, text.len, &m, &err), 0);
+	assert_int_equal(m.f[0].ninherit, 1 << 20);
+	assert_false(manifest_resolved(&m));
+	manifest_release(&m);
 	strbuf_release(&text);
 	strbuf_release(&err);
 }
