@@ -185,26 +185,27 @@ static int not_up(struct vm_ctx *ctx, pid_t pid, int r, int st,
 	} else {
 		struct runstate rs;
 		struct strbuf e = STRBUF_INIT;
-		/* its QEMU, when the supervisor got as far as recording it */
-		bool q = !runstate_read(ctx->vm.hostdir, &rs, &e) &&
-			 rs.pid == pid && rs.qemu_pid > 0 && runstate_alive(&rs);
-		pid_t qpid = q ? rs.qemu_pid : 0;
-		unsigned long long qstart = q ? rs.qemu_start : 0;
+		unsigned long long start = runstate_proc_start(pid);
 
+		/* the supervisor passes SIGTERM on to QEMU; each wait here is
+		 * bounded, and ends what vm started also after an interrupt */
+		kill(pid, SIGTERM);
+		if (runstate_wait_killed(pid, start, STOP_GRACE_MS)) {
+			kill(pid, SIGKILL);
+			runstate_wait_killed(pid, start, STOP_GRACE_MS);
+		}
+		/* a supervisor killed leaves its QEMU a moment (the record
+		 * says which): "stopped" is said once QEMU is gone too */
+		if (!runstate_read(ctx->vm.hostdir, &rs, &e) && rs.pid == pid &&
+		    runstate_qemu_alive(&rs) &&
+		    runstate_wait_killed(rs.qemu_pid, rs.qemu_start,
+					 STOP_GRACE_MS)) {
+			kill(rs.qemu_pid, SIGKILL);
+			runstate_wait_killed(rs.qemu_pid, rs.qemu_start,
+					     STOP_GRACE_MS);
+		}
 		runstate_release(&rs);
 		strbuf_release(&e);
-		/* the supervisor passes SIGTERM on to QEMU */
-		kill(pid, SIGTERM);
-		if (runstate_wait_gone(pid, 0, STOP_GRACE_MS)) {
-			kill(pid, SIGKILL);
-			runstate_wait_gone(pid, 0, STOP_GRACE_MS);
-		}
-		/* a supervisor killed leaves its QEMU a moment: "stopped" is
-		 * said once QEMU is gone too */
-		if (qpid && runstate_wait_gone(qpid, qstart, STOP_GRACE_MS)) {
-			kill(qpid, SIGKILL);
-			runstate_wait_gone(qpid, qstart, STOP_GRACE_MS);
-		}
 		ctx->supervisor = 0;
 		if (r == -EINTR)
 			log_error("cannot start %s: interrupted; it was stopped",

@@ -302,7 +302,15 @@ int runstate_running(const char *hostdir, struct runstate *s,
 	return 1;
 }
 
-int runstate_wait_gone(pid_t pid, unsigned long long start, int timeout_ms)
+bool runstate_qemu_alive(const struct runstate *s)
+{
+	return s->qemu_pid > 0 && same_process(s->qemu_pid, s->qemu_start) &&
+	       is_vm_qemu(s->qemu_pid);
+}
+
+/* runstate_wait_gone; heed: an interrupt of vm ends the wait. */
+static int wait_gone(pid_t pid, unsigned long long start, int timeout_ms,
+		     bool heed)
 {
 	long long deadline = proc_now_ms() + timeout_ms;
 	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
@@ -317,7 +325,7 @@ int runstate_wait_gone(pid_t pid, unsigned long long start, int timeout_ms)
 			break;
 		if (!same_process(pid, start))
 			break;
-		if (proc_interrupted()) {
+		if (heed && proc_interrupted()) {
 			r = -EINTR;
 			break;
 		}
@@ -340,6 +348,16 @@ int runstate_wait_gone(pid_t pid, unsigned long long start, int timeout_ms)
 	if (pidfd >= 0)
 		close(pidfd);
 	return r;
+}
+
+int runstate_wait_gone(pid_t pid, unsigned long long start, int timeout_ms)
+{
+	return wait_gone(pid, start, timeout_ms, true);
+}
+
+int runstate_wait_killed(pid_t pid, unsigned long long start, int timeout_ms)
+{
+	return wait_gone(pid, start, timeout_ms, false);
 }
 
 void runstate_set_state(const char *hostdir, pid_t pid, const char *state)

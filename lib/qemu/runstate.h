@@ -97,6 +97,15 @@ int runstate_running(const char *hostdir, struct runstate *s,
  * gone; a child of ours is reaped.  Returns 0, -ETIMEDOUT or -EINTR.
  */
 int runstate_wait_gone(pid_t pid, unsigned long long start, int timeout_ms);
+/*
+ * The same, but an interrupt of vm does not end it: for the bounded
+ * waits of stopping what vm started (after SIGTERM or SIGKILL), which
+ * must be over before vm says it is stopped.
+ */
+int runstate_wait_killed(pid_t pid, unsigned long long start, int timeout_ms);
+
+/* The QEMU s records runs (its owner may be gone): pid, start time, name. */
+bool runstate_qemu_alive(const struct runstate *s);
 
 /*
  * Connect to the running VM's control socket (QEMU's monitor for a

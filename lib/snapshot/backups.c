@@ -584,7 +584,10 @@ void backups_keep_manifest(const struct backup *b, const char *text,
 	struct stat st;
 	char *p = cache_path(b);
 
-	if (stat(b->path, &st) == 0 && !b->legacy) {
+	/* no text (too large to keep): no copy, not an old one either */
+	if (!len)
+		unlink(p);
+	else if (stat(b->path, &st) == 0 && !b->legacy) {
 		identity(&st, &sb);
 		strbuf_add(&sb, text, len);
 		fs_write_atomic(p, sb.buf, sb.len, 0600);
@@ -594,12 +597,12 @@ void backups_keep_manifest(const struct backup *b, const char *text,
 }
 
 /*
- * backups_read_manifest, depth parents down from the snapshot asked for
- * (a chain that loops ends at n).
+ * backups_read_manifest; seen: the snapshots of list on the way here
+ * (a chain that loops ends when it comes back to one).
  */
 static int read_manifest(const struct backup *list, int n,
-			 const struct backup *b, int depth, struct manifest *m,
-			 struct strbuf *err)
+			 const struct backup *b, bool *seen,
+			 struct manifest *m, struct strbuf *err)
 {
 	struct strbuf sb = STRBUF_INIT, id = STRBUF_INIT, e = STRBUF_INIT;
 	const struct backup *pb;
@@ -626,11 +629,12 @@ static int read_manifest(const struct backup *list, int n,
 			strbuf_addf(err, "%s needs its parent %s, which is not in backups/",
 				    b->name, m->parent);
 			r = -ENOENT;
-		} else if (depth >= n) {
+		} else if (seen[pb - list]) {
 			strbuf_addf(err, "the chain of %s loops", b->name);
 			r = -ELOOP;
 		} else {
-			r = read_manifest(list, n, pb, depth + 1, &pm, err);
+			seen[pb - list] = true;
+			r = read_manifest(list, n, pb, seen, &pm, err);
 		}
 		if (!r)
 			r = manifest_resolve(m, &pm, err);
@@ -654,5 +658,12 @@ int backups_read_manifest(const struct backup *list, int n,
 			  const struct backup *b, struct manifest *m,
 			  struct strbuf *err)
 {
-	return read_manifest(list, n, b, 0, m, err);
+	bool *seen = xcalloc((size_t)n + 1, sizeof(*seen));
+	int r;
+
+	if (b >= list && b < list + n)
+		seen[b - list] = true;
+	r = read_manifest(list, n, b, seen, m, err);
+	free(seen);
+	return r;
 }

@@ -93,44 +93,81 @@ static bool same_block(const struct mf_file *f, const struct mf_file *pf,
 }
 
 /*
+ * Where a MANIFEST's text goes: into out whole (at most max bytes, else
+ * over), or through sha, out then a window of the text that is hashed
+ * and emptied as it fills: a list resolved from parents may be far
+ * longer than any MANIFEST read, and its digest needs no copy of it.
+ */
+struct emit {
+	struct strbuf *out;
+	struct sha256 *sha;
+	size_t max;
+	bool over;
+};
+
+static void emit_flush(struct emit *e, bool all)
+{
+	if (e->sha && (all || e->out->len >= (1u << 20))) {
+		sha256_update(e->sha, e->out->buf, e->out->len);
+		strbuf_reset(e->out);
+	} else if (!e->sha && e->out->len > e->max) {
+		e->over = true;
+		strbuf_reset(e->out);
+	}
+}
+
+/*
  * The TOKEN text of f's blocks: hex digests, zN for runs of zeros, and
- * =N for runs the same as pf's (NULL: none).
+ * =N for runs (not of zeros) the same as pf's (NULL: none).
  */
 static void add_tokens(const struct mf_file *f, const struct mf_file *pf,
-		       struct strbuf *out)
+		       struct emit *e)
 {
 	char hex[65];
 	size_t i = 0, run;
 
-	while (i < f->nblk) {
-		if (out->len && out->buf[out->len - 1] != ' ')
-			strbuf_addch(out, ' ');
-		if (same_block(f, pf, i)) {
-			for (run = 0; i < f->nblk && same_block(f, pf, i); i++)
-				run++;
-			strbuf_addf(out, "=%zu", run);
-		} else if (manifest_block_zero(f->blk[i])) {
-			for (run = 0; i < f->nblk && manifest_block_zero(f->blk[i]) &&
-				      !same_block(f, pf, i);
+	while (i < f->nblk && !e->over) {
+		if (i)
+			strbuf_addch(e->out, ' ');
+		if (manifest_block_zero(f->blk[i])) {
+			for (run = 0; i < f->nblk && manifest_block_zero(f->blk[i]);
 			     i++)
 				run++;
-			strbuf_addf(out, "z%zu", run);
+			strbuf_addf(e->out, "z%zu", run);
+		} else if (same_block(f, pf, i)) {
+			for (run = 0; i < f->nblk && same_block(f, pf, i) &&
+				      !manifest_block_zero(f->blk[i]);
+			     i++)
+				run++;
+			strbuf_addf(e->out, "=%zu", run);
 		} else {
 			sha256_to_hex(f->blk[i++], hex);
-			strbuf_add(out, hex, 64);
+			strbuf_add(e->out, hex, 64);
 		}
+		emit_flush(e, false);
 	}
+}
+
+/* The digest of f's TOKEN text written out (no =N), into hex. */
+static int blocks_hex(const struct mf_file *f, char hex[65])
+{
+	struct strbuf t = STRBUF_INIT;
+	struct sha256 sha;
+	struct emit e = { &t, &sha, 0, false };
+	int r = sha256_init(&sha);
+
+	if (!r) {
+		add_tokens(f, NULL, &e);
+		emit_flush(&e, true);
+		r = sha256_final_hex(&sha, hex);
+	}
+	strbuf_release(&t);
+	return r;
 }
 
 int manifest_seal_blocks(struct mf_file *f)
 {
-	struct strbuf t = STRBUF_INIT;
-	int r;
-
-	add_tokens(f, NULL, &t);
-	r = sha256_hex_of(t.buf ? t.buf : "", t.len, f->hex);
-	strbuf_release(&t);
-	return r;
+	return blocks_hex(f, f->hex);
 }
 
 /*
@@ -140,7 +177,7 @@ int manifest_seal_blocks(struct mf_file *f)
  */
 static int format(const struct manifest *m, bool with_parent,
 		  const struct manifest *pm, bool for_state, bool for_seal,
-		  struct strbuf *out)
+		  struct emit *e)
 {
 	size_t i;
 
@@ -151,7 +188,7 @@ static int format(const struct manifest *m, bool with_parent,
 			continue;
 		if (for_seal && !strcmp(m->f[i].name, SNAP_SEAL))
 			continue;
-		strbuf_addf(out, "%s %llu %s\n", m->f[i].hex,
+		strbuf_addf(e->out, "%s %llu %s\n", m->f[i].hex,
 			    (unsigned long long)m->f[i].size, m->f[i].name);
 	}
 	for (i = 0; i < m->n; i++) {
@@ -164,32 +201,46 @@ static int format(const struct manifest *m, bool with_parent,
 			continue;
 		if (pf && (!pf->blocks || pf->bsize != f->bsize))
 			pf = NULL;
-		strbuf_addf(out, "blocks %s %u", f->name, f->bsize);
+		strbuf_addf(e->out, "blocks %s %u", f->name, f->bsize);
 		if (f->nblk)
-			strbuf_addch(out, ' ');
-		add_tokens(f, pf, out);
-		strbuf_addch(out, '\n');
+			strbuf_addch(e->out, ' ');
+		add_tokens(f, pf, e);
+		strbuf_addch(e->out, '\n');
+		emit_flush(e, false);
 	}
 	if (with_parent && m->parent)
-		strbuf_addf(out, "parent %s %s\n", m->parent, m->parent_state);
-	return 0;
+		strbuf_addf(e->out, "parent %s %s\n", m->parent, m->parent_state);
+	emit_flush(e, false);
+	return e->over ? -E2BIG : 0;
 }
 
 int manifest_format(const struct manifest *m, const struct manifest *parent,
 		    struct strbuf *out)
 {
-	return format(m, true, parent, false, false, out);
+	struct emit e = { out, NULL, MANIFEST_MAX, false };
+
+	return format(m, true, parent, false, false, &e);
 }
 
-/* The digest of a format of m. */
+/* The digest of a format of m, hashed as it is made. */
 static int digest_of(const struct manifest *m, bool for_state, bool for_seal,
 		     char hex[65])
 {
 	struct strbuf t = STRBUF_INIT;
-	int r = format(m, false, NULL, for_state, for_seal, &t);
+	struct sha256 sha;
+	struct emit e = { &t, &sha, 0, false };
+	int r = sha256_init(&sha);
 
+	if (r) {
+		strbuf_release(&t);
+		return r;
+	}
+	r = format(m, false, NULL, for_state, for_seal, &e);
+	emit_flush(&e, true);
 	if (!r)
-		r = sha256_hex_of(t.buf ? t.buf : "", t.len, hex);
+		r = sha256_final_hex(&sha, hex);
+	else
+		sha256_release(&sha);
 	strbuf_release(&t);
 	return r;
 }
@@ -305,12 +356,11 @@ static bool run_token(const char *t, size_t len, char c, size_t max,
 }
 
 /* f's HEX against its blocks. */
-static int check_hex(struct mf_file *f, struct strbuf *err)
+static int check_hex(const struct mf_file *f, struct strbuf *err)
 {
-	char want[65];
+	char got[65];
 
-	memcpy(want, f->hex, sizeof(want));
-	if (manifest_seal_blocks(f) || strcmp(want, f->hex)) {
+	if (blocks_hex(f, got) || strcmp(got, f->hex)) {
 		strbuf_addf(err, "MANIFEST: the digest of %s does not match its blocks",
 			    f->name);
 		return -EINVAL;
@@ -484,7 +534,7 @@ next_err_said:
 int manifest_resolve(struct manifest *m, const struct manifest *parent,
 		     struct strbuf *err)
 {
-	size_t k, j, i;
+	size_t k, j, i, seen = 0;
 
 	for (k = 0; k < m->n; k++) {
 		struct mf_file *f = &m->f[k];
@@ -502,14 +552,21 @@ int manifest_resolve(struct manifest *m, const struct manifest *parent,
 					    manifest_block_len(pf->size,
 							       pf->bsize, i))
 					goto missing;
-				memcpy(f->blk[i], pf->blk[i], 32);
+				if (!(++seen & 0xffff) && proc_interrupted()) {
+					strbuf_addstr(err, "interrupted");
+					return -EINTR;
+				}
+				/* zeros are there already, their pages untouched */
+				if (!manifest_block_zero(pf->blk[i]))
+					memcpy(f->blk[i], pf->blk[i], 32);
 			}
 		}
+		/* resolved only once its HEX holds */
+		if (check_hex(f, err))
+			return -EINVAL;
 		free(f->inherit);
 		f->inherit = NULL;
 		f->ninherit = 0;
-		if (check_hex(f, err))
-			return -EINVAL;
 	}
 	return 0;
 missing:

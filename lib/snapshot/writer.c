@@ -773,16 +773,22 @@ static int wsnap_entries(struct wsnap *s, const struct snap_file *files,
 	}
 	if (!r && (o->seal || o->seal_text))
 		r = write_seal(s, err);
-	if (!r)
+	if (!r) {
 		r = manifest_format(&s->m, o->parent ? o->parent_m : NULL,
 				    &s->text);
+		/* a restore would refuse it: none is written */
+		if (r == -E2BIG)
+			strbuf_addf(err, "its MANIFEST would be larger than the %u MiB a restore reads",
+				    MANIFEST_MAX >> 20);
+	}
 	if (!r)
 		r = manifest_state(&s->m, s->o->state);
 	if (!r)
 		r = write_mem(s->a, SNAP_MANIFEST, s->text.buf, o->ts, NULL,
 			      err);
-	if (!r && o->manifest)
-		r = manifest_format(&s->m, NULL, o->manifest);
+	/* the copy beside it: none when too large to be read back */
+	if (!r && o->manifest && manifest_format(&s->m, NULL, o->manifest))
+		strbuf_reset(o->manifest);
 	return r;
 }
 
