@@ -339,17 +339,14 @@ static const char *next_word(const char **p, const char *end, size_t *len)
 static bool run_token(const char *t, size_t len, char c, size_t max,
 		      size_t *n)
 {
-	uint64_t v = 0;
-	size_t i;
+	char num[21];
+	uint64_t v;
 
-	if (len < 2 || len > 21 || t[0] != c || t[1] == '0')
+	if (len < 2 || len > sizeof(num) || t[0] != c || t[1] == '0')
 		return false;
-	for (i = 1; i < len; i++) {
-		if (t[i] < '0' || t[i] > '9' || v > (UINT64_MAX - 9) / 10)
-			return false;
-		v = v * 10 + (uint64_t)(t[i] - '0');
-	}
-	if (v > max)
+	memcpy(num, t + 1, len - 1);
+	num[len - 1] = '\0';
+	if (parse_uint(num, 1, max, &v))
 		return false;
 	*n = (size_t)v;
 	return true;

@@ -39,18 +39,13 @@ int sha256_final(struct sha256 *s, unsigned char out[32])
 
 void sha256_to_hex(const unsigned char d[32], char hex[65])
 {
-	/* two digits a byte: a MANIFEST writes out millions of digests */
-	static char pairs[512];
 	static const char digits[] = "0123456789abcdef";
 	int i;
 
-	if (!pairs[0])
-		for (i = 0; i < 256; i++) {
-			pairs[2 * i] = digits[i >> 4];
-			pairs[2 * i + 1] = digits[i & 15];
-		}
-	for (i = 0; i < 32; i++)
-		memcpy(hex + 2 * i, pairs + 2 * d[i], 2);
+	for (i = 0; i < 32; i++) {
+		hex[2 * i] = digits[d[i] >> 4];
+		hex[2 * i + 1] = digits[d[i] & 15];
+	}
 	hex[64] = '\0';
 }
 
