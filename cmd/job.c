@@ -19,6 +19,15 @@
 /* Host scripts get an hour unless --timeout says otherwise. */
 #define HOST_SCRIPT_TIMEOUT_S 3600
 
+/*
+ * A guest kernel under TCG now and then hangs while it boots (about one
+ * boot in a few hundred on a loaded host), before the job has started:
+ * the job has done nothing yet, so a second boot is safe, and it is
+ * made once, said.  A rescue that misses the boot timeout twice is the
+ * error.
+ */
+#define RESCUE_BOOTS 2
+
 struct job {
 	const char *name;
 	char *script;		/* NAME.job */
@@ -228,8 +237,8 @@ static int job_outcome(struct vm_ctx *ctx, const struct job *j,
 				  j->name, ret, j->outdir);
 		break;
 	case JOB_BOOT_TIMEOUT:
-		log_error("the rescue did not start job %s within the boot timeout of %u s; QEMU was stopped",
-			  j->name, c->rescue.boot_timeout);
+		log_error("the rescue did not start job %s within the boot timeout of %u s, in %d boots; QEMU was stopped",
+			  j->name, c->rescue.boot_timeout, RESCUE_BOOTS);
 		show_console_tail(ctx);
 		break;
 	case JOB_TIMEOUT:
@@ -269,36 +278,33 @@ static int job_outcome(struct vm_ctx *ctx, const struct job *j,
 	return ret;
 }
 
-static int boot_rescue(struct vm_ctx *ctx, struct job *j)
+/*
+ * One boot of the rescue for job j, followed until the job ends or a
+ * deadline passes (*res); its QEMU has ended when this returns.  0; 1
+ * for a dry run (said); -1 when QEMU could not start (said).  *errlog:
+ * where QEMU's own messages went.  Notes (the accelerator's) are said
+ * only when first.
+ */
+static int rescue_boot(struct vm_ctx *ctx, struct job *j,
+		       struct rescue_image *rb, bool first,
+		       struct job_result *res, char **errlog)
 {
 	struct vm_conf *c = &ctx->vm.conf;
 	struct strbuf err = STRBUF_INIT, note = STRBUF_INIT;
 	struct strvec qargv = STRVEC_INIT;
-	struct rescue_image rb = RESCUE_IMAGE_INIT;
-	struct launch_req req = { PLAN_RESCUE, NULL, false, true, &rb, -1 };
-	struct job_result res;
+	struct launch_req req = { PLAN_RESCUE, NULL, false, true, rb, -1 };
 	struct vm_plan plan;
-	bool planned = false;
-	char *errlog = NULL;
 	pid_t pid;
-	int r, ret = 1;
+	int r;
 
-	r = rescue_find(&ctx->vm, &rb, &note, &err);
-	if (note.len)
-		log_warn("%s", note.buf);
-	strbuf_reset(&note);
-	if (r) {
-		log_error("%s", err.buf);
-		goto out;
-	}
-	req.cdrom = rb.cdrom ? rb.iso : NULL;
-	req.cdrom_first = rb.cdrom;
+	req.cdrom = rb->cdrom ? rb->iso : NULL;
+	req.cdrom_first = rb->cdrom;
 	r = launch_prepare(&ctx->vm, &req, &plan, &qargv, &note, &err);
-	planned = true;
-	if (note.len)
+	if (note.len && first)
 		log_warn_lines(note.buf);
 	if (r) {
 		log_error("cannot start the rescue for %s: %s", c->name, err.buf);
+		r = -1;
 		goto out;
 	}
 	if (!ctx->vm.dry_run) {
@@ -307,18 +313,60 @@ static int boot_rescue(struct vm_ctx *ctx, struct job *j)
 		unlink(log);	/* its tail must be this boot's */
 		free(log);
 	}
+	free(*errlog);
+	*errlog = NULL;
 	r = start_qemu(ctx, &qargv, "rescue",
-		       (const int[2]){ -1, plan.q.base_fd }, &pid, &errlog,
+		       (const int[2]){ -1, plan.q.base_fd }, &pid, errlog,
 		       "start the rescue for", &err);
 	if (r) {
-		ret = r > 0 ? 0 : 1;	/* > 0: a dry run, said */
+		r = r > 0 ? 1 : -1;	/* > 0: a dry run, said */
 		goto out;
 	}
 	log_info("rescue for %s started (%s); job %s", c->name, ctx->vm.accel,
 		 j->name);
 	fflush(stdout);
 	jobwait_run(pid, j->outdir, c->rescue.boot_timeout, c->timeout,
-		    STDOUT_FILENO, c->rescue.job_log_max, &res);
+		    STDOUT_FILENO, c->rescue.job_log_max, res);
+	/* Whatever happened, no rescue outlives the job. */
+	if (res->qemu_exit < 0)
+		proc_terminate(pid, 3000);
+	proc_set_foreground(0);
+out:
+	vm_plan_release(&plan);
+	strvec_clear(&qargv);
+	strbuf_release(&err);
+	strbuf_release(&note);
+	return r;
+}
+
+static int boot_rescue(struct vm_ctx *ctx, struct job *j)
+{
+	struct vm_conf *c = &ctx->vm.conf;
+	struct strbuf err = STRBUF_INIT, note = STRBUF_INIT;
+	struct rescue_image rb = RESCUE_IMAGE_INIT;
+	struct job_result res;
+	char *errlog = NULL;
+	int boots, r, ret = 1;
+
+	r = rescue_find(&ctx->vm, &rb, &note, &err);
+	if (note.len)
+		log_warn("%s", note.buf);
+	if (r) {
+		log_error("%s", err.buf);
+		goto out;
+	}
+	for (boots = 1;; boots++) {
+		r = rescue_boot(ctx, j, &rb, boots == 1, &res, &errlog);
+		if (r) {
+			ret = r > 0 ? 0 : 1;
+			goto out;
+		}
+		if (res.outcome != JOB_BOOT_TIMEOUT || boots == RESCUE_BOOTS)
+			break;
+		log_warn("the rescue did not start job %s within the boot timeout of %u s; QEMU was stopped, booting it once more",
+			 j->name, c->rescue.boot_timeout);
+		show_console_tail(ctx);
+	}
 	if (res.log_cut) {
 		struct strbuf max = STRBUF_INIT;
 
@@ -329,15 +377,9 @@ static int boot_rescue(struct vm_ctx *ctx, struct job *j)
 	}
 	report_set_str(ctx->result, "accel", ctx->vm.accel);
 	report_set_str(ctx->result, "outcome", outcome_name(res.outcome));
-	/* Whatever happened, no rescue outlives the job. */
-	if (res.qemu_exit < 0)
-		proc_terminate(pid, 3000);
-	proc_set_foreground(0);
+	report_set_int(ctx->result, "boots", boots);
 	ret = job_outcome(ctx, j, &res, errlog);
 out:
-	if (planned)
-		vm_plan_release(&plan);
-	strvec_clear(&qargv);
 	strbuf_release(&err);
 	strbuf_release(&note);
 	rescue_image_release(&rb);

@@ -57,11 +57,41 @@ test_expect "a hanging job is stopped by --timeout and no QEMU is left" '
 	no_qemu
 '
 
-test_expect "a rescue that never starts the job hits the boot timeout" '
+test_expect "a rescue that never starts the job is booted once more, then the boot timeout is the error" '
 	vm --no-uefi -D AHCI=1G @create J &&
 	printf "true\n" >quick.job &&
-	must_fail 1 vm --boot-timeout=1 @job quick 2>err &&
-	contains err "did not start job quick within the boot timeout of 1 s"
+	must_fail 1 vm --json --boot-timeout=1 @job quick >out 2>err &&
+	contains err "did not start job quick within the boot timeout of 1 s; QEMU was stopped, booting it once more" &&
+	contains err "did not start job quick within the boot timeout of 1 s, in 2 boots; QEMU was stopped" &&
+	test "$(grep -c "rescue for J started" err)" = 2 &&
+	contains out "\"outcome\":\"boot_timeout\"" && contains out "\"boots\":2" &&
+	no_qemu
+'
+
+# The first rescue QEMU hangs as a guest kernel can (its CPUs never run:
+# -S); the second, the real one, runs the job on the same disks.
+test_expect "a rescue whose kernel hangs is stopped and booted once more; the job runs once" '
+	vm --no-uefi -D AHCI=1G @create J &&
+	real=$(command -v qemu-system-x86_64) && mkdir -p bin &&
+	cat >bin/qemu-system-x86_64 <<-EOF &&
+	#!/bin/sh
+	case "\$*" in
+	*-rescue,process=*)
+		if [ ! -e "$PWD/hung" ]; then
+			echo \$\$ >"$PWD/hung"
+			exec "$real" "\$@" -S
+		fi ;;
+	esac
+	exec "$real" "\$@"
+	EOF
+	chmod +x bin/qemu-system-x86_64 &&
+	printf "echo the job ran\n" >once.job &&
+	PATH=$PWD/bin:$PATH vm --json --boot-timeout=40 @job once >out 2>err &&
+	contains err "did not start job once within the boot timeout of 40 s; QEMU was stopped, booting it once more" &&
+	test "$(grep -c "rescue for J started" err)" = 2 &&
+	contains .work/.out/job.log "^the job ran$" &&
+	contains out "\"outcome\":\"done\"" && contains out "\"boots\":2" &&
+	! kill -0 "$(cat hung)" 2>/dev/null && no_qemu
 '
 
 test_expect "a UEFI VM: the job sees the same disks on a q35 machine" '
