@@ -148,6 +148,67 @@ static void report_job(struct vm_ctx *ctx, const struct backup_job *job,
 	report_set_str(ctx->result, "parent", job->parent);
 }
 
+/*
+ * A VM that ran when this chain began and has stopped since is backed
+ * up offline: take the lock the chain did not, and recover what its
+ * live side left.  0, or -1 after saying why.
+ */
+static int lock_stopped(struct vm_ctx *ctx)
+{
+	int r;
+
+	if (ctx->vm.lock_fd >= 0 || ctx->vm.dry_run)
+		return 0;
+	r = vm_lock(&ctx->vm);
+	if (r) {
+		log_error("cannot back up %s: %s", ctx->vm.conf.name,
+			  r == -EBUSY ? "another vm is using it" :
+			  strerror(-r));
+		return -1;
+	}
+	return vm_recover_live(ctx) ? -1 : 0;
+}
+
+/* --json: how the snapshot is taken, and how long the guest paused. */
+static void report_taken(struct vm_ctx *ctx, struct backup_job *job,
+			 const struct live_side *live)
+{
+	if (live->dry)
+		job->taken = "crash-consistent";
+	report_set_str(ctx->result, "taken", job->taken ? job->taken : "offline");
+	if (live->on) {
+		report_set_int(ctx->result, "paused_ms", live->b.paused_ms);
+		if (live->b.fs_frozen_ms)
+			report_set_int(ctx->result, "frozen_ms",
+				       live->b.fs_frozen_ms);
+	}
+}
+
+/* What was stored, in ms: --json and the summary line. */
+static void report_stored(struct vm_ctx *ctx, const struct backup_job *job,
+			  long long ms)
+{
+	struct stat st;
+	char size[32];
+
+	report_reads(ctx, job);
+	if (stat(job->file, &st) == 0)
+		report_set_int(ctx->result, "size", (int64_t)st.st_size);
+	else
+		st.st_size = 0;
+	report_set(ctx->result, "seconds",
+		   json_object_new_double((double)ms / 1000));
+	if (!job->sealed)
+		log_warn("snapshot %s is not sealed (no key of yours in $XDG_CONFIG_HOME/vm/seal.key, and none could be made): a restore takes it for one from elsewhere",
+			 job->name);
+	log_size(size, sizeof(size), (uint64_t)st.st_size);
+	log_info("snapshot %s of %s stored in %s (%s, %d disk%s, %s%s) in %lld.%01lld s",
+		 job->name, ctx->vm.conf.name, job->file, size, job->ndisks,
+		 job->ndisks == 1 ? "" : "s",
+		 job->parent ? "what changed since " : "full",
+		 job->parent ? job->parent : "", ms / 1000, ms % 1000 / 100);
+}
+
 int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 {
 	const char *name = argc > 0 ? argv[0] : NULL;
@@ -158,9 +219,8 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 	struct strbuf err = STRBUF_INIT;
 	struct log_progress bar;
 	struct snap_progress prog = { log_progress_cb, &bar };
-	struct stat st;
-	char *pigz = NULL, size[32];
-	long long t0, ms;
+	char *pigz = NULL;
+	long long t0;
 	int r, ret = 1;
 
 	if (name && (!name_is_valid(name) || !strcmp(name, "LAST"))) {
@@ -174,29 +234,9 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	r = go_live(ctx, &job, &live);
-	if (r > 0)
+	if (r > 0 || (r < 0 && lock_stopped(ctx)))
 		goto out;
-	if (r < 0 && ctx->vm.lock_fd < 0 && !ctx->vm.dry_run) {
-		/* it ran when this chain began, and has stopped since */
-		r = vm_lock(&ctx->vm);
-		if (r) {
-			log_error("cannot back up %s: %s", ctx->vm.conf.name,
-				  r == -EBUSY ? "another vm is using it" :
-				  strerror(-r));
-			goto out;
-		}
-		if (vm_recover_live(ctx))
-			goto out;
-	}
-	if (live.dry)
-		job.taken = "crash-consistent";
-	report_set_str(ctx->result, "taken", job.taken ? job.taken : "offline");
-	if (live.on) {
-		report_set_int(ctx->result, "paused_ms", live.b.paused_ms);
-		if (live.b.fs_frozen_ms)
-			report_set_int(ctx->result, "frozen_ms",
-				       live.b.fs_frozen_ms);
-	}
+	report_taken(ctx, &job, &live);
 	report_job(ctx, &job, description);
 	if (job.why_full && job.why_full_warns)
 		log_warn("%s", job.why_full);
@@ -228,23 +268,7 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 			ret = 128 + proc_interrupted();
 		goto out;
 	}
-	report_reads(ctx, &job);
-	if (stat(job.file, &st) == 0)
-		report_set_int(ctx->result, "size", (int64_t)st.st_size);
-	else
-		st.st_size = 0;
-	ms = proc_now_ms() - t0;
-	report_set(ctx->result, "seconds",
-		   json_object_new_double((double)ms / 1000));
-	if (!job.sealed)
-		log_warn("snapshot %s is not sealed (no key of yours in $XDG_CONFIG_HOME/vm/seal.key, and none could be made): a restore takes it for one from elsewhere",
-			 job.name);
-	log_size(size, sizeof(size), (uint64_t)st.st_size);
-	log_info("snapshot %s of %s stored in %s (%s, %d disk%s, %s%s) in %lld.%01lld s",
-		 job.name, ctx->vm.conf.name, job.file, size, job.ndisks,
-		 job.ndisks == 1 ? "" : "s",
-		 job.parent ? "what changed since " : "full",
-		 job.parent ? job.parent : "", ms / 1000, ms % 1000 / 100);
+	report_stored(ctx, &job, proc_now_ms() - t0);
 	ret = 0;
 out:
 	end_live(ctx, &live, &job);

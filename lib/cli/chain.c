@@ -185,6 +185,48 @@ static int take_opt(const struct verb *table, size_t n,
 	return 0;
 }
 
+/*
+ * The words of step s from argv[*i] up to the next verb: its options
+ * (with bad_opt: "--" ends them, and a raw verb's command is all its
+ * own) and its arguments.  0, or -EINVAL with err.
+ */
+static int take_words(const struct verb *table, size_t n,
+		      struct chain_step *s, int argc, char **argv, int *i,
+		      char **names, chain_bad_opt_fn *bad_opt,
+		      struct strbuf *err)
+{
+	bool opts_done = false;
+
+	while (*i < argc && !ends_args(table, n, s->verb, argv[*i])) {
+		const char *w = argv[*i];
+
+		if (w[0] == '@') {
+			strbuf_addf(err, "unknown command '%s'", w);
+			chain_suggest(table, n, w, err);
+			return -EINVAL;
+		}
+		if (bad_opt && !opts_done && !strcmp(w, "--")) {
+			opts_done = true;
+		} else if (bad_opt && !opts_done && w[0] == '-' && w[1] &&
+			   (!(s->verb->flags & VERB_RAWARGS) || s->argc == 0)) {
+			int before = s->nopts;
+
+			if (take_opt(table, n, s, argc, argv, i, *names,
+				     bad_opt, err))
+				return -EINVAL;
+			if (s->nopts > before)
+				*names += strlen(*names) + 1;
+		} else {
+			s->argv[s->argc++] = argv[*i];
+			/* a raw verb's command is all its own */
+			if (s->verb->flags & VERB_RAWARGS)
+				opts_done = true;
+		}
+		(*i)++;
+	}
+	return 0;
+}
+
 int chain_parse_opts(const struct verb *table, size_t n, int argc,
 		     char **argv, chain_bad_opt_fn *bad_opt,
 		     struct chain_step **out, struct strbuf *err)
@@ -227,7 +269,6 @@ int chain_parse_opts(const struct verb *table, size_t n, int argc,
 	while (i < argc) {
 		const struct verb *v = word_verb(table, n, argv[i]);
 		struct chain_step *s = &steps[nsteps];
-		bool opts_done = false;
 
 		if (!v && argv[i][0] == '@') {
 			strbuf_addf(err, "unknown command '%s'", argv[i]);
@@ -250,36 +291,10 @@ int chain_parse_opts(const struct verb *table, size_t n, int argc,
 		}
 		s->argv = &words[nw];
 		s->opts = &opts[no];
-		while (i < argc && !ends_args(table, n, s->verb, argv[i])) {
-			const char *w = argv[i];
-
-			if (w[0] == '@') {
-				strbuf_addf(err, "unknown command '%s'", w);
-				chain_suggest(table, n, w, err);
-				goto fail;
-			}
-			if (bad_opt && !opts_done && !strcmp(w, "--")) {
-				opts_done = true;
-			} else if (bad_opt && !opts_done && w[0] == '-' && w[1] &&
-				   (!(s->verb->flags & VERB_RAWARGS) ||
-				    s->argc == 0)) {
-				int before = s->nopts;
-
-				if (take_opt(table, n, s, argc, argv, &i, names,
-					     bad_opt, err))
-					goto fail;
-				if (s->nopts > before)
-					names += strlen(names) + 1;
-			} else {
-				s->argv[s->argc++] = argv[i];
-				nw++;
-				/* a raw verb's command is all its own */
-				if (s->verb->flags & VERB_RAWARGS)
-					opts_done = true;
-			}
-			i++;
-		}
-		nw++;		/* each step's words end in NULL */
+		if (take_words(table, n, s, argc, argv, &i, &names, bad_opt,
+			       err))
+			goto fail;
+		nw += s->argc + 1;	/* each step's words end in NULL */
 		no += s->nopts;
 		/* the first count that is wrong, unless a step asks for help */
 		if (!s->help && !count_err.len)
