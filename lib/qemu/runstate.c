@@ -227,8 +227,7 @@ bool runstate_alive(const struct runstate *s)
 	if (!same_process(s->pid, s->pid_start))
 		return false;
 	/* No QEMU yet is fine while starting. */
-	return !s->qemu_pid || (same_process(s->qemu_pid, s->qemu_start) &&
-				is_vm_qemu(s->qemu_pid));
+	return !s->qemu_pid || runstate_qemu_alive(s);
 }
 
 /* Another process than the one recorded holds pid now. */
