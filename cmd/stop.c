@@ -20,14 +20,12 @@
 
 #define QMP_TIMEOUT_MS 5000
 #define QUIT_GRACE_MS 5000
-/* after QEMU, the vm that ran it cleans up and lets go of the lock */
-#define OWNER_GRACE_MS 10000
 /* the supervisor's own limit is 600 s: its answer comes first */
 #define SAVE_TIMEOUT_MS (610 * 1000)
 
 static int owner_gone(struct vm_ctx *ctx, const struct runstate *rs)
 {
-	int r = runstate_wait_gone(rs->pid, rs->pid_start, OWNER_GRACE_MS);
+	int r = runstate_wait_gone(rs->pid, rs->pid_start, RUNSTATE_OWNER_GRACE_MS);
 
 	if (r == -ETIMEDOUT)
 		log_warn("QEMU has ended, but vm (pid %ld) is still there",

@@ -359,6 +359,23 @@ int runstate_wait_killed(pid_t pid, unsigned long long start, int timeout_ms)
 	return wait_gone(pid, start, timeout_ms, false);
 }
 
+int runstate_wait_ending(const char *hostdir, int timeout_ms)
+{
+	struct strbuf err = STRBUF_INIT;
+	struct runstate s = RUNSTATE_INIT;
+	int r = runstate_read(hostdir, &s, &err);
+
+	/* its QEMU gone, the vm that ran it is still cleaning up */
+	if (!r && (s.qemu_pid <= 0 || runstate_qemu_alive(&s) ||
+		   !same_process(s.pid, s.pid_start)))
+		r = -EAGAIN;
+	if (!r)
+		r = runstate_wait_gone(s.pid, s.pid_start, timeout_ms);
+	runstate_release(&s);
+	strbuf_release(&err);
+	return r;
+}
+
 void runstate_set_state(const char *hostdir, pid_t pid, const char *state)
 {
 	struct strbuf err = STRBUF_INIT;

@@ -104,6 +104,19 @@ int runstate_wait_gone(pid_t pid, unsigned long long start, int timeout_ms);
  */
 int runstate_wait_killed(pid_t pid, unsigned long long start, int timeout_ms);
 
+/*
+ * After its QEMU ended, the vm that ran it cleans up and lets go of the
+ * VM's lock: give it this long.
+ */
+#define RUNSTATE_OWNER_GRACE_MS 10000
+/*
+ * The record in hostdir is of a vm whose QEMU has ended: wait up to
+ * timeout_ms for that vm to be gone too.  0 when it is gone, -EAGAIN
+ * when no such vm is recorded (none, or its QEMU runs), -ETIMEDOUT,
+ * -EINTR, or another -errno of reading the record.
+ */
+int runstate_wait_ending(const char *hostdir, int timeout_ms);
+
 /* The QEMU s records runs (its owner may be gone): pid, start time, name. */
 bool runstate_qemu_alive(const struct runstate *s);
 

@@ -164,10 +164,15 @@ int vm_lock(struct vm *vm)
 	free(path);
 	if (fd < 0)
 		return -errno;
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+		r = -errno;
+	/* a vm whose QEMU just ended lets go of the lock when it is done */
+	if (r == -EWOULDBLOCK &&
+	    !runstate_wait_ending(vm->hostdir, RUNSTATE_OWNER_GRACE_MS))
+		r = flock(fd, LOCK_EX | LOCK_NB) < 0 ? -errno : 0;
+	if (r) {
 		close(fd);
-		return r;
+		return r == -EWOULDBLOCK ? -EBUSY : r;
 	}
 	vm->lock_fd = fd;
 	return 0;

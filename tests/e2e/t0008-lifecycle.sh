@@ -385,4 +385,17 @@ test_expect "@ssh without a forward to port 22 says how to add one" '
 	vm @kill
 '
 
+# the vm that ran a QEMU holds the lock until it has cleaned up: a verb
+# right after QEMU's end waits for it (here held back with SIGSTOP)
+test_expect "QEMU ended, its vm still cleaning up: the next verb waits for it and goes on" '
+	vm -q --no-uefi -p "" -D VIRT=64M @create E && vm -q @start &&
+	vm -q --json @status >st &&
+	pids=$(python3 -c "import json, sys; r = json.load(open(sys.argv[1]))[\"result\"]; print(r[\"pid\"], r[\"qemu_pid\"])" st) &&
+	set -- $pids && kill -STOP "$1" && kill -KILL "$2" &&
+	wait_for 30 no_qemu &&
+	{ vm -q @backup 2>err & } && b=$! &&
+	sleep 2 && kill -CONT "$1" && wait "$b" &&
+	lacks err "busy" && test -e backups/S0.tar.gz
+'
+
 test_done
