@@ -98,6 +98,12 @@ static const struct verb verbs[] = {
 	{ "forget", cmd_forget, 1, 1, VERB_LOCK, "NAME",
 	  "delete a snapshot (not LAST); its children get what they need of it",
 	  NULL, "NAME\tthe snapshot to delete\n", "vm @forget S1" },
+	{ "push", cmd_push, 1, 2, 0, "REF [NAME]",
+	  "publish LAST (or NAME) with its chain to a container registry; only what it lacks goes",
+	  NULL,
+	  "REF\tthe image: REGISTRY/REPOSITORY[:TAG] (TAG latest when none)\n"
+	  "NAME\tthe snapshot to push (LAST when none)\n",
+	  "vm @push registry.example.com:5000/ci/golden:v1" },
 	{ "verify", cmd_verify, 0, 1, 0, "[NAME]",
 	  "check snapshots (or NAME) end to end: archives, digests, parents",
 	  NULL, "NAME\tone snapshot (all of them when none)\n",

@@ -63,6 +63,13 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv);
 int cmd_restore(struct vm_ctx *ctx, int argc, char **argv);
 int cmd_snapshots(struct vm_ctx *ctx, int argc, char **argv);
 int cmd_forget(struct vm_ctx *ctx, int argc, char **argv);
+int cmd_push(struct vm_ctx *ctx, int argc, char **argv);
+
+struct oci_ref;
+struct reg_opts;
+/* reg_opts from the settings, for a session with ref's registry. */
+void registry_opts(const struct vm_ctx *ctx, const struct oci_ref *ref,
+		   bool push, struct reg_opts *o);
 int cmd_verify(struct vm_ctx *ctx, int argc, char **argv);
 int cmd_last(struct vm_ctx *ctx, int argc, char **argv);
 int cmd_inspect(struct vm_ctx *ctx, int argc, char **argv);

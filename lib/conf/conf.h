@@ -143,6 +143,8 @@ struct vm_conf {
 	uint64_t download_max;	/* bytes; 0: what the cache can spare */
 	uint64_t download_cache_max;	/* the cache's size; 0: no limit */
 	unsigned download_timeout;	/* seconds for a whole download */
+	char *registry_ca;	/* "" or a CA file for registries' TLS */
+	struct path_list registry_insecure;	/* registries over HTTP */
 	struct rescue_conf rescue;
 
 	/* Layer each key was last set from, indexed like the key table. */

@@ -277,14 +277,22 @@ static int on_progress(void *data, curl_off_t total, curl_off_t now,
 	return 0;
 }
 
-static void describe(CURLcode c, long http, const char *url,
-		     const char *curlerr, struct strbuf *err)
+bool download_curl_tls(int code)
 {
-	strbuf_addf(err, "cannot download %s: ", url);
+	return code == CURLE_SSL_CONNECT_ERROR ||
+	       code == CURLE_PEER_FAILED_VERIFICATION ||
+	       code == CURLE_SSL_CERTPROBLEM || code == CURLE_SSL_CACERT_BADFILE;
+}
+
+void download_curl_reason(int code, const char *curlerr, struct strbuf *err)
+{
+	CURLcode c = (CURLcode)code;
+
+	if (download_curl_tls(code)) {
+		strbuf_addf(err, "TLS error (%s)", curlerr);
+		return;
+	}
 	switch (c) {
-	case CURLE_HTTP_RETURNED_ERROR:
-		strbuf_addf(err, "the server answered HTTP %ld", http);
-		break;
 	case CURLE_COULDNT_RESOLVE_HOST:
 	case CURLE_COULDNT_RESOLVE_PROXY:
 		strbuf_addstr(err, "the host name does not resolve (DNS)");
@@ -295,12 +303,6 @@ static void describe(CURLcode c, long http, const char *url,
 	case CURLE_OPERATION_TIMEDOUT:
 		strbuf_addstr(err, "timed out");
 		break;
-	case CURLE_SSL_CONNECT_ERROR:
-	case CURLE_PEER_FAILED_VERIFICATION:
-	case CURLE_SSL_CERTPROBLEM:
-	case CURLE_SSL_CACERT_BADFILE:
-		strbuf_addf(err, "TLS error (%s)", curlerr);
-		break;
 	case CURLE_FILE_COULDNT_READ_FILE:
 		strbuf_addstr(err, "no such file");
 		break;
@@ -308,6 +310,16 @@ static void describe(CURLcode c, long http, const char *url,
 		strbuf_addstr(err, *curlerr ? curlerr : curl_easy_strerror(c));
 		break;
 	}
+}
+
+static void describe(CURLcode c, long http, const char *url,
+		     const char *curlerr, struct strbuf *err)
+{
+	strbuf_addf(err, "cannot download %s: ", url);
+	if (c == CURLE_HTTP_RETURNED_ERROR)
+		strbuf_addf(err, "the server answered HTTP %ld", http);
+	else
+		download_curl_reason(c, curlerr, err);
 }
 
 /* The server could not be reached at all: the cache may stand in. */

@@ -64,6 +64,15 @@ void download_pin(const char *path, const char *hostdir);
 void download_trim(const char *cache_dir, uint64_t max, const char *keep,
 		   struct strvec *removed);
 
+/*
+ * Why a libcurl transfer failed (code a CURLcode that is not an HTTP
+ * status), appended to err: the host does not resolve, refused, timed
+ * out, a TLS error in curlerr's (CURLOPT_ERRORBUFFER) words, or curl's.
+ */
+void download_curl_reason(int code, const char *curlerr, struct strbuf *err);
+/* code is a failure of TLS (a certificate, the handshake). */
+bool download_curl_tls(int code);
+
 /* SHA-256 of a whole file, as 64 hex digits.  Returns 0 or -errno. */
 int download_file_sha256(const char *path, char hex[65]);
 

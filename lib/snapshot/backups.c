@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +11,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <zlib.h>
+
 #include "snapshot/seal.h"
+#include "util/proc.h"
+#include "util/sha256.h"
 #include "util/fsutil.h"
 
 #define SUFFIX ".tar.gz"
@@ -349,11 +354,14 @@ void backups_sweep(const char *dir)
 			unlink(p);
 			free(p);
 		} else if (e->d_name[0] == '.' &&
-			   str_ends_with(e->d_name, ".manifest")) {
-			/* the copy of a MANIFEST whose snapshot is gone */
+			   (str_ends_with(e->d_name, ".manifest") ||
+			    str_ends_with(e->d_name, ".digests"))) {
+			/* the copy of a MANIFEST (or the digests) of a
+			 * snapshot that is gone */
+			size_t k = strlen(e->d_name) -
+				   (str_ends_with(e->d_name, ".manifest") ? 10 : 9);
 			char *p = xasprintf("%s/%s", dir, e->d_name);
-			char *a = xasprintf("%s/%.*s.tar.gz", dir,
-					    (int)strlen(e->d_name) - 10,
+			char *a = xasprintf("%s/%.*s.tar.gz", dir, (int)k,
 					    e->d_name + 1);
 
 			if (!fs_exists(a))
@@ -559,22 +567,33 @@ int backups_fold(const struct vm *vm, const struct backup *list, int n,
  * takes it only while the archive is that same file.  A copy is only a
  * shortcut: a restore and @verify read the archives themselves.
  */
-static char *cache_path(const struct backup *b)
+static char *cache_path_of(const struct backup *b, const char *suffix)
 {
 	const char *slash = strrchr(b->path, '/');
 
-	return xasprintf("%.*s/.%s.manifest", slash ? (int)(slash - b->path) : 1,
-			 slash ? b->path : ".", b->name);
+	return xasprintf("%.*s/.%s.%s", slash ? (int)(slash - b->path) : 1,
+			 slash ? b->path : ".", b->name, suffix);
 }
 
-static void identity(const struct stat *st, struct strbuf *out)
+static char *cache_path(const struct backup *b)
 {
-	strbuf_addf(out, "vm-manifest %llu %llu %llu %lld.%09ld %lld.%09ld\n",
+	return cache_path_of(b, "manifest");
+}
+
+static void identity_as(const struct stat *st, const char *tag,
+			struct strbuf *out)
+{
+	strbuf_addf(out, "%s %llu %llu %llu %lld.%09ld %lld.%09ld\n", tag,
 		    (unsigned long long)st->st_dev,
 		    (unsigned long long)st->st_ino,
 		    (unsigned long long)st->st_size,
 		    (long long)st->st_ctim.tv_sec, st->st_ctim.tv_nsec,
 		    (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
+}
+
+static void identity(const struct stat *st, struct strbuf *out)
+{
+	identity_as(st, "vm-manifest", out);
 }
 
 void backups_keep_manifest(const struct backup *b, const char *text,
@@ -665,5 +684,107 @@ int backups_read_manifest(const struct backup *list, int n,
 		seen[b - list] = true;
 	r = read_manifest(list, n, b, seen, m, err);
 	free(seen);
+	return r;
+}
+
+/* The SHA-256 of the archive and of the tar inside it, in one read. */
+static int hash_layer(const char *path, char digest[72], char diff_id[72],
+		      struct strbuf *err)
+{
+	unsigned char *in = xmalloc(1 << 20), *out = xmalloc(1 << 20);
+	struct sha256 zh, th;
+	z_stream z;
+	char hex[65];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), r = 0, zr = Z_OK;
+
+	if (fd < 0) {
+		r = -errno;
+		strbuf_addf(err, "%s: %s", path, strerror(-r));
+		free(in);
+		free(out);
+		return r;
+	}
+	memset(&z, 0, sizeof(z));
+	sha256_init(&zh);
+	sha256_init(&th);
+	if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK)
+		r = -ENOMEM;
+	while (!r && (n = read(fd, in, 1 << 20)) > 0) {
+		sha256_update(&zh, in, (size_t)n);
+		z.next_in = in;
+		z.avail_in = (uInt)n;
+		while (!r && z.avail_in) {
+			/* pigz may write several gzip members */
+			if (zr == Z_STREAM_END && inflateReset(&z) != Z_OK)
+				r = -EIO;
+			z.next_out = out;
+			z.avail_out = 1 << 20;
+			zr = inflate(&z, Z_NO_FLUSH);
+			if (zr != Z_OK && zr != Z_STREAM_END)
+				r = -EIO;
+			sha256_update(&th, out, (1 << 20) - z.avail_out);
+		}
+		if (proc_interrupted())
+			r = -EINTR;
+	}
+	if (!r && n < 0)
+		r = -errno;
+	if (!r && zr != Z_STREAM_END)
+		r = -EIO;
+	if (r == -EIO)
+		strbuf_addf(err, "%s: not a whole gzip stream", path);
+	else if (r && r != -EINTR)
+		strbuf_addf(err, "%s: %s", path, strerror(-r));
+	inflateEnd(&z);
+	close(fd);
+	free(in);
+	free(out);
+	if (!r && !sha256_final_hex(&zh, hex))
+		snprintf(digest, 72, "sha256:%s", hex);
+	else
+		r = r ? r : -EIO;
+	if (!r && !sha256_final_hex(&th, hex))
+		snprintf(diff_id, 72, "sha256:%s", hex);
+	else
+		r = r ? r : -EIO;
+	sha256_release(&zh);
+	sha256_release(&th);
+	return r;
+}
+
+int backups_layer_digests(const struct backup *b, char digest[72],
+			  char diff_id[72], struct strbuf *err)
+{
+	struct strbuf sb = STRBUF_INIT, id = STRBUF_INIT;
+	struct stat st;
+	char *p = cache_path_of(b, "digests");
+	int r = -ENOENT;
+
+	if (b->legacy) {
+		strbuf_addf(err, "%s is in the old directory layout, not an archive",
+			    b->name);
+		free(p);
+		return -EINVAL;
+	}
+	if (stat(b->path, &st) == 0 && !fs_read_file(p, 4096, &sb)) {
+		identity_as(&st, "vm-digests", &id);
+		if (sb.len == id.len + 2 * 72 && !memcmp(sb.buf, id.buf, id.len) &&
+		    sscanf(sb.buf + id.len, "%71s %71s", digest, diff_id) == 2 &&
+		    strlen(digest) == 71 && strlen(diff_id) == 71)
+			r = 0;
+	}
+	if (r) {
+		r = hash_layer(b->path, digest, diff_id, err);
+		strbuf_reset(&id);
+		if (!r && stat(b->path, &st) == 0) {
+			identity_as(&st, "vm-digests", &id);
+			strbuf_addf(&id, "%s\n%s\n", digest, diff_id);
+			fs_write_atomic(p, id.buf, id.len, 0600);
+		}
+	}
+	strbuf_release(&sb);
+	strbuf_release(&id);
+	free(p);
 	return r;
 }

@@ -100,6 +100,16 @@ int backups_read_manifest(const struct backup *list, int n,
 void backups_keep_manifest(const struct backup *b, const char *text,
 			   size_t len);
 
+/*
+ * The SHA-256 of snapshot b's archive and of the tar inside it (what an
+ * OCI image calls a layer's digest and its diff_id), as "sha256:HEX",
+ * from .NAME.digests beside it while the archive is the same file (as
+ * for .NAME.manifest), else read and kept there.  Returns 0, -EINTR,
+ * or -errno with err.
+ */
+int backups_layer_digests(const struct backup *b, char digest[72],
+			  char diff_id[72], struct strbuf *err);
+
 /* Remove what a killed @backup or @forget left in backups/ (dir). */
 void backups_sweep(const char *dir);
 

@@ -783,16 +783,18 @@ int snap_read_meta(const char *path, struct snap_meta *meta,
 	if (!a)
 		return -EIO;
 	snprintf(meta->taken, sizeof(meta->taken), "offline");
-	/* TS, DESCRIPTION, CHAIN and TAKEN come first: no need to read the
-	 * disks. */
-	while (found < 4 && archive_read_next_header(a, &e) == ARCHIVE_OK) {
+	/* TS, DESCRIPTION, CHAIN, TAKEN and guest.conf come first: no need
+	 * to read the disks. */
+	while (found < 5 && archive_read_next_header(a, &e) == ARCHIVE_OK) {
 		const char *name = archive_entry_pathname(e);
 		struct strbuf sb = STRBUF_INIT;
 
 		if (!name || (strcmp(name, "TS") && strcmp(name, "DESCRIPTION") &&
-			      strcmp(name, "CHAIN") && strcmp(name, SNAP_TAKEN)))
+			      strcmp(name, "CHAIN") && strcmp(name, SNAP_TAKEN) &&
+			      strcmp(name, "guest.conf")))
 			break;
-		if (read_small(a, 4096, &sb)) {
+		if (read_small(a, strcmp(name, "guest.conf") ? 4096 :
+				  SNAP_META_CONF_MAX, &sb)) {
 			strbuf_release(&sb);
 			r = -EIO;
 			break;
@@ -806,6 +808,8 @@ int snap_read_meta(const char *path, struct snap_meta *meta,
 					    !strcmp(sb.buf, "frozen\n")) ?
 				 sb.buf : "unknown\n");
 			meta->taken[strcspn(meta->taken, "\n")] = '\0';
+		} else if (!strcmp(name, "guest.conf")) {
+			meta->guest_conf = strbuf_detach(&sb);
 		} else if (!strcmp(name, "CHAIN")) {
 			struct chain_info c;
 
@@ -842,6 +846,7 @@ void snap_meta_release(struct snap_meta *meta)
 {
 	free(meta->description);
 	free(meta->parent);
+	free(meta->guest_conf);
 	memset(meta, 0, sizeof(*meta));
 }
 

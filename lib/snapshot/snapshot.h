@@ -155,7 +155,10 @@ struct snap_meta {
 	char parent_state[65];
 	char taken[20];		/* "offline" (no TAKEN), "crash-consistent",
 				 * "frozen", or "unknown" */
+	char *guest_conf;	/* its guest.conf's text, or NULL */
 };
+/* The most of an entry snap_read_meta reads (a guest.conf's text). */
+#define SNAP_META_CONF_MAX 65536
 int snap_read_meta(const char *path, struct snap_meta *meta,
 		   struct strbuf *err);
 void snap_meta_release(struct snap_meta *meta);
