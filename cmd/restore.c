@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "net/download.h"
+#include "net/ociref.h"
 #include "snapshot/restore.h"
 
 int cmd_restore(struct vm_ctx *ctx, int argc, char **argv)
@@ -14,10 +15,23 @@ int cmd_restore(struct vm_ctx *ctx, int argc, char **argv)
 	struct strbuf err = STRBUF_INIT, note = STRBUF_INIT;
 	struct log_progress bar;
 	struct snap_progress prog = { log_progress_cb, &bar };
-	char *name = NULL, size[32];
+	char *name = NULL, size[32], *pulled = NULL;
 	long long t0, ms;
 	int r, ret = 1;
 
+	/* REF: an image in a registry, pulled into backups/ first */
+	if (oci_ref_is_remote(want)) {
+		ret = pull_image(ctx, want, &pulled);
+		if (ret || ctx->vm.dry_run) {
+			if (!ret)
+				say_dry(ctx, "restore the image's newest snapshot into %s",
+					ctx->vm.inplace ? ctx->vm.hostdir :
+							  "a new working directory");
+			return ret;
+		}
+		ret = 1;
+		want = pulled;
+	}
 	if (restore_pick(&ctx->vm, want, &name, &err)) {
 		log_error("%s", err.buf);
 		goto out;
@@ -62,5 +76,6 @@ out:
 	strbuf_release(&err);
 	strbuf_release(&note);
 	free(name);
+	free(pulled);
 	return ret;
 }

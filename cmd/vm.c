@@ -5,6 +5,7 @@
  */
 #include "vm.h"
 #include "net/download.h"
+#include "net/ociref.h"
 
 #include "qemu/live.h"
 #include "qemu/runstate.h"
@@ -88,9 +89,9 @@ static const struct verb verbs[] = {
 	  "DESCRIPTION\tone line kept with it, shown by @snapshots\n",
 	  "vm @backup --full base \"before the upgrade\"" },
 	{ "restore", cmd_restore, 0, 1, VERB_LOCK | VERB_DISKS, "[NAME]",
-	  "replace the working files with a snapshot (LAST, NAME or a URL), verified first",
+	  "replace the working files with a snapshot (LAST, NAME, a URL or a registry's image), verified first",
 	  restore_opts,
-	  "NAME\ta snapshot in backups/, LAST (the default) or an http(s) URL\n",
+	  "NAME\ta snapshot in backups/, LAST (the default), an http(s) URL, or REGISTRY/REPOSITORY[:TAG] (pulled first)\n",
 	  "vm @restore S2 @run" },
 	{ "snapshots", cmd_snapshots, 0, 0, 0, "",
 	  "list the snapshots with time, size, description; LAST marked",
@@ -98,6 +99,11 @@ static const struct verb verbs[] = {
 	{ "forget", cmd_forget, 1, 1, VERB_LOCK, "NAME",
 	  "delete a snapshot (not LAST); its children get what they need of it",
 	  NULL, "NAME\tthe snapshot to delete\n", "vm @forget S1" },
+	{ "pull", cmd_pull, 1, 1, VERB_LOCK | VERB_MKDIR | VERB_DISKS, "REF",
+	  "bring an image @push made into backups/; no VM here: make it from the image",
+	  NULL,
+	  "REF\tthe image: REGISTRY/REPOSITORY[:TAG] or ...@sha256:DIGEST\n",
+	  "vm -d build @pull registry.example.com:5000/ci/golden:v1 @job test" },
 	{ "push", cmd_push, 1, 2, 0, "REF [NAME]",
 	  "publish LAST (or NAME) with its chain to a container registry; only what it lacks goes",
 	  NULL,
@@ -458,7 +464,8 @@ static int no_vm_here(const struct vm_ctx *ctx,
 	if (first->verb->flags & VERB_MKDIR)
 		return 0;
 	if (!strcmp(first->verb->name, "restore") && first->argc > 0 &&
-	    download_is_url(first->argv[0]))
+	    (download_is_url(first->argv[0]) ||
+	     oci_ref_is_remote(first->argv[0])))
 		return 0;
 	for (i = 0; marks[i]; i++) {
 		char *p = xasprintf("%s/%s", ctx->vm.hostdir, marks[i]);

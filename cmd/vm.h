@@ -64,6 +64,14 @@ int cmd_restore(struct vm_ctx *ctx, int argc, char **argv);
 int cmd_snapshots(struct vm_ctx *ctx, int argc, char **argv);
 int cmd_forget(struct vm_ctx *ctx, int argc, char **argv);
 int cmd_push(struct vm_ctx *ctx, int argc, char **argv);
+int cmd_pull(struct vm_ctx *ctx, int argc, char **argv);
+
+/*
+ * Pull the image spec names into backups/ (@pull, @restore REF): *tip
+ * gets its newest snapshot's name (caller frees; NULL with --dry-run).
+ * Returns an exit code, the error said.
+ */
+int pull_image(struct vm_ctx *ctx, const char *spec, char **tip);
 
 struct oci_ref;
 struct reg_opts;

@@ -863,6 +863,11 @@ int reg_blob_get(struct registry *g, const char *digest, uint64_t size,
 out:
 	sha256_release(&h);
 	close(fd);
+	/* what an earlier pull left was not the blob's start: once afresh */
+	if (r == -EBADMSG && have) {
+		strbuf_reset(err);
+		return reg_blob_get(g, digest, size, part, err);
+	}
 	return r;
 }
 

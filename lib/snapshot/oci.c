@@ -374,3 +374,352 @@ out:
 	backups_free(list, n < 0 ? 0 : n);
 	return r;
 }
+
+/* ---- pull ---- */
+
+#define CONFIG_MAX (1u << 20)
+#define DOCKER_LAYER_GZIP_TYPE "application/vnd.docker.image.rootfs.diff.tar.gzip"
+#define DOCKER_CONFIG_TYPE "application/vnd.docker.container.image.v1+json"
+
+/* One layer of the image being pulled. */
+struct want {
+	char *name, *parent;	/* from the config */
+	char digest[72];
+	uint64_t size;
+	char *dest, *part;	/* backups/NAME.tar.gz, its .pull */
+	bool have;		/* already in backups/, the same archive */
+};
+
+static const char *jstr(struct json_object *o, const char *k)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, k, &v) &&
+	       json_object_is_type(v, json_type_string) ?
+	       json_object_get_string(v) : NULL;
+}
+
+static bool digest_ok(const char *d)
+{
+	size_t i;
+
+	if (!d || !str_starts_with(d, "sha256:") || strlen(d) != 71)
+		return false;
+	for (i = 7; d[i]; i++)
+		if (!strchr("0123456789abcdef", d[i]))
+			return false;
+	return true;
+}
+
+/* A descriptor's digest and size: 0, or -EINVAL. */
+static int read_descriptor(struct json_object *d, char digest[72],
+			   uint64_t *size)
+{
+	struct json_object *v;
+	const char *dg = jstr(d, "digest");
+	int64_t n;
+
+	if (!digest_ok(dg) || !json_object_object_get_ex(d, "size", &v) ||
+	    !json_object_is_type(v, json_type_int) ||
+	    (n = json_object_get_int64(v)) <= 0)
+		return -EINVAL;
+	snprintf(digest, 72, "%s", dg);
+	*size = (uint64_t)n;
+	return 0;
+}
+
+static void wants_free(struct want *w, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		free(w[i].name);
+		free(w[i].parent);
+		free(w[i].dest);
+		free(w[i].part);
+	}
+	free(w);
+}
+
+/*
+ * The manifest's layers and config: *w (n) with their digests and
+ * sizes, config's digest and size.  0, or -EINVAL with err.
+ */
+static int parse_manifest(const char *text, const char *ctype,
+			  struct want **w, int *n, char cdigest[72],
+			  uint64_t *csize, struct strbuf *err)
+{
+	struct json_object *o = json_tokener_parse(text), *c, *layers;
+	const char *mt = o ? jstr(o, "mediaType") : NULL;
+	int i, r = 0;
+	size_t k;
+
+	*w = NULL;
+	*n = 0;
+	if (!mt)
+		mt = ctype;
+	if (mt && !strcmp(mt, OCI_INDEX_TYPE)) {
+		strbuf_addstr(err, "it is an image index (an image for each platform), not a vm image");
+		r = -EINVAL;
+	} else if (!o || !mt || (strcmp(mt, OCI_MANIFEST_TYPE) &&
+				 strcmp(mt, DOCKER_MANIFEST_TYPE))) {
+		strbuf_addstr(err, "its manifest is not an OCI image manifest");
+		r = -EINVAL;
+	} else if (!json_object_object_get_ex(o, "config", &c) ||
+		   read_descriptor(c, cdigest, csize) ||
+		   !jstr(c, "mediaType") ||
+		   (strcmp(jstr(c, "mediaType"), OCI_CONFIG_TYPE) &&
+		    strcmp(jstr(c, "mediaType"), DOCKER_CONFIG_TYPE))) {
+		strbuf_addstr(err, "its manifest has no image config");
+		r = -EINVAL;
+	} else if (*csize > CONFIG_MAX) {
+		strbuf_addf(err, "its config is larger than %u KiB", CONFIG_MAX >> 10);
+		r = -EINVAL;
+	} else if (!json_object_object_get_ex(o, "layers", &layers) ||
+		   !json_object_is_type(layers, json_type_array) ||
+		   !json_object_array_length(layers)) {
+		strbuf_addstr(err, "its manifest has no layers");
+		r = -EINVAL;
+	}
+	k = r ? 0 : json_object_array_length(layers);
+	if (!r && k > 100000) {
+		strbuf_addstr(err, "its manifest has too many layers");
+		r = -EINVAL;
+	}
+	if (!r)
+		*w = xcalloc(k, sizeof(**w));
+	for (i = 0; !r && (size_t)i < k; i++) {
+		struct json_object *d = json_object_array_get_idx(layers, (size_t)i);
+		const char *lt = jstr(d, "mediaType");
+
+		if (!lt || (strcmp(lt, OCI_LAYER_GZIP_TYPE) &&
+			    strcmp(lt, DOCKER_LAYER_GZIP_TYPE)) ||
+		    read_descriptor(d, (*w)[i].digest, &(*w)[i].size)) {
+			strbuf_addf(err, "its layer %d is not a gzip tar layer with a digest and size",
+				    i + 1);
+			r = -EINVAL;
+		}
+		*n = i + 1;
+	}
+	json_object_put(o);
+	return r;
+}
+
+/*
+ * The config's vm member: each layer's snapshot name and parent, a
+ * chain in order.  0, or -EINVAL with err.
+ */
+static int parse_config(const char *text, struct want *w, int n,
+			int max_chain, struct strbuf *err)
+{
+	struct json_object *o = json_tokener_parse(text), *v = NULL, *snaps,
+			   *fmt;
+	int i, j, r = 0;
+
+	if (!o || !json_object_object_get_ex(o, "vm", &v) ||
+	    !json_object_is_type(v, json_type_object)) {
+		strbuf_addstr(err, "it is not a vm image (its config has no \"vm\" member)");
+		r = -EINVAL;
+	} else if (!json_object_object_get_ex(v, "format", &fmt) ||
+		   json_object_get_int(fmt) != OCI_VM_FORMAT) {
+		strbuf_addf(err, "its vm format is not %d (made by another version of vm?)",
+			    OCI_VM_FORMAT);
+		r = -EINVAL;
+	} else if (!json_object_object_get_ex(v, "snapshots", &snaps) ||
+		   !json_object_is_type(snaps, json_type_array) ||
+		   json_object_array_length(snaps) != (size_t)n) {
+		strbuf_addf(err, "its config does not name a snapshot for each of its %d layers",
+			    n);
+		r = -EINVAL;
+	} else if (n > max_chain) {
+		strbuf_addf(err, "its chain is longer than max_chain (%d snapshots)",
+			    max_chain);
+		r = -ELOOP;
+	}
+	for (i = 0; !r && i < n; i++) {
+		struct json_object *s = json_object_array_get_idx(snaps, (size_t)i),
+				   *pv;
+		const char *name = jstr(s, "name"), *parent = jstr(s, "parent");
+		bool has_parent = json_object_object_get_ex(s, "parent", &pv) &&
+				  pv != NULL;
+
+		if (!name || !name_is_valid(name) || !strcmp(name, "LAST")) {
+			char *p = str_printable(name ? name : "");
+
+			strbuf_addf(err, "its snapshot %d has a bad name '%s'", i + 1, p);
+			free(p);
+			r = -EINVAL;
+			break;
+		}
+		for (j = 0; j < i; j++)
+			if (!strcmp(w[j].name, name))
+				r = -EINVAL;
+		if (r) {
+			strbuf_addf(err, "its chain names %s twice", name);
+			break;
+		}
+		/* oldest first, each on the one before */
+		if ((i == 0 && has_parent) ||
+		    (i > 0 && (!parent || strcmp(parent, w[i - 1].name)))) {
+			strbuf_addf(err, "its snapshot %s is not on the one before it in the chain",
+				    name);
+			r = -EINVAL;
+			break;
+		}
+		w[i].name = xstrdup(name);
+		w[i].parent = parent ? xstrdup(parent) : NULL;
+	}
+	json_object_put(o);
+	return r;
+}
+
+/* A snapshot of that name in backups/ already: the same archive, or -EEXIST. */
+static int have_already(struct want *w, struct strbuf *err)
+{
+	struct backup b = { w->name, w->dest, false };
+	struct stat st;
+	char d[72], t[72];
+	int r;
+
+	if (lstat(w->dest, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISREG(st.st_mode) ||
+	    (r = backups_layer_digests(&b, d, t, err)) || strcmp(d, w->digest)) {
+		strbuf_reset(err);
+		strbuf_addf(err, "backups/%s.tar.gz is another snapshot than the image's %s (@forget it, or pull into another VM)",
+			    w->name, w->name);
+		return -EEXIST;
+	}
+	w->have = true;
+	return 0;
+}
+
+/* The archive's own CHAIN names the parent the config does. */
+static int check_parent(const struct want *w, struct strbuf *err)
+{
+	struct strbuf e = STRBUF_INIT;
+	struct snap_meta m;
+	int r = snap_read_meta(w->part, &m, &e);
+
+	if (!r && (!m.chained ? w->parent != NULL :
+		   (!m.parent != !w->parent ||
+		    (m.parent && strcmp(m.parent, w->parent))))) {
+		strbuf_addf(err, "its layer %s is a snapshot on %s, the config says on %s",
+			    w->name, m.parent ? m.parent : "nothing",
+			    w->parent ? w->parent : "nothing");
+		r = -EINVAL;
+	} else if (r) {
+		strbuf_addf(err, "its layer %s is not a snapshot: %s", w->name,
+			    e.buf);
+	}
+	snap_meta_release(&m);
+	strbuf_release(&e);
+	return r;
+}
+
+/* Put each downloaded layer in place, parents first; never over a file. */
+static int place(struct want *w, int n, const char *dir, struct strbuf *err)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		if (w[i].have)
+			continue;
+		if (link(w[i].part, w[i].dest) < 0) {
+			strbuf_addf(err, "cannot put %s in place: %s", w[i].dest,
+				    strerror(errno));
+			return -errno;
+		}
+		unlink(w[i].part);
+	}
+	fs_fsync_dir(dir);
+	return 0;
+}
+
+static int fetch_layers(struct registry *g, struct want *w, int n,
+			struct oci_pulled *out, struct strbuf *err)
+{
+	int i, r = 0;
+
+	for (i = 0; !r && i < n; i++) {
+		out->size += w[i].size;
+		if (w[i].have)
+			continue;
+		r = reg_blob_get(g, w[i].digest, w[i].size, w[i].part, err);
+		if (!r)
+			r = check_parent(&w[i], err);
+		if (!r)
+			out->fetched++;
+		else if (r != -EINTR && r != -EIO)
+			unlink(w[i].part);
+	}
+	return r;
+}
+
+int oci_pull(const struct vm *vm, const struct oci_ref *ref,
+	     const struct reg_opts *o, struct oci_pulled *out,
+	     struct strbuf *err)
+{
+	struct strbuf body = STRBUF_INIT, e = STRBUF_INIT;
+	struct registry *g = NULL;
+	struct want *w = NULL;
+	char *ctype = NULL, *dir = vm_host_path(vm, "backups"), *last = NULL;
+	char cdigest[72];
+	uint64_t csize;
+	int n = 0, i, r;
+
+	memset(out, 0, sizeof(*out));
+	r = backups_writable(vm, err);
+	if (!r && (r = fs_mkdir_p(dir, 0755)))
+		strbuf_addf(err, "cannot make %s: %s", dir, strerror(-r));
+	if (!r)
+		r = reg_open(&g, ref, o, NULL, err);
+	if (!r)
+		r = reg_manifest_get(g, ref->digest ? ref->digest : ref->tag,
+				     &body, &ctype, out->digest, err);
+	if (!r && (r = parse_manifest(body.buf, ctype, &w, &n, cdigest, &csize,
+				      &e)))
+		strbuf_addstr(err, e.buf);
+	if (!r)
+		r = reg_blob_get_mem(g, cdigest, CONFIG_MAX, &body, err);
+	if (!r && (r = parse_config(body.buf, w, n, (int)vm->conf.max_chain,
+				    &e)))
+		strbuf_addstr(err, e.buf);
+	for (i = 0; !r && i < n; i++) {
+		w[i].dest = xasprintf("%s/%s.tar.gz", dir, w[i].name);
+		w[i].part = xasprintf("%s/.%s.tar.gz.pull", dir, w[i].name);
+		r = have_already(&w[i], err);
+	}
+	if (!r)
+		r = fetch_layers(g, w, n, out, err);
+	if (!r)
+		r = place(w, n, dir, err);
+	if (!r) {
+		out->layers = n;
+		out->tip = xstrdup(w[n - 1].name);
+		last = backups_last(vm);
+		if (!last) {
+			struct backup b = { w[n - 1].name, w[n - 1].dest, false };
+
+			out->last_set = !backups_set_last(vm, &b);
+		}
+	}
+	if (g)
+		out->bytes = reg_received(g);
+	if (r == -EINTR && !err->len)
+		strbuf_addstr(err, "interrupted (a later pull goes on from where this one stopped)");
+	free(last);
+	free(ctype);
+	free(dir);
+	wants_free(w, n);
+	reg_close(g);
+	strbuf_release(&body);
+	strbuf_release(&e);
+	return r;
+}
+
+void oci_pulled_release(struct oci_pulled *p)
+{
+	free(p->tip);
+	p->tip = NULL;
+}

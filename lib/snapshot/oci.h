@@ -38,4 +38,30 @@ int oci_push(const struct vm *vm, const char *name, const struct oci_ref *ref,
 	     const struct reg_opts *o, struct oci_pushed *out,
 	     struct strbuf *err);
 
+/* What a pull did. */
+struct oci_pulled {
+	char digest[72];	/* the manifest's */
+	char *tip;		/* the newest snapshot's name (caller frees) */
+	int layers;		/* in the image */
+	int fetched;		/* downloaded; the rest were in backups/ */
+	uint64_t bytes;		/* blob bytes received */
+	uint64_t size;		/* the layers' bytes in all */
+	bool last_set;		/* LAST named nothing and now names tip */
+};
+
+/*
+ * Bring the image ref names (a tag or a digest) into vm's backups/ as
+ * snapshots, names kept: each layer whose name is not there yet is
+ * downloaded (into backups/.NAME.tar.gz.pull, resumed by a later pull
+ * when interrupted), its digest checked, its own parent checked against
+ * the image's config; then all are put in place, parents first.  A
+ * snapshot of that name already there must be the same archive.  LAST
+ * is set to the tip when it named nothing.  Returns 0, -EINTR, or
+ * -errno with err in one line; backups/ then has no new snapshot.
+ */
+int oci_pull(const struct vm *vm, const struct oci_ref *ref,
+	     const struct reg_opts *o, struct oci_pulled *out,
+	     struct strbuf *err);
+void oci_pulled_release(struct oci_pulled *p);
+
 #endif

@@ -62,6 +62,13 @@ chain() {
 	done
 }
 
+# same_disk A B: two qcow2 disks hold the same data (their own metadata,
+# a dirty bitmap's name, may differ)
+same_disk() {
+	check_args same_disk "A B" 2 2 "$@" &&
+	qemu-img compare -q -U -f qcow2 -F qcow2 "$1" "$2"
+}
+
 # sent FILE: the bytes a --json @push in FILE sent
 sent() {
 	check_args sent FILE 1 1 "$@" &&
@@ -175,6 +182,106 @@ test_expect "a layer larger than 64 MiB goes up in parts and arrives whole" '
 	contains registry.log "\"PATCH /v2/big/one/blobs/uploads/" &&
 	skopeo copy -q --src-tls-verify=false "docker://127.0.0.1:$port/big/one" oci:copy:x &&
 	cmp "copy/blobs/sha256/$(sha256sum <backups/S0.tar.gz | cut -c1-64)" backups/S0.tar.gz
+'
+
+# runner DIR: another machine, as a runner of a CI fleet is: its own
+# HOME (no seal key, no credentials), cache and temporary files
+runner() {
+	check_args runner DIR 1 1 "$@" &&
+	mkdir -p "$1/home/.config" "$1/cache" "$1/tmp" &&
+	cp "$XDG_CONFIG_HOME/vm.conf" "$1/home/.config/" &&
+	export HOME=$PWD/$1/home XDG_CONFIG_HOME=$PWD/$1/home/.config \
+		XDG_CACHE_HOME=$PWD/$1/cache TMPDIR=$PWD/$1/tmp
+}
+
+# insecure PORT: the registry on 127.0.0.1:PORT is reached over HTTP
+insecure() {
+	check_args insecure PORT 1 1 "$@" &&
+	printf "registry_insecure = 127.0.0.1:%s\n" "$1" >>"$XDG_CONFIG_HOME/vm.conf"
+}
+
+test_expect "@pull on another runner makes the VM from the image, byte for byte; host settings stay behind; again fetches nothing" '
+	port=$(free_port) && registry "$port" && insecure "$port" &&
+	vm -q --no-uefi -p "" -D VIRT=64M -f tcp:127.0.0.1:2222-:22 @create R &&
+	qwrite 0 2M && vm -q @backup && qwrite 8M 2M && vm -q @backup &&
+	cp --sparse=always .work/disk-0.img kept.img &&
+	ref="127.0.0.1:$port/ci/golden:v1" && vm -q @push "$ref" &&
+	runner other &&
+	vm --json -d other/vm @pull "$ref" >j 2>err &&
+	python3 "$TOP/tests/data/json-check.py" "$TOP/docs/json.md" j pull &&
+	equals "$(jq -r .result.fetched j)" 2 &&
+	equals "$(jq -r .result.name j)" S1 &&
+	contains err "LAST names it" &&
+	cmp backups/S0.tar.gz other/vm/backups/S0.tar.gz &&
+	cmp backups/S1.tar.gz other/vm/backups/S1.tar.gz &&
+	same_disk kept.img other/vm/.work/disk-0.img &&
+	equals "$(readlink other/vm/backups/LAST)" S1.tar.gz &&
+	lacks other/vm/guest.conf "2222" &&
+	contains err "forwards" &&
+	vm --json -d other/vm @pull "$ref" >j2 &&
+	equals "$(jq -r .result.fetched j2)" 0 &&
+	equals "$(jq -r .result.received j2)" "$(jq -r .result.received j2 | grep -x "[0-9]\{1,4\}")" &&
+	vm -q -d other/vm @verify
+'
+
+test_expect "a chain that grows: only the new snapshot comes; by digest too; an image skopeo copied is pulled the same" '
+	port=$(free_port) && registry "$port" && insecure "$port" &&
+	chain 3 && vm -q @push "127.0.0.1:$port/ci/g:v1" &&
+	mkdir b && vm -q -d b @pull "127.0.0.1:$port/ci/g:v1" &&
+	qwrite 30M 1M && vm -q @backup &&
+	vm --json @push "127.0.0.1:$port/ci/g:v2" >p &&
+	vm --json -d b @pull "127.0.0.1:$port/ci/g:v2" >j 2>err &&
+	equals "$(jq -r .result.fetched j)" 1 &&
+	s3=$(wc -c <backups/S3.tar.gz) &&
+	test "$(jq -r .result.received j)" -le $((s3 * 105 / 100 + 8192)) &&
+	contains err "LAST" && equals "$(readlink b/backups/LAST)" S2.tar.gz &&
+	vm -q -d b @restore S3 && same_disk .work/disk-0.img b/.work/disk-0.img &&
+	digest=$(jq -r .result.digest p) &&
+	mkdir c && vm -q -d c @pull "127.0.0.1:$port/ci/g@$digest" &&
+	cmp backups/S3.tar.gz c/backups/S3.tar.gz &&
+	skopeo copy -q --src-tls-verify=false --dest-tls-verify=false \
+		"docker://127.0.0.1:$port/ci/g:v2" "docker://127.0.0.1:$port/other/copy:x" &&
+	mkdir d && vm -q -d d @pull "127.0.0.1:$port/other/copy:x" &&
+	cmp backups/S3.tar.gz d/backups/S3.tar.gz &&
+	same_disk .work/disk-0.img d/.work/disk-0.img
+'
+
+test_expect "a tampered layer, a name taken by another snapshot, no such tag: refused in one line, backups/ as it was" '
+	port=$(free_port) && registry "$port" && insecure "$port" &&
+	chain 2 && vm -q @push "127.0.0.1:$port/t/x:v1" &&
+	mkdir other && vm -q --no-uefi -p "" -D VIRT=64M -d other @create O &&
+	qwrite 0 1M && cp .work/disk-0.img .work/keep && vm -q -d other @backup --full S1 &&
+	ls -l other/backups >before &&
+	must_fail 1 vm -d other @pull "127.0.0.1:$port/t/x:v1" 2>err &&
+	contains err "backups/S1.tar.gz is another snapshot than the image.s S1" &&
+	ls -l other/backups | cmp - before &&
+	must_fail 1 vm -d other @pull "127.0.0.1:$port/t/x:nope" 2>err &&
+	contains err "MANIFEST_UNKNOWN" && equals "$(grep -c "^vm: cannot pull" err)" 1 &&
+	must_fail 1 vm -d other @pull "127.0.0.1:$port/t/none:v1" 2>err &&
+	contains err "NAME_UNKNOWN\|MANIFEST_UNKNOWN" &&
+	d=$(sha256sum <backups/S1.tar.gz | cut -c1-64) &&
+	data=registry/docker/registry/v2/blobs/sha256/${d:0:2}/$d/data &&
+	printf "XXXX" | dd of="$data" bs=1 seek=100 conv=notrunc status=none &&
+	mkdir fresh &&
+	must_fail 1 vm -d fresh @pull "127.0.0.1:$port/t/x:v1" 2>err &&
+	contains err "another digest" &&
+	test ! -e fresh/backups/S1.tar.gz && test ! -e fresh/backups/.S1.tar.gz.pull &&
+	test ! -e fresh/guest.conf
+'
+
+test_expect "a part an interrupted pull left is resumed, only the rest comes; a part that is not the blob is fetched afresh" '
+	port=$(free_port) && registry "$port" && insecure "$port" &&
+	vm -q --no-uefi -p "" -D VIRT=64M @create P && qwrite 0 4M &&
+	vm -q @backup && vm -q @push "127.0.0.1:$port/r/p" &&
+	size=$(wc -c <backups/S0.tar.gz) &&
+	mkdir -p r/backups && head -c 1000000 backups/S0.tar.gz >r/backups/.S0.tar.gz.pull &&
+	vm --json -d r @pull "127.0.0.1:$port/r/p" >j &&
+	test "$(jq -r .result.received j)" -lt $((size - 1000000 + 8192)) &&
+	cmp backups/S0.tar.gz r/backups/S0.tar.gz && test ! -e r/backups/.S0.tar.gz.pull &&
+	mkdir -p s/backups && head -c 1000000 /dev/urandom >s/backups/.S0.tar.gz.pull &&
+	vm --json -d s @pull "127.0.0.1:$port/r/p" >j2 &&
+	test "$(jq -r .result.received j2)" -ge "$size" &&
+	cmp backups/S0.tar.gz s/backups/S0.tar.gz
 '
 
 test_expect "bad references are usage errors; no snapshot, no push" '
