@@ -306,6 +306,12 @@ void download_curl_reason(int code, const char *curlerr, struct strbuf *err)
 	case CURLE_FILE_COULDNT_READ_FILE:
 		strbuf_addstr(err, "no such file");
 		break;
+	case CURLE_GOT_NOTHING:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+		strbuf_addf(err, "the connection dropped (%s)",
+			    *curlerr ? curlerr : curl_easy_strerror(c));
+		break;
 	default:
 		strbuf_addstr(err, *curlerr ? curlerr : curl_easy_strerror(c));
 		break;

@@ -30,6 +30,10 @@ listening() {
 	{ exec 3<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null &&
 	exec 3>&-
 }
+not_listening() {
+	check_args not_listening PORT 1 1 "$@" &&
+	! listening "$1"
+}
 
 # certs: a CA of this test and a certificate for 127.0.0.1 it signed
 certs() {
@@ -282,6 +286,60 @@ test_expect "a part an interrupted pull left is resumed, only the rest comes; a 
 	vm --json -d s @pull "127.0.0.1:$port/r/p" >j2 &&
 	test "$(jq -r .result.received j2)" -ge "$size" &&
 	cmp backups/S0.tar.gz s/backups/S0.tar.gz
+'
+
+# proxy PORT UPSTREAM OPTION...: tests/data/registry-proxy.py on
+# 127.0.0.1:PORT in front of the registry at UPSTREAM, logging to proxy.log
+proxy() {
+	check_args proxy "PORT UPSTREAM OPTION..." 2 - "$@" &&
+	{ python3 "$TOP/tests/data/registry-proxy.py" "$@" --log proxy.log \
+		>proxy.out 2>&1 & } &&
+	wait_for 30 listening "$1"
+}
+
+test_expect "behind a token service: a bearer token for the scope asked, pull rights on a mount's source too; 429 waited out" '
+	up=$(free_port) && registry "$up" && port=$(free_port) &&
+	proxy "$port" "$up" --bearer ci:pw --busy 2 && insecure "$port" &&
+	chain 2 &&
+	must_fail 1 vm @push "127.0.0.1:$port/team/a" 2>err &&
+	contains err "UNAUTHORIZED" && contains err "no credentials" &&
+	auth_json ~/.docker/config.json ci wrong "127.0.0.1:$port" &&
+	must_fail 1 vm @push "127.0.0.1:$port/team/a" 2>err &&
+	contains err "authenticating: UNAUTHORIZED: bad credentials" &&
+	auth_json ~/.docker/config.json ci pw "127.0.0.1:$port" &&
+	vm -q @push "127.0.0.1:$port/team/a" &&
+	contains proxy.log " 429$" &&
+	contains proxy.log "^scope repository:team/a:pull,push$" &&
+	vm --json @push "127.0.0.1:$port/team/b" >p &&
+	equals "$(jq -r .result.mounted p)" 2 &&
+	contains proxy.log "^scope repository:team/a:pull$" &&
+	mkdir o && vm -q -d o @pull "127.0.0.1:$port/team/b" &&
+	contains proxy.log "^scope repository:team/b:pull$" &&
+	cmp backups/S1.tar.gz o/backups/S1.tar.gz &&
+	rm ~/.docker/config.json
+'
+
+test_expect "a request too large is one line; a registry that dies mid-upload leaves no tag, and the next push completes" '
+	up=$(free_port) && registry "$up" && port=$(free_port) &&
+	proxy "$port" "$up" --too-large 1000000 && insecure "$port" &&
+	vm -q --no-uefi -p "" -D VIRT=64M @create D && qwrite 0 4M && vm -q @backup &&
+	must_fail 1 vm @push "127.0.0.1:$port/d/x" 2>err &&
+	contains err "SIZE_INVALID: request too large (HTTP 413)" &&
+	equals "$(grep -c "^vm: cannot push" err)" 1 &&
+	port2=$(free_port) &&
+	proxy "$port2" "$up" --hold-after 1000000 --hold HOLD && insecure "$port2" &&
+	{ vm -q @push "127.0.0.1:$port2/d/x" 2>err2 & } && pushing=$! &&
+	wait_for 60 test -e HOLD &&
+	kill "$(cat registry.pid)" && wait_for 30 not_listening "$up" &&
+	rm HOLD &&
+	must_fail 1 wait "$pushing" &&
+	contains err2 "uploading a blob: the connection dropped" &&
+	equals "$(grep -c "^vm: cannot push" err2)" 1 &&
+	registry "$up" && insecure "$up" &&
+	must_fail any skopeo inspect --tls-verify=false "docker://127.0.0.1:$up/d/x" &&
+	vm -q @push "127.0.0.1:$port2/d/x" &&
+	mkdir o && vm -q -d o @pull "127.0.0.1:$up/d/x" &&
+	cmp backups/S0.tar.gz o/backups/S0.tar.gz
 '
 
 test_expect "bad references are usage errors; no snapshot, no push" '
