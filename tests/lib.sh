@@ -307,3 +307,63 @@ free_port() {
 	check_args free_port "no arguments" 0 0 "$@"
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
+
+# ---- container registries (t0015, t0026) ----
+
+# registry PORT [tls]: start a registry on 127.0.0.1:PORT storing into
+# ./registry, in the background (it ends with the test), its access log
+# in registry.log; with tls, over HTTPS with ./certs/registry.crt and
+# htpasswd users from ./htpasswd
+registry() {
+	check_args registry "PORT [tls]" 1 2 "$@" &&
+	mkdir -p registry &&
+	printf 'version: 0.1\nlog:\n  level: error\n' >registry.yml &&
+	printf 'storage:\n  filesystem:\n    rootdirectory: %s/registry\n' "$PWD" >>registry.yml &&
+	printf 'http:\n  addr: 127.0.0.1:%s\n' "$1" >>registry.yml &&
+	if [ $# -eq 2 ]; then
+		printf '  tls:\n    certificate: %s/certs/registry.crt\n    key: %s/certs/registry.key\n' "$PWD" "$PWD" >>registry.yml &&
+		printf 'auth:\n  htpasswd:\n    realm: vm-test\n    path: %s/htpasswd\n' "$PWD" >>registry.yml
+	fi &&
+	{ docker-registry serve registry.yml >registry.log 2>&1 & } &&
+	echo $! >registry.pid &&
+	wait_for 30 listening "$1"
+}
+
+# listening PORT: something accepts connections on 127.0.0.1:PORT
+listening() {
+	check_args listening PORT 1 1 "$@" &&
+	{ exec 3<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null &&
+	exec 3>&-
+}
+not_listening() {
+	check_args not_listening PORT 1 1 "$@" &&
+	! listening "$1"
+}
+
+# certs: a CA of this test and a certificate for 127.0.0.1 it signed
+certs() {
+	check_args certs "no arguments" 0 0 "$@" &&
+	mkdir -p certs &&
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=vm-test-ca \
+		-keyout certs/ca.key -out certs/ca.crt 2>/dev/null &&
+	openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 \
+		-keyout certs/registry.key -out certs/registry.csr 2>/dev/null &&
+	printf 'subjectAltName = IP:127.0.0.1\n' >certs/ext &&
+	openssl x509 -req -in certs/registry.csr -CA certs/ca.crt \
+		-CAkey certs/ca.key -CAcreateserial -days 2 -extfile certs/ext \
+		-out certs/registry.crt 2>/dev/null
+}
+
+# auth_json FILE USER PASSWORD HOST: the containers' auth file format
+auth_json() {
+	check_args auth_json "FILE USER PASSWORD HOST" 4 4 "$@" &&
+	mkdir -p "$(dirname "$1")" &&
+	printf '{"auths": {"%s": {"auth": "%s"}}}\n' "$4" \
+		"$(printf '%s:%s' "$2" "$3" | base64 -w0)" >"$1"
+}
+
+# insecure PORT: the registry on 127.0.0.1:PORT is reached over HTTP
+insecure() {
+	check_args insecure PORT 1 1 "$@" &&
+	printf "registry_insecure = 127.0.0.1:%s\n" "$1" >>"$XDG_CONFIG_HOME/vm.conf"
+}

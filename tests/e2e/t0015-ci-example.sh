@@ -4,7 +4,10 @@
 # jobs show, and it runs with real
 # QEMU and the real rescue against a small unattended installer, stores
 # backups/S0.tar.gz, its JSON lines are as docs/json.md documents, its jq
-# lines read them, and that snapshot restores.
+# lines read them, and that snapshot restores.  The fleet's blocks
+# (ci-login, ci-push, ci-pull) are in both jobs too: the image is pushed
+# to a registry started here (TLS, htpasswd) and each matrix job pulls
+# it on a runner of its own and runs its job.
 . "$(dirname "$0")/../lib.sh"
 
 need_rescue
@@ -23,12 +26,38 @@ shows() {
 	}
 }
 
+# shows_lines FILE NAME LINES: each line of LINES is a line of block NAME
+# of FILE, in order, whatever its indent or a YAML list's "- " before it
+shows_lines() {
+	check_args shows_lines "FILE NAME LINES" 3 3 "$@" &&
+	block "$1" "$2" >shown &&
+	python3 - shown "$3" <<-\EOF
+	import sys
+	norm = lambda l: l.strip().removeprefix("- ")
+	have = [norm(l) for l in open(sys.argv[1])]
+	want = [norm(l) for l in open(sys.argv[2]) if l.strip()]
+	i = 0
+	for w in want:
+	    while i < len(have) and have[i] != w:
+	        i += 1
+	    if i == len(have):
+	        sys.exit("not shown in order: " + w)
+	EOF
+}
+
 test_expect "docs/pipelines.md and both its CI jobs show the same chain" '
 	block "$TOP/docs/pipelines.md" ci-chain >chain.sh &&
 	contains chain.sh "@backup S0" && contains chain.sh "> *vm-steps.jsonl" &&
 	block "$TOP/docs/pipelines.md" ci-jq >jq.sh && test -s jq.sh &&
 	shows "$TOP/docs/pipelines.md" ci-github chain.sh &&
-	shows "$TOP/docs/pipelines.md" ci-gitlab chain.sh
+	shows "$TOP/docs/pipelines.md" ci-gitlab chain.sh &&
+	for b in ci-login ci-push ci-pull; do
+		block "$TOP/docs/pipelines.md" $b >$b.sh && test -s $b.sh &&
+		shows_lines "$TOP/docs/pipelines.md" ci-github $b.sh &&
+		shows_lines "$TOP/docs/pipelines.md" ci-gitlab $b.sh || return 1
+	done &&
+	contains ci-pull.sh "@pull \"\$IMAGE\" @job \"\$JOB\"" &&
+	test -f "$TOP/tests/data/demo-check.job" && test -f "$TOP/tests/data/demo-size.job"
 '
 
 test_expect "the chain builds S0 from an installer; S0 restores elsewhere" '
@@ -52,7 +81,37 @@ test_expect "the chain builds S0 from an installer; S0 restores elsewhere" '
 	cp backups/S0.tar.gz ../later/backups/ && cp check.job ../later/ &&
 	cd ../later &&
 	vm @restore S0 @job check >out 2>err &&
-	contains out "VM-INSTALLED-BY-AUTORUN" && no_qemu
+	contains out "VM-INSTALLED-BY-AUTORUN" && no_qemu &&
+	cd ../vm &&
+	: the build job publishes the image to a registry with TLS and a user &&
+	port=$(free_port) && certs && htpasswd -Bbc htpasswd ci pw 2>/dev/null &&
+	registry "$port" tls &&
+	echo "registry_ca = $PWD/certs/ca.crt" >>"$XDG_CONFIG_HOME/vm.conf" &&
+	export REGISTRY=127.0.0.1:$port REGISTRY_USER=ci REGISTRY_PASSWORD=pw \
+		IMAGE=127.0.0.1:$port/ci/golden:v1 &&
+	block "$TOP/docs/pipelines.md" ci-login >../login.sh &&
+	block "$TOP/docs/pipelines.md" ci-push >../push.sh &&
+	block "$TOP/docs/pipelines.md" ci-pull >../pull.sh &&
+	PATH=$PWD/../bin:$PATH bash -e ../login.sh &&
+	PATH=$PWD/../bin:$PATH bash -e ../push.sh 2>err &&
+	contains err "1 sent" &&
+	: each test job, on a runner of its own, pulls it and runs its job &&
+	for job in check size; do
+		mkdir -p ../runner-$job/home/.config ../runner-$job/cache ../runner-$job/opt &&
+		cp "$XDG_CONFIG_HOME/vm.conf" ../runner-$job/home/.config/ &&
+		ln -s "$TOP" ../runner-$job/opt/vm-src &&
+		( cd ../runner-$job &&
+		  export HOME=$PWD/home XDG_CONFIG_HOME=$PWD/home/.config \
+			XDG_CACHE_HOME=$PWD/cache JOB=$job PATH=$PWD/../bin:$PATH &&
+		  bash -e ../login.sh &&
+		  sed "s|/opt/vm-src|$PWD/opt/vm-src|" ../pull.sh | bash -e 2>err ||
+			{ cat err && false; } ) || return 1
+	done &&
+	python3 "$TOP/tests/data/json-check.py" "$TOP/docs/json.md" \
+		../runner-check/vm-steps.jsonl pull job &&
+	contains ../runner-check/err "VM-INSTALLED-BY-AUTORUN" &&
+	contains ../runner-size/err "the first disk has [0-9]* sectors" &&
+	no_qemu
 '
 
 test_done

@@ -5,58 +5,6 @@
 # skopeo, the containers tool, must read what vm pushed.
 . "$(dirname "$0")/../lib.sh"
 
-# registry PORT [tls]: start a registry on 127.0.0.1:PORT storing into
-# ./registry, in the background (it ends with the test), its access log
-# in registry.log; with tls, over HTTPS with ./certs/registry.crt and
-# htpasswd users from ./htpasswd
-registry() {
-	check_args registry "PORT [tls]" 1 2 "$@" &&
-	mkdir -p registry &&
-	printf 'version: 0.1\nlog:\n  level: error\n' >registry.yml &&
-	printf 'storage:\n  filesystem:\n    rootdirectory: %s/registry\n' "$PWD" >>registry.yml &&
-	printf 'http:\n  addr: 127.0.0.1:%s\n' "$1" >>registry.yml &&
-	if [ $# -eq 2 ]; then
-		printf '  tls:\n    certificate: %s/certs/registry.crt\n    key: %s/certs/registry.key\n' "$PWD" "$PWD" >>registry.yml &&
-		printf 'auth:\n  htpasswd:\n    realm: vm-test\n    path: %s/htpasswd\n' "$PWD" >>registry.yml
-	fi &&
-	{ docker-registry serve registry.yml >registry.log 2>&1 & } &&
-	echo $! >registry.pid &&
-	wait_for 30 listening "$1"
-}
-
-# listening PORT: something accepts connections on 127.0.0.1:PORT
-listening() {
-	check_args listening PORT 1 1 "$@" &&
-	{ exec 3<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null &&
-	exec 3>&-
-}
-not_listening() {
-	check_args not_listening PORT 1 1 "$@" &&
-	! listening "$1"
-}
-
-# certs: a CA of this test and a certificate for 127.0.0.1 it signed
-certs() {
-	check_args certs "no arguments" 0 0 "$@" &&
-	mkdir -p certs &&
-	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=vm-test-ca \
-		-keyout certs/ca.key -out certs/ca.crt 2>/dev/null &&
-	openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 \
-		-keyout certs/registry.key -out certs/registry.csr 2>/dev/null &&
-	printf 'subjectAltName = IP:127.0.0.1\n' >certs/ext &&
-	openssl x509 -req -in certs/registry.csr -CA certs/ca.crt \
-		-CAkey certs/ca.key -CAcreateserial -days 2 -extfile certs/ext \
-		-out certs/registry.crt 2>/dev/null
-}
-
-# auth_json FILE USER PASSWORD HOST: the containers' auth file format
-auth_json() {
-	check_args auth_json "FILE USER PASSWORD HOST" 4 4 "$@" &&
-	mkdir -p "$(dirname "$1")" &&
-	printf '{"auths": {"%s": {"auth": "%s"}}}\n' "$4" \
-		"$(printf '%s:%s' "$2" "$3" | base64 -w0)" >"$1"
-}
-
 # chain N: a VM with snapshots S0..S(N-1), each changing the disk
 chain() {
 	check_args chain N 1 1 "$@" &&
@@ -196,12 +144,6 @@ runner() {
 	cp "$XDG_CONFIG_HOME/vm.conf" "$1/home/.config/" &&
 	export HOME=$PWD/$1/home XDG_CONFIG_HOME=$PWD/$1/home/.config \
 		XDG_CACHE_HOME=$PWD/$1/cache TMPDIR=$PWD/$1/tmp
-}
-
-# insecure PORT: the registry on 127.0.0.1:PORT is reached over HTTP
-insecure() {
-	check_args insecure PORT 1 1 "$@" &&
-	printf "registry_insecure = 127.0.0.1:%s\n" "$1" >>"$XDG_CONFIG_HOME/vm.conf"
 }
 
 test_expect "@pull on another runner makes the VM from the image, byte for byte; host settings stay behind; again fetches nothing" '
