@@ -63,6 +63,7 @@ int cmd_push(struct vm_ctx *ctx, int argc, char **argv)
 	r = oci_push(&ctx->vm, argc > 1 ? argv[1] : NULL, &ref, &o, &p, &err);
 	if (r) {
 		log_error("cannot push to %s: %s", where, err.buf);
+		r = r == -EINTR ? 128 + proc_interrupted() : 1;
 		goto out;
 	}
 	log_size(sent, sizeof(sent), p.bytes);
@@ -81,5 +82,5 @@ out:
 	free(where);
 	oci_ref_release(&ref);
 	strbuf_release(&err);
-	return r ? 1 : 0;
+	return r;
 }

@@ -107,20 +107,28 @@ static uint64_t fs_reserve(const struct statvfs *v)
 	return pct < (1ULL << 30) ? pct : 1ULL << 30;
 }
 
+uint64_t download_spare(const char *dir)
+{
+	struct statvfs v;
+	uint64_t avail;
+
+	if (statvfs(dir, &v) < 0)
+		return UINT64_MAX;
+	avail = (uint64_t)v.f_bavail * v.f_frsize;
+	return avail > fs_reserve(&v) ? avail - fs_reserve(&v) : 0;
+}
+
 /* What the .part may grow to: the setting, and what the disk can spare. */
 static uint64_t download_cap(const char *dir, const char *part,
 			     const struct dl_opts *o)
 {
-	struct statvfs v;
 	struct stat st;
-	uint64_t cap = UINT64_MAX, avail, have = 0;
+	uint64_t cap = download_spare(dir), have = 0;
 
-	if (statvfs(dir, &v) == 0) {
-		avail = (uint64_t)v.f_bavail * v.f_frsize;
+	if (cap != UINT64_MAX) {
 		if (stat(part, &st) == 0)
 			have = (uint64_t)st.st_size;
-		cap = (avail > fs_reserve(&v) ? avail - fs_reserve(&v) : 0) +
-		      have;
+		cap += have;
 	}
 	if (o->max_bytes && o->max_bytes < cap)
 		cap = o->max_bytes;

@@ -73,6 +73,12 @@ void download_curl_reason(int code, const char *curlerr, struct strbuf *err);
 /* code is a failure of TLS (a certificate, the handshake). */
 bool download_curl_tls(int code);
 
+/*
+ * The bytes a download may add to dir's file system: what is free but
+ * 1 GiB or 5% of it (the smaller); UINT64_MAX when it cannot be told.
+ */
+uint64_t download_spare(const char *dir);
+
 /* SHA-256 of a whole file, as 64 hex digits.  Returns 0 or -errno. */
 int download_file_sha256(const char *path, char hex[65]);
 

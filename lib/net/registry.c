@@ -56,6 +56,7 @@ struct req {
 	bool has_body;
 	int out_fd;		/* the answer's body: appended to out_fd, */
 	struct sha256 *out_hash;	/* and hashed, or into resp.body */
+	uint64_t out_max;	/* the most that may go to out_fd */
 	uint64_t pos;		/* body bytes sent so far */
 };
 
@@ -65,7 +66,7 @@ struct resp {
 	long status;
 	struct strbuf body, location, digest, range, ctype, auth, retry;
 	uint64_t written;	/* body bytes written to out_fd */
-	bool write_failed;
+	bool write_failed, too_much;
 };
 
 static void resp_init(struct resp *p)
@@ -81,7 +82,7 @@ static void resp_reset(struct resp *p)
 {
 	p->status = 0;
 	p->written = 0;
-	p->write_failed = false;
+	p->write_failed = p->too_much = false;
 	strbuf_reset(&p->body);
 	strbuf_reset(&p->location);
 	strbuf_reset(&p->digest);
@@ -156,6 +157,11 @@ static size_t on_data(char *d, size_t size, size_t n, void *data)
 			return 0;
 		strbuf_add(&x->p->body, d, len);
 		return len;
+	}
+	/* a registry that sends more than the manifest said is cut off */
+	if (x->p->written + len > x->q->out_max) {
+		x->p->too_much = true;
+		return 0;
 	}
 	if (fs_write_all(x->q->out_fd, d, len)) {
 		x->p->write_failed = true;
@@ -267,7 +273,7 @@ static void say_transport(const struct registry *g, const char *what,
 	strbuf_addf(err, "%s: %s: ", g->host, what);
 	download_curl_reason(c, curlerr, err);
 	if (download_curl_tls(c))
-		strbuf_addf(err, "; a registry with its own CA: registry_ca, or /etc/containers/certs.d/%s/ca.crt",
+		strbuf_addf(err, "; a registry with its own CA: registry_ca, or certs.d/%s/ca.crt in ~/.config/containers or /etc/containers",
 			    g->host);
 }
 
@@ -358,6 +364,11 @@ static int send_once(struct registry *g, struct req *q, struct resp *p,
 	curl_slist_free_all(h);
 	if (c == CURLE_ABORTED_BY_CALLBACK && proc_interrupted())
 		return -EINTR;
+	if (p->too_much) {
+		strbuf_addf(err, "%s: %s: the registry sent more than the manifest says the blob holds",
+			    g->host, what);
+		return -EBADMSG;
+	}
 	if (p->write_failed) {
 		strbuf_addf(err, "%s: %s: cannot write what arrives: %s",
 			    g->host, what, strerror(errno));
@@ -622,10 +633,16 @@ int reg_open(struct registry **out, const struct oci_ref *r,
 		return rc;
 	}
 	if (!o->insecure) {
+		/* as the containers tools: the user's certs.d, the system's */
+		char *home = fs_expand_home("~/.config/containers/certs.d");
+		char *mine = xasprintf("%s/%s/ca.crt", home, r->host);
 		char *certs = xasprintf("/etc/containers/certs.d/%s/ca.crt",
 					r->host);
 
-		read_ca(g, o->ca_file ? o->ca_file : certs);
+		read_ca(g, o->ca_file ? o->ca_file :
+			   fs_exists(mine) ? mine : certs);
+		free(home);
+		free(mine);
 		free(certs);
 		if (o->ca_file && !g->ca.len) {
 			strbuf_addf(err, "registry_ca %s: cannot be read", o->ca_file);
@@ -825,6 +842,7 @@ int reg_blob_get(struct registry *g, const char *digest, uint64_t size,
 	q.url = api_url(g, "blobs/%s", digest);
 	q.out_fd = fd;
 	q.out_hash = &h;
+	q.out_max = size - have;
 	if (have && have < size)
 		q.range = xasprintf("Range: bytes=%llu-", (unsigned long long)have);
 	if (have < size)

@@ -22,8 +22,8 @@
 
 struct reg_opts {
 	const char *ca_file;	/* trust this CA too; NULL: the host's
-				 * /etc/containers/certs.d/HOST/ca.crt if
-				 * there is one */
+				 * certs.d/HOST/ca.crt in ~/.config/
+				 * containers or /etc/containers, if any */
 	bool insecure;		/* plain HTTP, no TLS */
 	bool push;		/* ask for push rights too */
 	uint64_t chunk;		/* blobs larger go up in PATCHes of this

@@ -12,7 +12,9 @@
 
 #include <json-c/json.h>
 
+#include "net/download.h"
 #include "util/fsutil.h"
+#include "util/log.h"
 #include "util/proc.h"
 #include "util/sha256.h"
 
@@ -636,6 +638,29 @@ static int place(struct want *w, int n, const char *dir, struct strbuf *err)
 	return 0;
 }
 
+/* The missing layers fit in what backups/'s file system can spare. */
+static int room_for(const struct want *w, int n, const char *dir,
+		    struct strbuf *err)
+{
+	uint64_t need = 0, spare = download_spare(dir);
+	struct stat st;
+	char a[32], b[32];
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (!w[i].have)
+			need += w[i].size - (stat(w[i].part, &st) == 0 &&
+					     (uint64_t)st.st_size <= w[i].size ?
+					     (uint64_t)st.st_size : 0);
+	if (need <= spare)
+		return 0;
+	log_size(a, sizeof(a), need);
+	log_size(b, sizeof(b), spare);
+	strbuf_addf(err, "its snapshots need %s more in %s, which can spare %s (it keeps 1 GiB or 5%% free)",
+		    a, dir, b);
+	return -ENOSPC;
+}
+
 static int fetch_layers(struct registry *g, struct want *w, int n,
 			struct oci_pulled *out, struct strbuf *err)
 {
@@ -690,6 +715,8 @@ int oci_pull(const struct vm *vm, const struct oci_ref *ref,
 		w[i].part = xasprintf("%s/.%s.tar.gz.pull", dir, w[i].name);
 		r = have_already(&w[i], err);
 	}
+	if (!r)
+		r = room_for(w, n, dir, err);
 	if (!r)
 		r = fetch_layers(g, w, n, out, err);
 	if (!r)

@@ -14,8 +14,13 @@ what a registry behind a token service, or one that is busy, says.
                           scope asked is logged in LOG
   --busy N                the first N requests get 429 and Retry-After: 1
   --too-large BYTES       a request whose body is larger gets 413
-  --hold-after BYTES      once a request body has passed BYTES bytes, make
-                          the file HOLD and wait while it is there
+  --deny-push             a request that is not GET or HEAD gets 403
+                          DENIED, as for a user with read rights only
+  --bad-upload            the first PUT that ends an upload gets 400
+                          BLOB_UPLOAD_INVALID
+  --hold-after BYTES      once a request body (an upload) or an answer's
+                          (a download) has passed BYTES bytes, make the
+                          file HOLD and wait while it is there (once)
   --hold FILE             (with --hold-after)
   --log FILE              one line per request: METHOD PATH STATUS, and
                           "scope S" per scope a token was asked for
@@ -40,6 +45,8 @@ ap.add_argument("upstream", type=int)
 ap.add_argument("--bearer")
 ap.add_argument("--busy", type=int, default=0)
 ap.add_argument("--too-large", type=int, default=0)
+ap.add_argument("--deny-push", action="store_true")
+ap.add_argument("--bad-upload", action="store_true")
 ap.add_argument("--hold-after", type=int, default=0)
 ap.add_argument("--hold")
 ap.add_argument("--log")
@@ -49,6 +56,7 @@ lock = threading.Lock()
 tokens = {}  # token -> set of scopes
 busy_left = [args.busy]
 held = [False]
+bad_done = [False]
 
 
 def log(line):
@@ -69,9 +77,26 @@ class Proxy(BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
         log("%s %s %d" % (self.command, self.path, status))
+        if self.command == "HEAD":
+            return
+        n = args.hold_after
+        if n and len(body) > n and status == 200 and not held[0]:
+            # a download held mid-way: the first bytes, then a wait
+            self.wfile.write(body[:n])
+            self.wfile.flush()
+            self.hold()
+            body = body[n:]
+        try:
+            self.wfile.write(body)
+        except OSError:
+            pass
+
+    def hold(self):
+        held[0] = True
+        open(args.hold, "w").close()
+        while os.path.exists(args.hold):
+            time.sleep(0.05)
 
     def error(self, status, code, msg, headers=()):
         body = json.dumps({"errors": [{"code": code, "message": msg}]}).encode()
@@ -126,10 +151,7 @@ class Proxy(BaseHTTPRequestHandler):
             chunks.append(c)
             got += len(c)
             if args.hold_after and got > args.hold_after and not held[0]:
-                held[0] = True
-                open(args.hold, "w").close()
-                while os.path.exists(args.hold):
-                    time.sleep(0.05)
+                self.hold()
         return b"".join(chunks)
 
     def forward(self):
@@ -144,6 +166,14 @@ class Proxy(BaseHTTPRequestHandler):
         if busy:
             self.rfile.read(n)
             return self.error(429, "TOOMANYREQUESTS", "slow down", [("Retry-After", "1")])
+        if args.deny_push and self.command not in ("GET", "HEAD"):
+            self.rfile.read(n)
+            return self.error(403, "DENIED", "requested access to the resource is denied")
+        if (args.bad_upload and self.command == "PUT" and "/blobs/uploads/" in self.path
+                and not bad_done[0]):
+            bad_done[0] = True
+            self.rfile.read(n)
+            return self.error(400, "BLOB_UPLOAD_INVALID", "blob upload invalid")
         if args.too_large and n > args.too_large:
             self.close_connection = True
             return self.error(413, "SIZE_INVALID", "request too large")

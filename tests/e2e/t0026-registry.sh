@@ -284,6 +284,55 @@ test_expect "a request too large is one line; a registry that dies mid-upload le
 	cmp backups/S0.tar.gz o/backups/S0.tar.gz
 '
 
+test_expect "read rights only: DENIED; an upload the registry calls invalid: BLOB_UPLOAD_INVALID; one line each, no tag" '
+	up=$(free_port) && registry "$up" && insecure "$up" &&
+	port=$(free_port) && proxy "$port" "$up" --deny-push && insecure "$port" &&
+	chain 1 &&
+	must_fail 1 vm @push "127.0.0.1:$port/a/b" 2>err &&
+	contains err "DENIED: requested access to the resource is denied (HTTP 403)" &&
+	equals "$(grep -c "^vm: cannot push" err)" 1 &&
+	port2=$(free_port) && proxy "$port2" "$up" --bad-upload && insecure "$port2" &&
+	must_fail 1 vm @push "127.0.0.1:$port2/a/b" 2>err &&
+	contains err "uploading a blob: BLOB_UPLOAD_INVALID: blob upload invalid (HTTP 400)" &&
+	must_fail any skopeo inspect --tls-verify=false "docker://127.0.0.1:$up/a/b" &&
+	vm -q @push "127.0.0.1:$port2/a/b"
+'
+
+test_expect "a CA in ~/.config/containers/certs.d/HOST:PORT/ca.crt is trusted, as the containers tools do for a user" '
+	port=$(free_port) && certs && htpasswd -Bbc htpasswd ci pw 2>/dev/null &&
+	registry "$port" tls && chain 1 &&
+	auth_json ~/.docker/config.json ci pw "127.0.0.1:$port" &&
+	must_fail 1 vm @push "127.0.0.1:$port/c/d" 2>err && contains err "TLS error" &&
+	mkdir -p ~/.config/containers/certs.d/127.0.0.1:$port &&
+	cp certs/ca.crt ~/.config/containers/certs.d/127.0.0.1:$port/ca.crt &&
+	vm -q @push "127.0.0.1:$port/c/d" &&
+	rm -r ~/.config/containers/certs.d ~/.docker/config.json
+'
+
+test_expect "Ctrl-C during a push: status 130, no tag; during a pull: status 130, no snapshot, the part kept for the next" '
+	up=$(free_port) && registry "$up" && insecure "$up" && port=$(free_port) &&
+	proxy "$port" "$up" --hold-after 1000000 --hold HOLD && insecure "$port" &&
+	vm -q --no-uefi -p "" -D VIRT=64M @create I && qwrite 0 4M && vm -q @backup &&
+	{ "$VM_BIN" -q @push "127.0.0.1:$port/i/x" 2>err & } && pushing=$! &&
+	wait_for 60 test -e HOLD &&
+	kill -INT "$pushing" && sleep 1 && rm HOLD &&
+	must_fail 130 wait "$pushing" &&
+	contains err "interrupted" &&
+	must_fail any skopeo inspect --tls-verify=false "docker://127.0.0.1:$up/i/x" &&
+	vm -q @push "127.0.0.1:$up/i/x" &&
+	port2=$(free_port) &&
+	proxy "$port2" "$up" --hold-after 1000000 --hold HOLD2 && insecure "$port2" &&
+	mkdir o && cd o && vm -q --no-uefi -p "" -D VIRT=64M @create O && cd .. &&
+	{ "$VM_BIN" -q -d o @pull "127.0.0.1:$port2/i/x" 2>err2 & } && pulling=$! &&
+	wait_for 60 test -e HOLD2 &&
+	kill -INT "$pulling" && sleep 1 && rm HOLD2 &&
+	must_fail 130 wait "$pulling" && contains err2 "interrupted" &&
+	test ! -e o/backups/S0.tar.gz && test -s o/backups/.S0.tar.gz.pull &&
+	vm --json -d o @pull "127.0.0.1:$port2/i/x" >j &&
+	test "$(jq -r .result.received j)" -lt "$(wc -c <backups/S0.tar.gz)" &&
+	cmp backups/S0.tar.gz o/backups/S0.tar.gz
+'
+
 test_expect "bad references are usage errors; no snapshot, no push" '
 	vm -q --no-uefi -p "" -D VIRT=64M @create B &&
 	must_fail 2 vm @push "127.0.0.1:1/Team/x" 2>err &&
