@@ -315,8 +315,7 @@ test_expect "Ctrl-C during a push: status 130, no tag; during a pull: status 130
 	vm -q --no-uefi -p "" -D VIRT=64M @create I && qwrite 0 4M && vm -q @backup &&
 	{ "$VM_BIN" -q @push "127.0.0.1:$port/i/x" 2>err & } && pushing=$! &&
 	wait_for 60 test -e HOLD &&
-	kill -INT "$pushing" && sleep 1 && rm HOLD &&
-	must_fail 130 wait "$pushing" &&
+	kill -INT "$pushing" && must_fail 130 wait "$pushing" && rm HOLD &&
 	contains err "interrupted" &&
 	must_fail any skopeo inspect --tls-verify=false "docker://127.0.0.1:$up/i/x" &&
 	vm -q @push "127.0.0.1:$up/i/x" &&
@@ -325,8 +324,8 @@ test_expect "Ctrl-C during a push: status 130, no tag; during a pull: status 130
 	mkdir o && cd o && vm -q --no-uefi -p "" -D VIRT=64M @create O && cd .. &&
 	{ "$VM_BIN" -q -d o @pull "127.0.0.1:$port2/i/x" 2>err2 & } && pulling=$! &&
 	wait_for 60 test -e HOLD2 &&
-	kill -INT "$pulling" && sleep 1 && rm HOLD2 &&
-	must_fail 130 wait "$pulling" && contains err2 "interrupted" &&
+	kill -INT "$pulling" && must_fail 130 wait "$pulling" && rm HOLD2 &&
+	contains err2 "interrupted" &&
 	test ! -e o/backups/S0.tar.gz && test -s o/backups/.S0.tar.gz.pull &&
 	vm --json -d o @pull "127.0.0.1:$port2/i/x" >j &&
 	test "$(jq -r .result.received j)" -lt "$(wc -c <backups/S0.tar.gz)" &&
