@@ -26,6 +26,7 @@ int launch_resolve_accel(struct vm *vm, struct strbuf *note)
 
 	if (vm->accel)
 		return 0;
+	vm->host_cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	bin = qemu_binary(vm->conf.arch);
 	r = qemu_pick_accel(vm->conf.accel, bin, vm->cache_dir, !vm->dry_run,
 			    &vm->accel, note);

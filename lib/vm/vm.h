@@ -27,6 +27,7 @@ struct vm {
 	bool restore_last;	/* @run may put LAST back in place of
 				 * working files kept in place and gone */
 	const char *accel;	/* resolved "kvm"/"tcg", NULL: not yet */
+	long host_cpus;		/* online CPUs, learnt with accel; 0: not */
 	char *datadir;		/* installed jobs/ and rescue/ */
 	char *cache_dir;	/* $XDG_CACHE_HOME/vm */
 	const struct strvec *cli;	/* the command-line settings layer */

@@ -418,6 +418,45 @@ static void test_plan_rescue(void **state)
 	strbuf_release(&err);
 }
 
+/* cores of the rescue plan as f's settings and host stand */
+static unsigned rescue_cores_of(struct fix *f)
+{
+	struct strbuf err = STRBUF_INIT;
+	struct vm_plan plan;
+	unsigned cores;
+
+	if (vm_plan_build(&f->vm, PLAN_RESCUE, NULL, NULL, &plan, &err))
+		fail_msg("vm_plan_build: %s", err.buf);
+	cores = plan.q.cores;
+	vm_plan_release(&plan);
+	strbuf_release(&err);
+	return cores;
+}
+
+static void test_plan_rescue_cores(void **state)
+{
+	struct fix *f = *state;
+
+	touch(f->work, "disk-0.img");
+	mkdir_in(f->work, ".in");
+	mkdir_in(f->work, ".out");
+	/* TCG on 2 CPUs: one vCPU, the default not being asked for */
+	f->vm.host_cpus = 2;
+	assert_int_equal(rescue_cores_of(f), 1);
+	/* 4 CPUs, or KVM: the setting's default, 2 */
+	f->vm.host_cpus = 4;
+	assert_int_equal(rescue_cores_of(f), 2);
+	f->vm.host_cpus = 2;
+	f->vm.accel = "kvm";
+	assert_int_equal(rescue_cores_of(f), 2);
+	/* asked for: as asked, under TCG too */
+	f->vm.accel = "tcg";
+	set(f, "rescue", "cores", "2");
+	assert_int_equal(rescue_cores_of(f), 2);
+	set(f, "rescue", "cores", "3");
+	assert_int_equal(rescue_cores_of(f), 3);
+}
+
 static void test_plan_missing_share_dir(void **state)
 {
 	struct fix *f = *state;
@@ -825,6 +864,7 @@ int main(void)
 		T(test_plan_run),
 		T(test_plan_run_cdrom),
 		T(test_plan_rescue),
+		T(test_plan_rescue_cores),
 		T(test_plan_missing_share_dir),
 		T(test_plan_share_is_a_file),
 		T(test_plan_empty_macro_share_left_out),
