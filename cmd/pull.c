@@ -28,6 +28,7 @@ int pull_image(struct vm_ctx *ctx, const char *spec, char **tip)
 	struct oci_ref ref;
 	struct oci_pulled p;
 	struct reg_opts o;
+	struct log_progress bar;
 	char *where, got[32], *last;
 	int r;
 
@@ -45,7 +46,11 @@ int pull_image(struct vm_ctx *ctx, const char *spec, char **tip)
 		r = 0;
 		goto out;
 	}
+	o.progress = log_progress_cb;
+	o.progress_data = &bar;
+	log_progress_start(&bar, "pull %s", where);
 	r = oci_pull(&ctx->vm, &ref, &o, &p, &err);
+	log_progress_end(&bar, !r);
 	if (r) {
 		log_error("cannot pull %s: %s", where, err.buf);
 		r = r == -EINTR ? 128 + proc_interrupted() : 1;

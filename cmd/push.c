@@ -38,6 +38,7 @@ int cmd_push(struct vm_ctx *ctx, int argc, char **argv)
 	struct oci_ref ref;
 	struct reg_opts o;
 	struct oci_pushed p;
+	struct log_progress bar;
 	char *where;
 	int r;
 
@@ -60,7 +61,11 @@ int cmd_push(struct vm_ctx *ctx, int argc, char **argv)
 		r = 0;
 		goto out;
 	}
+	o.progress = log_progress_cb;
+	o.progress_data = &bar;
+	log_progress_start(&bar, "push %s", where);
 	r = oci_push(&ctx->vm, argc > 1 ? argv[1] : NULL, &ref, &o, &p, &err);
+	log_progress_end(&bar, !r);
 	if (r) {
 		log_error("cannot push to %s: %s", where, err.buf);
 		r = r == -EINTR ? 128 + proc_interrupted() : 1;

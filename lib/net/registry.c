@@ -40,6 +40,7 @@ struct registry {
 	struct strbuf ca;	/* the system's CAs and ours, or empty */
 	const struct reg_opts *o;
 	uint64_t sent, received;
+	uint64_t span_base, span_total;	/* progress: see reg_progress_span */
 	CURL *c;
 };
 
@@ -57,6 +58,7 @@ struct req {
 	int out_fd;		/* the answer's body: appended to out_fd, */
 	struct sha256 *out_hash;	/* and hashed, or into resp.body */
 	uint64_t out_max;	/* the most that may go to out_fd */
+	uint64_t blob_off;	/* where in its blob this transfer starts */
 	uint64_t pos;		/* body bytes sent so far */
 };
 
@@ -215,11 +217,17 @@ static int on_seek(void *data, curl_off_t off, int origin)
 static int on_progress(void *data, curl_off_t dt, curl_off_t dn,
 		       curl_off_t ut, curl_off_t un)
 {
-	(void)data;
+	struct xfer *x = data;
+	const struct reg_opts *o = x->g->o;
+	uint64_t now = x->q->out_fd >= 0 ? (uint64_t)dn : (uint64_t)un;
+
 	(void)dt;
-	(void)dn;
 	(void)ut;
-	(void)un;
+	/* a blob's bytes, within what the caller spans */
+	if (o->progress && (x->q->fd >= 0 || x->q->out_fd >= 0) && now)
+		o->progress(o->progress_data,
+			    x->g->span_base + x->q->blob_off + now,
+			    x->g->span_total);
 	return proc_interrupted() ? 1 : 0;
 }
 
@@ -680,6 +688,14 @@ void reg_close(struct registry *g)
 	free(g);
 }
 
+void reg_progress_span(struct registry *g, uint64_t base, uint64_t total)
+{
+	g->span_base = base;
+	g->span_total = total;
+	if (g->o->progress && total)
+		g->o->progress(g->o->progress_data, base, total);
+}
+
 uint64_t reg_sent(const struct registry *g)
 {
 	return g->sent;
@@ -726,6 +742,7 @@ static int upload_part(struct registry *g, char **loc, const char *digest,
 	q.fd = fd;
 	q.data = data ? (const char *)data + off : NULL;
 	q.off = off;
+	q.blob_off = off;
 	q.len = len;
 	q.has_body = len > 0;
 	q.ctype = "application/octet-stream";
@@ -785,14 +802,10 @@ int reg_blob_put(struct registry *g, const char *digest, int fd,
 	while (!r && size - off > chunk) {
 		r = upload_part(g, &loc, digest, fd, data, off, chunk, false, err);
 		off += chunk;
-		if (g->o->progress && !r)
-			g->o->progress(g->o->progress_data, off, size);
 	}
 	if (!r)
 		r = upload_part(g, &loc, digest, fd, data, off, size - off, true,
 				err);
-	if (!r && g->o->progress)
-		g->o->progress(g->o->progress_data, size, size);
 out:
 	free(loc);
 	resp_release(&p);
@@ -843,6 +856,7 @@ int reg_blob_get(struct registry *g, const char *digest, uint64_t size,
 	q.out_fd = fd;
 	q.out_hash = &h;
 	q.out_max = size - have;
+	q.blob_off = have;
 	if (have && have < size)
 		q.range = xasprintf("Range: bytes=%llu-", (unsigned long long)have);
 	if (have < size)

@@ -28,6 +28,7 @@ struct reg_opts {
 	bool push;		/* ask for push rights too */
 	uint64_t chunk;		/* blobs larger go up in PATCHes of this
 				 * size; 0: the default (64 MiB) */
+	/* as blobs move: done of total (reg_progress_span) */
 	void (*progress)(void *data, uint64_t done, uint64_t total);
 	void *progress_data;
 };
@@ -44,6 +45,12 @@ struct registry;
 int reg_open(struct registry **g, const struct oci_ref *r,
 	     const struct reg_opts *o, const char *from, struct strbuf *err);
 void reg_close(struct registry *g);
+
+/*
+ * Progress is reported as base plus the bytes of the blob being moved,
+ * of total: the caller moving several blobs sets base before each.
+ */
+void reg_progress_span(struct registry *g, uint64_t base, uint64_t total);
 
 /* Blob bytes sent and received so far (not requests' overhead). */
 uint64_t reg_sent(const struct registry *g);

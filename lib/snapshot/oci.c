@@ -295,16 +295,14 @@ static void pushed_add(const struct vm *vm, const struct oci_ref *ref)
 	free(p);
 }
 
-/* Send a blob the registry lacks: 0, or -errno with err. */
+/* Send a blob the registry lacks (asked first): 0, or -errno with err. */
 static int put_blob(struct registry *g, const char *digest, const char *path,
 		    const char *data, uint64_t size, const char *from,
 		    struct oci_pushed *out, bool layer, struct strbuf *err)
 {
 	bool mounted;
-	int fd = -1, r = reg_blob_exists(g, digest, err);
+	int fd = -1, r;
 
-	if (r)
-		return r < 0 ? r : 0;
 	if (path) {
 		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 		if (fd < 0) {
@@ -329,6 +327,8 @@ int oci_push(const struct vm *vm, const char *name, const struct oci_ref *ref,
 	struct registry *g = NULL;
 	struct image im;
 	char *from = NULL;
+	bool *there = NULL;
+	uint64_t base, todo = 0;
 	int n, i, r;
 
 	memset(out, 0, sizeof(*out));
@@ -349,12 +349,29 @@ int oci_push(const struct vm *vm, const char *name, const struct oci_ref *ref,
 	r = build_image(vm, list, n, b, &im, err);
 	if (!r)
 		r = reg_open(&g, ref, o, from = pushed_from(vm, ref), err);
-	for (i = 0; !r && i < im.n; i++) {
+	/* what the registry has first: the progress counts the rest */
+	there = xcalloc((size_t)im.n + 1, sizeof(*there));
+	for (i = 0; !r && i <= im.n; i++) {
+		r = reg_blob_exists(g, i < im.n ? im.l[i].digest :
+						  im.config_digest, err);
+		there[i] = r == 1;
+		r = r < 0 ? r : 0;
+		if (i < im.n && !there[i])
+			todo += im.l[i].size;
+	}
+	for (i = 0; i < im.n; i++)
+		out->size += im.l[i].size;
+	for (i = 0, base = 0; !r && i < im.n; i++) {
+		if (there[i])
+			continue;
+		reg_progress_span(g, base, todo);
 		r = put_blob(g, im.l[i].digest, im.l[i].b->path, NULL,
 			     im.l[i].size, from, out, true, err);
-		out->size += im.l[i].size;
+		base += im.l[i].size;
 	}
-	if (!r)
+	if (!r && todo)
+		reg_progress_span(g, todo, todo);
+	if (!r && !there[im.n])
 		r = put_blob(g, im.config_digest, NULL, im.config,
 			     strlen(im.config), from, out, false, err);
 	if (g)
@@ -370,6 +387,7 @@ int oci_push(const struct vm *vm, const char *name, const struct oci_ref *ref,
 	if (r == -EINTR && !err->len)
 		strbuf_addstr(err, "interrupted");
 out:
+	free(there);
 	free(from);
 	reg_close(g);
 	image_release(&im);
@@ -664,12 +682,17 @@ static int room_for(const struct want *w, int n, const char *dir,
 static int fetch_layers(struct registry *g, struct want *w, int n,
 			struct oci_pulled *out, struct strbuf *err)
 {
+	uint64_t base = 0, todo = 0;
 	int i, r = 0;
 
-	for (i = 0; !r && i < n; i++) {
+	for (i = 0; i < n; i++) {
 		out->size += w[i].size;
+		todo += w[i].have ? 0 : w[i].size;
+	}
+	for (i = 0; !r && i < n; base += w[i].have ? 0 : w[i].size, i++) {
 		if (w[i].have)
 			continue;
+		reg_progress_span(g, base, todo);
 		r = reg_blob_get(g, w[i].digest, w[i].size, w[i].part, err);
 		if (!r)
 			r = check_parent(&w[i], err);
@@ -678,6 +701,8 @@ static int fetch_layers(struct registry *g, struct want *w, int n,
 		else if (r != -EINTR && r != -EIO)
 			unlink(w[i].part);
 	}
+	if (!r && todo)
+		reg_progress_span(g, todo, todo);
 	return r;
 }
 

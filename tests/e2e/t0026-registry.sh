@@ -33,12 +33,14 @@ test_expect "plain HTTP to a registry listed as insecure: a chain of 3 goes up o
 	chain 3 &&
 	vm --json @push "127.0.0.1:$port/ci/golden:v1" >p1 2>err &&
 	contains err "pushed 127.0.0.1:$port/ci/golden:v1 (sha256:[0-9a-f]\{64\}): 3 snapshots, 3 sent" &&
+	contains err "^vm: push 127.0.0.1:$port/ci/golden:v1: started (" &&
 	equals "$(jq -r .result.uploaded p1)" 3 &&
 	python3 "$TOP/tests/data/json-check.py" "$TOP/docs/json.md" p1 push &&
 	size=$(cat backups/S*.tar.gz | wc -c) &&
 	test "$(sent p1)" -ge "$size" &&
 	test "$(sent p1)" -le $((size + 4096)) &&
-	vm --json @push "127.0.0.1:$port/ci/golden:v1" >p2 &&
+	vm --json @push "127.0.0.1:$port/ci/golden:v1" >p2 2>err2 &&
+	lacks err2 "started" &&
 	equals "$(jq -r .result.uploaded p2)" 0 &&
 	equals "$(sent p2)" 0 &&
 	equals "$(jq -r .result.digest p2)" "$(jq -r .result.digest p1)" &&
