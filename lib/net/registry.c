@@ -285,18 +285,10 @@ static void say_transport(const struct registry *g, const char *what,
 			    g->host);
 }
 
-/* Send q once; 0 with p filled (any HTTP status), or -errno with err. */
-static int send_once(struct registry *g, struct req *q, struct resp *p,
-		     const char *what, struct strbuf *err)
+/* The handle's options for q: callbacks into x, TLS, method, body. */
+static void set_transfer(struct registry *g, struct req *q, struct xfer *x,
+			 char *curlerr)
 {
-	struct curl_slist *h = NULL;
-	struct xfer x = { g, q, p };
-	char curlerr[CURL_ERROR_SIZE] = "";
-	CURLcode c;
-	char *line;
-
-	resp_reset(p);
-	q->pos = 0;
 	curl_easy_reset(g->c);
 	curl_easy_setopt(g->c, CURLOPT_URL, q->url);
 	curl_easy_setopt(g->c, CURLOPT_NOSIGNAL, 1L);
@@ -306,12 +298,12 @@ static int send_once(struct registry *g, struct req *q, struct resp *p,
 	curl_easy_setopt(g->c, CURLOPT_USERAGENT, "vm/0.1");
 	curl_easy_setopt(g->c, CURLOPT_ERRORBUFFER, curlerr);
 	curl_easy_setopt(g->c, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(g->c, CURLOPT_HEADERDATA, &x);
+	curl_easy_setopt(g->c, CURLOPT_HEADERDATA, x);
 	curl_easy_setopt(g->c, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(g->c, CURLOPT_WRITEDATA, &x);
+	curl_easy_setopt(g->c, CURLOPT_WRITEDATA, x);
 	curl_easy_setopt(g->c, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(g->c, CURLOPT_XFERINFOFUNCTION, on_progress);
-	curl_easy_setopt(g->c, CURLOPT_XFERINFODATA, &x);
+	curl_easy_setopt(g->c, CURLOPT_XFERINFODATA, x);
 	curl_easy_setopt(g->c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(g->c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 	if (g->ca.len) {
@@ -334,15 +326,30 @@ static int send_once(struct registry *g, struct req *q, struct resp *p,
 		curl_easy_setopt(g->c, CURLOPT_INFILESIZE_LARGE,
 				 (curl_off_t)q->len);
 		curl_easy_setopt(g->c, CURLOPT_READFUNCTION, on_read);
-		curl_easy_setopt(g->c, CURLOPT_READDATA, &x);
+		curl_easy_setopt(g->c, CURLOPT_READDATA, x);
 		curl_easy_setopt(g->c, CURLOPT_SEEKFUNCTION, on_seek);
-		curl_easy_setopt(g->c, CURLOPT_SEEKDATA, &x);
-		h = curl_slist_append(h, "Expect:");
+		curl_easy_setopt(g->c, CURLOPT_SEEKDATA, x);
 	} else if (strcmp(q->method, "GET") && strcmp(q->method, "HEAD")) {
 		/* a POST or PUT without a body says so */
 		curl_easy_setopt(g->c, CURLOPT_POSTFIELDS, "");
 		curl_easy_setopt(g->c, CURLOPT_POSTFIELDSIZE, 0L);
 	}
+	if (!g->token && g->basic && g->user) {
+		curl_easy_setopt(g->c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+		curl_easy_setopt(g->c, CURLOPT_USERNAME, g->user);
+		curl_easy_setopt(g->c, CURLOPT_PASSWORD, g->pass);
+	}
+}
+
+/* q's header lines: its types, range, and a bearer token. */
+static struct curl_slist *headers_for(const struct registry *g,
+				      const struct req *q)
+{
+	struct curl_slist *h = NULL;
+	char *line;
+
+	if (q->has_body)
+		h = curl_slist_append(h, "Expect:");
 	if (q->ctype) {
 		line = xasprintf("Content-Type: %s", q->ctype);
 		h = curl_slist_append(h, line);
@@ -361,11 +368,23 @@ static int send_once(struct registry *g, struct req *q, struct resp *p,
 		line = xasprintf("Authorization: Bearer %s", g->token);
 		h = curl_slist_append(h, line);
 		free(line);
-	} else if (g->basic && g->user) {
-		curl_easy_setopt(g->c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
-		curl_easy_setopt(g->c, CURLOPT_USERNAME, g->user);
-		curl_easy_setopt(g->c, CURLOPT_PASSWORD, g->pass);
 	}
+	return h;
+}
+
+/* Send q once; 0 with p filled (any HTTP status), or -errno with err. */
+static int send_once(struct registry *g, struct req *q, struct resp *p,
+		     const char *what, struct strbuf *err)
+{
+	struct curl_slist *h;
+	struct xfer x = { g, q, p };
+	char curlerr[CURL_ERROR_SIZE] = "";
+	CURLcode c;
+
+	resp_reset(p);
+	q->pos = 0;
+	set_transfer(g, q, &x, curlerr);
+	h = headers_for(g, q);
 	curl_easy_setopt(g->c, CURLOPT_HTTPHEADER, h);
 	c = curl_easy_perform(g->c);
 	curl_easy_getinfo(g->c, CURLINFO_RESPONSE_CODE, &p->status);
@@ -818,6 +837,41 @@ static bool same_digest(const char *want, const char *hex)
 	return str_starts_with(want, "sha256:") && !strcmp(want + 7, hex);
 }
 
+/*
+ * The part a blob goes to, opened for appending: what a broken transfer
+ * left (no larger than the blob) hashed into h and counted in *have,
+ * anything else emptied.  The fd, or -errno with err.
+ */
+static int open_part(const char *part, uint64_t size, struct sha256 *h,
+		     uint64_t *have, struct strbuf *err)
+{
+	struct stat st;
+	int fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	int r;
+
+	*have = 0;
+	if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size > 0 &&
+	    (uint64_t)st.st_size <= size) {
+		char *buf = xmalloc(1 << 20);
+		ssize_t n;
+
+		while ((n = read(fd, buf, 1 << 20)) > 0) {
+			sha256_update(h, buf, (size_t)n);
+			*have += (uint64_t)n;
+		}
+		free(buf);
+		if (n == 0)
+			return fd;
+	} else if (fd >= 0 && ftruncate(fd, 0) == 0) {
+		return fd;
+	}
+	r = -errno;
+	if (fd >= 0)
+		close(fd);
+	strbuf_addf(err, "%s: %s", part, strerror(-r));
+	return r;
+}
+
 int reg_blob_get(struct registry *g, const char *digest, uint64_t size,
 		 const char *part, struct strbuf *err)
 {
@@ -825,31 +879,15 @@ int reg_blob_get(struct registry *g, const char *digest, uint64_t size,
 	struct req q = REQ_INIT;
 	struct resp p;
 	struct sha256 h;
-	struct stat st;
 	char hex[65];
-	uint64_t have = 0;
+	uint64_t have;
 	int fd, r = 0;
 
-	fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
-		strbuf_addf(err, "%s: %s", part, strerror(errno));
-		return -errno;
-	}
 	sha256_init(&h);
-	/* what a broken transfer left: hashed again, then resumed */
-	if (fstat(fd, &st) == 0 && st.st_size > 0 &&
-	    (uint64_t)st.st_size <= size) {
-		char *buf = xmalloc(1 << 20);
-		ssize_t n;
-
-		while ((n = read(fd, buf, 1 << 20)) > 0) {
-			sha256_update(&h, buf, (size_t)n);
-			have += (uint64_t)n;
-		}
-		free(buf);
-	} else if (ftruncate(fd, 0) < 0) {
-		r = -errno;
-		goto out;
+	fd = open_part(part, size, &h, &have, err);
+	if (fd < 0) {
+		sha256_release(&h);
+		return fd;
 	}
 	q.method = "GET";
 	q.url = api_url(g, "blobs/%s", digest);
@@ -863,16 +901,6 @@ int reg_blob_get(struct registry *g, const char *digest, uint64_t size,
 		r = request(g, &q, &p, "downloading a blob", ok, err);
 	else
 		resp_init(&p);
-	if (!r && have && have < size && p.status == 200) {
-		/* the registry sent it all again: start over */
-		resp_release(&p);
-		sha256_release(&h);
-		free(q.url);
-		free(q.range);
-		close(fd);
-		unlink(part);
-		return reg_blob_get(g, digest, size, part, err);
-	}
 	if (!r && have + p.written != size) {
 		strbuf_addf(err, "%s: blob %.19s: %llu bytes arrived, the manifest says %llu",
 			    g->host, digest,
@@ -892,10 +920,13 @@ int reg_blob_get(struct registry *g, const char *digest, uint64_t size,
 	resp_release(&p);
 	free(q.url);
 	free(q.range);
-out:
 	sha256_release(&h);
 	close(fd);
-	/* what an earlier pull left was not the blob's start: once afresh */
+	/*
+	 * What an earlier pull left was not the blob's start, or the
+	 * registry ignored the Range and sent it all (more than was left):
+	 * once afresh.
+	 */
 	if (r == -EBADMSG && have) {
 		strbuf_reset(err);
 		return reg_blob_get(g, digest, size, part, err);
