@@ -29,25 +29,19 @@ int pull_image(struct vm_ctx *ctx, const char *spec, char **tip)
 	struct oci_pulled p;
 	struct reg_opts o;
 	struct log_progress bar;
-	char *where, got[32], *last;
+	char *where = NULL, got[32], *last;
 	int r;
 
 	*tip = NULL;
-	if (oci_ref_parse(spec, &ref, &err)) {
-		log_error("%s", err.buf);
-		strbuf_release(&err);
-		return 2;
-	}
-	where = oci_ref_string(&ref);
-	registry_opts(ctx, &ref, false, &o);
+	r = registry_ref(ctx, spec, false, &ref, &o, &bar, &where);
+	if (r)
+		return r;
 	if (ctx->vm.dry_run) {
 		say_dry(ctx, "pull %s over %s into %s/backups", where,
 			o.insecure ? "HTTP" : "HTTPS", ctx->vm.hostdir);
 		r = 0;
 		goto out;
 	}
-	o.progress = log_progress_cb;
-	o.progress_data = &bar;
 	log_progress_start(&bar, "pull %s", where);
 	r = oci_pull(&ctx->vm, &ref, &o, &p, &err);
 	log_progress_end(&bar, !r);

@@ -22,13 +22,25 @@ static bool insecure(const struct vm_conf *c, const char *host)
 	return false;
 }
 
-void registry_opts(const struct vm_ctx *ctx, const struct oci_ref *ref,
-		   bool push, struct reg_opts *o)
+int registry_ref(const struct vm_ctx *ctx, const char *spec, bool push,
+		 struct oci_ref *ref, struct reg_opts *o,
+		 struct log_progress *bar, char **where)
 {
+	struct strbuf err = STRBUF_INIT;
+
+	if (oci_ref_parse(spec, ref, &err)) {
+		log_error("%s", err.buf);
+		strbuf_release(&err);
+		return 2;
+	}
+	*where = oci_ref_string(ref);
 	memset(o, 0, sizeof(*o));
 	o->ca_file = *ctx->vm.conf.registry_ca ? ctx->vm.conf.registry_ca : NULL;
 	o->insecure = insecure(&ctx->vm.conf, ref->host);
 	o->push = push;
+	o->progress = log_progress_cb;
+	o->progress_data = bar;
+	return 0;
 }
 
 int cmd_push(struct vm_ctx *ctx, int argc, char **argv)
@@ -39,30 +51,22 @@ int cmd_push(struct vm_ctx *ctx, int argc, char **argv)
 	struct reg_opts o;
 	struct oci_pushed p;
 	struct log_progress bar;
-	char *where;
-	int r;
+	char *where = NULL;
+	int r = registry_ref(ctx, argv[0], true, &ref, &o, &bar, &where);
 
-	if (oci_ref_parse(argv[0], &ref, &err)) {
-		log_error("%s", err.buf);
-		strbuf_release(&err);
-		return 2;
-	}
+	if (r)
+		return r;
 	if (ref.digest) {
 		log_error("@push names a tag, not a digest: %s", argv[0]);
-		oci_ref_release(&ref);
-		strbuf_release(&err);
-		return 2;
+		r = 2;
+		goto out;
 	}
-	where = oci_ref_string(&ref);
-	registry_opts(ctx, &ref, true, &o);
 	if (ctx->vm.dry_run) {
 		say_dry(ctx, "push %s and its chain to %s over %s", argc > 1 ?
 			argv[1] : "LAST", where, o.insecure ? "HTTP" : "HTTPS");
 		r = 0;
 		goto out;
 	}
-	o.progress = log_progress_cb;
-	o.progress_data = &bar;
 	log_progress_start(&bar, "push %s", where);
 	r = oci_push(&ctx->vm, argc > 1 ? argv[1] : NULL, &ref, &o, &p, &err);
 	log_progress_end(&bar, !r);

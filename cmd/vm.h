@@ -75,9 +75,14 @@ int pull_image(struct vm_ctx *ctx, const char *spec, char **tip);
 
 struct oci_ref;
 struct reg_opts;
-/* reg_opts from the settings, for a session with ref's registry. */
-void registry_opts(const struct vm_ctx *ctx, const struct oci_ref *ref,
-		   bool push, struct reg_opts *o);
+/*
+ * @push's and @pull's REF: parsed (a bad one said, exit code 2), *where
+ * its full name for messages (caller frees), o the settings' TLS and
+ * plain-HTTP choice for its registry, progress into bar.  0 or 2.
+ */
+int registry_ref(const struct vm_ctx *ctx, const char *spec, bool push,
+		 struct oci_ref *ref, struct reg_opts *o,
+		 struct log_progress *bar, char **where);
 int cmd_verify(struct vm_ctx *ctx, int argc, char **argv);
 int cmd_last(struct vm_ctx *ctx, int argc, char **argv);
 int cmd_inspect(struct vm_ctx *ctx, int argc, char **argv);

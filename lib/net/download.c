@@ -181,8 +181,8 @@ static size_t on_data(char *p, size_t size, size_t n, void *data)
 	return len;
 }
 
-static void header_value(const char *line, size_t len, const char *name,
-			 struct strbuf *out)
+void download_header_value(const char *line, size_t len, const char *name,
+			   struct strbuf *out)
 {
 	size_t nl = strlen(name);
 
@@ -204,12 +204,12 @@ static void announced(struct xfer *x, const char *line, size_t len)
 	unsigned long long a, b, t;
 	int used = 0;
 
-	header_value(line, len, "Content-Length:", &v);
+	download_header_value(line, len, "Content-Length:", &v);
 	if (v.len && sscanf(v.buf, "%llu%n", &a, &used) == 1 &&
 	    (size_t)used == v.len && a <= LLONG_MAX)
 		x->length = (long long)a;
 	strbuf_reset(&v);
-	header_value(line, len, "Content-Range:", &v);
+	download_header_value(line, len, "Content-Range:", &v);
 	if (v.len && sscanf(v.buf, "bytes %llu-%llu/%llu%n", &a, &b, &t,
 			    &used) == 3 && (size_t)used == v.len &&
 	    a <= b && b < t && t <= LLONG_MAX) {
@@ -234,8 +234,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *data)
 		strbuf_reset(&x->etag);
 		strbuf_reset(&x->modified);
 	}
-	header_value(p, len, "ETag:", &x->etag);
-	header_value(p, len, "Last-Modified:", &x->modified);
+	download_header_value(p, len, "ETag:", &x->etag);
+	download_header_value(p, len, "Last-Modified:", &x->modified);
 	announced(x, p, len);
 	return len;
 }

@@ -70,6 +70,14 @@ void download_trim(const char *cache_dir, uint64_t max, const char *keep,
  * out, a TLS error in curlerr's (CURLOPT_ERRORBUFFER) words, or curl's.
  */
 void download_curl_reason(int code, const char *curlerr, struct strbuf *err);
+/*
+ * An HTTP header line (len bytes, as curl hands it over) that is name
+ * ("ETag:", case aside): its value, blanks around it trimmed, into out;
+ * out is left as it was for another header.
+ */
+void download_header_value(const char *line, size_t len, const char *name,
+			   struct strbuf *out);
+
 /* code is a failure of TLS (a certificate, the handshake). */
 bool download_curl_tls(int code);
 

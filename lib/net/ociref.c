@@ -120,11 +120,11 @@ static bool tag_ok(const char *s)
 	return true;
 }
 
-static bool digest_ok(const char *s)
+bool oci_digest_valid(const char *s)
 {
 	size_t i;
 
-	if (!str_starts_with(s, "sha256:") || strlen(s) != 7 + 64)
+	if (!s || !str_starts_with(s, "sha256:") || strlen(s) != 7 + 64)
 		return false;
 	for (i = 7; s[i]; i++)
 		if (!isdigit((unsigned char)s[i]) && !(s[i] >= 'a' && s[i] <= 'f'))
@@ -148,7 +148,7 @@ int oci_ref_parse(const char *s, struct oci_ref *r, struct strbuf *err)
 
 	memset(r, 0, sizeof(*r));
 	end = at ? at : s + strlen(s);
-	if (at && !digest_ok(at + 1))
+	if (at && !oci_digest_valid(at + 1))
 		return bad(err, s, "a digest is sha256: and 64 lowercase hex digits");
 	slash = memchr(s, '/', (size_t)(end - s));
 	name = s;

@@ -38,6 +38,9 @@ void oci_ref_release(struct oci_ref *r);
  */
 bool oci_ref_is_remote(const char *s);
 
+/* s is "sha256:" and 64 lowercase hex digits, as registries name blobs. */
+bool oci_digest_valid(const char *s);
+
 /* "host/repo:tag" or "host/repo@digest", for messages; caller frees. */
 char *oci_ref_string(const struct oci_ref *r);
 

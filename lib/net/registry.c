@@ -111,22 +111,6 @@ struct xfer {
 	struct resp *p;
 };
 
-static void header_value(const char *line, size_t len, const char *name,
-			 struct strbuf *out)
-{
-	size_t nl = strlen(name);
-
-	if (len <= nl || strncasecmp(line, name, nl))
-		return;
-	line += nl;
-	len -= nl;
-	while (len && (*line == ' ' || *line == '\t'))
-		line++, len--;
-	strbuf_reset(out);
-	strbuf_add(out, line, len);
-	strbuf_trim_trailing(out);
-}
-
 static size_t on_header(char *h, size_t size, size_t n, void *data)
 {
 	struct xfer *x = data;
@@ -137,12 +121,12 @@ static size_t on_header(char *h, size_t size, size_t n, void *data)
 		strbuf_reset(&x->p->location);
 		strbuf_reset(&x->p->auth);
 	}
-	header_value(h, len, "Location:", &x->p->location);
-	header_value(h, len, "Docker-Content-Digest:", &x->p->digest);
-	header_value(h, len, "Range:", &x->p->range);
-	header_value(h, len, "Content-Type:", &x->p->ctype);
-	header_value(h, len, "WWW-Authenticate:", &x->p->auth);
-	header_value(h, len, "Retry-After:", &x->p->retry);
+	download_header_value(h, len, "Location:", &x->p->location);
+	download_header_value(h, len, "Docker-Content-Digest:", &x->p->digest);
+	download_header_value(h, len, "Range:", &x->p->range);
+	download_header_value(h, len, "Content-Type:", &x->p->ctype);
+	download_header_value(h, len, "WWW-Authenticate:", &x->p->auth);
+	download_header_value(h, len, "Retry-After:", &x->p->retry);
 	return len;
 }
 

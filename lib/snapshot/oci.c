@@ -419,18 +419,6 @@ static const char *jstr(struct json_object *o, const char *k)
 	       json_object_get_string(v) : NULL;
 }
 
-static bool digest_ok(const char *d)
-{
-	size_t i;
-
-	if (!d || !str_starts_with(d, "sha256:") || strlen(d) != 71)
-		return false;
-	for (i = 7; d[i]; i++)
-		if (!strchr("0123456789abcdef", d[i]))
-			return false;
-	return true;
-}
-
 /* A descriptor's digest and size: 0, or -EINVAL. */
 static int read_descriptor(struct json_object *d, char digest[72],
 			   uint64_t *size)
@@ -439,7 +427,7 @@ static int read_descriptor(struct json_object *d, char digest[72],
 	const char *dg = jstr(d, "digest");
 	int64_t n;
 
-	if (!digest_ok(dg) || !json_object_object_get_ex(d, "size", &v) ||
+	if (!oci_digest_valid(dg) || !json_object_object_get_ex(d, "size", &v) ||
 	    !json_object_is_type(v, json_type_int) ||
 	    (n = json_object_get_int64(v)) <= 0)
 		return -EINVAL;
