@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -314,32 +315,85 @@ int vm_find_workdir(struct vm *vm, struct strbuf *err)
 	return r;
 }
 
-int vm_new_private_dir(const struct vm *vm, char **path)
+/* eight random letters and digits */
+static int random_name(char name[9])
 {
 	static const char al[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+	unsigned char rnd[8];
+	size_t i;
+
+	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+		return -EIO;
+	for (i = 0; i < 8; i++)
+		name[i] = al[rnd[i] % (sizeof(al) - 1)];
+	name[8] = '\0';
+	return 0;
+}
+
+/*
+ * $TMPDIR/vm-NAMETAIL, or with --inplace HOSTDIR/.restore-NAMETAIL (not
+ * mkdtemp's: that wants the X's last, and the name ends in .tmp)
+ */
+static char *private_path(const struct vm *vm, const char *name,
+			  const char *tail)
+{
 	const char *tmp = getenv("TMPDIR");
+
+	if (vm->inplace)
+		return xasprintf("%s/.restore-%s%s", vm->hostdir, name, tail);
+	return xasprintf("%s/vm-%s%s", tmp && *tmp ? tmp : "/tmp", name, tail);
+}
+
+/* part, made and marked, becomes path unless path is there already */
+static int mark_and_move(const struct vm *vm, const char *part,
+			 const char *path)
+{
+	char *mark = xasprintf("%s/" VM_MARK, part);
+	struct stat st;
+	int r;
+
+	r = mkdir(part, 0700) < 0 ? -errno : 0;
+	if (r)
+		goto out;
+	r = fs_write_atomic(mark, vm->hostdir, strlen(vm->hostdir), 0600);
+	if (!r && renameat2(AT_FDCWD, part, AT_FDCWD, path,
+			    RENAME_NOREPLACE) < 0) {
+		r = -errno;
+		/* a file system without RENAME_NOREPLACE (EINVAL) */
+		if (r == -EINVAL)
+			r = lstat(path, &st) == 0 ? -EEXIST :
+			    rename(part, path) < 0 ? -errno : 0;
+	}
+	if (r)
+		fs_rm_rf(part);
+out:
+	free(mark);
+	return r;
+}
+
+/*
+ * Made as NAME.PID.part.tmp and renamed once marked: a SIGKILL between
+ * the mkdir and the mark leaves a name vm_sweep_private knows, never an
+ * unmarked NAME.tmp nobody may remove.
+ */
+int vm_new_marked_dir(const struct vm *vm, char **path)
+{
+	char tail[48];
 	int tries, r;
 
+	snprintf(tail, sizeof(tail), ".%ld" VM_PART, (long)getpid());
 	for (tries = 0;; tries++) {
-		unsigned char rnd[8];
-		char name[9];
-		size_t i;
+		char name[9], *part;
 
-		if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
-			return -EIO;
-		for (i = 0; i < 8; i++)
-			name[i] = al[rnd[i] % (sizeof(al) - 1)];
-		name[8] = '\0';
-		/* mkdtemp wants the X's last; the name has a .tmp suffix. */
-		if (vm->inplace)
-			*path = xasprintf("%s/.restore-%s.tmp", vm->hostdir,
-					  name);
-		else
-			*path = xasprintf("%s/vm-%s.tmp",
-					  tmp && *tmp ? tmp : "/tmp", name);
-		if (mkdir(*path, 0700) == 0)
+		r = random_name(name);
+		if (r)
+			return r;
+		part = private_path(vm, name, tail);
+		*path = private_path(vm, name, ".tmp");
+		r = mark_and_move(vm, part, *path);
+		free(part);
+		if (!r)
 			return 0;
-		r = -errno;
 		free(*path);
 		*path = NULL;
 		if (r != -EEXIST || tries > 100)
@@ -347,22 +401,22 @@ int vm_new_private_dir(const struct vm *vm, char **path)
 	}
 }
 
-int vm_new_marked_dir(const struct vm *vm, char **path)
+/* NAME.PID.part.tmp whose PID has ended */
+static bool part_abandoned(const char *name)
 {
-	char *mark;
-	int r = vm_new_private_dir(vm, path);
+	size_t n = strlen(name) - strlen(VM_PART);
+	const char *dot;
+	char *end;
+	long pid;
 
-	if (r)
-		return r;
-	mark = xasprintf("%s/" VM_MARK, *path);
-	r = fs_write_atomic(mark, vm->hostdir, strlen(vm->hostdir), 0600);
-	free(mark);
-	if (r) {
-		fs_rm_rf(*path);
-		free(*path);
-		*path = NULL;
-	}
-	return r;
+	dot = memrchr(name, '.', n);
+	if (!dot || dot + 1 == name + n)
+		return false;
+	errno = 0;
+	pid = strtol(dot + 1, &end, 10);
+	if (errno || end != name + n || pid <= 0)
+		return false;
+	return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
 }
 
 /* By inode: TMPDIR=/tmp/ or a symlinked TMPDIR must not fool it. */
@@ -398,7 +452,9 @@ void vm_sweep_private(const struct vm *vm, const char *mine)
 			continue;
 		p = xasprintf("%s/%s", parent, e->d_name);
 		m = xasprintf("%s/" VM_MARK, p);
-		if (str_ends_with(e->d_name, VM_DOOMED) && lstat(p, &st) == 0 &&
+		if ((str_ends_with(e->d_name, VM_DOOMED) ||
+		     (str_ends_with(e->d_name, VM_PART) &&
+		      part_abandoned(e->d_name))) && lstat(p, &st) == 0 &&
 		    S_ISDIR(st.st_mode) && st.st_uid == geteuid())
 			fs_rm_rf(p);
 		else if (!same_dir(p, mine) &&
@@ -438,7 +494,7 @@ int vm_adopt_workdir(struct vm *vm, const char *dir)
 
 int vm_make_workdir(struct vm *vm)
 {
-	char *dir;
+	char *dir, *mark;
 	int r;
 
 	if (vm->inplace) {
@@ -446,12 +502,17 @@ int vm_make_workdir(struct vm *vm)
 		vm->workdir = xstrdup(vm->hostdir);
 		return 0;
 	}
-	r = vm_new_private_dir(vm, &dir);
+	/* marked until adopted: killed before, it is swept as garbage */
+	r = vm_new_marked_dir(vm, &dir);
 	if (r)
 		return r;
+	mark = xasprintf("%s/" VM_MARK, dir);
 	r = vm_adopt_workdir(vm, dir);
 	if (r)
 		fs_rm_rf(dir);
+	else
+		unlink(mark);
+	free(mark);
 	free(dir);
 	return r;
 }

@@ -103,23 +103,20 @@ int vm_workdir_for_images(struct vm *vm, struct strbuf *err);
 int vm_copy_efivars(const struct vm *vm, char **path, struct strbuf *err);
 
 /*
- * Make a new private (0700) directory $TMPDIR/vm-XXXXXXXX.tmp, or with
- * --inplace HOSTDIR/.restore-XXXXXXXX.tmp.  Caller frees *path.
- */
-int vm_new_private_dir(const struct vm *vm, char **path);
-
-/*
- * A private directory for work a SIGKILL may leave behind (a restore, a
- * fold): vm_new_private_dir, marked (VM_MARK) with the HOSTDIR it is
- * for.  Caller frees *path.
+ * A new private (0700) directory $TMPDIR/vm-XXXXXXXX.tmp, or with
+ * --inplace HOSTDIR/.restore-XXXXXXXX.tmp, for work a SIGKILL may leave
+ * behind (a restore, a fold, a WORKDIR not yet adopted): marked
+ * (VM_MARK) with the HOSTDIR it is for.  It is made as NAME.PID.part.tmp (VM_PART) and
+ * renamed once marked.  Caller frees *path.
  */
 #define VM_MARK ".restoring"
+#define VM_PART ".part.tmp"
 int vm_new_marked_dir(const struct vm *vm, char **path);
 
 /*
- * What killed runs for this VM left beside mine (a marked directory, or
- * one named NAME.doomed.tmp, VM_DOOMED): removed, but never mine nor the
- * WORKDIR.  The caller holds the VM's lock, so no other run of it is
+ * What killed runs left beside mine (a directory marked for this VM, one
+ * named NAME.doomed.tmp, VM_DOOMED, or NAME.PID.part.tmp whose PID has
+ * ended): removed, but never mine nor the WORKDIR.  The caller holds the VM's lock, so no other run of it is
  * using them.
  */
 #define VM_DOOMED ".doomed.tmp"
