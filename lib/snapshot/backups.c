@@ -14,6 +14,7 @@
 #include <zlib.h>
 
 #include "snapshot/seal.h"
+#include "snapshot/snapint.h"
 #include "util/proc.h"
 #include "util/sha256.h"
 #include "util/fsutil.h"
@@ -326,6 +327,8 @@ int backups_apply(const struct backup *const *chain, int k, const char *dir,
 		prev = *m;
 		manifest_init(m);
 	}
+	if (!r && dir)
+		r = snap_sync(dir, err);
 	if (!r)
 		*m = prev;
 	else

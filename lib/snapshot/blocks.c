@@ -150,3 +150,16 @@ void snap_no_space(const char *path, struct strbuf *err)
 	strbuf_addf(err, "no space left on %s", m);
 	free(m);
 }
+
+int snap_sync(const char *dir, struct strbuf *err)
+{
+	int r = fs_fsync_files(dir);
+
+	if (r == -ENOSPC || r == -EDQUOT) {
+		snap_no_space(dir, err);
+		return -ENOSPC;
+	}
+	if (r)
+		strbuf_addf(err, "%s: %s", dir, strerror(-r));
+	return r;
+}

@@ -198,8 +198,7 @@ static int extract_entry(struct archive *a, struct archive_entry *e,
 		goto out;
 	}
 	/* a delta is cut to size and has its holes made once checked */
-	if (fd >= 0 && !bf &&
-	    (ftruncate(fd, (off_t)size) < 0 || fsync(fd) < 0)) {
+	if (fd >= 0 && !bf && ftruncate(fd, (off_t)size) < 0) {
 		r = -errno;
 		strbuf_addf(err, "%s: %s", g->name, strerror(-r));
 		goto out;
@@ -340,10 +339,6 @@ static int check_blocks(int dirfd, const struct got_file *g,
 				    i, g->name, self);
 			r = -EINVAL;
 		}
-	}
-	if (!r && fd >= 0 && fsync(fd) < 0) {
-		r = -errno;
-		strbuf_addf(err, "%s: %s", g->name, strerror(-r));
 	}
 out:
 	if (fd >= 0)
@@ -695,10 +690,6 @@ static int apply_finish(struct apply *s, struct manifest *out,
 		r = check_manifest(s->dirfd, &s->m, &s->c,
 				   s->c.parent ? s->base : NULL, s->got,
 				   s->ngot, base_of(s->path), err);
-	if (!r && s->dirfd >= 0 && fsync(s->dirfd) < 0) {
-		r = -errno;
-		strbuf_addf(err, "%s: %s", s->dir, strerror(-r));
-	}
 	if (!r) {
 		*out = s->m;
 		manifest_init(&s->m);
@@ -764,6 +755,8 @@ int snap_extract(const char *path, const char *dir,
 	int r = snap_apply(path, dir, NULL, &m, NULL, 0, progress, err);
 
 	manifest_release(&m);
+	if (!r && dir)
+		r = snap_sync(dir, err);
 	return r;
 }
 

@@ -61,6 +61,12 @@ int snap_pwrite_all(int fd, const void *p, size_t len, off_t off);
 void snap_no_space(const char *path, struct strbuf *err);
 
 /*
+ * What a restore wrote into dir made to last (fs_fsync_files): once,
+ * after the last snapshot of a chain.  0, or -errno with err.
+ */
+int snap_sync(const char *dir, struct strbuf *err);
+
+/*
  * After a failed read of path: replace err with the gzip-level cause
  * when there is one (the tar or MANIFEST message is its echo).  at: the
  * entry being read, or NULL.

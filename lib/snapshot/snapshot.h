@@ -115,8 +115,11 @@ struct snap_base {
  * base with the STATE it names, files base has and this one has not
  * are removed.  out gets the MANIFEST (caller releases, also on
  * failure).  done/total: progress across the chain, in compressed
- * bytes (done may be NULL; total 0: this archive's size).  Returns as
- * snap_extract, and -ENOENT when an incremental snapshot has no base.
+ * bytes (done may be NULL; total 0: this archive's size).  Nothing is
+ * fsynced: the next snapshot of the chain rewrites what this one wrote,
+ * so the caller makes the result last once, at the end
+ * (fs_fsync_files).  Returns as snap_extract, and -ENOENT when an
+ * incremental snapshot has no base.
  */
 int snap_apply(const char *path, const char *dir, const struct snap_base *base,
 	       struct manifest *out, uint64_t *done, uint64_t total,
@@ -136,7 +139,8 @@ int snap_read_manifest(const char *path, struct manifest *m,
  * Extract a snapshot into the empty directory dir, checking everything:
  * gzip and tar integrity, only plain regular files named in the
  * MANIFEST (no paths, links or devices), and every size and SHA-256.
- * Holes are restored as holes.  Returns 0, or -EINVAL / -EIO / -ENOSPC
+ * Holes are restored as holes, and what is written is fsynced.
+ * Returns 0, or -EINVAL / -EIO / -ENOSPC
  * / -errno with err naming the file and the fault in one line ("not a
  * gzip archive", "archive is damaged at byte N", "no space left on
  * MOUNT", ...); dir may then hold debris the caller removes.

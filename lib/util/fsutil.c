@@ -67,6 +67,41 @@ int fs_fsync_dir(const char *path)
 	return r;
 }
 
+int fs_fsync_files(const char *dir)
+{
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r = 0;
+	struct dirent *e;
+	DIR *d;
+
+	if (dfd < 0)
+		return -errno;
+	d = fdopendir(dup(dfd));
+	if (!d) {
+		r = -errno;
+		close(dfd);
+		return r;
+	}
+	while (!r && (e = readdir(d))) {
+		struct stat st;
+		int fd;
+
+		if (fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode))
+			continue;
+		fd = openat(dfd, e->d_name,
+			    O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+		if (fd < 0 || fsync(fd) < 0)
+			r = -errno;
+		if (fd >= 0)
+			close(fd);
+	}
+	closedir(d);
+	if (!r && fsync(dfd) < 0)
+		r = -errno;
+	close(dfd);
+	return r;
+}
+
 int fs_write_atomic(const char *path, const void *data, size_t len,
 		    mode_t mode)
 {

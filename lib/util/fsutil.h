@@ -73,6 +73,12 @@ bool fs_has_user_xattrs(const char *dir);
 /* fsync a directory, so names made or renamed in it last. */
 int fs_fsync_dir(const char *path);
 
+/*
+ * fsync every regular file directly in dir (no symlink followed), then
+ * dir itself: what was written there lasts.  0 or the first -errno.
+ */
+int fs_fsync_files(const char *dir);
+
 /* Make a symlink atomically replacing whatever link was at path. */
 int fs_symlink_replace(const char *target, const char *path);
 
