@@ -93,6 +93,47 @@ test_expect "add-ssh-keys does not follow a link the guest made for /root/.ssh" 
 	test ! -e .work/.out/authorized_keys
 '
 
+test_expect "add-ssh-keys for a user: home, uid and gid from the guest's /etc/passwd (SSH_USER, ssh_user); no such user, a bad name, a linked home refused" '
+	key first "$HOME/k/first.pub" &&
+	vm --no-uefi -D AHCI=1G @create J && install_job &&
+	printf "[vm]\nsshkeys = ~/k/first.pub\n" >>guest.conf &&
+	cat >users.job <<-\EOF &&
+	d=$(mount-system)
+	echo alice:x:1000:1001::/home/alice:/bin/sh >>"$d/etc/passwd"
+	echo bob:x:1002:1003::/srv/bob:/bin/sh >>"$d/etc/passwd"
+	echo carol:x:1004:1004::/var/carol:/bin/sh >>"$d/etc/passwd"
+	mkdir -p "$d/home" "$d/srv/bob" && ln -s /tmp/.out "$d/var"
+	EOF
+	cat >look.job <<-\EOF &&
+	cd "$(mount-system)"
+	stat -c "%u %g %a %n" home/alice home/alice/.ssh home/alice/.ssh/authorized_keys \
+		srv/bob/.ssh srv/bob/.ssh/authorized_keys >"$OUTDIR/st" 2>&1
+	cat home/alice/.ssh/authorized_keys >"$OUTDIR/alice"
+	ls -A root >"$OUTDIR/rootls"
+	EOF
+	vm @job install @job users &&
+	SSH_USER=alice vm @job add-ssh-keys >out 2>&1 && contains out "for user alice$" &&
+	contains out "1 key(s) added" &&
+	printf "ssh_user = bob\n" >>guest.conf &&
+	vm @job add-ssh-keys >out 2>&1 && contains out "for user bob$" &&
+	SSH_USER=nobody must_fail 1 vm @job add-ssh-keys >out 2>&1 &&
+	contains out "user nobody is not in the installed system.s /etc/passwd (make the user first, or set ssh_user)" &&
+	SSH_USER=carol must_fail 1 vm @job add-ssh-keys >out 2>&1 &&
+	contains out "/var in the installed system is a symbolic link; not following it" &&
+	test ! -e .work/.out/carol &&
+	SSH_USER="a;b" must_fail 1 vm @job add-ssh-keys >out 2>&1 &&
+	contains out "add-ssh-keys: .a;b. is not a user name (SSH_USER, or the ssh_user setting)" &&
+	lacks out "rescue for J started" &&
+	vm @job look && cat .work/.out/st &&
+	contains .work/.out/st "^1000 1001 700 home/alice$" &&
+	contains .work/.out/st "^1000 1001 700 home/alice/.ssh$" &&
+	contains .work/.out/st "^1000 1001 600 home/alice/.ssh/authorized_keys$" &&
+	contains .work/.out/st "^1002 1003 700 srv/bob/.ssh$" &&
+	contains .work/.out/st "^1002 1003 600 srv/bob/.ssh/authorized_keys$" &&
+	lacks .work/.out/st "No such" && test ! -s .work/.out/rootls &&
+	contains .work/.out/alice " first$"
+'
+
 test_expect "post-install run twice leaves the system as one run does (chroot into it)" '
 	vm --no-uefi -D AHCI=1G @create J && install_job &&
 	printf "SETUP_HOSTNAME=web1\nSETUP_USERNAME=alice\nSETUP_USER_UID=1000\n" >web.env &&
