@@ -69,7 +69,7 @@ static void record_start(struct vm_ctx *ctx, const struct vm_plan *plan,
 	rs->sockets = q->sockets;
 	rs->memory = q->memory_mib << 20;
 	strvec_pushv(&rs->forwards, plan->forwards.v);
-	rs->ssh_port = conf_forward_host_port(&ctx->vm.conf, 22);
+	rs->ssh_port = plan->ssh_port;
 	if (q->spice_port && q->spice_host && *q->spice_host)
 		rs->spice = xasprintf("%s:%u", q->spice_host, q->spice_port);
 	rs->workdir = xstrdup(ctx->vm.workdir);
@@ -372,7 +372,10 @@ static int supervise(struct run *run)
 	w.qemu = run->pid;
 	w.qmp_sock = q->vm_qmp_sock;
 	w.ctl = &run->ctl;
-	w.ssh_port = run->rs.ssh_port;
+	/* a forward of vm's own waits for sshd only on a VM made from a
+	 * disk image: an installer, or a system without sshd, has none */
+	w.ssh_port = run->plan.ssh_auto && !*ctx->vm.conf.base ? 0 :
+		     run->rs.ssh_port;
 	w.timeout_s = ctx->vm.conf.timeout;
 	w.on_ready = on_ready;
 	w.data = &ready;

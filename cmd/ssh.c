@@ -32,7 +32,7 @@ int cmd_ssh(struct vm_ctx *ctx, int argc, char **argv)
 	}
 	port = r > 0 ? rs.ssh_port : conf_forward_host_port(&ctx->vm.conf, 22);
 	if (!port) {
-		log_error("cannot ssh into %s: no forward reaches its port 22 (add one: -f tcp::2222-:22)",
+		log_error("cannot ssh into %s: no forward reaches its port 22 (add one: -f tcp::2222-:22; vm adds one itself when a key sshkeys names is there)",
 			  ctx->vm.conf.name);
 		goto out;
 	}

@@ -156,6 +156,9 @@ static void print_text(struct vm_ctx *ctx, const struct facts *f)
 		for (i = 0; i < rs->forwards.nr; i++)
 			printf("  %-10s %s\n", i ? "" : "forwards",
 			       rs->forwards.v[i]);
+		if (rs->ssh_port)
+			printf("  %-10s 127.0.0.1:%u (vm @ssh)\n", "ssh",
+			       rs->ssh_port);
 		printf("  %-10s %s\n", "spice", rs->spice ? rs->spice : "none");
 		printf("  %-10s %s\n", "console", rs->console);
 		printf("  %-10s %s\n", "monitor", rs->monitor);

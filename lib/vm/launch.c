@@ -189,13 +189,13 @@ static bool port_free(const char *host, unsigned port)
 }
 
 /*
- * A port vm's VMs have claimed: the lock CACHE/spice/PORT.lock, held by
+ * A port vm's VMs have claimed: the lock CACHE/ports/PORT.lock, held by
  * the vm that runs QEMU (two @start at once see each other's claim
  * before either QEMU listens).  The fd, or -errno (-EBUSY: claimed).
  */
 static int claim_port(const char *cache_dir, unsigned port)
 {
-	char *dir = xasprintf("%s/spice", cache_dir);
+	char *dir = xasprintf("%s/ports", cache_dir);
 	char *p = xasprintf("%s/%u.lock", dir, port);
 	int fd = -1;
 
@@ -281,6 +281,72 @@ static int pick_spice_port(const struct vm *vm, struct vm_plan *plan,
 	return -EADDRINUSE;
 }
 
+/* A file sshkeys names is there: the user has a key to log in with. */
+static bool has_ssh_key(const struct vm *vm)
+{
+	bool there = false;
+	size_t i;
+
+	for (i = 0; i < vm->conf.sshkeys.nr && !there; i++) {
+		char *k = fs_expand_home(vm->conf.sshkeys.v[i]);
+
+		there = fs_exists(k);
+		free(k);
+	}
+	return there;
+}
+
+/* A port of 127.0.0.1 no one listens on, as the kernel picks; or 0. */
+static unsigned loopback_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	unsigned port = 0;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return 0;
+	if (!bind(fd, (struct sockaddr *)&a, sizeof(a)) &&
+	    !getsockname(fd, (struct sockaddr *)&a, &len))
+		port = ntohs(a.sin_port);
+	close(fd);
+	return port;
+}
+
+/*
+ * The host port to the guest's 22: a forward's the settings give; else,
+ * for the VM itself (not a rescue) on the user network, when the user
+ * has a key to log in with, one of vm's own on 127.0.0.1, a port the
+ * kernel picks, claimed as SPICE's is (two @start at once never take
+ * the same) for as long as the plan lives.
+ */
+static void pick_ssh_port(const struct vm *vm, const struct launch_req *req,
+			  struct vm_plan *plan)
+{
+	unsigned port = conf_forward_host_port(&vm->conf, 22);
+	int tries, fd;
+
+	plan->ssh_port = port;
+	if (port || req->mode == PLAN_RESCUE || !plan->q.netdev ||
+	    !has_ssh_key(vm))
+		return;
+	for (tries = 0; tries < 20; tries++) {
+		port = loopback_port();
+		if (!port)
+			return;
+		fd = vm->dry_run ? 0 : claim_port(vm->cache_dir, port);
+		if (fd == -EBUSY)
+			continue;
+		plan->ssh_claim = fd > 0 ? fd : 0;
+		plan->ssh_port = port;
+		plan->ssh_auto = true;
+		strvec_pushf(&plan->forwards, "hostfwd=tcp:127.0.0.1:%u-:22",
+			     port);
+		return;
+	}
+}
+
 static bool unconfined_told;
 
 int launch_prepare(struct vm *vm, const struct launch_req *req,
@@ -324,6 +390,8 @@ int launch_prepare(struct vm *vm, const struct launch_req *req,
 	r = open_base(vm, plan, err);
 	if (!r)
 		r = pick_spice_port(vm, plan, err);
+	if (!r)
+		pick_ssh_port(vm, req, plan);
 	if (r)
 		return r;
 	/* what QEMU may do beyond emulating: not spawn, not setuid */

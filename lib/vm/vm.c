@@ -1381,6 +1381,9 @@ void vm_plan_release(struct vm_plan *p)
 	if (p->spice_claim > 0)
 		close(p->spice_claim);
 	p->spice_claim = 0;
+	if (p->ssh_claim > 0)
+		close(p->ssh_claim);
+	p->ssh_claim = 0;
 	disk_specs_free(p->disks, p->ndisks);
 	for (i = 0; p->shares && i < p->nshares; i++)
 		share_spec_release(&p->shares[i]);

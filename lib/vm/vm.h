@@ -251,6 +251,9 @@ struct vm_plan {
 	const char *console_log;	/* PLAN_RUN: the log vm keeps */
 	const char *control_sock;	/* PLAN_RUN: control vm serves */
 	int spice_claim;	/* > 0: the lock that claims q.spice_port */
+	unsigned ssh_port;	/* host port to the guest's 22, or 0 */
+	bool ssh_auto;		/* that forward is vm's own (launch_prepare) */
+	int ssh_claim;		/* > 0: the lock that claims ssh_port */
 };
 
 /*

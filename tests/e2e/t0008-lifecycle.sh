@@ -377,11 +377,39 @@ test_expect "@start waits for the SSH banner; @ssh runs a command, its status" '
 	no_qemu
 '
 
-test_expect "@ssh without a forward to port 22 says how to add one" '
+test_expect "with a key and no forward to 22, @start forwards a free port of 127.0.0.1 itself: two at once differ, @status and @ssh use it" '
+	mkdir -p "$HOME/.ssh" && rm -f "$HOME"/.ssh/id_* &&
+	ssh-keygen -q -t ed25519 -N "" -f "$HOME/.ssh/id_ed25519" &&
+	mkdir sshd && cp "$TOP/tests/data/autorun-sshd/autorun" sshd/ &&
+	cp "$HOME/.ssh/id_ed25519.pub" sshd/authorized_keys &&
+	iso=$(autorun_iso "test-sshd-$test_count" "$PWD/sshd") &&
+	vm -q --no-uefi -d a @create A "$iso" && vm -q --no-uefi -d b @create B "$iso" &&
+	lacks a/guest.conf "^forwards" &&
+	{ vm -d a @start >a.out 2>&1 & } && pa=$! &&
+	vm -d b @start >b.out 2>&1 && wait $pa &&
+	vm --json -d a @status >ja && vm --json -d b @status >jb &&
+	port() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[\"result\"][\"ssh_port\"])" "$1"; } &&
+	pa=$(port ja) && pb=$(port jb) && echo "ports $pa $pb" &&
+	test "$pa" -gt 0 && test "$pb" -gt 0 && test "$pa" != "$pb" &&
+	vm -d a @status >st && contains st "^  ssh  *127.0.0.1:$pa (vm @ssh)$" &&
+	contains st "hostfwd=tcp:127.0.0.1:$pa-:22" &&
+	contains a/.work/run-vm.sh "hostfwd=tcp:127.0.0.1:$pa-:22" &&
+	# no disk image: @start did not wait for an sshd it may not have
+	wait_for 120 grep -q "dropbear is up" a/.work/console.log &&
+	wait_for 120 grep -q "dropbear is up" b/.work/console.log &&
+	test "$(vm -d a @ssh uname -n)" = rescue &&
+	test "$(vm -d b @ssh uname -n)" = rescue &&
+	vm -q -d a @stop 60 && vm -q -d b @stop 60 && no_qemu &&
+	lacks a/guest.conf "^forwards"
+'
+
+test_expect "@ssh without a forward to port 22, and no key for vm to add one, says how to add one" '
+	rm -f "$HOME"/.ssh/id_* &&
 	vm --no-uefi @create T "$RESCUE" &&
 	vm @start &&
+	vm @status >st && lacks st "^  ssh " &&
 	must_fail 1 vm @ssh true 2>err &&
-	contains err "no forward reaches its port 22" &&
+	contains err "no forward reaches its port 22 (add one: -f tcp::2222-:22; vm adds one itself when a key sshkeys names is there)" &&
 	vm @kill
 '
 
