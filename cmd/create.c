@@ -2,6 +2,7 @@
 #include "vm.h"
 
 #include "vm/base.h"
+#include "qemu/iso.h"
 #include "net/download.h"
 
 #include <dirent.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define QEMU_IMG_TIMEOUT_MS (120 * 1000)
@@ -201,23 +203,32 @@ static void report(struct vm_ctx *ctx, const struct strvec *made)
  * Usage errors (2) before what is in the way (1), so that a bad command
  * line is said as such whatever the directory holds.
  */
+/* A base (what: --base, or a disk image given) needs a qcow2 disk 0. */
+static int check_base_disk(struct vm_ctx *ctx, const char *name,
+			   const char *what)
+{
+	const struct vm_conf *c = &ctx->vm.conf;
+	const char *fmt0 = c->disks.nr ? c->disks.v[0].format : NULL;
+
+	if (*c->base && (!c->disks.nr || (fmt0 && strcmp(fmt0, "qcow2")))) {
+		log_error("cannot create %s: %s needs disk 0 to be qcow2, the overlay on it (-D %s)",
+			  name, what, c->disks.nr ? "TYPE=SIZE" : "'' names none");
+		return 2;
+	}
+	return 0;
+}
+
 static int check_create(struct vm_ctx *ctx, const char *name,
 			struct strbuf *err)
 {
-	const char *fmt0;
 	size_t i;
 
 	if (conf_set(&ctx->vm.conf, "vm", "name", name, LAYER_CLI, err)) {
 		log_error("cannot create '%s': %s", name, err->buf);
 		return 2;	/* a usage error, as a bad option value is */
 	}
-	fmt0 = ctx->vm.conf.disks.nr ? ctx->vm.conf.disks.v[0].format : NULL;
-	if (*ctx->vm.conf.base &&
-	    (!ctx->vm.conf.disks.nr || (fmt0 && strcmp(fmt0, "qcow2")))) {
-		log_error("cannot create %s: --base needs disk 0 to be qcow2, the overlay on it (-D %s)",
-			  name, ctx->vm.conf.disks.nr ? "TYPE=SIZE" : "'' names none");
+	if (check_base_disk(ctx, name, "--base"))
 		return 2;
-	}
 	if (!ctx->vm.conf.disks.nr && !ctx->vm.conf.images.nr) {
 		log_error("cannot create %s: no disks and no images (give -D TYPE=SIZE, or -i TYPE=PATH for an existing image)",
 			  name);
@@ -239,24 +250,24 @@ static int check_create(struct vm_ctx *ctx, const char *name,
 	return 0;
 }
 
-/* [ISO] (spec, or NULL): the installer the first @run boots. */
+/*
+ * [ISO] (spec, or NULL): the installer the first @run boots; local and
+ * sha: what fetching it gave (taken).
+ */
 static int set_bootimage(struct vm_ctx *ctx, const char *name,
-			 const char *spec, struct strbuf *err)
+			 const char *spec, char *local, char *sha,
+			 struct strbuf *err)
 {
-	char *iso = NULL, *local = NULL, *sha = NULL, hex[65] = "";
+	char *iso = NULL, hex[65] = "";
 	int r;
 
 	if (!spec) {
 		conf_set(&ctx->vm.conf, "vm", "bootimage", "", LAYER_CLI, err);
 		conf_set(&ctx->vm.conf, "vm", "firstboot", "no", LAYER_CLI,
 			 err);
+		free(local);
+		free(sha);
 		return 0;
-	}
-	r = fetch(ctx, "ISO", spec, ctx->vm.conf.bootimage_sha256, &local,
-		  &sha, err);
-	if (r) {
-		log_error("cannot create %s: ISO %s", name, err->buf);
-		return 1;
 	}
 	/* A URL is kept as the URL, pinned to what was fetched. */
 	if (download_is_url(spec)) {
@@ -368,22 +379,66 @@ out:
 	return r;
 }
 
+/*
+ * @create NAME IMAGE, IMAGE (fetched into local) a disk image by its
+ * content, not a disc's file system: without --base, disk 0 lays over
+ * it as with --base.  True when it does (the base set); a disc, or what
+ * is not there to read (a URL in a dry run), is the installer.
+ */
+static bool image_as_base(struct vm_ctx *ctx, const char *spec,
+			  const char *local)
+{
+	struct strbuf err = STRBUF_INIT;
+
+	if (*ctx->vm.conf.base || !local || !fs_exists(local) ||
+	    iso_is_disc(local))
+		return false;
+	conf_set(&ctx->vm.conf, "vm", "base", spec, LAYER_CLI, &err);
+	strbuf_release(&err);
+	log_info("%s is a disk image, not an installer's disc: disk 0 lays over it (as --base)",
+		 spec);
+	return true;
+}
+
 int cmd_create(struct vm_ctx *ctx, int argc, char **argv)
 {
 	struct strbuf err = STRBUF_INIT;
 	struct base_found base = { 0 }, *bp;
 	const char *name = argv[0];
+	const char *iso = argc > 1 ? argv[1] : NULL;
+	char *local = NULL, *sha = NULL;
+	struct stat st;
 	int r;
 
 	r = check_create(ctx, name, &err);
 	if (r)
 		goto out;
+	if (iso && fetch(ctx, "ISO", iso, ctx->vm.conf.bootimage_sha256,
+			 &local, &sha, &err)) {
+		log_error("cannot create %s: ISO %s", name, err.buf);
+		r = 1;
+		goto out;
+	}
+	if (iso && local && !stat(local, &st) && S_ISREG(st.st_mode) &&
+	    !st.st_size) {
+		log_error("cannot create %s: %s is empty: neither an installer's disc nor a disk image",
+			  name, iso);
+		r = 1;
+		goto out;
+	}
+	if (iso && image_as_base(ctx, iso, local)) {
+		iso = NULL;
+		r = check_base_disk(ctx, name, "a disk image");
+		if (r)
+			goto out;
+	}
 	if (*ctx->vm.conf.base) {
 		r = find_base(ctx, &base);
 		if (r)
 			goto out;
 	}
-	r = set_bootimage(ctx, name, argc > 1 ? argv[1] : NULL, &err);
+	r = set_bootimage(ctx, name, iso, local, sha, &err);
+	local = sha = NULL;
 	if (r)
 		goto out;
 	bp = *ctx->vm.conf.base ? &base : NULL;
@@ -394,6 +449,8 @@ int cmd_create(struct vm_ctx *ctx, int argc, char **argv)
 	}
 	r = make_vm(ctx, name, bp);
 out:
+	free(local);
+	free(sha);
 	base_found_release(&base);
 	strbuf_release(&err);
 	return r == 2 ? 2 : r ? 1 : 0;

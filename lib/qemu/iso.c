@@ -107,3 +107,17 @@ out:
 	free(done);
 	return r;
 }
+
+bool iso_is_disc(const char *path)
+{
+	char id[5];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	bool disc;
+
+	if (fd < 0)
+		return false;
+	disc = pread(fd, id, sizeof(id), 32769) == (ssize_t)sizeof(id) &&
+	       (!memcmp(id, "CD001", 5) || !memcmp(id, "BEA01", 5));
+	close(fd);
+	return disc;
+}

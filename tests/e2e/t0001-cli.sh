@@ -127,7 +127,8 @@ test_expect "@create with a missing ISO leaves nothing behind" '
 '
 
 test_expect "an ISO path too long to record is refused, nothing created" '
-	d=$(printf "d%.0s" $(seq 1 180)) && mkdir "$d" && touch "$d/x.iso" &&
+	d=$(printf "d%.0s" $(seq 1 180)) && mkdir "$d" &&
+	printf CD001 | dd of="$d/x.iso" bs=1 seek=32769 status=none &&
 	must_fail 1 vm @create A "$d/x.iso" 2>err &&
 	contains err "too long" &&
 	test ! -e guest.conf && test ! -e .work

@@ -5,7 +5,14 @@
 
 SRV=$T/srv
 mkdir -p "$SRV/files"
-head -c 3000000 /dev/urandom >"$SRV/files/x.iso"
+# an ISO by its content (vm tells a disc from a disk image so): random
+# bytes with ISO 9660's mark where its first volume descriptor is
+fake_iso() {
+	check_args fake_iso "FILE SIZE" 2 2 "$@" &&
+	head -c "$2" /dev/urandom >"$1" &&
+	printf CD001 | dd of="$1" bs=1 seek=32769 conv=notrunc status=none
+}
+fake_iso "$SRV/files/x.iso" 3000000
 SUM=$(sha256sum "$SRV/files/x.iso" | cut -d" " -f1)
 python3 "$TOP/tests/data/httpd.py" "$SRV/files" "$SRV/port" "$SRV/log" &
 HTTPD=$!
@@ -105,7 +112,7 @@ age() {
 
 test_expect "the cache keeps download_cache_max: least recently used go first, never a base a VM lays over" '
 	rm -rf "$XDG_CACHE_HOME/vm/downloads" &&
-	for f in a b c; do head -c 3M /dev/urandom >"$SRV/files/lru-$f.iso" || exit 1; done &&
+	for f in a b c; do fake_iso "$SRV/files/lru-$f.iso" 3M || exit 1; done &&
 	head -c 4M /dev/urandom >"$SRV/files/lru-base.raw" &&
 	printf "[vm]\ndownload_cache_max = 7M\n" >"$VM_SYSTEM_CONFIG" &&
 	vm -q --no-uefi -d "$PWD/a" @create A "$URL/lru-a.iso" &&

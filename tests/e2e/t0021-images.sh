@@ -172,6 +172,37 @@ test_expect "--base: disk 0 is an overlay; the guest writes it, never the base" 
 	contains err "option --base: P was made without a base; --base is for @create"
 '
 
+test_expect "@create NAME IMAGE: a disk image, told by content not name, is the base (path or URL); a disc stays the installer; an empty file is neither" '
+	installer_image "$PWD/seed.raw" &&
+	# the installer as a qcow2 disk: a disk image, whatever its name
+	qemu-img convert -O qcow2 seed.raw disk.iso && sum=$(sha256sum <disk.iso) &&
+	vm --no-uefi -d a @create A disk.iso >out 2>&1 &&
+	contains out "disk.iso is a disk image, not an installer.s disc: disk 0 lays over it (as --base)" &&
+	contains a/guest.conf "^base = $PWD/disk.iso$" &&
+	contains a/guest.conf "^base_format = qcow2$" &&
+	contains a/guest.conf "^bootimage = $" && contains a/guest.conf "^firstboot = no$" &&
+	test "$(backing a/.work/disk-0.img)" = "$PWD/disk.iso" &&
+	vm -d a -t 120 @run &&
+	contains a/.work/console.log "AUTORUN-DONE on /dev/sda" &&
+	test "$(sha256sum <disk.iso)" = "$sum" &&
+	# the hybrid ISO itself is a disc: the installer, as before
+	vm --no-uefi -d b @create B seed.raw >out 2>&1 && lacks out "disk image" &&
+	contains b/guest.conf "^bootimage = $PWD/seed.raw$" && lacks b/guest.conf "^base = ." &&
+	# by URL: fetched once into the cache, then the base
+	mkdir -p srv/files && cp disk.iso srv/files/img.qcow2 &&
+	{ python3 "$TOP/tests/data/httpd.py" srv/files srv/port srv/log & } &&
+	wait_for 10 test -s srv/port &&
+	url=http://127.0.0.1:$(cat srv/port)/img.qcow2 &&
+	vm --no-uefi -d c @create C "$url" &&
+	contains c/guest.conf "^base = $url$" && contains c/guest.conf "^firstboot = no$" &&
+	test "$(backing c/.work/disk-0.img)" = "$(ls "$XDG_CACHE_HOME"/vm/downloads/*-img.qcow2)" &&
+	: >empty.img && must_fail 1 vm -d e @create E empty.img 2>err &&
+	contains err "cannot create E: empty.img is empty: neither an installer.s disc nor a disk image" &&
+	test ! -e e/guest.conf &&
+	must_fail 2 vm -d r -D VIRT=64M:raw @create R disk.iso 2>err &&
+	contains err "cannot create R: a disk image needs disk 0 to be qcow2" && test ! -e r/guest.conf
+'
+
 test_expect "QEMU has the base read-only: even its owner's monitor cannot commit into it" '
 	truncate -s 32M seed.raw && echo original | dd of=seed.raw conv=notrunc status=none &&
 	sum=$(sha256sum <seed.raw) &&
