@@ -400,6 +400,31 @@ static bool image_as_base(struct vm_ctx *ctx, const char *spec,
 	return true;
 }
 
+/*
+ * The firmware the base boots with, from its partition table, unless
+ * the command line said (--no-uefi, --uefi): an image with no EFI
+ * system partition gets BIOS, one that boots only from it UEFI.
+ */
+static void base_firmware_to_conf(struct vm_ctx *ctx,
+				  const struct base_found *b)
+{
+	struct vm_conf *c = &ctx->vm.conf;
+	struct strbuf err = STRBUF_INIT;
+	enum base_fw fw;
+
+	if (ctx->vm.dry_run || conf_layer_of(c, "vm", "uefi") >= LAYER_CLI)
+		return;
+	fw = base_firmware(b->local, b->format);
+	if (fw == BASE_FW_ANY || (fw == BASE_FW_UEFI) == c->uefi)
+		return;
+	conf_set(c, "vm", "uefi", fw == BASE_FW_UEFI ? "yes" : "no",
+		 LAYER_CLI, &err);
+	strbuf_release(&err);
+	log_info("%s boots with %s only (its partition table says so): uefi = %s",
+		 b->record, fw == BASE_FW_UEFI ? "UEFI" : "BIOS",
+		 fw == BASE_FW_UEFI ? "yes" : "no");
+}
+
 int cmd_create(struct vm_ctx *ctx, int argc, char **argv)
 {
 	struct strbuf err = STRBUF_INIT;
@@ -436,6 +461,7 @@ int cmd_create(struct vm_ctx *ctx, int argc, char **argv)
 		r = find_base(ctx, &base);
 		if (r)
 			goto out;
+		base_firmware_to_conf(ctx, &base);
 	}
 	r = set_bootimage(ctx, name, iso, local, sha, &err);
 	local = sha = NULL;

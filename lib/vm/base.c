@@ -359,3 +359,83 @@ int base_check_disks(const struct base_env *env, const struct vm_conf *c,
 		*base = local;
 	return r;
 }
+
+/* GPT partition type GUIDs as they lie on the disk (mixed-endian) */
+static const unsigned char gpt_esp[16] = {
+	0x28, 0x73, 0x2a, 0xc1, 0x1f, 0xf8, 0xd2, 0x11,
+	0xba, 0x4b, 0x00, 0xa0, 0xc9, 0x3e, 0xc9, 0x3b };
+static const unsigned char gpt_bios[16] = {	/* "Hah!IdontNeedEFI" */
+	0x48, 0x61, 0x68, 0x21, 0x49, 0x64, 0x6f, 0x6e,
+	0x74, 0x4e, 0x65, 0x65, 0x64, 0x45, 0x46, 0x49 };
+
+static uint32_t le32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+/* The first 34 sectors: MBR, GPT header, 128 entries of 128 bytes. */
+#define HEAD_SECTORS 34
+
+/* What the table in head (HEAD_SECTORS sectors) says. */
+static enum base_fw table_firmware(const unsigned char *head)
+{
+	const unsigned char *h = head + 512;
+	bool esp = false, bios = false;
+	uint32_t i, n, esz;
+
+	if (!memcmp(h, "EFI PART", 8)) {
+		n = le32(h + 80);
+		esz = le32(h + 84);
+		/* entries from LBA 2, as every tool writes them */
+		if (le32(h + 72) != 2 || le32(h + 76) || esz < 128 ||
+		    (uint64_t)n * esz > (HEAD_SECTORS - 2) * 512u)
+			return BASE_FW_ANY;
+		for (i = 0; i < n; i++) {
+			const unsigned char *e = head + 1024 + (size_t)i * esz;
+
+			esp |= !memcmp(e, gpt_esp, 16);
+			bios |= !memcmp(e, gpt_bios, 16);
+		}
+		return esp && !bios ? BASE_FW_UEFI :
+		       !esp ? BASE_FW_BIOS : BASE_FW_ANY;
+	}
+	if (head[510] != 0x55 || head[511] != 0xaa)
+		return BASE_FW_ANY;
+	for (i = 0; i < 4; i++)
+		esp |= head[446 + i * 16 + 4] == 0xef;
+	return esp ? BASE_FW_ANY : BASE_FW_BIOS;
+}
+
+enum base_fw base_firmware(const char *local, const char *format)
+{
+	struct strvec av = STRVEC_INIT;
+	struct proc_opts o = PROC_OPTS_INIT;
+	struct strbuf head = STRBUF_INIT;
+	enum base_fw fw = BASE_FW_ANY;
+	const char *tmp = getenv("TMPDIR");
+	char *dir, *out;
+
+	dir = xasprintf("%s/vm-fw-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(dir)) {
+		free(dir);
+		return fw;
+	}
+	out = xasprintf("%s/head.raw", dir);
+	strvec_pushl(&av, "qemu-img", "dd", "-f", format, "-O", "raw",
+		     "bs=512", NULL);
+	strvec_pushf(&av, "count=%d", HEAD_SECTORS);
+	strvec_pushf(&av, "if=%s", local);
+	strvec_pushf(&av, "of=%s", out);
+	o.stdin_fd = -1;
+	if (!proc_run(av.v, &o, QEMU_IMG_TIMEOUT_MS) &&
+	    !fs_read_file(out, HEAD_SECTORS * 512, &head) &&
+	    head.len == HEAD_SECTORS * 512)
+		fw = table_firmware((const unsigned char *)head.buf);
+	strbuf_release(&head);
+	strvec_clear(&av);
+	fs_rm_rf(dir);
+	free(out);
+	free(dir);
+	return fw;
+}

@@ -50,6 +50,16 @@ int base_find(const struct base_env *env, const char *spec, const char *local,
 void base_found_release(struct base_found *b);
 
 /*
+ * The firmware an image boots with, read from its partition table
+ * (the first 34 sectors as the guest sees them, through qemu-img dd):
+ * UEFI when it has an EFI system partition and no BIOS boot partition
+ * on GPT, BIOS when it has no EFI system partition; ANY when it has
+ * both, no table vm knows, or cannot be read.
+ */
+enum base_fw { BASE_FW_ANY, BASE_FW_UEFI, BASE_FW_BIOS };
+enum base_fw base_firmware(const char *local, const char *format);
+
+/*
  * Check the disks c names in diskdir before QEMU, qemu-img or a restore
  * trusts them: a qcow2 disk may keep no data in another file and may
  * name a backing file only when it is disk 0 of a VM with a base, and

@@ -203,6 +203,36 @@ test_expect "@create NAME IMAGE: a disk image, told by content not name, is the 
 	contains err "cannot create R: a disk image needs disk 0 to be qcow2" && test ! -e r/guest.conf
 '
 
+# table_image NAME SFDISK: NAME.qcow2, 64M, partitioned by the sfdisk
+# script SFDISK (nothing in the partitions)
+table_image() {
+	check_args table_image "NAME SFDISK" 2 2 "$@" &&
+	truncate -s 64M "$1.raw" && printf "$2" | sfdisk -q "$1.raw" &&
+	qemu-img convert -O qcow2 "$1.raw" "$1.qcow2" && rm "$1.raw"
+}
+
+test_expect "a base's firmware from its partition table: no ESP is BIOS, only an ESP is UEFI, both keep the default; the command line wins" '
+	bb=21686148-6449-6E6F-744E-656564454649 &&
+	table_image bios "label: gpt\nsize=1MiB, type=$bb\ntype=linux\n" &&
+	table_image mbr "label: dos\ntype=83\n" &&
+	table_image esp "label: gpt\nsize=8MiB, type=uefi\ntype=linux\n" &&
+	table_image both "label: gpt\nsize=1MiB, type=$bb\nsize=8MiB, type=uefi\ntype=linux\n" &&
+	for i in bios mbr esp both; do
+		vm -d "$i" @create X "$i.qcow2" 2>"$i.err" || exit 1
+	done &&
+	contains bios/guest.conf "^uefi = no$" && contains mbr/guest.conf "^uefi = no$" &&
+	contains bios.err "bios.qcow2 boots with BIOS only (its partition table says so): uefi = no" &&
+	contains esp/guest.conf "^uefi = yes$" && contains both/guest.conf "^uefi = yes$" &&
+	lacks both.err "boots with" &&
+	printf "uefi = no\n" >>"$XDG_CONFIG_HOME/vm.conf" &&
+	vm -d esp2 --base esp.qcow2 @create X 2>err && contains esp2/guest.conf "^uefi = yes$" &&
+	contains err "esp.qcow2 boots with UEFI only (its partition table says so): uefi = yes" &&
+	vm -d both2 @create X both.qcow2 && contains both2/guest.conf "^uefi = no$" &&
+	vm -d esp3 --no-uefi @create X esp.qcow2 2>err && contains esp3/guest.conf "^uefi = no$" &&
+	lacks err "boots with" &&
+	test -z "$(ls "$TMPDIR" | grep vm-fw)"
+'
+
 test_expect "QEMU has the base read-only: even its owner's monitor cannot commit into it" '
 	truncate -s 32M seed.raw && echo original | dd of=seed.raw conv=notrunc status=none &&
 	sum=$(sha256sum <seed.raw) &&
