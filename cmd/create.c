@@ -401,19 +401,25 @@ static bool image_as_base(struct vm_ctx *ctx, const char *spec,
 }
 
 /*
- * The firmware the base boots with, from its partition table, unless
- * the command line said (--no-uefi, --uefi): an image with no EFI
- * system partition gets BIOS, one that boots only from it UEFI.
+ * What a VM made from an image boots with.  Headless, unless a port
+ * was asked for (-p, or port in a settings file): an image is reached
+ * by SSH, not on a screen.  The firmware from its partition table,
+ * unless the command line said (--no-uefi, --uefi): an image with no
+ * EFI system partition gets BIOS, one that boots only from it UEFI.
  */
-static void base_firmware_to_conf(struct vm_ctx *ctx,
-				  const struct base_found *b)
+static void base_boot_to_conf(struct vm_ctx *ctx, const struct base_found *b)
 {
 	struct vm_conf *c = &ctx->vm.conf;
 	struct strbuf err = STRBUF_INIT;
 	enum base_fw fw;
 
-	if (ctx->vm.dry_run || conf_layer_of(c, "vm", "uefi") >= LAYER_CLI)
+	if (conf_layer_of(c, "vm", "port") == LAYER_DEFAULT)
+		conf_set(c, "vm", "port", "", LAYER_CLI, &err);
+	strbuf_reset(&err);
+	if (ctx->vm.dry_run || conf_layer_of(c, "vm", "uefi") >= LAYER_CLI) {
+		strbuf_release(&err);
 		return;
+	}
 	fw = base_firmware(b->local, b->format);
 	if (fw == BASE_FW_ANY || (fw == BASE_FW_UEFI) == c->uefi)
 		return;
@@ -461,7 +467,7 @@ int cmd_create(struct vm_ctx *ctx, int argc, char **argv)
 		r = find_base(ctx, &base);
 		if (r)
 			goto out;
-		base_firmware_to_conf(ctx, &base);
+		base_boot_to_conf(ctx, &base);
 	}
 	r = set_bootimage(ctx, name, iso, local, sha, &err);
 	local = sha = NULL;

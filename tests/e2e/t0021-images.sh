@@ -211,7 +211,7 @@ table_image() {
 	qemu-img convert -O qcow2 "$1.raw" "$1.qcow2" && rm "$1.raw"
 }
 
-test_expect "a base's firmware from its partition table: no ESP is BIOS, only an ESP is UEFI, both keep the default; the command line wins" '
+test_expect "a base's firmware from its partition table: no ESP is BIOS, only an ESP is UEFI, both keep the default; the command line wins; headless unless a port is asked for" '
 	bb=21686148-6449-6E6F-744E-656564454649 &&
 	table_image bios "label: gpt\nsize=1MiB, type=$bb\ntype=linux\n" &&
 	table_image mbr "label: dos\ntype=83\n" &&
@@ -230,7 +230,12 @@ test_expect "a base's firmware from its partition table: no ESP is BIOS, only an
 	vm -d both2 @create X both.qcow2 && contains both2/guest.conf "^uefi = no$" &&
 	vm -d esp3 --no-uefi @create X esp.qcow2 2>err && contains esp3/guest.conf "^uefi = no$" &&
 	lacks err "boots with" &&
-	test -z "$(ls "$TMPDIR" | grep vm-fw)"
+	test -z "$(ls "$TMPDIR" | grep vm-fw)" &&
+	# headless unless a port is asked for (here vm.conf names none)
+	printf "[vm]\naccel = tcg\n" >"$XDG_CONFIG_HOME/vm.conf" &&
+	vm -q -d h @create X both.qcow2 && contains h/guest.conf "^port = $" &&
+	vm -q -d h2 -p 5907 @create X both.qcow2 && contains h2/guest.conf "^port = 5907$" &&
+	vm -q -d h3 @create X && lacks h3/guest.conf "^port"
 '
 
 test_expect "QEMU has the base read-only: even its owner's monitor cannot commit into it" '
