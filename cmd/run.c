@@ -372,10 +372,9 @@ static int supervise(struct run *run)
 	w.qemu = run->pid;
 	w.qmp_sock = q->vm_qmp_sock;
 	w.ctl = &run->ctl;
-	/* a forward of vm's own waits for sshd only on a VM made from a
-	 * disk image: an installer, or a system without sshd, has none */
-	w.ssh_port = run->plan.ssh_auto && !*ctx->vm.conf.base ? 0 :
-		     run->rs.ssh_port;
+	/* a forward of vm's own is not waited for (an installer, or a
+	 * system without sshd, has none): @ssh waits for its sshd */
+	w.ssh_port = run->plan.ssh_auto ? 0 : run->rs.ssh_port;
 	w.timeout_s = ctx->vm.conf.timeout;
 	w.on_ready = on_ready;
 	w.data = &ready;

@@ -12,6 +12,29 @@
 #include <string.h>
 
 #include "qemu/runstate.h"
+#include "vm/launch.h"
+
+/*
+ * An sshd answers on 127.0.0.1:port, waited for up to secs: a guest
+ * @start returned for (its QMP answered) may still be booting.
+ */
+static bool ssh_answers(const struct vm_ctx *ctx, unsigned port,
+			unsigned secs)
+{
+	long long end = proc_now_ms() + (long long)secs * 1000;
+	bool told = false;
+
+	while (!launch_ssh_banner(port, 1500)) {
+		if (proc_now_ms() >= end || proc_interrupted())
+			return false;
+		if (!told)
+			log_info("waiting for %s's sshd on 127.0.0.1:%u (up to %u s)",
+				 ctx->vm.conf.name, port, secs);
+		told = true;
+		usleep(500 * 1000);
+	}
+	return true;
+}
 
 int cmd_ssh(struct vm_ctx *ctx, int argc, char **argv)
 {
@@ -34,6 +57,13 @@ int cmd_ssh(struct vm_ctx *ctx, int argc, char **argv)
 	if (!port) {
 		log_error("cannot ssh into %s: no forward reaches its port 22 (add one: -f tcp::2222-:22; vm adds one itself when a key sshkeys names is there)",
 			  ctx->vm.conf.name);
+		goto out;
+	}
+	if (r > 0 && !ctx->vm.dry_run &&
+	    !ssh_answers(ctx, port, ctx->vm.conf.rescue.boot_timeout)) {
+		log_error("cannot ssh into %s: no SSH server answered on 127.0.0.1:%u in %u s",
+			  ctx->vm.conf.name, port,
+			  ctx->vm.conf.rescue.boot_timeout);
 		goto out;
 	}
 	if (ctx->vm.conf.sshkeys.nr) {

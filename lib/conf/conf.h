@@ -122,6 +122,7 @@ struct vm_conf {
 	char *host;		/* SPICE address */
 	enum accel_mode accel;
 	enum agent_mode guest_agent;
+	enum agent_mode cloud_init;	/* a NoCloud seed: auto is with a base */
 	unsigned timeout;	/* seconds, 0: none */
 	char *bootimage;	/* ISO given to @create: a path or a URL */
 	char *bootimage_sha256;	/* its SHA-256 when it came by URL */

@@ -173,6 +173,15 @@ static void argv_disks(const struct qemu_plan *p, struct strvec *a,
 			strvec_pushf(a, "ide-cd,drive=cd0,bus=%s,bootindex=%d",
 				     bus.buf, p->cdrom_first ? 0 : p->ndisks);
 	}
+	if (p->seed) {
+		static const struct disk_spec cd = { .bus = BUS_CDROM };
+
+		/* data for the guest, never booted */
+		push_drive(a, "seed0", p->seed, &cd, NULL);
+		ahci_port(a, &ahci, &bus);
+		strvec_push(a, "-device");
+		strvec_pushf(a, "ide-cd,drive=seed0,bus=%s", bus.buf);
+	}
 	if (p->kernel) {
 		strvec_push(a, "-kernel");
 		strvec_push(a, p->kernel);

@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 
 #include "util/fsutil.h"
+#include "vm/cloudinit.h"
 #include "util/proc.h"
 #include "qemu/qmp.h"
 
@@ -392,6 +393,19 @@ int launch_prepare(struct vm *vm, const struct launch_req *req,
 		r = pick_spice_port(vm, plan, err);
 	if (!r)
 		pick_ssh_port(vm, req, plan);
+	if (!r && req->mode != PLAN_RESCUE && cloudinit_wanted(vm) &&
+	    vm->conf.cloud_init == AGENT_AUTO && !cloudinit_can()) {
+		strbuf_addstr(note, "no xorriso to make the cloud-init seed with: booting without one (install xorriso, or set cloud_init = no)");
+	} else if (!r && req->mode != PLAN_RESCUE && cloudinit_wanted(vm)) {
+		char *seed;
+
+		r = cloudinit_seed(vm, &seed, err);
+		if (!r) {
+			strvec_push(&plan->owned, seed);
+			plan->q.seed = plan->owned.v[plan->owned.nr - 1];
+			free(seed);
+		}
+	}
 	if (r)
 		return r;
 	/* what QEMU may do beyond emulating: not spawn, not setuid */

@@ -238,6 +238,30 @@ test_expect "a base's firmware from its partition table: no ESP is BIOS, only an
 	vm -q -d h3 @create X && lacks h3/guest.conf "^port"
 '
 
+test_expect "cloud_init: a seed CD labelled cidata, made for each boot: your key for ssh_user; HOSTDIR/user-data instead; none with no" '
+	mkdir -p "$HOME/.ssh" && rm -f "$HOME"/.ssh/id_* &&
+	ssh-keygen -q -t ed25519 -N "" -C seed-key -f "$HOME/.ssh/id_ed25519" &&
+	iso=$(autorun_iso test-cidata "$TOP/tests/data/autorun-cidata") &&
+	vm -q --no-uefi @create web_1.x && printf "cloud_init = yes\nssh_user = alice\n" >>guest.conf &&
+	vm -q -t 120 @run "$iso" &&
+	contains .work/console.log "^CIDATA meta-data: local-hostname: web-1-x" &&
+	contains .work/console.log "^CIDATA user-data: hostname: web-1-x" &&
+	contains .work/console.log "^CIDATA user-data:   - name: .alice." &&
+	contains .work/console.log "^CIDATA user-data:       - .ssh-ed25519 [^ ]* seed-key." &&
+	id1=$(grep -a "CIDATA meta-data: instance-id: iid-" .work/console.log) &&
+	: >.work/console.log && vm -q -t 120 @run "$iso" &&
+	test "$(grep -a "CIDATA meta-data: instance-id" .work/console.log)" = "$id1" &&
+	printf "#cloud-config\nhostname: mine\n" >user-data &&
+	: >.work/console.log && vm -q -t 120 @run "$iso" &&
+	contains .work/console.log "^CIDATA user-data: hostname: mine" &&
+	lacks .work/console.log "seed-key" &&
+	test "$(grep -a "CIDATA meta-data: instance-id" .work/console.log)" != "$id1" &&
+	sed -i "s/^cloud_init = yes/cloud_init = no/" guest.conf &&
+	: >.work/console.log && vm -q -t 120 @run "$iso" &&
+	contains .work/console.log "^CIDATA: none" && lacks .work/run-vm.sh seed0 &&
+	test -z "$(ls -A .work | grep -e "^\.cidata" -e "cidata.iso.tmp")"
+'
+
 test_expect "QEMU has the base read-only: even its owner's monitor cannot commit into it" '
 	truncate -s 32M seed.raw && echo original | dd of=seed.raw conv=notrunc status=none &&
 	sum=$(sha256sum <seed.raw) &&

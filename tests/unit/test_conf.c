@@ -1844,6 +1844,7 @@ static void test_conf_each(void **state)
 		"vm.control_group=", "vm.ssh_user=root", "vm.download_max=0",
 		"vm.download_cache_max=20G",
 		"vm.download_timeout=21600", "vm.guest_agent=auto",
+		"vm.cloud_init=auto",
 		"vm.registry_ca=", "vm.registry_insecure=",
 	};
 	struct vm_conf *c = *state;
@@ -1853,7 +1854,7 @@ static void test_conf_each(void **state)
 	SET_OK(c, "vm", "shares", "ab:/x y");
 	SET_OK(c, "vm", "shares", "cd:/z");
 	conf_each(c, collect, &sv);
-	assert_int_equal(sv.nr, 48);
+	assert_int_equal(sv.nr, 49);
 	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
 		if (!has(&sv, want[i]))
 			fail_msg("conf_each gave no \"%s\"", want[i]);
