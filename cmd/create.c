@@ -144,17 +144,25 @@ static int fetch(struct vm_ctx *ctx, const char *what, const char *spec,
 
 /*
  * --base: disk 0 will lay over it.  What is recorded (path or URL,
- * format, digest) goes to guest.conf.
+ * format, digest) goes to guest.conf.  got_local, got_sha: the file
+ * fetched already (an image given where the ISO goes: the one that was
+ * checked is the one used), or NULL to fetch it here.
  */
-static int find_base(struct vm_ctx *ctx, struct base_found *b)
+static int find_base(struct vm_ctx *ctx, struct base_found *b,
+		     const char *got_local, const char *got_sha)
 {
 	struct vm_conf *c = &ctx->vm.conf;
 	struct base_env env = vm_base_env(&ctx->vm);
 	struct strbuf err = STRBUF_INIT;
 	char *local = NULL, *sha = NULL;
-	int r;
+	int r = 0;
 
-	r = fetch(ctx, "base", c->base, NULL, &local, &sha, &err);
+	if (got_local) {
+		local = xstrdup(got_local);
+		sha = got_sha ? xstrdup(got_sha) : NULL;
+	} else {
+		r = fetch(ctx, "base", c->base, NULL, &local, &sha, &err);
+	}
 	if (!r)
 		r = base_find(&env, c->base, local, sha, b, &err);
 	/* disk 0 will lay over the cached copy: the cache keeps it */
@@ -459,12 +467,19 @@ int cmd_create(struct vm_ctx *ctx, int argc, char **argv)
 	}
 	if (iso && image_as_base(ctx, iso, local)) {
 		iso = NULL;
+		/* its --sha256 was checked by the fetch: base_sha256 now */
+		conf_set(&ctx->vm.conf, "vm", "bootimage_sha256", "",
+			 LAYER_CLI, &err);
+		strbuf_reset(&err);
 		r = check_base_disk(ctx, name, "a disk image");
 		if (r)
 			goto out;
-	}
-	if (*ctx->vm.conf.base) {
-		r = find_base(ctx, &base);
+		r = find_base(ctx, &base, local, sha);
+		if (r)
+			goto out;
+		base_boot_to_conf(ctx, &base);
+	} else if (*ctx->vm.conf.base) {
+		r = find_base(ctx, &base, NULL, NULL);
 		if (r)
 			goto out;
 		base_boot_to_conf(ctx, &base);

@@ -80,6 +80,9 @@ int cmd_ssh(struct vm_ctx *ctx, int argc, char **argv)
 	strvec_pushl(&av, "-o", "StrictHostKeyChecking=accept-new", "-o",
 		     "BatchMode=yes", "-o", "ConnectTimeout=20", NULL);
 	strvec_pushf(&av, "-oUserKnownHostsFile=%s", known);
+	/* the key is the VM's whatever port reaches it (vm picks a new
+	 * one each run): known by this name, not by [127.0.0.1]:PORT */
+	strvec_pushf(&av, "-oHostKeyAlias=vm-%s", ctx->vm.conf.name);
 	if (key && fs_exists(key))
 		strvec_pushl(&av, "-i", key, "-o", "IdentitiesOnly=yes", NULL);
 	strvec_pushf(&av, "%s@127.0.0.1", ctx->vm.conf.ssh_user);

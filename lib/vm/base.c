@@ -90,6 +90,16 @@ int base_find(const struct base_env *env, const char *spec, const char *local,
 		r = -EINVAL;
 		goto fail;
 	}
+	/* a format whose file names others (vmdk's extents, ...) could
+	 * hand the guest any file of ours: only the two that cannot */
+	if (!info.format || (strcmp(info.format, "qcow2") &&
+			     strcmp(info.format, "raw"))) {
+		strbuf_addf(err, "%s is %s, not qcow2 or raw (convert it: qemu-img convert -O qcow2)",
+			    local, info.format ? info.format : "of no format");
+		image_info_release(&info);
+		r = -EINVAL;
+		goto fail;
+	}
 	out->format = info.format;
 	out->size = info.virtual_size;
 	info.format = NULL;
@@ -381,7 +391,7 @@ static uint32_t le32(const unsigned char *p)
 static enum base_fw table_firmware(const unsigned char *head)
 {
 	const unsigned char *h = head + 512;
-	bool esp = false, bios = false;
+	bool esp = false, bios = false, any = false;
 	uint32_t i, n, esz;
 
 	if (!memcmp(h, "EFI PART", 8)) {
@@ -402,9 +412,17 @@ static enum base_fw table_firmware(const unsigned char *head)
 	}
 	if (head[510] != 0x55 || head[511] != 0xaa)
 		return BASE_FW_ANY;
-	for (i = 0; i < 4; i++)
-		esp |= head[446 + i * 16 + 4] == 0xef;
-	return esp ? BASE_FW_ANY : BASE_FW_BIOS;
+	for (i = 0; i < 4; i++) {
+		unsigned char type = head[446 + i * 16 + 4];
+
+		/* a GPT we could not read (4Kn sectors, a bad header) */
+		if (type == 0xee)
+			return BASE_FW_ANY;
+		esp |= type == 0xef;
+		any |= type != 0;
+	}
+	/* no partition (a FAT "superfloppy"): nothing to tell by */
+	return esp || !any ? BASE_FW_ANY : BASE_FW_BIOS;
 }
 
 enum base_fw base_firmware(const char *local, const char *format)

@@ -66,6 +66,23 @@ static void yaml_quoted(struct strbuf *sb, const char *s, size_t len)
 	strbuf_addch(sb, '\'');
 }
 
+/* A line of an authorized_keys file: a field names a key type. */
+static bool public_key(const char *p, size_t len)
+{
+	static const char *const types[] = { "ssh-", "ecdsa-", "sk-" };
+	size_t i, k;
+
+	for (i = 0; i < len; i++) {
+		if (i && p[i - 1] != ' ' && p[i - 1] != '\t')
+			continue;
+		for (k = 0; k < sizeof(types) / sizeof(types[0]); k++)
+			if (len - i > strlen(types[k]) &&
+			    !strncmp(p + i, types[k], strlen(types[k])))
+				return true;
+	}
+	return false;
+}
+
 /* Each public key in the files sshkeys names, as a YAML list item. */
 static void key_items(const struct vm *vm, const char *indent,
 		      struct strbuf *sb)
@@ -77,7 +94,9 @@ static void key_items(const struct vm *vm, const char *indent,
 		struct strbuf text = STRBUF_INIT;
 		const char *p, *end;
 
-		if (fs_read_file(path, KEY_FILE_MAX, &text) || !text.buf) {
+		/* a private key named by mistake never reaches the guest */
+		if (fs_read_file(path, KEY_FILE_MAX, &text) || !text.buf ||
+		    strstr(text.buf, "PRIVATE KEY")) {
 			free(path);
 			strbuf_release(&text);
 			continue;
@@ -91,7 +110,7 @@ static void key_items(const struct vm *vm, const char *indent,
 			len = (size_t)(end - p);
 			while (len && (p[len - 1] == '\r' || p[len - 1] == ' '))
 				len--;
-			if (!len || *p == '#')
+			if (!len || *p == '#' || !public_key(p, len))
 				continue;
 			strbuf_addf(sb, "%s- ", indent);
 			yaml_quoted(sb, p, len);
@@ -110,7 +129,9 @@ static void user_data(const struct vm *vm, const char *host,
 
 	strbuf_addstr(sb, "#cloud-config\n"
 			  "# made by vm for this boot (HOSTDIR/user-data replaces it)\n");
-	strbuf_addf(sb, "hostname: %s\nssh_pwauth: false\n", host);
+	strbuf_addstr(sb, "hostname: ");
+	yaml_quoted(sb, host, strlen(host));
+	strbuf_addstr(sb, "\nssh_pwauth: false\n");
 	if (!strcmp(user, "root")) {
 		strbuf_addstr(sb, "disable_root: false\nssh_authorized_keys:\n");
 		key_items(vm, "  ", sb);
@@ -161,8 +182,10 @@ int cloudinit_files(const struct vm *vm, const char *dir, struct strbuf *err)
 		r = sha256_hex_of(md.buf, md.len, hex);
 	if (!r) {
 		strbuf_reset(&md);
-		strbuf_addf(&md, "instance-id: iid-%.16s\nlocal-hostname: %s\n",
-			    hex, host);
+		strbuf_addf(&md, "instance-id: iid-%.16s\nlocal-hostname: ",
+			    hex);
+		yaml_quoted(&md, host, strlen(host));
+		strbuf_addch(&md, '\n');
 		r = write_in(dir, "meta-data", &md, err);
 	}
 	if (!r)

@@ -395,6 +395,8 @@ int launch_prepare(struct vm *vm, const struct launch_req *req,
 		pick_ssh_port(vm, req, plan);
 	if (!r && req->mode != PLAN_RESCUE && cloudinit_wanted(vm) &&
 	    vm->conf.cloud_init == AGENT_AUTO && !cloudinit_can()) {
+		if (note->len)
+			strbuf_addch(note, '\n');
 		strbuf_addstr(note, "no xorriso to make the cloud-init seed with: booting without one (install xorriso, or set cloud_init = no)");
 	} else if (!r && req->mode != PLAN_RESCUE && cloudinit_wanted(vm)) {
 		char *seed;

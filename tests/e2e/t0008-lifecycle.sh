@@ -370,6 +370,7 @@ test_expect "@start waits for the SSH banner; @ssh runs a command, its status" '
 	vm -q --dry-run @ssh true >dry &&
 	contains dry "-p $port" &&
 	contains dry "UserKnownHostsFile=$PWD/known_hosts" &&
+	contains dry "HostKeyAlias=vm-T" &&
 	contains dry "root@127.0.0.1" &&
 	vm @ssh uname -n @stop 60 >chain 2>&1 &&
 	contains chain "^rescue$" &&

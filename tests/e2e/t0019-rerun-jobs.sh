@@ -102,7 +102,11 @@ test_expect "add-ssh-keys for a user: home, uid and gid from the guest's /etc/pa
 	echo alice:x:1000:1001::/home/alice:/bin/sh >>"$d/etc/passwd"
 	echo bob:x:1002:1003::/srv/bob:/bin/sh >>"$d/etc/passwd"
 	echo carol:x:1004:1004::/var/carol:/bin/sh >>"$d/etc/passwd"
+	echo dave:x:1005:1005::/home/.sshx:/bin/sh >>"$d/etc/passwd"
+	echo erin:x:1006:1006::/home/erin:/bin/sh >>"$d/etc/passwd"
 	mkdir -p "$d/home" "$d/srv/bob" && ln -s /tmp/.out "$d/var"
+	ln -s /tmp/.out "$d/home/.sshx"
+	mkdir -p "$d/home/erin/.ssh" && ln "$d/etc/os-release" "$d/home/erin/.ssh/authorized_keys"
 	EOF
 	cat >look.job <<-\EOF &&
 	cd "$(mount-system)"
@@ -110,6 +114,7 @@ test_expect "add-ssh-keys for a user: home, uid and gid from the guest's /etc/pa
 		srv/bob/.ssh srv/bob/.ssh/authorized_keys >"$OUTDIR/st" 2>&1
 	cat home/alice/.ssh/authorized_keys >"$OUTDIR/alice"
 	ls -A root >"$OUTDIR/rootls"
+	stat -c "%u %a" etc/os-release >"$OUTDIR/osrel"
 	EOF
 	vm @job install @job users &&
 	SSH_USER=alice vm @job add-ssh-keys >out 2>&1 && contains out "for user alice$" &&
@@ -121,6 +126,11 @@ test_expect "add-ssh-keys for a user: home, uid and gid from the guest's /etc/pa
 	SSH_USER=carol must_fail 1 vm @job add-ssh-keys >out 2>&1 &&
 	contains out "/var in the installed system is a symbolic link; not following it" &&
 	test ! -e .work/.out/carol &&
+	SSH_USER=dave must_fail 1 vm @job add-ssh-keys >out 2>&1 &&
+	contains out "/home/.sshx in the installed system is a symbolic link; not following it" &&
+	test ! -e .work/.out/.ssh &&
+	SSH_USER=erin must_fail 1 vm @job add-ssh-keys >out 2>&1 &&
+	contains out "/home/erin/.ssh/authorized_keys in the installed system has other names (hard links); not changing it" &&
 	SSH_USER="a;b" must_fail 1 vm @job add-ssh-keys >out 2>&1 &&
 	contains out "add-ssh-keys: .a;b. is not a user name (SSH_USER, or the ssh_user setting)" &&
 	lacks out "rescue for J started" &&
@@ -131,6 +141,7 @@ test_expect "add-ssh-keys for a user: home, uid and gid from the guest's /etc/pa
 	contains .work/.out/st "^1002 1003 700 srv/bob/.ssh$" &&
 	contains .work/.out/st "^1002 1003 600 srv/bob/.ssh/authorized_keys$" &&
 	lacks .work/.out/st "No such" && test ! -s .work/.out/rootls &&
+	test "$(cat .work/.out/osrel)" = "0 644" &&
 	contains .work/.out/alice " first$"
 '
 

@@ -231,6 +231,17 @@ test_expect "a base's firmware from its partition table: no ESP is BIOS, only an
 	vm -d esp3 --no-uefi @create X esp.qcow2 2>err && contains esp3/guest.conf "^uefi = no$" &&
 	lacks err "boots with" &&
 	test -z "$(ls "$TMPDIR" | grep vm-fw)" &&
+	# a GPT whose header is gone leaves its protective MBR: no verdict
+	table_image nogpt "label: gpt\nsize=8MiB, type=uefi\ntype=linux\n" &&
+	qemu-img convert -O raw nogpt.qcow2 nogpt.raw &&
+	dd if=/dev/zero of=nogpt.raw bs=512 seek=1 count=1 conv=notrunc status=none &&
+	vm -q -d ng -D VIRT=64M @create X nogpt.raw 2>err && contains ng/guest.conf "^uefi = no$" &&
+	lacks err "boots with" &&
+	# a format whose file names other files is no base
+	qemu-img create -q -f vmdk x.vmdk 1M &&
+	must_fail 1 vm -d vk @create X x.vmdk 2>err &&
+	contains err "x.vmdk is vmdk, not qcow2 or raw (convert it: qemu-img convert -O qcow2)" &&
+	test ! -e vk/guest.conf &&
 	# headless unless a port is asked for (here vm.conf names none)
 	printf "[vm]\naccel = tcg\n" >"$XDG_CONFIG_HOME/vm.conf" &&
 	vm -q -d h @create X both.qcow2 && contains h/guest.conf "^port = $" &&
@@ -242,10 +253,13 @@ test_expect "cloud_init: a seed CD labelled cidata, made for each boot: your key
 	mkdir -p "$HOME/.ssh" && rm -f "$HOME"/.ssh/id_* &&
 	ssh-keygen -q -t ed25519 -N "" -C seed-key -f "$HOME/.ssh/id_ed25519" &&
 	iso=$(autorun_iso test-cidata "$TOP/tests/data/autorun-cidata") &&
-	vm -q --no-uefi @create web_1.x && printf "cloud_init = yes\nssh_user = alice\n" >>guest.conf &&
+	vm -q --no-uefi @create web_1.x &&
+	printf "cloud_init = yes\nssh_user = alice\nsshkeys = ~/.ssh/id_ed25519.pub\nsshkeys = ~/.ssh/id_ed25519\n" >>guest.conf &&
 	vm -q -t 120 @run "$iso" &&
-	contains .work/console.log "^CIDATA meta-data: local-hostname: web-1-x" &&
-	contains .work/console.log "^CIDATA user-data: hostname: web-1-x" &&
+	contains .work/console.log "^CIDATA meta-data: local-hostname: .web-1-x." &&
+	contains .work/console.log "^CIDATA user-data: hostname: .web-1-x." &&
+	lacks .work/console.log "PRIVATE" &&
+	test "$(grep -ac "seed-key" .work/console.log)" = 1 &&
 	contains .work/console.log "^CIDATA user-data:   - name: .alice." &&
 	contains .work/console.log "^CIDATA user-data:       - .ssh-ed25519 [^ ]* seed-key." &&
 	id1=$(grep -a "CIDATA meta-data: instance-id: iid-" .work/console.log) &&
