@@ -431,14 +431,10 @@ enum base_fw base_firmware(const char *local, const char *format)
 	struct proc_opts o = PROC_OPTS_INIT;
 	struct strbuf head = STRBUF_INIT;
 	enum base_fw fw = BASE_FW_ANY;
-	const char *tmp = getenv("TMPDIR");
 	char *dir, *out;
 
-	dir = xasprintf("%s/vm-fw-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(dir)) {
-		free(dir);
+	if (fs_mkdtemp("vm-fw", &dir))
 		return fw;
-	}
 	out = xasprintf("%s/head.raw", dir);
 	strvec_pushl(&av, "qemu-img", "dd", "-f", format, "-O", "raw",
 		     "bs=512", NULL);

@@ -87,17 +87,17 @@ static bool public_key(const char *p, size_t len)
 static void key_items(const struct vm *vm, const char *indent,
 		      struct strbuf *sb)
 {
+	struct strvec keys = STRVEC_INIT;
 	size_t i;
 
-	for (i = 0; i < vm->conf.sshkeys.nr; i++) {
-		char *path = fs_expand_home(vm->conf.sshkeys.v[i]);
+	vm_key_files(vm, &keys);
+	for (i = 0; i < keys.nr; i++) {
 		struct strbuf text = STRBUF_INIT;
 		const char *p, *end;
 
 		/* a private key named by mistake never reaches the guest */
-		if (fs_read_file(path, KEY_FILE_MAX, &text) || !text.buf ||
-		    strstr(text.buf, "PRIVATE KEY")) {
-			free(path);
+		if (fs_read_file(keys.v[i], KEY_FILE_MAX, &text) ||
+		    !text.buf || strstr(text.buf, "PRIVATE KEY")) {
 			strbuf_release(&text);
 			continue;
 		}
@@ -117,8 +117,8 @@ static void key_items(const struct vm *vm, const char *indent,
 			strbuf_addch(sb, '\n');
 		}
 		strbuf_release(&text);
-		free(path);
 	}
+	strvec_clear(&keys);
 }
 
 /* The #cloud-config vm writes when HOSTDIR has no user-data. */

@@ -285,15 +285,12 @@ static int pick_spice_port(const struct vm *vm, struct vm_plan *plan,
 /* A file sshkeys names is there: the user has a key to log in with. */
 static bool has_ssh_key(const struct vm *vm)
 {
-	bool there = false;
-	size_t i;
+	struct strvec keys = STRVEC_INIT;
+	bool there;
 
-	for (i = 0; i < vm->conf.sshkeys.nr && !there; i++) {
-		char *k = fs_expand_home(vm->conf.sshkeys.v[i]);
-
-		there = fs_exists(k);
-		free(k);
-	}
+	vm_key_files(vm, &keys);
+	there = keys.nr > 0;
+	strvec_clear(&keys);
 	return there;
 }
 

@@ -238,6 +238,19 @@ int vm_share_socket(const struct vm *vm, const char *sock, gid_t gid)
 	return 0;
 }
 
+void vm_key_files(const struct vm *vm, struct strvec *out)
+{
+	size_t i;
+
+	for (i = 0; i < vm->conf.sshkeys.nr; i++) {
+		char *k = fs_expand_home(vm->conf.sshkeys.v[i]);
+
+		if (fs_exists(k))
+			strvec_push(out, k);
+		free(k);
+	}
+}
+
 char *vm_work_path(const struct vm *vm, const char *name)
 {
 	return xasprintf("%s/%s", vm->workdir ? vm->workdir : vm->hostdir,

@@ -149,6 +149,9 @@ int vm_share_socket(const struct vm *vm, const char *sock, gid_t gid);
 char *vm_work_path(const struct vm *vm, const char *name);
 char *vm_host_path(const struct vm *vm, const char *name);
 
+/* The files sshkeys names that are there, ~ expanded, into out. */
+void vm_key_files(const struct vm *vm, struct strvec *out);
+
 /*
  * A saved state (@stop --save) is bound to the disks it was saved with:
  * vm_saved_bind records each one's size and modification time (WORKDIR's
