@@ -101,6 +101,22 @@ static void argv_machine(const struct qemu_plan *p, struct strvec *a,
 	}
 }
 
+/* A CD-ROM on the next AHCI port; bootindex < 0: none. */
+static void push_cd(struct strvec *a, const char *id, const char *path,
+		    int *ahci, struct strbuf *bus, int bootindex)
+{
+	static const struct disk_spec cd = { .bus = BUS_CDROM };
+
+	push_drive(a, id, path, &cd, NULL);
+	ahci_port(a, ahci, bus);
+	strvec_push(a, "-device");
+	if (bootindex < 0)
+		strvec_pushf(a, "ide-cd,drive=%s,bus=%s", id, bus->buf);
+	else
+		strvec_pushf(a, "ide-cd,drive=%s,bus=%s,bootindex=%d", id,
+			     bus->buf, bootindex);
+}
+
 /* The disks, each on its bus in order, the CD-ROM, a kernel to boot. */
 static void argv_disks(const struct qemu_plan *p, struct strvec *a,
 		       struct strbuf *sb)
@@ -161,27 +177,12 @@ static void argv_disks(const struct qemu_plan *p, struct strvec *a,
 			strbuf_addf(sb, ",bootindex=%d", boot + i);
 		strvec_push(a, sb->buf);
 	}
-	if (p->cdrom) {
-		static const struct disk_spec cd = { .bus = BUS_CDROM };
-
-		push_drive(a, "cd0", p->cdrom, &cd, NULL);
-		ahci_port(a, &ahci, &bus);
-		strvec_push(a, "-device");
-		if (p->kernel)
-			strvec_pushf(a, "ide-cd,drive=cd0,bus=%s", bus.buf);
-		else
-			strvec_pushf(a, "ide-cd,drive=cd0,bus=%s,bootindex=%d",
-				     bus.buf, p->cdrom_first ? 0 : p->ndisks);
-	}
-	if (p->seed) {
-		static const struct disk_spec cd = { .bus = BUS_CDROM };
-
-		/* data for the guest, never booted */
-		push_drive(a, "seed0", p->seed, &cd, NULL);
-		ahci_port(a, &ahci, &bus);
-		strvec_push(a, "-device");
-		strvec_pushf(a, "ide-cd,drive=seed0,bus=%s", bus.buf);
-	}
+	if (p->cdrom)
+		push_cd(a, "cd0", p->cdrom, &ahci, &bus,
+			p->kernel ? -1 : p->cdrom_first ? 0 : p->ndisks);
+	/* data for the guest, never booted */
+	if (p->seed)
+		push_cd(a, "seed0", p->seed, &ahci, &bus, -1);
 	if (p->kernel) {
 		strvec_push(a, "-kernel");
 		strvec_push(a, p->kernel);
