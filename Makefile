@@ -143,6 +143,7 @@ install: vm
 	install -m 755 vm $(DESTDIR)$(BINDIR)/vm
 	cp -R jobs/. $(DESTDIR)$(DATADIR)/jobs/
 	install -m 755 rescue/build-rescue $(DESTDIR)$(DATADIR)/rescue/
+	install -m 644 conf/images.conf $(DESTDIR)$(DATADIR)/images.conf
 	cp -R rescue/guest $(DESTDIR)$(DATADIR)/rescue/
 	if [ -d rescue/out ]; then cp -R rescue/out $(DESTDIR)$(DATADIR)/rescue/; fi
 	install -m 644 vm.1 $(DESTDIR)$(MANDIR)/man1/vm.1

@@ -2,6 +2,7 @@
 #include "vm.h"
 
 #include "vm/base.h"
+#include "vm/catalog.h"
 #include "qemu/iso.h"
 #include "net/download.h"
 
@@ -439,8 +440,84 @@ static void base_boot_to_conf(struct vm_ctx *ctx, const struct base_found *b)
 		 fw == BASE_FW_UEFI ? "yes" : "no");
 }
 
+/*
+ * IMAGE as a name in the catalogue (vm images): a word that is no URL
+ * and no file.  Its image fetched and verified into local (sha: its
+ * SHA-256 when that is what was checked), *image its URL, the entry
+ * into *e (from cat).  0; 1 when said why not; -1 when image is a path
+ * or URL.
+ */
+static int fetch_named(struct vm_ctx *ctx, const char *name,
+		       const char **image, struct catalog *cat,
+		       const struct catalog_entry **e, char **local,
+		       char **sha)
+{
+	struct strvec files = STRVEC_INIT;
+	struct strbuf err = STRBUF_INIT, note = STRBUF_INIT;
+	struct log_progress bar;
+	char *cfg, hex[65];
+	struct stat st;
+	int r;
+
+	/* a directory is no image: a VM's own may have the same name */
+	if (download_is_url(*image) || strchr(*image, '/') ||
+	    !name_is_valid(*image) ||
+	    (!stat(*image, &st) && !S_ISDIR(st.st_mode)))
+		return -1;
+	cfg = fs_config_home();
+	catalog_files(ctx->vm.datadir, cfg, &files);
+	free(cfg);
+	r = catalog_load(cat, &files, &err);
+	strvec_clear(&files);
+	if (!r && !(*e = catalog_find(cat, *image))) {
+		strbuf_addf(&err, "%s is no file and no image of the catalogue (vm images lists them)",
+			    *image);
+		r = -ENOENT;
+	}
+	if (!r) {
+		log_progress_start(&bar, "image %s", (*e)->name);
+		r = catalog_fetch(&ctx->vm, *e, log_progress_cb, &bar, local,
+				  hex, &note, &err);
+		log_progress_end(&bar, !r);
+		if (note.len)
+			log_warn("%s", note.buf);
+	}
+	if (r) {
+		log_error("cannot create %s: %s", name, err.buf);
+	} else {
+		*image = (*e)->url;
+		*sha = *hex ? xstrdup(hex) : NULL;
+		log_info("image %s: %s, verified", (*e)->name, *local);
+	}
+	strbuf_release(&err);
+	strbuf_release(&note);
+	return r ? 1 : 0;
+}
+
+/*
+ * What the catalogue says of the image beyond its file: the firmware
+ * (unless the command line said) and the default user (unless a
+ * settings file or the command line named one).
+ */
+static void named_to_conf(struct vm_ctx *ctx, const struct catalog_entry *e)
+{
+	struct vm_conf *c = &ctx->vm.conf;
+	struct strbuf err = STRBUF_INIT;
+
+	if (e->firmware && strcmp(e->firmware, "any") &&
+	    conf_layer_of(c, "vm", "uefi") < LAYER_CLI)
+		conf_set(c, "vm", "uefi",
+			 strcmp(e->firmware, "uefi") ? "no" : "yes",
+			 LAYER_CLI, &err);
+	if (e->user && conf_layer_of(c, "vm", "ssh_user") == LAYER_DEFAULT)
+		conf_set(c, "vm", "ssh_user", e->user, LAYER_CLI, &err);
+	strbuf_release(&err);
+}
+
 int cmd_create(struct vm_ctx *ctx, int argc, char **argv)
 {
+	struct catalog cat = CATALOG_INIT;
+	const struct catalog_entry *named = NULL;
 	struct strbuf err = STRBUF_INIT;
 	struct base_found base = { 0 }, *bp;
 	const char *name = argv[0];
@@ -452,8 +529,15 @@ int cmd_create(struct vm_ctx *ctx, int argc, char **argv)
 	r = check_create(ctx, name, &err);
 	if (r)
 		goto out;
-	if (iso && fetch(ctx, "ISO", iso, ctx->vm.conf.bootimage_sha256,
-			 &local, &sha, &err)) {
+	if (iso) {
+		r = fetch_named(ctx, name, &iso, &cat, &named, &local, &sha);
+		if (r > 0)
+			goto out;
+		r = 0;
+	}
+	if (iso && !named && fetch(ctx, "ISO", iso,
+				   ctx->vm.conf.bootimage_sha256, &local,
+				   &sha, &err)) {
 		log_error("cannot create %s: ISO %s", name, err.buf);
 		r = 1;
 		goto out;
@@ -477,6 +561,8 @@ int cmd_create(struct vm_ctx *ctx, int argc, char **argv)
 		r = find_base(ctx, &base, local, sha);
 		if (r)
 			goto out;
+		if (named)
+			named_to_conf(ctx, named);
 		base_boot_to_conf(ctx, &base);
 	} else if (*ctx->vm.conf.base) {
 		r = find_base(ctx, &base, NULL, NULL);
@@ -498,6 +584,7 @@ int cmd_create(struct vm_ctx *ctx, int argc, char **argv)
 out:
 	free(local);
 	free(sha);
+	catalog_release(&cat);
 	base_found_release(&base);
 	strbuf_release(&err);
 	return r == 2 ? 2 : r ? 1 : 0;

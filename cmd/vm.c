@@ -334,6 +334,7 @@ static void usage(FILE *f)
 		fprintf(f, "  %-28s %s\n", head, opts[i].help);
 	}
 	fprintf(f,
+		"\nvm images [NAME] lists the images @create NAME IMAGE knows by name.\n"
 		"\nSettings: /etc/vm.conf < $XDG_CONFIG_HOME/vm.conf < a job's NAME.rescue\n"
 		"< HOSTDIR/guest.conf < options.  ISOs and images may be URLs.\n"
 		"A verb's options (--full, --save, ...) may follow it; --base, --full,\n"
@@ -1011,6 +1012,33 @@ static int help_words(int argc, char **argv)
 	return 2;
 }
 
+/*
+ * "vm images [NAME]": the catalogue (cmd/images.c); or -1 when the
+ * words are not that.
+ */
+static int images_words(struct vm_ctx *ctx, int argc, char **argv)
+{
+	int fd = -1, r;
+
+	if (argc < 1 || strcmp(argv[0], "images"))
+		return -1;
+	if (argc > 2) {
+		log_error("vm images takes at most one image name, got %d words",
+			  argc - 1);
+		return 2;
+	}
+	if (ctx->json) {
+		fd = json_stdout();
+		if (fd < 0)
+			return 1;
+	}
+	ctx->vm.datadir = vm_find_datadir(getenv("VM_DATADIR"), VM_DATADIR);
+	r = cmd_images(ctx, argc, argv, fd);
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
 /* The whole chain checked before anything runs: 0, or 2 (usage). */
 static int check_chain(const struct vm_ctx *ctx, int argc, char **argv,
 		       struct chain_step **steps, int *nsteps)
@@ -1102,6 +1130,8 @@ int main(int argc, char **argv)
 	log_set_banners(!ctx.quiet && !ctx.json);
 	ctx.color = log_color();
 	ret = help_words(argc - optind, argv + optind);
+	if (ret < 0)
+		ret = images_words(&ctx, argc - optind, argv + optind);
 	if (ret >= 0)
 		goto out;
 	ret = check_chain(&ctx, argc - optind, argv + optind, &steps, &nsteps);

@@ -56,6 +56,8 @@ int start_qemu(struct vm_ctx *ctx, const struct strvec *argv,
 	       const char *doing, struct strbuf *err);
 
 int cmd_create(struct vm_ctx *ctx, int argc, char **argv);
+/* vm images [NAME] (not a verb: no VM); JSON to json_fd when >= 0 */
+int cmd_images(struct vm_ctx *ctx, int argc, char **argv, int json_fd);
 int cmd_run(struct vm_ctx *ctx, int argc, char **argv);
 int cmd_destroy(struct vm_ctx *ctx, int argc, char **argv);
 int cmd_job(struct vm_ctx *ctx, int argc, char **argv);

@@ -18,6 +18,8 @@
 #include "util/proc.h"
 #include "util/sha256.h"
 
+#include <openssl/evp.h>
+
 #define ATTEMPTS 3
 #define CONNECT_TIMEOUT_S 30L
 #define LOW_SPEED_TIME_S 60L
@@ -388,24 +390,75 @@ int download_file_sha256(const char *path, char hex[65])
 	return r;
 }
 
+int download_file_digest(const char *path, const char *alg, char hex[129])
+{
+	EVP_MD_CTX *ctx;
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned int n = 0, i;
+	char *buf;
+	ssize_t got;
+	int fd, r = 0;
+
+	hex[0] = '\0';
+	if (!strcmp(alg, "sha256"))
+		return download_file_sha256(path, hex);
+	if (strcmp(alg, "sha512"))
+		return -EINVAL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ctx = EVP_MD_CTX_new();
+	buf = xmalloc(1 << 20);
+	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha512(), NULL))
+		r = -EIO;
+	while (!r && (got = read(fd, buf, 1 << 20)) != 0) {
+		if (got < 0)
+			r = -errno;
+		else if (!EVP_DigestUpdate(ctx, buf, (size_t)got))
+			r = -EIO;
+	}
+	if (!r && !EVP_DigestFinal_ex(ctx, d, &n))
+		r = -EIO;
+	for (i = 0; !r && i < n; i++) {
+		hex[2 * i] = "0123456789abcdef"[d[i] >> 4];
+		hex[2 * i + 1] = "0123456789abcdef"[d[i] & 15];
+		hex[2 * i + 2] = '\0';
+	}
+	EVP_MD_CTX_free(ctx);
+	free(buf);
+	close(fd);
+	return r;
+}
+
+void download_forget(const char *path)
+{
+	char *meta = xasprintf("%s.meta", path);
+
+	unlink(path);
+	unlink(meta);
+	free(meta);
+}
+
 /* A mismatch deletes the file: it must not be used by accident later. */
 static int verify(const char *file, const char *url, const struct dl_opts *o,
 		  struct strbuf *err)
 {
-	char hex[65];
+	const char *alg = o->sha512 ? "sha512" : "sha256";
+	const char *want = o->sha512 ? o->sha512 : o->sha256;
+	char hex[129];
 	int r;
 
-	if (!o->sha256)
+	if (!want)
 		return 0;
-	r = download_file_sha256(file, hex);
+	r = download_file_digest(file, alg, hex);
 	if (r) {
 		strbuf_addf(err, "%s: %s", file, strerror(-r));
 		return r;
 	}
-	if (strcasecmp(hex, o->sha256)) {
-		unlink(file);
-		strbuf_addf(err, "checksum mismatch for %s: expected %s, got %s (the download was deleted)",
-			    url, o->sha256, hex);
+	if (strcasecmp(hex, want)) {
+		download_forget(file);
+		strbuf_addf(err, "checksum mismatch for %s: expected %s %s, got %s (the download was deleted)",
+			    url, alg, want, hex);
 		return -EINVAL;
 	}
 	return 0;

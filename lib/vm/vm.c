@@ -1007,6 +1007,17 @@ int vm_reload_conf(struct vm *vm, struct strbuf *err)
 	return vm_load_conf(vm, vm->cli, err);
 }
 
+void vm_download_opts(const struct vm *vm, struct dl_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->cache_dir = vm->cache_dir;
+	o->offline_ok = true;
+	o->no_network = vm->dry_run;
+	o->max_bytes = vm->conf.download_max;
+	o->cache_max = vm->conf.download_cache_max;
+	o->timeout_s = vm->conf.download_timeout;
+}
+
 int vm_fetch(const struct vm *vm, const char *spec, const char *want_sha,
 	     void (*progress)(void *, uint64_t, uint64_t), void *pdata,
 	     char **path, char **sha256, struct strbuf *note,
@@ -1039,16 +1050,10 @@ int vm_fetch(const struct vm *vm, const char *spec, const char *want_sha,
 		free(frag);
 		return -EINVAL;
 	}
-	memset(&o, 0, sizeof(o));
-	o.cache_dir = vm->cache_dir;
+	vm_download_opts(vm, &o);
 	o.sha256 = frag ? frag : want_sha && *want_sha ? want_sha : NULL;
-	o.offline_ok = true;
-	o.no_network = vm->dry_run;
 	o.progress = progress;
 	o.progress_data = pdata;
-	o.max_bytes = vm->conf.download_max;
-	o.cache_max = vm->conf.download_cache_max;
-	o.timeout_s = vm->conf.download_timeout;
 	r = download_fetch(url, &o, path, note, err);
 	if (!r && sha256 && o.sha256)
 		*sha256 = xstrdup(o.sha256);

@@ -227,6 +227,14 @@ int vm_image_path(const struct vm *vm, const char *spec, char **abs,
 		  struct strbuf *err);
 
 /*
+ * The download options the VM's settings give: its cache, download_max,
+ * download_cache_max, download_timeout; nothing fetched in a dry run; a
+ * cached copy serves when the server cannot be reached.
+ */
+struct dl_opts;
+void vm_download_opts(const struct vm *vm, struct dl_opts *o);
+
+/*
  * An ISO or image given as a path or a URL ("URL#sha256=HEX" too): a
  * path is returned as it is (absolute); a URL is fetched into the cache
  * (see download_fetch).  want_sha: digest it must have, or NULL.

@@ -15,6 +15,7 @@ test_expect "make install PREFIX DESTDIR puts every file under the new prefix" '
 	test -x "$ROOT$PFX/share/vm/rescue/build-rescue" &&
 	test -f "$ROOT$PFX/share/vm/rescue/guest/init" &&
 	test -f "$ROOT$PFX/share/vm/rescue/out/rescue-x86_64.iso" &&
+	test -f "$ROOT$PFX/share/vm/images.conf" &&
 	test -f "$ROOT$PFX/share/man/man1/vm.1" &&
 	test -f "$ROOT$PFX/share/man/man5/vm.conf.5" &&
 	test -f "$ROOT$PFX/share/doc/vm/README.md" &&
@@ -36,6 +37,11 @@ test_expect "the installed vm runs a job from its own data directory" '
 	contains out "job ran in rescue" &&
 	"$ROOT$PFX/bin/vm" --dry-run @job t-where >dry 2>&1 &&
 	lacks dry "$TOP/rescue" && lacks dry /usr/local/share/vm
+'
+
+test_expect "the installed vm lists the catalogue of images it was installed with" '
+	"$ROOT$PFX/bin/vm" images debian-12 >out &&
+	contains out "^  from  *$ROOT$PFX/share/vm/images.conf$"
 '
 
 test_expect "VM_DATADIR still overrides where the data directory is" '
