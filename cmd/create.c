@@ -497,12 +497,25 @@ static int fetch_named(struct vm_ctx *ctx, const char *name,
 /*
  * What the catalogue says of the image beyond its file: the firmware
  * (unless the command line said) and the default user (unless a
- * settings file or the command line named one).
+ * settings file or the command line named one).  Disk 0 is virtio,
+ * the bus every cloud image boots from (Debian's cloud kernel has no
+ * SATA driver), of the default size, unless disks was set somewhere.
  */
 static void named_to_conf(struct vm_ctx *ctx, const struct catalog_entry *e)
 {
 	struct vm_conf *c = &ctx->vm.conf;
 	struct strbuf err = STRBUF_INIT;
+
+	if (conf_layer_of(c, "vm", "disks") == LAYER_DEFAULT && c->disks.nr) {
+		unsigned long long size = c->disks.v[0].size;
+		char *d = size % (1ULL << 30) ?
+			xasprintf("VIRT=%llu", size) :
+			xasprintf("VIRT=%lluG", size >> 30);
+
+		conf_set(c, "vm", "disks", d, LAYER_CLI, &err);
+		strbuf_reset(&err);
+		free(d);
+	}
 
 	if (e->firmware && strcmp(e->firmware, "any") &&
 	    conf_layer_of(c, "vm", "uefi") < LAYER_CLI)
@@ -555,14 +568,14 @@ int cmd_create(struct vm_ctx *ctx, int argc, char **argv)
 		conf_set(&ctx->vm.conf, "vm", "bootimage_sha256", "",
 			 LAYER_CLI, &err);
 		strbuf_reset(&err);
+		if (named)
+			named_to_conf(ctx, named);
 		r = check_base_disk(ctx, name, "a disk image");
 		if (r)
 			goto out;
 		r = find_base(ctx, &base, local, sha);
 		if (r)
 			goto out;
-		if (named)
-			named_to_conf(ctx, named);
 		base_boot_to_conf(ctx, &base);
 	} else if (*ctx->vm.conf.base) {
 		r = find_base(ctx, &base, NULL, NULL);

@@ -180,9 +180,19 @@ static void argv_disks(const struct qemu_plan *p, struct strvec *a,
 	if (p->cdrom)
 		push_cd(a, "cd0", p->cdrom, &ahci, &bus,
 			p->kernel ? -1 : p->cdrom_first ? 0 : p->ndisks);
-	/* data for the guest, never booted */
-	if (p->seed)
-		push_cd(a, "seed0", p->seed, &ahci, &bus, -1);
+	/*
+	 * data for the guest, never booted: a read-only virtio disk, as
+	 * every cloud kernel has virtio's driver (Debian's cloud kernel
+	 * has none for SATA); NoCloud finds it by its label on any disk
+	 */
+	if (p->seed) {
+		strbuf_reset(sb);
+		strbuf_addstr(sb, "if=none,id=seed0,file=");
+		strbuf_add_qemu_escaped(sb, p->seed);
+		strbuf_addstr(sb, ",format=raw,readonly=on");
+		strvec_pushl(a, "-drive", sb->buf, "-device",
+			     "virtio-blk-pci,drive=seed0", NULL);
+	}
 	if (p->kernel) {
 		strvec_push(a, "-kernel");
 		strvec_push(a, p->kernel);

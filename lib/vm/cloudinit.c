@@ -131,7 +131,8 @@ static void user_data(const struct vm *vm, const char *host,
 			  "# made by vm for this boot (HOSTDIR/user-data replaces it)\n");
 	strbuf_addstr(sb, "hostname: ");
 	yaml_quoted(sb, host, strlen(host));
-	strbuf_addstr(sb, "\nssh_pwauth: false\n");
+	/* the name resolves in the guest (sudo says so otherwise) */
+	strbuf_addstr(sb, "\nmanage_etc_hosts: true\nssh_pwauth: false\n");
 	if (!strcmp(user, "root")) {
 		strbuf_addstr(sb, "disable_root: false\nssh_authorized_keys:\n");
 		key_items(vm, "  ", sb);

@@ -1,7 +1,8 @@
 /*
- * A cloud-init NoCloud seed for the VM's boot: a CD-ROM labelled cidata
- * with meta-data and user-data, made afresh from the settings each time
- * (cloud_init: auto is for a VM made on a disk image).
+ * A cloud-init NoCloud seed for the VM's boot: a read-only virtio disk
+ * labelled cidata with meta-data and user-data, made afresh from the
+ * settings each time (cloud_init: auto is for a VM made on a disk
+ * image).
  */
 #ifndef VM_CLOUDINIT_H
 #define VM_CLOUDINIT_H

@@ -249,7 +249,7 @@ test_expect "a base's firmware from its partition table: no ESP is BIOS, only an
 	vm -q -d h3 @create X && lacks h3/guest.conf "^port"
 '
 
-test_expect "cloud_init: a seed CD labelled cidata, made for each boot: your key for ssh_user; HOSTDIR/user-data instead; none with no" '
+test_expect "cloud_init: a seed disk labelled cidata, made for each boot: your key for ssh_user; HOSTDIR/user-data instead; none with no" '
 	mkdir -p "$HOME/.ssh" && rm -f "$HOME"/.ssh/id_* &&
 	ssh-keygen -q -t ed25519 -N "" -C seed-key -f "$HOME/.ssh/id_ed25519" &&
 	iso=$(autorun_iso test-cidata "$TOP/tests/data/autorun-cidata") &&

@@ -120,20 +120,23 @@ test_expect "a bad catalogue file is one line with its file and line, and nothin
 	contains err "images.conf: \[x\]: sig without the key to check it with"
 '
 
-test_expect "@create NAME IMAGE by a catalogue name: the image verified (signed SHA256SUMS), its firmware and user, an overlay on the cache" '
+test_expect "@create NAME IMAGE by a catalogue name: the image verified (signed SHA256SUMS), its firmware and user, a virtio overlay on the cache" '
 	catalogue "$T/key.gpg" && rm -rf "$XDG_CACHE_HOME/vm/downloads" &&
 	vm @create web t-sig 2>err &&
 	contains err "image t-sig: .*test-cloud.qcow2, verified" &&
 	contains guest.conf "^base = $URL/test-cloud.qcow2$" &&
 	contains guest.conf "^base_sha256 = $(sha256sum "$SRV/files/test-cloud.qcow2" | cut -d" " -f1)$" &&
 	contains guest.conf "^uefi = no$" && contains guest.conf "^ssh_user = tester$" &&
+	# disk 0 on virtio, which every cloud kernel has, grown to the default
+	contains guest.conf "^disks = VIRT=30G$" &&
 	qemu-img info .work/disk-0.img >info &&
 	contains info "^backing file: $XDG_CACHE_HOME/vm/downloads/.*test-cloud.qcow2" &&
 	contains "$SRV/log" "GET /SHA256SUMS.gpg" &&
 	# the command line and the settings files win over the catalogue
 	rm -rf w2 && printf "[vm]\nssh_user = me\n" >>"$XDG_CONFIG_HOME/vm.conf" &&
-	vm -d w2 --uefi @create w2 t-sig &&
+	vm -d w2 --uefi -D AHCI=1G @create w2 t-sig &&
 	contains w2/guest.conf "^uefi = yes$" && lacks w2/guest.conf "^ssh_user" &&
+	contains w2/guest.conf "^disks = AHCI=1G$" &&
 	# a directory named as the image is not the image
 	mkdir -p t-plain && vm -d t-plain @create t-plain t-plain &&
 	contains t-plain/guest.conf "^base = $URL/test-cloud.qcow2$"

@@ -286,6 +286,30 @@ static void test_cdrom_last(void **state)
 	strvec_clear(&a);
 }
 
+/* the cloud-init seed: a read-only virtio disk, after the CD, never booted */
+static void test_seed(void **state)
+{
+	const struct disk_spec disks[] = {
+		{ BUS_VIRT, 0, NULL, MUT("/W/disk-0.img"), false, NULL, NULL },
+	};
+	struct strvec a = STRVEC_INIT;
+	struct qemu_plan p;
+
+	(void)state;
+	base_plan(&p);
+	p.disks = disks;
+	p.ndisks = 1;
+	p.cdrom = "/H/x.iso";
+	p.seed = "/W/cidata,1.iso";
+	qemu_argv_build(&p, &a);
+	assert_pair(&a, "-drive",
+		    "if=none,id=seed0,file=/W/cidata,,1.iso,format=raw,readonly=on");
+	assert_pair(&a, "-device", "virtio-blk-pci,drive=seed0");
+	assert_pair(&a, "-device", "ide-cd,drive=cd0,bus=ahci0.0,bootindex=1");
+	assert_int_equal(count_arg(&a, "virtio-blk-pci,drive=seed0"), 1);
+	strvec_clear(&a);
+}
+
 static void test_shares(void **state)
 {
 	const struct share_spec shares[] = {
@@ -737,6 +761,7 @@ int main(void)
 		cmocka_unit_test(test_seven_ahci_disks),
 		cmocka_unit_test(test_cdrom_first),
 		cmocka_unit_test(test_cdrom_last),
+		cmocka_unit_test(test_seed),
 		cmocka_unit_test(test_shares),
 		cmocka_unit_test(test_forwards),
 		cmocka_unit_test(test_spice_on),
