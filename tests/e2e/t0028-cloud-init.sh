@@ -1,0 +1,73 @@
+#!/bin/bash
+# A real cloud image, end to end: Debian 12 with Debian's cloud-init,
+# made by debootstrap (tests/data/cloud-image.sh, once, in the shared
+# test cache), served with its SHA256SUMS on 127.0.0.1 and named in the
+# user's catalogue.  @create by name, @start until SSH answers, @ssh as
+# the image's default user with your key; the same image without
+# cloud-init reached through add-ssh-keys.
+. "$(dirname "$0")/../lib.sh"
+
+need_rescue
+IMG=$VM_TEST_SHARED/cloud-image
+# made once, one test file at a time (debootstrap needs Debian's archive)
+if ! flock -w 1800 "$VM_TEST_SHARED/isos/.lock" \
+	bash "$TOP/tests/data/cloud-image.sh" "$IMG" >"$T/image.log" 2>&1; then
+	echo "not ok 1 - cannot make the Debian test image (tests/data/cloud-image.sh):"
+	sed 's/^/#   /' "$T/image.log"
+	exit 1
+fi
+python3 "$TOP/tests/data/httpd.py" "$IMG" "$T/port" "$T/httpd.log" &
+HTTPD=$!
+trap 'kill $HTTPD 2>/dev/null; kill_ours; rm -rf "$T"' EXIT
+wait_for 10 test -s "$T/port" || { echo "not ok 1 - no test server"; exit 1; }
+URL=http://127.0.0.1:$(cat "$T/port")
+mkdir -p "$XDG_CONFIG_HOME/vm" "$HOME/.ssh"
+cat >"$XDG_CONFIG_HOME/vm/images.conf" <<EOF2
+[debian-12-test]
+about = Debian 12 with cloud-init, made by the tests
+url = $URL/debian-12-test.qcow2
+sums = $URL/SHA256SUMS
+firmware = uefi
+user = debian
+EOF2
+ssh-keygen -q -t ed25519 -N "" -C cloud-key -f "$HOME/.ssh/id_ed25519"
+# under TCG a first boot with cloud-init takes minutes on a busy machine
+BOOT=--boot-timeout=900
+export URL BOOT
+
+test_expect "@create NAME debian-12-test @start @ssh, two VMs at once: cloud-init made the image's user with your key (sudo, the VM's name), or ran your own user-data; two ports, both answer" '
+	vm -d a -m 1G @create a debian-12-test 2>err &&
+	contains err "image debian-12-test: .*, verified" &&
+	contains a/guest.conf "^ssh_user = debian$" &&
+	vm -d b -m 1G @create b debian-12-test &&
+	printf "#cloud-config\nhostname: own-name\nusers:\n  - name: alice\n    sudo: ALL=(ALL) NOPASSWD:ALL\n    shell: /bin/bash\n    ssh_authorized_keys:\n      - %s\n" \
+		"$(cat "$HOME/.ssh/id_ed25519.pub")" >b/user-data &&
+	sed -i "s/^ssh_user = .*/ssh_user = alice/" b/guest.conf &&
+	{ vm -d a "$BOOT" @start >a.out 2>&1 & } && pa=$! &&
+	vm -d b "$BOOT" @start >b.out 2>&1 && wait "$pa" &&
+	pa_port=$(vm -d a --json @status | python3 -c "import json,sys; print(json.load(sys.stdin)[\"result\"][\"ssh_port\"])") &&
+	pb_port=$(vm -d b --json @status | python3 -c "import json,sys; print(json.load(sys.stdin)[\"result\"][\"ssh_port\"])") &&
+	test -n "$pa_port" && test -n "$pb_port" && test "$pa_port" != "$pb_port" &&
+	vm -d a -q @ssh "id -un; hostname; sudo -n true && echo sudo-ok" >ha 2>ha.err &&
+	contains ha "^debian$" && contains ha "^a$" && contains ha "^sudo-ok$" &&
+	lacks ha.err "unable to resolve host" &&
+	vm -d b -q @ssh "id -un; hostname" >hb &&
+	contains hb "^alice$" && contains hb "^own-name$" &&
+	# (its last stage may still run after sshd is up)
+	wait_for 300 grep -aq "Cloud-init v.* finished" a/.work/console.log &&
+	contains a/.work/console.log "Cloud-init v.* finished.*DataSourceNoCloud" &&
+	vm -d a @stop 120 && vm -d b @stop 120 && no_qemu
+'
+
+test_expect "without cloud-init (cloud_init = no): add-ssh-keys for a user of the image gives the same login" '
+	vm -d p -m 1G @create p debian-12-test &&
+	sed -i "s/^ssh_user = .*/ssh_user = tester/" p/guest.conf &&
+	printf "cloud_init = no\n" >>p/guest.conf &&
+	vm -d p "$BOOT" @job add-ssh-keys @start >out 2>&1 &&
+	contains out "1 key(s) added" &&
+	lacks p/.work/run-vm.sh seed0 &&
+	vm -d p -q @ssh "id -un" >who && contains who "^tester$" &&
+	vm -d p @stop 120 && no_qemu
+'
+
+test_done
