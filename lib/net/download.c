@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
@@ -845,6 +846,43 @@ static void after_fetch(const struct fetch *f, const char *path)
 		download_trim(f->o->cache_dir, f->o->cache_max, f->final, NULL);
 }
 
+/*
+ * One fetch of an entry at a time: two vm run at once on one URL (two
+ * VMs made from one image) would append to one .part, or one would
+ * delete the part the other writes.  dir/.NAME.lock, held by flock
+ * until the fetch ends; the second waits (until deadline, 0: the
+ * download's longest, or an interrupt), then finds the file there.
+ * Returns the fd, or -errno (-ETIMEDOUT, -EINTR).
+ */
+static int lock_entry(const char *dir, const char *final,
+		      long long deadline)
+{
+	const char *base = strrchr(final, '/');
+	char *p = xasprintf("%s/.%s.lock", dir, base ? base + 1 : final);
+	int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	int r = 0;
+
+	free(p);
+	if (fd < 0)
+		return -errno;
+	if (!deadline)
+		deadline = proc_now_ms() + 24LL * 3600 * 1000;
+	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			r = -errno;
+		else if (proc_interrupted())
+			r = -EINTR;
+		else if (proc_now_ms() >= deadline)
+			r = -ETIMEDOUT;
+		if (r) {
+			close(fd);
+			return r;
+		}
+		usleep(100 * 1000);
+	}
+	return fd;
+}
+
 int download_fetch(const char *url, const struct dl_opts *o, char **path,
 		   struct strbuf *note, struct strbuf *err)
 {
@@ -853,7 +891,7 @@ int download_fetch(const char *url, const struct dl_opts *o, char **path,
 			   .x = { .fd = -1, .etag = STRBUF_INIT,
 				  .modified = STRBUF_INIT, .o = o } };
 	enum outcome got;
-	int r;
+	int r, lock = -1;
 
 	*path = NULL;
 	r = cache_path(o->cache_dir, url, &f.final);
@@ -877,14 +915,24 @@ int download_fetch(const char *url, const struct dl_opts *o, char **path,
 		strbuf_addf(err, "cannot make %s: %s", f.dir, strerror(-r));
 		goto out;
 	}
+	if (o->timeout_s)
+		f.deadline = proc_now_ms() + (long long)o->timeout_s * 1000;
+	lock = lock_entry(f.dir, f.final, f.deadline);
+	if (lock < 0) {
+		r = lock;
+		strbuf_addf(err, "%s: %s while another vm downloads it", url,
+			    r == -ETIMEDOUT ? "timed out" :
+			    r == -EINTR ? "interrupted" : strerror(-r));
+		goto out;
+	}
+	/* what another vm fetched meanwhile is in the cache now */
+	f.cached = fs_exists(f.final);
 	if (f.cached) {
 		read_meta(f.metap, &f.etag, &f.modified);
 		unlink(f.part);
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	f.x.cap = download_cap(f.dir, f.part, o);
-	if (o->timeout_s)
-		f.deadline = proc_now_ms() + (long long)o->timeout_s * 1000;
 	got = fetch_transfer(&f);
 	if (got == NOT_MODIFIED) {
 		unlink(f.part);
@@ -899,6 +947,8 @@ int download_fetch(const char *url, const struct dl_opts *o, char **path,
 	if (!r)
 		after_fetch(&f, *path);
 out:
+	if (lock >= 0)
+		close(lock);
 	strbuf_release(&f.etag);
 	strbuf_release(&f.modified);
 	strbuf_release(&f.x.etag);

@@ -467,7 +467,12 @@ static int verified_sums(const struct vm *vm, const struct catalog_entry *e,
 		if (e->sig)
 			r = fetch_plain(vm, e->sig, &sig, note, err);
 		if (!r) {
-			out = xasprintf("%s.signed", sums);
+			/* a name of this run's own, hidden from the cache */
+			const char *b = strrchr(sums, '/');
+
+			out = xasprintf("%.*s/.%s.%ld.signed",
+					(int)(b ? b - sums : 1), b ? sums : ".",
+					b ? b + 1 : sums, (long)getpid());
 			unlink(out);
 			r = gpgv_check(e, key, sums, sig, out, err);
 			read_from = sig ? sums : out;

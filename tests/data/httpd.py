@@ -7,7 +7,7 @@ request ("GET /path range=... status") to LOGFILE.  /drop/NAME serves NAME
 but cuts the first whole-file answer in the middle, as a dropped
 connection would.  /endless/NAME sends zeros without end and without a
 Content-Length; /huge/NAME announces 1 TiB; /slow/NAME trickles 16 bytes
-a second; /paced/NAME serves NAME at 256 KiB a second; /droplie/NAME
+a second; /paced/NAME serves NAME at 256 KiB a second (with an ETag); /droplie/NAME
 cuts the first answer as /drop/ does, then answers the resume with only
 half of the rest, its Content-Range still naming the whole file's size;
 /chain/CN.tar.gz is a snapshot's head (TS, DESCRIPTION, CHAIN) whose
@@ -55,10 +55,25 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except OSError:
             pass
 
+    def not_modified(self, data):
+        """DATA's ETag, and whether a 304 answered the request."""
+        etag = '"%s"' % hashlib.sha256(data).hexdigest()[:16]
+        if self.headers.get("If-None-Match") != etag:
+            return etag, False
+        self.note(304)
+        self.send_response(304)
+        self.send_header("ETag", etag)
+        self.end_headers()
+        return etag, True
+
     def paced(self, file):
         data = open(file, "rb").read()
+        etag, done = self.not_modified(data)
+        if done:
+            return
         self.send_response(200)
         self.send_header("Content-Length", str(len(data)))
+        self.send_header("ETag", etag)
         self.end_headers()
         self.note(200)
         for i in range(0, len(data), 1 << 16):
@@ -108,13 +123,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             return
         data = open(file, "rb").read()
-        etag = '"%s"' % hashlib.sha256(data).hexdigest()[:16]
         mtime = email.utils.formatdate(os.stat(file).st_mtime, usegmt=True)
-        if self.headers.get("If-None-Match") == etag:
-            self.note(304)
-            self.send_response(304)
-            self.send_header("ETag", etag)
-            self.end_headers()
+        etag, done = self.not_modified(data)
+        if done:
             return
         start = 0
         rng = self.headers.get("Range")

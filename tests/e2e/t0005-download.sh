@@ -41,6 +41,19 @@ test_expect "a cached file is reused after a conditional request (304)" '
 	grep -q "inm=\".*status=304" "$SRV/log" && lacks "$SRV/log" "status=200"
 '
 
+test_expect "two vm at once on one URL (two VMs of one image): one download, the other waits for it and uses the copy" '
+	rm -rf "$XDG_CACHE_HOME/vm/downloads" && : >"$SRV/log" &&
+	{ vm --no-uefi -d a @create A "$URL/paced/x.iso" >a.out 2>&1 & } && pa=$! &&
+	vm --no-uefi -d b @create B "$URL/paced/x.iso" >b.out 2>&1 &&
+	{ wait "$pa" || ! cat a.out; } &&
+	test "$(grep -c "GET /paced/x.iso range=- inm=- status=200" "$SRV/log")" = 1 &&
+	contains "$SRV/log" "GET /paced/x.iso .*status=304" &&
+	test "$(ls "$XDG_CACHE_HOME/vm/downloads" | grep -c "x.iso$")" = 1 &&
+	cmp "$(ls "$XDG_CACHE_HOME"/vm/downloads/*x.iso)" "$SRV/files/x.iso" &&
+	contains a/guest.conf "^bootimage_sha256 = $SUM$" &&
+	contains b/guest.conf "^bootimage_sha256 = $SUM$"
+'
+
 test_expect "offline, the cached copy is used with a note" '
 	mkdir srv2 &&
 	{ python3 "$TOP/tests/data/httpd.py" "$SRV/files" srv2/port srv2/log & } &&

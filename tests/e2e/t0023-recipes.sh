@@ -24,10 +24,10 @@ recipe() {
 	test -s "$1.sh"
 }
 
-test_expect "README.md is short, has the five recipes and README.ru.md has its headings and code; every link resolves" '
+test_expect "README.md is short, has the six recipes and README.ru.md has its headings and code; every link resolves" '
 	test "$(wc -l <"$TOP/README.md")" -le 400 &&
 	python3 "$TOP/tests/data/doc-links.py" "$TOP" &&
-	for r in iso image job snapshots service; do
+	for r in cloud iso image job snapshots service; do
 		recipe $r || exit 1
 	done &&
 	python3 - "$TOP/README.md" "$TOP/README.ru.md" <<-\EOF
