@@ -26,6 +26,8 @@ done
 mkdir -p "$out"
 work=$(mktemp -d "$out/.work.XXXXXX")
 trap 'umount -l "$work/root/proc" 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 root=$work/root
 
 # the base by debootstrap, the rest by apt (which resolves what

@@ -10,8 +10,10 @@
 
 need_rescue
 IMG=$VM_TEST_SHARED/cloud-image
-# made once, one test file at a time (debootstrap needs Debian's archive)
-if ! flock -w 1800 "$VM_TEST_SHARED/isos/.lock" \
+# made once, one test file at a time (debootstrap needs Debian's
+# archive), under a lock of its own: the autorun ISOs' is not held
+# those minutes
+if ! flock -w 1800 "$VM_TEST_SHARED/cloud-image.lock" \
 	bash "$TOP/tests/data/cloud-image.sh" "$IMG" >"$T/image.log" 2>&1; then
 	echo "not ok 1 - cannot make the Debian test image (tests/data/cloud-image.sh):"
 	sed 's/^/#   /' "$T/image.log"
