@@ -25,7 +25,7 @@ for t in debootstrap mkfs.ext4 mkfs.vfat mmd mcopy sfdisk objcopy qemu-img; do
 done
 mkdir -p "$out"
 work=$(mktemp -d "$out/.work.XXXXXX")
-trap 'umount -l "$work/root/proc" 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'umount -l "$work/root/proc" "$work/root/dev" 2>/dev/null || true; rm -rf "$work"' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 root=$work/root
@@ -39,7 +39,10 @@ debootstrap --variant=minbase bookworm "$root" "$mirror" >"$work/debootstrap.log
 printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
 chmod 755 "$root/usr/sbin/policy-rc.d"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# the packages' scripts need /dev's nodes (null, urandom), which
+# debootstrap does not make everywhere (not inside another chroot)
 mount -t proc proc "$root/proc"
+mount --bind /dev "$root/dev"
 chroot "$root" /bin/sh -c 'export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq &&
 	apt-get install -y -qq --no-install-recommends systemd-sysv udev dbus \
@@ -60,7 +63,7 @@ datasource_list: [ NoCloud, None ]
 EOF
 chroot "$root" useradd -m -s /bin/bash tester
 chroot "$root" systemctl enable ssh.service >/dev/null 2>&1 || true
-umount "$root/proc"
+umount "$root/proc" "$root/dev"
 rm -f "$root"/etc/ssh/ssh_host_*    # cloud-init or the first boot makes them
 # without cloud-init (cloud_init = no) sshd still needs host keys
 mkdir -p "$root/etc/systemd/system/ssh.service.d"
