@@ -103,7 +103,8 @@ static void gather(struct vm_ctx *ctx, struct facts *f)
 		if (b && !b->legacy && !snap_read_meta(b->path, &m, &err)) {
 			f->last_desc = m.description;
 			f->last_time = m.ts;
-			free(m.parent);
+			m.description = NULL;
+			snap_meta_release(&m);
 		}
 	}
 	backups_free(list, f->nsnap > 0 ? f->nsnap : 0);
