@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
@@ -365,33 +364,12 @@ static void read_meta(const char *path, struct strbuf *etag,
 	strbuf_release(&m);
 }
 
-int download_file_sha256(const char *path, char hex[65])
-{
-	char *buf = xmalloc(1 << 20);
-	struct sha256 s;
-	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), r = 0;
-
-	hex[0] = '\0';
-	if (fd < 0) {
-		free(buf);
-		return -errno;
-	}
-	sha256_init(&s);
-	while ((n = read(fd, buf, 1 << 20)) > 0)
-		sha256_update(&s, buf, (size_t)n);
-	if (n < 0)
-		r = -errno;
-	close(fd);
-	free(buf);
-	if (r)
-		sha256_release(&s);
-	else
-		r = sha256_final_hex(&s, hex);
-	return r;
-}
-
-int download_file_digest(const char *path, const char *alg, char hex[129])
+/*
+ * A whole file's digest by md, as lowercase hex into hex (size bytes:
+ * twice the digest and a NUL).  Returns 0 or -errno (-EIO: libcrypto).
+ */
+static int file_digest(const char *path, const EVP_MD *md, char *hex,
+		       size_t size)
 {
 	EVP_MD_CTX *ctx;
 	unsigned char d[EVP_MAX_MD_SIZE];
@@ -401,16 +379,12 @@ int download_file_digest(const char *path, const char *alg, char hex[129])
 	int fd, r = 0;
 
 	hex[0] = '\0';
-	if (!strcmp(alg, "sha256"))
-		return download_file_sha256(path, hex);
-	if (strcmp(alg, "sha512"))
-		return -EINVAL;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	ctx = EVP_MD_CTX_new();
 	buf = xmalloc(1 << 20);
-	if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha512(), NULL))
+	if (!ctx || !EVP_DigestInit_ex(ctx, md, NULL))
 		r = -EIO;
 	while (!r && (got = read(fd, buf, 1 << 20)) != 0) {
 		if (got < 0)
@@ -418,7 +392,7 @@ int download_file_digest(const char *path, const char *alg, char hex[129])
 		else if (!EVP_DigestUpdate(ctx, buf, (size_t)got))
 			r = -EIO;
 	}
-	if (!r && !EVP_DigestFinal_ex(ctx, d, &n))
+	if (!r && (!EVP_DigestFinal_ex(ctx, d, &n) || 2 * (size_t)n >= size))
 		r = -EIO;
 	for (i = 0; !r && i < n; i++) {
 		hex[2 * i] = "0123456789abcdef"[d[i] >> 4];
@@ -429,6 +403,11 @@ int download_file_digest(const char *path, const char *alg, char hex[129])
 	free(buf);
 	close(fd);
 	return r;
+}
+
+int download_file_sha256(const char *path, char hex[65])
+{
+	return file_digest(path, EVP_sha256(), hex, 65);
 }
 
 void download_forget(const char *path)
@@ -451,7 +430,8 @@ static int verify(const char *file, const char *url, const struct dl_opts *o,
 
 	if (!want)
 		return 0;
-	r = download_file_digest(file, alg, hex);
+	r = file_digest(file, o->sha512 ? EVP_sha512() : EVP_sha256(), hex,
+			sizeof(hex));
 	if (r) {
 		strbuf_addf(err, "%s: %s", file, strerror(-r));
 		return r;
@@ -849,37 +829,19 @@ static void after_fetch(const struct fetch *f, const char *path)
 /*
  * One fetch of an entry at a time: two vm run at once on one URL (two
  * VMs made from one image) would append to one .part, or one would
- * delete the part the other writes.  dir/.NAME.lock, held by flock
- * until the fetch ends; the second waits (until deadline, 0: the
- * download's longest, or an interrupt), then finds the file there.
- * Returns the fd, or -errno (-ETIMEDOUT, -EINTR).
+ * delete the part the other writes.  dir/.NAME.lock is held until the
+ * fetch ends; the second waits (until deadline, 0: a day, or an
+ * interrupt), then finds the file there.  The fd, or -errno.
  */
 static int lock_entry(const char *dir, const char *final,
 		      long long deadline)
 {
 	const char *base = strrchr(final, '/');
 	char *p = xasprintf("%s/.%s.lock", dir, base ? base + 1 : final);
-	int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	int r = 0;
+	int fd = proc_lock_file(p, deadline ? deadline :
+				proc_now_ms() + 24LL * 3600 * 1000);
 
 	free(p);
-	if (fd < 0)
-		return -errno;
-	if (!deadline)
-		deadline = proc_now_ms() + 24LL * 3600 * 1000;
-	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		if (errno != EWOULDBLOCK && errno != EINTR)
-			r = -errno;
-		else if (proc_interrupted())
-			r = -EINTR;
-		else if (proc_now_ms() >= deadline)
-			r = -ETIMEDOUT;
-		if (r) {
-			close(fd);
-			return r;
-		}
-		usleep(100 * 1000);
-	}
 	return fd;
 }
 

@@ -91,12 +91,6 @@ uint64_t download_spare(const char *dir);
 /* SHA-256 of a whole file, as 64 hex digits.  Returns 0 or -errno. */
 int download_file_sha256(const char *path, char hex[65]);
 
-/*
- * A whole file's digest by alg ("sha256" or "sha512") as lowercase hex
- * (129 bytes hold either).  Returns 0, -EINVAL for another alg, -errno.
- */
-int download_file_digest(const char *path, const char *alg, char hex[129]);
-
 /* Drop a cached download: the file and what is kept about it. */
 void download_forget(const char *path);
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -562,4 +563,29 @@ void proc_each_cmdline(int (*fn)(pid_t pid, const char *cmdline, void *data),
 	}
 	if (d)
 		closedir(d);
+}
+
+int proc_lock_file(const char *path, long long deadline)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	int r = 0;
+
+	if (fd < 0)
+		return -errno;
+	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			r = -errno;
+		else if (!deadline)
+			r = -EBUSY;
+		else if (proc_interrupted())
+			r = -EINTR;
+		else if (proc_now_ms() >= deadline)
+			r = -ETIMEDOUT;
+		if (r) {
+			close(fd);
+			return r;
+		}
+		usleep(100 * 1000);
+	}
+	return fd;
 }

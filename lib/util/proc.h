@@ -105,4 +105,13 @@ void proc_each_cmdline(int (*fn)(pid_t pid, const char *cmdline, void *data),
 /* Milliseconds on the monotonic clock. */
 long long proc_now_ms(void);
 
+/*
+ * An exclusive flock on path (made 0600 when missing, never through a
+ * symlink), another process's meanwhile: deadline 0 tries once
+ * (-EBUSY when it is held); else it waits until deadline (proc_now_ms
+ * time: -ETIMEDOUT) or an interrupt (-EINTR).  Returns the fd, which
+ * holds the lock until it is closed, or -errno.
+ */
+int proc_lock_file(const char *path, long long deadline);
+
 #endif

@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
-#include <sys/file.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,16 +197,10 @@ static int claim_port(const char *cache_dir, unsigned port)
 {
 	char *dir = xasprintf("%s/ports", cache_dir);
 	char *p = xasprintf("%s/%u.lock", dir, port);
-	int fd = -1;
+	int fd = fs_mkdir_p(dir, 0700);
 
-	if (!fs_mkdir_p(dir, 0700))
-		fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		fd = -errno;
-	else if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		close(fd);
-		fd = -EBUSY;
-	}
+	if (!fd)
+		fd = proc_lock_file(p, 0);
 	free(dir);
 	free(p);
 	return fd;
