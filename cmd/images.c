@@ -67,26 +67,6 @@ static void say_list(const struct catalog *cat)
 	}
 }
 
-/* One JSON line as a verb's (docs/json.md): status 0 or 1. */
-static int say_json(int fd, int argc, char **argv, int status,
-		    struct json_object *result, const char *error)
-{
-	struct json_object *o = json_object_new_object();
-	const char *line;
-
-	report_set_str(o, "verb", "images");
-	report_set(o, "args", report_strv((const char *const *)argv,
-					  (size_t)argc));
-	report_set_int(o, "status", status);
-	report_set(o, "result", result ? result : json_object_new_object());
-	if (error)
-		report_set_str(o, "error", error);
-	line = report_line(o);
-	dprintf(fd, "%s\n", line);
-	json_object_put(o);
-	return status;
-}
-
 int cmd_images(struct vm_ctx *ctx, int argc, char **argv, int json_fd)
 {
 	struct catalog cat = CATALOG_INIT;
@@ -109,7 +89,8 @@ int cmd_images(struct vm_ctx *ctx, int argc, char **argv, int json_fd)
 	if (r) {
 		log_error("%s", err.buf);
 		if (json_fd >= 0)
-			say_json(json_fd, argc - 1, argv + 1, 1, NULL, log_last_error());
+			report_write_step(json_fd, "images", argv + 1, argc - 1,
+					  1, false, NULL);
 		r = 1;
 	} else if (json_fd >= 0) {
 		struct json_object *res = json_object_new_object();
@@ -119,7 +100,11 @@ int cmd_images(struct vm_ctx *ctx, int argc, char **argv, int json_fd)
 			if (!e || e == &cat.v[i])
 				json_object_array_add(all, entry_json(&cat.v[i]));
 		report_set(res, "images", all);
-		say_json(json_fd, argc - 1, argv + 1, 0, res, NULL);
+		r = report_write_step(json_fd, "images", argv + 1, argc - 1, 0,
+				      false, res) ? 1 : 0;
+		if (r)
+			log_error("cannot write the catalogue to stdout");
+		json_object_put(res);
 	} else if (e) {
 		say_entry(e);
 	} else {

@@ -653,31 +653,12 @@ int start_qemu(struct vm_ctx *ctx, const struct strvec *argv,
 static int print_result(int fd, const struct chain_step *s, int status,
 			struct json_object *result)
 {
-	struct json_object *o = json_object_new_object();
-	const char *e = log_last_error();
-	struct strbuf line = STRBUF_INIT, why = STRBUF_INIT;
-	int r;
+	int r = report_write_step(fd, s->verb->name, s->argv, s->argc,
+				  status, s->verb->flags & VERB_ANSWER, result);
 
-	report_set_str(o, "verb", s->verb->name);
-	report_set(o, "args",
-		   report_strv((const char *const *)s->argv, (size_t)s->argc));
-	report_set_int(o, "status", status);
-	report_set(o, "result",
-		   result ? json_object_get(result) : json_object_new_object());
-	if (!e && proc_interrupted())
-		strbuf_addf(&why, "interrupted by signal %d",
-			    proc_interrupted());
-	if (status && (status != 3 || !(s->verb->flags & VERB_ANSWER)))
-		report_set_str(o, "error", e ? e : why.len ? why.buf : "failed");
-	strbuf_addstr(&line, report_line(o));
-	strbuf_addch(&line, '\n');
-	r = fs_write_all(fd, line.buf, line.len);
 	if (r)
 		log_error("cannot write the result of @%s to stdout: %s",
 			  s->verb->name, strerror(-r));
-	strbuf_release(&line);
-	strbuf_release(&why);
-	json_object_put(o);
 	return r;
 }
 

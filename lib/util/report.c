@@ -1,5 +1,8 @@
 /* Results for --json, built with json-c; see report.h. */
 #include "util/report.h"
+#include "util/fsutil.h"
+#include "util/log.h"
+#include "util/proc.h"
 
 #include <stdlib.h>
 
@@ -71,4 +74,33 @@ const char *report_line(struct json_object *o)
 {
 	return json_object_to_json_string_ext(
 		o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+}
+
+int report_write_step(int fd, const char *verb, char *const *args,
+		      int nargs, int status, bool answer,
+		      struct json_object *result)
+{
+	struct json_object *o = json_object_new_object();
+	const char *e = log_last_error();
+	struct strbuf line = STRBUF_INIT, why = STRBUF_INIT;
+	int r;
+
+	report_set_str(o, "verb", verb);
+	report_set(o, "args",
+		   report_strv((const char *const *)args, (size_t)nargs));
+	report_set_int(o, "status", status);
+	report_set(o, "result",
+		   result ? json_object_get(result) : json_object_new_object());
+	if (!e && proc_interrupted())
+		strbuf_addf(&why, "interrupted by signal %d",
+			    proc_interrupted());
+	if (status && (status != 3 || !answer))
+		report_set_str(o, "error", e ? e : why.len ? why.buf : "failed");
+	strbuf_addstr(&line, report_line(o));
+	strbuf_addch(&line, '\n');
+	r = fs_write_all(fd, line.buf, line.len);
+	strbuf_release(&line);
+	strbuf_release(&why);
+	json_object_put(o);
+	return r;
 }

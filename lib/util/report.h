@@ -30,4 +30,14 @@ void report_push_str(struct json_object *o, const char *key, const char *s);
 /* o as one line of JSON ('/' not escaped); valid while o lives. */
 const char *report_line(struct json_object *o);
 
+/*
+ * A step's line under --json, to fd: {"verb", "args", "status",
+ * "result"[, "error"]}, the error the last one logged (or the signal
+ * that interrupted vm) when status is a failure (3 is an answer where
+ * answer).  result may be NULL ({}); it is not taken.  0 or -errno.
+ */
+int report_write_step(int fd, const char *verb, char *const *args,
+		      int nargs, int status, bool answer,
+		      struct json_object *result);
+
 #endif
