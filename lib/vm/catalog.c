@@ -334,36 +334,34 @@ int catalog_sums_lookup(const char *text, const char *file, char alg[8],
 			char hex[129])
 {
 	char best_alg[8] = "", best[129] = "";
-	const char *line = text;
+	char *copy = xstrdup(text), *line, *save = NULL;
+	int r = 0;
 
-	while (line && *line) {
-		const char *nl = strchr(line, '\n');
-		char *one = xasprintf("%.*s", nl ? (int)(nl - line) :
-				      (int)strlen(line), line);
+	for (line = strtok_r(copy, "\n", &save); line && !r;
+	     line = strtok_r(NULL, "\n", &save)) {
 		char a[8], h[129];
 		const char *name;
 		size_t len;
 
-		if (sums_line(one, a, h, &name, &len) && len == strlen(file) &&
-		    !memcmp(name, file, len)) {
-			if (!strcmp(best_alg, a) && strcmp(best, h)) {
-				free(one);
-				return -EINVAL;
-			}
-			/* SHA-512 where both are given */
-			if (!*best_alg || !strcmp(a, "sha512")) {
-				snprintf(best_alg, sizeof(best_alg), "%s", a);
-				snprintf(best, sizeof(best), "%s", h);
-			}
+		if (!sums_line(line, a, h, &name, &len) ||
+		    len != strlen(file) || memcmp(name, file, len))
+			continue;
+		if (!strcmp(best_alg, a) && strcmp(best, h))
+			r = -EINVAL;
+		/* SHA-512 where both are given */
+		else if (!*best_alg || !strcmp(a, "sha512")) {
+			snprintf(best_alg, sizeof(best_alg), "%s", a);
+			snprintf(best, sizeof(best), "%s", h);
 		}
-		free(one);
-		line = nl ? nl + 1 : NULL;
 	}
-	if (!*best_alg)
-		return -ENOENT;
-	snprintf(alg, 8, "%s", best_alg);
-	snprintf(hex, 129, "%s", best);
-	return 0;
+	free(copy);
+	if (!r && !*best_alg)
+		r = -ENOENT;
+	if (!r) {
+		snprintf(alg, 8, "%s", best_alg);
+		snprintf(hex, 129, "%s", best);
+	}
+	return r;
 }
 
 /* The last part of a URL's path: the name a checksum file lists. */
@@ -466,16 +464,18 @@ static int verified_sums(const struct vm *vm, const struct catalog_entry *e,
 		}
 		if (e->sig)
 			r = fetch_plain(vm, e->sig, &sig, note, err);
-		if (!r) {
-			/* a name of this run's own, hidden from the cache */
+		/* signed inline: the signed text goes to a file of this
+		 * run's own beside it, hidden from the cache's listing */
+		if (!r && !sig) {
 			const char *b = strrchr(sums, '/');
 
-			out = xasprintf("%.*s/.%s.%ld.signed",
-					(int)(b ? b - sums : 1), b ? sums : ".",
-					b ? b + 1 : sums, (long)getpid());
+			out = xasprintf("%.*s/.%s.%ld.signed", (int)(b - sums),
+					sums, b + 1, (long)getpid());
 			unlink(out);
+		}
+		if (!r) {
 			r = gpgv_check(e, key, sums, sig, out, err);
-			read_from = sig ? sums : out;
+			read_from = out ? out : sums;
 		}
 		if (r) {
 			download_forget(sums);
@@ -528,8 +528,10 @@ int catalog_fetch(const struct vm *vm, const struct catalog_entry *e,
 	if (r)
 		goto out;
 	vm_download_opts(vm, &o);
-	if (*alg)
-		*(strcmp(alg, "sha512") ? &o.sha256 : &o.sha512) = hex;
+	if (!strcmp(alg, "sha512"))
+		o.sha512 = hex;
+	else if (*alg)
+		o.sha256 = hex;
 	o.progress = progress;
 	o.progress_data = pdata;
 	r = download_fetch(e->url, &o, path, note, err);
