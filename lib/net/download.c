@@ -829,20 +829,19 @@ static void after_fetch(const struct fetch *f, const char *path)
 /*
  * One fetch of an entry at a time: two vm run at once on one URL (two
  * VMs made from one image) would append to one .part, or one would
- * delete the part the other writes.  dir/.NAME.lock is held until the
- * fetch ends; the second waits (until deadline, 0: a day, or an
- * interrupt), then finds the file there.  The fd, or -errno.
+ * delete the part the other writes.  dir/.NAME.lock (*lockp) is held
+ * until the fetch ends, then removed; the second waits (until
+ * deadline, 0: a day, or an interrupt), then finds the file there.
+ * The fd, or -errno.
  */
 static int lock_entry(const char *dir, const char *final,
-		      long long deadline)
+		      long long deadline, char **lockp)
 {
 	const char *base = strrchr(final, '/');
-	char *p = xasprintf("%s/.%s.lock", dir, base ? base + 1 : final);
-	int fd = proc_lock_file(p, deadline ? deadline :
-				proc_now_ms() + 24LL * 3600 * 1000);
 
-	free(p);
-	return fd;
+	*lockp = xasprintf("%s/.%s.lock", dir, base ? base + 1 : final);
+	return proc_lock_file(*lockp, deadline ? deadline :
+			      proc_now_ms() + 24LL * 3600 * 1000);
 }
 
 int download_fetch(const char *url, const struct dl_opts *o, char **path,
@@ -854,6 +853,7 @@ int download_fetch(const char *url, const struct dl_opts *o, char **path,
 				  .modified = STRBUF_INIT, .o = o } };
 	enum outcome got;
 	int r, lock = -1;
+	char *lockp = NULL;
 
 	*path = NULL;
 	r = cache_path(o->cache_dir, url, &f.final);
@@ -879,7 +879,7 @@ int download_fetch(const char *url, const struct dl_opts *o, char **path,
 	}
 	if (o->timeout_s)
 		f.deadline = proc_now_ms() + (long long)o->timeout_s * 1000;
-	lock = lock_entry(f.dir, f.final, f.deadline);
+	lock = lock_entry(f.dir, f.final, f.deadline, &lockp);
 	if (lock < 0) {
 		r = lock;
 		strbuf_addf(err, "%s: %s while another vm downloads it", url,
@@ -909,8 +909,8 @@ int download_fetch(const char *url, const struct dl_opts *o, char **path,
 	if (!r)
 		after_fetch(&f, *path);
 out:
-	if (lock >= 0)
-		close(lock);
+	proc_unlock_file(lockp, lock);
+	free(lockp);
 	strbuf_release(&f.etag);
 	strbuf_release(&f.modified);
 	strbuf_release(&f.x.etag);

@@ -567,25 +567,48 @@ void proc_each_cmdline(int (*fn)(pid_t pid, const char *cmdline, void *data),
 
 int proc_lock_file(const char *path, long long deadline)
 {
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	int r = 0;
+	for (;;) {
+		int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+			      0600);
+		struct stat held, now;
+		int r = 0;
 
-	if (fd < 0)
-		return -errno;
-	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		if (errno != EWOULDBLOCK && errno != EINTR)
+		if (fd < 0)
+			return -errno;
+		while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			if (errno != EWOULDBLOCK && errno != EINTR)
+				r = -errno;
+			else if (!deadline)
+				r = -EBUSY;
+			else if (proc_interrupted())
+				r = -EINTR;
+			else if (proc_now_ms() >= deadline)
+				r = -ETIMEDOUT;
+			if (r) {
+				close(fd);
+				return r;
+			}
+			usleep(100 * 1000);
+		}
+		/* the holder before us may have removed the file it held
+		 * (proc_unlock_file): then ours is a lock on nothing */
+		if (fstat(fd, &held) < 0 ||
+		    (lstat(path, &now) < 0 && errno != ENOENT)) {
 			r = -errno;
-		else if (!deadline)
-			r = -EBUSY;
-		else if (proc_interrupted())
-			r = -EINTR;
-		else if (proc_now_ms() >= deadline)
-			r = -ETIMEDOUT;
-		if (r) {
 			close(fd);
 			return r;
 		}
-		usleep(100 * 1000);
+		if (held.st_nlink && held.st_dev == now.st_dev &&
+		    held.st_ino == now.st_ino)
+			return fd;
+		close(fd);
 	}
-	return fd;
+}
+
+void proc_unlock_file(const char *path, int fd)
+{
+	if (fd < 0)
+		return;
+	unlink(path);
+	close(fd);
 }

@@ -110,8 +110,13 @@ long long proc_now_ms(void);
  * symlink), another process's meanwhile: deadline 0 tries once
  * (-EBUSY when it is held); else it waits until deadline (proc_now_ms
  * time: -ETIMEDOUT) or an interrupt (-EINTR).  Returns the fd, which
- * holds the lock until it is closed, or -errno.
+ * holds the lock until it is closed, or -errno.  A file removed by
+ * proc_unlock_file while we waited is opened again.
  */
 int proc_lock_file(const char *path, long long deadline);
+
+/* Releases proc_lock_file's fd and removes path, still holding it, so
+ * that a lock taken for one task leaves no file behind. */
+void proc_unlock_file(const char *path, int fd);
 
 #endif

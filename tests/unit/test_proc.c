@@ -3,6 +3,8 @@
  * its whole group on a timeout, also members that ignore SIGTERM; and
  * on a signal to vm, also when the group's leader went before vm saw it;
  * a child starts with default signals and never runs vm's handler.
+ * A lock file removed by its holder leaves no file and no second
+ * holder: who waited on the removed file takes the new one.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +17,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -273,6 +276,56 @@ static void test_no_handler_in_child(void **state)
 	in_child(no_handler_in_child);
 }
 
+/*
+ * The holder removes its lock file while a child waits on it: the
+ * child ends up holding the file now at the path, so a third taker is
+ * refused (with the old file's lock it would get a second lock).
+ */
+static void test_lock_file_removed_while_waited(void **state)
+{
+	char *p = xasprintf("%s/entry.lock", tmpdir);
+	int fd = proc_lock_file(p, 0), go[2], st;
+	pid_t pid;
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(proc_lock_file(p, 0), -EBUSY);
+	assert_int_equal(pipe(go), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int c;
+		struct stat a, b;
+		char x;
+
+		close(fd);	/* the parent's lock, which a fork shares */
+		close(go[1]);
+		c = proc_lock_file(p, proc_now_ms() + 5000);
+		if (c < 0 || fstat(c, &a) < 0 || stat(p, &b) < 0 ||
+		    a.st_ino != b.st_ino)
+			_exit(1);
+		/* hold it until the parent has tried */
+		_exit(read(go[0], &x, 1) == 0 ? 0 : 2);
+	}
+	close(go[0]);
+	usleep(300 * 1000);	/* the child has opened p and waits */
+	proc_unlock_file(p, fd);
+	fd = -1;
+	for (int i = 0; i < 50 && access(p, F_OK) < 0; i++)
+		usleep(20 * 1000);
+	assert_int_equal(access(p, F_OK), 0);
+	assert_int_equal(proc_lock_file(p, 0), -EBUSY);
+	close(go[1]);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	fd = proc_lock_file(p, 0);
+	assert_true(fd >= 0);
+	proc_unlock_file(p, fd);
+	assert_int_equal(access(p, F_OK), -1);
+	free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -282,6 +335,7 @@ int main(void)
 		cmocka_unit_test(test_signal_ends_group_when_leader_went_first),
 		cmocka_unit_test(test_child_signals_reset),
 		cmocka_unit_test(test_no_handler_in_child),
+		cmocka_unit_test(test_lock_file_removed_while_waited),
 	};
 
 	return cmocka_run_group_tests(tests, scratch_group_setup,
