@@ -43,7 +43,14 @@ cp /etc/resolv.conf "$root/etc/resolv.conf"
 # debootstrap does not make everywhere (not inside another chroot)
 mount -t proc proc "$root/proc"
 mount --bind /dev "$root/dev"
-chroot "$root" /bin/sh -c 'export DEBIAN_FRONTEND=noninteractive
+# in the chroot only its own environment: the caller's TMPDIR (a test's
+# own directory) is no path there, and maintainer scripts that make a
+# temporary file (update-ca-certificates, ucf) fail on it
+in_root() {
+	chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+		HOME=/root LC_ALL=C.UTF-8 DEBIAN_FRONTEND=noninteractive "$@"
+}
+in_root /bin/sh -c '
 	apt-get update -qq &&
 	apt-get install -y -qq --no-install-recommends systemd-sysv udev dbus \
 		linux-image-cloud-amd64 initramfs-tools cloud-init openssh-server \
@@ -61,8 +68,8 @@ echo localhost >"$root/etc/hostname"
 cat >"$root/etc/cloud/cloud.cfg.d/90-vm-test.cfg" <<'EOF'
 datasource_list: [ NoCloud, None ]
 EOF
-chroot "$root" useradd -m -s /bin/bash tester
-chroot "$root" systemctl enable ssh.service >/dev/null 2>&1 || true
+in_root useradd -m -s /bin/bash tester
+in_root systemctl enable ssh.service >/dev/null 2>&1 || true
 umount "$root/proc" "$root/dev"
 rm -f "$root"/etc/ssh/ssh_host_*    # cloud-init or the first boot makes them
 # without cloud-init (cloud_init = no) sshd still needs host keys
