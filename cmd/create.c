@@ -267,7 +267,7 @@ static int set_bootimage(struct vm_ctx *ctx, const char *name,
 			 const char *spec, char *local, char *sha,
 			 struct strbuf *err)
 {
-	char *iso = NULL, hex[65] = "";
+	char *iso = NULL;
 	int r;
 
 	if (!spec) {
@@ -284,10 +284,7 @@ static int set_bootimage(struct vm_ctx *ctx, const char *name,
 
 		download_split(spec, &iso, &frag);
 		free(frag);
-		if (!sha && !ctx->vm.dry_run &&
-		    !download_file_sha256(local, hex))
-			sha = xstrdup(hex);
-		if (sha)
+		if (sha)	/* (the fetch gave it, but in a dry run) */
 			conf_set(&ctx->vm.conf, "vm", "bootimage_sha256", sha,
 				 LAYER_CLI, err);
 	} else {

@@ -419,19 +419,118 @@ void download_forget(const char *path)
 	free(meta);
 }
 
-/* A mismatch deletes the file: it must not be used by accident later. */
-static int verify(const char *file, const char *url, const struct dl_opts *o,
-		  struct strbuf *err)
+/*
+ * What a cached file's digest is known for: "digest ALG HEX KEY" lines
+ * in its .meta, KEY the version of the file (device, inode, size,
+ * ctime: nothing writes or renames a file without changing its ctime),
+ * so a file used again is not read again, as base.c's stamp does for a
+ * base.  Fills key (64 bytes); 0 or -errno.
+ */
+static int file_key(const char *file, char key[64])
+{
+	struct stat st;
+
+	if (lstat(file, &st) < 0)
+		return -errno;
+	snprintf(key, 64, "%ju %ju %jd %lld.%09ld", (uintmax_t)st.st_dev,
+		 (uintmax_t)st.st_ino, (intmax_t)st.st_size,
+		 (long long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
+	return 0;
+}
+
+/* The .meta's HEX for alg and key into hex (size bytes); whether found. */
+static bool memo_find(const char *metap, const char *alg, const char *key,
+		      char *hex, size_t size)
+{
+	struct strbuf m = STRBUF_INIT;
+	char *line, *save = NULL;
+	size_t n = strlen(alg);
+	bool found = false;
+
+	if (fs_read_file(metap, 1u << 16, &m))
+		return false;
+	for (line = strtok_r(m.buf, "\n", &save); line && !found;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *h = line + 7 + n + 1, *sp;
+
+		if (!str_starts_with(line, "digest ") ||
+		    strncmp(line + 7, alg, n) || line[7 + n] != ' ')
+			continue;
+		sp = strchr(h, ' ');
+		if (sp && !strcmp(sp + 1, key) && (size_t)(sp - h) < size) {
+			snprintf(hex, size, "%.*s", (int)(sp - h), h);
+			found = true;
+		}
+	}
+	strbuf_release(&m);
+	return found;
+}
+
+/* Keeps alg's hex for key in the .meta, in place of what it said. */
+static void memo_add(const char *metap, const char *alg, const char *hex,
+		     const char *key)
+{
+	struct strbuf m = STRBUF_INIT, out = STRBUF_INIT;
+	char *line, *save = NULL, *p = xasprintf("digest %s ", alg);
+
+	if (fs_read_file(metap, 1u << 16, &m))
+		goto out;	/* no .meta: not a file of the cache */
+	for (line = strtok_r(m.buf, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save))
+		if (!str_starts_with(line, p))
+			strbuf_addf(&out, "%s\n", line);
+	strbuf_addf(&out, "%s%s %s\n", p, hex, key);
+	fs_write_atomic(metap, out.buf, out.len, 0644);
+out:
+	strbuf_release(&m);
+	strbuf_release(&out);
+	free(p);
+}
+
+/*
+ * A cached file's digest by md (named alg): the .meta's when it is for
+ * this version of the file, else read and kept there.  0 or -errno.
+ */
+static int cached_digest(const char *file, const char *alg, const EVP_MD *md,
+			 char *hex, size_t size)
+{
+	char *metap = xasprintf("%s.meta", file);
+	char key[64], after[64];
+	int r = file_key(file, key);
+
+	if (!r && !memo_find(metap, alg, key, hex, size)) {
+		r = file_digest(file, md, hex, size);
+		/* what changed while it was read is not remembered */
+		if (!r && !file_key(file, after) && !strcmp(key, after))
+			memo_add(metap, alg, hex, key);
+	}
+	free(metap);
+	return r;
+}
+
+int download_cached_sha256(const char *path, char hex[65])
+{
+	return cached_digest(path, "sha256", EVP_sha256(), hex, 65);
+}
+
+/*
+ * A mismatch deletes the file: it must not be used by accident later.
+ * cached: file is in the cache (its digest kept in its .meta); else
+ * (a .part) the digest read goes into hex for fetch_keep to keep.
+ */
+static int verify(const char *file, bool cached, const char *url,
+		  const struct dl_opts *o, char hex[129], struct strbuf *err)
 {
 	const char *alg = o->sha512 ? "sha512" : "sha256";
 	const char *want = o->sha512 ? o->sha512 : o->sha256;
-	char hex[129];
+	const EVP_MD *md = o->sha512 ? EVP_sha512() : EVP_sha256();
 	int r;
 
+	hex[0] = '\0';
 	if (!want)
 		return 0;
-	r = file_digest(file, o->sha512 ? EVP_sha512() : EVP_sha256(), hex,
-			sizeof(hex));
+	r = cached ? cached_digest(file, alg, md, hex, 129) :
+		     file_digest(file, md, hex, 129);
 	if (r) {
 		strbuf_addf(err, "%s: %s", file, strerror(-r));
 		return r;
@@ -440,6 +539,7 @@ static int verify(const char *file, const char *url, const struct dl_opts *o,
 		download_forget(file);
 		strbuf_addf(err, "checksum mismatch for %s: expected %s %s, got %s (the download was deleted)",
 			    url, alg, want, hex);
+		hex[0] = '\0';
 		return -EINVAL;
 	}
 	return 0;
@@ -613,7 +713,9 @@ static int fetch_failed(struct fetch *f, char **path, struct strbuf *note,
 		unlink(f->part);
 		strbuf_addf(note, "%s cannot be reached: using the cached copy",
 			    url);
-		r = verify(f->final, url, o, err);
+		char hex[129];
+
+		r = verify(f->final, true, url, o, hex, err);
 		if (!r)
 			*path = xstrdup(f->final);
 		return r;
@@ -629,12 +731,13 @@ static int fetch_keep(struct fetch *f, char **path, struct strbuf *err)
 {
 	struct strbuf meta = STRBUF_INIT;
 	int r = check_announced(&f->x, f->http, f->url, err);
+	char hex[129], key[64];
 
 	if (r) {
 		unlink(f->part);	/* not what was announced: not kept */
 		return r;
 	}
-	r = verify(f->part, f->url, f->o, err);
+	r = verify(f->part, false, f->url, f->o, hex, err);
 	if (r)
 		return r;
 	if (rename(f->part, f->final) < 0) {
@@ -647,6 +750,10 @@ static int fetch_keep(struct fetch *f, char **path, struct strbuf *err)
 		strbuf_addf(&meta, "etag %s\n", f->x.etag.buf);
 	if (f->x.modified.len)
 		strbuf_addf(&meta, "modified %s\n", f->x.modified.buf);
+	/* the digest it was checked with, for the file as renamed */
+	if (*hex && !file_key(f->final, key))
+		strbuf_addf(&meta, "digest %s %s %s\n",
+			    f->o->sha512 ? "sha512" : "sha256", hex, key);
 	fs_write_atomic(f->metap, meta.buf, meta.len, 0644);
 	strbuf_release(&meta);
 	*path = xstrdup(f->final);
@@ -897,8 +1004,10 @@ int download_fetch(const char *url, const struct dl_opts *o, char **path,
 	f.x.cap = download_cap(f.dir, f.part, o);
 	got = fetch_transfer(&f);
 	if (got == NOT_MODIFIED) {
+		char hex[129];
+
 		unlink(f.part);
-		r = verify(f.final, url, o, err);
+		r = verify(f.final, true, url, o, hex, err);
 		if (!r)
 			*path = xstrdup(f.final);
 	} else if (got == FAILED) {

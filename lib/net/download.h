@@ -91,6 +91,12 @@ uint64_t download_spare(const char *dir);
 /* SHA-256 of a whole file, as 64 hex digits.  Returns 0 or -errno. */
 int download_file_sha256(const char *path, char hex[65]);
 
+/*
+ * The same of a file download_fetch gave: kept in the cache beside it
+ * for as long as the file is not changed, so a second use reads nothing.
+ */
+int download_cached_sha256(const char *path, char hex[65]);
+
 /* Drop a cached download: the file and what is kept about it. */
 void download_forget(const char *path);
 

@@ -537,6 +537,8 @@ int catalog_fetch(const struct vm *vm, const struct catalog_entry *e,
 	r = download_fetch(e->url, &o, path, note, err);
 	if (!r && !strcmp(alg, "sha256"))
 		snprintf(sha256, 65, "%s", hex);
+	else if (!r && !vm->dry_run && download_cached_sha256(*path, sha256))
+		sha256[0] = '\0';
 out:
 	strbuf_release(&text);
 	free(file);

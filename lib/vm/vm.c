@@ -1055,8 +1055,15 @@ int vm_fetch(const struct vm *vm, const char *spec, const char *want_sha,
 	o.progress = progress;
 	o.progress_data = pdata;
 	r = download_fetch(url, &o, path, note, err);
-	if (!r && sha256 && o.sha256)
+	if (!r && sha256 && o.sha256) {
 		*sha256 = xstrdup(o.sha256);
+	} else if (!r && sha256 && !vm->dry_run) {
+		/* read once, then kept beside the cached copy */
+		char hex[65];
+
+		if (!download_cached_sha256(*path, hex))
+			*sha256 = xstrdup(hex);
+	}
 	free(url);
 	free(frag);
 	return r;

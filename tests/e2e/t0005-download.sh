@@ -83,9 +83,15 @@ test_expect "a resume answered with less than its Content-Range announces is not
 	test ! -e guest.conf
 '
 
-test_expect "URL#sha256= and --sha256: a match works, a mismatch fails and deletes" '
+test_expect "URL#sha256= and --sha256: a match works, a mismatch fails and deletes; the digest is kept until the file changes" '
 	rm -rf "$XDG_CACHE_HOME/vm/downloads" &&
 	vm --no-uefi @create T "$URL/x.iso#sha256=$SUM" &&
+	contains "$(cached -x.iso).meta" "^digest sha256 $SUM [0-9]" &&
+	vm --no-uefi -d "$PWD/t2" @create T2 "$URL/x.iso#sha256=$SUM" &&
+	printf y | dd of="$(cached -x.iso)" bs=1 seek=5 conv=notrunc status=none &&
+	must_fail 1 vm --no-uefi -d "$PWD/t3" @create T3 "$URL/x.iso#sha256=$SUM" 2>err &&
+	contains err "checksum mismatch" && test -z "$(cached -x.iso)" &&
+	test ! -e t3/guest.conf &&
 	bad=$(printf "%064d" 0) &&
 	rm -rf "$XDG_CACHE_HOME/vm/downloads" &&
 	must_fail 1 vm --no-uefi -d "$PWD/b" @create B "$URL/x.iso#sha256=$bad" 2>err &&
