@@ -21,6 +21,7 @@
 #include <openssl/evp.h>
 
 #define ATTEMPTS 3
+#define META_MAX (64u << 10)	/* what a .meta may hold */
 #define CONNECT_TIMEOUT_S 30L
 #define LOW_SPEED_TIME_S 60L
 
@@ -352,7 +353,7 @@ static void read_meta(const char *path, struct strbuf *etag,
 	struct strbuf m = STRBUF_INIT;
 	char *line, *save = NULL;
 
-	if (fs_read_file(path, 4096, &m))
+	if (fs_read_file(path, META_MAX, &m))
 		return;
 	for (line = strtok_r(m.buf, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save)) {
@@ -365,25 +366,20 @@ static void read_meta(const char *path, struct strbuf *etag,
 }
 
 /*
- * A whole file's digest by md, as lowercase hex into hex (size bytes:
- * twice the digest and a NUL).  Returns 0 or -errno (-EIO: libcrypto).
+ * The digest by md of what fd reads from where it is to its end, as
+ * lowercase hex into hex (size bytes: twice the digest and a NUL).
+ * Returns 0 or -errno (-EIO: libcrypto).
  */
-static int file_digest(const char *path, const EVP_MD *md, char *hex,
-		       size_t size)
+static int fd_digest(int fd, const EVP_MD *md, char *hex, size_t size)
 {
-	EVP_MD_CTX *ctx;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	unsigned char d[EVP_MAX_MD_SIZE];
 	unsigned int n = 0, i;
-	char *buf;
+	char *buf = xmalloc(1 << 20);
 	ssize_t got;
-	int fd, r = 0;
+	int r = 0;
 
 	hex[0] = '\0';
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	ctx = EVP_MD_CTX_new();
-	buf = xmalloc(1 << 20);
 	if (!ctx || !EVP_DigestInit_ex(ctx, md, NULL))
 		r = -EIO;
 	while (!r && (got = read(fd, buf, 1 << 20)) != 0) {
@@ -401,13 +397,18 @@ static int file_digest(const char *path, const EVP_MD *md, char *hex,
 	}
 	EVP_MD_CTX_free(ctx);
 	free(buf);
-	close(fd);
 	return r;
 }
 
 int download_file_sha256(const char *path, char hex[65])
 {
-	return file_digest(path, EVP_sha256(), hex, 65);
+	int fd = open(path, O_RDONLY | O_CLOEXEC), r;
+
+	if (fd < 0)
+		return -errno;
+	r = fd_digest(fd, EVP_sha256(), hex, 65);
+	close(fd);
+	return r;
 }
 
 void download_forget(const char *path)
@@ -419,50 +420,31 @@ void download_forget(const char *path)
 	free(meta);
 }
 
-/*
- * What a cached file's digest is known for: "digest ALG HEX KEY" lines
- * in its .meta, KEY the version of the file (device, inode, size,
- * ctime: nothing writes or renames a file without changing its ctime),
- * so a file used again is not read again, as base.c's stamp does for a
- * base.  Fills key (64 bytes); 0 or -errno.
- */
-static int file_key(const char *file, char key[64])
-{
-	struct stat st;
-
-	if (lstat(file, &st) < 0)
-		return -errno;
-	snprintf(key, 64, "%ju %ju %jd %lld.%09ld", (uintmax_t)st.st_dev,
-		 (uintmax_t)st.st_ino, (intmax_t)st.st_size,
-		 (long long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
-	return 0;
-}
-
-/* The .meta's HEX for alg and key into hex (size bytes); whether found. */
+/* The hex of alg in a .meta's "digest ALG HEX KEY" for key; found. */
 static bool memo_find(const char *metap, const char *alg, const char *key,
 		      char *hex, size_t size)
 {
-	struct strbuf m = STRBUF_INIT;
+	struct strbuf m = STRBUF_INIT, want = STRBUF_INIT;
 	char *line, *save = NULL;
-	size_t n = strlen(alg);
+	size_t n;
 	bool found = false;
 
-	if (fs_read_file(metap, 1u << 16, &m))
+	if (fs_read_file(metap, META_MAX, &m))
 		return false;
+	strbuf_addf(&want, "digest %s ", alg);
 	for (line = strtok_r(m.buf, "\n", &save); line && !found;
 	     line = strtok_r(NULL, "\n", &save)) {
-		char *h = line + 7 + n + 1, *sp;
-
-		if (!str_starts_with(line, "digest ") ||
-		    strncmp(line + 7, alg, n) || line[7 + n] != ' ')
+		if (!str_starts_with(line, want.buf))
 			continue;
-		sp = strchr(h, ' ');
-		if (sp && !strcmp(sp + 1, key) && (size_t)(sp - h) < size) {
-			snprintf(hex, size, "%.*s", (int)(sp - h), h);
-			found = true;
-		}
+		line += want.len;
+		n = strspn(line, "0123456789abcdef");
+		found = n < size && line[n] == ' ' && (n == 64 || n == 128) &&
+			!strcmp(line + n + 1, key);
+		if (found)
+			snprintf(hex, size, "%.*s", (int)n, line);
 	}
 	strbuf_release(&m);
+	strbuf_release(&want);
 	return found;
 }
 
@@ -473,7 +455,7 @@ static void memo_add(const char *metap, const char *alg, const char *hex,
 	struct strbuf m = STRBUF_INIT, out = STRBUF_INIT;
 	char *line, *save = NULL, *p = xasprintf("digest %s ", alg);
 
-	if (fs_read_file(metap, 1u << 16, &m))
+	if (fs_read_file(metap, META_MAX, &m))
 		goto out;	/* no .meta: not a file of the cache */
 	for (line = strtok_r(m.buf, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save))
@@ -488,37 +470,50 @@ out:
 }
 
 /*
- * A cached file's digest by md (named alg): the .meta's when it is for
- * this version of the file, else read and kept there.  0 or -errno.
+ * A cached file's digest by md (named alg), while its entry's lock is
+ * held: the .meta's when it is for this version of the file (see
+ * fs_stat_key), else read through one fd (never a symlink) and kept,
+ * when the file did not change meanwhile and its ctime is over a second
+ * old (a change within one tick of the clock keeps the ctime: git's
+ * "racy" rule).  0 or -errno.
  */
 static int cached_digest(const char *file, const char *alg, const EVP_MD *md,
 			 char *hex, size_t size)
 {
 	char *metap = xasprintf("%s.meta", file);
-	char key[64], after[64];
-	int r = file_key(file, key);
+	char key[FS_STAT_KEY], after[FS_STAT_KEY];
+	struct stat st;
+	time_t t0 = time(NULL);
+	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), r = 0;
 
-	if (!r && !memo_find(metap, alg, key, hex, size)) {
-		r = file_digest(file, md, hex, size);
-		/* what changed while it was read is not remembered */
-		if (!r && !file_key(file, after) && !strcmp(key, after))
+	if (fd < 0 || fstat(fd, &st) < 0)
+		r = -errno;
+	else if (!S_ISREG(st.st_mode))
+		r = -EINVAL;
+	if (!r) {
+		fs_stat_key(&st, key);
+		if (memo_find(metap, alg, key, hex, size))
+			goto out;
+		r = fd_digest(fd, md, hex, size);
+	}
+	if (!r && fstat(fd, &st) == 0) {
+		fs_stat_key(&st, after);
+		if (!strcmp(key, after) && st.st_ctim.tv_sec + 1 < t0)
 			memo_add(metap, alg, hex, key);
 	}
+out:
+	if (fd >= 0)
+		close(fd);
 	free(metap);
 	return r;
-}
-
-int download_cached_sha256(const char *path, char hex[65])
-{
-	return cached_digest(path, "sha256", EVP_sha256(), hex, 65);
 }
 
 /*
  * A mismatch deletes the file: it must not be used by accident later.
  * cached: file is in the cache (its digest kept in its .meta); else
- * (a .part) the digest read goes into hex for fetch_keep to keep.
+ * (a .part, read through fd) the digest goes into hex for fetch_keep.
  */
-static int verify(const char *file, bool cached, const char *url,
+static int verify(const char *file, int fd, const char *url,
 		  const struct dl_opts *o, char hex[129], struct strbuf *err)
 {
 	const char *alg = o->sha512 ? "sha512" : "sha256";
@@ -529,8 +524,8 @@ static int verify(const char *file, bool cached, const char *url,
 	hex[0] = '\0';
 	if (!want)
 		return 0;
-	r = cached ? cached_digest(file, alg, md, hex, 129) :
-		     file_digest(file, md, hex, 129);
+	r = fd < 0 ? cached_digest(file, alg, md, hex, 129) :
+		     fd_digest(fd, md, hex, 129);
 	if (r) {
 		strbuf_addf(err, "%s: %s", file, strerror(-r));
 		return r;
@@ -715,7 +710,7 @@ static int fetch_failed(struct fetch *f, char **path, struct strbuf *note,
 			    url);
 		char hex[129];
 
-		r = verify(f->final, true, url, o, hex, err);
+		r = verify(f->final, -1, url, o, hex, err);
 		if (!r)
 			*path = xstrdup(f->final);
 		return r;
@@ -730,34 +725,46 @@ static int fetch_failed(struct fetch *f, char **path, struct strbuf *note,
 static int fetch_keep(struct fetch *f, char **path, struct strbuf *err)
 {
 	struct strbuf meta = STRBUF_INIT;
-	int r = check_announced(&f->x, f->http, f->url, err);
-	char hex[129], key[64];
+	int r = check_announced(&f->x, f->http, f->url, err), fd;
+	char hex[129], key[FS_STAT_KEY];
+	struct stat st;
 
 	if (r) {
 		unlink(f->part);	/* not what was announced: not kept */
 		return r;
 	}
-	r = verify(f->part, false, f->url, f->o, hex, err);
-	if (r)
-		return r;
-	if (rename(f->part, f->final) < 0) {
+	fd = open(f->part, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
 		r = -errno;
-		strbuf_addf(err, "%s: %s", f->final, strerror(-r));
+		strbuf_addf(err, "%s: %s", f->part, strerror(-r));
 		return r;
 	}
-	strbuf_addf(&meta, "url %s\n", f->url);
-	if (f->x.etag.len)
-		strbuf_addf(&meta, "etag %s\n", f->x.etag.buf);
-	if (f->x.modified.len)
-		strbuf_addf(&meta, "modified %s\n", f->x.modified.buf);
-	/* the digest it was checked with, for the file as renamed */
-	if (*hex && !file_key(f->final, key))
-		strbuf_addf(&meta, "digest %s %s %s\n",
-			    f->o->sha512 ? "sha512" : "sha256", hex, key);
-	fs_write_atomic(f->metap, meta.buf, meta.len, 0644);
+	r = verify(f->part, fd, f->url, f->o, hex, err);
+	if (!r && rename(f->part, f->final) < 0) {
+		r = -errno;
+		strbuf_addf(err, "%s: %s", f->final, strerror(-r));
+	}
+	if (!r) {
+		strbuf_addf(&meta, "url %s\n", f->url);
+		if (f->x.etag.len)
+			strbuf_addf(&meta, "etag %s\n", f->x.etag.buf);
+		if (f->x.modified.len)
+			strbuf_addf(&meta, "modified %s\n",
+				    f->x.modified.buf);
+		/* the digest it was checked with, for the file we wrote
+		 * (under the entry's lock) as renamed */
+		if (*hex && fstat(fd, &st) == 0) {
+			fs_stat_key(&st, key);
+			strbuf_addf(&meta, "digest %s %s %s\n",
+				    f->o->sha512 ? "sha512" : "sha256", hex,
+				    key);
+		}
+		fs_write_atomic(f->metap, meta.buf, meta.len, 0644);
+		*path = xstrdup(f->final);
+	}
+	close(fd);
 	strbuf_release(&meta);
-	*path = xstrdup(f->final);
-	return 0;
+	return r;
 }
 
 /* One more use of a cached file: its .meta's time is its last use. */
@@ -799,7 +806,7 @@ static bool pinned(const char *file)
 
 	if (fs_read_file(p, 1u << 20, &pins))
 		goto out;
-	if (fs_read_file(m, 1u << 16, &meta) ||
+	if (fs_read_file(m, META_MAX, &meta) ||
 	    !str_starts_with(meta.buf, "url ")) {
 		yes = true;	/* pinned, and no URL to tell for how long */
 		goto out;
@@ -963,6 +970,8 @@ int download_fetch(const char *url, const struct dl_opts *o, char **path,
 	char *lockp = NULL;
 
 	*path = NULL;
+	if (o->sha256_out)
+		snprintf(o->sha256_out, 65, "%s", o->sha256 ? o->sha256 : "");
 	r = cache_path(o->cache_dir, url, &f.final);
 	if (r) {
 		strbuf_addf(err, "cannot hash %s: %s", url, strerror(-r));
@@ -1007,7 +1016,7 @@ int download_fetch(const char *url, const struct dl_opts *o, char **path,
 		char hex[129];
 
 		unlink(f.part);
-		r = verify(f.final, true, url, o, hex, err);
+		r = verify(f.final, -1, url, o, hex, err);
 		if (!r)
 			*path = xstrdup(f.final);
 	} else if (got == FAILED) {
@@ -1017,6 +1026,10 @@ int download_fetch(const char *url, const struct dl_opts *o, char **path,
 	}
 	if (!r)
 		after_fetch(&f, *path);
+	/* its SHA-256 as well, under the lock that keeps the .meta ours */
+	if (!r && o->sha256_out && !o->sha256 &&
+	    cached_digest(*path, "sha256", EVP_sha256(), o->sha256_out, 65))
+		o->sha256_out[0] = '\0';
 out:
 	proc_unlock_file(lockp, lock);
 	free(lockp);

@@ -19,6 +19,11 @@ struct dl_opts {
 				 * long as its guest.conf names the URL (a
 				 * base): never trimmed meanwhile; or NULL */
 	unsigned timeout_s;	/* all attempts together; 0: none */
+	char *sha256_out;	/* 65 bytes or NULL: sha256 when given,
+				 * else the file's SHA-256, read once and
+				 * kept beside it in the cache while it is
+				 * unchanged ("" when it could not be read,
+				 * or in a dry run) */
 	void (*progress)(void *data, uint64_t done, uint64_t total);
 	void *progress_data;
 };
@@ -90,12 +95,6 @@ uint64_t download_spare(const char *dir);
 
 /* SHA-256 of a whole file, as 64 hex digits.  Returns 0 or -errno. */
 int download_file_sha256(const char *path, char hex[65]);
-
-/*
- * The same of a file download_fetch gave: kept in the cache beside it
- * for as long as the file is not changed, so a second use reads nothing.
- */
-int download_cached_sha256(const char *path, char hex[65]);
 
 /* Drop a cached download: the file and what is kept about it. */
 void download_forget(const char *path);

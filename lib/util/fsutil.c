@@ -414,6 +414,14 @@ bool fs_is_symlink(const char *path)
 	return lstat(path, &st) == 0 && S_ISLNK(st.st_mode);
 }
 
+void fs_stat_key(const struct stat *st, char key[FS_STAT_KEY])
+{
+	snprintf(key, FS_STAT_KEY, "%ju %ju %jd %lld.%09ld",
+		 (uintmax_t)st->st_dev, (uintmax_t)st->st_ino,
+		 (intmax_t)st->st_size, (long long)st->st_ctim.tv_sec,
+		 st->st_ctim.tv_nsec);
+}
+
 int fs_symlink_replace(const char *target, const char *path)
 {
 	char *tmp = xasprintf("%s.tmp%ld", path, (long)getpid());

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "util/str.h"
@@ -62,6 +63,14 @@ bool fs_exists(const char *path);
 bool fs_is_dir(const char *path);
 /* lstat-based: true for a symlink, even a dangling one. */
 bool fs_is_symlink(const char *path);
+
+/*
+ * What tells one version of a file from another without reading it:
+ * "DEV INO SIZE CTIME.NS" into key (FS_STAT_KEY bytes).  Nothing writes
+ * or renames a file without changing its ctime (as git's index trusts).
+ */
+#define FS_STAT_KEY 96
+void fs_stat_key(const struct stat *st, char key[FS_STAT_KEY]);
 
 /*
  * Whether files in dir can carry user.* extended attributes (tried on dir

@@ -592,11 +592,12 @@ int proc_lock_file(const char *path, long long deadline)
 		}
 		/* the holder before us may have removed the file it held
 		 * (proc_unlock_file): then ours is a lock on nothing */
-		if (fstat(fd, &held) < 0 ||
-		    (lstat(path, &now) < 0 && errno != ENOENT)) {
-			r = -errno;
+		if (fstat(fd, &held) < 0 || lstat(path, &now) < 0) {
+			r = errno == ENOENT ? 0 : -errno;
 			close(fd);
-			return r;
+			if (r)
+				return r;
+			continue;	/* removed: open it again */
 		}
 		if (held.st_nlink && held.st_dev == now.st_dev &&
 		    held.st_ino == now.st_ino)

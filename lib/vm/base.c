@@ -172,7 +172,7 @@ static int check_base(const struct vm_conf *c, const char *local,
 {
 	struct strbuf seen = STRBUF_INIT, id = STRBUF_INIT;
 	struct stat st;
-	char hex[65];
+	char hex[65], key[FS_STAT_KEY];
 	int r;
 
 	if (!*c->base_sha256 || !*c->base_format) {
@@ -190,11 +190,8 @@ static int check_base(const struct vm_conf *c, const char *local,
 			    local);
 		return -EINVAL;
 	}
-	/* ctime: nothing changes a file without changing it */
-	strbuf_addf(&id, "%s %s %ju %ju %jd %lld.%09ld\n", c->base_sha256,
-		    local, (uintmax_t)st.st_dev, (uintmax_t)st.st_ino,
-		    (intmax_t)st.st_size, (long long)st.st_ctim.tv_sec,
-		    st.st_ctim.tv_nsec);
+	fs_stat_key(&st, key);
+	strbuf_addf(&id, "%s %s %s\n", c->base_sha256, local, key);
 	if (stamp && !fs_read_file(stamp, 4096, &seen) &&
 	    !strcmp(seen.buf, id.buf)) {
 		r = 0;

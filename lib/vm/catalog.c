@@ -534,11 +534,8 @@ int catalog_fetch(const struct vm *vm, const struct catalog_entry *e,
 		o.sha256 = hex;
 	o.progress = progress;
 	o.progress_data = pdata;
+	o.sha256_out = sha256;	/* (the one checked, when it is SHA-256) */
 	r = download_fetch(e->url, &o, path, note, err);
-	if (!r && !strcmp(alg, "sha256"))
-		snprintf(sha256, 65, "%s", hex);
-	else if (!r && !vm->dry_run && download_cached_sha256(*path, sha256))
-		sha256[0] = '\0';
 out:
 	strbuf_release(&text);
 	free(file);

@@ -1024,7 +1024,7 @@ int vm_fetch(const struct vm *vm, const char *spec, const char *want_sha,
 	     struct strbuf *err)
 {
 	struct dl_opts o;
-	char *url = NULL, *frag = NULL;
+	char *url = NULL, *frag = NULL, hex[65];
 	int r;
 
 	*path = NULL;
@@ -1054,16 +1054,12 @@ int vm_fetch(const struct vm *vm, const char *spec, const char *want_sha,
 	o.sha256 = frag ? frag : want_sha && *want_sha ? want_sha : NULL;
 	o.progress = progress;
 	o.progress_data = pdata;
+	hex[0] = '\0';
+	if (sha256)
+		o.sha256_out = hex;
 	r = download_fetch(url, &o, path, note, err);
-	if (!r && sha256 && o.sha256) {
-		*sha256 = xstrdup(o.sha256);
-	} else if (!r && sha256 && !vm->dry_run) {
-		/* read once, then kept beside the cached copy */
-		char hex[65];
-
-		if (!download_cached_sha256(*path, hex))
-			*sha256 = xstrdup(hex);
-	}
+	if (!r && sha256 && *hex)
+		*sha256 = xstrdup(hex);
 	free(url);
 	free(frag);
 	return r;

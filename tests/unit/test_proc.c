@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -276,6 +277,30 @@ static void test_no_handler_in_child(void **state)
 	in_child(no_handler_in_child);
 }
 
+/* Whether pid has path open. */
+static bool holds_open(pid_t pid, const char *path)
+{
+	char *dir = xasprintf("/proc/%d/fd", (int)pid);
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	bool yes = false;
+
+	while (d && !yes && (e = readdir(d))) {
+		char *l = xasprintf("%s/%s", dir, e->d_name), to[4096];
+		ssize_t n = readlink(l, to, sizeof(to) - 1);
+
+		if (n > 0) {
+			to[n] = '\0';
+			yes = !strcmp(to, path);
+		}
+		free(l);
+	}
+	if (d)
+		closedir(d);
+	free(dir);
+	return yes;
+}
+
 /*
  * The holder removes its lock file while a child waits on it: the
  * child ends up holding the file now at the path, so a third taker is
@@ -308,7 +333,10 @@ static void test_lock_file_removed_while_waited(void **state)
 		_exit(read(go[0], &x, 1) == 0 ? 0 : 2);
 	}
 	close(go[0]);
-	usleep(300 * 1000);	/* the child has opened p and waits */
+	/* the child has opened p (the file we hold) and waits */
+	for (int i = 0; i < 250 && !holds_open(pid, p); i++)
+		usleep(20 * 1000);
+	assert_true(holds_open(pid, p));
 	proc_unlock_file(p, fd);
 	fd = -1;
 	for (int i = 0; i < 50 && access(p, F_OK) < 0; i++)
