@@ -85,6 +85,7 @@ static void record_start(struct vm_ctx *ctx, const struct vm_plan *plan,
 struct ready {
 	struct vm_ctx *ctx;
 	struct runstate *rs;
+	const bool *ssh_silent;	/* up without sshd's greeting */
 };
 
 /* The guest is up: say so in run.json, and to systemd or @start. */
@@ -95,7 +96,10 @@ static void on_ready(void *data)
 	free(rd->rs->state);
 	rd->rs->state = xstrdup("running");
 	runstate_write(rd->ctx->vm.hostdir, rd->rs);
-	sd_notifyf(0, "READY=1\nSTATUS=%s is running", rd->ctx->vm.conf.name);
+	/* X_VM_SSH: for @start to say (X_: a variable of our own) */
+	sd_notifyf(0, "READY=1\nSTATUS=%s is running%s",
+		   rd->ctx->vm.conf.name,
+		   *rd->ssh_silent ? "\nX_VM_SSH=silent" : "");
 }
 
 /* --json's "ended": how QEMU's run ended (r as launch_supervise says). */
@@ -344,7 +348,7 @@ static int supervise(struct run *run)
 	struct vm_ctx *ctx = run->ctx;
 	const struct qemu_plan *q = &run->plan.q;
 	struct launch_watch w = { 0 };
-	struct ready ready = { ctx, &run->rs };
+	struct ready ready = { ctx, &run->rs, &w.ssh_silent };
 	int st = 0, r;
 
 	/* QEMU waits for its console client before it runs the guest; one
@@ -372,9 +376,20 @@ static int supervise(struct run *run)
 	w.qemu = run->pid;
 	w.qmp_sock = q->vm_qmp_sock;
 	w.ctl = &run->ctl;
-	/* a forward of vm's own is not waited for (an installer, or a
-	 * system without sshd, has none): @ssh waits for its sshd */
-	w.ssh_port = run->plan.ssh_auto ? 0 : run->rs.ssh_port;
+	/*
+	 * A forward of the settings is waited for.  vm's own only when a
+	 * cloud-init seed goes with the boot (an image made for the cloud
+	 * has sshd; an installer has none), and not past boot_timeout less
+	 * 10 s (a disk image without sshd is up then all the same, before
+	 * @start gives up); else @ssh waits for it.
+	 */
+	w.ssh_port = run->plan.ssh_auto && !run->plan.q.seed ?
+		     0 : run->rs.ssh_port;
+	if (run->plan.ssh_auto) {
+		unsigned bt = ctx->vm.conf.rescue.boot_timeout;
+
+		w.ssh_wait_s = bt > 20 ? bt - 10 : (bt + 1) / 2;
+	}
 	w.timeout_s = ctx->vm.conf.timeout;
 	w.on_ready = on_ready;
 	w.data = &ready;

@@ -2,7 +2,8 @@
  * @start [ISO]: boot the VM as @run does, in the background.  The @run
  * it leaves (the supervisor) owns QEMU and holds the VM's lock; @start
  * returns once the guest is up: QMP answers and, with a forward to the
- * guest's port 22, an SSH banner arrives there.  The supervisor says so
+ * guest's port 22 (vm's own only with a cloud-init seed), an SSH banner
+ * arrives there.  The supervisor says so
  * the way it says so to systemd: READY=1 on $NOTIFY_SOCKET.
  */
 #include "vm.h"
@@ -100,8 +101,12 @@ static void show_tails(struct vm_ctx *ctx, const char *log)
 	strbuf_release(&t);
 }
 
-/* Wait for READY=1 from the supervisor: 0, or -ECHILD when it ended. */
-static int wait_ready(int nfd, pid_t pid, unsigned secs, int *status)
+/*
+ * Wait for READY=1 from the supervisor: 0, or -ECHILD when it ended.
+ * silent: it said the guest is up but its sshd did not greet.
+ */
+static int wait_ready(int nfd, pid_t pid, unsigned secs, int *status,
+		      bool *silent)
 {
 	long long deadline = proc_now_ms() + (long long)secs * 1000;
 
@@ -123,8 +128,10 @@ static int wait_ready(int nfd, pid_t pid, unsigned secs, int *status)
 		if (n <= 0)
 			continue;
 		buf[n] = '\0';
-		if (!strncmp(buf, "READY=1", 7) || strstr(buf, "\nREADY=1"))
+		if (!strncmp(buf, "READY=1", 7) || strstr(buf, "\nREADY=1")) {
+			*silent = strstr(buf, "\nX_VM_SSH=silent") != NULL;
 			return 0;
+		}
 	}
 }
 
@@ -228,6 +235,7 @@ int cmd_start(struct vm_ctx *ctx, int argc, char **argv)
 	char *log = NULL, *ndir = NULL, *npath = NULL;
 	unsigned secs = ctx->vm.conf.rescue.boot_timeout;
 	int lfd = -1, nfd = -1, r, st = 0, ret = 1;
+	bool silent = false;
 	pid_t pid;
 
 	if (runstate_running(ctx->vm.hostdir, &rs, &err) == 1) {
@@ -267,9 +275,12 @@ int cmd_start(struct vm_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	ctx->supervisor = pid;
-	r = wait_ready(nfd, pid, secs, &st);
+	r = wait_ready(nfd, pid, secs, &st, &silent);
 	if (!r) {
 		report(ctx, pid, log);
+		if (silent)
+			log_warn("%s is up, but no sshd answered on the port vm forwards to its 22 (see vm @status); vm @ssh waits for one",
+				 ctx->vm.conf.name);
 		log_info("%s is running in the background (supervisor pid %ld); see vm @status, stop with vm @stop",
 			 ctx->vm.conf.name, (long)pid);
 		ret = 0;

@@ -308,6 +308,15 @@ free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# ssh_banner PORT: an SSH server greets on 127.0.0.1:PORT now (within 5 s)
+ssh_banner() {
+	check_args ssh_banner PORT 1 1 "$@"
+	python3 -c 'import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), 5)
+s.settimeout(5)
+sys.exit(0 if s.recv(64).startswith(b"SSH-2.0-") else 1)' "$1"
+}
+
 # ---- container registries (t0015, t0026) ----
 
 # registry PORT [tls]: start a registry on 127.0.0.1:PORT storing into

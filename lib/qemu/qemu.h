@@ -25,7 +25,7 @@ struct qemu_plan {
 					 * can never write it.  Else by path. */
 	int ndisks;
 	const char *cdrom;		/* NULL: none */
-	const char *seed;		/* a cloud-init seed CD, or NULL */
+	const char *seed;		/* a cloud-init seed (read-only), or NULL */
 	bool cdrom_first;		/* boot the CD before the disks */
 	const char *kernel, *initrd, *append;	/* direct boot, or NULL */
 	bool netdev;

@@ -531,8 +531,10 @@ int launch_supervise(struct launch_watch *w)
 	long long deadline = w->timeout_s ?
 		proc_now_ms() + (long long)w->timeout_s * 1000 : -1;
 	long long next_probe = 0;
+	long long ssh_until = w->ssh_wait_s ?
+		proc_now_ms() + (long long)w->ssh_wait_s * 1000 : -1;
 	int pidfd = (int)syscall(SYS_pidfd_open, w->qemu, 0);
-	bool qmp_ok = false;
+	bool qmp_ok = false, up;
 	int r;
 
 	for (;;) {
@@ -598,8 +600,12 @@ int launch_supervise(struct launch_watch *w)
 				}
 			}
 		}
-		if (qmp_ok && (!w->ssh_port ||
-			       launch_ssh_banner(w->ssh_port, 1500))) {
+		if (!qmp_ok)
+			continue;
+		up = !w->ssh_port || launch_ssh_banner(w->ssh_port, 1500);
+		if (!up && ssh_until >= 0 && proc_now_ms() >= ssh_until)
+			up = w->ssh_silent = true;
+		if (up) {
 			w->ready = true;
 			if (w->on_ready)
 				w->on_ready(w->data);

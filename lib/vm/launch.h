@@ -79,6 +79,9 @@ struct launch_watch {
 	pid_t qemu;
 	const char *qmp_sock;
 	unsigned ssh_port;		/* host port to guest 22, or 0 */
+	unsigned ssh_wait_s;		/* 0: up only once it greets; else
+					 * up after that long without */
+	bool ssh_silent;		/* up, but no greeting came */
 	unsigned timeout_s;		/* 0: none */
 	void (*on_ready)(void *data);
 	void *data;

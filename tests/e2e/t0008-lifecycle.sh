@@ -350,12 +350,19 @@ test_expect "saved RAM goes back only onto the disks it was saved with: a change
 	vm @kill
 '
 
-test_expect "@start waits for the SSH banner; @ssh runs a command, its status" '
-	mkdir -p "$HOME/.ssh" &&
+# sshd_iso: a new key in ~/.ssh, and an autorun ISO (its path printed)
+# whose guest runs dropbear on 22 with that key as root's
+sshd_iso() {
+	check_args sshd_iso "no arguments" 0 0 "$@" &&
+	mkdir -p "$HOME/.ssh" && rm -f "$HOME"/.ssh/id_* &&
 	ssh-keygen -q -t ed25519 -N "" -f "$HOME/.ssh/id_ed25519" &&
 	mkdir sshd && cp "$TOP/tests/data/autorun-sshd/autorun" sshd/ &&
 	cp "$HOME/.ssh/id_ed25519.pub" sshd/authorized_keys &&
-	iso=$(autorun_iso "test-sshd-$test_count" "$PWD/sshd") &&
+	autorun_iso "test-sshd-$test_count" "$PWD/sshd"
+}
+
+test_expect "@start waits for the SSH banner; @ssh runs a command, its status" '
+	iso=$(sshd_iso) &&
 	port=$(free_port) &&
 	vm --no-uefi -f "tcp:127.0.0.1:$port-:22" @create T "$iso" &&
 	vm @start &&
@@ -379,11 +386,7 @@ test_expect "@start waits for the SSH banner; @ssh runs a command, its status" '
 '
 
 test_expect "with a key and no forward to 22, @start forwards a free port of 127.0.0.1 itself: two at once differ, @status and @ssh use it" '
-	mkdir -p "$HOME/.ssh" && rm -f "$HOME"/.ssh/id_* &&
-	ssh-keygen -q -t ed25519 -N "" -f "$HOME/.ssh/id_ed25519" &&
-	mkdir sshd && cp "$TOP/tests/data/autorun-sshd/autorun" sshd/ &&
-	cp "$HOME/.ssh/id_ed25519.pub" sshd/authorized_keys &&
-	iso=$(autorun_iso "test-sshd-$test_count" "$PWD/sshd") &&
+	iso=$(sshd_iso) &&
 	vm -q --no-uefi -d a @create A "$iso" && vm -q --no-uefi -d b @create B "$iso" &&
 	lacks a/guest.conf "^forwards" &&
 	{ vm -d a @start >a.out 2>&1 & } && pa=$! &&
@@ -400,6 +403,20 @@ test_expect "with a key and no forward to 22, @start forwards a free port of 127
 	test "$(vm -d b @ssh uname -n)" = rescue &&
 	vm -q -d a @stop 60 && vm -q -d b @stop 60 && no_qemu &&
 	lacks a/guest.conf "^forwards"
+'
+
+test_expect "with a cloud-init seed, @start waits for sshd on its own forward too; a guest without one is up after boot_timeout less 10 s, with a warning" '
+	iso=$(sshd_iso) &&
+	deaf=$(autorun_iso test-deaf "$TOP/tests/data/autorun-deaf") &&
+	vm -q --no-uefi -d a @create A "$iso" && echo "cloud_init = yes" >>a/guest.conf &&
+	vm -d a @start 2>a.err && lacks a.err "no sshd answered" &&
+	pa=$(vm --json -d a @status | python3 -c "import json,sys; print(json.load(sys.stdin)[\"result\"][\"ssh_port\"])") &&
+	ssh_banner "$pa" && vm -q -d a @kill &&
+	vm -q --no-uefi -d b @create B "$deaf" && echo "cloud_init = yes" >>b/guest.conf &&
+	t0=$SECONDS && vm -d b --boot-timeout=40 @start 2>b.err &&
+	echo "up after $((SECONDS - t0)) s" && test $((SECONDS - t0)) -ge 30 &&
+	contains b.err "B is up, but no sshd answered on the port vm forwards to its 22" &&
+	vm -q -d b @status && vm -q -d b @kill && no_qemu
 '
 
 test_expect "@ssh without a forward to port 22, and no key for vm to add one, says how to add one" '

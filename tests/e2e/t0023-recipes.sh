@@ -147,7 +147,8 @@ test_expect "recipe: a VM from a disk image, reached by @ssh with your key (a te
 	contains out "1 key(s) added" &&
 	contains out "^Linux rescue .* x86_64" &&
 	d=$HOME/vms/deb12 && contains "$d/guest.conf" "^base = http://127.0.0.1:$port/" &&
-	# the forward to 22 was vm'"'"'s own, for that run: @ssh waited for sshd
+	# the forward to 22 was vm'"'"'s own, for that run (with the seed,
+	# @start waited for sshd)
 	lacks "$d/guest.conf" "^forwards" &&
 	contains "$d/.work/run-vm.sh" "hostfwd=tcp:127.0.0.1:[0-9]*-:22" &&
 	contains "$d/guest.conf" "^uefi = yes" &&

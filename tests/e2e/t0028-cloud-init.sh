@@ -51,13 +51,16 @@ test_expect "the README's first recipe as written, and a second VM at once: clou
 		"$(cat "$HOME/.ssh/id_ed25519.pub")" >b/user-data &&
 	sed -i "s/^ssh_user = .*/ssh_user = alice/" b/guest.conf &&
 	vm -d b @start >b.out 2>&1 &&
+	pb_port=$(vm -d b --json @status | python3 -c "import json,sys; print(json.load(sys.stdin)[\"result\"][\"ssh_port\"])") &&
+	test -n "$pb_port" &&
+	# with a seed, @start returned once sshd answers: the banner is there
+	ssh_banner "$pb_port" &&
 	{ wait "$pa" || ! cat a.out; } &&
 	a=$HOME/vms/web &&
 	contains a.out "image debian-12: .*, verified" &&
 	contains a.out "^debian$" && contains a.out "^Linux web .* x86_64" &&
 	contains "$a/guest.conf" "^ssh_user = debian$" &&
 	pa_port=$(vm -d "$a" --json @status | python3 -c "import json,sys; print(json.load(sys.stdin)[\"result\"][\"ssh_port\"])") &&
-	pb_port=$(vm -d b --json @status | python3 -c "import json,sys; print(json.load(sys.stdin)[\"result\"][\"ssh_port\"])") &&
 	test -n "$pa_port" && test -n "$pb_port" && test "$pa_port" != "$pb_port" &&
 	vm -d "$a" -q @ssh "hostname; sudo -n true && echo sudo-ok" >ha 2>ha.err &&
 	contains ha "^web$" && contains ha "^sudo-ok$" &&
