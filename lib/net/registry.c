@@ -68,6 +68,7 @@ struct resp {
 	long status;
 	struct strbuf body, location, digest, range, ctype, auth, retry;
 	uint64_t written;	/* body bytes written to out_fd */
+	uint64_t behind;	/* out_fd's writeback started up to here */
 	bool write_failed, too_much;
 };
 
@@ -156,6 +157,9 @@ static size_t on_data(char *d, size_t size, size_t n, void *data)
 	if (x->q->out_hash)
 		sha256_update(x->q->out_hash, d, len);
 	x->p->written += len;
+	/* its fsync at the end then waits for little */
+	fs_write_behind(x->q->out_fd, &x->p->behind,
+			x->q->blob_off + x->p->written);
 	x->g->received += len;
 	return len;
 }

@@ -317,6 +317,9 @@ int backups_apply(const struct backup *const *chain, int k, const char *dir,
 		if (!r)
 			r = snap_apply(chain[i]->path, dir, i ? &base : NULL, m,
 				       &done, total, prog, &e);
+		/* written while the next one is read; snap_sync waits */
+		if (!r && dir && i < k - 1)
+			fs_writeback_files(dir);
 		if (r && i < k - 1)
 			strbuf_addf(err, "%s (a parent of %s): %s", chain[i]->name,
 				    chain[k - 1]->name, e.buf);

@@ -67,7 +67,8 @@ int fs_fsync_dir(const char *path)
 	return r;
 }
 
-int fs_fsync_files(const char *dir)
+/* fs_fsync_files, or (!wait) writeback started for each file alone. */
+static int sync_files(const char *dir, bool wait)
 {
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r = 0;
 	struct dirent *e;
@@ -90,16 +91,37 @@ int fs_fsync_files(const char *dir)
 			continue;
 		fd = openat(dfd, e->d_name,
 			    O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-		if (fd < 0 || fsync(fd) < 0)
+		if (fd < 0 || (wait ? fsync(fd) :
+			       sync_file_range(fd, 0, 0,
+					       SYNC_FILE_RANGE_WRITE)) < 0)
 			r = -errno;
 		if (fd >= 0)
 			close(fd);
 	}
 	closedir(d);
-	if (!r && fsync(dfd) < 0)
+	if (!r && wait && fsync(dfd) < 0)
 		r = -errno;
 	close(dfd);
 	return r;
+}
+
+int fs_fsync_files(const char *dir)
+{
+	return sync_files(dir, true);
+}
+
+void fs_writeback_files(const char *dir)
+{
+	(void)sync_files(dir, false);
+}
+
+void fs_write_behind(int fd, uint64_t *started, uint64_t end)
+{
+	if (end - *started < FS_WRITE_BEHIND)
+		return;
+	(void)sync_file_range(fd, (off_t)*started, (off_t)(end - *started),
+			      SYNC_FILE_RANGE_WRITE);
+	*started = end;
 }
 
 int fs_write_atomic(const char *path, const void *data, size_t len,

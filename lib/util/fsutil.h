@@ -88,6 +88,21 @@ int fs_fsync_dir(const char *path);
  */
 int fs_fsync_files(const char *dir);
 
+/*
+ * Start the kernel writing what dir's regular files hold, without
+ * waiting: a later fs_fsync_files finds it (mostly) on disk, so the
+ * writing overlaps with work done meanwhile.  Best effort.
+ */
+void fs_writeback_files(const char *dir);
+
+/*
+ * The same for what fd (a file being written, from *started to end)
+ * got since the last call, in steps of FS_WRITE_BEHIND: *started moves
+ * to end when writeback was started.
+ */
+#define FS_WRITE_BEHIND (8u << 20)
+void fs_write_behind(int fd, uint64_t *started, uint64_t end);
+
 /* Make a symlink atomically replacing whatever link was at path. */
 int fs_symlink_replace(const char *target, const char *path);
 
