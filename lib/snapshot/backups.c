@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -792,5 +793,68 @@ int backups_layer_digests(const struct backup *b, char digest[72],
 	strbuf_release(&sb);
 	strbuf_release(&id);
 	free(p);
+	return r;
+}
+
+/* backups_chain_digests' work: the next layer to read, under mu. */
+struct hash_work {
+	const struct backup *const *chain;
+	int k, next;
+	char (*digest)[72], (*diff_id)[72];
+	int *res;
+	struct strbuf *errs;
+	pthread_mutex_t mu;
+};
+
+static void *hash_worker(void *data)
+{
+	struct hash_work *w = data;
+
+	for (;;) {
+		int i;
+
+		pthread_mutex_lock(&w->mu);
+		i = w->next++;
+		pthread_mutex_unlock(&w->mu);
+		if (i >= w->k)
+			return NULL;
+		w->res[i] = backups_layer_digests(w->chain[i], w->digest[i],
+						  w->diff_id[i], &w->errs[i]);
+	}
+}
+
+int backups_chain_digests(const struct backup *const *chain, int k,
+			  char (*digest)[72], char (*diff_id)[72],
+			  struct strbuf *err)
+{
+	struct hash_work w = { chain, k, 0, digest, diff_id, NULL, NULL,
+			       PTHREAD_MUTEX_INITIALIZER };
+	pthread_t t[BACKUPS_HASH_THREADS];
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	int i, n = 0, want, r = 0;
+
+	w.res = xcalloc((size_t)k, sizeof(*w.res));
+	w.errs = xcalloc((size_t)k, sizeof(*w.errs));
+	for (i = 0; i < k; i++)
+		w.errs[i] = (struct strbuf)STRBUF_INIT;
+	/* this thread is one of them */
+	want = (int)(cores < 1 ? 1 : cores > BACKUPS_HASH_THREADS ?
+		     BACKUPS_HASH_THREADS : cores);
+	if (want > k)
+		want = k;
+	while (n < want - 1 && !pthread_create(&t[n], NULL, hash_worker, &w))
+		n++;
+	hash_worker(&w);
+	while (n > 0)
+		pthread_join(t[--n], NULL);
+	for (i = 0; i < k; i++) {
+		if (!r && w.res[i]) {
+			r = w.res[i];
+			strbuf_add(err, w.errs[i].buf, w.errs[i].len);
+		}
+		strbuf_release(&w.errs[i]);
+	}
+	free(w.res);
+	free(w.errs);
 	return r;
 }

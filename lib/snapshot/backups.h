@@ -110,6 +110,17 @@ void backups_keep_manifest(const struct backup *b, const char *text,
 int backups_layer_digests(const struct backup *b, char digest[72],
 			  char diff_id[72], struct strbuf *err);
 
+/*
+ * The same for each of the k snapshots of chain into digest[i] and
+ * diff_id[i], the ones not kept yet read side by side (a thread per
+ * core, at most BACKUPS_HASH_THREADS): reading them is a push's first
+ * and longest step.  Returns 0 or the first layer's error, with err.
+ */
+#define BACKUPS_HASH_THREADS 4
+int backups_chain_digests(const struct backup *const *chain, int k,
+			  char (*digest)[72], char (*diff_id)[72],
+			  struct strbuf *err);
+
 /* Remove what a killed @backup or @forget left in backups/ (dir). */
 void backups_sweep(const char *dir);
 

@@ -176,7 +176,7 @@ static char *build_manifest(const struct image *im)
 	return to_text(o);
 }
 
-/* Each snapshot of the chain: its metadata, STATE and digests. */
+/* Each snapshot of the chain: its metadata and STATE (digests: read). */
 static int read_layer(const struct backup *list, int n, struct layer *l,
 		      struct strbuf *err)
 {
@@ -190,8 +190,6 @@ static int read_layer(const struct backup *list, int n, struct layer *l,
 	}
 	l->size = (uint64_t)st.st_size;
 	r = snap_read_meta(l->b->path, &l->meta, err);
-	if (!r)
-		r = backups_layer_digests(l->b, l->digest, l->diff_id, err);
 	if (!r) {
 		r = backups_read_manifest(list, n, l->b, &m, err);
 		if (!r && manifest_state(&m, l->state))
@@ -221,10 +219,22 @@ static int build_image(const struct vm *vm, const struct backup *list, int n,
 			strbuf_addf(err, "%s is in the old directory layout: back it up again to push it",
 				    chain[i]->name);
 			r = -EINVAL;
-		} else {
-			r = read_layer(list, n, &im->l[i], err);
 		}
 	}
+	if (!r) {
+		char (*d)[72] = xcalloc((size_t)k, sizeof(*d));
+		char (*t)[72] = xcalloc((size_t)k, sizeof(*t));
+
+		r = backups_chain_digests(chain, k, d, t, err);
+		for (i = 0; !r && i < k; i++) {
+			memcpy(im->l[i].digest, d[i], sizeof(d[i]));
+			memcpy(im->l[i].diff_id, t[i], sizeof(t[i]));
+		}
+		free(d);
+		free(t);
+	}
+	for (i = 0; !r && i < k; i++)
+		r = read_layer(list, n, &im->l[i], err);
 	free(chain);
 	if (r)
 		return r;
