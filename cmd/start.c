@@ -279,7 +279,7 @@ int cmd_start(struct vm_ctx *ctx, int argc, char **argv)
 	if (!r) {
 		report(ctx, pid, log);
 		if (silent)
-			log_warn("%s is up, but no sshd answered on the port vm forwards to its 22 (see vm @status); vm @ssh waits for one",
+			log_warn("%s is up, but no sshd answered on the port vm forwards to its 22 (see vm @status); vm @ssh waits for one (with cloud_init = no, @start does not)",
 				 ctx->vm.conf.name);
 		log_info("%s is running in the background (supervisor pid %ld); see vm @status, stop with vm @stop",
 			 ctx->vm.conf.name, (long)pid);

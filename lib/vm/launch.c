@@ -464,45 +464,119 @@ int launch_wait(pid_t pid, unsigned timeout_s)
 	return proc_exit_code(st);
 }
 
-bool launch_ssh_banner(unsigned port, int timeout_ms)
+/* A connection to 127.0.0.1:port under way (non-blocking), or -1. */
+static int banner_connect(unsigned port)
 {
-	long long deadline = proc_now_ms() + timeout_ms;
 	struct sockaddr_in a;
-	char buf[8];
-	size_t got = 0;
-	bool ok = false;
-	int fd;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
-		return false;
+		return -1;
 	memset(&a, 0, sizeof(a));
 	a.sin_family = AF_INET;
 	a.sin_port = htons((uint16_t)port);
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0 &&
-	    errno != EINPROGRESS)
-		goto out;
-	/* user networking accepts at once, then forwards or hangs up:
-	 * only a banner says that sshd in the guest is there */
-	while (got < 4) {
+	    errno != EINPROGRESS) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * Read what fd has of a greeting into buf (*got of 4 bytes so far):
+ * 1 when it is an SSH banner, 0 when more is to come, -1 when it is
+ * none (user networking accepts at once, then forwards or hangs up:
+ * only a banner says that sshd in the guest is there).
+ */
+static int banner_read(int fd, char buf[4], size_t *got)
+{
+	ssize_t n = read(fd, buf + *got, 4 - *got);
+
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return 0;
+	if (n <= 0)
+		return -1;
+	*got += (size_t)n;
+	if (*got < 4)
+		return 0;
+	return memcmp(buf, "SSH-", 4) ? -1 : 1;
+}
+
+bool launch_ssh_banner(unsigned port, int timeout_ms)
+{
+	long long deadline = proc_now_ms() + timeout_ms;
+	char buf[4];
+	size_t got = 0;
+	int fd = banner_connect(port), s = 0;
+
+	while (fd >= 0 && !s) {
 		struct pollfd p = { fd, POLLIN, 0 };
 		long long left = deadline - proc_now_ms();
-		ssize_t n;
 
 		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
-			goto out;
-		n = read(fd, buf + got, 4 - got);
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (n <= 0)
-			goto out;
-		got += (size_t)n;
+			break;
+		s = banner_read(fd, buf, &got);
 	}
-	ok = !memcmp(buf, "SSH-", 4);
-out:
-	close(fd);
-	return ok;
+	if (fd >= 0)
+		close(fd);
+	return s == 1;
+}
+
+/*
+ * The supervisor's probe of sshd: in its poll loop, never blocking it
+ * (the console must be read all the while, or QEMU loses its output).
+ */
+struct ssh_probe {
+	unsigned port;
+	int fd;
+	char buf[4];
+	size_t got;
+	long long end;		/* given up then */
+	bool seen;		/* a banner came */
+};
+
+static void probe_stop(struct ssh_probe *s)
+{
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+}
+
+/* Into p: the probe's fd while one is under way.  How many (0, 1). */
+static int probe_pollfd(struct ssh_probe *s, struct pollfd *p)
+{
+	if (s->fd < 0)
+		return 0;
+	p->fd = s->fd;
+	p->events = POLLIN;
+	p->revents = 0;
+	return 1;
+}
+
+static void probe_handle(struct ssh_probe *s, const struct pollfd *p)
+{
+	int r = 0;
+
+	if (s->fd < 0)
+		return;
+	if (p->fd == s->fd && p->revents)
+		r = banner_read(s->fd, s->buf, &s->got);
+	if (r == 1)
+		s->seen = true;
+	if (r || proc_now_ms() >= s->end)
+		probe_stop(s);
+}
+
+/* A new probe, when none is under way. */
+static void probe_start(struct ssh_probe *s)
+{
+	if (s->fd >= 0 || s->seen)
+		return;
+	s->fd = banner_connect(s->port);
+	s->got = 0;
+	s->end = proc_now_ms() + 1500;
 }
 
 bool launch_qmp_answers(const char *path, int timeout_ms, char *status)
@@ -534,7 +608,8 @@ int launch_supervise(struct launch_watch *w)
 	long long ssh_until = w->ssh_wait_s ?
 		proc_now_ms() + (long long)w->ssh_wait_s * 1000 : -1;
 	int pidfd = (int)syscall(SYS_pidfd_open, w->qemu, 0);
-	bool qmp_ok = false, up;
+	struct ssh_probe probe = { .port = w->ssh_port, .fd = -1 };
+	bool qmp_ok = false;
 	int r;
 
 	for (;;) {
@@ -572,13 +647,17 @@ int launch_supervise(struct launch_watch *w)
 			p[n].events = POLLIN;
 			p[n++].revents = 0;
 		}
+		n += probe_pollfd(&probe, p + n);
 		got = poll(p, (nfds_t)n, slice);
+		if (probe.fd >= 0)	/* (its pollfd is the last) */
+			probe_handle(&probe, &p[n - 1]);
 		if (got > 0 && w->mux)
 			console_mux_handle(w->mux, p, n);
 		/* every turn: it lets idle clients go too */
 		if (w->ctl)
 			control_handle(w->ctl, p, got > 0 ? n : 0);
-		if (w->ready || proc_now_ms() < next_probe)
+		/* a banner that came is taken at once */
+		if (w->ready || (proc_now_ms() < next_probe && !probe.seen))
 			continue;
 		/* probes are short and spaced, so QEMU's end is seen soon */
 		next_probe = proc_now_ms() + 1000;
@@ -602,15 +681,18 @@ int launch_supervise(struct launch_watch *w)
 		}
 		if (!qmp_ok)
 			continue;
-		up = !w->ssh_port || launch_ssh_banner(w->ssh_port, 1500);
-		if (!up && ssh_until >= 0 && proc_now_ms() >= ssh_until)
-			up = w->ssh_silent = true;
-		if (up) {
-			w->ready = true;
-			if (w->on_ready)
-				w->on_ready(w->data);
+		if (w->ssh_port && !probe.seen) {
+			probe_start(&probe);
+			if (ssh_until < 0 || proc_now_ms() < ssh_until)
+				continue;
+			w->ssh_silent = true;
 		}
+		w->ready = true;
+		probe_stop(&probe);
+		if (w->on_ready)
+			w->on_ready(w->data);
 	}
+	probe_stop(&probe);
 	if (pidfd >= 0)
 		close(pidfd);
 	return r;

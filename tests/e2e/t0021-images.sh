@@ -279,6 +279,8 @@ test_expect "cloud_init: a seed disk labelled cidata, made for each boot: your k
 test_expect "QEMU has the base read-only: even its owner's monitor cannot commit into it" '
 	truncate -s 32M seed.raw && echo original | dd of=seed.raw conv=notrunc status=none &&
 	sum=$(sha256sum <seed.raw) &&
+	# no key: no forward of vm'"'"'s own, no sshd waited for
+	rm -f "$HOME"/.ssh/id_* &&
 	vm --no-uefi -D VIRT=64M --base "$PWD/seed.raw" @create C &&
 	vm @start &&
 	vm -q @monitor qemu-io disk0 \"write -P 0x55 0 64k\" >w &&
