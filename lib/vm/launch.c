@@ -613,7 +613,10 @@ int launch_supervise(struct launch_watch *w)
 	int r;
 
 	for (;;) {
-		struct pollfd p[CONSOLE_MAX_CLIENTS + CONTROL_MAX_CLIENTS + 4];
+		/* the console's, the control socket's, QEMU's pidfd, the
+		 * probe's */
+		struct pollfd p[(2 + CONSOLE_MAX_CLIENTS) +
+				(1 + CONTROL_MAX_CLIENTS) + 1 + 1];
 		long long now = proc_now_ms();
 		int n = 0, st, slice = 250, got;
 
