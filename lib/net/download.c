@@ -510,18 +510,21 @@ out:
 
 /*
  * A mismatch deletes the file: it must not be used by accident later.
- * cached: file is in the cache (its digest kept in its .meta); else
- * (a .part, read through fd) the digest goes into hex for fetch_keep.
+ * fd < 0: file is in the cache (its digest kept in its .meta); else (a
+ * .part, read through fd) the digest goes into out (129 bytes; NULL:
+ * not wanted), "" when there was none to check.
  */
 static int verify(const char *file, int fd, const char *url,
-		  const struct dl_opts *o, char hex[129], struct strbuf *err)
+		  const struct dl_opts *o, char *out, struct strbuf *err)
 {
 	const char *alg = o->sha512 ? "sha512" : "sha256";
 	const char *want = o->sha512 ? o->sha512 : o->sha256;
 	const EVP_MD *md = o->sha512 ? EVP_sha512() : EVP_sha256();
+	char hex[129];
 	int r;
 
-	hex[0] = '\0';
+	if (out)
+		out[0] = '\0';
 	if (!want)
 		return 0;
 	r = fd < 0 ? cached_digest(file, alg, md, hex, 129) :
@@ -534,9 +537,10 @@ static int verify(const char *file, int fd, const char *url,
 		download_forget(file);
 		strbuf_addf(err, "checksum mismatch for %s: expected %s %s, got %s (the download was deleted)",
 			    url, alg, want, hex);
-		hex[0] = '\0';
 		return -EINVAL;
 	}
+	if (out)
+		memcpy(out, hex, sizeof(hex));
 	return 0;
 }
 
@@ -708,9 +712,7 @@ static int fetch_failed(struct fetch *f, char **path, struct strbuf *note,
 		unlink(f->part);
 		strbuf_addf(note, "%s cannot be reached: using the cached copy",
 			    url);
-		char hex[129];
-
-		r = verify(f->final, -1, url, o, hex, err);
+		r = verify(f->final, -1, url, o, NULL, err);
 		if (!r)
 			*path = xstrdup(f->final);
 		return r;
@@ -1013,10 +1015,8 @@ int download_fetch(const char *url, const struct dl_opts *o, char **path,
 	f.x.cap = download_cap(f.dir, f.part, o);
 	got = fetch_transfer(&f);
 	if (got == NOT_MODIFIED) {
-		char hex[129];
-
 		unlink(f.part);
-		r = verify(f.final, -1, url, o, hex, err);
+		r = verify(f.final, -1, url, o, NULL, err);
 		if (!r)
 			*path = xstrdup(f.final);
 	} else if (got == FAILED) {
