@@ -37,8 +37,8 @@ cleanup() {
 	rm -rf "$W"
 }
 trap cleanup EXIT
-export HOME=$W/home XDG_CONFIG_HOME=$W/home/.config XDG_CACHE_HOME=$W/cache
-mkdir -p "$XDG_CONFIG_HOME" "$XDG_CACHE_HOME"
+export HOME=$W/home XDG_CONFIG_HOME=$W/home/.config XDG_CACHE_HOME=$W/cache TMPDIR=$W/tmp
+mkdir -p "$XDG_CONFIG_HOME" "$XDG_CACHE_HOME" "$TMPDIR"
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 R=127.0.0.1:$port
 printf '[vm]\nregistry_insecure = %s\n' "$R" >"$XDG_CONFIG_HOME/vm.conf"

@@ -15,23 +15,13 @@ int cmd_restore(struct vm_ctx *ctx, int argc, char **argv)
 	struct strbuf err = STRBUF_INIT, note = STRBUF_INIT;
 	struct log_progress bar;
 	struct snap_progress prog = { log_progress_cb, &bar };
-	char *name = NULL, size[32], *pulled = NULL;
-	long long t0, ms;
+	char *name = NULL;
+	long long t0;
 	int r, ret = 1;
 
-	/* REF: an image in a registry, pulled into backups/ first */
-	if (oci_ref_is_remote(want)) {
-		ret = pull_image(ctx, want, &pulled);
-		if (ret || ctx->vm.dry_run) {
-			if (!ret)
-				say_dry(ctx, "restore the image's newest snapshot into %s",
-					ctx->vm.inplace ? ctx->vm.hostdir :
-							  "a new working directory");
-			return ret;
-		}
-		ret = 1;
-		want = pulled;
-	}
+	/* REF: an image in a registry, pulled into backups/ and restored */
+	if (oci_ref_is_remote(want))
+		return pull_image(ctx, want, true);
 	if (restore_pick(&ctx->vm, want, &name, &err)) {
 		log_error("%s", err.buf);
 		goto out;
@@ -62,20 +52,11 @@ int cmd_restore(struct vm_ctx *ctx, int argc, char **argv)
 			ret = 128 + proc_interrupted();
 		goto out;
 	}
-	report_set_str(ctx->result, "workdir", ctx->vm.workdir);
-	ms = proc_now_ms() - t0;
-	report_set(ctx->result, "seconds",
-		   json_object_new_double((double)ms / 1000));
-	/* the archives' size (a chain's are one), as the bar counts */
-	log_size(size, sizeof(size), bar.total);
-	log_info("restored %s from snapshot %s (%s read) in %lld.%01lld s (working files in %s)",
-		 ctx->vm.conf.name, name, size, ms / 1000, ms % 1000 / 100,
-		 ctx->vm.workdir);
+	say_restored(ctx, name, t0, bar.total);
 	ret = 0;
 out:
 	strbuf_release(&err);
 	strbuf_release(&note);
 	free(name);
-	free(pulled);
 	return ret;
 }

@@ -626,6 +626,22 @@ void say_dry(struct vm_ctx *ctx, const char *fmt, ...)
 	strbuf_release(&sb);
 }
 
+void say_restored(struct vm_ctx *ctx, const char *name, long long t0,
+		  uint64_t size)
+{
+	long long ms = proc_now_ms() - t0;
+	char sz[32];
+
+	report_set_str(ctx->result, "workdir", ctx->vm.workdir);
+	report_set(ctx->result, "seconds",
+		   json_object_new_double((double)ms / 1000));
+	/* the archives' size (a chain's are one), as the bar counts */
+	log_size(sz, sizeof(sz), size);
+	log_info("restored %s from snapshot %s (%s read) in %lld.%01lld s (working files in %s)",
+		 ctx->vm.conf.name, name, sz, ms / 1000, ms % 1000 / 100,
+		 ctx->vm.workdir);
+}
+
 int start_qemu(struct vm_ctx *ctx, const struct strvec *argv,
 	       const char *prefix, const int keep[2], pid_t *pid, char **errlog,
 	       const char *doing, struct strbuf *err)

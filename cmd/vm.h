@@ -69,11 +69,18 @@ int cmd_push(struct vm_ctx *ctx, int argc, char **argv);
 int cmd_pull(struct vm_ctx *ctx, int argc, char **argv);
 
 /*
- * Pull the image spec names into backups/ (@pull, @restore REF): *tip
- * gets its newest snapshot's name (caller frees; NULL with --dry-run).
- * Returns an exit code, the error said.
+ * Pull the image spec names into backups/ (@pull, @restore REF); with
+ * restore, its newest snapshot restored too, each layer applied while
+ * the next one downloads.  Returns an exit code, the error said.
  */
-int pull_image(struct vm_ctx *ctx, const char *spec, char **tip);
+int pull_image(struct vm_ctx *ctx, const char *spec, bool restore);
+
+/*
+ * A restore of snapshot name done, said and reported: t0 when it began
+ * (proc_now_ms), size the archives' bytes.
+ */
+void say_restored(struct vm_ctx *ctx, const char *name, long long t0,
+		  uint64_t size);
 
 struct oci_ref;
 struct reg_opts;

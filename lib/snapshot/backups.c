@@ -292,51 +292,80 @@ int backups_chain(const struct backup *list, int n, const struct backup *b,
 	return k;
 }
 
+void backups_apply_start(struct backups_applying *a, const char *dir,
+			 uint64_t total)
+{
+	memset(a, 0, sizeof(*a));
+	a->dir = dir;
+	a->total = total;
+	manifest_init(&a->m);
+}
+
+int backups_apply_next(struct backups_applying *a, const struct backup *b,
+		       const struct snap_progress *prog, struct strbuf *err)
+{
+	struct manifest m;
+	struct snap_base base;
+	int r = 0;
+
+	manifest_init(&m);
+	if (a->prev) {
+		base.name = a->prev;
+		base.m = &a->m;
+		r = manifest_state(&a->m, base.state);
+	}
+	if (!r)
+		r = snap_apply(b->path, a->dir, a->prev ? &base : NULL, &m,
+			       &a->done, a->total, prog, err);
+	/* written while the next one is read; snap_sync waits */
+	if (!r && a->dir)
+		fs_writeback_files(a->dir);
+	manifest_release(&a->m);
+	a->m = m;
+	free(a->prev);
+	a->prev = r ? NULL : xstrdup(b->name);
+	return r;
+}
+
+void backups_apply_release(struct backups_applying *a)
+{
+	manifest_release(&a->m);
+	free(a->prev);
+	a->prev = NULL;
+}
+
 int backups_apply(const struct backup *const *chain, int k, const char *dir,
 		  const struct snap_progress *prog, struct manifest *m,
 		  struct strbuf *err)
 {
-	struct manifest prev;
-	struct snap_base base;
-	uint64_t done = 0, total = 0;
+	struct backups_applying a;
+	uint64_t total = 0;
 	struct stat st;
 	int i, r = 0;
 
-	manifest_init(&prev);
-	manifest_init(m);
 	for (i = 0; i < k; i++)
 		if (!stat(chain[i]->path, &st))
 			total += (uint64_t)st.st_size;
+	backups_apply_start(&a, dir, total);
 	for (i = 0; i < k && !r; i++) {
 		struct strbuf e = STRBUF_INIT;
 
-		if (i) {
-			base.name = chain[i - 1]->name;
-			base.m = &prev;
-			r = manifest_state(&prev, base.state);
-		}
-		if (!r)
-			r = snap_apply(chain[i]->path, dir, i ? &base : NULL, m,
-				       &done, total, prog, &e);
-		/* written while the next one is read; snap_sync waits */
-		if (!r && dir && i < k - 1)
-			fs_writeback_files(dir);
+		r = backups_apply_next(&a, chain[i], prog, &e);
 		if (r && i < k - 1)
 			strbuf_addf(err, "%s (a parent of %s): %s", chain[i]->name,
 				    chain[k - 1]->name, e.buf);
 		else if (r)
 			strbuf_add(err, e.buf ? e.buf : "", e.len);
 		strbuf_release(&e);
-		manifest_release(&prev);
-		prev = *m;
-		manifest_init(m);
 	}
 	if (!r && dir)
 		r = snap_sync(dir, err);
-	if (!r)
-		*m = prev;
-	else
-		manifest_release(&prev);
+	manifest_init(m);
+	if (!r) {
+		*m = a.m;
+		manifest_init(&a.m);
+	}
+	backups_apply_release(&a);
 	return r;
 }
 

@@ -74,6 +74,24 @@ int backups_apply(const struct backup *const *chain, int k, const char *dir,
 		  struct strbuf *err);
 
 /*
+ * The same one link at a time, for a chain whose archives arrive one by
+ * one (a pull): start, then next for each link oldest first (b->name
+ * and b->path), then snap_sync(dir) and m is the last one's MANIFEST.
+ * A failed link leaves the rest to the caller (err is its own).
+ */
+struct backups_applying {
+	const char *dir;
+	char *prev;		/* the link applied last, or NULL */
+	struct manifest m;	/* its MANIFEST */
+	uint64_t done, total;
+};
+void backups_apply_start(struct backups_applying *a, const char *dir,
+			 uint64_t total);
+int backups_apply_next(struct backups_applying *a, const struct backup *b,
+		       const struct snap_progress *prog, struct strbuf *err);
+void backups_apply_release(struct backups_applying *a);
+
+/*
  * Store child (built on p) again so that it no longer needs p: what it
  * takes of p goes into it, it names p's parent instead (or none: a full
  * snapshot), and it restores exactly as before (its STATE is checked),

@@ -13,6 +13,7 @@
 #include <json-c/json.h>
 
 #include "net/download.h"
+#include "snapshot/restore.h"
 #include "util/fsutil.h"
 #include "util/log.h"
 #include "util/proc.h"
@@ -678,7 +679,8 @@ static int room_for(const struct want *w, int n, const char *dir,
 }
 
 static int fetch_layers(struct registry *g, struct want *w, int n,
-			struct oci_pulled *out, struct strbuf *err)
+			struct restore_stage *stage, struct oci_pulled *out,
+			struct strbuf *err)
 {
 	uint64_t base = 0, todo = 0;
 	int i, r = 0;
@@ -688,16 +690,21 @@ static int fetch_layers(struct registry *g, struct want *w, int n,
 		todo += w[i].have ? 0 : w[i].size;
 	}
 	for (i = 0; !r && i < n; base += w[i].have ? 0 : w[i].size, i++) {
-		if (w[i].have)
-			continue;
-		reg_progress_span(g, base, todo);
-		r = reg_blob_get(g, w[i].digest, w[i].size, w[i].part, err);
-		if (!r)
-			r = check_parent(&w[i], err);
-		if (!r)
-			out->fetched++;
-		else if (r != -EINTR && r != -EIO)
-			unlink(w[i].part);
+		if (!w[i].have) {
+			reg_progress_span(g, base, todo);
+			r = reg_blob_get(g, w[i].digest, w[i].size, w[i].part,
+					 err);
+			if (!r)
+				r = check_parent(&w[i], err);
+			if (!r)
+				out->fetched++;
+			else if (r != -EINTR && r != -EIO)
+				unlink(w[i].part);
+		}
+		/* restored while the next one downloads */
+		if (!r && stage)
+			restore_stage_add(stage, w[i].name,
+					  w[i].have ? w[i].dest : w[i].part);
 	}
 	if (!r && todo)
 		reg_progress_span(g, todo, todo);
@@ -705,8 +712,8 @@ static int fetch_layers(struct registry *g, struct want *w, int n,
 }
 
 int oci_pull(const struct vm *vm, const struct oci_ref *ref,
-	     const struct reg_opts *o, struct oci_pulled *out,
-	     struct strbuf *err)
+	     const struct reg_opts *o, struct restore_stage *stage,
+	     struct oci_pulled *out, struct strbuf *err)
 {
 	struct strbuf body = STRBUF_INIT, e = STRBUF_INIT;
 	struct registry *g = NULL;
@@ -741,7 +748,10 @@ int oci_pull(const struct vm *vm, const struct oci_ref *ref,
 	if (!r)
 		r = room_for(w, n, dir, err);
 	if (!r)
-		r = fetch_layers(g, w, n, out, err);
+		r = fetch_layers(g, w, n, stage, out, err);
+	/* the staged restore reads the .pull files no more */
+	if (!r && stage)
+		restore_stage_wait(stage);
 	if (!r)
 		r = place(w, n, dir, err);
 	if (!r) {

@@ -56,12 +56,16 @@ struct oci_pulled {
  * when interrupted), its digest checked, its own parent checked against
  * the image's config; then all are put in place, parents first.  A
  * snapshot of that name already there must be the same archive.  LAST
- * is set to the tip when it named nothing.  Returns 0, -EINTR, or
- * -errno with err in one line; backups/ then has no new snapshot.
+ * is set to the tip when it named nothing.  stage (or NULL): a staged
+ * restore (snapshot/restore.h) given each layer of the chain as soon as
+ * it is here, and waited for before they are put in place; the caller
+ * finishes or aborts it.  Returns 0, -EINTR, or -errno with err in one
+ * line; backups/ then has no new snapshot.
  */
+struct restore_stage;
 int oci_pull(const struct vm *vm, const struct oci_ref *ref,
-	     const struct reg_opts *o, struct oci_pulled *out,
-	     struct strbuf *err);
+	     const struct reg_opts *o, struct restore_stage *stage,
+	     struct oci_pulled *out, struct strbuf *err);
 void oci_pulled_release(struct oci_pulled *p);
 
 #endif

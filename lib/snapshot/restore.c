@@ -3,6 +3,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,7 @@
 #include "vm/base.h"
 #include "net/download.h"
 #include "snapshot/seal.h"
+#include "snapshot/snapint.h"
 #include "util/fsutil.h"
 #include "util/proc.h"
 #include "qemu/qemu.h"
@@ -700,41 +703,53 @@ static int reload_restored(struct vm *vm, const struct backup *b,
 	return vm_find_workdir(vm, err);
 }
 
+static void unprintable_as_marks(struct strbuf *sb);
+
 /*
- * Restore b (of list) through a private directory: extracted, checked,
- * swapped in, reloaded.  e: what came before (a fetch's text).
+ * A new private directory for a restore of name (*dir, caller frees),
+ * after what killed restores left is swept.
  */
-static int restore_from(struct vm *vm, const struct backup *list, int n,
-			const struct backup *b,
-			const struct snap_progress *prog, struct strbuf *e,
-			struct strbuf *note, struct strbuf *err)
+static int restore_begin(struct vm *vm, const char *name, char **dir,
+			 struct strbuf *err)
+{
+	int r = vm_new_marked_dir(vm, dir);
+
+	if (r) {
+		strbuf_addf(err, "cannot restore %s: %s", name,
+			    no_space_text(r, vm->inplace ? vm->hostdir :
+					  getenv("TMPDIR")));
+		return r;
+	}
+	vm_sweep_private(vm, *dir);
+	sweep_images(vm);
+	return 0;
+}
+
+/* An extraction into dir failed with r, e saying why: as restore says it. */
+static void extract_failed(const char *name, int r, const char *dir,
+			   const struct strbuf *e, struct strbuf *err)
+{
+	strbuf_addf(err, "cannot restore %s: %s", name,
+		    r == -ENOSPC && !str_starts_with(e->buf, "no space") ?
+		    no_space_text(r, dir) : e->buf);
+}
+
+/*
+ * b extracted into the private directory dir (seal: the digest its
+ * SEAL must seal, "" for none): checked, swapped in, reloaded.  dir is
+ * removed on failure, unless the swap had begun (then err names it).
+ * e: what came before (a fetch's text).
+ */
+static int restore_dir(struct vm *vm, const struct backup *b, const char *dir,
+		       const char *seal, struct strbuf *e, struct strbuf *note,
+		       struct strbuf *err)
 {
 	struct strbuf e2 = STRBUF_INIT;
 	const char *confdir;
-	char *dir = NULL;
 	struct placed *images = NULL;
-	char seal[65];
-	bool foreign = false;
+	bool foreign = !*seal || !seal_holds(dir, seal);
 	int r, nimages = 0;
 
-	r = vm_new_marked_dir(vm, &dir);
-	if (r) {
-		strbuf_addf(err, "cannot restore %s: %s", b->name,
-			    no_space_text(r, vm->inplace ? vm->hostdir :
-					  getenv("TMPDIR")));
-		goto out;
-	}
-	vm_sweep_private(vm, dir);
-	sweep_images(vm);
-	r = extract_snapshot(vm, list, n, b, dir, prog, seal, e);
-	if (r) {
-		strbuf_addf(err, "cannot restore %s: %s", b->name,
-			    r == -ENOSPC &&
-			    !str_starts_with(e->buf, "no space") ?
-			    no_space_text(r, dir) : e->buf);
-		goto fail;
-	}
-	foreign = !*seal || !seal_holds(dir, seal);
 	/* its settings as they are only when it is provably yours */
 	if (!vm->trust_snapshot && foreign) {
 		r = keep_host_settings(vm, dir, b->name, note, &e2);
@@ -788,7 +803,211 @@ fail:
 	fs_rm_rf(dir);
 out:
 	strbuf_release(&e2);
+	return r;
+}
+
+/*
+ * Restore b (of list) through a private directory: extracted, checked,
+ * swapped in, reloaded.  e: what came before (a fetch's text).
+ */
+static int restore_from(struct vm *vm, const struct backup *list, int n,
+			const struct backup *b,
+			const struct snap_progress *prog, struct strbuf *e,
+			struct strbuf *note, struct strbuf *err)
+{
+	char *dir = NULL;
+	char seal[65];
+	int r = restore_begin(vm, b->name, &dir, err);
+
+	if (r)
+		return r;
+	r = extract_snapshot(vm, list, n, b, dir, prog, seal, e);
+	if (r) {
+		extract_failed(b->name, r, dir, e, err);
+		fs_rm_rf(dir);
+	} else {
+		r = restore_dir(vm, b, dir, seal, e, note, err);
+	}
 	free(dir);
+	return r;
+}
+
+/*
+ * A staged restore: the links of a chain applied in a thread of its
+ * own, in the order they are given, while the caller fetches the next.
+ */
+struct restore_stage {
+	struct vm *vm;
+	char *dir;		/* the private directory */
+	pthread_t thread;
+	bool running;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct backup *q;	/* the links given, oldest first */
+	int nq, alloc, taken;	/* given, room, taken by the thread */
+	bool closed;		/* no more will be given */
+	bool stop;		/* and those given are not wanted */
+	struct backups_applying a;
+	int r, failed;		/* the first fault and its link */
+	struct strbuf e;	/* what it said */
+};
+
+static void *stage_thread(void *arg)
+{
+	struct restore_stage *s = arg;
+	struct backup b;
+	int r = 0;
+
+	while (!r) {
+		pthread_mutex_lock(&s->mu);
+		while (s->taken == s->nq && !s->closed)
+			pthread_cond_wait(&s->cv, &s->mu);
+		if (s->taken == s->nq || s->stop) {
+			pthread_mutex_unlock(&s->mu);
+			break;
+		}
+		b = s->q[s->taken];
+		pthread_mutex_unlock(&s->mu);
+		r = backups_apply_next(&s->a, &b, NULL, &s->e);
+		pthread_mutex_lock(&s->mu);
+		if (r) {
+			s->r = r;
+			s->failed = s->taken;
+		}
+		s->taken++;
+		pthread_mutex_unlock(&s->mu);
+	}
+	return NULL;
+}
+
+int restore_stage_start(struct vm *vm, const char *what,
+			struct restore_stage **out, struct strbuf *err)
+{
+	struct restore_stage *s = xcalloc(1, sizeof(*s));
+	sigset_t all, old;
+	int r;
+
+	*out = NULL;
+	r = restore_begin(vm, what, &s->dir, err);
+	if (r) {
+		free(s);
+		return r;
+	}
+	s->vm = vm;
+	s->e = (struct strbuf)STRBUF_INIT;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	backups_apply_start(&s->a, s->dir, 0);
+	/* signals are the main thread's (its waits must see them) */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = -pthread_create(&s->thread, NULL, stage_thread, s);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	s->running = !r;
+	*out = s;
+	return 0;
+}
+
+void restore_stage_add(struct restore_stage *s, const char *name,
+		       const char *path)
+{
+	pthread_mutex_lock(&s->mu);
+	if (s->nq == s->alloc) {
+		s->alloc = s->alloc ? 2 * s->alloc : 8;
+		s->q = xrealloc(s->q, (size_t)s->alloc * sizeof(*s->q));
+	}
+	s->q[s->nq].name = xstrdup(name);
+	s->q[s->nq].path = xstrdup(path);
+	s->q[s->nq].legacy = false;
+	s->nq++;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+void restore_stage_wait(struct restore_stage *s)
+{
+	int i;
+
+	pthread_mutex_lock(&s->mu);
+	s->closed = true;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	if (s->running)
+		pthread_join(s->thread, NULL);
+	s->running = false;
+	/* no thread (it could not start): the links here, one by one */
+	for (i = s->taken; !s->r && !s->stop && i < s->nq; i++, s->taken++)
+		if ((s->r = backups_apply_next(&s->a, &s->q[i], NULL, &s->e)))
+			s->failed = i;
+}
+
+static void stage_free(struct restore_stage *s)
+{
+	int i;
+
+	backups_apply_release(&s->a);
+	for (i = 0; i < s->nq; i++) {
+		free(s->q[i].name);
+		free(s->q[i].path);
+	}
+	free(s->q);
+	free(s->dir);
+	strbuf_release(&s->e);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cv);
+	free(s);
+}
+
+void restore_stage_abort(struct restore_stage *s)
+{
+	if (!s)
+		return;
+	/* the link being applied ends (an interrupt ends it at once) */
+	pthread_mutex_lock(&s->mu);
+	s->stop = true;
+	pthread_mutex_unlock(&s->mu);
+	restore_stage_wait(s);
+	fs_rm_rf(s->dir);
+	stage_free(s);
+}
+
+int restore_stage_finish(struct restore_stage *s, struct strbuf *note,
+			 struct strbuf *err)
+{
+	struct strbuf e = STRBUF_INIT;
+	const struct backup *b;
+	char seal[65];
+	int r;
+
+	restore_stage_wait(s);
+	if (!s->nq) {
+		strbuf_addstr(err, "cannot restore: no snapshot was given");
+		fs_rm_rf(s->dir);
+		stage_free(s);
+		return -EINVAL;
+	}
+	b = &s->q[s->nq - 1];
+	r = s->r;
+	if (r && s->failed < s->nq - 1)
+		strbuf_addf(&e, "%s (a parent of %s): %s", s->q[s->failed].name,
+			    b->name, s->e.buf);
+	else if (r)
+		strbuf_add(&e, s->e.buf, s->e.len);
+	if (!r)
+		r = snap_sync(s->dir, &e);
+	if (r) {
+		extract_failed(b->name, r, s->dir, &e, err);
+		fs_rm_rf(s->dir);
+	} else {
+		if (manifest_seal_digest(&s->a.m, seal))
+			seal[0] = '\0';
+		strbuf_reset(&e);
+		r = restore_dir(s->vm, b, s->dir, seal, &e, note, err);
+		unprintable_as_marks(err);
+		unprintable_as_marks(note);
+	}
+	strbuf_release(&e);
+	stage_free(s);
 	return r;
 }
 

@@ -31,4 +31,27 @@ int restore_snapshot(struct vm *vm, const char *name,
 		     const struct snap_progress *prog, struct strbuf *note,
 		     struct strbuf *err);
 
+/*
+ * A restore whose chain arrives one archive at a time (a pull): each
+ * link given is applied in a thread of its own into the private
+ * directory restore_snapshot would use, while the caller fetches the
+ * next.  start: the directory made (what: the name for its errors);
+ * add: the chain's next link, oldest first, its archive complete and
+ * verified at path; wait: every link given applied (or one failed),
+ * none read after; finish: waits, then restores the last link given as
+ * restore_snapshot does (checked, swapped in, reloaded; the same
+ * errors) and frees s; abort (s may be NULL): stops, removes the
+ * directory, frees s.  The thread sees no signals; an interrupt stops
+ * its link (proc_interrupted) and finish says so.
+ */
+struct restore_stage;
+int restore_stage_start(struct vm *vm, const char *what,
+			struct restore_stage **s, struct strbuf *err);
+void restore_stage_add(struct restore_stage *s, const char *name,
+		       const char *path);
+void restore_stage_wait(struct restore_stage *s);
+int restore_stage_finish(struct restore_stage *s, struct strbuf *note,
+			 struct strbuf *err);
+void restore_stage_abort(struct restore_stage *s);
+
 #endif

@@ -347,4 +347,58 @@ test_expect "bad references are usage errors; no snapshot, no push" '
 	contains err "no snapshot S9"
 '
 
+# spoil ARCHIVE MEMBER: one byte of MEMBER's data changed in place, the
+# archive compressed again; its gzip and tar are sound, its MANIFEST no
+# longer holds (the memos beside it go)
+spoil() {
+	check_args spoil "ARCHIVE MEMBER" 2 2 "$@" &&
+	python3 - "$1" "$2" <<-\EOF &&
+	import gzip, io, sys, tarfile
+	tar = bytearray(gzip.decompress(open(sys.argv[1], "rb").read()))
+	m = tarfile.open(fileobj=io.BytesIO(bytes(tar))).getmember(sys.argv[2])
+	tar[m.offset_data + m.size // 2] ^= 0xFF
+	open(sys.argv[1], "wb").write(gzip.compress(bytes(tar)))
+	EOF
+	rm -f "$(dirname "$1")"/.*.manifest "$(dirname "$1")"/.*.digests
+}
+
+test_expect "@restore REF and a pull into an empty directory restore each layer as it arrives: byte for byte; a parent that does not restore is named; Ctrl-C leaves no VM; --dry-run touches nothing" '
+	up=$(free_port) && registry "$up" && insecure "$up" &&
+	vm -q --no-uefi -p "" -D VIRT=64M @create G &&
+	qwrite 0 512K && vm -q @backup && qwrite 8M 4M && vm -q @backup &&
+	cp --sparse=always .work/disk-0.img kept.img &&
+	ref="127.0.0.1:$up/s/g:v1" && vm -q @push "$ref" &&
+	mkdir bad && cp -r backups bad/ && spoil bad/backups/S0.tar.gz disk-0.img &&
+	cp guest.conf bad/ && vm -q -d bad @push "127.0.0.1:$up/s/bad:v1" S1 &&
+	runner other && mkdir other/a other/b other/c other/d &&
+	vm --dry-run -d other/a @pull "$ref" >dry &&
+	contains dry "^pull 127.0.0.1:$up/s/g:v1 over HTTP into " &&
+	contains dry "^restore the image.s newest snapshot into a new working directory" &&
+	equals "$(ls -A other/a other/tmp | tr -d "\n")" "other/a:other/tmp:" &&
+	vm -q -d other/b --no-uefi -p "" -D VIRT=64M @create B &&
+	vm --json -d other/b @restore "$ref" >j 2>err &&
+	equals "$(jq -r .result.name j)" S1 && equals "$(jq -r .result.fetched j)" 2 &&
+	contains err "restored G from snapshot S1" &&
+	same_disk kept.img other/b/.work/disk-0.img &&
+	cmp backups/S1.tar.gz other/b/backups/S1.tar.gz &&
+	ls -A other/tmp >tmp.before &&
+	must_fail 1 vm -d other/c @pull "127.0.0.1:$up/s/bad:v1" 2>err &&
+	contains err "cannot restore S1: S0 (a parent of S1): " &&
+	equals "$(grep -c "^vm: cannot" err)" 1 &&
+	test ! -e other/c/guest.conf && test ! -e other/c/.work &&
+	ls -A other/tmp | cmp - tmp.before &&
+	port=$(free_port) &&
+	proxy "$port" "$up" --hold-after 1000000 --hold HOLD && insecure "$port" &&
+	{ "$VM_BIN" -q -d other/d @pull "127.0.0.1:$port/s/g:v1" 2>err2 & } && pulling=$! &&
+	wait_for 60 test -e HOLD &&
+	kill -INT "$pulling" && must_fail 130 wait "$pulling" && rm HOLD &&
+	contains err2 "interrupted" &&
+	test ! -e other/d/guest.conf && test ! -e other/d/.work &&
+	test ! -e other/d/backups/S0.tar.gz && test -s other/d/backups/.S1.tar.gz.pull &&
+	ls -A other/tmp | cmp - tmp.before &&
+	vm --json -d other/d @pull "127.0.0.1:$port/s/g:v1" >j2 &&
+	test "$(jq -r .result.received j2)" -lt "$(wc -c <backups/S1.tar.gz)" &&
+	same_disk kept.img other/d/.work/disk-0.img
+'
+
 test_done
