@@ -10,117 +10,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "snapshot/backups.h"
-#include "qemu/qmp.h"
-#include "qemu/runstate.h"
-#include "snapshot/snapshot.h"
+#include "host/status.h"
 
 #define QMP_STATUS_TIMEOUT_MS 2000
-
-struct facts {
-	const char *state;
-	struct runstate rs;
-	bool running;
-	char *job;		/* last job: name, status, time */
-	int job_status;
-	time_t job_time;
-	int nsnap;
-	char *last;
-	char *last_desc;
-	time_t last_time;
-	bool saved;
-};
-
-/* paused (or anything QEMU says) when its control socket lets us ask. */
-static const char *qemu_state(const struct runstate *rs)
-{
-	static char buf[32];
-	struct strbuf err = STRBUF_INIT;
-	struct json_object *ret = NULL, *v;
-	const char *state = NULL;
-	struct qmp q = QMP_INIT;
-
-	if (!runstate_control(rs, &q, QMP_STATUS_TIMEOUT_MS, &err) &&
-	    !qmp_execute(&q, "query-status", NULL, -1, QMP_STATUS_TIMEOUT_MS,
-			 &ret, &err) &&
-	    json_object_object_get_ex(ret, "status", &v)) {
-		snprintf(buf, sizeof(buf), "%s", json_object_get_string(v));
-		state = buf;
-	}
-	json_object_put(ret);
-	qmp_close(&q);
-	strbuf_release(&err);
-	return state;
-}
-
-static void gather(struct vm_ctx *ctx, struct facts *f)
-{
-	struct strbuf err = STRBUF_INIT, text = STRBUF_INIT;
-	struct backup *list = NULL;
-	char *p;
-
-	memset(f, 0, sizeof(f[0]));
-	f->rs = (struct runstate)RUNSTATE_INIT;
-	f->state = "stopped";
-	if (runstate_running(ctx->vm.hostdir, &f->rs, &err) == 1) {
-		const char *q = qemu_state(&f->rs);
-
-		f->running = true;
-		f->state = !strcmp(f->rs.state, "running") ? "running" :
-			   !strcmp(f->rs.state, "stopping") ? "stopping" :
-							      "starting";
-		if (q && !strcmp(q, "paused"))
-			f->state = "paused";
-	} else if (runstate_stale(ctx->vm.hostdir, false) == 1) {
-		/* its pids are other processes now: never signalled */
-		f->state = "stale";
-	} else if (ctx->vm.workdir) {
-		p = vm_work_path(&ctx->vm, SAVED_STATE);
-		f->saved = fs_exists(p);
-		free(p);
-		if (f->saved)
-			f->state = "saved";
-	}
-	p = vm_host_path(&ctx->vm, "last-job");
-	if (!fs_read_file(p, 4096, &text)) {
-		char name[65];
-		long long t;
-
-		if (sscanf(text.buf, "%64s %d %lld", name, &f->job_status,
-			   &t) == 3 && name_is_valid(name)) {
-			f->job = xstrdup(name);
-			f->job_time = (time_t)t;
-		}
-	}
-	free(p);
-	f->nsnap = backups_list(&ctx->vm, &list);
-	f->last = backups_last(&ctx->vm);
-	if (f->last) {
-		const struct backup *b = backups_find(&ctx->vm, list, f->nsnap,
-						      f->last);
-		struct snap_meta m;
-
-		if (b && !b->legacy && !snap_read_meta(b->path, &m, &err)) {
-			f->last_desc = m.description;
-			f->last_time = m.ts;
-			m.description = NULL;
-			snap_meta_release(&m);
-		}
-	}
-	backups_free(list, f->nsnap > 0 ? f->nsnap : 0);
-	if (f->nsnap < 0)
-		f->nsnap = 0;
-	strbuf_release(&err);
-	strbuf_release(&text);
-}
-
-static void facts_release(struct facts *f)
-{
-	runstate_release(&f->rs);
-	free(f->job);
-	free(f->last);
-	free(f->last_desc);
-}
 
 static void when(time_t t, char *buf, size_t len)
 {
@@ -132,7 +24,7 @@ static void when(time_t t, char *buf, size_t len)
 		strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
 }
 
-static void print_text(struct vm_ctx *ctx, const struct facts *f)
+static void print_text(struct vm_ctx *ctx, const struct vm_status *f)
 {
 	const struct runstate *rs = &f->rs;
 	char t[32];
@@ -183,49 +75,19 @@ static void print_text(struct vm_ctx *ctx, const struct facts *f)
 	printf("\n");
 }
 
-/* The same facts for --json; see docs/json.md for the fields. */
-static void report(struct vm_ctx *ctx, const struct facts *f)
-{
-	const struct runstate *rs = &f->rs;
-	struct json_object *o = ctx->result, *j = NULL, *l = NULL;
-
-	report_set_str(o, "name", ctx->vm.conf.name);
-	report_set_str(o, "state", f->state);
-	report_set_str(o, "hostdir", ctx->vm.hostdir);
-	report_set_str(o, "workdir", f->running ? rs->workdir : ctx->vm.workdir);
-	if (f->running)
-		runstate_report(rs, o);
-	if (f->job) {
-		j = json_object_new_object();
-		report_set_str(j, "name", f->job);
-		report_set_int(j, "status", f->job_status);
-		report_set_int(j, "time", f->job_time);
-	}
-	report_set(o, "last_job", j);
-	report_set_int(o, "snapshots", f->nsnap);
-	if (f->last) {
-		l = json_object_new_object();
-		report_set_str(l, "name", f->last);
-		report_set_str(l, "description",
-			       f->last_desc ? f->last_desc : "");
-		report_set_int(l, "time", f->last_time);
-	}
-	report_set(o, "last", l);
-}
-
 int cmd_status(struct vm_ctx *ctx, int argc, char **argv)
 {
-	struct facts f;
+	struct vm_status f;
 	bool up;
 
 	(void)argc;
 	(void)argv;
-	gather(ctx, &f);
-	report(ctx, &f);
+	vm_status_read(&ctx->vm, QMP_STATUS_TIMEOUT_MS, &f);
+	vm_status_json(&ctx->vm, &f, ctx->result);
 	if (!ctx->json)
 		print_text(ctx, &f);
 	fflush(stdout);
 	up = f.running;
-	facts_release(&f);
+	vm_status_release(&f);
 	return up ? 0 : 3;
 }

@@ -335,6 +335,8 @@ static void usage(FILE *f)
 	}
 	fprintf(f,
 		"\nvm images [NAME] lists the images @create NAME IMAGE knows by name.\n"
+		"vm serve [--listen=ADDR:PORT]... [DIR...] serves the VMs under DIR over\n"
+		"HTTP: their state, console and Prometheus metrics (vm serve --help).\n"
 		"\nSettings: /etc/vm.conf < $XDG_CONFIG_HOME/vm.conf < a job's NAME.rescue\n"
 		"< HOSTDIR/guest.conf < options.  ISOs and images may be URLs.\n"
 		"A verb's options (--full, --save, ...) may follow it; --base, --full,\n"
@@ -1117,6 +1119,11 @@ int main(int argc, char **argv)
 	bool need_vm = false;
 	int nsteps = 0, i, ret, json_fd = -1;
 
+	/* vm serve: a server of its own, with options of its own */
+	if (argc > 1 && !strcmp(argv[1], "serve")) {
+		log_init(false);
+		return cmd_serve(argc - 1, argv + 1);
+	}
 	vm_ctx_init(&ctx);
 	ret = parse_options(argc, argv, &ctx, &op);
 	if (ret >= 0)

@@ -93,6 +93,8 @@ int registry_ref(const struct vm_ctx *ctx, const char *spec, bool push,
 		 struct oci_ref *ref, struct reg_opts *o,
 		 struct log_progress *bar, char **where);
 int cmd_verify(struct vm_ctx *ctx, int argc, char **argv);
+/* vm serve [--listen=ADDR:PORT]... [DIR...] (not a verb: no VM, no chain) */
+int cmd_serve(int argc, char **argv);
 int cmd_last(struct vm_ctx *ctx, int argc, char **argv);
 int cmd_inspect(struct vm_ctx *ctx, int argc, char **argv);
 int cmd_inspect_worker(struct vm_ctx *ctx, int argc, char **argv);

@@ -118,6 +118,11 @@ static const struct conf_key keys[] = {
 	  true, R_GUEST },
 	{ "rescue", "job_log_max", K_BYTES, V(rescue.job_log_max), 0, 0, false,
 	  false, R_HOST },
+	{ "serve", "listen", K_LIST, V(serve.listen), 0, 0, false, false,
+	  R_HOST },
+	{ "serve", "dirs", K_LIST, V(serve.dirs), 0, 0, false, false, R_HOST },
+	{ "serve", "query_from", K_LIST, V(serve.query_from), 0, 0, false,
+	  false, R_HOST },
 };
 #undef V
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -201,6 +206,7 @@ void conf_init(struct vm_conf *c)
 		{ "rescue", "boot", "kernel" },
 		{ "rescue", "boot_timeout", "120" },
 		{ "rescue", "job_log_max", "16M" },
+		{ "serve", "listen", "127.0.0.1:9180" },
 	};
 	size_t i;
 

@@ -104,6 +104,13 @@ struct rescue_conf {
 	uint64_t job_log_max;	/* bytes of job.log shown and kept */
 };
 
+/* [serve]: what `vm serve` listens on and serves (host files only). */
+struct serve_conf {
+	struct path_list listen;	/* ADDR:PORT, [ADDR6]:PORT */
+	struct path_list dirs;		/* each holds VM directories */
+	struct path_list query_from;	/* addresses, ADDR/BITS; none: all */
+};
+
 struct vm_conf {
 	char *name;
 	char *arch;
@@ -147,6 +154,7 @@ struct vm_conf {
 	char *registry_ca;	/* "" or a CA file for registries' TLS */
 	struct path_list registry_insecure;	/* registries over HTTP */
 	struct rescue_conf rescue;
+	struct serve_conf serve;
 
 	/* Layer each key was last set from, indexed like the key table. */
 	unsigned char layer[64];

@@ -927,6 +927,19 @@ int vm_settings_for(struct vm *vm, const char *confdir, bool with_cli,
 	return r;
 }
 
+int vm_host_settings(struct vm *vm, struct vm_conf *c, struct strbuf *err)
+{
+	struct strvec none = STRVEC_INIT;
+	const struct conf_file *files[2];
+	int r = read_host_files(vm, err);
+
+	files[0] = &vm->files[VM_FILE_SYSTEM];
+	files[1] = &vm->files[VM_FILE_USER];
+	if (!r)
+		r = settings_merge(files, 2, &none, c, err);
+	return r;
+}
+
 int vm_guest_settings(struct vm *vm, const char *confdir, struct vm_conf *g,
 		      struct strbuf *err)
 {

@@ -191,6 +191,13 @@ int vm_settings_for(struct vm *vm, const char *confdir, bool with_cli,
 		    const char *job_file, struct vm_conf *c, struct strbuf *err);
 
 /*
+ * The host's settings alone (defaults, the system and the user file: no
+ * guest.conf, no command line), as `vm serve` takes them: into c
+ * (initialised).
+ */
+int vm_host_settings(struct vm *vm, struct vm_conf *c, struct strbuf *err);
+
+/*
  * confdir's guest.conf alone (no other layer), typed, read as
  * vm_settings_for reads it: into g (initialised).  -ENOENT (err
  * untouched) when there is none.

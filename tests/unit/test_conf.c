@@ -1846,6 +1846,7 @@ static void test_conf_each(void **state)
 		"vm.download_timeout=21600", "vm.guest_agent=auto",
 		"vm.cloud_init=auto",
 		"vm.registry_ca=", "vm.registry_insecure=",
+		"serve.listen=127.0.0.1:9180", "serve.dirs=", "serve.query_from=",
 	};
 	struct vm_conf *c = *state;
 	struct strvec sv = STRVEC_INIT;
@@ -1854,7 +1855,7 @@ static void test_conf_each(void **state)
 	SET_OK(c, "vm", "shares", "ab:/x y");
 	SET_OK(c, "vm", "shares", "cd:/z");
 	conf_each(c, collect, &sv);
-	assert_int_equal(sv.nr, 49);
+	assert_int_equal(sv.nr, 52);
 	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
 		if (!has(&sv, want[i]))
 			fail_msg("conf_each gave no \"%s\"", want[i]);

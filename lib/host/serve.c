@@ -1,0 +1,710 @@
+#include "host/serve.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+#include <microhttpd.h>
+
+#include "host/metrics.h"
+#include "host/status.h"
+#include "util/fsutil.h"
+#include "util/proc.h"
+#include "vm/vm.h"
+
+/* A look at the VMs serves every request of the next second. */
+#define LOOK_MS 1000
+/* QEMU gets this long to say whether it is paused. */
+#define QMP_MS 500
+/* /v1/vms/NAME/console?tail=N: N lines by default, at most the most. */
+#define TAIL_DEFAULT 50
+#define TAIL_MOST 1000
+/* ...read from at most the file's last bytes */
+#define TAIL_BYTES (256u << 10)
+
+/* An allowed client: an address, or a range of ADDR/BITS. */
+struct net {
+	int family;		/* AF_INET, AF_INET6 */
+	unsigned char a[16];
+	int bits;
+};
+
+/* One VM served, as the last look saw it. */
+struct served {
+	char *name;		/* its directory's name: the URL's NAME */
+	char *dir;		/* its HOSTDIR */
+	char *json;		/* its @status --json record */
+	char *console;		/* its console.log, or NULL */
+	struct vm_metrics m;
+	bool seen;
+};
+
+struct serve {
+	struct MHD_Daemon *d[SERVE_LISTEN_MAX];
+	int nd;
+	struct strvec dirs;
+	struct net *nets;
+	int nnets;
+	pthread_mutex_t mu;	/* the rest */
+	long long looked;	/* proc_now_ms of the last look, 0: none */
+	unsigned long long looks;	/* how many there were */
+	struct served **v;	/* by name */
+	int n;
+	char *list;		/* /v1/vms */
+	char *metrics;		/* /metrics */
+};
+
+static void served_free(struct served *e)
+{
+	if (!e)
+		return;
+	free(e->name);
+	free(e->dir);
+	free(e->json);
+	free(e->console);
+	vm_metrics_release(&e->m);
+	free(e);
+}
+
+/* dir/name is a VM directory: a real directory with a guest.conf. */
+static bool is_vm_dir(const char *dir, const char *name)
+{
+	char *p = xasprintf("%s/%s", dir, name);
+	char *g = xasprintf("%s/guest.conf", p);
+	struct stat st;
+	bool yes = !lstat(p, &st) && S_ISDIR(st.st_mode) && !lstat(g, &st) &&
+		   S_ISREG(st.st_mode);
+
+	free(p);
+	free(g);
+	return yes;
+}
+
+static int by_name(const void *a, const void *b)
+{
+	const struct served *x = *(struct served *const *)a;
+	const struct served *y = *(struct served *const *)b;
+
+	return strcmp(x->name, y->name);
+}
+
+static struct served *find(struct serve *s, const char *name)
+{
+	int i;
+
+	for (i = 0; i < s->n; i++)
+		if (!strcmp(s->v[i]->name, name))
+			return s->v[i];
+	return NULL;
+}
+
+/* The VMs under s->dirs now: the ones seen before kept, new ones added. */
+static void scan(struct serve *s)
+{
+	size_t k;
+	int i, j;
+
+	for (i = 0; i < s->n; i++)
+		s->v[i]->seen = false;
+	for (k = 0; k < s->dirs.nr; k++) {
+		DIR *d = opendir(s->dirs.v[k]);
+		struct dirent *de;
+
+		while (d && (de = readdir(d))) {
+			struct served *e;
+
+			if (!name_is_valid(de->d_name) ||
+			    !is_vm_dir(s->dirs.v[k], de->d_name))
+				continue;
+			e = find(s, de->d_name);
+			if (e && e->seen)
+				continue;	/* the first dir's wins */
+			if (!e) {
+				e = xcalloc(1, sizeof(*e));
+				e->name = xstrdup(de->d_name);
+				e->dir = xasprintf("%s/%s", s->dirs.v[k],
+						   de->d_name);
+				s->v = xrealloc(s->v, (size_t)(s->n + 1) *
+							      sizeof(*s->v));
+				s->v[s->n++] = e;
+			}
+			e->seen = true;
+		}
+		if (d)
+			closedir(d);
+	}
+	for (i = j = 0; i < s->n; i++)
+		if (s->v[i]->seen)
+			s->v[j++] = s->v[i];
+		else
+			served_free(s->v[i]);
+	s->n = j;
+	qsort(s->v, (size_t)s->n, sizeof(*s->v), by_name);
+}
+
+/* One VM's state read again, without its lock: its settings afresh. */
+static void look_at(struct served *e)
+{
+	struct strbuf err = STRBUF_INIT;
+	struct json_object *o = json_object_new_object();
+	struct vm_status st;
+	struct vm vm;
+
+	vm_init(&vm);
+	vm.hostdir = xstrdup(e->dir);
+	if (vm_load_conf(&vm, NULL, &err))
+		strbuf_reset(&err);
+	vm_find_workdir(&vm, &err);
+	vm_status_read(&vm, QMP_MS, &st);
+	vm_status_json(&vm, &st, o);
+	free(e->json);
+	e->json = xstrdup(json_object_to_json_string_ext(o,
+				JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	free(e->console);
+	e->console = st.running && st.rs.console_log ?
+			     xstrdup(st.rs.console_log) :
+		     vm.workdir ? vm_work_path(&vm, "console.log") : NULL;
+	vm_metrics_release(&e->m);
+	vm_metrics_from(&e->m, e->name, &st);
+	vm_status_release(&st);
+	vm_release(&vm);
+	json_object_put(o);
+	strbuf_release(&err);
+}
+
+/* With s->mu: the VMs looked at again, unless that was less than a second ago. */
+static void look(struct serve *s)
+{
+	struct strbuf list = STRBUF_INIT, met = STRBUF_INIT;
+	struct vm_metrics *m;
+	long long now = proc_now_ms();
+	int i;
+
+	if (s->looked && now - s->looked < LOOK_MS && now >= s->looked)
+		return;
+	scan(s);
+	m = xcalloc((size_t)s->n + 1, sizeof(*m));
+	strbuf_addch(&list, '[');
+	for (i = 0; i < s->n; i++) {
+		look_at(s->v[i]);
+		strbuf_addf(&list, "%s%s", i ? "," : "", s->v[i]->json);
+		m[i] = s->v[i]->m;
+	}
+	strbuf_addstr(&list, "]\n");
+	vm_metrics_text(m, s->n, &met);
+	strbuf_addf(&met, "# HELP vm_serve_looks_total Times vm serve read its VMs' state.\n"
+		    "# TYPE vm_serve_looks_total counter\nvm_serve_looks_total %llu\n",
+		    ++s->looks);
+	free(m);
+	free(s->list);
+	free(s->metrics);
+	s->list = strbuf_detach(&list);
+	s->metrics = strbuf_detach(&met);
+	s->looked = proc_now_ms();
+}
+
+static enum MHD_Result answer(struct MHD_Connection *c, unsigned code,
+			      const char *type, const char *body, size_t len)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(
+		len, (void *)(uintptr_t)body, MHD_RESPMEM_MUST_COPY);
+	enum MHD_Result ret;
+
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", type);
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	if (code == MHD_HTTP_METHOD_NOT_ALLOWED)
+		MHD_add_response_header(r, "Allow", "GET, HEAD");
+	ret = MHD_queue_response(c, code, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+#define JSON_TYPE "application/json"
+
+__attribute__((format(printf, 3, 4))) static enum MHD_Result
+answer_error(struct MHD_Connection *c, unsigned code, const char *fmt, ...)
+{
+	struct json_object *o = json_object_new_object();
+	struct strbuf sb = STRBUF_INIT;
+	enum MHD_Result ret;
+	const char *t;
+	va_list ap;
+
+	va_start(ap, fmt);
+	strbuf_vaddf(&sb, fmt, ap);
+	va_end(ap);
+	json_object_object_add(o, "error", json_object_new_string(sb.buf));
+	t = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	strbuf_reset(&sb);
+	strbuf_addf(&sb, "%s\n", t);
+	ret = answer(c, code, JSON_TYPE, sb.buf, sb.len);
+	json_object_put(o);
+	strbuf_release(&sb);
+	return ret;
+}
+
+/* The client's address as a struct net of full length. */
+static bool client_net(const struct sockaddr *sa, struct net *n)
+{
+	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0,
+						  0, 0, 0xff, 0xff };
+
+	memset(n, 0, sizeof(*n));
+	if (sa && sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+
+		n->family = AF_INET;
+		memcpy(n->a, &in->sin_addr, 4);
+		n->bits = 32;
+		return true;
+	}
+	if (sa && sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+
+		/* an IPv4 client of a dual-stack socket is an IPv4 one */
+		if (!memcmp(in6->sin6_addr.s6_addr, mapped, 12)) {
+			n->family = AF_INET;
+			memcpy(n->a, in6->sin6_addr.s6_addr + 12, 4);
+			n->bits = 32;
+		} else {
+			n->family = AF_INET6;
+			memcpy(n->a, in6->sin6_addr.s6_addr, 16);
+			n->bits = 128;
+		}
+		return true;
+	}
+	return false;
+}
+
+static bool in_net(const struct net *range, const struct net *a)
+{
+	int full = range->bits / 8, rest = range->bits % 8;
+
+	if (range->family != a->family || memcmp(range->a, a->a, (size_t)full))
+		return false;
+	return !rest || ((range->a[full] ^ a->a[full]) &
+			 (unsigned char)(0xff << (8 - rest))) == 0;
+}
+
+/* query_from allows the client of c (none set: any). */
+static bool may_read(const struct serve *s, struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	struct net a;
+	int i;
+
+	if (!s->nnets)
+		return true;
+	if (!ci || !client_net(ci->client_addr, &a))
+		return false;
+	for (i = 0; i < s->nnets; i++)
+		if (in_net(&s->nets[i], &a))
+			return true;
+	return false;
+}
+
+/*
+ * The last n lines of path (at most its last TAIL_BYTES), control
+ * characters escaped, as a JSON array.
+ */
+static int tail_lines(const char *path, long n, struct json_object **out,
+		      struct strbuf *err)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	struct json_object *a;
+	struct stat st;
+	char *buf, *p, *end, **line = NULL;
+	ssize_t got;
+	off_t from;
+	long nl = 0, i;
+
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		strbuf_addf(err, "no console log (%s)",
+			    fd < 0 ? strerror(errno) : "not a file");
+		if (fd >= 0)
+			close(fd);
+		return -ENOENT;
+	}
+	from = st.st_size > (off_t)TAIL_BYTES ? st.st_size - TAIL_BYTES : 0;
+	buf = xmalloc(TAIL_BYTES + 1);
+	got = pread(fd, buf, TAIL_BYTES, from);
+	close(fd);
+	if (got < 0)
+		got = 0;
+	buf[got] = '\0';
+	end = buf + got;
+	p = buf;
+	/* a line cut by the window's start is not a line */
+	if (from > 0)
+		p = (p = memchr(buf, '\n', (size_t)got)) ? p + 1 : end;
+	/* each line's start; a last one without its \n counts */
+	while (p < end) {
+		char *e = memchr(p, '\n', (size_t)(end - p));
+
+		line = xrealloc(line, (size_t)(nl + 1) * sizeof(*line));
+		line[nl++] = p;
+		p = e ? e + 1 : end;
+	}
+	a = json_object_new_array();
+	for (i = nl > n ? nl - n : 0; i < nl; i++) {
+		char *e = i + 1 < nl ? line[i + 1] : end;
+		struct strbuf sb = STRBUF_INIT;
+
+		if (e > line[i] && e[-1] == '\n')
+			e--;
+		strbuf_add_printable(&sb, line[i], (size_t)(e - line[i]), "");
+		json_object_array_add(a, json_object_new_string(sb.buf));
+		strbuf_release(&sb);
+	}
+	free(line);
+	free(buf);
+	*out = a;
+	return 0;
+}
+
+static enum MHD_Result console(struct serve *s, struct MHD_Connection *c,
+			       const char *name)
+{
+	const char *t = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
+						    "tail");
+	struct strbuf err = STRBUF_INIT, body = STRBUF_INIT;
+	struct json_object *o, *lines = NULL;
+	struct served *e;
+	char *path = NULL, *endp;
+	long n = TAIL_DEFAULT;
+	enum MHD_Result ret;
+
+	if (t) {
+		errno = 0;
+		n = strtol(t, &endp, 10);
+		if (errno || *endp || endp == t || n < 1 || n > TAIL_MOST)
+			return answer_error(c, MHD_HTTP_BAD_REQUEST,
+					    "tail is a number of lines from 1 to %d",
+					    TAIL_MOST);
+	}
+	pthread_mutex_lock(&s->mu);
+	look(s);
+	e = find(s, name);
+	if (e && e->console)
+		path = xstrdup(e->console);
+	pthread_mutex_unlock(&s->mu);
+	if (!e)
+		return answer_error(c, MHD_HTTP_NOT_FOUND, "no VM named %s", name);
+	if (!path || tail_lines(path, n, &lines, &err)) {
+		free(path);
+		ret = answer_error(c, MHD_HTTP_NOT_FOUND, "%s has %s", name,
+				   err.len ? err.buf : "no working directory");
+		strbuf_release(&err);
+		return ret;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "name", json_object_new_string(name));
+	json_object_object_add(o, "lines", lines);
+	strbuf_addf(&body, "%s\n", json_object_to_json_string_ext(o,
+				JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	ret = answer(c, MHD_HTTP_OK, JSON_TYPE, body.buf, body.len);
+	json_object_put(o);
+	strbuf_release(&body);
+	free(path);
+	return ret;
+}
+
+/* With s->mu: what a read of url answers, or NULL (404). */
+static enum MHD_Result read_locked(struct serve *s, struct MHD_Connection *c,
+				   const char *url)
+{
+	const char *name;
+	struct served *e;
+	char *body;
+	enum MHD_Result ret;
+
+	look(s);
+	if (!strcmp(url, "/metrics"))
+		return answer(c, MHD_HTTP_OK,
+			      "text/plain; version=0.0.4; charset=utf-8",
+			      s->metrics, strlen(s->metrics));
+	if (!strcmp(url, "/v1/vms") || !strcmp(url, "/v1/vms/"))
+		return answer(c, MHD_HTTP_OK, JSON_TYPE, s->list,
+			      strlen(s->list));
+	name = url + strlen("/v1/vms/");
+	e = find(s, name);
+	if (!e)
+		return answer_error(c, MHD_HTTP_NOT_FOUND, "no VM named %s",
+				    name);
+	body = xasprintf("%s\n", e->json);
+	ret = answer(c, MHD_HTTP_OK, JSON_TYPE, body, strlen(body));
+	free(body);
+	return ret;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
+			      const char *url, const char *method,
+			      const char *version, const char *upload,
+			      size_t *upload_size, void **con_cls)
+{
+	struct serve *s = cls;
+	enum MHD_Result ret;
+	size_t n;
+
+	(void)version;
+	(void)upload;
+	(void)con_cls;
+	if (upload_size && *upload_size)
+		*upload_size = 0;	/* no request here takes a body */
+	if (!may_read(s, c))
+		return answer_error(c, MHD_HTTP_FORBIDDEN,
+				    "this address may not read (query_from)");
+	if (strcmp(method, MHD_HTTP_METHOD_GET) &&
+	    strcmp(method, MHD_HTTP_METHOD_HEAD))
+		return answer_error(c, MHD_HTTP_METHOD_NOT_ALLOWED,
+				    "%s is not allowed here", method);
+	n = strlen(url);
+	if (str_starts_with(url, "/v1/vms/") && n > 16 &&
+	    !strcmp(url + n - 8, "/console")) {
+		char *name = xasprintf("%.*s", (int)(n - 16), url + 8);
+
+		ret = name_is_valid(name) ? console(s, c, name) :
+			      answer_error(c, MHD_HTTP_NOT_FOUND,
+					   "no such resource");
+		free(name);
+		return ret;
+	}
+	if (strcmp(url, "/metrics") && strcmp(url, "/v1/vms") &&
+	    strcmp(url, "/v1/vms/") &&
+	    (!str_starts_with(url, "/v1/vms/") || !name_is_valid(url + 8)))
+		return answer_error(c, MHD_HTTP_NOT_FOUND, "no such resource");
+	pthread_mutex_lock(&s->mu);
+	ret = read_locked(s, c, url);
+	pthread_mutex_unlock(&s->mu);
+	return ret;
+}
+
+/* "ADDR:PORT" or "[ADDR6]:PORT" as a listening socket. */
+static int listen_on(const char *spec, int *fd, struct strbuf *bound,
+		     struct strbuf *err)
+{
+	struct addrinfo hints, *res = NULL;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[256], serv[16], *colon = strrchr(spec, ':');
+	const char *h = spec;
+	size_t hl;
+	int one = 1, r;
+
+	*fd = -1;
+	if (!colon || !colon[1] || strlen(colon + 1) > 5) {
+		strbuf_addf(err, "bad listen address '%s' (ADDR:PORT, or [ADDR6]:PORT)",
+			    spec);
+		return -EINVAL;
+	}
+	hl = (size_t)(colon - spec);
+	if (hl >= 2 && spec[0] == '[' && spec[hl - 1] == ']') {
+		h = spec + 1;
+		hl -= 2;
+	}
+	if (!hl || hl >= sizeof(host)) {
+		strbuf_addf(err, "bad listen address '%s' (ADDR:PORT, or [ADDR6]:PORT)",
+			    spec);
+		return -EINVAL;
+	}
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	snprintf(serv, sizeof(serv), "%s", colon + 1);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	r = getaddrinfo(host, serv, &hints, &res);
+	if (r) {
+		strbuf_addf(err, "cannot listen on %s: %s", spec,
+			    gai_strerror(r));
+		return -EINVAL;
+	}
+	*fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC,
+		     res->ai_protocol);
+	if (*fd >= 0) {
+		setsockopt(*fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (res->ai_family == AF_INET6)
+			setsockopt(*fd, IPPROTO_IPV6, IPV6_V6ONLY, &one,
+				   sizeof(one));
+	}
+	if (*fd < 0 || bind(*fd, res->ai_addr, res->ai_addrlen) < 0 ||
+	    listen(*fd, 511) < 0 ||
+	    getsockname(*fd, (struct sockaddr *)&ss, &sl) < 0) {
+		r = -errno;
+		strbuf_addf(err, "cannot listen on %s: %s", spec, strerror(-r));
+		if (*fd >= 0)
+			close(*fd);
+		*fd = -1;
+		freeaddrinfo(res);
+		return r;
+	}
+	if (!getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), serv,
+			 sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV))
+		strbuf_addf(bound, ss.ss_family == AF_INET6 ? "[%s]:%s\n" :
+							      "%s:%s\n",
+			    host, serv);
+	freeaddrinfo(res);
+	return 0;
+}
+
+/* A query_from entry: ADDR, ADDR/BITS, or a name (each of its addresses). */
+static int add_nets(struct serve *s, const char *spec, struct strbuf *err)
+{
+	const char *slash = strchr(spec, '/');
+	char *addr = xasprintf("%.*s", (int)(slash ? slash - spec : (long)strlen(spec)), spec);
+	struct addrinfo hints, *res = NULL, *ai;
+	struct net n;
+	long bits = -1;
+	char *end;
+	int r = 0;
+
+	memset(&n, 0, sizeof(n));
+	if (slash) {
+		errno = 0;
+		bits = strtol(slash + 1, &end, 10);
+		if (errno || *end || end == slash + 1 || bits < 0)
+			bits = 1000;
+	}
+	if (inet_pton(AF_INET, addr, n.a) == 1) {
+		n.family = AF_INET;
+		n.bits = bits < 0 ? 32 : (int)bits;
+	} else if (inet_pton(AF_INET6, addr, n.a) == 1) {
+		n.family = AF_INET6;
+		n.bits = bits < 0 ? 128 : (int)bits;
+	}
+	if (n.family && n.bits <= (n.family == AF_INET ? 32 : 128)) {
+		s->nets = xrealloc(s->nets, (size_t)(s->nnets + 1) * sizeof(n));
+		s->nets[s->nnets++] = n;
+		goto out;
+	}
+	if (n.family || slash) {
+		strbuf_addf(err, "bad query_from entry '%s' (an address, ADDR/BITS or a host name)",
+			    spec);
+		r = -EINVAL;
+		goto out;
+	}
+	/* a name: resolved now, as camvirtd does */
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	r = getaddrinfo(addr, NULL, &hints, &res);
+	if (r) {
+		strbuf_addf(err, "query_from: cannot resolve %s: %s", addr,
+			    gai_strerror(r));
+		r = -ENOENT;
+		goto out;
+	}
+	for (ai = res; ai; ai = ai->ai_next)
+		if (client_net(ai->ai_addr, &n)) {
+			s->nets = xrealloc(s->nets, (size_t)(s->nnets + 1) *
+							    sizeof(n));
+			s->nets[s->nnets++] = n;
+		}
+	freeaddrinfo(res);
+out:
+	free(addr);
+	return r;
+}
+
+int serve_start(const struct serve_opts *o, struct serve **out,
+		struct strbuf *bound, struct strbuf *err)
+{
+	struct serve *s = xcalloc(1, sizeof(*s));
+	size_t i;
+	int r = 0;
+
+	*out = NULL;
+	pthread_mutex_init(&s->mu, NULL);
+	if (o->nlisten > SERVE_LISTEN_MAX) {
+		strbuf_addf(err, "at most %d listen addresses", SERVE_LISTEN_MAX);
+		r = -EINVAL;
+	}
+	for (i = 0; !r && i < o->ndirs; i++) {
+		char *d = fs_realpath(o->dirs[i]);
+		struct stat st;
+
+		if (!d || stat(d, &st) < 0 || !S_ISDIR(st.st_mode)) {
+			strbuf_addf(err, "%s is not a directory", o->dirs[i]);
+			r = -ENOTDIR;
+		} else {
+			strvec_push(&s->dirs, d);
+		}
+		free(d);
+	}
+	for (i = 0; !r && i < o->nquery; i++)
+		r = add_nets(s, o->query_from[i], err);
+	for (i = 0; !r && i < o->nlisten; i++) {
+		int fd;
+
+		r = listen_on(o->listen[i], &fd, bound, err);
+		if (r)
+			break;
+		s->d[s->nd] = MHD_start_daemon(
+			MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+				MHD_USE_ERROR_LOG,
+			0, NULL, NULL, handle, s, MHD_OPTION_LISTEN_SOCKET, fd,
+			MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
+			MHD_OPTION_END);
+		if (!s->d[s->nd]) {
+			close(fd);
+			strbuf_addf(err, "cannot serve on %s (libmicrohttpd did not start)",
+				    o->listen[i]);
+			r = -EIO;
+			break;
+		}
+		s->nd++;
+	}
+	if (r) {
+		serve_stop(s);
+		return r;
+	}
+	pthread_mutex_lock(&s->mu);
+	look(s);
+	pthread_mutex_unlock(&s->mu);
+	*out = s;
+	return 0;
+}
+
+int serve_count(struct serve *s)
+{
+	int n;
+
+	pthread_mutex_lock(&s->mu);
+	n = s->n;
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
+void serve_stop(struct serve *s)
+{
+	int i;
+
+	if (!s)
+		return;
+	for (i = 0; i < s->nd; i++)
+		MHD_stop_daemon(s->d[i]);
+	for (i = 0; i < s->n; i++)
+		served_free(s->v[i]);
+	free(s->v);
+	free(s->nets);
+	free(s->list);
+	free(s->metrics);
+	strvec_clear(&s->dirs);
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+}

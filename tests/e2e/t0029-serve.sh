@@ -1,0 +1,163 @@
+#!/bin/bash
+# vm serve: the VMs of a directory over HTTP on 127.0.0.1, read with curl
+# (each record checked against docs/json.md's table for @status), scraped
+# by Debian's prometheus, and refused to the clients query_from leaves out.
+. "$(dirname "$0")/../lib.sh"
+
+need_rescue
+RESCUE=$(rescue_iso)
+export RESCUE
+
+# serve PORT ARG...: vm serve on 127.0.0.1:PORT in the background
+# (its pid in serve.pid, its messages in serve.log), listening when it returns
+serve() {
+	check_args serve "PORT ARG..." 2 - "$@" &&
+	local port=$1 &&
+	shift &&
+	{ "$VM_BIN" serve --listen="127.0.0.1:$port" "$@" >serve.log 2>&1 & } &&
+	echo $! >serve.pid &&
+	wait_for 30 listening "$port"
+}
+# get PORT PATH [CURL-ARG...]: the body of a GET, its status code in code
+get() {
+	check_args get "PORT PATH [CURL-ARG...]" 2 - "$@" &&
+	local port=$1 path=$2 &&
+	shift 2 &&
+	curl -s --path-as-is -o body -w "%{http_code}" "$@" "http://127.0.0.1:$port$path" >code
+}
+# as_steps FILE: the records of a /v1/vms answer as @status --json lines
+as_steps() {
+	check_args as_steps FILE 1 1 "$@" &&
+	jq -c ".[] | {verb: \"status\", args: [], status: (if .state == \"running\" then 0 else 3 end), result: .}" "$1"
+}
+# scraped PORT QUERY VALUE: the prometheus on 127.0.0.1:PORT answers QUERY
+# with VALUE
+scraped() {
+	check_args scraped "PORT QUERY VALUE" 3 3 "$@" &&
+	curl -s "http://127.0.0.1:$1/api/v1/query" --data-urlencode "query=$2" >q.json &&
+	test "$(jq -r ".data.result[0].value[1] // empty" q.json)" = "$3"
+}
+# vms: a directory of two VMs, a (with snapshot S0) and b
+vms() {
+	check_args vms "" 0 0 "$@" &&
+	mkdir -p vms/a vms/b &&
+	vm -q -d vms/a --no-uefi -p "" -D VIRT=64M @create A &&
+	(cd vms/a && qwrite 0 1M) && vm -q -d vms/a @backup &&
+	vm -q -d vms/b --no-uefi -m 512M @create B "$RESCUE"
+}
+
+test_expect "/v1/vms and /v1/vms/NAME: what @status --json gives, a running VM and a stopped one; bad names, .. and methods refused" '
+	vms && vm -q -d vms/b @start &&
+	port=$(free_port) && serve "$port" vms &&
+	contains serve.log "serving 2 VMs on http://127.0.0.1:$port" &&
+	get "$port" /v1/vms && equals "$(cat code)" 200 &&
+	cp body all.json &&
+	equals "$(jq -r ".[].name" all.json | tr "\n" " ")" "A B " &&
+	as_steps all.json >steps &&
+	for i in 1 2; do
+		sed -n "${i}p" steps >step &&
+		python3 "$TOP/tests/data/json-check.py" "$TOP/docs/json.md" step status || return 1
+	done &&
+	equals "$(jq -r ".[1].state" all.json)" running &&
+	vm -d vms/b --json @status >st &&
+	equals "$(jq -r ".[1].qemu_pid" all.json)" "$(jq -r .result.qemu_pid st)" &&
+	get "$port" /v1/vms/a && equals "$(cat code)" 200 &&
+	must_fail 3 vm -d vms/a --json @status >sa &&
+	equals "$(jq -cS . body)" "$(jq -cS .result sa)" &&
+	get "$port" /v1/vms/nope && equals "$(cat code)" 404 &&
+	contains body "no VM named nope" &&
+	for p in /v1/vms/../vms/a /v1/vms/%2e%2e /v1/vms/a%2F..%2Fb /etc/passwd /v1/vmsx; do
+		get "$port" "$p" && equals "$(cat code)" 404 || return 1
+	done &&
+	get "$port" /v1/vms -X POST && equals "$(cat code)" 405 &&
+	get "$port" /v1/vms -X DELETE && equals "$(cat code)" 405 &&
+	vm -q -d vms/b @kill && no_qemu &&
+	kill -TERM "$(cat serve.pid)" && wait "$(cat serve.pid)" &&
+	contains serve.log "stopped by signal 15"
+'
+
+test_expect "/metrics: the Prometheus text format, promtool passes it; 100 requests cost one look a second; Debian prometheus scrapes it: vm_up is 1 for the running VM, 0 for the other" '
+	vms && vm -q -d vms/b @start &&
+	port=$(free_port) && serve "$port" vms &&
+	get "$port" /metrics && equals "$(cat code)" 200 &&
+	promtool check metrics <body &&
+	contains body "^vm_up{vm=\"b\"} 1$" && contains body "^vm_up{vm=\"a\"} 0$" &&
+	contains body "^vm_state{vm=\"b\",state=\"running\"} 1$" &&
+	contains body "^vm_snapshots{vm=\"a\"} 1$" &&
+	contains body "^vm_backups_bytes{vm=\"a\"} $(wc -c <vms/a/backups/S0.tar.gz)$" &&
+	contains body "^vm_memory_rss_bytes{vm=\"b\"} [1-9]" &&
+	contains body "^vm_cpu_seconds_total{vm=\"b\"} " &&
+	contains body "^vm_last_snapshot_timestamp_seconds{vm=\"a\"} [1-9]" &&
+	lacks body "vm_uptime_seconds{vm=\"a\"}" &&
+	looks=$(sed -n "s/^vm_serve_looks_total //p" body) && test "$looks" -ge 1 &&
+	t0=$SECONDS &&
+	for i in $(seq 100); do
+		curl -s -o /dev/null "http://127.0.0.1:$port/v1/vms" || return 1
+	done &&
+	get "$port" /metrics &&
+	test "$(sed -n "s/^vm_serve_looks_total //p" body)" -le $((looks + SECONDS - t0 + 2)) &&
+	pport=$(free_port) &&
+	printf "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: vm\n    static_configs:\n      - targets: [\"127.0.0.1:%s\"]\n" "$port" >prom.yml &&
+	{ prometheus --config.file=prom.yml --storage.tsdb.path=tsdb \
+		--web.listen-address="127.0.0.1:$pport" >prom.log 2>&1 & } &&
+	wait_for 60 scraped "$pport" "vm_up{vm=\"b\"}" 1 &&
+	scraped "$pport" "vm_up{vm=\"a\"}" 0 &&
+	scraped "$pport" "vm_snapshots{vm=\"a\"}" 1 &&
+	vm -q -d vms/b @kill && no_qemu &&
+	wait_for 30 scraped "$pport" "vm_up{vm=\"b\"}" 0
+'
+
+test_expect "/v1/vms/NAME/console?tail=N: the last N lines, control characters escaped; a bad tail is 400" '
+	vms && port=$(free_port) && serve "$port" vms &&
+	must_fail 3 vm -d vms/a --json @status >sa &&
+	w=$(jq -r .result.workdir sa) &&
+	printf "one\ntwo\nthree \033[31mred\033[0m\nfour" >"$w/console.log" &&
+	get "$port" "/v1/vms/a/console?tail=2" && equals "$(cat code)" 200 &&
+	equals "$(jq -r ".lines | length" body)" 2 &&
+	equals "$(jq -r ".lines[1]" body)" four &&
+	jq -r ".lines[0]" body >line &&
+	lacks line "$(printf "\033")" && contains line "^three .*red" &&
+	get "$port" /v1/vms/a/console && equals "$(jq -r ".lines | length" body)" 4 &&
+	for t in 0 -1 x 1001 ""; do
+		get "$port" "/v1/vms/a/console?tail=$t" && equals "$(cat code)" 400 || return 1
+	done &&
+	get "$port" /v1/vms/b/console && equals "$(cat code)" 404 &&
+	get "$port" /v1/vms/zz/console && equals "$(cat code)" 404
+'
+
+test_expect "query_from: a client it does not list gets 403, one it lists reads; a VM made later is found, one removed goes" '
+	vms && port=$(free_port) &&
+	printf "[serve]\nquery_from = 127.0.0.2\nquery_from = 10.1.0.0/16\n" >>"$XDG_CONFIG_HOME/vm.conf" &&
+	serve "$port" vms &&
+	get "$port" /v1/vms && equals "$(cat code)" 403 &&
+	get "$port" /metrics && equals "$(cat code)" 403 &&
+	get "$port" /v1/vms --interface 127.0.0.2 && equals "$(cat code)" 200 &&
+	equals "$(jq length body)" 2 &&
+	mkdir vms/c && vm -q -d vms/c --no-uefi -p "" -D VIRT=64M @create C &&
+	mkdir vms/.hidden vms/notvm && ln -s "$PWD/vms/a" vms/link &&
+	sleep 1.2 &&
+	get "$port" /v1/vms --interface 127.0.0.2 &&
+	equals "$(jq -r ".[].name" body | tr "\n" " ")" "A B C " &&
+	rm -r vms/c && sleep 1.2 &&
+	get "$port" /v1/vms --interface 127.0.0.2 && equals "$(jq length body)" 2
+'
+
+test_expect "bad invocations: one line each, nothing served" '
+	must_fail 2 vm serve 2>err && contains err "no directory to serve" &&
+	equals "$(wc -l <err)" 1 &&
+	must_fail 2 vm serve --nope . 2>err && contains err "unknown option" &&
+	must_fail 1 vm serve --listen=127.0.0.1 . 2>err && contains err "bad listen address" &&
+	must_fail 1 vm serve --listen=127.0.0.1:1 /nonexistent 2>err &&
+	contains err "/nonexistent is not a directory" &&
+	port=$(free_port) &&
+	{ python3 -c "import socket, time; s = socket.socket(); s.bind((\"127.0.0.1\", $port)); s.listen(); time.sleep(30)" & } &&
+	taken=$! && wait_for 30 listening "$port" &&
+	must_fail 1 vm serve --listen="127.0.0.1:$port" . 2>err &&
+	contains err "cannot listen on 127.0.0.1:$port: Address already in use" &&
+	kill "$taken" &&
+	printf "[serve]\nquery_from = 300.1.1.1/8\n" >>"$XDG_CONFIG_HOME/vm.conf" &&
+	must_fail 1 vm serve . 2>err && contains err "bad query_from entry" &&
+	vm serve --help >help && contains help "^usage: vm serve"
+'
+
+test_done
