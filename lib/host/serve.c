@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -47,6 +48,8 @@ struct served {
 	char *dir;		/* its HOSTDIR */
 	char *json;		/* its @status --json record */
 	char *console;		/* its console.log, or NULL */
+	char *snaps;		/* its @snapshots --json result, or NULL */
+	long long snaps_at;	/* when that was read (proc_now_ms) */
 	struct vm_metrics m;
 	bool seen;
 };
@@ -74,6 +77,7 @@ static void served_free(struct served *e)
 	free(e->dir);
 	free(e->json);
 	free(e->console);
+	free(e->snaps);
 	vm_metrics_release(&e->m);
 	free(e);
 }
@@ -425,28 +429,89 @@ static enum MHD_Result console(struct serve *s, struct MHD_Connection *c,
 	return ret;
 }
 
-/* With s->mu: what a read of url answers, or NULL (404). */
-static enum MHD_Result read_locked(struct serve *s, struct MHD_Connection *c,
-				   const char *url)
+/* With s->mu: e's snapshots, read again when a second old. */
+static const char *snapshots_of(struct served *e)
 {
-	const char *name;
+	long long now = proc_now_ms();
+	struct json_object *o;
+	struct vm vm;
+
+	if (e->snaps && now - e->snaps_at < LOOK_MS && now >= e->snaps_at)
+		return e->snaps;
+	o = json_object_new_object();
+	vm_init(&vm);
+	vm.hostdir = xstrdup(e->dir);
+	free(e->snaps);
+	e->snaps = vm_snapshots_json(&vm, o) < 0 ? NULL :
+		   xasprintf("%s\n", json_object_to_json_string_ext(o,
+				JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	e->snaps_at = now;
+	vm_release(&vm);
+	json_object_put(o);
+	return e->snaps;
+}
+
+/* What a request's path names. */
+enum route { R_NONE, R_METRICS, R_LIST, R_VM, R_SNAPSHOTS, R_CONSOLE };
+
+/* url's route; name (room for NAME_MAX + 1) gets a VM's NAME. */
+static enum route route(const char *url, char *name)
+{
+	static const struct {
+		const char *tail;
+		enum route r;
+	} tails[] = { { "", R_VM }, { "/snapshots", R_SNAPSHOTS },
+		      { "/console", R_CONSOLE } };
+	const char *p;
+	size_t n, i;
+
+	if (!strcmp(url, "/metrics"))
+		return R_METRICS;
+	if (!strcmp(url, "/v1/vms") || !strcmp(url, "/v1/vms/"))
+		return R_LIST;
+	if (!str_starts_with(url, "/v1/vms/"))
+		return R_NONE;
+	p = url + 8;
+	n = strcspn(p, "/");
+	if (n > NAME_MAX)
+		return R_NONE;
+	memcpy(name, p, n);
+	name[n] = '\0';
+	if (!name_is_valid(name))
+		return R_NONE;
+	for (i = 0; i < sizeof(tails) / sizeof(tails[0]); i++)
+		if (!strcmp(p + n, tails[i].tail))
+			return tails[i].r;
+	return R_NONE;
+}
+
+/* With s->mu: the answer to a read of r (name: its VM's). */
+static enum MHD_Result read_locked(struct serve *s, struct MHD_Connection *c,
+				   enum route r, const char *name)
+{
 	struct served *e;
+	const char *t;
 	char *body;
 	enum MHD_Result ret;
 
 	look(s);
-	if (!strcmp(url, "/metrics"))
+	if (r == R_METRICS)
 		return answer(c, MHD_HTTP_OK,
 			      "text/plain; version=0.0.4; charset=utf-8",
 			      s->metrics, strlen(s->metrics));
-	if (!strcmp(url, "/v1/vms") || !strcmp(url, "/v1/vms/"))
+	if (r == R_LIST)
 		return answer(c, MHD_HTTP_OK, JSON_TYPE, s->list,
 			      strlen(s->list));
-	name = url + strlen("/v1/vms/");
 	e = find(s, name);
 	if (!e)
 		return answer_error(c, MHD_HTTP_NOT_FOUND, "no VM named %s",
 				    name);
+	if (r == R_SNAPSHOTS) {
+		t = snapshots_of(e);
+		return t ? answer(c, MHD_HTTP_OK, JSON_TYPE, t, strlen(t)) :
+			   answer_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+					"cannot read the backups/ of %s", name);
+	}
 	body = xasprintf("%s\n", e->json);
 	ret = answer(c, MHD_HTTP_OK, JSON_TYPE, body, strlen(body));
 	free(body);
@@ -459,8 +524,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
 			      size_t *upload_size, void **con_cls)
 {
 	struct serve *s = cls;
+	char name[NAME_MAX + 1];
 	enum MHD_Result ret;
-	size_t n;
+	enum route r;
 
 	(void)version;
 	(void)upload;
@@ -474,23 +540,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
 	    strcmp(method, MHD_HTTP_METHOD_HEAD))
 		return answer_error(c, MHD_HTTP_METHOD_NOT_ALLOWED,
 				    "%s is not allowed here", method);
-	n = strlen(url);
-	if (str_starts_with(url, "/v1/vms/") && n > 16 &&
-	    !strcmp(url + n - 8, "/console")) {
-		char *name = xasprintf("%.*s", (int)(n - 16), url + 8);
-
-		ret = name_is_valid(name) ? console(s, c, name) :
-			      answer_error(c, MHD_HTTP_NOT_FOUND,
-					   "no such resource");
-		free(name);
-		return ret;
-	}
-	if (strcmp(url, "/metrics") && strcmp(url, "/v1/vms") &&
-	    strcmp(url, "/v1/vms/") &&
-	    (!str_starts_with(url, "/v1/vms/") || !name_is_valid(url + 8)))
+	r = route(url, name);
+	if (r == R_NONE)
 		return answer_error(c, MHD_HTTP_NOT_FOUND, "no such resource");
+	if (r == R_CONSOLE)
+		return console(s, c, name);
 	pthread_mutex_lock(&s->mu);
-	ret = read_locked(s, c, url);
+	ret = read_locked(s, c, r, name);
 	pthread_mutex_unlock(&s->mu);
 	return ret;
 }

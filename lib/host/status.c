@@ -149,3 +149,72 @@ void vm_status_json(const struct vm *vm, const struct vm_status *s,
 	}
 	report_set(o, "last", l);
 }
+
+/* The reference layout keeps TS and DESCRIPTION as files. */
+static void legacy_meta(const struct backup *b, struct snap_meta *m)
+{
+	struct strbuf sb = STRBUF_INIT;
+	char *p = xasprintf("%s/TS", b->path);
+	struct stat st;
+
+	memset(m, 0, sizeof(*m));
+	if (!fs_read_file(p, 4096, &sb))
+		m->ts = (time_t)strtoll(sb.buf, NULL, 10);
+	if (!m->ts && stat(b->path, &st) == 0)
+		m->ts = st.st_mtime;
+	free(p);
+	strbuf_reset(&sb);
+	p = xasprintf("%s/DESCRIPTION", b->path);
+	fs_read_file(p, 4096, &sb);
+	strbuf_trim_trailing(&sb);
+	m->description = strbuf_detach(&sb);
+	free(p);
+}
+
+int vm_snapshots_json(const struct vm *vm, struct json_object *o)
+{
+	struct strbuf err = STRBUF_INIT;
+	struct json_object *arr;
+	struct backup *list = NULL;
+	char *last;
+	int n = backups_list(vm, &list), i;
+
+	if (n < 0)
+		return n;
+	last = backups_last(vm);
+	arr = json_object_new_array();
+	for (i = 0; i < n; i++) {
+		struct json_object *e = json_object_new_object();
+		struct snap_meta m;
+
+		if (list[i].legacy)
+			legacy_meta(&list[i], &m);
+		else if (snap_read_meta(list[i].path, &m, &err))
+			strbuf_reset(&err);	/* shown with what it has */
+		if (list[i].legacy)
+			m.size = 0;
+		if (!m.taken[0])
+			snprintf(m.taken, sizeof(m.taken), "offline");
+		report_set_str(e, "name", list[i].name);
+		report_set_int(e, "time", (int64_t)m.ts);
+		report_set_int(e, "size", (int64_t)m.size);
+		report_set_bool(e, "last", last && !strcmp(last, list[i].name));
+		report_set_str(e, "layout",
+			       list[i].legacy ? "directory" : "tarball");
+		report_set_str(e, "description",
+			       m.description ? m.description : "");
+		/* the parent it restores with; the files a restore writes */
+		report_set_str(e, "parent", m.parent);
+		if (m.chained)
+			report_set_int(e, "restore_size", (int64_t)m.data);
+		report_set_str(e, "taken", m.taken);
+		json_object_array_add(arr, e);
+		snap_meta_release(&m);
+	}
+	report_set(o, "snapshots", arr);
+	report_set_str(o, "last", last);
+	backups_free(list, n);
+	free(last);
+	strbuf_release(&err);
+	return n;
+}

@@ -43,4 +43,11 @@ void vm_status_release(struct vm_status *s);
 void vm_status_json(const struct vm *vm, const struct vm_status *s,
 		    struct json_object *o);
 
+/*
+ * Each snapshot in vm's backups/ as @snapshots --json gives it: o gets
+ * "snapshots" (an array in name order) and "last".  Returns how many,
+ * or -errno when backups/ cannot be read.
+ */
+int vm_snapshots_json(const struct vm *vm, struct json_object *o);
+
 #endif

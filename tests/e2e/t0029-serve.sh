@@ -46,7 +46,7 @@ vms() {
 	vm -q -d vms/b --no-uefi -m 512M @create B "$RESCUE"
 }
 
-test_expect "/v1/vms and /v1/vms/NAME: what @status --json gives, a running VM and a stopped one; bad names, .. and methods refused" '
+test_expect "/v1/vms, /v1/vms/NAME and its /snapshots: what @status and @snapshots --json give, a running VM and a stopped one; bad names, .. and methods refused" '
 	vms && vm -q -d vms/b @start &&
 	port=$(free_port) && serve "$port" vms &&
 	contains serve.log "serving 2 VMs on http://127.0.0.1:$port" &&
@@ -64,6 +64,15 @@ test_expect "/v1/vms and /v1/vms/NAME: what @status --json gives, a running VM a
 	get "$port" /v1/vms/a && equals "$(cat code)" 200 &&
 	must_fail 3 vm -d vms/a --json @status >sa &&
 	equals "$(jq -cS . body)" "$(jq -cS .result sa)" &&
+	get "$port" /v1/vms/a/snapshots && equals "$(cat code)" 200 &&
+	vm -d vms/a --json @snapshots >sn &&
+	equals "$(jq -cS . body)" "$(jq -cS .result sn)" &&
+	jq -c "{verb: \"snapshots\", args: [], status: 0, result: .}" body >step &&
+	python3 "$TOP/tests/data/json-check.py" "$TOP/docs/json.md" step snapshots &&
+	equals "$(jq -r ".snapshots[0].name, .last" body | tr "\n" " ")" "S0 S0 " &&
+	get "$port" /v1/vms/b/snapshots && equals "$(jq -c .snapshots body)" "[]" &&
+	get "$port" /v1/vms/nope/snapshots && equals "$(cat code)" 404 &&
+	get "$port" /v1/vms/a/other && equals "$(cat code)" 404 &&
 	get "$port" /v1/vms/nope && equals "$(cat code)" 404 &&
 	contains body "no VM named nope" &&
 	for p in /v1/vms/../vms/a /v1/vms/%2e%2e /v1/vms/a%2F..%2Fb /etc/passwd /v1/vmsx; do
