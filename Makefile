@@ -159,14 +159,19 @@ install: vm
 	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@WANTEDBY@|default.target|' \
 		-e '/^# sandbox: begin/,/^# sandbox: end/d' \
 		conf/vm@.service.in >$(DESTDIR)$(USERUNITDIR)/vm@.service
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@WANTEDBY@|multi-user.target|' \
+		conf/vm-serve.service.in >$(DESTDIR)$(UNITDIR)/vm-serve.service
+	install -m 644 conf/vm-serve.socket $(DESTDIR)$(UNITDIR)/vm-serve.socket
 	chmod 644 $(DESTDIR)$(UNITDIR)/vm@.service \
-		$(DESTDIR)$(USERUNITDIR)/vm@.service
+		$(DESTDIR)$(USERUNITDIR)/vm@.service \
+		$(DESTDIR)$(UNITDIR)/vm-serve.service
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/vm $(DESTDIR)$(MANDIR)/man1/vm.1 \
 		$(DESTDIR)$(MANDIR)/man5/vm.conf.5
 	rm -rf $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR)
 	rm -f $(DESTDIR)$(UNITDIR)/vm@.service $(DESTDIR)$(USERUNITDIR)/vm@.service \
+		$(DESTDIR)$(UNITDIR)/vm-serve.service $(DESTDIR)$(UNITDIR)/vm-serve.socket \
 		$(DESTDIR)$(COMPLETIONDIR)/vm
 
 clean:

@@ -49,6 +49,7 @@ int cmd_serve(int argc, char **argv)
 	struct serve *s = NULL;
 	struct vm host;
 	struct vm_conf c;
+	int fds[SERVE_LISTEN_MAX], nfds, i;
 	sigset_t stop;
 	int opt, sig, ret = 1;
 
@@ -80,7 +81,13 @@ int cmd_serve(int argc, char **argv)
 	o.ndirs = optind < argc ? (size_t)(argc - optind) : c.serve.dirs.nr;
 	o.query_from = c.serve.query_from.v;
 	o.nquery = c.serve.query_from.nr;
-	if (!o.ndirs || !o.nlisten) {
+	/* systemd's sockets (vm-serve.socket), when it gives some */
+	nfds = sd_listen_fds(1);
+	for (i = 0; i < nfds && i < SERVE_LISTEN_MAX; i++)
+		fds[i] = SD_LISTEN_FDS_START + i;
+	o.fds = fds;
+	o.nfds = nfds > 0 ? (size_t)i : 0;
+	if (!o.ndirs || (!o.nlisten && !o.nfds)) {
 		log_error("serve: %s (usage: " SERVE_USAGE ")",
 			  !o.ndirs ? "no directory to serve: name one, or set dirs in [serve] of vm.conf" :
 				     "no address to listen on");

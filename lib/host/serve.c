@@ -20,6 +20,7 @@
 #include <microhttpd.h>
 
 #include "host/metrics.h"
+#include "host/page.h"
 #include "host/status.h"
 #include "util/fsutil.h"
 #include "util/proc.h"
@@ -231,6 +232,12 @@ static enum MHD_Result answer(struct MHD_Connection *c, unsigned code,
 	MHD_add_response_header(r, "Content-Type", type);
 	MHD_add_response_header(r, "Cache-Control", "no-store");
 	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	/* the page runs its own script and reads this server, nothing else */
+	MHD_add_response_header(r, "Content-Security-Policy",
+				"default-src 'none'; script-src 'self'; "
+				"style-src 'self'; connect-src 'self'; "
+				"base-uri 'none'; form-action 'none'; "
+				"frame-ancestors 'none'");
 	if (code == MHD_HTTP_METHOD_NOT_ALLOWED)
 		MHD_add_response_header(r, "Allow", "GET, HEAD");
 	ret = MHD_queue_response(c, code, r);
@@ -524,6 +531,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
 			      size_t *upload_size, void **con_cls)
 {
 	struct serve *s = cls;
+	const struct page_file *pg;
 	char name[NAME_MAX + 1];
 	enum MHD_Result ret;
 	enum route r;
@@ -540,6 +548,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
 	    strcmp(method, MHD_HTTP_METHOD_HEAD))
 		return answer_error(c, MHD_HTTP_METHOD_NOT_ALLOWED,
 				    "%s is not allowed here", method);
+	pg = page_find(url);
+	if (pg)
+		return answer(c, MHD_HTTP_OK, pg->type, pg->body, pg->len);
 	r = route(url, name);
 	if (r == R_NONE)
 		return answer_error(c, MHD_HTTP_NOT_FOUND, "no such resource");
@@ -552,12 +563,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
 }
 
 /* "ADDR:PORT" or "[ADDR6]:PORT" as a listening socket. */
-static int listen_on(const char *spec, int *fd, struct strbuf *bound,
-		     struct strbuf *err)
+static int listen_on(const char *spec, int *fd, struct strbuf *err)
 {
 	struct addrinfo hints, *res = NULL;
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
 	char host[256], serv[16], *colon = strrchr(spec, ':');
 	const char *h = spec;
 	size_t hl;
@@ -600,8 +608,7 @@ static int listen_on(const char *spec, int *fd, struct strbuf *bound,
 				   sizeof(one));
 	}
 	if (*fd < 0 || bind(*fd, res->ai_addr, res->ai_addrlen) < 0 ||
-	    listen(*fd, 511) < 0 ||
-	    getsockname(*fd, (struct sockaddr *)&ss, &sl) < 0) {
+	    listen(*fd, 511) < 0) {
 		r = -errno;
 		strbuf_addf(err, "cannot listen on %s: %s", spec, strerror(-r));
 		if (*fd >= 0)
@@ -610,12 +617,40 @@ static int listen_on(const char *spec, int *fd, struct strbuf *bound,
 		freeaddrinfo(res);
 		return r;
 	}
-	if (!getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), serv,
+	freeaddrinfo(res);
+	return 0;
+}
+
+/* libmicrohttpd serving on the listening socket fd (closed on failure). */
+static int serve_fd(struct serve *s, int fd, struct strbuf *bound,
+		    struct strbuf *err)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[256], serv[16];
+
+	if (s->nd == SERVE_LISTEN_MAX) {
+		strbuf_addf(err, "at most %d listening sockets", SERVE_LISTEN_MAX);
+		close(fd);
+		return -EINVAL;
+	}
+	if (!getsockname(fd, (struct sockaddr *)&ss, &sl) &&
+	    !getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), serv,
 			 sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV))
 		strbuf_addf(bound, ss.ss_family == AF_INET6 ? "[%s]:%s\n" :
 							      "%s:%s\n",
 			    host, serv);
-	freeaddrinfo(res);
+	s->d[s->nd] = MHD_start_daemon(
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+			MHD_USE_ERROR_LOG,
+		0, NULL, NULL, handle, s, MHD_OPTION_LISTEN_SOCKET, fd,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
+	if (!s->d[s->nd]) {
+		close(fd);
+		strbuf_addstr(err, "libmicrohttpd did not start");
+		return -EIO;
+	}
+	s->nd++;
 	return 0;
 }
 
@@ -704,26 +739,14 @@ int serve_start(const struct serve_opts *o, struct serve **out,
 	}
 	for (i = 0; !r && i < o->nquery; i++)
 		r = add_nets(s, o->query_from[i], err);
-	for (i = 0; !r && i < o->nlisten; i++) {
+	for (i = 0; !r && i < o->nfds; i++)
+		r = serve_fd(s, o->fds[i], bound, err);
+	for (i = 0; !r && !o->nfds && i < o->nlisten; i++) {
 		int fd;
 
-		r = listen_on(o->listen[i], &fd, bound, err);
-		if (r)
-			break;
-		s->d[s->nd] = MHD_start_daemon(
-			MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-				MHD_USE_ERROR_LOG,
-			0, NULL, NULL, handle, s, MHD_OPTION_LISTEN_SOCKET, fd,
-			MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
-			MHD_OPTION_END);
-		if (!s->d[s->nd]) {
-			close(fd);
-			strbuf_addf(err, "cannot serve on %s (libmicrohttpd did not start)",
-				    o->listen[i]);
-			r = -EIO;
-			break;
-		}
-		s->nd++;
+		r = listen_on(o->listen[i], &fd, err);
+		if (!r)
+			r = serve_fd(s, fd, bound, err);
 	}
 	if (r) {
 		serve_stop(s);

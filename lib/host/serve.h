@@ -22,6 +22,9 @@ struct serve_opts {
 	char *const *query_from;	/* addresses, ADDR/BITS, names; none:
 					 * any client may read */
 	size_t nquery;
+	const int *fds;		/* listening sockets given (systemd's socket
+				 * activation): used instead of listen */
+	size_t nfds;
 };
 
 struct serve;

@@ -88,6 +88,20 @@ test_expect "vm@.service: systemd-analyze verify passes, the sandbox scores at m
 	contains b.out "Failed to parse service type"
 '
 
+test_expect "vm-serve.service and vm-serve.socket: systemd-analyze verify passes, the sandbox scores at most 3.0" '
+	u="$TEST_TMP/pfx/lib/systemd/system/vm-serve.service" &&
+	sk="$TEST_TMP/pfx/lib/systemd/system/vm-serve.socket" &&
+	contains "$u" "^ExecStart=$TEST_TMP/pfx/bin/vm serve$" &&
+	contains "$u" "^Type=notify$" && contains "$u" "^MemoryDenyWriteExecute=yes$" &&
+	contains "$sk" "^ListenStream=127.0.0.1:9180$" &&
+	systemd-analyze verify --man=no "$u" "$sk" >v.out 2>&1 &&
+	test ! -s v.out &&
+	systemd-analyze security --offline=yes "$u" >sec.out 2>&1 &&
+	score=$(sed -n "s/.*Overall exposure level for vm-serve.service: \([0-9.]*\) .*/\1/p" sec.out) &&
+	test -n "$score" && echo "exposure $score" &&
+	awk -v s="$score" "BEGIN { exit !(s <= 3.0) }"
+'
+
 test_expect "the unit's ExecStart and ExecStop, run as systemd would" '
 	u="$TEST_TMP/pfx/lib/systemd/system/vm@.service" &&
 	vm --no-uefi --inplace @create S "$(rescue_iso)" && test -f disk-0.img &&
@@ -193,6 +207,8 @@ test_expect "make uninstall removes what make install put there" '
 	test ! -e "$ROOT$PFX/share/man/man5/vm.conf.5" &&
 	make -s -C "$TOP" uninstall PREFIX="$TEST_TMP/pfx" &&
 	test ! -e "$TEST_TMP/pfx/lib/systemd/system/vm@.service" &&
+	test ! -e "$TEST_TMP/pfx/lib/systemd/system/vm-serve.service" &&
+	test ! -e "$TEST_TMP/pfx/lib/systemd/system/vm-serve.socket" &&
 	test ! -e "$TEST_TMP/pfx/share/bash-completion/completions/vm" &&
 	test ! -e "$TEST_TMP/pfx/bin/vm"
 '

@@ -151,6 +151,62 @@ test_expect "query_from: a client it does not list gets 403, one it lists reads;
 	get "$port" /v1/vms --interface 127.0.0.2 && equals "$(jq length body)" 2
 '
 
+# page PORT [CHROMIUM-ARG...]: headless Chromium's DOM of / after its
+# script ran, in dom
+page() {
+	check_args page "PORT [CHROMIUM-ARG...]" 1 - "$@" &&
+	local port=$1 &&
+	shift &&
+	timeout 120 chromium --headless=new --no-sandbox --disable-gpu \
+		--user-data-dir="$PWD/chromium" --virtual-time-budget=5000 "$@" \
+		"http://127.0.0.1:$port/" >dom 2>chromium.log
+}
+
+test_expect "the page at /: headless Chromium shows each VM and its state, a description as text, nothing from elsewhere; a phone-sized screenshot is kept" '
+	vms && vm -q -d vms/b @start &&
+	(cd vms/a && qwrite 2M 1M) && vm -q -d vms/a @backup S1 "<b id=x>bold</b>" &&
+	port=$(free_port) && serve "$port" vms &&
+	get "$port" / && equals "$(cat code)" 200 &&
+	lacks body "http" && contains body "<script src=\"/app.js\">" &&
+	curl -s -D hdr -o /dev/null "http://127.0.0.1:$port/" &&
+	contains hdr "Content-Security-Policy: default-src .none.; script-src .self." &&
+	get "$port" /app.js && equals "$(cat code)" 200 && lacks body "innerHTML" &&
+	page "$port" --dump-dom &&
+	python3 - dom <<-\EOF &&
+	import html.parser, sys
+	class P(html.parser.HTMLParser):
+	    def __init__(self):
+	        super().__init__(); self.rows = {}; self.vm = None; self.tags = []
+	    def handle_starttag(self, tag, attrs):
+	        self.tags.append(tag)
+	        a = dict(attrs)
+	        if tag == "tr" and "data-vm" in a:
+	            self.vm = a["data-vm"]; self.rows[self.vm] = []
+	    def handle_data(self, d):
+	        if self.vm and self.tags and self.tags[-1] == "td":
+	            self.rows[self.vm].append(d)
+	p = P(); p.feed(open(sys.argv[1]).read())
+	assert p.rows["b"][1] == "running", p.rows
+	assert p.rows["a"][1] == "stopped", p.rows
+	assert "S1" in p.rows["a"][4] and "<b id=x>bold</b>" in p.rows["a"][4], p.rows
+	assert "b" not in p.tags[p.tags.index("tbody"):], p.tags
+	EOF
+	mkdir -p "$TOP/build/test-artifacts" &&
+	page "$port" --window-size=420,860 --screenshot="$TOP/build/test-artifacts/t0029-page.png" &&
+	test -s "$TOP/build/test-artifacts/t0029-page.png" &&
+	vm -q -d vms/b @kill && no_qemu
+'
+
+test_expect "socket activation: given systemd's listening socket, it serves there and not on listen of [serve]" '
+	vms && port=$(free_port) && other=$(free_port) &&
+	printf "[serve]\nlisten = 127.0.0.1:%s\ndirs = %s/vms\n" "$other" "$PWD" >>"$XDG_CONFIG_HOME/vm.conf" &&
+	{ systemd-socket-activate -l "127.0.0.1:$port" "$VM_BIN" serve >sa.log 2>&1 & } &&
+	wait_for 30 listening "$port" &&
+	get "$port" /v1/vms && equals "$(cat code)" 200 && equals "$(jq length body)" 2 &&
+	contains sa.log "serving 2 VMs on http://127.0.0.1:$port$" &&
+	not_listening "$other"
+'
+
 test_expect "bad invocations: one line each, nothing served" '
 	must_fail 2 vm serve 2>err && contains err "no directory to serve" &&
 	equals "$(wc -l <err)" 1 &&
