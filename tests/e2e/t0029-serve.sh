@@ -134,12 +134,16 @@ test_expect "/v1/vms/NAME/console?tail=N: the last N lines, control characters e
 	get "$port" /v1/vms/zz/console && equals "$(cat code)" 404
 '
 
-test_expect "query_from: a client it does not list gets 403, one it lists reads; a VM made later is found, one removed goes" '
+test_expect "query_from: a client it does not list (or range) gets 403, one it lists reads; a VM made later is found, one removed goes" '
 	vms && port=$(free_port) &&
-	printf "[serve]\nquery_from = 127.0.0.2\nquery_from = 10.1.0.0/16\n" >>"$XDG_CONFIG_HOME/vm.conf" &&
+	printf "[serve]\nquery_from = 127.0.0.2\nquery_from = 127.0.0.4/30\n" >>"$XDG_CONFIG_HOME/vm.conf" &&
 	serve "$port" vms &&
 	get "$port" /v1/vms && equals "$(cat code)" 403 &&
 	get "$port" /metrics && equals "$(cat code)" 403 &&
+	get "$port" / && equals "$(cat code)" 403 &&
+	get "$port" /v1/vms --interface 127.0.0.3 && equals "$(cat code)" 403 &&
+	get "$port" /v1/vms --interface 127.0.0.8 && equals "$(cat code)" 403 &&
+	get "$port" /v1/vms --interface 127.0.0.7 && equals "$(cat code)" 200 &&
 	get "$port" /v1/vms --interface 127.0.0.2 && equals "$(cat code)" 200 &&
 	equals "$(jq length body)" 2 &&
 	mkdir vms/c && vm -q -d vms/c --no-uefi -p "" -D VIRT=64M @create C &&
