@@ -25,7 +25,7 @@ CC       ?= cc
 # one links against.  $(eval ...) keeps each answer for the rest of the run.
 lazy = $(eval $1 := $(shell $2))$($1)
 WITH_GUESTFS ?= $(call lazy,WITH_GUESTFS,pkg-config --exists libguestfs 2>/dev/null && echo 1 || echo 0)
-PKGS       = libarchive zlib libcurl libcrypto inih json-c libsystemd libnbd libmicrohttpd $(if $(filter 1,$(WITH_GUESTFS)),libguestfs)
+PKGS       = libarchive zlib libcurl libcrypto inih json-c libsystemd libnbd libmicrohttpd gnutls $(if $(filter 1,$(WITH_GUESTFS)),libguestfs)
 PKG_CFLAGS = $(call lazy,PKG_CFLAGS,pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(call lazy,PKG_LIBS,pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -81,6 +81,9 @@ int cmd_serve(int argc, char **argv)
 	o.ndirs = optind < argc ? (size_t)(argc - optind) : c.serve.dirs.nr;
 	o.query_from = c.serve.query_from.v;
 	o.nquery = c.serve.query_from.nr;
+	o.tls_cert = c.serve.tls_cert;
+	o.tls_key = c.serve.tls_key;
+	o.client_ca = c.serve.client_ca;
 	/* systemd's sockets (vm-serve.socket), when it gives some */
 	nfds = sd_listen_fds(1);
 	for (i = 0; i < nfds && i < SERVE_LISTEN_MAX; i++)
@@ -108,8 +111,10 @@ int cmd_serve(int argc, char **argv)
 	strbuf_trim_trailing(&bound);
 	for (char *p = bound.buf; (p = strchr(p, '\n'));)
 		*p++ = ' ';
-	log_info("serving %d VM%s on http://%s", serve_count(s),
-		 serve_count(s) == 1 ? "" : "s", bound.buf);
+	log_info("serving %d VM%s on %s://%s%s", serve_count(s),
+		 serve_count(s) == 1 ? "" : "s",
+		 *o.tls_cert ? "https" : "http", bound.buf,
+		 *o.client_ca ? " (client certificates from client_ca)" : "");
 	sd_notifyf(0, "READY=1\nSTATUS=serving on %s", bound.buf);
 	while (sigwait(&stop, &sig))
 		;

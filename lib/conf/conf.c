@@ -123,6 +123,12 @@ static const struct conf_key keys[] = {
 	{ "serve", "dirs", K_LIST, V(serve.dirs), 0, 0, false, false, R_HOST },
 	{ "serve", "query_from", K_LIST, V(serve.query_from), 0, 0, false,
 	  false, R_HOST },
+	{ "serve", "tls_cert", K_STR, V(serve.tls_cert), 0, 0, false, false,
+	  R_HOST },
+	{ "serve", "tls_key", K_STR, V(serve.tls_key), 0, 0, false, false,
+	  R_HOST },
+	{ "serve", "client_ca", K_STR, V(serve.client_ca), 0, 0, false, false,
+	  R_HOST },
 };
 #undef V
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -207,6 +213,9 @@ void conf_init(struct vm_conf *c)
 		{ "rescue", "boot_timeout", "120" },
 		{ "rescue", "job_log_max", "16M" },
 		{ "serve", "listen", "127.0.0.1:9180" },
+		{ "serve", "tls_cert", "" },
+		{ "serve", "tls_key", "" },
+		{ "serve", "client_ca", "" },
 	};
 	size_t i;
 

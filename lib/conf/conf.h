@@ -109,6 +109,10 @@ struct serve_conf {
 	struct path_list listen;	/* ADDR:PORT, [ADDR6]:PORT */
 	struct path_list dirs;		/* each holds VM directories */
 	struct path_list query_from;	/* addresses, ADDR/BITS; none: all */
+	char *tls_cert;			/* "" or PEM: serve HTTPS */
+	char *tls_key;			/* its key (PEM) */
+	char *client_ca;		/* "" or PEM: clients need a
+					 * certificate it signed */
 };
 
 struct vm_conf {

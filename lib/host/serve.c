@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <gnutls/gnutls.h>
 #include <json-c/json.h>
 #include <microhttpd.h>
 
@@ -61,6 +62,7 @@ struct serve {
 	struct strvec dirs;
 	struct net *nets;
 	int nnets;
+	char *cert, *key, *trust;	/* PEM text, or NULL: plain HTTP */
 	pthread_mutex_t mu;	/* the rest */
 	long long looked;	/* proc_now_ms of the last look, 0: none */
 	unsigned long long looks;	/* how many there were */
@@ -331,6 +333,27 @@ static bool may_read(const struct serve *s, struct MHD_Connection *c)
 }
 
 /*
+ * With client_ca: the client of c presented a certificate that it
+ * signed (libmicrohttpd asks for one; GnuTLS checks it against the CA
+ * given as its trust).
+ */
+static bool client_certified(const struct serve *s, struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci;
+	unsigned int status = 1, n = 0;
+
+	if (!s->trust)
+		return true;
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (!ci || !ci->tls_session ||
+	    !gnutls_certificate_get_peers(ci->tls_session, &n) || !n)
+		return false;
+	return gnutls_certificate_verify_peers2(ci->tls_session, &status) ==
+		       GNUTLS_E_SUCCESS &&
+	       status == 0;
+}
+
+/*
  * The last n lines of path (at most its last TAIL_BYTES), control
  * characters escaped, as a JSON array.
  */
@@ -544,6 +567,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
 	if (!may_read(s, c))
 		return answer_error(c, MHD_HTTP_FORBIDDEN,
 				    "this address may not read (query_from)");
+	if (!client_certified(s, c))
+		return answer_error(c, MHD_HTTP_FORBIDDEN,
+				    "a client certificate signed by client_ca is needed");
 	if (strcmp(method, MHD_HTTP_METHOD_GET) &&
 	    strcmp(method, MHD_HTTP_METHOD_HEAD))
 		return answer_error(c, MHD_HTTP_METHOD_NOT_ALLOWED,
@@ -625,9 +651,11 @@ static int listen_on(const char *spec, int *fd, struct strbuf *err)
 static int serve_fd(struct serve *s, int fd, struct strbuf *bound,
 		    struct strbuf *err)
 {
+	struct MHD_OptionItem opt[6];
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	char host[256], serv[16];
+	int k = 0;
 
 	if (s->nd == SERVE_LISTEN_MAX) {
 		strbuf_addf(err, "at most %d listening sockets", SERVE_LISTEN_MAX);
@@ -640,11 +668,24 @@ static int serve_fd(struct serve *s, int fd, struct strbuf *bound,
 		strbuf_addf(bound, ss.ss_family == AF_INET6 ? "[%s]:%s\n" :
 							      "%s:%s\n",
 			    host, serv);
-	s->d[s->nd] = MHD_start_daemon(
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-			MHD_USE_ERROR_LOG,
-		0, NULL, NULL, handle, s, MHD_OPTION_LISTEN_SOCKET, fd,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
+	opt[k++] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_SOCKET, fd, NULL };
+	opt[k++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, 10,
+					    NULL };
+	if (s->cert) {
+		opt[k++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0,
+						    s->key };
+		opt[k++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT,
+						    0, s->cert };
+	}
+	if (s->trust)
+		opt[k++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_TRUST,
+						    0, s->trust };
+	opt[k] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
+	s->d[s->nd] = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD |
+					       MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+					       (s->cert ? MHD_USE_TLS : 0),
+				       0, NULL, NULL, handle, s,
+				       MHD_OPTION_ARRAY, opt, MHD_OPTION_END);
 	if (!s->d[s->nd]) {
 		close(fd);
 		strbuf_addstr(err, "libmicrohttpd did not start");
@@ -712,6 +753,63 @@ out:
 	return r;
 }
 
+/* A PEM file of tls_cert, tls_key or client_ca; key: its owner's alone. */
+static int read_pem(const char *what, const char *path, bool key, char **out,
+		    struct strbuf *err)
+{
+	struct strbuf sb = STRBUF_INIT;
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), r;
+
+	*out = NULL;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		r = -errno;
+		strbuf_addf(err, "%s %s: %s", what, path, strerror(-r));
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	close(fd);
+	if (key && (st.st_mode & 077)) {
+		strbuf_addf(err, "%s %s may be read by others than its owner (chmod 600 it)",
+			    what, path);
+		return -EPERM;
+	}
+	r = fs_read_file(path, 1u << 20, &sb);
+	if (!r && !strstr(sb.buf, "-----BEGIN "))
+		r = -EINVAL;
+	if (r) {
+		strbuf_addf(err, "%s %s: %s", what, path,
+			    r == -EINVAL ? "not PEM" : strerror(-r));
+		strbuf_release(&sb);
+		return r;
+	}
+	*out = strbuf_detach(&sb);
+	return 0;
+}
+
+/* tls_cert, tls_key and client_ca: read, or told what is missing. */
+static int read_tls(struct serve *s, const struct serve_opts *o,
+		    struct strbuf *err)
+{
+	bool cert = o->tls_cert && *o->tls_cert, key = o->tls_key && *o->tls_key;
+	int r = 0;
+
+	if (cert != key || (o->client_ca && *o->client_ca && !cert)) {
+		strbuf_addstr(err, cert != key ?
+			      "tls_cert and tls_key go together" :
+			      "client_ca needs tls_cert and tls_key (HTTPS)");
+		return -EINVAL;
+	}
+	if (cert)
+		r = read_pem("tls_cert", o->tls_cert, false, &s->cert, err);
+	if (!r && key)
+		r = read_pem("tls_key", o->tls_key, true, &s->key, err);
+	if (!r && o->client_ca && *o->client_ca)
+		r = read_pem("client_ca", o->client_ca, false, &s->trust, err);
+	return r;
+}
+
 int serve_start(const struct serve_opts *o, struct serve **out,
 		struct strbuf *bound, struct strbuf *err)
 {
@@ -739,6 +837,8 @@ int serve_start(const struct serve_opts *o, struct serve **out,
 	}
 	for (i = 0; !r && i < o->nquery; i++)
 		r = add_nets(s, o->query_from[i], err);
+	if (!r)
+		r = read_tls(s, o, err);
 	for (i = 0; !r && i < o->nfds; i++)
 		r = serve_fd(s, o->fds[i], bound, err);
 	for (i = 0; !r && !o->nfds && i < o->nlisten; i++) {
@@ -783,6 +883,11 @@ void serve_stop(struct serve *s)
 	free(s->nets);
 	free(s->list);
 	free(s->metrics);
+	free(s->cert);
+	free(s->trust);
+	if (s->key)
+		explicit_bzero(s->key, strlen(s->key));
+	free(s->key);
 	strvec_clear(&s->dirs);
 	pthread_mutex_destroy(&s->mu);
 	free(s);

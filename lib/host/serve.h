@@ -25,6 +25,9 @@ struct serve_opts {
 	const int *fds;		/* listening sockets given (systemd's socket
 				 * activation): used instead of listen */
 	size_t nfds;
+	const char *tls_cert;	/* NULL or "": plain HTTP; else HTTPS */
+	const char *tls_key;
+	const char *client_ca;	/* NULL or "": no client certificates */
 };
 
 struct serve;

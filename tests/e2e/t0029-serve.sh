@@ -211,6 +211,45 @@ test_expect "socket activation: given systemd's listening socket, it serves ther
 	not_listening "$other"
 '
 
+# client NAME CA: a client certificate NAME.crt (NAME.key) signed by
+# certs/CA.crt
+client() {
+	check_args client "NAME CA" 2 2 "$@" &&
+	openssl req -newkey rsa:2048 -nodes -subj "/CN=$1" \
+		-keyout "certs/$1.key" -out "certs/$1.csr" 2>/dev/null &&
+	openssl x509 -req -in "certs/$1.csr" -CA "certs/$2.crt" \
+		-CAkey "certs/$2.key" -CAcreateserial -days 2 \
+		-out "certs/$1.crt" 2>/dev/null
+}
+
+test_expect "TLS: HTTPS with tls_cert; with client_ca a client needs a certificate it signed: none, or one of another CA, gets 403" '
+	vms && certs && chmod 600 certs/registry.key &&
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=other-ca \
+		-keyout certs/other.key -out certs/other.crt 2>/dev/null &&
+	client ops ca && client stranger other &&
+	printf "[serve]\ntls_cert = %s/certs/registry.crt\ntls_key = %s/certs/registry.key\n" "$PWD" "$PWD" >>"$XDG_CONFIG_HOME/vm.conf" &&
+	port=$(free_port) && serve "$port" vms &&
+	contains serve.log "serving 2 VMs on https://127.0.0.1:$port$" &&
+	curl -s --cacert certs/ca.crt -o body -w "%{http_code}" "https://127.0.0.1:$port/v1/vms" >code &&
+	equals "$(cat code)" 200 && equals "$(jq length body)" 2 &&
+	must_fail any curl -s -f "http://127.0.0.1:$port/v1/vms" &&
+	kill "$(cat serve.pid)" && wait_for 30 not_listening "$port" &&
+	printf "client_ca = %s/certs/ca.crt\n" "$PWD" >>"$XDG_CONFIG_HOME/vm.conf" &&
+	serve "$port" vms && contains serve.log "client certificates from client_ca" &&
+	curl -s --cacert certs/ca.crt -o body -w "%{http_code}" "https://127.0.0.1:$port/v1/vms" >code &&
+	equals "$(cat code)" 403 && contains body "client certificate signed by client_ca" &&
+	curl -s --cacert certs/ca.crt --cert certs/stranger.crt --key certs/stranger.key \
+		-o body -w "%{http_code}" "https://127.0.0.1:$port/metrics" >code &&
+	equals "$(cat code)" 403 &&
+	curl -s --cacert certs/ca.crt --cert certs/ops.crt --key certs/ops.key \
+		-o body -w "%{http_code}" "https://127.0.0.1:$port/v1/vms" >code &&
+	equals "$(cat code)" 200 && equals "$(jq length body)" 2 &&
+	kill "$(cat serve.pid)" && wait_for 30 not_listening "$port" &&
+	chmod 644 certs/registry.key &&
+	must_fail 1 vm serve --listen="127.0.0.1:$port" vms 2>err &&
+	contains err "tls_key .*registry.key may be read by others than its owner (chmod 600 it)"
+'
+
 test_expect "bad invocations: one line each, nothing served" '
 	must_fail 2 vm serve 2>err && contains err "no directory to serve" &&
 	equals "$(wc -l <err)" 1 &&
@@ -224,6 +263,10 @@ test_expect "bad invocations: one line each, nothing served" '
 	must_fail 1 vm serve --listen="127.0.0.1:$port" . 2>err &&
 	contains err "cannot listen on 127.0.0.1:$port: Address already in use" &&
 	kill "$taken" &&
+	printf "[serve]\ntls_cert = %s/x.crt\n" "$PWD" >>"$XDG_CONFIG_HOME/vm.conf" &&
+	must_fail 1 vm serve . 2>err && contains err "tls_cert and tls_key go together" &&
+	printf "tls_key = %s/x.key\n" "$PWD" >>"$XDG_CONFIG_HOME/vm.conf" &&
+	must_fail 1 vm serve . 2>err && contains err "tls_cert .*x.crt: No such file" &&
 	printf "[serve]\nquery_from = 300.1.1.1/8\n" >>"$XDG_CONFIG_HOME/vm.conf" &&
 	must_fail 1 vm serve . 2>err && contains err "bad query_from entry" &&
 	vm serve --help >help && contains help "^usage: vm serve"
