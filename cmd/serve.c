@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <systemd/sd-daemon.h>
 
@@ -50,6 +51,7 @@ int cmd_serve(int argc, char **argv)
 	struct vm host;
 	struct vm_conf c;
 	int fds[SERVE_LISTEN_MAX], nfds, i;
+	struct rlimit nofile;
 	sigset_t stop;
 	int opt, sig, ret = 1;
 
@@ -96,6 +98,13 @@ int cmd_serve(int argc, char **argv)
 				     "no address to listen on");
 		ret = 2;
 		goto out;
+	}
+	/* as many connections as the hard limit lets it hold (idle ones
+	 * must not lock the others out) */
+	if (!getrlimit(RLIMIT_NOFILE, &nofile) && nofile.rlim_cur < nofile.rlim_max) {
+		nofile.rlim_cur = nofile.rlim_max > (1u << 20) ? (1u << 20) :
+								 nofile.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &nofile);
 	}
 	/* the server's threads never take these: the wait below does */
 	sigemptyset(&stop);

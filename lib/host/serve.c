@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -27,6 +28,10 @@
 #include "util/proc.h"
 #include "vm/vm.h"
 
+/* A connection idle this long is closed (seconds). */
+#define IDLE_S 10
+/* The room for a request's line and headers (libmicrohttpd's default). */
+#define HEADERS_MAX (32u << 10)
 /* A look at the VMs serves every request of the next second. */
 #define LOOK_MS 1000
 /* QEMU gets this long to say whether it is paused. */
@@ -634,7 +639,7 @@ static int listen_on(const char *spec, int *fd, struct strbuf *err)
 				   sizeof(one));
 	}
 	if (*fd < 0 || bind(*fd, res->ai_addr, res->ai_addrlen) < 0 ||
-	    listen(*fd, 511) < 0) {
+	    listen(*fd, SOMAXCONN) < 0) {
 		r = -errno;
 		strbuf_addf(err, "cannot listen on %s: %s", spec, strerror(-r));
 		if (*fd >= 0)
@@ -651,7 +656,8 @@ static int listen_on(const char *spec, int *fd, struct strbuf *err)
 static int serve_fd(struct serve *s, int fd, struct strbuf *bound,
 		    struct strbuf *err)
 {
-	struct MHD_OptionItem opt[6];
+	struct MHD_OptionItem opt[8];
+	struct rlimit nofile;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	char host[256], serv[16];
@@ -669,7 +675,19 @@ static int serve_fd(struct serve *s, int fd, struct strbuf *bound,
 							      "%s:%s\n",
 			    host, serv);
 	opt[k++] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_SOCKET, fd, NULL };
-	opt[k++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, 10,
+	opt[k++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT,
+					    IDLE_S, NULL };
+	/* a request's headers get this much room, and no more */
+	opt[k++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+					    HEADERS_MAX, NULL };
+	/* as many connections as the descriptors allow (idle ones must not
+	 * lock the others out), less a few for the VMs' files */
+	if (getrlimit(RLIMIT_NOFILE, &nofile) || nofile.rlim_cur < 256)
+		nofile.rlim_cur = 256;
+	if (nofile.rlim_cur > (1u << 20))
+		nofile.rlim_cur = 1u << 20;
+	opt[k++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT,
+					    (intptr_t)nofile.rlim_cur - 128,
 					    NULL };
 	if (s->cert) {
 		opt[k++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0,
@@ -681,8 +699,10 @@ static int serve_fd(struct serve *s, int fd, struct strbuf *bound,
 		opt[k++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_TRUST,
 						    0, s->trust };
 	opt[k] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
+	/* no MHD_USE_ERROR_LOG: a line per bad client would let clients
+	 * fill the journal */
 	s->d[s->nd] = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD |
-					       MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+					       MHD_USE_EPOLL |
 					       (s->cert ? MHD_USE_TLS : 0),
 				       0, NULL, NULL, handle, s,
 				       MHD_OPTION_ARRAY, opt, MHD_OPTION_END);

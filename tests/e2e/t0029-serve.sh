@@ -250,6 +250,14 @@ test_expect "TLS: HTTPS with tls_cert; with client_ca a client needs a certifica
 	contains err "tls_key .*registry.key may be read by others than its owner (chmod 600 it)"
 '
 
+test_expect "clients that misbehave: 10,000 idle connections, 50 slow ones, a 1 MiB header, malformed requests; each refused quickly, none slows a good client, nothing in the log" '
+	vms && port=$(free_port) && serve "$port" vms &&
+	python3 "$TOP/tests/data/serve-abuse.py" "$port" /v1/vms --idle 10000 --slow 50 --seconds 8 &&
+	get "$port" /v1/vms && equals "$(cat code)" 200 &&
+	kill -TERM "$(cat serve.pid)" && wait "$(cat serve.pid)" &&
+	equals "$(grep -c . serve.log)" 2
+'
+
 test_expect "bad invocations: one line each, nothing served" '
 	must_fail 2 vm serve 2>err && contains err "no directory to serve" &&
 	equals "$(wc -l <err)" 1 &&
