@@ -17,6 +17,13 @@ ISO=$(autorun_iso test-install "$TOP/tests/data/autorun-install") || {
 # the recipes call vm from PATH
 mkdir -p "$T/bin" && ln -sf "$VM_BIN" "$T/bin/vm" && export PATH="$T/bin:$PATH"
 
+# scraped PORT: the prometheus on 127.0.0.1:PORT has a value of vm_up
+scraped() {
+	check_args scraped PORT 1 1 "$@" &&
+	curl -s "http://127.0.0.1:$1/api/v1/query" --data-urlencode "query=vm_up" >scraped.json &&
+	test "$(jq ".data.result | length" scraped.json)" -ge 1
+}
+
 # recipe NAME: README's recipe NAME into ./NAME.sh (not empty)
 recipe() {
 	check_args recipe NAME 1 1 "$@" &&
@@ -24,10 +31,10 @@ recipe() {
 	test -s "$1.sh"
 }
 
-test_expect "README.md is short, has the six recipes and README.ru.md has its headings and code; every link resolves" '
+test_expect "README.md is short, has the seven recipes and README.ru.md has its headings and code; every link resolves" '
 	test "$(wc -l <"$TOP/README.md")" -le 400 &&
 	python3 "$TOP/tests/data/doc-links.py" "$TOP" &&
-	for r in cloud iso image job snapshots service; do
+	for r in cloud iso image job snapshots service serve; do
 		recipe $r || exit 1
 	done &&
 	python3 - "$TOP/README.md" "$TOP/README.ru.md" <<-\EOF
@@ -158,6 +165,20 @@ test_expect "recipe: a VM from a disk image, reached by @ssh with your key (a te
 	# pinned to the served image (each @job checks the base against it)
 	sum=$(sha256sum srv/debian-12-nocloud-amd64.qcow2 | cut -d" " -f1) &&
 	contains "$d/guest.conf" "^base_sha256 = $sum$" && no_qemu
+'
+
+test_expect "recipe: the host's VMs on a dashboard, vm serve and prometheus (on free ports, a directory of its own)" '
+	mkdir -p vms/web && vm -q -d vms/web --no-uefi -p "" -D VIRT=64M @create web &&
+	recipe serve && port=$(free_port) && pport=$(free_port) &&
+	sed -e "s|/srv/vms|$PWD/vms|; s|9180|$port|g; s|9090|$pport|g" serve.sh >run.sh &&
+	contains run.sh "^vm serve --listen=127.0.0.1:$port $PWD/vms &$" &&
+	# sourced, so what it starts in the background is this test'"'"'s
+	# (and vm is the binary on PATH, not the function that would wrap it)
+	unset -f vm && . ./run.sh >out 2>&1 &&
+	contains out "^web stopped$" &&
+	wait_for 60 scraped "$pport" &&
+	curl -s "http://127.0.0.1:$pport/api/v1/query" --data-urlencode "query=vm_up" >q.json &&
+	equals "$(jq -r ".data.result[0].metric.vm, .data.result[0].value[1]" q.json | tr "\n" " ")" "web 0 "
 '
 
 test_done
