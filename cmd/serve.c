@@ -86,6 +86,9 @@ int cmd_serve(int argc, char **argv)
 	o.tls_cert = c.serve.tls_cert;
 	o.tls_key = c.serve.tls_key;
 	o.client_ca = c.serve.client_ca;
+	o.control_from = c.serve.control_from.v;
+	o.ncontrol = c.serve.control_from.nr;
+	o.tokens = c.serve.tokens;
 	/* systemd's sockets (vm-serve.socket), when it gives some */
 	nfds = sd_listen_fds(1);
 	for (i = 0; i < nfds && i < SERVE_LISTEN_MAX; i++)

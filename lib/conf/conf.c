@@ -129,6 +129,10 @@ static const struct conf_key keys[] = {
 	  R_HOST },
 	{ "serve", "client_ca", K_STR, V(serve.client_ca), 0, 0, false, false,
 	  R_HOST },
+	{ "serve", "control_from", K_LIST, V(serve.control_from), 0, 0, false,
+	  false, R_HOST },
+	{ "serve", "tokens", K_STR, V(serve.tokens), 0, 0, false, false,
+	  R_HOST },
 };
 #undef V
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -216,6 +220,7 @@ void conf_init(struct vm_conf *c)
 		{ "serve", "tls_cert", "" },
 		{ "serve", "tls_key", "" },
 		{ "serve", "client_ca", "" },
+		{ "serve", "tokens", "" },
 	};
 	size_t i;
 

@@ -113,6 +113,8 @@ struct serve_conf {
 	char *tls_key;			/* its key (PEM) */
 	char *client_ca;		/* "" or PEM: clients need a
 					 * certificate it signed */
+	struct path_list control_from;	/* who may control; none: no one */
+	char *tokens;			/* "" or a file of NAME SHA256-HEX */
 };
 
 struct vm_conf {

@@ -21,10 +21,13 @@
 #include <json-c/json.h>
 #include <microhttpd.h>
 
+#include "host/access.h"
+#include "host/act.h"
 #include "host/metrics.h"
 #include "host/page.h"
 #include "host/status.h"
 #include "util/fsutil.h"
+#include "util/log.h"
 #include "util/proc.h"
 #include "vm/vm.h"
 
@@ -42,12 +45,6 @@
 /* ...read from at most the file's last bytes */
 #define TAIL_BYTES (256u << 10)
 
-/* An allowed client: an address, or a range of ADDR/BITS. */
-struct net {
-	int family;		/* AF_INET, AF_INET6 */
-	unsigned char a[16];
-	int bits;
-};
 
 /* One VM served, as the last look saw it. */
 struct served {
@@ -65,8 +62,9 @@ struct serve {
 	struct MHD_Daemon *d[SERVE_LISTEN_MAX];
 	int nd;
 	struct strvec dirs;
-	struct net *nets;
-	int nnets;
+	struct netlist query;	/* query_from */
+	struct netlist control;	/* control_from */
+	struct tokens tokens;
 	char *cert, *key, *trust;	/* PEM text, or NULL: plain HTTP */
 	pthread_mutex_t mu;	/* the rest */
 	long long looked;	/* proc_now_ms of the last look, 0: none */
@@ -75,6 +73,23 @@ struct serve {
 	int n;
 	char *list;		/* /v1/vms */
 	char *metrics;		/* /metrics */
+	int jobs;		/* control requests being done */
+	pthread_cond_t jobs_done;
+};
+
+/* A control request, done in a thread of its own while its connection
+ * waits (suspended). */
+struct job {
+	struct serve *s;
+	struct MHD_Connection *c;
+	enum act act;
+	char *name, *dir;
+	unsigned long long secs;
+	bool has_secs;
+	char who[80], from[64];
+	bool started, done;
+	unsigned code;
+	char *body;
 };
 
 static void served_free(struct served *e)
@@ -247,6 +262,9 @@ static enum MHD_Result answer(struct MHD_Connection *c, unsigned code,
 				"frame-ancestors 'none'");
 	if (code == MHD_HTTP_METHOD_NOT_ALLOWED)
 		MHD_add_response_header(r, "Allow", "GET, HEAD");
+	if (code == MHD_HTTP_UNAUTHORIZED)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+					"Bearer realm=\"vm serve\"");
 	ret = MHD_queue_response(c, code, r);
 	MHD_destroy_response(r);
 	return ret;
@@ -276,65 +294,19 @@ answer_error(struct MHD_Connection *c, unsigned code, const char *fmt, ...)
 	return ret;
 }
 
-/* The client's address as a struct net of full length. */
-static bool client_net(const struct sockaddr *sa, struct net *n)
+/* The client's address, or NULL. */
+static const struct sockaddr *client_addr(struct MHD_Connection *c)
 {
-	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0,
-						  0, 0, 0xff, 0xff };
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 
-	memset(n, 0, sizeof(*n));
-	if (sa && sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)sa;
-
-		n->family = AF_INET;
-		memcpy(n->a, &in->sin_addr, 4);
-		n->bits = 32;
-		return true;
-	}
-	if (sa && sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const void *)sa;
-
-		/* an IPv4 client of a dual-stack socket is an IPv4 one */
-		if (!memcmp(in6->sin6_addr.s6_addr, mapped, 12)) {
-			n->family = AF_INET;
-			memcpy(n->a, in6->sin6_addr.s6_addr + 12, 4);
-			n->bits = 32;
-		} else {
-			n->family = AF_INET6;
-			memcpy(n->a, in6->sin6_addr.s6_addr, 16);
-			n->bits = 128;
-		}
-		return true;
-	}
-	return false;
-}
-
-static bool in_net(const struct net *range, const struct net *a)
-{
-	int full = range->bits / 8, rest = range->bits % 8;
-
-	if (range->family != a->family || memcmp(range->a, a->a, (size_t)full))
-		return false;
-	return !rest || ((range->a[full] ^ a->a[full]) &
-			 (unsigned char)(0xff << (8 - rest))) == 0;
+	return ci ? ci->client_addr : NULL;
 }
 
 /* query_from allows the client of c (none set: any). */
 static bool may_read(const struct serve *s, struct MHD_Connection *c)
 {
-	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	struct net a;
-	int i;
-
-	if (!s->nnets)
-		return true;
-	if (!ci || !client_net(ci->client_addr, &a))
-		return false;
-	for (i = 0; i < s->nnets; i++)
-		if (in_net(&s->nets[i], &a))
-			return true;
-	return false;
+	return !s->query.n || netlist_has(&s->query, client_addr(c));
 }
 
 /*
@@ -553,6 +525,192 @@ static enum MHD_Result read_locked(struct serve *s, struct MHD_Connection *c,
 	return ret;
 }
 
+static void *job_thread(void *arg)
+{
+	struct job *j = arg;
+	struct serve *s = j->s;
+	struct MHD_Connection *c = j->c;
+	char summary[128];
+
+	j->code = act_run(j->act, j->name, j->dir, j->secs, j->has_secs,
+			  &j->body, summary);
+	/* every control request in the journal: who, from where, what, how */
+	log_info("control: %s %s by %s from %s: %s", act_name(j->act),
+		 j->name, j->who, j->from, summary);
+	/* once resumed, j is the connection's (freed when it is done):
+	 * nothing of it is touched after */
+	pthread_mutex_lock(&s->mu);
+	j->done = true;
+	s->jobs--;
+	pthread_cond_broadcast(&s->jobs_done);
+	MHD_resume_connection(c);
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+static void job_free(void *cls, struct MHD_Connection *c, void **con_cls,
+		     enum MHD_RequestTerminationCode toe)
+{
+	struct job *j = *con_cls;
+
+	(void)cls;
+	(void)c;
+	(void)toe;
+	if (!j)
+		return;
+	free(j->name);
+	free(j->dir);
+	free(j->body);
+	free(j);
+	*con_cls = NULL;
+}
+
+/*
+ * The request of j is whole: its connection set aside while a thread
+ * does it (the thread resumes it with the answer ready).
+ */
+static enum MHD_Result job_start(struct job *j)
+{
+	pthread_attr_t at;
+	pthread_t th;
+	int r;
+
+	j->started = true;
+	MHD_suspend_connection(j->c);
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	r = pthread_create(&th, &at, job_thread, j);
+	pthread_attr_destroy(&at);
+	if (r) {
+		struct serve *s = j->s;
+
+		pthread_mutex_lock(&s->mu);
+		j->code = MHD_HTTP_INTERNAL_SERVER_ERROR;
+		j->body = xstrdup("{\"error\":\"cannot start a thread\"}\n");
+		j->done = true;
+		s->jobs--;
+		pthread_cond_broadcast(&s->jobs_done);
+		MHD_resume_connection(j->c);
+		pthread_mutex_unlock(&s->mu);
+	}
+	return MHD_YES;
+}
+
+/* The client's address as text. */
+static void addr_text(const struct sockaddr *sa, char *buf, size_t len)
+{
+	if (!sa || getnameinfo(sa, sa->sa_family == AF_INET6 ?
+					   sizeof(struct sockaddr_in6) :
+					   sizeof(struct sockaddr_in),
+			       buf, (socklen_t)len, NULL, 0, NI_NUMERICHOST))
+		snprintf(buf, len, "?");
+}
+
+/*
+ * Who the client of c is, when it may control: control_from lists it,
+ * it came over TLS or from the loopback, and it gave a token of the
+ * tokens file (or a certificate client_ca signed).  0 with who filled,
+ * or the HTTP status that refuses it, with why.
+ */
+static unsigned may_control(struct serve *s, struct MHD_Connection *c,
+			    char *who, size_t len, const char **why)
+{
+	const struct sockaddr *sa = client_addr(c);
+	const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						       MHD_HTTP_HEADER_AUTHORIZATION);
+	const char *name;
+
+	if (!s->control.n || !netlist_has(&s->control, sa)) {
+		*why = s->control.n ? "this address may not control (control_from)" :
+				      "control is off (no control_from in [serve])";
+		return MHD_HTTP_FORBIDDEN;
+	}
+	if (!s->cert && !net_is_loopback(sa)) {
+		*why = "control without TLS is for the loopback only";
+		return MHD_HTTP_FORBIDDEN;
+	}
+	if (auth && !strncasecmp(auth, "Bearer ", 7) &&
+	    (name = tokens_find(&s->tokens, auth + 7))) {
+		snprintf(who, len, "token %s", name);
+		return 0;
+	}
+	if (s->trust && client_certified(s, c)) {
+		snprintf(who, len, "a client_ca certificate");
+		return 0;
+	}
+	*why = auth ? "the token is not one of the tokens file" :
+		      "a bearer token is needed (Authorization: Bearer TOKEN)";
+	return MHD_HTTP_UNAUTHORIZED;
+}
+
+/* POST /v1/vms/NAME/ACTION[?timeout=SECS]: checked, then done in a thread. */
+static enum MHD_Result control(struct serve *s, struct MHD_Connection *c,
+			       const char *url, void **con_cls)
+{
+	const char *t = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
+						    "timeout");
+	char name[NAME_MAX + 1], who[80], *slash, *end;
+	const char *why = NULL;
+	struct served *e;
+	struct job *j;
+	unsigned long long secs = 0;
+	unsigned code;
+	int a = -1;
+	size_t n;
+
+	if (str_starts_with(url, "/v1/vms/") && (slash = strchr(url + 8, '/')) &&
+	    (n = (size_t)(slash - url - 8)) <= NAME_MAX) {
+		memcpy(name, url + 8, n);
+		name[n] = '\0';
+		if (name_is_valid(name))
+			a = act_parse(slash + 1);
+	}
+	if (a < 0 && (route(url, name) != R_NONE || page_find(url)))
+		return answer_error(c, MHD_HTTP_METHOD_NOT_ALLOWED,
+				    "POST is not allowed here");
+	if (a < 0)
+		return answer_error(c, MHD_HTTP_NOT_FOUND,
+				    "no such action (POST /v1/vms/NAME/start, stop or kill)");
+	code = may_control(s, c, who, sizeof(who), &why);
+	if (code) {
+		char from[64];
+
+		addr_text(client_addr(c), from, sizeof(from));
+		log_info("control: %s %s refused to %s: %s",
+			 act_name((enum act)a), name, from, why);
+		return answer_error(c, code, "%s", why);
+	}
+	if (t) {
+		errno = 0;
+		secs = strtoull(t, &end, 10);
+		if (errno || *end || end == t || secs > 86400 || a != ACT_STOP)
+			return answer_error(c, MHD_HTTP_BAD_REQUEST,
+					    "timeout is for stop, seconds from 0 to 86400");
+	}
+	pthread_mutex_lock(&s->mu);
+	look(s);
+	e = find(s, name);
+	j = e ? xcalloc(1, sizeof(*j)) : NULL;
+	if (j) {
+		j->dir = xstrdup(e->dir);
+		s->jobs++;
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (!j)
+		return answer_error(c, MHD_HTTP_NOT_FOUND, "no VM named %s", name);
+	j->s = s;
+	j->c = c;
+	j->act = (enum act)a;
+	j->name = xstrdup(name);
+	j->secs = secs;
+	j->has_secs = t != NULL;
+	snprintf(j->who, sizeof(j->who), "%s", who);
+	addr_text(client_addr(c), j->from, sizeof(j->from));
+	/* done once the request is whole (the next call), not from here */
+	*con_cls = j;
+	return MHD_YES;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
 			      const char *url, const char *method,
 			      const char *version, const char *upload,
@@ -566,7 +724,20 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
 
 	(void)version;
 	(void)upload;
-	(void)con_cls;
+	if (*con_cls) {
+		/* a control request again: its body (ignored), its answer */
+		struct job *j = *con_cls;
+
+		if (upload_size && *upload_size) {
+			*upload_size = 0;
+			return MHD_YES;
+		}
+		if (!j->started)	/* the request is whole: do it */
+			return job_start(j);
+		return j->done ? answer(c, j->code, JSON_TYPE, j->body,
+					strlen(j->body)) :
+				 MHD_YES;
+	}
 	if (upload_size && *upload_size)
 		*upload_size = 0;	/* no request here takes a body */
 	if (!may_read(s, c))
@@ -575,6 +746,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
 	if (!client_certified(s, c))
 		return answer_error(c, MHD_HTTP_FORBIDDEN,
 				    "a client certificate signed by client_ca is needed");
+	if (!strcmp(method, MHD_HTTP_METHOD_POST))
+		return control(s, c, url, con_cls);
 	if (strcmp(method, MHD_HTTP_METHOD_GET) &&
 	    strcmp(method, MHD_HTTP_METHOD_HEAD))
 		return answer_error(c, MHD_HTTP_METHOD_NOT_ALLOWED,
@@ -656,7 +829,7 @@ static int listen_on(const char *spec, int *fd, struct strbuf *err)
 static int serve_fd(struct serve *s, int fd, struct strbuf *bound,
 		    struct strbuf *err)
 {
-	struct MHD_OptionItem opt[8];
+	struct MHD_OptionItem opt[10];
 	struct rlimit nofile;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
@@ -698,11 +871,14 @@ static int serve_fd(struct serve *s, int fd, struct strbuf *bound,
 	if (s->trust)
 		opt[k++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_TRUST,
 						    0, s->trust };
+	opt[k++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED,
+					    (intptr_t)job_free, NULL };
 	opt[k] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
 	/* no MHD_USE_ERROR_LOG: a line per bad client would let clients
 	 * fill the journal */
 	s->d[s->nd] = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD |
 					       MHD_USE_EPOLL |
+					       MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC |
 					       (s->cert ? MHD_USE_TLS : 0),
 				       0, NULL, NULL, handle, s,
 				       MHD_OPTION_ARRAY, opt, MHD_OPTION_END);
@@ -713,64 +889,6 @@ static int serve_fd(struct serve *s, int fd, struct strbuf *bound,
 	}
 	s->nd++;
 	return 0;
-}
-
-/* A query_from entry: ADDR, ADDR/BITS, or a name (each of its addresses). */
-static int add_nets(struct serve *s, const char *spec, struct strbuf *err)
-{
-	const char *slash = strchr(spec, '/');
-	char *addr = xasprintf("%.*s", (int)(slash ? slash - spec : (long)strlen(spec)), spec);
-	struct addrinfo hints, *res = NULL, *ai;
-	struct net n;
-	long bits = -1;
-	char *end;
-	int r = 0;
-
-	memset(&n, 0, sizeof(n));
-	if (slash) {
-		errno = 0;
-		bits = strtol(slash + 1, &end, 10);
-		if (errno || *end || end == slash + 1 || bits < 0)
-			bits = 1000;
-	}
-	if (inet_pton(AF_INET, addr, n.a) == 1) {
-		n.family = AF_INET;
-		n.bits = bits < 0 ? 32 : (int)bits;
-	} else if (inet_pton(AF_INET6, addr, n.a) == 1) {
-		n.family = AF_INET6;
-		n.bits = bits < 0 ? 128 : (int)bits;
-	}
-	if (n.family && n.bits <= (n.family == AF_INET ? 32 : 128)) {
-		s->nets = xrealloc(s->nets, (size_t)(s->nnets + 1) * sizeof(n));
-		s->nets[s->nnets++] = n;
-		goto out;
-	}
-	if (n.family || slash) {
-		strbuf_addf(err, "bad query_from entry '%s' (an address, ADDR/BITS or a host name)",
-			    spec);
-		r = -EINVAL;
-		goto out;
-	}
-	/* a name: resolved now, as camvirtd does */
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	r = getaddrinfo(addr, NULL, &hints, &res);
-	if (r) {
-		strbuf_addf(err, "query_from: cannot resolve %s: %s", addr,
-			    gai_strerror(r));
-		r = -ENOENT;
-		goto out;
-	}
-	for (ai = res; ai; ai = ai->ai_next)
-		if (client_net(ai->ai_addr, &n)) {
-			s->nets = xrealloc(s->nets, (size_t)(s->nnets + 1) *
-							    sizeof(n));
-			s->nets[s->nnets++] = n;
-		}
-	freeaddrinfo(res);
-out:
-	free(addr);
-	return r;
 }
 
 /* A PEM file of tls_cert, tls_key or client_ca; key: its owner's alone. */
@@ -839,6 +957,7 @@ int serve_start(const struct serve_opts *o, struct serve **out,
 
 	*out = NULL;
 	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->jobs_done, NULL);
 	if (o->nlisten > SERVE_LISTEN_MAX) {
 		strbuf_addf(err, "at most %d listen addresses", SERVE_LISTEN_MAX);
 		r = -EINVAL;
@@ -856,7 +975,12 @@ int serve_start(const struct serve_opts *o, struct serve **out,
 		free(d);
 	}
 	for (i = 0; !r && i < o->nquery; i++)
-		r = add_nets(s, o->query_from[i], err);
+		r = netlist_add(&s->query, "query_from", o->query_from[i], err);
+	for (i = 0; !r && i < o->ncontrol; i++)
+		r = netlist_add(&s->control, "control_from", o->control_from[i],
+				err);
+	if (!r && o->tokens && *o->tokens)
+		r = tokens_read(&s->tokens, o->tokens, err);
 	if (!r)
 		r = read_tls(s, o, err);
 	for (i = 0; !r && i < o->nfds; i++)
@@ -895,12 +1019,19 @@ void serve_stop(struct serve *s)
 
 	if (!s)
 		return;
+	/* a control request being done ends first (its connection waits) */
+	pthread_mutex_lock(&s->mu);
+	while (s->jobs)
+		pthread_cond_wait(&s->jobs_done, &s->mu);
+	pthread_mutex_unlock(&s->mu);
 	for (i = 0; i < s->nd; i++)
 		MHD_stop_daemon(s->d[i]);
 	for (i = 0; i < s->n; i++)
 		served_free(s->v[i]);
 	free(s->v);
-	free(s->nets);
+	netlist_release(&s->query);
+	netlist_release(&s->control);
+	tokens_release(&s->tokens);
 	free(s->list);
 	free(s->metrics);
 	free(s->cert);
@@ -910,5 +1041,6 @@ void serve_stop(struct serve *s)
 	free(s->key);
 	strvec_clear(&s->dirs);
 	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->jobs_done);
 	free(s);
 }

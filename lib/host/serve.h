@@ -28,6 +28,9 @@ struct serve_opts {
 	const char *tls_cert;	/* NULL or "": plain HTTP; else HTTPS */
 	const char *tls_key;
 	const char *client_ca;	/* NULL or "": no client certificates */
+	char *const *control_from;	/* who may control; none: no one */
+	size_t ncontrol;
+	const char *tokens;	/* NULL or "": no tokens */
 };
 
 struct serve;

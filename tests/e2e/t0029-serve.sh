@@ -16,7 +16,8 @@ serve() {
 	shift &&
 	{ "$VM_BIN" serve --listen="127.0.0.1:$port" "$@" >serve.log 2>&1 & } &&
 	echo $! >serve.pid &&
-	wait_for 30 listening "$port"
+	wait_for 30 listening "$port" &&
+	wait_for 10 grep -q "^vm: serving" serve.log
 }
 # get PORT PATH [CURL-ARG...]: the body of a GET, its status code in code
 get() {
@@ -250,6 +251,55 @@ test_expect "TLS: HTTPS with tls_cert; with client_ca a client needs a certifica
 	contains err "tls_key .*registry.key may be read by others than its owner (chmod 600 it)"
 '
 
+# post URL-PATH [CURL-ARG...]: a POST to the server on $port, its body in
+# body and its status code in code
+post() {
+	check_args post "URL-PATH [CURL-ARG...]" 1 - "$@" &&
+	local path=$1 &&
+	shift &&
+	curl -s -o body -w "%{http_code}" -X POST "$@" "http://127.0.0.1:$port$path" >code
+}
+# booted DIR: the rescue guest of the VM in DIR has its shell up
+booted() {
+	check_args booted DIR 1 1 "$@" &&
+	grep -q "root shell on ttyS0" "$(vm -d "$1" --json @status | jq -r .result.workdir)/console.log" 2>/dev/null
+}
+
+test_expect "control: POST start, stop and kill with a token from control_from; no token, a wrong one, another address: 401 or 403 and the VM untouched; each in the log" '
+	vms && port=$(free_port) && tok=$(openssl rand -hex 24) &&
+	printf "ops %s\n# the CI runners\n\nci %s\n" "$(printf %s "$tok" | sha256sum | cut -c1-64)" \
+		"$(printf other | sha256sum | cut -c1-64)" >tokens && chmod 600 tokens &&
+	printf "[serve]\ncontrol_from = 127.0.0.1\ntokens = %s/tokens\n" "$PWD" >>"$XDG_CONFIG_HOME/vm.conf" &&
+	serve "$port" vms &&
+	post /v1/vms/b/start && equals "$(cat code)" 401 && contains body "a bearer token is needed" &&
+	post /v1/vms/b/start -H "Authorization: Bearer wrong" && equals "$(cat code)" 401 &&
+	post /v1/vms/b/start -H "Authorization: Bearer $tok" --interface 127.0.0.2 &&
+	equals "$(cat code)" 403 && contains body "control_from" &&
+	must_fail 3 vm -q -d vms/b @status &&
+	post /v1/vms/b/start -H "Authorization: Bearer $tok" && equals "$(cat code)" 200 &&
+	equals "$(jq -r .started body)" true && vm -q -d vms/b @status &&
+	post /v1/vms/b/start -H "Authorization: Bearer $tok" && equals "$(cat code)" 409 &&
+	post /v1/vms/nope/stop -H "Authorization: Bearer $tok" && equals "$(cat code)" 404 &&
+	post /v1/vms/b/reboot -H "Authorization: Bearer $tok" && equals "$(cat code)" 404 &&
+	post "/v1/vms/b/stop?timeout=x" -H "Authorization: Bearer $tok" && equals "$(cat code)" 400 &&
+	post /v1/vms/b/stop -H "Authorization: Bearer wrong" && equals "$(cat code)" 401 &&
+	vm -q -d vms/b @status &&
+	wait_for 180 booted vms/b &&
+	post "/v1/vms/b/stop?timeout=60" -H "Authorization: Bearer $tok" && equals "$(cat code)" 200 &&
+	equals "$(jq -r .stopped body)" powerdown && no_qemu &&
+	post /v1/vms/b/stop -H "Authorization: Bearer $tok" && equals "$(jq -r .stopped body)" not_running &&
+	vm -q -d vms/b @start &&
+	post /v1/vms/b/kill -H "Authorization: Bearer $tok" && equals "$(cat code)" 200 &&
+	equals "$(jq -r .stopped body)" killed && no_qemu &&
+	contains serve.log "control: start b refused to 127.0.0.1: a bearer token is needed" &&
+	contains serve.log "control: start b refused to 127.0.0.2: this address may not control" &&
+	contains serve.log "control: start b by token ops from 127.0.0.1: 200 started" &&
+	contains serve.log "control: stop b by token ops from 127.0.0.1: 200 powerdown" &&
+	contains serve.log "control: kill b by token ops from 127.0.0.1: 200 killed" &&
+	lacks serve.log "$tok" &&
+	kill -TERM "$(cat serve.pid)" && wait "$(cat serve.pid)"
+'
+
 test_expect "clients that misbehave: 10,000 idle connections, 50 slow ones, a 1 MiB header, malformed requests; each refused quickly, none slows a good client, nothing in the log" '
 	vms && port=$(free_port) && serve "$port" vms &&
 	python3 "$TOP/tests/data/serve-abuse.py" "$port" /v1/vms --idle 10000 --slow 50 --seconds 8 &&
@@ -275,6 +325,13 @@ test_expect "bad invocations: one line each, nothing served" '
 	must_fail 1 vm serve . 2>err && contains err "tls_cert and tls_key go together" &&
 	printf "tls_key = %s/x.key\n" "$PWD" >>"$XDG_CONFIG_HOME/vm.conf" &&
 	must_fail 1 vm serve . 2>err && contains err "tls_cert .*x.crt: No such file" &&
+	printf "tls_cert =\ntls_key =\ntokens = %s/toks\n" "$PWD" >>"$XDG_CONFIG_HOME/vm.conf" &&
+	printf "ops %064d\n" 0 >toks && chmod 644 toks &&
+	must_fail 1 vm serve . 2>err && contains err "tokens .*toks may be read by others than its owner" &&
+	printf "ops not-hex\n" >toks && chmod 600 toks &&
+	must_fail 1 vm serve . 2>err && contains err "tokens .*toks, line 1: not NAME SHA256-HEX" &&
+	printf "[serve]\ntokens =\ncontrol_from = 10.0.0.0/33\n" >>"$XDG_CONFIG_HOME/vm.conf" &&
+	must_fail 1 vm serve . 2>err && contains err "bad control_from entry .10.0.0.0/33." &&
 	printf "[serve]\nquery_from = 300.1.1.1/8\n" >>"$XDG_CONFIG_HOME/vm.conf" &&
 	must_fail 1 vm serve . 2>err && contains err "bad query_from entry" &&
 	vm serve --help >help && contains help "^usage: vm serve"

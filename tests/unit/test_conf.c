@@ -1848,6 +1848,7 @@ static void test_conf_each(void **state)
 		"vm.registry_ca=", "vm.registry_insecure=",
 		"serve.listen=127.0.0.1:9180", "serve.dirs=", "serve.query_from=",
 		"serve.tls_cert=", "serve.tls_key=", "serve.client_ca=",
+		"serve.control_from=", "serve.tokens=",
 	};
 	struct vm_conf *c = *state;
 	struct strvec sv = STRVEC_INIT;
@@ -1856,7 +1857,7 @@ static void test_conf_each(void **state)
 	SET_OK(c, "vm", "shares", "ab:/x y");
 	SET_OK(c, "vm", "shares", "cd:/z");
 	conf_each(c, collect, &sv);
-	assert_int_equal(sv.nr, 55);
+	assert_int_equal(sv.nr, 57);
 	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
 		if (!has(&sv, want[i]))
 			fail_msg("conf_each gave no \"%s\"", want[i]);

@@ -1,0 +1,129 @@
+#include "host/act.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+#include <microhttpd.h>
+
+#include "host/power.h"
+#include "qemu/runstate.h"
+#include "util/proc.h"
+#include "util/report.h"
+#include "vm/vm.h"
+
+/* @start may take the VM's boot_timeout, and then some: at most this. */
+#define START_MAX_MS (15 * 60 * 1000)
+
+static const char *const names[] = { [ACT_START] = "start",
+				     [ACT_STOP] = "stop",
+				     [ACT_KILL] = "kill" };
+
+int act_parse(const char *word)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(word, names[i]))
+			return (int)i;
+	return -1;
+}
+
+const char *act_name(enum act a)
+{
+	return names[a];
+}
+
+/* @start, run as the verb: its exit status (or -errno). */
+static int start(struct vm *vm, struct strbuf *err)
+{
+	struct proc_opts o = PROC_OPTS_INIT;
+	struct runstate rs = RUNSTATE_INIT;
+	struct strvec av = STRVEC_INIT;
+	int r = runstate_running(vm->hostdir, &rs, err);
+
+	runstate_release(&rs);
+	if (r == 1) {
+		strbuf_addstr(err, "it is running");
+		return -EBUSY;
+	}
+	if (vm_lock(vm) == -EBUSY) {
+		strbuf_addstr(err, "it is busy (its lock is held: a @job, a @backup, ...)");
+		return -EBUSY;
+	}
+	/* the verb takes the lock itself */
+	close(vm->lock_fd);
+	vm->lock_fd = -1;
+	o.stdin_fd = -1;
+	o.stdout_fd = -1;
+	o.die_with_parent = false;
+	o.new_session = true;
+	o.exe = "/proc/self/exe";
+	strvec_pushl(&av, "vm", "-q", "-d", vm->hostdir, "@start", NULL);
+	r = proc_run(av.v, &o, START_MAX_MS);
+	strvec_clear(&av);
+	return r;
+}
+
+unsigned act_run(enum act a, const char *name, const char *dir,
+		 unsigned long long secs, bool has_secs, char **body,
+		 char *summary)
+{
+	struct json_object *o = json_object_new_object();
+	struct strbuf err = STRBUF_INIT;
+	struct vm_stop_result res;
+	unsigned code = MHD_HTTP_OK;
+	struct vm vm;
+	int r;
+
+	memset(&res, 0, sizeof(res));
+	vm_init(&vm);
+	vm.hostdir = xstrdup(dir);
+	report_set_str(o, "name", name);
+	report_set_str(o, "action", act_name(a));
+	r = vm_load_conf(&vm, NULL, &err);
+	if (!r && a == ACT_STOP)
+		r = vm_stop(&vm, has_secs ? secs : vm.conf.shutdown_timeout,
+			    false, &res, &err);
+	else if (!r && a == ACT_KILL)
+		r = vm_kill(&vm, &res, &err);
+	else if (!r)
+		r = start(&vm, &err);
+	if (a != ACT_START && (!r || r == -ETIMEDOUT)) {
+		report_set_str(o, "stopped", vm_ended_name(res.how));
+		if (res.how != VM_NOT_RUNNING)
+			report_set(o, "seconds", json_object_new_double(res.seconds));
+		if (r) {
+			code = MHD_HTTP_GATEWAY_TIMEOUT;
+			strbuf_addf(&err, "it did not power off within %llu s: %s",
+				    has_secs ? secs : vm.conf.shutdown_timeout,
+				    res.how == VM_QUIT ? "stopped with QMP quit" :
+							 "killed");
+		}
+	} else if (a == ACT_START && r == 0) {
+		report_set_bool(o, "started", true);
+	} else if (a == ACT_START && r > 0) {
+		code = MHD_HTTP_INTERNAL_SERVER_ERROR;
+		strbuf_addf(&err, "@start failed (exit status %d; its messages are in vm serve's log)",
+			    r);
+	} else {
+		code = r == -EBUSY ? MHD_HTTP_CONFLICT :
+					  MHD_HTTP_INTERNAL_SERVER_ERROR;
+	}
+	if (code != MHD_HTTP_OK)
+		report_set_str(o, "error", err.len ? err.buf : strerror(-r));
+	snprintf(summary, 128, "%u %s", code,
+		 code == MHD_HTTP_OK ?
+			 (a == ACT_START ? "started" : vm_ended_name(res.how)) :
+			 (err.len ? err.buf : "failed"));
+	*body = xasprintf("%s\n", json_object_to_json_string_ext(o,
+				JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	vm_stop_result_release(&res);
+	vm_release(&vm);
+	json_object_put(o);
+	strbuf_release(&err);
+	return code;
+}
