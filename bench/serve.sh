@@ -6,8 +6,10 @@
 #   their guests cost no CPU), served by `vm serve`; wrk with 100
 #   connections reads /v1/vms for DURATION seconds (default 30): requests
 #   per second, p50 and p99 latency, and vm serve's peak RSS; then the
-#   same load on `python3 -m http.server` serving a copy of that answer
-#   as a static file (what a hand-made status page would be)
+#   same load while one VM is killed and started again and again through
+#   the API (POST .../kill, .../start with a token); then the same load
+#   on `python3 -m http.server` serving a copy of that answer as a static
+#   file (what a hand-made status page would be)
 #
 #   DURATION=30 bench/serve.sh
 #
@@ -52,6 +54,12 @@ load() {
 		END { print r, p50, p99 }' "$W/wrk.out"
 }
 
+# a token for the control run
+tok=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+printf 'bench %s\n' "$(printf %s "$tok" | sha256sum | cut -c1-64)" >"$W/tokens"
+chmod 600 "$W/tokens"
+printf '[serve]\ncontrol_from = 127.0.0.1\ntokens = %s/tokens\n' "$W" >"$XDG_CONFIG_HOME/vm.conf"
+
 port=$(free_port)
 "$VM" serve --listen="127.0.0.1:$port" "$W/vms" 2>"$W/serve.log" &
 SPID=$!
@@ -60,6 +68,22 @@ wait_up "$port"
 echo "bench: vm serve, $DURATION s" >&2
 read -r vr vp50 vp99 < <(load "$port" /v1/vms)
 rss=$(awk '/^VmHWM/ { print $2 }' "/proc/$SPID/status")
+# the same while run1 is stopped and started again through the API
+echo "bench: vm serve, $DURATION s, run1 stopped and started through the API meanwhile" >&2
+ctl() { curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $tok" \
+	"http://127.0.0.1:$port/v1/vms/run1/$1"; }
+(
+	end=$((SECONDS + DURATION - 2))
+	n=0
+	while [ "$SECONDS" -lt "$end" ]; do
+		[ "$(ctl kill)" = 200 ] && [ "$(ctl start)" = 200 ] && n=$((n + 1))
+	done
+	echo "$n" >"$W/cycles"
+) &
+read -r cr cp50 cp99 < <(load "$port" /v1/vms)
+wait $!
+cycles=$(cat "$W/cycles")
+rss2=$(awk '/^VmHWM/ { print $2 }' "/proc/$SPID/status")
 mkdir -p "$W/static"
 curl -s "http://127.0.0.1:$port/v1/vms" >"$W/static/vms.json"
 n=$(python3 -c 'import json, sys; print(len(json.load(open(sys.argv[1]))))' "$W/static/vms.json")
@@ -74,4 +98,5 @@ read -r pr pp50 pp99 < <(load "$pport" /vms.json)
 printf '\n%s VMs, wrk -t2 -c100 -d%ss, one run\n\n' "$n" "$DURATION"
 printf '| server | requests/s | p50 | p99 | peak RSS |\n|---|---|---|---|---|\n'
 printf '| vm serve, /v1/vms | %s | %s | %s | %s MiB |\n' "$vr" "$vp50" "$vp99" "$((rss / 1024))"
+printf '| vm serve, /v1/vms, a VM killed and started %s times through the API meanwhile | %s | %s | %s | %s MiB |\n' "$cycles" "$cr" "$cp50" "$cp99" "$((rss2 / 1024))"
 printf '| python3 -m http.server, the same answer as a file | %s | %s | %s | |\n' "$pr" "$pp50" "$pp99"

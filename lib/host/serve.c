@@ -55,7 +55,6 @@ struct served {
 	char *snaps;		/* its @snapshots --json result, or NULL */
 	long long snaps_at;	/* when that was read (proc_now_ms) */
 	struct vm_metrics m;
-	bool seen;
 };
 
 struct serve {
@@ -68,6 +67,8 @@ struct serve {
 	char *cert, *key, *trust;	/* PEM text, or NULL: plain HTTP */
 	pthread_mutex_t mu;	/* the rest */
 	long long looked;	/* proc_now_ms of the last look, 0: none */
+	bool looking;		/* a request is looking (without the lock) */
+	pthread_cond_t look_done;
 	unsigned long long looks;	/* how many there were */
 	struct served **v;	/* by name */
 	int n;
@@ -127,58 +128,53 @@ static int by_name(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
-static struct served *find(struct serve *s, const char *name)
+static struct served *find_in(struct served *const *v, int n,
+			      const char *name)
 {
 	int i;
 
-	for (i = 0; i < s->n; i++)
-		if (!strcmp(s->v[i]->name, name))
-			return s->v[i];
+	for (i = 0; i < n; i++)
+		if (!strcmp(v[i]->name, name))
+			return v[i];
 	return NULL;
 }
 
-/* The VMs under s->dirs now: the ones seen before kept, new ones added. */
-static void scan(struct serve *s)
+/* With s->mu: the VM NAME of the last look, or NULL. */
+static struct served *find(struct serve *s, const char *name)
+{
+	return find_in(s->v, s->n, name);
+}
+
+/* The VMs under dirs now, into *v (by name; each new, not looked at). */
+static int scan(const struct strvec *dirs, struct served ***v)
 {
 	size_t k;
-	int i, j;
+	int n = 0;
 
-	for (i = 0; i < s->n; i++)
-		s->v[i]->seen = false;
-	for (k = 0; k < s->dirs.nr; k++) {
-		DIR *d = opendir(s->dirs.v[k]);
+	*v = NULL;
+	for (k = 0; k < dirs->nr; k++) {
+		DIR *d = opendir(dirs->v[k]);
 		struct dirent *de;
 
 		while (d && (de = readdir(d))) {
 			struct served *e;
 
 			if (!name_is_valid(de->d_name) ||
-			    !is_vm_dir(s->dirs.v[k], de->d_name))
-				continue;
-			e = find(s, de->d_name);
-			if (e && e->seen)
+			    !is_vm_dir(dirs->v[k], de->d_name) ||
+			    find_in(*v, n, de->d_name))
 				continue;	/* the first dir's wins */
-			if (!e) {
-				e = xcalloc(1, sizeof(*e));
-				e->name = xstrdup(de->d_name);
-				e->dir = xasprintf("%s/%s", s->dirs.v[k],
-						   de->d_name);
-				s->v = xrealloc(s->v, (size_t)(s->n + 1) *
-							      sizeof(*s->v));
-				s->v[s->n++] = e;
-			}
-			e->seen = true;
+			e = xcalloc(1, sizeof(*e));
+			e->name = xstrdup(de->d_name);
+			e->dir = xasprintf("%s/%s", dirs->v[k], de->d_name);
+			*v = xrealloc(*v, (size_t)(n + 1) * sizeof(**v));
+			(*v)[n++] = e;
 		}
 		if (d)
 			closedir(d);
 	}
-	for (i = j = 0; i < s->n; i++)
-		if (s->v[i]->seen)
-			s->v[j++] = s->v[i];
-		else
-			served_free(s->v[i]);
-	s->n = j;
-	qsort(s->v, (size_t)s->n, sizeof(*s->v), by_name);
+	if (n)
+		qsort(*v, (size_t)n, sizeof(**v), by_name);
+	return n;
 }
 
 /* One VM's state read again, without its lock: its settings afresh. */
@@ -211,35 +207,57 @@ static void look_at(struct served *e)
 	strbuf_release(&err);
 }
 
-/* With s->mu: the VMs looked at again, unless that was less than a second ago. */
+/*
+ * With s->mu: the VMs looked at again, unless that was less than a second
+ * ago.  The look is made without the lock, by one request at a time: the
+ * others meanwhile answer from the look before (or wait for the first).
+ */
 static void look(struct serve *s)
 {
 	struct strbuf list = STRBUF_INIT, met = STRBUF_INIT;
+	struct served **v, **old;
 	struct vm_metrics *m;
 	long long now = proc_now_ms();
-	int i;
+	int i, n, nold;
 
 	if (s->looked && now - s->looked < LOOK_MS && now >= s->looked)
 		return;
-	scan(s);
-	m = xcalloc((size_t)s->n + 1, sizeof(*m));
+	if (s->looking) {
+		while (s->looking && !s->looked)
+			pthread_cond_wait(&s->look_done, &s->mu);
+		return;
+	}
+	s->looking = true;
+	pthread_mutex_unlock(&s->mu);
+	n = scan(&s->dirs, &v);
+	m = xcalloc((size_t)n + 1, sizeof(*m));
 	strbuf_addch(&list, '[');
-	for (i = 0; i < s->n; i++) {
-		look_at(s->v[i]);
-		strbuf_addf(&list, "%s%s", i ? "," : "", s->v[i]->json);
-		m[i] = s->v[i]->m;
+	for (i = 0; i < n; i++) {
+		look_at(v[i]);
+		strbuf_addf(&list, "%s%s", i ? "," : "", v[i]->json);
+		m[i] = v[i]->m;
 	}
 	strbuf_addstr(&list, "]\n");
-	vm_metrics_text(m, s->n, &met);
+	vm_metrics_text(m, n, &met);
+	free(m);
+	pthread_mutex_lock(&s->mu);
 	strbuf_addf(&met, "# HELP vm_serve_looks_total Times vm serve read its VMs' state.\n"
 		    "# TYPE vm_serve_looks_total counter\nvm_serve_looks_total %llu\n",
 		    ++s->looks);
-	free(m);
+	old = s->v;
+	nold = s->n;
+	s->v = v;
+	s->n = n;
 	free(s->list);
 	free(s->metrics);
 	s->list = strbuf_detach(&list);
 	s->metrics = strbuf_detach(&met);
 	s->looked = proc_now_ms();
+	s->looking = false;
+	pthread_cond_broadcast(&s->look_done);
+	for (i = 0; i < nold; i++)
+		served_free(old[i]);
+	free(old);
 }
 
 static enum MHD_Result answer(struct MHD_Connection *c, unsigned code,
@@ -958,6 +976,7 @@ int serve_start(const struct serve_opts *o, struct serve **out,
 	*out = NULL;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->jobs_done, NULL);
+	pthread_cond_init(&s->look_done, NULL);
 	if (o->nlisten > SERVE_LISTEN_MAX) {
 		strbuf_addf(err, "at most %d listen addresses", SERVE_LISTEN_MAX);
 		r = -EINVAL;
@@ -1042,5 +1061,6 @@ void serve_stop(struct serve *s)
 	strvec_clear(&s->dirs);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->jobs_done);
+	pthread_cond_destroy(&s->look_done);
 	free(s);
 }
