@@ -156,18 +156,18 @@ test_expect "query_from: a client it does not list (or range) gets 403, one it l
 	get "$port" /v1/vms --interface 127.0.0.2 && equals "$(jq length body)" 2
 '
 
-# page PORT [CHROMIUM-ARG...]: headless Chromium's DOM of / after its
-# script ran, in dom
+# page PORT PATH [CHROMIUM-ARG...]: headless Chromium's DOM of PATH (/, or
+# /#token=...) after its script ran, in dom
 page() {
-	check_args page "PORT [CHROMIUM-ARG...]" 1 - "$@" &&
-	local port=$1 &&
-	shift &&
+	check_args page "PORT PATH [CHROMIUM-ARG...]" 2 - "$@" &&
+	local port=$1 path=$2 &&
+	shift 2 &&
 	timeout 120 chromium --headless=new --no-sandbox --disable-gpu \
 		--user-data-dir="$PWD/chromium" --virtual-time-budget=5000 "$@" \
-		"http://127.0.0.1:$port/" >dom 2>chromium.log
+		"http://127.0.0.1:$port$path" >dom 2>chromium.log
 }
 
-test_expect "the page at /: headless Chromium shows each VM and its state, a description as text, nothing from elsewhere; a phone-sized screenshot is kept" '
+test_expect "the page at /: headless Chromium shows each VM and its state, a description as text, nothing from elsewhere; with a token, start or stop and kill buttons; a phone-sized screenshot is kept" '
 	vms && vm -q -d vms/b @start &&
 	(cd vms/a && qwrite 2M 1M) && vm -q -d vms/a @backup S1 "<b id=x>bold</b>" &&
 	port=$(free_port) && serve "$port" vms &&
@@ -176,7 +176,7 @@ test_expect "the page at /: headless Chromium shows each VM and its state, a des
 	curl -s -D hdr -o /dev/null "http://127.0.0.1:$port/" &&
 	contains hdr "Content-Security-Policy: default-src .none.; script-src .self." &&
 	get "$port" /app.js && equals "$(cat code)" 200 && lacks body "innerHTML" &&
-	page "$port" --dump-dom &&
+	page "$port" / --dump-dom &&
 	python3 - dom <<-\EOF &&
 	import html.parser, sys
 	class P(html.parser.HTMLParser):
@@ -196,8 +196,24 @@ test_expect "the page at /: headless Chromium shows each VM and its state, a des
 	assert "S1" in p.rows["a"][4] and "<b id=x>bold</b>" in p.rows["a"][4], p.rows
 	assert "b" not in p.tags[p.tags.index("tbody"):], p.tags
 	EOF
+	lacks dom "<body class=\"control\"" &&
+	page "$port" "/#token=t0k" --dump-dom &&
+	python3 - dom <<-\EOF &&
+	import html.parser, sys
+	class P(html.parser.HTMLParser):
+	    def __init__(self):
+	        super().__init__(); self.acts = {}; self.vm = None; self.body = ""
+	    def handle_starttag(self, tag, attrs):
+	        a = dict(attrs)
+	        if tag == "body": self.body = a.get("class") or ""
+	        if tag == "tr" and "data-vm" in a: self.vm = a["data-vm"]; self.acts[self.vm] = []
+	        if tag == "button" and "data-action" in a: self.acts[self.vm].append(a["data-action"])
+	p = P(); p.feed(open(sys.argv[1]).read())
+	assert "control" in p.body, p.body
+	assert p.acts == {"a": ["start"], "b": ["stop", "kill"]}, p.acts
+	EOF
 	mkdir -p "$TOP/build/test-artifacts" &&
-	page "$port" --window-size=420,860 --screenshot="$TOP/build/test-artifacts/t0029-page.png" &&
+	page "$port" "/#token=t0k" --window-size=420,860 --screenshot="$TOP/build/test-artifacts/t0029-page.png" &&
 	test -s "$TOP/build/test-artifacts/t0029-page.png" &&
 	vm -q -d vms/b @kill && no_qemu
 '
