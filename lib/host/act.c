@@ -92,7 +92,7 @@ unsigned act_run(enum act a, const char *name, const char *dir,
 		r = vm_kill(&vm, &res, &err);
 	else if (!r)
 		r = start(&vm, &err);
-	if (a != ACT_START && (!r || r == -ETIMEDOUT)) {
+	if (a != ACT_START && (!r || (a == ACT_STOP && r == -ETIMEDOUT))) {
 		report_set_str(o, "stopped", vm_ended_name(res.how));
 		if (res.how != VM_NOT_RUNNING)
 			report_set(o, "seconds", json_object_new_double(res.seconds));

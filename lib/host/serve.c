@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <json-c/json.h>
 #include <microhttpd.h>
 
@@ -31,6 +32,10 @@
 #include "util/proc.h"
 #include "vm/vm.h"
 
+/* Refused control requests logged in a second, at most. */
+#define REFUSED_LINES 10
+/* Threads answering each listening address. */
+#define THREADS 4
 /* A connection idle this long is closed (seconds). */
 #define IDLE_S 10
 /* The room for a request's line and headers (libmicrohttpd's default). */
@@ -52,6 +57,7 @@ struct served {
 	char *dir;		/* its HOSTDIR */
 	char *json;		/* its @status --json record */
 	char *console;		/* its console.log, or NULL */
+	uid_t owner;		/* its HOSTDIR's: console.log must be its */
 	char *snaps;		/* its @snapshots --json result, or NULL */
 	long long snaps_at;	/* when that was read (proc_now_ms) */
 	struct vm_metrics m;
@@ -75,6 +81,9 @@ struct serve {
 	char *list;		/* /v1/vms */
 	char *metrics;		/* /metrics */
 	int jobs;		/* control requests being done */
+	long long refused_at;	/* this second of refusals began */
+	int refused_lines;	/* lines logged in it */
+	unsigned long refused_quiet;	/* refusals not logged since */
 	pthread_cond_t jobs_done;
 };
 
@@ -180,6 +189,7 @@ static int scan(const struct strvec *dirs, struct served ***v)
 /* One VM's state read again, without its lock: its settings afresh. */
 static void look_at(struct served *e)
 {
+	struct stat hs;
 	struct strbuf err = STRBUF_INIT;
 	struct json_object *o = json_object_new_object();
 	struct vm_status st;
@@ -187,6 +197,7 @@ static void look_at(struct served *e)
 
 	vm_init(&vm);
 	vm.hostdir = xstrdup(e->dir);
+	e->owner = !stat(e->dir, &hs) ? hs.st_uid : (uid_t)-1;
 	if (vm_load_conf(&vm, NULL, &err))
 		strbuf_reset(&err);
 	vm_find_workdir(&vm, &err);
@@ -334,6 +345,10 @@ static bool may_read(const struct serve *s, struct MHD_Connection *c)
  */
 static bool client_certified(const struct serve *s, struct MHD_Connection *c)
 {
+	gnutls_typed_vdata_st purpose = {
+		GNUTLS_DT_KEY_PURPOSE_OID,
+		(unsigned char *)(uintptr_t)GNUTLS_KP_TLS_WWW_CLIENT, 0
+	};
 	const union MHD_ConnectionInfo *ci;
 	unsigned int status = 1, n = 0;
 
@@ -343,8 +358,10 @@ static bool client_certified(const struct serve *s, struct MHD_Connection *c)
 	if (!ci || !ci->tls_session ||
 	    !gnutls_certificate_get_peers(ci->tls_session, &n) || !n)
 		return false;
-	return gnutls_certificate_verify_peers2(ci->tls_session, &status) ==
-		       GNUTLS_E_SUCCESS &&
+	/* a certificate for a client (one without the extension is for
+	 * any purpose), not a server's of the same CA */
+	return gnutls_certificate_verify_peers(ci->tls_session, &purpose, 1,
+					       &status) == GNUTLS_E_SUCCESS &&
 	       status == 0;
 }
 
@@ -352,8 +369,8 @@ static bool client_certified(const struct serve *s, struct MHD_Connection *c)
  * The last n lines of path (at most its last TAIL_BYTES), control
  * characters escaped, as a JSON array.
  */
-static int tail_lines(const char *path, long n, struct json_object **out,
-		      struct strbuf *err)
+static int tail_lines(const char *path, uid_t owner, long n,
+		      struct json_object **out, struct strbuf *err)
 {
 	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	struct json_object *a;
@@ -363,9 +380,14 @@ static int tail_lines(const char *path, long n, struct json_object **out,
 	off_t from;
 	long nl = 0, i;
 
-	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	/* the path comes from files the VM's owner writes: a file not
+	 * theirs (a link made to another's) is not read for them */
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    st.st_uid != owner) {
 		strbuf_addf(err, "no console log (%s)",
-			    fd < 0 ? strerror(errno) : "not a file");
+			    fd < 0 ? strerror(errno) :
+			    !S_ISREG(st.st_mode) ? "not a file" :
+						   "not the VM owner's file");
 		if (fd >= 0)
 			close(fd);
 		return -ENOENT;
@@ -416,6 +438,7 @@ static enum MHD_Result console(struct serve *s, struct MHD_Connection *c,
 	struct json_object *o, *lines = NULL;
 	struct served *e;
 	char *path = NULL, *endp;
+	uid_t owner;
 	long n = TAIL_DEFAULT;
 	enum MHD_Result ret;
 
@@ -432,10 +455,11 @@ static enum MHD_Result console(struct serve *s, struct MHD_Connection *c,
 	e = find(s, name);
 	if (e && e->console)
 		path = xstrdup(e->console);
+	owner = e ? e->owner : (uid_t)-1;
 	pthread_mutex_unlock(&s->mu);
 	if (!e)
 		return answer_error(c, MHD_HTTP_NOT_FOUND, "no VM named %s", name);
-	if (!path || tail_lines(path, n, &lines, &err)) {
+	if (!path || tail_lines(path, owner, n, &lines, &err)) {
 		free(path);
 		ret = answer_error(c, MHD_HTTP_NOT_FOUND, "%s has %s", name,
 				   err.len ? err.buf : "no working directory");
@@ -594,6 +618,10 @@ static enum MHD_Result job_start(struct job *j)
 	int r;
 
 	j->started = true;
+	/* counted from here: a request that never gets whole is not */
+	pthread_mutex_lock(&j->s->mu);
+	j->s->jobs++;
+	pthread_mutex_unlock(&j->s->mu);
 	MHD_suspend_connection(j->c);
 	pthread_attr_init(&at);
 	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
@@ -625,6 +653,61 @@ static void addr_text(const struct sockaddr *sa, char *buf, size_t len)
 }
 
 /*
+ * A refused control request, in the log: at most REFUSED_LINES lines a
+ * second (clients must not fill the journal), the ones left out counted.
+ */
+static void refused(struct serve *s, const char *act, const char *name,
+		    const char *from, const char *why)
+{
+	long long now = proc_now_ms();
+	unsigned long quiet = 0;
+	bool say;
+
+	pthread_mutex_lock(&s->mu);
+	if (now - s->refused_at >= 1000 || now < s->refused_at) {
+		s->refused_at = now;
+		s->refused_lines = 0;
+	}
+	say = s->refused_lines < REFUSED_LINES;
+	if (say) {
+		s->refused_lines++;
+		quiet = s->refused_quiet;
+		s->refused_quiet = 0;
+	} else {
+		s->refused_quiet++;
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (say && quiet)
+		log_info("control: %s %s refused to %s: %s (and %lu more refused, not logged)",
+			 act, name, from, why, quiet);
+	else if (say)
+		log_info("control: %s %s refused to %s: %s", act, name, from,
+			 why);
+}
+
+/*
+ * A browser's request made by another site's page (a form that POSTs
+ * here): its Origin names another host, or Sec-Fetch-Site says so.
+ */
+static bool cross_site(struct MHD_Connection *c)
+{
+	const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+							 "Origin");
+	const char *site = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						       "Sec-Fetch-Site");
+	const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						       MHD_HTTP_HEADER_HOST);
+	const char *at;
+
+	if (site && strcmp(site, "same-origin") && strcmp(site, "none"))
+		return true;
+	if (!origin)
+		return false;
+	at = strstr(origin, "://");
+	return !at || !host || strcmp(at + 3, host);
+}
+
+/*
  * Who the client of c is, when it may control: control_from lists it,
  * it came over TLS or from the loopback, and it gave a token of the
  * tokens file (or a certificate client_ca signed).  0 with who filled,
@@ -645,6 +728,10 @@ static unsigned may_control(struct serve *s, struct MHD_Connection *c,
 	}
 	if (!s->cert && !net_is_loopback(sa)) {
 		*why = "control without TLS is for the loopback only";
+		return MHD_HTTP_FORBIDDEN;
+	}
+	if (cross_site(c)) {
+		*why = "a request from another site's page";
 		return MHD_HTTP_FORBIDDEN;
 	}
 	if (auth && !strncasecmp(auth, "Bearer ", 7) &&
@@ -694,8 +781,7 @@ static enum MHD_Result control(struct serve *s, struct MHD_Connection *c,
 		char from[64];
 
 		addr_text(client_addr(c), from, sizeof(from));
-		log_info("control: %s %s refused to %s: %s",
-			 act_name((enum act)a), name, from, why);
+		refused(s, act_name((enum act)a), name, from, why);
 		return answer_error(c, code, "%s", why);
 	}
 	if (t) {
@@ -709,10 +795,8 @@ static enum MHD_Result control(struct serve *s, struct MHD_Connection *c,
 	look(s);
 	e = find(s, name);
 	j = e ? xcalloc(1, sizeof(*j)) : NULL;
-	if (j) {
+	if (j)
 		j->dir = xstrdup(e->dir);
-		s->jobs++;
-	}
 	pthread_mutex_unlock(&s->mu);
 	if (!j)
 		return answer_error(c, MHD_HTTP_NOT_FOUND, "no VM named %s", name);
@@ -727,6 +811,45 @@ static enum MHD_Result control(struct serve *s, struct MHD_Connection *c,
 	/* done once the request is whole (the next call), not from here */
 	*con_cls = j;
 	return MHD_YES;
+}
+
+/*
+ * On a loopback address, the Host a browser sent names this machine (an
+ * address, or localhost): a page of another site whose name was made to
+ * point at 127.0.0.1 (DNS rebinding) does not read the VMs through it.
+ */
+static bool host_ok(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						       MHD_HTTP_HEADER_HOST);
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	unsigned char a[16];
+	char name[256];
+	const char *end;
+	size_t n;
+
+	if (!host || !ci ||
+	    getsockname(ci->connect_fd, (struct sockaddr *)&ss, &sl) ||
+	    !net_is_loopback((struct sockaddr *)&ss))
+		return true;
+	if (host[0] == '[') {
+		end = strchr(host, ']');
+		n = end ? (size_t)(end - host - 1) : 0;
+		host++;
+	} else {
+		end = strrchr(host, ':');
+		n = end ? (size_t)(end - host) : strlen(host);
+	}
+	if (!n || n >= sizeof(name))
+		return false;
+	memcpy(name, host, n);
+	name[n] = '\0';
+	return inet_pton(AF_INET, name, a) == 1 ||
+	       inet_pton(AF_INET6, name, a) == 1 ||
+	       !strcasecmp(name, "localhost");
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
@@ -761,6 +884,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
 	if (!may_read(s, c))
 		return answer_error(c, MHD_HTTP_FORBIDDEN,
 				    "this address may not read (query_from)");
+	if (!host_ok(c))
+		return answer_error(c, MHD_HTTP_FORBIDDEN,
+				    "Host does not name this machine (on a loopback address only an address or localhost does)");
 	if (!client_certified(s, c))
 		return answer_error(c, MHD_HTTP_FORBIDDEN,
 				    "a client certificate signed by client_ca is needed");
@@ -847,7 +973,7 @@ static int listen_on(const char *spec, int *fd, struct strbuf *err)
 static int serve_fd(struct serve *s, int fd, struct strbuf *bound,
 		    struct strbuf *err)
 {
-	struct MHD_OptionItem opt[10];
+	struct MHD_OptionItem opt[12];
 	struct rlimit nofile;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
@@ -891,6 +1017,10 @@ static int serve_fd(struct serve *s, int fd, struct strbuf *bound,
 						    0, s->trust };
 	opt[k++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED,
 					    (intptr_t)job_free, NULL };
+	/* a look that waits on a slow QEMU holds one thread; the others
+	 * answer from the look before */
+	opt[k++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE,
+					    THREADS, NULL };
 	opt[k] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
 	/* no MHD_USE_ERROR_LOG: a line per bad client would let clients
 	 * fill the journal */
@@ -901,8 +1031,8 @@ static int serve_fd(struct serve *s, int fd, struct strbuf *bound,
 				       0, NULL, NULL, handle, s,
 				       MHD_OPTION_ARRAY, opt, MHD_OPTION_END);
 	if (!s->d[s->nd]) {
-		close(fd);
-		strbuf_addstr(err, "libmicrohttpd did not start");
+		/* fd is libmicrohttpd's now (it closes it on most failures) */
+		strbuf_addstr(err, "libmicrohttpd did not start (a bad tls_cert or tls_key?)");
 		return -EIO;
 	}
 	s->nd++;

@@ -28,6 +28,7 @@ ap.add_argument("--slow", type=int, default=50)
 ap.add_argument("--seconds", type=float, default=8)
 a = ap.parse_args()
 ADDR = ("127.0.0.1", a.port)
+HOST = f"127.0.0.1:{a.port}".encode()
 failures = []
 
 
@@ -83,7 +84,7 @@ def bad(name, payload):
 
 
 def slow(stop):
-    req = b"GET " + a.path.encode() + b" HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 200
+    req = b"GET " + a.path.encode() + b" HTTP/1.1\r\nHost: " + HOST + b"\r\nX-Slow: " + b"a" * 200
     try:
         s = connect()
         for b in req:
@@ -115,12 +116,12 @@ slows = [threading.Thread(target=slow, args=(stop,)) for _ in range(a.slow)]
 for t in slows:
     t.start()
 bads = [
-    ("a 1 MiB header", b"GET " + a.path.encode() + b" HTTP/1.1\r\nHost: x\r\nX-Big: "
+    ("a 1 MiB header", b"GET " + a.path.encode() + b" HTTP/1.1\r\nHost: " + HOST + b"\r\nX-Big: "
      + b"b" * (1 << 20) + b"\r\n\r\n"),
     ("binary garbage", bytes(range(256)) * 4 + b"\r\n\r\n"),
     ("HTTP/9.9", b"GET " + a.path.encode() + b" HTTP/9.9\r\nHost: x\r\n\r\n"),
-    ("no path", b"GET HTTP/1.1\r\nHost: x\r\n\r\n"),
-    ("a URL of 100 KiB", b"GET /" + b"u" * (100 << 10) + b" HTTP/1.1\r\nHost: x\r\n\r\n"),
+    ("no path", b"GET HTTP/1.1\r\nHost: " + HOST + b"\r\n\r\n"),
+    ("a URL of 100 KiB", b"GET /" + b"u" * (100 << 10) + b" HTTP/1.1\r\nHost: " + HOST + b"\r\n\r\n"),
 ]
 bad_threads = [threading.Thread(target=bad, args=b) for b in bads]
 for t in bad_threads:
@@ -132,7 +133,7 @@ while time.monotonic() < end:
     t = time.monotonic()
     try:
         s = connect()
-        s.sendall(b"GET " + a.path.encode() + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        s.sendall(b"GET " + a.path.encode() + b" HTTP/1.1\r\nHost: " + HOST + b"\r\nConnection: close\r\n\r\n")
         code = answer_of(s, 1.0)
         s.close()
     except OSError as e:

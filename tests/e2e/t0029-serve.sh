@@ -80,6 +80,10 @@ test_expect "/v1/vms, /v1/vms/NAME and its /snapshots: what @status and @snapsho
 		get "$port" "$p" && equals "$(cat code)" 404 || return 1
 	done &&
 	get "$port" /v1/vms -X POST && equals "$(cat code)" 405 &&
+	get "$port" /v1/vms -H "Host: vms.evil.example:$port" && equals "$(cat code)" 403 &&
+	contains body "Host does not name this machine" &&
+	get "$port" /v1/vms -H "Host: localhost:$port" && equals "$(cat code)" 200 &&
+	get "$port" /v1/vms -H "Host: [::1]:$port" && equals "$(cat code)" 200 &&
 	get "$port" /v1/vms -X DELETE && equals "$(cat code)" 405 &&
 	vm -q -d vms/b @kill && no_qemu &&
 	kill -TERM "$(cat serve.pid)" && wait "$(cat serve.pid)" &&
@@ -291,7 +295,13 @@ test_expect "control: POST start, stop and kill with a token from control_from; 
 	post /v1/vms/b/start -H "Authorization: Bearer wrong" && equals "$(cat code)" 401 &&
 	post /v1/vms/b/start -H "Authorization: Bearer $tok" --interface 127.0.0.2 &&
 	equals "$(cat code)" 403 && contains body "control_from" &&
+	post /v1/vms/b/start -H "Authorization: Bearer $tok" -H "Origin: https://vms.evil.example" &&
+	equals "$(cat code)" 403 && contains body "another site" &&
+	post /v1/vms/b/start -H "Authorization: Bearer $tok" -H "Sec-Fetch-Site: cross-site" &&
+	equals "$(cat code)" 403 &&
 	must_fail 3 vm -q -d vms/b @status &&
+	post /v1/vms/b/start -H "Authorization: Bearer $tok" -H "Origin: http://127.0.0.1:$port" &&
+	equals "$(cat code)" 200 && vm -q -d vms/b @kill && no_qemu &&
 	post /v1/vms/b/start -H "Authorization: Bearer $tok" && equals "$(cat code)" 200 &&
 	equals "$(jq -r .started body)" true && vm -q -d vms/b @status &&
 	post /v1/vms/b/start -H "Authorization: Bearer $tok" && equals "$(cat code)" 409 &&
@@ -309,6 +319,7 @@ test_expect "control: POST start, stop and kill with a token from control_from; 
 	equals "$(jq -r .stopped body)" killed && no_qemu &&
 	contains serve.log "control: start b refused to 127.0.0.1: a bearer token is needed" &&
 	contains serve.log "control: start b refused to 127.0.0.2: this address may not control" &&
+	contains serve.log "control: start b refused to 127.0.0.1: a request from another site" &&
 	contains serve.log "control: start b by token ops from 127.0.0.1: 200 started" &&
 	contains serve.log "control: stop b by token ops from 127.0.0.1: 200 powerdown" &&
 	contains serve.log "control: kill b by token ops from 127.0.0.1: 200 killed" &&
