@@ -7,7 +7,8 @@
 #   connections reads /v1/vms for DURATION seconds (default 30): requests
 #   per second, p50 and p99 latency, and vm serve's peak RSS; then the
 #   same load while one VM is killed and started again and again through
-#   the API (POST .../kill, .../start with a token); then the same load
+#   the API (POST .../kill, .../start with a token, a second apart); then
+#   the same load
 #   on `python3 -m http.server` serving a copy of that answer as a static
 #   file (what a hand-made status page would be)
 #
@@ -68,7 +69,8 @@ wait_up "$port"
 echo "bench: vm serve, $DURATION s" >&2
 read -r vr vp50 vp99 < <(load "$port" /v1/vms)
 rss=$(awk '/^VmHWM/ { print $2 }' "/proc/$SPID/status")
-# the same while run1 is stopped and started again through the API
+# the same while run1 is stopped and started again through the API (a
+# second between the requests: a VM in use, not a loop of starts)
 echo "bench: vm serve, $DURATION s, run1 stopped and started through the API meanwhile" >&2
 ctl() { curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $tok" \
 	"http://127.0.0.1:$port/v1/vms/run1/$1"; }
@@ -76,7 +78,8 @@ ctl() { curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer
 	end=$((SECONDS + DURATION - 2))
 	n=0
 	while [ "$SECONDS" -lt "$end" ]; do
-		[ "$(ctl kill)" = 200 ] && [ "$(ctl start)" = 200 ] && n=$((n + 1))
+		[ "$(ctl kill)" = 200 ] && sleep 1 &&
+			[ "$(ctl start)" = 200 ] && sleep 1 && n=$((n + 1))
 	done
 	echo "$n" >"$W/cycles"
 ) &

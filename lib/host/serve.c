@@ -15,6 +15,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <gnutls/gnutls.h>
@@ -40,6 +41,10 @@
 #define IDLE_S 10
 /* The room for a request's line and headers (libmicrohttpd's default). */
 #define HEADERS_MAX (32u << 10)
+/* While clients asked within this long, the looker looks each second. */
+#define KEEP_MS (60 * 1000)
+/* A look older than this (no one asked for a while) is waited for. */
+#define STALE_MS 3000
 /* A look at the VMs serves every request of the next second. */
 #define LOOK_MS 1000
 /* QEMU gets this long to say whether it is paused. */
@@ -73,8 +78,11 @@ struct serve {
 	char *cert, *key, *trust;	/* PEM text, or NULL: plain HTTP */
 	pthread_mutex_t mu;	/* the rest */
 	long long looked;	/* proc_now_ms of the last look, 0: none */
-	bool looking;		/* a request is looking (without the lock) */
-	pthread_cond_t look_done;
+	long long asked;	/* when a client last asked (proc_now_ms) */
+	bool stopping;
+	pthread_t looker;
+	bool looker_on;
+	pthread_cond_t look_wanted, look_done;
 	unsigned long long looks;	/* how many there were */
 	struct served **v;	/* by name */
 	int n;
@@ -218,27 +226,14 @@ static void look_at(struct served *e)
 	strbuf_release(&err);
 }
 
-/*
- * With s->mu: the VMs looked at again, unless that was less than a second
- * ago.  The look is made without the lock, by one request at a time: the
- * others meanwhile answer from the look before (or wait for the first).
- */
-static void look(struct serve *s)
+/* With s->mu, called without it: one look, swapped in when done. */
+static void look_now(struct serve *s)
 {
 	struct strbuf list = STRBUF_INIT, met = STRBUF_INIT;
 	struct served **v, **old;
 	struct vm_metrics *m;
-	long long now = proc_now_ms();
 	int i, n, nold;
 
-	if (s->looked && now - s->looked < LOOK_MS && now >= s->looked)
-		return;
-	if (s->looking) {
-		while (s->looking && !s->looked)
-			pthread_cond_wait(&s->look_done, &s->mu);
-		return;
-	}
-	s->looking = true;
 	pthread_mutex_unlock(&s->mu);
 	n = scan(&s->dirs, &v);
 	m = xcalloc((size_t)n + 1, sizeof(*m));
@@ -264,11 +259,55 @@ static void look(struct serve *s)
 	s->list = strbuf_detach(&list);
 	s->metrics = strbuf_detach(&met);
 	s->looked = proc_now_ms();
-	s->looking = false;
 	pthread_cond_broadcast(&s->look_done);
 	for (i = 0; i < nold; i++)
 		served_free(old[i]);
 	free(old);
+}
+
+/*
+ * The looker: while clients ask (one did within KEEP_MS), a look each
+ * LOOK_MS; else it waits to be asked.  Requests never look themselves,
+ * so a look that waits on a slow QEMU holds no request up.
+ */
+static void *looker(void *arg)
+{
+	struct serve *s = arg;
+	long long now, next;
+	struct timespec ts;
+
+	pthread_mutex_lock(&s->mu);
+	while (!s->stopping) {
+		now = proc_now_ms();
+		next = s->looked + LOOK_MS;
+		if (s->asked && now - s->asked < KEEP_MS && now >= next) {
+			look_now(s);
+			continue;
+		}
+		/* until the next look is due, or someone asks */
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&s->look_wanted, &s->mu, &ts);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+/*
+ * With s->mu: the last look is recent enough to answer from.  A look a
+ * second old is answered from while the looker makes the next; one
+ * older than STALE_MS (no client asked for a while) is waited for.
+ */
+static void look(struct serve *s)
+{
+	long long now = proc_now_ms();
+
+	s->asked = now;
+	if (s->looked && now - s->looked < LOOK_MS && now >= s->looked)
+		return;
+	pthread_cond_signal(&s->look_wanted);
+	while (!s->stopping && (!s->looked || now - s->looked >= STALE_MS))
+		pthread_cond_wait(&s->look_done, &s->mu);
 }
 
 static enum MHD_Result answer(struct MHD_Connection *c, unsigned code,
@@ -1107,6 +1146,7 @@ int serve_start(const struct serve_opts *o, struct serve **out,
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->jobs_done, NULL);
 	pthread_cond_init(&s->look_done, NULL);
+	pthread_cond_init(&s->look_wanted, NULL);
 	if (o->nlisten > SERVE_LISTEN_MAX) {
 		strbuf_addf(err, "at most %d listen addresses", SERVE_LISTEN_MAX);
 		r = -EINVAL;
@@ -1132,6 +1172,12 @@ int serve_start(const struct serve_opts *o, struct serve **out,
 		r = tokens_read(&s->tokens, o->tokens, err);
 	if (!r)
 		r = read_tls(s, o, err);
+	if (!r) {
+		r = -pthread_create(&s->looker, NULL, looker, s);
+		s->looker_on = !r;
+		if (r)
+			strbuf_addf(err, "cannot start a thread: %s", strerror(-r));
+	}
 	for (i = 0; !r && i < o->nfds; i++)
 		r = serve_fd(s, o->fds[i], bound, err);
 	for (i = 0; !r && !o->nfds && i < o->nlisten; i++) {
@@ -1175,6 +1221,13 @@ void serve_stop(struct serve *s)
 	pthread_mutex_unlock(&s->mu);
 	for (i = 0; i < s->nd; i++)
 		MHD_stop_daemon(s->d[i]);
+	if (s->looker_on) {
+		pthread_mutex_lock(&s->mu);
+		s->stopping = true;
+		pthread_cond_broadcast(&s->look_wanted);
+		pthread_mutex_unlock(&s->mu);
+		pthread_join(s->looker, NULL);
+	}
 	for (i = 0; i < s->n; i++)
 		served_free(s->v[i]);
 	free(s->v);
@@ -1192,5 +1245,6 @@ void serve_stop(struct serve *s)
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->jobs_done);
 	pthread_cond_destroy(&s->look_done);
+	pthread_cond_destroy(&s->look_wanted);
 	free(s);
 }
