@@ -995,6 +995,11 @@ static int help_words(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	if (argc == 2 && !strcmp(argv[1], "serve")) {
+		char *av[] = { argv[1], (char *)(uintptr_t)"--help", NULL };
+
+		return cmd_serve(2, av);
+	}
 	v = argc == 2 ? chain_find(verbs, NVERBS, argv[1]) : NULL;
 	if (v && !(v->flags & VERB_HIDDEN)) {
 		verb_help(v, stdout);

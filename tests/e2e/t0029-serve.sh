@@ -365,7 +365,8 @@ test_expect "bad invocations: one line each, nothing served" '
 	must_fail 1 vm serve . 2>err && contains err "bad control_from entry .10.0.0.0/33." &&
 	printf "[serve]\nquery_from = 300.1.1.1/8\n" >>"$XDG_CONFIG_HOME/vm.conf" &&
 	must_fail 1 vm serve . 2>err && contains err "bad query_from entry" &&
-	vm serve --help >help && contains help "^usage: vm serve"
+	vm serve --help >help && contains help "^usage: vm serve" &&
+	vm help serve | cmp - help
 '
 
 test_done
