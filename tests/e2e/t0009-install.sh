@@ -146,7 +146,7 @@ test_expect "the unit's ExecStart and ExecStop, run as systemd would" '
 	contains rl.err "restoring snapshot S0 first" && test -f disk-0.img
 '
 
-test_expect "bash completion: verbs bare or not, options of vm or of the verb, values, files, snapshot and job names" '
+test_expect "bash completion: verbs bare or not, options of vm or of the verb, values, files, snapshot and job names, vm serve" '
 	c="$TEST_TMP/pfx/share/bash-completion/completions/vm" &&
 	test -f "$c" &&
 	vm --no-uefi -D AHCI=64M @create K @backup @backup &&
@@ -181,6 +181,8 @@ test_expect "bash completion: verbs bare or not, options of vm or of the verb, v
 	bash comp.sh "$c" "$v" @create K2 isos/ >i && test "$(cat i)" = isos/d12.iso &&
 	bash comp.sh "$c" "$v" --base=isos/ >i && test "$(cat i)" = --base=isos/d12.iso &&
 	bash comp.sh "$c" "$v" -d is >d && test "$(cat d)" = isos &&
+	bash comp.sh "$c" "$v" serve --l >l && test "$(cat l)" = --listen= &&
+	bash comp.sh "$c" "$v" serve --listen=127.0.0.1:9180 is >d && test "$(cat d)" = isos &&
 	bash comp.sh "$c" "$v" @restore S0 "" >r && lacks r "^S1$" &&
 	bash comp.sh "$c" "$v" @backup @sn >n && test "$(cat n)" = @snapshots &&
 	# as bash splits words at = and @ (COMP_WORDBREAKS): the part after
