@@ -65,6 +65,9 @@ static void env_add_setting(const char *section, const char *key,
 	struct strbuf sb = STRBUF_INIT;
 	const char *p;
 
+	/* vm serve's settings are the host's, nothing of a job's */
+	if (!strcmp(section, "serve"))
+		return;
 	strbuf_addstr(&sb, "VM_");
 	if (strcmp(section, "vm")) {
 		for (p = section; *p; p++)

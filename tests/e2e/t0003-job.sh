@@ -27,7 +27,7 @@ test_expect "a job that exits 3: vm exits 3 and .post does not run" '
 test_expect ".pre prepares INDIR, the job writes OUTDIR, .post reads it" '
 	vm --no-uefi -D AHCI=1G @create J &&
 	cat >pass.pre <<-\EOF &&
-	echo "pre for $GUESTNAME cores=$VM_CORES" &&
+	echo "pre for $GUESTNAME cores=$VM_CORES rescue=$VM_RESCUE_BOOT_TIMEOUT serve=$(env | grep -c "^VM_SERVE_")" &&
 	echo 21 >"$INDIR/number"
 	EOF
 	printf "n=\$(cat \$INDIR/number); echo \$((n * 2)) >\$OUTDIR/answer\n" >pass.job &&
@@ -36,7 +36,7 @@ test_expect ".pre prepares INDIR, the job writes OUTDIR, .post reads it" '
 	echo "post saw $(cat "$OUTDIR/answer")" >"$HOSTDIR/post.out"
 	EOF
 	vm @job pass >out &&
-	contains out "pre for J cores=1" &&
+	contains out "pre for J cores=1 rescue=120 serve=0" &&
 	contains post.out "post saw 42"
 '
 
