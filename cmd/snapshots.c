@@ -8,14 +8,6 @@
 
 #include "host/status.h"
 
-static const char *field_str(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-
-	return json_object_object_get_ex(o, key, &v) && v ?
-		       json_object_get_string(v) : NULL;
-}
-
 static int64_t field_int(struct json_object *o, const char *key)
 {
 	struct json_object *v;
@@ -27,8 +19,8 @@ static int64_t field_int(struct json_object *o, const char *key)
 /* One row of the table, from its JSON record. */
 static void print_row(struct json_object *o)
 {
-	const char *desc = field_str(o, "description");
-	const char *parent = field_str(o, "parent");
+	const char *desc = report_get_str(o, "description");
+	const char *parent = report_get_str(o, "parent");
 	char when[32] = "?", size[32] = "-", full[32] = "-";
 	time_t t = (time_t)field_int(o, "time");
 	struct json_object *v;
@@ -47,7 +39,7 @@ static void print_row(struct json_object *o)
 	d = str_printable(desc ? desc : "");
 	p = str_printable(parent ? parent : "-");
 	printf("%-12s %-20s %10s %-12s %11s  %-16s  %s%s\n",
-	       field_str(o, "name"), when, size, p, full, field_str(o, "taken"),
+	       report_get_str(o, "name"), when, size, p, full, report_get_str(o, "taken"),
 	       d, json_object_object_get_ex(o, "last", &v) &&
 				  json_object_get_boolean(v) ?
 			  "  <- LAST" :

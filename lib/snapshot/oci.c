@@ -17,6 +17,7 @@
 #include "util/fsutil.h"
 #include "util/log.h"
 #include "util/proc.h"
+#include "util/report.h"
 #include "util/sha256.h"
 
 /* One snapshot of the chain, as a layer. */
@@ -421,21 +422,12 @@ struct want {
 	bool have;		/* already in backups/, the same archive */
 };
 
-static const char *jstr(struct json_object *o, const char *k)
-{
-	struct json_object *v;
-
-	return json_object_object_get_ex(o, k, &v) &&
-	       json_object_is_type(v, json_type_string) ?
-	       json_object_get_string(v) : NULL;
-}
-
 /* A descriptor's digest and size: 0, or -EINVAL. */
 static int read_descriptor(struct json_object *d, char digest[72],
 			   uint64_t *size)
 {
 	struct json_object *v;
-	const char *dg = jstr(d, "digest");
+	const char *dg = report_get_str(d, "digest");
 	int64_t n;
 
 	if (!oci_digest_valid(dg) || !json_object_object_get_ex(d, "size", &v) ||
@@ -469,7 +461,7 @@ static int parse_manifest(const char *text, const char *ctype,
 			  uint64_t *csize, struct strbuf *err)
 {
 	struct json_object *o = json_tokener_parse(text), *c, *layers;
-	const char *mt = o ? jstr(o, "mediaType") : NULL;
+	const char *mt = o ? report_get_str(o, "mediaType") : NULL;
 	int i, r = 0;
 	size_t k;
 
@@ -486,9 +478,9 @@ static int parse_manifest(const char *text, const char *ctype,
 		r = -EINVAL;
 	} else if (!json_object_object_get_ex(o, "config", &c) ||
 		   read_descriptor(c, cdigest, csize) ||
-		   !jstr(c, "mediaType") ||
-		   (strcmp(jstr(c, "mediaType"), OCI_CONFIG_TYPE) &&
-		    strcmp(jstr(c, "mediaType"), DOCKER_CONFIG_TYPE))) {
+		   !report_get_str(c, "mediaType") ||
+		   (strcmp(report_get_str(c, "mediaType"), OCI_CONFIG_TYPE) &&
+		    strcmp(report_get_str(c, "mediaType"), DOCKER_CONFIG_TYPE))) {
 		strbuf_addstr(err, "its manifest has no image config");
 		r = -EINVAL;
 	} else if (*csize > CONFIG_MAX) {
@@ -509,7 +501,7 @@ static int parse_manifest(const char *text, const char *ctype,
 		*w = xcalloc(k, sizeof(**w));
 	for (i = 0; !r && (size_t)i < k; i++) {
 		struct json_object *d = json_object_array_get_idx(layers, (size_t)i);
-		const char *lt = jstr(d, "mediaType");
+		const char *lt = report_get_str(d, "mediaType");
 
 		if (!lt || (strcmp(lt, OCI_LAYER_GZIP_TYPE) &&
 			    strcmp(lt, DOCKER_LAYER_GZIP_TYPE)) ||
@@ -558,7 +550,7 @@ static int parse_config(const char *text, struct want *w, int n,
 	for (i = 0; !r && i < n; i++) {
 		struct json_object *s = json_object_array_get_idx(snaps, (size_t)i),
 				   *pv;
-		const char *name = jstr(s, "name"), *parent = jstr(s, "parent");
+		const char *name = report_get_str(s, "name"), *parent = report_get_str(s, "parent");
 		bool has_parent = json_object_object_get_ex(s, "parent", &pv) &&
 				  pv != NULL;
 

@@ -104,3 +104,12 @@ int report_write_step(int fd, const char *verb, char *const *args,
 	json_object_put(o);
 	return r;
 }
+
+const char *report_get_str(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) &&
+	       json_object_is_type(v, json_type_string) ?
+		       json_object_get_string(v) : NULL;
+}

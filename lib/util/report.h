@@ -26,6 +26,8 @@ void report_set_int(struct json_object *o, const char *key, int64_t v);
 void report_set_bool(struct json_object *o, const char *key, bool v);
 /* Append string s to the array o[key], making the array if needed. */
 void report_push_str(struct json_object *o, const char *key, const char *s);
+/* o's string member key, or NULL (none, or not a string). */
+const char *report_get_str(struct json_object *o, const char *key);
 
 /* o as one line of JSON ('/' not escaped); valid while o lives. */
 const char *report_line(struct json_object *o);
