@@ -177,20 +177,10 @@ int tokens_read(struct tokens *t, const char *path, struct strbuf *err)
 		r = -EPERM;
 		goto out;
 	}
-	for (;;) {
-		char buf[4096];
-		ssize_t got = read(fd, buf, sizeof(buf));
-
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0 || sb.len + (size_t)got > (1u << 20)) {
-			r = got < 0 ? -errno : -EFBIG;
-			strbuf_addf(err, "tokens %s: %s", path, strerror(-r));
-			goto out;
-		}
-		if (!got)
-			break;
-		strbuf_add(&sb, buf, (size_t)got);
+	r = fs_read_fd(fd, 1u << 20, &sb);
+	if (r) {
+		strbuf_addf(err, "tokens %s: %s", path, strerror(-r));
+		goto out;
 	}
 	for (line = sb.buf; !r && line && *line; line = next) {
 		char name[65], hex[65], extra;

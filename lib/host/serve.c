@@ -540,10 +540,14 @@ static const char *snapshots_of(struct served *e)
 }
 
 /* What a request's path names. */
-enum route { R_NONE, R_METRICS, R_LIST, R_VM, R_SNAPSHOTS, R_CONSOLE };
+enum route { R_NONE, R_METRICS, R_LIST, R_VM, R_SNAPSHOTS, R_CONSOLE,
+	     R_ACTION };
 
-/* url's route; name (room for NAME_MAX + 1) gets a VM's NAME. */
-static enum route route(const char *url, char *name)
+/*
+ * url's route; name (room for NAME_MAX + 1) gets a VM's NAME, and for
+ * /v1/vms/NAME/WORD that is no read, *word WORD (R_ACTION: a POST's).
+ */
+static enum route route(const char *url, char *name, const char **word)
 {
 	static const struct {
 		const char *tail;
@@ -570,7 +574,8 @@ static enum route route(const char *url, char *name)
 	for (i = 0; i < sizeof(tails) / sizeof(tails[0]); i++)
 		if (!strcmp(p + n, tails[i].tail))
 			return tails[i].r;
-	return R_NONE;
+	*word = p + n + 1;
+	return p[n] == '/' && !strchr(*word, '/') ? R_ACTION : R_NONE;
 }
 
 /* With s->mu: the answer to a read of r (name: its VM's). */
@@ -793,23 +798,16 @@ static enum MHD_Result control(struct serve *s, struct MHD_Connection *c,
 {
 	const char *t = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
 						    "timeout");
-	char name[NAME_MAX + 1], who[80], *slash, *end;
-	const char *why = NULL;
+	char name[NAME_MAX + 1], who[80], *end;
+	const char *why = NULL, *word = NULL;
 	struct served *e;
 	struct job *j;
 	unsigned long long secs = 0;
 	unsigned code;
-	int a = -1;
-	size_t n;
+	enum route r = route(url, name, &word);
+	int a = r == R_ACTION ? act_parse(word) : -1;
 
-	if (str_starts_with(url, "/v1/vms/") && (slash = strchr(url + 8, '/')) &&
-	    (n = (size_t)(slash - url - 8)) <= NAME_MAX) {
-		memcpy(name, url + 8, n);
-		name[n] = '\0';
-		if (name_is_valid(name))
-			a = act_parse(slash + 1);
-	}
-	if (a < 0 && (route(url, name) != R_NONE || page_find(url)))
+	if (a < 0 && ((r != R_NONE && r != R_ACTION) || page_find(url)))
 		return answer_error(c, MHD_HTTP_METHOD_NOT_ALLOWED,
 				    "POST is not allowed here");
 	if (a < 0)
@@ -899,6 +897,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
 	struct serve *s = cls;
 	const struct page_file *pg;
 	char name[NAME_MAX + 1];
+	const char *word;
 	enum MHD_Result ret;
 	enum route r;
 
@@ -938,8 +937,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
 	pg = page_find(url);
 	if (pg)
 		return answer(c, MHD_HTTP_OK, pg->type, pg->body, pg->len);
-	r = route(url, name);
-	if (r == R_NONE)
+	r = route(url, name, &word);
+	if (r == R_NONE || r == R_ACTION)
 		return answer_error(c, MHD_HTTP_NOT_FOUND, "no such resource");
 	if (r == R_CONSOLE)
 		return console(s, c, name);
@@ -1094,13 +1093,15 @@ static int read_pem(const char *what, const char *path, bool key, char **out,
 			close(fd);
 		return r;
 	}
-	close(fd);
 	if (key && (st.st_mode & 077)) {
+		close(fd);
 		strbuf_addf(err, "%s %s may be read by others than its owner (chmod 600 it)",
 			    what, path);
 		return -EPERM;
 	}
-	r = fs_read_file(path, 1u << 20, &sb);
+	/* the file that was checked, not one put there since */
+	r = fs_read_fd(fd, 1u << 20, &sb);
+	close(fd);
 	if (!r && !strstr(sb.buf, "-----BEGIN "))
 		r = -EINVAL;
 	if (r) {

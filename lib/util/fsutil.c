@@ -158,8 +158,6 @@ static int read_file(int dirfd, const char *name, int flags, size_t max,
 		     struct strbuf *out)
 {
 	struct stat st;
-	char buf[8192];
-	size_t total = 0;
 	int fd, r = 0;
 
 	/* opening some devices does things: look before, check after */
@@ -180,31 +178,31 @@ static int read_file(int dirfd, const char *name, int flags, size_t max,
 		r = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
 		goto out;
 	}
-	if ((uint64_t)st.st_size > max) {
-		r = -EFBIG;
-		goto out;
-	}
-	for (;;) {
-		ssize_t n = read(fd, buf, sizeof(buf));
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			r = -errno;
-			goto out;
-		}
-		if (!n)
-			break;
-		total += (size_t)n;
-		if (total > max) {
-			r = -EFBIG;
-			goto out;
-		}
-		strbuf_add(out, buf, (size_t)n);
-	}
+	r = (uint64_t)st.st_size > max ? -EFBIG : fs_read_fd(fd, max, out);
 out:
 	close(fd);
 	return r;
+}
+
+int fs_read_fd(int fd, size_t max, struct strbuf *out)
+{
+	char buf[8192];
+	size_t total = 0;
+
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (!n)
+			return 0;
+		total += (size_t)n;
+		if (total > max)
+			return -EFBIG;
+		strbuf_add(out, buf, (size_t)n);
+	}
 }
 
 int fs_read_file_at(int dirfd, const char *name, size_t max,

@@ -34,6 +34,9 @@ int fs_write_atomic(const char *path, const void *data, size_t len,
  */
 int fs_read_file(const char *path, size_t max, struct strbuf *out);
 
+/* Read fd to its end into out: 0, -EFBIG past max bytes, or -errno. */
+int fs_read_fd(int fd, size_t max, struct strbuf *out);
+
 /* What an error of fs_read_file() means, for "PATH: WHAT" messages. */
 const char *fs_read_strerror(int r);
 
