@@ -376,20 +376,7 @@ static int supervise(struct run *run)
 	w.qemu = run->pid;
 	w.qmp_sock = q->vm_qmp_sock;
 	w.ctl = &run->ctl;
-	/*
-	 * A forward of the settings is waited for.  vm's own only when a
-	 * cloud-init seed goes with the boot (an image made for the cloud
-	 * has sshd; an installer has none), and not past boot_timeout less
-	 * 10 s (a disk image without sshd is up then all the same, before
-	 * @start gives up); else @ssh waits for it.
-	 */
-	w.ssh_port = run->plan.ssh_auto && !run->plan.q.seed ?
-		     0 : run->rs.ssh_port;
-	if (run->plan.ssh_auto) {
-		unsigned bt = ctx->vm.conf.rescue.boot_timeout;
-
-		w.ssh_wait_s = bt > 20 ? bt - 10 : (bt + 1) / 2;
-	}
+	launch_watch_ready(&w, &ctx->vm.conf, &run->plan);
 	w.timeout_s = ctx->vm.conf.timeout;
 	w.on_ready = on_ready;
 	w.data = &ready;

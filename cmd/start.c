@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "qemu/runstate.h"
+#include "vm/launch.h"
 
 #define LOG_NAME "vm.log"
 #define LOG_MAX (1u << 20)
@@ -212,14 +213,24 @@ static int not_up(struct vm_ctx *ctx, pid_t pid, int r, int st,
 					     STOP_GRACE_MS);
 		}
 		runstate_release(&rs);
-		strbuf_release(&e);
+		strbuf_reset(&e);
 		ctx->supervisor = 0;
-		if (r == -EINTR)
+		if (r == -EINTR) {
 			log_error("cannot start %s: interrupted; it was stopped",
 				  ctx->vm.conf.name);
-		else
+		} else if (ctx->vm.conf.ready.mode == READY_AUTO &&
+			   !ctx->vm.conf.initialize_timeout) {
 			log_error("cannot start %s: not up within %u s (--boot-timeout); it was stopped",
 				  ctx->vm.conf.name, secs);
+		} else {
+			launch_ready_describe(&ctx->vm.conf, &e);
+			log_error("cannot start %s: not ready within %u s (%s): %s; it was stopped",
+				  ctx->vm.conf.name, secs,
+				  ctx->vm.conf.initialize_timeout ?
+					  "initialize_timeout" : "--boot-timeout",
+				  e.buf);
+		}
+		strbuf_release(&e);
 	}
 	show_tails(ctx, log);
 	if (r == -EINTR)
@@ -233,7 +244,7 @@ int cmd_start(struct vm_ctx *ctx, int argc, char **argv)
 	struct strvec av = STRVEC_INIT;
 	struct runstate rs;
 	char *log = NULL, *ndir = NULL, *npath = NULL;
-	unsigned secs = ctx->vm.conf.rescue.boot_timeout;
+	unsigned secs = launch_ready_timeout(&ctx->vm.conf);
 	int lfd = -1, nfd = -1, r, st = 0, ret = 1;
 	bool silent = false;
 	pid_t pid;
@@ -242,6 +253,10 @@ int cmd_start(struct vm_ctx *ctx, int argc, char **argv)
 		log_error("cannot start %s: it is running already (pid %ld)",
 			  ctx->vm.conf.name, (long)rs.pid);
 		runstate_release(&rs);
+		goto out;
+	}
+	if (launch_ready_check(&ctx->vm, &err)) {
+		log_error("cannot start %s: %s", ctx->vm.conf.name, err.buf);
 		goto out;
 	}
 	strvec_push(&av, "vm");

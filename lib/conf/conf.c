@@ -16,6 +16,7 @@ enum ktype {
 	K_STR, K_NAME, K_UINT, K_MEM, K_BOOL, K_LIST, K_FWDS, K_SHARES,
 	K_DISKS, K_IMAGES, K_PORT, K_ACCEL, K_AGENT, K_BOOT, K_SECS, K_PROFILE, K_SHA,
 	K_BYTES,	/* a size from 4K to 1T */
+	K_READY,	/* auto, ssh, agent or tcp:PORT */
 	K_CAP		/* a size, or 0 for none */
 };
 
@@ -65,6 +66,9 @@ static const struct conf_key keys[] = {
 	  R_GUEST },
 	{ "vm", "cloud_init", K_AGENT, V(cloud_init), 0, 0, false, false,
 	  R_GUEST },
+	{ "vm", "ready", K_READY, V(ready), 0, 0, false, false, R_GUEST },
+	{ "vm", "initialize_timeout", K_SECS, V(initialize_timeout), 0, 0,
+	  false, false, R_HOST },
 	{ "vm", "bootimage", K_STR, V(bootimage), 0, 0, true, false, R_HOST },
 	{ "vm", "bootimage_sha256", K_SHA, V(bootimage_sha256), 0, 0, true,
 	  false, R_GUEST },
@@ -185,6 +189,8 @@ void conf_init(struct vm_conf *c)
 		{ "vm", "timeout", "0" },
 		{ "vm", "guest_agent", "auto" },
 		{ "vm", "cloud_init", "auto" },
+		{ "vm", "ready", "auto" },
+		{ "vm", "initialize_timeout", "0" },
 		{ "vm", "bootimage", "" },
 		{ "vm", "bootimage_sha256", "" },
 		{ "vm", "base", "" },
@@ -1081,10 +1087,37 @@ static int set_choice(struct vm_conf *c, const struct conf_key *k,
 	}
 }
 
+static const char *const ready_words[] = { "auto", "ssh", "tcp", "agent" };
+
+/* ready: auto, ssh, agent, or tcp:PORT (the guest's port). */
+static int set_ready(struct vm_conf *c, const struct conf_key *k,
+		     const char *v, struct strbuf *err)
+{
+	struct ready_conf *r = FIELD(c, k, struct ready_conf);
+	uint64_t port;
+
+	if (!strcmp(v, "auto") || !strcmp(v, "ssh") || !strcmp(v, "agent")) {
+		r->mode = !strcmp(v, "auto") ? READY_AUTO :
+			  !strcmp(v, "ssh") ? READY_SSH : READY_AGENT;
+		r->port = 0;
+		return 0;
+	}
+	if (str_starts_with(v, "tcp:") && !parse_uint(v + 4, 1, 65535, &port)) {
+		r->mode = READY_TCP;
+		r->port = (unsigned)port;
+		return 0;
+	}
+	strbuf_addf(err, "'%s' is not auto, ssh, agent or tcp:PORT (the guest's port, 1 to 65535)",
+		    v);
+	return -EINVAL;
+}
+
 static int set_value(struct vm_conf *c, const struct conf_key *k,
 		     const char *v, enum conf_layer layer, struct strbuf *err)
 {
 	switch (k->type) {
+	case K_READY:
+		return set_ready(c, k, v, err);
 	case K_STR:
 	case K_NAME:
 	case K_SHA:
@@ -1397,6 +1430,14 @@ static void key_to_text(const struct vm_conf *c, const struct conf_key *k,
 	case K_BOOL:
 		strbuf_addstr(out, *CFIELD(c, k, bool) ? "yes" : "no");
 		break;
+	case K_READY: {
+		const struct ready_conf *r = CFIELD(c, k, struct ready_conf);
+
+		strbuf_addstr(out, ready_words[r->mode]);
+		if (r->mode == READY_TCP)
+			strbuf_addf(out, ":%u", r->port);
+		break;
+	}
 	case K_ACCEL:
 	case K_AGENT:
 	case K_BOOT:

@@ -92,6 +92,19 @@ enum accel_mode { ACCEL_AUTO, ACCEL_KVM, ACCEL_TCG };
 enum agent_mode { AGENT_AUTO, AGENT_YES, AGENT_NO };
 enum rescue_boot { RESCUE_BOOT_KERNEL, RESCUE_BOOT_CDROM };
 
+/*
+ * ready: what says the guest is up (to @start, and to systemd for
+ * vm@.service).  auto: QEMU answers, then sshd on a forward to 22 when
+ * vm knows one to be there; ssh: sshd greets on the forward to 22;
+ * tcp: a service accepts on the forward to the guest's port; agent:
+ * the guest agent answers.
+ */
+enum ready_mode { READY_AUTO, READY_SSH, READY_TCP, READY_AGENT };
+struct ready_conf {
+	enum ready_mode mode;
+	unsigned port;		/* READY_TCP: the guest's port */
+};
+
 /* One [rescue] profile. */
 struct rescue_conf {
 	char *iso;
@@ -135,6 +148,9 @@ struct vm_conf {
 	char *host;		/* SPICE address */
 	enum accel_mode accel;
 	enum agent_mode guest_agent;
+	struct ready_conf ready;
+	unsigned initialize_timeout;	/* seconds up to ready; 0: as
+					 * rescue.boot_timeout */
 	enum agent_mode cloud_init;	/* a NoCloud seed: auto is with a base */
 	unsigned timeout;	/* seconds, 0: none */
 	char *bootimage;	/* ISO given to @create: a path or a URL */

@@ -240,23 +240,6 @@ static bool guest_runs(struct qmp *q)
 	return running;
 }
 
-/* Whether the guest has opened the agent's port (query-chardev). */
-static bool agent_listens(struct qmp *q)
-{
-	struct strbuf e = STRBUF_INIT;
-	struct json_object *ret = NULL, *c, *v;
-	bool open = false;
-
-	if (!qmp_execute(q, "query-chardev", NULL, -1, LIVE_QMP_MS, &ret, &e)) {
-		c = json_member_of(ret, "label", "qga0");
-		open = c && json_object_object_get_ex(c, "frontend-open", &v) &&
-		       json_object_get_boolean(v);
-	}
-	json_object_put(ret);
-	strbuf_release(&e);
-	return open;
-}
-
 /*
  * The guest's file systems frozen by its agent (ga connected): 0, or
  * -errno with l->why saying why not (then nothing is frozen).
@@ -266,7 +249,7 @@ static int fs_freeze(struct live *l, struct qmp *q, struct qmp *ga)
 	struct strbuf e = STRBUF_INIT;
 	int r;
 
-	if (!agent_listens(q)) {
+	if (!qmp_agent_open(q, LIVE_QMP_MS)) {
 		strbuf_addstr(&l->why, "no guest agent runs in it");
 		return -ENOENT;
 	}

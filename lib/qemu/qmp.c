@@ -322,6 +322,22 @@ int qmp_agent_connect(struct qmp *q, const char *path, int timeout_ms,
 	return r;
 }
 
+bool qmp_agent_open(struct qmp *q, int timeout_ms)
+{
+	struct strbuf e = STRBUF_INIT;
+	struct json_object *ret = NULL, *c, *v;
+	bool open = false;
+
+	if (!qmp_execute(q, "query-chardev", NULL, -1, timeout_ms, &ret, &e)) {
+		c = json_member_of(ret, "label", "qga0");
+		open = c && json_object_object_get_ex(c, "frontend-open", &v) &&
+		       json_object_get_boolean(v);
+	}
+	json_object_put(ret);
+	strbuf_release(&e);
+	return open;
+}
+
 int qmp_execute(struct qmp *q, const char *command, struct json_object *args,
 		int fd, int timeout_ms, struct json_object **ret,
 		struct strbuf *err)

@@ -43,6 +43,12 @@ int qmp_connect(struct qmp *q, const char *path, int timeout_ms,
 int qmp_agent_connect(struct qmp *q, const char *path, int timeout_ms,
 		      struct strbuf *err);
 
+/*
+ * Whether the guest has opened the agent's port (QEMU's query-chardev
+ * on q, a QMP connection): a guest agent may run, not that it answers.
+ */
+bool qmp_agent_open(struct qmp *q, int timeout_ms);
+
 /* The same on an fd already connected (taken over; tests use this). */
 int qmp_attach(struct qmp *q, int fd, int timeout_ms, struct strbuf *err);
 

@@ -338,6 +338,92 @@ static void pick_ssh_port(const struct vm *vm, const struct launch_req *req,
 	}
 }
 
+int launch_ready_check(const struct vm *vm, struct strbuf *err)
+{
+	const struct vm_conf *c = &vm->conf;
+
+	switch (c->ready.mode) {
+	case READY_SSH:
+		if (conf_forward_host_port(c, 22) || (c->netdev && has_ssh_key(vm)))
+			return 0;
+		strbuf_addstr(err, "ready = ssh, but nothing reaches the guest's port 22 (add a forward to it, or an SSH key to sshkeys for vm's own)");
+		return -EINVAL;
+	case READY_TCP:
+		if (conf_forward_host_port(c, c->ready.port))
+			return 0;
+		strbuf_addf(err, "ready = tcp:%u, but no forward reaches the guest's port %u (add one to forwards)",
+			    c->ready.port, c->ready.port);
+		return -EINVAL;
+	case READY_AGENT:
+		if (c->guest_agent != AGENT_NO)
+			return 0;
+		strbuf_addstr(err, "ready = agent, but guest_agent = no (the guest has no agent's channel)");
+		return -EINVAL;
+	default:
+		return 0;
+	}
+}
+
+unsigned launch_ready_timeout(const struct vm_conf *c)
+{
+	return c->initialize_timeout ? c->initialize_timeout :
+				       c->rescue.boot_timeout;
+}
+
+void launch_ready_describe(const struct vm_conf *c, struct strbuf *out)
+{
+	switch (c->ready.mode) {
+	case READY_SSH:
+		strbuf_addstr(out, "no sshd greeted on the guest's port 22");
+		break;
+	case READY_TCP:
+		strbuf_addf(out, "nothing took a connection on the guest's port %u",
+			    c->ready.port);
+		break;
+	case READY_AGENT:
+		strbuf_addstr(out, "no guest agent answered");
+		break;
+	default:
+		strbuf_addstr(out, "it did not come up");
+		break;
+	}
+}
+
+void launch_watch_ready(struct launch_watch *w, const struct vm_conf *c,
+			const struct vm_plan *plan)
+{
+	unsigned bt = launch_ready_timeout(c);
+
+	w->ssh_port = w->ssh_wait_s = w->tcp_port = w->tcp_guest_port = 0;
+	w->agent_sock = NULL;
+	switch (c->ready.mode) {
+	case READY_SSH:
+		w->ssh_port = plan->ssh_port;
+		break;
+	case READY_TCP:
+		w->tcp_guest_port = c->ready.port;
+		w->tcp_port = conf_forward_host_port(c, c->ready.port);
+		break;
+	case READY_AGENT:
+		w->agent_sock = plan->q.agent_sock;
+		break;
+	default:
+		/*
+		 * A forward of the settings is waited for.  vm's own only
+		 * when a cloud-init seed goes with the boot (an image made
+		 * for the cloud has sshd; an installer has none), and not
+		 * past the timeout less 10 s (a disk image without sshd is
+		 * up then all the same, before @start gives up); else @ssh
+		 * waits for it.
+		 */
+		w->ssh_port = plan->ssh_auto && !plan->q.seed ? 0 :
+							       plan->ssh_port;
+		if (plan->ssh_auto)
+			w->ssh_wait_s = bt > 20 ? bt - 10 : (bt + 1) / 2;
+		break;
+	}
+}
+
 static bool unconfined_told;
 
 int launch_prepare(struct vm *vm, const struct launch_req *req,
@@ -383,6 +469,8 @@ int launch_prepare(struct vm *vm, const struct launch_req *req,
 		r = pick_spice_port(vm, plan, err);
 	if (!r)
 		pick_ssh_port(vm, req, plan);
+	if (!r && req->mode != PLAN_RESCUE)
+		r = launch_ready_check(vm, err);
 	if (!r && req->mode != PLAN_RESCUE && cloudinit_wanted(vm) &&
 	    vm->conf.cloud_init == AGENT_AUTO && !cloudinit_can()) {
 		if (note->len)
@@ -535,6 +623,7 @@ struct ssh_probe {
 	size_t got;
 	long long end;		/* given up then */
 	bool seen;		/* a banner came */
+	bool any;		/* any byte will do (ready = tcp:PORT) */
 };
 
 static void probe_stop(struct ssh_probe *s)
@@ -561,8 +650,14 @@ static void probe_handle(struct ssh_probe *s, const struct pollfd *p)
 
 	if (s->fd < 0)
 		return;
-	if (p->fd == s->fd && p->revents)
+	if (p->fd == s->fd && p->revents && s->any) {
+		ssize_t n = read(s->fd, s->buf, 1);
+
+		r = n > 0 ? 1 : n < 0 && (errno == EINTR || errno == EAGAIN) ?
+				 0 : -1;
+	} else if (p->fd == s->fd && p->revents) {
 		r = banner_read(s->fd, s->buf, &s->got);
+	}
 	if (r == 1)
 		s->seen = true;
 	if (r || proc_now_ms() >= s->end)
@@ -576,7 +671,91 @@ static void probe_start(struct ssh_probe *s)
 		return;
 	s->fd = banner_connect(s->port);
 	s->got = 0;
-	s->end = proc_now_ms() + 1500;
+	/* a silent service's connection is held for a look at QEMU's */
+	s->end = proc_now_ms() + (s->any ? 2500 : 1500);
+}
+
+/*
+ * Whether QEMU's user network holds a connection through the forward
+ * from host_port that the guest took (HMP's "info usernet": slirp
+ * accepts on the host at once, whatever the guest does, so only its
+ * state of the guest's side says).
+ */
+static bool usernet_established(const char *qmp_sock, unsigned host_port,
+				unsigned guest_port, int timeout_ms)
+{
+	struct strbuf err = STRBUF_INIT;
+	struct json_object *args = json_object_new_object(), *ret = NULL;
+	struct qmp q = QMP_INIT;
+	bool found = false;
+
+	json_object_object_add(args, "command-line",
+			       json_object_new_string("info usernet"));
+	if (!qmp_connect(&q, qmp_sock, timeout_ms, &err) &&
+	    !qmp_execute(&q, "human-monitor-command", args, -1, timeout_ms,
+			 &ret, &err) && json_object_is_type(ret, json_type_string)) {
+		const char *line = json_object_get_string(ret);
+
+		/* "  TCP[ESTABLISHED]  9  127.0.0.1 2222  10.0.2.15 22 ..." */
+		for (; line && *line && !found; line = strchr(line, '\n'),
+		     line = line ? line + 1 : NULL) {
+			char state[32];
+			unsigned sp, dp;
+
+			found = sscanf(line, " TCP[%31[^]]] %*d %*s %u %*s %u",
+				       state, &sp, &dp) == 3 &&
+				!strcmp(state, "ESTABLISHED") &&
+				sp == host_port && dp == guest_port;
+		}
+	}
+	json_object_put(args);
+	json_object_put(ret);
+	qmp_close(&q);
+	strbuf_release(&err);
+	return found;
+}
+
+/* Whether the guest agent at agent_sock answers (the guest opened its
+ * port, as QMP at qmp_sock says, and it syncs). */
+static bool agent_answers(const char *qmp_sock, const char *agent_sock,
+			  int timeout_ms)
+{
+	struct strbuf err = STRBUF_INIT;
+	struct qmp q = QMP_INIT, ga = QMP_INIT;
+	bool ok;
+
+	ok = !qmp_connect(&q, qmp_sock, timeout_ms, &err) &&
+	     qmp_agent_open(&q, timeout_ms);
+	qmp_close(&q);
+	ok = ok && !qmp_agent_connect(&ga, agent_sock, timeout_ms, &err);
+	qmp_close(&ga);
+	strbuf_release(&err);
+	return ok;
+}
+
+/* QEMU answers: whether the guest is up as w says (a probe started or
+ * looked at when one is wanted). */
+static bool guest_ready(struct launch_watch *w, struct ssh_probe *probe,
+			long long ssh_until)
+{
+	if (w->agent_sock)
+		return agent_answers(w->qmp_sock, w->agent_sock, 500);
+	if (w->tcp_port) {
+		if (probe->seen ||
+		    (probe->fd >= 0 &&
+		     usernet_established(w->qmp_sock, w->tcp_port,
+					 w->tcp_guest_port, 1000)))
+			return true;
+		probe_start(probe);
+		return false;
+	}
+	if (w->ssh_port && !probe->seen) {
+		probe_start(probe);
+		if (ssh_until < 0 || proc_now_ms() < ssh_until)
+			return false;
+		w->ssh_silent = true;
+	}
+	return true;
 }
 
 bool launch_qmp_answers(const char *path, int timeout_ms, char *status)
@@ -608,7 +787,9 @@ int launch_supervise(struct launch_watch *w)
 	long long ssh_until = w->ssh_wait_s ?
 		proc_now_ms() + (long long)w->ssh_wait_s * 1000 : -1;
 	int pidfd = (int)syscall(SYS_pidfd_open, w->qemu, 0);
-	struct ssh_probe probe = { .port = w->ssh_port, .fd = -1 };
+	struct ssh_probe probe = { .port = w->tcp_port ? w->tcp_port :
+							 w->ssh_port,
+				   .fd = -1, .any = w->tcp_port != 0 };
 	bool qmp_ok = false;
 	int r;
 
@@ -682,14 +863,8 @@ int launch_supervise(struct launch_watch *w)
 				}
 			}
 		}
-		if (!qmp_ok)
+		if (!qmp_ok || !guest_ready(w, &probe, ssh_until))
 			continue;
-		if (w->ssh_port && !probe.seen) {
-			probe_start(&probe);
-			if (ssh_until < 0 || proc_now_ms() < ssh_until)
-				continue;
-			w->ssh_silent = true;
-		}
 		w->ready = true;
 		probe_stop(&probe);
 		if (w->on_ready)

@@ -82,6 +82,13 @@ struct launch_watch {
 	unsigned ssh_wait_s;		/* 0: up only once it greets; else
 					 * up after that long without */
 	bool ssh_silent;		/* up, but no greeting came */
+	/*
+	 * ready = tcp:PORT: up once a service accepts there, through the
+	 * forward from 127.0.0.1:tcp_port (then ssh_port is 0); ready =
+	 * agent: once the guest agent at agent_sock answers.
+	 */
+	unsigned tcp_port, tcp_guest_port;
+	const char *agent_sock;
 	unsigned timeout_s;		/* 0: none */
 	void (*on_ready)(void *data);
 	void *data;
@@ -98,6 +105,23 @@ struct launch_watch {
  * reaped then).
  */
 int launch_supervise(struct launch_watch *w);
+
+/*
+ * Whether the settings' ready can be met by the VM as it is set up
+ * (a forward to the port it names, the agent's channel): 0, or -EINVAL
+ * with err saying why.  launch_prepare checks it for the VM itself.
+ */
+int launch_ready_check(const struct vm *vm, struct strbuf *err);
+
+/* How long @start waits for ready: initialize_timeout, or boot_timeout. */
+unsigned launch_ready_timeout(const struct vm_conf *c);
+
+/* Into out: what did not happen when ready never came. */
+void launch_ready_describe(const struct vm_conf *c, struct strbuf *out);
+
+/* Set w's probes for the settings' ready, on plan's ports. */
+void launch_watch_ready(struct launch_watch *w, const struct vm_conf *c,
+			const struct vm_plan *plan);
 
 /* True when an SSH server greets on 127.0.0.1:port within timeout_ms. */
 bool launch_ssh_banner(unsigned port, int timeout_ms);

@@ -443,6 +443,41 @@ static void test_set_accel_and_boot(void **state)
 	assert_int_equal(c->rescue.boot, RESCUE_BOOT_KERNEL);
 }
 
+static bool has(const struct strvec *sv, const char *s);
+
+static void test_set_ready(void **state)
+{
+	static const char *const bad[] = { "tcp:0", "tcp:65536", "tcp:",
+					   "tcp:80x", "http", "tcp", "SSH" };
+	struct vm_conf *c = *state;
+	struct strvec sv = STRVEC_INIT;
+	size_t i;
+
+	assert_int_equal(c->ready.mode, READY_AUTO);
+	SET_OK(c, "vm", "ready", "tcp:8080");
+	assert_int_equal(c->ready.mode, READY_TCP);
+	assert_int_equal(c->ready.port, 8080);
+	conf_each(c, collect, &sv);
+	assert_true(has(&sv, "vm.ready=tcp:8080"));
+	strvec_clear(&sv);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		SET_BAD(c, "vm", "ready", bad[i],
+			"is not auto, ssh, agent or tcp:PORT (the guest's port");
+	SET_BAD(c, "vm", "ready", "tcp:0", "'tcp:0' is not auto");
+	assert_int_equal(c->ready.mode, READY_TCP);
+	assert_int_equal(c->ready.port, 8080);
+	SET_OK(c, "vm", "ready", "agent");
+	assert_int_equal(c->ready.mode, READY_AGENT);
+	assert_int_equal(c->ready.port, 0);
+	SET_OK(c, "vm", "ready", "ssh");
+	assert_int_equal(c->ready.mode, READY_SSH);
+	conf_each(c, collect, &sv);
+	assert_true(has(&sv, "vm.ready=ssh"));
+	strvec_clear(&sv);
+	SET_OK(c, "vm", "initialize_timeout", "2m");
+	assert_int_equal(c->initialize_timeout, 120);
+}
+
 static void test_set_durations(void **state)
 {
 	struct vm_conf *c = *state;
@@ -1844,7 +1879,7 @@ static void test_conf_each(void **state)
 		"vm.control_group=", "vm.ssh_user=root", "vm.download_max=0",
 		"vm.download_cache_max=20G",
 		"vm.download_timeout=21600", "vm.guest_agent=auto",
-		"vm.cloud_init=auto",
+		"vm.cloud_init=auto", "vm.ready=auto", "vm.initialize_timeout=0",
 		"vm.registry_ca=", "vm.registry_insecure=",
 		"serve.listen=127.0.0.1:9180", "serve.dirs=", "serve.query_from=",
 		"serve.tls_cert=", "serve.tls_key=", "serve.client_ca=",
@@ -1857,7 +1892,7 @@ static void test_conf_each(void **state)
 	SET_OK(c, "vm", "shares", "ab:/x y");
 	SET_OK(c, "vm", "shares", "cd:/z");
 	conf_each(c, collect, &sv);
-	assert_int_equal(sv.nr, 57);
+	assert_int_equal(sv.nr, 59);
 	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
 		if (!has(&sv, want[i]))
 			fail_msg("conf_each gave no \"%s\"", want[i]);
@@ -2058,6 +2093,7 @@ int main(void)
 		T(test_set_bools),
 		T(test_set_port),
 		T(test_set_accel_and_boot),
+		T(test_set_ready),
 		T(test_set_durations),
 		T(test_set_disks_and_images),
 		T(test_keep_host_settings),
