@@ -7,104 +7,28 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "qemu/live.h"
-#include "qemu/runstate.h"
-#include "snapshot/backup.h"
+#include "host/backup.h"
 
-/* A live backup: the VM's vm keeps its disks still while we read them. */
-struct live_side {
-	bool on;
-	bool dry;		/* a dry run would have gone live */
-	struct qmp q;
-	struct live_begun b;
-};
-
-/*
- * Whether the VM runs (then freeze its disks through its vm: 0, or 1
- * with the error said), or (-1) not: then take the lock it would hold.
- */
-static int go_live(struct vm_ctx *ctx, struct backup_job *job,
-		   struct live_side *l)
+/* What the VM's vm said when it held the disks, or the dry run. */
+static void say_held(struct vm_ctx *ctx, const struct vm_backup *vb)
 {
-	struct strbuf err = STRBUF_INIT;
-	struct runstate rs;
-	char *since;
-	int i, r;
-
-	r = runstate_running(ctx->vm.hostdir, &rs, &err);
-	if (r != 1) {
-		strbuf_release(&err);
-		return -1;
-	}
-	if (ctx->vm.dry_run) {
+	if (vb->recovered)
+		log_warn("%s: committed into its disks the %d overlay(s) an interrupted live backup left",
+			 ctx->vm.conf.name, vb->recovered);
+	if (vb->running && ctx->vm.dry_run)
 		say_dry(ctx, "live: %s freezes the disks of %s (control %s), then thaws them",
-			"its vm", ctx->vm.conf.name, rs.control ? rs.control : "-");
-		l->dry = true;
-		r = 0;
-		goto out;
-	}
-	since = backup_since(job);
-	r = rs.control ? live_remote_begin(&l->q, rs.control,
-					   ctx->vm.conf.guest_agent == AGENT_YES,
-					   since, &l->b, &err) : -ENOENT;
-	free(since);
-	if (!rs.control)
-		strbuf_addstr(&err, "its vm serves no control socket");
-	if (!r && l->b.efivars)
-		r = backup_job_use(job, "efivars.bin", l->b.efivars);
-	for (i = 0; !r && i < l->b.nbm; i++)
-		backup_job_bitmap(job, l->b.bm[i].file, l->b.nbd,
-				  l->b.bm[i].export, l->b.bm[i].why);
-	if (r) {
-		log_error("cannot back up %s while it runs: %s",
-			  ctx->vm.conf.name, err.len ? err.buf : strerror(-r));
-		qmp_close(&l->q);
-		r = 1;
-		goto out;
-	}
-	l->on = true;
-	job->taken = l->b.taken;
-	if (!strcmp(l->b.taken, "frozen"))
+			"its vm", ctx->vm.conf.name,
+			vb->control ? vb->control : "-");
+	if (!vb->live)
+		return;
+	if (!strcmp(vb->b.taken, "frozen"))
 		log_info("%s: its disks held still for a live backup (file systems frozen by its agent %lld ms, guest paused %lld ms)",
-			 ctx->vm.conf.name, l->b.fs_frozen_ms,
-			 l->b.paused_ms);
+			 ctx->vm.conf.name, vb->b.fs_frozen_ms,
+			 vb->b.paused_ms);
 	else
 		log_info("%s: its disks held still for a live backup (guest paused %lld ms); crash-consistent: %s",
-			 ctx->vm.conf.name, l->b.paused_ms,
-			 l->b.why ? l->b.why : "no agent");
-out:
-	runstate_release(&rs);
-	strbuf_release(&err);
-	return r;
-}
-
-/*
- * The disks go on from where the guest is now.  The snapshot is whole
- * whatever this says: a thaw that fails (QEMU ended meanwhile) is for
- * the VM's vm to finish, and it does, through QEMU or when QEMU ends.
- */
-static void end_live(struct vm_ctx *ctx, struct live_side *l,
-		     const struct backup_job *job)
-{
-	struct strbuf err = STRBUF_INIT;
-	char *keep;
-
-	if (!l->on)
-		return;
-	/* the snapshot is LAST: the disks' bitmaps count from it */
-	keep = backup_keep(job);
-	if (live_remote_end(&l->q, keep, &err))
-		log_warn("%s: its vm has not taken back its disks yet (%s); it does when QEMU ends",
-			 ctx->vm.conf.name, err.buf);
-	qmp_close(&l->q);
-	l->on = false;
-	free(keep);
-	strbuf_release(&err);
-}
-
-static void live_side_release(struct live_side *l)
-{
-	live_begun_release(&l->b);
+			 ctx->vm.conf.name, vb->b.paused_ms,
+			 vb->b.why ? vb->b.why : "no agent");
 }
 
 /* What --json says of how each disk's changes were found, and reads. */
@@ -148,39 +72,18 @@ static void report_job(struct vm_ctx *ctx, const struct backup_job *job,
 	report_set_str(ctx->result, "parent", job->parent);
 }
 
-/*
- * A VM that ran when this chain began and has stopped since is backed
- * up offline: take the lock the chain did not, and recover what its
- * live side left.  0, or -1 after saying why.
- */
-static int lock_stopped(struct vm_ctx *ctx)
-{
-	int r;
-
-	if (ctx->vm.lock_fd >= 0 || ctx->vm.dry_run)
-		return 0;
-	r = vm_lock(&ctx->vm);
-	if (r) {
-		log_error("cannot back up %s: %s", ctx->vm.conf.name,
-			  r == -EBUSY ? "another vm is using it" :
-			  strerror(-r));
-		return -1;
-	}
-	return vm_recover_live(ctx) ? -1 : 0;
-}
-
 /* --json: how the snapshot is taken, and how long the guest paused. */
-static void report_taken(struct vm_ctx *ctx, struct backup_job *job,
-			 const struct live_side *live)
+static void report_taken(struct vm_ctx *ctx, struct vm_backup *vb)
 {
-	if (live->dry)
-		job->taken = "crash-consistent";
-	report_set_str(ctx->result, "taken", job->taken ? job->taken : "offline");
-	if (live->on) {
-		report_set_int(ctx->result, "paused_ms", live->b.paused_ms);
-		if (live->b.fs_frozen_ms)
+	if (vb->running && ctx->vm.dry_run)
+		vb->job.taken = "crash-consistent";
+	report_set_str(ctx->result, "taken",
+		       vb->job.taken ? vb->job.taken : "offline");
+	if (vb->live) {
+		report_set_int(ctx->result, "paused_ms", vb->b.paused_ms);
+		if (vb->b.fs_frozen_ms)
 			report_set_int(ctx->result, "frozen_ms",
-				       live->b.fs_frozen_ms);
+				       vb->b.fs_frozen_ms);
 	}
 }
 
@@ -213,9 +116,8 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 {
 	const char *name = argc > 0 ? argv[0] : NULL;
 	const char *description = argc > 1 ? argv[1] : "";
-	struct backup_job job;
-	struct live_side live = { false, false, QMP_INIT,
-				  { 0, 0, NULL, NULL, NULL, NULL, NULL, 0 } };
+	struct vm_backup vb;
+	struct backup_job *job = &vb.job;
 	struct strbuf err = STRBUF_INIT;
 	struct log_progress bar;
 	struct snap_progress prog = { log_progress_cb, &bar };
@@ -228,27 +130,26 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 			  name);
 		return 2;	/* a usage error */
 	}
-	r = backup_prepare(&ctx->vm, name, &job, &err);
+	vm_backup_init(&vb);
+	r = vm_backup_begin(&ctx->vm, name, &vb, &err);
 	if (r) {
 		log_error("%s", err.buf);
 		goto out;
 	}
-	r = go_live(ctx, &job, &live);
-	if (r > 0 || (r < 0 && lock_stopped(ctx)))
-		goto out;
-	report_taken(ctx, &job, &live);
-	report_job(ctx, &job, description);
-	if (job.why_full && job.why_full_warns)
-		log_warn("%s", job.why_full);
-	else if (job.why_full)
-		log_info("%s", job.why_full);
+	say_held(ctx, &vb);
+	report_taken(ctx, &vb);
+	report_job(ctx, job, description);
+	if (job->why_full && job->why_full_warns)
+		log_warn("%s", job->why_full);
+	else if (job->why_full)
+		log_info("%s", job->why_full);
 	if (ctx->vm.dry_run) {
-		char *list = strvec_join(&job.names, " ", true);
+		char *list = strvec_join(&job->names, " ", true);
 
-		say_dry(ctx, "snapshot %s (level %u%s%s): %s", job.file,
+		say_dry(ctx, "snapshot %s (level %u%s%s): %s", job->file,
 			ctx->vm.conf.compress_level,
-			job.parent ? ", on " : ", full",
-			job.parent ? job.parent : "", list);
+			job->parent ? ", on " : ", full",
+			job->parent ? job->parent : "", list);
 		free(list);
 		ret = 0;
 		goto out;
@@ -257,23 +158,23 @@ int cmd_backup(struct vm_ctx *ctx, int argc, char **argv)
 	if (!pigz)
 		log_warn("pigz not found: compressing with one thread (apt-get install pigz)");
 	t0 = proc_now_ms();
-	log_progress_start(&bar, "backup %s", job.name);
-	r = backup_store(&ctx->vm, &job, description, pigz ? "pigz" : NULL,
-			 &prog, &err);
+	log_progress_start(&bar, "backup %s", job->name);
+	r = vm_backup_store(&ctx->vm, &vb, description, pigz ? "pigz" : NULL,
+			    &prog, &err);
 	log_progress_end(&bar, !r);
-	end_live(ctx, &live, &job);
+	if (vb.end_error)
+		log_warn("%s: its vm has not taken back its disks yet (%s); it does when QEMU ends",
+			 ctx->vm.conf.name, vb.end_error);
 	if (r) {
 		log_error("%s", err.buf);
 		if (r == -EINTR)
 			ret = 128 + proc_interrupted();
 		goto out;
 	}
-	report_stored(ctx, &job, proc_now_ms() - t0);
+	report_stored(ctx, job, proc_now_ms() - t0);
 	ret = 0;
 out:
-	end_live(ctx, &live, &job);
-	backup_job_release(&job);
-	live_side_release(&live);
+	vm_backup_release(&vb);
 	strbuf_release(&err);
 	free(pigz);
 	return ret;

@@ -4,13 +4,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
 #include <microhttpd.h>
 
+#include "host/backup.h"
 #include "host/power.h"
 #include "qemu/runstate.h"
+#include "util/fsutil.h"
 #include "util/proc.h"
 #include "util/report.h"
 #include "vm/vm.h"
@@ -20,7 +23,8 @@
 
 static const char *const names[] = { [ACT_START] = "start",
 				     [ACT_STOP] = "stop",
-				     [ACT_KILL] = "kill" };
+				     [ACT_KILL] = "kill",
+				     [ACT_BACKUP] = "backup" };
 
 int act_parse(const char *word)
 {
@@ -68,38 +72,78 @@ static int start(struct vm *vm, struct strbuf *err)
 	return r;
 }
 
-unsigned act_run(enum act a, const char *name, const char *dir,
-		 unsigned long long secs, bool has_secs, char **body,
-		 char *summary)
+/* @backup: 0 or -errno with err; o gets what it stored. */
+static int backup(struct vm *vm, const struct act_req *req,
+		  struct json_object *o, struct strbuf *err)
+{
+	struct vm_backup vb;
+	struct stat st;
+	char *pigz = fs_which("pigz");
+	long long t0 = proc_now_ms();
+	int r;
+
+	vm_backup_init(&vb);
+	r = vm_backup_begin(vm, req->snapshot, &vb, err);
+	if (!r)
+		r = vm_backup_store(vm, &vb, req->description,
+				    pigz ? "pigz" : NULL, NULL, err);
+	if (!r) {
+		report_set_str(o, "snapshot", vb.job.name);
+		report_set_str(o, "file", vb.job.file);
+		report_set_str(o, "parent", vb.job.parent);
+		report_set_str(o, "taken",
+			       vb.job.taken ? vb.job.taken : "offline");
+		if (stat(vb.job.file, &st) == 0)
+			report_set_int(o, "size", (int64_t)st.st_size);
+		report_set(o, "seconds", json_object_new_double(
+					 (double)(proc_now_ms() - t0) / 1000));
+	}
+	vm_backup_release(&vb);
+	free(pigz);
+	return r;
+}
+
+/* What the HTTP status of a failed r is. */
+static unsigned failed_code(int r)
+{
+	return r == -EBUSY || r == -EEXIST ? MHD_HTTP_CONFLICT :
+					     MHD_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+unsigned act_run(const struct act_req *req, char **body, char *summary)
 {
 	struct json_object *o = json_object_new_object();
 	struct strbuf err = STRBUF_INIT;
 	struct vm_stop_result res;
-	unsigned code = MHD_HTTP_OK;
+	enum act a = req->act;
+	unsigned code = MHD_HTTP_OK, secs;
 	struct vm vm;
 	int r;
 
 	memset(&res, 0, sizeof(res));
 	vm_init(&vm);
-	vm.hostdir = xstrdup(dir);
-	report_set_str(o, "name", name);
+	vm.hostdir = xstrdup(req->dir);
+	report_set_str(o, "name", req->name);
 	report_set_str(o, "action", act_name(a));
 	r = vm_load_conf(&vm, NULL, &err);
+	secs = req->has_secs ? (unsigned)req->secs : vm.conf.shutdown_timeout;
 	if (!r && a == ACT_STOP)
-		r = vm_stop(&vm, has_secs ? secs : vm.conf.shutdown_timeout,
-			    false, &res, &err);
+		r = vm_stop(&vm, secs, false, &res, &err);
 	else if (!r && a == ACT_KILL)
 		r = vm_kill(&vm, &res, &err);
+	else if (!r && a == ACT_BACKUP)
+		r = backup(&vm, req, o, &err);
 	else if (!r)
 		r = start(&vm, &err);
-	if (a != ACT_START && (!r || (a == ACT_STOP && r == -ETIMEDOUT))) {
+	if ((a == ACT_STOP || a == ACT_KILL) &&
+	    (!r || (a == ACT_STOP && r == -ETIMEDOUT))) {
 		report_set_str(o, "stopped", vm_ended_name(res.how));
 		if (res.how != VM_NOT_RUNNING)
 			report_set(o, "seconds", json_object_new_double(res.seconds));
 		if (r) {
 			code = MHD_HTTP_GATEWAY_TIMEOUT;
-			strbuf_addf(&err, "it did not power off within %llu s: %s",
-				    has_secs ? secs : vm.conf.shutdown_timeout,
+			strbuf_addf(&err, "it did not power off within %u s: %s",
+				    secs,
 				    res.how == VM_QUIT ? "stopped with QMP quit" :
 							 "killed");
 		}
@@ -109,16 +153,17 @@ unsigned act_run(enum act a, const char *name, const char *dir,
 		code = MHD_HTTP_INTERNAL_SERVER_ERROR;
 		strbuf_addf(&err, "@start failed (exit status %d; its messages are in vm serve's log)",
 			    r);
-	} else {
-		code = r == -EBUSY ? MHD_HTTP_CONFLICT :
-					  MHD_HTTP_INTERNAL_SERVER_ERROR;
+	} else if (r) {
+		code = failed_code(r);
 	}
 	if (code != MHD_HTTP_OK)
 		report_set_str(o, "error", err.len ? err.buf : strerror(-r));
 	snprintf(summary, 128, "%u %s", code,
-		 code == MHD_HTTP_OK ?
-			 (a == ACT_START ? "started" : vm_ended_name(res.how)) :
-			 (err.len ? err.buf : "failed"));
+		 code != MHD_HTTP_OK ? (err.len ? err.buf : "failed") :
+		 a == ACT_START ? "started" :
+		 a == ACT_BACKUP ? json_object_get_string(
+					   json_object_object_get(o, "snapshot")) :
+		 vm_ended_name(res.how));
 	*body = xasprintf("%s\n", json_object_to_json_string_ext(o,
 				JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	vm_stop_result_release(&res);

@@ -104,6 +104,7 @@ struct job {
 	char *name, *dir;
 	unsigned long long secs;
 	bool has_secs;
+	char *snapshot;		/* backup: its name, or NULL */
 	char who[80], from[64];
 	bool started, done;
 	unsigned code;
@@ -618,8 +619,14 @@ static void *job_thread(void *arg)
 	struct MHD_Connection *c = j->c;
 	char summary[128];
 
-	j->code = act_run(j->act, j->name, j->dir, j->secs, j->has_secs,
-			  &j->body, summary);
+	struct act_req req = { j->act, j->name, j->dir, j->secs, j->has_secs,
+			       j->snapshot, NULL };
+	char *desc = xasprintf("taken through vm serve by %s from %s", j->who,
+			       j->from);
+
+	req.description = desc;
+	j->code = act_run(&req, &j->body, summary);
+	free(desc);
 	/* every control request in the journal: who, from where, what, how */
 	log_info("control: %s %s by %s from %s: %s", act_name(j->act),
 		 j->name, j->who, j->from, summary);
@@ -646,6 +653,7 @@ static void job_free(void *cls, struct MHD_Connection *c, void **con_cls,
 		return;
 	free(j->name);
 	free(j->dir);
+	free(j->snapshot);
 	free(j->body);
 	free(j);
 	*con_cls = NULL;
@@ -792,12 +800,15 @@ static unsigned may_control(struct serve *s, struct MHD_Connection *c,
 	return MHD_HTTP_UNAUTHORIZED;
 }
 
-/* POST /v1/vms/NAME/ACTION[?timeout=SECS]: checked, then done in a thread. */
+/* POST /v1/vms/NAME/ACTION[?timeout=SECS | ?name=SNAPSHOT]: checked,
+ * then done in a thread. */
 static enum MHD_Result control(struct serve *s, struct MHD_Connection *c,
 			       const char *url, void **con_cls)
 {
 	const char *t = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
 						    "timeout");
+	const char *snap = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
+						       "name");
 	char name[NAME_MAX + 1], who[80], *end;
 	const char *why = NULL, *word = NULL;
 	struct served *e;
@@ -812,7 +823,7 @@ static enum MHD_Result control(struct serve *s, struct MHD_Connection *c,
 				    "POST is not allowed here");
 	if (a < 0)
 		return answer_error(c, MHD_HTTP_NOT_FOUND,
-				    "no such action (POST /v1/vms/NAME/start, stop or kill)");
+				    "no such action (POST /v1/vms/NAME/start, stop, kill or backup)");
 	code = may_control(s, c, who, sizeof(who), &why);
 	if (code) {
 		char from[64];
@@ -828,6 +839,10 @@ static enum MHD_Result control(struct serve *s, struct MHD_Connection *c,
 			return answer_error(c, MHD_HTTP_BAD_REQUEST,
 					    "timeout is for stop, seconds from 0 to 86400");
 	}
+	if (snap && (a != ACT_BACKUP || !name_is_valid(snap) ||
+		     !strcmp(snap, "LAST")))
+		return answer_error(c, MHD_HTTP_BAD_REQUEST,
+				    "name is for backup: a snapshot name (letters, digits, . _ -; not LAST)");
 	pthread_mutex_lock(&s->mu);
 	look(s);
 	e = find(s, name);
@@ -843,6 +858,7 @@ static enum MHD_Result control(struct serve *s, struct MHD_Connection *c,
 	j->name = xstrdup(name);
 	j->secs = secs;
 	j->has_secs = t != NULL;
+	j->snapshot = snap ? xstrdup(snap) : NULL;
 	snprintf(j->who, sizeof(j->who), "%s", who);
 	addr_text(client_addr(c), j->from, sizeof(j->from));
 	/* done once the request is whole (the next call), not from here */

@@ -331,6 +331,44 @@ test_expect "control: POST start, stop and kill with a token from control_from; 
 	kill -TERM "$(cat serve.pid)" && wait "$(cat serve.pid)"
 '
 
+test_expect "control: POST backup takes a snapshot as @backup does, of a stopped VM and (live) of a running one; a name taken or a lock held is 409, a bad name 400; without a token 401 and nothing stored" '
+	vms && port=$(free_port) && tok=$(openssl rand -hex 24) &&
+	printf "ops %s\n" "$(printf %s "$tok" | sha256sum | cut -c1-64)" >tokens && chmod 600 tokens &&
+	printf "[serve]\ncontrol_from = 127.0.0.1\ntokens = %s/tokens\n" "$PWD" >>"$XDG_CONFIG_HOME/vm.conf" &&
+	serve "$port" vms &&
+	post "/v1/vms/a/backup?name=N1" && equals "$(cat code)" 401 &&
+	test ! -e vms/a/backups/N1.tar.gz &&
+	(cd vms/a && qwrite 1M 1M) &&
+	post "/v1/vms/a/backup?name=N1" -H "Authorization: Bearer $tok" &&
+	equals "$(cat code)" 200 && equals "$(jq -r .snapshot body)" N1 &&
+	equals "$(jq -r .taken body)" offline && equals "$(jq -r .parent body)" S0 &&
+	test "$(jq -r .size body)" -gt 0 &&
+	equals "$(readlink vms/a/backups/LAST)" N1.tar.gz &&
+	vm -q -d vms/a @verify N1 &&
+	vm -q -d vms/a @snapshots >list &&
+	contains list "^N1 .*taken through vm serve by token ops from 127.0.0.1" &&
+	post "/v1/vms/a/backup?name=N1" -H "Authorization: Bearer $tok" &&
+	equals "$(cat code)" 409 && contains body "N1" &&
+	post "/v1/vms/a/backup?name=LAST" -H "Authorization: Bearer $tok" && equals "$(cat code)" 400 &&
+	post "/v1/vms/a/backup?name=..%2Fx" -H "Authorization: Bearer $tok" && equals "$(cat code)" 400 &&
+	post "/v1/vms/a/stop?name=N2" -H "Authorization: Bearer $tok" && equals "$(cat code)" 400 &&
+	{ flock -n vms/a/.lock sleep 60 & } && holder=$! &&
+	wait_for 10 must_fail 1 flock -n vms/a/.lock true &&
+	post "/v1/vms/a/backup?name=N2" -H "Authorization: Bearer $tok" &&
+	equals "$(cat code)" 409 && contains body "another vm is using it" &&
+	kill $holder && { wait $holder || true; } &&
+	test ! -e vms/a/backups/N2.tar.gz &&
+	vm -q -d vms/b @start &&
+	post "/v1/vms/b/backup?name=L1" -H "Authorization: Bearer $tok" &&
+	equals "$(cat code)" 200 && equals "$(jq -r .taken body)" crash-consistent &&
+	vm -q -d vms/b @status && vm -q -d vms/b @verify L1 &&
+	test -z "$(ls -A "$(vm -d vms/b --json @status | jq -r .result.workdir)" | grep "^\.live-")" &&
+	vm -q -d vms/b @kill && no_qemu &&
+	contains serve.log "control: backup a by token ops from 127.0.0.1: 200 N1$" &&
+	contains serve.log "control: backup b by token ops from 127.0.0.1: 200 L1$" &&
+	kill -TERM "$(cat serve.pid)" && wait "$(cat serve.pid)"
+'
+
 test_expect "clients that misbehave: 10,000 idle connections, 50 slow ones, a 1 MiB header, malformed requests; each refused quickly, none slows a good client, nothing in the log" '
 	vms && port=$(free_port) && serve "$port" vms &&
 	python3 "$TOP/tests/data/serve-abuse.py" "$port" /v1/vms --idle 10000 --slow 50 --seconds 8 &&
