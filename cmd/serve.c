@@ -134,6 +134,8 @@ int cmd_serve(int argc, char **argv)
 		;
 	sd_notify(0, "STOPPING=1");
 	log_info("serve: stopped by signal %d", sig);
+	/* a backup under way stops, as it would on Ctrl-C */
+	proc_set_interrupted(sig);
 	ret = 0;
 out:
 	serve_stop(s);

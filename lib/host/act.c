@@ -16,10 +16,12 @@
 #include "util/fsutil.h"
 #include "util/proc.h"
 #include "util/report.h"
+#include "vm/launch.h"
 #include "vm/vm.h"
 
-/* @start may take the VM's boot_timeout, and then some: at most this. */
-#define START_MAX_MS (15 * 60 * 1000)
+/* @start waits for ready up to its timeout, then stops the VM: the
+ * verb is given that, and this for the rest */
+#define START_MARGIN_S 120
 
 static const char *const names[] = { [ACT_START] = "start",
 				     [ACT_STOP] = "stop",
@@ -67,9 +69,27 @@ static int start(struct vm *vm, struct strbuf *err)
 	o.new_session = true;
 	o.exe = "/proc/self/exe";
 	strvec_pushl(&av, "vm", "-q", "-d", vm->hostdir, "@start", NULL);
-	r = proc_run(av.v, &o, START_MAX_MS);
+	r = proc_run(av.v, &o,
+		     (int)(launch_ready_timeout(&vm->conf) + START_MARGIN_S) *
+			     1000);
 	strvec_clear(&av);
 	return r;
+}
+
+/* What @backup would have warned of, into o's "warnings". */
+static void backup_warnings(const struct vm_backup *vb, struct json_object *o)
+{
+	struct json_object *w = json_object_new_array();
+
+	if (vb->job.why_full && vb->job.why_full_warns)
+		json_object_array_add(w, json_object_new_string(vb->job.why_full));
+	if (!vb->job.sealed)
+		json_object_array_add(w, json_object_new_string(
+			"the snapshot is not sealed (vm serve's user has no key in $XDG_CONFIG_HOME/vm/seal.key): a restore takes it for one from elsewhere"));
+	if (vb->end_error)
+		json_object_array_add(w, json_object_new_string(
+			"the VM's vm has not taken back its disks yet; it does when QEMU ends"));
+	report_set(o, "warnings", w);
 }
 
 /* @backup: 0 or -errno with err; o gets what it stored. */
@@ -97,17 +117,19 @@ static int backup(struct vm *vm, const struct act_req *req,
 			report_set_int(o, "size", (int64_t)st.st_size);
 		report_set(o, "seconds", json_object_new_double(
 					 (double)(proc_now_ms() - t0) / 1000));
+		backup_warnings(&vb, o);
 	}
 	vm_backup_release(&vb);
 	free(pigz);
 	return r;
 }
 
-/* What the HTTP status of a failed r is. */
+/* What the HTTP status of a failed r is: the VM busy (its lock held,
+ * a live backup under way: its vm refused), a name taken, or else. */
 static unsigned failed_code(int r)
 {
-	return r == -EBUSY || r == -EEXIST ? MHD_HTTP_CONFLICT :
-					     MHD_HTTP_INTERNAL_SERVER_ERROR;
+	return r == -EBUSY || r == -EEXIST || r == -EREMOTEIO ?
+		       MHD_HTTP_CONFLICT : MHD_HTTP_INTERNAL_SERVER_ERROR;
 }
 
 unsigned act_run(const struct act_req *req, char **body, char *summary)

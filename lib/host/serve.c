@@ -80,6 +80,7 @@ struct serve {
 	long long looked;	/* proc_now_ms of the last look, 0: none */
 	long long asked;	/* when a client last asked (proc_now_ms) */
 	bool stopping;
+	bool closing;		/* no new control request is taken */
 	pthread_t looker;
 	bool looker_on;
 	pthread_cond_t look_wanted, look_done;
@@ -630,12 +631,10 @@ static void *job_thread(void *arg)
 	/* every control request in the journal: who, from where, what, how */
 	log_info("control: %s %s by %s from %s: %s", act_name(j->act),
 		 j->name, j->who, j->from, summary);
-	/* once resumed, j is the connection's (freed when it is done):
-	 * nothing of it is touched after */
+	/* once resumed, j is the connection's (freed when it is done,
+	 * which counts the job done): nothing of it is touched after */
 	pthread_mutex_lock(&s->mu);
 	j->done = true;
-	s->jobs--;
-	pthread_cond_broadcast(&s->jobs_done);
 	MHD_resume_connection(c);
 	pthread_mutex_unlock(&s->mu);
 	return NULL;
@@ -646,11 +645,20 @@ static void job_free(void *cls, struct MHD_Connection *c, void **con_cls,
 {
 	struct job *j = *con_cls;
 
-	(void)cls;
 	(void)c;
 	(void)toe;
 	if (!j)
 		return;
+	/* a job is done once its answer went (or its client did): only
+	 * then may the server stop */
+	if (j->started) {
+		struct serve *s = cls;
+
+		pthread_mutex_lock(&s->mu);
+		s->jobs--;
+		pthread_cond_broadcast(&s->jobs_done);
+		pthread_mutex_unlock(&s->mu);
+	}
 	free(j->name);
 	free(j->dir);
 	free(j->snapshot);
@@ -686,8 +694,6 @@ static enum MHD_Result job_start(struct job *j)
 		j->code = MHD_HTTP_INTERNAL_SERVER_ERROR;
 		j->body = xstrdup("{\"error\":\"cannot start a thread\"}\n");
 		j->done = true;
-		s->jobs--;
-		pthread_cond_broadcast(&s->jobs_done);
 		MHD_resume_connection(j->c);
 		pthread_mutex_unlock(&s->mu);
 	}
@@ -844,6 +850,11 @@ static enum MHD_Result control(struct serve *s, struct MHD_Connection *c,
 		return answer_error(c, MHD_HTTP_BAD_REQUEST,
 				    "name is for backup: a snapshot name (letters, digits, . _ -; not LAST)");
 	pthread_mutex_lock(&s->mu);
+	if (s->closing) {
+		pthread_mutex_unlock(&s->mu);
+		return answer_error(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+				    "vm serve is stopping");
+	}
 	look(s);
 	e = find(s, name);
 	j = e ? xcalloc(1, sizeof(*j)) : NULL;
@@ -1070,7 +1081,7 @@ static int serve_fd(struct serve *s, int fd, struct strbuf *bound,
 		opt[k++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_TRUST,
 						    0, s->trust };
 	opt[k++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED,
-					    (intptr_t)job_free, NULL };
+					    (intptr_t)job_free, s };
 	/* a look that waits on a slow QEMU holds one thread; the others
 	 * answer from the look before */
 	opt[k++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE,
@@ -1233,6 +1244,7 @@ void serve_stop(struct serve *s)
 		return;
 	/* a control request being done ends first (its connection waits) */
 	pthread_mutex_lock(&s->mu);
+	s->closing = true;
 	while (s->jobs)
 		pthread_cond_wait(&s->jobs_done, &s->mu);
 	pthread_mutex_unlock(&s->mu);

@@ -67,6 +67,12 @@ int proc_interrupted(void)
 	return interrupted;
 }
 
+void proc_set_interrupted(int sig)
+{
+	if (!interrupted)
+		interrupted = sig;
+}
+
 int proc_exit_code(int status)
 {
 	if (WIFEXITED(status))

@@ -95,6 +95,13 @@ void proc_set_foreground(pid_t pid);
 int proc_interrupted(void);
 
 /*
+ * Mark vm as interrupted by sig, as its handler would: for a process
+ * that takes its signals with sigwait (vm serve), so that the work its
+ * threads do (a backup) stops as it would on Ctrl-C.
+ */
+void proc_set_interrupted(int sig);
+
+/*
  * Call fn for each process whose command line can be read, with its
  * pid and its words joined by spaces (at most 1 MiB); fn returns
  * nonzero to stop.  For finding our own QEMUs by what they were told.

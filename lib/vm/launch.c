@@ -338,20 +338,43 @@ static void pick_ssh_port(const struct vm *vm, const struct launch_req *req,
 	}
 }
 
+/*
+ * The host port of a forward of c that reaches the guest's TCP port
+ * from 127.0.0.1, where vm probes it (one listening there or on every
+ * address), or 0.
+ */
+static unsigned probed_port(const struct vm_conf *c, unsigned guest_port)
+{
+	size_t i;
+
+	for (i = 0; c->netdev && i < c->forwards.nr; i++) {
+		const struct forward_spec *f = &c->forwards.v[i];
+
+		if (!f->guestfwd && f->proto == FWD_TCP &&
+		    f->guest_port == guest_port &&
+		    (!*f->host_addr || !strcmp(f->host_addr, "0.0.0.0") ||
+		     !strncmp(f->host_addr, "127.", 4)))
+			return f->host_port;
+	}
+	return 0;
+}
+
 int launch_ready_check(const struct vm *vm, struct strbuf *err)
 {
 	const struct vm_conf *c = &vm->conf;
 
 	switch (c->ready.mode) {
 	case READY_SSH:
-		if (conf_forward_host_port(c, 22) || (c->netdev && has_ssh_key(vm)))
+		if (probed_port(c, 22) ||
+		    (!conf_forward_host_port(c, 22) && c->netdev &&
+		     has_ssh_key(vm)))
 			return 0;
-		strbuf_addstr(err, "ready = ssh, but nothing reaches the guest's port 22 (add a forward to it, or an SSH key to sshkeys for vm's own)");
+		strbuf_addstr(err, "ready = ssh, but nothing reaches the guest's port 22 from 127.0.0.1 (add a forward to it, or an SSH key to sshkeys for vm's own; netdev = yes)");
 		return -EINVAL;
 	case READY_TCP:
-		if (conf_forward_host_port(c, c->ready.port))
+		if (probed_port(c, c->ready.port))
 			return 0;
-		strbuf_addf(err, "ready = tcp:%u, but no forward reaches the guest's port %u (add one to forwards)",
+		strbuf_addf(err, "ready = tcp:%u, but no forward reaches the guest's port %u from 127.0.0.1 (add one to forwards; netdev = yes)",
 			    c->ready.port, c->ready.port);
 		return -EINVAL;
 	case READY_AGENT:
@@ -402,7 +425,7 @@ void launch_watch_ready(struct launch_watch *w, const struct vm_conf *c,
 		break;
 	case READY_TCP:
 		w->tcp_guest_port = c->ready.port;
-		w->tcp_port = conf_forward_host_port(c, c->ready.port);
+		w->tcp_port = probed_port(c, c->ready.port);
 		break;
 	case READY_AGENT:
 		w->agent_sock = plan->q.agent_sock;
@@ -471,6 +494,11 @@ int launch_prepare(struct vm *vm, const struct launch_req *req,
 		pick_ssh_port(vm, req, plan);
 	if (!r && req->mode != PLAN_RESCUE)
 		r = launch_ready_check(vm, err);
+	if (!r && req->mode != PLAN_RESCUE &&
+	    vm->conf.ready.mode == READY_SSH && !plan->ssh_port) {
+		strbuf_addstr(err, "ready = ssh, but no port of 127.0.0.1 could be claimed for the guest's 22");
+		r = -EADDRINUSE;
+	}
 	if (!r && req->mode != PLAN_RESCUE && cloudinit_wanted(vm) &&
 	    vm->conf.cloud_init == AGENT_AUTO && !cloudinit_can()) {
 		if (note->len)
@@ -675,6 +703,9 @@ static void probe_start(struct ssh_probe *s)
 	s->end = proc_now_ms() + (s->any ? 2500 : 1500);
 }
 
+/* How long one look at QEMU's or the agent's answers may block. */
+#define PROBE_MS 250
+
 /*
  * Whether QEMU's user network holds a connection through the forward
  * from host_port that the guest took (HMP's "info usernet": slirp
@@ -738,13 +769,15 @@ static bool agent_answers(const char *qmp_sock, const char *agent_sock,
 static bool guest_ready(struct launch_watch *w, struct ssh_probe *probe,
 			long long ssh_until)
 {
+	/* (short: the console is not read meanwhile; a look that takes
+	 * longer is tried again the next second) */
 	if (w->agent_sock)
-		return agent_answers(w->qmp_sock, w->agent_sock, 500);
+		return agent_answers(w->qmp_sock, w->agent_sock, PROBE_MS);
 	if (w->tcp_port) {
 		if (probe->seen ||
 		    (probe->fd >= 0 &&
 		     usernet_established(w->qmp_sock, w->tcp_port,
-					 w->tcp_guest_port, 1000)))
+					 w->tcp_guest_port, PROBE_MS)))
 			return true;
 		probe_start(probe);
 		return false;

@@ -342,7 +342,7 @@ test_expect "control: POST backup takes a snapshot as @backup does, of a stopped
 	post "/v1/vms/a/backup?name=N1" -H "Authorization: Bearer $tok" &&
 	equals "$(cat code)" 200 && equals "$(jq -r .snapshot body)" N1 &&
 	equals "$(jq -r .taken body)" offline && equals "$(jq -r .parent body)" S0 &&
-	test "$(jq -r .size body)" -gt 0 &&
+	test "$(jq -r .size body)" -gt 0 && equals "$(jq -r ".warnings | length" body)" 0 &&
 	equals "$(readlink vms/a/backups/LAST)" N1.tar.gz &&
 	vm -q -d vms/a @verify N1 &&
 	vm -q -d vms/a @snapshots >list &&
@@ -352,7 +352,7 @@ test_expect "control: POST backup takes a snapshot as @backup does, of a stopped
 	post "/v1/vms/a/backup?name=LAST" -H "Authorization: Bearer $tok" && equals "$(cat code)" 400 &&
 	post "/v1/vms/a/backup?name=..%2Fx" -H "Authorization: Bearer $tok" && equals "$(cat code)" 400 &&
 	post "/v1/vms/a/stop?name=N2" -H "Authorization: Bearer $tok" && equals "$(cat code)" 400 &&
-	{ flock -n vms/a/.lock sleep 60 & } && holder=$! &&
+	{ flock vms/a/.lock sleep 60 & } && holder=$! &&
 	wait_for 10 must_fail 1 flock -n vms/a/.lock true &&
 	post "/v1/vms/a/backup?name=N2" -H "Authorization: Bearer $tok" &&
 	equals "$(cat code)" 409 && contains body "another vm is using it" &&
@@ -367,6 +367,32 @@ test_expect "control: POST backup takes a snapshot as @backup does, of a stopped
 	contains serve.log "control: backup a by token ops from 127.0.0.1: 200 N1$" &&
 	contains serve.log "control: backup b by token ops from 127.0.0.1: 200 L1$" &&
 	kill -TERM "$(cat serve.pid)" && wait "$(cat serve.pid)"
+'
+
+# ended PID: the process is gone, or only its zombie is left
+ended() {
+	check_args ended PID 1 1 "$@" &&
+	{ test ! -e "/proc/$1/stat" || grep -q "^[0-9]* (.*) Z" "/proc/$1/stat"; }
+}
+
+test_expect "stopping vm serve during a POST backup: the backup is interrupted, the client told, nothing stored" '
+	vms && port=$(free_port) && tok=$(openssl rand -hex 24) &&
+	printf "ops %s\n" "$(printf %s "$tok" | sha256sum | cut -c1-64)" >tokens && chmod 600 tokens &&
+	printf "[serve]\ncontrol_from = 127.0.0.1\ntokens = %s/tokens\n" "$PWD" >>"$XDG_CONFIG_HOME/vm.conf" &&
+	mkdir -p slow &&
+	printf "#!/bin/sh\ntrap \"kill \\\$s; exit 143\" TERM\nsleep 5 & s=\$!\nwait \$s\nexec %s \"\$@\"\n" \
+		"$(command -v pigz)" >slow/pigz &&
+	chmod +x slow/pigz && (cd vms/a && qwrite 1M 1M) &&
+	ls -A vms/a/backups >before &&
+	PATH=$PWD/slow:$PATH serve "$port" vms && spid=$(cat serve.pid) &&
+	{ curl -s -o slow.body -w "%{http_code}" -X POST -H "Authorization: Bearer $tok" \
+		"http://127.0.0.1:$port/v1/vms/a/backup?name=N3" >slow.code & } && cpid=$! &&
+	wait_for 30 pgrep -f "$PWD/slow/pigz" &&
+	kill -TERM "$spid" && wait_for 30 ended "$spid" && { wait "$spid" || true; } &&
+	wait "$cpid" && equals "$(cat slow.code)" 500 && contains slow.body "interrupted" &&
+	test ! -e vms/a/backups/N3.tar.gz && equals "$(readlink vms/a/backups/LAST)" S0.tar.gz &&
+	ls -A vms/a/backups >after && cmp before after &&
+	contains serve.log "control: backup a by token ops from 127.0.0.1: 500 .*interrupted"
 '
 
 test_expect "clients that misbehave: 10,000 idle connections, 50 slow ones, a 1 MiB header, malformed requests; each refused quickly, none slows a good client, nothing in the log" '

@@ -54,9 +54,9 @@ test_expect "a ready the VM cannot meet is refused before it boots, in one line"
 	vm --no-uefi @create E "$LATE" &&
 	printf "[vm]\nready = tcp:9999\n" >>guest.conf &&
 	must_fail 1 vm @start 2>err &&
-	contains err "^vm: cannot start E: ready = tcp:9999, but no forward reaches the guest.s port 9999 (add one to forwards)$" &&
+	contains err "^vm: cannot start E: ready = tcp:9999, but no forward reaches the guest.s port 9999 from 127.0.0.1 (add one to forwards; netdev = yes)$" &&
 	must_fail 1 vm @run 2>err &&
-	contains err "^vm: cannot run E: ready = tcp:9999, but no forward reaches the guest.s port 9999 (add one to forwards)$" &&
+	contains err "^vm: cannot run E: ready = tcp:9999, but no forward reaches the guest.s port 9999 from 127.0.0.1 (add one to forwards; netdev = yes)$" &&
 	sed -i "s/^ready = tcp:9999$/ready = agent\nguest_agent = no/" guest.conf &&
 	must_fail 1 vm @start 2>err &&
 	contains err "^vm: cannot start E: ready = agent, but guest_agent = no (the guest has no agent.s channel)$" &&
@@ -64,6 +64,9 @@ test_expect "a ready the VM cannot meet is refused before it boots, in one line"
 	must_fail 1 vm @start 2>err &&
 	contains err "not auto, ssh, agent or tcp:PORT" &&
 	test "$(wc -l <err)" = 1 &&
+	sed -i "s/^ready = http$/ready = tcp:8080\nforwards = tcp:192.0.2.1:8080-:8080/" guest.conf &&
+	must_fail 1 vm @start 2>err &&
+	contains err "^vm: cannot start E: ready = tcp:8080, but no forward reaches the guest.s port 8080 from 127.0.0.1" &&
 	no_qemu && test ! -e run.json && test ! -e .work/console.log
 '
 
