@@ -91,8 +91,9 @@ test_expect "SIGINT and SIGKILL of a live @backup: the VM runs on its own disks,
 	vm --no-uefi -D VIRT=64M @create W "$WRITER" && vm -q @backup &&
 	vm @start && wait_for 120 writing 100 && slow_pigz 30 &&
 	for sig in INT KILL; do
-		{ PATH=$slow_path "$VM_BIN" @backup "X$sig" >out 2>&1 & } &&
-		pid=$! && wait_for 30 grep -q "held still for a live backup" out &&
+		# (a file each: the last one still says "held still")
+		{ PATH=$slow_path "$VM_BIN" @backup "X$sig" >"out.$sig" 2>&1 & } &&
+		pid=$! && wait_for 30 grep -q "held still for a live backup" "out.$sig" &&
 		test -S .work/nbd.sock && kill -$sig $pid && rc=0 && { wait $pid || rc=$?; } &&
 		test $rc -ne 0 && wait_for 30 nothing_live &&
 		test ! -e "backups/X$sig.tar.gz" &&
