@@ -308,12 +308,14 @@ free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# ssh_banner PORT: an SSH server greets on 127.0.0.1:PORT now (within 5 s)
+# ssh_banner PORT: an SSH server greets on 127.0.0.1:PORT now (within
+# 30 s: a guest still running cloud-init on a busy 2-core machine
+# greets slowly, but one that has no sshd yet takes minutes)
 ssh_banner() {
 	check_args ssh_banner PORT 1 1 "$@"
 	python3 -c 'import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), 5)
-s.settimeout(5)
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), 30)
+s.settimeout(30)
 sys.exit(0 if s.recv(64).startswith(b"SSH-2.0-") else 1)' "$1"
 }
 
