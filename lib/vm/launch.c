@@ -812,6 +812,59 @@ bool launch_qmp_answers(const char *path, int timeout_ms, char *status)
 	return ok;
 }
 
+/*
+ * Whether QEMU has ended (*r: its exit code, or -EINTR), vm was
+ * interrupted or the deadline (-1: none) passed (QEMU stopped then,
+ * *r -EINTR or -ETIMEDOUT).
+ */
+static bool qemu_ended(const struct launch_watch *w, long long deadline,
+		       int *r)
+{
+	int st;
+
+	if (waitpid(w->qemu, &st, WNOHANG) == w->qemu) {
+		proc_set_foreground(0);
+		/*
+		 * Our handler passed a signal on to QEMU, which ended
+		 * before we looked: that end is vm's interrupt.
+		 */
+		*r = proc_interrupted() ? -EINTR : proc_exit_code(st);
+		return true;
+	}
+	if (proc_interrupted()) {
+		proc_terminate(w->qemu, 3000);
+		*r = -EINTR;
+		return true;
+	}
+	if (deadline >= 0 && proc_now_ms() >= deadline) {
+		proc_terminate(w->qemu, 3000);
+		*r = -ETIMEDOUT;
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Whether QEMU answers QMP; a resumed guest only once its state has
+ * loaded (then the saved state and its record, SAVED_DISKS, go).
+ */
+static bool qemu_answers(const struct launch_watch *w)
+{
+	char status[32], *d;
+
+	if (!launch_qmp_answers(w->qmp_sock, 1000, status))
+		return false;
+	if (!w->resume)
+		return true;
+	if (strcmp(status, "running"))
+		return false;
+	d = xasprintf("%s.disks", w->resume);
+	unlink(w->resume);
+	unlink(d);
+	free(d);
+	return true;
+}
+
 int launch_supervise(struct launch_watch *w)
 {
 	long long deadline = w->timeout_s ?
@@ -832,27 +885,10 @@ int launch_supervise(struct launch_watch *w)
 		struct pollfd p[(2 + CONSOLE_MAX_CLIENTS) +
 				(1 + CONTROL_MAX_CLIENTS) + 1 + 1];
 		long long now = proc_now_ms();
-		int n = 0, st, slice = 250, got;
+		int n = 0, slice = 250, got;
 
-		if (waitpid(w->qemu, &st, WNOHANG) == w->qemu) {
-			proc_set_foreground(0);
-			/*
-			 * Our handler passed a signal on to QEMU, which ended
-			 * before we looked: that end is vm's interrupt.
-			 */
-			r = proc_interrupted() ? -EINTR : proc_exit_code(st);
+		if (qemu_ended(w, deadline, &r))
 			break;
-		}
-		if (proc_interrupted()) {
-			proc_terminate(w->qemu, 3000);
-			r = -EINTR;
-			break;
-		}
-		if (deadline >= 0 && now >= deadline) {
-			proc_terminate(w->qemu, 3000);
-			r = -ETIMEDOUT;
-			break;
-		}
 		if (deadline >= 0 && deadline - now < slice)
 			slice = (int)(deadline - now);
 		if (w->mux)
@@ -878,24 +914,8 @@ int launch_supervise(struct launch_watch *w)
 			continue;
 		/* probes are short and spaced, so QEMU's end is seen soon */
 		next_probe = proc_now_ms() + 1000;
-		if (!qmp_ok) {
-			char status[32];
-
-			qmp_ok = launch_qmp_answers(w->qmp_sock, 1000, status);
-			/* a resumed guest is up once its state has loaded */
-			if (qmp_ok && w->resume) {
-				qmp_ok = !strcmp(status, "running");
-				if (qmp_ok) {
-					/* its record, SAVED_DISKS */
-					char *d = xasprintf("%s.disks",
-							    w->resume);
-
-					unlink(w->resume);
-					unlink(d);
-					free(d);
-				}
-			}
-		}
+		if (!qmp_ok)
+			qmp_ok = qemu_answers(w);
 		if (!qmp_ok || !guest_ready(w, &probe, ssh_until))
 			continue;
 		w->ready = true;
