@@ -12,9 +12,7 @@
 /* What the VM's vm said when it held the disks, or the dry run. */
 static void say_held(struct vm_ctx *ctx, const struct vm_backup *vb)
 {
-	if (vb->recovered)
-		log_warn("%s: committed into its disks the %d overlay(s) an interrupted live backup left",
-			 ctx->vm.conf.name, vb->recovered);
+	say_recovered(ctx, vb->recovered);
 	if (vb->running && ctx->vm.dry_run)
 		say_dry(ctx, "live: %s freezes the disks of %s (control %s), then thaws them",
 			"its vm", ctx->vm.conf.name,

@@ -7,7 +7,7 @@
 #include "net/download.h"
 #include "net/ociref.h"
 
-#include "qemu/live.h"
+#include "host/backup.h"
 #include "qemu/runstate.h"
 #include "vm/launch.h"
 
@@ -496,24 +496,23 @@ static bool vm_is_running(struct vm_ctx *ctx)
 	return up;
 }
 
-/*
- * A vm killed during a live @backup, with its QEMU, left the disks
- * frozen: what the guest wrote since is in overlays in WORKDIR.  With
- * the lock (so the VM is not running), commit them before anything
- * reads the disks; 0, or 1 (said) when that failed: then nothing may
- * read or run the disks, which lack the guest's last writes.
- */
-int vm_recover_live(struct vm_ctx *ctx)
+void say_recovered(const struct vm_ctx *ctx, int n)
 {
-	struct strbuf err = STRBUF_INIT;
-	int n = live_recover(ctx->vm.workdir, &err);
-
-	if (n < 0)
-		log_error("%s: the overlays an interrupted live backup left in %s cannot be committed into its disks: %s",
-			  ctx->vm.conf.name, ctx->vm.workdir, err.buf);
-	else if (n > 0)
+	if (n > 0)
 		log_warn("%s: committed into its disks the %d overlay(s) an interrupted live backup left",
 			 ctx->vm.conf.name, n);
+}
+
+/* With the lock: what a killed live @backup left committed
+ * (vm_backup_recover); 0, or 1 (said) when that failed. */
+static int recover_live(struct vm_ctx *ctx)
+{
+	struct strbuf err = STRBUF_INIT;
+	int n = vm_backup_recover(&ctx->vm, &err);
+
+	if (n < 0)
+		log_error("%s", err.buf);
+	say_recovered(ctx, n);
 	strbuf_release(&err);
 	return n < 0;
 }
@@ -591,7 +590,7 @@ static int open_vm(struct vm_ctx *ctx, const char *hostdir_opt,
 		log_error("%s", err.buf);
 		goto out;
 	}
-	if (ctx->vm.lock_fd >= 0 && ctx->vm.workdir && vm_recover_live(ctx))
+	if (ctx->vm.lock_fd >= 0 && ctx->vm.workdir && recover_live(ctx))
 		goto out;
 	ret = 0;
 out:

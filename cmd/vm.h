@@ -34,8 +34,9 @@ struct vm_ctx {
 void vm_ctx_init(struct vm_ctx *ctx);
 void vm_ctx_release(struct vm_ctx *ctx);
 
-/* With the lock: commit what a killed live @backup left (cmd/vm.c). */
-int vm_recover_live(struct vm_ctx *ctx);
+/* The warning that n (> 0) overlays a killed live @backup left were
+ * committed (cmd/vm.c). */
+void say_recovered(const struct vm_ctx *ctx, int n);
 
 /*
  * What --dry-run would do, one line: printed, or under --json added to

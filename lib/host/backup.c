@@ -49,6 +49,18 @@ static int hold_live(struct vm *vm, struct vm_backup *vb,
 	return r;
 }
 
+int vm_backup_recover(struct vm *vm, struct strbuf *err)
+{
+	struct strbuf e = STRBUF_INIT;
+	int n = live_recover(vm->workdir, &e);
+
+	if (n < 0)
+		strbuf_addf(err, "%s: the overlays an interrupted live backup left in %s cannot be committed into its disks: %s",
+			    vm->conf.name, vm->workdir, e.buf);
+	strbuf_release(&e);
+	return n;
+}
+
 /* A stopped VM: its lock (unless held), WORKDIR, an earlier live
  * backup's overlays committed. */
 static int hold_stopped(struct vm *vm, struct vm_backup *vb,
@@ -71,14 +83,9 @@ static int hold_stopped(struct vm *vm, struct vm_backup *vb,
 		r = -EXDEV;
 	}
 	if (!r && vm->workdir && vm->lock_fd >= 0) {
-		r = live_recover(vm->workdir, &e);
-		if (r >= 0) {
-			vb->recovered = r;
-			r = 0;
-		} else {
-			strbuf_addf(err, "%s: the overlays an interrupted live backup left in %s cannot be committed into its disks: %s",
-				    vm->conf.name, vm->workdir, e.buf);
-		}
+		r = vm_backup_recover(vm, err);
+		vb->recovered = r > 0 ? r : 0;
+		r = r > 0 ? 0 : r;
 	}
 	strbuf_release(&e);
 	return r;

@@ -33,6 +33,15 @@ struct vm_backup {
 void vm_backup_init(struct vm_backup *vb);
 
 /*
+ * A vm killed during a live backup, with its QEMU, left the disks of vm
+ * (whose lock is held, so it is not running) frozen: what the guest
+ * wrote since is in overlays in WORKDIR.  Commit them before anything
+ * reads the disks.  How many there were, or -errno with err as a whole
+ * line: then nothing may read or run the disks.
+ */
+int vm_backup_recover(struct vm *vm, struct strbuf *err);
+
+/*
  * Decide the snapshot (name NULL: the next free S<n>) of vm as
  * backup_prepare does, then hold its disks: when it runs, through its
  * vm (not in a dry run: vb->running says it would); else by taking its
