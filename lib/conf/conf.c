@@ -560,7 +560,9 @@ out:
 	return r;
 }
 
-unsigned conf_forward_host_port(const struct vm_conf *c, unsigned guest_port)
+/* The first tcp rule to guest_port (local: one 127.0.0.1 reaches). */
+static unsigned forward_port(const struct vm_conf *c, unsigned guest_port,
+			     bool local)
 {
 	size_t i;
 
@@ -568,10 +570,23 @@ unsigned conf_forward_host_port(const struct vm_conf *c, unsigned guest_port)
 		const struct forward_spec *f = &c->forwards.v[i];
 
 		if (!f->guestfwd && f->proto == FWD_TCP &&
-		    f->guest_port == guest_port)
+		    f->guest_port == guest_port &&
+		    (!local || !*f->host_addr ||
+		     !strcmp(f->host_addr, "0.0.0.0") ||
+		     !strncmp(f->host_addr, "127.", 4)))
 			return f->host_port;
 	}
 	return 0;
+}
+
+unsigned conf_forward_host_port(const struct vm_conf *c, unsigned guest_port)
+{
+	return forward_port(c, guest_port, false);
+}
+
+unsigned conf_forward_local_port(const struct vm_conf *c, unsigned guest_port)
+{
+	return forward_port(c, guest_port, true);
 }
 
 /*

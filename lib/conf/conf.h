@@ -332,4 +332,8 @@ void forward_spec_release(struct forward_spec *f);
  */
 unsigned conf_forward_host_port(const struct vm_conf *c, unsigned guest_port);
 
+/* The same, of a rule 127.0.0.1 reaches (it listens there, or on every
+ * address), or 0. */
+unsigned conf_forward_local_port(const struct vm_conf *c, unsigned guest_port);
+
 #endif

@@ -338,41 +338,20 @@ static void pick_ssh_port(const struct vm *vm, const struct launch_req *req,
 	}
 }
 
-/*
- * The host port of a forward of c that reaches the guest's TCP port
- * from 127.0.0.1, where vm probes it (one listening there or on every
- * address), or 0.
- */
-static unsigned probed_port(const struct vm_conf *c, unsigned guest_port)
-{
-	size_t i;
-
-	for (i = 0; c->netdev && i < c->forwards.nr; i++) {
-		const struct forward_spec *f = &c->forwards.v[i];
-
-		if (!f->guestfwd && f->proto == FWD_TCP &&
-		    f->guest_port == guest_port &&
-		    (!*f->host_addr || !strcmp(f->host_addr, "0.0.0.0") ||
-		     !strncmp(f->host_addr, "127.", 4)))
-			return f->host_port;
-	}
-	return 0;
-}
-
 int launch_ready_check(const struct vm *vm, struct strbuf *err)
 {
 	const struct vm_conf *c = &vm->conf;
 
 	switch (c->ready.mode) {
 	case READY_SSH:
-		if (probed_port(c, 22) ||
-		    (!conf_forward_host_port(c, 22) && c->netdev &&
-		     has_ssh_key(vm)))
+		if (c->netdev && (conf_forward_local_port(c, 22) ||
+				  (!conf_forward_host_port(c, 22) &&
+				   has_ssh_key(vm))))
 			return 0;
 		strbuf_addstr(err, "ready = ssh, but nothing reaches the guest's port 22 from 127.0.0.1 (add a forward to it, or an SSH key to sshkeys for vm's own; netdev = yes)");
 		return -EINVAL;
 	case READY_TCP:
-		if (probed_port(c, c->ready.port))
+		if (c->netdev && conf_forward_local_port(c, c->ready.port))
 			return 0;
 		strbuf_addf(err, "ready = tcp:%u, but no forward reaches the guest's port %u from 127.0.0.1 (add one to forwards; netdev = yes)",
 			    c->ready.port, c->ready.port);
@@ -425,7 +404,7 @@ void launch_watch_ready(struct launch_watch *w, const struct vm_conf *c,
 		break;
 	case READY_TCP:
 		w->tcp_guest_port = c->ready.port;
-		w->tcp_port = probed_port(c, c->ready.port);
+		w->tcp_port = conf_forward_local_port(c, c->ready.port);
 		break;
 	case READY_AGENT:
 		w->agent_sock = plan->q.agent_sock;
