@@ -33,10 +33,13 @@ for p in qemu-img python3 ssh-keygen xorriso curl openssl; do
 	command -v "$p" >/dev/null || { echo "bench: $p is not installed" >&2; exit 2; }
 done
 [ -x "$VM" ] || { echo "bench: build ./vm first (make)" >&2; exit 2; }
-if [ ! -f "$IMGDIR/debian-12-test.qcow2" ]; then
+# the script returns at once when the image is there and made by its
+# current version; under t0028's lock
+[ -f "$IMGDIR/debian-12-test.qcow2" ] ||
 	echo "bench: making the test image (tests/data/cloud-image.sh, 5-10 minutes)" >&2
+mkdir -p "$(dirname "$IMGDIR")"
+flock -w 1800 "$(dirname "$IMGDIR")/cloud-image.lock" \
 	bash "$TOP/tests/data/cloud-image.sh" "$IMGDIR"
-fi
 W=$(mktemp -d "${TMPDIR:-/tmp}/vm-bench-cloud.XXXXXX")
 HTTPD=
 POLL=
