@@ -3,7 +3,9 @@
 # <!-- recipe-NAME --> and <!-- /recipe-NAME -->, run as it is, with a
 # small unattended installer in place of Debian's ISO (at the path the
 # recipe names), a small system with sshd in place of Debian's cloud
-# image (served on 127.0.0.1), and a free port in place of 8000.
+# image (served on 127.0.0.1), and a free port in place of 8000.  The
+# service recipe runs under a systemd of its own: a container of this
+# system (systemd-nspawn), since the tests' machine need not run one.
 # README.ru.md is a translation of README.md: the same headings and the
 # same code.
 . "$(dirname "$0")/../lib.sh"
@@ -72,6 +74,57 @@ test_expect "README.md is short, has the seven recipes and README.ru.md has its 
 	sys.exit(1 if bad else 0)
 	EOF
 '
+
+# container DIR: a systemd of its own as PID 1 of a container of this
+# system (systemd-nspawn over an overlay of /, mounted in a mount
+# namespace of its own so that it goes with it; a network of its own; no
+# unit of this system's multi-user.target), its writes in DIR, the
+# current directory there too, read-only (its /tmp is a tmpfs of its
+# own); sets ns to the nspawn process and ns_init to the container's
+# PID 1
+container() {
+	check_args container DIR 1 1 "$@" &&
+	mkdir -p "$1/up" "$1/wk" "$1/root" &&
+	{ unshare -m --propagation private sh -c 'mount -t overlay overlay \
+		-o lowerdir=/,upperdir="$1/up",workdir="$1/wk" "$1/root" &&
+		exec systemd-nspawn --quiet -D "$1/root" --private-network \
+		--register=no --keep-unit --machine="vm-test-$$" \
+		--bind-ro="$2" -b -- systemd.unit=basic.target' \
+		sh "$1" "$PWD" >"$1/boot.log" 2>&1 </dev/null & } &&
+	ns=$! &&
+	wait_for 60 pgrep -P "$ns" -x systemd >/dev/null &&
+	ns_init=$(pgrep -P "$ns" -x systemd) &&
+	wait_for 60 container_up
+}
+# container_up: the container's systemd has started what it starts
+# (a unit of this system that fails there leaves it "degraded")
+container_up() {
+	check_args container_up "no arguments" 0 0 "$@" &&
+	state=$(inside systemctl is-system-running 2>/dev/null || true) &&
+	{ test "$state" = running || test "$state" = degraded; }
+}
+
+# inside CMD...: CMD as root in the container, in an environment of its
+# own (none of the test's TMPDIR, HOME or XDG directories)
+inside() {
+	check_args inside "CMD..." 1 99 "$@" &&
+	timeout 600 nsenter -t "$ns_init" -a env -i \
+		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+		HOME=/root LANG=C.UTF-8 "$@"
+}
+
+# container_off: the container powered off (its units stopped), nspawn
+# gone; killed when it does not end in time
+container_off() {
+	check_args container_off "no arguments" 0 0 "$@" &&
+	{ inside systemctl poweroff || true; } &&
+	{ wait_for 120 not_running "$ns" || kill -KILL "$ns" 2>/dev/null || true; } &&
+	wait_for 10 not_running "$ns"
+}
+not_running() {
+	check_args not_running PID 1 1 "$@" &&
+	! kill -0 "$1" 2>/dev/null
+}
 
 test_expect "recipe: a VM from an ISO, installed, kept as a snapshot, booted from its disk" '
 	mkdir -p "$HOME/Downloads" &&
@@ -179,6 +232,41 @@ test_expect "recipe: the host's VMs on a dashboard, vm serve and prometheus (on 
 	wait_for 60 scraped "$pport" &&
 	curl -s "http://127.0.0.1:$pport/api/v1/query" --data-urlencode "query=vm_up" >q.json &&
 	equals "$(jq -r ".data.result[0].metric.vm, .data.result[0].value[1]" q.json | tr "\n" " ")" "web 0 "
+'
+
+test_expect "recipe: a VM as a service, as written, under systemd (a container of this system: sudo, useradd, systemctl, the journal)" '
+	recipe service &&
+	contains service.sh "systemctl enable --now" &&
+	container "$PWD/ns" &&
+	trap "container_off || :; p=\$(jobs -p) && [ -z \"\$p\" ] || kill \$p 2>/dev/null || :" EXIT &&
+	# vm installed, the test installer where the recipe names Debian'"'"'s
+	inside make -s -C "$TOP" install >inst.out 2>&1 &&
+	inside mkdir -p /srv/iso &&
+	inside cp "$ISO" /srv/iso/debian-12-amd64-netinst.iso &&
+	inside chmod 644 /srv/iso/debian-12-amd64-netinst.iso &&
+	{ inside bash -e "$PWD/service.sh" >out 2>&1 || ! cat out; } &&
+	contains out "^web: running" &&
+	contains out "created web in /srv/vms/web" &&
+	unit="vm@$(systemd-escape --path /srv/vms/web).service" &&
+	inside systemctl is-active "$unit" &&
+	inside journalctl --no-pager -u "vm@*" -p warning >warn &&
+	contains warn "warning: KVM is not available" &&
+	lacks warn "is running (tcg" &&
+	inside journalctl --no-pager -u "vm@*" -p info >info &&
+	contains info "web is running (tcg" &&
+	# the installed disk boots nothing that hears the power button: a
+	# short stop timeout, so systemctl stop forces it soon
+	inside mkdir -p /etc/systemd/system/vm@.service.d &&
+	printf "[Service]\nEnvironment=VM_STOP_TIMEOUT=5\n" >stop.conf &&
+	inside cp "$PWD/stop.conf" /etc/systemd/system/vm@.service.d/stop.conf &&
+	inside systemctl daemon-reload &&
+	inside systemctl stop "$unit" &&
+	{ inside systemctl is-active "$unit" >state || true; } &&
+	lacks state "^active" &&
+	must_fail 3 inside runuser -u vm -- vm -d /srv/vms/web @status >st &&
+	contains st "^web: stopped" &&
+	! inside pgrep -f qemu-system &&
+	container_off
 '
 
 test_done
