@@ -114,11 +114,13 @@ inside() {
 }
 
 # container_off: the container powered off (its units stopped), nspawn
-# gone; killed when it does not end in time
+# gone; when that takes too long, its PID 1 killed, which ends every
+# process of the container (a QEMU in it too), and nspawn
 container_off() {
 	check_args container_off "no arguments" 0 0 "$@" &&
 	{ inside systemctl poweroff || true; } &&
-	{ wait_for 120 not_running "$ns" || kill -KILL "$ns" 2>/dev/null || true; } &&
+	{ wait_for 120 not_running "$ns" ||
+		kill -KILL "$ns_init" "$ns" 2>/dev/null || true; } &&
 	wait_for 10 not_running "$ns"
 }
 not_running() {
