@@ -81,16 +81,31 @@ test_expect "README.md is short, has the seven recipes and README.ru.md has its 
 # unit of this system's multi-user.target), its writes in DIR, the
 # current directory there too, read-only (its /tmp is a tmpfs of its
 # own); sets ns to the nspawn process and ns_init to the container's
-# PID 1
+# PID 1.  In a chroot (as fresh-debian runs the tests), whose / is no
+# mount point and has no cgroup file system, it makes both first.
 container() {
 	check_args container DIR 1 1 "$@" &&
-	mkdir -p "$1/up" "$1/wk" "$1/root" &&
-	{ unshare -m --propagation private sh -c 'mount -t overlay overlay \
-		-o lowerdir=/,upperdir="$1/up",workdir="$1/wk" "$1/root" &&
-		exec systemd-nspawn --quiet -D "$1/root" --private-network \
+	mkdir -p "$1/up" "$1/wk" "$1/root" "$1/self" &&
+	cat >"$1/boot.sh" <<-'EOF' &&
+	# boot.sh DIR SHARE: run in a mount namespace of its own
+	if ! mountpoint -q /; then
+		mount --rbind / "$1/self" && cd "$1/self" &&
+			exec chroot . sh "$1/boot.sh" "$1" "$2"
+		exit 1
+	fi
+	{ mountpoint -q /sys/fs/cgroup/systemd || mountpoint -q /sys/fs/cgroup || {
+		mount -t tmpfs -o mode=755 cgroup /sys/fs/cgroup &&
+		mkdir /sys/fs/cgroup/systemd &&
+		mount -t cgroup -o none,name=systemd cgroup /sys/fs/cgroup/systemd; }; } &&
+	mount -t overlay overlay -o lowerdir=/,upperdir="$1/up",workdir="$1/wk" "$1/root" &&
+	exec systemd-nspawn --quiet -D "$1/root" --private-network \
 		--register=no --keep-unit --machine="vm-test-$$" \
-		--bind-ro="$2" -b -- systemd.unit=basic.target' \
-		sh "$1" "$PWD" >"$1/boot.log" 2>&1 </dev/null & } &&
+		--bind-ro="$2" -b -- systemd.unit=basic.target
+	EOF
+	prop=private &&
+	{ unshare -m --propagation private true 2>/dev/null || prop=unchanged; } &&
+	{ unshare -m --propagation "$prop" sh "$1/boot.sh" "$1" "$PWD" \
+		>"$1/boot.log" 2>&1 </dev/null & } &&
 	ns=$! &&
 	wait_for 60 pgrep -P "$ns" -x systemd >/dev/null &&
 	ns_init=$(pgrep -P "$ns" -x systemd) &&
@@ -108,7 +123,7 @@ container_up() {
 # own (none of the test's TMPDIR, HOME or XDG directories)
 inside() {
 	check_args inside "CMD..." 1 99 "$@" &&
-	timeout 600 nsenter -t "$ns_init" -a env -i \
+	timeout 600 nsenter -t "$ns_init" -a -r -w env -i \
 		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 		HOME=/root LANG=C.UTF-8 "$@"
 }
