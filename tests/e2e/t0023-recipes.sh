@@ -134,13 +134,9 @@ inside() {
 container_off() {
 	check_args container_off "no arguments" 0 0 "$@" &&
 	{ inside systemctl poweroff || true; } &&
-	{ wait_for 120 not_running "$ns" ||
+	{ wait_for 120 eval "! kill -0 $ns 2>/dev/null" ||
 		kill -KILL "$ns_init" "$ns" 2>/dev/null || true; } &&
-	wait_for 10 not_running "$ns"
-}
-not_running() {
-	check_args not_running PID 1 1 "$@" &&
-	! kill -0 "$1" 2>/dev/null
+	wait_for 10 eval "! kill -0 $ns 2>/dev/null"
 }
 
 test_expect "recipe: a VM from an ISO, installed, kept as a snapshot, booted from its disk" '
